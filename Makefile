@@ -1,0 +1,34 @@
+# Entry points. Every target sets up what it needs first (scripts/setup.sh is idempotent).
+.PHONY: setup demo test test-cpp test-asan test-python typecheck bench clean
+
+VENV := .venv/bin
+JOBS ?= 2
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@bash scripts/demo.sh
+
+test: setup test-cpp test-asan test-python typecheck
+
+test-cpp:
+	@$(VENV)/cmake -S . -B build/cpp -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBACKFILL_BUILD_TESTS=ON -DBACKFILL_BUILD_PYTHON=OFF \
+	  -DCMAKE_MAKE_PROGRAM=$(CURDIR)/$(VENV)/ninja >/dev/null
+	@$(VENV)/cmake --build build/cpp -j $(JOBS)
+	@$(VENV)/ctest --test-dir build/cpp --output-on-failure -j $(JOBS)
+
+test-asan:
+	@$(VENV)/cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBACKFILL_BUILD_TESTS=ON -DBACKFILL_BUILD_PYTHON=OFF \
+	  -DBACKFILL_SANITIZE=ON -DCMAKE_MAKE_PROGRAM=$(CURDIR)/$(VENV)/ninja >/dev/null
+	@$(VENV)/cmake --build build/asan -j $(JOBS)
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(VENV)/ctest --test-dir build/asan --output-on-failure -j $(JOBS)
+
+test-python:
+	@$(VENV)/python -m pytest -q
+
+typecheck:
+	@$(VENV)/mypy --no-error-summary python/backfill && echo "mypy: python/backfill is clean"
+
+clean:
+	rm -rf build .backfill

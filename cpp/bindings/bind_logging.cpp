@@ -1,0 +1,79 @@
+// Core log records are queued (bounded, never blocking the core) and forwarded to
+// logging.getLogger("backfill") from the thread that holds the GIL: at every tick of a long call and
+// when the call returns. Records that arrive while the queue is full are counted and reported.
+#include <deque>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "backfill/log.hpp"
+#include "bindings.hpp"
+
+namespace backfill::python {
+namespace {
+
+struct log_queue {
+  std::mutex mutex;
+  std::deque<std::pair<int, std::string>> records;
+  std::size_t dropped = 0;
+  static constexpr std::size_t capacity = 10000;
+};
+
+log_queue& queue() {
+  static log_queue* q = new log_queue();  // never destroyed: core threads may log during shutdown
+  return *q;
+}
+
+int python_level(int spd) {
+  switch (spd) {
+    case 0: return 5;  // trace
+    case 1: return 10;
+    case 2: return 20;
+    case 3: return 30;
+    case 4: return 40;
+    default: return 50;
+  }
+}
+
+}  // namespace
+
+void drain_logs() {
+  std::deque<std::pair<int, std::string>> records;
+  std::size_t dropped = 0;
+  {
+    auto& q = queue();
+    std::lock_guard<std::mutex> lock(q.mutex);
+    records.swap(q.records);
+    std::swap(dropped, q.dropped);
+  }
+  if (records.empty() && dropped == 0) return;
+  py::object log = py::module_::import("logging").attr("getLogger")("backfill");
+  for (auto& [level, message] : records) {
+    py::object text = py::reinterpret_steal<py::object>(
+        PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()), "replace"));
+    log.attr("log")(python_level(level), "%s", text);
+  }
+  if (dropped) log.attr("warning")("%d core log records were dropped (the log queue was full)", dropped);
+}
+
+void register_logging(py::module_& m) {
+  set_log_function([](int level, const std::string& message) {
+    auto& q = queue();
+    std::lock_guard<std::mutex> lock(q.mutex);
+    if (q.records.size() >= log_queue::capacity) {
+      ++q.dropped;
+      return;
+    }
+    q.records.emplace_back(level, message);
+  });
+  m.def("drain_logs", &drain_logs, "Forward queued core log records to logging.getLogger('backfill').");
+  m.def(
+      "set_log_level", [](int python_level_value) {
+        int spd = python_level_value <= 5 ? 0 : python_level_value <= 10 ? 1 : python_level_value <= 20 ? 2
+                  : python_level_value <= 30 ? 3 : python_level_value <= 40 ? 4 : 5;
+        set_log_level(spd);
+      },
+      py::arg("level"), "Set the core's log level from a Python logging level.");
+}
+
+}  // namespace backfill::python

@@ -1,0 +1,27 @@
+// Shared declarations of the binding layer: the only code that includes pybind11.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <functional>
+
+#include "backfill/context.hpp"
+
+namespace backfill::python {
+
+namespace py = pybind11;
+
+void register_errors(py::module_& m);
+void register_logging(py::module_& m);
+void register_components(py::module_& m);
+void register_pipeline(py::module_& m);
+
+// Forwards queued core log records to logging.getLogger("backfill"). Needs the GIL.
+void drain_logs();
+
+// Runs `work` with the GIL released. The core ticks (at most every 50 ms) reacquire the GIL to
+// forward logs, check for Ctrl-C and a cancel event, and report progress. A pending KeyboardInterrupt
+// is re-raised as itself once the core has unwound.
+void run_released(const std::function<void(run_context&)>& work, py::object progress, py::object cancel);
+
+}  // namespace backfill::python

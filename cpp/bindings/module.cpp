@@ -1,0 +1,12 @@
+#include "bindings.hpp"
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "backfill's C++ core (private: use the backfill package)";
+  m.attr("__version__") = BACKFILL_VERSION;
+  backfill::python::register_errors(m);
+  backfill::python::register_logging(m);
+  backfill::python::register_components(m);
+  backfill::python::register_pipeline(m);
+}

@@ -1,0 +1,52 @@
+// Run context: cancellation and progress, shared by every phase. The core polls checkpoint() at
+// natural boundaries (a page, a batch); the binding decides what a tick does (check Python signals,
+// forward logs, call the progress callback) and how often, so the core knows nothing about Python.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace backfill {
+
+struct progress {
+  std::string phase;      // "fetch", "ingest", "verify", ...
+  std::string partition;  // current partition, if any
+  std::int64_t done = 0;  // units done in this phase
+  std::int64_t total = -1;  // -1 when unknown
+  std::string unit;       // "pages", "documents", "records"
+};
+
+// One run_context per phase call, used from the thread that runs the phase (request_stop() may be
+// called from any thread).
+class run_context {
+ public:
+  using tick_fn = std::function<bool(const progress&)>;  // returns true to stop
+
+  run_context() = default;
+  explicit run_context(tick_fn tick, std::chrono::milliseconds interval = std::chrono::milliseconds(50))
+      : tick_(std::move(tick)), interval_(interval) {}
+
+  // Cheap when called often: calls the tick at most once per interval. Throws backfill::cancelled
+  // when a stop was requested.
+  void checkpoint();
+  // Same, but always ticks (phase boundaries).
+  void checkpoint_now();
+
+  void request_stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
+  bool stop_requested() const noexcept { return stop_.load(std::memory_order_relaxed); }
+
+  progress& state() noexcept { return progress_; }
+  void begin_phase(std::string phase, std::string unit, std::int64_t total = -1);
+
+ private:
+  tick_fn tick_;
+  std::chrono::milliseconds interval_{50};
+  std::chrono::steady_clock::time_point last_{};
+  std::atomic<bool> stop_{false};
+  progress progress_;
+};
+
+}  // namespace backfill

@@ -1,0 +1,66 @@
+// Sources: where pages come from and how they become documents.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backfill/context.hpp"
+#include "backfill/document.hpp"
+
+namespace backfill {
+
+struct partition_plan {
+  std::string name;                 // stable key, e.g. a channel id or a project key
+  std::string label;                // what a person calls it ("#general")
+  std::int64_t estimated_items = -1;
+  std::int64_t estimated_pages = -1;
+};
+
+// Where fetched pages go. The pipeline journals each page and advances the cursor in the ledger in
+// that order, so a page is durable before its cursor moves.
+class page_sink {
+ public:
+  virtual ~page_sink() = default;
+  // `next_cursor`: where fetching resumes after this page ("" when the partition is finished by it).
+  virtual void page(std::string_view body, std::int64_t items, std::string_view next_cursor) = 0;
+};
+
+// Read access to the journaled pages of a partition, in order; may be iterated more than once.
+class page_reader {
+ public:
+  virtual ~page_reader() = default;
+  // Calls fn(seq, body, path) for every page; `body` has simdjson padding capacity.
+  virtual void for_each(const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) = 0;
+  // Pages of another partition of the same source (e.g. Slack's workspace-wide users list).
+  virtual void for_each_in(std::string_view partition,
+                           const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) = 0;
+};
+
+using document_fn = std::function<void(document&&)>;
+using item_fn = std::function<void(std::string_view id)>;
+
+// A source object may be called from several threads at once (fetch of different partitions,
+// page_items, normalize), so implementations keep per-call state local or guarded.
+class source {
+ public:
+  virtual ~source() = default;
+  virtual std::string kind() const = 0;   // "slack_export"
+  // A description for logs and receipts: where the data comes from, never a credential.
+  virtual std::string describe() const = 0;
+
+  virtual std::vector<partition_plan> plan(run_context& ctx) = 0;
+  // Fetches the pages of one partition, starting at `cursor` ("" = from the start).
+  virtual void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
+                     run_context& ctx) = 0;
+  // The ids of the raw items on one page, for duplicate detection. Throws source_error when the
+  // page cannot be parsed.
+  virtual void page_items(std::string_view partition, const std::string& body, const item_fn& fn) = 0;
+  // Turns a partition's pages into documents.
+  virtual void normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
+                         run_context& ctx) = 0;
+};
+
+}  // namespace backfill

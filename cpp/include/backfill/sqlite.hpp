@@ -1,0 +1,98 @@
+// A thin RAII layer over the SQLite C API, shared by the ledger and the local index.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <unordered_map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace backfill::sql {
+
+class statement;
+
+class database {
+ public:
+  // Opens (creating if needed) with WAL journaling, synchronous=FULL for durability, foreign keys on
+  // and a busy timeout. `what` names the file in error messages ("ledger", "local index").
+  database(const std::filesystem::path& path, std::string what, bool read_only = false);
+  ~database();
+  database(const database&) = delete;
+  database& operator=(const database&) = delete;
+  database(database&&) = delete;  // cached statements point back at their database
+  database& operator=(database&&) = delete;
+
+  void exec(std::string_view sql);
+  statement prepare(std::string_view sql);
+  // A prepared statement kept for the life of the connection, for hot paths. Reset and unbound
+  // when returned; callers must reset() it if they stop stepping before the end.
+  statement& cached(std::string_view sql);
+  std::int64_t changes() const noexcept;
+  const std::string& what() const noexcept { return what_; }
+  const std::filesystem::path& path() const noexcept { return path_; }
+  sqlite3* handle() const noexcept { return db_; }
+  [[noreturn]] void fail(std::string_view doing) const;
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::string what_;
+  std::filesystem::path path_;
+  std::unordered_map<std::string, std::unique_ptr<statement>> cache_;
+};
+
+class statement {
+ public:
+  statement(database& db, std::string_view sql);
+  ~statement();
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+  statement(statement&& other) noexcept;
+  statement& operator=(statement&&) = delete;
+
+  // Binds are 1-based, like SQLite's. Text and blobs are copied (SQLITE_TRANSIENT) unless `static_`.
+  statement& bind(int i, std::int64_t v);
+  statement& bind(int i, int v) { return bind(i, static_cast<std::int64_t>(v)); }
+  statement& bind(int i, double v);
+  statement& bind(int i, std::string_view v);
+  statement& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
+  statement& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+  statement& bind_blob(int i, const void* data, std::size_t n);
+  statement& bind_null(int i);
+
+  bool step();  // true while a row is available
+  void run();   // step to completion, ignoring rows
+  void reset();
+
+  std::int64_t column_int(int i) const;
+  double column_double(int i) const;
+  std::string_view column_text(int i) const;
+  std::string column_string(int i) const { return std::string(column_text(i)); }
+  std::string_view column_blob(int i) const;
+  bool column_null(int i) const;
+
+ private:
+  database* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// BEGIN IMMEDIATE ... COMMIT; rolls back in the destructor unless committed.
+class transaction {
+ public:
+  explicit transaction(database& db);
+  ~transaction();
+  transaction(const transaction&) = delete;
+  transaction& operator=(const transaction&) = delete;
+  void commit();
+
+ private:
+  database& db_;
+  bool done_ = false;
+};
+
+}  // namespace backfill::sql

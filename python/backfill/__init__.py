@@ -1,0 +1,68 @@
+"""backfill: move Jira, Slack and GitHub data into vector indexes, resumably, and prove it landed.
+
+Start with :class:`Pipeline` (or ``backfill run CONFIG`` on the command line).
+"""
+
+from __future__ import annotations
+
+from backfill import _core
+from backfill.components import Chunking, HashEmbedder, LocalIndex, SlackExport
+from backfill.config import Config, load_config
+from backfill.errors import (
+    BackfillError,
+    Cancelled,
+    ConfigError,
+    EmbedError,
+    JournalError,
+    LedgerError,
+    PaginationError,
+    SinkError,
+    SourceError,
+    StorageError,
+    ValidationError,
+    VerificationError,
+)
+from backfill.pipeline import Pipeline
+from backfill.reports import (
+    FetchReport,
+    IngestReport,
+    Match,
+    PlanReport,
+    RunReport,
+    StatusReport,
+    ValidateReport,
+    VerifyReport,
+)
+
+__version__: str = _core.__version__
+
+__all__ = [
+    "BackfillError",
+    "Cancelled",
+    "Chunking",
+    "Config",
+    "ConfigError",
+    "EmbedError",
+    "FetchReport",
+    "HashEmbedder",
+    "IngestReport",
+    "JournalError",
+    "LedgerError",
+    "LocalIndex",
+    "Match",
+    "PaginationError",
+    "Pipeline",
+    "PlanReport",
+    "RunReport",
+    "SinkError",
+    "SlackExport",
+    "SourceError",
+    "StatusReport",
+    "StorageError",
+    "ValidateReport",
+    "ValidationError",
+    "VerificationError",
+    "VerifyReport",
+    "__version__",
+    "load_config",
+]

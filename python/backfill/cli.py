@@ -1,0 +1,152 @@
+"""The command line: ``backfill run|plan|fetch|validate|ingest|verify|status|query CONFIG``.
+
+Exit codes: 0 done (for run and verify: verified); 1 verification or validation found a problem;
+2 bad configuration or usage; 3 any other error; 130 interrupted. Failures print one line naming
+what is at fault.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any, Sequence
+
+from backfill.errors import BackfillError, ConfigError, ValidationError, VerificationError
+
+log = logging.getLogger("backfill")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from backfill import __version__
+
+    p = argparse.ArgumentParser(
+        prog="backfill",
+        description="Backfill a source into a vector index, resumably, and prove the data landed.",
+    )
+    p.add_argument("--version", action="version", version=f"backfill {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help, description=help)
+        c.add_argument("config", metavar="CONFIG", help="the TOML config file")
+        c.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+        c.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+        c.add_argument(
+            "--progress", choices=["auto", "tqdm", "log", "none"], default="auto", help="how to show progress"
+        )
+        c.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+        return c
+
+    c = command("run", "plan, fetch, validate, ingest and verify")
+    c.add_argument("--refetch", action="append", default=[], metavar="PARTITION", help="fetch a partition again")
+    c.add_argument("--sample", type=int, default=None, metavar="N", help="verify a random sample of N records")
+    command("plan", "list partitions and estimate the work")
+    c = command("fetch", "journal every page not yet journaled")
+    c.add_argument("--refetch", action="append", default=[], metavar="PARTITION", help="fetch a partition again")
+    c = command("validate", "check the journal: counts, duplicate ids, damaged pages")
+    c.add_argument("--strict", action="store_true", help="treat duplicate ids as a failure")
+    command("ingest", "normalize, chunk, embed and upsert what changed")
+    c = command("verify", "read the sink back and write a receipt")
+    c.add_argument("--sample", type=int, default=None, metavar="N", help="read back a random sample of N records")
+    command("status", "where the backfill stands")
+    c = command("query", "print the records nearest to a question")
+    c.add_argument("text", metavar="TEXT", help="the question")
+    c.add_argument("-k", type=int, default=5, help="how many matches (default 5)")
+    return p
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose >= 2 else logging.INFO
+    if verbose >= 3:
+        level = 5  # the core's trace level
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(level)
+    log.propagate = False
+
+
+def _emit(args: argparse.Namespace, report: Any) -> None:
+    if args.json:
+        print(json.dumps(report.to_dict() if hasattr(report, "to_dict") else report, indent=2, ensure_ascii=False))
+    else:
+        print(report)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        from backfill.pipeline import Pipeline
+
+        pipeline = Pipeline.from_config(args.config, progress=args.progress)
+        cmd = args.command
+        if cmd == "run":
+            report: Any = pipeline.run(refetch=args.refetch, sample=args.sample)
+        elif cmd == "plan":
+            report = pipeline.plan()
+        elif cmd == "fetch":
+            report = pipeline.fetch(args.refetch)
+        elif cmd == "validate":
+            report = pipeline.validate(strict=args.strict)
+        elif cmd == "ingest":
+            report = pipeline.ingest()
+        elif cmd == "verify":
+            report = pipeline.verify(args.sample)
+        elif cmd == "status":
+            report = pipeline.status()
+        elif cmd == "query":
+            matches = pipeline.query(args.text, args.k)
+            if args.json:
+                print(json.dumps([m.to_dict() for m in matches], indent=2, ensure_ascii=False))
+            else:
+                _print_matches(matches)
+            return 0
+        else:  # pragma: no cover - argparse rejects unknown commands
+            raise AssertionError(cmd)
+        _emit(args, report)
+        return 0
+    except ConfigError as e:
+        print(f"backfill: config error: {e}", file=sys.stderr)
+        return 2
+    except VerificationError as e:
+        if args.json and e.report is not None:
+            print(json.dumps(e.report.to_dict(), indent=2, ensure_ascii=False))
+        elif e.report is not None:
+            print(e.report)
+        print(f"backfill: {e}", file=sys.stderr)
+        return 1
+    except ValidationError as e:
+        if e.report is not None and not args.json:
+            print(e.report)
+        print(f"backfill: {e}", file=sys.stderr)
+        return 1
+    except BackfillError as e:
+        print(f"backfill: {type(e).__name__}: {e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("backfill: interrupted; everything done so far is kept, run the same command to resume", file=sys.stderr)
+        return 130
+
+
+def _print_matches(matches: list[Any]) -> None:
+    if not matches:
+        print("no matches (is the index empty? run `backfill run CONFIG` first)")
+        return
+    for i, m in enumerate(matches, 1):
+        md = m.metadata
+        print(f"{i}. [{m.score:.3f}] {md.get('title', m.id)}")
+        if md.get("url"):
+            print(f"   {md['url']}")
+        text = " ".join(str(md.get("text", "")).split())
+        title = str(md.get("title", ""))
+        if title and text.startswith(title):
+            text = text[len(title):].lstrip()
+        if text:
+            print(f"   {text[:240]}{'...' if len(text) > 240 else ''}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""TOML configuration: loading, ``${ENV}`` interpolation and validation.
+
+Every problem is reported as one :class:`~backfill.errors.ConfigError` line naming the file and the
+key at fault, before anything is fetched or written. Relative paths in a config file are relative to
+that file's folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backfill.components import (
+    EMBEDDERS,
+    SINKS,
+    SOURCES,
+    Chunking,
+    EmbedderSpec,
+    HashEmbedder,
+    LocalIndex,
+    SinkSpec,
+    SourceSpec,
+)
+from backfill.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    name: str = "backfill"
+    workdir: Path | None = None
+    batch_records: int = 256
+
+
+@dataclass(frozen=True)
+class VerifySettings:
+    sample: int = 0
+    count_timeout_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration; ``Pipeline.from_config`` builds a pipeline from it."""
+
+    path: Path | None
+    run: RunSettings
+    source: SourceSpec
+    embedder: EmbedderSpec = field(default_factory=HashEmbedder)
+    sink: SinkSpec = field(default_factory=LocalIndex)
+    chunking: Chunking = field(default_factory=Chunking)
+    verify: VerifySettings = field(default_factory=VerifySettings)
+
+
+def interpolate(value: str, where: str, env: typing.Mapping[str, str] | None = None) -> str:
+    """Replaces ``${NAME}`` (or ``${NAME:-default}``) with the environment's value; ``$$`` is a dollar."""
+    environ = os.environ if env is None else env
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name, default = m.group(1), m.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{where}: environment variable {name} is not set", key=where)
+
+    return _VAR.sub(sub, value)
+
+
+def _coerce(value: Any, hint: Any, where: str, base: Path | None) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:
+            return _coerce(value, non_none[0], where, base)
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where} must be a non-empty path string, got {value!r}", key=where)
+        p = Path(value).expanduser()
+        return p if p.is_absolute() or base is None else base / p
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}", key=where)
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}", key=where)
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}", key=where)
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}", key=where)
+        return value
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings, got {value!r}", key=where)
+        return tuple(value)
+    raise ConfigError(f"{where}: unsupported setting type {hint!r}", key=where)  # pragma: no cover
+
+
+def build_spec(cls: type, table: dict[str, Any], section: str, base: Path | None, skip: tuple[str, ...] = ()) -> Any:
+    """Builds dataclass ``cls`` from a TOML table, rejecting unknown keys and wrong types."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - set(fields) - set(skip))
+    if unknown:
+        known = ", ".join(sorted(fields)) or "none"
+        raise ConfigError(f"{section}.{unknown[0]} is not a known setting (known: {known})", key=f"{section}.{unknown[0]}")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name in table:
+            kwargs[name] = _coerce(table[name], hints[name], f"{section}.{name}", base)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{section}.{name} is required", key=f"{section}.{name}")
+    return cls(**kwargs)
+
+
+def _interpolate_tree(value: Any, where: str, env: typing.Mapping[str, str] | None) -> Any:
+    if isinstance(value, str):
+        return interpolate(value, where, env)
+    if isinstance(value, list):
+        return [_interpolate_tree(v, f"{where}[{i}]", env) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _interpolate_tree(v, f"{where}.{k}" if where else k, env) for k, v in value.items()}
+    return value
+
+
+def _typed(table: Any, section: str, registry: dict[str, type], default: str | None, base: Path | None) -> Any:
+    if table is None:
+        if default is None:
+            raise ConfigError(f"[{section}] is required", key=section)
+        table = {}
+    if not isinstance(table, dict):
+        raise ConfigError(f"{section} must be a table", key=section)
+    kind = table.get("type", default)
+    if kind is None:
+        raise ConfigError(f"{section}.type is required (one of: {', '.join(sorted(registry))})", key=f"{section}.type")
+    if kind not in registry:
+        raise ConfigError(
+            f"{section}.type {kind!r} is not one of: {', '.join(sorted(registry))}", key=f"{section}.type"
+        )
+    return build_spec(registry[kind], table, section, base, skip=("type",))
+
+
+def parse_config(data: dict[str, Any], path: Path | None = None, env: typing.Mapping[str, str] | None = None) -> Config:
+    base = path.parent if path is not None else None
+    data = _interpolate_tree(data, "", env)
+    unknown = sorted(set(data) - {"run", "source", "embedder", "sink", "chunking", "verify"})
+    if unknown:
+        raise ConfigError(
+            f"[{unknown[0]}] is not a known section (known: run, source, embedder, sink, chunking, verify)",
+            key=unknown[0],
+        )
+    run_table = data.get("run", {})
+    run = build_spec(RunSettings, run_table, "run", base)
+    if "name" not in run_table and path is not None:
+        run = dataclasses.replace(run, name=path.stem)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", run.name):
+        raise ConfigError(f"run.name {run.name!r} must be letters, digits, '.', '_' or '-'", key="run.name")
+    return Config(
+        path=path,
+        run=run,
+        source=_typed(data.get("source"), "source", SOURCES, None, base),
+        embedder=_typed(data.get("embedder"), "embedder", EMBEDDERS, "hash", base),
+        sink=_typed(data.get("sink"), "sink", SINKS, "local", base),
+        chunking=build_spec(Chunking, data.get("chunking", {}), "chunking", base),
+        verify=build_spec(VerifySettings, data.get("verify", {}), "verify", base),
+    )
+
+
+def load_config(path: str | os.PathLike[str], env: typing.Mapping[str, str] | None = None) -> Config:
+    """Reads and validates a TOML config file."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read config file: {e.strerror}", file=str(p)) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text", file=str(p)) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: invalid TOML: {e}", file=str(p)) from None
+    try:
+        return parse_config(data, p.resolve(), env)
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}", key=e.key, file=str(p)) from None

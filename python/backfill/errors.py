@@ -1,0 +1,97 @@
+"""Exceptions raised by backfill.
+
+Every error derives from :class:`BackfillError` and also from the builtin it resembles, so
+``except ValueError`` or ``except OSError`` keep working. Ctrl-C is never turned into one of these:
+it arrives as :class:`KeyboardInterrupt`, after the work done so far has been made durable.
+Messages never contain credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BackfillError(Exception):
+    """Base class of every backfill error."""
+
+
+class ConfigError(BackfillError, ValueError):
+    """A setting is missing, mistyped or contradicts another; raised before any work starts."""
+
+    def __init__(self, message: str, *, key: str | None = None, file: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.file = file
+
+
+class StorageError(BackfillError, OSError):
+    """A file in the workdir, the export or the local index could not be read or written."""
+
+
+class JournalError(StorageError):
+    """A journal page is missing, truncated or changed since it was written.
+
+    ``path`` names the page; the message says how to recover (refetch the partition).
+    """
+
+    path: str = ""
+
+
+class LedgerError(StorageError):
+    """The ledger (state.sqlite) is locked by another run, damaged or from a newer version."""
+
+
+class SourceError(BackfillError, RuntimeError):
+    """The source returned something that cannot be used."""
+
+
+class PaginationError(SourceError):
+    """A paginator repeated itself (same cursor, same page, or ids seen before)."""
+
+
+class SinkError(BackfillError, RuntimeError):
+    """The sink refused or lost a write."""
+
+
+class EmbedError(BackfillError, RuntimeError):
+    """The embedder failed or returned vectors of the wrong shape."""
+
+
+class Cancelled(BackfillError):
+    """The run was cancelled through ``Pipeline.cancel()``; everything done so far is kept."""
+
+
+class ValidationError(BackfillError):
+    """The journal holds pages that cannot be used (damaged or unparseable)."""
+
+    def __init__(self, message: str, report: Any = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class VerificationError(BackfillError):
+    """Verification found the sink disagreeing with the ledger: missing or changed records.
+
+    ``report`` is the :class:`backfill.reports.VerifyReport`; ``receipt`` the path of the receipt.
+    """
+
+    def __init__(self, message: str, report: Any = None, receipt: str | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+        self.receipt = receipt
+
+
+__all__ = [
+    "BackfillError",
+    "Cancelled",
+    "ConfigError",
+    "EmbedError",
+    "JournalError",
+    "LedgerError",
+    "PaginationError",
+    "SinkError",
+    "SourceError",
+    "StorageError",
+    "ValidationError",
+    "VerificationError",
+]

@@ -1,0 +1,201 @@
+"""The Python face of a backfill: ``Pipeline`` runs the phases plan, fetch, validate, ingest and
+verify, each on its own or all together with ``run()``. Every phase is idempotent: a rerun after a
+crash, a Ctrl-C or a failure resumes where the last one stopped."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Callable, Sequence, TypeVar
+
+from backfill import _core
+from backfill.components import Chunking, EmbedderSpec, HashEmbedder, LocalIndex, SinkSpec, SourceSpec
+from backfill.config import Config, load_config
+from backfill.errors import ConfigError, ValidationError, VerificationError
+from backfill.progress import ProgressSetting, make_progress
+from backfill.receipts import build_receipt, latest_receipt, write_receipt
+from backfill.reports import (
+    FetchReport,
+    IngestReport,
+    Match,
+    PlanReport,
+    RunReport,
+    StatusReport,
+    ValidateReport,
+    VerifyReport,
+)
+
+log = logging.getLogger("backfill")
+R = TypeVar("R")
+
+
+class Pipeline:
+    """A resumable, verified backfill from one source into one sink.
+
+    >>> p = Pipeline(SlackExport("export.zip"), name="slack")   # doctest: +SKIP
+    >>> p.run()                                                  # doctest: +SKIP
+
+    ``workdir`` defaults to ``.backfill/<name>`` in the current directory; it holds the journal of raw
+    pages, the ledger (``state.sqlite``) and the receipts. ``progress`` is ``"auto"`` (a tqdm bar when
+    a person is watching, log lines otherwise), ``"tqdm"``, ``"log"``, ``"none"`` or a callable.
+    """
+
+    def __init__(
+        self,
+        source: SourceSpec,
+        embedder: EmbedderSpec | None = None,
+        sink: SinkSpec | None = None,
+        *,
+        name: str = "backfill",
+        workdir: str | os.PathLike[str] | None = None,
+        chunking: Chunking | None = None,
+        batch_records: int = 256,
+        verify_sample: int = 0,
+        count_timeout_seconds: float = 60.0,
+        progress: ProgressSetting = "auto",
+    ) -> None:
+        self.source = source
+        self.embedder = embedder if embedder is not None else HashEmbedder()
+        self.sink = sink if sink is not None else LocalIndex()
+        self.name = name
+        self.workdir = Path(workdir) if workdir is not None else Path(".backfill") / name
+        self.chunking = chunking if chunking is not None else Chunking()
+        if batch_records < 1:
+            raise ConfigError(f"run.batch_records must be at least 1, got {batch_records}", key="run.batch_records")
+        self.verify_sample = verify_sample
+        self._progress_setting = progress
+        self._cancel = threading.Event()
+        self._last_ingest: IngestReport | None = None
+        self._source = source.build()
+        self._embedder = self.embedder.build()
+        self._sink = self.sink.build(self.workdir)
+        self._core = _core.Pipeline(
+            self._source,
+            self._embedder,
+            self._sink,
+            os.fspath(self.workdir),
+            self.chunking.target_tokens,
+            self.chunking.overlap_tokens,
+            self.chunking.max_tokens,
+            batch_records,
+            count_timeout_seconds,
+        )
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | Config, *, progress: ProgressSetting = "auto") -> Pipeline:
+        """Builds a pipeline from a TOML file (or an already loaded :class:`~backfill.config.Config`)."""
+        config = path if isinstance(path, Config) else load_config(path)
+        workdir = config.run.workdir if config.run.workdir is not None else Path(".backfill") / config.run.name
+        return cls(
+            config.source,
+            config.embedder,
+            config.sink,
+            name=config.run.name,
+            workdir=workdir,
+            chunking=config.chunking,
+            batch_records=config.run.batch_records,
+            verify_sample=config.verify.sample,
+            count_timeout_seconds=config.verify.count_timeout_seconds,
+            progress=progress,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Pipeline(name={self.name!r}, source={self.source!r}, embedder={self.embedder!r}, "
+            f"sink={self.sink!r}, workdir={os.fspath(self.workdir)!r})"
+        )
+
+    # -- the phases ------------------------------------------------------------------------------
+
+    def _call(self, fn: Callable[..., R], *args: Any) -> R:
+        _core.set_log_level(log.getEffectiveLevel())
+        self._cancel.clear()
+        progress = make_progress(self._progress_setting)
+        try:
+            return fn(*args, progress=progress, cancel=self._cancel)
+        finally:
+            close = getattr(progress, "close", None)
+            if close is not None:
+                close()
+
+    def cancel(self) -> None:
+        """Asks a running phase (in another thread) to stop at its next checkpoint; it raises
+        :class:`~backfill.errors.Cancelled` and everything done so far is kept."""
+        self._cancel.set()
+
+    def plan(self) -> PlanReport:
+        """Lists the partitions and estimates their size."""
+        return PlanReport.from_dict(self._call(self._core.plan))
+
+    def fetch(self, refetch: Sequence[str] = ()) -> FetchReport:
+        """Journals every page not yet journaled. ``refetch`` names partitions to fetch again from the
+        start (to repair damaged pages)."""
+        return FetchReport.from_dict(self._call(self._core.fetch, list(refetch)))
+
+    def validate(self, *, strict: bool = False) -> ValidateReport:
+        """Scans the journal: counts, duplicate ids with their pages, damaged pages. Writes nothing.
+
+        Raises :class:`~backfill.errors.ValidationError` on a damaged page (and, with ``strict``, on
+        duplicate ids)."""
+        report = ValidateReport.from_dict(self._call(self._core.validate))
+        if not report.ok:
+            first = report.bad_pages[0]
+            raise ValidationError(
+                f"{len(report.bad_pages)} journal page(s) cannot be used; {first.path} is {first.problem}", report
+            )
+        if strict and report.duplicate_ids:
+            raise ValidationError(f"{report.duplicate_ids} ids appear more than once in the journal", report)
+        return report
+
+    def ingest(self) -> IngestReport:
+        """Normalizes, deduplicates, chunks, embeds (cache first) and upserts what changed."""
+        report = IngestReport.from_dict(self._call(self._core.ingest))
+        self._last_ingest = report
+        return report
+
+    def verify(self, sample: int | None = None, *, raise_on_failure: bool = True) -> VerifyReport:
+        """Reads the sink back: the count, then every id (or a random ``sample`` of them) with its
+        metadata hash. Writes a receipt; raises :class:`~backfill.errors.VerificationError` when
+        anything is missing or different (unless ``raise_on_failure=False``)."""
+        n = self.verify_sample if sample is None else sample
+        if n < 0:
+            raise ConfigError(f"verify sample must be 0 (everything) or positive, got {n}", key="verify.sample")
+        report = VerifyReport.from_dict(self._call(self._core.verify, n))
+        receipt = build_receipt(
+            run=self.name,
+            workdir=self.workdir,
+            source=self._source.describe(),
+            source_kind=self._source.kind,
+            embedder=self._embedder.identity,
+            sink_kind=self._sink.kind,
+            report=report,
+            ingest=self._last_ingest,
+        )
+        report.receipt = os.fspath(write_receipt(self.workdir, receipt))
+        if not report.ok and raise_on_failure:
+            raise VerificationError(f"verification failed: {report.problem()}", report, report.receipt)
+        return report
+
+    def run(self, *, refetch: Sequence[str] = (), sample: int | None = None) -> RunReport:
+        """plan, fetch, validate, ingest, verify. Safe to call again after any interruption."""
+        plan = self.plan()
+        fetch = self.fetch(refetch)
+        validate = self.validate()
+        ingest = self.ingest()
+        verify = self.verify(sample)
+        return RunReport(plan=plan, fetch=fetch, validate=validate, ingest=ingest, verify=verify)
+
+    def status(self) -> StatusReport:
+        """Where the backfill stands, from the ledger."""
+        report = StatusReport.from_dict(self._core.status())
+        last = latest_receipt(self.workdir)
+        report.last_receipt = os.fspath(last) if last else None
+        return report
+
+    def query(self, text: str, k: int = 5) -> list[Match]:
+        """The ``k`` records nearest to ``text`` by the pipeline's embedder."""
+        if k < 1:
+            raise ConfigError(f"k must be at least 1, got {k}")
+        return [Match.from_dict(m) for m in self._core.query(text, k)]

@@ -1,0 +1,88 @@
+"""Verification receipts: the JSON proof that a run's records are in the sink.
+
+Schema (``backfill.receipt/1``), documented in docs/receipts.md. A receipt names the sink by its
+description (location and namespace), never by a credential.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from backfill import _core
+from backfill.reports import IngestReport, VerifyReport
+
+SCHEMA = "backfill.receipt/1"
+
+
+def build_receipt(
+    *,
+    run: str,
+    workdir: Path,
+    source: str,
+    source_kind: str,
+    embedder: str,
+    sink_kind: str,
+    report: VerifyReport,
+    ingest: IngestReport | None,
+) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "run": run,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "backfill_version": _core.__version__,
+        "ok": report.ok,
+        "workdir": str(workdir),
+        "source": {"kind": source_kind, "description": source},
+        "embedder": {"identity": embedder},
+        "sink": {"kind": sink_kind, "description": report.sink},
+        "documents": report.documents,
+        "count": {
+            "baseline": report.baseline,
+            "expected": report.expected_count,
+            "observed": report.observed_count,
+            "ok": report.count_ok,
+            "waited_seconds": round(report.count_wait_seconds, 3),
+        },
+        "readback": {
+            "mode": "sample" if report.sampled else "all",
+            "checked": report.checked,
+            "missing": report.missing_count,
+            "mismatched": report.mismatched_count,
+            "missing_ids": report.missing,
+            "mismatched_ids": report.mismatched,
+        },
+        "ingest": ingest.to_dict() if ingest is not None else None,
+    }
+
+
+def write_receipt(workdir: Path, receipt: dict[str, Any]) -> Path:
+    """Writes the receipt atomically to ``<workdir>/receipts/<UTC time>-verify.json``."""
+    folder = workdir / "receipts"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = folder / f"{stamp}-verify.json"
+    n = 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stamp}-{n}-verify.json"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".receipt.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(receipt, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def latest_receipt(workdir: Path) -> Path | None:
+    folder = workdir / "receipts"
+    if not folder.is_dir():
+        return None
+    found = sorted(folder.glob("*-verify.json"), key=lambda p: p.stat().st_mtime_ns)
+    return found[-1] if found else None

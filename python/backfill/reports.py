@@ -1,0 +1,260 @@
+"""What each phase returns: dataclasses with ``to_dict()``, a readable ``str()`` and an HTML view
+for notebooks."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T", bound="Report")
+
+
+@dataclass
+class Report:
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def _rows(self) -> list[tuple[str, Any]]:
+        return [(k, v) for k, v in self.to_dict().items() if not isinstance(v, (list, dict))]
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__}: " + ", ".join(f"{k}={v}" for k, v in self._rows())
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in self._rows()
+        )
+        return f"<table><caption>{html.escape(type(self).__name__)}</caption>{rows}</table>"
+
+
+@dataclass
+class Partition(Report):
+    name: str
+    label: str = ""
+    estimated_items: int = -1
+    estimated_pages: int = -1
+
+
+@dataclass
+class PlanReport(Report):
+    partitions: list[Partition] = field(default_factory=list)
+    known_done: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PlanReport:
+        return cls(partitions=[Partition.from_dict(p) for p in data["partitions"]], known_done=data["known_done"])
+
+    def __str__(self) -> str:
+        pages = sum(max(p.estimated_pages, 0) for p in self.partitions)
+        return f"plan: {len(self.partitions)} partitions, about {pages} pages; {self.known_done} already fetched"
+
+
+@dataclass
+class FetchReport(Report):
+    partitions: int = 0
+    partitions_skipped: int = 0
+    pages_fetched: int = 0
+    pages_total: int = 0
+    items_fetched: int = 0
+    bytes_fetched: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"fetch: {self.pages_fetched} pages read ({self.items_fetched} items, {self.bytes_fetched} bytes); "
+            f"{self.pages_total} pages journaled; {self.partitions_skipped} of {self.partitions} partitions "
+            "were already complete"
+        )
+
+
+@dataclass
+class Duplicate(Report):
+    partition: str
+    id: str
+    pages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BadPage(Report):
+    partition: str
+    path: str
+    problem: str
+
+
+@dataclass
+class ValidateReport(Report):
+    partitions: int = 0
+    pages: int = 0
+    items: int = 0
+    duplicate_ids: int = 0
+    duplicates: list[Duplicate] = field(default_factory=list)
+    bad_pages: list[BadPage] = field(default_factory=list)
+    unfetched_partitions: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ValidateReport:
+        d = dict(data)
+        d["duplicates"] = [Duplicate.from_dict(x) for x in data["duplicates"]]
+        d["bad_pages"] = [BadPage.from_dict(x) for x in data["bad_pages"]]
+        return cls(**d)
+
+    @property
+    def ok(self) -> bool:
+        """True when every page is readable; duplicates are resolved by ingest and only reported."""
+        return not self.bad_pages
+
+    def __str__(self) -> str:
+        lines = [
+            f"validate: {self.pages} pages, {self.items} items in {self.partitions} partitions; "
+            f"{self.duplicate_ids} duplicate ids; {len(self.bad_pages)} bad pages"
+        ]
+        for d in self.duplicates:
+            lines.append(f"  duplicate {d.id} on " + ", ".join(d.pages))
+        if self.duplicate_ids > len(self.duplicates):
+            lines.append(f"  ... and {self.duplicate_ids - len(self.duplicates)} more duplicate ids")
+        for b in self.bad_pages:
+            lines.append(f"  bad page {b.path}: {b.problem}")
+        return "\n".join(lines)
+
+
+@dataclass
+class IngestReport(Report):
+    documents_seen: int = 0
+    documents_unchanged: int = 0
+    documents_superseded: int = 0
+    documents_written: int = 0
+    chunks_written: int = 0
+    chunks_embedded: int = 0
+    embedding_cache_hits: int = 0
+    embed_calls: int = 0
+    stale_chunks_deleted: int = 0
+    upsert_requests: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"ingest: {self.documents_written} documents written, {self.documents_unchanged} unchanged, "
+            f"{self.documents_superseded} superseded; {self.chunks_written} chunks upserted "
+            f"({self.chunks_embedded} embedded, {self.embedding_cache_hits} from cache), "
+            f"{self.stale_chunks_deleted} stale chunks deleted"
+        )
+
+
+@dataclass
+class VerifyReport(Report):
+    ok: bool = False
+    sink: str = ""
+    expected_count: int = 0
+    observed_count: int = 0
+    baseline: int = 0
+    count_ok: bool = False
+    count_wait_seconds: float = 0.0
+    checked: int = 0
+    sampled: bool = False
+    missing_count: int = 0
+    mismatched_count: int = 0
+    missing: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)
+    documents: int = 0
+    receipt: str | None = None
+
+    def problem(self) -> str:
+        """One line naming what is wrong, or "" when verified."""
+        parts = []
+        if not self.count_ok:
+            parts.append(f"expected {self.expected_count} records, the sink holds {self.observed_count}")
+        if self.missing_count:
+            parts.append(f"{self.missing_count} missing (" + ", ".join(self.missing[:5]) + (", ..." if self.missing_count > 5 else "") + ")")
+        if self.mismatched_count:
+            parts.append(
+                f"{self.mismatched_count} with different metadata ("
+                + ", ".join(self.mismatched[:5])
+                + (", ..." if self.mismatched_count > 5 else "")
+                + ")"
+            )
+        return "; ".join(parts)
+
+    def __str__(self) -> str:
+        mode = "a sample of" if self.sampled else "all"
+        head = "verified" if self.ok else "NOT VERIFIED"
+        line = (
+            f"verify: {head}: {self.observed_count} records in {self.sink} (expected {self.expected_count}); "
+            f"{mode} {self.checked} read back, {self.missing_count} missing, {self.mismatched_count} mismatched"
+        )
+        if not self.ok:
+            line += f"\n  {self.problem()}"
+        if self.receipt:
+            line += f"\n  receipt: {self.receipt}"
+        return line
+
+
+@dataclass
+class PartitionStatus(Report):
+    name: str
+    status: str
+    pages: int = 0
+    items: int = 0
+    updated_at: str = ""
+
+
+@dataclass
+class StatusReport(Report):
+    partitions: list[PartitionStatus] = field(default_factory=list)
+    pages: int = 0
+    documents: int = 0
+    live_chunks: int = 0
+    cached_embeddings: int = 0
+    last_receipt: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StatusReport:
+        d = dict(data)
+        d["partitions"] = [PartitionStatus.from_dict(p) for p in data["partitions"]]
+        return cls(**d)
+
+    def __str__(self) -> str:
+        done = sum(1 for p in self.partitions if p.status == "done")
+        lines = [
+            f"status: {done}/{len(self.partitions)} partitions fetched, {self.pages} pages journaled; "
+            f"{self.documents} documents and {self.live_chunks} chunks ingested; "
+            f"{self.cached_embeddings} embeddings cached"
+        ]
+        for p in self.partitions:
+            lines.append(f"  {p.name:<24} {p.status:<9} {p.pages:>7} pages {p.items:>9} items")
+        if self.last_receipt:
+            lines.append(f"  last receipt: {self.last_receipt}")
+        return "\n".join(lines)
+
+
+@dataclass
+class Match(Report):
+    id: str
+    score: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        title = self.metadata.get("title", "")
+        url = self.metadata.get("url", "")
+        return f"{self.score:.3f}  {title}  {url}".rstrip()
+
+
+@dataclass
+class RunReport(Report):
+    plan: PlanReport
+    fetch: FetchReport
+    validate: ValidateReport
+    ingest: IngestReport
+    verify: VerifyReport
+
+    def __str__(self) -> str:
+        return "\n".join(str(r) for r in (self.plan, self.fetch, self.validate, self.ingest, self.verify))
+
+    @property
+    def ok(self) -> bool:
+        return self.verify.ok

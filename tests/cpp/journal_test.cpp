@@ -1,0 +1,96 @@
+#include "backfill/journal.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "backfill/errors.hpp"
+
+namespace fs = std::filesystem;
+using backfill::journal;
+
+namespace {
+fs::path temp_dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("backfill-journal-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+}  // namespace
+
+TEST(Journal, SanitizeKeepsSafeNamesAndEncodesTheRest) {
+  EXPECT_EQ(journal::sanitize_component("C024BE91L"), "C024BE91L");
+  EXPECT_EQ(journal::sanitize_component("my-proj_1.x"), "my-proj_1.x");
+  EXPECT_EQ(journal::sanitize_component(".."), "%2E.");
+  EXPECT_EQ(journal::sanitize_component("."), "%2E");
+  EXPECT_EQ(journal::sanitize_component(""), "%00");
+  EXPECT_EQ(journal::sanitize_component("a/b"), "a%2Fb");
+  EXPECT_EQ(journal::sanitize_component("../../etc"), "%2E.%2F..%2Fetc");  // one component: "/" is encoded
+  EXPECT_EQ(journal::sanitize_component("100%"), "100%25");
+  EXPECT_EQ(journal::sanitize_component("東"), "%E6%9D%B1");
+}
+
+TEST(Journal, SanitizeIsInjectiveOnTrickyKeys) {
+  std::set<std::string> out;
+  std::vector<std::string> keys = {"a/b", "a%2Fb", "a_b", "a.b", ".a", "%2Ea", "A", "a", "", "%00"};
+  for (const auto& k : keys) out.insert(journal::sanitize_component(k));
+  EXPECT_EQ(out.size(), keys.size());
+}
+
+TEST(Journal, LongNamesAreShortenedWithAHash) {
+  std::string a(500, 'x'), b(500, 'x');
+  b.back() = 'y';
+  auto sa = journal::sanitize_component(a), sb = journal::sanitize_component(b);
+  EXPECT_LE(sa.size(), 160u);
+  EXPECT_NE(sa, sb);
+}
+
+TEST(Journal, PagesStayInsideTheRoot) {
+  auto root = temp_dir("inside");
+  journal j(root / "journal");
+  auto p = j.write_page("../src", "../../x", 3, "[1,2]");
+  auto canon = fs::weakly_canonical(p);
+  auto jroot = fs::weakly_canonical(root / "journal");
+  EXPECT_EQ(canon.string().rfind(jroot.string(), 0), 0u) << canon;
+  EXPECT_EQ(p.filename(), "00000003.json");
+  std::string body;
+  j.read_page(p, body);
+  EXPECT_EQ(body, "[1,2]");
+  EXPECT_GE(body.capacity(), body.size() + 64);
+  fs::remove_all(root);
+}
+
+TEST(Journal, WriteReplacesAtomicallyAndLeavesNoTempFiles) {
+  auto root = temp_dir("atomic");
+  journal j(root);
+  auto p = j.write_page("s", "p", 0, "first");
+  j.write_page("s", "p", 0, "second, longer");
+  std::string body;
+  j.read_page(p, body);
+  EXPECT_EQ(body, "second, longer");
+  int files = 0;
+  for (auto& e : fs::directory_iterator(p.parent_path())) {
+    ++files;
+    EXPECT_EQ(e.path().extension(), ".json");
+  }
+  EXPECT_EQ(files, 1);
+  j.clear_partition("s", "p");
+  EXPECT_FALSE(fs::exists(p));
+  fs::remove_all(root);
+}
+
+TEST(Journal, MissingPageIsAJournalErrorNamingTheFile) {
+  auto root = temp_dir("missing");
+  journal j(root);
+  std::string body;
+  try {
+    j.read_page(root / "nope.json", body);
+    FAIL() << "expected journal_error";
+  } catch (const backfill::journal_error& e) {
+    EXPECT_NE(std::string(e.what()).find("nope.json"), std::string::npos);
+    EXPECT_NE(e.path().find("nope.json"), std::string::npos);
+  }
+  fs::remove_all(root);
+}

@@ -1,0 +1,74 @@
+#include "backfill/json.hpp"
+
+#include <gtest/gtest.h>
+
+#include "backfill/document.hpp"
+#include "backfill/errors.hpp"
+#include "backfill/hash.hpp"
+
+namespace bj = backfill::json;
+
+TEST(Json, EscapesControlAndQuotes) {
+  std::string out;
+  bj::append_string(out, "a\"b\\c\n\t\x01");
+  EXPECT_EQ(out, R"("a\"b\\c\n\t\u0001")");
+}
+
+TEST(Json, KeepsValidUtf8AndReplacesInvalidBytes) {
+  std::string out;
+  bj::append_string(out, "Gr\xC3\xBC\xC3\x9F" "e \xE6\x9D\xB1 \xF0\x9F\x9A\x80");
+  EXPECT_EQ(out, "\"Grüße 東 🚀\"");
+  out.clear();
+  bj::append_string(out, "x\xFFy\xC3");  // a stray byte and a truncated sequence
+  EXPECT_EQ(out, "\"x\xEF\xBF\xBDy\xEF\xBF\xBD\"");
+  EXPECT_TRUE(bj::valid_utf8(out));
+}
+
+TEST(Json, NumbersRoundTripAndIntegersHaveNoFraction) {
+  std::string out;
+  bj::append_number(out, 3.0);
+  out += ' ';
+  bj::append_number(out, 0.1);
+  out += ' ';
+  bj::append_number(out, -1e300);
+  EXPECT_EQ(out, "3 0.1 -1e+300");
+}
+
+TEST(Json, CanonicalizeSortsKeysAndNormalizesNumbers) {
+  EXPECT_EQ(bj::canonicalize(R"({"b": 1.0, "a": [true, null, "x"], "c": {"z": 1, "y": 2}})"),
+            R"({"a":[true,null,"x"],"b":1,"c":{"y":2,"z":1}})");
+  EXPECT_EQ(bj::canonicalize(R"({"a":1})"), bj::canonicalize(R"( { "a" : 1.0 } )"));
+  EXPECT_THROW(bj::canonicalize("{\"a\":"), backfill::error);
+}
+
+TEST(Json, Utf8PrefixNeverCutsACodePoint) {
+  std::string s = "a東b";  // 1 + 3 + 1 bytes
+  EXPECT_EQ(bj::utf8_prefix(s, 1), "a");
+  EXPECT_EQ(bj::utf8_prefix(s, 2), "a");
+  EXPECT_EQ(bj::utf8_prefix(s, 3), "a");
+  EXPECT_EQ(bj::utf8_prefix(s, 4), "a東");
+  EXPECT_EQ(bj::utf8_prefix(s, 99), s);
+}
+
+TEST(Metadata, ToJsonIsCanonicalAndDropsNonFinite) {
+  backfill::metadata m;
+  m.set("z", std::string("last"));
+  m.set("a", 2.5);
+  m.set("n", std::numeric_limits<double>::quiet_NaN());
+  m.set("l", std::vector<std::string>{"x", "y"});
+  m.set("b", true);
+  std::string j = m.to_json();
+  EXPECT_EQ(j, R"({"a":2.5,"b":true,"l":["x","y"],"z":"last"})");
+  EXPECT_EQ(bj::canonicalize(j), j);
+  m.set("a", 3.0);  // set replaces
+  EXPECT_EQ(m.fields().size(), 5u);
+}
+
+TEST(Hash, FieldsAreLengthPrefixed) {
+  backfill::hasher a, b;
+  a.field("ab").field("c");
+  b.field("a").field("bc");
+  EXPECT_NE(a.digest(), b.digest());
+  EXPECT_EQ(backfill::hash_hex("x").size(), 32u);
+  EXPECT_EQ(backfill::hash_hex("x"), backfill::hash_hex("x"));
+}

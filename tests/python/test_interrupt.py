@@ -1,0 +1,124 @@
+"""Ctrl-C during Pipeline.run() raises KeyboardInterrupt within a second, and a rerun resumes.
+Pipeline.cancel() from another thread stops a run the same way."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import backfill
+from conftest import ROOT, index_ids, make_export, run_cli, write_config
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    import backfill
+    p = backfill.Pipeline.from_config(sys.argv[1], progress="none")
+    print("started", flush=True)
+    try:
+        p.run()
+    except KeyboardInterrupt:
+        print("KeyboardInterrupt", time.monotonic(), flush=True)
+        sys.exit(42)
+    print("finished", flush=True)
+""")
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_export(tmp_path_factory.mktemp("sigint") / "export", channels=3, days=8, messages_per_day=10)
+
+
+@pytest.mark.parametrize(
+    "slow", ["fetch.page_committed=*:sleep(30)", "ingest.batch_committed=*:sleep(30)"], ids=["fetch", "ingest"]
+)
+def test_sigint_raises_keyboardinterrupt_promptly_and_rerun_resumes(slow: str, export: Path, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", export, workdir=tmp_path / "wd")
+    import os
+
+    env = dict(os.environ, BACKFILL_FAILPOINTS=slow)
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(config)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "started"
+    # Let it get into the slow phase: fetch starts at once, ingest after ~all pages (~2.5 s).
+    time.sleep(0.8 if slow.startswith("fetch") else 4.0)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 42, (proc.returncode, out, err)
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("KeyboardInterrupt")]
+    raised_at = float(line.split()[1])
+    assert raised_at - sent < 1.0, f"KeyboardInterrupt came {raised_at - sent:.2f} s after SIGINT"
+
+    r = run_cli("run", str(config), "--json")
+    assert r.code == 0, r.err
+    report = json.loads(r.out)
+    assert report["verify"]["ok"] is True
+    if slow.startswith("fetch"):
+        assert 0 < report["fetch"]["pages_fetched"] < report["fetch"]["pages_total"]
+    else:
+        assert report["fetch"]["pages_fetched"] == 0
+        assert report["ingest"]["documents_unchanged"] > 0
+
+
+def test_interrupt_main_in_process(tmp_path: Path, export: Path) -> None:
+    """The same through _thread.interrupt_main(), in this interpreter."""
+    import _thread
+
+    p = backfill.Pipeline(backfill.SlackExport(export), name="x", workdir=tmp_path / "wd", progress="none")
+    p.fetch()
+    # make ingest slow enough to interrupt: many tiny chunks
+    p2 = backfill.Pipeline(
+        backfill.SlackExport(export),
+        name="x",
+        workdir=tmp_path / "wd",
+        chunking=backfill.Chunking(target_tokens=8, overlap_tokens=1),
+        batch_records=1,
+        progress="none",
+    )
+    timer = threading.Timer(0.05, _thread.interrupt_main)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        p2.ingest()  # thousands of tiny fsync'd batches: seconds of work, interrupted after 50 ms
+    assert time.monotonic() - started < 1.0
+    timer.join()
+
+
+def test_cancel_from_another_thread(tmp_path: Path, export: Path) -> None:
+    p = backfill.Pipeline(
+        backfill.SlackExport(export),
+        name="x",
+        workdir=tmp_path / "wd",
+        chunking=backfill.Chunking(target_tokens=8, overlap_tokens=1),
+        batch_records=1,
+        progress="none",
+    )
+    p.fetch()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            p.ingest()
+        except BaseException as e:  # noqa: BLE001 - the test inspects it
+            errors.append(e)
+
+    t = threading.Thread(target=work)
+    t.start()
+    time.sleep(0.05)
+    p.cancel()
+    t.join(timeout=10)
+    assert not t.is_alive()
+    assert errors and isinstance(errors[0], backfill.Cancelled), errors
+    # and a rerun finishes the job
+    p.ingest()
+    assert p.verify().ok
+    assert len(index_ids(tmp_path / "wd" / "index.sqlite")) > 0

@@ -1,0 +1,108 @@
+"""validate: duplicate ids with the pages they came from; damaged pages named with a way to recover;
+nothing in the workdir touched."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import ledger, make_export, run_cli, write_config
+
+
+def snapshot(workdir: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(workdir)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(workdir.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture()
+def export_with_duplicate(tmp_path: Path) -> tuple[Path, str]:
+    """An export where one message appears in two day files of its channel (as re-exports do)."""
+    export = make_export(tmp_path / "export", channels=2, days=4, messages_per_day=5)
+    channels = json.loads((export / "channels.json").read_text())
+    folder = export / channels[0]["name"]
+    days = sorted(folder.glob("*.json"))
+    first = json.loads(days[0].read_text())
+    second = json.loads(days[1].read_text())
+    second.append(first[0])
+    days[1].write_text(json.dumps(second))
+    return export, f"slack:{channels[0]['id']}:{first[0]['ts']}"
+
+
+def test_duplicates_are_reported_with_their_pages(export_with_duplicate: tuple[Path, str], tmp_path: Path) -> None:
+    export, dup_id = export_with_duplicate
+    config = write_config(tmp_path / "c.toml", export, workdir=tmp_path / "wd")
+    assert run_cli("fetch", str(config)).code == 0
+    r = run_cli("validate", str(config), "--json")
+    assert r.code == 0, r.err
+    report = json.loads(r.out)
+    assert report["duplicate_ids"] == 1
+    (dup,) = report["duplicates"]
+    assert dup["id"] == dup_id
+    assert len(dup["pages"]) == 2 and all(p.startswith("journal/slack_export/") for p in dup["pages"])
+    assert run_cli("validate", str(config), "--strict").code == 1
+    # Ingest resolves it: one document per id, and verification passes.
+    r = run_cli("run", str(config), "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["ingest"]["documents_superseded"] >= 1
+
+
+def test_truncated_page_is_named_with_recovery_and_nothing_is_touched(project: tuple[Path, Path]) -> None:
+    config, workdir = project
+    assert run_cli("fetch", str(config)).code == 0
+    pages = sorted((workdir / "journal").rglob("*.json"))
+    victim = pages[len(pages) // 2]
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2])
+    before = snapshot(workdir)
+
+    r = run_cli("validate", str(config))
+    assert r.code == 1
+    rel = str(victim.relative_to(workdir))
+    last = r.err.strip().splitlines()[-1]
+    assert rel in last and "--refetch" in last, last
+    assert snapshot(workdir) == before
+
+    # run stops at validate too, before ingesting anything
+    r = run_cli("run", str(config))
+    assert r.code == 1 and rel in r.err
+    with ledger(workdir) as db:
+        assert db.execute("SELECT count(*) FROM documents").fetchone()[0] == 0
+
+    # the recovery the message names works
+    partition = victim.parent.name
+    r = run_cli("run", str(config), "--refetch", partition, "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["verify"]["ok"] is True
+
+
+def test_deleted_page_is_reported(project: tuple[Path, Path]) -> None:
+    config, workdir = project
+    assert run_cli("fetch", str(config)).code == 0
+    victim = sorted((workdir / "journal").rglob("*.json"))[-1]
+    victim.unlink()
+    r = run_cli("validate", str(config))
+    assert r.code == 1 and str(victim.relative_to(workdir)) in r.err
+
+
+def test_journal_partition_names_cannot_escape(tmp_path: Path) -> None:
+    """A conversation id that is a path trick still lands inside the journal."""
+    export = make_export(tmp_path / "export", channels=1, days=2, messages_per_day=3)
+    channels = json.loads((export / "channels.json").read_text())
+    channels[0]["id"] = "../../C0ESC"
+    (export / "channels.json").write_text(json.dumps(channels))
+    config = write_config(tmp_path / "c.toml", export, workdir=tmp_path / "wd")
+    r = run_cli("run", str(config), "--json")
+    assert r.code == 0, r.err
+    journal = (tmp_path / "wd" / "journal").resolve()
+    pages = list(journal.rglob("*.json"))
+    assert any("C0ESC" in str(p) for p in pages)
+    for p in pages:
+        assert journal in p.resolve().parents
+    assert not any(p.name == "C0ESC" for p in tmp_path.rglob("C0ESC"))
+    assert json.loads(r.out)["verify"]["ok"] is True
