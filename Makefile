@@ -29,6 +29,7 @@ test-python:
 
 typecheck:
 	@$(VENV)/mypy --no-error-summary python/backfill && echo "mypy: python/backfill is clean"
+	@$(VENV)/python -m mypy.stubtest backfill._core --allowlist stubtest-allowlist.txt && echo "stubtest: _core.pyi matches the module"
 
 clean:
 	rm -rf build .backfill

@@ -20,8 +20,12 @@ from conftest import ROOT, index_ids, make_export, run_cli, write_config
 CHILD = textwrap.dedent("""
     import sys, time
     import backfill
-    p = backfill.Pipeline.from_config(sys.argv[1], progress="none")
-    print("started", flush=True)
+    phases = []
+    def progress(p):
+        if not phases or phases[-1] != p["phase"]:
+            phases.append(p["phase"])
+            print("phase", p["phase"], flush=True)
+    p = backfill.Pipeline.from_config(sys.argv[1], progress=progress)
     try:
         p.run()
     except KeyboardInterrupt:
@@ -37,7 +41,7 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize(
-    "slow", ["fetch.page_committed=*:sleep(30)", "ingest.batch_committed=*:sleep(30)"], ids=["fetch", "ingest"]
+    "slow", ["fetch.page_committed=*:sleep(60)", "ingest.batch_committed=*:sleep(300)"], ids=["fetch", "ingest"]
 )
 def test_sigint_raises_keyboardinterrupt_promptly_and_rerun_resumes(slow: str, export: Path, tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.toml", export, workdir=tmp_path / "wd")
@@ -47,9 +51,13 @@ def test_sigint_raises_keyboardinterrupt_promptly_and_rerun_resumes(slow: str, e
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(config)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "started"
-    # Let it get into the slow phase: fetch starts at once, ingest after ~all pages (~2.5 s).
-    time.sleep(0.8 if slow.startswith("fetch") else 4.0)
+    phase = slow.split(".")[0]
+    for line in proc.stdout:  # wait until the slowed phase has begun
+        if line.strip() == f"phase {phase}":
+            break
+    else:
+        raise AssertionError(f"the child never reached {phase}: {proc.stderr.read() if proc.stderr else ''}")
+    time.sleep(0.3)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)

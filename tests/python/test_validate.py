@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,11 @@ def export_with_duplicate(tmp_path: Path) -> tuple[Path, str]:
     days = sorted(folder.glob("*.json"))
     first = json.loads(days[0].read_text())
     second = json.loads(days[1].read_text())
-    second.append(first[0])
+    # a message that starts its own document (a lone message or a thread's parent)
+    msg = next(m for m in first if m.get("thread_ts", m["ts"]) == m["ts"] and m.get("subtype") is None)
+    second.append(msg)
     days[1].write_text(json.dumps(second))
-    return export, f"slack:{channels[0]['id']}:{first[0]['ts']}"
+    return export, f"slack:{channels[0]['id']}:{msg['ts']}"
 
 
 def test_duplicates_are_reported_with_their_pages(export_with_duplicate: tuple[Path, str], tmp_path: Path) -> None:
@@ -46,10 +49,16 @@ def test_duplicates_are_reported_with_their_pages(export_with_duplicate: tuple[P
     assert dup["id"] == dup_id
     assert len(dup["pages"]) == 2 and all(p.startswith("journal/slack_export/") for p in dup["pages"])
     assert run_cli("validate", str(config), "--strict").code == 1
-    # Ingest resolves it: one document per id, and verification passes.
+    # Ingest resolves it: one document for the id, holding the message once, and verification passes.
     r = run_cli("run", str(config), "--json")
     assert r.code == 0, r.err
-    assert json.loads(r.out)["ingest"]["documents_superseded"] >= 1
+    assert json.loads(r.out)["verify"]["ok"] is True
+    with sqlite3.connect(tmp_path / "wd" / "index.sqlite") as db:
+        rows = db.execute("SELECT metadata FROM vectors WHERE id LIKE ?", (dup_id + "#%",)).fetchall()
+    assert rows
+    texts = [json.loads(m)["text"] for (m,) in rows]
+    stamp = json.loads(rows[0][0])["created_at"]
+    assert sum(t.count(stamp) for t in texts[:1]) == 1
 
 
 def test_truncated_page_is_named_with_recovery_and_nothing_is_touched(project: tuple[Path, Path]) -> None:

@@ -1,0 +1,36 @@
+"""The README opens with the two commands that matter; both must stay true."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from conftest import ROOT
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```sh\n(.*?)```", text, re.S)
+    assert block, "the README must open with a sh code block"
+    return [line.split("#")[0].strip() for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_readme_opens_with_demo_and_test_and_ci_runs_the_test_command() -> None:
+    assert readme_commands() == ["make demo", "make test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci, re.M)
+
+
+def test_demo_command_ends_with_a_verified_receipt() -> None:
+    workdir = ROOT / ".backfill" / "slack-demo"
+    before = set((workdir / "receipts").glob("*.json")) if (workdir / "receipts").is_dir() else set()
+    out = subprocess.run(["make", "-s", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "verify: verified" in out.stdout
+    assert re.search(r"^1\. \[\d\.\d{3}\] ", out.stdout, re.M), "the demo query printed no match"
+    new = set((workdir / "receipts").glob("*.json")) - before
+    assert len(new) == 1
+    receipt = json.loads(Path(new.pop()).read_text())
+    assert receipt["ok"] is True and receipt["readback"]["missing"] == 0
