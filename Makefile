@@ -31,5 +31,10 @@ typecheck:
 	@$(VENV)/mypy --no-error-summary python/backfill && echo "mypy: python/backfill is clean"
 	@$(VENV)/python -m mypy.stubtest backfill._core --allowlist stubtest-allowlist.txt && echo "stubtest: _core.pyi matches the module"
 
+bench: setup
+	@$(VENV)/python -c 'import requests, httpx' 2>/dev/null || \
+	  $(VENV)/python -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+	@$(VENV)/python bench/http_bench.py $(BENCH_ARGS)
+
 clean:
 	rm -rf build .backfill

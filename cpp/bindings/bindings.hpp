@@ -15,6 +15,10 @@ void register_errors(py::module_& m);
 void register_logging(py::module_& m);
 void register_components(py::module_& m);
 void register_pipeline(py::module_& m);
+void register_http(py::module_& m);
+
+// backfill.errors.HttpError for a core http_error, with its attributes set.
+py::object http_error_object(const std::exception& e);
 
 // Forwards queued core log records to logging.getLogger("backfill"). Needs the GIL.
 void drain_logs();

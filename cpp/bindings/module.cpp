@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
   backfill::python::register_logging(m);
   backfill::python::register_components(m);
   backfill::python::register_pipeline(m);
+  backfill::python::register_http(m);
 }

@@ -49,6 +49,29 @@ class PaginationError(SourceError):
     """A paginator repeated itself (same cursor, same page, or ids seen before)."""
 
 
+class HttpError(BackfillError, OSError):
+    """An HTTP request failed and retrying did not (or could not) fix it.
+
+    The message is one line: method, URL (credentials removed), status, the server's request id,
+    the number of attempts and an excerpt of the body. ``status`` is 0 when no response arrived;
+    ``retryable`` is True when the retry budget ran out rather than the server refusing.
+    """
+
+    status: int = 0
+    method: str = ""
+    url: str = ""
+    request_id: str = ""
+    body: str = ""
+    attempts: int = 0
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class SinkError(BackfillError, RuntimeError):
     """The sink refused or lost a write."""
 
@@ -86,6 +109,7 @@ __all__ = [
     "Cancelled",
     "ConfigError",
     "EmbedError",
+    "HttpError",
     "JournalError",
     "LedgerError",
     "PaginationError",

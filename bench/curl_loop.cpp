@@ -1,0 +1,165 @@
+// The bare libcurl baseline of bench/http_bench.py: N GETs of one URL at concurrency C through the
+// multi interface, nothing else: the least a libcurl program can do. C easy handles are created
+// once and re-added after each transfer, so their connections are kept alive and reused; each
+// response's body is appended to its handle's std::string, checked, and cleared (the string keeps
+// its capacity; --fresh-buffer gives every response a new string instead, to price allocation).
+//
+//   curl_loop --url URL --requests N --concurrency C [--warmup W] [--expect-bytes B] [--watch-pid PID]
+//             [--fresh-buffer 1]
+//
+// Prints one JSON object: requests/s, MB/s (MB = 10^6 bytes of body), the CPU seconds this process
+// used during the timed part and, with --watch-pid, those of that process (the server's worker) in
+// the same interval. The first W requests (default 2*C) open the connections and are not timed.
+// Exits 1 on any failed transfer, non-200 status or (with --expect-bytes) wrong body size.
+#include <curl/curl.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+struct slot {
+  CURL* easy = nullptr;
+  std::string body;
+};
+
+size_t on_data(char* data, size_t size, size_t count, void* user) {
+  auto* body = static_cast<std::string*>(user);
+  body->append(data, size * count);
+  return size * count;
+}
+
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// The CPU time of another process (nanosecond clock); -1 when it cannot be read.
+double other_cpu_seconds(long pid) {
+  clockid_t clock{};
+  timespec ts{};
+  if (pid <= 0 || clock_getcpuclockid(static_cast<pid_t>(pid), &clock) != 0 || clock_gettime(clock, &ts) != 0)
+    return -1;
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "curl_loop: %s\nusage: curl_loop --url URL --requests N --concurrency C [--warmup W] "
+               "[--expect-bytes B] [--watch-pid PID] [--fresh-buffer 1]\n",
+               why);
+  std::exit(2);
+}
+
+// Runs `total` transfers with at most `concurrency` at once; returns body bytes received.
+long long run(CURLM* multi, std::vector<slot>& slots, long long total, long long expect_bytes, bool fresh) {
+  long long started = 0, done = 0, bytes = 0;
+  for (auto& s : slots) {
+    if (started == total) break;
+    curl_multi_add_handle(multi, s.easy);
+    ++started;
+  }
+  while (done < total) {
+    int running = 0;
+    if (curl_multi_perform(multi, &running) != CURLM_OK) {
+      std::fprintf(stderr, "curl_loop: curl_multi_perform failed\n");
+      std::exit(1);
+    }
+    int queued = 0;
+    bool any = false;
+    while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      any = true;
+      CURL* easy = msg->easy_handle;
+      slot* s = nullptr;
+      curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&s));
+      long status = 0;
+      curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+      if (msg->data.result != CURLE_OK || status != 200 ||
+          (expect_bytes >= 0 && static_cast<long long>(s->body.size()) != expect_bytes)) {
+        std::fprintf(stderr, "curl_loop: transfer failed: %s, status %ld, %zu bytes\n",
+                     curl_easy_strerror(msg->data.result), status, s->body.size());
+        std::exit(1);
+      }
+      bytes += static_cast<long long>(s->body.size());
+      if (fresh) std::string().swap(s->body);
+      else s->body.clear();
+      ++done;
+      curl_multi_remove_handle(multi, easy);
+      if (started < total) {
+        curl_multi_add_handle(multi, easy);
+        ++started;
+      }
+    }
+    // Only wait when nothing finished: a re-added handle must be started by the next perform.
+    if (!any && done < total) curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+  }
+  return bytes;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string url;
+  long long requests = 0, concurrency = 1, warmup = -1, expect_bytes = -1;
+  long watch_pid = 0;
+  bool fresh = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (i + 1 >= argc) usage(("missing value of " + a).c_str());
+    const char* v = argv[++i];
+    if (a == "--url") url = v;
+    else if (a == "--requests") requests = std::atoll(v);
+    else if (a == "--concurrency") concurrency = std::atoll(v);
+    else if (a == "--warmup") warmup = std::atoll(v);
+    else if (a == "--expect-bytes") expect_bytes = std::atoll(v);
+    else if (a == "--watch-pid") watch_pid = std::atol(v);
+    else if (a == "--fresh-buffer") fresh = std::atoi(v) != 0;
+    else usage(("unknown option " + a).c_str());
+  }
+  if (url.empty() || requests <= 0 || concurrency <= 0) usage("--url, --requests and --concurrency are required");
+  if (warmup < 0) warmup = 2 * concurrency;
+
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  CURLM* multi = curl_multi_init();
+  std::vector<slot> slots(static_cast<size_t>(concurrency));
+  for (auto& s : slots) {
+    s.easy = curl_easy_init();
+    curl_easy_setopt(s.easy, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(s.easy, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(s.easy, CURLOPT_WRITEDATA, &s.body);
+    curl_easy_setopt(s.easy, CURLOPT_PRIVATE, &s);
+    curl_easy_setopt(s.easy, CURLOPT_NOSIGNAL, 1L);
+  }
+
+  if (warmup > 0) run(multi, slots, warmup, expect_bytes, fresh);
+
+  double server0 = other_cpu_seconds(watch_pid);
+  double cpu0 = process_cpu_seconds();
+  auto t0 = std::chrono::steady_clock::now();
+  long long bytes = run(multi, slots, requests, expect_bytes, fresh);
+  auto t1 = std::chrono::steady_clock::now();
+  double cpu1 = process_cpu_seconds();
+  double server1 = other_cpu_seconds(watch_pid);
+
+  double seconds = std::chrono::duration<double>(t1 - t0).count();
+  std::printf(
+      "{\"client\": \"libcurl\", \"curl_version\": \"%s\", \"requests\": %lld, \"concurrency\": %lld, "
+      "\"seconds\": %.6f, \"bytes\": %lld, \"requests_per_second\": %.3f, \"mb_per_second\": %.3f, "
+      "\"client_cpu_seconds\": %.6f, \"server_cpu_seconds\": %s}\n",
+      curl_version_info(CURLVERSION_NOW)->version, requests, concurrency, seconds, bytes,
+      static_cast<double>(requests) / seconds, static_cast<double>(bytes) / 1e6 / seconds, cpu1 - cpu0,
+      (server0 >= 0 && server1 >= 0) ? std::to_string(server1 - server0).c_str() : "null");
+
+  for (auto& s : slots) curl_easy_cleanup(s.easy);
+  curl_multi_cleanup(multi);
+  curl_global_cleanup();
+  return 0;
+}

@@ -1,0 +1,104 @@
+// Pagination over the HTTP client: token/cursor, Link header and offset paging, every page checked
+// by the pagination guard before anyone sees it.
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "backfill/http.hpp"
+
+namespace backfill::http {
+namespace {
+
+std::string item_id(simdjson::dom::element item, const std::string& field) {
+  simdjson::dom::element v;
+  if (item.at_key(field).get(v)) return {};
+  std::string_view s;
+  if (!v.get(s)) return std::string(s);
+  std::int64_t i;
+  if (!v.get(i)) return std::to_string(i);
+  std::uint64_t u;
+  if (!v.get(u)) return std::to_string(u);
+  return {};
+}
+
+}  // namespace
+
+void paginate(client& c, const request& first, const page_spec& spec, std::string_view start_cursor,
+              pagination_guard& guard, const std::function<void(const page&)>& on_page, run_context* ctx) {
+  simdjson::dom::parser parser;
+  std::string cursor(start_cursor);
+  while (true) {
+    request req = first;
+    switch (spec.paging) {
+      case page_spec::kind::token:
+        if (!cursor.empty()) req.url = with_query(first.url, spec.token_param, cursor);
+        break;
+      case page_spec::kind::link:
+        if (!cursor.empty()) req.url = cursor;
+        break;
+      case page_spec::kind::offset:
+        req.url = with_query(with_query(first.url, spec.offset_param, cursor.empty() ? "0" : cursor),
+                             spec.limit_param, std::to_string(spec.page_size));
+        break;
+    }
+    response resp = c.execute(std::move(req), ctx);
+    const std::string& body = resp.body;
+    simdjson::dom::element root;
+    simdjson::error_code err;
+    if (body.capacity() >= body.size() + simdjson::SIMDJSON_PADDING) {
+      err = parser.parse(body.data(), body.size(), false).get(root);
+    } else {
+      err = parser.parse(body).get(root);
+    }
+    if (err)
+      throw source_error(fmt::format("{}: the response is not JSON ({}): {}", resp.url, simdjson::error_message(err),
+                                     c.scrub(excerpt(body, 200))));
+    simdjson::dom::element items_el = root;
+    if (!spec.items.empty() && root.at_pointer(spec.items).get(items_el))
+      throw source_error(fmt::format("{}: the response has no '{}': {}", resp.url, spec.items,
+                                     c.scrub(excerpt(body, 200))));
+    simdjson::dom::array items;
+    if (items_el.get(items))
+      throw source_error(fmt::format("{}: '{}' is not an array", resp.url, spec.items.empty() ? "the body" : spec.items));
+    page p{resp, 0, {}, cursor, ""};
+    for (simdjson::dom::element item : items) {
+      ++p.items;
+      if (!spec.id_field.empty()) {
+        std::string id = item_id(item, spec.id_field);
+        if (!id.empty()) p.ids.push_back(std::move(id));
+      }
+    }
+    switch (spec.paging) {
+      case page_spec::kind::token: {
+        std::string_view next;
+        simdjson::dom::element v;
+        if (!root.at_pointer(spec.next_token).get(v) && v.get(next)) next = {};  // null or not a string: none
+        bool last = false;
+        if (!spec.is_last.empty() && !root.at_pointer(spec.is_last).get(v) && v.get(last)) last = false;
+        p.next_cursor = last ? "" : std::string(next);
+        break;
+      }
+      case page_spec::kind::link: {
+        const std::string* link = resp.find("link");
+        auto next = link ? link_next(*link) : std::nullopt;
+        p.next_cursor = next ? *next : "";
+        break;
+      }
+      case page_spec::kind::offset: {
+        std::int64_t start = cursor.empty() ? 0 : std::stoll(cursor);
+        std::int64_t next = start + p.items;
+        std::int64_t total = -1;
+        simdjson::dom::element v;
+        if (!spec.total.empty() && !root.at_pointer(spec.total).get(v) && v.get(total)) total = -1;
+        bool more = p.items > 0 && (total >= 0 ? next < total : p.items >= spec.page_size);
+        p.next_cursor = more ? std::to_string(next) : "";
+        break;
+      }
+    }
+    guard.check(cursor, body, p.ids);
+    on_page(p);
+    if (p.next_cursor.empty()) return;
+    cursor = p.next_cursor;
+  }
+}
+
+}  // namespace backfill::http

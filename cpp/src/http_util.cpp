@@ -1,0 +1,400 @@
+// The HTTP engine's pure pieces: header parsing, retry advice, URL helpers, scrubbing, the
+// pagination guard. No libcurl state here, so all of it is unit-tested directly.
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "backfill/errors.hpp"
+#include "backfill/hash.hpp"
+#include "backfill/http.hpp"
+#include "backfill/json.hpp"
+
+namespace backfill::http {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+std::optional<double> parse_number(std::string_view s) {
+  s = trim(s);
+  if (s.empty()) return std::nullopt;
+  std::string tmp(s);
+  char* end = nullptr;
+  double v = std::strtod(tmp.c_str(), &end);
+  if (end != tmp.c_str() + tmp.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+// ISO 8601 as Jira sends X-RateLimit-Reset: "2026-11-28T16:05Z", with optional seconds.
+std::optional<std::time_t> parse_iso_utc(std::string_view s) {
+  std::tm tm{};
+  std::string tmp(trim(s));
+  const char* formats[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%MZ"};
+  for (const char* f : formats) {
+    tm = {};
+    const char* end = strptime(tmp.c_str(), f, &tm);
+    if (end && *end == '\0') return timegm(&tm);
+  }
+  return std::nullopt;
+}
+
+double since_epoch(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+constexpr std::string_view sensitive_params[] = {
+    "token",         "access_token", "refresh_token", "id_token", "api_key",  "apikey",
+    "key",           "password",     "passwd",        "secret",   "client_secret",
+    "signature",     "sig",          "auth",          "code",     "x-amz-signature",
+    "x-amz-credential", "x-amz-security-token", "session", "private_token"};
+
+bool token_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '=' || c == '+' ||
+         c == '/';
+}
+
+}  // namespace
+
+const std::string* response::find(std::string_view name) const {
+  const std::string* found = nullptr;
+  for (const auto& h : headers)
+    if (iequals(h.name, name)) found = &h.value;
+  return found;
+}
+
+std::string response::request_id() const {
+  for (const char* n : {"x-request-id", "x-github-request-id", "x-pinecone-request-id", "x-arequestid",
+                        "x-slack-req-id", "request-id", "x-amzn-requestid"})
+    if (const auto* v = find(n)) return *v;
+  return {};
+}
+
+std::optional<double> parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now) {
+  value = trim(value);
+  if (value.empty()) return std::nullopt;
+  if (std::all_of(value.begin(), value.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; }))
+    return parse_number(value);
+  std::string tmp(value);
+  std::time_t when = curl_getdate(tmp.c_str(), nullptr);
+  if (when < 0) return std::nullopt;
+  return std::max(0.0, static_cast<double>(when) - since_epoch(now));
+}
+
+std::optional<double> parse_go_duration(std::string_view s) {
+  s = trim(s);
+  if (s.empty()) return std::nullopt;
+  double total = 0;
+  std::size_t i = 0;
+  bool any = false;
+  while (i < s.size()) {
+    std::size_t start = i;
+    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+    if (start == i) return std::nullopt;
+    auto number = parse_number(s.substr(start, i - start));
+    if (!number) return std::nullopt;
+    std::size_t ustart = i;
+    while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) ++i;
+    std::string_view unit = s.substr(ustart, i - ustart);
+    double scale = 0;
+    if (unit == "h") scale = 3600;
+    else if (unit == "m") scale = 60;
+    else if (unit == "s") scale = 1;
+    else if (unit == "ms") scale = 1e-3;
+    else if (unit == "us" || unit == "µs") scale = 1e-6;
+    else if (unit == "ns") scale = 1e-9;
+    else return std::nullopt;
+    total += *number * scale;
+    any = true;
+  }
+  if (!any) return std::nullopt;
+  return total;
+}
+
+std::optional<double> server_retry_delay(const response& r, std::chrono::system_clock::time_point now) {
+  if (const auto* v = r.find("retry-after"))
+    if (auto d = parse_retry_after(*v, now)) return d;
+  // GitHub (epoch seconds) and Jira (ISO 8601) announce when an exhausted budget refills.
+  const auto* remaining = r.find("x-ratelimit-remaining");
+  if (remaining && parse_number(*remaining) == 0.0) {
+    if (const auto* reset = r.find("x-ratelimit-reset")) {
+      if (auto epoch = parse_number(*reset)) return std::max(0.0, *epoch - since_epoch(now));
+      if (auto t = parse_iso_utc(*reset)) return std::max(0.0, static_cast<double>(*t) - since_epoch(now));
+    }
+  }
+  // OpenAI: durations until the request and token budgets reset; wait for the later one.
+  std::optional<double> best;
+  for (const char* n : {"x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"}) {
+    if (const auto* v = r.find(n)) {
+      if (auto d = parse_go_duration(*v)) best = std::max(best.value_or(0.0), *d);
+    }
+  }
+  if (best && (r.status == 429)) return best;
+  return std::nullopt;
+}
+
+std::optional<std::string> link_next(std::string_view header) {
+  std::size_t i = 0;
+  while (i < header.size()) {
+    std::size_t lt = header.find('<', i);
+    if (lt == std::string_view::npos) break;
+    std::size_t gt = header.find('>', lt);
+    if (gt == std::string_view::npos) break;
+    std::string_view url = header.substr(lt + 1, gt - lt - 1);
+    std::size_t end = header.find('<', gt);  // parameters run to the next link
+    std::string_view params = header.substr(gt + 1, (end == std::string_view::npos ? header.size() : end) - gt - 1);
+    std::size_t rel = params.find("rel=");
+    if (rel != std::string_view::npos) {
+      std::string_view v = params.substr(rel + 4);
+      if (!v.empty() && v.front() == '"') {
+        v.remove_prefix(1);
+        v = v.substr(0, v.find('"'));
+      } else {
+        v = v.substr(0, std::min(v.find(';'), v.find(',')));
+      }
+      // rel may list several relation types separated by spaces
+      std::size_t p = 0;
+      while (p <= v.size()) {
+        std::size_t sp = v.find(' ', p);
+        if (sp == std::string_view::npos) sp = v.size();
+        if (iequals(trim(v.substr(p, sp - p)), "next")) return std::string(url);
+        p = sp + 1;
+      }
+    }
+    i = gt + 1;
+  }
+  return std::nullopt;
+}
+
+namespace {
+std::string percent_encode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else if (s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::string with_query(std::string_view url, std::string_view name, std::string_view value) {
+  std::size_t hash = url.find('#');
+  std::string_view fragment = hash == std::string_view::npos ? std::string_view{} : url.substr(hash);
+  std::string_view base = url.substr(0, hash);
+  std::size_t q = base.find('?');
+  std::string out(base.substr(0, q));
+  std::string query;
+  if (q != std::string_view::npos) {
+    std::string_view rest = base.substr(q + 1);
+    std::size_t p = 0;
+    while (p <= rest.size()) {
+      std::size_t amp = rest.find('&', p);
+      if (amp == std::string_view::npos) amp = rest.size();
+      std::string_view part = rest.substr(p, amp - p);
+      std::string_view key = part.substr(0, part.find('='));
+      if (!part.empty() && percent_decode(key) != name) {
+        if (!query.empty()) query += '&';
+        query += part;
+      }
+      p = amp + 1;
+    }
+  }
+  if (!query.empty()) query += '&';
+  query += percent_encode(name) + "=" + percent_encode(value);
+  out += "?" + query;
+  out += fragment;
+  return out;
+}
+
+std::string scrub_url(std::string_view url) {
+  std::string out;
+  std::size_t scheme = url.find("://");
+  std::size_t authority = scheme == std::string_view::npos ? 0 : scheme + 3;
+  std::size_t path = url.find_first_of("/?#", authority);
+  if (path == std::string_view::npos) path = url.size();
+  std::string_view auth = url.substr(authority, path - authority);
+  std::size_t at = auth.rfind('@');
+  out.append(url.substr(0, authority));
+  out.append(at == std::string_view::npos ? auth : auth.substr(at + 1));
+  std::string_view rest = url.substr(path);
+  std::size_t q = rest.find('?');
+  if (q == std::string_view::npos) {
+    out.append(rest);
+    return out;
+  }
+  out.append(rest.substr(0, q + 1));
+  std::string_view query = rest.substr(q + 1);
+  std::size_t hash = query.find('#');
+  std::string_view fragment = hash == std::string_view::npos ? std::string_view{} : query.substr(hash);
+  query = query.substr(0, hash);
+  std::size_t p = 0;
+  bool first = true;
+  while (p <= query.size()) {
+    std::size_t amp = query.find('&', p);
+    if (amp == std::string_view::npos) amp = query.size();
+    std::string_view part = query.substr(p, amp - p);
+    if (!first) out.push_back('&');
+    first = false;
+    std::size_t eq = part.find('=');
+    std::string key = percent_decode(part.substr(0, eq));
+    bool secret = std::any_of(std::begin(sensitive_params), std::end(sensitive_params),
+                              [&](std::string_view s) { return iequals(s, key); });
+    if (secret && eq != std::string_view::npos) {
+      out.append(part.substr(0, eq + 1));
+      out.append("***");
+    } else {
+      out.append(part);
+    }
+    p = amp + 1;
+  }
+  out.append(fragment);
+  return out;
+}
+
+std::string scrub_text(std::string_view text, const std::vector<std::string>& secrets) {
+  std::string out(text);
+  for (const auto& s : secrets) {
+    if (s.size() < 4) continue;
+    std::size_t pos = 0;
+    while ((pos = out.find(s, pos)) != std::string::npos) {
+      out.replace(pos, s.size(), "***");
+      pos += 3;
+    }
+  }
+  // Credentials after an auth scheme, and tokens of well-known shapes.
+  struct shape {
+    std::string_view prefix;
+    std::size_t min_tail;
+    bool keep_prefix;
+  };
+  static constexpr shape shapes[] = {{"Bearer ", 1, true}, {"bearer ", 1, true}, {"Basic ", 1, true},
+                                     {"token ", 16, true}, {"xoxb-", 6, true},   {"xoxp-", 6, true},
+                                     {"xoxa-", 6, true},   {"xoxs-", 6, true},   {"xoxe-", 6, true},
+                                     {"xapp-", 6, true},   {"ghp_", 6, true},    {"gho_", 6, true},
+                                     {"ghu_", 6, true},    {"ghs_", 6, true},    {"ghr_", 6, true},
+                                     {"github_pat_", 6, true}, {"sk-", 12, true}};
+  for (const auto& sh : shapes) {
+    std::size_t pos = 0;
+    while ((pos = out.find(sh.prefix, pos)) != std::string::npos) {
+      if (pos > 0 && sh.prefix.front() != 'B' && sh.prefix.front() != 'b' && sh.prefix.front() != 't' &&
+          token_char(out[pos - 1])) {
+        pos += sh.prefix.size();  // inside a longer word: not a token start
+        continue;
+      }
+      std::size_t start = pos + sh.prefix.size();
+      std::size_t end = start;
+      while (end < out.size() && token_char(out[end])) ++end;
+      if (end - start >= sh.min_tail && out.compare(start, 3, "***") != 0) {
+        out.replace(start, end - start, "***");
+        pos = start + 3;
+      } else {
+        pos = end > pos ? end : pos + 1;
+      }
+    }
+  }
+  return out;
+}
+
+std::string excerpt(std::string_view body, std::size_t max_bytes) {
+  std::string_view cut = json::utf8_prefix(body, max_bytes);
+  if (json::valid_utf8(cut)) return std::string(cut);
+  std::string quoted;
+  json::append_string(quoted, cut);  // replaces invalid bytes with U+FFFD
+  // drop the JSON quoting again but keep the replacement characters
+  std::string out;
+  for (std::size_t i = 1; i + 1 < quoted.size(); ++i) {
+    if (quoted[i] == '\\' && i + 1 < quoted.size() - 1) {
+      char n = quoted[++i];
+      switch (n) {
+        case 'n': out.push_back('\n'); break;
+        case 't': out.push_back('\t'); break;
+        case 'r': out.push_back('\r'); break;
+        case 'u': out.push_back('?'); i += 4; break;
+        default: out.push_back(n);
+      }
+    } else {
+      out.push_back(quoted[i]);
+    }
+  }
+  return out;
+}
+
+// --- pagination guard ------------------------------------------------------------------------
+
+pagination_guard::pagination_guard(std::string what) : what_(std::move(what)) {}
+
+void pagination_guard::check(std::string_view cursor, std::string_view body, const std::vector<std::string>& ids) {
+  const std::int64_t page_no = ++pages_;
+  if (!cursor.empty()) {
+    auto it = cursors_.find(cursor);
+    if (it != cursors_.end())
+      throw pagination_error(fmt::format(
+          "{}: the server repeated itself: page {} was requested with cursor '{}', which already fetched page {}",
+          what_, page_no, excerpt(cursor, 80), it->second));
+    cursors_.emplace(std::string(cursor), page_no);
+  }
+  hash128 h = hash_bytes(body);
+  auto key = std::make_pair(h.high, h.low);
+  if (auto it = bodies_.find(key); it != bodies_.end())
+    throw pagination_error(fmt::format("{}: the server repeated itself: page {} (cursor '{}') is identical to page {}",
+                                       what_, page_no, excerpt(cursor, 80), it->second));
+  bodies_.emplace(key, page_no);
+  std::vector<std::string> repeated;
+  std::int64_t earlier = 0;
+  for (const auto& id : ids) {
+    // 64-bit hashes rather than the ids: 16 bytes an item; a false alarm needs a hash collision
+    // (about 1 in 10^7 for a partition of a million items).
+    auto [it, fresh] = ids_.emplace(hash64(id), page_no);
+    if (!fresh && it->second != page_no) {
+      if (repeated.size() < 5) repeated.push_back(id);
+      earlier = it->second;
+    }
+  }
+  if (!repeated.empty()) {
+    std::string sample;
+    for (const auto& id : repeated) sample += (sample.empty() ? "" : ", ") + excerpt(id, 60);
+    throw pagination_error(fmt::format(
+        "{}: the server repeated itself: page {} (cursor '{}') holds ids already seen on page {} ({})", what_, page_no,
+        excerpt(cursor, 80), earlier, sample));
+  }
+}
+
+}  // namespace backfill::http

@@ -1,0 +1,342 @@
+// The HTTP engine: its pure pieces, and the client against a scripted loopback server.
+#include "backfill/http.hpp"
+#include "backfill/json.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+using namespace backfill;
+using namespace backfill::http;
+using std::chrono::system_clock;
+
+TEST(HttpParse, RetryAfterSecondsAndDates) {
+  auto now = system_clock::from_time_t(1700000000);  // Tue, 14 Nov 2023 22:13:20 GMT
+  EXPECT_EQ(parse_retry_after("120", now), 120.0);
+  EXPECT_EQ(parse_retry_after(" 0 ", now), 0.0);
+  auto d = parse_retry_after("Tue, 14 Nov 2023 22:13:50 GMT", now);
+  ASSERT_TRUE(d);
+  EXPECT_NEAR(*d, 30.0, 0.001);
+  EXPECT_EQ(parse_retry_after("Tue, 14 Nov 2023 22:00:00 GMT", now), 0.0);  // in the past: now
+  EXPECT_FALSE(parse_retry_after("soon", now));
+  EXPECT_FALSE(parse_retry_after("", now));
+}
+
+TEST(HttpParse, GoDurations) {
+  EXPECT_EQ(parse_go_duration("1s"), 1.0);
+  EXPECT_EQ(parse_go_duration("6m0s"), 360.0);
+  EXPECT_NEAR(*parse_go_duration("120ms"), 0.12, 1e-9);
+  EXPECT_NEAR(*parse_go_duration("1h2m3.5s"), 3723.5, 1e-9);
+  EXPECT_FALSE(parse_go_duration("6 minutes"));
+  EXPECT_FALSE(parse_go_duration("s"));
+}
+
+TEST(HttpParse, ServerRetryDelayFromEachApi) {
+  auto now = system_clock::from_time_t(1700000000);
+  response gh;
+  gh.status = 403;
+  gh.headers = {{"x-ratelimit-remaining", "0"}, {"x-ratelimit-reset", "1700000042"}};
+  EXPECT_NEAR(*server_retry_delay(gh, now), 42.0, 1e-6);
+  response jira;
+  jira.status = 429;
+  jira.headers = {{"x-ratelimit-remaining", "0"}, {"x-ratelimit-reset", "2023-11-14T22:15Z"}};
+  EXPECT_NEAR(*server_retry_delay(jira, now), 100.0, 1e-6);
+  response openai;
+  openai.status = 429;
+  openai.headers = {{"x-ratelimit-reset-requests", "1s"}, {"x-ratelimit-reset-tokens", "6m0s"}};
+  EXPECT_EQ(server_retry_delay(openai, now), 360.0);
+  response plain;
+  plain.status = 429;
+  EXPECT_FALSE(server_retry_delay(plain, now));
+  response ra;
+  ra.status = 503;
+  ra.headers = {{"Retry-After", "7"}};
+  EXPECT_EQ(server_retry_delay(ra, now), 7.0);  // names are matched case-insensitively
+}
+
+TEST(HttpParse, LinkNext) {
+  EXPECT_EQ(link_next(R"(<https://api.github.com/repositories/1/issues?page=4>; rel="next", <https://api.github.com/repositories/1/issues?page=515>; rel="last")"),
+            "https://api.github.com/repositories/1/issues?page=4");
+  EXPECT_EQ(link_next(R"(<https://x/1>; rel="prev", <https://x/3>; rel="next")"), "https://x/3");
+  EXPECT_FALSE(link_next(R"(<https://x/1>; rel="prev", <https://x/9>; rel="last")"));
+  EXPECT_FALSE(link_next(""));
+}
+
+TEST(HttpUrl, WithQueryReplacesAndEncodes) {
+  EXPECT_EQ(with_query("https://h/p", "cursor", "a b/c"), "https://h/p?cursor=a%20b%2Fc");
+  EXPECT_EQ(with_query("https://h/p?x=1&cursor=old&y=2", "cursor", "new"), "https://h/p?x=1&y=2&cursor=new");
+  EXPECT_EQ(with_query("https://h/p?x=1#frag", "c", "1"), "https://h/p?x=1&c=1#frag");
+}
+
+TEST(HttpScrub, UrlsLoseUserInfoAndCredentialParams) {
+  EXPECT_EQ(scrub_url("https://user:pass@h.example/x?token=abc&page=2&API_KEY=zzz"),
+            "https://h.example/x?token=***&page=2&API_KEY=***");
+  EXPECT_EQ(scrub_url("http://127.0.0.1:8080/a/b"), "http://127.0.0.1:8080/a/b");
+}
+
+TEST(HttpScrub, TextLosesSecretsAndTokenShapes) {
+  std::string t = scrub_text("auth Bearer abc.def-123 key s3cr3t-value and xoxb-1234-5678 ghp_abcdefgh sk-proj-abcdefghijkl",
+                             {"s3cr3t-value"});
+  EXPECT_EQ(t.find("abc.def-123"), std::string::npos);
+  EXPECT_EQ(t.find("s3cr3t-value"), std::string::npos);
+  EXPECT_EQ(t.find("1234-5678"), std::string::npos);
+  EXPECT_EQ(t.find("abcdefgh"), std::string::npos);
+  EXPECT_EQ(t.find("proj-abcdefghijkl"), std::string::npos);
+  EXPECT_NE(t.find("Bearer ***"), std::string::npos);
+  EXPECT_EQ(scrub_text("task-12 is done", {}), "task-12 is done");  // no false positives on words
+}
+
+TEST(HttpScrub, ExcerptIsShortAndValidUtf8) {
+  std::string body(600, 'a');
+  body[499] = '\xE6';  // a code point cut by the limit
+  body[500] = '\x9D';
+  body[501] = '\xB1';
+  auto e = excerpt(body);
+  EXPECT_LE(e.size(), 500u);
+  EXPECT_TRUE(json::valid_utf8(e));
+  EXPECT_TRUE(json::valid_utf8(excerpt("ok \xFF\xFE bytes")));
+}
+
+TEST(PaginationGuard, RepeatedCursorBodyAndIds) {
+  pagination_guard g("jira SUBS");
+  g.check("", R"({"p":1})", {"A-1", "A-2"});
+  g.check("t1", R"({"p":2})", {"A-3"});
+  try {
+    g.check("t1", R"({"p":3})", {"A-4"});
+    FAIL();
+  } catch (const pagination_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cursor 't1'"), std::string::npos) << e.what();
+  }
+  pagination_guard b("b");
+  b.check("", "same", {"x"});
+  EXPECT_THROW(b.check("t", "same", {"y"}), pagination_error);
+  pagination_guard ids("ids");
+  ids.check("", "[1]", {"K-1", "K-2"});
+  try {
+    ids.check("t", "[2]", {"K-3", "K-1"});
+    FAIL();
+  } catch (const pagination_error& e) {
+    std::string w = e.what();
+    EXPECT_NE(w.find("K-1"), std::string::npos);
+    EXPECT_NE(w.find("page 1"), std::string::npos);
+  }
+}
+
+namespace {
+
+// A loopback HTTP/1.1 server answering each connection's first request with the next scripted
+// raw response, then closing. Counts requests and the most connections open at once.
+class script_server {
+ public:
+  explicit script_server(std::deque<std::string> script, std::string fallback = "")
+      : script_(std::move(script)), fallback_(std::move(fallback)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd_, 64);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~script_server() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+    for (auto& t : workers_) t.join();
+  }
+  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  int requests() const { return requests_.load(); }
+  int max_open() const { return max_open_.load(); }
+  std::string last_request() {
+    std::lock_guard<std::mutex> l(m_);
+    return last_;
+  }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      workers_.emplace_back([this, c] { handle(c); });
+    }
+  }
+  void handle(int c) {
+    int open = ++open_;
+    int prev = max_open_.load();
+    while (open > prev && !max_open_.compare_exchange_weak(prev, open)) {
+    }
+    std::string req;
+    char buf[4096];
+    while (req.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::recv(c, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      req.append(buf, static_cast<std::size_t>(n));
+    }
+    std::string resp;
+    {
+      std::lock_guard<std::mutex> l(m_);
+      last_ = req;
+      if (!script_.empty()) {
+        resp = script_.front();
+        script_.pop_front();
+      } else {
+        resp = fallback_;
+      }
+    }
+    ++requests_;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // keep connections overlapping
+    ::send(c, resp.data(), resp.size(), MSG_NOSIGNAL);
+    --open_;
+    ::close(c);
+  }
+
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::vector<std::thread> workers_;
+  std::mutex m_;
+  std::deque<std::string> script_;
+  std::string fallback_;
+  std::string last_;
+  std::atomic<int> requests_{0}, open_{0}, max_open_{0};
+};
+
+std::string reply(int status, const std::string& body, const std::string& extra = "") {
+  return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: close\r\n" + extra + "\r\n" + body;
+}
+
+client_options fast_retries() {
+  client_options o;
+  o.retry.base_delay = 0.01;
+  o.retry.max_attempts = 4;
+  return o;
+}
+
+}  // namespace
+
+TEST(HttpClient, GetsABodyWithPaddingCapacity) {
+  script_server s({reply(200, R"({"ok":true})", "X-Request-Id: r-1\r\n")});
+  client c(fast_retries());
+  auto r = c.execute({"GET", s.url("/x"), {{"Authorization", "Bearer zzz"}}, ""});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"ok":true})");
+  EXPECT_GE(r.body.capacity(), r.body.size() + 64);
+  EXPECT_EQ(r.request_id(), "r-1");
+  EXPECT_NE(s.last_request().find("Authorization: Bearer zzz"), std::string::npos);
+}
+
+TEST(HttpClient, RetriesA503StormThenSucceeds) {
+  script_server s({reply(503, "busy"), reply(503, "busy"), reply(200, "fine")});
+  client c(fast_retries());
+  auto r = c.execute({"GET", s.url("/x"), {}, ""});
+  EXPECT_EQ(r.body, "fine");
+  EXPECT_EQ(r.attempts, 3);
+  EXPECT_EQ(c.stats().retries, 2);
+}
+
+TEST(HttpClient, DoesNotRetryWhatRetryingCannotFix) {
+  script_server s({reply(404, "no such thing: tok-abcd1234"), reply(200, "never")});
+  auto o = fast_retries();
+  o.secrets = {"tok-abcd1234"};
+  client c(o);
+  try {
+    c.execute({"POST", s.url("/x?api_key=tok-abcd1234"), {}, "{}"});
+    FAIL();
+  } catch (const http_error& e) {
+    EXPECT_EQ(e.status(), 404);
+    EXPECT_EQ(e.attempts(), 1);
+    std::string w = e.what();
+    EXPECT_EQ(w.find("abcd1234"), std::string::npos) << w;
+    EXPECT_EQ(e.body_excerpt().find("abcd1234"), std::string::npos);
+    EXPECT_EQ(e.url().find("abcd1234"), std::string::npos);
+    EXPECT_NE(w.find("POST"), std::string::npos);
+    EXPECT_NE(w.find("404"), std::string::npos);
+  }
+  EXPECT_EQ(s.requests(), 1);
+}
+
+TEST(HttpClient, HonoursRetryAfter) {
+  script_server s({reply(429, "slow down", "Retry-After: 1\r\n"), reply(200, "ok")});
+  client c(fast_retries());
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = c.execute({"GET", s.url("/x"), {}, ""});
+  double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_GE(waited, 0.95);
+}
+
+TEST(HttpClient, InsufficientQuotaFailsAtOnce) {
+  script_server s({reply(429, R"({"error":{"code":"insufficient_quota","type":"insufficient_quota"}})"),
+                   reply(200, "never")});
+  client c(fast_retries());
+  EXPECT_THROW(c.execute({"POST", s.url("/v1/embeddings"), {}, "{}"}), http_error);
+  EXPECT_EQ(s.requests(), 1);
+}
+
+TEST(HttpClient, CapsRequestsInFlightPerHost) {
+  script_server s({}, reply(200, "x"));
+  auto o = fast_retries();
+  o.default_limit.max_in_flight = 3;
+  client c(o);
+  std::vector<client::handle> hs;
+  for (int i = 0; i < 24; ++i) hs.push_back(c.submit({"GET", s.url("/x"), {}, ""}));
+  for (auto& h : hs) EXPECT_EQ(c.wait(h).status, 200);
+  EXPECT_LE(s.max_open(), 3);
+  EXPECT_GE(s.max_open(), 2);
+}
+
+TEST(HttpClient, CancelStopsAWait) {
+  script_server s({reply(503, "", "Retry-After: 30\r\n")});
+  client c(fast_retries());
+  auto h = c.submit({"GET", s.url("/x"), {}, ""});
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    c.cancel(h);
+  });
+  EXPECT_THROW(c.wait(h), cancelled);
+  t.join();
+}
+
+TEST(HttpClient, PaginatesTokensAndStopsARepeatingServer) {
+  script_server s({reply(200, R"({"issues":[{"id":"1"},{"id":"2"}],"nextPageToken":"t2"})"),
+                   reply(200, R"({"issues":[{"id":"3"}],"nextPageToken":"t3"})"),
+                   reply(200, R"({"issues":[{"id":"4"}],"isLast":true})")});
+  client c(fast_retries());
+  page_spec spec;
+  spec.token_param = "nextPageToken";
+  spec.next_token = "/nextPageToken";
+  spec.is_last = "/isLast";
+  spec.items = "/issues";
+  pagination_guard g("test");
+  std::vector<std::string> cursors;
+  std::int64_t items = 0;
+  paginate(c, {"GET", s.url("/search"), {}, ""}, spec, "", g, [&](const page& p) {
+    cursors.push_back(p.next_cursor);
+    items += p.items;
+  });
+  EXPECT_EQ(cursors, (std::vector<std::string>{"t2", "t3", ""}));
+  EXPECT_EQ(items, 4);
+
+  script_server loop({}, reply(200, R"({"issues":[{"id":"1"}],"nextPageToken":"same"})"));
+  pagination_guard g2("looping");
+  int pages = 0;
+  EXPECT_THROW(paginate(c, {"GET", loop.url("/search"), {}, ""}, spec, "", g2, [&](const page&) { ++pages; }),
+               pagination_error);
+  EXPECT_EQ(pages, 1);  // the repeat never reaches the caller
+}
