@@ -5,6 +5,8 @@
 
 #include "backfill/embedder.hpp"
 #include "backfill/local_index.hpp"
+#include "backfill/pinecone.hpp"
+#include "backfill/sanitize.hpp"
 #include "backfill/slack_export.hpp"
 #include "bindings.hpp"
 
@@ -134,6 +136,52 @@ void register_components(py::module_& m) {
             return out;
           },
           py::arg("vector"), py::arg("top_k") = 10);
+
+  py::class_<pinecone_sink, sink, std::shared_ptr<pinecone_sink>>(m, "PineconeSink")
+      .def(py::init([](std::string host, std::string api_key, std::string name_space, std::string api_version,
+                       std::size_t max_records, std::size_t max_request_bytes, int max_in_flight, double rate,
+                       double timeout, bool verify_tls, std::size_t metadata_max_bytes, int max_attempts,
+                       double base_delay) {
+             pinecone_options o;
+             o.host = std::move(host);
+             o.api_key = std::move(api_key);
+             o.name_space = std::move(name_space);
+             o.api_version = std::move(api_version);
+             o.max_records = max_records;
+             o.max_request_bytes = max_request_bytes;
+             o.max_in_flight = max_in_flight;
+             o.rate = rate;
+             o.timeout = timeout;
+             o.verify_tls = verify_tls;
+             o.metadata_max_bytes = metadata_max_bytes;
+             o.max_attempts = max_attempts;
+             o.base_delay = base_delay;
+             return std::make_shared<pinecone_sink>(std::move(o));
+           }),
+           py::kw_only(), py::arg("host"), py::arg("api_key"), py::arg("namespace") = "",
+           py::arg("api_version") = "2025-10", py::arg("max_records") = 1000,
+           py::arg("max_request_bytes") = 2000000, py::arg("max_in_flight") = 16, py::arg("rate") = 100.0,
+           py::arg("timeout") = 60.0, py::arg("verify_tls") = true, py::arg("metadata_max_bytes") = 40960,
+           py::arg("max_attempts") = 8, py::arg("base_delay") = 0.5);
+
+  m.def(
+      "sanitize_metadata",
+      [](const std::string& json_text, std::size_t max_bytes, std::vector<std::string> truncate_first) {
+        sanitize_options o;
+        o.max_bytes = max_bytes;
+        o.truncate_first = std::move(truncate_first);
+        sanitize_report r;
+        auto out = sanitize_metadata(json_text, o, r);
+        py::dict report;
+        report["truncated"] = r.truncated;
+        report["dropped"] = r.dropped;
+        report["flattened"] = r.flattened;
+        report["converted"] = r.converted;
+        report["bytes"] = out ? out->size() : 0;
+        return py::make_tuple(out ? py::object(py::str(*out)) : py::object(py::none()), report);
+      },
+      py::arg("json"), py::arg("max_bytes") = 40960, py::arg("truncate_first") = std::vector<std::string>{"text"},
+      "Sanitize a metadata JSON object for a sink with limits: (canonical JSON or None, report).");
 
   py::class_<local_index, sink, std::shared_ptr<local_index>>(m, "LocalIndex")
       .def(py::init<const std::filesystem::path&, std::string>(), py::arg("path"), py::arg("namespace") = "")

@@ -125,6 +125,12 @@ py::dict to_dict(const ingest_report& r) {
   d["embed_calls"] = r.embed_calls;
   d["stale_chunks_deleted"] = r.stale_chunks_deleted;
   d["upsert_requests"] = r.upsert_requests;
+  d["metadata_truncated"] = r.metadata.truncated;
+  d["metadata_dropped"] = r.metadata.dropped;
+  d["metadata_flattened"] = r.metadata.flattened;
+  d["metadata_converted"] = r.metadata.converted;
+  d["records_skipped"] = r.records_skipped;
+  d["skipped_ids"] = r.skipped_ids;
   return d;
 }
 
@@ -144,6 +150,7 @@ py::dict to_dict(const verify_report& r) {
   d["missing"] = r.missing;
   d["mismatched"] = r.mismatched;
   d["documents"] = r.documents;
+  d["sink_info"] = r.sink_info;
   return d;
 }
 

@@ -182,8 +182,7 @@ std::optional<std::string> link_next(std::string_view header) {
   return std::nullopt;
 }
 
-namespace {
-std::string percent_encode(std::string_view s) {
+std::string url_encode(std::string_view s) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
@@ -198,6 +197,7 @@ std::string percent_encode(std::string_view s) {
   return out;
 }
 
+namespace {
 std::string percent_decode(std::string_view s) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -238,7 +238,7 @@ std::string with_query(std::string_view url, std::string_view name, std::string_
     }
   }
   if (!query.empty()) query += '&';
-  query += percent_encode(name) + "=" + percent_encode(value);
+  query += url_encode(name) + "=" + url_encode(value);
   out += "?" + query;
   out += fragment;
   return out;

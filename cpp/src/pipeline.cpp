@@ -14,6 +14,7 @@
 #include "backfill/hash.hpp"
 #include "backfill/json.hpp"
 #include "backfill/log.hpp"
+#include "backfill/sanitize.hpp"
 
 namespace backfill {
 namespace fs = std::filesystem;
@@ -322,6 +323,16 @@ ingest_report pipeline::ingest(run_context& ctx) {
   std::int64_t seen_uncommitted = 0;
 
   ingest_state batch;
+  const std::size_t meta_limit = sink_->metadata_limit();
+  const std::size_t id_limit = sink_->max_id_bytes();
+  sanitize_options sanitize;
+  if (meta_limit) sanitize.max_bytes = meta_limit;
+  std::unordered_set<std::string> refused;  // ids the sink would not send: never recorded as live
+  auto skip = [&](const std::string& id, std::string_view why) {
+    ++report.records_skipped;
+    if (report.skipped_ids.size() < options_.max_examples) report.skipped_ids.push_back(id);
+    logger()->error("record {} was skipped: {}", id, why);
+  };
 
   auto flush = [&]() {
     if (batch.docs.empty()) return;
@@ -382,13 +393,20 @@ ingest_report pipeline::ingest(run_context& ctx) {
       if (records.empty()) return;
       std::int64_t acked = sink_->upsert(records);
       ++report.upsert_requests;
+      std::int64_t not_sent = 0;
+      for (auto& id : sink_->take_unsendable()) {
+        skip(id, "it is larger than the sink's request limit even alone");
+        refused.insert(std::move(id));
+        ++not_sent;  // accounted for: reported, never recorded as live
+      }
+      acked += not_sent;
       if (acked != static_cast<std::int64_t>(records.size())) {
         std::string ids;
         for (std::size_t k = 0; k < records.size() && k < 20; ++k) ids += (k ? ", " : "") + records[k].id;
         throw sink_error(fmt::format("{} acknowledged {} of {} records; the batch held {}{}", sink_->describe(), acked,
                                      records.size(), ids, records.size() > 20 ? ", ..." : ""));
       }
-      report.chunks_written += acked;
+      report.chunks_written += acked - not_sent;
       records.clear();
     };
     for (const auto& d : batch.docs) {
@@ -416,7 +434,8 @@ ingest_report pipeline::ingest(run_context& ctx) {
       for (const auto& d : batch.docs) {
         std::vector<chunk_row> rows;
         rows.reserve(d.chunks.size());
-        for (const auto& pc : d.chunks) rows.push_back({pc.c.id, pc.meta_hash});
+        for (const auto& pc : d.chunks)
+          if (!refused.count(pc.c.id)) rows.push_back({pc.c.id, pc.meta_hash});
         ledger_->commit_document(sink_id, d.id, d.partition, d.content_hash, d.updated_at, rows);
       }
       tx.commit();
@@ -472,7 +491,16 @@ ingest_report pipeline::ingest(run_context& ctx) {
     pd.content_hash = hash;
     pd.updated_at = doc.updated_at;
     for (auto& c : chunk_document(doc, options_.chunking)) {
+      if (id_limit) c.id = fit_id(c.id, id_limit);
       std::string meta = record_metadata(doc, c);
+      if (meta_limit && meta.size() > meta_limit) {
+        auto fitted = sanitize_metadata(meta, sanitize, report.metadata);
+        if (!fitted) {
+          skip(c.id, "its metadata keys alone exceed the sink's limit");
+          continue;
+        }
+        meta = std::move(*fitted);
+      }
       std::string meta_hash = hash_hex(meta);
       pd.chunks.push_back({std::move(c), std::move(meta), std::move(meta_hash)});
     }
@@ -617,6 +645,7 @@ verify_report pipeline::verify(run_context& ctx, std::int64_t sample) {
     check();
   }
   report.ok = report.count_ok && report.missing_count == 0 && report.mismatched_count == 0;
+  report.sink_info = sink_->receipt_info();
   if (report.ok) {
     logger()->info("verify: {} records in {}, {} checked, all present and matching", report.observed_count,
                    report.sink, report.checked);

@@ -48,6 +48,29 @@ class LocalIndex(Sink):
     def __init__(self, path: str, namespace: str = "") -> None: ...
     def namespaces(self) -> builtins.list[tuple[str, int]]: ...
 
+class PineconeSink(Sink):
+    def __init__(
+        self,
+        *,
+        host: str,
+        api_key: str,
+        namespace: str = "",
+        api_version: str = "2025-10",
+        max_records: int = 1000,
+        max_request_bytes: int = 2000000,
+        max_in_flight: int = 16,
+        rate: float = 100.0,
+        timeout: float = 60.0,
+        verify_tls: bool = True,
+        metadata_max_bytes: int = 40960,
+        max_attempts: int = 8,
+        base_delay: float = 0.5,
+    ) -> None: ...
+
+def sanitize_metadata(
+    json: str, max_bytes: int = 40960, truncate_first: builtins.list[str] = ...
+) -> tuple[str | None, dict[str, Any]]: ...
+
 class Pipeline:
     def __init__(
         self,

@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     c = command("run", "plan, fetch, validate, ingest and verify")
     c.add_argument("--refetch", action="append", default=[], metavar="PARTITION", help="fetch a partition again")
     c.add_argument("--sample", type=int, default=None, metavar="N", help="verify a random sample of N records")
+    c.add_argument("--junit", default=None, metavar="PATH", help="also write the verification as JUnit XML")
     command("plan", "list partitions and estimate the work")
     c = command("fetch", "journal every page not yet journaled")
     c.add_argument("--refetch", action="append", default=[], metavar="PARTITION", help="fetch a partition again")
@@ -50,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     command("ingest", "normalize, chunk, embed and upsert what changed")
     c = command("verify", "read the sink back and write a receipt")
     c.add_argument("--sample", type=int, default=None, metavar="N", help="read back a random sample of N records")
+    c.add_argument("--junit", default=None, metavar="PATH", help="also write the verification as JUnit XML")
     command("status", "where the backfill stands")
     c = command("query", "print the records nearest to a question")
     c.add_argument("text", metavar="TEXT", help="the question")
@@ -84,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pipeline = Pipeline.from_config(args.config, progress=args.progress)
         cmd = args.command
         if cmd == "run":
-            report: Any = pipeline.run(refetch=args.refetch, sample=args.sample)
+            report: Any = pipeline.run(refetch=args.refetch, sample=args.sample, junit=args.junit)
         elif cmd == "plan":
             report = pipeline.plan()
         elif cmd == "fetch":
@@ -94,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif cmd == "ingest":
             report = pipeline.ingest()
         elif cmd == "verify":
-            report = pipeline.verify(args.sample)
+            report = pipeline.verify(args.sample, junit=args.junit)
         elif cmd == "status":
             report = pipeline.status()
         elif cmd == "query":

@@ -7,7 +7,7 @@ Each class mirrors one ``type`` of the TOML config (``[source] type = "slack_exp
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Union
 
@@ -71,6 +71,45 @@ class LocalIndex:
 
 
 @dataclass(frozen=True)
+class PineconeIndex:
+    """A Pinecone index over its REST data plane.
+
+    ``host`` is the index host (``https://my-index-abc123.svc.pinecone.io``, or
+    ``http://127.0.0.1:PORT`` for Pinecone Local); ``api_key`` is best given from the environment
+    (``api_key = "${PINECONE_API_KEY}"``) and is never shown in a repr, log, error or receipt.
+    ``namespace`` "" and "__default__" both mean the default namespace.
+    """
+
+    type: ClassVar[str] = "pinecone"
+    host: str
+    api_key: str = field(repr=False)
+    namespace: str = ""
+    api_version: str = "2025-10"
+    max_records: int = 1000
+    max_request_bytes: int = 2_000_000
+    max_in_flight: int = 16
+    rate: float = 100.0
+    timeout: float = 60.0
+    verify_tls: bool = True
+    metadata_max_bytes: int = 40960
+
+    def build(self, workdir: Path) -> _core.Sink:
+        return _core.PineconeSink(
+            host=self.host,
+            api_key=self.api_key,
+            namespace=self.namespace,
+            api_version=self.api_version,
+            max_records=self.max_records,
+            max_request_bytes=self.max_request_bytes,
+            max_in_flight=self.max_in_flight,
+            rate=self.rate,
+            timeout=self.timeout,
+            verify_tls=self.verify_tls,
+            metadata_max_bytes=self.metadata_max_bytes,
+        )
+
+
+@dataclass(frozen=True)
 class Chunking:
     """How documents are split: about ``target_tokens`` per chunk with ``overlap_tokens`` repeated."""
 
@@ -81,15 +120,16 @@ class Chunking:
 
 SourceSpec = Union[SlackExport]
 EmbedderSpec = Union[HashEmbedder]
-SinkSpec = Union[LocalIndex]
+SinkSpec = Union[LocalIndex, PineconeIndex]
 
 SOURCES: dict[str, type] = {SlackExport.type: SlackExport}
 EMBEDDERS: dict[str, type] = {HashEmbedder.type: HashEmbedder}
-SINKS: dict[str, type] = {LocalIndex.type: LocalIndex}
+SINKS: dict[str, type] = {LocalIndex.type: LocalIndex, PineconeIndex.type: PineconeIndex}
 
 __all__ = [
     "Chunking",
     "HashEmbedder",
     "LocalIndex",
+    "PineconeIndex",
     "SlackExport",
 ]

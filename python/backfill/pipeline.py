@@ -15,7 +15,7 @@ from backfill.components import Chunking, EmbedderSpec, HashEmbedder, LocalIndex
 from backfill.config import Config, load_config
 from backfill.errors import ConfigError, ValidationError, VerificationError
 from backfill.progress import ProgressSetting, make_progress
-from backfill.receipts import build_receipt, latest_receipt, write_receipt
+from backfill.receipts import build_receipt, latest_receipt, write_junit, write_receipt
 from backfill.reports import (
     FetchReport,
     IngestReport,
@@ -155,10 +155,13 @@ class Pipeline:
         self._last_ingest = report
         return report
 
-    def verify(self, sample: int | None = None, *, raise_on_failure: bool = True) -> VerifyReport:
+    def verify(
+        self, sample: int | None = None, *, junit: str | os.PathLike[str] | None = None, raise_on_failure: bool = True
+    ) -> VerifyReport:
         """Reads the sink back: the count, then every id (or a random ``sample`` of them) with its
         metadata hash. Writes a receipt; raises :class:`~backfill.errors.VerificationError` when
-        anything is missing or different (unless ``raise_on_failure=False``)."""
+        anything is missing or different (unless ``raise_on_failure=False``). ``junit`` also writes
+        a JUnit XML file for CI."""
         n = self.verify_sample if sample is None else sample
         if n < 0:
             raise ConfigError(f"verify sample must be 0 (everything) or positive, got {n}", key="verify.sample")
@@ -174,17 +177,21 @@ class Pipeline:
             ingest=self._last_ingest,
         )
         report.receipt = os.fspath(write_receipt(self.workdir, receipt))
+        if junit is not None:
+            report.junit = os.fspath(write_junit(Path(junit), self.name, report))
         if not report.ok and raise_on_failure:
             raise VerificationError(f"verification failed: {report.problem()}", report, report.receipt)
         return report
 
-    def run(self, *, refetch: Sequence[str] = (), sample: int | None = None) -> RunReport:
+    def run(
+        self, *, refetch: Sequence[str] = (), sample: int | None = None, junit: str | os.PathLike[str] | None = None
+    ) -> RunReport:
         """plan, fetch, validate, ingest, verify. Safe to call again after any interruption."""
         plan = self.plan()
         fetch = self.fetch(refetch)
         validate = self.validate()
         ingest = self.ingest()
-        verify = self.verify(sample)
+        verify = self.verify(sample, junit=junit)
         return RunReport(plan=plan, fetch=fetch, validate=validate, ingest=ingest, verify=verify)
 
     def status(self) -> StatusReport:

@@ -39,7 +39,7 @@ def build_receipt(
         "workdir": str(workdir),
         "source": {"kind": source_kind, "description": source},
         "embedder": {"identity": embedder},
-        "sink": {"kind": sink_kind, "description": report.sink},
+        "sink": {"kind": sink_kind, "description": report.sink, **report.sink_info},
         "documents": report.documents,
         "count": {
             "baseline": report.baseline,
@@ -77,6 +77,35 @@ def write_receipt(workdir: Path, receipt: dict[str, Any]) -> Path:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    return path
+
+
+def write_junit(path: Path, run: str, report: VerifyReport) -> Path:
+    """A JUnit XML file for CI dashboards: one test case per check (count, read-back)."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    cases = []
+    count_fail = "" if report.count_ok else (
+        f"<failure message={quoteattr('count mismatch')}>expected {report.expected_count}, "
+        f"observed {report.observed_count}</failure>"
+    )
+    cases.append(f"<testcase classname={quoteattr('backfill.' + run)} name=\"count\">{count_fail}</testcase>")
+    problems = report.missing_count + report.mismatched_count
+    readback_fail = "" if problems == 0 else (
+        f"<failure message={quoteattr(f'{problems} records missing or changed')}>"
+        + escape("missing: " + ", ".join(report.missing) + "\nmismatched: " + ", ".join(report.mismatched))
+        + "</failure>"
+    )
+    cases.append(f"<testcase classname={quoteattr('backfill.' + run)} name=\"readback\">{readback_fail}</testcase>")
+    failures = (0 if report.count_ok else 1) + (1 if problems else 0)
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<testsuite name={quoteattr('backfill verify ' + run)} tests=\"2\" failures=\"{failures}\">"
+        + "".join(cases)
+        + "</testsuite>\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(xml, encoding="utf-8")
     return path
 
 

@@ -136,14 +136,27 @@ class IngestReport(Report):
     embed_calls: int = 0
     stale_chunks_deleted: int = 0
     upsert_requests: int = 0
+    metadata_truncated: dict[str, int] = field(default_factory=dict)
+    metadata_dropped: dict[str, int] = field(default_factory=dict)
+    metadata_flattened: dict[str, int] = field(default_factory=dict)
+    metadata_converted: dict[str, int] = field(default_factory=dict)
+    records_skipped: int = 0
+    skipped_ids: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (
+        line = (
             f"ingest: {self.documents_written} documents written, {self.documents_unchanged} unchanged, "
             f"{self.documents_superseded} superseded; {self.chunks_written} chunks upserted "
             f"({self.chunks_embedded} embedded, {self.embedding_cache_hits} from cache), "
             f"{self.stale_chunks_deleted} stale chunks deleted"
         )
+        if self.metadata_truncated or self.metadata_dropped:
+            changes = [f"{k} truncated in {v}" for k, v in sorted(self.metadata_truncated.items())]
+            changes += [f"{k} dropped in {v}" for k, v in sorted(self.metadata_dropped.items())]
+            line += "\n  metadata fitted to the sink's limit: " + ", ".join(changes)
+        if self.records_skipped:
+            line += f"\n  {self.records_skipped} records could not be sent at all: " + ", ".join(self.skipped_ids[:5])
+        return line
 
 
 @dataclass
@@ -162,7 +175,9 @@ class VerifyReport(Report):
     missing: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)
     documents: int = 0
+    sink_info: dict[str, str] = field(default_factory=dict)
     receipt: str | None = None
+    junit: str | None = None
 
     def problem(self) -> str:
         """One line naming what is wrong, or "" when verified."""

@@ -155,6 +155,8 @@ std::optional<double> parse_go_duration(std::string_view value);
 std::optional<double> server_retry_delay(const response& r, std::chrono::system_clock::time_point now);
 // The URL of rel="next" in a Link header.
 std::optional<std::string> link_next(std::string_view link_header);
+// Percent-encodes everything but the unreserved characters (RFC 3986).
+std::string url_encode(std::string_view s);
 // `url` with query parameter `name` set to `value` (percent-encoded), replacing any earlier value.
 std::string with_query(std::string_view url, std::string_view name, std::string_view value);
 // Removes user info from a URL and masks the values of credential-like query parameters.

@@ -17,6 +17,7 @@
 #include "backfill/embedder.hpp"
 #include "backfill/journal.hpp"
 #include "backfill/ledger.hpp"
+#include "backfill/sanitize.hpp"
 #include "backfill/sink.hpp"
 #include "backfill/source.hpp"
 
@@ -68,7 +69,10 @@ struct ingest_report {
   std::int64_t embedding_cache_hits = 0;
   std::int64_t embed_calls = 0;
   std::int64_t stale_chunks_deleted = 0;
-  std::int64_t upsert_requests = 0;
+  std::int64_t upsert_requests = 0;  // upsert calls into the sink (a sink may split each into requests)
+  sanitize_report metadata;          // what the sink's metadata limits changed, per field
+  std::int64_t records_skipped = 0;  // records that could not be made to fit the sink at all
+  std::vector<std::string> skipped_ids;  // the first max_examples of them
 };
 
 struct verify_report {
@@ -86,6 +90,7 @@ struct verify_report {
   std::vector<std::string> missing;     // the first max_examples
   std::vector<std::string> mismatched;  // the first max_examples
   std::int64_t documents = 0;
+  std::map<std::string, std::string> sink_info;  // e.g. Pinecone's last write LSN
 };
 
 struct status_report {

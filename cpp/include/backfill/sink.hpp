@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,14 @@ class sink {
   // True when stats() may lag behind acknowledged writes (eventually consistent indexes); verify then
   // polls the count until it matches or stops changing.
   virtual bool count_lags() const { return false; }
+  // The most bytes of metadata one record may carry (0 = no limit): the pipeline sanitizes to fit.
+  virtual std::size_t metadata_limit() const { return 0; }
+  // The longest record id the sink takes, in bytes (0 = no limit): longer ids are fitted (fit_id).
+  virtual std::size_t max_id_bytes() const { return 0; }
+  // Facts for the receipt (e.g. the last write's LSN); never a credential.
+  virtual std::map<std::string, std::string> receipt_info() const { return {}; }
+  // Records of the last upsert() that the sink refused to send (too large even alone).
+  virtual std::vector<std::string> take_unsendable() { return {}; }
   // Largest number of records one upsert may carry.
   virtual std::size_t max_batch() const { return 1000; }
   // Writes records; returns how many the sink acknowledged. The caller treats a short count as loss.

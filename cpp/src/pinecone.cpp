@@ -1,0 +1,311 @@
+#include "backfill/pinecone.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "backfill/errors.hpp"
+#include "backfill/json.hpp"
+#include "backfill/log.hpp"
+
+namespace backfill {
+namespace {
+
+constexpr const char* default_namespace = "__default__";
+
+simdjson::dom::element parse(simdjson::dom::parser& p, const http::response& r) {
+  simdjson::dom::element root;
+  simdjson::error_code err = r.body.capacity() >= r.body.size() + simdjson::SIMDJSON_PADDING
+                                 ? p.parse(r.body.data(), r.body.size(), false).get(root)
+                                 : p.parse(r.body).get(root);
+  if (err)
+    throw sink_error(fmt::format("{}: Pinecone answered with something that is not JSON ({}): {}", r.url,
+                                 simdjson::error_message(err), http::excerpt(r.body, 200)));
+  return root;
+}
+
+std::vector<float> read_values(simdjson::dom::element e) {
+  std::vector<float> out;
+  simdjson::dom::array arr;
+  if (e.get(arr)) return out;
+  out.reserve(arr.size());
+  for (simdjson::dom::element v : arr) {
+    double d = 0;
+    if (!v.get(d)) out.push_back(static_cast<float>(d));
+  }
+  return out;
+}
+
+std::string read_metadata(simdjson::dom::element e) {
+  simdjson::dom::element m;
+  if (e.at_key("metadata").get(m)) return "{}";
+  return simdjson::minify(m);
+}
+
+void append_record(std::string& out, const record& r) {
+  out += "{\"id\":";
+  json::append_string(out, r.id);
+  out += ",\"values\":[";
+  for (std::size_t i = 0; i < r.values.size(); ++i) {
+    if (i) out.push_back(',');
+    fmt::format_to(std::back_inserter(out), "{}", r.values[i]);  // shortest form that reads back the same float
+  }
+  out += "],\"metadata\":";
+  out += r.metadata_json.empty() ? "{}" : r.metadata_json;
+  out.push_back('}');
+}
+
+}  // namespace
+
+pinecone_sink::pinecone_sink(pinecone_options options) : options_(std::move(options)) {
+  if (options_.host.empty()) throw config_error("sink.host is required (the index host, e.g. https://my-index-abc123.svc.pinecone.io)");
+  if (options_.api_key.empty()) throw config_error("sink.api_key is required (set it from the environment: api_key = \"${PINECONE_API_KEY}\")");
+  if (options_.max_records < 1 || options_.max_records > 1000)
+    throw config_error(fmt::format("sink.max_records must be between 1 and 1000, got {}", options_.max_records));
+  if (options_.max_request_bytes < 1024 || options_.max_request_bytes > 2 * 1000 * 1000)
+    throw config_error(fmt::format("sink.max_request_bytes must be between 1024 and 2000000, got {}",
+                                   options_.max_request_bytes));
+  base_ = options_.host;
+  if (base_.find("://") == std::string::npos) base_ = "https://" + base_;
+  while (!base_.empty() && base_.back() == '/') base_.pop_back();
+  ns_ = (options_.name_space.empty() || options_.name_space == default_namespace) ? default_namespace
+                                                                                    : options_.name_space;
+  http::client_options o;
+  o.timeout = options_.timeout;
+  o.verify_tls = options_.verify_tls;
+  o.secrets = {options_.api_key};
+  o.retry.max_attempts = options_.max_attempts;
+  o.retry.base_delay = options_.base_delay;
+  o.default_limit = {options_.rate, std::max(1.0, options_.rate / 10), options_.max_in_flight};
+  o.max_total_in_flight = std::max(options_.max_in_flight, 1);
+  client_ = std::make_unique<http::client>(std::move(o));
+}
+
+pinecone_sink::~pinecone_sink() = default;
+
+std::string pinecone_sink::identity() const { return "pinecone:" + http::scrub_url(base_) + "#" + ns_; }
+
+std::string pinecone_sink::describe() const {
+  return fmt::format("Pinecone index {} (namespace \"{}\")", http::scrub_url(base_), ns_);
+}
+
+std::size_t pinecone_sink::max_batch() const { return options_.max_records * static_cast<std::size_t>(std::max(1, options_.max_in_flight)); }
+
+std::map<std::string, std::string> pinecone_sink::receipt_info() const {
+  std::map<std::string, std::string> out{{"namespace", ns_}, {"api_version", options_.api_version}};
+  if (long long lsn = max_lsn_.load(); lsn >= 0) out["request_lsn"] = std::to_string(lsn);
+  return out;
+}
+
+http::request pinecone_sink::make(std::string method, std::string path, std::string body) const {
+  http::request r;
+  r.method = std::move(method);
+  r.url = base_ + path;
+  r.headers = {{"Api-Key", options_.api_key},
+               {"X-Pinecone-Api-Version", options_.api_version},
+               {"Accept", "application/json"}};
+  if (!body.empty() || r.method == "POST") r.headers.push_back({"Content-Type", "application/json"});
+  r.body = std::move(body);
+  return r;
+}
+
+http::response pinecone_sink::call(http::request r) { return client_->execute(std::move(r)); }
+
+std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
+  // Pack: each request holds <= max_records records and <= max_request_bytes of body.
+  std::string head = "{\"namespace\":";
+  json::append_string(head, ns_);
+  head += ",\"vectors\":[";
+  const std::string tail = "]}";
+  struct batch {
+    std::string body;
+    std::vector<std::size_t> members;
+  };
+  std::vector<batch> batches;
+  batch cur;
+  std::string one;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    one.clear();
+    append_record(one, records[i]);
+    if (head.size() + one.size() + tail.size() > options_.max_request_bytes) {
+      unsendable_.push_back(records[i].id);
+      logger()->error("pinecone: record {} is {} bytes serialized, over the {}-byte request limit; not sent",
+                      records[i].id, one.size(), options_.max_request_bytes);
+      continue;
+    }
+    bool fits = !cur.members.empty() && cur.members.size() < options_.max_records &&
+                cur.body.size() + 1 + one.size() + tail.size() <= options_.max_request_bytes;
+    if (!cur.members.empty() && !fits) {
+      cur.body += tail;
+      batches.push_back(std::move(cur));
+      cur = batch{};
+    }
+    if (cur.members.empty()) cur.body = head;
+    else cur.body.push_back(',');
+    cur.body += one;
+    cur.members.push_back(i);
+  }
+  if (!cur.members.empty()) {
+    cur.body += tail;
+    batches.push_back(std::move(cur));
+  }
+
+  // Send concurrently; the client bounds requests in flight and the rate per host.
+  std::vector<http::client::handle> handles;
+  handles.reserve(batches.size());
+  for (auto& b : batches) handles.push_back(client_->submit(make("POST", "/vectors/upsert", std::move(b.body))));
+  std::int64_t acked = 0;
+  simdjson::dom::parser parser;
+  for (std::size_t k = 0; k < handles.size(); ++k) {
+    http::response resp;
+    try {
+      resp = client_->wait(handles[k]);
+    } catch (...) {
+      for (std::size_t j = k + 1; j < handles.size(); ++j) client_->cancel(handles[j]);
+      throw;
+    }
+    if (const auto* lsn = resp.find("x-pinecone-request-lsn")) {
+      long long v = std::atoll(lsn->c_str());
+      long long prev = max_lsn_.load();
+      while (v > prev && !max_lsn_.compare_exchange_weak(prev, v)) {
+      }
+    }
+    std::int64_t count = -1;
+    if (parse(parser, resp).at_key("upsertedCount").get(count)) count = -1;
+    const auto& members = batches[k].members;
+    if (count != static_cast<std::int64_t>(members.size())) {
+      std::string ids;
+      for (std::size_t j = 0; j < members.size() && j < 20; ++j) ids += (j ? ", " : "") + records[members[j]].id;
+      for (std::size_t j = k + 1; j < handles.size(); ++j) client_->cancel(handles[j]);
+      throw sink_error(fmt::format("{}: an upsert of {} records was acknowledged with upsertedCount {}{}; "
+                                   "the request held {}{}",
+                                   describe(), members.size(), count, count < 0 ? " (missing)" : "", ids,
+                                   members.size() > 20 ? ", ..." : ""));
+    }
+    acked += count;
+  }
+  return acked;
+}
+
+std::vector<fetched_record> pinecone_sink::fetch(const std::vector<std::string>& ids) {
+  std::vector<fetched_record> out;
+  simdjson::dom::parser parser;
+  std::size_t i = 0;
+  std::vector<http::client::handle> handles;
+  // Batches of <= 1000 ids and a URL of <= 12 kB; a few requests in flight at once.
+  while (i < ids.size()) {
+    std::string path = "/vectors/fetch?namespace=" + http::url_encode(ns_);
+    std::size_t n = 0;
+    while (i < ids.size() && n < 1000 && path.size() < 12000) {
+      path += "&ids=" + http::url_encode(ids[i]);  // repeated, as the spec's form/explode style asks
+      ++i;
+      ++n;
+    }
+    handles.push_back(client_->submit(make("GET", path)));
+  }
+  for (auto& h : handles) {
+    http::response resp = client_->wait(h);
+    simdjson::dom::element root = parse(parser, resp);
+    simdjson::dom::object vectors;
+    if (root.at_key("vectors").get(vectors)) continue;
+    for (auto kv : vectors) {
+      fetched_record r;
+      r.id = std::string(kv.key);
+      simdjson::dom::element values;
+      if (!kv.value.at_key("values").get(values)) r.values = read_values(values);
+      r.metadata_json = read_metadata(kv.value);
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+void pinecone_sink::remove(const std::vector<std::string>& ids) {
+  for (std::size_t i = 0; i < ids.size(); i += 1000) {
+    std::string body = "{\"namespace\":";
+    json::append_string(body, ns_);
+    body += ",\"ids\":[";
+    for (std::size_t j = i; j < std::min(ids.size(), i + 1000); ++j) {
+      if (j > i) body.push_back(',');
+      json::append_string(body, ids[j]);
+    }
+    body += "]}";
+    call(make("POST", "/vectors/delete", std::move(body)));
+  }
+}
+
+std::vector<std::string> pinecone_sink::list(std::string_view prefix, std::string_view after, std::size_t limit) {
+  std::vector<std::string> out;
+  std::string token;
+  simdjson::dom::parser parser;
+  while (out.size() < limit) {
+    std::string path = http::with_query("/vectors/list", "namespace", ns_);
+    path = http::with_query(path, "prefix", prefix);
+    path = http::with_query(path, "limit", "100");
+    if (!token.empty()) path = http::with_query(path, "paginationToken", token);
+    http::response resp = call(make("GET", path));
+    simdjson::dom::element root = parse(parser, resp);
+    simdjson::dom::array vectors;
+    if (!root.at_key("vectors").get(vectors)) {
+      for (simdjson::dom::element v : vectors) {
+        std::string_view id;
+        if (v.at_key("id").get(id)) continue;
+        if (id > after && out.size() < limit) out.emplace_back(id);
+      }
+    }
+    std::string_view next;
+    if (root.at_pointer("/pagination/next").get(next) || next.empty()) break;
+    token = std::string(next);
+  }
+  return out;
+}
+
+sink_stats pinecone_sink::stats() {
+  http::response resp = call(make("POST", "/describe_index_stats", "{}"));
+  simdjson::dom::parser parser;
+  simdjson::dom::element root = parse(parser, resp);
+  sink_stats s;
+  std::int64_t dim = 0;
+  if (!root.at_key("dimension").get(dim)) s.dimension = static_cast<int>(dim);
+  simdjson::dom::object namespaces;
+  if (!root.at_key("namespaces").get(namespaces)) {
+    for (auto kv : namespaces) {
+      bool ours = kv.key == ns_ || (ns_ == default_namespace && kv.key.empty());
+      if (!ours) continue;
+      std::int64_t n = 0;
+      if (!kv.value.at_key("vectorCount").get(n)) s.count = std::max<std::int64_t>(s.count, n);
+    }
+  }
+  return s;
+}
+
+std::vector<query_match> pinecone_sink::query(const std::vector<float>& vector, std::size_t top_k) {
+  std::string body = "{\"namespace\":";
+  json::append_string(body, ns_);
+  body += fmt::format(",\"topK\":{},\"includeMetadata\":true,\"includeValues\":false,\"vector\":[", top_k);
+  for (std::size_t i = 0; i < vector.size(); ++i) {
+    if (i) body.push_back(',');
+    fmt::format_to(std::back_inserter(body), "{}", vector[i]);
+  }
+  body += "]}";
+  http::response resp = call(make("POST", "/query", std::move(body)));
+  simdjson::dom::parser parser;
+  simdjson::dom::element root = parse(parser, resp);
+  std::vector<query_match> out;
+  simdjson::dom::array matches;
+  if (root.at_key("matches").get(matches)) return out;
+  for (simdjson::dom::element m : matches) {
+    query_match q;
+    std::string_view id;
+    if (m.at_key("id").get(id)) continue;
+    q.id = std::string(id);
+    double score = 0;
+    if (!m.at_key("score").get(score)) q.score = score;
+    q.metadata_json = read_metadata(m);
+    out.push_back(std::move(q));
+  }
+  return out;
+}
+
+}  // namespace backfill

@@ -1,0 +1,89 @@
+#include "backfill/sanitize.hpp"
+
+#include <gtest/gtest.h>
+
+#include "backfill/errors.hpp"
+#include "backfill/json.hpp"
+
+using namespace backfill;
+
+TEST(Sanitize, KeepsAllowedTypesDropsNullsFlattensObjects) {
+  sanitize_report r;
+  auto out = sanitize_metadata(R"({"s":"x","n":1.5,"b":true,"l":["a","b"],"z":null,"o":{"p":1,"q":{"r":"deep"}}})",
+                               {}, r);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, R"({"b":true,"l":["a","b"],"n":1.5,"o.p":1,"o.q.r":"deep","s":"x"})");
+  EXPECT_EQ(r.dropped.at("z"), 1);
+  EXPECT_EQ(r.flattened.at("o"), 1);
+  EXPECT_TRUE(r.truncated.empty());
+}
+
+TEST(Sanitize, ListItemsBecomeStrings) {
+  sanitize_report r;
+  auto out = sanitize_metadata(R"({"l":["a",1,true,null,{"k":2}]})", {}, r);
+  EXPECT_EQ(*out, R"({"l":["a","1","true","{\"k\":2}"]})");
+  EXPECT_EQ(r.converted.at("l"), 1);
+}
+
+TEST(Sanitize, FitsTheLimitExactlyTruncatingTextFirstAndIdentityLast) {
+  std::string big(45000, 'x');
+  std::string in = R"({"doc_id":"jira:SUBS-1","title":"A title","other":")" + std::string(3000, 'o') +
+                   R"(","text":")" + big + R"("})";
+  sanitize_options o;
+  sanitize_report r;
+  auto out = sanitize_metadata(in, o, r);
+  ASSERT_TRUE(out);
+  EXPECT_LE(out->size(), 40960u);
+  EXPECT_GE(out->size(), 40960u - 8);  // uses the room it has
+  EXPECT_EQ(r.truncated.at("text"), 1);
+  EXPECT_EQ(r.truncated.count("other"), 0u);  // text alone was enough
+  EXPECT_NE(out->find(R"("doc_id":"jira:SUBS-1")"), std::string::npos);
+  EXPECT_NE(out->find(R"("title":"A title")"), std::string::npos);
+  EXPECT_EQ(json::canonicalize(*out), *out);
+}
+
+TEST(Sanitize, NeverCutsACodePointAndCountsEscapes) {
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "東\"";  // 3 bytes + an escaped quote (2 bytes) each
+  std::string in = R"({"text":")";
+  for (char c : text) {
+    if (c == '"') in += "\\\"";
+    else in.push_back(c);
+  }
+  in += "\"}";
+  sanitize_options o;
+  o.max_bytes = 1000;
+  sanitize_report r;
+  auto out = sanitize_metadata(in, o, r);
+  ASSERT_TRUE(out);
+  EXPECT_LE(out->size(), 1000u);
+  EXPECT_TRUE(json::valid_utf8(*out));
+  EXPECT_EQ(json::canonicalize(*out), *out);
+}
+
+TEST(Sanitize, DropsWhatCannotShrinkAndGivesUpOnlyWhenKeysAloneDoNotFit) {
+  sanitize_options o;
+  o.max_bytes = 60;
+  sanitize_report r;
+  auto out = sanitize_metadata(R"({"doc_id":"abc","n1":1,"n2":2,"n3":3,"n4":4,"n5":5,"n6":6,"n7":7})", o, r);
+  ASSERT_TRUE(out);
+  EXPECT_LE(out->size(), 60u);
+  EXPECT_FALSE(r.dropped.empty());
+  EXPECT_NE(out->find("doc_id"), std::string::npos);
+  o.max_bytes = 5;
+  EXPECT_FALSE(sanitize_metadata(R"({"doc_id":"abc"})", o, r));
+  EXPECT_THROW(sanitize_metadata("[1,2]", o, r), error);
+}
+
+TEST(Sanitize, FitIdIsDeterministicAndKeepsIdsDistinct) {
+  EXPECT_EQ(fit_id("short", 512), "short");
+  std::string a(600, 'a'), b(600, 'a');
+  b[599] = 'b';
+  auto fa = fit_id(a, 512), fb = fit_id(b, 512);
+  EXPECT_LE(fa.size(), 512u);
+  EXPECT_NE(fa, fb);
+  EXPECT_EQ(fa, fit_id(a, 512));
+  std::string wide;
+  for (int i = 0; i < 300; ++i) wide += "東";
+  EXPECT_TRUE(json::valid_utf8(fit_id(wide, 512)));
+}
