@@ -82,6 +82,18 @@ bool retryable_curl(CURLcode rc) {
 
 bool contains(std::string_view body, std::string_view needle) { return body.find(needle) != std::string_view::npos; }
 
+// Slack answers some rate-limited calls with {"ok": false, "error": "ratelimited"}, even with a 200.
+bool slack_ratelimited(std::string_view body) {
+  if (body.size() > 4096 || !contains(body, "ratelimited")) return false;
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(body.data(), body.size()).get(root)) return false;
+  bool ok = true;
+  std::string_view err;
+  if (root["ok"].get(ok) || root["error"].get(err)) return false;
+  return !ok && err == "ratelimited";
+}
+
 bool header_is(const response& r, std::string_view name, std::string_view value) {
   const std::string* v = r.find(name);
   return v && *v == value;
@@ -124,6 +136,10 @@ class client::pending {
 
   // loop-owned
   int attempts = 0;
+  double stall_limit = 0;  // seconds without a byte in either direction before the transfer is abandoned
+  bool stalled = false;
+  curl_off_t progress_bytes = -1;
+  clock::time_point progress_at{};
   CURL* easy = nullptr;
   curl_slist* header_list = nullptr;
   response building;
@@ -312,6 +328,24 @@ struct client::impl {
     return bytes;
   }
 
+  // libcurl's own low-speed check averages over several seconds, so a burst followed by silence goes
+  // unnoticed for a while; this notices silence itself.
+  static int on_progress(void* user, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off_t ulnow) {
+    auto* p = static_cast<pending*>(user);
+    auto now = clock::now();
+    curl_off_t bytes = dlnow + ulnow;
+    if (bytes != p->progress_bytes) {
+      p->progress_bytes = bytes;
+      p->progress_at = now;
+      return 0;
+    }
+    if (p->stall_limit > 0 && std::chrono::duration<double>(now - p->progress_at).count() > p->stall_limit) {
+      p->stalled = true;
+      return 1;  // abort: CURLE_ABORTED_BY_CALLBACK
+    }
+    return 0;
+  }
+
   static std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
     auto* p = static_cast<pending*>(user);
     std::size_t bytes = size * n;
@@ -347,6 +381,10 @@ struct client::impl {
     h->easy = e;
     h->building = response{};
     h->errbuf[0] = '\0';
+    h->stalled = false;
+    h->stall_limit = opts.low_speed_seconds;
+    h->progress_bytes = -1;
+    h->progress_at = clock::now();
     ++h->attempts;
     const request& r = h->req;
     curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
@@ -358,6 +396,9 @@ struct client::impl {
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &impl::on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, h.get());
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &impl::on_progress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, h.get());
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts.connect_timeout * 1000));
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(opts.timeout * 1000));
@@ -471,6 +512,10 @@ struct client::impl {
     r.attempts = h->attempts;
     r.url = scrub(scrub_url(h->req.url));
     std::string curl_reason = rc == CURLE_OK ? "" : (h->errbuf[0] ? std::string(h->errbuf) : curl_easy_strerror(rc));
+    if (rc == CURLE_ABORTED_BY_CALLBACK && h->stalled) {
+      rc = CURLE_OPERATION_TIMEDOUT;  // a stalled transfer is a timeout: retryable
+      curl_reason = fmt::format("no data for {:.0f} s: the transfer stalled", opts.low_speed_seconds);
+    }
     release(*h);
     auto now = clock::now();
     r.seconds = std::chrono::duration<double>(now - h->submitted).count();
@@ -490,7 +535,7 @@ struct client::impl {
       why = curl_reason;
     } else if (status >= 200 && status < 400) {
       // Slack reports rate limiting in the body of some responses.
-      if (r.body.size() < 4096 && contains(r.body, "\"ratelimited\"") && contains(r.body, "\"ok\":false")) {
+      if (slack_ratelimited(r.body)) {
         retry = rate_limited = true;
         why = "ratelimited";
       } else {

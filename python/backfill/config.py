@@ -42,7 +42,7 @@ _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 class RunSettings:
     name: str = "backfill"
     workdir: Path | None = None
-    batch_records: int = 256
+    batch_records: int = 1000
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ class Pipeline:
         name: str = "backfill",
         workdir: str | os.PathLike[str] | None = None,
         chunking: Chunking | None = None,
-        batch_records: int = 256,
+        batch_records: int = 1000,
         verify_sample: int = 0,
         count_timeout_seconds: float = 60.0,
         progress: ProgressSetting = "auto",

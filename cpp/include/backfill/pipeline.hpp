@@ -104,7 +104,7 @@ struct status_report {
 struct pipeline_options {
   std::filesystem::path workdir;
   chunker_options chunking;
-  std::size_t batch_records = 256;   // chunks per embed/upsert round
+  std::size_t batch_records = 1000;  // chunks per embed/upsert round
   std::size_t max_examples = 50;     // ids listed in reports
   double count_timeout_seconds = 60;  // how long verify waits for a lagging count
   double count_poll_seconds = 0.5;
