@@ -4,6 +4,8 @@
 #include <pybind11/stl/filesystem.h>
 
 #include "backfill/embedder.hpp"
+#include "backfill/adf.hpp"
+#include "backfill/jira.hpp"
 #include "backfill/local_index.hpp"
 #include "backfill/pinecone.hpp"
 #include "backfill/sanitize.hpp"
@@ -38,6 +40,63 @@ void register_components(py::module_& m) {
              return std::make_shared<slack_export_source>(std::move(o));
            }),
            py::arg("path"), py::arg("workspace_url"), py::arg("skip_subtypes"));
+
+  py::class_<jira_source, source, std::shared_ptr<jira_source>>(m, "JiraSource")
+      .def(py::init([](std::string url, std::string email, std::string token, std::vector<std::string> projects,
+                       std::string jql, std::string since, int window_days, int max_results, int overlap_minutes,
+                       double rate, int max_in_flight, double timeout, bool verify_tls) {
+             jira_options o;
+             o.url = std::move(url);
+             o.email = std::move(email);
+             o.token = std::move(token);
+             o.projects = std::move(projects);
+             o.jql = std::move(jql);
+             o.since = std::move(since);
+             o.window_days = window_days;
+             o.max_results = max_results;
+             o.overlap_minutes = overlap_minutes;
+             o.rate = rate;
+             o.max_in_flight = max_in_flight;
+             o.timeout = timeout;
+             o.verify_tls = verify_tls;
+             return std::make_shared<jira_source>(std::move(o));
+           }),
+           py::kw_only(), py::arg("url"), py::arg("email"), py::arg("token"),
+           py::arg("projects") = std::vector<std::string>{}, py::arg("jql") = "", py::arg("since") = "",
+           py::arg("window_days") = 0, py::arg("max_results") = 100, py::arg("overlap_minutes") = 60,
+           py::arg("rate") = 10.0, py::arg("max_in_flight") = 4, py::arg("timeout") = 60.0,
+           py::arg("verify_tls") = true);
+
+  m.def(
+      "adf_to_text", [](const std::string& adf) { return adf_to_text(std::string_view(adf)); }, py::arg("adf"),
+      "Render Atlassian Document Format (JSON text) as plain text.");
+  m.def(
+      "normalize_jira_page",
+      [](const std::string& page, const std::string& site) {
+        std::string padded = page;
+        padded.reserve(page.size() + 64);
+        std::vector<document> docs;
+        {
+          py::gil_scoped_release nogil;
+          normalize_jira_page(padded, site, [&](document&& d) { docs.push_back(std::move(d)); });
+        }
+        py::list out;
+        py::object loads = py::module_::import("json").attr("loads");
+        for (const auto& d : docs) {
+          py::dict x;
+          x["id"] = d.id;
+          x["title"] = d.title;
+          x["text"] = d.text;
+          x["url"] = d.url;
+          x["created_at"] = d.created_at;
+          x["updated_at"] = d.updated_at;
+          x["metadata"] = loads(d.meta.to_json());
+          out.append(x);
+        }
+        return out;
+      },
+      py::arg("page"), py::arg("site"),
+      "Normalize one journaled Jira page ({'search': ..., 'comments': ...}) into document dicts.");
 
   py::class_<embedder, std::shared_ptr<embedder>>(m, "Embedder")
       .def_property_readonly("identity", &embedder::identity)

@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS partitions(
   source TEXT NOT NULL, name TEXT NOT NULL,
   status TEXT NOT NULL DEFAULT 'pending', cursor TEXT NOT NULL DEFAULT '',
   pages INTEGER NOT NULL DEFAULT 0, items INTEGER NOT NULL DEFAULT 0,
-  updated_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL, watermark TEXT NOT NULL DEFAULT '',
   UNIQUE(source, name));
 CREATE TABLE IF NOT EXISTS pages(
   source TEXT NOT NULL, partition TEXT NOT NULL, seq INTEGER NOT NULL,
@@ -55,6 +55,12 @@ CREATE TABLE IF NOT EXISTS embeddings(
 
 ledger::ledger(const std::filesystem::path& path) : db_(path, "ledger") {
   db_.exec(schema);
+  // Ledgers written before partitions had a watermark gain the column.
+  bool has_watermark = false;
+  auto cols = db_.prepare("PRAGMA table_info(partitions)");
+  while (cols.step())
+    if (cols.column_text(1) == "watermark") has_watermark = true;
+  if (!has_watermark) db_.exec("ALTER TABLE partitions ADD COLUMN watermark TEXT NOT NULL DEFAULT ''");
   auto v = get_meta("schema_version");
   if (!v) {
     set_meta("schema_version", std::to_string(schema_version));
@@ -96,9 +102,10 @@ partition_row read_partition(sql::statement& st) {
   r.pages = st.column_int(4);
   r.items = st.column_int(5);
   r.updated_at = st.column_string(6);
+  r.watermark = st.column_string(7);
   return r;
 }
-constexpr const char* partition_columns = "source, name, status, cursor, pages, items, updated_at";
+constexpr const char* partition_columns = "source, name, status, cursor, pages, items, updated_at, watermark";
 }  // namespace
 
 std::optional<partition_row> ledger::partition(std::string_view source, std::string_view name) {
@@ -116,7 +123,7 @@ std::vector<partition_row> ledger::partitions(std::string_view source) {
   return out;
 }
 
-void ledger::record_page(const page_row& page, std::string_view next_cursor) {
+void ledger::record_page(const page_row& page, std::string_view next_cursor, std::string_view watermark) {
   sql::transaction tx(db_);
   db_.prepare(
          "INSERT OR REPLACE INTO pages(source, partition, seq, path, hash, items, bytes, cursor_after, fetched_at)"
@@ -135,13 +142,23 @@ void ledger::record_page(const page_row& page, std::string_view next_cursor) {
          "UPDATE partitions SET status=CASE WHEN ?1='' THEN 'done' ELSE 'fetching' END, cursor=?1,"
          " pages=(SELECT count(*) FROM pages WHERE source=?3 AND partition=?4),"
          " items=(SELECT coalesce(sum(items), 0) FROM pages WHERE source=?3 AND partition=?4),"
-         " updated_at=?2 WHERE source=?3 AND name=?4")
+         " updated_at=?2, watermark=max(watermark, ?5) WHERE source=?3 AND name=?4")
       .bind(1, next_cursor)
       .bind(2, utc_now_iso())
       .bind(3, page.source)
       .bind(4, page.partition)
+      .bind(5, watermark)
       .run();
   tx.commit();
+}
+
+void ledger::reopen_partition(std::string_view source, std::string_view name, std::string_view cursor) {
+  db_.prepare("UPDATE partitions SET status='fetching', cursor=?, updated_at=? WHERE source=? AND name=?")
+      .bind(1, cursor)
+      .bind(2, utc_now_iso())
+      .bind(3, source)
+      .bind(4, name)
+      .run();
 }
 
 void ledger::finish_partition(std::string_view source, std::string_view name) {
@@ -156,7 +173,7 @@ void ledger::reset_partition(std::string_view source, std::string_view name) {
   sql::transaction tx(db_);
   db_.prepare("DELETE FROM pages WHERE source=? AND partition=?").bind(1, source).bind(2, name).run();
   db_.prepare(
-         "UPDATE partitions SET status='pending', cursor='', pages=0, items=0, updated_at=?"
+         "UPDATE partitions SET status='pending', cursor='', pages=0, items=0, watermark='', updated_at=?"
          " WHERE source=? AND name=?")
       .bind(1, utc_now_iso())
       .bind(2, source)

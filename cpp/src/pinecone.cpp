@@ -1,13 +1,16 @@
 #include "backfill/pinecone.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 #include <simdjson.h>
 
 #include "backfill/errors.hpp"
 #include "backfill/json.hpp"
+#include "backfill/hash.hpp"
 #include "backfill/log.hpp"
+#include "backfill/sanitize.hpp"
 
 namespace backfill {
 namespace {
@@ -84,6 +87,14 @@ pinecone_sink::pinecone_sink(pinecone_options options) : options_(std::move(opti
 
 pinecone_sink::~pinecone_sink() = default;
 
+std::string pinecone_sink::fit_record_id(std::string_view id) const {
+  if (!id.empty() && id.size() <= 512 && id.find(' ') == std::string_view::npos) return std::string(id);
+  std::string cleaned(id);
+  std::replace(cleaned.begin(), cleaned.end(), ' ', '_');
+  std::string suffix = "~" + hash_hex(id);  // of the original: distinct ids stay distinct
+  return std::string(json::utf8_prefix(cleaned, 512 - suffix.size())) + suffix;
+}
+
 std::string pinecone_sink::identity() const { return "pinecone:" + http::scrub_url(base_) + "#" + ns_; }
 
 std::string pinecone_sink::describe() const {
@@ -125,13 +136,50 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
   std::vector<batch> batches;
   batch cur;
   std::string one;
+  sanitize_options fit;
+  fit.max_bytes = options_.metadata_max_bytes;
+  sanitize_report fitted;
   for (std::size_t i = 0; i < records.size(); ++i) {
+    const record& rec = records[i];
+    // Refuse locally what Pinecone would refuse for the whole request.
+    if (rec.id.empty() || rec.id.size() > 512 || rec.id.find(' ') != std::string::npos)
+      throw sink_error(fmt::format("{}: record id '{}' is not a Pinecone id (1 to 512 bytes, no spaces)", describe(),
+                                   http::excerpt(rec.id, 80)));
+    bool nonzero = false;
+    for (float v : rec.values) {
+      if (!std::isfinite(v))
+        throw sink_error(fmt::format("{}: record {} has a value that is not a finite number", describe(), rec.id));
+      nonzero = nonzero || v != 0.0f;
+    }
+    if (!nonzero)
+      throw sink_error(fmt::format("{}: record {} has no non-zero value; Pinecone needs at least one", describe(),
+                                   rec.id));
+    // Metadata the pipeline already fitted passes through; anything else is fitted here.
+    const std::string& meta = rec.metadata_json;
+    bool suspicious = meta.size() > fit.max_bytes || meta.find("null") != std::string::npos ||
+                      meta.find('{', 1) != std::string::npos;
+    record patched;
+    const record* use = &rec;
+    if (suspicious && !meta.empty()) {
+      auto clean = sanitize_metadata(meta, fit, fitted);
+      if (!clean) {
+        unsendable_.push_back(rec.id);
+        logger()->error("pinecone: the metadata of record {} cannot be fitted to {} bytes; not sent", rec.id,
+                        fit.max_bytes);
+        continue;
+      }
+      if (*clean != meta) {
+        patched = rec;
+        patched.metadata_json = std::move(*clean);
+        use = &patched;
+      }
+    }
     one.clear();
-    append_record(one, records[i]);
+    append_record(one, *use);
     if (head.size() + one.size() + tail.size() > options_.max_request_bytes) {
-      unsendable_.push_back(records[i].id);
+      unsendable_.push_back(rec.id);
       logger()->error("pinecone: record {} is {} bytes serialized, over the {}-byte request limit; not sent",
-                      records[i].id, one.size(), options_.max_request_bytes);
+                      rec.id, one.size(), options_.max_request_bytes);
       continue;
     }
     bool fits = !cur.members.empty() && cur.members.size() < options_.max_records &&
@@ -149,6 +197,13 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
   if (!cur.members.empty()) {
     cur.body += tail;
     batches.push_back(std::move(cur));
+  }
+  if (!fitted.empty()) {
+    std::string what;
+    for (auto& [k, n] : fitted.truncated) what += fmt::format("{}{} truncated in {}", what.empty() ? "" : ", ", k, n);
+    for (auto& [k, n] : fitted.dropped) what += fmt::format("{}{} dropped in {}", what.empty() ? "" : ", ", k, n);
+    for (auto& [k, n] : fitted.flattened) what += fmt::format("{}{} flattened in {}", what.empty() ? "" : ", ", k, n);
+    logger()->warn("pinecone: metadata fitted to Pinecone's rules: {}", what);
   }
 
   // Send concurrently; the client bounds requests in flight and the rate per host.

@@ -75,7 +75,8 @@ class journaling_sink final : public page_sink {
       : journal_(j), ledger_(l), workdir_(workdir), source_(std::move(source)), partition_(std::move(partition)),
         seq_(next_seq), report_(report), ctx_(ctx) {}
 
-  void page(std::string_view body, std::int64_t items, std::string_view next_cursor) override {
+  void page(std::string_view body, std::int64_t items, std::string_view next_cursor,
+            std::string_view watermark) override {
     fs::path path = journal_.write_page(source_, partition_, seq_, body);
     failpoint("fetch.page_journaled");
     page_row row;
@@ -86,7 +87,7 @@ class journaling_sink final : public page_sink {
     row.hash = hash_hex(body);
     row.items = items;
     row.bytes = static_cast<std::int64_t>(body.size());
-    ledger_.record_page(row, next_cursor);
+    ledger_.record_page(row, next_cursor, watermark);
     failpoint("fetch.page_committed");
     ++seq_;
     ++report_.pages_fetched;
@@ -162,9 +163,17 @@ fetch_report pipeline::fetch(run_context& ctx, const std::vector<std::string>& r
     ++report.partitions;
     auto row = ledger_->partition(kind, p.name);
     if (row && row->status == "done") {
-      ++report.partitions_skipped;
-      ctx.state().done += row->pages;
-      continue;
+      if (!source_->incremental()) {
+        ++report.partitions_skipped;
+        ctx.state().done += row->pages;
+        continue;
+      }
+      // An incremental source picks up what changed since the partition's highest watermark.
+      std::string cursor = source_->reopen_cursor(p, row->watermark);
+      ledger_->reopen_partition(kind, p.name, cursor);
+      row = ledger_->partition(kind, p.name);
+      logger()->info("{}: fetching what changed since {}", p.label.empty() ? p.name : p.label,
+                     row->watermark.empty() ? "the start" : row->watermark);
     }
     std::int64_t next_seq = row ? row->pages : 0;
     std::string cursor = row ? row->cursor : "";
@@ -324,7 +333,6 @@ ingest_report pipeline::ingest(run_context& ctx) {
 
   ingest_state batch;
   const std::size_t meta_limit = sink_->metadata_limit();
-  const std::size_t id_limit = sink_->max_id_bytes();
   sanitize_options sanitize;
   if (meta_limit) sanitize.max_bytes = meta_limit;
   std::unordered_set<std::string> refused;  // ids the sink would not send: never recorded as live
@@ -491,7 +499,7 @@ ingest_report pipeline::ingest(run_context& ctx) {
     pd.content_hash = hash;
     pd.updated_at = doc.updated_at;
     for (auto& c : chunk_document(doc, options_.chunking)) {
-      if (id_limit) c.id = fit_id(c.id, id_limit);
+      c.id = sink_->fit_record_id(c.id);
       std::string meta = record_metadata(doc, c);
       if (meta_limit && meta.size() > meta_limit) {
         auto fitted = sanitize_metadata(meta, sanitize, report.metadata);

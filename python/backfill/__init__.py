@@ -6,7 +6,7 @@ Start with :class:`Pipeline` (or ``backfill run CONFIG`` on the command line).
 from __future__ import annotations
 
 from backfill import _core
-from backfill.components import Chunking, HashEmbedder, LocalIndex, PineconeIndex, SlackExport
+from backfill.components import Chunking, HashEmbedder, JiraCloud, LocalIndex, PineconeIndex, SlackExport
 from backfill.config import Config, load_config
 from backfill.errors import (
     BackfillError,
@@ -48,6 +48,7 @@ __all__ = [
     "HashEmbedder",
     "HttpError",
     "IngestReport",
+    "JiraCloud",
     "JournalError",
     "LedgerError",
     "LocalIndex",

@@ -17,6 +17,28 @@ class Source:
 class SlackExportSource(Source):
     def __init__(self, path: str, workspace_url: str, skip_subtypes: list[str]) -> None: ...
 
+class JiraSource(Source):
+    def __init__(
+        self,
+        *,
+        url: str,
+        email: str,
+        token: str,
+        projects: builtins.list[str] = ...,
+        jql: str = "",
+        since: str = "",
+        window_days: int = 0,
+        max_results: int = 100,
+        overlap_minutes: int = 60,
+        rate: float = 10.0,
+        max_in_flight: int = 4,
+        timeout: float = 60.0,
+        verify_tls: bool = True,
+    ) -> None: ...
+
+def adf_to_text(adf: str) -> str: ...
+def normalize_jira_page(page: str, site: str) -> builtins.list[dict[str, Any]]: ...
+
 class Embedder:
     @property
     def identity(self) -> str: ...

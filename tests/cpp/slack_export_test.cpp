@@ -126,7 +126,7 @@ struct fetched_page {
 
 class recording_sink final : public backfill::page_sink {
  public:
-  void page(std::string_view body, std::int64_t items, std::string_view next_cursor) override {
+  void page(std::string_view body, std::int64_t items, std::string_view next_cursor, std::string_view) override {
     pages.push_back({std::string(body), items, std::string(next_cursor)});
   }
   std::vector<fetched_page> pages;

@@ -22,6 +22,7 @@ struct partition_row {
   std::int64_t pages = 0;
   std::int64_t items = 0;
   std::string updated_at;
+  std::string watermark;  // highest change marker seen (incremental sources)
 };
 
 struct page_row {
@@ -60,7 +61,9 @@ class ledger {
   std::vector<partition_row> partitions(std::string_view source);
   // Records a page durably written to the journal and advances the partition's cursor, atomically.
   // An empty `next_cursor` means the page was the partition's last: the partition becomes done.
-  void record_page(const page_row& page, std::string_view next_cursor);
+  void record_page(const page_row& page, std::string_view next_cursor, std::string_view watermark = {});
+  // Opens a finished partition for an incremental fetch starting at `cursor`.
+  void reopen_partition(std::string_view source, std::string_view name, std::string_view cursor);
   void finish_partition(std::string_view source, std::string_view name);
   // Forgets a partition's pages and cursor, so the next fetch starts it over.
   void reset_partition(std::string_view source, std::string_view name);

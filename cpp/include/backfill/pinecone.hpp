@@ -46,7 +46,8 @@ class pinecone_sink final : public sink {
   bool count_lags() const override { return true; }
   std::size_t max_batch() const override;
   std::size_t metadata_limit() const override { return options_.metadata_max_bytes; }
-  std::size_t max_id_bytes() const override { return 512; }
+  // Ids of 1..512 bytes without spaces (fetch takes no ids with spaces) go as they are.
+  std::string fit_record_id(std::string_view id) const override;
   std::map<std::string, std::string> receipt_info() const override;
 
   std::int64_t upsert(const std::vector<record>& records) override;

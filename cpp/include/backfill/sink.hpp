@@ -32,8 +32,9 @@ class sink {
   virtual bool count_lags() const { return false; }
   // The most bytes of metadata one record may carry (0 = no limit): the pipeline sanitizes to fit.
   virtual std::size_t metadata_limit() const { return 0; }
-  // The longest record id the sink takes, in bytes (0 = no limit): longer ids are fitted (fit_id).
-  virtual std::size_t max_id_bytes() const { return 0; }
+  // The id this sink stores for `id`: the same id when the sink takes it as it is, else a deterministic
+  // stand-in (see backfill::fit_id). The pipeline records and verifies the fitted id.
+  virtual std::string fit_record_id(std::string_view id) const { return std::string(id); }
   // Facts for the receipt (e.g. the last write's LSN); never a credential.
   virtual std::map<std::string, std::string> receipt_info() const { return {}; }
   // Records of the last upsert() that the sink refused to send (too large even alone).

@@ -25,7 +25,10 @@ class page_sink {
  public:
   virtual ~page_sink() = default;
   // `next_cursor`: where fetching resumes after this page ("" when the partition is finished by it).
-  virtual void page(std::string_view body, std::int64_t items, std::string_view next_cursor) = 0;
+  // `watermark`: for incremental sources, the highest change marker on the page (e.g. the latest
+  // `updated` in UTC ISO 8601); the ledger keeps the highest per partition.
+  virtual void page(std::string_view body, std::int64_t items, std::string_view next_cursor,
+                    std::string_view watermark = {}) = 0;
 };
 
 // Read access to the journaled pages of a partition, in order; may be iterated more than once.
@@ -52,6 +55,14 @@ class source {
   virtual std::string describe() const = 0;
 
   virtual std::vector<partition_plan> plan(run_context& ctx) = 0;
+  // Incremental sources fetch a finished partition again on a later run, from the cursor this
+  // returns for the partition's highest watermark; others skip finished partitions.
+  virtual bool incremental() const { return false; }
+  virtual std::string reopen_cursor(const partition_plan& partition, std::string_view watermark) {
+    (void)partition;
+    (void)watermark;
+    return {};
+  }
   // Fetches the pages of one partition, starting at `cursor` ("" = from the start).
   virtual void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
                      run_context& ctx) = 0;

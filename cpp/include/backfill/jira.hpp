@@ -1,0 +1,78 @@
+// Source: Jira Cloud over REST v3.
+//   - Search with /rest/api/3/search/jql, nextPageToken and isLast (never startAt: the old
+//     /rest/api/3/search is gone, HTTP 410); the JQL is always bounded by project and `updated` and
+//     ordered by key; the fields are asked for explicitly.
+//   - Search embeds at most 20 comments; when comment.total says there are more, all of them are read
+//     from /rest/api/3/issue/{key}/comment (offset paging behind the pagination guard) before the page
+//     is journaled, so a journal page is whole: {"search": <raw>, "comments": {"KEY": [<raw>, ...]}}.
+//   - Partitions: one per project, optionally split into windows of `window_days` on `updated`, so
+//     huge projects resume finely; partitions are fetched one after another under the host's limits.
+//   - Incremental: a finished partition is fetched again on a later run from its highest `updated`
+//     minus `overlap_minutes` (as a relative JQL bound, so the user's time zone cannot shift it);
+//     unchanged issues are then skipped by content hash.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backfill/http.hpp"
+#include "backfill/source.hpp"
+
+namespace simdjson::dom {
+class element;
+}
+
+namespace backfill {
+
+struct jira_options {
+  std::string url;    // https://your-domain.atlassian.net (or http://127.0.0.1:PORT)
+  std::string email;
+  std::string token;  // API token
+  std::vector<std::string> projects;
+  std::string jql;    // an extra filter, ANDed in
+  std::string since;  // lower bound on `updated` for the first run: "yyyy-MM-dd" or "yyyy-MM-dd HH:mm"
+  int window_days = 0;
+  int max_results = 100;
+  int overlap_minutes = 60;
+  double rate = 10;   // requests per second to the site
+  int max_in_flight = 4;
+  double timeout = 60;
+  bool verify_tls = true;
+  std::vector<std::string> fields = {"summary", "description", "status",  "issuetype", "priority",
+                                     "labels",  "components",  "assignee", "reporter",  "created",
+                                     "updated", "comment",     "project",  "parent"};
+};
+
+class jira_source final : public source {
+ public:
+  explicit jira_source(jira_options options);
+  ~jira_source() override;
+
+  std::string kind() const override { return "jira"; }
+  std::string describe() const override;
+  std::vector<partition_plan> plan(run_context& ctx) override;
+  bool incremental() const override { return true; }
+  std::string reopen_cursor(const partition_plan& partition, std::string_view watermark) override;
+  void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out, run_context& ctx) override;
+  void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
+  void normalize(std::string_view partition, page_reader& pages, const document_fn& emit, run_context& ctx) override;
+
+ private:
+  std::string partition_jql(std::string_view partition, std::string_view lower_bound) const;
+  [[noreturn]] void explain(const http::http_error& e, std::string_view partition) const;
+
+  jira_options options_;
+  std::string site_;
+  std::string auth_;  // "Basic ..."
+  std::unique_ptr<http::client> client_;
+};
+
+// Turns one journal page ({"search": ..., "comments": ...}) into documents. `site` is the base of
+// the browse links.
+void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit);
+
+// Jira's "2024-01-15T10:30:00.000+0100" as UTC ISO 8601 ("2024-01-15T09:30:00Z"); "" if unparseable.
+std::string jira_time_to_utc(std::string_view t);
+
+}  // namespace backfill

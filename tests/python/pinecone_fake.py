@@ -1,0 +1,1028 @@
+"""A local Pinecone data-plane server for tests: the shapes of the official 2025-10 spec, the limits of
+shared/API_FACTS.md section 1, and switchable failure modes. A test fixture, never part of the package.
+
+    with PineconeFake(dimension=8) as pc:         # 127.0.0.1, ephemeral port, api key "pk-test-secret"
+        ...                                        # point a client at pc.url
+        pc.lag_count(seconds=2)                    # describe_index_stats shows the count of 2 s ago
+        pc.lossy(fraction=0.1)                     # acknowledge upserts, silently drop 10 % of the ids
+        pc.fail_next(3, status=429, retry_after=1) # the next 3 requests get 429 with an rpcStatus body
+        pc.short_ack(missing=2)                    # the next upsert acknowledges 2 vectors fewer than sent
+        pc.take_violations()                       # every request it rejected as breaking a limit or the spec
+
+Endpoints (spec ``db_data_2025-10.oas.yaml``): ``POST /vectors/upsert``, ``GET /vectors/fetch``,
+``POST /vectors/delete``, ``GET /vectors/list``, ``POST /describe_index_stats``, ``POST /query``.
+
+What it enforces, each rejection answered with an rpcStatus body ``{"code", "message", "details"}``
+and recorded in :attr:`PineconeFake.violations`:
+
+- ``Api-Key`` header missing or wrong: 401 (code 16);
+- a request body over 2 MB (``max_request_bytes``, 2,000,000 by default): 400, "Request size ... exceeds
+  the maximum supported size of 2MB";
+- each JSON body validated against the spec's request schema (UpsertRequest, DeleteRequest, QueryRequest,
+  DescribeIndexStatsRequest) with jsonschema; the array bounds the spec writes as ``minLength`` /
+  ``maxLength`` (1..1000 vectors, <= 20000 values, <= 1000 ids, ...) are enforced on arrays too;
+- upsert: values of the index's dimension (else 400 ``{"code":3,"message":"Vector dimension X does not
+  match the dimension of the index Y","details":[]}``), at least one non-zero value, metadata values
+  string / number / boolean / list of strings only (null and nested objects: 400), metadata at most 40,960
+  bytes per vector as compact UTF-8 JSON (else 400 "metadata size is N bytes, which exceeds the limit of
+  40960 bytes per vector");
+- fetch: 1..1000 ids, no spaces; delete: ids, deleteAll and filter exclusive; query: ``vector`` xor ``id``,
+  of the index's dimension; describe_index_stats: no filter (serverless).
+
+Not rejected but noted in :attr:`PineconeFake.warnings`: a missing ``X-Pinecone-Api-Version`` header
+(Pinecone then uses its oldest supported version), a body without ``Content-Type: application/json``,
+top-level body fields the spec does not know (Pinecone ignores them, so a misspelt option silently does
+nothing), the same id twice in one upsert, an empty describe_index_stats body.
+
+The omitted namespace, ``""`` and ``"__default__"`` are one namespace; describe_index_stats reports it under
+``default_namespace_key`` (``"__default__"`` unless told otherwise). Writes answer with an increasing
+``x-pinecone-request-lsn`` header. Vector values are stored as float32 (as Pinecone stores them) and metadata
+numbers as float64; an integral number comes back without a fraction, as protobuf JSON writes it.
+
+Dependencies beyond the standard library: PyYAML (to read the spec) and jsonschema.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import os
+import socket
+import threading
+import time
+from array import array
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jsonschema
+import yaml
+from jsonschema import validators
+
+__all__ = ["DEFAULT_API_KEY", "METADATA_LIMIT", "PineconeFake", "RequestLog", "Violation", "load_spec",
+           "metadata_bytes", "spec_path"]
+
+DEFAULT_API_KEY = "pk-test-secret"
+METADATA_LIMIT = 40960
+MAX_REQUEST_BYTES = 2_000_000
+MAX_IDS = 1000
+DEFAULT_NS = "__default__"
+SPEC_NAME = "db_data_2025-10.oas.yaml"
+REQUEST_SCHEMAS = {
+    "/vectors/upsert": "UpsertRequest",
+    "/vectors/delete": "DeleteRequest",
+    "/query": "QueryRequest",
+    "/describe_index_stats": "DescribeIndexStatsRequest",
+}
+GET_PATHS = ("/vectors/fetch", "/vectors/list")
+# gRPC codes of rpcStatus.code by HTTP status.
+GRPC_CODE = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 411: 3, 413: 3, 414: 3, 415: 3, 429: 8,
+             500: 13, 502: 14, 503: 14, 504: 4}
+FAULT_MESSAGES = {
+    429: "Request failed. You've reached the max write units per second for namespace {ns} in this index. "
+         "Wait a bit and try again, or reduce the rate of your requests.",
+    500: "Internal error. Please retry with exponential backoff.",
+    502: "Bad gateway.",
+    503: "Service unavailable. Please retry with exponential backoff.",
+    504: "Deadline exceeded.",
+}
+
+
+# --- the spec ----------------------------------------------------------------------------------
+
+
+def spec_path() -> Path:
+    """Where the official data-plane spec is: $BACKFILL_PINECONE_SPEC, a copy vendored under
+    tests/specs/pinecone/, or shared/specs/pinecone/ beside the checkout (as laid out for CI)."""
+    here = Path(__file__).resolve()
+    root = here.parents[2]
+    candidates = []
+    if os.environ.get("BACKFILL_PINECONE_SPEC"):
+        candidates.append(Path(os.environ["BACKFILL_PINECONE_SPEC"]))
+    candidates += [
+        root / "tests" / "specs" / "pinecone" / SPEC_NAME,
+        root / "shared" / "specs" / "pinecone" / SPEC_NAME,
+        root.parent / "shared" / "specs" / "pinecone" / SPEC_NAME,
+        Path("/work/shared/specs/pinecone") / SPEC_NAME,
+    ]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise FileNotFoundError(
+        f"the Pinecone data-plane spec {SPEC_NAME} is in none of: " + ", ".join(str(c) for c in candidates))
+
+
+_SPEC_LOCK = threading.Lock()
+_SPEC: dict[str, Any] | None = None
+
+
+def load_spec() -> dict[str, Any]:
+    """The parsed spec (cached for the process)."""
+    global _SPEC
+    with _SPEC_LOCK:
+        if _SPEC is None:
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            with open(spec_path(), encoding="utf-8") as f:
+                _SPEC = yaml.load(f, Loader=loader)
+        return _SPEC
+
+
+def _length_bound(kind: str) -> Any:
+    """minLength/maxLength that also bound arrays: the spec writes its array limits that way, and a
+    JSON-Schema validator would otherwise ignore them (API_FACTS "Spec quirks")."""
+
+    def check(validator: Any, bound: Any, instance: Any, schema: Any) -> Any:
+        if isinstance(instance, (str, list)):
+            n = len(instance)
+            what = "characters" if isinstance(instance, str) else "items"
+            if kind == "min" and n < bound:
+                yield jsonschema.ValidationError(f"has {n} {what}, fewer than the minimum of {bound}")
+            if kind == "max" and n > bound:
+                yield jsonschema.ValidationError(f"has {n} {what}, more than the maximum of {bound}")
+
+    return check
+
+
+SpecValidator = validators.extend(
+    validators.Draft4Validator, {"minLength": _length_bound("min"), "maxLength": _length_bound("max")}
+)
+
+_VALIDATORS: dict[str, Any] = {}
+
+
+def request_validator(schema_name: str) -> Any:
+    with _SPEC_LOCK:
+        v = _VALIDATORS.get(schema_name)
+    if v is None:
+        spec = load_spec()
+        v = SpecValidator({"$ref": f"#/components/schemas/{schema_name}", "components": spec["components"]})
+        with _SPEC_LOCK:
+            _VALIDATORS[schema_name] = v
+    return v
+
+
+def _schema_properties(schema_name: str) -> set[str]:
+    return set(load_spec()["components"]["schemas"][schema_name].get("properties", {}))
+
+
+def _bounds(schema_name: str, prop: str) -> tuple[int, int]:
+    p = load_spec()["components"]["schemas"][schema_name]["properties"][prop]
+    return int(p.get("minLength", 0)), int(p.get("maxLength", 1 << 62))
+
+
+def _check_numeric(where: str, values: list[Any], bounds: tuple[int, int], integer: bool) -> None:
+    lo, hi = bounds
+    if len(values) < lo:
+        raise Rejection(400, f"{where}: has {len(values)} items, fewer than the minimum of {lo}", "schema")
+    if len(values) > hi:
+        raise Rejection(400, f"{where}: has {len(values)} items, more than the maximum of {hi}", "schema")
+    ok = (int,) if integer else (int, float)
+    for i, x in enumerate(values):
+        if type(x) not in ok:
+            raise Rejection(400, f"{where}/{i}: {x!r} is not of type {'integer' if integer else 'number'}", "schema")
+
+
+def _shrink_numeric_arrays(schema: str, body: Any) -> Any:
+    """Checks the long number arrays (vector values, sparse values) against the spec's bounds and item
+    types here, at C speed, and hands jsonschema a copy where each holds one item: validating 1,500
+    vectors of 512 floats item by item would take jsonschema ten seconds. Everything else is validated
+    by jsonschema as sent."""
+    if not isinstance(body, dict):
+        return body
+
+    def sparse(where: str, sv: Any) -> Any:
+        if not isinstance(sv, dict):
+            return sv
+        sv = dict(sv)
+        for key, integer in (("indices", True), ("values", False)):
+            if isinstance(sv.get(key), list) and sv[key]:
+                _check_numeric(f"invalid {schema}: {where}/{key}", sv[key], _bounds("SparseValues", key), integer)
+                sv[key] = sv[key][:1]
+        return sv
+
+    out = dict(body)
+    if schema == "UpsertRequest" and isinstance(body.get("vectors"), list):
+        vecs = []
+        for n, v in enumerate(body["vectors"]):
+            if isinstance(v, dict):
+                v = dict(v)
+                if isinstance(v.get("values"), list) and v["values"]:
+                    _check_numeric(f"invalid {schema}: vectors/{n}/values", v["values"], _bounds("Vector", "values"),
+                                   False)
+                    v["values"] = v["values"][:1]
+                if "sparseValues" in v:
+                    v["sparseValues"] = sparse(f"vectors/{n}/sparseValues", v["sparseValues"])
+            vecs.append(v)
+        out["vectors"] = vecs
+    if schema == "QueryRequest":
+        if isinstance(body.get("vector"), list) and body["vector"]:
+            _check_numeric(f"invalid {schema}: vector", body["vector"], _bounds("QueryRequest", "vector"), False)
+            out["vector"] = body["vector"][:1]
+        if "sparseVector" in body:
+            out["sparseVector"] = sparse("sparseVector", body["sparseVector"])
+    return out
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def metadata_bytes(metadata: Mapping[str, Any]) -> int:
+    """Size of metadata as Pinecone measures it here: compact JSON, UTF-8."""
+    return len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _out_number(x: float) -> float | int:
+    """A stored float64 as protobuf JSON writes it: integral values without a fraction."""
+    if math.isfinite(x) and x.is_integer() and abs(x) < 1e21:
+        return int(x)
+    return x
+
+
+def _out_metadata(md: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in md.items():
+        out[k] = _out_number(v) if isinstance(v, float) else v
+    return out
+
+
+def _canonical_ns(ns: str | None) -> str:
+    return "" if ns is None or ns == "" or ns == DEFAULT_NS else ns
+
+
+def _c_sort_key(s: str) -> bytes:
+    return s.encode("utf-8", "surrogatepass")
+
+
+class Rejection(Exception):
+    def __init__(self, status: int, message: str, kind: str, code: int | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.kind = kind
+        self.code = GRPC_CODE.get(status, 2) if code is None else code
+        self.headers = dict(headers or {})
+
+
+@dataclass
+class Violation:
+    """A request the fake rejected for breaking a limit, the spec or auth."""
+
+    kind: str            # auth, request_size, json, schema, dimension, metadata_size, metadata_null, ...
+    method: str
+    path: str
+    status: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} -> {self.status} [{self.kind}] {self.message}"
+
+
+@dataclass
+class RequestLog:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]          # lowercased names
+    body_bytes: int
+    body: Any                        # parsed JSON, or None
+    t: float                         # time.monotonic() on arrival
+    url_bytes: int = 0
+    status: int = 0
+    injected: bool = False           # answered by fail_next
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Fault:
+    remaining: int
+    status: int
+    retry_after: str | None
+    paths: frozenset[str] | None
+    message: str | None
+
+
+# --- the server --------------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, fake: PineconeFake) -> None:
+        self.fake = fake
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "pinecone-fake"
+    sys_version = ""
+    timeout = 60
+    server: _Server
+    MAX_LINE = 1 << 22   # request line; Pinecone publishes no URL limit, so only absurd ones are refused
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._track(self.connection, False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def handle_one_request(self) -> None:
+        try:
+            self.raw_requestline = self.rfile.readline(self.MAX_LINE + 1)
+            if len(self.raw_requestline) > self.MAX_LINE:
+                self.requestline = self.request_version = self.command = ""
+                self.server.fake._violation("url_length", "?", "?", 414, "request line too long")
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            self.server.fake._dispatch(self)
+            self.wfile.flush()
+        except (TimeoutError, ConnectionError, OSError):
+            self.close_connection = True
+
+    def read_body(self) -> bytes:
+        te = self.headers.get("Transfer-Encoding", "")
+        if "chunked" in te.lower():
+            chunks = []
+            while True:
+                line = self.rfile.readline(1 << 16)
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1 << 16) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(1 << 16)
+            return b"".join(chunks)
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+
+class PineconeFake:
+    """An in-memory Pinecone index (one fixed dimension) behind a local HTTP/1.1 server."""
+
+    def __init__(
+        self,
+        dimension: int = 8,
+        api_key: str = DEFAULT_API_KEY,
+        *,
+        metric: str = "cosine",
+        default_namespace_key: str = DEFAULT_NS,
+        max_request_bytes: int = MAX_REQUEST_BYTES,
+        metadata_limit: int = METADATA_LIMIT,
+    ) -> None:
+        if metric not in ("cosine", "dotproduct", "euclidean"):
+            raise ValueError(f"metric {metric!r}")
+        self.dimension = dimension
+        self.api_key = api_key
+        self.metric = metric
+        self.default_namespace_key = default_namespace_key
+        self.max_request_bytes = max_request_bytes
+        self.metadata_limit = metadata_limit
+        self._lock = threading.RLock()
+        self._ns: dict[str, dict[str, dict[str, Any]]] = {}
+        self.violations: list[Violation] = []
+        self.warnings: list[str] = []
+        self.requests: list[RequestLog] = []
+        self.dropped: list[str] = []        # ids a lossy upsert acknowledged but did not store
+        self.unacked: list[str] = []        # ids a short-acked upsert did not store (nor count)
+        self.lsn = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.stats_calls = 0
+        # switches
+        self._lag_seconds = 0.0
+        self._lag_calls = 0
+        self._calls_left = 0
+        self._visible: dict[str, int] = {}
+        self._history: list[tuple[float, dict[str, int]]] = [(time.monotonic(), {})]
+        self._lossy_fraction = 0.0
+        self._lossy_ids: set[str] = set()
+        self._lossy_seed = 0
+        self._short_ack: list[int] = []
+        self._faults: list[_Fault] = []
+        self._conns: set[socket.socket] = set()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> PineconeFake:
+        load_spec()  # fail here, not in a handler, when the spec cannot be found
+        self._server = _Server(self)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="pinecone-fake", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._server = None
+
+    def __enter__(self) -> PineconeFake:  # noqa: PYI034 - no typing.Self on Python 3.10
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "not started"
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _track(self, conn: socket.socket, add: bool) -> None:
+        with self._lock:
+            (self._conns.add if add else self._conns.discard)(conn)
+
+    # -- switches ---------------------------------------------------------------------------------
+
+    def lag_count(self, seconds: float = 0.0, calls: int = 0) -> None:
+        """describe_index_stats shows counts as they were ``seconds`` ago, or (``calls``) the counts of
+        before the last write until ``calls`` stats calls have been made since it. 0 and 0: no lag."""
+        with self._lock:
+            self._lag_seconds = float(seconds)
+            self._lag_calls = int(calls)
+            self._calls_left = 0
+            self._visible = self._counts()
+            self._history = [(time.monotonic(), self._counts())]
+
+    def lossy(self, fraction: float = 0.0, ids: Iterable[str] = (), seed: int = 0) -> None:
+        """Upserts are acknowledged in full, but the given ids, and a deterministic ``fraction`` of all
+        ids (by a hash of seed and id), are silently not stored. They are listed in :attr:`dropped`."""
+        with self._lock:
+            self._lossy_fraction = float(fraction)
+            self._lossy_ids = set(ids)
+            self._lossy_seed = seed
+
+    def fail_next(self, n: int, status: int = 429, *, retry_after: float | str | None = None,
+                  paths: Iterable[str] | None = None, message: str | None = None) -> None:
+        """The next ``n`` requests (to ``paths``, or any) are answered ``status`` with an rpcStatus body,
+        and ``Retry-After`` when given; they change nothing. Queued faults are consumed in order."""
+        ra = None if retry_after is None else (retry_after if isinstance(retry_after, str) else f"{retry_after:g}")
+        with self._lock:
+            self._faults.append(_Fault(n, status, ra, frozenset(paths) if paths is not None else None, message))
+
+    def short_ack(self, missing: int = 1, times: int = 1) -> None:
+        """The next ``times`` upserts store all but their last ``missing`` vectors and answer an
+        ``upsertedCount`` that is ``missing`` short. The ids left out are listed in :attr:`unacked`."""
+        with self._lock:
+            self._short_ack.extend([missing] * times)
+
+    def reset_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._short_ack.clear()
+            self._lossy_fraction = 0.0
+            self._lossy_ids = set()
+            self._lag_seconds = 0.0
+            self._lag_calls = 0
+
+    @property
+    def pending_faults(self) -> int:
+        with self._lock:
+            return sum(f.remaining for f in self._faults) + len(self._short_ack)
+
+    # -- inspection -------------------------------------------------------------------------------
+
+    def take_violations(self) -> list[Violation]:
+        """Returns and clears the violations recorded so far."""
+        with self._lock:
+            out, self.violations = self.violations, []
+            return out
+
+    def take_warnings(self) -> list[str]:
+        with self._lock:
+            out, self.warnings = self.warnings, []
+            return out
+
+    def vectors(self, namespace: str | None = "") -> dict[str, dict[str, Any]]:
+        """One namespace's records as fetch returns them: id -> {"id", "values", "metadata"?}."""
+        with self._lock:
+            return {k: self._out_record(v) for k, v in self._ns.get(_canonical_ns(namespace), {}).items()}
+
+    def count(self, namespace: str | None = "") -> int:
+        with self._lock:
+            return len(self._ns.get(_canonical_ns(namespace), {}))
+
+    def namespaces(self) -> dict[str, int]:
+        """Live counts by canonical namespace ("" is the default one)."""
+        with self._lock:
+            return self._counts()
+
+    def calls(self, path: str, method: str | None = None) -> list[RequestLog]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path and (method is None or r.method == method)]
+
+    def seed(self, records: Iterable[Mapping[str, Any]], namespace: str = "") -> None:
+        """Stores records directly, bypassing HTTP and every check."""
+        with self._lock:
+            ns = self._ns.setdefault(_canonical_ns(namespace), {})
+            for r in records:
+                ns[r["id"]] = {"id": r["id"], "values": array("f", r["values"]).tolist(),
+                               **({"metadata": dict(r["metadata"])} if r.get("metadata") else {})}
+            self._after_write()
+
+    def remove(self, ids: Iterable[str], namespace: str = "") -> None:
+        """Deletes records directly (a record lost behind the client's back)."""
+        with self._lock:
+            ns = self._ns.get(_canonical_ns(namespace), {})
+            for i in ids:
+                ns.pop(i, None)
+            self._after_write()
+
+    # -- internals: counts and lag ----------------------------------------------------------------
+
+    def _counts(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self._ns.items() if v}
+
+    def _after_write(self) -> None:
+        now = self._counts()
+        self._history.append((time.monotonic(), now))
+        if self._lag_calls > 0:
+            self._calls_left = self._lag_calls
+
+    def _visible_counts(self) -> dict[str, int]:
+        self.stats_calls += 1
+        if self._lag_seconds > 0:
+            cutoff = time.monotonic() - self._lag_seconds
+            seen = self._history[0][1]
+            for t, counts in self._history:
+                if t <= cutoff:
+                    seen = counts
+                else:
+                    break
+            return dict(seen)
+        if self._lag_calls > 0:
+            if self._calls_left > 0:
+                self._calls_left -= 1
+                return dict(self._visible)
+            self._visible = self._counts()
+        return self._counts()
+
+    def _violation(self, kind: str, method: str, path: str, status: int, message: str) -> None:
+        with self._lock:
+            self.violations.append(Violation(kind, method, path, status, message))
+
+    def _warn(self, text: str) -> None:
+        with self._lock:
+            self.warnings.append(text)
+
+    # -- dispatch ---------------------------------------------------------------------------------
+
+    def _dispatch(self, h: _Handler) -> None:
+        t0 = time.monotonic()
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._serve(h, t0)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _serve(self, h: _Handler, t0: float) -> None:
+        split = urlsplit(h.path)
+        path = split.path.rstrip("/") or "/"
+        query = parse_qs(split.query, keep_blank_values=True)
+        headers = {k.lower(): v for k, v in h.headers.items()}
+        try:
+            raw = h.read_body()
+        except (ValueError, OSError):
+            h.close_connection = True
+            return
+        log = RequestLog(h.command, path, query, headers, len(raw), None, t0, url_bytes=len(h.path))
+        with self._lock:
+            self.requests.append(log)
+        extra: dict[str, str] = {}
+        try:
+            status, body = self._handle(h.command, path, query, headers, raw, log, extra)
+        except Rejection as r:
+            if not log.injected:
+                self._violation(r.kind, h.command, path, r.status, r.message)
+            status, body = r.status, {"code": r.code, "message": r.message, "details": []}
+            extra.update(r.headers)
+        except Exception as e:  # noqa: BLE001 - a bug of the fake: make it loud in the violations
+            self._violation("fake_error", h.command, path, 500, f"{type(e).__name__}: {e}")
+            status, body = 500, {"code": 13, "message": f"fake error: {type(e).__name__}", "details": []}
+        log.status = status
+        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        with self._lock:
+            rid = f"fake-{len(self.requests)}"
+        out = {"Content-Type": "application/json", "Content-Length": str(len(payload)),
+               "x-pinecone-request-id": rid,
+               "x-pinecone-request-latency-ms": str(int((time.monotonic() - t0) * 1000)), **extra}
+        log.response_headers = {k.lower(): v for k, v in out.items()}
+        h.send_response(status)
+        for k, v in out.items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(payload)
+
+    def _handle(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
+                raw: bytes, log: RequestLog, extra: dict[str, str]) -> tuple[int, Any]:
+        # Authentication first: Pinecone checks the key before anything else.
+        key = headers.get("api-key")
+        if key is None:
+            raise Rejection(401, "API key is missing or invalid for the environment. Check that the correct "
+                                 "environment is specified.", "auth")
+        if key != self.api_key:
+            raise Rejection(401, "Invalid API Key", "auth")
+        if "x-pinecone-api-version" not in headers:
+            self._warn(f"{method} {path}: no X-Pinecone-Api-Version header (Pinecone uses its oldest "
+                       "supported version)")
+        # Injected failures.
+        with self._lock:
+            for f in self._faults:
+                if f.remaining > 0 and (f.paths is None or path in f.paths):
+                    f.remaining -= 1
+                    log.injected = True
+                    hdrs = {"Retry-After": f.retry_after} if f.retry_after is not None else {}
+                    msg = f.message or FAULT_MESSAGES.get(f.status, "error").format(ns="(fake)")
+                    self._faults = [x for x in self._faults if x.remaining > 0]
+                    raise Rejection(f.status, msg, "injected", headers=hdrs)
+        if path in REQUEST_SCHEMAS:
+            if method != "POST":
+                raise Rejection(405, f"{method} is not allowed on {path}", "method")
+            body = self._json_body(path, raw, headers)
+            log.body = body
+            if path == "/vectors/upsert":
+                return self._upsert(body, extra)
+            if path == "/vectors/delete":
+                return self._delete(body, extra)
+            if path == "/query":
+                return self._query(body, extra)
+            return self._stats(body)
+        if path in GET_PATHS:
+            if method != "GET":
+                raise Rejection(405, f"{method} is not allowed on {path}", "method")
+            if raw:
+                self._warn(f"{method} {path}: a body on a GET request")
+            if path == "/vectors/fetch":
+                return self._fetch(query)
+            return self._list(query)
+        raise Rejection(404, f"no such endpoint: {method} {path}", "path")
+
+    def _json_body(self, path: str, raw: bytes, headers: dict[str, str]) -> Any:
+        if len(raw) > self.max_request_bytes:
+            raise Rejection(400, f"Request size {len(raw)} bytes ({len(raw) / 1_000_000:.2f}MB) exceeds the maximum "
+                                 f"supported size of {self.max_request_bytes / 1_000_000:g}MB", "request_size")
+        ctype = headers.get("content-type", "")
+        if ctype.split(";")[0].strip().lower() != "application/json":
+            self._warn(f"POST {path}: Content-Type is {ctype!r}, not application/json")
+        if not raw.strip():
+            if path != "/describe_index_stats":
+                raise Rejection(400, "request body is required", "json")
+            self._warn(f"POST {path}: empty body (the spec requires one; {{}} is enough)")
+            raw = b"{}"
+        try:
+            body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError) as e:
+            raise Rejection(400, f"failed to parse the request body as JSON: {e}", "json") from None
+        schema = REQUEST_SCHEMAS[path]
+        errors = sorted(request_validator(schema).iter_errors(_shrink_numeric_arrays(schema, body)),
+                        key=lambda e: list(e.absolute_path))
+        if errors:
+            first = errors[0]
+            where = "/".join(str(p) for p in first.absolute_path) or "(root)"
+            raise Rejection(400, f"invalid {schema}: {where}: {first.message}", "schema")
+        if isinstance(body, dict):
+            unknown = sorted(set(body) - _schema_properties(schema))
+            if unknown:
+                self._warn(f"POST {path}: fields the spec does not know (Pinecone ignores them): {unknown}")
+        return body
+
+    # -- operations -------------------------------------------------------------------------------
+
+    def _check_values(self, values: Any, what: str) -> list[float]:
+        if not isinstance(values, list):
+            raise Rejection(400, f"{what}: values are required for a dense index", "values")
+        if len(values) != self.dimension:
+            raise Rejection(400, f"Vector dimension {len(values)} does not match the dimension of the index "
+                                 f"{self.dimension}", "dimension")
+        if not any(v != 0 for v in values):
+            raise Rejection(400, f"{what}: Dense vectors must contain at least one non-zero value.", "values")
+        return array("f", values).tolist()
+
+    def _check_metadata(self, vid: str, md: Any) -> dict[str, Any]:
+        if not isinstance(md, dict):
+            raise Rejection(400, f"metadata of {vid!r} must be an object", "metadata_type")
+        out: dict[str, Any] = {}
+        for k, v in md.items():
+            if v is None:
+                raise Rejection(400, f"Metadata value must be a string, number, boolean or list of strings, got "
+                                     f"'null' for field '{k}' of vector '{vid}'", "metadata_null")
+            if isinstance(v, dict):
+                raise Rejection(400, f"Metadata value must be a string, number, boolean or list of strings, got "
+                                     f"an object for field '{k}' of vector '{vid}'", "metadata_nested")
+            if isinstance(v, list):
+                if not all(isinstance(x, str) for x in v):
+                    raise Rejection(400, f"Metadata list values must be strings, field '{k}' of vector '{vid}'",
+                                    "metadata_type")
+                out[k] = list(v)
+            elif isinstance(v, (bool, str)):
+                out[k] = v
+            elif isinstance(v, (int, float)):
+                out[k] = float(v)
+            else:  # pragma: no cover - json cannot produce anything else
+                raise Rejection(400, f"unsupported metadata value for field '{k}'", "metadata_type")
+        size = metadata_bytes(md)
+        if size > self.metadata_limit:
+            raise Rejection(400, f"metadata size is {size} bytes, which exceeds the limit of {self.metadata_limit} "
+                                 "bytes per vector", "metadata_size")
+        return out
+
+    def _upsert(self, body: dict[str, Any], extra: dict[str, str]) -> tuple[int, Any]:
+        ns_name = _canonical_ns(body.get("namespace"))
+        staged: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for v in body["vectors"]:
+            vid = v["id"]
+            rec: dict[str, Any] = {"id": vid, "values": self._check_values(v.get("values"), f"vector {vid!r}")}
+            sv = v.get("sparseValues")
+            if sv is not None:
+                if len(sv["indices"]) != len(sv["values"]):
+                    raise Rejection(400, f"sparse values of {vid!r}: indices and values differ in length", "sparse")
+                rec["sparseValues"] = {"indices": list(sv["indices"]), "values": array("f", sv["values"]).tolist()}
+            if "metadata" in v and v["metadata"] is not None:
+                md = self._check_metadata(vid, v["metadata"])
+                if md:
+                    rec["metadata"] = md
+            if vid in seen:
+                self._warn(f"upsert: id {vid!r} twice in one request")
+            seen.add(vid)
+            staged.append(rec)
+        with self._lock:
+            missing = self._short_ack.pop(0) if self._short_ack else 0
+            missing = min(missing, len(staged))
+            keep = staged[: len(staged) - missing]
+            self.unacked.extend(r["id"] for r in staged[len(staged) - missing:])
+            ns = self._ns.setdefault(ns_name, {})
+            for rec in keep:
+                if rec["id"] in self._lossy_ids or (self._lossy_fraction > 0 and self._lossy_pick(rec["id"])):
+                    self.dropped.append(rec["id"])
+                    continue
+                ns[rec["id"]] = rec
+            self._after_write()
+            self.lsn += 1
+            extra["x-pinecone-request-lsn"] = str(self.lsn)
+        return 200, {"upsertedCount": len(keep)}
+
+    def _lossy_pick(self, vid: str) -> bool:
+        h = hashlib.sha256(f"{self._lossy_seed}:{vid}".encode()).digest()
+        return int.from_bytes(h[:8], "big") / 2**64 < self._lossy_fraction
+
+    def _delete(self, body: dict[str, Any], extra: dict[str, str]) -> tuple[int, Any]:
+        ids = body.get("ids")
+        delete_all = bool(body.get("deleteAll", False))
+        flt = body.get("filter")
+        if flt is not None and (ids is not None or delete_all):
+            raise Rejection(400, "filter cannot be combined with ids or deleteAll", "delete_args")
+        if ids is not None and delete_all:
+            raise Rejection(400, "ids and deleteAll cannot both be given", "delete_args")
+        if ids is None and not delete_all and flt is None:
+            raise Rejection(400, "one of ids, deleteAll or filter is required", "delete_args")
+        ns_name = _canonical_ns(body.get("namespace"))
+        with self._lock:
+            ns = self._ns.get(ns_name, {})
+            if delete_all:
+                ns.clear()
+            elif ids is not None:
+                for i in ids:
+                    ns.pop(i, None)
+            elif flt is not None:
+                for i in [k for k, r in ns.items() if _matches(r.get("metadata", {}), flt)]:
+                    del ns[i]
+            self._after_write()
+            self.lsn += 1
+            extra["x-pinecone-request-lsn"] = str(self.lsn)
+        return 200, {}
+
+    def _out_ns(self, ns_name: str) -> str:
+        return self.default_namespace_key if ns_name == "" else ns_name
+
+    def _out_record(self, rec: dict[str, Any], values: bool = True, metadata: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": rec["id"]}
+        if values:
+            out["values"] = list(rec["values"])
+            if "sparseValues" in rec:
+                out["sparseValues"] = {k: list(v) for k, v in rec["sparseValues"].items()}
+        if metadata and "metadata" in rec:
+            out["metadata"] = _out_metadata(rec["metadata"])
+        return out
+
+    def _query(self, body: dict[str, Any], extra: dict[str, str]) -> tuple[int, Any]:
+        if "queries" in body:
+            raise Rejection(400, "queries is deprecated and not supported: use vector or id", "query_args")
+        has_vec, has_id = "vector" in body, "id" in body
+        if has_vec == has_id and "sparseVector" not in body:
+            raise Rejection(400, "exactly one of vector or id is required", "query_args")
+        ns_name = _canonical_ns(body.get("namespace"))
+        with self._lock:
+            ns = dict(self._ns.get(ns_name, {}))
+            extra["x-pinecone-max-indexed-lsn"] = str(self.lsn)
+        if has_id:
+            base = ns.get(body["id"])
+            if base is None:
+                return 200, {"matches": [], "namespace": self._out_ns(ns_name), "usage": {"readUnits": 1}}
+            q = base["values"]
+        else:
+            q = body["vector"]
+            if len(q) != self.dimension:
+                raise Rejection(400, f"Vector dimension {len(q)} does not match the dimension of the index "
+                                     f"{self.dimension}", "dimension")
+        flt = body.get("filter")
+        scored = []
+        for rec in ns.values():
+            if flt and not _matches(rec.get("metadata", {}), flt):
+                continue
+            scored.append((self._score(q, rec["values"]), rec))
+        scored.sort(key=lambda t: (-t[0], _c_sort_key(t[1]["id"])))
+        matches = []
+        for score, rec in scored[: body["topK"]]:
+            m = self._out_record(rec, values=bool(body.get("includeValues", False)),
+                                 metadata=bool(body.get("includeMetadata", False)))
+            m["score"] = score
+            matches.append(m)
+        return 200, {"matches": matches, "namespace": self._out_ns(ns_name), "usage": {"readUnits": 1 + len(ns) // 1000}}
+
+    def _score(self, a: list[float], b: list[float]) -> float:
+        dot = sum(x * y for x, y in zip(a, b))
+        if self.metric == "dotproduct":
+            return dot
+        if self.metric == "euclidean":
+            return sum((x - y) ** 2 for x, y in zip(a, b))
+        na = math.sqrt(sum(x * x for x in a))
+        nb = math.sqrt(sum(y * y for y in b))
+        return dot / (na * nb) if na and nb else 0.0
+
+    def _stats(self, body: dict[str, Any]) -> tuple[int, Any]:
+        if body.get("filter"):
+            raise Rejection(400, "Serverless indexes do not support describe_index_stats with metadata filtering",
+                            "stats_filter")
+        with self._lock:
+            counts = self._visible_counts()
+        return 200, {
+            "namespaces": {self._out_ns(k): {"vectorCount": n} for k, n in sorted(counts.items()) if n},
+            "dimension": self.dimension,
+            "indexFullness": 0.0,
+            "totalVectorCount": sum(counts.values()),
+            "metric": self.metric,
+            "vectorType": "dense",
+        }
+
+    def _fetch(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        unknown = sorted(set(query) - {"ids", "namespace"})
+        if unknown:
+            self._warn(f"GET /vectors/fetch: parameters the spec does not know: {unknown}")
+        ids = query.get("ids", [])
+        if not ids:
+            raise Rejection(400, "ids is required: at least one id to fetch", "fetch_ids")
+        if len(ids) > MAX_IDS:
+            raise Rejection(400, f"fetch accepts at most {MAX_IDS} ids per request, got {len(ids)}", "fetch_ids")
+        for i in ids:
+            if not i or len(i) > 512:
+                raise Rejection(400, f"id {i[:40]!r} must be 1 to 512 characters", "fetch_ids")
+            if " " in i:
+                raise Rejection(400, f"ids must not contain spaces: {i[:80]!r}", "fetch_ids")
+        ns_name = _canonical_ns(query.get("namespace", [None])[-1])
+        with self._lock:
+            ns = self._ns.get(ns_name, {})
+            found = {i: self._out_record(ns[i]) for i in ids if i in ns}
+        return 200, {"vectors": found, "namespace": self._out_ns(ns_name),
+                     "usage": {"readUnits": max(1, math.ceil(len(found) / 10))}}
+
+    def _list(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        unknown = sorted(set(query) - {"prefix", "limit", "paginationToken", "namespace"})
+        if unknown:
+            self._warn(f"GET /vectors/list: parameters the spec does not know: {unknown}")
+        prefix = query.get("prefix", [""])[-1]
+        limit_s = query.get("limit", ["100"])[-1]
+        try:
+            limit = int(limit_s)
+        except ValueError:
+            raise Rejection(400, f"limit must be an integer, got {limit_s!r}", "list_args") from None
+        if limit < 1:
+            raise Rejection(400, f"limit must be positive, got {limit}", "list_args")
+        after = ""
+        token = query.get("paginationToken", [""])[-1]
+        if token:
+            try:
+                state = json.loads(base64.urlsafe_b64decode(token.encode()).decode())
+                after, token_prefix = state["after"], state["prefix"]
+            except (ValueError, KeyError, TypeError):
+                raise Rejection(400, "invalid paginationToken", "list_args") from None
+            if token_prefix != prefix:
+                raise Rejection(400, "paginationToken belongs to another prefix", "list_args")
+        ns_name = _canonical_ns(query.get("namespace", [None])[-1])
+        with self._lock:
+            ids = sorted((i for i in self._ns.get(ns_name, {}) if i.startswith(prefix)), key=_c_sort_key)
+        if after:
+            ak = _c_sort_key(after)
+            ids = [i for i in ids if _c_sort_key(i) > ak]
+        page = ids[:limit]
+        out: dict[str, Any] = {"vectors": [{"id": i} for i in page], "namespace": self._out_ns(ns_name),
+                               "usage": {"readUnits": 1}}
+        if len(ids) > limit:
+            tok = base64.urlsafe_b64encode(json.dumps({"after": page[-1], "prefix": prefix}).encode()).decode()
+            out["pagination"] = {"next": tok}
+        return 200, out
+
+
+# --- metadata filters (enough for tests: $eq $ne $gt $gte $lt $lte $in $nin $exists $and $or) ----
+
+
+def _matches(md: Mapping[str, Any], flt: Mapping[str, Any]) -> bool:
+    for key, cond in flt.items():
+        if key == "$and":
+            if not all(_matches(md, c) for c in cond):
+                return False
+            continue
+        if key == "$or":
+            if not any(_matches(md, c) for c in cond):
+                return False
+            continue
+        if not isinstance(cond, dict):
+            cond = {"$eq": cond}
+        have = md.get(key)
+        for op, want in cond.items():
+            if not _op(op, have, want, key in md):
+                return False
+    return True
+
+
+def _op(op: str, have: Any, want: Any, present: bool) -> bool:
+    def eq(a: Any, b: Any) -> bool:
+        if isinstance(a, list):
+            return b in a
+        if isinstance(a, (int, float)) and not isinstance(a, bool) and isinstance(b, (int, float)):
+            return float(a) == float(b)
+        return bool(a == b)
+
+    if op == "$exists":
+        return present == bool(want)
+    if not present:
+        return op in ("$ne", "$nin")
+    if op == "$eq":
+        return eq(have, want)
+    if op == "$ne":
+        return not eq(have, want)
+    if op == "$in":
+        return any(eq(have, w) for w in want)
+    if op == "$nin":
+        return not any(eq(have, w) for w in want)
+    try:
+        if op == "$gt":
+            return bool(have > want)
+        if op == "$gte":
+            return bool(have >= want)
+        if op == "$lt":
+            return bool(have < want)
+        if op == "$lte":
+            return bool(have <= want)
+    except TypeError:
+        return False
+    raise Rejection(400, f"unsupported filter operator {op}", "filter")
