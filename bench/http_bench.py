@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from static_server import NginxUnavailable, StaticServer, cpu_seconds  # noqa: E402
+from static_server import NginxUnavailable, StaticServer, cpu_seconds
 
 SCHEMA = "backfill.bench.http/1"
 ENGINE = "backfill"
@@ -200,7 +200,7 @@ class Libcurl(Runner):
         r0 = os.times()
         p = subprocess.run([str(self.binary), "--url", self.url, "--requests", str(n), "--concurrency",
                             str(self.concurrency), "--expect-bytes", str(self.size), "--watch-pid", str(worker)],
-                           capture_output=True, text=True)
+                           check=False, capture_output=True, text=True)
         r1 = os.times()
         t1, m1, s1 = time.perf_counter(), machine_busy_seconds(), cpu_seconds(worker)
         if p.returncode != 0:
@@ -317,7 +317,7 @@ def build_curl_loop(build_dir: Path) -> Path:
     if ninja and not (build_dir / "CMakeCache.txt").exists():
         configure += ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}"]
     for cmd in (configure, [cmake, "--build", str(build_dir)]):
-        p = subprocess.run(cmd, capture_output=True, text=True)
+        p = subprocess.run(cmd, check=False, capture_output=True, text=True)
         if p.returncode != 0:
             raise SystemExit(f"http_bench: {' '.join(cmd)} failed:\n{p.stdout}\n{p.stderr}")
     return build_dir / "curl_loop"
@@ -380,11 +380,36 @@ def calibrate(cell: Cell, quick: bool, target: float) -> None:
     cell.n += -cell.n % cell.concurrency  # an even share per worker
 
 
+def pin_cpus(pin: bool) -> dict[str, Any]:
+    """Pins this process (and so every client thread and subprocess started later) to all CPUs but
+    the last, which nginx's worker gets: the two sides never compete for a core, and a request's
+    round trip always crosses cores instead of sometimes (the scheduler's choice, which changes the
+    latency at concurrency 1 several times over on a VM)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not pin or len(cpus) < 2:
+        return {"server_cpu": None, "client_cpus": cpus}
+    os.sched_setaffinity(0, cpus[:-1])
+    return {"server_cpu": cpus[-1], "client_cpus": cpus[:-1]}
+
+
+def wait_for_quiet(max_wait: float, threshold: float = 0.25) -> tuple[float, float]:
+    """Waits (up to max_wait s) until the rest of the machine uses under `threshold` cores, measured
+    over 0.5 s while this benchmark is idle. Returns (seconds waited, cores busy at the last look)."""
+    start = time.perf_counter()
+    while True:
+        b0, t0 = machine_busy_seconds(), time.perf_counter()
+        time.sleep(0.5)
+        busy = (machine_busy_seconds() - b0) / (time.perf_counter() - t0)
+        waited = time.perf_counter() - start
+        if busy < threshold or waited >= max_wait:
+            return waited, busy
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def summarize(cell: Cell, samples: list[Sample]) -> dict[str, Any]:
+def summarize(cell: Cell, samples: list[Sample], retried: int, noisy_cores: float) -> dict[str, Any]:
     reps = [s.as_dict() for s in samples]
     keys = ["requests_per_second", "mb_per_second", "client_cpu_us_per_request", "client_cpu_percent",
             "server_cpu_percent", "other_cpu_percent"]
@@ -395,6 +420,8 @@ def summarize(cell: Cell, samples: list[Sample]) -> dict[str, Any]:
         "median": med,
         "spread_percent": round((max(rates) - min(rates)) / med["requests_per_second"] * 100, 1),
         "server_saturated": med["server_cpu_percent"] >= SERVER_SATURATED_PERCENT,
+        "samples_retried": retried,  # redone because the rest of the machine was busy
+        "noisy_repetitions": sum(r["other_cpu_percent"] > noisy_cores * 100 for r in reps),
         "repetitions": reps,
     }
 
@@ -432,18 +459,19 @@ def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["| file | C | client | N | req/s | MB/s | client CPU µs/req | client CPU % | nginx CPU % "
-             "| other CPU % | spread % |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [("| file | C | client | N | req/s | MB/s | client CPU µs/req | client CPU % | nginx CPU % "
+              "| other CPU % | spread % | redone |"),
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
         m = r["median"]
         flag = " (saturated)" if r["server_saturated"] else ""
         lines.append(f"| {r['file']} | {r['concurrency']} | {r['client']} | {r['requests']} "
                      f"| {m['requests_per_second']:,.0f} | {m['mb_per_second']:,.1f} "
                      f"| {m['client_cpu_us_per_request']:,.1f} | {m['client_cpu_percent']:.0f} "
-                     f"| {m['server_cpu_percent']:.0f}{flag} | {m['other_cpu_percent']:.0f} | {r['spread_percent']:.0f} |")
-    lines += ["", "| file | C | engine | ÷ libcurl | overhead % (goal ≤ 20) | CPU/req ÷ libcurl "
-              "| × requests | × httpx |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+                     f"| {m['server_cpu_percent']:.0f}{flag} | {m['other_cpu_percent']:.0f} | {r['spread_percent']:.0f} "
+                     f"| {r['samples_retried']} |")
+    lines += ["", ("| file | C | engine | ÷ libcurl | overhead % (goal ≤ 20) | CPU/req ÷ libcurl "
+                   "| × requests | × httpx |"), "|---|---:|---|---:|---:|---:|---:|---:|"]
     for q in result["ratios"]:
         goal = "" if "goal_met" not in q else (" ok" if q["goal_met"] else " **over**")
         lines.append(f"| {q['file']} | {q['concurrency']} | {q['engine']} | {q.get('vs_libcurl', float('nan')):.2f} "
@@ -459,13 +487,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repetitions", type=int, default=5, help="measured rounds (default 5; --quick: 1)")
     ap.add_argument("--seconds", type=float, default=1.0, help="target length of one measurement (default 1)")
     ap.add_argument("--clients", default=",".join(CLIENTS), help=f"comma-separated subset of {','.join(CLIENTS)}")
+    ap.add_argument("--files", default=",".join(FILES), help="comma-separated subset of small,large")
+    ap.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)), help="comma-separated subset of 1,8")
+    ap.add_argument("--quiet-wait", type=float, default=30.0,
+                    help="before each group of cells, wait up to this many seconds for the rest of the machine "
+                         "to go under a quarter of a core (default 30; 0 = never wait, never redo a sample)")
+    ap.add_argument("--no-pin", action="store_true",
+                    help="do not pin nginx's worker to the last CPU and the clients to the others")
+    ap.add_argument("--noisy-cores", type=float, default=0.3,
+                    help="a sample during which the rest of the machine used more cores than this is redone, "
+                         "up to 3 times (default 0.3)")
     ap.add_argument("--out", type=Path, help="results JSON (default bench/results/http.json; "
                                               "--quick: bench/results/http-quick.json)")
     args = ap.parse_args(argv)
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
-    unknown = set(clients) - set(CLIENTS)
-    if unknown:
-        ap.error(f"unknown clients: {', '.join(sorted(unknown))}")
+    files = [f.strip() for f in args.files.split(",") if f.strip()]
+    try:
+        concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    except ValueError:
+        ap.error("--concurrency takes numbers: 1,8")
+    unknown = (set(clients) - set(CLIENTS)) | (set(files) - set(FILES)) | {str(c) for c in concurrencies
+                                                                           if c not in CONCURRENCY}
+    if unknown or not clients or not files or not concurrencies:
+        ap.error(f"unknown or no clients, files or concurrency: {', '.join(sorted(unknown))}")
     reps = 1 if args.quick else args.repetitions
     if reps < 1:
         ap.error("--repetitions must be at least 1")
@@ -474,15 +518,17 @@ def main(argv: list[str] | None = None) -> int:
     versions = check_clients(clients)
     Libcurl.binary = build_curl_loop(ROOT / "build" / "bench") if "libcurl" in clients else None
     started = time.perf_counter()
+    pinning = pin_cpus(not args.no_pin)
     try:
-        server = StaticServer().start()
+        server = StaticServer(cpu=pinning["server_cpu"]).start()
     except NginxUnavailable as e:
         print(f"http_bench: no nginx: {e}", file=sys.stderr)
         return 2
     cells: list[Cell] = []
+    rounds: list[dict[str, float]] = []
     try:
-        for f in FILES:
-            for c in CONCURRENCY:
+        for f in files:
+            for c in concurrencies:
                 for name in cells_for(c):
                     if name in clients:
                         runner = RUNNERS[name](server.url(f), server.size(f), c, server)
@@ -491,26 +537,51 @@ def main(argv: list[str] | None = None) -> int:
         print(f"http_bench: nginx {server.version} on 127.0.0.1:{server.port}; warming up {len(cells)} cells",
               file=sys.stderr, flush=True)
         for cell in cells:
+            if not args.quick and args.quiet_wait > 0:
+                wait_for_quiet(args.quiet_wait)
             calibrate(cell, args.quick, args.seconds)
         samples: dict[int, list[Sample]] = {id(cell): [] for cell in cells}
         groups: dict[tuple[str, int], list[Cell]] = {}
         for cell in cells:
             groups.setdefault((cell.file, cell.concurrency), []).append(cell)
+        quiet_wait = 0.0 if args.quick else args.quiet_wait
+        noisy = args.noisy_cores * 100
+        retried = {id(cell): 0 for cell in cells}
+
+        def measure(cell: Cell) -> None:
+            """One sample of a cell; redone (after a wait for quiet, up to 3 times) when the rest of
+            the machine took more than --noisy-cores meanwhile."""
+            for attempt in range(4 if quiet_wait > 0 else 1):
+                if attempt:
+                    retried[id(cell)] += 1
+                    wait_for_quiet(quiet_wait)
+                sample = cell.runner.run(cell.n)
+                if sample.as_dict()["other_cpu_percent"] <= noisy:
+                    break
+            samples[id(cell)].append(sample)
+
         for rep in range(reps):
             print(f"http_bench: round {rep + 1}/{reps}", file=sys.stderr, flush=True)
-            for group in groups.values():
+            for key, group in groups.items():
+                if quiet_wait > 0:
+                    waited, busy = wait_for_quiet(quiet_wait)
+                    rounds.append({"round": rep + 1, "file": key[0], "concurrency": key[1],
+                                   "waited_seconds": round(waited, 1), "machine_cores_busy_before": round(busy, 2)})
+                    if waited >= 1:
+                        print(f"http_bench:   waited {waited:.0f} s for the machine to calm down "
+                              f"({busy:.2f} cores busy at the end)", file=sys.stderr, flush=True)
                 k = rep % len(group)
                 for cell in group[k:] + group[:k]:  # rotate the order each round
-                    samples[id(cell)].append(cell.runner.run(cell.n))
+                    measure(cell)
     finally:
         for cell in cells:
             try:
                 cell.runner.close()
-            except Exception as e:  # closing must not hide the run's own error
+            except Exception as e:  # noqa: BLE001 - closing must not hide the run's own error
                 print(f"http_bench: closing {cell.client}: {e}", file=sys.stderr)
         server.stop()
 
-    rows = [summarize(cell, samples[id(cell)]) for cell in cells]
+    rows = [summarize(cell, samples[id(cell)], retried[id(cell)], args.noisy_cores) for cell in cells]
     if Libcurl.version:
         versions["libcurl"] = Libcurl.version
     versions["nginx"] = server.version
@@ -522,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
         "repetitions": reps,
         "target_seconds": args.seconds,
         "duration_seconds": round(time.perf_counter() - started, 1),
+        "pinning": pinning,
+        "rounds": rounds,
         "host": {"cpus": os.cpu_count(), "cpu": _cpu_model(), "kernel": platform.release(),
                  "python": platform.python_version()},
         "versions": versions,

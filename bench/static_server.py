@@ -1,8 +1,9 @@
+#!/usr/bin/env python3
 """A fast static HTTP server on 127.0.0.1 for the benchmarks: nginx from Debian's packages.
 
 nginx runs in the foreground of a temporary directory of its own (config, logs, pid, temp paths and
 the files it serves), with one worker process, so that on a 2-core machine one core is left to the
-client being measured; keep-alive is on and unbounded in requests, the access log is off and the
+client being measured (StaticServer(cpu=N) pins the worker to CPU N); keep-alive is on and unbounded in requests, the access log is off and the
 files are served with sendfile from the page cache. It serves
 
     /small.json   a ~1 KB JSON document
@@ -26,7 +27,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 SMALL_BYTES = 1024
 LARGE_BYTES = 1024 * 1024
@@ -66,7 +67,7 @@ def ensure_nginx() -> str:
     print("static_server: installing nginx (apt-get)", file=sys.stderr)
     for cmd in (["apt-get", "update", "-qq"],
                 ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "nginx"]):
-        p = subprocess.run(sudo + cmd, env=env, capture_output=True, text=True)
+        p = subprocess.run(sudo + cmd, check=False, env=env, capture_output=True, text=True)
         if p.returncode != 0:
             tail = "\n".join((p.stdout + p.stderr).splitlines()[-20:])
             raise NginxUnavailable(f"{' '.join(cmd)} failed:\n{tail}")
@@ -133,7 +134,7 @@ def cpu_seconds(pid: int) -> float:
 
 CONFIG = """\
 worker_processes 1;
-daemon off;
+{affinity}daemon off;
 master_process on;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
@@ -175,9 +176,11 @@ http {{
 class StaticServer:
     """nginx serving /small.json and /large.json on 127.0.0.1; start() ... stop()."""
 
-    FILES = {"small": ("small.json", SMALL_BYTES), "large": ("large.json", LARGE_BYTES)}
+    FILES: ClassVar[dict[str, tuple[str, int]]] = {"small": ("small.json", SMALL_BYTES), "large": ("large.json", LARGE_BYTES)}
 
-    def __init__(self) -> None:
+    def __init__(self, cpu: int | None = None) -> None:
+        """`cpu`: pin nginx's worker to this CPU (None: let the scheduler place it)."""
+        self.cpu = cpu
         self.dir: Path | None = None
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -192,7 +195,7 @@ class StaticServer:
 
     def start(self) -> StaticServer:
         nginx = ensure_nginx()
-        v = subprocess.run([nginx, "-v"], capture_output=True, text=True)
+        v = subprocess.run([nginx, "-v"], check=False, capture_output=True, text=True)
         self.version = (v.stderr or v.stdout).strip().rpartition("/")[2]
         self.dir = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
         # Workers run as an unprivileged user when the master is root: let them read the files.
@@ -207,7 +210,8 @@ class StaticServer:
         for _ in range(5):  # the free port may be taken between the probe and nginx's bind
             self.port = _free_port()
             conf = self.dir / "nginx.conf"
-            conf.write_text(CONFIG.format(dir=self.dir, port=self.port))
+            affinity = "" if self.cpu is None else f"worker_cpu_affinity 1{'0' * self.cpu};\n"
+            conf.write_text(CONFIG.format(dir=self.dir, port=self.port, affinity=affinity))
             self.proc = subprocess.Popen([nginx, "-p", str(self.dir), "-e", str(self.dir / "error.log"),
                                           "-c", str(conf)], stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

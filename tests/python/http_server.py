@@ -39,11 +39,31 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 __all__ = [
-    "Action", "FakeServer", "Request", "Conn",
-    "respond", "json_response", "gzip_response", "too_many_requests", "retry_after_date", "storm",
-    "github_rate_limited", "github_secondary_limit", "github_forbidden", "slack_ratelimited",
-    "openai_insufficient_quota", "openai_rate_limited", "reset_mid_body", "stall_body", "truncated_chunked",
-    "close_without_response", "echo", "TokenPages", "SameTokenForever", "LinkPages", "OffsetPages",
+    "Action",
+    "Conn",
+    "FakeServer",
+    "LinkPages",
+    "OffsetPages",
+    "Request",
+    "SameTokenForever",
+    "TokenPages",
+    "close_without_response",
+    "echo",
+    "github_forbidden",
+    "github_rate_limited",
+    "github_secondary_limit",
+    "gzip_response",
+    "json_response",
+    "openai_insufficient_quota",
+    "openai_rate_limited",
+    "reset_mid_body",
+    "respond",
+    "retry_after_date",
+    "slack_ratelimited",
+    "stall_body",
+    "storm",
+    "too_many_requests",
+    "truncated_chunked",
 ]
 
 REASONS = {
@@ -123,7 +143,7 @@ class Conn:
                 raise _Closed
             try:
                 data = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError as e:
                 raise _Closed from e
@@ -661,7 +681,7 @@ class FakeServer:
         for c in conns:
             self._close_conn(c)
 
-    def __enter__(self) -> FakeServer:
+    def __enter__(self) -> FakeServer:  # noqa: PYI034
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -767,7 +787,7 @@ class FakeServer:
         while not self._stopping.is_set():
             try:
                 sock, _ = self._listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 break
@@ -809,7 +829,7 @@ class FakeServer:
                     req.action = getattr(action, "name", type(action).__name__)
                     conn.sock.settimeout(5)  # blocking sends while answering
                     keep = bool(action(conn, req))
-                except Exception as e:  # a bug in a handler: answer 500 and remember it
+                except Exception as e:  # noqa: BLE001 - a bug in a handler: answer 500 and remember it
                     self.errors.append(f"{type(e).__name__}: {e}")
                     conn.send_head(500, [("Content-Length", "0"), ("Connection", "close")])
                 finally:

@@ -31,13 +31,14 @@ def _static_server() -> Any:
 
 def _python_path_with_clients(tmp: Path) -> str:
     """PYTHONPATH for the bench: requests and httpx, installed into `tmp` when this Python lacks them."""
-    have = subprocess.run([sys.executable, "-c", "import requests, httpx"], capture_output=True).returncode == 0
+    have = subprocess.run([sys.executable, "-c", "import requests, httpx"], check=False,
+                          capture_output=True).returncode == 0
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if not have:
         target = tmp / "site"
         p = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
                             "--target", str(target), "-r", str(BENCH / "requirements.txt")],
-                           capture_output=True, text=True, timeout=600)
+                           check=False, capture_output=True, text=True, timeout=600)
         assert p.returncode == 0, f"installing bench/requirements.txt failed:\n{p.stdout}\n{p.stderr}"
         paths.insert(0, str(target))
     return os.pathsep.join(paths)

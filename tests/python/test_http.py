@@ -2,7 +2,10 @@
 
 Timing assertions only have lower bounds (a retry waits at least what the server asked for, a rate
 limit spreads requests over at least (N - burst) / rate), measured from the server's receive times,
-with generous tolerance. The only upper bounds are on counts (attempts, requests in flight)."""
+with generous tolerance. Upper bounds are on counts (attempts, requests in flight), plus one loose
+bound (20 s) on refusing to wait a 60 s Retry-After that the elapsed budget forbids.
+
+The server is tests/python/http_server.py; the first tests check that its faults are real faults."""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ import gzip
 import http.client
 import json
 import logging
-import math
 import socket
 import threading
 import time
@@ -21,7 +23,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
 from backfill import _core
 from backfill.errors import BackfillError, HttpError, PaginationError
 from http_server import (
@@ -51,8 +52,8 @@ from http_server import (
 )
 
 # Small delays everywhere: backoff is 10-50 ms, server-requested waits are 1-2 s.
-FAST: dict[str, Any] = dict(connect_timeout=5.0, timeout=30.0, low_speed_seconds=10.0, max_attempts=5,
-                            base_delay=0.01, max_delay=0.05, max_elapsed=30.0)
+FAST: dict[str, Any] = {"connect_timeout": 5.0, "timeout": 30.0, "low_speed_seconds": 10.0, "max_attempts": 5,
+                        "base_delay": 0.01, "max_delay": 0.05, "max_elapsed": 30.0}
 TOL = 0.1  # seconds of slack on every lower bound
 
 MakeClient = Callable[..., Any]
@@ -512,7 +513,7 @@ def many(srv: FakeServer, path: str, n: int) -> list[dict[str, Any]]:
 
 
 def test_request_many_runs_concurrently_and_keeps_order(srv: FakeServer, make_client: MakeClient) -> None:
-    srv.route("/slow", lambda req: respond(200, req.param("i", "").encode(), delay=0.3))
+    srv.route("/slow", lambda req: respond(200, (req.param("i") or "").encode(), delay=0.3))
     rs = make_client().request_many(many(srv, "/slow", 8))
     assert [r["body"] for r in rs] == [str(i).encode() for i in range(8)]
     assert srv.max_in_flight >= 4, "request_many did not overlap the requests"
