@@ -138,6 +138,7 @@ class client::pending {
   int attempts = 0;
   double stall_limit = 0;  // seconds without a byte in either direction before the transfer is abandoned
   bool stalled = false;
+  bool responding = false;  // a response line arrived: from then on, silence is a stall
   curl_off_t progress_bytes = -1;
   clock::time_point progress_at{};
   CURL* easy = nullptr;
@@ -178,6 +179,13 @@ struct client::impl {
   explicit impl(client_options o) : opts(std::move(o)) {
     ensure_curl_global();
     secrets = opts.secrets;
+    std::map<std::string, host_limit> lowered;  // hosts compare case-insensitively
+    for (auto& [k, v] : opts.host_limits) {
+      std::string key;
+      for (char c : k) key.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+      lowered[key] = v;
+    }
+    opts.host_limits = std::move(lowered);
     if (opts.user_agent.empty()) opts.user_agent = std::string("backfill/") + BACKFILL_VERSION;
     if (opts.ca_bundle.empty()) opts.ca_bundle = env_first({"SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"});
     if (!opts.verify_tls) logger()->warn("http: TLS certificate verification is OFF for this client");
@@ -339,7 +347,8 @@ struct client::impl {
       p->progress_at = now;
       return 0;
     }
-    if (p->stall_limit > 0 && std::chrono::duration<double>(now - p->progress_at).count() > p->stall_limit) {
+    if (p->responding && p->stall_limit > 0 &&
+        std::chrono::duration<double>(now - p->progress_at).count() > p->stall_limit) {
       p->stalled = true;
       return 1;  // abort: CURLE_ABORTED_BY_CALLBACK
     }
@@ -352,6 +361,8 @@ struct client::impl {
     std::string_view line(data, bytes);
     if (line.rfind("HTTP/", 0) == 0) {
       p->building.headers.clear();  // a new response (redirect, 100-continue) starts
+      p->responding = true;
+      p->progress_at = clock::now();
       return bytes;
     }
     std::size_t colon = line.find(':');
@@ -382,6 +393,7 @@ struct client::impl {
     h->building = response{};
     h->errbuf[0] = '\0';
     h->stalled = false;
+    h->responding = false;
     h->stall_limit = opts.low_speed_seconds;
     h->progress_bytes = -1;
     h->progress_at = clock::now();
@@ -417,6 +429,8 @@ struct client::impl {
       curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (r.method == "HEAD") {
       curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (r.body.empty() && r.method != "POST" && r.method != "PUT" && r.method != "PATCH") {
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());  // DELETE and friends: no body
     } else {
       curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());

@@ -94,7 +94,11 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
         break;
       }
     }
-    guard.check(cursor, body, p.ids);
+    try {
+      guard.check(cursor, body, p.ids);
+    } catch (const pagination_error& e) {
+      throw pagination_error(c.scrub(e.what()));  // the client's secrets, wherever they appear
+    }
     on_page(p);
     if (p.next_cursor.empty()) return;
     cursor = p.next_cursor;

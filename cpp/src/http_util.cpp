@@ -63,7 +63,8 @@ constexpr std::string_view sensitive_params[] = {
     "token",         "access_token", "refresh_token", "id_token", "api_key",  "apikey",
     "key",           "password",     "passwd",        "secret",   "client_secret",
     "signature",     "sig",          "auth",          "code",     "x-amz-signature",
-    "x-amz-credential", "x-amz-security-token", "session", "private_token"};
+    "x-amz-credential", "x-amz-security-token", "session", "private_token", "subscription-key",
+    "api-key", "access-token", "client_id"};
 
 bool token_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '=' || c == '+' ||
@@ -291,12 +292,27 @@ std::string scrub_url(std::string_view url) {
 
 std::string scrub_text(std::string_view text, const std::vector<std::string>& secrets) {
   std::string out(text);
-  for (const auto& s : secrets) {
-    if (s.size() < 4) continue;
+  auto mask = [&](const std::string& s) {
     std::size_t pos = 0;
     while ((pos = out.find(s, pos)) != std::string::npos) {
       out.replace(pos, s.size(), "***");
       pos += 3;
+    }
+  };
+  for (const auto& s : secrets) {
+    if (s.size() < 4) continue;
+    mask(s);
+    // ... and as it appears inside a URL, percent-encoded in upper or lower case.
+    std::string enc = url_encode(s);
+    if (enc != s) {
+      mask(enc);
+      std::string lower = enc;
+      for (std::size_t k = 0; k + 2 < lower.size(); ++k)
+        if (lower[k] == '%') {
+          lower[k + 1] = static_cast<char>(std::tolower(static_cast<unsigned char>(lower[k + 1])));
+          lower[k + 2] = static_cast<char>(std::tolower(static_cast<unsigned char>(lower[k + 2])));
+        }
+      mask(lower);
     }
   }
   // Credentials after an auth scheme, and tokens of well-known shapes.
@@ -334,25 +350,25 @@ std::string scrub_text(std::string_view text, const std::vector<std::string>& se
 }
 
 std::string excerpt(std::string_view body, std::size_t max_bytes) {
-  std::string_view cut = json::utf8_prefix(body, max_bytes);
-  if (json::valid_utf8(cut)) return std::string(cut);
-  std::string quoted;
-  json::append_string(quoted, cut);  // replaces invalid bytes with U+FFFD
-  // drop the JSON quoting again but keep the replacement characters
+  // Invalid bytes become U+FFFD first, then the result is cut on a code point: never over max_bytes.
   std::string out;
-  for (std::size_t i = 1; i + 1 < quoted.size(); ++i) {
-    if (quoted[i] == '\\' && i + 1 < quoted.size() - 1) {
-      char n = quoted[++i];
-      switch (n) {
-        case 'n': out.push_back('\n'); break;
-        case 't': out.push_back('\t'); break;
-        case 'r': out.push_back('\r'); break;
-        case 'u': out.push_back('?'); i += 4; break;
-        default: out.push_back(n);
-      }
-    } else {
-      out.push_back(quoted[i]);
+  std::size_t i = 0;
+  while (i < body.size()) {
+    std::size_t n = 1;
+    unsigned char c = static_cast<unsigned char>(body[i]);
+    if (c >= 0x80) {
+      std::string_view rest = body.substr(i, 4);
+      n = 0;
+      for (std::size_t len = 2; len <= 4 && len <= rest.size(); ++len)
+        if (json::valid_utf8(rest.substr(0, len))) {
+          n = len;
+          break;
+        }
     }
+    std::string_view piece = n ? body.substr(i, n) : std::string_view("\xEF\xBF\xBD");
+    if (out.size() + piece.size() > max_bytes) break;
+    out += piece;
+    i += n ? n : 1;
   }
   return out;
 }
@@ -361,21 +377,25 @@ std::string excerpt(std::string_view body, std::size_t max_bytes) {
 
 pagination_guard::pagination_guard(std::string what) : what_(std::move(what)) {}
 
-void pagination_guard::check(std::string_view cursor, std::string_view body, const std::vector<std::string>& ids) {
+void pagination_guard::check(std::string_view raw_cursor, std::string_view body, const std::vector<std::string>& ids) {
   const std::int64_t page_no = ++pages_;
+  // Cursors may be URLs (Link paging) carrying credentials: only their scrubbed form is quoted.
+  const std::string shown = raw_cursor.find("://") != std::string_view::npos ? scrub_url(raw_cursor)
+                                                                              : std::string(raw_cursor);
+  std::string_view cursor = raw_cursor;
   if (!cursor.empty()) {
     auto it = cursors_.find(cursor);
     if (it != cursors_.end())
       throw pagination_error(fmt::format(
           "{}: the server repeated itself: page {} was requested with cursor '{}', which already fetched page {}",
-          what_, page_no, excerpt(cursor, 80), it->second));
+          what_, page_no, excerpt(shown, 120), it->second));
     cursors_.emplace(std::string(cursor), page_no);
   }
   hash128 h = hash_bytes(body);
   auto key = std::make_pair(h.high, h.low);
   if (auto it = bodies_.find(key); it != bodies_.end())
     throw pagination_error(fmt::format("{}: the server repeated itself: page {} (cursor '{}') is identical to page {}",
-                                       what_, page_no, excerpt(cursor, 80), it->second));
+                                       what_, page_no, excerpt(shown, 120), it->second));
   bodies_.emplace(key, page_no);
   std::vector<std::string> repeated;
   std::int64_t earlier = 0;
@@ -393,7 +413,7 @@ void pagination_guard::check(std::string_view cursor, std::string_view body, con
     for (const auto& id : repeated) sample += (sample.empty() ? "" : ", ") + excerpt(id, 60);
     throw pagination_error(fmt::format(
         "{}: the server repeated itself: page {} (cursor '{}') holds ids already seen on page {} ({})", what_, page_no,
-        excerpt(cursor, 80), earlier, sample));
+        excerpt(shown, 120), earlier, sample));
   }
 }
 

@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,6 +31,7 @@ from http_server import (
     LinkPages,
     OffsetPages,
     Request,
+    Respond,
     SameTokenForever,
     TokenPages,
     close_without_response,
@@ -74,11 +76,11 @@ def make_client() -> MakeClient:
 
 
 @pytest.fixture()
-def trace_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    caplog.set_level(5, logger="backfill")
+def core_trace() -> Iterator[None]:
+    """The core logs at trace level (5) during the test; INFO again afterwards."""
     _core.set_log_level(5)
     try:
-        yield caplog
+        yield
     finally:
         _core.set_log_level(logging.INFO)
 
@@ -269,7 +271,40 @@ def test_post_sends_method_headers_and_body(srv: FakeServer, make_client: MakeCl
     (req,) = srv.requests
     assert req.method == "POST" and req.body == payload
     assert req.headers["content-type"] == "application/json" and req.headers["x-trace"] == "t-1"
-    assert req.headers.get("user-agent", "").startswith("backfill/")
+    assert req.headers.get("user-agent") == f"backfill/{_core.__version__}", "the default User-Agent is backfill/<version>"
+
+
+def test_custom_user_agent(srv: FakeServer, make_client: MakeClient) -> None:
+    srv.script("/ua", [respond(200)])
+    make_client(user_agent="acme-backfill/2.0 (+ops@acme.test)").request("GET", srv.url("/ua"))
+    assert srv.requests[0].headers["user-agent"] == "acme-backfill/2.0 (+ops@acme.test)"
+
+
+@pytest.mark.parametrize("name", ["X-GitHub-Request-Id", "X-Pinecone-Request-Id", "X-ARequestId", "x-request-id"])
+def test_request_id_from_each_api(name: str, srv: FakeServer, make_client: MakeClient) -> None:
+    srv.script("/rid", [respond(200, b"{}", {name: "abc-123"})])
+    assert make_client().request("GET", srv.url("/rid"))["request_id"] == "abc-123"
+
+
+def test_headers_are_the_final_attempts_with_the_last_value(srv: FakeServer, make_client: MakeClient) -> None:
+    first = Respond(503, b"busy", [("X-Only-First", "1")])
+    final = Respond(200, b"ok", [("X-Dup", "a"), ("X-Dup", "b"), ("X-Final", "yes")])
+    srv.script("/h", [first, final])
+    r = make_client().request("GET", srv.url("/h"))
+    assert r["attempts"] == 2 and r["headers"]["x-dup"] == "b" and r["headers"]["x-final"] == "yes"
+    assert "x-only-first" not in r["headers"]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+def test_large_body_is_sent_whole_and_resent_on_retry(method: str, srv: FakeServer, make_client: MakeClient) -> None:
+    body = json.dumps({"vectors": [{"id": f"doc#{i}", "values": [0.125] * 80} for i in range(4000)]}).encode()
+    assert len(body) > 2_000_000
+    srv.script("/vectors/upsert", [respond(503, {"error": "busy"}), json_response({"upsertedCount": 4000})])
+    r = make_client().request(method, srv.url("/vectors/upsert"), headers={"Content-Type": "application/json"},
+                              body=body)
+    assert (r["status"], r["attempts"]) == (200, 2)
+    reqs = srv.requests_for("/vectors/upsert")
+    assert [(q.method, q.body == body) for q in reqs] == [(method, True), (method, True)]
 
 
 def test_sequential_requests_reuse_one_connection(srv: FakeServer, make_client: MakeClient) -> None:
@@ -456,6 +491,26 @@ def test_stalled_body_fails_with_status_0_after_max_attempts(srv: FakeServer, ma
     assert "\n" not in str(e.value) and srv.url("/s") in str(e.value)
 
 
+def test_total_timeout_is_retried_then_fails_with_status_0(srv: FakeServer, make_client: MakeClient) -> None:
+    srv.script("/slow", [], default=respond(200, b"late", delay=4.0))
+    with pytest.raises(HttpError) as e:
+        make_client(timeout=1.0, max_attempts=2).request("GET", srv.url("/slow"))
+    assert e.value.status == 0 and e.value.attempts == 2 and e.value.retryable is True
+    assert len(srv.requests_for("/slow")) == 2
+
+
+def test_error_body_excerpt_is_short_valid_and_one_line(srv: FakeServer, make_client: MakeClient) -> None:
+    # Invalid bytes (each replaced by U+FFFD, 3 bytes), newlines and 4 KB of 2-byte characters.
+    body = b"\xff\xfe\xfd\n" * 50 + ("\u00e9" * 2000).encode() + b"\x80"
+    srv.script("/bad", [respond(400, body, content_type="text/plain")])
+    with pytest.raises(HttpError) as e:
+        make_client().request("GET", srv.url("/bad"))
+    excerpt = e.value.body
+    assert isinstance(excerpt, str) and excerpt
+    assert len(excerpt.encode("utf-8")) <= 500, f"the body excerpt is {len(excerpt.encode())} bytes; the limit is 500"
+    assert "\n" not in str(e.value)
+
+
 def test_connection_refused_fails_with_status_0_after_max_attempts(make_client: MakeClient) -> None:
     url = f"http://127.0.0.1:{free_port()}/nobody"
     with pytest.raises(HttpError) as e:
@@ -531,9 +586,11 @@ def test_request_many_without_raising_returns_errors_in_place(srv: FakeServer, m
     assert e.value.status == 404
 
 
-def test_per_host_in_flight_cap(srv: FakeServer, make_client: MakeClient) -> None:
+@pytest.mark.parametrize("key", ["host:port", "host"])
+def test_per_host_in_flight_cap(key: str, srv: FakeServer, make_client: MakeClient) -> None:
     srv.script("/slow", [], default=respond(200, b"ok", delay=0.2))
-    client = make_client(max_in_flight=8, host_limits={srv.host: {"rate": 0.0, "burst": 1.0, "max_in_flight": 3}})
+    host = srv.host if key == "host:port" else "127.0.0.1"
+    client = make_client(max_in_flight=8, host_limits={host: {"rate": 0.0, "burst": 1.0, "max_in_flight": 3}})
     rs = client.request_many(many(srv, "/slow", 12))
     assert all(r["status"] == 200 for r in rs) and len(srv.requests) == 12
     assert 2 <= srv.max_in_flight <= 3, f"server saw {srv.max_in_flight} requests at once; the cap is 3"
@@ -601,6 +658,24 @@ def test_429_pauses_the_host_for_requests_in_flight(srv: FakeServer, make_client
     assert len(retries_of_503) >= 3
 
 
+def test_429_pause_does_not_stop_other_hosts(srv: FakeServer, make_client: MakeClient) -> None:
+    with FakeServer() as other:
+        srv.script("/a", [too_many_requests(3), respond(200, b"a")])
+        other.script("/b", [], default=respond(200, b"b"))
+        client = make_client(max_in_flight=1)
+        reqs_in = [{"method": "GET", "url": srv.url("/a"), "headers": {}, "body": b""}] + [
+            {"method": "GET", "url": other.url("/b", i=str(i)), "headers": {}, "body": b""} for i in range(4)]
+        rs = client.request_many(reqs_in)
+        assert [r["status"] for r in rs] == [200] * 5
+        limited = srv.requests_for("/a")[0]
+        assert limited.replied is not None
+        assert wait_between(limited, srv.requests_for("/a")[1]) >= 3 - TOL
+        # The other host owes nothing to the first one's pause (a loose bound: 1.5 s of a 3 s pause).
+        late = [round(r.t - limited.replied, 2) for r in other.requests if r.t > limited.replied + 1.5]
+        assert not late, f"requests to another host waited for this host's 429 pause: {late}"
+        assert not other.errors
+
+
 # ================================================================================================
 # Pagination
 # ================================================================================================
@@ -610,7 +685,8 @@ SLACK_PAGES = [[{"id": "m1"}, {"id": "m2"}], [], [{"id": "m3"}, {"id": "m4"}], [
 
 
 def test_token_paging_collects_every_page(srv: FakeServer, make_client: MakeClient) -> None:
-    pages = TokenPages(SLACK_PAGES)
+    # Slack cursors are base64: '=', '+' and '/' must survive the round trip through the query string.
+    pages = TokenPages(SLACK_PAGES, tokens=["dXNlcjpVMDYxTkZUVDI=", "a+b/c==", "bmV4dA%3D"])
     srv.route("/api/conversations.history", pages)
     got = _core.paginate(make_client(), srv.url("/api/conversations.history", channel="C1", limit="2"),
                          paging="token", token_param="cursor", next_token="/response_metadata/next_cursor",
@@ -689,6 +765,33 @@ def test_same_page_and_token_forever_raises_naming_the_cursor(srv: FakeServer, m
     assert len(srv.requests) <= 3
 
 
+def test_ids_seen_on_an_earlier_page_raise(srv: FakeServer, make_client: MakeClient) -> None:
+    pages = TokenPages([[{"id": "m1"}, {"id": "m2"}], [{"id": "m3"}, {"id": "m2"}], [{"id": "m4"}]])
+    srv.route("/api/conversations.history", pages)
+    with pytest.raises(PaginationError) as e:
+        _core.paginate(make_client(), srv.url("/api/conversations.history"), paging="token", items="/messages")
+    assert "m2" in str(e.value)
+    assert len(srv.requests) == 2
+
+
+def test_pagination_errors_hold_no_credentials(srv: FakeServer, make_client: MakeClient) -> None:
+    # A Link server stuck on one next URL that carries the credential in its query.
+    secret = "s3cr3t-token-5f6a7b8c9d"
+
+    def stuck(req: Request) -> Any:
+        page = int(req.param("page") or "1")
+        nxt = f"{srv.base_url}/repos/o/r/issues?access_token={secret}&page=2"
+        return json_response([{"id": page}], headers={"Link": f'<{nxt}>; rel="next"'})
+
+    srv.route("/repos/o/r/issues", stuck)
+    with pytest.raises(PaginationError) as e:
+        _core.paginate(make_client(secrets=[secret]), srv.url("/repos/o/r/issues", access_token=secret),
+                       paging="link", items="", id_field="id")
+    assert secret in srv.requests[-1].query_string  # the credential really travelled in the cursor
+    assert secret not in str(e.value), f"a credential leaked into a PaginationError: {e.value}"
+    assert "***" in str(e.value)
+
+
 def test_repeated_token_with_fresh_items_raises_naming_the_cursor(srv: FakeServer, make_client: MakeClient) -> None:
     forever = SameTokenForever([{"id": "x"}] * 3, token="cmVwZWF0ZWQ", fresh_items=True)
     srv.route("/api/conversations.history", forever)
@@ -709,8 +812,22 @@ UNLISTED_KEY = "k-unlisted-77aa55"    # not a listed secret: only scrub_url's cr
 SLACK_TOKEN = "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx"  # a well-known shape, not listed
 
 
-def test_secrets_never_reach_logs_or_errors(srv: FakeServer, make_client: MakeClient,
-                                            trace_logs: pytest.LogCaptureFixture) -> None:
+def test_percent_encoded_secret_in_url_is_scrubbed(srv: FakeServer, make_client: MakeClient) -> None:
+    # API tokens can hold '=', '+' and '/', which a URL carries percent-encoded; the query parameter
+    # name (Azure API Management's subscription-key) is not one scrub_url knows.
+    secret = "ATATT3xFfGF0abc=DEF123+x/y"
+    encoded = urllib.parse.quote(secret, safe="")
+    srv.script("/e", [respond(404, b"nope")])
+    with pytest.raises(HttpError) as e:
+        make_client(secrets=[secret]).request("GET", srv.url("/e") + "?subscription-key=" + encoded)
+    assert srv.requests[0].param("subscription-key") == secret
+    for text in (str(e.value), e.value.url):
+        assert secret not in text and encoded not in text, f"the secret leaked (percent-encoded): {text}"
+
+
+def test_secrets_never_reach_logs_or_errors(srv: FakeServer, make_client: MakeClient, core_trace: None,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(5, logger="backfill")  # here, not in a fixture: pytest has one capture handler per phase
     client = make_client(secrets=[SECRET, QUERY_SECRET], max_attempts=2)
     auth = {"Authorization": f"Bearer {SECRET}"}
     # 1. a bearer secret, a retried 500, then success
@@ -752,7 +869,7 @@ def test_secrets_never_reach_logs_or_errors(srv: FakeServer, make_client: MakeCl
     assert "***" in e1.value.url and "page=2" in e1.value.url and "***" in e3.value.url
     assert "***" in e4.url
 
-    records = [r for r in trace_logs.records if r.name.startswith("backfill")]
+    records = [r for r in caplog.records if r.name.startswith("backfill")]
     assert records, "no core log records at level 5: the test cannot see what the engine logs"
     assert any(r.levelno <= 10 for r in records), "no debug/trace records at log level 5"
     for rec in records:

@@ -71,7 +71,8 @@ struct host_limit {
 struct client_options {
   double connect_timeout = 10;
   double timeout = 120;            // whole transfer
-  double low_speed_seconds = 30;   // abort when under 1 byte/s for this long (a stalled body)
+  double low_speed_seconds = 30;   // abort a response that sends nothing for this long (a stalled body);
+                                   // waiting for the response to begin is bounded by `timeout`
   bool verify_tls = true;          // off only on purpose; logged as a warning
   std::string ca_bundle;           // "" = $SSL_CERT_FILE, $CURL_CA_BUNDLE, $REQUESTS_CA_BUNDLE, system default
   std::string proxy;               // "" = the standard *_proxy environment variables
