@@ -131,6 +131,7 @@ class client::pending {
   std::mutex mutex;
   std::condition_variable cv;
   bool done = false;
+  int waiters = 0;  // threads blocked in wait(): only they need a notification
   response result;
   std::exception_ptr error;
 
@@ -231,13 +232,22 @@ struct client::impl {
   std::string scrub(std::string_view text) const { return scrub_text(text, secrets); }
 
   void complete(const handle& h, response* r, std::exception_ptr err) {
+    bool wake;
     {
       std::lock_guard<std::mutex> lock(h->mutex);
       if (r) h->result = std::move(*r);
       h->error = err;
       h->done = true;
+      wake = h->waiters > 0;
     }
-    h->cv.notify_all();
+    if (wake) h->cv.notify_all();  // a futex call only when someone is blocked on this request
+  }
+
+  // Set while the loop sleeps in curl_multi_poll: only then does a submission need to wake it.
+  std::atomic<bool> polling{false};
+
+  void wake() {
+    if (polling.load(std::memory_order_acquire)) curl_multi_wakeup(multi);
   }
 
   // -- the loop ---------------------------------------------------------------------------------
@@ -296,7 +306,18 @@ struct client::impl {
       }
       int timeout_ms = static_cast<int>(std::clamp<long long>(
           std::chrono::duration_cast<std::chrono::milliseconds>(wake - clock::now()).count(), 0, 100));
-      curl_multi_poll(multi, nullptr, 0, timeout_ms, nullptr);
+      {
+        // Re-check the hand-over queues after announcing the sleep, so a submission that saw
+        // polling == false cannot be missed.
+        polling.store(true, std::memory_order_seq_cst);
+        bool pending_work;
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          pending_work = !incoming.empty() || !cancels.empty() || stopping;
+        }
+        if (!pending_work) curl_multi_poll(multi, nullptr, 0, timeout_ms, nullptr);
+        polling.store(false, std::memory_order_release);
+      }
       int running = 0;
       curl_multi_perform(multi, &running);
       int left = 0;
@@ -673,14 +694,16 @@ client::handle client::submit(request r) {
     ++impl_->stats.requests;
     impl_->incoming.push_back(h);
   }
-  curl_multi_wakeup(impl_->multi);
+  impl_->wake();
   return h;
 }
 
 response client::wait(const handle& h, run_context* ctx) {
   std::unique_lock<std::mutex> lock(h->mutex);
   while (!h->done) {
+    ++h->waiters;
     h->cv.wait_for(lock, std::chrono::milliseconds(50));
+    --h->waiters;
     if (ctx && !h->done) {
       lock.unlock();
       try {
@@ -702,7 +725,7 @@ void client::cancel(const handle& h) {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     impl_->cancels.push_back(h);
   }
-  curl_multi_wakeup(impl_->multi);
+  impl_->wake();
 }
 
 client_stats client::stats() const {
