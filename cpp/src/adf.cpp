@@ -198,6 +198,7 @@ void render(const element& node, std::string& out) {
   } else if (type == "media") {
     std::string_view name = attr(node, "alt");
     if (name.empty()) name = attr(node, "id");
+    if (!out.empty() && out.back() == ']') out.push_back(' ');
     out += "[media";
     if (!name.empty()) {
       out += ": ";

@@ -187,21 +187,22 @@ std::string jira_source::partition_jql(std::string_view partition, std::string_v
 }
 
 std::string jira_source::reopen_cursor(const partition_plan& partition, std::string_view watermark) {
-  std::string bound;
   std::time_t mark = -1;
   if (watermark.size() >= 19) {
     std::tm tm{};
     std::string w(watermark.substr(0, 19));
     if (strptime(w.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) mark = timegm(&tm);
   }
-  if (mark < 0) {
-    bound = jql_quote(options_.since.empty() ? "1970-01-01" : options_.since);
-  } else {
-    // Relative to now, so the user's time zone (which JQL dates are read in) cannot shift it.
-    long long minutes = static_cast<long long>(std::ceil(static_cast<double>(std::time(nullptr) - mark) / 60.0)) + options_.overlap_minutes;
-    bound = fmt::format("-{}m", std::max(1LL, minutes));
-  }
-  return partition_jql(partition.name, bound) + "\n";
+  if (mark < 0) return partition_jql(partition.name, jql_quote(options_.since.empty() ? "1970-01-01" : options_.since)) + "\n";
+  // JQL reads dates in the user's time zone (UTC-12 to UTC+14). Writing the UTC watermark minus the
+  // overlap and 14 hours reaches back far enough in every zone; an absolute bound (unlike "-90m")
+  // also means the same thing when an interrupted fetch resumes hours later.
+  std::time_t bound = mark - static_cast<std::time_t>(options_.overlap_minutes) * 60 - 14 * 3600;
+  std::tm tm{};
+  gmtime_r(&bound, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
+  return partition_jql(partition.name, jql_quote(buf)) + "\n";
 }
 
 void jira_source::explain(const http::http_error& e, std::string_view partition) const {
@@ -261,7 +262,7 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
   spec.id_field = "key";
   http::pagination_guard guard(fmt::format("Jira search for {}", partition.label));
   simdjson::dom::parser parser;
-  try {
+  for (int attempt = 0;; ++attempt) try {
     http::paginate(*client_, first, spec, token, guard, [&](const http::page& p) {
       element root = parse_padded(parser, p.resp.body, "a Jira search page");
       std::string body = "{\"search\":";
@@ -297,10 +298,18 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
           cspec.id_field = "id";
           http::pagination_guard cguard(fmt::format("comments of {}", key));
           std::string list;
-          http::paginate(*client_, creq, cspec, "", cguard, [&](const http::page& cp) {
-            list += list.empty() ? "" : ",";
-            list += cp.resp.body;
-          }, &ctx);
+          try {
+            http::paginate(*client_, creq, cspec, "", cguard, [&](const http::page& cp) {
+              list += list.empty() ? "" : ",";
+              list += cp.resp.body;
+            }, &ctx);
+          } catch (const http::http_error& e) {
+            if (e.status() != 404 && e.status() != 403) throw;
+            // Deleted or hidden between the search and now: keep what search embedded.
+            logger()->warn("Jira {}: the comments of {} cannot be read ({}); keeping the {} that search returned",
+                           http::scrub_url(site_), key, e.status(), embedded);
+            continue;
+          }
           body += any_comments ? "," : "";
           json::append_string(body, key);
           body += ":[" + list + "]";
@@ -312,8 +321,17 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
       out.page(body, p.items, next, watermark);
       ctx.checkpoint();
     }, &ctx);
+    return;
   } catch (const http::http_error& e) {
-    explain(e, partition.name);
+    bool expired = e.status() == 400 && !token.empty() && attempt == 0 &&
+                   e.body_excerpt().find("page token") != std::string::npos;
+    if (!expired) explain(e, partition.name);
+    // nextPageToken lives 7 days: an older resume starts the partition's search again. Pages already
+    // journaled are read again; ingest keeps one version of each issue.
+    logger()->warn("Jira {}: the saved page token of {} expired; searching the partition again from its start",
+                   http::scrub_url(site_), partition.label);
+    token.clear();
+    guard = http::pagination_guard(fmt::format("Jira search for {}", partition.label));
   }
 }
 

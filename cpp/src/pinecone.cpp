@@ -1,6 +1,9 @@
 #include "backfill/pinecone.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <mutex>
+#include <thread>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -46,16 +49,26 @@ std::string read_metadata(simdjson::dom::element e) {
   return simdjson::minify(m);
 }
 
-void append_record(std::string& out, const record& r) {
+// The shortest text that reads back as the same float (std::to_chars), written straight into `out`.
+void append_floats(std::string& out, const std::vector<float>& values) {
+  std::size_t at = out.size();
+  out.resize(at + values.size() * 16 + 2);
+  char* p = out.data() + at;
+  char* end = out.data() + out.size();
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) *p++ = ',';
+    p = std::to_chars(p, end, values[i]).ptr;
+  }
+  out.resize(static_cast<std::size_t>(p - out.data()));
+}
+
+void append_record(std::string& out, const record& r, const std::string& metadata_json) {
   out += "{\"id\":";
   json::append_string(out, r.id);
   out += ",\"values\":[";
-  for (std::size_t i = 0; i < r.values.size(); ++i) {
-    if (i) out.push_back(',');
-    fmt::format_to(std::back_inserter(out), "{}", r.values[i]);  // shortest form that reads back the same float
-  }
+  append_floats(out, r.values);
   out += "],\"metadata\":";
-  out += r.metadata_json.empty() ? "{}" : r.metadata_json;
+  out += metadata_json.empty() ? "{}" : metadata_json;
   out.push_back('}');
 }
 
@@ -124,21 +137,12 @@ http::request pinecone_sink::make(std::string method, std::string path, std::str
 http::response pinecone_sink::call(http::request r) { return client_->execute(std::move(r)); }
 
 std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
-  // Pack: each request holds <= max_records records and <= max_request_bytes of body.
-  std::string head = "{\"namespace\":";
-  json::append_string(head, ns_);
-  head += ",\"vectors\":[";
-  const std::string tail = "]}";
-  struct batch {
-    std::string body;
-    std::vector<std::size_t> members;
-  };
-  std::vector<batch> batches;
-  batch cur;
-  std::string one;
+  // 1. Check every record and fit metadata that needs it, before anything is sent.
   sanitize_options fit;
   fit.max_bytes = options_.metadata_max_bytes;
   sanitize_report fitted;
+  std::vector<std::string> patched(records.size());  // fitted metadata, where it differs
+  std::vector<char> skip(records.size(), 0);
   for (std::size_t i = 0; i < records.size(); ++i) {
     const record& rec = records[i];
     // Refuse locally what Pinecone would refuse for the whole request.
@@ -158,45 +162,17 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
     const std::string& meta = rec.metadata_json;
     bool suspicious = meta.size() > fit.max_bytes || meta.find("null") != std::string::npos ||
                       meta.find('{', 1) != std::string::npos;
-    record patched;
-    const record* use = &rec;
     if (suspicious && !meta.empty()) {
       auto clean = sanitize_metadata(meta, fit, fitted);
       if (!clean) {
+        skip[i] = 1;
         unsendable_.push_back(rec.id);
         logger()->error("pinecone: the metadata of record {} cannot be fitted to {} bytes; not sent", rec.id,
                         fit.max_bytes);
         continue;
       }
-      if (*clean != meta) {
-        patched = rec;
-        patched.metadata_json = std::move(*clean);
-        use = &patched;
-      }
+      if (*clean != meta) patched[i] = std::move(*clean);
     }
-    one.clear();
-    append_record(one, *use);
-    if (head.size() + one.size() + tail.size() > options_.max_request_bytes) {
-      unsendable_.push_back(rec.id);
-      logger()->error("pinecone: record {} is {} bytes serialized, over the {}-byte request limit; not sent",
-                      rec.id, one.size(), options_.max_request_bytes);
-      continue;
-    }
-    bool fits = !cur.members.empty() && cur.members.size() < options_.max_records &&
-                cur.body.size() + 1 + one.size() + tail.size() <= options_.max_request_bytes;
-    if (!cur.members.empty() && !fits) {
-      cur.body += tail;
-      batches.push_back(std::move(cur));
-      cur = batch{};
-    }
-    if (cur.members.empty()) cur.body = head;
-    else cur.body.push_back(',');
-    cur.body += one;
-    cur.members.push_back(i);
-  }
-  if (!cur.members.empty()) {
-    cur.body += tail;
-    batches.push_back(std::move(cur));
   }
   if (!fitted.empty()) {
     std::string what;
@@ -206,18 +182,103 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
     logger()->warn("pinecone: metadata fitted to Pinecone's rules: {}", what);
   }
 
-  // Send concurrently; the client bounds requests in flight and the rate per host.
-  std::vector<http::client::handle> handles;
-  handles.reserve(batches.size());
-  for (auto& b : batches) handles.push_back(client_->submit(make("POST", "/vectors/upsert", std::move(b.body))));
+  // 2. Pack and send: each request holds <= max_records records and <= max_request_bytes of body.
+  // Writing floats as JSON text is the costly part, so slices of the records are packed on up to two
+  // threads, and each request is submitted as soon as it is packed, while the next is being written.
+  std::string head = "{\"namespace\":";
+  json::append_string(head, ns_);
+  head += ",\"vectors\":[";
+  const std::string tail = "]}";
+  struct sent {
+    std::size_t first_record;  // for ordering
+    http::client::handle handle;
+    std::vector<std::size_t> members;
+  };
+  std::mutex mutex;
+  std::vector<sent> requests;
+  std::vector<std::string> too_large;
+
+  auto pack = [&](std::size_t begin, std::size_t end) {
+    std::string body, one;
+    std::vector<std::size_t> members;
+    auto flush = [&]() {
+      if (members.empty()) return;
+      body += tail;
+      auto h = client_->submit(make("POST", "/vectors/upsert", std::move(body)));
+      std::lock_guard<std::mutex> lock(mutex);
+      requests.push_back({members.front(), std::move(h), std::move(members)});
+      body = std::string();
+      members = {};
+    };
+    for (std::size_t i = begin; i < end; ++i) {
+      if (skip[i]) continue;
+      const record& rec = records[i];
+      one.clear();
+      one.reserve(rec.values.size() * 12 + rec.metadata_json.size() + rec.id.size() + 64);
+      append_record(one, rec, patched[i].empty() ? rec.metadata_json : patched[i]);
+      if (head.size() + one.size() + tail.size() > options_.max_request_bytes) {
+        std::lock_guard<std::mutex> lock(mutex);
+        too_large.push_back(rec.id);
+        logger()->error("pinecone: record {} is {} bytes serialized, over the {}-byte request limit; not sent",
+                        rec.id, one.size(), options_.max_request_bytes);
+        continue;
+      }
+      if (!members.empty() && (members.size() >= options_.max_records ||
+                               body.size() + 1 + one.size() + tail.size() > options_.max_request_bytes))
+        flush();
+      if (members.empty()) {
+        body.reserve(options_.max_request_bytes);
+        body = head;
+      } else {
+        body.push_back(',');
+      }
+      body += one;
+      members.push_back(i);
+    }
+    flush();
+  };
+
+  const std::size_t threads = records.size() >= 2 * options_.max_records ? 2 : 1;
+  std::exception_ptr failure;
+  if (threads == 1) {
+    pack(0, records.size());
+  } else {
+    std::size_t mid = records.size() / 2;
+    std::thread second([&] {
+      try {
+        pack(mid, records.size());
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex);
+        failure = std::current_exception();
+      }
+    });
+    try {
+      pack(0, mid);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!failure) failure = std::current_exception();
+    }
+    second.join();
+  }
+  for (auto& id : too_large) unsendable_.push_back(std::move(id));
+  std::sort(requests.begin(), requests.end(), [](const sent& a, const sent& b) { return a.first_record < b.first_record; });
+  auto cancel_from = [&](std::size_t k) {
+    for (std::size_t j = k; j < requests.size(); ++j) client_->cancel(requests[j].handle);
+  };
+  if (failure) {
+    cancel_from(0);
+    std::rethrow_exception(failure);
+  }
+
+  // 3. Every acknowledgement must count every record of its request.
   std::int64_t acked = 0;
   simdjson::dom::parser parser;
-  for (std::size_t k = 0; k < handles.size(); ++k) {
+  for (std::size_t k = 0; k < requests.size(); ++k) {
     http::response resp;
     try {
-      resp = client_->wait(handles[k]);
+      resp = client_->wait(requests[k].handle);
     } catch (...) {
-      for (std::size_t j = k + 1; j < handles.size(); ++j) client_->cancel(handles[j]);
+      cancel_from(k + 1);
       throw;
     }
     if (const auto* lsn = resp.find("x-pinecone-request-lsn")) {
@@ -228,11 +289,11 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
     }
     std::int64_t count = -1;
     if (parse(parser, resp).at_key("upsertedCount").get(count)) count = -1;
-    const auto& members = batches[k].members;
+    const auto& members = requests[k].members;
     if (count != static_cast<std::int64_t>(members.size())) {
       std::string ids;
       for (std::size_t j = 0; j < members.size() && j < 20; ++j) ids += (j ? ", " : "") + records[members[j]].id;
-      for (std::size_t j = k + 1; j < handles.size(); ++j) client_->cancel(handles[j]);
+      cancel_from(k + 1);
       throw sink_error(fmt::format("{}: an upsert of {} records was acknowledged with upsertedCount {}{}; "
                                    "the request held {}{}",
                                    describe(), members.size(), count, count < 0 ? " (missing)" : "", ids,
@@ -339,10 +400,7 @@ std::vector<query_match> pinecone_sink::query(const std::vector<float>& vector, 
   std::string body = "{\"namespace\":";
   json::append_string(body, ns_);
   body += fmt::format(",\"topK\":{},\"includeMetadata\":true,\"includeValues\":false,\"vector\":[", top_k);
-  for (std::size_t i = 0; i < vector.size(); ++i) {
-    if (i) body.push_back(',');
-    fmt::format_to(std::back_inserter(body), "{}", vector[i]);
-  }
+  append_floats(body, vector);
   body += "]}";
   http::response resp = call(make("POST", "/query", std::move(body)));
   simdjson::dom::parser parser;

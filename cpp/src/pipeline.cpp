@@ -12,6 +12,7 @@
 #include "backfill/errors.hpp"
 #include "backfill/failpoint.hpp"
 #include "backfill/hash.hpp"
+#include "backfill/http.hpp"
 #include "backfill/json.hpp"
 #include "backfill/log.hpp"
 #include "backfill/sanitize.hpp"
@@ -75,8 +76,30 @@ class journaling_sink final : public page_sink {
       : journal_(j), ledger_(l), workdir_(workdir), source_(std::move(source)), partition_(std::move(partition)),
         seq_(next_seq), report_(report), ctx_(ctx) {}
 
+  // A fetch that resumes mid-partition: the page before it, which the guard of this process never saw.
+  void resume_after(std::string last_page_hash, std::string_view cursor) {
+    resume_hash_ = std::move(last_page_hash);
+    resume_cursor_ = std::string(cursor);
+    std::replace(resume_cursor_.begin(), resume_cursor_.end(), '\n', ' ');
+  }
+
   void page(std::string_view body, std::int64_t items, std::string_view next_cursor,
             std::string_view watermark) override {
+    if (!resume_hash_.empty()) {
+      bool same = hash_hex(body) == resume_hash_;
+      resume_hash_.clear();
+      if (same)
+        throw pagination_error(fmt::format(
+            "{} {}: the server repeated itself: the page fetched with cursor '{}' (resuming after page {}) is "
+            "identical to page {}; nothing was journaled. If the server is now fixed, `backfill fetch CONFIG "
+            "--refetch {}` starts the partition again",
+            source_, partition_,
+            http::excerpt(resume_cursor_.find("://") != std::string::npos ? http::scrub_url(resume_cursor_)
+                                                                          : resume_cursor_,
+                          300),
+            seq_ - 1, seq_ - 1,
+            partition_));
+    }
     fs::path path = journal_.write_page(source_, partition_, seq_, body);
     failpoint("fetch.page_journaled");
     page_row row;
@@ -106,6 +129,8 @@ class journaling_sink final : public page_sink {
   std::int64_t seq_;
   fetch_report& report_;
   run_context& ctx_;
+  std::string resume_hash_;
+  std::string resume_cursor_;
 };
 
 }  // namespace
@@ -162,7 +187,9 @@ fetch_report pipeline::fetch(run_context& ctx, const std::vector<std::string>& r
   for (const auto& p : planned.partitions) {
     ++report.partitions;
     auto row = ledger_->partition(kind, p.name);
+    bool reopened = false;
     if (row && row->status == "done") {
+      reopened = true;
       if (!source_->incremental()) {
         ++report.partitions_skipped;
         ctx.state().done += row->pages;
@@ -181,6 +208,10 @@ fetch_report pipeline::fetch(run_context& ctx, const std::vector<std::string>& r
     ctx.state().partition = p.label.empty() ? p.name : p.label;
     if (next_seq > 0) logger()->info("resuming {} after {} journaled pages", ctx.state().partition, next_seq);
     journaling_sink out(journal_, *ledger_, options_.workdir, kind, p.name, next_seq, report, ctx);
+    if (!reopened && next_seq > 0 && !cursor.empty()) {
+      auto pages = ledger_->pages(kind, p.name);
+      if (!pages.empty()) out.resume_after(pages.back().hash, cursor);
+    }
     source_->fetch(p, cursor, out, ctx);
     ledger_->finish_partition(kind, p.name);
   }
