@@ -35,6 +35,8 @@ bench: setup
 	@$(VENV)/python -c 'import requests, httpx' 2>/dev/null || \
 	  $(VENV)/python -m pip install -q --disable-pip-version-check -r bench/requirements.txt
 	@$(VENV)/python bench/http_bench.py $(BENCH_ARGS)
+	@$(VENV)/python bench/pinecone_bench.py $(PINECONE_BENCH_ARGS)
+	@$(VENV)/python bench/jira_normalize_bench.py $(JIRA_BENCH_ARGS)
 
 clean:
 	rm -rf build .backfill

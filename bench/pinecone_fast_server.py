@@ -1,0 +1,635 @@
+#!/usr/bin/env python3
+"""A fast Pinecone-compatible upsert endpoint on 127.0.0.1, for benchmarks only.
+
+It speaks just enough of Pinecone's REST data plane for an upsert benchmark, over HTTP/1.1 with
+keep-alive (one thread per connection, in a process of its own so that its CPU time is measured
+apart from the client's and the client's GIL is not shared):
+
+    POST /vectors/upsert          {"upsertedCount": n}, n = the records in the body
+    POST /describe_index_stats    {"namespaces": {ns: {"vectorCount": total}}, "dimension": d, ...}
+    GET  /describe_index_stats    the same
+    GET  /__bench/stats           what it received: requests, records and body bytes per namespace,
+                                  and whether any body was rejected (validate mode)
+
+Two ways to count the records of an upsert body:
+
+    fast      (default) the occurrences of `"id":` in the body: the record objects of an upsert
+              have one each, and the benchmark's metadata has no key named "id". The namespace is
+              the value of the first or last `"namespace":"` key. No JSON parse: a 2 MB body costs
+              a memchr-speed scan, so the server is never what a client waits for.
+    validate  a full JSON parse (orjson when installed, else json) that checks every record has a
+              string id, a list of --dimension numbers (when given) and object metadata; anything
+              else is answered 400 and counted as rejected. For smoke runs, where it proves that
+              both clients send well-formed upserts of every record.
+
+Records are counted, not stored: the count in describe_index_stats is the number of records
+acknowledged (a re-upsert of the same id counts again). The server is not Pinecone: no auth check
+beyond the Api-Key header being present, no query, no fetch.
+
+Run alone (prints `listening on http://127.0.0.1:PORT`, serves until SIGTERM or Ctrl-C):
+
+    python bench/pinecone_fast_server.py [--port 0] [--validate] [--dimension 1536]
+
+or from Python: `with FastServer(validate=False) as s: s.url, s.cpu_seconds(), s.stats()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+try:  # a faster parser for validate mode; json works too
+    import orjson as _orjson
+
+    def _loads(body: bytes | bytearray | memoryview) -> Any:
+        return _orjson.loads(body)
+except ImportError:  # pragma: no cover - orjson comes with the pinecone SDK
+    def _loads(body: bytes | bytearray | memoryview) -> Any:
+        return json.loads(bytes(body))
+
+ID_KEY = b'"id":'
+NS_KEY = b'"namespace":"'
+MAX_HEADER = 64 * 1024
+MAX_BODY = 64 * 1000 * 1000
+# Pinecone's limits for one upsert (docs: operation limits): at most 1000 records and 2 MB.
+MAX_REQUEST_BYTES = 2_000_000
+MAX_RECORDS = 1000
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.upserts = 0
+        self.records = 0
+        self.body_bytes = 0
+        self.rejected = 0
+        self.last_error = ""
+        self.connections = 0
+        self.namespaces: dict[str, int] = {}
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {"requests": self.requests, "upserts": self.upserts, "records": self.records,
+                    "body_bytes": self.body_bytes, "rejected": self.rejected, "last_error": self.last_error,
+                    "connections": self.connections, "namespaces": dict(self.namespaces)}
+
+
+def _namespace(body: bytearray, length: int) -> str:
+    """The value of the first or the last "namespace" key (clients put it first or last)."""
+    i = body.find(NS_KEY, 0, min(256, length))
+    if i < 0:
+        i = body.rfind(NS_KEY, max(0, length - 512), length)
+    if i < 0:
+        return ""
+    start = i + len(NS_KEY)
+    end = body.find(b'"', start, length)
+    return body[start:end].decode("utf-8", "replace") if end > 0 else ""
+
+
+def _validate(body: memoryview, dimension: int) -> tuple[int, str, str]:
+    """(records, namespace, error) from a full parse of an upsert body."""
+    try:
+        doc = _loads(body)
+    except ValueError as e:
+        return 0, "", f"not JSON: {e}"
+    if not isinstance(doc, dict) or not isinstance(doc.get("vectors"), list):
+        return 0, "", "no vectors array"
+    ns = doc.get("namespace", "")
+    if not isinstance(ns, str):
+        return 0, "", "namespace is not a string"
+    for k, v in enumerate(doc["vectors"]):
+        if not isinstance(v, dict) or not isinstance(v.get("id"), str) or not v["id"]:
+            return 0, ns, f"vectors[{k}] has no string id"
+        values = v.get("values")
+        if not isinstance(values, list) or not values or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
+            return 0, ns, f"vectors[{k}] ({v['id']}) has no list of numbers as values"
+        if dimension and len(values) != dimension:
+            return 0, ns, f"vectors[{k}] ({v['id']}) has {len(values)} values, expected {dimension}"
+        if "metadata" in v and not isinstance(v["metadata"], dict):
+            return 0, ns, f"vectors[{k}] ({v['id']}) has metadata that is not an object"
+    return len(doc["vectors"]), ns, ""
+
+
+class _Handler:
+    """One keep-alive connection: read a request, answer it, repeat."""
+
+    def __init__(self, conn: socket.socket, server: Server) -> None:
+        self.conn = conn
+        self.server = server
+        self.buf = bytearray()
+        self.body = bytearray(2 * 1024 * 1024 + 65536)  # grown when a body is larger
+
+    def _recv_more(self) -> bool:
+        chunk = self.conn.recv(262144)
+        if not chunk:
+            return False
+        self.buf += chunk
+        return True
+
+    def _read_exact(self, n: int) -> bytearray:
+        """n body bytes into self.body[:n] (what is buffered first, then straight from the socket)."""
+        if len(self.body) < n:
+            self.body = bytearray(n)
+        view = memoryview(self.body)
+        have = min(len(self.buf), n)
+        view[:have] = self.buf[:have]
+        del self.buf[:have]
+        recv_into = self.conn.recv_into
+        while have < n:
+            got = recv_into(view[have:n])
+            if got == 0:
+                raise ConnectionError("closed in the middle of a body")
+            have += got
+        return self.body
+
+    def _read_chunked(self) -> bytearray:
+        out = bytearray()
+        while True:
+            while b"\r\n" not in self.buf:
+                if not self._recv_more():
+                    raise ConnectionError("closed in a chunk header")
+            line, _, rest = bytes(self.buf).partition(b"\r\n")
+            self.buf = bytearray(rest)
+            size = int(line.split(b";")[0], 16)
+            if size == 0:
+                while b"\r\n" not in self.buf:  # the trailer section: assume none, just the CRLF
+                    if not self._recv_more():
+                        raise ConnectionError("closed after the last chunk")
+                i = self.buf.index(b"\r\n")
+                del self.buf[:i + 2]
+                return out
+            while len(self.buf) < size + 2:
+                if not self._recv_more():
+                    raise ConnectionError("closed in a chunk")
+            out += self.buf[:size]
+            del self.buf[:size + 2]
+
+    def _send(self, status: str, payload: bytes, keep_alive: bool) -> None:
+        head = (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+                f"{'' if keep_alive else 'Connection: close' + chr(13) + chr(10)}\r\n").encode()
+        self.conn.sendall(head + payload)
+
+    def run(self) -> None:
+        conn = self.conn
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            while len(self.buf) < len(H2_PREFACE) and self.buf == H2_PREFACE[:len(self.buf)]:
+                if not self._recv_more():
+                    return
+            if self.buf.startswith(H2_PREFACE):
+                del self.buf[:len(H2_PREFACE)]
+                _GrpcConnection(conn, self.server, self.buf).run()
+                return
+            while True:
+                end = self.buf.find(b"\r\n\r\n")
+                while end < 0:
+                    if len(self.buf) > MAX_HEADER or not self._recv_more():
+                        return
+                    end = self.buf.find(b"\r\n\r\n")
+                head = bytes(self.buf[:end]).decode("latin-1")
+                del self.buf[:end + 4]
+                lines = head.split("\r\n")
+                method, target, version = (lines[0].split(" ") + ["", "", ""])[:3]
+                headers = {}
+                for line in lines[1:]:
+                    k, _, v = line.partition(":")
+                    headers[k.strip().lower()] = v.strip()
+                keep_alive = headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
+                if headers.get("expect", "").lower() == "100-continue":
+                    conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                if "chunked" in headers.get("transfer-encoding", "").lower():
+                    body = self._read_chunked()
+                    n = len(body)
+                else:
+                    n = int(headers.get("content-length", "0") or 0)
+                    if n > MAX_BODY:
+                        self._send("413 Payload Too Large", b'{"message":"too large"}', False)
+                        return
+                    body = self._read_exact(n)
+                status, payload = self.server.answer(method, target.split("?", 1)[0], headers, body, n)
+                self._send(status, payload, keep_alive)
+                if not keep_alive:
+                    return
+        except (ConnectionError, OSError, ValueError):
+            return
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+
+class Server:
+    """The listening socket and one thread per accepted connection (in this process)."""
+
+    def __init__(self, port: int = 0, validate: bool = False, dimension: int = 0) -> None:
+        self.validate = validate
+        self.dimension = dimension
+        self.stats = _Stats()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(1024)
+        self.port = int(self.sock.getsockname()[1])
+
+    def account(self, ns: str, n: int, length: int, error: str) -> None:
+        st = self.stats
+        with st.lock:
+            st.requests += 1
+            if error:
+                st.rejected += 1
+                st.last_error = error
+                return
+            st.upserts += 1
+            st.records += n
+            st.body_bytes += length
+            st.namespaces[ns] = st.namespaces.get(ns, 0) + n
+
+    def check_limits(self, n: int, length: int) -> str:
+        if length > MAX_REQUEST_BYTES:
+            return (f"Request size {length} bytes exceeds the maximum supported size of 2MB "
+                    f"({MAX_REQUEST_BYTES} bytes)")
+        if n > MAX_RECORDS:
+            return f"an upsert holds {n} vectors, over the limit of {MAX_RECORDS}"
+        if n < 1:
+            return "an upsert holds no vectors"
+        return ""
+
+    def answer(self, method: str, path: str, headers: dict[str, str], body: bytearray,
+               length: int) -> tuple[str, bytes]:
+        """The status line and JSON payload for a request whose body is body[:length]."""
+        st = self.stats
+        if path == "/vectors/upsert" and method == "POST":
+            if "api-key" not in headers:
+                self.account("", 0, length, "no Api-Key header")
+                return "401 Unauthorized", b'{"code":16,"message":"no Api-Key header","details":[]}'
+            if self.validate:
+                n, ns, error = _validate(memoryview(body)[:length], self.dimension)
+            else:
+                n = body.count(ID_KEY, 0, length)
+                ns, error = _namespace(body, length), ""
+            error = error or self.check_limits(n, length)
+            self.account(ns, n, length, error)
+            if error:
+                return "400 Bad Request", json.dumps({"code": 3, "message": error, "details": []}).encode()
+            return "200 OK", b'{"upsertedCount":%d}' % n
+        if path == "/describe_index_stats":
+            with st.lock:
+                st.requests += 1
+                spaces = {ns: {"vectorCount": n} for ns, n in st.namespaces.items()}
+                total = sum(st.namespaces.values())
+            return "200 OK", json.dumps({"namespaces": spaces, "dimension": self.dimension,
+                                         "indexFullness": 0.0, "totalVectorCount": total,
+                                         "metric": "cosine", "vectorType": "dense"}).encode()
+        if path == "/__bench/stats":
+            return "200 OK", json.dumps(self.stats.snapshot()).encode()
+        if path == "/__bench/reset" and method == "POST":
+            with st.lock:
+                st.namespaces.clear()
+            return "200 OK", b"{}"
+        return "404 Not Found", b'{"code":5,"message":"not found","details":[]}'
+
+    def answer_grpc(self, message: memoryview) -> tuple[int, bytes, str]:
+        """(grpc-status, UpsertResponse bytes, grpc-message) for one gRPC Upsert request message."""
+        n, ns, error = _grpc_upsert(message, self.dimension if self.validate else 0, self.validate)
+        error = error or self.check_limits(n, len(message))
+        self.account(ns, n, len(message), error)
+        if error:
+            return 3, b"", error  # INVALID_ARGUMENT
+        return 0, b"\x08" + _varint_bytes(n), ""
+
+    def serve_forever(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.stats.lock:
+                self.stats.connections += 1
+            threading.Thread(target=_Handler(conn, self).run, daemon=True).start()
+
+
+# --- gRPC (HTTP/2 without TLS, prior knowledge) ----------------------------------------------------
+#
+# Just enough HTTP/2 for unary gRPC calls of VectorService.Upsert from the SDK's gRPC channel, on the
+# same port as HTTP/1.1 (told apart by the HTTP/2 connection preface). Request headers are not
+# decoded (HPACK): every stream is taken as an Upsert, whose message is
+#     UpsertRequest { repeated Vector vectors = 1; string namespace = 2; }
+#     Vector        { string id = 1; repeated float values = 2 (packed); Struct metadata = 3; ... }
+# and answered UpsertResponse { uint32 upserted_count = 1; } with grpc-status 0. The records are
+# counted by walking the top-level fields only (one varint per record), or checked one by one in
+# validate mode. Flow control: windows of 2^31-1 for the connection and every stream, topped up.
+
+
+def _varint(buf: memoryview, i: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        b = buf[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, i
+        shift += 7
+
+
+def _varint_bytes(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _skip(buf: memoryview, i: int, wire: int) -> int:
+    if wire == 0:
+        return _varint(buf, i)[1]
+    if wire == 1:
+        return i + 8
+    if wire == 5:
+        return i + 4
+    if wire == 2:
+        n, i = _varint(buf, i)
+        return i + n
+    raise ValueError(f"wire type {wire}")
+
+
+def _grpc_vector_error(buf: memoryview, dimension: int) -> str:
+    i, end = 0, len(buf)
+    vid, nvalues, metadata = b"", -1, False
+    while i < end:
+        tag, i = _varint(buf, i)
+        field, wire = tag >> 3, tag & 7
+        if wire == 2:
+            n, i = _varint(buf, i)
+            if field == 1:
+                vid = bytes(buf[i:i + n])
+            elif field == 2:
+                nvalues = n // 4
+            elif field == 3:
+                metadata = True
+            i += n
+        else:
+            i = _skip(buf, i, wire)
+    if i != end:
+        return "a vector's fields overrun it"
+    if not vid:
+        return "a vector without an id"
+    if nvalues < 1 or (dimension and nvalues != dimension):
+        return f"vector {vid.decode(errors='replace')} has {nvalues} values, expected {dimension or 'some'}"
+    if not metadata:
+        return f"vector {vid.decode(errors='replace')} has no metadata"
+    return ""
+
+
+def _grpc_upsert(buf: memoryview, dimension: int, validate: bool) -> tuple[int, str, str]:
+    """(records, namespace, error) of an UpsertRequest message."""
+    try:
+        i, end, n, ns = 0, len(buf), 0, ""
+        while i < end:
+            tag, i = _varint(buf, i)
+            field, wire = tag >> 3, tag & 7
+            if wire != 2:
+                i = _skip(buf, i, wire)
+                continue
+            size, i = _varint(buf, i)
+            if field == 1:
+                n += 1
+                if validate:
+                    error = _grpc_vector_error(buf[i:i + size], dimension)
+                    if error:
+                        return 0, ns, error
+            elif field == 2:
+                ns = bytes(buf[i:i + size]).decode("utf-8", "replace")
+            i += size
+        if i != end:
+            return 0, ns, "the UpsertRequest's fields overrun the message"
+        return n, ns, ""
+    except (IndexError, ValueError) as e:
+        return 0, "", f"not an UpsertRequest: {e}"
+
+
+def _hpack_int(value: int, prefix: int, first: int) -> bytes:
+    limit = (1 << prefix) - 1
+    if value < limit:
+        return bytes([first | value])
+    out = bytearray([first | limit])
+    value -= limit
+    while value >= 128:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _hpack_literal(name: bytes, value: bytes) -> bytes:
+    """A literal header field without indexing, new name, no Huffman: valid whatever the table holds."""
+    return b"\x00" + _hpack_int(len(name), 7, 0) + name + _hpack_int(len(value), 7, 0) + value
+
+
+def _frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 0, 1, 3, 4, 6, 7, 8, 9
+END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY = 0x1, 0x1, 0x4, 0x8, 0x20
+MAX_WINDOW = (1 << 31) - 1
+RESPONSE_HEADERS = b"\x88" + _hpack_literal(b"content-type", b"application/grpc")  # 0x88: ":status: 200"
+
+
+class _GrpcConnection:
+    def __init__(self, conn: socket.socket, server: Server, already: bytearray) -> None:
+        self.conn = conn
+        self.server = server
+        self.buf = bytearray(already)
+        self.pos = 0
+        self.streams: dict[int, bytearray] = {}
+        self.unacked = 0  # DATA bytes received since the last connection WINDOW_UPDATE
+
+    def _need(self, n: int) -> bool:
+        """Whether n bytes from self.pos are buffered, reading until they are (False at EOF)."""
+        while len(self.buf) - self.pos < n:
+            if self.pos > 1 << 20:
+                del self.buf[:self.pos]
+                self.pos = 0
+            chunk = self.conn.recv(max(262144, n))
+            if not chunk:
+                return False
+            self.buf += chunk
+        return True
+
+    def run(self) -> None:
+        send = self.conn.sendall
+        settings = b"".join(k.to_bytes(2, "big") + v.to_bytes(4, "big")
+                            for k, v in ((3, 1000), (4, MAX_WINDOW), (5, (1 << 24) - 1)))
+        send(_frame(SETTINGS, 0, 0, settings) + _frame(WINDOW_UPDATE, 0, 0, (MAX_WINDOW - 65535).to_bytes(4, "big")))
+        while self._need(9):
+            head = self.buf[self.pos:self.pos + 9]
+            length = int.from_bytes(head[:3], "big")
+            kind, flags = head[3], head[4]
+            stream = int.from_bytes(head[5:9], "big") & 0x7FFFFFFF
+            if not self._need(9 + length):
+                return
+            start, end = self.pos + 9, self.pos + 9 + length
+            self.pos = end
+            if kind == DATA:
+                self.unacked += length
+                if flags & PADDED:
+                    end -= self.buf[start]
+                    start += 1
+                body = self.streams.get(stream)
+                if body is not None:
+                    body += memoryview(self.buf)[start:end]
+                    if flags & END_STREAM:
+                        self._respond(stream, self.streams.pop(stream))
+                if self.unacked > 1 << 28:
+                    send(_frame(WINDOW_UPDATE, 0, 0, self.unacked.to_bytes(4, "big")))
+                    self.unacked = 0
+            elif kind == HEADERS:
+                if stream in self.streams:  # trailers of a request: ends it
+                    if flags & END_STREAM:
+                        self._respond(stream, self.streams.pop(stream))
+                elif flags & END_STREAM:
+                    self._respond(stream, bytearray())
+                else:
+                    self.streams[stream] = bytearray()
+            elif kind == SETTINGS and not flags & ACK:
+                send(_frame(SETTINGS, ACK, 0))
+            elif kind == PING and not flags & ACK:
+                send(_frame(PING, ACK, 0, bytes(self.buf[start:end])))
+            elif kind == RST_STREAM:
+                self.streams.pop(stream, None)
+            elif kind == GOAWAY:
+                return
+            # PRIORITY, WINDOW_UPDATE, CONTINUATION (header blocks are not decoded): nothing to do
+
+    def _respond(self, stream: int, body: bytearray) -> None:
+        status, payload, message = 13, b"", "a request without a gRPC message"
+        if len(body) >= 5 and body[0] == 0 and int.from_bytes(body[1:5], "big") == len(body) - 5:
+            status, payload, message = self.server.answer_grpc(memoryview(body)[5:])
+        elif len(body) >= 5 and body[0] != 0:
+            status, message = 12, "compressed messages are not supported"  # UNIMPLEMENTED
+        trailers = _hpack_literal(b"grpc-status", str(status).encode())
+        if message:
+            trailers += _hpack_literal(b"grpc-message", urllib.parse.quote(message).encode())
+        out = _frame(HEADERS, END_HEADERS, stream, RESPONSE_HEADERS)
+        if payload:
+            out += _frame(DATA, 0, stream, b"\x00" + len(payload).to_bytes(4, "big") + payload)
+        out += _frame(HEADERS, END_HEADERS | END_STREAM, stream, trailers)
+        self.conn.sendall(out)
+
+
+# --- running it as a separate process ------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process (all its threads), in seconds."""
+    try:
+        return time.clock_gettime(((~pid) << 3) | 2)  # MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
+    except OSError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class FastServer:
+    """This file run as a child process; a context manager. url, pid, cpu_seconds(), stats()."""
+
+    def __init__(self, validate: bool = False, dimension: int = 0) -> None:
+        self.validate = validate
+        self.dimension = dimension
+        self.proc: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self) -> FastServer:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--port", "0", "--dimension", str(self.dimension)]
+        if self.validate:
+            cmd.append("--validate")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening on "):
+            self.stop()
+            raise RuntimeError(f"pinecone_fast_server did not start: {line!r}")
+        self.port = int(line.rsplit(":", 1)[1])
+        return self
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
+
+    def _get(self, path: str, method: str = "GET") -> dict[str, Any]:
+        req = urllib.request.Request(self.url + path, method=method, data=b"{}" if method == "POST" else None)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(req, timeout=10) as r:
+            return dict(json.loads(r.read()))
+
+    def stats(self) -> dict[str, Any]:
+        return self._get("/__bench/stats")
+
+    def reset(self) -> None:
+        self._get("/__bench/reset", "POST")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            if self.proc.stdout:
+                self.proc.stdout.close()
+            self.proc = None
+
+    def __enter__(self) -> FastServer:  # noqa: PYI034
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
+    ap.add_argument("--validate", action="store_true", help="parse every body fully and reject bad ones")
+    ap.add_argument("--dimension", type=int, default=0, help="expected vector dimension (validate mode; 0: any)")
+    args = ap.parse_args(argv)
+    server = Server(args.port, args.validate, args.dimension)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    print(f"listening on http://127.0.0.1:{server.port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
