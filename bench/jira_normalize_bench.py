@@ -238,6 +238,8 @@ def _render(node: Any, out: _Out) -> None:  # noqa: C901 - one branch per node t
         out.add("---\n")
     elif t == "media":
         name = _attr(node, "alt") or _attr(node, "id")
+        if out.parts and out.parts[-1].endswith("]"):
+            out.add(" ")  # placeholders side by side stay apart, as in the core
         out.add("[media: " + name + "]" if name else "[media]")
     elif t == "mediaSingle" or t == "mediaGroup" or t == "mediaInline":
         _children(node, out)
