@@ -525,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"http_bench: no nginx: {e}", file=sys.stderr)
         return 2
     cells: list[Cell] = []
-    rounds: list[dict[str, float]] = []
+    rounds: list[dict[str, Any]] = []
     try:
         for f in files:
             for c in concurrencies:

@@ -247,7 +247,7 @@ struct client::impl {
   std::atomic<bool> polling{false};
 
   void wake() {
-    if (polling.load(std::memory_order_acquire)) curl_multi_wakeup(multi);
+    if (polling.exchange(false, std::memory_order_acq_rel)) curl_multi_wakeup(multi);  // one wake-up per sleep
   }
 
   // -- the loop ---------------------------------------------------------------------------------
@@ -698,7 +698,7 @@ client::handle client::submit(request r) {
   return h;
 }
 
-response client::wait(const handle& h, run_context* ctx) {
+void client::await(const handle& h, run_context* ctx) {
   std::unique_lock<std::mutex> lock(h->mutex);
   while (!h->done) {
     ++h->waiters;
@@ -715,6 +715,11 @@ response client::wait(const handle& h, run_context* ctx) {
       lock.lock();
     }
   }
+}
+
+response client::wait(const handle& h, run_context* ctx) {
+  await(h, ctx);
+  std::lock_guard<std::mutex> lock(h->mutex);
   if (h->error) std::rethrow_exception(h->error);
   return std::move(h->result);
 }

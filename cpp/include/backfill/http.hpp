@@ -133,6 +133,8 @@ class client {
   // request when it asks to stop. Throws http_error, or cancelled.
   response wait(const handle& h, run_context* ctx = nullptr);
   response execute(request r, run_context* ctx = nullptr) { return wait(submit(std::move(r)), ctx); }
+  // Blocks until a request is finished, without taking its result (wait() takes it, once).
+  void await(const handle& h, run_context* ctx = nullptr);
   // Abandons a request: its transfer is stopped and wait() throws cancelled.
   void cancel(const handle& h);
 
