@@ -76,10 +76,11 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
+
+from fake_base import FakeHandler, FakeServer
 
 __all__ = [
     "ADF_NODE_TYPES",
@@ -868,52 +869,15 @@ class _Fault:
     kind: str
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-    request_queue_size = 64
-
-    def __init__(self, fake: JiraFake) -> None:
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "jira-fake"
-    sys_version = ""
-    timeout = 60
-    server: _Server
 
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, True)
+    def on_long_line(self) -> None:
+        self.server.fake._violation("a request line over 64 KiB")
 
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._track(self.connection, False)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def handle_one_request(self) -> None:
-        try:
-            self.raw_requestline = self.rfile.readline(1 << 16)
-            if not self.raw_requestline:
-                self.close_connection = True
-                return
-            if not self.parse_request():
-                return
-            self.server.fake._dispatch(self)
-            self.wfile.flush()
-        except (TimeoutError, ConnectionError, OSError):
-            self.close_connection = True
+class _Server(FakeServer):
+    handler = _Handler
 
 
 class JiraFake:

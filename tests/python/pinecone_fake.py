@@ -56,7 +56,6 @@ from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -64,6 +63,8 @@ from urllib.parse import parse_qs, urlsplit
 import jsonschema
 import yaml
 from jsonschema import validators
+
+from fake_base import FakeHandler, FakeServer
 
 __all__ = ["DEFAULT_API_KEY", "METADATA_LIMIT", "PineconeFake", "RequestLog", "Violation", "load_spec",
            "metadata_bytes", "spec_path"]
@@ -315,57 +316,12 @@ class _Fault:
 # --- the server --------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-
-    def __init__(self, fake: PineconeFake) -> None:
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "pinecone-fake"
-    sys_version = ""
-    timeout = 60
-    server: _Server
     MAX_LINE = 1 << 22   # request line; Pinecone publishes no URL limit, so only absurd ones are refused
 
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._track(self.connection, False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def handle_one_request(self) -> None:
-        try:
-            self.raw_requestline = self.rfile.readline(self.MAX_LINE + 1)
-            if len(self.raw_requestline) > self.MAX_LINE:
-                self.requestline = self.request_version = self.command = ""
-                self.server.fake._violation("url_length", "?", "?", 414, "request line too long")
-                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
-                return
-            if not self.raw_requestline:
-                self.close_connection = True
-                return
-            if not self.parse_request():
-                return
-            self.server.fake._dispatch(self)
-            self.wfile.flush()
-        except (TimeoutError, ConnectionError, OSError):
-            self.close_connection = True
+    def on_long_line(self) -> None:
+        self.server.fake._violation("url_length", "?", "?", 414, "request line too long")
 
     def read_body(self) -> bytes:
         te = self.headers.get("Transfer-Encoding", "")
@@ -383,6 +339,10 @@ class _Handler(BaseHTTPRequestHandler):
             return b"".join(chunks)
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n > 0 else b""
+
+
+class _Server(FakeServer):
+    handler = _Handler
 
 
 class PineconeFake:

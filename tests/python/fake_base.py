@@ -1,0 +1,76 @@
+"""What the local fakes of remote APIs share: a threaded HTTP/1.1 server on 127.0.0.1 whose handler
+hands each parsed request to its fake's ``_dispatch`` and reports connections to ``_track``.
+
+A fake (see jira_fake.py, pinecone_fake.py) subclasses FakeHandler for its name and limits and
+FakeServer for its handler class; everything about the API lives in the fake itself.
+"""
+
+from __future__ import annotations
+
+import socket
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+
+
+class Fake(Protocol):
+    def _track(self, conn: socket.socket, add: bool) -> None: ...
+    def _dispatch(self, handler: Any) -> None: ...
+
+
+class FakeServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    request_queue_size = 64
+    handler: type[BaseHTTPRequestHandler]
+
+    def __init__(self, fake: Fake) -> None:
+        self.fake = fake
+        super().__init__(("127.0.0.1", 0), self.handler)
+
+
+class FakeHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fake"
+    sys_version = ""
+    timeout = 60
+    server: FakeServer
+    MAX_LINE = 1 << 16  # longest request line; a longer one is refused with 414 and recorded
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._track(self.connection, False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def on_long_line(self) -> None:
+        """Called before a request line over MAX_LINE is refused; fakes record it as a violation."""
+
+    def handle_one_request(self) -> None:
+        try:
+            self.raw_requestline = self.rfile.readline(self.MAX_LINE + 1)
+            if len(self.raw_requestline) > self.MAX_LINE:
+                self.requestline = self.request_version = self.command = ""
+                self.on_long_line()
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            self.server.fake._dispatch(self)
+            self.wfile.flush()
+        except (TimeoutError, ConnectionError, OSError):
+            self.close_connection = True
