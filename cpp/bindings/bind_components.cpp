@@ -25,6 +25,19 @@ py::dict record_dict(const std::string& id, const std::vector<float>& values, co
 
 }  // namespace
 
+py::list matches_to_list(const std::vector<query_match>& matches) {
+  py::list out;
+  py::object loads = py::module_::import("json").attr("loads");
+  for (const auto& mt : matches) {
+    py::dict d;
+    d["id"] = mt.id;
+    d["score"] = mt.score;
+    d["metadata"] = loads(mt.metadata_json);
+    out.append(d);
+  }
+  return out;
+}
+
 void register_components(py::module_& m) {
   py::class_<source, std::shared_ptr<source>>(m, "Source")
       .def_property_readonly("kind", &source::kind)
@@ -183,16 +196,7 @@ void register_components(py::module_& m) {
               py::gil_scoped_release nogil;
               matches = self.query(vector, top_k);
             }
-            py::list out;
-            py::object loads = py::module_::import("json").attr("loads");
-            for (const auto& mt : matches) {
-              py::dict d;
-              d["id"] = mt.id;
-              d["score"] = mt.score;
-              d["metadata"] = loads(mt.metadata_json);
-              out.append(d);
-            }
-            return out;
+            return matches_to_list(matches);
           },
           py::arg("vector"), py::arg("top_k") = 10);
 

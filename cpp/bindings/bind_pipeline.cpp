@@ -253,16 +253,7 @@ void register_pipeline(py::module_& m) {
               matches = self.query(text, top_k);
             }
             drain_logs();
-            py::list out;
-            py::object loads = py::module_::import("json").attr("loads");
-            for (const auto& mt : matches) {
-              py::dict d;
-              d["id"] = mt.id;
-              d["score"] = mt.score;
-              d["metadata"] = loads(mt.metadata_json);
-              out.append(d);
-            }
-            return out;
+            return matches_to_list(matches);
           },
           py::arg("text"), py::arg("top_k") = 5);
 }

@@ -4,8 +4,10 @@
 #include <pybind11/pybind11.h>
 
 #include <functional>
+#include <vector>
 
 #include "backfill/context.hpp"
+#include "backfill/document.hpp"
 
 namespace backfill::python {
 
@@ -16,6 +18,9 @@ void register_logging(py::module_& m);
 void register_components(py::module_& m);
 void register_pipeline(py::module_& m);
 void register_http(py::module_& m);
+
+// Query matches as [{"id", "score", "metadata"}], the shape Sink.query and Pipeline.query return.
+py::list matches_to_list(const std::vector<query_match>& matches);
 
 // backfill.errors.HttpError for a core http_error, with its attributes set.
 py::object http_error_object(const std::exception& e);

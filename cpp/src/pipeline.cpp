@@ -350,8 +350,7 @@ ingest_report pipeline::ingest(run_context& ctx) {
                      before.count);
   }
 
-  std::int64_t total_docs = -1;
-  ctx.begin_phase("ingest", "documents", total_docs);
+  ctx.begin_phase("ingest", "documents");
   const std::int64_t calls_before = embedder_->calls();
 
   // Documents seen in this run, for dedup by id (latest updated_at wins, the first on a tie).
