@@ -180,7 +180,8 @@ void register_pipeline(py::module_& m) {
   py::class_<pipeline>(m, "Pipeline")
       .def(py::init([](std::shared_ptr<source> src, std::shared_ptr<embedder> emb, std::shared_ptr<sink> snk,
                        const std::filesystem::path& workdir, std::size_t target_tokens, std::size_t overlap_tokens,
-                       std::size_t max_tokens, std::size_t batch_records, double count_timeout_seconds) {
+                       std::size_t max_tokens, std::size_t batch_records, double count_timeout_seconds,
+                       bool overlap, std::size_t embed_concurrency) {
              pipeline_options o;
              o.workdir = workdir;
              o.chunking.target_tokens = target_tokens;
@@ -188,11 +189,13 @@ void register_pipeline(py::module_& m) {
              o.chunking.max_tokens = max_tokens;
              o.batch_records = batch_records;
              o.count_timeout_seconds = count_timeout_seconds;
+             o.overlap = overlap;
+             o.embed_concurrency = embed_concurrency;
              return std::make_unique<pipeline>(std::move(src), std::move(emb), std::move(snk), std::move(o));
            }),
            py::arg("source"), py::arg("embedder"), py::arg("sink"), py::arg("workdir"), py::arg("target_tokens"),
            py::arg("overlap_tokens"), py::arg("max_tokens"), py::arg("batch_records"),
-           py::arg("count_timeout_seconds"))
+           py::arg("count_timeout_seconds"), py::arg("overlap") = true, py::arg("embed_concurrency") = 0)
       .def(
           "plan",
           [](pipeline& self, py::object progress, py::object cancel) {
@@ -226,6 +229,18 @@ void register_pipeline(py::module_& m) {
             return to_dict(r);
           },
           py::arg("progress") = py::none(), py::arg("cancel") = py::none())
+      .def(
+          "fetch_and_ingest",
+          [](pipeline& self, std::vector<std::string> refetch, py::object progress, py::object cancel) {
+            run_report r;
+            run_released([&](run_context& ctx) { r = self.fetch_and_ingest(ctx, refetch); }, progress, cancel);
+            py::dict d;
+            d["fetch"] = to_dict(r.fetch);
+            d["ingest"] = to_dict(r.ingest);
+            return d;
+          },
+          py::arg("refetch") = std::vector<std::string>{}, py::arg("progress") = py::none(),
+          py::arg("cancel") = py::none())
       .def(
           "verify",
           [](pipeline& self, std::int64_t sample, py::object progress, py::object cancel) {

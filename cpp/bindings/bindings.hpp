@@ -16,6 +16,7 @@ namespace py = pybind11;
 void register_errors(py::module_& m);
 void register_logging(py::module_& m);
 void register_components(py::module_& m);
+void register_python_embedder(py::module_& m);
 void register_pipeline(py::module_& m);
 void register_http(py::module_& m);
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <thread>
 
 #include "backfill/errors.hpp"
 #include "backfill/hash.hpp"
@@ -50,6 +51,11 @@ hash_embedder::hash_embedder(int dimension) : dimension_(dimension) {
 }
 
 std::string hash_embedder::identity() const { return "hash:v1:dim=" + std::to_string(dimension_); }
+
+std::size_t hash_embedder::concurrency() const {
+  unsigned cores = std::thread::hardware_concurrency();
+  return std::clamp<std::size_t>(cores > 1 ? cores - 1 : 1, 1, 8);
+}
 
 std::vector<float> hash_embedder::embed_one(std::string_view text) const {
   // Collect every feature occurrence, then sort: equal features become runs (their count is the term

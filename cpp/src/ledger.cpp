@@ -182,10 +182,10 @@ void ledger::reset_partition(std::string_view source, std::string_view name) {
   tx.commit();
 }
 
-std::vector<page_row> ledger::pages(std::string_view source, std::string_view partition) {
+std::vector<page_row> ledger::pages(std::string_view source, std::string_view partition, std::int64_t from_seq) {
   auto st = db_.prepare(
-      "SELECT seq, path, hash, items, bytes FROM pages WHERE source=? AND partition=? ORDER BY seq");
-  st.bind(1, source).bind(2, partition);
+      "SELECT seq, path, hash, items, bytes FROM pages WHERE source=? AND partition=? AND seq>=? ORDER BY seq");
+  st.bind(1, source).bind(2, partition).bind(3, from_seq);
   std::vector<page_row> out;
   while (st.step()) {
     page_row r;

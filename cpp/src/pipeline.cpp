@@ -4,6 +4,7 @@
 #include <chrono>
 #include <random>
 #include <thread>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -16,11 +17,12 @@
 #include "backfill/json.hpp"
 #include "backfill/log.hpp"
 #include "backfill/sanitize.hpp"
+#include "pipeline_internal.hpp"
 
 namespace backfill {
 namespace fs = std::filesystem;
 
-namespace {
+namespace detail {
 
 std::string relative_to(const fs::path& path, const fs::path& base) {
   std::error_code ec;
@@ -33,48 +35,64 @@ std::string recovery_hint(std::string_view partition) {
                      partition, partition);
 }
 
-// Journal pages of one partition, read in order; every body is checked against the hash the ledger
-// recorded when the page was written, so a damaged page is never normalized.
-class journal_pages final : public page_reader {
- public:
-  journal_pages(const journal& j, ledger& l, fs::path workdir, std::string source, std::string partition)
-      : journal_(j), ledger_(l), workdir_(std::move(workdir)), source_(std::move(source)),
-        partition_(std::move(partition)) {}
-
-  void for_each(const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override {
-    for_each_in(partition_, fn);
+std::int64_t journal_pages::read_from(
+    std::string_view partition, std::int64_t seq,
+    const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) {
+  for (const auto& page : ledger_.pages(source_, partition, seq)) {
+    fs::path path = workdir_ / page.path;
+    journal_.read_page(path, buffer_);
+    if (hash_hex(buffer_) != page.hash)
+      throw journal_error(fmt::format("journal page {} is damaged ({} bytes on disk, {} when written); {}",
+                                      page.path, buffer_.size(), page.bytes, recovery_hint(partition)),
+                          path.string());
+    fn(page.seq, buffer_, page.path);
+    seq = page.seq + 1;
   }
+  return seq;
+}
 
-  void for_each_in(std::string_view partition,
-                   const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override {
-    for (const auto& page : ledger_.pages(source_, partition)) {
-      fs::path path = workdir_ / page.path;
-      journal_.read_page(path, buffer_);
-      if (hash_hex(buffer_) != page.hash)
-        throw journal_error(fmt::format("journal page {} is damaged ({} bytes on disk, {} when written); {}",
-                                        page.path, buffer_.size(), page.bytes, recovery_hint(partition)),
-                            path.string());
-      fn(page.seq, buffer_, page.path);
+void journal_pages::for_each(const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) {
+  if (!feed_) {
+    read_from(partition_, 0, fn);
+    return;
+  }
+  // Follow a fetch in progress: read what is recorded, wait for more, until the fetch has finished
+  // the partition (then read once more: pages recorded just before it said so).
+  std::int64_t seq = 0;
+  for (;;) {
+    std::uint64_t version = feed_->version();
+    bool finished = feed_->finished(partition_);
+    std::int64_t next = read_from(partition_, seq, fn);
+    if (next == seq && finished) return;
+    if (next == seq) {
+      feed_->wait(version, std::chrono::milliseconds(50));
+      if (on_wait_) on_wait_();
+      if (ctx_) ctx_->checkpoint();
     }
+    seq = next;
   }
+}
 
- private:
-  const journal& journal_;
-  ledger& ledger_;
-  fs::path workdir_;
-  std::string source_;
-  std::string partition_;
-  std::string buffer_;
-};
+void journal_pages::for_each_in(std::string_view partition,
+                                const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) {
+  read_from(partition, 0, fn);
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::recovery_hint;
+using detail::relative_to;
 
 // Journals each page, then records it and its cursor in the ledger: a page is durable before its
 // cursor moves, so a crash anywhere re-reads at most the one page that was not yet recorded.
 class journaling_sink final : public page_sink {
  public:
   journaling_sink(const journal& j, ledger& l, const fs::path& workdir, std::string source, std::string partition,
-                  std::int64_t next_seq, fetch_report& report, run_context& ctx)
+                  std::int64_t next_seq, fetch_report& report, run_context& ctx, detail::fetch_feed* feed)
       : journal_(j), ledger_(l), workdir_(workdir), source_(std::move(source)), partition_(std::move(partition)),
-        seq_(next_seq), report_(report), ctx_(ctx) {}
+        seq_(next_seq), report_(report), ctx_(ctx), feed_(feed) {}
 
   // A fetch that resumes mid-partition: the page before it, which the guard of this process never saw.
   void resume_after(std::string last_page_hash, std::string_view cursor) {
@@ -112,6 +130,7 @@ class journaling_sink final : public page_sink {
     row.bytes = static_cast<std::int64_t>(body.size());
     ledger_.record_page(row, next_cursor, watermark);
     failpoint("fetch.page_committed");
+    if (feed_) feed_->page_recorded();
     ++seq_;
     ++report_.pages_fetched;
     report_.items_fetched += items;
@@ -129,6 +148,7 @@ class journaling_sink final : public page_sink {
   std::int64_t seq_;
   fetch_report& report_;
   run_context& ctx_;
+  detail::fetch_feed* feed_;
   std::string resume_hash_;
   std::string resume_cursor_;
 };
@@ -165,14 +185,20 @@ plan_report pipeline::plan(run_context& ctx) {
 // --- fetch -------------------------------------------------------------------------------------
 
 fetch_report pipeline::fetch(run_context& ctx, const std::vector<std::string>& refetch) {
-  const std::string kind = source_->kind();
   auto planned = plan(ctx);
+  return fetch_planned(ctx, planned, refetch, *ledger_, nullptr);
+}
+
+fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planned,
+                                     const std::vector<std::string>& refetch, ledger& book,
+                                     detail::fetch_feed* feed) {
+  const std::string kind = source_->kind();
   for (const auto& name : refetch) {
     bool known = std::any_of(planned.partitions.begin(), planned.partitions.end(),
                              [&](const auto& p) { return p.name == name; });
     if (!known) throw config_error(fmt::format("refetch: no partition named '{}' in {}", name, source_->describe()));
     journal_.clear_partition(kind, name);
-    ledger_->reset_partition(kind, name);
+    book.reset_partition(kind, name);
     logger()->info("partition {} will be fetched again from the start", name);
   }
   std::int64_t total_pages = 0;
@@ -186,19 +212,20 @@ fetch_report pipeline::fetch(run_context& ctx, const std::vector<std::string>& r
   fetch_report report;
   for (const auto& p : planned.partitions) {
     ++report.partitions;
-    auto row = ledger_->partition(kind, p.name);
+    auto row = book.partition(kind, p.name);
     bool reopened = false;
     if (row && row->status == "done") {
       reopened = true;
       if (!source_->incremental()) {
         ++report.partitions_skipped;
         ctx.state().done += row->pages;
+        if (feed) feed->partition_finished(p.name);
         continue;
       }
       // An incremental source picks up what changed since the partition's highest watermark.
       std::string cursor = source_->reopen_cursor(p, row->watermark);
-      ledger_->reopen_partition(kind, p.name, cursor);
-      row = ledger_->partition(kind, p.name);
+      book.reopen_partition(kind, p.name, cursor);
+      row = book.partition(kind, p.name);
       logger()->info("{}: fetching what changed since {}", p.label.empty() ? p.name : p.label,
                      row->watermark.empty() ? "the start" : row->watermark);
     }
@@ -207,18 +234,65 @@ fetch_report pipeline::fetch(run_context& ctx, const std::vector<std::string>& r
     ctx.state().done += next_seq;
     ctx.state().partition = p.label.empty() ? p.name : p.label;
     if (next_seq > 0) logger()->info("resuming {} after {} journaled pages", ctx.state().partition, next_seq);
-    journaling_sink out(journal_, *ledger_, options_.workdir, kind, p.name, next_seq, report, ctx);
+    journaling_sink out(journal_, book, options_.workdir, kind, p.name, next_seq, report, ctx, feed);
     if (!reopened && next_seq > 0 && !cursor.empty()) {
-      auto pages = ledger_->pages(kind, p.name);
+      auto pages = book.pages(kind, p.name);
       if (!pages.empty()) out.resume_after(pages.back().hash, cursor);
     }
     source_->fetch(p, cursor, out, ctx);
-    ledger_->finish_partition(kind, p.name);
+    book.finish_partition(kind, p.name);
+    if (feed) feed->partition_finished(p.name);
   }
-  report.pages_total = ledger_->page_count(kind);
+  report.pages_total = book.page_count(kind);
   logger()->info("fetch: {} pages read ({} bytes), {} journaled in all", report.pages_fetched,
                  report.bytes_fetched, report.pages_total);
   return report;
+}
+
+// --- fetch and ingest, overlapped --------------------------------------------------------------
+
+run_report pipeline::fetch_and_ingest(run_context& ctx, const std::vector<std::string>& refetch) {
+  run_report r;
+  if (!options_.overlap) {
+    r.fetch = fetch(ctx, refetch);
+    r.ingest = ingest(ctx);
+    return r;
+  }
+  auto planned = plan(ctx);
+  // The fetch runs on its own thread with its own ledger connection; the ingest follows it here.
+  detail::fetch_feed feed;
+  ledger fetch_state(options_.workdir / "state.sqlite");
+  std::thread fetcher([&] {
+    run_context fetch_ctx(
+        [&](const progress& p) {
+          feed.publish(p);
+          return feed.abort.load();
+        },
+        std::chrono::milliseconds(20));
+    try {
+      r.fetch = fetch_planned(fetch_ctx, planned, refetch, fetch_state, &feed);
+      feed.finish(nullptr);
+    } catch (...) {
+      feed.finish(std::current_exception());
+    }
+  });
+  try {
+    r.ingest = ingest_from(ctx, &feed, planned.partitions);
+  } catch (...) {
+    feed.abort = true;
+    fetcher.join();
+    // A fetch error is the cause; the ingest only stopped because of it.
+    if (auto e = feed.error()) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const cancelled&) {
+      }
+    }
+    throw;
+  }
+  fetcher.join();
+  if (auto e = feed.error()) std::rethrow_exception(e);
+  return r;
 }
 
 // --- validate ----------------------------------------------------------------------------------
@@ -290,291 +364,6 @@ validate_report pipeline::validate(run_context& ctx) {
     }
     report.duplicates.push_back(std::move(d));
   }
-  return report;
-}
-
-// --- ingest ------------------------------------------------------------------------------------
-
-struct pipeline::ingest_state {
-  struct pending_chunk {
-    chunk c;
-    std::string metadata_json;
-    std::string meta_hash;
-  };
-  struct pending_doc {
-    std::string id;
-    std::string partition;
-    std::string content_hash;
-    std::string updated_at;
-    std::vector<pending_chunk> chunks;
-  };
-  std::vector<pending_doc> docs;
-  std::unordered_map<std::string, std::size_t> index;  // doc id -> position in docs
-  std::size_t chunk_count = 0;
-};
-
-namespace {
-
-std::string record_metadata(const document& doc, const chunk& c) {
-  metadata m = doc.meta;
-  m.set("doc_id", doc.id);
-  m.set("source", doc.source);
-  m.set("partition", doc.partition);
-  m.set("title", doc.title);
-  if (!doc.url.empty()) m.set("url", doc.url);
-  if (!doc.created_at.empty()) m.set("created_at", doc.created_at);
-  if (!doc.updated_at.empty()) m.set("updated_at", doc.updated_at);
-  m.set("chunk", static_cast<double>(c.index));
-  m.set("text", c.text);
-  return m.to_json();
-}
-
-}  // namespace
-
-ingest_report pipeline::ingest(run_context& ctx) {
-  if (!embedder_ || !sink_) throw config_error("ingest needs an embedder and a sink");
-  const std::string kind = source_->kind();
-  const std::string sink_id = sink_->identity();
-  const std::string emb_id = embedder_->identity();
-  ingest_report report;
-
-  sink_stats before = sink_->stats();
-  if (before.dimension != 0 && before.dimension != embedder_->dimension())
-    throw config_error(fmt::format("the sink ({}) holds vectors of dimension {}, but the embedder ({}) makes {}; "
-                                   "use a matching embedder.dimension or another index",
-                                   sink_->describe(), before.dimension, emb_id, embedder_->dimension()));
-  if (!ledger_->sink_baseline(sink_id)) {
-    ledger_->set_sink_baseline(sink_id, before.count);
-    if (before.count > 0)
-      logger()->info("{} already holds {} records; verification expects them plus ours", sink_->describe(),
-                     before.count);
-  }
-
-  ctx.begin_phase("ingest", "documents");
-  const std::int64_t calls_before = embedder_->calls();
-
-  // Documents seen in this run, for dedup by id (latest updated_at wins, the first on a tie).
-  sql::database seen("", "ingest scratch database");
-  seen.exec("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-            "CREATE TABLE seen(id TEXT PRIMARY KEY, updated_at TEXT NOT NULL) WITHOUT ROWID; BEGIN");
-  auto seen_get = seen.prepare("SELECT updated_at FROM seen WHERE id=?");
-  auto seen_put = seen.prepare("INSERT OR REPLACE INTO seen(id, updated_at) VALUES(?,?)");
-  std::int64_t seen_uncommitted = 0;
-
-  ingest_state batch;
-  const std::size_t meta_limit = sink_->metadata_limit();
-  sanitize_options sanitize;
-  if (meta_limit) sanitize.max_bytes = meta_limit;
-  std::unordered_set<std::string> refused;  // ids the sink would not send: never recorded as live
-  auto skip = [&](const std::string& id, std::string_view why) {
-    ++report.records_skipped;
-    if (report.skipped_ids.size() < options_.max_examples) report.skipped_ids.push_back(id);
-    logger()->error("record {} was skipped: {}", id, why);
-  };
-
-  auto flush = [&]() {
-    if (batch.docs.empty()) return;
-    // 1. Intent: the chunk ids about to be written, so no crash can leave an id the ledger does not know.
-    {
-      sql::transaction tx(ledger_->db());
-      for (const auto& d : batch.docs) {
-        std::vector<chunk_row> rows;
-        rows.reserve(d.chunks.size());
-        for (const auto& pc : d.chunks) rows.push_back({pc.c.id, pc.meta_hash});
-        ledger_->begin_document(sink_id, d.id, rows);
-      }
-      tx.commit();
-    }
-    // 2. Embeddings: cache first; each distinct text embedded once; new vectors cached before upsert.
-    std::unordered_map<std::string, std::vector<float>> vectors;
-    std::vector<std::string_view> todo_texts;
-    std::vector<std::string> todo_hashes;
-    for (const auto& d : batch.docs) {
-      for (const auto& pc : d.chunks) {
-        if (vectors.count(pc.c.text_hash)) continue;
-        if (auto cached = ledger_->cached_embedding(emb_id, pc.c.text_hash)) {
-          vectors.emplace(pc.c.text_hash, std::move(*cached));
-          ++report.embedding_cache_hits;
-        } else {
-          vectors.emplace(pc.c.text_hash, std::vector<float>{});
-          todo_texts.push_back(pc.c.text);
-          todo_hashes.push_back(pc.c.text_hash);
-        }
-      }
-    }
-    const std::size_t step = std::max<std::size_t>(1, embedder_->max_batch());
-    for (std::size_t i = 0; i < todo_texts.size(); i += step) {
-      std::size_t n = std::min(step, todo_texts.size() - i);
-      std::vector<std::string_view> texts(todo_texts.begin() + static_cast<std::ptrdiff_t>(i),
-                                          todo_texts.begin() + static_cast<std::ptrdiff_t>(i + n));
-      auto out = embedder_->embed(texts);
-      if (out.size() != n)
-        throw embed_error(fmt::format("embedder {} returned {} vectors for {} texts", emb_id, out.size(), n));
-      std::vector<std::pair<std::string, std::vector<float>>> fresh;
-      fresh.reserve(n);
-      for (std::size_t k = 0; k < n; ++k) {
-        if (static_cast<int>(out[k].size()) != embedder_->dimension())
-          throw embed_error(fmt::format("embedder {} returned a vector of dimension {}, expected {}", emb_id,
-                                        out[k].size(), embedder_->dimension()));
-        vectors[todo_hashes[i + k]] = out[k];
-        fresh.emplace_back(todo_hashes[i + k], std::move(out[k]));
-      }
-      ledger_->store_embeddings(emb_id, fresh);
-      report.chunks_embedded += static_cast<std::int64_t>(n);
-      ctx.checkpoint();
-    }
-    failpoint("ingest.batch_embedded");
-    // 3. Upsert, checking every acknowledgement.
-    std::vector<record> records;
-    const std::size_t max_records = std::max<std::size_t>(1, sink_->max_batch());
-    auto send = [&]() {
-      if (records.empty()) return;
-      std::int64_t acked = sink_->upsert(records);
-      ++report.upsert_requests;
-      std::int64_t not_sent = 0;
-      for (auto& id : sink_->take_unsendable()) {
-        skip(id, "it is larger than the sink's request limit even alone");
-        refused.insert(std::move(id));
-        ++not_sent;  // accounted for: reported, never recorded as live
-      }
-      acked += not_sent;
-      if (acked != static_cast<std::int64_t>(records.size())) {
-        std::string ids;
-        for (std::size_t k = 0; k < records.size() && k < 20; ++k) ids += (k ? ", " : "") + records[k].id;
-        throw sink_error(fmt::format("{} acknowledged {} of {} records; the batch held {}{}", sink_->describe(), acked,
-                                     records.size(), ids, records.size() > 20 ? ", ..." : ""));
-      }
-      report.chunks_written += acked - not_sent;
-      records.clear();
-    };
-    for (const auto& d : batch.docs) {
-      for (const auto& pc : d.chunks) {
-        records.push_back({pc.c.id, vectors.at(pc.c.text_hash), pc.metadata_json});
-        if (records.size() >= max_records) send();
-      }
-    }
-    send();
-    failpoint("ingest.batch_upserted");
-    // 4. Chunks a changed document no longer has.
-    for (const auto& d : batch.docs) {
-      std::vector<std::string> keep;
-      keep.reserve(d.chunks.size());
-      for (const auto& pc : d.chunks) keep.push_back(pc.c.id);
-      auto stale = ledger_->stale_chunks(sink_id, d.id, keep);
-      if (!stale.empty()) {
-        sink_->remove(stale);
-        report.stale_chunks_deleted += static_cast<std::int64_t>(stale.size());
-      }
-    }
-    // 5. Commit: the documents are now ingested.
-    {
-      sql::transaction tx(ledger_->db());
-      for (const auto& d : batch.docs) {
-        std::vector<chunk_row> rows;
-        rows.reserve(d.chunks.size());
-        for (const auto& pc : d.chunks)
-          if (!refused.count(pc.c.id)) rows.push_back({pc.c.id, pc.meta_hash});
-        ledger_->commit_document(sink_id, d.id, d.partition, d.content_hash, d.updated_at, rows);
-      }
-      tx.commit();
-    }
-    failpoint("ingest.batch_committed");
-    report.documents_written += static_cast<std::int64_t>(batch.docs.size());
-    batch.docs.clear();
-    batch.index.clear();
-    batch.chunk_count = 0;
-  };
-
-  auto on_document = [&](document&& doc) {
-    ++report.documents_seen;
-    ++ctx.state().done;
-    std::string hash = doc.content_hash();
-
-    seen_get.bind(1, doc.id);
-    std::optional<std::string> seen_at;
-    if (seen_get.step()) seen_at = seen_get.column_string(0);
-    seen_get.reset();
-
-    if (seen_at) {
-      // The same id earlier in this run: a strictly later version replaces it, anything else loses.
-      if (!(doc.updated_at > *seen_at)) {
-        ++report.documents_superseded;
-        return;
-      }
-    } else {
-      auto stored = ledger_->document(sink_id, doc.id);
-      if (stored && stored->complete && stored->content_hash == hash) {
-        ++report.documents_unchanged;
-        seen_put.bind(1, doc.id).bind(2, doc.updated_at);
-        seen_put.run();
-        return;
-      }
-      if (stored && stored->complete && doc.updated_at < stored->updated_at) {
-        ++report.documents_superseded;
-        seen_put.bind(1, doc.id).bind(2, stored->updated_at);
-        seen_put.run();
-        return;
-      }
-    }
-    seen_put.bind(1, doc.id).bind(2, doc.updated_at);
-    seen_put.run();
-    if (++seen_uncommitted >= 10000) {
-      seen.exec("COMMIT; BEGIN");
-      seen_uncommitted = 0;
-    }
-
-    ingest_state::pending_doc pd;
-    pd.id = doc.id;
-    pd.partition = doc.partition;
-    pd.content_hash = hash;
-    pd.updated_at = doc.updated_at;
-    for (auto& c : chunk_document(doc, options_.chunking)) {
-      c.id = sink_->fit_record_id(c.id);
-      std::string meta = record_metadata(doc, c);
-      if (meta_limit && meta.size() > meta_limit) {
-        auto fitted = sanitize_metadata(meta, sanitize, report.metadata);
-        if (!fitted) {
-          skip(c.id, "its metadata keys alone exceed the sink's limit");
-          continue;
-        }
-        meta = std::move(*fitted);
-      }
-      std::string meta_hash = hash_hex(meta);
-      pd.chunks.push_back({std::move(c), std::move(meta), std::move(meta_hash)});
-    }
-    auto it = batch.index.find(pd.id);
-    if (it != batch.index.end()) {
-      batch.chunk_count -= batch.docs[it->second].chunks.size();
-      batch.chunk_count += pd.chunks.size();
-      batch.docs[it->second] = std::move(pd);
-    } else {
-      batch.chunk_count += pd.chunks.size();
-      batch.index.emplace(pd.id, batch.docs.size());
-      batch.docs.push_back(std::move(pd));
-    }
-    if (batch.chunk_count >= options_.batch_records) flush();
-    ctx.checkpoint();
-  };
-
-  std::int64_t unfetched = 0;
-  for (const auto& part : ledger_->partitions(kind)) {
-    if (part.status != "done") {
-      ++unfetched;
-      continue;
-    }
-    ctx.state().partition = part.name;
-    journal_pages pages(journal_, *ledger_, options_.workdir, kind, part.name);
-    source_->normalize(part.name, pages, on_document, ctx);
-    flush();
-  }
-  flush();
-  seen.exec("COMMIT");
-  if (unfetched > 0)
-    logger()->warn("{} partitions are not completely fetched and were not ingested; run fetch first", unfetched);
-  report.embed_calls = embedder_->calls() - calls_before;
-  logger()->info("ingest: {} documents seen, {} written, {} unchanged; {} chunks written, {} embedded, {} from cache",
-                 report.documents_seen, report.documents_written, report.documents_unchanged, report.chunks_written,
-                 report.chunks_embedded, report.embedding_cache_hits);
   return report;
 }
 

@@ -43,6 +43,8 @@ class RunSettings:
     name: str = "backfill"
     workdir: Path | None = None
     batch_records: int = 1000
+    overlap: bool = True
+    embed_concurrency: int = 0
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ def _coerce(value: Any, hint: Any, where: str, base: Path | None) -> Any:
         non_none = [a for a in args if a is not type(None)]
         if len(non_none) == 1:
             return _coerce(value, non_none[0], where, base)
+        if str in non_none:  # e.g. a function given as an import path
+            return _coerce(value, str, where, base)
     if hint is Path:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where} must be a non-empty path string, got {value!r}", key=where)

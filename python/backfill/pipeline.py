@@ -38,7 +38,9 @@ class Pipeline:
     >>> p.run()                                                  # doctest: +SKIP
 
     ``workdir`` defaults to ``.backfill/<name>`` in the current directory; it holds the journal of raw
-    pages, the ledger (``state.sqlite``) and the receipts. ``progress`` is ``"auto"`` (a tqdm bar when
+    pages, the ledger (``state.sqlite``) and the receipts. ``overlap`` runs fetch, normalize, embed and
+    upsert concurrently (off: one after another); ``embed_concurrency`` is how many embedder calls
+    may be in flight (0: the embedder's own choice). ``progress`` is ``"auto"`` (a tqdm bar when
     a person is watching, log lines otherwise), ``"tqdm"``, ``"log"``, ``"none"`` or a callable.
     """
 
@@ -54,6 +56,8 @@ class Pipeline:
         batch_records: int = 1000,
         verify_sample: int = 0,
         count_timeout_seconds: float = 60.0,
+        overlap: bool = True,
+        embed_concurrency: int = 0,
         progress: ProgressSetting = "auto",
     ) -> None:
         self.source = source
@@ -64,6 +68,11 @@ class Pipeline:
         self.chunking = chunking if chunking is not None else Chunking()
         if batch_records < 1:
             raise ConfigError(f"run.batch_records must be at least 1, got {batch_records}", key="run.batch_records")
+        if embed_concurrency < 0:
+            raise ConfigError(
+                f"run.embed_concurrency must be 0 (the embedder's own) or positive, got {embed_concurrency}",
+                key="run.embed_concurrency",
+            )
         self.verify_sample = verify_sample
         self._progress_setting = progress
         self._cancel = threading.Event()
@@ -81,6 +90,8 @@ class Pipeline:
             self.chunking.max_tokens,
             batch_records,
             count_timeout_seconds,
+            overlap,
+            embed_concurrency,
         )
 
     @classmethod
@@ -98,6 +109,8 @@ class Pipeline:
             batch_records=config.run.batch_records,
             verify_sample=config.verify.sample,
             count_timeout_seconds=config.verify.count_timeout_seconds,
+            overlap=config.run.overlap,
+            embed_concurrency=config.run.embed_concurrency,
             progress=progress,
         )
 
@@ -186,11 +199,18 @@ class Pipeline:
     def run(
         self, *, refetch: Sequence[str] = (), sample: int | None = None, junit: str | os.PathLike[str] | None = None
     ) -> RunReport:
-        """plan, fetch, validate, ingest, verify. Safe to call again after any interruption."""
+        """plan, fetch, ingest, validate, verify. Safe to call again after any interruption.
+
+        Fetch, normalize, embed and upsert overlap (unless ``overlap=False``): documents are
+        ingested while later pages are still being fetched. Each page is journaled and checked
+        against its hash before it is normalized, so validation afterwards only reports (duplicate
+        ids and their pages); a damaged page stops the run where it is met."""
         plan = self.plan()
-        fetch = self.fetch(refetch)
+        both = self._call(self._core.fetch_and_ingest, list(refetch))
+        fetch = FetchReport.from_dict(both["fetch"])
+        ingest = IngestReport.from_dict(both["ingest"])
+        self._last_ingest = ingest
         validate = self.validate()
-        ingest = self.ingest()
         verify = self.verify(sample, junit=junit)
         return RunReport(plan=plan, fetch=fetch, validate=validate, ingest=ingest, verify=verify)
 

@@ -599,7 +599,8 @@ def test_a_repeated_cursor_is_a_pagination_error_and_nothing_is_ingested_twice(
         jira: Callable[..., JiraFake], tmp_path: Path, after_pages: int) -> None:
     """The site returns the same page and the same nextPageToken forever (from the first page, or after
     one good page): PaginationError naming the cursor; the repeated page is never journaled, and the index
-    and the ledger hold each issue once (the stuck partition, not completely fetched, is not ingested)."""
+    and the ledger hold each issue once. The run's ingest follows the fetch page by page, so the stuck
+    partition's good pages may be in the index; a later `ingest` takes only completely fetched partitions."""
     fake = jira({"SUBS": 130, "OPS": 25})
     fake.stuck_token("SUBS", after_pages=after_pages, token=STUCK)
     config, workdir = jira_config(tmp_path, fake, projects=("OPS", "SUBS"), max_results=50)
@@ -622,7 +623,8 @@ def test_a_repeated_cursor_is_a_pagination_error_and_nothing_is_ingested_twice(
     ids = index_ids(workdir / "index.sqlite")
     assert len(ids) == len(set(ids))
     docs = index_docs(workdir / "index.sqlite")
-    assert sorted(docs) == sorted(f"jira:{k}" for k in fake.issue_keys("OPS"))
+    assert set(docs) >= {f"jira:{k}" for k in fake.issue_keys("OPS")}
+    assert set(docs) <= {f"jira:{k}" for k in keys}  # only what was journaled, each once
     with ledger(workdir) as db:
         rows = [i for (i,) in db.execute("SELECT id FROM documents")]
     assert sorted(rows) == sorted(docs)

@@ -1,6 +1,7 @@
 // Embedders turn chunk texts into vectors.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -17,21 +18,24 @@ class embedder {
   virtual int dimension() const = 0;
   // Largest batch one call may take.
   virtual std::size_t max_batch() const { return 256; }
-  // Returns one vector of dimension() floats per text, in order.
+  // How many embed() calls the pipeline may have in flight at once (each from its own thread).
+  virtual std::size_t concurrency() const { return 1; }
+  // Returns one vector of dimension() floats per text, in order. Must be safe to call from
+  // concurrency() threads at once.
   virtual std::vector<std::vector<float>> embed(const std::vector<std::string_view>& texts) = 0;
 
-  std::int64_t calls() const noexcept { return calls_; }
-  std::int64_t inputs() const noexcept { return inputs_; }
+  std::int64_t calls() const noexcept { return calls_.load(std::memory_order_relaxed); }
+  std::int64_t inputs() const noexcept { return inputs_.load(std::memory_order_relaxed); }
 
  protected:
   void count_call(std::size_t n) noexcept {
-    ++calls_;
-    inputs_ += static_cast<std::int64_t>(n);
+    calls_.fetch_add(1, std::memory_order_relaxed);
+    inputs_.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
   }
 
  private:
-  std::int64_t calls_ = 0;
-  std::int64_t inputs_ = 0;
+  std::atomic<std::int64_t> calls_{0};
+  std::atomic<std::int64_t> inputs_{0};
 };
 
 // Offline, deterministic feature hashing of words and adjacent word pairs (the "hashing trick"),
@@ -43,6 +47,8 @@ class hash_embedder final : public embedder {
   std::string identity() const override;
   int dimension() const override { return dimension_; }
   std::size_t max_batch() const override { return 512; }
+  // CPU-bound: one call per core, leaving one core to normalizing and writing.
+  std::size_t concurrency() const override;
   std::vector<std::vector<float>> embed(const std::vector<std::string_view>& texts) override;
   // One text, without counting a call.
   std::vector<float> embed_one(std::string_view text) const;

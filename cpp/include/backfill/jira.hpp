@@ -53,6 +53,7 @@ class jira_source final : public source {
   std::string describe() const override;
   std::vector<partition_plan> plan(run_context& ctx) override;
   bool incremental() const override { return true; }
+  bool pages_self_contained() const override { return true; }  // a page carries its issues' comments
   std::string reopen_cursor(const partition_plan& partition, std::string_view watermark) override;
   void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out, run_context& ctx) override;
   void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;

@@ -67,7 +67,7 @@ class ledger {
   void finish_partition(std::string_view source, std::string_view name);
   // Forgets a partition's pages and cursor, so the next fetch starts it over.
   void reset_partition(std::string_view source, std::string_view name);
-  std::vector<page_row> pages(std::string_view source, std::string_view partition);
+  std::vector<page_row> pages(std::string_view source, std::string_view partition, std::int64_t from_seq = 0);
   std::int64_t page_count(std::string_view source);
 
   // --- documents and chunks, per sink ---------------------------------------------------

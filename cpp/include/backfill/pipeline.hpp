@@ -101,6 +101,11 @@ struct status_report {
   std::int64_t cached_embeddings = 0;
 };
 
+struct run_report {
+  fetch_report fetch;
+  ingest_report ingest;
+};
+
 struct pipeline_options {
   std::filesystem::path workdir;
   chunker_options chunking;
@@ -108,7 +113,16 @@ struct pipeline_options {
   std::size_t max_examples = 50;     // ids listed in reports
   double count_timeout_seconds = 60;  // how long verify waits for a lagging count
   double count_poll_seconds = 0.5;
+  // Fetch, normalize, embed and upsert run concurrently through bounded hand-offs. Off: one after
+  // another, each batch embedded then upserted (for comparison and debugging).
+  bool overlap = true;
+  std::size_t embed_concurrency = 0;  // embed calls in flight; 0 = the embedder's concurrency()
+  std::size_t batches_in_flight = 0;  // batches between normalizing and committing; 0 = embed calls + 2
 };
+
+namespace detail {
+class fetch_feed;
+}
 
 class pipeline {
  public:
@@ -121,6 +135,8 @@ class pipeline {
   fetch_report fetch(run_context& ctx, const std::vector<std::string>& refetch = {});
   validate_report validate(run_context& ctx);
   ingest_report ingest(run_context& ctx);
+  // fetch, then ingest; with options.overlap, the ingest follows the fetch as pages arrive.
+  run_report fetch_and_ingest(run_context& ctx, const std::vector<std::string>& refetch = {});
   // `sample` > 0 fetches back a random sample of that many ids instead of all of them.
   verify_report verify(run_context& ctx, std::int64_t sample = 0);
   status_report status();
@@ -130,7 +146,11 @@ class pipeline {
   ledger& state() noexcept { return *ledger_; }
 
  private:
-  struct ingest_state;
+  class ingest_stages;
+  friend class ingest_stages;
+  fetch_report fetch_planned(run_context& ctx, const plan_report& planned, const std::vector<std::string>& refetch,
+                             ledger& book, detail::fetch_feed* feed);
+  ingest_report ingest_from(run_context& ctx, detail::fetch_feed* feed, const std::vector<partition_plan>& order);
   std::shared_ptr<source> source_;
   std::shared_ptr<embedder> embedder_;
   std::shared_ptr<sink> sink_;

@@ -69,6 +69,9 @@ class source {
   // The ids of the raw items on one page, for duplicate detection. Throws source_error when the
   // page cannot be parsed.
   virtual void page_items(std::string_view partition, const std::string& body, const item_fn& fn) = 0;
+  // True when every page normalizes on its own (no page needs a later one, nor another partition):
+  // the pipeline may then normalize a partition's pages while later ones are still being fetched.
+  virtual bool pages_self_contained() const { return false; }
   // Turns a partition's pages into documents.
   virtual void normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
                          run_context& ctx) = 0;
