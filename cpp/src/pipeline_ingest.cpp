@@ -623,8 +623,23 @@ ingest_report pipeline::ingest_from(run_context& ctx, detail::fetch_feed* feed,
       }
     }
     if (feed) show_progress();
-    if (feed)
-      if (auto e = feed->error()) std::rethrow_exception(e);
+    if (feed) {
+      if (auto e = feed->error()) {
+        // The fetch failed: what it journaled is still ingested (unless it was told to stop).
+        bool stopped = false;
+        try {
+          std::rethrow_exception(e);
+        } catch (const cancelled&) {
+          stopped = true;
+        } catch (...) {
+        }
+        if (!stopped) {
+          flush();
+          stages.finish(ctx);
+        }
+        std::rethrow_exception(e);
+      }
+    }
     for (const auto& part : ledger_->partitions(kind)) {
       if (visited.count(part.name)) continue;
       if (part.status != "done") {

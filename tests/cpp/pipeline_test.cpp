@@ -3,8 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include <simdjson.h>
 
@@ -20,7 +24,11 @@ namespace {
 class memory_source final : public source {
  public:
   std::map<std::string, std::vector<std::string>> partitions;
-  int pages_read = 0;
+  std::atomic<int> pages_read{0};
+  bool self_contained = false;
+  int page_delay_ms = 0;
+  std::string fail_partition;  // fetch throws a source_error on its first page
+  std::chrono::steady_clock::time_point last_page_at{};
 
   std::string kind() const override { return "memory"; }
   std::string describe() const override { return "memory source"; }
@@ -33,12 +41,16 @@ class memory_source final : public source {
   void fetch(const partition_plan& p, std::string_view cursor, page_sink& out, run_context& ctx) override {
     auto& pages = partitions.at(p.name);
     std::size_t start = cursor.empty() ? 0 : std::stoul(std::string(cursor));
+    if (p.name == fail_partition) throw source_error("partition " + p.name + " cannot be read");
     for (std::size_t i = start; i < pages.size(); ++i) {
       ctx.checkpoint();
+      if (page_delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(page_delay_ms));
       ++pages_read;
+      last_page_at = std::chrono::steady_clock::now();
       out.page(pages[i], 1, i + 1 < pages.size() ? std::to_string(i + 1) : "");
     }
   }
+  bool pages_self_contained() const override { return self_contained; }
   void page_items(std::string_view, const std::string& body, const item_fn& fn) override {
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
@@ -65,6 +77,44 @@ class memory_source final : public source {
   }
 };
 
+// The hashing embedder behind a delay, counting calls in flight; fails on call `fail_on` (1-based).
+class slow_embedder final : public embedder {
+ public:
+  explicit slow_embedder(int delay_ms, std::size_t concurrency = 3) : delay_ms_(delay_ms), concurrency_(concurrency) {}
+  std::string identity() const override { return inner_.identity(); }
+  int dimension() const override { return inner_.dimension(); }
+  std::size_t max_batch() const override { return 4; }
+  std::size_t concurrency() const override { return concurrency_; }
+  std::vector<std::vector<float>> embed(const std::vector<std::string_view>& texts) override {
+    int call = ++started_;
+    int now = ++in_flight_;
+    int seen = max_in_flight_.load();
+    while (now > seen && !max_in_flight_.compare_exchange_weak(seen, now)) {
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (first_call_at == std::chrono::steady_clock::time_point{}) first_call_at = std::chrono::steady_clock::now();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+    --in_flight_;
+    if (call == fail_on) throw embed_error("the embedding service refused call " + std::to_string(call));
+    count_call(texts.size());
+    std::vector<std::vector<float>> out;
+    for (auto t : texts) out.push_back(inner_.embed_one(t));
+    return out;
+  }
+  int max_in_flight() const { return max_in_flight_.load(); }
+  int fail_on = 0;
+  std::chrono::steady_clock::time_point first_call_at{};
+
+ private:
+  hash_embedder inner_{32};
+  int delay_ms_;
+  std::size_t concurrency_;
+  std::atomic<int> started_{0}, in_flight_{0}, max_in_flight_{0};
+  std::mutex mutex_;
+};
+
 struct fixture {
   fs::path dir;
   std::shared_ptr<memory_source> src = std::make_shared<memory_source>();
@@ -72,6 +122,9 @@ struct fixture {
   std::shared_ptr<local_index> idx;
   std::unique_ptr<pipeline> p;
   run_context ctx;
+
+  std::shared_ptr<embedder> emb_used = emb;
+  bool overlap = true;
 
   explicit fixture(const std::string& name) {
     dir = fs::temp_directory_path() / ("backfill-pipeline-" + name + "-" + std::to_string(::getpid()));
@@ -87,7 +140,14 @@ struct fixture {
     o.chunking.target_tokens = 16;
     o.chunking.overlap_tokens = 2;
     o.batch_records = 4;
-    p = std::make_unique<pipeline>(src, emb, idx, o);
+    o.overlap = overlap;
+    p = std::make_unique<pipeline>(src, emb_used, idx, o);
+  }
+  std::map<std::string, std::string> contents() {
+    std::map<std::string, std::string> out;
+    for (const auto& id : idx->list("", "", 100000))
+      for (auto& r : idx->fetch({id})) out[r.id] = r.metadata_json;
+    return out;
   }
 };
 
@@ -222,4 +282,120 @@ TEST(Pipeline, VerifyNamesMissingRecords) {
   EXPECT_FALSE(r.ok);
   EXPECT_FALSE(r.count_ok);
   EXPECT_EQ(r.missing, std::vector<std::string>{"d2#0"});
+}
+
+namespace {
+
+std::vector<std::string> many_pages(int pages, int per_page, const std::string& prefix, const std::string& version) {
+  std::vector<std::string> out;
+  for (int p = 0; p < pages; ++p) {
+    std::string body = "[";
+    for (int i = 0; i < per_page; ++i) {
+      std::string id = prefix + std::to_string(p * per_page + i);
+      if (i) body += ",";
+      body += "{\"id\":\"" + id + "\",\"text\":\"words of " + id + " in version " + version +
+              " with enough text for two chunks of sixteen tokens each and some more words\",\"updated\":\"" +
+              version + "\"}";
+    }
+    out.push_back(body + "]");
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(Pipeline, OverlappedRunWritesExactlyWhatTheSequentialRunWrites) {
+  std::map<std::string, std::string> got[2];
+  for (int overlapped = 0; overlapped < 2; ++overlapped) {
+    fixture f(overlapped ? "ovl-on" : "ovl-off");
+    f.overlap = overlapped == 1;
+    f.src->self_contained = true;
+    f.src->partitions["a"] = many_pages(6, 5, "a", "1");
+    f.src->partitions["b"] = many_pages(4, 5, "b", "1");
+    f.reopen();
+    auto r = f.p->fetch_and_ingest(f.ctx);
+    EXPECT_EQ(r.fetch.pages_fetched, 10);
+    EXPECT_EQ(r.ingest.documents_written, 50);
+    EXPECT_TRUE(f.p->verify(f.ctx).ok);
+    got[overlapped] = f.contents();
+    // A rerun fetches and writes nothing.
+    auto again = f.p->fetch_and_ingest(f.ctx);
+    EXPECT_EQ(again.fetch.pages_fetched, 0);
+    EXPECT_EQ(again.ingest.documents_unchanged, 50);
+    EXPECT_EQ(again.ingest.chunks_written, 0);
+  }
+  EXPECT_GT(got[0].size(), 50u);
+  EXPECT_EQ(got[0], got[1]);
+}
+
+TEST(Pipeline, IngestFollowsTheFetchAndEmbedCallsRunConcurrently) {
+  fixture f("follow");
+  auto slow = std::make_shared<slow_embedder>(30, 3);
+  f.emb_used = slow;
+  f.src->self_contained = true;
+  f.src->page_delay_ms = 40;
+  f.src->partitions["a"] = many_pages(12, 6, "a", "1");
+  f.reopen();
+  auto r = f.p->fetch_and_ingest(f.ctx);
+  EXPECT_EQ(r.ingest.documents_written, 72);
+  EXPECT_TRUE(f.p->verify(f.ctx).ok);
+  EXPECT_LT(slow->first_call_at, f.src->last_page_at);  // embedding began while pages were still coming
+  EXPECT_GE(slow->max_in_flight(), 2);
+  EXPECT_LE(slow->max_in_flight(), 3);
+}
+
+TEST(Pipeline, ALaterVersionInALaterBatchWinsWhenOverlapped) {
+  fixture f("later");
+  f.emb_used = std::make_shared<slow_embedder>(5, 4);
+  f.src->self_contained = true;
+  auto pages = many_pages(3, 4, "d", "1");
+  auto newer = many_pages(1, 4, "d", "2");  // d0..d3 again, later
+  pages.push_back(newer[0]);
+  f.src->partitions["a"] = pages;
+  f.reopen();
+  auto r = f.p->fetch_and_ingest(f.ctx);
+  EXPECT_TRUE(f.p->verify(f.ctx).ok);
+  for (const char* id : {"d0#0", "d3#0"}) {
+    auto got = f.idx->fetch({id});
+    ASSERT_EQ(got.size(), 1u) << id;
+    EXPECT_NE(got[0].metadata_json.find("in version 2"), std::string::npos) << got[0].metadata_json;
+  }
+  EXPECT_EQ(r.ingest.documents_written, 16);  // 12 + the 4 newer versions
+}
+
+TEST(Pipeline, AnEmbedFailureStopsTheRunAndTheRerunPaysOnlyForWhatWasNotCached) {
+  fixture f("embedfail");
+  auto slow = std::make_shared<slow_embedder>(5, 2);
+  slow->fail_on = 5;
+  f.emb_used = slow;
+  f.src->self_contained = true;
+  f.src->partitions["a"] = many_pages(5, 4, "e", "1");
+  f.reopen();
+  EXPECT_THROW(f.p->fetch_and_ingest(f.ctx), embed_error);
+  std::int64_t cached = f.p->state().cached_embedding_count(slow->identity());
+  EXPECT_GT(cached, 0);
+  slow->fail_on = 0;
+  auto r = f.p->fetch_and_ingest(f.ctx);
+  EXPECT_TRUE(f.p->verify(f.ctx).ok);
+  // Every text was embedded exactly once over both runs: what the first run paid for was kept.
+  std::int64_t distinct = f.p->state().cached_embedding_count(slow->identity());
+  EXPECT_EQ(distinct, r.ingest.chunks_embedded + cached);
+  EXPECT_EQ(slow->inputs(), distinct);
+}
+
+TEST(Pipeline, AFetchFailureStopsTheOverlappedRunWithTheFetchError) {
+  fixture f("fetchfail");
+  f.src->self_contained = true;
+  f.src->partitions["a"] = many_pages(2, 3, "a", "1");
+  f.src->partitions["b"] = many_pages(2, 3, "b", "1");
+  f.src->fail_partition = "b";
+  f.reopen();
+  EXPECT_THROW(f.p->fetch_and_ingest(f.ctx), source_error);
+  // What was fetched (partition a) was ingested before the error was raised; after the source
+  // recovers, the rerun completes.
+  f.src->fail_partition.clear();
+  auto r = f.p->fetch_and_ingest(f.ctx);
+  EXPECT_EQ(r.ingest.documents_unchanged, 6);
+  EXPECT_EQ(r.ingest.documents_written, 6);
+  EXPECT_TRUE(f.p->verify(f.ctx).ok);
 }
