@@ -118,6 +118,7 @@ py::dict to_dict(const ingest_report& r) {
   d["documents_seen"] = r.documents_seen;
   d["documents_unchanged"] = r.documents_unchanged;
   d["documents_superseded"] = r.documents_superseded;
+  d["documents_deleted_upstream"] = r.documents_deleted_upstream;
   d["documents_written"] = r.documents_written;
   d["chunks_written"] = r.chunks_written;
   d["chunks_embedded"] = r.chunks_embedded;
@@ -131,6 +132,16 @@ py::dict to_dict(const ingest_report& r) {
   d["metadata_converted"] = r.metadata.converted;
   d["records_skipped"] = r.records_skipped;
   d["skipped_ids"] = r.skipped_ids;
+  return d;
+}
+
+py::dict to_dict(const reconcile_report& r) {
+  py::dict d;
+  d["listed"] = r.listed;
+  d["documents"] = r.documents;
+  d["documents_deleted"] = r.documents_deleted;
+  d["chunks_deleted"] = r.chunks_deleted;
+  d["deleted"] = r.deleted;
   return d;
 }
 
@@ -241,6 +252,14 @@ void register_pipeline(py::module_& m) {
           },
           py::arg("refetch") = std::vector<std::string>{}, py::arg("progress") = py::none(),
           py::arg("cancel") = py::none())
+      .def(
+          "reconcile",
+          [](pipeline& self, double max_fraction, py::object progress, py::object cancel) {
+            reconcile_report r;
+            run_released([&](run_context& ctx) { r = self.reconcile(ctx, max_fraction); }, progress, cancel);
+            return to_dict(r);
+          },
+          py::arg("max_fraction") = 0.5, py::arg("progress") = py::none(), py::arg("cancel") = py::none())
       .def(
           "verify",
           [](pipeline& self, std::int64_t sample, py::object progress, py::object cancel) {

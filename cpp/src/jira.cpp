@@ -233,6 +233,33 @@ void jira_source::explain(const http::http_error& e, std::string_view partition)
   }
 }
 
+void jira_source::list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) {
+  std::string jql = partition_jql(partition.name, jql_quote(options_.since.empty() ? "1970-01-01"
+                                                            : partition.name.find('@') != std::string::npos
+                                                                ? partition.name.substr(partition.name.find('@') + 1)
+                                                                : options_.since));
+  http::request first;
+  first.url = http::with_query(site_ + "/rest/api/3/search/jql", "jql", jql);
+  first.url = http::with_query(first.url, "maxResults", std::to_string(options_.max_results));
+  first.url = http::with_query(first.url, "fields", "updated");  // the key comes with every issue
+  first.headers = {{"Authorization", auth_}, {"Accept", "application/json"}};
+  http::page_spec spec;
+  spec.paging = http::page_spec::kind::token;
+  spec.token_param = "nextPageToken";
+  spec.next_token = "/nextPageToken";
+  spec.is_last = "/isLast";
+  spec.items = "/issues";
+  spec.id_field = "key";
+  http::pagination_guard guard(fmt::format("Jira id listing of {}", partition.label));
+  try {
+    http::paginate(*client_, first, spec, "", guard, [&](const http::page& p) {
+      for (const auto& key : p.ids) fn("jira:" + key);
+    }, &ctx);
+  } catch (const http::http_error& e) {
+    explain(e, partition.name);
+  }
+}
+
 void jira_source::fetch(const partition_plan& partition, std::string_view cursor, page_sink& out, run_context& ctx) {
   std::string jql, token;
   if (cursor.empty()) {

@@ -46,6 +46,9 @@ CREATE TABLE IF NOT EXISTS chunks(
   PRIMARY KEY(sink, id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(sink, doc_id);
 CREATE TABLE IF NOT EXISTS sinks(sink TEXT PRIMARY KEY, baseline INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tombstones(
+  sink TEXT NOT NULL, id TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT NOT NULL,
+  PRIMARY KEY(sink, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS embeddings(
   embedder TEXT NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL,
   PRIMARY KEY(embedder, text_hash)) WITHOUT ROWID;
@@ -259,6 +262,7 @@ void ledger::commit_document(std::string_view sink, std::string_view id, std::st
     st.bind(1, sink).bind(2, c.id).bind(3, id).bind(4, c.meta_hash);
     st.run();
   }
+  db_.cached("DELETE FROM tombstones WHERE sink=? AND id=?").bind(1, sink).bind(2, id).run();
   db_.prepare(
          "INSERT OR REPLACE INTO documents(sink, id, partition, content_hash, updated_at, complete, ingested_at)"
          " VALUES(?,?,?,?,?,1,?)")
@@ -269,6 +273,33 @@ void ledger::commit_document(std::string_view sink, std::string_view id, std::st
       .bind(5, updated_at)
       .bind(6, utc_now_iso())
       .run();
+}
+
+void ledger::for_each_document(std::string_view sink, const std::function<void(std::string_view)>& fn) {
+  auto st = db_.prepare("SELECT id FROM documents WHERE sink=? ORDER BY id");
+  st.bind(1, sink);
+  while (st.step()) fn(st.column_text(0));
+}
+
+void ledger::forget_document(std::string_view sink, std::string_view id) {
+  db_.cached(
+         "INSERT OR REPLACE INTO tombstones(sink, id, updated_at, deleted_at)"
+         " SELECT sink, id, updated_at, ? FROM documents WHERE sink=? AND id=?")
+      .bind(1, utc_now_iso())
+      .bind(2, sink)
+      .bind(3, id)
+      .run();
+  db_.cached("DELETE FROM chunks WHERE sink=? AND doc_id=?").bind(1, sink).bind(2, id).run();
+  db_.cached("DELETE FROM documents WHERE sink=? AND id=?").bind(1, sink).bind(2, id).run();
+}
+
+std::optional<std::string> ledger::tombstone(std::string_view sink, std::string_view id) {
+  auto& st = db_.cached("SELECT updated_at FROM tombstones WHERE sink=? AND id=?");
+  st.bind(1, sink).bind(2, id);
+  std::optional<std::string> out;
+  if (st.step()) out = st.column_string(0);
+  st.reset();
+  return out;
 }
 
 std::int64_t ledger::live_chunk_count(std::string_view sink) {

@@ -555,6 +555,15 @@ ingest_report pipeline::ingest_from(run_context& ctx, detail::fetch_feed* feed,
         seen_put.run();
         return;
       }
+      if (!stored) {
+        // Reconcile deleted it: only a later version than the one it deleted comes back.
+        if (auto gone = ledger_->tombstone(sink_id, doc.id); gone && !(doc.updated_at > *gone)) {
+          ++report.documents_deleted_upstream;
+          seen_put.bind(1, doc.id).bind(2, *gone);
+          seen_put.run();
+          return;
+        }
+      }
     }
     seen_put.bind(1, doc.id).bind(2, doc.updated_at);
     seen_put.run();

@@ -1,4 +1,4 @@
-"""The command line: ``backfill run|plan|fetch|validate|ingest|verify|status|query CONFIG``.
+"""The command line: ``backfill run|plan|fetch|validate|ingest|reconcile|verify|status|query CONFIG``.
 
 Exit codes: 0 done (for run and verify: verified); 1 verification or validation found a problem;
 2 bad configuration or usage; 3 any other error; 130 interrupted. Failures print one line naming
@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     c = command("validate", "check the journal: counts, duplicate ids, damaged pages")
     c.add_argument("--strict", action="store_true", help="treat duplicate ids as a failure")
     command("ingest", "normalize, chunk, embed and upsert what changed")
+    c = command("reconcile", "delete from the sink the documents the source no longer holds")
+    c.add_argument("--max-fraction", type=float, default=None, metavar="F",
+                   help="refuse when more than this fraction of the documents would go (default 0.5)")
     c = command("verify", "read the sink back and write a receipt")
     c.add_argument("--sample", type=int, default=None, metavar="N", help="read back a random sample of N records")
     c.add_argument("--junit", default=None, metavar="PATH", help="also write the verification as JUnit XML")
@@ -95,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = pipeline.validate(strict=args.strict)
         elif cmd == "ingest":
             report = pipeline.ingest()
+        elif cmd == "reconcile":
+            report = pipeline.reconcile(args.max_fraction)
         elif cmd == "verify":
             report = pipeline.verify(args.sample, junit=args.junit)
         elif cmd == "status":

@@ -45,6 +45,8 @@ class RunSettings:
     batch_records: int = 1000
     overlap: bool = True
     embed_concurrency: int = 0
+    reconcile: bool = False
+    reconcile_max_fraction: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from backfill.reports import (
     IngestReport,
     Match,
     PlanReport,
+    ReconcileReport,
     RunReport,
     StatusReport,
     ValidateReport,
@@ -58,6 +59,8 @@ class Pipeline:
         count_timeout_seconds: float = 60.0,
         overlap: bool = True,
         embed_concurrency: int = 0,
+        reconcile: bool = False,
+        reconcile_max_fraction: float = 0.5,
         progress: ProgressSetting = "auto",
     ) -> None:
         self.source = source
@@ -74,6 +77,13 @@ class Pipeline:
                 key="run.embed_concurrency",
             )
         self.verify_sample = verify_sample
+        if not 0.0 <= reconcile_max_fraction <= 1.0:
+            raise ConfigError(
+                f"run.reconcile_max_fraction must be between 0 and 1, got {reconcile_max_fraction}",
+                key="run.reconcile_max_fraction",
+            )
+        self.reconcile_on_run = reconcile
+        self.reconcile_max_fraction = reconcile_max_fraction
         self._progress_setting = progress
         self._cancel = threading.Event()
         self._last_ingest: IngestReport | None = None
@@ -111,6 +121,8 @@ class Pipeline:
             count_timeout_seconds=config.verify.count_timeout_seconds,
             overlap=config.run.overlap,
             embed_concurrency=config.run.embed_concurrency,
+            reconcile=config.run.reconcile,
+            reconcile_max_fraction=config.run.reconcile_max_fraction,
             progress=progress,
         )
 
@@ -168,6 +180,16 @@ class Pipeline:
         self._last_ingest = report
         return report
 
+    def reconcile(self, max_fraction: float | None = None) -> ReconcileReport:
+        """Deletes from the sink the documents the source no longer holds (sources that can list their
+        ids: Jira). Refuses, deleting nothing, when more than ``max_fraction`` (default
+        ``reconcile_max_fraction``, 0.5) of the documents would go: an empty listing after a
+        permission change must not wipe an index."""
+        fraction = self.reconcile_max_fraction if max_fraction is None else max_fraction
+        if not 0.0 <= fraction <= 1.0:
+            raise ConfigError(f"reconcile max fraction must be between 0 and 1, got {fraction}")
+        return ReconcileReport.from_dict(self._call(self._core.reconcile, fraction))
+
     def verify(
         self, sample: int | None = None, *, junit: str | os.PathLike[str] | None = None, raise_on_failure: bool = True
     ) -> VerifyReport:
@@ -199,7 +221,7 @@ class Pipeline:
     def run(
         self, *, refetch: Sequence[str] = (), sample: int | None = None, junit: str | os.PathLike[str] | None = None
     ) -> RunReport:
-        """plan, fetch, ingest, validate, verify. Safe to call again after any interruption.
+        """plan, fetch, ingest, validate, (reconcile, when enabled), verify. Safe to call again after any interruption.
 
         Fetch, normalize, embed and upsert overlap (unless ``overlap=False``): documents are
         ingested while later pages are still being fetched. Each page is journaled and checked
@@ -211,8 +233,9 @@ class Pipeline:
         ingest = IngestReport.from_dict(both["ingest"])
         self._last_ingest = ingest
         validate = self.validate()
+        reconcile = self.reconcile() if self.reconcile_on_run else None
         verify = self.verify(sample, junit=junit)
-        return RunReport(plan=plan, fetch=fetch, validate=validate, ingest=ingest, verify=verify)
+        return RunReport(plan=plan, fetch=fetch, validate=validate, ingest=ingest, verify=verify, reconcile=reconcile)
 
     def status(self) -> StatusReport:
         """Where the backfill stands, from the ledger."""

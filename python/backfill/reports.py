@@ -129,6 +129,7 @@ class IngestReport(Report):
     documents_seen: int = 0
     documents_unchanged: int = 0
     documents_superseded: int = 0
+    documents_deleted_upstream: int = 0
     documents_written: int = 0
     chunks_written: int = 0
     chunks_embedded: int = 0
@@ -260,15 +261,32 @@ class Match(Report):
 
 
 @dataclass
+class ReconcileReport(Report):
+    listed: int = 0
+    documents: int = 0
+    documents_deleted: int = 0
+    chunks_deleted: int = 0
+    deleted: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"reconcile: the source lists {self.listed} ids; {self.documents_deleted} of {self.documents} documents "
+            f"were gone from it and were deleted ({self.chunks_deleted} chunks)"
+        )
+
+
+@dataclass
 class RunReport(Report):
     plan: PlanReport
     fetch: FetchReport
     validate: ValidateReport
     ingest: IngestReport
     verify: VerifyReport
+    reconcile: ReconcileReport | None = None
 
     def __str__(self) -> str:
-        return "\n".join(str(r) for r in (self.plan, self.fetch, self.validate, self.ingest, self.verify))
+        parts = [self.plan, self.fetch, self.validate, self.ingest, self.reconcile, self.verify]
+        return "\n".join(str(r) for r in parts if r is not None)
 
     @property
     def ok(self) -> bool:

@@ -51,6 +51,10 @@ class memory_source final : public source {
     }
   }
   bool pages_self_contained() const override { return self_contained; }
+  bool can_list_ids() const override { return true; }
+  void list_ids(const partition_plan& p, const item_fn& fn, run_context&) override {
+    for (const auto& body : partitions.at(p.name)) page_items(p.name, body, fn);
+  }
   void page_items(std::string_view, const std::string& body, const item_fn& fn) override {
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
@@ -397,5 +401,40 @@ TEST(Pipeline, AFetchFailureStopsTheOverlappedRunWithTheFetchError) {
   auto r = f.p->fetch_and_ingest(f.ctx);
   EXPECT_EQ(r.ingest.documents_unchanged, 6);
   EXPECT_EQ(r.ingest.documents_written, 6);
+  EXPECT_TRUE(f.p->verify(f.ctx).ok);
+}
+
+TEST(Pipeline, ReconcileDeletesDocumentsGoneFromTheSourceAndRefusesAWipe) {
+  fixture f("reconcile");
+  f.src->partitions["a"] = many_pages(2, 5, "a", "1");
+  f.src->partitions["b"] = many_pages(1, 5, "b", "1");
+  f.reopen();
+  f.p->fetch_and_ingest(f.ctx);
+  const auto all = f.contents();
+  EXPECT_EQ(f.p->reconcile(f.ctx).documents_deleted, 0);
+
+  // Two documents vanish from the source (the journal still has them: only a listing can tell).
+  f.src->partitions["a"] = many_pages(2, 5, "a", "1");
+  std::string& second = f.src->partitions["a"][1];  // a5..a9: drop a5 and a6
+  second = "[{" + second.substr(second.find("},{", second.find("},{") + 3) + 3);
+  auto r = f.p->reconcile(f.ctx);
+  EXPECT_EQ(r.listed, 13);
+  EXPECT_EQ(r.documents, 15);
+  EXPECT_EQ(r.documents_deleted, 2);
+  EXPECT_EQ(r.deleted, (std::vector<std::string>{"a5", "a6"}));
+  EXPECT_GT(r.chunks_deleted, 2);
+  EXPECT_TRUE(f.idx->list("a5#", "", 10).empty());
+  EXPECT_TRUE(f.idx->list("a6#", "", 10).empty());
+  EXPECT_FALSE(f.idx->list("a7#", "", 10).empty());
+  EXPECT_TRUE(f.p->verify(f.ctx).ok);
+
+  // A source that suddenly lists (almost) nothing: refused, nothing deleted.
+  f.src->partitions["a"] = {"[]", "[]"};
+  f.src->partitions["b"] = {"[]"};
+  auto before = f.contents();
+  EXPECT_THROW(f.p->reconcile(f.ctx), source_error);
+  EXPECT_EQ(f.contents(), before);
+  EXPECT_EQ(f.p->reconcile(f.ctx, 1.0).documents_deleted, 13);
+  EXPECT_EQ(f.idx->stats().count, 0);
   EXPECT_TRUE(f.p->verify(f.ctx).ok);
 }

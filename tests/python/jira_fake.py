@@ -1074,6 +1074,14 @@ class JiraFake:
             self._next_comment += 1
             return self._next_comment
 
+    def delete_issue(self, key: str) -> None:
+        """Deletes an issue, as a person with the permission can: search no longer returns it."""
+        with self._lock:
+            issue = self._issues.pop(key)
+            self._by_project[issue.project].remove(key)
+            self._by_id.pop(issue.id, None)
+            self._data_version += 1
+
     def issue_keys(self, project: str | None = None) -> list[str]:
         with self._lock:
             if project is None:

@@ -993,3 +993,48 @@ def test_three_projects_of_2000_issues_killed_during_fetch_then_verified(tmp_pat
         print(f"local: {t_local:.1f} s, total {elapsed:.1f} s")
     finally:
         fake.stop()
+
+
+def test_reconcile_deletes_issues_deleted_in_jira_and_refuses_to_wipe(
+        jira: Callable[..., JiraFake], tmp_path: Path) -> None:
+    """An issue deleted in Jira never shows up in an incremental fetch; `reconcile` (opt-in, or
+    [run] reconcile = true) lists the keys in scope and deletes the documents that are gone, and
+    refuses (deleting nothing) when the listing would remove most of the index."""
+    fake = jira({"SUBS": 40, "OPS": 12})
+    config, workdir = jira_config(tmp_path, fake, max_results=25)
+    r = cli("run", str(config), "--progress", "none", "--json")
+    assert r.code == 0, r.err
+    before = index_docs(workdir / "index.sqlite")
+    gone = ["SUBS-3", "OPS-7"]
+    for key in gone:
+        fake.delete_issue(key)
+
+    r = cli("reconcile", str(config), "--progress", "none", "--json")
+    assert r.code == 0, r.err
+    report = json.loads(r.out)
+    assert report["listed"] == 50 and report["documents"] == 52 and report["documents_deleted"] == 2
+    assert sorted(report["deleted"]) == sorted(f"jira:{k}" for k in gone)
+    after = index_docs(workdir / "index.sqlite")
+    assert sorted(after) == sorted(d for d in before if d not in {f"jira:{k}" for k in gone})
+    r = cli("verify", str(config), "--progress", "none")
+    assert r.code == 0, r.err
+    # The journal still holds them; a later run does not bring them back (a tombstone remembers them).
+    again = run_json(config)
+    assert again["ingest"]["documents_deleted_upstream"] == 2 and again["ingest"]["documents_written"] == 0
+    assert sorted(index_docs(workdir / "index.sqlite")) == sorted(after)
+
+    # Most of the project disappears from view (a permission change, say): refused, nothing deleted.
+    for key in fake.issue_keys("SUBS")[5:]:
+        fake.delete_issue(key)
+    r = cli("reconcile", str(config), "--progress", "none")
+    assert r.code == 3 and "reconcile refused" in r.err and "nothing was deleted" in r.err, r.err
+    assert index_docs(workdir / "index.sqlite") == after
+
+    # With reconcile on in the config, a run picks it up (allowed to remove everything that is gone).
+    text = config.read_text().replace("[run]\n", "[run]\nreconcile = true\nreconcile_max_fraction = 1.0\n", 1)
+    config.write_text(text)
+    r = cli("run", str(config), "--progress", "none", "--json")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    assert out["reconcile"]["documents_deleted"] == 34 and out["verify"]["ok"] is True, out["reconcile"]
+    assert len(index_docs(workdir / "index.sqlite")) == 16

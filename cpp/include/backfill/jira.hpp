@@ -56,6 +56,9 @@ class jira_source final : public source {
   bool pages_self_contained() const override { return true; }  // a page carries its issues' comments
   std::string reopen_cursor(const partition_plan& partition, std::string_view watermark) override;
   void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out, run_context& ctx) override;
+  // Every issue key in the partition's scope (project, window, since, jql) as document ids.
+  bool can_list_ids() const override { return true; }
+  void list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) override;
   void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
   void normalize(std::string_view partition, page_reader& pages, const document_fn& emit, run_context& ctx) override;
 

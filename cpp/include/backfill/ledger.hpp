@@ -87,6 +87,13 @@ class ledger {
   void for_each_live_chunk(std::string_view sink,
                            const std::function<void(std::string_view, std::string_view)>& fn);
   std::int64_t document_count(std::string_view sink);
+  // Streams the ids of a sink's ingested documents, in id order.
+  void for_each_document(std::string_view sink, const std::function<void(std::string_view)>& fn);
+  // Forgets a document and its chunks (after they were deleted from the sink), leaving a tombstone
+  // with its updated_at: the journal still holds the document, and ingest must not bring it back
+  // unless a later version of it is fetched.
+  void forget_document(std::string_view sink, std::string_view id);
+  std::optional<std::string> tombstone(std::string_view sink, std::string_view id);
 
   // The sink's record count before this workdir first wrote to it; verification expects
   // baseline + live chunks.

@@ -63,6 +63,7 @@ struct ingest_report {
   std::int64_t documents_seen = 0;
   std::int64_t documents_unchanged = 0;  // same content hash: skipped entirely
   std::int64_t documents_superseded = 0;  // an entry with the same id and a later updated_at won
+  std::int64_t documents_deleted_upstream = 0;  // reconcile found them gone from the source: not brought back
   std::int64_t documents_written = 0;
   std::int64_t chunks_written = 0;
   std::int64_t chunks_embedded = 0;       // texts sent to the embedder
@@ -73,6 +74,14 @@ struct ingest_report {
   sanitize_report metadata;          // what the sink's metadata limits changed, per field
   std::int64_t records_skipped = 0;  // records that could not be made to fit the sink at all
   std::vector<std::string> skipped_ids;  // the first max_examples of them
+};
+
+struct reconcile_report {
+  std::int64_t listed = 0;             // ids the source holds now
+  std::int64_t documents = 0;          // documents the ledger had for the sink
+  std::int64_t documents_deleted = 0;  // gone from the source: deleted from the sink and the ledger
+  std::int64_t chunks_deleted = 0;
+  std::vector<std::string> deleted;    // the first max_examples
 };
 
 struct verify_report {
@@ -137,6 +146,10 @@ class pipeline {
   ingest_report ingest(run_context& ctx);
   // fetch, then ingest; with options.overlap, the ingest follows the fetch as pages arrive.
   run_report fetch_and_ingest(run_context& ctx, const std::vector<std::string>& refetch = {});
+  // Deletes from the sink (and the ledger) the documents the source no longer holds. Refuses, with
+  // nothing deleted, when that would be more than `max_fraction` of the documents: an empty listing
+  // after a permission change must not wipe an index.
+  reconcile_report reconcile(run_context& ctx, double max_fraction = 0.5);
   // `sample` > 0 fetches back a random sample of that many ids instead of all of them.
   verify_report verify(run_context& ctx, std::int64_t sample = 0);
   status_report status();

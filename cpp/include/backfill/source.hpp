@@ -69,6 +69,14 @@ class source {
   // The ids of the raw items on one page, for duplicate detection. Throws source_error when the
   // page cannot be parsed.
   virtual void page_items(std::string_view partition, const std::string& body, const item_fn& fn) = 0;
+  // Sources that can list the ids of every document they hold now (cheaply, without the content)
+  // support reconcile: documents gone from the source are deleted from the sink.
+  virtual bool can_list_ids() const { return false; }
+  virtual void list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) {
+    (void)partition;
+    (void)fn;
+    (void)ctx;
+  }
   // True when every page normalizes on its own (no page needs a later one, nor another partition):
   // the pipeline may then normalize a partition's pages while later ones are still being fetched.
   virtual bool pages_self_contained() const { return false; }
