@@ -140,6 +140,18 @@ pipeline::pipeline(std::shared_ptr<source> src, std::shared_ptr<embedder> emb, s
     : source_(std::move(src)), embedder_(std::move(emb)), sink_(std::move(snk)), options_(std::move(options)),
       journal_(options_.workdir / "journal") {
   if (!source_) throw config_error("pipeline needs a source");
+  // Chunks must fit the embedder's per-input limit: the hard chunk limit is lowered to it.
+  if (embedder_ && embedder_->max_input_tokens() > 0 &&
+      options_.chunking.max_tokens > embedder_->max_input_tokens()) {
+    const std::size_t limit = embedder_->max_input_tokens();
+    if (options_.chunking.target_tokens > limit)
+      throw config_error(fmt::format("chunking.target_tokens ({}) is over the embedder's limit of {} tokens per input "
+                                     "(embedder.max_input_tokens); lower it",
+                                     options_.chunking.target_tokens, limit));
+    logger()->info("chunking.max_tokens lowered from {} to {}, the embedder's limit per input",
+                   options_.chunking.max_tokens, limit);
+    options_.chunking.max_tokens = limit;
+  }
   std::error_code ec;
   fs::create_directories(options_.workdir, ec);
   if (ec) throw io_error("cannot create workdir " + options_.workdir.string() + ": " + ec.message());
@@ -402,25 +414,39 @@ ingest_report pipeline::ingest(run_context& ctx) {
         }
       }
     }
+    // Each part of an embed call is cached as soon as it arrives, so when a later part fails (a spent
+    // quota, a refused key) a rerun pays only for what was not embedded.
     const std::size_t step = std::max<std::size_t>(1, embedder_->max_batch());
     for (std::size_t i = 0; i < todo_texts.size(); i += step) {
       std::size_t n = std::min(step, todo_texts.size() - i);
       std::vector<std::string_view> texts(todo_texts.begin() + static_cast<std::ptrdiff_t>(i),
                                           todo_texts.begin() + static_cast<std::ptrdiff_t>(i + n));
-      auto out = embedder_->embed(texts);
-      if (out.size() != n)
-        throw embed_error(fmt::format("embedder {} returned {} vectors for {} texts", emb_id, out.size(), n));
-      std::vector<std::pair<std::string, std::vector<float>>> fresh;
-      fresh.reserve(n);
-      for (std::size_t k = 0; k < n; ++k) {
-        if (static_cast<int>(out[k].size()) != embedder_->dimension())
-          throw embed_error(fmt::format("embedder {} returned a vector of dimension {}, expected {}", emb_id,
-                                        out[k].size(), embedder_->dimension()));
-        vectors[todo_hashes[i + k]] = out[k];
-        fresh.emplace_back(todo_hashes[i + k], std::move(out[k]));
-      }
-      ledger_->store_embeddings(emb_id, fresh);
-      report.chunks_embedded += static_cast<std::int64_t>(n);
+      std::vector<char> got(n, 0);
+      std::size_t received = 0;
+      embedder_->embed_parts(
+          texts,
+          [&](std::size_t first, std::vector<std::vector<float>>& out) {
+            if (first + out.size() > n)
+              throw embed_error(fmt::format("embedder {} returned vectors {}..{} for {} texts", emb_id, first,
+                                            first + out.size(), n));
+            std::vector<std::pair<std::string, std::vector<float>>> fresh;
+            fresh.reserve(out.size());
+            for (std::size_t k = 0; k < out.size(); ++k) {
+              if (static_cast<int>(out[k].size()) != embedder_->dimension())
+                throw embed_error(fmt::format("embedder {} returned a vector of dimension {}, expected {}", emb_id,
+                                              out[k].size(), embedder_->dimension()));
+              if (got[first + k]++)
+                throw embed_error(fmt::format("embedder {} returned text {} twice", emb_id, first + k));
+              vectors[todo_hashes[i + first + k]] = out[k];
+              fresh.emplace_back(todo_hashes[i + first + k], std::move(out[k]));
+            }
+            ledger_->store_embeddings(emb_id, fresh);
+            received += out.size();
+            report.chunks_embedded += static_cast<std::int64_t>(out.size());
+          },
+          &ctx);
+      if (received != n)
+        throw embed_error(fmt::format("embedder {} returned {} vectors for {} texts", emb_id, received, n));
       ctx.checkpoint();
     }
     failpoint("ingest.batch_embedded");
