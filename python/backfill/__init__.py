@@ -6,7 +6,15 @@ Start with :class:`Pipeline` (or ``backfill run CONFIG`` on the command line).
 from __future__ import annotations
 
 from backfill import _core
-from backfill.components import Chunking, HashEmbedder, JiraCloud, LocalIndex, PineconeIndex, SlackExport
+from backfill.components import (
+    Chunking,
+    HashEmbedder,
+    JiraCloud,
+    LocalIndex,
+    OpenAIEmbedder,
+    PineconeIndex,
+    SlackExport,
+)
 from backfill.config import Config, load_config
 from backfill.errors import (
     BackfillError,
@@ -53,6 +61,7 @@ __all__ = [
     "LedgerError",
     "LocalIndex",
     "Match",
+    "OpenAIEmbedder",
     "PaginationError",
     "PineconeIndex",
     "Pipeline",
