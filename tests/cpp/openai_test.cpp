@@ -162,10 +162,18 @@ TEST(OpenAIPlan, SpreadsAMediumBatchOverTheConcurrency) {
   // Small batches are not cut into tiny requests.
   std::vector<std::string> few(40, "x");
   EXPECT_EQ(openai::plan_requests(views(few), 2048, 300000, 8192, 4).size(), 1u);
-  std::vector<std::string> some(100, "x");
+  // Texts of slightly different sizes still make exactly `spread` requests, not a straggler more.
+  std::vector<std::string> varied;
+  for (int i = 0; i < 1000; ++i) varied.push_back(std::string(480 + (i * 37) % 9, 'v'));
+  EXPECT_EQ(openai::plan_requests(views(varied), 2048, 300000, 8192, 4).size(), 4u);
+  std::vector<std::string> heavy(200, std::string(6000, 'h'));  // 2,000 tokens each: 400,000 in all
+  auto hp = openai::plan_requests(views(heavy), 2048, 300000, 8192, 4);
+  EXPECT_EQ(hp.size(), 4u);
+  expect_valid(hp, heavy, 2048, 300000);
+  std::vector<std::string> some(100, "x");  // room for 3 requests of min_spread_inputs (32) or more
   auto p = openai::plan_requests(views(some), 2048, 300000, 8192, 4);
-  ASSERT_EQ(p.size(), 4u);
-  EXPECT_EQ(p[0].end - p[0].begin, 32u);  // min_spread_inputs
+  ASSERT_EQ(p.size(), 3u);
+  for (const auto& s : p) EXPECT_GE(s.end - s.begin, openai::min_spread_inputs);
 }
 
 TEST(OpenAIPlan, RefusesAnInputOverTheLimitNamingIt) {

@@ -64,7 +64,7 @@ struct slice {
 };
 
 // Splits `texts` into consecutive slices within the limits. When `spread` > 1 and there is enough
-// work, the texts are spread over at least `spread` requests (each of at least min_spread_inputs
+// work, the texts are spread evenly over up to `spread` requests (each of at least min_spread_inputs
 // texts) so that they can run concurrently. Throws embed_error naming the first input that is empty
 // or over max_input_tokens.
 inline constexpr std::size_t min_spread_inputs = 32;
