@@ -8,7 +8,7 @@ fixture, never part of the package.
         oa.fail_next(1)                            # ... or without Retry-After (reset durations only)
         oa.quota(requests=3)                       # 3 more requests succeed, then 429 insufficient_quota
         oa.api_key = "sk-other"                    # the client's key is now wrong: 401 invalid_api_key
-        oa.latency = 0.05                          # every request takes 50 ms more
+        oa.latency = 0.05                          # every request takes 50 ms more (latency_per_input: per text)
         oa.rate_limit(requests=10, tokens=20_000, window=1.0)   # enforce a budget (429 when spent)
         oa.vector("text", 64)                      # the vector the fake gives a text
         oa.text_counts                             # how many times each distinct text was embedded
@@ -208,10 +208,12 @@ class _Fault:
 
 
 def _duration(seconds: float) -> str:
-    """Go-style duration, as OpenAI's x-ratelimit-reset-* headers: "1s", "6m0s", "120ms", "1.5s"."""
-    if seconds < 1:
-        return f"{max(1, round(seconds * 1000))}ms"
-    minutes, s = divmod(seconds, 60)
+    """Go-style duration, as OpenAI's x-ratelimit-reset-* headers: "1s", "6m0s", "120ms", "1.5s". Rounded up
+    to the millisecond, so a client that waits as told never arrives before the reset."""
+    ms = max(1, math.ceil(seconds * 1000))
+    if ms < 1000:
+        return f"{ms}ms"
+    minutes, s = divmod(ms / 1000, 60)
     text = f"{s:.3f}".rstrip("0").rstrip(".") + "s"
     return f"{int(minutes)}m{text}" if minutes else text
 
@@ -244,11 +246,13 @@ class OpenAIFake:
     """OpenAI's embeddings endpoint, deterministic, behind a local HTTP/1.1 server."""
 
     def __init__(self, api_key: str = DEFAULT_API_KEY, *, models: Mapping[str, int] | None = None, seed: int = 0,
-                 latency: float = 0.0, shuffle: bool = True, ignore_base64: bool = False) -> None:
+                 latency: float = 0.0, latency_per_input: float = 0.0, shuffle: bool = True,
+                 ignore_base64: bool = False) -> None:
         self.api_key = api_key
         self.models = {**MODELS, **(models or {})}
         self.seed = seed
         self.latency = latency
+        self.latency_per_input = latency_per_input
         self.shuffle = shuffle
         self.ignore_base64 = ignore_base64
         self._lock = threading.RLock()
@@ -356,17 +360,19 @@ class OpenAIFake:
 
     def vector(self, text: str, dimensions: int | None = None, model: str = "text-embedding-3-small") -> list[float]:
         """The unit vector this fake gives ``text`` (float32 values, as sent)."""
-        native = self.models[model]
-        raw = hashlib.shake_256(f"{self.seed}\x00{model}\x00".encode() + text.encode("utf-8")).digest(4 * native)
-        ints = array("I")
+        return self._vector(text, dimensions, model).tolist()
+
+    def _vector(self, text: str, dimensions: int | None, model: str) -> array[float]:
+        # The first `dimensions` values of the native vector: SHAKE's output is a stream, so a shorter
+        # digest is a prefix of the longer one.
+        n = min(dimensions, self.models[model]) if dimensions is not None else self.models[model]
+        raw = hashlib.shake_256(f"{self.seed}\x00{model}\x00".encode() + text.encode("utf-8")).digest(4 * n)
+        ints = array("i")
         ints.frombytes(raw)
         if sys.byteorder != "little":
             ints.byteswap()
-        v = [(x / 2**31) - 1.0 for x in ints]
-        if dimensions is not None:
-            v = v[:dimensions]
-        norm = math.sqrt(sum(x * x for x in v)) or 1.0
-        return array("f", [x / norm for x in v]).tolist()
+        scale = 1.0 / (math.hypot(*ints) or 1.0)  # C loops throughout: the fake must not be the bottleneck
+        return array("f", map(scale.__mul__, ints))
 
     def take_violations(self) -> list[Violation]:
         with self._lock:
@@ -439,8 +445,9 @@ class OpenAIFake:
             status = 500
             body = {"error": {"message": f"fake error: {type(e).__name__}", "type": "server_error", "param": None,
                               "code": None}}
-        if self.latency > 0:
-            time.sleep(self.latency)
+        delay = self.latency + self.latency_per_input * (len(log.inputs) if status == 200 else 0)
+        if delay > 0:
+            time.sleep(delay)
         payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
         out = {"Content-Type": "application/json", "Content-Length": str(len(payload)), "x-request-id": rid,
                "openai-version": "2020-10-01",
@@ -564,8 +571,8 @@ class OpenAIFake:
         as_base64 = body.get("encoding_format", "float") == "base64" and not self.ignore_base64
         data = []
         for i in order:
-            v = self.vector(texts[i], dims, model)
-            emb: Any = base64.b64encode(_le_float32(v)).decode("ascii") if as_base64 else v
+            v = self._vector(texts[i], dims, model)
+            emb: Any = base64.b64encode(_le_float32(v)).decode("ascii") if as_base64 else v.tolist()
             data.append({"object": "embedding", "index": i, "embedding": emb})
         return 200, {"object": "list", "data": data, "model": model,
                      "usage": {"prompt_tokens": total, "total_tokens": total}}
@@ -581,11 +588,11 @@ class OpenAIFake:
         }
 
 
-def _le_float32(v: list[float]) -> bytes:
-    a = array("f", v)
+def _le_float32(v: array[float]) -> bytes:
     if sys.byteorder != "little":
-        a.byteswap()
-    return a.tobytes()
+        v = array("f", v)
+        v.byteswap()
+    return v.tobytes()
 
 
 def decode_embedding(e: Any) -> list[float]:

@@ -460,9 +460,38 @@ def test_failure_stops_the_run_and_a_rerun_pays_nothing_twice(
     everything_secret_free(workdir, msg, caplog.text, json.dumps(receipt))
 
 
+def test_cancel_stops_a_slow_embedding_promptly(fakes: Callable[..., OpenAIFake], small_export: Path,
+                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = fakes(latency=5.0)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    config, _ = openai_config(tmp_path, small_export, fake)
+    p = backfill.Pipeline.from_config(config, progress="none")
+    p.fetch()
+    outcome: list[BaseException | None] = []
+
+    def ingest() -> None:
+        try:
+            p.ingest()
+            outcome.append(None)
+        except BaseException as e:  # noqa: BLE001
+            outcome.append(e)
+
+    t = threading.Thread(target=ingest)
+    t.start()
+    deadline = time.monotonic() + 10
+    while fake.in_flight == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fake.in_flight > 0, "no request reached the fake"
+    t0 = time.monotonic()
+    p.cancel()
+    t.join(10)
+    assert not t.is_alive() and isinstance(outcome[0], backfill.Cancelled), outcome
+    assert time.monotonic() - t0 < 2.0, "the wait for a slow request did not notice the cancel"
+
+
 def test_cli_run_with_the_openai_embedder_verifies(fakes: Callable[..., OpenAIFake], small_export: Path,
                                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = fakes()
+    fake = fakes(latency=0.05)  # so that requests sent together are seen together
     config, workdir = openai_config(tmp_path, small_export, fake, max_inputs=16, concurrency=4)
     env = {"OPENAI_API_KEY": KEY}
     r = run_cli("run", str(config), "--progress", "none", "-vv", "--json", env=env)
