@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -275,6 +276,12 @@ openai_embedder::openai_embedder(openai_options options) : options_(std::move(op
   if (options_.model.empty())
     throw config_error("embedder.model is required (for example \"text-embedding-3-small\")");
   if (options_.base_url.empty()) throw config_error("embedder.base_url must not be empty");
+  // A key pasted or read from a file often carries a trailing newline, which would break the header.
+  auto& key = options_.api_key;
+  while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
+  while (!key.empty() && std::isspace(static_cast<unsigned char>(key.front()))) key.erase(key.begin());
+  if (key.find_first_of("\r\n") != std::string::npos)
+    throw config_error("embedder.api_key holds a line break; it must be the key alone");
   std::string base = options_.base_url;
   if (base.find("://") == std::string::npos) base = "https://" + base;
   while (!base.empty() && base.back() == '/') base.pop_back();

@@ -276,6 +276,12 @@ TEST(OpenAIEmbedder, ConfigurationIsCheckedAndIdentityNamesTheSpace) {
   openai_options no_key = o;
   no_key.api_key = "";
   refused(no_key);  // api.openai.com does
+  openai_options padded = o;
+  padded.api_key = "  sk-test-0123456789abcdef\n";
+  EXPECT_EQ(openai_embedder(padded).options().api_key, "sk-test-0123456789abcdef");
+  openai_options broken = o;
+  broken.api_key = "sk-one\nsk-two";
+  refused(broken);
   openai_options many = o;
   many.max_inputs = 4096;
   refused(many);
