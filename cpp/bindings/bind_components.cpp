@@ -7,6 +7,7 @@
 #include "backfill/adf.hpp"
 #include "backfill/jira.hpp"
 #include "backfill/local_index.hpp"
+#include "backfill/openai.hpp"
 #include "backfill/pinecone.hpp"
 #include "backfill/sanitize.hpp"
 #include "backfill/slack_export.hpp"
@@ -116,6 +117,8 @@ void register_components(py::module_& m) {
       .def_property_readonly("dimension", &embedder::dimension)
       .def_property_readonly("calls", &embedder::calls)
       .def_property_readonly("inputs", &embedder::inputs)
+      .def_property_readonly("max_batch", &embedder::max_batch)
+      .def_property_readonly("max_input_tokens", &embedder::max_input_tokens)
       .def(
           "embed",
           [](embedder& self, const std::vector<std::string>& texts) {
@@ -127,6 +130,51 @@ void register_components(py::module_& m) {
 
   py::class_<hash_embedder, embedder, std::shared_ptr<hash_embedder>>(m, "HashEmbedder")
       .def(py::init<int>(), py::arg("dimension"));
+
+  py::class_<openai_embedder, embedder, std::shared_ptr<openai_embedder>>(m, "OpenAIEmbedder")
+      .def(py::init([](std::string model, std::string api_key, std::string base_url, int dimensions,
+                       std::size_t max_inputs, std::size_t max_tokens_per_request, std::size_t max_input_tokens,
+                       int concurrency, double timeout, double rate, bool verify_tls, int max_attempts,
+                       double base_delay, double max_elapsed) {
+             openai_options o;
+             o.model = std::move(model);
+             o.api_key = std::move(api_key);
+             o.base_url = std::move(base_url);
+             o.dimensions = dimensions;
+             o.max_inputs = max_inputs;
+             o.max_tokens_per_request = max_tokens_per_request;
+             o.max_input_tokens = max_input_tokens;
+             o.concurrency = concurrency;
+             o.timeout = timeout;
+             o.rate = rate;
+             o.verify_tls = verify_tls;
+             o.max_attempts = max_attempts;
+             o.base_delay = base_delay;
+             o.max_elapsed = max_elapsed;
+             return std::make_shared<openai_embedder>(std::move(o));
+           }),
+           py::kw_only(), py::arg("model"), py::arg("api_key") = "",
+           py::arg("base_url") = "https://api.openai.com/v1", py::arg("dimensions") = 0,
+           py::arg("max_inputs") = 2048, py::arg("max_tokens_per_request") = 300000,
+           py::arg("max_input_tokens") = 8192, py::arg("concurrency") = 4, py::arg("timeout") = 120.0,
+           py::arg("rate") = 0.0, py::arg("verify_tls") = true, py::arg("max_attempts") = 8,
+           py::arg("base_delay") = 0.5, py::arg("max_elapsed") = 900.0)
+      .def("describe", &openai_embedder::describe)
+      .def_property_readonly("tokens", &openai_embedder::tokens,
+                             "Tokens the server counted (usage.prompt_tokens) over every successful request.")
+      .def_property_readonly("budget_waits", &openai_embedder::budget_waits,
+                             "Times a request waited for the server's announced rate-limit budget to reset.")
+      .def("http_stats", [](const openai_embedder& self) {
+        auto s = self.http_stats();
+        py::dict d;
+        d["requests"] = s.requests;
+        d["attempts"] = s.attempts;
+        d["retries"] = s.retries;
+        d["failures"] = s.failures;
+        d["bytes_received"] = s.bytes_received;
+        d["max_in_flight"] = s.max_in_flight;
+        return d;
+      });
 
   py::class_<sink, std::shared_ptr<sink>>(m, "Sink")
       .def_property_readonly("kind", &sink::kind)

@@ -45,6 +45,12 @@ struct feature {
 
 }  // namespace
 
+void embedder::embed_parts(const std::vector<std::string_view>& texts, const part_fn& on_part, run_context* ctx) {
+  if (ctx) ctx->checkpoint();
+  auto out = embed(texts);
+  if (!out.empty()) on_part(0, out);
+}
+
 hash_embedder::hash_embedder(int dimension) : dimension_(dimension) {
   if (dimension < 8 || dimension > 20000)
     throw config_error("embedder.dimension must be between 8 and 20000, got " + std::to_string(dimension));

@@ -160,6 +160,18 @@ pipeline::pipeline(std::shared_ptr<source> src, std::shared_ptr<embedder> emb, s
     : source_(std::move(src)), embedder_(std::move(emb)), sink_(std::move(snk)), options_(std::move(options)),
       journal_(options_.workdir / "journal") {
   if (!source_) throw config_error("pipeline needs a source");
+  // Chunks must fit the embedder's per-input limit: the hard chunk limit is lowered to it.
+  if (embedder_ && embedder_->max_input_tokens() > 0 &&
+      options_.chunking.max_tokens > embedder_->max_input_tokens()) {
+    const std::size_t limit = embedder_->max_input_tokens();
+    if (options_.chunking.target_tokens > limit)
+      throw config_error(fmt::format("chunking.target_tokens ({}) is over the embedder's limit of {} tokens per input "
+                                     "(embedder.max_input_tokens); lower it",
+                                     options_.chunking.target_tokens, limit));
+    logger()->info("chunking.max_tokens lowered from {} to {}, the embedder's limit per input",
+                   options_.chunking.max_tokens, limit);
+    options_.chunking.max_tokens = limit;
+  }
   std::error_code ec;
   fs::create_directories(options_.workdir, ec);
   if (ec) throw io_error("cannot create workdir " + options_.workdir.string() + ": " + ec.message());

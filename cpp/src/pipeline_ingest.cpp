@@ -124,7 +124,7 @@ class pipeline::ingest_stages {
   // `drain`, until every earlier batch is written.
   void submit(std::shared_ptr<batch> b, std::vector<embed_job> jobs, bool drain, run_context& ctx) {
     if (!overlap_) {
-      for (auto& job : jobs) run_job(job);
+      for (auto& job : jobs) run_job(job, &ctx);
       if (!jobs.empty()) failpoint("ingest.batch_embedded");
       write(*b, *p_.ledger_);
       ctx.checkpoint();
@@ -238,6 +238,13 @@ class pipeline::ingest_stages {
   }
 
   void embed_loop() {
+    // Long waits inside the embedder (retries, rate limits) end when the stages stop.
+    run_context stop_ctx(
+        [this](const progress&) {
+          std::lock_guard<std::mutex> lock(mutex_);
+          return stopping_ || failed_;
+        },
+        std::chrono::milliseconds(100));
     for (;;) {
       embed_job job;
       {
@@ -247,7 +254,7 @@ class pipeline::ingest_stages {
         job = std::move(jobs_.front());
         jobs_.pop_front();
       }
-      std::size_t n = run_job(job);
+      std::size_t n = run_job(job, &stop_ctx);
       bool last = false;
       {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -259,29 +266,42 @@ class pipeline::ingest_stages {
     }
   }
 
-  // Embeds one job, checks what came back and stores it in the cache. Returns the texts embedded.
-  std::size_t run_job(embed_job& job) {
+  // Embeds one job, checks what came back and stores it in the cache part by part, as the embedder
+  // hands parts over: when a later part fails (a spent quota, a refused key), what was already paid
+  // for is kept and a rerun embeds only the rest. Returns the texts embedded.
+  std::size_t run_job(embed_job& job, run_context* ctx) {
     auto& emb = *p_.embedder_;
     const std::size_t n = job.texts.size();
-    auto out = emb.embed(job.texts);
-    if (out.size() != n)
-      throw embed_error(fmt::format("embedder {} returned {} vectors for {} texts", emb_id_, out.size(), n));
-    std::vector<std::pair<std::string, std::vector<float>>> fresh;
-    fresh.reserve(n);
-    for (std::size_t k = 0; k < n; ++k) {
-      if (static_cast<int>(out[k].size()) != emb.dimension())
-        throw embed_error(fmt::format("embedder {} returned a vector of dimension {}, expected {}", emb_id_,
-                                      out[k].size(), emb.dimension()));
-      job.owner->slots[job.slots[k]]->values = out[k];
-      fresh.emplace_back(std::move(job.hashes[k]), std::move(out[k]));
-    }
-    if (overlap_) {
-      std::lock_guard<std::mutex> lock(cache_mutex_);
-      cache_ledger_->store_embeddings(emb_id_, fresh);
-    } else {
-      p_.ledger_->store_embeddings(emb_id_, fresh);
-      counts_.chunks_embedded += static_cast<std::int64_t>(n);
-    }
+    std::vector<char> got(n, 0);
+    std::size_t received = 0;
+    emb.embed_parts(
+        job.texts,
+        [&](std::size_t first, std::vector<std::vector<float>>& out) {
+          if (first + out.size() > n)
+            throw embed_error(fmt::format("embedder {} returned vectors {}..{} for {} texts", emb_id_, first,
+                                          first + out.size(), n));
+          std::vector<std::pair<std::string, std::vector<float>>> fresh;
+          fresh.reserve(out.size());
+          for (std::size_t k = 0; k < out.size(); ++k) {
+            if (static_cast<int>(out[k].size()) != emb.dimension())
+              throw embed_error(fmt::format("embedder {} returned a vector of dimension {}, expected {}", emb_id_,
+                                            out[k].size(), emb.dimension()));
+            if (got[first + k]++) throw embed_error(fmt::format("embedder {} returned text {} twice", emb_id_, first + k));
+            job.owner->slots[job.slots[first + k]]->values = out[k];
+            fresh.emplace_back(job.hashes[first + k], std::move(out[k]));
+          }
+          if (overlap_) {
+            std::lock_guard<std::mutex> lock(cache_mutex_);
+            cache_ledger_->store_embeddings(emb_id_, fresh);
+          } else {
+            p_.ledger_->store_embeddings(emb_id_, fresh);
+          }
+          received += fresh.size();
+        },
+        ctx);
+    if (received != n)
+      throw embed_error(fmt::format("embedder {} returned {} vectors for {} texts", emb_id_, received, n));
+    if (!overlap_) counts_.chunks_embedded += static_cast<std::int64_t>(n);
     return n;
   }
 

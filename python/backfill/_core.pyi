@@ -48,6 +48,10 @@ class Embedder:
     def calls(self) -> int: ...
     @property
     def inputs(self) -> int: ...
+    @property
+    def max_batch(self) -> int: ...
+    @property
+    def max_input_tokens(self) -> int: ...
     def embed(self, texts: list[str]) -> list[list[float]]: ...
 
 class HashEmbedder(Embedder):
@@ -57,6 +61,31 @@ class PythonEmbedder(Embedder):
     def __init__(
         self, fn: Callable[..., Any], dimension: int, name: str, batch_size: int = 64, concurrency: int = 1
     ) -> None: ...
+class OpenAIEmbedder(Embedder):
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str = "",
+        base_url: str = "https://api.openai.com/v1",
+        dimensions: int = 0,
+        max_inputs: int = 2048,
+        max_tokens_per_request: int = 300000,
+        max_input_tokens: int = 8192,
+        concurrency: int = 4,
+        timeout: float = 120.0,
+        rate: float = 0.0,
+        verify_tls: bool = True,
+        max_attempts: int = 8,
+        base_delay: float = 0.5,
+        max_elapsed: float = 900.0,
+    ) -> None: ...
+    def describe(self) -> str: ...
+    @property
+    def tokens(self) -> int: ...
+    @property
+    def budget_waits(self) -> int: ...
+    def http_stats(self) -> dict[str, int]: ...
 
 class Sink:
     @property

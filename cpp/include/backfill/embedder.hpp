@@ -3,9 +3,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "backfill/context.hpp"
 
 namespace backfill {
 
@@ -18,12 +21,26 @@ class embedder {
   virtual int dimension() const = 0;
   // Largest batch one call may take.
   virtual std::size_t max_batch() const { return 256; }
-  // How many embed() calls the pipeline may have in flight at once (each from its own thread).
+  // The most tokens (as estimate_tokens counts them) one input may have; 0 = no limit. The pipeline
+  // keeps its chunks within it.
+  virtual std::size_t max_input_tokens() const { return 0; }
+  // How many embed calls the pipeline may have in flight at once (each from its own thread).
   virtual std::size_t concurrency() const { return 1; }
-  // Returns one vector of dimension() floats per text, in order. Must be safe to call from
-  // concurrency() threads at once.
+  // Returns one vector of dimension() floats per text, in order. Implementations must allow calls
+  // from several threads at once.
   virtual std::vector<std::vector<float>> embed(const std::vector<std::string_view>& texts) = 0;
 
+  // The vectors of texts [first, first + vectors.size()); the callee may move them away.
+  using part_fn = std::function<void(std::size_t first, std::vector<std::vector<float>>& vectors)>;
+  // Like embed(), but hands each part of the result to `on_part` (on the calling thread) as soon as it
+  // is complete. Parts may come in any order and together cover every text exactly once; when a part
+  // fails, the parts already complete (and those still in flight, which are already paid for) are
+  // handed over before the error is thrown, so the caller keeps them. Waits check `ctx` when given.
+  // The default makes one part of embed().
+  virtual void embed_parts(const std::vector<std::string_view>& texts, const part_fn& on_part,
+                           run_context* ctx = nullptr);
+
+  // Requests made (or, for an offline embedder, batches embedded) and texts embedded, across threads.
   std::int64_t calls() const noexcept { return calls_.load(std::memory_order_relaxed); }
   std::int64_t inputs() const noexcept { return inputs_.load(std::memory_order_relaxed); }
 
