@@ -37,6 +37,7 @@ bench: setup
 	@$(VENV)/python bench/http_bench.py $(BENCH_ARGS)
 	@$(VENV)/python bench/pinecone_bench.py $(PINECONE_BENCH_ARGS)
 	@$(VENV)/python bench/jira_normalize_bench.py $(JIRA_BENCH_ARGS)
+	@$(VENV)/python bench/latency_bench.py $(LATENCY_BENCH_ARGS)
 	@$(VENV)/python bench/openai_bench.py $(OPENAI_BENCH_ARGS)
 
 clean:

@@ -47,7 +47,6 @@ std::vector<slice> plan_requests(const std::vector<std::string_view>& texts, std
   const std::size_t per_input = std::min(std::max<std::size_t>(1, max_input_tokens), max_tokens_per_request);
   // Check every input first: a request that cannot be sent is refused before any is.
   std::vector<std::size_t> tokens(texts.size());
-  std::size_t total = 0, largest = 0;
   for (std::size_t i = 0; i < texts.size(); ++i) {
     if (texts[i].empty())
       throw embed_error(fmt::format("input {} is empty; the embeddings API refuses empty strings", i));
@@ -56,19 +55,15 @@ std::vector<slice> plan_requests(const std::vector<std::string_view>& texts, std
       throw embed_error(fmt::format("{} has about {} tokens ({} bytes), over the limit of {} tokens per input; "
                                     "lower chunking.max_tokens or raise embedder.max_input_tokens",
                                     describe_input(i, texts[i]), tokens[i], texts[i].size(), per_input));
-    total += tokens[i];
-    largest = std::max(largest, tokens[i]);
   }
-  // Spread the work over up to `spread` requests, each of at least min_spread_inputs texts. A request
-  // closed for tokens holds more than cap - largest >= total / k, so the token share alone never makes
-  // more than k requests (an extra one would wait for a free slot: a whole round trip more).
+  // Spread the work over up to `spread` requests of equal counts, each of at least min_spread_inputs
+  // texts. Only the API's own token limit closes a request early: a share-of-tokens cap would leave a
+  // straggler whenever the first requests' texts are shorter than the last ones', and the straggler
+  // waits for a free slot, a whole round trip more.
   std::size_t count_cap = max_inputs;
-  std::size_t token_cap = max_tokens_per_request;
+  const std::size_t token_cap = max_tokens_per_request;
   const std::size_t k = std::min(spread, texts.size() / min_spread_inputs);
-  if (k > 1) {
-    count_cap = std::min(max_inputs, (texts.size() + k - 1) / k);
-    token_cap = std::min(max_tokens_per_request, (total + k - 1) / k + largest);
-  }
+  if (k > 1) count_cap = std::min(max_inputs, (texts.size() + k - 1) / k);
   std::vector<slice> out;
   slice cur;
   for (std::size_t i = 0; i < texts.size(); ++i) {

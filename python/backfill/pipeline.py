@@ -180,6 +180,16 @@ class Pipeline:
         self._last_ingest = report
         return report
 
+    def fetch_and_ingest(self, refetch: Sequence[str] = ()) -> tuple[FetchReport, IngestReport]:
+        """fetch, then ingest, overlapped (unless ``overlap=False``): documents are normalized, embedded
+        and upserted while later pages are still being fetched. What :meth:`run` does before it
+        validates and verifies; for orchestrators that verify in a later step."""
+        both = self._call(self._core.fetch_and_ingest, list(refetch))
+        fetch = FetchReport.from_dict(both["fetch"])
+        ingest = IngestReport.from_dict(both["ingest"])
+        self._last_ingest = ingest
+        return fetch, ingest
+
     def reconcile(self, max_fraction: float | None = None) -> ReconcileReport:
         """Deletes from the sink the documents the source no longer holds (sources that can list their
         ids: Jira). Refuses, deleting nothing, when more than ``max_fraction`` (default
@@ -228,10 +238,7 @@ class Pipeline:
         against its hash before it is normalized, so validation afterwards only reports (duplicate
         ids and their pages); a damaged page stops the run where it is met."""
         plan = self.plan()
-        both = self._call(self._core.fetch_and_ingest, list(refetch))
-        fetch = FetchReport.from_dict(both["fetch"])
-        ingest = IngestReport.from_dict(both["ingest"])
-        self._last_ingest = ingest
+        fetch, ingest = self.fetch_and_ingest(refetch)
         validate = self.validate()
         reconcile = self.reconcile() if self.reconcile_on_run else None
         verify = self.verify(sample, junit=junit)

@@ -166,6 +166,10 @@ TEST(OpenAIPlan, SpreadsAMediumBatchOverTheConcurrency) {
   std::vector<std::string> varied;
   for (int i = 0; i < 1000; ++i) varied.push_back(std::string(480 + (i * 37) % 9, 'v'));
   EXPECT_EQ(openai::plan_requests(views(varied), 2048, 300000, 8192, 4).size(), 4u);
+  // ... also when the last texts are the longest (numbered chunks grow a digit at 10 and 100).
+  std::vector<std::string> growing;
+  for (int i = 0; i < 256; ++i) growing.push_back(std::string(900 + 40 * std::to_string(i).size(), 'g'));
+  EXPECT_EQ(openai::plan_requests(views(growing), 256, 300000, 8192, 4).size(), 4u);
   std::vector<std::string> heavy(200, std::string(6000, 'h'));  // 2,000 tokens each: 400,000 in all
   auto hp = openai::plan_requests(views(heavy), 2048, 300000, 8192, 4);
   EXPECT_EQ(hp.size(), 4u);

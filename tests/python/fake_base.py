@@ -35,6 +35,9 @@ class FakeHandler(BaseHTTPRequestHandler):
     server_version = "fake"
     sys_version = ""
     timeout = 60
+    # Headers and body go out in separate writes: with Nagle's algorithm on, the body waits for the
+    # client's delayed ACK (~40 ms) on a kept-alive connection. Real API servers set TCP_NODELAY.
+    disable_nagle_algorithm = True
     server: FakeServer
     MAX_LINE = 1 << 16  # longest request line; a longer one is refused with 414 and recorded
 

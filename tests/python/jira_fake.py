@@ -927,6 +927,7 @@ class JiraFake:
         self.violations: list[str] = []
         self.schema_errors: list[str] = []
         self.errors: list[str] = []                    # exceptions in the fake itself
+        self.search_latency = 0.0                      # seconds every search page takes at least (benchmarks)
         self.in_flight = 0
         self.max_in_flight = 0
         self._faults: list[_Fault] = []
@@ -1459,6 +1460,15 @@ class JiraFake:
         return "*"
 
     def _search(self, query: dict[str, list[str]], log: RequestLog) -> tuple[int, Any]:
+        # A page takes search_latency in all: the fake's own work counts toward it.
+        t0 = time.monotonic()
+        try:
+            return self._search_page(query, log)
+        finally:
+            if self.search_latency:
+                time.sleep(max(0.0, self.search_latency - (time.monotonic() - t0)))
+
+    def _search_page(self, query: dict[str, list[str]], log: RequestLog) -> tuple[int, Any]:
         def one(name: str) -> str | None:
             v = query.get(name)
             return v[-1] if v else None

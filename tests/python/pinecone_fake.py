@@ -377,6 +377,7 @@ class PineconeFake:
         self.in_flight = 0
         self.max_in_flight = 0
         self.stats_calls = 0
+        self.upsert_latency = 0.0           # seconds added to every upsert (benchmarks)
         # switches
         self._lag_seconds = 0.0
         self._lag_calls = 0
@@ -736,6 +737,8 @@ class PineconeFake:
         return out
 
     def _upsert(self, body: dict[str, Any], extra: dict[str, str]) -> tuple[int, Any]:
+        if self.upsert_latency:
+            time.sleep(self.upsert_latency)
         ns_name = _canonical_ns(body.get("namespace"))
         staged: list[dict[str, Any]] = []
         seen: set[str] = set()

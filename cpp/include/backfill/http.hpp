@@ -217,7 +217,8 @@ struct page {
 };
 
 // Fetches pages starting at `cursor` ("" = the first page), calling `on_page` for each in order;
-// every page passes `guard` before on_page sees it. Cursors are opaque strings: a token, a next URL
+// every page passes `guard` before on_page sees it. The next page's request is already in flight
+// while on_page runs (and is cancelled if on_page throws). Cursors are opaque strings: a token, a next URL
 // (link paging) or an offset.
 void paginate(client& c, const request& first, const page_spec& spec, std::string_view cursor,
               pagination_guard& guard, const std::function<void(const page&)>& on_page, run_context* ctx = nullptr);
