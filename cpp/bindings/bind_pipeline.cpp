@@ -192,7 +192,7 @@ void register_pipeline(py::module_& m) {
       .def(py::init([](std::shared_ptr<source> src, std::shared_ptr<embedder> emb, std::shared_ptr<sink> snk,
                        const std::filesystem::path& workdir, std::size_t target_tokens, std::size_t overlap_tokens,
                        std::size_t max_tokens, std::size_t batch_records, double count_timeout_seconds,
-                       bool overlap, std::size_t embed_concurrency) {
+                       bool overlap, std::size_t embed_concurrency, std::size_t fetch_concurrency) {
              pipeline_options o;
              o.workdir = workdir;
              o.chunking.target_tokens = target_tokens;
@@ -202,11 +202,13 @@ void register_pipeline(py::module_& m) {
              o.count_timeout_seconds = count_timeout_seconds;
              o.overlap = overlap;
              o.embed_concurrency = embed_concurrency;
+             o.fetch_concurrency = fetch_concurrency;
              return std::make_unique<pipeline>(std::move(src), std::move(emb), std::move(snk), std::move(o));
            }),
            py::arg("source"), py::arg("embedder"), py::arg("sink"), py::arg("workdir"), py::arg("target_tokens"),
            py::arg("overlap_tokens"), py::arg("max_tokens"), py::arg("batch_records"),
-           py::arg("count_timeout_seconds"), py::arg("overlap") = true, py::arg("embed_concurrency") = 0)
+           py::arg("count_timeout_seconds"), py::arg("overlap") = true, py::arg("embed_concurrency") = 0,
+           py::arg("fetch_concurrency") = 4)
       .def(
           "plan",
           [](pipeline& self, py::object progress, py::object cancel) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <atomic>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <thread>
@@ -221,39 +223,114 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
   }
   ctx.begin_phase("fetch", "pages", totals_known ? total_pages : -1);
 
-  fetch_report report;
-  for (const auto& p : planned.partitions) {
-    ++report.partitions;
-    auto row = book.partition(kind, p.name);
+  // One partition, start to end (or from where an earlier run stopped), on `c` with ledger `l`.
+  auto fetch_one = [&](const partition_plan& p, run_context& c, ledger& l, fetch_report& rep) {
+    ++rep.partitions;
+    auto row = l.partition(kind, p.name);
     bool reopened = false;
     if (row && row->status == "done") {
       reopened = true;
       if (!source_->incremental()) {
-        ++report.partitions_skipped;
-        ctx.state().done += row->pages;
+        ++rep.partitions_skipped;
+        c.state().done += row->pages;
         if (feed) feed->partition_finished(p.name);
-        continue;
+        return;
       }
       // An incremental source picks up what changed since the partition's highest watermark.
       std::string cursor = source_->reopen_cursor(p, row->watermark);
-      book.reopen_partition(kind, p.name, cursor);
-      row = book.partition(kind, p.name);
+      l.reopen_partition(kind, p.name, cursor);
+      row = l.partition(kind, p.name);
       logger()->info("{}: fetching what changed since {}", p.label.empty() ? p.name : p.label,
                      row->watermark.empty() ? "the start" : row->watermark);
     }
     std::int64_t next_seq = row ? row->pages : 0;
     std::string cursor = row ? row->cursor : "";
-    ctx.state().done += next_seq;
-    ctx.state().partition = p.label.empty() ? p.name : p.label;
-    if (next_seq > 0) logger()->info("resuming {} after {} journaled pages", ctx.state().partition, next_seq);
-    journaling_sink out(journal_, book, options_.workdir, kind, p.name, next_seq, report, ctx, feed);
+    c.state().done += next_seq;
+    c.state().partition = p.label.empty() ? p.name : p.label;
+    if (next_seq > 0) logger()->info("resuming {} after {} journaled pages", c.state().partition, next_seq);
+    journaling_sink out(journal_, l, options_.workdir, kind, p.name, next_seq, rep, c, feed);
     if (!reopened && next_seq > 0 && !cursor.empty()) {
-      auto pages = book.pages(kind, p.name);
+      auto pages = l.pages(kind, p.name);
       if (!pages.empty()) out.resume_after(pages.back().hash, cursor);
     }
-    source_->fetch(p, cursor, out, ctx);
-    book.finish_partition(kind, p.name);
+    source_->fetch(p, cursor, out, c);
+    l.finish_partition(kind, p.name);
     if (feed) feed->partition_finished(p.name);
+  };
+
+  fetch_report report;
+  const std::size_t workers =
+      std::min<std::size_t>(std::max<std::size_t>(1, options_.fetch_concurrency), planned.partitions.size());
+  if (workers <= 1) {
+    for (const auto& p : planned.partitions) fetch_one(p, ctx, book, report);
+  } else {
+    // Partitions are fetched `workers` at a time (the source's HTTP client keeps each host within its
+    // rate limit), each worker with its own ledger connection. A partition that fails does not stop
+    // the others already running: they finish, no new one starts, and the first error is raised.
+    // A stop (Ctrl-C, cancel) stops them all at their next checkpoint.
+    std::mutex mutex;
+    std::size_t next = 0;
+    std::exception_ptr first_error;
+    std::atomic<bool> stop{false};
+    std::vector<fetch_report> reports(workers);
+    std::vector<std::atomic<std::int64_t>> done(workers);
+    for (auto& d : done) d.store(0);
+    std::atomic<std::size_t> running{workers};
+    std::vector<std::thread> threads;
+    threads.reserve(workers);
+    for (std::size_t w = 0; w < workers; ++w) {
+      threads.emplace_back([&, w] {
+        run_context c(
+            [&, w](const progress& p) {
+              done[w].store(p.done, std::memory_order_relaxed);
+              return stop.load();
+            },
+            std::chrono::milliseconds(20));
+        try {
+          ledger l(options_.workdir / "state.sqlite");
+          for (;;) {
+            const partition_plan* p = nullptr;
+            {
+              std::lock_guard<std::mutex> lock(mutex);
+              if (first_error || stop || next >= planned.partitions.size()) break;
+              p = &planned.partitions[next++];
+            }
+            fetch_one(*p, c, l, reports[w]);
+            done[w].store(c.state().done, std::memory_order_relaxed);
+          }
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(mutex);
+          if (!first_error) first_error = std::current_exception();
+        }
+        --running;
+      });
+    }
+    auto join_all = [&] {
+      for (auto& t : threads) t.join();
+    };
+    try {
+      // This thread shows the progress of all of them and checks for a stop.
+      while (running.load() > 0) {
+        std::int64_t sum = 0;
+        for (auto& d : done) sum += d.load(std::memory_order_relaxed);
+        ctx.state().done = sum;
+        ctx.checkpoint();
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    } catch (...) {
+      stop = true;
+      join_all();
+      throw;
+    }
+    join_all();
+    for (const auto& r : reports) {
+      report.partitions += r.partitions;
+      report.partitions_skipped += r.partitions_skipped;
+      report.pages_fetched += r.pages_fetched;
+      report.items_fetched += r.items_fetched;
+      report.bytes_fetched += r.bytes_fetched;
+    }
+    if (first_error) std::rethrow_exception(first_error);
   }
   report.pages_total = book.page_count(kind);
   logger()->info("fetch: {} pages read ({} bytes), {} journaled in all", report.pages_fetched,

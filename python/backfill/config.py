@@ -45,6 +45,7 @@ class RunSettings:
     batch_records: int = 1000
     overlap: bool = True
     embed_concurrency: int = 0
+    fetch_concurrency: int = 4
     reconcile: bool = False
     reconcile_max_fraction: float = 0.5
 

@@ -41,7 +41,8 @@ class Pipeline:
     ``workdir`` defaults to ``.backfill/<name>`` in the current directory; it holds the journal of raw
     pages, the ledger (``state.sqlite``) and the receipts. ``overlap`` runs fetch, normalize, embed and
     upsert concurrently (off: one after another); ``embed_concurrency`` is how many embedder calls
-    may be in flight (0: the embedder's own choice). ``progress`` is ``"auto"`` (a tqdm bar when
+    may be in flight (0: the embedder's own choice); ``fetch_concurrency`` how many partitions are
+    fetched at once (the source's rate limit holds across them). ``progress`` is ``"auto"`` (a tqdm bar when
     a person is watching, log lines otherwise), ``"tqdm"``, ``"log"``, ``"none"`` or a callable.
     """
 
@@ -59,6 +60,7 @@ class Pipeline:
         count_timeout_seconds: float = 60.0,
         overlap: bool = True,
         embed_concurrency: int = 0,
+        fetch_concurrency: int = 4,
         reconcile: bool = False,
         reconcile_max_fraction: float = 0.5,
         progress: ProgressSetting = "auto",
@@ -71,6 +73,10 @@ class Pipeline:
         self.chunking = chunking if chunking is not None else Chunking()
         if batch_records < 1:
             raise ConfigError(f"run.batch_records must be at least 1, got {batch_records}", key="run.batch_records")
+        if fetch_concurrency < 1:
+            raise ConfigError(
+                f"run.fetch_concurrency must be at least 1, got {fetch_concurrency}", key="run.fetch_concurrency"
+            )
         if embed_concurrency < 0:
             raise ConfigError(
                 f"run.embed_concurrency must be 0 (the embedder's own) or positive, got {embed_concurrency}",
@@ -102,6 +108,7 @@ class Pipeline:
             count_timeout_seconds,
             overlap,
             embed_concurrency,
+            fetch_concurrency,
         )
 
     @classmethod
@@ -121,6 +128,7 @@ class Pipeline:
             count_timeout_seconds=config.verify.count_timeout_seconds,
             overlap=config.run.overlap,
             embed_concurrency=config.run.embed_concurrency,
+            fetch_concurrency=config.run.fetch_concurrency,
             reconcile=config.run.reconcile,
             reconcile_max_fraction=config.run.reconcile_max_fraction,
             progress=progress,

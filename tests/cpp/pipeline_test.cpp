@@ -28,7 +28,9 @@ class memory_source final : public source {
   bool self_contained = false;
   int page_delay_ms = 0;
   std::string fail_partition;  // fetch throws a source_error on its first page
+  std::atomic<int> active{0}, max_active{0};  // partitions being fetched at once
   std::chrono::steady_clock::time_point last_page_at{};
+  std::mutex mutex_;
 
   std::string kind() const override { return "memory"; }
   std::string describe() const override { return "memory source"; }
@@ -42,10 +44,19 @@ class memory_source final : public source {
     auto& pages = partitions.at(p.name);
     std::size_t start = cursor.empty() ? 0 : std::stoul(std::string(cursor));
     if (p.name == fail_partition) throw source_error("partition " + p.name + " cannot be read");
+    int now = ++active;
+    int seen = max_active.load();
+    while (now > seen && !max_active.compare_exchange_weak(seen, now)) {
+    }
+    struct leave {
+      std::atomic<int>& a;
+      ~leave() { --a; }
+    } guard{active};
     for (std::size_t i = start; i < pages.size(); ++i) {
       ctx.checkpoint();
       if (page_delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(page_delay_ms));
       ++pages_read;
+      std::lock_guard<std::mutex> lock(mutex_);
       last_page_at = std::chrono::steady_clock::now();
       out.page(pages[i], 1, i + 1 < pages.size() ? std::to_string(i + 1) : "");
     }
@@ -436,5 +447,27 @@ TEST(Pipeline, ReconcileDeletesDocumentsGoneFromTheSourceAndRefusesAWipe) {
   EXPECT_EQ(f.contents(), before);
   EXPECT_EQ(f.p->reconcile(f.ctx, 1.0).documents_deleted, 13);
   EXPECT_EQ(f.idx->stats().count, 0);
+  EXPECT_TRUE(f.p->verify(f.ctx).ok);
+}
+
+TEST(Pipeline, PartitionsAreFetchedConcurrentlyAndOneFailureLetsTheOthersFinish) {
+  fixture f("concurrent");
+  f.src->page_delay_ms = 20;
+  for (const char* name : {"a", "b", "c", "d", "e"}) f.src->partitions[name] = many_pages(4, 3, name, "1");
+  f.src->fail_partition = "e";
+  f.reopen();
+  EXPECT_THROW(f.p->fetch(f.ctx), source_error);
+  EXPECT_GE(f.src->max_active.load(), 2);
+  EXPECT_LE(f.src->max_active.load(), 4);  // fetch_concurrency
+  // The partitions that were running when e failed finished; the rerun fetches only what is left.
+  int done = 0;
+  for (const auto& row : f.p->state().partitions("memory")) done += row.status == "done";
+  EXPECT_EQ(done, 4);
+  f.src->fail_partition.clear();
+  auto again = f.p->fetch(f.ctx);
+  EXPECT_EQ(again.partitions_skipped, done);
+  EXPECT_EQ(f.p->state().page_count("memory"), 20);
+  auto r = f.p->fetch_and_ingest(f.ctx);
+  EXPECT_EQ(r.ingest.documents_written, 60);
   EXPECT_TRUE(f.p->verify(f.ctx).ok);
 }

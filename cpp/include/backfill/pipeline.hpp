@@ -125,6 +125,7 @@ struct pipeline_options {
   // Fetch, normalize, embed and upsert run concurrently through bounded hand-offs. Off: one after
   // another, each batch embedded then upserted (for comparison and debugging).
   bool overlap = true;
+  std::size_t fetch_concurrency = 4;  // partitions fetched at once
   std::size_t embed_concurrency = 0;  // embed calls in flight; 0 = the embedder's concurrency()
   std::size_t batches_in_flight = 0;  // batches between normalizing and committing; 0 = embed calls + 2
 };
