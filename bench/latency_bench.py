@@ -13,7 +13,8 @@ backfill (Jira -> chunk -> OpenAI embedder -> Pinecone) runs twice per repetitio
                requests concurrently).
 
 The ideal bound is the slowest stage's work divided by its concurrency, counted from what the fakes
-served in that run:  max(pages x page latency / 1 (Jira pages follow each other's tokens),
+served in that run:  max(pages x page latency / partitions fetched at once (a partition's pages follow
+each other's tokens; partitions run 4 at a time),
 embed requests x embed latency / embedder concurrency, upserts x upsert latency / upserts in flight).
 No backfill of this work can finish sooner. Reported: medians of the wall times, overlapped / ideal
 (goal <= 1.2) and sequential / overlapped. Each run is verified against the Pinecone fake (not timed).
@@ -72,7 +73,7 @@ def one_run(args: argparse.Namespace, jira: JiraFake, oa: OpenAIFake, pc: Pineco
     embeds = oa.calls - embeds0
     upserts = sum(1 for r in pc.requests if r.path == "/vectors/upsert") - upserts0
     stages = {
-        "fetch": pages * args.page_latency / 1,
+        "fetch": pages * args.page_latency / min(4, args.projects),  # fetch_concurrency 4, one per partition
         "embed": embeds * args.embed_latency / args.embed_concurrency,
         "upsert": upserts * args.upsert_latency / args.upsert_concurrency,
     }
