@@ -938,9 +938,9 @@ def test_three_projects_of_2000_issues_killed_during_fetch_then_verified(tmp_pat
         with ledger(workdir) as db:
             committed = db.execute("SELECT count(*) FROM pages").fetchone()[0]
             done = db.execute("SELECT count(*) FROM partitions WHERE status='done'").fetchone()[0]
-        assert committed == 25 and done == 1  # ALPHA's 20 pages, 5 of BRAVO's
+        assert committed == 25 and done <= 1  # the three projects are fetched at once
         report = run_json(config)
-        # The rest of the pages, and one incremental page for the partition already done.
+        # The rest of the pages, and one incremental page for each partition already done.
         assert report["fetch"]["pages_fetched"] == 60 - 25 + done
         assert report["verify"]["ok"] is True and report["verify"]["documents"] == 6000
         ids = index_ids(workdir / "index.sqlite")
