@@ -514,6 +514,8 @@ def latency_section(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
 
 def normalize_section(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.normalize_json)
+    if args.quick:  # a smoke run never replaces the real result
+        out = args.out.with_name(args.out.stem + "-normalize-quick.json")
     if args.normalize or args.quick:
         cmd = [PYTHON, str(HERE / "jira_normalize_bench.py"), "--out", str(out)] + (["--quick"] if args.quick else [])
         p = subprocess.run(cmd, check=False, capture_output=True, text=True)

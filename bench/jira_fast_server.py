@@ -42,7 +42,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -118,7 +117,7 @@ def load_templates(k: int, seed: int, cache_dir: Path | None) -> dict[str, Any]:
     path = cache_dir / f"jira-templates-seed{seed}-k{k}.json" if cache_dir else None
     if path is not None and path.exists():
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
             if data.get("templates") == k and data.get("seed") == seed:
                 return data
         except (OSError, ValueError):

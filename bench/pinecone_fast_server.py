@@ -53,11 +53,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_seconds  # noqa: E402  (re-exported: pinecone_bench imports it from here)
 
 try:  # a faster parser for validate mode; json works too
     import orjson as _orjson
@@ -167,14 +169,14 @@ class _Store:
             for i in ids:
                 if i in table:
                     wanted.setdefault(table[i], []).append(i)
-            bodies = []
+            bodies: list[tuple[bytes, set[str]]] = []
             for number, names in wanted.items():
                 off, length = self.spans[number]
                 self.file.seek(off)
                 bodies.append((self.file.read(length), set(names)))
-        for raw, names in bodies:
+        for raw, wanted_ids in bodies:
             for v in _loads(raw).get("vectors", []):
-                if v.get("id") in names:
+                if v.get("id") in wanted_ids:
                     out[v["id"]] = {"id": v["id"], "values": [], "metadata": v.get("metadata", {})}
         return out
 
@@ -613,16 +615,6 @@ class _GrpcConnection:
 
 
 # --- running it as a separate process ------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time of a process (all its threads), in seconds."""
-    try:
-        return time.clock_gettime(((~pid) << 3) | 2)  # MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
-    except OSError:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2:].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class FastServer:
