@@ -480,6 +480,12 @@ def ladder_section(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
                     print(f"ladder: {n:>9,} issues {c:13} peak RSS {run['max_rss_mb']:7.1f} MB, "
                           f"{run['documents_per_second']:8,.0f} docs/s, {run['cpu_seconds']:8.1f} CPU s, "
                           f"disk {run['disk_bytes'] / 1e9:.2f} GB", flush=True)
+                    args.checkpoint("ladder", ladder_summary(args, sizes, contenders, points))
+    return ladder_summary(args, sizes, contenders, points)
+
+
+def ladder_summary(args: argparse.Namespace, sizes: list[int], contenders: list[str],
+                   points: list[dict[str, Any]]) -> dict[str, Any]:
     summary = []
     for c in contenders:
         for n in sizes:
@@ -521,6 +527,11 @@ def normalize_section(args: argparse.Namespace) -> dict[str, Any]:
         p = subprocess.run(cmd, check=False, capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError(f"jira_normalize_bench failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    return normalize_summary(out)
+
+
+def normalize_summary(out: Path) -> dict[str, Any]:
+    """The e2e report's view of a bench/jira_normalize_bench.py result file."""
     if not out.exists():
         return {"status": "not run", "note": f"run bench/jira_normalize_bench.py (writes {out})"}
     r = json.loads(out.read_text())
@@ -621,6 +632,12 @@ def main(argv: list[str] | None = None) -> int:
         "host": host_info(), "versions": versions("pinecone", "requests", "orjson", "urllib3", "grpcio"),
         "goals": {}, "sections": sections,
     }
+    def checkpoint(section: str, partial: dict[str, Any]) -> None:
+        """Writes what is measured so far (a long ladder interrupted keeps its finished points)."""
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({**result, section: {**partial, "partial": True}}, indent=2) + "\n")
+
+    args.checkpoint = checkpoint
     scratch_ctx = tempfile.TemporaryDirectory(prefix="backfill-e2e-", dir=args.scratch)
     with scratch_ctx as tmp:
         scratch = Path(tmp)

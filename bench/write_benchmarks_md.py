@@ -242,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--e2e", type=Path, default=RESULTS / "e2e.json")
     ap.add_argument("--ladder", type=Path, action="append", default=[],
                     help="another result file whose ladder points to add (repeatable)")
+    ap.add_argument("--normalize", type=Path, default=RESULTS / "jira_normalize.json",
+                    help="bench/jira_normalize_bench.py's result, used when it is newer than the e2e's copy")
     ap.add_argument("--findings", type=Path, default=HERE / "findings.md")
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args(argv)
@@ -255,6 +257,14 @@ def main(argv: list[str] | None = None) -> int:
             top, low = bf[-1], bf[0]
             result.setdefault("goals", {})["rss"] = {"value_mb": top["max_rss_mb"], "largest_size": top["size"],
                                                      "growth": round(top["max_rss_mb"] / low["max_rss_mb"], 3)}
+    if args.normalize.exists():
+        from e2e_bench import normalize_summary
+
+        fresh = normalize_summary(args.normalize)
+        have = result.get("normalize", {})
+        if not fresh["quick"] and (have.get("status") != "measured" or have.get("quick")
+                                   or fresh["created_at"] > have.get("created_at", "")):
+            result["normalize"] = fresh
     findings = args.findings.read_text() if args.findings.exists() else ""
     args.out.write_text(render(result, ladder, findings))
     print(f"wrote {args.out}")
