@@ -91,7 +91,10 @@ def section_upsert(u: dict[str, Any]) -> list[str]:
     out = [f"{u['records']:,} records of dimension {u['dimension']} shaped like the e2e's (Jira chunk text and "
            f"metadata, hash vectors; ~{u['metadata_line_bytes']:.0f} B of id and metadata each), upserted in calls of "
            f"10,000 records by each contender in its own process; {u['repetitions']} rounds, alternated; medians. "
-           "SDK batch sizes: the most records under Pinecone's 2 MB per request, probed on the wire.", "",
+           "SDK batch sizes: the most records under Pinecone's 2 MB per request, probed on the wire. "
+           "*client CPU* is the process's CPU inside the upsert calls; *process* columns are the whole child, "
+           "whose peak RSS is mostly the harness's copy of every record (float32 arrays, then Python dicts of "
+           "10,000 records), the same for every contender.", "",
            "| contender | API and settings | records/s | client CPU µs/record | client CPU % | wire B/record "
            "| records/request | process CPU s | process peak RSS MB | server CPU % | spread % |",
            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
