@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -43,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from _common import cpu_model, machine_busy_seconds, median, no_proxy_for_loopback, wait_for_quiet
 from static_server import NginxUnavailable, StaticServer, cpu_seconds
 
 SCHEMA = "backfill.bench.http/1"
@@ -56,8 +56,7 @@ SERVER_SATURATED_PERCENT = 90.0
 LARGE_BATCH = 128  # request_many holds every body of its list: 1 MB bodies go in lists of this many
 
 # The clients must talk to 127.0.0.1 directly, whatever proxy the environment names.
-for _var in ("no_proxy", "NO_PROXY"):
-    os.environ[_var] = ",".join(x for x in ("127.0.0.1,localhost", os.environ.get(_var, "")) if x)
+no_proxy_for_loopback()
 
 
 def cells_for(concurrency: int) -> list[str]:
@@ -65,14 +64,6 @@ def cells_for(concurrency: int) -> list[str]:
 
 
 # --- measuring ---------------------------------------------------------------------------------
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -392,23 +383,6 @@ def pin_cpus(pin: bool) -> dict[str, Any]:
     return {"server_cpu": cpus[-1], "client_cpus": cpus[:-1]}
 
 
-def wait_for_quiet(max_wait: float, threshold: float = 0.25) -> tuple[float, float]:
-    """Waits (up to max_wait s) until the rest of the machine uses under `threshold` cores, measured
-    over 0.5 s while this benchmark is idle. Returns (seconds waited, cores busy at the last look)."""
-    start = time.perf_counter()
-    while True:
-        b0, t0 = machine_busy_seconds(), time.perf_counter()
-        time.sleep(0.5)
-        busy = (machine_busy_seconds() - b0) / (time.perf_counter() - t0)
-        waited = time.perf_counter() - start
-        if busy < threshold or waited >= max_wait:
-            return waited, busy
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
 def summarize(cell: Cell, samples: list[Sample], retried: int, noisy_cores: float) -> dict[str, Any]:
     reps = [s.as_dict() for s in samples]
     keys = ["requests_per_second", "mb_per_second", "client_cpu_us_per_request", "client_cpu_percent",
@@ -595,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
         "duration_seconds": round(time.perf_counter() - started, 1),
         "pinning": pinning,
         "rounds": rounds,
-        "host": {"cpus": os.cpu_count(), "cpu": _cpu_model(), "kernel": platform.release(),
+        "host": {"cpus": os.cpu_count(), "cpu": cpu_model(), "kernel": platform.release(),
                  "python": platform.python_version()},
         "versions": versions,
         "files": {f: {"path": server.url(f).rpartition("/")[2], "bytes": server.size(f)} for f in FILES},
@@ -613,16 +587,6 @@ def main(argv: list[str] | None = None) -> int:
               "there the server, not the client, may set the pace", file=sys.stderr)
     print(f"\nhttp_bench: wrote {out} ({result['duration_seconds']} s)", file=sys.stderr)
     return 0
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

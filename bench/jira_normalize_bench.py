@@ -32,7 +32,6 @@ import argparse
 import datetime
 import gc
 import json
-import os
 import platform
 import re
 import statistics
@@ -46,12 +45,14 @@ from urllib.parse import quote
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests" / "python"))
+sys.path.insert(0, str(HERE))
+
+from _common import host_info, no_proxy_for_loopback  # noqa: E402
 
 SCHEMA = "backfill.bench.jira_normalize/1"
 GOAL = 10.0
 
-for _var in ("no_proxy", "NO_PROXY"):
-    os.environ[_var] = ",".join(x for x in ("127.0.0.1,localhost", os.environ.get(_var, "")) if x)
+no_proxy_for_loopback()
 
 
 # --- the pure-Python implementation ------------------------------------------------------------------
@@ -577,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         "goal": {"speedup": GOAL, "met": speedup >= GOAL},
         "versions": {"backfill": __version__, "python": platform.python_version(),
                      "orjson": getattr(sys.modules.get("orjson"), "__version__", None)},
-        "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "system": platform.platform()},
+        "host": host_info(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

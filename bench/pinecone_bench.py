@@ -38,7 +38,6 @@ import array
 import asyncio
 import datetime
 import gc
-import importlib.metadata
 import json
 import math
 import os
@@ -59,6 +58,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from _common import cpu_model, curl_version, machine_busy_seconds, median, no_proxy_for_loopback, wait_for_quiet
+from _common import versions as _versions
 from pinecone_fast_server import MAX_RECORDS, MAX_REQUEST_BYTES, FastServer, cpu_seconds
 
 SCHEMA = "backfill.bench.pinecone/1"
@@ -68,8 +69,7 @@ SERVER_BUSY_PERCENT = 90.0
 BATCH_MARGIN = 0.97  # of the 2 MB limit, for the SDK's batch sizes (records differ a little in size)
 
 # The clients must reach 127.0.0.1 directly, whatever proxy the environment names.
-for _var in ("no_proxy", "NO_PROXY"):
-    os.environ[_var] = ",".join(x for x in ("127.0.0.1,localhost", os.environ.get(_var, "")) if x)
+no_proxy_for_loopback()
 
 WORDS = ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do", "eiusmod",
          "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua", "enim", "ad", "minim", "veniam",
@@ -118,31 +118,6 @@ def make_dataset(n: int, dimension: int, seed: int) -> Dataset:
 
 
 # --- measuring -----------------------------------------------------------------------------------
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_for_quiet(max_wait: float, threshold: float = 0.25) -> tuple[float, float]:
-    """Waits (up to max_wait s) until the rest of the machine uses under `threshold` cores, measured
-    over 0.5 s while this benchmark is idle. Returns (seconds waited, cores busy at the last look)."""
-    start = time.perf_counter()
-    while True:
-        b0, t0 = machine_busy_seconds(), time.perf_counter()
-        time.sleep(0.5)
-        busy = (machine_busy_seconds() - b0) / (time.perf_counter() - t0)
-        waited = time.perf_counter() - start
-        if busy < threshold or waited >= max_wait:
-            return waited, busy
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
 
 @dataclass
@@ -672,34 +647,10 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def versions() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for dist in ("backfill", "pinecone", "httpx", "orjson", "msgspec"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    curl = shutil.which("curl")
-    if curl:
-        first = subprocess.run([curl, "--version"], check=False, capture_output=True, text=True).stdout.split("\n")[0]
-        out["curl"] = first.split(" ")[1] if first.startswith("curl ") else first
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], check=False,
-                                capture_output=True, text=True).stdout.strip()
-        if commit:
-            out["backfill_commit"] = commit
-    except OSError:
-        pass
+    out = _versions("pinecone", "httpx", "orjson", "msgspec")
+    if curl_version():
+        out["curl"] = curl_version()
     return out
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
 
 
 # --- main ------------------------------------------------------------------------------------------
@@ -853,7 +804,7 @@ def main(argv: list[str] | None = None) -> int:
                      "sdk_rest_bytes_per_record": round(rest_bpr, 1), "sdk_rest_max_batch": rest_max,
                      "sdk_grpc_bytes_per_record": round(grpc_bpr, 1), "sdk_grpc_max_batch": grpc_max},
         "skipped": {"sdk-grpc": why_no_grpc} if why_no_grpc else {},
-        "host": {"cpus": os.cpu_count(), "cpu": _cpu_model(), "kernel": platform.release(),
+        "host": {"cpus": os.cpu_count(), "cpu": cpu_model(), "kernel": platform.release(),
                  "python": platform.python_version(), "hostname": platform.node()},
         "versions": versions(),
         "tuning": tuning,

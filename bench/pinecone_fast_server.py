@@ -10,6 +10,9 @@ apart from the client's and the client's GIL is not shared):
     GET  /describe_index_stats    the same
     GET  /__bench/stats           what it received: requests, records and body bytes per namespace,
                                   and whether any body was rejected (validate mode)
+    GET  /vectors/fetch           with --store only: {"vectors": {id: {"id", "values": [], "metadata"}}}
+                                  for the ids asked for (repeated `ids=`), so that a client can read back
+                                  what it wrote (backfill's verify). Values are not kept: [] comes back.
 
 Two ways to count the records of an upsert body:
 
@@ -24,13 +27,18 @@ Two ways to count the records of an upsert body:
 
 Records are counted, not stored: the count in describe_index_stats is the number of records
 acknowledged (a re-upsert of the same id counts again). The server is not Pinecone: no auth check
-beyond the Api-Key header being present, no query, no fetch.
+beyond the Api-Key header being present, no query, and fetch only with --store.
+
+--store (JSON upserts only): each accepted body is appended to a spill file on disk with its
+"values" arrays emptied (a regular-expression pass, no parse), and every record id it holds is
+mapped to that body. A fetch reads the bodies of the ids asked for back and parses them. The cost
+is paid by the server's own process, on the side of the machine the client does not use.
 
 Run alone (prints `listening on http://127.0.0.1:PORT`, serves until SIGTERM or Ctrl-C):
 
-    python bench/pinecone_fast_server.py [--port 0] [--validate] [--dimension 1536]
+    python bench/pinecone_fast_server.py [--port 0] [--validate] [--dimension 1536] [--store]
 
-or from Python: `with FastServer(validate=False) as s: s.url, s.cpu_seconds(), s.stats()`.
+or from Python: `with FastServer(validate=False, store=False) as s: s.url, s.cpu_seconds(), s.stats()`.
 """
 
 from __future__ import annotations
@@ -38,16 +46,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_seconds  # noqa: E402  (re-exported: pinecone_bench imports it from here)
 
 try:  # a faster parser for validate mode; json works too
     import orjson as _orjson
@@ -66,6 +78,8 @@ MAX_BODY = 64 * 1000 * 1000
 MAX_REQUEST_BYTES = 2_000_000
 MAX_RECORDS = 1000
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+VALUES = re.compile(rb'"values":\[[^\]]*\]')
+RECORD_ID = re.compile(rb'"id":"((?:[^"\\]|\\.)*)"')
 
 
 class _Stats:
@@ -122,6 +136,56 @@ def _validate(body: memoryview, dimension: int) -> tuple[int, str, str]:
         if "metadata" in v and not isinstance(v["metadata"], dict):
             return 0, ns, f"vectors[{k}] ({v['id']}) has metadata that is not an object"
     return len(doc["vectors"]), ns, ""
+
+
+class _Store:
+    """Upsert bodies without their values, on disk, and where each (namespace, id) was last written."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.file = tempfile.TemporaryFile(prefix="pinecone-fast-store-")
+        self.spans: list[tuple[int, int]] = []       # body number -> (offset, length) in the file
+        self.where: dict[str, dict[str, int]] = {}   # namespace -> id -> body number
+        self.size = 0
+
+    def add(self, ns: str, body: bytes) -> None:
+        stripped = VALUES.sub(b'"values":[]', body)
+        ids = [m.group(1) for m in RECORD_ID.finditer(stripped)]
+        with self.lock:
+            self.file.seek(self.size)
+            self.file.write(stripped)
+            number = len(self.spans)
+            self.spans.append((self.size, len(stripped)))
+            self.size += len(stripped)
+            table = self.where.setdefault(ns, {})
+            for raw in ids:
+                table[raw.decode() if b"\\" not in raw else json.loads(b'"' + raw + b'"')] = number
+
+    def fetch(self, ns: str, ids: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        with self.lock:
+            table = self.where.get(ns, {})
+            wanted: dict[int, list[str]] = {}
+            for i in ids:
+                if i in table:
+                    wanted.setdefault(table[i], []).append(i)
+            bodies: list[tuple[bytes, set[str]]] = []
+            for number, names in wanted.items():
+                off, length = self.spans[number]
+                self.file.seek(off)
+                bodies.append((self.file.read(length), set(names)))
+        for raw, wanted_ids in bodies:
+            for v in _loads(raw).get("vectors", []):
+                if v.get("id") in wanted_ids:
+                    out[v["id"]] = {"id": v["id"], "values": [], "metadata": v.get("metadata", {})}
+        return out
+
+    def clear(self) -> None:
+        with self.lock:
+            self.file.truncate(0)
+            self.spans.clear()
+            self.where.clear()
+            self.size = 0
 
 
 class _Handler:
@@ -220,7 +284,8 @@ class _Handler:
                         self._send("413 Payload Too Large", b'{"message":"too large"}', False)
                         return
                     body = self._read_exact(n)
-                status, payload = self.server.answer(method, target.split("?", 1)[0], headers, body, n)
+                path, _, query = target.partition("?")
+                status, payload = self.server.answer(method, path, headers, body, n, query)
                 self._send(status, payload, keep_alive)
                 if not keep_alive:
                     return
@@ -236,8 +301,9 @@ class _Handler:
 class Server:
     """The listening socket and one thread per accepted connection (in this process)."""
 
-    def __init__(self, port: int = 0, validate: bool = False, dimension: int = 0) -> None:
+    def __init__(self, port: int = 0, validate: bool = False, dimension: int = 0, store: bool = False) -> None:
         self.validate = validate
+        self.store = _Store() if store else None
         self.dimension = dimension
         self.stats = _Stats()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -270,7 +336,7 @@ class Server:
         return ""
 
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytearray,
-               length: int) -> tuple[str, bytes]:
+               length: int, query: str = "") -> tuple[str, bytes]:
         """The status line and JSON payload for a request whose body is body[:length]."""
         st = self.stats
         if path == "/vectors/upsert" and method == "POST":
@@ -286,6 +352,8 @@ class Server:
             self.account(ns, n, length, error)
             if error:
                 return "400 Bad Request", json.dumps({"code": 3, "message": error, "details": []}).encode()
+            if self.store is not None:
+                self.store.add(ns, bytes(memoryview(body)[:length]))
             return "200 OK", b'{"upsertedCount":%d}' % n
         if path == "/describe_index_stats":
             with st.lock:
@@ -300,7 +368,17 @@ class Server:
         if path == "/__bench/reset" and method == "POST":
             with st.lock:
                 st.namespaces.clear()
+            if self.store is not None:
+                self.store.clear()
             return "200 OK", b"{}"
+        if path == "/vectors/fetch" and method == "GET" and self.store is not None:
+            q = urllib.parse.parse_qs(query, keep_blank_values=True)
+            ns = (q.get("namespace") or [""])[-1]
+            vectors = self.store.fetch(ns, q.get("ids", []))
+            with st.lock:
+                st.requests += 1
+            return "200 OK", json.dumps({"vectors": vectors, "namespace": ns,
+                                         "usage": {"readUnits": 1}}).encode()
         return "404 Not Found", b'{"code":5,"message":"not found","details":[]}'
 
     def answer_grpc(self, message: memoryview) -> tuple[int, bytes, str]:
@@ -539,22 +617,13 @@ class _GrpcConnection:
 # --- running it as a separate process ------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time of a process (all its threads), in seconds."""
-    try:
-        return time.clock_gettime(((~pid) << 3) | 2)  # MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
-    except OSError:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2:].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class FastServer:
     """This file run as a child process; a context manager. url, pid, cpu_seconds(), stats()."""
 
-    def __init__(self, validate: bool = False, dimension: int = 0) -> None:
+    def __init__(self, validate: bool = False, dimension: int = 0, store: bool = False) -> None:
         self.validate = validate
         self.dimension = dimension
+        self.store = store
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
 
@@ -571,6 +640,8 @@ class FastServer:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--port", "0", "--dimension", str(self.dimension)]
         if self.validate:
             cmd.append("--validate")
+        if self.store:
+            cmd.append("--store")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -620,8 +691,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
     ap.add_argument("--validate", action="store_true", help="parse every body fully and reject bad ones")
     ap.add_argument("--dimension", type=int, default=0, help="expected vector dimension (validate mode; 0: any)")
+    ap.add_argument("--store", action="store_true", help="keep what JSON upserts wrote (without values) and "
+                    "answer /vectors/fetch")
     args = ap.parse_args(argv)
-    server = Server(args.port, args.validate, args.dimension)
+    server = Server(args.port, args.validate, args.dimension, args.store)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     print(f"listening on http://127.0.0.1:{server.port}", flush=True)
     try:

@@ -29,6 +29,9 @@ import urllib.request
 from pathlib import Path
 from typing import ClassVar
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_seconds  # noqa: E402  (re-exported: http_bench imports it from here)
+
 SMALL_BYTES = 1024
 LARGE_BYTES = 1024 * 1024
 
@@ -119,17 +122,6 @@ def _children(pid: int) -> list[int]:
                 if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
                     out.append(int(entry.name))
         return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """The CPU time of a process, in seconds: its CPU-time clock (nanoseconds; Linux allows reading
-    another process's), else utime + stime from /proc (clock ticks)."""
-    try:
-        return time.clock_gettime(((~pid) << 3) | 2)  # the kernel's MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
-    except OSError:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2:].split()  # fields[0] is field 3 (state)
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 CONFIG = """\
