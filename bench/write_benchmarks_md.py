@@ -43,7 +43,10 @@ def merge_ladders(base: dict[str, Any] | None, extra: list[dict[str, Any]]) -> d
             by.setdefault((p["contender"], p["size"]), []).append({**p, "dimension": s["dimension"],
                                                                    "file_created_at": s.get("created_at", "")})
         points.update(by)
-        meta = {"dimension": s["dimension"]}
+        cmd = s.get("command", "")
+        if cmd and s.get("partial"):
+            cmd += "` (stopped early: its finished points only) `"
+        meta = {"dimension": s["dimension"], "commands": meta.get("commands", []) + [cmd]}
     summary = []
     for (c, n), runs in sorted(points.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         rss = sorted(r["max_rss_mb"] for r in runs)
@@ -208,13 +211,17 @@ def render(result: dict[str, Any], ladder: dict[str, Any] | None, findings: str)
         lines += ["", "## 2. Upsert stage: backfill's sink against the official SDK", ""]
         lines += section_upsert(result["upsert"])
     if ladder:
+        commands = [c for c in ladder.get("commands", []) if c]
+        if result.get("ladder"):
+            commands.insert(0, result["command"])
         lines += ["", "## 3. Memory scaling", "",
-                  f"Peak RSS of one run at each size (embedding dimension {ladder['dimension']}: at 1536 the "
-                  "1M-issue run would need ~52 GB of disk for backfill's journal and embedding cache, more than "
-                  "this shared machine can spare). The Jira server renders issues as they are asked for and holds "
-                  "none. Command for the 1M point: `.venv/bin/python bench/e2e_bench.py --only ladder --ladder "
-                  "1000000 --out bench/results/ladder-1m.json`, then `bench/write_benchmarks_md.py --ladder "
-                  "bench/results/ladder-1m.json`.", ""]
+                  f"Peak RSS of one run at each size, embedding dimension {ladder['dimension']}: the *disk* column "
+                  "is what a run left behind (backfill: journal and ledger; the reference: its page cache), and at "
+                  "dimension 1536 each of the ~3.6 chunks an issue caches a 5 kB larger vector, ~18 GB more at 1M "
+                  "issues, which this shared machine could not spare. The Jira server renders issues as they are "
+                  "asked for and holds none; backfill's verify read back a 1,000-record sample. Commands: "
+                  + "; ".join(f"`{c}`" for c in commands) + " (each a separate result file, merged here with "
+                  "`bench/write_benchmarks_md.py --ladder FILE`).", ""]
         lines += section_ladder(ladder)
     lat = result.get("latency")
     lines += ["", "## 4. Latency-bound efficiency", "",
@@ -255,8 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args(argv)
     result = json.loads(args.e2e.read_text())
-    extra = [json.loads(p.read_text())["ladder"] | {"created_at": json.loads(p.read_text())["created_at"]}
-             for p in args.ladder]
+    extra = []
+    for p in args.ladder:
+        r = json.loads(p.read_text())
+        extra.append(r["ladder"] | {"created_at": r["created_at"], "command": r["command"]})
     ladder = merge_ladders(result.get("ladder"), extra)
     if ladder:
         bf = sorted((s for s in ladder["summary"] if s["contender"].startswith("backfill")), key=lambda s: s["size"])
