@@ -5,7 +5,7 @@
     .venv/bin/python bench/write_benchmarks_md.py --e2e A.json --ladder B.json --ladder C.json --out X.md
 
 --ladder adds the memory-ladder points of other runs of bench/e2e_bench.py (the 1M point is a run
-of its own); points of the same contender and size are taken from the last file that has them.
+of its own); for the same contender and size, the --e2e file's own point wins, then the last --ladder.
 Everything printed comes from the JSON; the prose around the tables is fixed text, and the
 "Findings" section is read from bench/findings.md (written by whoever ran the profile), so that the
 generated file keeps it.
@@ -31,8 +31,9 @@ def fmt(x: float, digits: int = 0) -> str:
 
 
 def merge_ladders(base: dict[str, Any] | None, extra: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The ladder of the main result with the points of other files (later files win per contender and size)."""
-    sources = ([base] if base else []) + extra
+    """The ladder of the main result with the points of other files: per contender and size, the main
+    result wins (it is the newest run), then the later of the other files."""
+    sources = extra + ([base] if base else [])
     if not sources:
         return None
     points: dict[tuple[str, int], list[dict[str, Any]]] = {}
