@@ -5,7 +5,7 @@
     .venv/bin/python bench/write_benchmarks_md.py --e2e A.json --ladder B.json --ladder C.json --out X.md
 
 --ladder adds the memory-ladder points of other runs of bench/e2e_bench.py (the 1M point is a run
-of its own); points of the same contender and size are taken from the last file that has them.
+of its own); for the same contender and size, the --e2e file's own point wins, then the last --ladder.
 Everything printed comes from the JSON; the prose around the tables is fixed text, and the
 "Findings" section is read from bench/findings.md (written by whoever ran the profile), so that the
 generated file keeps it.
@@ -31,8 +31,9 @@ def fmt(x: float, digits: int = 0) -> str:
 
 
 def merge_ladders(base: dict[str, Any] | None, extra: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The ladder of the main result with the points of other files (later files win per contender and size)."""
-    sources = ([base] if base else []) + extra
+    """The ladder of the main result with the points of other files: per contender and size, the main
+    result wins (it is the newest run), then the later of the other files."""
+    sources = extra + ([base] if base else [])
     if not sources:
         return None
     points: dict[tuple[str, int], list[dict[str, Any]]] = {}
@@ -43,7 +44,10 @@ def merge_ladders(base: dict[str, Any] | None, extra: list[dict[str, Any]]) -> d
             by.setdefault((p["contender"], p["size"]), []).append({**p, "dimension": s["dimension"],
                                                                    "file_created_at": s.get("created_at", "")})
         points.update(by)
-        meta = {"dimension": s["dimension"]}
+        cmd = s.get("command", "")
+        if cmd and s.get("partial"):
+            cmd += "` (stopped early: its finished points only) `"
+        meta = {"dimension": s["dimension"], "commands": meta.get("commands", []) + [cmd]}
     summary = []
     for (c, n), runs in sorted(points.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         rss = sorted(r["max_rss_mb"] for r in runs)
@@ -177,6 +181,10 @@ def goals_table(result: dict[str, Any], ladder: dict[str, Any] | None) -> list[s
             out.append(f"| peak RSS flat from {low['size']:,} to {top['size']:,} | ×{growth:.2f} "
                        f"({low['max_rss_mb']:.0f} → {top['max_rss_mb']:.0f} MB) "
                        f"| {'flat (within 25 %)' if growth <= 1.25 else '**grows**'} |")
+    lat = result.get("latency", {})
+    if lat.get("status") == "measured":
+        x = lat["median"]["overlapped_over_ideal"]
+        out.append(f"| latency-bound: wall ≤ 1.2× the ideal bound | {x:.2f}× | {'met' if x <= 1.2 else '**missed**'} |")
     return out
 
 
@@ -208,13 +216,17 @@ def render(result: dict[str, Any], ladder: dict[str, Any] | None, findings: str)
         lines += ["", "## 2. Upsert stage: backfill's sink against the official SDK", ""]
         lines += section_upsert(result["upsert"])
     if ladder:
+        commands = [c for c in ladder.get("commands", []) if c]
+        if result.get("ladder"):
+            commands.insert(0, result["command"])
         lines += ["", "## 3. Memory scaling", "",
-                  f"Peak RSS of one run at each size (embedding dimension {ladder['dimension']}: at 1536 the "
-                  "1M-issue run would need ~52 GB of disk for backfill's journal and embedding cache, more than "
-                  "this shared machine can spare). The Jira server renders issues as they are asked for and holds "
-                  "none. Command for the 1M point: `.venv/bin/python bench/e2e_bench.py --only ladder --ladder "
-                  "1000000 --out bench/results/ladder-1m.json`, then `bench/write_benchmarks_md.py --ladder "
-                  "bench/results/ladder-1m.json`.", ""]
+                  f"Peak RSS of one run at each size, embedding dimension {ladder['dimension']}: the *disk* column "
+                  "is what a run left behind (backfill: journal and ledger; the reference: its page cache), and at "
+                  "dimension 1536 each of the ~3.6 chunks an issue caches a 5 kB larger vector, ~18 GB more at 1M "
+                  "issues, which this shared machine could not spare. The Jira server renders issues as they are "
+                  "asked for and holds none; backfill's verify read back a 1,000-record sample. Commands: "
+                  + "; ".join(f"`{c}`" for c in commands) + " (each a separate result file, merged here with "
+                  "`bench/write_benchmarks_md.py --ladder FILE`).", ""]
         lines += section_ladder(ladder)
     lat = result.get("latency")
     lines += ["", "## 4. Latency-bound efficiency", ""]
@@ -268,8 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args(argv)
     result = json.loads(args.e2e.read_text())
-    extra = [json.loads(p.read_text())["ladder"] | {"created_at": json.loads(p.read_text())["created_at"]}
-             for p in args.ladder]
+    extra = []
+    for p in args.ladder:
+        r = json.loads(p.read_text())
+        extra.append(r["ladder"] | {"created_at": r["created_at"], "command": r["command"]})
     ladder = merge_ladders(result.get("ladder"), extra)
     if ladder:
         bf = sorted((s for s in ladder["summary"] if s["contender"].startswith("backfill")), key=lambda s: s["size"])
