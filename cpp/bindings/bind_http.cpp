@@ -212,7 +212,7 @@ void register_http(py::module_& m) {
   }, py::arg("value"));
   m.def("parse_go_duration", &parse_go_duration, py::arg("value"));
   m.def("link_next", &link_next, py::arg("header"));
-  m.def("scrub_url", &scrub_url, py::arg("url"));
+  m.def("scrub_url", static_cast<std::string (*)(std::string_view)>(&scrub_url), py::arg("url"));
   m.def("scrub_text", &scrub_text, py::arg("text"), py::arg("secrets"));
 }
 

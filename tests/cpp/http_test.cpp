@@ -94,6 +94,26 @@ TEST(HttpScrub, TextLosesSecretsAndTokenShapes) {
   EXPECT_EQ(scrub_text("task-12 is done", {}), "task-12 is done");  // no false positives on words
 }
 
+TEST(HttpScrub, ScrubberMatchesScrubText) {
+  const std::vector<std::string> secrets = {"s3cr3t-value", "ATATT3x=DEF+x/y", "abc"};  // "abc": too short
+  scrubber scrub(secrets);
+  for (std::string_view text :
+       {"auth Bearer abc.def-123 key s3cr3t-value and xoxb-1234-5678 ghp_abcdefgh sk-proj-abcdefghijkl",
+        "https://h.example/x?subscription-key=ATATT3x%3DDEF%2Bx%2Fy&k=ATATT3x%3ddef%2bx%2fy",
+        "token 0123456789abcdef0123 basic Basic dXNlcjpwYXNz", "xoxb-12 github_pat_ABCDEFGH sk-short",
+        "http://127.0.0.1:8080/small.json", "", "s3cr3t-values3cr3t-value Bearer Bearer x"}) {
+    EXPECT_EQ(scrub(text), scrub_text(text, secrets)) << text;
+    std::string in_place(text);
+    scrub.apply(in_place);
+    EXPECT_EQ(in_place, scrub_text(text, secrets)) << text;
+  }
+  std::string out = "left over";
+  scrub_url("https://u:p@h.example/x?token=abc#f", out);
+  EXPECT_EQ(out, "https://h.example/x?token=***#f");
+  scrub_url("http://h.example/plain", out);
+  EXPECT_EQ(out, "http://h.example/plain");
+}
+
 TEST(HttpScrub, ExcerptIsShortAndValidUtf8) {
   std::string body(600, 'a');
   body[499] = '\xE6';  // a code point cut by the limit
