@@ -100,8 +100,10 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
       throw pagination_error(c.scrub(e.what()));  // the client's secrets, wherever they appear
     }
     on_page(p);
-    if (p.next_cursor.empty()) return;
-    cursor = p.next_cursor;
+    std::string next = std::move(p.next_cursor);
+    c.recycle(std::move(resp));  // its memory serves the next page
+    if (next.empty()) return;
+    cursor = std::move(next);
   }
 }
 

@@ -138,6 +138,12 @@ class client {
   // Abandons a request: its transfer is stopped and wait() throws cancelled.
   void cancel(const handle& h);
 
+  // Hands a response back once the caller is done with it: its memory (the body's capacity, the
+  // header strings, the URL) is reused for later responses instead of fresh allocations. Optional:
+  // a response that is simply dropped is freed as usual. The client keeps a few (bounded count and
+  // bytes; bodies over 32 MB are freed).
+  void recycle(response&& r);
+
   client_stats stats() const;
   const client_options& options() const noexcept;
   // Scrubs this client's secrets and well-known token shapes from `text`.
