@@ -32,17 +32,45 @@ std::string to_body(const py::object& obj) {
   throw py::type_error("body must be bytes or str");
 }
 
-py::dict to_dict(response&& r) {
+// The keys of a response dict, interned once (kept for the life of the process).
+struct response_keys {
+  PyObject *status, *headers, *body, *attempts, *seconds, *request_id, *url;
+};
+
+const response_keys& keys() {
+  static const response_keys k{PyUnicode_InternFromString("status"),   PyUnicode_InternFromString("headers"),
+                               PyUnicode_InternFromString("body"),     PyUnicode_InternFromString("attempts"),
+                               PyUnicode_InternFromString("seconds"),  PyUnicode_InternFromString("request_id"),
+                               PyUnicode_InternFromString("url")};
+  return k;
+}
+
+void set_item(const py::dict& d, PyObject* key, const py::handle& value) {
+  if (PyDict_SetItem(d.ptr(), key, value.ptr()) != 0) throw py::error_already_set();
+}
+
+py::dict to_dict(const response& r) {
+  const response_keys& k = keys();
   py::dict d;
-  d["status"] = r.status;
+  set_item(d, k.status, py::int_(r.status));
   py::dict headers;
-  for (const auto& h : r.headers) headers[py::str(h.name)] = py::str(h.value);
-  d["headers"] = headers;
-  d["body"] = py::bytes(r.body);
-  d["attempts"] = r.attempts;
-  d["seconds"] = r.seconds;
-  d["request_id"] = r.request_id();
-  d["url"] = r.url;
+  for (const auto& h : r.headers) {
+    py::str name(h.name), value(h.value);
+    if (PyDict_SetItem(headers.ptr(), name.ptr(), value.ptr()) != 0) throw py::error_already_set();
+  }
+  set_item(d, k.headers, headers);
+  set_item(d, k.body, py::bytes(r.body));
+  set_item(d, k.attempts, py::int_(r.attempts));
+  set_item(d, k.seconds, py::float_(r.seconds));
+  set_item(d, k.request_id, py::str(r.request_id()));
+  set_item(d, k.url, py::str(r.url));
+  return d;
+}
+
+// The dict of a response, whose memory then goes back to the client for the next responses.
+py::dict to_dict(client& c, response&& r) {
+  py::dict d = to_dict(r);
+  c.recycle(std::move(r));
   return d;
 }
 
@@ -99,7 +127,7 @@ void register_http(py::module_& m) {
           [](client& self, std::string method, std::string url, py::object headers, py::object body) {
             request r{std::move(method), std::move(url), to_headers(headers), to_body(body)};
             auto h = self.submit(std::move(r));
-            return to_dict(wait_released(self, h));
+            return to_dict(self, wait_released(self, h));
           },
           py::arg("method"), py::arg("url"), py::arg("headers") = py::none(), py::arg("body") = py::none(),
           "One request, retried as the policy allows. Returns {status, headers, body, attempts, seconds, "
@@ -117,24 +145,51 @@ void register_http(py::module_& m) {
               r.body = to_body(d.contains("body") ? py::object(d["body"]) : py::none());
               handles.push_back(self.submit(std::move(r)));
             }
-            // Wait for the last request first: the caller then sleeps about once for the batch instead
-            // of once for every response (most are done by the time it reaches them).
-            if (!handles.empty())
-              run_released([&](run_context& ctx) { self.await(handles.back(), &ctx); }, py::none(), py::none());
-            py::list out;
-            for (std::size_t i = 0; i < handles.size(); ++i) {
-              try {
-                out.append(to_dict(wait_released(self, handles[i])));
-              } catch (const http_error& e) {
-                if (raise_on_error) {
-                  for (std::size_t j = i + 1; j < handles.size(); ++j) self.cancel(handles[j]);
-                  throw;
+            // One stretch without the GIL for the whole batch: wait for the last request first (the
+            // caller then sleeps about once for the batch instead of once for every response), then
+            // take every result in order. The first failure, when it raises, cancels the rest.
+            std::vector<response> results(handles.size());
+            std::vector<std::exception_ptr> errors(handles.size());
+            std::size_t taken = 0;
+            auto cancel_after = [&](std::size_t i) {
+              for (std::size_t j = i + 1; j < handles.size(); ++j) self.cancel(handles[j]);
+            };
+            if (!handles.empty()) {
+              run_released(
+                  [&](run_context& ctx) {
+                    self.await(handles.back(), &ctx);
+                    for (std::size_t i = 0; i < handles.size(); ++i) {
+                      taken = i + 1;
+                      try {
+                        results[i] = self.wait(handles[i], &ctx);
+                      } catch (const http_error&) {
+                        errors[i] = std::current_exception();
+                        if (raise_on_error) {
+                          cancel_after(i);
+                          return;
+                        }
+                      } catch (...) {
+                        cancel_after(i);
+                        throw;
+                      }
+                    }
+                  },
+                  py::none(), py::none());
+            }
+            if (raise_on_error && taken > 0 && errors[taken - 1]) std::rethrow_exception(errors[taken - 1]);
+            py::list out(taken);
+            for (std::size_t i = 0; i < taken; ++i) {
+              py::object item;
+              if (errors[i]) {
+                try {
+                  std::rethrow_exception(errors[i]);
+                } catch (const http_error& e) {
+                  item = http_error_object(e);
                 }
-                out.append(http_error_object(e));
-              } catch (...) {
-                for (std::size_t j = i + 1; j < handles.size(); ++j) self.cancel(handles[j]);
-                throw;
+              } else {
+                item = to_dict(self, std::move(results[i]));
               }
+              PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i), item.release().ptr());
             }
             return out;
           },
@@ -212,7 +267,7 @@ void register_http(py::module_& m) {
   }, py::arg("value"));
   m.def("parse_go_duration", &parse_go_duration, py::arg("value"));
   m.def("link_next", &link_next, py::arg("header"));
-  m.def("scrub_url", &scrub_url, py::arg("url"));
+  m.def("scrub_url", static_cast<std::string (*)(std::string_view)>(&scrub_url), py::arg("url"));
   m.def("scrub_text", &scrub_text, py::arg("text"), py::arg("secrets"));
 }
 

@@ -1,14 +1,24 @@
 // The HTTP client: one loop thread drives a libcurl multi handle; any thread submits requests and
 // waits for them. The loop owns every transfer, retry timer and per-host limiter, so none of that
 // state needs a lock; only the hand-over queues do.
+//
+// The per-request path is kept short, because a bare libcurl loop is the yardstick
+// (bench/http_bench.py): easy handles are configured once and keep their options between
+// transfers (only the URL, the method and the header list change); the User-Agent and
+// Accept-Encoding lines ride in a prebuilt header list, so libcurl does not format them again for
+// every transfer; responses handed back with recycle() lend their memory (body, header strings,
+// URL) to later ones, so a steady stream of responses allocates nothing for them; waiters are
+// woken in one go when the loop is about to sleep, not once per response.
 #include <curl/curl.h>
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -84,7 +94,11 @@ bool contains(std::string_view body, std::string_view needle) { return body.find
 
 // Slack answers some rate-limited calls with {"ok": false, "error": "ratelimited"}, even with a 200.
 bool slack_ratelimited(std::string_view body) {
-  if (body.size() > 4096 || !contains(body, "ratelimited")) return false;
+  if (body.size() > 4096) return false;
+  // Every small success is searched: skip ahead by the word's length rather than stop at each 'r'.
+  static const std::string_view word = "ratelimited";
+  static const std::boyer_moore_horspool_searcher searcher(word.begin(), word.end());
+  if (std::search(body.begin(), body.end(), searcher) == body.end()) return false;
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (parser.parse(body.data(), body.size()).get(root)) return false;
@@ -99,15 +113,18 @@ bool header_is(const response& r, std::string_view name, std::string_view value)
   return v && *v == value;
 }
 
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
 std::string host_key_of(std::string_view url) {
   std::size_t scheme = url.find("://");
   std::size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
-  std::size_t end = url.find_first_of("/?#", start);
-  std::string_view auth = url.substr(start, (end == std::string_view::npos ? url.size() : end) - start);
+  std::size_t end = start;
+  while (end < url.size() && url[end] != '/' && url[end] != '?' && url[end] != '#') ++end;
+  std::string_view auth = url.substr(start, end - start);
   std::size_t at = auth.rfind('@');
   if (at != std::string_view::npos) auth.remove_prefix(at + 1);
-  std::string key;
-  for (char c : auth) key.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  std::string key(auth);
+  for (char& c : key) c = ascii_lower(c);
   return key;
 }
 
@@ -117,7 +134,75 @@ std::string env_first(std::initializer_list<const char*> names) {
   return {};
 }
 
+bool has_header(const std::vector<header>& headers, std::string_view name) {
+  for (const auto& h : headers) {
+    if (h.name.size() != name.size()) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < name.size() && same; ++i) same = ascii_lower(h.name[i]) == ascii_lower(name[i]);
+    if (same) return true;
+  }
+  return false;
+}
+
+// What libcurl sends for CURLOPT_ACCEPT_ENCODING "" (every decoder it was built with, in its
+// order), as a header line; "" when it has none.
+std::string accept_encoding_line() {
+  const curl_version_info_data* v = curl_version_info(CURLVERSION_NOW);
+  std::string list;
+  auto add = [&](const char* name) { list += (list.empty() ? "" : ", ") + std::string(name); };
+  if (v->features & CURL_VERSION_LIBZ) {
+    add("deflate");
+    add("gzip");
+  }
+#ifdef CURL_VERSION_BROTLI
+  if (v->features & CURL_VERSION_BROTLI) add("br");
+#endif
+#ifdef CURL_VERSION_ZSTD
+  if (v->features & CURL_VERSION_ZSTD) add("zstd");
+#endif
+  return list.empty() ? "" : "Accept-Encoding: " + list;
+}
+
+// The responses recycle() keeps for reuse: a few, and not their largest bodies.
+constexpr std::size_t shell_max_count = 32;
+constexpr std::size_t shell_max_body = 32u << 20;
+constexpr std::size_t shell_max_total = 128u << 20;
+
 }  // namespace
+
+namespace {
+
+// Responses handed back by client::recycle(), their memory kept for the next ones: the body's
+// capacity, the header strings (left in place past `size`: the builder counts its own) and the URL.
+class shell_pool {
+ public:
+  response take() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (shells_.empty()) return {};
+    response r = std::move(shells_.back());
+    shells_.pop_back();
+    bytes_ -= r.body.capacity();
+    return r;
+  }
+
+  void give(response&& r) {
+    if (r.body.capacity() > shell_max_body) std::string().swap(r.body);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (shells_.size() >= shell_max_count || bytes_ + r.body.capacity() > shell_max_total) return;  // freed
+    bytes_ += r.body.capacity();
+    shells_.push_back(std::move(r));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<response> shells_;
+  std::size_t bytes_ = 0;
+};
+
+struct easy_slot;
+
+}  // namespace
+
 
 // One request's life: owned by the loop while in flight; the waiter only reads `done` under the lock.
 class client::pending {
@@ -137,29 +222,53 @@ class client::pending {
 
   // loop-owned
   int attempts = 0;
-  double stall_limit = 0;  // seconds without a byte in either direction before the transfer is abandoned
   bool stalled = false;
   bool responding = false;  // a response line arrived: from then on, silence is a stall
   curl_off_t progress_bytes = -1;
   clock::time_point progress_at{};
-  CURL* easy = nullptr;
-  curl_slist* header_list = nullptr;
+  easy_slot* slot = nullptr;  // while a transfer runs
+  std::size_t header_count = 0;  // of building.headers, which may hold more (recycled) strings
+  // The request's own header lines, linked in front of the client's shared ones (built once, kept
+  // for the retries).
+  std::vector<std::string> header_lines;
+  std::vector<curl_slist> header_nodes;
   response building;
-  char errbuf[CURL_ERROR_SIZE] = {};
 };
+
+namespace {
+
+// An easy handle with the options every transfer of the client shares, set once. Between
+// transfers it keeps them: only what a request changes is set again.
+struct easy_slot {
+  CURL* easy = nullptr;
+  client::handle current;      // the request it is transferring, if any
+  bool custom_method = false;  // CURLOPT_CUSTOMREQUEST is set
+  bool post_fields = false;    // CURLOPT_POSTFIELDS is set
+  char errbuf[CURL_ERROR_SIZE] = {};
+  // what the callbacks need from the client
+  const clock::time_point* loop_now = nullptr;
+  double stall_limit = 0;  // seconds without a byte in either direction before the transfer is abandoned
+  shell_pool* shells = nullptr;
+};
+
+}  // namespace
 
 struct client::impl {
   client_options opts;
-  std::vector<std::string> secrets;
+  scrubber scrub_secrets;
   CURLM* multi = nullptr;
   CURLSH* share = nullptr;
   std::thread loop;
 
-  std::mutex mutex;  // guards incoming, cancels, stopping, stats
-  std::deque<handle> incoming;
+  std::mutex mutex;  // guards incoming, cancels, stopping
+  std::vector<handle> incoming;
   std::vector<handle> cancels;
   bool stopping = false;
-  client_stats stats;
+
+  struct counters {
+    std::atomic<std::int64_t> requests{0}, attempts{0}, retries{0}, failures{0}, bytes_received{0};
+    std::atomic<int> max_in_flight{0};
+  } stats;
 
   struct host_state {
     host_limit limit;
@@ -173,13 +282,25 @@ struct client::impl {
   };
   std::unordered_map<std::string, host_state> hosts;
   std::multimap<clock::time_point, handle> timers;
-  std::vector<CURL*> pool;
+  std::vector<std::unique_ptr<easy_slot>> slots;  // every easy handle
+  std::vector<easy_slot*> idle;                   // those without a transfer
   int in_flight = 0;
   std::mt19937_64 rng{std::random_device{}()};
+  clock::time_point loop_now = clock::now();  // when the loop last looked at the clock
+  std::vector<handle> to_notify;              // finished while someone waited: woken before the loop sleeps
+  clock::time_point notify_due{};             // ... or by then, if the loop keeps busy
 
-  explicit impl(client_options o) : opts(std::move(o)) {
+  // Header lines every request carries unless it brings its own: User-Agent, Accept-Encoding and,
+  // with a body, an empty Expect (no 100-continue round trip). A request's own lines are linked in
+  // front. [0]: without a body, [1]: with one.
+  std::string ua_line, ae_line, proxy_ua_line;
+  curl_slist expect_node{}, proxy_ua_node{};
+  curl_slist ae_node[2]{}, ua_node[2]{}, ua_only_node[2]{};
+
+  shell_pool shells;  // responses handed back by recycle()
+
+  explicit impl(client_options o) : opts(std::move(o)), scrub_secrets(opts.secrets) {
     ensure_curl_global();
-    secrets = opts.secrets;
     std::map<std::string, host_limit> lowered;  // hosts compare case-insensitively
     for (auto& [k, v] : opts.host_limits) {
       std::string key;
@@ -190,6 +311,19 @@ struct client::impl {
     if (opts.user_agent.empty()) opts.user_agent = std::string("backfill/") + BACKFILL_VERSION;
     if (opts.ca_bundle.empty()) opts.ca_bundle = env_first({"SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"});
     if (!opts.verify_tls) logger()->warn("http: TLS certificate verification is OFF for this client");
+
+    ua_line = "User-Agent: " + opts.user_agent;
+    proxy_ua_line = ua_line;
+    ae_line = accept_encoding_line();
+    expect_node = {const_cast<char*>("Expect:"), nullptr};
+    for (int body = 0; body < 2; ++body) {
+      curl_slist* tail = body ? &expect_node : nullptr;
+      ae_node[body] = {ae_line.data(), tail};
+      ua_node[body] = {ua_line.data(), ae_line.empty() ? tail : &ae_node[body]};
+      ua_only_node[body] = {ua_line.data(), tail};
+    }
+    proxy_ua_node = {proxy_ua_line.data(), nullptr};
+
     multi = curl_multi_init();
     curl_multi_setopt(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(opts.max_total_in_flight));
@@ -206,7 +340,7 @@ struct client::impl {
     }
     curl_multi_wakeup(multi);
     loop.join();
-    for (CURL* e : pool) curl_easy_cleanup(e);
+    for (auto& s : slots) curl_easy_cleanup(s->easy);
     curl_multi_cleanup(multi);
     curl_share_cleanup(share);
   }
@@ -229,7 +363,9 @@ struct client::impl {
     return hosts.emplace(key, std::move(h)).first->second;
   }
 
-  std::string scrub(std::string_view text) const { return scrub_text(text, secrets); }
+  std::string scrub(std::string_view text) const { return scrub_secrets(text); }
+
+  // -- completion --------------------------------------------------------------------------------
 
   void complete(const handle& h, response* r, std::exception_ptr err) {
     bool wake;
@@ -240,7 +376,17 @@ struct client::impl {
       h->done = true;
       wake = h->waiters > 0;
     }
-    if (wake) h->cv.notify_all();  // a futex call only when someone is blocked on this request
+    // Only a thread blocked on this request needs a futex call, and it gets it when the loop has
+    // nothing left to do for now (notify_waiters), so a burst of responses wakes it once.
+    if (wake) {
+      if (to_notify.empty()) notify_due = loop_now + std::chrono::milliseconds(1);
+      to_notify.push_back(h);
+    }
+  }
+
+  void notify_waiters() {
+    for (auto& h : to_notify) h->cv.notify_all();
+    to_notify.clear();
   }
 
   // Set while the loop sleeps in curl_multi_poll: only then does a submission need to wake it.
@@ -252,10 +398,57 @@ struct client::impl {
 
   // -- the loop ---------------------------------------------------------------------------------
 
+  // Takes the hand-overs, starts what the limits allow; returns how long the loop may sleep (ms).
+  int dispatch(std::vector<handle>& fresh, std::vector<handle>& cancel_now) {
+    for (auto& h : fresh) host(h->host).queue.push_back(std::move(h));
+    fresh.clear();
+    for (auto& h : cancel_now) abandon(h);
+    cancel_now.clear();
+
+    auto now = loop_now = clock::now();
+    while (!timers.empty() && timers.begin()->first <= now) {
+      handle h = timers.begin()->second;
+      timers.erase(timers.begin());
+      host(h->host).queue.push_front(std::move(h));  // a retry goes before newer work
+    }
+    auto wake_at = now + std::chrono::milliseconds(100);
+    if (!timers.empty()) wake_at = std::min(wake_at, timers.begin()->first);
+    for (auto& [key, hs] : hosts) {
+      while (!hs.queue.empty()) {
+        if (in_flight >= opts.max_total_in_flight) break;
+        if (hs.in_flight >= std::max(1, static_cast<int>(hs.window))) break;
+        if (now < hs.paused_until) {
+          wake_at = std::min(wake_at, hs.paused_until);
+          break;
+        }
+        if (hs.limit.rate > 0) {
+          double rate = hs.limit.rate * hs.rate_factor;
+          double dt = std::chrono::duration<double>(now - hs.refilled).count();
+          hs.tokens = std::min(hs.limit.burst, hs.tokens + dt * rate);
+          hs.refilled = now;
+          if (hs.tokens < 1.0) {
+            auto need = std::chrono::duration<double>((1.0 - hs.tokens) / rate);
+            wake_at = std::min(wake_at, now + std::chrono::duration_cast<clock::duration>(need));
+            break;
+          }
+          hs.tokens -= 1.0;
+        }
+        handle h = std::move(hs.queue.front());
+        hs.queue.pop_front();
+        if (h->cancelled.load()) {
+          complete(h, nullptr, std::make_exception_ptr(cancelled()));
+          continue;
+        }
+        start(h, hs);
+      }
+    }
+    return static_cast<int>(std::clamp<long long>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(wake_at - clock::now()).count(), 0, 100));
+  }
+
   void run() {
+    std::vector<handle> fresh, cancel_now;
     while (true) {
-      std::deque<handle> fresh;
-      std::vector<handle> cancel_now;
       bool stop;
       {
         std::lock_guard<std::mutex> lock(mutex);
@@ -264,112 +457,82 @@ struct client::impl {
         stop = stopping;
       }
       if (stop) break;
-      for (auto& h : fresh) host(h->host).queue.push_back(std::move(h));
-      for (auto& h : cancel_now) abandon(h);
-
-      auto now = clock::now();
-      while (!timers.empty() && timers.begin()->first <= now) {
-        handle h = timers.begin()->second;
-        timers.erase(timers.begin());
-        host(h->host).queue.push_front(std::move(h));  // a retry goes before newer work
-      }
-      auto wake = now + std::chrono::milliseconds(100);
-      if (!timers.empty()) wake = std::min(wake, timers.begin()->first);
-      for (auto& [key, hs] : hosts) {
-        while (!hs.queue.empty()) {
-          if (in_flight >= opts.max_total_in_flight) break;
-          if (hs.in_flight >= std::max(1, static_cast<int>(hs.window))) break;
-          if (now < hs.paused_until) {
-            wake = std::min(wake, hs.paused_until);
-            break;
-          }
-          if (hs.limit.rate > 0) {
-            double rate = hs.limit.rate * hs.rate_factor;
-            double dt = std::chrono::duration<double>(now - hs.refilled).count();
-            hs.tokens = std::min(hs.limit.burst, hs.tokens + dt * rate);
-            hs.refilled = now;
-            if (hs.tokens < 1.0) {
-              auto need = std::chrono::duration<double>((1.0 - hs.tokens) / rate);
-              wake = std::min(wake, now + std::chrono::duration_cast<clock::duration>(need));
-              break;
-            }
-            hs.tokens -= 1.0;
-          }
-          handle h = std::move(hs.queue.front());
-          hs.queue.pop_front();
-          if (h->cancelled.load()) {
-            complete(h, nullptr, std::make_exception_ptr(cancelled()));
-            continue;
-          }
-          start(h, hs);
-        }
-      }
-      int timeout_ms = static_cast<int>(std::clamp<long long>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(wake - clock::now()).count(), 0, 100));
-      {
-        // Re-check the hand-over queues after announcing the sleep, so a submission that saw
-        // polling == false cannot be missed.
-        polling.store(true, std::memory_order_seq_cst);
-        bool pending_work;
-        {
-          std::lock_guard<std::mutex> lock(mutex);
-          pending_work = !incoming.empty() || !cancels.empty() || stopping;
-        }
-        if (!pending_work) curl_multi_poll(multi, nullptr, 0, timeout_ms, nullptr);
-        polling.store(false, std::memory_order_release);
-      }
+      int timeout_ms = dispatch(fresh, cancel_now);
       int running = 0;
+      loop_now = clock::now();
       curl_multi_perform(multi, &running);
       int left = 0;
+      bool finished = false;
       while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
         if (msg->msg != CURLMSG_DONE) continue;
         finish(msg->easy_handle, msg->data.result);
+        finished = true;
       }
+      // Something finished: its slot may take the next request at once (as a bare loop re-adds a
+      // handle), before anyone is woken or the loop sleeps.
+      if (finished) {
+        if (!to_notify.empty() && loop_now >= notify_due) notify_waiters();
+        continue;
+      }
+      notify_waiters();
+      // Re-check the hand-over queues after announcing the sleep, so a submission that saw
+      // polling == false cannot be missed.
+      polling.store(true, std::memory_order_seq_cst);
+      bool pending_work;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        pending_work = !incoming.empty() || !cancels.empty() || stopping;
+      }
+      if (!pending_work) curl_multi_poll(multi, nullptr, 0, timeout_ms, nullptr);
+      polling.store(false, std::memory_order_release);
     }
     // Shutting down: everything still pending is cancelled.
     auto fail = [&](const handle& h) { complete(h, nullptr, std::make_exception_ptr(cancelled())); };
     for (auto& [key, hs] : hosts)
       for (auto& h : hs.queue) fail(h);
     for (auto& [t, h] : timers) fail(h);
-    std::deque<handle> leftover;
+    std::vector<handle> leftover;
     {
       std::lock_guard<std::mutex> lock(mutex);
       leftover.swap(incoming);
     }
+    for (auto& h : fresh) fail(h);
     for (auto& h : leftover) fail(h);
-    for (auto& h : in_transfer) {
-      curl_multi_remove_handle(multi, h->easy);
-      release(*h);
+    for (auto& s : slots) {
+      if (!s->current) continue;
+      handle h = s->current;
+      curl_multi_remove_handle(multi, s->easy);
+      release(*s);
       fail(h);
     }
-    in_transfer.clear();
+    notify_waiters();
   }
 
-  std::vector<handle> in_transfer;
-
   static std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
-    auto* p = static_cast<pending*>(user);
+    auto* s = static_cast<easy_slot*>(user);
     std::size_t bytes = size * n;
-    std::string& body = p->building.body;
-    if (body.capacity() < body.size() + bytes + simdjson::SIMDJSON_PADDING)
-      body.reserve(std::max(body.capacity() * 2, body.size() + bytes + simdjson::SIMDJSON_PADDING));
+    std::string& body = s->current->building.body;
+    std::size_t need = body.size() + bytes + simdjson::SIMDJSON_PADDING;
+    if (body.capacity() < need) body.reserve(std::max(body.capacity() * 2, need));
     body.append(data, bytes);
     return bytes;
   }
 
   // libcurl's own low-speed check averages over several seconds, so a burst followed by silence goes
-  // unnoticed for a while; this notices silence itself.
+  // unnoticed for a while; this notices silence itself. Times come from the loop's clock reading
+  // around curl_multi_perform: the limit is seconds, the reading is at most one perform old.
   static int on_progress(void* user, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off_t ulnow) {
-    auto* p = static_cast<pending*>(user);
-    auto now = clock::now();
+    auto* s = static_cast<easy_slot*>(user);
+    pending* p = s->current.get();
+    auto now = *s->loop_now;
     curl_off_t bytes = dlnow + ulnow;
     if (bytes != p->progress_bytes) {
       p->progress_bytes = bytes;
       p->progress_at = now;
       return 0;
     }
-    if (p->responding && p->stall_limit > 0 &&
-        std::chrono::duration<double>(now - p->progress_at).count() > p->stall_limit) {
+    if (p->responding && s->stall_limit > 0 &&
+        std::chrono::duration<double>(now - p->progress_at).count() > s->stall_limit) {
       p->stalled = true;
       return 1;  // abort: CURLE_ABORTED_BY_CALLBACK
     }
@@ -377,61 +540,63 @@ struct client::impl {
   }
 
   static std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
-    auto* p = static_cast<pending*>(user);
+    auto* s = static_cast<easy_slot*>(user);
+    pending* p = s->current.get();
     std::size_t bytes = size * n;
     std::string_view line(data, bytes);
-    if (line.rfind("HTTP/", 0) == 0) {
-      p->building.headers.clear();  // a new response (redirect, 100-continue) starts
+    if (line.size() >= 5 && line.compare(0, 5, "HTTP/") == 0) {
+      p->header_count = 0;  // a new response (redirect, 100-continue) starts
       p->responding = true;
       p->progress_at = clock::now();
       return bytes;
     }
     std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) return bytes;
-    std::string name;
-    for (char c : line.substr(0, colon)) name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
     std::string_view value = line.substr(colon + 1);
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
     while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
-    if (name == "content-length") {
-      std::size_t len = std::strtoull(std::string(value).c_str(), nullptr, 10);
-      if (len > 0 && len < (std::size_t{1} << 31)) p->building.body.reserve(len + simdjson::SIMDJSON_PADDING);
+    // Into the strings a recycled response left behind, when there are some.
+    auto& headers = p->building.headers;
+    if (p->header_count == headers.size()) {
+      if (headers.capacity() == 0) headers.reserve(16);
+      headers.emplace_back();
     }
-    p->building.headers.push_back({std::move(name), std::string(value)});
+    header& h = headers[p->header_count++];
+    h.name.assign(line.data(), colon);
+    for (char& c : h.name) c = ascii_lower(c);
+    h.value.assign(value);
+    if (h.name == "content-length") {
+      std::size_t len = 0;
+      std::from_chars(value.data(), value.data() + value.size(), len);
+      std::string& body = p->building.body;
+      if (len > 0 && len < (std::size_t{1} << 31)) body.reserve(len + simdjson::SIMDJSON_PADDING);
+    }
     return bytes;
   }
 
-  void start(const handle& h, host_state& hs) {
-    CURL* e;
-    if (!pool.empty()) {
-      e = pool.back();
-      pool.pop_back();
-      curl_easy_reset(e);
-    } else {
-      e = curl_easy_init();
+  easy_slot* acquire_slot() {
+    if (!idle.empty()) {
+      easy_slot* s = idle.back();
+      idle.pop_back();
+      return s;
     }
-    h->easy = e;
-    h->building = response{};
-    h->errbuf[0] = '\0';
-    h->stalled = false;
-    h->responding = false;
-    h->stall_limit = opts.low_speed_seconds;
-    h->progress_bytes = -1;
-    h->progress_at = clock::now();
-    ++h->attempts;
-    const request& r = h->req;
-    curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
-    curl_easy_setopt(e, CURLOPT_PRIVATE, h.get());
+    auto s = std::make_unique<easy_slot>();
+    s->loop_now = &loop_now;
+    s->stall_limit = opts.low_speed_seconds;
+    s->shells = &shells;
+    CURL* e = s->easy = curl_easy_init();
+    curl_easy_setopt(e, CURLOPT_PRIVATE, s.get());
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_SHARE, share);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &impl::on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, h.get());
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, s.get());
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &impl::on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, h.get());
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, s.get());
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &impl::on_progress);
-    curl_easy_setopt(e, CURLOPT_XFERINFODATA, h.get());
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, s.get());
+    // Decoding on; the Accept-Encoding line itself is in the header list.
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts.connect_timeout * 1000));
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(opts.timeout * 1000));
@@ -441,62 +606,87 @@ struct client::impl {
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, opts.http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, opts.user_agent.c_str());
+    // No CURLOPT_USERAGENT: libcurl would format its line again before every transfer. The line is
+    // in the header list, and in the proxy's header list for CONNECT.
+    curl_easy_setopt(e, CURLOPT_PROXYHEADER, &proxy_ua_node);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, opts.verify_tls ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, opts.verify_tls ? 2L : 0L);
     if (!opts.ca_bundle.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, opts.ca_bundle.c_str());
     if (!opts.proxy.empty()) curl_easy_setopt(e, CURLOPT_PROXY, opts.proxy.c_str());
+    slots.push_back(std::move(s));
+    return slots.back().get();
+  }
+
+  // The header list of a request: its own lines, then the client's (without a line the request
+  // sets itself).
+  curl_slist* header_list(pending& p, bool body) {
+    const request& r = p.req;
+    bool own_ua = has_header(r.headers, "user-agent");
+    bool own_ae = has_header(r.headers, "accept-encoding") || ae_line.empty();
+    curl_slist* shared = own_ua ? (own_ae ? (body ? &expect_node : nullptr) : &ae_node[body])
+                                : (own_ae ? &ua_only_node[body] : &ua_node[body]);
+    if (r.headers.empty()) return shared;
+    if (p.header_nodes.empty()) {
+      p.header_lines.reserve(r.headers.size());
+      for (const auto& hd : r.headers) p.header_lines.push_back(hd.name + ": " + hd.value);
+      p.header_nodes.resize(p.header_lines.size());
+      for (std::size_t i = 0; i < p.header_lines.size(); ++i)
+        p.header_nodes[i] = {p.header_lines[i].data(), i + 1 < p.header_lines.size() ? &p.header_nodes[i + 1] : shared};
+    }
+    return &p.header_nodes.front();
+  }
+
+  void start(const handle& h, host_state& hs) {
+    easy_slot* s = acquire_slot();
+    CURL* e = s->easy;
+    s->current = h;
+    s->errbuf[0] = '\0';
+    h->slot = s;
+    h->building = shells.take();
+    h->building.body.clear();
+    h->header_count = 0;
+    h->stalled = false;
+    h->responding = false;
+    h->progress_bytes = -1;
+    h->progress_at = loop_now;
+    ++h->attempts;
+    const request& r = h->req;
+    curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
+    // The method: first undo what an earlier transfer of this handle set, then set this one's.
+    if (s->post_fields) {
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, static_cast<const char*>(nullptr));
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(-1));
+      s->post_fields = false;
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);  // GET, no upload, no NOBODY
+    const char* custom = nullptr;
     if (r.method == "GET" && r.body.empty()) {
-      curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (r.method == "HEAD") {
       curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (r.body.empty() && r.method != "POST" && r.method != "PUT" && r.method != "PATCH") {
-      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());  // DELETE and friends: no body
+      custom = r.method.c_str();  // DELETE and friends: no body
     } else {
-      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+      custom = r.method.c_str();
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
       curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+      s->post_fields = true;
     }
-    if (h->header_list) {
-      curl_slist_free_all(h->header_list);
-      h->header_list = nullptr;
-    }
-    for (const auto& hd : r.headers) {
-      std::string line = hd.name + ": " + hd.value;
-      h->header_list = curl_slist_append(h->header_list, line.c_str());
-    }
-    h->header_list = curl_slist_append(h->header_list, "Expect:");
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->header_list);
+    if (custom || s->custom_method) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, custom);
+    s->custom_method = custom != nullptr;
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, header_list(*h, s->post_fields));
     curl_multi_add_handle(multi, e);
-    in_transfer.push_back(h);
     ++hs.in_flight;
     ++in_flight;
-    std::lock_guard<std::mutex> lock(mutex);
-    ++stats.attempts;
-    stats.max_in_flight = std::max(stats.max_in_flight, in_flight);
+    stats.attempts.fetch_add(1, std::memory_order_relaxed);
+    if (in_flight > stats.max_in_flight.load(std::memory_order_relaxed))
+      stats.max_in_flight.store(in_flight, std::memory_order_relaxed);
   }
 
-  void release(pending& p) {
-    if (p.easy) {
-      pool.push_back(p.easy);
-      p.easy = nullptr;
-    }
-    if (p.header_list) {
-      curl_slist_free_all(p.header_list);
-      p.header_list = nullptr;
-    }
-  }
-
-  handle take_transfer(CURL* e) {
-    for (auto it = in_transfer.begin(); it != in_transfer.end(); ++it) {
-      if ((*it)->easy == e) {
-        handle h = *it;
-        *it = in_transfer.back();
-        in_transfer.pop_back();
-        return h;
-      }
-    }
-    return nullptr;
+  // Ends a slot's transfer (after curl_multi_remove_handle): the handle goes back to the idle ones.
+  void release(easy_slot& s) {
+    if (s.current) s.current->slot = nullptr;
+    s.current.reset();
+    idle.push_back(&s);
   }
 
   void abandon(const handle& h) {
@@ -515,14 +705,12 @@ struct client::impl {
         return;
       }
     }
-    if (h->easy) {
-      CURL* e = h->easy;
-      take_transfer(e);
-      curl_multi_remove_handle(multi, e);
+    if (easy_slot* s = h->slot) {
+      curl_multi_remove_handle(multi, s->easy);
       auto& hs = host(h->host);
       --hs.in_flight;
       --in_flight;
-      release(*h);
+      release(*s);
       complete(h, nullptr, std::make_exception_ptr(cancelled()));
     }
   }
@@ -534,31 +722,34 @@ struct client::impl {
   }
 
   void finish(CURL* e, CURLcode rc) {
-    handle h = take_transfer(e);
+    easy_slot* s = nullptr;
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, reinterpret_cast<char**>(&s));
     curl_multi_remove_handle(multi, e);
-    if (!h) return;
+    if (!s || !s->current) return;
+    handle h = s->current;
     auto& hs = host(h->host);
     --hs.in_flight;
     --in_flight;
     response r = std::move(h->building);
+    r.headers.resize(h->header_count);  // what a recycled response left past them goes
     long status = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     r.status = rc == CURLE_OK ? status : 0;
     r.attempts = h->attempts;
-    r.url = scrub(scrub_url(h->req.url));
-    std::string curl_reason = rc == CURLE_OK ? "" : (h->errbuf[0] ? std::string(h->errbuf) : curl_easy_strerror(rc));
+    scrub_url(h->req.url, r.url);
+    scrub_secrets.apply(r.url);
+    std::string curl_reason;
+    if (rc != CURLE_OK) curl_reason = s->errbuf[0] ? std::string(s->errbuf) : curl_easy_strerror(rc);
     if (rc == CURLE_ABORTED_BY_CALLBACK && h->stalled) {
       rc = CURLE_OPERATION_TIMEDOUT;  // a stalled transfer is a timeout: retryable
       curl_reason = fmt::format("no data for {:.0f} s: the transfer stalled", opts.low_speed_seconds);
     }
-    release(*h);
+    release(*s);
     auto now = clock::now();
     r.seconds = std::chrono::duration<double>(now - h->submitted).count();
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      stats.bytes_received += static_cast<std::int64_t>(r.body.size());
-    }
+    stats.bytes_received.fetch_add(static_cast<std::int64_t>(r.body.size()), std::memory_order_relaxed);
     if (h->cancelled.load()) {
+      shells.give(std::move(r));
       complete(h, nullptr, std::make_exception_ptr(cancelled()));
       return;
     }
@@ -588,11 +779,13 @@ struct client::impl {
       retry = true;
     }
 
-    auto wall = std::chrono::system_clock::now();
-    std::optional<double> advised = (rc == CURLE_OK) ? server_retry_delay(r, wall) : std::nullopt;
+    // The server's advice matters for a retry, a rate limit, or a success that spent the budget.
+    std::optional<double> advised;
+    if (rc == CURLE_OK && (!ok || r.find("x-ratelimit-remaining")))
+      advised = server_retry_delay(r, std::chrono::system_clock::now());
     adapt(hs, r, ok, rate_limited, advised, now);
 
-    const std::string method = h->req.method;
+    const std::string& method = h->req.method;
     if (ok) {
       logger()->trace("http: {} {} -> {} in {:.0f} ms (attempt {})", method, r.url, status, r.seconds * 1000,
                       h->attempts);
@@ -606,10 +799,8 @@ struct client::impl {
         logger()->debug("http: {} {} -> {}; retry {} of {} in {:.2f} s", method, r.url,
                         status ? std::to_string(status) : curl_reason, h->attempts, opts.retry.max_attempts - 1,
                         delay);
-        {
-          std::lock_guard<std::mutex> lock(mutex);
-          ++stats.retries;
-        }
+        stats.retries.fetch_add(1, std::memory_order_relaxed);
+        shells.give(std::move(r));
         timers.emplace(now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(delay)), h);
         return;
       }
@@ -617,10 +808,7 @@ struct client::impl {
              fmt::format("the next retry (in {:.0f} s) would pass the {:.0f} s retry budget", delay,
                          opts.retry.max_elapsed);
     }
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      ++stats.failures;
-    }
+    stats.failures.fetch_add(1, std::memory_order_relaxed);
     std::string body = excerpt(scrub(r.body));
     std::string rid = r.request_id();
     std::string message;
@@ -642,8 +830,9 @@ struct client::impl {
       if (!why.empty() && why != "ratelimited") message += " [" + why + "]";
     }
     logger()->debug("http: {}", message);
-    complete(h, nullptr,
-             std::make_exception_ptr(http_error(message, r.status, method, r.url, rid, body, h->attempts, retry)));
+    auto error = std::make_exception_ptr(http_error(message, r.status, method, r.url, rid, body, h->attempts, retry));
+    shells.give(std::move(r));
+    complete(h, nullptr, std::move(error));
   }
 
   // Slows a host down on rate-limit signals and lets it recover gradually on success.
@@ -689,9 +878,9 @@ client::handle client::submit(request r) {
   h->host = host_key_of(r.url);
   h->req = std::move(r);
   h->submitted = clock::now();
+  impl_->stats.requests.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
-    ++impl_->stats.requests;
     impl_->incoming.push_back(h);
   }
   impl_->wake();
@@ -734,9 +923,18 @@ void client::cancel(const handle& h) {
 }
 
 client_stats client::stats() const {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  return impl_->stats;
+  const auto& c = impl_->stats;
+  client_stats s;
+  s.requests = c.requests.load(std::memory_order_relaxed);
+  s.attempts = c.attempts.load(std::memory_order_relaxed);
+  s.retries = c.retries.load(std::memory_order_relaxed);
+  s.failures = c.failures.load(std::memory_order_relaxed);
+  s.bytes_received = c.bytes_received.load(std::memory_order_relaxed);
+  s.max_in_flight = c.max_in_flight.load(std::memory_order_relaxed);
+  return s;
 }
+
+void client::recycle(response&& r) { impl_->shells.give(std::move(r)); }
 
 const client_options& client::options() const noexcept { return impl_->opts; }
 

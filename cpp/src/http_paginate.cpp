@@ -113,8 +113,10 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
       if (!p.next_cursor.empty()) c.cancel(in_flight);
       throw;
     }
-    if (p.next_cursor.empty()) return;
-    cursor = p.next_cursor;
+    std::string next = std::move(p.next_cursor);
+    c.recycle(std::move(resp));  // its memory serves a later page
+    if (next.empty()) return;
+    cursor = std::move(next);
   }
 }
 

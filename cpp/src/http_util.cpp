@@ -247,6 +247,16 @@ std::string with_query(std::string_view url, std::string_view name, std::string_
 
 std::string scrub_url(std::string_view url) {
   std::string out;
+  scrub_url(url, out);
+  return out;
+}
+
+void scrub_url(std::string_view url, std::string& out) {
+  out.clear();
+  if (std::none_of(url.begin(), url.end(), [](char c) { return c == '?' || c == '@'; })) {
+    out.append(url);  // no user info, no query: nothing to hide
+    return;
+  }
   std::size_t scheme = url.find("://");
   std::size_t authority = scheme == std::string_view::npos ? 0 : scheme + 3;
   std::size_t path = url.find_first_of("/?#", authority);
@@ -259,7 +269,7 @@ std::string scrub_url(std::string_view url) {
   std::size_t q = rest.find('?');
   if (q == std::string_view::npos) {
     out.append(rest);
-    return out;
+    return;
   }
   out.append(rest.substr(0, q + 1));
   std::string_view query = rest.substr(q + 1);
@@ -287,32 +297,43 @@ std::string scrub_url(std::string_view url) {
     p = amp + 1;
   }
   out.append(fragment);
-  return out;
 }
 
 std::string scrub_text(std::string_view text, const std::vector<std::string>& secrets) {
-  std::string out(text);
-  auto mask = [&](const std::string& s) {
-    std::size_t pos = 0;
-    while ((pos = out.find(s, pos)) != std::string::npos) {
-      out.replace(pos, s.size(), "***");
-      pos += 3;
-    }
-  };
+  return scrubber(secrets)(text);
+}
+
+scrubber::scrubber(const std::vector<std::string>& secrets) {
   for (const auto& s : secrets) {
     if (s.size() < 4) continue;
-    mask(s);
+    patterns_.push_back(s);
     // ... and as it appears inside a URL, percent-encoded in upper or lower case.
     std::string enc = url_encode(s);
     if (enc != s) {
-      mask(enc);
       std::string lower = enc;
       for (std::size_t k = 0; k + 2 < lower.size(); ++k)
         if (lower[k] == '%') {
           lower[k + 1] = static_cast<char>(std::tolower(static_cast<unsigned char>(lower[k + 1])));
           lower[k + 2] = static_cast<char>(std::tolower(static_cast<unsigned char>(lower[k + 2])));
         }
-      mask(lower);
+      patterns_.push_back(std::move(enc));
+      patterns_.push_back(std::move(lower));
+    }
+  }
+}
+
+std::string scrubber::operator()(std::string_view text) const {
+  std::string out(text);
+  apply(out);
+  return out;
+}
+
+void scrubber::apply(std::string& out) const {
+  for (const auto& s : patterns_) {
+    std::size_t pos = 0;
+    while ((pos = out.find(s, pos)) != std::string::npos) {
+      out.replace(pos, s.size(), "***");
+      pos += 3;
     }
   }
   // Credentials after an auth scheme, and tokens of well-known shapes.
@@ -327,7 +348,23 @@ std::string scrub_text(std::string_view text, const std::vector<std::string>& se
                                      {"xapp-", 6, true},   {"ghp_", 6, true},    {"gho_", 6, true},
                                      {"ghu_", 6, true},    {"ghs_", 6, true},    {"ghr_", 6, true},
                                      {"github_pat_", 6, true}, {"sk-", 12, true}};
-  for (const auto& sh : shapes) {
+  constexpr std::size_t n_shapes = sizeof shapes / sizeof shapes[0];
+  static_assert(n_shapes <= 32);
+  // Which prefixes occur at all, in one pass: the loop below only inserts "***", which holds no
+  // prefix and keeps the text on either side apart, so it never creates an occurrence.
+  std::uint32_t present = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    char c = out[i];
+    if (c != 'B' && c != 'b' && c != 't' && c != 'x' && c != 'g' && c != 's') continue;
+    std::size_t left = out.size() - i;
+    for (std::size_t k = 0; k < n_shapes; ++k) {
+      std::string_view p = shapes[k].prefix;
+      if (p.front() == c && p.size() <= left && out.compare(i, p.size(), p) == 0) present |= std::uint32_t{1} << k;
+    }
+  }
+  for (std::size_t k = 0; present != 0 && k < n_shapes; ++k) {
+    if (!(present & (std::uint32_t{1} << k))) continue;
+    const shape& sh = shapes[k];
     std::size_t pos = 0;
     while ((pos = out.find(sh.prefix, pos)) != std::string::npos) {
       if (pos > 0 && sh.prefix.front() != 'B' && sh.prefix.front() != 'b' && sh.prefix.front() != 't' &&
@@ -346,7 +383,6 @@ std::string scrub_text(std::string_view text, const std::vector<std::string>& se
       }
     }
   }
-  return out;
 }
 
 std::string excerpt(std::string_view body, std::size_t max_bytes) {

@@ -94,6 +94,26 @@ TEST(HttpScrub, TextLosesSecretsAndTokenShapes) {
   EXPECT_EQ(scrub_text("task-12 is done", {}), "task-12 is done");  // no false positives on words
 }
 
+TEST(HttpScrub, ScrubberMatchesScrubText) {
+  const std::vector<std::string> secrets = {"s3cr3t-value", "ATATT3x=DEF+x/y", "abc"};  // "abc": too short
+  scrubber scrub(secrets);
+  for (std::string_view text :
+       {"auth Bearer abc.def-123 key s3cr3t-value and xoxb-1234-5678 ghp_abcdefgh sk-proj-abcdefghijkl",
+        "https://h.example/x?subscription-key=ATATT3x%3DDEF%2Bx%2Fy&k=ATATT3x%3ddef%2bx%2fy",
+        "token 0123456789abcdef0123 basic Basic dXNlcjpwYXNz", "xoxb-12 github_pat_ABCDEFGH sk-short",
+        "http://127.0.0.1:8080/small.json", "", "s3cr3t-values3cr3t-value Bearer Bearer x"}) {
+    EXPECT_EQ(scrub(text), scrub_text(text, secrets)) << text;
+    std::string in_place(text);
+    scrub.apply(in_place);
+    EXPECT_EQ(in_place, scrub_text(text, secrets)) << text;
+  }
+  std::string out = "left over";
+  scrub_url("https://u:p@h.example/x?token=abc#f", out);
+  EXPECT_EQ(out, "https://h.example/x?token=***#f");
+  scrub_url("http://h.example/plain", out);
+  EXPECT_EQ(out, "http://h.example/plain");
+}
+
 TEST(HttpScrub, ExcerptIsShortAndValidUtf8) {
   std::string body(600, 'a');
   body[499] = '\xE6';  // a code point cut by the limit
@@ -340,4 +360,79 @@ TEST(HttpClient, PaginatesTokensAndStopsARepeatingServer) {
   EXPECT_THROW(paginate(c, {"GET", loop.url("/search"), {}, ""}, spec, "", g2, [&](const page&) { ++pages; }),
                pagination_error);
   EXPECT_EQ(pages, 1);  // the repeat never reaches the caller
+}
+
+TEST(HttpClient, ReusedHandlesSendEachRequestsOwnMethodAndBody) {
+  script_server s({}, reply(200, "ok"));
+  auto o = fast_retries();
+  o.default_limit.max_in_flight = 1;  // one easy handle serves every request in turn
+  client c(o);
+  struct step {
+    request r;
+    std::string line;
+    bool has_length;
+  };
+  std::vector<step> steps = {
+      {{"POST", s.url("/p"), {{"Content-Type", "application/json"}}, R"({"a":1})"}, "POST /p ", true},
+      {{"GET", s.url("/g"), {}, ""}, "GET /g ", false},
+      {{"HEAD", s.url("/h"), {}, ""}, "HEAD /h ", false},
+      {{"DELETE", s.url("/d"), {}, ""}, "DELETE /d ", false},
+      {{"PUT", s.url("/u"), {}, "xyz"}, "PUT /u ", true},
+      {{"GET", s.url("/g2"), {}, ""}, "GET /g2 ", false},
+  };
+  for (auto& st : steps) {
+    auto r = c.execute(st.r);
+    EXPECT_EQ(r.status, 200);
+    std::string got = s.last_request();
+    EXPECT_EQ(got.rfind(st.line, 0), 0u) << got;
+    EXPECT_EQ(got.find("Content-Length") != std::string::npos, st.has_length) << got;
+    EXPECT_EQ(got.find("Content-Type") != std::string::npos, !st.r.body.empty()) << got;  // libcurl's default
+    c.recycle(std::move(r));
+  }
+}
+
+TEST(HttpClient, SendsOneUserAgentAndAcceptEncoding) {
+  script_server s({}, reply(200, "ok"));
+  client c(fast_retries());
+  auto count = [](const std::string& text, const std::string& what) {
+    int n = 0;
+    for (auto p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
+    return n;
+  };
+  c.execute({"GET", s.url("/a"), {}, ""});
+  std::string got = s.last_request();
+  EXPECT_EQ(count(got, "User-Agent: backfill/"), 1) << got;
+  EXPECT_EQ(count(got, "Accept-Encoding: "), 1) << got;
+  EXPECT_NE(got.find("gzip"), std::string::npos) << got;
+  EXPECT_EQ(got.find("Expect:"), std::string::npos) << got;
+  c.execute({"GET", s.url("/b"), {{"user-agent", "mine/1"}, {"Accept-Encoding", "identity"}}, ""});
+  got = s.last_request();
+  EXPECT_EQ(count(got, "User-Agent"), 0) << got;  // the request's own line, as it spelled it
+  EXPECT_EQ(count(got, "user-agent: mine/1"), 1) << got;
+  EXPECT_EQ(count(got, "Accept-Encoding"), 1) << got;
+  EXPECT_NE(got.find("Accept-Encoding: identity"), std::string::npos) << got;
+}
+
+TEST(HttpClient, RecycledResponsesCarryNothingOver) {
+  std::string big(200000, 'b');
+  script_server s({reply(200, big, "X-One: 1\r\nX-Two: a longer value than fits a short string\r\nX-Three: 3\r\n"),
+                   reply(200, "small", "X-Request-Id: r-2\r\n"), reply(404, "gone")});
+  auto o = fast_retries();
+  o.default_limit.max_in_flight = 1;
+  client c(o);
+  auto first = c.execute({"GET", s.url("/first?token=zzz"), {}, ""});
+  EXPECT_EQ(first.body, big);
+  ASSERT_NE(first.find("x-two"), nullptr);
+  EXPECT_EQ(first.url.find("zzz"), std::string::npos);
+  c.recycle(std::move(first));
+  auto second = c.execute({"GET", s.url("/second"), {}, ""});
+  EXPECT_EQ(second.body, "small");
+  EXPECT_GE(second.body.capacity(), second.body.size() + 64);
+  EXPECT_EQ(second.find("x-one"), nullptr);
+  EXPECT_EQ(second.find("x-two"), nullptr);
+  EXPECT_EQ(second.request_id(), "r-2");
+  EXPECT_EQ(second.url, s.url("/second"));
+  for (const auto& h : second.headers) EXPECT_FALSE(h.name.empty());
+  c.recycle(std::move(second));
+  EXPECT_THROW(c.execute({"GET", s.url("/third"), {}, ""}), http_error);
 }

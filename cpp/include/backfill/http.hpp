@@ -138,6 +138,12 @@ class client {
   // Abandons a request: its transfer is stopped and wait() throws cancelled.
   void cancel(const handle& h);
 
+  // Hands a response back once the caller is done with it: its memory (the body's capacity, the
+  // header strings, the URL) is reused for later responses instead of fresh allocations. Optional:
+  // a response that is simply dropped is freed as usual. The client keeps a few (bounded count and
+  // bytes; bodies over 32 MB are freed).
+  void recycle(response&& r);
+
   client_stats stats() const;
   const client_options& options() const noexcept;
   // Scrubs this client's secrets and well-known token shapes from `text`.
@@ -164,9 +170,21 @@ std::string url_encode(std::string_view s);
 std::string with_query(std::string_view url, std::string_view name, std::string_view value);
 // Removes user info from a URL and masks the values of credential-like query parameters.
 std::string scrub_url(std::string_view url);
+void scrub_url(std::string_view url, std::string& out);  // into `out`, reusing its capacity
 // Masks `secrets` (each at least 4 bytes) and well-known token shapes (Bearer/Basic credentials,
 // xox?- Slack tokens, ghp_/gho_/ghs_/github_pat_ GitHub tokens, sk- OpenAI keys) in `text`.
 std::string scrub_text(std::string_view text, const std::vector<std::string>& secrets);
+// scrub_text with the secrets' spellings (as given, percent-encoded in upper and lower case)
+// prepared once, for a client that scrubs many texts with the same secrets.
+class scrubber {
+ public:
+  explicit scrubber(const std::vector<std::string>& secrets);
+  std::string operator()(std::string_view text) const;
+  void apply(std::string& text) const;  // in place
+
+ private:
+  std::vector<std::string> patterns_;
+};
 // At most `max_bytes` of `body`, cut on a code point, invalid bytes replaced: safe in a message.
 std::string excerpt(std::string_view body, std::size_t max_bytes = 500);
 

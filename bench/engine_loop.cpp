@@ -1,0 +1,135 @@
+// The engine's side of bench/http_bench.py without Python: N GETs of one URL through
+// backfill::http::client, used the way the core uses it (sources, sinks and paginate call it from
+// C++), so that the comparison with bench/curl_loop.cpp measures the engine and nothing else.
+//
+//   engine_loop --url URL --requests N --concurrency C [--mode many|execute] [--warmup W]
+//               [--expect-bytes B] [--watch-pid PID]
+//
+//   many     (default) submit() every request at once (the client's max_in_flight = C keeps C of them
+//            in flight), then wait() for each in order, check it and hand it back
+//            (client::recycle): what request_many and the sinks' batches do.
+//   execute  execute() one request after the other (C = 1): what paginate does.
+//
+// The client is configured as in the Python benchmark (max_attempts 1, no rate limit), so every
+// behaviour of the engine (limits, retry bookkeeping, header parsing, scrubbing) is in the path.
+// Prints one JSON object in the format of curl_loop. The first W requests (default 2*C) open the
+// connections and are not timed. Exits 1 on any failure, non-200 status or wrong body size.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include <curl/curl.h>
+
+#include "backfill/http.hpp"
+
+namespace {
+
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+double other_cpu_seconds(long pid) {
+  clockid_t clock{};
+  timespec ts{};
+  if (pid <= 0 || clock_getcpuclockid(static_cast<pid_t>(pid), &clock) != 0 || clock_gettime(clock, &ts) != 0)
+    return -1;
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "engine_loop: %s\nusage: engine_loop --url URL --requests N --concurrency C [--mode many|execute] "
+               "[--warmup W] [--expect-bytes B] [--watch-pid PID]\n",
+               why);
+  std::exit(2);
+}
+
+// Checks a response and hands it back to the client, as the core's callers do once they are done
+// with it (client::recycle).
+long long check(backfill::http::client& c, backfill::http::response&& r, long long expect_bytes) {
+  if (r.status != 200 || (expect_bytes >= 0 && static_cast<long long>(r.body.size()) != expect_bytes)) {
+    std::fprintf(stderr, "engine_loop: status %ld, %zu bytes\n", r.status, r.body.size());
+    std::exit(1);
+  }
+  auto bytes = static_cast<long long>(r.body.size());
+  c.recycle(std::move(r));
+  return bytes;
+}
+
+long long run(backfill::http::client& c, const std::string& url, long long n, bool many, long long expect_bytes) {
+  using namespace backfill::http;
+  long long bytes = 0;
+  if (!many) {
+    for (long long i = 0; i < n; ++i) bytes += check(c, c.execute(request{"GET", url, {}, {}}), expect_bytes);
+    return bytes;
+  }
+  std::vector<client::handle> handles;
+  handles.reserve(static_cast<std::size_t>(n));
+  for (long long i = 0; i < n; ++i) handles.push_back(c.submit(request{"GET", url, {}, {}}));
+  for (auto& h : handles) {
+    bytes += check(c, c.wait(h), expect_bytes);
+    h.reset();
+  }
+  return bytes;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string url, mode = "many";
+  long long requests = 0, concurrency = 1, warmup = -1, expect_bytes = -1;
+  long watch_pid = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (i + 1 >= argc) usage(("missing value of " + a).c_str());
+    const char* v = argv[++i];
+    if (a == "--url") url = v;
+    else if (a == "--requests") requests = std::atoll(v);
+    else if (a == "--concurrency") concurrency = std::atoll(v);
+    else if (a == "--mode") mode = v;
+    else if (a == "--warmup") warmup = std::atoll(v);
+    else if (a == "--expect-bytes") expect_bytes = std::atoll(v);
+    else if (a == "--watch-pid") watch_pid = std::atol(v);
+    else usage(("unknown option " + a).c_str());
+  }
+  if (url.empty() || requests <= 0 || concurrency <= 0) usage("--url, --requests and --concurrency are required");
+  if (mode != "many" && mode != "execute") usage("--mode is many or execute");
+  bool many = mode == "many";
+  if (warmup < 0) warmup = 2 * concurrency;
+
+  backfill::http::client_options o;
+  o.retry.max_attempts = 1;
+  o.default_limit = {0.0, 1.0, static_cast<int>(concurrency)};
+  o.max_total_in_flight = 64;
+  try {
+    backfill::http::client c(o);
+    if (warmup > 0) run(c, url, warmup, many, expect_bytes);
+
+    double server0 = other_cpu_seconds(watch_pid);
+    double cpu0 = process_cpu_seconds();
+    auto t0 = std::chrono::steady_clock::now();
+    long long bytes = run(c, url, requests, many, expect_bytes);
+    auto t1 = std::chrono::steady_clock::now();
+    double cpu1 = process_cpu_seconds();
+    double server1 = other_cpu_seconds(watch_pid);
+
+    double seconds = std::chrono::duration<double>(t1 - t0).count();
+    std::printf(
+        "{\"client\": \"backfill.cpp\", \"curl_version\": \"%s\", \"mode\": \"%s\", \"requests\": %lld, "
+        "\"concurrency\": %lld, \"seconds\": %.6f, \"bytes\": %lld, \"requests_per_second\": %.3f, "
+        "\"mb_per_second\": %.3f, \"client_cpu_seconds\": %.6f, \"server_cpu_seconds\": %s}\n",
+        curl_version_info(CURLVERSION_NOW)->version, mode.c_str(), requests, concurrency, seconds, bytes,
+        static_cast<double>(requests) / seconds, static_cast<double>(bytes) / 1e6 / seconds, cpu1 - cpu0,
+        (server0 >= 0 && server1 >= 0) ? std::to_string(server1 - server0).c_str() : "null");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "engine_loop: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
