@@ -549,6 +549,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--noisy-cores", type=float, default=0.3,
                     help="a sample during which the rest of the machine used more cores than this is redone, "
                          "up to 3 times (default 0.3)")
+    ap.add_argument("--engine-loop", type=Path,
+                    help="a prebuilt bench/engine_loop for the backfill.cpp row (another commit's, to compare); "
+                         "default: build it from this tree")
     ap.add_argument("--out", type=Path, help="results JSON (default bench/results/http.json; "
                                               "--quick: bench/results/http-quick.json)")
     args = ap.parse_args(argv)
@@ -570,7 +573,8 @@ def main(argv: list[str] | None = None) -> int:
     versions = check_clients(clients)
     curl_loop = build_curl_loop(ROOT / "build" / "bench") if {"libcurl", BARE} & set(clients) else None
     Libcurl.binary = LibcurlBare.binary = curl_loop
-    EngineCpp.binary = build_engine_loop(ROOT / "build" / "bench-engine") if ENGINE_CPP in clients else None
+    if ENGINE_CPP in clients:
+        EngineCpp.binary = args.engine_loop or build_engine_loop(ROOT / "build" / "bench-engine")
     started = time.perf_counter()
     pinning = pin_cpus(not args.no_pin)
     try:
