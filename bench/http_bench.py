@@ -4,9 +4,13 @@
 Against nginx on 127.0.0.1 (bench/static_server.py), for concurrency 1 and 8, a ~1 KB file
 (requests/s) and a ~1 MB file (MB/s, MB = 10^6 bytes of body):
 
+    backfill.cpp      bench/engine_loop.cpp: the engine from C++, as the core uses it (submit N,
+                      wait for each in order, recycle it), max_in_flight=C: the goal's row
     backfill          _core.HttpClient.request_many(list of N requests), max_in_flight=C
     backfill.request  _core.HttpClient.request() called N times in a row (concurrency 1 only)
-    libcurl           bench/curl_loop.cpp: a bare multi-interface loop with C reused easy handles
+    libcurl           bench/curl_loop.cpp: a bare multi-interface loop with C reused easy handles,
+                      sending the engine's request (its User-Agent and Accept-Encoding lines)
+    libcurl.bare      the same loop without those two lines (not run unless named in --clients)
     requests          a Session; for C=8, 8 workers on a ThreadPoolExecutor(8) sharing it
     httpx             a Client; for C=8, an AsyncClient driven by 8 concurrent tasks
 
@@ -46,9 +50,13 @@ from _common import cpu_model, machine_busy_seconds, median, no_proxy_for_loopba
 from static_server import NginxUnavailable, StaticServer, cpu_seconds
 
 SCHEMA = "backfill.bench.http/1"
+ENGINE_CPP = "backfill.cpp"
 ENGINE = "backfill"
 ENGINE_SEQ = "backfill.request"
-CLIENTS = [ENGINE, ENGINE_SEQ, "libcurl", "requests", "httpx"]
+ENGINES = [ENGINE_CPP, ENGINE, ENGINE_SEQ]
+BARE = "libcurl.bare"
+CLIENTS = [ENGINE_CPP, ENGINE, ENGINE_SEQ, "libcurl", "requests", "httpx"]  # what runs by default
+KNOWN_CLIENTS = CLIENTS + [BARE]
 FILES = ["small", "large"]
 CONCURRENCY = [1, 8]
 GOAL_OVERHEAD_PERCENT = 20.0
@@ -60,7 +68,7 @@ no_proxy_for_loopback()
 
 
 def cells_for(concurrency: int) -> list[str]:
-    return [c for c in CLIENTS if not (c == ENGINE_SEQ and concurrency != 1)]
+    return [c for c in KNOWN_CLIENTS if not (c == ENGINE_SEQ and concurrency != 1)]
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -177,33 +185,60 @@ class EngineSequential(Runner):
         del self.client
 
 
-class Libcurl(Runner):
-    """bench/curl_loop as a subprocess; it times itself, after opening its connections."""
+class Subprocess(Runner):
+    """A benchmark binary as a subprocess (curl_loop, engine_loop); it times itself, after opening
+    its connections, and prints one JSON object."""
 
-    name = "libcurl"
     binary: Path | None = None
     version = ""
 
+    def args(self) -> list[str]:
+        return []
+
     def run(self, n: int) -> Sample:
-        assert self.binary is not None
+        assert self.binary is not None, f"{self.name}: its binary was not built"
         worker = self.server.worker_pid
         s0, m0, t0 = cpu_seconds(worker), machine_busy_seconds(), time.perf_counter()
         r0 = os.times()
         p = subprocess.run([str(self.binary), "--url", self.url, "--requests", str(n), "--concurrency",
-                            str(self.concurrency), "--expect-bytes", str(self.size), "--watch-pid", str(worker)],
+                            str(self.concurrency), "--expect-bytes", str(self.size), "--watch-pid", str(worker),
+                            *self.args()],
                            check=False, capture_output=True, text=True)
         r1 = os.times()
         t1, m1, s1 = time.perf_counter(), machine_busy_seconds(), cpu_seconds(worker)
         if p.returncode != 0:
-            raise RuntimeError(f"curl_loop failed ({p.returncode}): {p.stderr.strip()}")
+            raise RuntimeError(f"{self.binary.name} failed ({p.returncode}): {p.stderr.strip()}")
         out = json.loads(p.stdout)
-        Libcurl.version = out["curl_version"]
+        Subprocess.version = out["curl_version"]
         # Noise over the whole subprocess: the machine's busy time less this process tree and nginx.
         tree = (r1.children_user + r1.children_system) - (r0.children_user + r0.children_system)
         other = ((m1 - m0) - tree - (s1 - s0)) * out["seconds"] / (t1 - t0)
         server = out["server_cpu_seconds"]
         return Sample(n, out["seconds"], out["bytes"], out["client_cpu_seconds"],
                       server if server is not None else 0.0, other)
+
+
+class Libcurl(Subprocess):
+    """bench/curl_loop, sending what the engine sends: its User-Agent line and libcurl's
+    Accept-Encoding line (decoding on), both from a header list set once."""
+
+    name = "libcurl"
+    user_agent = ""  # the engine's, backfill/<version>
+
+    def args(self) -> list[str]:
+        return ["--user-agent", self.user_agent, "--compressed", "1"]
+
+
+class LibcurlBare(Subprocess):
+    """bench/curl_loop as bare as it gets: no User-Agent, no Accept-Encoding."""
+
+    name = BARE
+
+
+class EngineCpp(Subprocess):
+    """bench/engine_loop: the engine driven from C++ (submit N, wait in order, recycle)."""
+
+    name = ENGINE_CPP
 
 
 class Requests(Runner):
@@ -290,28 +325,39 @@ class Httpx(Runner):
             self.loop.close()
 
 
-RUNNERS: dict[str, type[Runner]] = {ENGINE: EngineMany, ENGINE_SEQ: EngineSequential, "libcurl": Libcurl,
-                                    "requests": Requests, "httpx": Httpx}
+RUNNERS: dict[str, type[Runner]] = {ENGINE_CPP: EngineCpp, ENGINE: EngineMany, ENGINE_SEQ: EngineSequential,
+                                    "libcurl": Libcurl, BARE: LibcurlBare, "requests": Requests, "httpx": Httpx}
 
 
 # --- setup -------------------------------------------------------------------------------------
 
 
-def build_curl_loop(build_dir: Path) -> Path:
-    """Builds bench/curl_loop.cpp (a standalone CMake project) and returns the executable."""
+def _cmake_build(source: Path, build_dir: Path, options: list[str], target: str) -> Path:
     bindir = Path(sys.executable).parent
     cmake = str(bindir / "cmake") if (bindir / "cmake").exists() else shutil.which("cmake")
     if cmake is None:
-        raise SystemExit("http_bench: cmake is needed to build bench/curl_loop.cpp (run `make setup`)")
+        raise SystemExit(f"http_bench: cmake is needed to build {target} (run `make setup`)")
     ninja = str(bindir / "ninja") if (bindir / "ninja").exists() else shutil.which("ninja")
-    configure = [cmake, "-S", str(HERE), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release"]
+    configure = [cmake, "-S", str(source), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release", *options]
     if ninja and not (build_dir / "CMakeCache.txt").exists():
         configure += ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}"]
-    for cmd in (configure, [cmake, "--build", str(build_dir)]):
+    for cmd in (configure, [cmake, "--build", str(build_dir), "--target", target]):
         p = subprocess.run(cmd, check=False, capture_output=True, text=True)
         if p.returncode != 0:
             raise SystemExit(f"http_bench: {' '.join(cmd)} failed:\n{p.stdout}\n{p.stderr}")
-    return build_dir / "curl_loop"
+    return build_dir / target
+
+
+def build_curl_loop(build_dir: Path) -> Path:
+    """Builds bench/curl_loop.cpp (a standalone CMake project) and returns the executable."""
+    return _cmake_build(HERE, build_dir, [], "curl_loop")
+
+
+def build_engine_loop(build_dir: Path) -> Path:
+    """Builds bench/engine_loop.cpp with the core (the main project, Release, without Python and
+    tests; the first build compiles the core, a few minutes) and returns the executable."""
+    return _cmake_build(ROOT, build_dir, ["-DBACKFILL_BUILD_BENCH=ON", "-DBACKFILL_BUILD_PYTHON=OFF",
+                                          "-DBACKFILL_BUILD_TESTS=OFF"], "engine_loop")
 
 
 def check_clients(names: list[str]) -> dict[str, str]:
@@ -319,7 +365,7 @@ def check_clients(names: list[str]) -> dict[str, str]:
     versions: dict[str, str] = {}
     missing = []
     for name in names:
-        if name in (ENGINE, ENGINE_SEQ):
+        if name in (ENGINE, ENGINE_SEQ, "libcurl"):
             try:
                 import backfill
                 from backfill import _core
@@ -328,6 +374,7 @@ def check_clients(names: list[str]) -> dict[str, str]:
             if not hasattr(_core, "HttpClient"):
                 raise SystemExit("http_bench: backfill._core has no HttpClient: rebuild with `bash scripts/setup.sh`")
             versions["backfill"] = getattr(backfill, "__version__", getattr(_core, "__version__", "?"))
+            Libcurl.user_agent = f"backfill/{getattr(_core, '__version__', versions['backfill'])}"
         elif name in ("requests", "httpx"):
             try:
                 module = __import__(name)
@@ -409,7 +456,7 @@ def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for f in FILES:
         for c in CONCURRENCY:
-            for engine in (ENGINE, ENGINE_SEQ):
+            for engine in ENGINES:
                 e = by.get((f, c, engine))
                 if e is None:
                     continue
@@ -423,6 +470,10 @@ def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     entry["overhead_percent"] = round((1 / speed - 1) * 100, 1)
                     entry["cpu_per_request_vs_libcurl"] = round(cpu, 3)
                     entry["goal_met"] = entry["overhead_percent"] <= GOAL_OVERHEAD_PERCENT
+                bare = by.get((f, c, BARE))
+                if bare is not None:
+                    entry["vs_libcurl_bare"] = round(
+                        paired_ratio(e["repetitions"], bare["repetitions"], "requests_per_second"), 3)
                 for other in ("requests", "httpx"):
                     o = by.get((f, c, other))
                     if o is not None:
@@ -460,7 +511,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: small N, one round, no calibration")
     ap.add_argument("--repetitions", type=int, default=5, help="measured rounds (default 5; --quick: 1)")
     ap.add_argument("--seconds", type=float, default=1.0, help="target length of one measurement (default 1)")
-    ap.add_argument("--clients", default=",".join(CLIENTS), help=f"comma-separated subset of {','.join(CLIENTS)}")
+    ap.add_argument("--clients", default=",".join(CLIENTS),
+                    help=f"comma-separated subset of {','.join(KNOWN_CLIENTS)} (default: all but {BARE})")
     ap.add_argument("--files", default=",".join(FILES), help="comma-separated subset of small,large")
     ap.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)), help="comma-separated subset of 1,8")
     ap.add_argument("--quiet-wait", type=float, default=30.0,
@@ -471,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--noisy-cores", type=float, default=0.3,
                     help="a sample during which the rest of the machine used more cores than this is redone, "
                          "up to 3 times (default 0.3)")
+    ap.add_argument("--engine-loop", type=Path,
+                    help="a prebuilt bench/engine_loop for the backfill.cpp row (another commit's, to compare); "
+                         "default: build it from this tree")
     ap.add_argument("--out", type=Path, help="results JSON (default bench/results/http.json; "
                                               "--quick: bench/results/http-quick.json)")
     args = ap.parse_args(argv)
@@ -480,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
     except ValueError:
         ap.error("--concurrency takes numbers: 1,8")
-    unknown = (set(clients) - set(CLIENTS)) | (set(files) - set(FILES)) | {str(c) for c in concurrencies
+    unknown = (set(clients) - set(KNOWN_CLIENTS)) | (set(files) - set(FILES)) | {str(c) for c in concurrencies
                                                                            if c not in CONCURRENCY}
     if unknown or not clients or not files or not concurrencies:
         ap.error(f"unknown or no clients, files or concurrency: {', '.join(sorted(unknown))}")
@@ -490,7 +545,10 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or HERE / "results" / ("http-quick.json" if args.quick else "http.json")
 
     versions = check_clients(clients)
-    Libcurl.binary = build_curl_loop(ROOT / "build" / "bench") if "libcurl" in clients else None
+    curl_loop = build_curl_loop(ROOT / "build" / "bench") if {"libcurl", BARE} & set(clients) else None
+    Libcurl.binary = LibcurlBare.binary = curl_loop
+    if ENGINE_CPP in clients:
+        EngineCpp.binary = args.engine_loop or build_engine_loop(ROOT / "build" / "bench-engine")
     started = time.perf_counter()
     pinning = pin_cpus(not args.no_pin)
     try:
@@ -556,8 +614,8 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
 
     rows = [summarize(cell, samples[id(cell)], retried[id(cell)], args.noisy_cores) for cell in cells]
-    if Libcurl.version:
-        versions["libcurl"] = Libcurl.version
+    if Subprocess.version:
+        versions["libcurl"] = Subprocess.version
     versions["nginx"] = server.version
     result: dict[str, Any] = {
         "schema": SCHEMA,

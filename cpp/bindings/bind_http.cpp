@@ -32,17 +32,46 @@ std::string to_body(const py::object& obj) {
   throw py::type_error("body must be bytes or str");
 }
 
-// The keys of a response dict, interned once (kept for the life of the process).
-struct response_keys {
-  PyObject *status, *headers, *body, *attempts, *seconds, *request_id, *url;
+// The keys of the request and response dicts, interned once (kept for the life of the process).
+struct dict_keys {
+  PyObject *status, *headers, *body, *attempts, *seconds, *request_id, *url, *method;
 };
 
-const response_keys& keys() {
-  static const response_keys k{PyUnicode_InternFromString("status"),   PyUnicode_InternFromString("headers"),
-                               PyUnicode_InternFromString("body"),     PyUnicode_InternFromString("attempts"),
-                               PyUnicode_InternFromString("seconds"),  PyUnicode_InternFromString("request_id"),
-                               PyUnicode_InternFromString("url")};
+const dict_keys& keys() {
+  static const dict_keys k{PyUnicode_InternFromString("status"),   PyUnicode_InternFromString("headers"),
+                           PyUnicode_InternFromString("body"),     PyUnicode_InternFromString("attempts"),
+                           PyUnicode_InternFromString("seconds"),  PyUnicode_InternFromString("request_id"),
+                           PyUnicode_InternFromString("url"),      PyUnicode_InternFromString("method")};
   return k;
+}
+
+// A request of request_many from its dict: {"url", "method" = "GET", "headers", "body"}.
+request request_from(const py::dict& d) {
+  const dict_keys& k = keys();
+  auto get = [&](PyObject* key) -> py::object {
+    PyObject* v = PyDict_GetItemWithError(d.ptr(), key);  // borrowed
+    if (!v && PyErr_Occurred()) throw py::error_already_set();
+    return v ? py::reinterpret_borrow<py::object>(v) : py::object(py::none());
+  };
+  request r;
+  py::object method = get(k.method), url = get(k.url);
+  if (url.is_none() && !PyDict_Contains(d.ptr(), k.url)) throw py::key_error("url");
+  r.method = method.is_none() && !PyDict_Contains(d.ptr(), k.method) ? "GET" : method.cast<std::string>();
+  r.url = url.cast<std::string>();
+  r.headers = to_headers(get(k.headers));
+  r.body = to_body(get(k.body));
+  return r;
+}
+
+// Header names repeat from response to response: their Python strings are made once (a few dozen
+// names at most, kept for the life of the process; the GIL guards the cache).
+py::str header_name(const std::string& name) {
+  static std::vector<std::pair<std::string, PyObject*>> cache;
+  for (const auto& [n, obj] : cache)
+    if (n == name) return py::reinterpret_borrow<py::str>(obj);
+  py::str made(name);
+  if (cache.size() < 64) cache.emplace_back(name, made.inc_ref().ptr());
+  return made;
 }
 
 void set_item(const py::dict& d, PyObject* key, const py::handle& value) {
@@ -50,12 +79,12 @@ void set_item(const py::dict& d, PyObject* key, const py::handle& value) {
 }
 
 py::dict to_dict(const response& r) {
-  const response_keys& k = keys();
+  const dict_keys& k = keys();
   py::dict d;
   set_item(d, k.status, py::int_(r.status));
   py::dict headers;
   for (const auto& h : r.headers) {
-    py::str name(h.name), value(h.value);
+    py::str name = header_name(h.name), value(h.value);
     if (PyDict_SetItem(headers.ptr(), name.ptr(), value.ptr()) != 0) throw py::error_already_set();
   }
   set_item(d, k.headers, headers);
@@ -136,15 +165,8 @@ void register_http(py::module_& m) {
           "request_many",
           [](client& self, py::list requests, bool raise_on_error) {
             std::vector<client::handle> handles;
-            for (auto item : requests) {
-              py::dict d = item.cast<py::dict>();
-              request r;
-              r.method = d.contains("method") ? d["method"].cast<std::string>() : "GET";
-              r.url = d["url"].cast<std::string>();
-              r.headers = to_headers(d.contains("headers") ? py::object(d["headers"]) : py::none());
-              r.body = to_body(d.contains("body") ? py::object(d["body"]) : py::none());
-              handles.push_back(self.submit(std::move(r)));
-            }
+            handles.reserve(requests.size());
+            for (auto item : requests) handles.push_back(self.submit(request_from(item.cast<py::dict>())));
             // One stretch without the GIL for the whole batch: wait for the last request first (the
             // caller then sleeps about once for the batch instead of once for every response), then
             // take every result in order. The first failure, when it raises, cancels the rest.
