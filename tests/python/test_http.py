@@ -491,6 +491,13 @@ def test_stalled_body_fails_with_status_0_after_max_attempts(srv: FakeServer, ma
     assert "\n" not in str(e.value) and srv.url("/s") in str(e.value)
 
 
+def test_a_response_slow_to_begin_is_not_a_stall(srv: FakeServer, make_client: MakeClient) -> None:
+    # low_speed_seconds bounds silence inside a response; waiting for it to begin is bounded by timeout.
+    srv.script("/late", [respond(200, b"worth the wait", delay=2.5)])
+    r = make_client(low_speed_seconds=1.0, timeout=30.0).request("GET", srv.url("/late"))
+    assert (r["status"], r["body"], r["attempts"]) == (200, b"worth the wait", 1)
+
+
 def test_total_timeout_is_retried_then_fails_with_status_0(srv: FakeServer, make_client: MakeClient) -> None:
     srv.script("/slow", [], default=respond(200, b"late", delay=4.0))
     with pytest.raises(HttpError) as e:
