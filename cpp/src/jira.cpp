@@ -186,6 +186,35 @@ std::string jira_source::partition_jql(std::string_view partition, std::string_v
   return jql;
 }
 
+std::string jira_source::initial_jql(const partition_plan& partition) const {
+  const auto at = partition.name.find('@');  // a window starts at its own day
+  const std::string lower = at != std::string::npos ? partition.name.substr(at + 1)
+                            : options_.since.empty() ? "1970-01-01"
+                                                     : options_.since;
+  return partition_jql(partition.name, jql_quote(lower));
+}
+
+http::request jira_source::search_request(const std::string& jql, std::string_view fields) const {
+  http::request r;
+  r.url = http::with_query(site_ + "/rest/api/3/search/jql", "jql", jql);
+  r.url = http::with_query(r.url, "maxResults", std::to_string(options_.max_results));
+  r.url = http::with_query(r.url, "fields", fields);
+  r.headers = {{"Authorization", auth_}, {"Accept", "application/json"}};
+  return r;
+}
+
+// /rest/api/3/search/jql pages: nextPageToken until isLast, issues identified by key.
+http::page_spec jira_source::search_paging() {
+  http::page_spec spec;
+  spec.paging = http::page_spec::kind::token;
+  spec.token_param = "nextPageToken";
+  spec.next_token = "/nextPageToken";
+  spec.is_last = "/isLast";
+  spec.items = "/issues";
+  spec.id_field = "key";
+  return spec;
+}
+
 std::string jira_source::reopen_cursor(const partition_plan& partition, std::string_view watermark) {
   std::time_t mark = -1;
   if (watermark.size() >= 19) {
@@ -193,7 +222,7 @@ std::string jira_source::reopen_cursor(const partition_plan& partition, std::str
     std::string w(watermark.substr(0, 19));
     if (strptime(w.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) mark = timegm(&tm);
   }
-  if (mark < 0) return partition_jql(partition.name, jql_quote(options_.since.empty() ? "1970-01-01" : options_.since)) + "\n";
+  if (mark < 0) return initial_jql(partition) + "\n";
   // JQL reads dates in the user's time zone (UTC-12 to UTC+14). Writing the UTC watermark minus the
   // overlap and 14 hours reaches back far enough in every zone; an absolute bound (unlike "-90m")
   // also means the same thing when an interrupted fetch resumes hours later.
@@ -234,25 +263,11 @@ void jira_source::explain(const http::http_error& e, std::string_view partition)
 }
 
 void jira_source::list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) {
-  std::string jql = partition_jql(partition.name, jql_quote(options_.since.empty() ? "1970-01-01"
-                                                            : partition.name.find('@') != std::string::npos
-                                                                ? partition.name.substr(partition.name.find('@') + 1)
-                                                                : options_.since));
-  http::request first;
-  first.url = http::with_query(site_ + "/rest/api/3/search/jql", "jql", jql);
-  first.url = http::with_query(first.url, "maxResults", std::to_string(options_.max_results));
-  first.url = http::with_query(first.url, "fields", "updated");  // the key comes with every issue
-  first.headers = {{"Authorization", auth_}, {"Accept", "application/json"}};
-  http::page_spec spec;
-  spec.paging = http::page_spec::kind::token;
-  spec.token_param = "nextPageToken";
-  spec.next_token = "/nextPageToken";
-  spec.is_last = "/isLast";
-  spec.items = "/issues";
-  spec.id_field = "key";
+  // The key comes with every issue; "updated" is the smallest field to ask for.
+  http::request first = search_request(initial_jql(partition), "updated");
   http::pagination_guard guard(fmt::format("Jira id listing of {}", partition.label));
   try {
-    http::paginate(*client_, first, spec, "", guard, [&](const http::page& p) {
+    http::paginate(*client_, first, search_paging(), "", guard, [&](const http::page& p) {
       for (const auto& key : p.ids) fn("jira:" + key);
     }, &ctx);
   } catch (const http::http_error& e) {
@@ -263,10 +278,7 @@ void jira_source::list_ids(const partition_plan& partition, const item_fn& fn, r
 void jira_source::fetch(const partition_plan& partition, std::string_view cursor, page_sink& out, run_context& ctx) {
   std::string jql, token;
   if (cursor.empty()) {
-    jql = partition_jql(partition.name, jql_quote(options_.since.empty() ? "1970-01-01"
-                                                  : partition.name.find('@') != std::string::npos
-                                                      ? partition.name.substr(partition.name.find('@') + 1)
-                                                      : options_.since));
+    jql = initial_jql(partition);
   } else {
     auto nl = cursor.find('\n');
     jql = std::string(cursor.substr(0, nl));
@@ -274,19 +286,8 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
   }
   std::string fields;
   for (const auto& f : options_.fields) fields += (fields.empty() ? "" : ",") + f;
-  http::request first;
-  first.url = http::with_query(site_ + "/rest/api/3/search/jql", "jql", jql);
-  first.url = http::with_query(first.url, "maxResults", std::to_string(options_.max_results));
-  first.url = http::with_query(first.url, "fields", fields);
-  first.headers = {{"Authorization", auth_}, {"Accept", "application/json"}};
-
-  http::page_spec spec;
-  spec.paging = http::page_spec::kind::token;
-  spec.token_param = "nextPageToken";
-  spec.next_token = "/nextPageToken";
-  spec.is_last = "/isLast";
-  spec.items = "/issues";
-  spec.id_field = "key";
+  http::request first = search_request(jql, fields);
+  const http::page_spec spec = search_paging();
   http::pagination_guard guard(fmt::format("Jira search for {}", partition.label));
   simdjson::dom::parser parser;
   for (int attempt = 0;; ++attempt) try {

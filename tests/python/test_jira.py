@@ -884,6 +884,19 @@ def test_windows_split_projects_and_fetch_each_issue_once(jira: Callable[..., Ji
     assert closed >= len(names) - 2  # every window but the open last ones has an upper bound
     assert_clean_search_requests(fake, ("SUBS", "OPS"), 50)
 
+    # The incremental rerun reopens every window, those that held no issue too (no watermark): each
+    # asks only for its own days, never from `since`, which would fetch earlier windows' issues again.
+    fake.reset_log()
+    again = run_json(config)
+    assert again["ingest"]["documents_written"] == 0, again["ingest"]
+    window_ms = 120 * 86_400_000
+    for c in fake.search_calls():
+        jql = parse_jql(c.jql or "")
+        uppers = [t for t in jql.conjuncts() if isinstance(t, Clause) and t.field == "updated" and t.op == "<"]
+        if uppers:
+            upper = jql_date(uppers[0].value, 0, int(c.wall * 1000))
+            assert upper - effective_lower_bound(c) <= window_ms, c.jql
+
 
 def test_user_jql_is_anded_in(jira: Callable[..., JiraFake], tmp_path: Path) -> None:
     fake = jira({"SUBS": 120, "OPS": 30})

@@ -64,6 +64,10 @@ class jira_source final : public source {
 
  private:
   std::string partition_jql(std::string_view partition, std::string_view lower_bound) const;
+  // The JQL of a partition's first fetch: from its window's first day, else from `since`.
+  std::string initial_jql(const partition_plan& partition) const;
+  http::request search_request(const std::string& jql, std::string_view fields) const;
+  static http::page_spec search_paging();
   [[noreturn]] void explain(const http::http_error& e, std::string_view partition) const;
 
   jira_options options_;
