@@ -264,31 +264,24 @@ void render_entity(std::string& out, std::string_view tag, const directory& dir)
     append_unescaped(out, label);
     return;
   }
+  // <@U123|label> and <#C123|label>: the sigil, then the directory's name, else the label, else the id.
+  const auto mention = [&](char sigil, const std::string* name) {
+    out.push_back(sigil);
+    if (name) {
+      out.append(*name);
+    } else if (has_label && !label.empty()) {
+      append_unescaped(out, label.front() == sigil ? label.substr(1) : label);
+    } else {
+      out.append(target.substr(1));
+    }
+  };
   switch (target.front()) {
-    case '@': {
-      const std::string_view id = target.substr(1);
-      out.push_back('@');
-      if (const std::string* name = dir.user(id)) {
-        out.append(*name);
-      } else if (has_label && !label.empty()) {
-        append_unescaped(out, label.front() == '@' ? label.substr(1) : label);
-      } else {
-        out.append(id);
-      }
+    case '@':
+      mention('@', dir.user(target.substr(1)));
       return;
-    }
-    case '#': {
-      const std::string_view id = target.substr(1);
-      out.push_back('#');
-      if (const std::string* name = dir.channel(id)) {
-        out.append(*name);
-      } else if (has_label && !label.empty()) {
-        append_unescaped(out, label.front() == '#' ? label.substr(1) : label);
-      } else {
-        out.append(id);
-      }
+    case '#':
+      mention('#', dir.channel(target.substr(1)));
       return;
-    }
     case '!': {
       const std::string_view command = target.substr(1);
       const std::size_t caret = command.find('^');
