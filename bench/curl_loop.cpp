@@ -18,6 +18,8 @@
 // Exits 1 on any failed transfer, non-200 status or (with --expect-bytes) wrong body size.
 #include <curl/curl.h>
 
+#include "cpu_clock.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -29,6 +31,9 @@
 
 namespace {
 
+using bench::other_cpu_seconds;
+using bench::process_cpu_seconds;
+
 struct slot {
   CURL* easy = nullptr;
   std::string body;
@@ -38,21 +43,6 @@ size_t on_data(char* data, size_t size, size_t count, void* user) {
   auto* body = static_cast<std::string*>(user);
   body->append(data, size * count);
   return size * count;
-}
-
-double process_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-// The CPU time of another process (nanosecond clock); -1 when it cannot be read.
-double other_cpu_seconds(long pid) {
-  clockid_t clock{};
-  timespec ts{};
-  if (pid <= 0 || clock_getcpuclockid(static_cast<pid_t>(pid), &clock) != 0 || clock_gettime(clock, &ts) != 0)
-    return -1;
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 [[noreturn]] void usage(const char* why) {

@@ -24,23 +24,14 @@
 
 #include <curl/curl.h>
 
+#include "cpu_clock.hpp"
+
 #include "backfill/http.hpp"
 
 namespace {
 
-double process_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-double other_cpu_seconds(long pid) {
-  clockid_t clock{};
-  timespec ts{};
-  if (pid <= 0 || clock_getcpuclockid(static_cast<pid_t>(pid), &clock) != 0 || clock_gettime(clock, &ts) != 0)
-    return -1;
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
+using bench::other_cpu_seconds;
+using bench::process_cpu_seconds;
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
