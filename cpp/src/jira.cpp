@@ -4,7 +4,12 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 #include <simdjson.h>
@@ -298,6 +303,7 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
       body += ",\"comments\":{";
       bool any_comments = false;
       std::string watermark;
+      std::vector<comment_job> comment_jobs;
       simdjson::dom::array issues;
       if (!root["issues"].get(issues)) {
         for (element issue : issues) {
@@ -312,37 +318,16 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
               key.empty())
             continue;
           // More comments than search embeds: read them all, before the page is journaled.
-          http::request creq;
-          creq.url = http::with_query(site_ + "/rest/api/3/issue/" + http::url_encode(key) + "/comment", "orderBy",
-                                      "created");
-          creq.headers = first.headers;
-          http::page_spec cspec;
-          cspec.paging = http::page_spec::kind::offset;
-          cspec.offset_param = "startAt";
-          cspec.limit_param = "maxResults";
-          cspec.page_size = 100;
-          cspec.total = "/total";
-          cspec.items = "/comments";
-          cspec.id_field = "id";
-          http::pagination_guard cguard(fmt::format("comments of {}", key));
-          std::string list;
-          try {
-            http::paginate(*client_, creq, cspec, "", cguard, [&](const http::page& cp) {
-              list += list.empty() ? "" : ",";
-              list += cp.resp.body;
-            }, &ctx);
-          } catch (const http::http_error& e) {
-            if (e.status() != 404 && e.status() != 403) throw;
-            // Deleted or hidden between the search and now: keep what search embedded.
-            logger()->warn("Jira {}: the comments of {} cannot be read ({}); keeping the {} that search returned",
-                           http::scrub_url(site_), key, e.status(), embedded);
-            continue;
-          }
-          body += any_comments ? "," : "";
-          json::append_string(body, key);
-          body += ":[" + list + "]";
-          any_comments = true;
+          comment_jobs.push_back({std::move(key), embedded, {}, false});
         }
+      }
+      read_comments(comment_jobs, first.headers, ctx);
+      for (auto& job : comment_jobs) {
+        if (job.unreadable) continue;
+        body += any_comments ? "," : "";
+        json::append_string(body, job.key);
+        body += ":[" + job.pages + "]";
+        any_comments = true;
       }
       body += "}}";
       std::string next = p.next_cursor.empty() ? "" : jql + "\n" + p.next_cursor;
@@ -361,6 +346,91 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
     token.clear();
     guard = http::pagination_guard(fmt::format("Jira search for {}", partition.label));
   }
+}
+
+void jira_source::read_comments_of(comment_job& job, const std::vector<http::header>& headers, run_context& ctx) {
+  http::request req;
+  req.url = http::with_query(site_ + "/rest/api/3/issue/" + http::url_encode(job.key) + "/comment", "orderBy", "created");
+  req.headers = headers;
+  http::page_spec spec;
+  spec.paging = http::page_spec::kind::offset;
+  spec.offset_param = "startAt";
+  spec.limit_param = "maxResults";
+  spec.page_size = 100;
+  spec.total = "/total";
+  spec.items = "/comments";
+  spec.id_field = "id";
+  http::pagination_guard guard(fmt::format("comments of {}", job.key));
+  try {
+    http::paginate(*client_, req, spec, "", guard, [&](const http::page& p) {
+      job.pages += job.pages.empty() ? "" : ",";
+      job.pages += p.resp.body;
+    }, &ctx);
+  } catch (const http::http_error& e) {
+    if (e.status() != 404 && e.status() != 403) throw;
+    // Deleted or hidden between the search and now: keep what search embedded.
+    logger()->warn("Jira {}: the comments of {} cannot be read ({}); keeping the {} that search returned",
+                   http::scrub_url(site_), job.key, e.status(), job.embedded);
+    job.pages.clear();
+    job.unreadable = true;
+  }
+}
+
+// The issues of one search page are independent: their comments are read by up to max_in_flight
+// threads at once (the host's limits still apply to every request). This thread watches `ctx`; a
+// stop or the first failure ends the others at their next request, and the failure of the
+// earliest issue is the one raised.
+void jira_source::read_comments(std::vector<comment_job>& jobs, const std::vector<http::header>& headers,
+                                run_context& ctx) {
+  if (jobs.empty()) return;
+  if (jobs.size() == 1) return read_comments_of(jobs.front(), headers, ctx);
+  const std::size_t workers = std::min<std::size_t>(jobs.size(), static_cast<std::size_t>(std::max(1, options_.max_in_flight)));
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> abandon{false};
+  std::vector<std::exception_ptr> errors(jobs.size());
+  std::mutex mutex;
+  std::condition_variable finished;
+  std::size_t running = workers;
+  std::vector<std::thread> threads;
+  threads.reserve(workers);
+  for (std::size_t w = 0; w < workers; ++w) {
+    threads.emplace_back([&] {
+      run_context own([&](const progress&) { return abandon.load() || ctx.stop_requested(); },
+                      std::chrono::milliseconds(20));
+      for (std::size_t i; !abandon.load() && (i = next.fetch_add(1)) < jobs.size();) {
+        try {
+          read_comments_of(jobs[i], headers, own);
+        } catch (const cancelled&) {
+          if (!abandon.exchange(true)) errors[i] = std::current_exception();  // not a sibling's failure's echo
+        } catch (...) {
+          errors[i] = std::current_exception();
+          abandon = true;
+        }
+      }
+      std::lock_guard<std::mutex> lock(mutex);
+      if (--running == 0) finished.notify_one();
+    });
+  }
+  std::exception_ptr stopped;
+  {
+    std::unique_lock<std::mutex> lock(mutex);
+    while (running > 0) {
+      finished.wait_for(lock, std::chrono::milliseconds(50));
+      if (stopped || running == 0) continue;
+      lock.unlock();
+      try {
+        ctx.checkpoint();
+      } catch (...) {
+        stopped = std::current_exception();
+        abandon = true;
+      }
+      lock.lock();
+    }
+  }
+  for (auto& t : threads) t.join();
+  if (stopped) std::rethrow_exception(stopped);
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
 }
 
 void jira_source::page_items(std::string_view, const std::string& body, const item_fn& fn) {

@@ -928,6 +928,7 @@ class JiraFake:
         self.schema_errors: list[str] = []
         self.errors: list[str] = []                    # exceptions in the fake itself
         self.search_latency = 0.0                      # seconds every search page takes at least (benchmarks)
+        self.comment_latency = 0.0                     # seconds every comment page takes at least
         self.in_flight = 0
         self.max_in_flight = 0
         self._faults: list[_Fault] = []
@@ -1746,6 +1747,14 @@ class JiraFake:
     # -- comments ---------------------------------------------------------------------------------------
 
     def _comments(self, ref: str, query: dict[str, list[str]], log: RequestLog) -> tuple[int, Any]:
+        t0 = time.monotonic()
+        try:
+            return self._comment_page(ref, query, log)
+        finally:
+            if self.comment_latency:
+                time.sleep(max(0.0, self.comment_latency - (time.monotonic() - t0)))
+
+    def _comment_page(self, ref: str, query: dict[str, list[str]], log: RequestLog) -> tuple[int, Any]:
         unknown = sorted(set(query) - COMMENT_PARAMS)
         if unknown:
             self._violation(f"GET {log.target}: parameters getComments does not have: {unknown}")

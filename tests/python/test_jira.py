@@ -545,6 +545,24 @@ def test_more_than_20_comments_are_fetched_in_full(jira: Callable[..., JiraFake]
     assert "MARKER-last-comment-Ωμέγα" in doc_text(chunks)
 
 
+def test_the_comments_of_one_page_are_read_concurrently(jira: Callable[..., JiraFake], tmp_path: Path) -> None:
+    # Every comment page takes 0.3 s: read one issue after another, no two would ever overlap.
+    fake = jira({"SUBS": 60}, max_comments=230)
+    fake.comment_latency = 0.3
+    long = [k for k in fake.issue_keys("SUBS") if fake.comment_count(k) > 20]
+    assert len(long) >= 4
+    config, workdir = jira_config(tmp_path, fake, projects=("SUBS",))
+    report = run_json(config)
+    assert report["verify"]["ok"] is True
+    calls = sorted(fake.comment_calls(), key=lambda c: c.t)
+    assert {c.path.split("/")[5] for c in calls} == set(long)
+    overlapping = [(a, b) for a, b in zip(calls, calls[1:]) if b.t - a.t < 0.15]
+    assert len(overlapping) >= 3, [round(c.t - calls[0].t, 2) for c in calls]
+    docs = index_docs(workdir / "index.sqlite")
+    for k in long:
+        assert docs[f"jira:{k}"][0]["comment_count"] == fake.comment_count(k), k
+
+
 def test_429_bursts_are_retried_after_retry_after(jira: Callable[..., JiraFake], tmp_path: Path) -> None:
     fake = jira({"SUBS": 130, "OPS": 25})
     fake.rate_limit(3, retry_after=1, paths=[SEARCH])

@@ -68,6 +68,15 @@ class jira_source final : public source {
   std::string initial_jql(const partition_plan& partition) const;
   http::request search_request(const std::string& jql, std::string_view fields) const;
   static http::page_spec search_paging();
+  // An issue whose comments go beyond the ones search embeds, and its comment pages once read.
+  struct comment_job {
+    std::string key;
+    std::size_t embedded = 0;
+    std::string pages;        // the comment page bodies, comma-separated
+    bool unreadable = false;  // 403/404: search's embedded comments are kept
+  };
+  void read_comments_of(comment_job& job, const std::vector<http::header>& headers, run_context& ctx);
+  void read_comments(std::vector<comment_job>& jobs, const std::vector<http::header>& headers, run_context& ctx);
   [[noreturn]] void explain(const http::http_error& e, std::string_view partition) const;
 
   jira_options options_;
