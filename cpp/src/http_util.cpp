@@ -411,6 +411,37 @@ std::string excerpt(std::string_view body, std::size_t max_bytes) {
 
 // --- pagination guard ------------------------------------------------------------------------
 
+std::int64_t pagination_guard::id_pages::first_page(std::uint64_t hash, std::int64_t page) {
+  if ((used_ + 1) * 10 > keys_.size() * 7) grow();  // load <= 0.7
+  if (hash == 0) hash = 1;
+  const std::size_t mask = keys_.size() - 1;
+  for (std::size_t i = static_cast<std::size_t>(hash) & mask;; i = (i + 1) & mask) {
+    if (keys_[i] == hash) return pages_[i];
+    if (keys_[i] == 0) {
+      keys_[i] = hash;
+      // Page numbers past 2^32 (never seen in practice) are kept as the largest that fits.
+      pages_[i] = static_cast<std::uint32_t>(std::min<std::int64_t>(page, UINT32_MAX));
+      ++used_;
+      return page;
+    }
+  }
+}
+
+void pagination_guard::id_pages::grow() {
+  std::vector<std::uint64_t> keys(keys_.empty() ? 1024 : keys_.size() * 2, 0);
+  std::vector<std::uint32_t> pages(keys.size(), 0);
+  const std::size_t mask = keys.size() - 1;
+  for (std::size_t j = 0; j < keys_.size(); ++j) {
+    if (keys_[j] == 0) continue;
+    std::size_t i = static_cast<std::size_t>(keys_[j]) & mask;
+    while (keys[i] != 0) i = (i + 1) & mask;
+    keys[i] = keys_[j];
+    pages[i] = pages_[j];
+  }
+  keys_.swap(keys);
+  pages_.swap(pages);
+}
+
 pagination_guard::pagination_guard(std::string what) : what_(std::move(what)) {}
 
 void pagination_guard::check(std::string_view raw_cursor, std::string_view body, const std::vector<std::string>& ids) {
@@ -436,12 +467,10 @@ void pagination_guard::check(std::string_view raw_cursor, std::string_view body,
   std::vector<std::string> repeated;
   std::int64_t earlier = 0;
   for (const auto& id : ids) {
-    // 64-bit hashes rather than the ids: 16 bytes an item; a false alarm needs a hash collision
-    // (about 1 in 10^7 for a partition of a million items).
-    auto [it, fresh] = ids_.emplace(hash64(id), page_no);
-    if (!fresh && it->second != page_no) {
+    const std::int64_t first = ids_.first_page(hash64(id), page_no);
+    if (first != page_no) {
       if (repeated.size() < 5) repeated.push_back(id);
-      earlier = it->second;
+      earlier = first;
     }
   }
   if (!repeated.empty()) {

@@ -3,6 +3,7 @@
 #include "backfill/json.hpp"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -147,6 +148,28 @@ TEST(PaginationGuard, RepeatedCursorBodyAndIds) {
     std::string w = e.what();
     EXPECT_NE(w.find("K-1"), std::string::npos);
     EXPECT_NE(w.find("page 1"), std::string::npos);
+  }
+}
+
+// A partition of many pages: the guard's id table grows many times over, keeps every id with the page
+// that first had it, and still names that page when an id comes back thousands of pages later.
+TEST(PaginationGuard, ManyIdsKeepTheirFirstPage) {
+  pagination_guard g("big");
+  std::vector<std::string> ids;
+  for (int page = 0; page < 3000; ++page) {
+    ids.clear();
+    for (int i = 0; i < 100; ++i) ids.push_back(fmt::format("P-{}", page * 100 + i));
+    ids.push_back(ids.front());  // the same id twice in one page is not a repeat
+    g.check(page == 0 ? "" : fmt::format("t{}", page), fmt::format("[{}]", page), ids);
+  }
+  try {
+    g.check("last", "[last]", {"NEW-1", "P-123456", "NEW-2"});
+    FAIL();
+  } catch (const pagination_error& e) {
+    std::string w = e.what();
+    EXPECT_NE(w.find("P-123456"), std::string::npos) << w;
+    EXPECT_NE(w.find("page 1235"), std::string::npos) << w;  // P-123456 is on the 1235th page
+    EXPECT_EQ(w.find("NEW-"), std::string::npos) << w;
   }
 }
 

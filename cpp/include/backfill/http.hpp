@@ -204,7 +204,23 @@ class pagination_guard {
   std::int64_t pages_ = 0;
   std::map<std::string, std::int64_t, std::less<>> cursors_;
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::int64_t> bodies_;
-  std::unordered_map<std::uint64_t, std::int64_t> ids_;  // id hash -> first page
+  // Every item id of the partition so far, as a 64-bit hash with the page that first had it, in one
+  // open-addressing table of 12-byte slots at a load of 0.35-0.7: 17-34 bytes an id (250,000 ids:
+  // 6.6 MB, against 10.7 MB for a node-based map). A false alarm needs a hash collision (about 1 in
+  // 10^7 at a million ids).
+  class id_pages {
+   public:
+    // The page that first had `hash`; records `page` for it when it is new.
+    std::int64_t first_page(std::uint64_t hash, std::int64_t page);
+    std::size_t size() const noexcept { return used_; }
+
+   private:
+    void grow();
+    std::vector<std::uint64_t> keys_;  // 0 = empty slot (a hash of 0 is stored as 1)
+    std::vector<std::uint32_t> pages_;
+    std::size_t used_ = 0;
+  };
+  id_pages ids_;
 };
 
 struct page_spec {
