@@ -104,7 +104,8 @@ std::string pinecone_sink::fit_record_id(std::string_view id) const {
   if (!id.empty() && id.size() <= 512 && id.find(' ') == std::string_view::npos) return std::string(id);
   std::string cleaned(id);
   std::replace(cleaned.begin(), cleaned.end(), ' ', '_');
-  std::string suffix = "~" + hash_hex(id);  // of the original: distinct ids stay distinct
+  std::string suffix = "~";
+  suffix += hash_hex(id);  // of the original: distinct ids stay distinct
   return std::string(json::utf8_prefix(cleaned, 512 - suffix.size())) + suffix;
 }
 
