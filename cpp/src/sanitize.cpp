@@ -243,7 +243,8 @@ std::optional<std::string> sanitize_metadata(std::string_view text, const saniti
 
 std::string fit_id(std::string_view id, std::size_t max_bytes) {
   if (id.size() <= max_bytes || max_bytes == 0) return std::string(id);
-  std::string suffix = "~" + hash_hex(id);
+  std::string suffix = "~";
+  suffix += hash_hex(id);
   std::size_t keep = max_bytes > suffix.size() ? max_bytes - suffix.size() : 0;
   return std::string(json::utf8_prefix(id, keep)) + suffix;
 }
