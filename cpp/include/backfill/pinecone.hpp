@@ -1,5 +1,9 @@
-// Pinecone over its REST data plane (API version 2025-10 by default): upsert, fetch, delete, list,
+// Pinecone's data plane (API version 2025-10 by default): upsert, fetch, delete, list,
 // describe_index_stats and query, through the HTTP engine.
+//   - Upserts go over gRPC (VectorService/Upsert, protobuf over HTTP/2) by default, or over REST
+//     (transport "rest"). gRPC is what Pinecone recommends for bulk upserts: 1536 floats are 6 kB of
+//     binary instead of ~17 kB of JSON text that costs far more CPU to write. Everything else
+//     (fetch, list, delete, stats, query) goes over REST.
 //   - One namespace flows through every call. The default namespace ("" or "__default__" in config)
 //     is always sent as "__default__", and stats read either key, so writes, reads, counts and
 //     verification can never look at different namespaces.
@@ -33,6 +37,7 @@ struct pinecone_options {
   std::size_t metadata_max_bytes = 40960;
   int max_attempts = 8;
   double base_delay = 0.5;
+  std::string transport = "grpc";  // of upserts: "grpc" (needs libcurl with HTTP/2) or "rest"
 };
 
 class pinecone_sink final : public sink {
@@ -61,12 +66,15 @@ class pinecone_sink final : public sink {
 
  private:
   http::request make(std::string method, std::string path, std::string body = {}) const;
+  http::request make_grpc(std::string body) const;
   http::response call(http::request r);
+  bool grpc() const noexcept { return grpc_client_ != nullptr; }
 
   pinecone_options options_;
   std::string base_;  // host without a trailing slash
   std::string ns_;    // as sent
   std::unique_ptr<http::client> client_;
+  std::unique_ptr<http::client> grpc_client_;  // HTTP/2 for gRPC upserts; null with transport "rest"
   std::atomic<long long> max_lsn_{-1};
   std::vector<std::string> unsendable_;
 };
