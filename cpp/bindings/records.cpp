@@ -260,9 +260,11 @@ namespace backfill::python {
 
 std::int64_t upsert_from_python(sink& target, const py::list& records) {
   const std::size_t n = py::len(records);
-  // Records are converted in slices; while the sink encodes and sends one slice on a worker
-  // thread (no GIL), the next is converted (GIL), so the two overlap instead of adding up. At
-  // most two converted slices wait, so memory stays bounded.
+  // Records are converted in slices; while the sink encodes and sends slices on worker threads
+  // (no GIL), the next is converted (GIL), so the two overlap instead of adding up. A sink whose
+  // upserts may run at once gets three workers, so that one slice's last responses are awaited
+  // while the next slices are already on the wire. At most two converted slices wait, so memory
+  // stays bounded.
   constexpr std::size_t slice = 2048;
   if (n <= slice) {
     std::vector<record> rs = records_from_python(records, 0, n);
@@ -277,7 +279,7 @@ std::int64_t upsert_from_python(sink& target, const py::list& records) {
   bool finished = false;  // no more slices will come
   std::exception_ptr failure;
   std::int64_t acked = 0;
-  std::thread worker([&] {
+  auto work = [&] {
     while (true) {
       std::vector<record> batch;
       {
@@ -294,14 +296,16 @@ std::int64_t upsert_from_python(sink& target, const py::list& records) {
         acked += got;
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
-        failure = std::current_exception();
+        if (!failure) failure = std::current_exception();  // the first error wins
         finished = true;
         ready.clear();
         changed.notify_all();
         return;
       }
     }
-  });
+  };
+  std::vector<std::thread> workers;
+  for (int w = 0, count = target.concurrent_upserts() ? 3 : 1; w < count; ++w) workers.emplace_back(work);
   auto finish = [&] {
     {
       std::lock_guard<std::mutex> lock(mutex);
@@ -309,7 +313,7 @@ std::int64_t upsert_from_python(sink& target, const py::list& records) {
     }
     changed.notify_all();
     py::gil_scoped_release nogil;
-    worker.join();
+    for (auto& t : workers) t.join();
   };
   try {
     for (std::size_t begin = 0; begin < n; begin += slice) {

@@ -204,7 +204,10 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
       auto clean = sanitize_metadata(meta, fit, fitted);
       if (!clean) {
         skip[i] = 1;
-        unsendable_.push_back(rec.id);
+        {
+          std::lock_guard<std::mutex> lock(unsendable_mutex_);
+          unsendable_.push_back(rec.id);
+        }
         logger()->error("pinecone: the metadata of record {} cannot be fitted to {} bytes; not sent", rec.id,
                         fit.max_bytes);
         continue;
@@ -338,7 +341,10 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
     }
     second.join();
   }
-  for (auto& id : too_large) unsendable_.push_back(std::move(id));
+  if (!too_large.empty()) {
+    std::lock_guard<std::mutex> lock(unsendable_mutex_);
+    for (auto& id : too_large) unsendable_.push_back(std::move(id));
+  }
   std::sort(requests.begin(), requests.end(), [](const sent& a, const sent& b) { return a.first_record < b.first_record; });
   http::client& sender = grpc() ? *grpc_client_ : *client_;
   auto cancel_from = [&](std::size_t k) {

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -62,7 +63,12 @@ class pinecone_sink final : public sink {
   sink_stats stats() override;
   std::vector<query_match> query(const std::vector<float>& vector, std::size_t top_k) override;
 
-  std::vector<std::string> take_unsendable() override { return std::exchange(unsendable_, {}); }
+  std::vector<std::string> take_unsendable() override {
+    std::lock_guard<std::mutex> lock(unsendable_mutex_);
+    return std::exchange(unsendable_, {});
+  }
+  // Upserts share nothing but the thread-safe HTTP clients, the atomic LSN and the unsendable list.
+  bool concurrent_upserts() const override { return true; }
 
  private:
   http::request make(std::string method, std::string path, std::string body = {}) const;
@@ -76,6 +82,7 @@ class pinecone_sink final : public sink {
   std::unique_ptr<http::client> client_;
   std::unique_ptr<http::client> grpc_client_;  // HTTP/2 for gRPC upserts; null with transport "rest"
   std::atomic<long long> max_lsn_{-1};
+  std::mutex unsendable_mutex_;
   std::vector<std::string> unsendable_;
 };
 
