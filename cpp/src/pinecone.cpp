@@ -257,7 +257,12 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
     for (std::size_t i = begin; i < end; ++i) {
       if (skip[i]) continue;
       const record& rec = records[i];
-      std::size_t size = enc.prepare(rec, patched[i].empty() ? rec.metadata_json : patched[i]);
+      std::size_t size = 0;
+      try {
+        size = enc.prepare(rec, patched[i].empty() ? rec.metadata_json : patched[i]);
+      } catch (const error& e) {  // metadata that is not a JSON object
+        throw sink_error(fmt::format("{}: record {}: {}", describe(), rec.id, e.what()));
+      }
       if (enc.overhead() + size > options_.max_request_bytes) {
         std::lock_guard<std::mutex> lock(mutex);
         too_large.push_back(rec.id);

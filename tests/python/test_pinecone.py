@@ -421,6 +421,9 @@ def test_grpc_metadata_types_land_as_rest_writes_them(fakes: Callable[..., Pinec
     assert got["f64"]["values"] == [1, 0, 0, 0]
     with pytest.raises(TypeError):
         grpc_sink.upsert([{"id": "bad", "values": ["x", 1, 2, 3]}])
+    with pytest.raises(SinkError, match="record listmeta: metadata is not a JSON object"):
+        grpc_sink.upsert([{"id": "listmeta", "values": [1, 2, 3, 4], "metadata": [1, 2]}])
+    assert "listmeta" not in fake.vectors("g")
 
 
 def test_many_records_go_in_slices_and_all_land(fakes: Callable[..., PineconeFake]) -> None:
