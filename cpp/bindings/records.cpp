@@ -87,7 +87,11 @@ void read_values(PyObject* obj, std::vector<float>& out, PyObject* id) {
   }
   if (read_buffer(obj, out)) return;
   // Anything else iterable (a generator, a numpy array of another type): the slow, general way.
-  out = py::reinterpret_borrow<py::object>(obj).cast<std::vector<float>>();
+  try {
+    out = py::reinterpret_borrow<py::object>(obj).cast<std::vector<float>>();
+  } catch (const py::cast_error&) {
+    type_error("record " + py::str(id).cast<std::string>() + ": values must be a list of numbers or a float buffer");
+  }
 }
 
 bool write_json(std::string& out, PyObject* v, int depth);
@@ -254,10 +258,6 @@ std::vector<record> records_from_python(const py::list& records, std::size_t beg
   return out;
 }
 
-}  // namespace backfill::python
-
-namespace backfill::python {
-
 std::int64_t upsert_from_python(sink& target, const py::list& records) {
   const std::size_t n = py::len(records);
   // Records are converted in slices; while the sink encodes and sends slices on worker threads
@@ -326,7 +326,11 @@ std::int64_t upsert_from_python(sink& target, const py::list& records) {
       lock.unlock();
       changed.notify_all();
     }
-  } catch (...) {
+  } catch (...) {  // a record that cannot be read: what waits is not sent either
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      ready.clear();
+    }
     finish();
     throw;
   }

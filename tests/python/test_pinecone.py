@@ -435,6 +435,10 @@ def test_many_records_go_in_slices_and_all_land(fakes: Callable[..., PineconeFak
     fake.short_ack(missing=1)  # an error in a later slice still comes out of the call
     with pytest.raises(SinkError):
         s.upsert(records)
+    bad = [*records[:4500], {"id": "m-bad", "values": "not numbers"}]  # in the third slice
+    with pytest.raises(TypeError):
+        s.upsert(bad)
+    assert "m-bad" not in fake.vectors("many")
 
 
 # --- 2. the sink ------------------------------------------------------------------------------------
