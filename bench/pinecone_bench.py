@@ -7,7 +7,9 @@ a separate process that answers upserts without parsing them: its CPU is reporte
 not the bottleneck), no client-side rate limit on either side (backfill's rate=0.0; the SDK has
 none but an adaptive gate that only closes on 429s):
 
-    backfill   _core.PineconeSink(max_in_flight=M, rate=0.0, max_records=1000).upsert(list of dicts)
+    backfill   _core.PineconeSink(max_in_flight=M, rate=0.0, max_records=1000).upsert(list of dicts): upserts over
+               gRPC (VectorService/Upsert, protobuf over HTTP/2 without TLS), the sink's default transport
+    backfill-rest  the same with transport="rest": JSON over HTTP/1.1 (kept to show what gRPC changed)
     sdk-rest   the SDK's best REST way found by --tune: Index.upsert(batch_size=B, max_concurrency=C),
                or Index(pool_threads=C).upsert(async_req=True) per batch, or AsyncIndex (asyncio)
     sdk-grpc   GrpcIndex.upsert(batch_size=B, max_concurrency=C) over plaintext HTTP/2 (the SDK's
@@ -180,7 +182,7 @@ def _sdk_result(r: Any, sent: int, what: str) -> int:
     return int(r.upserted_count)
 
 
-def make_backfill(url: str, max_in_flight: int) -> Contender:
+def make_backfill(url: str, max_in_flight: int, transport: str = "grpc") -> Contender:
     from backfill import _core
 
     sinks: dict[str, Any] = {}
@@ -189,11 +191,13 @@ def make_backfill(url: str, max_in_flight: int) -> Contender:
         sink = sinks.get(namespace)
         if sink is None:  # the namespace is fixed per sink: one sink per namespace, kept (warm)
             sink = sinks[namespace] = _core.PineconeSink(host=url, api_key=API_KEY, namespace=namespace,
-                                                         max_in_flight=max_in_flight, rate=0.0, max_records=1000)
+                                                         max_in_flight=max_in_flight, rate=0.0, max_records=1000,
+                                                         transport=transport)
         return int(sink.upsert(records))
 
-    return Contender("backfill", "PineconeSink.upsert", {"max_in_flight": max_in_flight, "rate": 0.0}, upsert,
-                     sinks.clear)
+    name = "backfill" if transport == "grpc" else f"backfill-{transport}"
+    return Contender(name, "PineconeSink.upsert",
+                     {"transport": transport, "max_in_flight": max_in_flight, "rate": 0.0}, upsert, sinks.clear)
 
 
 def make_sdk_rest(url: str, batch_size: int, concurrency: int) -> Contender:
@@ -334,8 +338,10 @@ def largest_batch(bytes_per_record: float) -> int:
 def grids(quick: bool, rest_max: int, grpc_max: int, grpc_ok: bool) -> list[tuple[str, Callable[[str], Contender]]]:
     """(name, make(url)) for every setting tuned."""
     out: list[tuple[str, Callable[[str], Contender]]] = []
-    for m in ([8] if quick else [4, 8, 16]):
+    for m in ([4] if quick else [2, 4, 8, 16]):
         out.append(("backfill", lambda url, m=m: make_backfill(url, m)))
+    for m in ([8] if quick else [4, 8, 16]):
+        out.append(("backfill-rest", lambda url, m=m: make_backfill(url, m, "rest")))
     for b in ([rest_max] if quick else [rest_max, max(1, rest_max // 2)]):
         for c in ([8] if quick else [4, 8, 16]):
             out.append(("sdk-rest", lambda url, b=b, c=c: make_sdk_rest(url, b, c)))
@@ -581,7 +587,7 @@ def paired_ratio(a: list[dict[str, Any]], b: list[dict[str, Any]], key: str) -> 
 def compute_ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
     by = {r["contender"]: r for r in rows}
     bf = by["backfill"]
-    sdk = [r for r in rows if r["contender"] != "backfill"]
+    sdk = [r for r in rows if not r["contender"].startswith("backfill")]
     best = max(sdk, key=lambda r: r["median"]["records_per_second"])
     out: dict[str, Any] = {"goal": GOAL, "sdk_best": best["contender"], "sdk_best_label": best["label"]}
     for r in sdk:
@@ -591,6 +597,9 @@ def compute_ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
             paired_ratio(bf["repetitions"], r["repetitions"], "records_per_second_with_build"), 3)
         out[f"cpu_per_record_vs_{key}"] = round(
             paired_ratio(bf["repetitions"], r["repetitions"], "client_cpu_us_per_record"), 3)
+    if "backfill-rest" in by:
+        out["rest_vs_sdk_best"] = round(
+            paired_ratio(by["backfill-rest"]["repetitions"], best["repetitions"], "records_per_second"), 3)
     out["vs_sdk_best"] = out[f"vs_{best['contender'].replace('-', '_')}"]
     out["vs_sdk_best_with_build"] = out[f"vs_{best['contender'].replace('-', '_')}_with_build"]
     out["goal_met"] = out["vs_sdk_best"] >= GOAL
@@ -629,6 +638,8 @@ def markdown(result: dict[str, Any]) -> str:
                      f"records/s | {q[key]:.2f}× |")
     for key in sorted(k for k in q if k.startswith("cpu_per_record_vs_")):
         lines.append(f"| backfill ÷ {key[18:].replace('_', '-')} client CPU per record | {q[key]:.2f}× |")
+    if "rest_vs_sdk_best" in q:
+        lines.append(f"| backfill-rest ÷ {q['sdk_best']} records/s | {q['rest_vs_sdk_best']:.2f}× |")
     lines.append(f"| goal: backfill ≥ {q['goal']:.0f}× the SDK's best ({q['sdk_best']}) "
                  f"| {'met' if q['goal_met'] else 'NOT met'} ({q['vs_sdk_best']:.2f}×) |")
     build = result["dict_build_us_per_record"]
@@ -666,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk", type=int, default=10_000, help="records per upsert call (default 10000)")
     ap.add_argument("--tune-records", type=int, help="records per tuning run (default 10000; --quick 300)")
     ap.add_argument("--no-tune", action="store_true", help="skip tuning; use the defaults of each client")
-    ap.add_argument("--contenders", default="backfill,sdk-rest,sdk-grpc")
+    ap.add_argument("--contenders", default="backfill,backfill-rest,sdk-rest,sdk-grpc")
     ap.add_argument("--validate", action="store_true", help="the server parses and checks every body (slower; "
                     "default with --quick)")
     ap.add_argument("--quiet-wait", type=float, default=10.0, help="before each round, wait up to this many seconds "
@@ -680,7 +691,7 @@ def main(argv: list[str] | None = None) -> int:
     validate = args.validate or args.quick
     wanted = [c.strip() for c in args.contenders.split(",") if c.strip()]
     if "backfill" not in wanted or len(wanted) < 2:
-        ap.error("--contenders needs backfill and at least one of sdk-rest, sdk-grpc")
+        ap.error("--contenders needs backfill and at least one of backfill-rest, sdk-rest, sdk-grpc")
     started = time.perf_counter()
 
     try:
@@ -721,7 +732,8 @@ def main(argv: list[str] | None = None) -> int:
                     if name in wanted]
         chosen: dict[str, Callable[[str], Contender]] = {}
         if args.no_tune:
-            defaults = {"backfill": lambda url: make_backfill(url, 16),
+            defaults = {"backfill": lambda url: make_backfill(url, 4),
+                        "backfill-rest": lambda url: make_backfill(url, 16, "rest"),
                         "sdk-rest": lambda url: make_sdk_rest(url, rest_max, 8),
                         "sdk-grpc": lambda url: make_sdk_grpc(url, grpc_max, 8)}
             chosen = {k: v for k, v in defaults.items() if k in wanted}
@@ -780,7 +792,8 @@ def main(argv: list[str] | None = None) -> int:
                                       blast_n, 8))
             # as many records as backfill packs into one request
             bf_body, bf_count = backfill_style_body(data.build(0, min(n, 400)), "blast-engine", MAX_REQUEST_BYTES)
-            bf_mif = contenders[0].settings.get("max_in_flight", 16) if contenders[0].name == "backfill" else 16
+            rest_bf = [c for c in contenders if c.name == "backfill-rest"]
+            bf_mif = rest_bf[0].settings.get("max_in_flight", 16) if rest_bf else 16
             proof.append(engine_blast(server, bf_body, bf_count, blast_n, int(bf_mif)))
         for b in proof:
             if "skipped" not in b:

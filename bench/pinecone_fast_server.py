@@ -29,9 +29,9 @@ Records are counted, not stored: the count in describe_index_stats is the number
 acknowledged (a re-upsert of the same id counts again). The server is not Pinecone: no auth check
 beyond the Api-Key header being present, no query, and fetch only with --store.
 
---store (JSON upserts only): each accepted body is appended to a spill file on disk with its
-"values" arrays emptied (a regular-expression pass, no parse), and every record id it holds is
-mapped to that body. A fetch reads the bodies of the ids asked for back and parses them. The cost
+--store: each accepted JSON body is appended to a spill file on disk with its "values" arrays
+emptied (a regular-expression pass, no parse), and every record id it holds is mapped to that
+body; a gRPC upsert is decoded into the same JSON (ids and metadata) first. A fetch reads the bodies of the ids asked for back and parses them. The cost
 is paid by the server's own process, on the side of the machine the client does not use.
 
 Run alone (prints `listening on http://127.0.0.1:PORT`, serves until SIGTERM or Ctrl-C):
@@ -49,6 +49,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -388,6 +389,9 @@ class Server:
         self.account(ns, n, len(message), error)
         if error:
             return 3, b"", error  # INVALID_ARGUMENT
+        if self.store is not None:  # kept as the JSON body it stands for, so that fetch reads it back
+            self.store.add(ns, json.dumps({"vectors": _grpc_records(message)}, separators=(",", ":"),
+                                          ensure_ascii=False).encode())
         return 0, b"\x08" + _varint_bytes(n), ""
 
     def serve_forever(self) -> None:
@@ -502,6 +506,69 @@ def _grpc_upsert(buf: memoryview, dimension: int, validate: bool) -> tuple[int, 
         return n, ns, ""
     except (IndexError, ValueError) as e:
         return 0, "", f"not an UpsertRequest: {e}"
+
+
+def _grpc_message_fields(buf: memoryview) -> list[tuple[int, int, Any]]:
+    """(field, wire type, value) of a message: an int for varints, a memoryview for
+    length-delimited fields, the raw bytes for fixed-width ones."""
+    out: list[tuple[int, int, Any]] = []
+    i = 0
+    while i < len(buf):
+        tag, i = _varint(buf, i)
+        field, wire = tag >> 3, tag & 7
+        if wire == 0:
+            v, i = _varint(buf, i)
+            out.append((field, wire, v))
+        elif wire == 2:
+            size, i = _varint(buf, i)
+            out.append((field, wire, buf[i:i + size]))
+            i += size
+        else:
+            end = _skip(buf, i, wire)
+            out.append((field, wire, bytes(buf[i:end])))
+            i = end
+    return out
+
+
+def _grpc_json_value(buf: memoryview) -> Any:
+    """google.protobuf.Value as JSON: null 1, number 2, string 3, bool 4, struct 5, list 6."""
+    for field, _, v in _grpc_message_fields(buf):
+        if field == 2:
+            x = struct.unpack("<d", v)[0]
+            return int(x) if x.is_integer() and abs(x) < 1e15 else x
+        if field == 3:
+            return bytes(v).decode("utf-8")
+        if field == 4:
+            return bool(v)
+        if field == 5:
+            return _grpc_json_struct(v)
+        if field == 6:
+            return [_grpc_json_value(item) for f, _, item in _grpc_message_fields(v) if f == 1]
+    return None
+
+
+def _grpc_json_struct(buf: memoryview) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for _, _, entry in _grpc_message_fields(buf):
+        kv = {f: v for f, _, v in _grpc_message_fields(entry)}
+        out[bytes(kv.get(1, b"")).decode("utf-8")] = _grpc_json_value(kv[2]) if 2 in kv else None
+    return out
+
+
+def _grpc_records(message: memoryview) -> list[dict[str, Any]]:
+    """The records of an UpsertRequest as --store keeps them: id and metadata, no values."""
+    out = []
+    for field, wire, vector in _grpc_message_fields(message):
+        if field != 1 or wire != 2:
+            continue
+        rec: dict[str, Any] = {"id": "", "values": []}
+        for f, w, v in _grpc_message_fields(vector):
+            if f == 1 and w == 2:
+                rec["id"] = bytes(v).decode("utf-8")
+            elif f == 3 and w == 2:
+                rec["metadata"] = _grpc_json_struct(v)
+        out.append(rec)
+    return out
 
 
 def _hpack_int(value: int, prefix: int, first: int) -> bytes:

@@ -12,6 +12,7 @@
 #include "backfill/sanitize.hpp"
 #include "backfill/slack_export.hpp"
 #include "bindings.hpp"
+#include "records.hpp"
 
 namespace backfill::python {
 namespace {
@@ -182,20 +183,7 @@ void register_components(py::module_& m) {
       .def("describe", &sink::describe)
       .def(
           "upsert",
-          [](sink& self, const py::list& records) {
-            std::vector<record> rs;
-            py::object dumps = py::module_::import("backfill._canonical").attr("dumps");
-            for (const auto& item : records) {
-              py::dict d = item.cast<py::dict>();
-              record r;
-              r.id = d["id"].cast<std::string>();
-              r.values = d["values"].cast<std::vector<float>>();
-              r.metadata_json = d.contains("metadata") ? dumps(d["metadata"]).cast<std::string>() : "{}";
-              rs.push_back(std::move(r));
-            }
-            py::gil_scoped_release nogil;
-            return self.upsert(rs);
-          },
+          [](sink& self, const py::list& records) { return upsert_from_python(self, records); },
           py::arg("records"), "Upsert [{'id', 'values', 'metadata'}]; returns the acknowledged count.")
       .def(
           "fetch",
@@ -252,7 +240,7 @@ void register_components(py::module_& m) {
       .def(py::init([](std::string host, std::string api_key, std::string name_space, std::string api_version,
                        std::size_t max_records, std::size_t max_request_bytes, int max_in_flight, double rate,
                        double timeout, bool verify_tls, std::size_t metadata_max_bytes, int max_attempts,
-                       double base_delay) {
+                       double base_delay, std::string transport) {
              pinecone_options o;
              o.host = std::move(host);
              o.api_key = std::move(api_key);
@@ -267,13 +255,14 @@ void register_components(py::module_& m) {
              o.metadata_max_bytes = metadata_max_bytes;
              o.max_attempts = max_attempts;
              o.base_delay = base_delay;
+             o.transport = std::move(transport);
              return std::make_shared<pinecone_sink>(std::move(o));
            }),
            py::kw_only(), py::arg("host"), py::arg("api_key"), py::arg("namespace") = "",
            py::arg("api_version") = "2025-10", py::arg("max_records") = 1000,
            py::arg("max_request_bytes") = 2000000, py::arg("max_in_flight") = 16, py::arg("rate") = 100.0,
            py::arg("timeout") = 60.0, py::arg("verify_tls") = true, py::arg("metadata_max_bytes") = 40960,
-           py::arg("max_attempts") = 8, py::arg("base_delay") = 0.5);
+           py::arg("max_attempts") = 8, py::arg("base_delay") = 0.5, py::arg("transport") = "grpc");
 
   m.def(
       "sanitize_metadata",

@@ -40,6 +40,7 @@ py::object http_error_object(const std::exception& base) {
   exc.attr("body") = utf8(e.body_excerpt());
   exc.attr("attempts") = e.attempts();
   exc.attr("retryable") = e.retryable();
+  exc.attr("grpc_status") = e.grpc_status() >= 0 ? py::object(py::int_(e.grpc_status())) : py::object(py::none());
   return exc;
 }
 

@@ -30,6 +30,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "backfill/grpc.hpp"
 #include "backfill/http.hpp"
 #include "backfill/log.hpp"
 
@@ -643,7 +644,16 @@ struct client::impl {
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, opts.http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, opts.http2_prior_knowledge ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                                              : opts.http2                ? CURL_HTTP_VERSION_2TLS
+                                                                          : CURL_HTTP_VERSION_1_1);
+    // libcurl before 8.0.0 fails every transfer after the first on an h2c prior-knowledge
+    // connection ("Error in the HTTP2 framing layer": curl issue 10634, fixed by PR 10643), so
+    // there each transfer gets a connection of its own.
+    if (opts.http2_prior_knowledge && curl_version_info(CURLVERSION_NOW)->version_num < 0x080000) {
+      curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+      curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
     // No CURLOPT_USERAGENT: libcurl would format its line again before every transfer. The line is
     // in the header list, and in the proxy's header list for CONNECT.
     curl_easy_setopt(e, CURLOPT_PROXYHEADER, &proxy_ua_node);
@@ -793,13 +803,28 @@ struct client::impl {
     }
 
     bool ok = false, retry = false, rate_limited = false;
+    int grpc_code = -1;  // of a gRPC call that answered with a status other than OK
     std::string why;
     if (rc != CURLE_OK) {
       retry = retryable_curl(rc);
       why = curl_reason;
     } else if (status >= 200 && status < 400) {
-      // Slack reports rate limiting in the body of some responses.
-      if (slack_ratelimited(r.body)) {
+      if (h->req.grpc) {
+        // The status is in the trailers (libcurl hands them to the header callback after the
+        // body) or in the headers of a trailers-only response: the last grpc-status wins.
+        const std::string* gs = r.find("grpc-status");
+        int code = 2;  // UNKNOWN: no status at all (not a gRPC server, or HTTP/1.1 in between)
+        if (gs) std::from_chars(gs->data(), gs->data() + gs->size(), code);
+        if (gs && code == 0) {
+          ok = true;
+        } else {
+          grpc_code = code;
+          retry = grpc::status_retryable(code);
+          rate_limited = code == 8;  // RESOURCE_EXHAUSTED: Pinecone's rate limit
+          if (!gs) why = "the response has no grpc-status";
+        }
+      } else if (slack_ratelimited(r.body)) {
+        // Slack reports rate limiting in the body of some responses.
         retry = rate_limited = true;
         why = "ratelimited";
       } else {
@@ -835,7 +860,10 @@ struct client::impl {
       double delay = advised ? *advised : backoff(h->attempts);
       if (elapsed + delay <= opts.retry.max_elapsed) {
         logger()->debug("http: {} {} -> {}; retry {} of {} in {:.2f} s", method, r.url,
-                        status ? std::to_string(status) : curl_reason, h->attempts, opts.retry.max_attempts - 1,
+                        grpc_code >= 0 ? "gRPC " + grpc::status_name(grpc_code)
+                        : status       ? std::to_string(status)
+                                       : curl_reason,
+                        h->attempts, opts.retry.max_attempts - 1,
                         delay);
         stats.retries.fetch_add(1, std::memory_order_relaxed);
         shells.give(std::move(r));
@@ -853,6 +881,15 @@ struct client::impl {
     std::string attempts = fmt::format("{} attempt{}", h->attempts, h->attempts == 1 ? "" : "s");
     if (rc != CURLE_OK) {
       message = fmt::format("{} {} failed: {} ({})", method, r.url, scrub(curl_reason), attempts);
+    } else if (grpc_code >= 0) {
+      const std::string* gm = r.find("grpc-message");
+      std::string text = gm ? excerpt(scrub(grpc::percent_decode(*gm))) : std::string();
+      for (char& ch : text)
+        if (ch == '\n' || ch == '\r' || ch == '\t') ch = ' ';
+      message = fmt::format("{} {} -> gRPC {} ({}) ({}{}){}{}", method, r.url, grpc::status_name(grpc_code), grpc_code,
+                            rid.empty() ? "" : "request id " + rid + "; ", attempts, text.empty() ? "" : ": ", text);
+      if (!why.empty()) message += " [" + why + "]";
+      body = text;
     } else {
       std::string reason = status_reason(status);
       std::string one_line;  // whitespace runs folded, so the message stays one line
@@ -868,7 +905,8 @@ struct client::impl {
       if (!why.empty() && why != "ratelimited") message += " [" + why + "]";
     }
     logger()->debug("http: {}", message);
-    auto error = std::make_exception_ptr(http_error(message, r.status, method, r.url, rid, body, h->attempts, retry));
+    auto error =
+        std::make_exception_ptr(http_error(message, r.status, method, r.url, rid, body, h->attempts, retry, grpc_code));
     shells.give(std::move(r));
     complete(h, nullptr, std::move(error));
   }

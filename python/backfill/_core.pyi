@@ -121,6 +121,7 @@ class PineconeSink(Sink):
         metadata_max_bytes: int = 40960,
         max_attempts: int = 8,
         base_delay: float = 0.5,
+        transport: str = "grpc",
     ) -> None: ...
 
 def sanitize_metadata(

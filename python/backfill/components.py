@@ -231,12 +231,17 @@ class LocalIndex:
 
 @dataclass(frozen=True)
 class PineconeIndex:
-    """A Pinecone index over its REST data plane.
+    """A Pinecone index over its data plane.
 
     ``host`` is the index host (``https://my-index-abc123.svc.pinecone.io``, or
     ``http://127.0.0.1:PORT`` for Pinecone Local); ``api_key`` is best given from the environment
     (``api_key = "${PINECONE_API_KEY}"``) and is never shown in a repr, log, error or receipt.
     ``namespace`` "" and "__default__" both mean the default namespace.
+
+    ``transport`` is how upserts travel: ``"grpc"`` (the default; VectorService/Upsert, protobuf over
+    HTTP/2, what Pinecone recommends for bulk upserts, several times cheaper for the client than
+    JSON) or ``"rest"`` (POST /vectors/upsert, for a proxy that does not pass HTTP/2). Fetch, list,
+    delete, stats and query always use REST.
     """
 
     type: ClassVar[str] = "pinecone"
@@ -251,6 +256,11 @@ class PineconeIndex:
     timeout: float = 60.0
     verify_tls: bool = True
     metadata_max_bytes: int = 40960
+    transport: str = "grpc"
+
+    def __post_init__(self) -> None:
+        if self.transport not in ("grpc", "rest"):
+            raise ConfigError(f'sink.transport must be "grpc" or "rest", got {self.transport!r}', key="sink.transport")
 
     def build(self, workdir: Path) -> _core.Sink:
         return _core.PineconeSink(
@@ -265,6 +275,7 @@ class PineconeIndex:
             timeout=self.timeout,
             verify_tls=self.verify_tls,
             metadata_max_bytes=self.metadata_max_bytes,
+            transport=self.transport,
         )
 
 

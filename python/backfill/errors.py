@@ -55,6 +55,8 @@ class HttpError(BackfillError, OSError):
     The message is one line: method, URL (credentials removed), status, the server's request id,
     the number of attempts and an excerpt of the body. ``status`` is 0 when no response arrived;
     ``retryable`` is True when the retry budget ran out rather than the server refusing.
+    ``grpc_status`` is the status code of a failed gRPC call (e.g. 16, UNAUTHENTICATED; the message
+    names it), None for other requests.
     """
 
     status: int = 0
@@ -64,6 +66,7 @@ class HttpError(BackfillError, OSError):
     body: str = ""
     attempts: int = 0
     retryable: bool = False
+    grpc_status: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -60,6 +60,12 @@ class FakeHandler(BaseHTTPRequestHandler):
     def on_long_line(self) -> None:
         """Called before a request line over MAX_LINE is refused; fakes record it as a violation."""
 
+    def on_http2(self) -> bool:
+        """Called when the connection opens with the HTTP/2 preface (h2c with prior knowledge, as
+        gRPC clients do on http://), its first line already read. A fake that speaks HTTP/2 serves
+        the whole connection and returns True; by default the line is refused as a bad request."""
+        return False
+
     def handle_one_request(self) -> None:
         try:
             self.raw_requestline = self.rfile.readline(self.MAX_LINE + 1)
@@ -69,6 +75,9 @@ class FakeHandler(BaseHTTPRequestHandler):
                 self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
                 return
             if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if self.raw_requestline == b"PRI * HTTP/2.0\r\n" and self.on_http2():
                 self.close_connection = True
                 return
             if not self.parse_request():

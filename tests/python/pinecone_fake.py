@@ -12,6 +12,17 @@ shared/API_FACTS.md section 1, and switchable failure modes. A test fixture, nev
 Endpoints (spec ``db_data_2025-10.oas.yaml``): ``POST /vectors/upsert``, ``GET /vectors/fetch``,
 ``POST /vectors/delete``, ``GET /vectors/list``, ``POST /describe_index_stats``, ``POST /query``.
 
+gRPC, on the same port (HTTP/2 with prior knowledge, told apart by its connection preface; framing by
+the ``h2`` library): ``VectorService/Upsert`` of ``db_data_2025-10.proto``. The proto binds that call
+to ``POST /vectors/upsert``, and the fake treats it as the same operation: the request is decoded into
+the REST body's shape and goes through the same checks and switches, into the same store; it is
+logged as ``POST /vectors/upsert`` with ``RequestLog.transport == "grpc"`` and its ``grpc_status``
+(``fail_next(paths=["/vectors/upsert"])`` applies to both transports). Answers: ``UpsertResponse`` and
+grpc-status 0 in the trailers; a refusal is a trailers-only response whose grpc-status is the
+rpcStatus code (401: UNAUTHENTICATED, 400: INVALID_ARGUMENT), an injected 429 is RESOURCE_EXHAUSTED
+and an injected 5xx UNAVAILABLE, with a percent-encoded grpc-message. The 2 MB limit applies to the
+protobuf message.
+
 What it enforces, each rejection answered with an rpcStatus body ``{"code", "message", "details"}``
 and recorded in :attr:`PineconeFake.violations`:
 
@@ -39,7 +50,7 @@ The omitted namespace, ``""`` and ``"__default__"`` are one namespace; describe_
 ``x-pinecone-request-lsn`` header. Vector values are stored as float32 (as Pinecone stores them) and metadata
 numbers as float64; an integral number comes back without a fraction, as protobuf JSON writes it.
 
-Dependencies beyond the standard library: PyYAML (to read the spec) and jsonschema.
+Dependencies beyond the standard library: PyYAML (to read the spec), jsonschema, and h2 (gRPC).
 """
 
 from __future__ import annotations
@@ -50,6 +61,8 @@ import json
 import math
 import os
 import socket
+import struct
+import sys
 import threading
 import time
 from array import array
@@ -60,6 +73,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
 import jsonschema
 import yaml
 from jsonschema import validators
@@ -302,6 +320,8 @@ class RequestLog:
     status: int = 0
     injected: bool = False           # answered by fail_next
     response_headers: dict[str, str] = field(default_factory=dict)
+    transport: str = "rest"          # "grpc" for VectorService/Upsert (logged as POST /vectors/upsert)
+    grpc_status: int | None = None   # of a gRPC call
 
 
 @dataclass
@@ -322,6 +342,13 @@ class _Handler(FakeHandler):
 
     def on_long_line(self) -> None:
         self.server.fake._violation("url_length", "?", "?", 414, "request line too long")
+
+    def on_http2(self) -> bool:
+        rest = self.rfile.read(len(H2_PREFACE_REST))
+        if rest != H2_PREFACE_REST:
+            return False
+        _GrpcConnection(self.server.fake, self).serve()
+        return True
 
     def read_body(self) -> bytes:
         te = self.headers.get("Transfer-Encoding", "")
@@ -623,8 +650,7 @@ class PineconeFake:
         h.end_headers()
         h.wfile.write(payload)
 
-    def _handle(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-                raw: bytes, log: RequestLog, extra: dict[str, str]) -> tuple[int, Any]:
+    def _check_key(self, method: str, path: str, headers: dict[str, str]) -> None:
         # Authentication first: Pinecone checks the key before anything else.
         key = headers.get("api-key")
         if key is None:
@@ -635,7 +661,9 @@ class PineconeFake:
         if "x-pinecone-api-version" not in headers:
             self._warn(f"{method} {path}: no X-Pinecone-Api-Version header (Pinecone uses its oldest "
                        "supported version)")
-        # Injected failures.
+
+    def _inject(self, path: str, log: RequestLog) -> None:
+        """Raises the next queued fault that applies to ``path``."""
         with self._lock:
             for f in self._faults:
                 if f.remaining > 0 and (f.paths is None or path in f.paths):
@@ -645,6 +673,11 @@ class PineconeFake:
                     msg = f.message or FAULT_MESSAGES.get(f.status, "error").format(ns="(fake)")
                     self._faults = [x for x in self._faults if x.remaining > 0]
                     raise Rejection(f.status, msg, "injected", headers=hdrs)
+
+    def _handle(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
+                raw: bytes, log: RequestLog, extra: dict[str, str]) -> tuple[int, Any]:
+        self._check_key(method, path, headers)
+        self._inject(path, log)
         if path in REQUEST_SCHEMAS:
             if method != "POST":
                 raise Rejection(405, f"{method} is not allowed on {path}", "method")
@@ -683,6 +716,10 @@ class PineconeFake:
             body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError) as e:
             raise Rejection(400, f"failed to parse the request body as JSON: {e}", "json") from None
+        self._validate(path, body)
+        return body
+
+    def _validate(self, path: str, body: Any) -> None:
         schema = REQUEST_SCHEMAS[path]
         errors = sorted(request_validator(schema).iter_errors(_shrink_numeric_arrays(schema, body)),
                         key=lambda e: list(e.absolute_path))
@@ -694,7 +731,67 @@ class PineconeFake:
             unknown = sorted(set(body) - _schema_properties(schema))
             if unknown:
                 self._warn(f"POST {path}: fields the spec does not know (Pinecone ignores them): {unknown}")
-        return body
+
+    # -- gRPC -------------------------------------------------------------------------------------
+
+    def _serve_grpc(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, bytes, str, dict[str, str]]:
+        """One unary gRPC call: (grpc-status, response message, grpc-message, response metadata)."""
+        t0 = time.monotonic()
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        log = RequestLog("POST", "/vectors/upsert", {}, headers, len(raw), None, t0, transport="grpc")
+        with self._lock:
+            self.requests.append(log)
+        extra: dict[str, str] = {}
+        try:
+            if path != "/VectorService/Upsert":
+                raise Rejection(404, f"unknown or unsupported method {path}", "path", code=12)
+            self._check_key("POST", path, headers)
+            self._inject("/vectors/upsert", log)
+            if not headers.get("content-type", "").startswith("application/grpc"):
+                raise Rejection(415, f"content-type {headers.get('content-type')!r} is not application/grpc",
+                                "grpc_framing", code=3)
+            if headers.get("te") != "trailers":
+                self._warn(f"gRPC {path}: no 'te: trailers' header")
+            body = self._grpc_body(raw)
+            log.body = body
+            self._validate("/vectors/upsert", body)
+            status, out = self._upsert(body, extra)
+            code, payload, message = 0, _upsert_response(out["upsertedCount"]), ""
+        except Rejection as r:
+            if not log.injected:
+                self._violation(r.kind, "POST", path, r.status, r.message)
+            status, payload, message = r.status, b"", r.message
+            # What a gRPC front end answers: rate limits are RESOURCE_EXHAUSTED, a server error UNAVAILABLE.
+            code = 8 if r.status == 429 else 14 if r.status >= 500 else r.code
+        except Exception as e:  # noqa: BLE001 - a bug of the fake: make it loud in the violations
+            self._violation("fake_error", "POST", path, 500, f"{type(e).__name__}: {e}")
+            status, payload, message, code = 500, b"", f"fake error: {type(e).__name__}", 13
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+        log.status = status
+        log.grpc_status = code
+        log.response_headers = dict(extra)
+        return code, payload, message, extra
+
+    def _grpc_body(self, raw: bytes) -> dict[str, Any]:
+        """The UpsertRequest in a gRPC frame, as the REST body it stands for."""
+        if len(raw) < 5:
+            raise Rejection(400, "a request without a gRPC message", "grpc_framing")
+        if raw[0] != 0:
+            raise Rejection(400, "compressed messages are not supported", "grpc_framing", code=12)
+        length = int.from_bytes(raw[1:5], "big")
+        if length != len(raw) - 5:
+            raise Rejection(400, f"the gRPC frame says {length} bytes, the stream holds {len(raw) - 5}", "grpc_framing")
+        if length > self.max_request_bytes:
+            raise Rejection(400, f"Request size {length} bytes ({length / 1_000_000:.2f}MB) exceeds the maximum "
+                                 f"supported size of {self.max_request_bytes / 1_000_000:g}MB", "request_size")
+        try:
+            return _decode_upsert_request(memoryview(raw)[5:])
+        except (ValueError, IndexError, UnicodeDecodeError) as e:
+            raise Rejection(400, f"not an UpsertRequest: {e}", "protobuf") from None
 
     # -- operations -------------------------------------------------------------------------------
 
@@ -933,6 +1030,236 @@ class PineconeFake:
             tok = base64.urlsafe_b64encode(json.dumps({"after": page[-1], "prefix": prefix}).encode()).decode()
             out["pagination"] = {"next": tok}
         return 200, out
+
+
+# --- gRPC: protobuf reading and HTTP/2 serving ----------------------------------------------------
+
+H2_PREFACE_REST = b"\r\nSM\r\n\r\n"  # what follows the "PRI * HTTP/2.0" line of the preface
+
+
+class _Fields:
+    """The fields of one protobuf message, read in order: (number, wire type, value), where the
+    value is an int (varint), bytes (fixed 4 or 8, little-endian) or a memoryview (length-delimited)."""
+
+    def __init__(self, data: memoryview) -> None:
+        self.data = data
+        self.at = 0
+
+    def _varint(self) -> int:
+        value, shift = 0, 0
+        while True:
+            if shift > 63:
+                raise ValueError("varint longer than 10 bytes")
+            byte = self.data[self.at]
+            self.at += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return value
+
+    def _varints(self) -> Any:
+        """The values of a packed repeated varint field."""
+        while self.at < len(self.data):
+            yield self._varint()
+
+    def __iter__(self) -> Any:
+        end = len(self.data)
+        while self.at < end:
+            key = self._varint()
+            number, wire = key >> 3, key & 7
+            if wire == 0:
+                yield number, wire, self._varint()
+            elif wire in (1, 5):
+                width = 8 if wire == 1 else 4
+                if self.at + width > end:
+                    raise ValueError("a fixed-width field runs past the message")
+                yield number, wire, bytes(self.data[self.at:self.at + width])
+                self.at += width
+            elif wire == 2:
+                size = self._varint()
+                if self.at + size > end:
+                    raise ValueError("a length-delimited field runs past the message")
+                yield number, wire, self.data[self.at:self.at + size]
+                self.at += size
+            else:
+                raise ValueError(f"wire type {wire} is not used by this API")
+
+
+def _pb_value(data: memoryview) -> Any:
+    """google.protobuf.Value as the JSON value it stands for."""
+    out: Any = None
+    for number, wire, v in _Fields(data):
+        if number == 1 and wire == 0:
+            out = None
+        elif number == 2 and wire == 1:
+            out = _out_number(struct.unpack("<d", v)[0])  # 3.0 reads as 3, as JSON would have sent it
+        elif number == 3 and wire == 2:
+            out = bytes(v).decode("utf-8")
+        elif number == 4 and wire == 0:
+            out = bool(v)
+        elif number == 5 and wire == 2:
+            out = _pb_struct(v)
+        elif number == 6 and wire == 2:
+            out = [_pb_value(item) for n, w, item in _Fields(v) if n == 1 and w == 2]
+        else:
+            raise ValueError(f"Value field {number} with wire type {wire}")
+    return out
+
+
+def _pb_struct(data: memoryview) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for number, wire, entry in _Fields(data):
+        if number != 1 or wire != 2:
+            raise ValueError(f"Struct field {number} with wire type {wire}")
+        key, value = "", None
+        for n, w, v in _Fields(entry):
+            if n == 1 and w == 2:
+                key = bytes(v).decode("utf-8")
+            elif n == 2 and w == 2:
+                value = _pb_value(v)
+        out[key] = value
+    return out
+
+
+def _pb_floats(data: memoryview) -> list[float]:
+    if len(data) % 4:
+        raise ValueError("packed floats of a length that is not a multiple of 4")
+    values = array("f")
+    values.frombytes(bytes(data))
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values.tolist()
+
+
+def _pb_vector(data: memoryview) -> dict[str, Any]:
+    """Vector {id = 1; values = 2 (packed, or repeated fixed32); metadata = 3; sparse_values = 4}."""
+    out: dict[str, Any] = {}
+    values: list[float] = []
+    for number, wire, v in _Fields(data):
+        if number == 1 and wire == 2:
+            out["id"] = bytes(v).decode("utf-8")
+        elif number == 2 and wire == 2:
+            values += _pb_floats(v)
+        elif number == 2 and wire == 5:
+            values.append(struct.unpack("<f", v)[0])
+        elif number == 3 and wire == 2:
+            out["metadata"] = _pb_struct(v)
+        elif number == 4 and wire == 2:
+            indices: list[int] = []
+            sparse: list[float] = []
+            for n, w, x in _Fields(v):
+                if n == 1 and w == 2:
+                    indices += list(_Fields(x)._varints())
+                elif n == 1 and w == 0:
+                    indices.append(x)
+                elif n == 2 and w == 2:
+                    sparse += _pb_floats(x)
+            out["sparseValues"] = {"indices": indices, "values": sparse}
+        else:
+            raise ValueError(f"Vector field {number} with wire type {wire}")
+    out.setdefault("id", "")
+    if values:
+        out["values"] = values
+    return out
+
+
+def _decode_upsert_request(data: memoryview) -> dict[str, Any]:
+    """UpsertRequest {vectors = 1; namespace = 2} as the REST body {"vectors": [...], "namespace"?}."""
+    body: dict[str, Any] = {"vectors": []}
+    for number, wire, v in _Fields(data):
+        if number == 1 and wire == 2:
+            body["vectors"].append(_pb_vector(v))
+        elif number == 2 and wire == 2:
+            body["namespace"] = bytes(v).decode("utf-8")
+        else:
+            raise ValueError(f"UpsertRequest field {number} with wire type {wire}")
+    return body
+
+
+def _grpc_message(text: str) -> str:
+    """grpc-message as the gRPC over HTTP/2 spec writes it: printable ASCII but '%' as it is, the rest
+    percent-encoded UTF-8."""
+    return "".join(chr(b) if 0x20 <= b <= 0x7E and b != 0x25 else f"%{b:02X}" for b in text.encode("utf-8"))
+
+
+def _upsert_response(count: int) -> bytes:
+    """UpsertResponse {upserted_count = 1} (a zero count is left out, as proto3 does)."""
+    message = bytearray()
+    if count:
+        message.append(0x08)
+        while count >= 0x80:
+            message.append((count & 0x7F) | 0x80)
+            count >>= 7
+        message.append(count)
+    return b"\x00" + len(message).to_bytes(4, "big") + bytes(message)
+
+
+class _GrpcConnection:
+    """One HTTP/2 connection of gRPC calls, framed by the h2 library; calls are answered in the
+    order their requests end. Windows are wide open (2 MB requests must not wait for updates)."""
+
+    WINDOW = (1 << 31) - 1
+
+    def __init__(self, fake: PineconeFake, handler: _Handler) -> None:
+        self.fake = fake
+        self.sock = handler.connection
+        self.rfile = handler.rfile
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+        self.requests: dict[int, tuple[dict[str, str], bytearray]] = {}
+
+    def serve(self) -> None:
+        self.conn.initiate_connection()
+        self.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: self.WINDOW,
+                                   h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 1000})
+        self.conn.increment_flow_control_window(self.WINDOW - 65535)
+        data = b"PRI * HTTP/2.0" + b"\r\n" + H2_PREFACE_REST
+        while data:
+            try:
+                events = self.conn.receive_data(data)
+            except h2.exceptions.ProtocolError:
+                self.sock.sendall(self.conn.data_to_send())
+                return
+            for event in events:
+                if not self._on(event):
+                    self.sock.sendall(self.conn.data_to_send())
+                    return
+            out = self.conn.data_to_send()
+            if out:
+                self.sock.sendall(out)
+            try:
+                data = self.rfile.read1(1 << 20)
+            except (OSError, ValueError):
+                return
+
+    def _on(self, event: Any) -> bool:
+        if isinstance(event, h2.events.RequestReceived):
+            headers = {k.lower(): v for k, v in event.headers}
+            self.requests[event.stream_id] = (headers, bytearray())
+        elif isinstance(event, h2.events.DataReceived):
+            if event.stream_id in self.requests:
+                self.requests[event.stream_id][1].extend(event.data)
+            self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        elif isinstance(event, h2.events.StreamEnded):
+            headers, body = self.requests.pop(event.stream_id, ({}, bytearray()))
+            self._answer(event.stream_id, headers, bytes(body))
+        elif isinstance(event, h2.events.StreamReset):
+            self.requests.pop(event.stream_id, None)
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            return False
+        return True
+
+    def _answer(self, stream: int, headers: dict[str, str], body: bytes) -> None:
+        code, payload, message, extra = self.fake._serve_grpc(headers.get(":path", ""), headers, body)
+        head = [(":status", "200"), ("content-type", "application/grpc"), *extra.items()]
+        status = [("grpc-status", str(code))]
+        if message:
+            status.append(("grpc-message", _grpc_message(message)))
+        if code != 0:  # trailers-only
+            self.conn.send_headers(stream, head + status, end_stream=True)
+            return
+        self.conn.send_headers(stream, head)
+        self.conn.send_data(stream, payload)
+        self.conn.send_headers(stream, status, end_stream=True)
 
 
 # --- metadata filters (enough for tests: $eq $ne $gt $gte $lt $lte $in $nin $exists $and $or) ----

@@ -1,7 +1,7 @@
 """The Pinecone upsert benchmark's harness still runs end to end (bench/pinecone_bench.py --quick).
 
 A smoke test so the harness cannot rot: the fast server (validating every body in --quick), the
-tuning, backfill's sink, the SDK over REST and over gRPC, and the server proof all run, and the
+tuning, backfill's sink over gRPC and over REST, the SDK over REST and over gRPC, and the server proof all run, and the
 results JSON has every row, with every record acknowledged by both sides and counted by the server.
 No timing is checked: the machine is shared and noisy.
 """
@@ -49,7 +49,7 @@ def test_pinecone_bench_quick_run_has_every_row(tmp_path: Path) -> None:
     assert n > 0 and settings["repetitions"] >= 1
     assert settings["server_mode"] == "validating every body"  # --quick: every body parsed and checked
 
-    expected = {"backfill", "sdk-rest", "sdk-grpc"} - set(result["skipped"])
+    expected = {"backfill", "backfill-rest", "sdk-rest", "sdk-grpc"} - set(result["skipped"])
     assert "backfill" in expected and "sdk-rest" in expected
     for name, why in result["skipped"].items():
         assert name == "sdk-grpc" and why, result["skipped"]
@@ -70,9 +70,12 @@ def test_pinecone_bench_quick_run_has_every_row(tmp_path: Path) -> None:
     assert tuned == expected
 
     ratios = result["ratios"]
-    assert ratios["sdk_best"] in expected - {"backfill"}
-    for key in ["vs_sdk_best", "vs_sdk_best_with_build"] + [f"vs_{c.replace('-', '_')}" for c in expected - {"backfill"}]:
+    sdks = expected - {"backfill", "backfill-rest"}
+    assert ratios["sdk_best"] in sdks
+    for key in ["vs_sdk_best", "vs_sdk_best_with_build", "rest_vs_sdk_best"] + [f"vs_{c.replace('-', '_')}" for c in sdks]:
         assert isinstance(ratios[key], (int, float)) and ratios[key] > 0, key
+    assert rows["backfill"]["settings"]["transport"] == "grpc"
+    assert rows["backfill-rest"]["settings"]["transport"] == "rest"
     assert isinstance(ratios["goal_met"], bool)
 
     proof = {b["client"].split(" ")[0]: b for b in result["server_proof"]}

@@ -98,21 +98,25 @@ def assert_rejected(fake: PineconeFake, resp: tuple[int, Any, dict[str, str]], s
 
 
 def assert_sink_requests_well_formed(fake: PineconeFake, skip_sdk: bool = False) -> None:
-    """Every request the sink sent carried the key, the API version and (with a body) a JSON content type.
-    ``skip_sdk`` leaves out the requests of the official SDK (User-Agent python-client-...)."""
+    """Every request the sink sent carried the key, the API version and (with a body) a JSON content type,
+    or for a gRPC call application/grpc and "te: trailers". ``skip_sdk`` leaves out the requests of the
+    official SDK (User-Agent python-client-...)."""
     mine = [r for r in fake.requests
             if not (skip_sdk and r.headers.get("user-agent", "").startswith("python-client-"))]
     assert mine, "the sink sent nothing"
     for r in mine:
         assert r.headers.get("api-key") == KEY, (r.method, r.path)
         assert r.headers.get("x-pinecone-api-version") == API_VERSION, (r.method, r.path, r.headers)
-        if r.method == "POST":
+        if r.transport == "grpc":
+            assert r.headers.get(":path") == "/VectorService/Upsert", r.headers
+            assert r.headers.get("content-type") == "application/grpc" and r.headers.get("te") == "trailers", r.headers
+        elif r.method == "POST":
             assert r.headers.get("content-type", "").startswith("application/json"), (r.path, r.headers)
 
 
 def pinecone_config(tmp_path: Path, export: Path, fake: PineconeFake, *, dimension: int = DIM,
                     namespace: str = "slack", target_tokens: int = 128, max_tokens: int = 8000,
-                    count_timeout: float = 30, name: str = "pc") -> tuple[Path, Path]:
+                    count_timeout: float = 30, name: str = "pc", transport: str = "grpc") -> tuple[Path, Path]:
     workdir = tmp_path / "work"
     config = tmp_path / "backfill.toml"
     config.write_text(textwrap.dedent(f"""\
@@ -134,6 +138,7 @@ def pinecone_config(tmp_path: Path, export: Path, fake: PineconeFake, *, dimensi
         host = "{fake.url}"
         api_key = "${{PINECONE_API_KEY}}"
         namespace = "{namespace}"
+        transport = "{transport}"
 
         [chunking]
         target_tokens = {target_tokens}
@@ -328,6 +333,114 @@ def test_official_sdk_works_against_the_fake(fakes: Callable[..., PineconeFake])
     assert [v.kind for v in fake.take_violations()] == ["dimension"]
 
 
+def test_official_sdk_grpc_index_works_against_the_fake(fakes: Callable[..., PineconeFake]) -> None:
+    """The SDK's own gRPC channel (GrpcIndex, h2c) against the fake's gRPC side: the fake decodes what a
+    real client sends, stores it where REST reads, and refuses what Pinecone refuses."""
+    from pinecone.grpc import GrpcIndex
+
+    fake = fakes(dimension=8)
+    records = [{"id": f"g:{i}#0", "values": vec(i, 8), "metadata": {"title": f"t{i}", "n": i, "f": 0.5 + i,
+                                                                   "tags": ["a", "b"], "even": i % 2 == 0}}
+               for i in range(12)]
+    idx = GrpcIndex(host=fake.url, api_key=KEY, secure=False, grpc_scheme="http")
+    try:
+        assert idx.upsert(vectors=records, namespace="grpc-sdk", batch_size=5).upserted_count == 12
+        idx.upsert(vectors=[("d", vec(1, 8))])  # the default namespace
+        bad = idx.upsert(vectors=[("bad", [1.0] * 7)], namespace="grpc-sdk")
+    except Exception as e:  # noqa: BLE001 - the SDK raises or reports, depending on its version
+        bad = e
+    finally:
+        close = getattr(idx, "close", None)
+        if close:
+            close()
+    assert "Vector dimension 7 does not match the dimension of the index 8" in str(bad) or \
+        getattr(bad, "failed_item_count", 0) == 1, bad
+    stored = fake.vectors("grpc-sdk")
+    assert sorted(stored) == sorted(r["id"] for r in records)
+    assert stored["g:3#0"]["metadata"] == records[3]["metadata"]
+    assert stored["g:3#0"]["values"] == pytest.approx(records[3]["values"], abs=1e-6)
+    assert list(fake.vectors("__default__")) == ["d"]
+    upserts = fake.calls("/vectors/upsert")
+    assert {u.transport for u in upserts} == {"grpc"} and [len(u.body["vectors"]) for u in upserts[:3]] == [5, 5, 2]
+    assert upserts[0].headers.get("api-key") == KEY and upserts[0].headers.get(":path") == "/VectorService/Upsert"
+    assert upserts[-1].grpc_status == 3  # INVALID_ARGUMENT
+    assert [v.kind for v in fake.take_violations()] == ["dimension"]
+    fake.take_warnings()  # the SDK's channel may leave out what the fake warns about (e.g. te)
+
+
+def test_grpc_refusals_fail_at_once_with_the_status(fakes: Callable[..., PineconeFake]) -> None:
+    fake = fakes(dimension=8)
+    wrong = "pk-wrong-but-secret-0123456789"
+    bad = _core.PineconeSink(host=fake.url, api_key=wrong, namespace="ns", base_delay=0.05)
+    with pytest.raises(backfill.errors.HttpError) as e:
+        bad.upsert([{"id": "a", "values": vec(1, 8)}])
+    msg = str(e.value)
+    assert "\n" not in msg and "gRPC UNAUTHENTICATED (16)" in msg and "Invalid API Key" in msg, msg
+    assert e.value.grpc_status == 16 and e.value.attempts == 1 and not e.value.retryable
+    assert wrong not in msg and wrong not in repr(e.value)
+    assert [v.kind for v in fake.take_violations()] == ["auth"]
+
+    # A refusal that names the key (percent-encoded on the wire) comes back decoded and scrubbed.
+    fake.fail_next(1, 400, paths=["/vectors/upsert"], message=f"bad request from key {KEY}: 100% wrong")
+    with pytest.raises(backfill.errors.HttpError) as e:
+        sink(fake).upsert([{"id": "a", "values": vec(1, 8)}])
+    msg = str(e.value)
+    assert "gRPC INVALID_ARGUMENT (3)" in msg and "100% wrong" in msg and KEY not in msg, msg
+    assert e.value.grpc_status == 3 and e.value.attempts == 1
+
+    # RESOURCE_EXHAUSTED and UNAVAILABLE are retried until the budget runs out, then named.
+    fake.fail_next(3, 429, paths=["/vectors/upsert"])
+    with pytest.raises(backfill.errors.HttpError) as e:
+        sink(fake, max_attempts=3, base_delay=0.01).upsert([{"id": "a", "values": vec(1, 8)}])
+    assert "RESOURCE_EXHAUSTED (8)" in str(e.value) and e.value.attempts == 3 and e.value.retryable
+    assert fake.count("ns") == 0
+
+    with pytest.raises(backfill.errors.ConfigError):
+        sink(fake, transport="http3")
+
+
+def test_grpc_metadata_types_land_as_rest_writes_them(fakes: Callable[..., PineconeFake]) -> None:
+    fake = fakes(dimension=4)
+    md = {"s": "Grüße 😀 \"q\" \\ \n\t", "i": 7, "neg": -3, "f": 0.1, "big": 1e300, "t": True, "no": False,
+          "tags": ["x", "ü"], "empty": [], "n": None}
+    grpc_sink = sink(fake, "g")
+    rest_sink = sink(fake, "r", transport="rest")
+    assert grpc_sink.upsert([{"id": "a", "values": [0.5, -0.25, 1e-40, 3.4e38], "metadata": md}]) == 1
+    assert rest_sink.upsert([{"id": "a", "values": [0.5, -0.25, 1e-40, 3.4e38], "metadata": md}]) == 1
+    g, r = fake.vectors("g")["a"], fake.vectors("r")["a"]
+    assert g == r and "n" not in g["metadata"] and g["metadata"]["s"] == md["s"]
+    # numpy float32 arrays and array('f') go in as they are.
+    import array
+
+    import numpy as np
+    assert grpc_sink.upsert([{"id": "np", "values": np.array([1, 2, 3, 4], dtype=np.float32)},
+                             {"id": "arr", "values": array.array("f", [4, 3, 2, 1])},
+                             {"id": "f64", "values": np.array([1, 0, 0, 0], dtype=np.float64)}]) == 3
+    got = fake.vectors("g")
+    assert got["np"]["values"] == [1, 2, 3, 4] and got["arr"]["values"] == [4, 3, 2, 1]
+    assert got["f64"]["values"] == [1, 0, 0, 0]
+    with pytest.raises(TypeError):
+        grpc_sink.upsert([{"id": "bad", "values": ["x", 1, 2, 3]}])
+    with pytest.raises(SinkError, match="record listmeta: metadata is not a JSON object"):
+        grpc_sink.upsert([{"id": "listmeta", "values": [1, 2, 3, 4], "metadata": [1, 2]}])
+    assert "listmeta" not in fake.vectors("g")
+
+
+def test_many_records_go_in_slices_and_all_land(fakes: Callable[..., PineconeFake]) -> None:
+    fake = fakes(dimension=16)
+    records = [{"id": f"m{i}", "values": vec(i, 16), "metadata": {"i": i}} for i in range(5000)]
+    s = sink(fake, "many", max_in_flight=4)
+    assert s.upsert(records) == 5000
+    assert fake.count("many") == 5000
+    fake.short_ack(missing=1)  # an error in a later slice still comes out of the call
+    with pytest.raises(SinkError):
+        s.upsert(records)
+    bad = [*records[:4500], {"id": "m-bad", "values": "not numbers"}]  # in the third slice
+    with pytest.raises(TypeError):
+        s.upsert(bad)
+    assert "m-bad" not in fake.vectors("many")
+
+
 # --- 2. the sink ------------------------------------------------------------------------------------
 
 
@@ -421,17 +534,18 @@ def test_sink_fits_45kb_of_metadata_under_the_limit(fakes: Callable[..., Pinecon
     assert fake.vectors("ns")["small#0"]["metadata"] == {"title": "small"}
 
 
-def test_sink_splits_3mb_into_requests_under_2mb(fakes: Callable[..., PineconeFake]) -> None:
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+def test_sink_splits_3mb_into_requests_under_2mb(fakes: Callable[..., PineconeFake], transport: str) -> None:
     fake = fakes(dimension=512)
     r = random.Random(5)
     records = [{"id": f"bulk:{i:05d}#0", "values": [r.uniform(-1, 1) for _ in range(512)],
                 "metadata": {"text": "".join(r.choice("abcdefgh ") for _ in range(1000)), "i": i}}
                for i in range(1500)]
-    s = sink(fake, "bulk", max_in_flight=4)
+    s = sink(fake, "bulk", max_in_flight=4, transport=transport)
     t0 = time.monotonic()
     assert s.upsert(records) == 1500
     upserts = fake.calls("/vectors/upsert")
-    assert all(u.status == 200 for u in upserts)
+    assert all(u.status == 200 and u.transport == transport for u in upserts)
     assert max(u.body_bytes for u in upserts) <= 2_000_000
     assert max(len(u.body["vectors"]) for u in upserts) <= 1000
     sent = sum(u.body_bytes for u in upserts)
@@ -450,32 +564,39 @@ def test_sink_splits_3mb_into_requests_under_2mb(fakes: Callable[..., PineconeFa
     assert_sink_requests_well_formed(fake)
 
 
-def test_short_ack_raises_sink_error_naming_ids(fakes: Callable[..., PineconeFake]) -> None:
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+def test_short_ack_raises_sink_error_naming_ids(fakes: Callable[..., PineconeFake], transport: str) -> None:
     fake = fakes(dimension=8)
     records = [{"id": f"ack:{i}#0", "values": vec(i, 8), "metadata": {"i": i}} for i in range(5)]
     fake.short_ack(missing=2)
     with pytest.raises(SinkError) as e:
-        sink(fake).upsert(records)
+        sink(fake, transport=transport).upsert(records)
     msg = str(e.value)
+    assert "acknowledged with " + ("upserted_count 3" if transport == "grpc" else "upsertedCount 3") in msg, msg
     assert isinstance(e.value, RuntimeError) and isinstance(e.value, backfill.errors.BackfillError)
     assert any(r["id"] in msg for r in records), msg
     assert KEY not in msg and KEY not in repr(e.value)
     assert fake.unacked == ["ack:3#0", "ack:4#0"]
 
 
-def test_sink_retries_429_and_5xx(fakes: Callable[..., PineconeFake]) -> None:
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+def test_sink_retries_429_and_5xx(fakes: Callable[..., PineconeFake], transport: str) -> None:
     fake = fakes(dimension=8)
     fake.fail_next(2, 429, retry_after=1, paths=["/vectors/upsert"])
     fake.fail_next(1, 503, paths=["/vectors/upsert"])
     fake.fail_next(1, 500, paths=["/vectors/fetch"])
-    s = sink(fake)
+    s = sink(fake, transport=transport, base_delay=0.05)
     records = [{"id": f"r{i}", "values": vec(i, 8), "metadata": {"i": i}} for i in range(10)]
     t0 = time.monotonic()
     assert s.upsert(records) == 10
-    assert time.monotonic() - t0 >= 1.0  # Retry-After: 1 was honoured
+    if transport == "rest":
+        assert time.monotonic() - t0 >= 1.0  # Retry-After: 1 was honoured (gRPC has no such header)
     assert len(s.fetch([r["id"] for r in records])) == 10
     assert fake.pending_faults == 0 and fake.count("ns") == 10
-    assert [c.status for c in fake.calls("/vectors/upsert")] == [429, 429, 503, 200]
+    upserts = fake.calls("/vectors/upsert")
+    assert [c.status for c in upserts] == [429, 429, 503, 200]
+    if transport == "grpc":  # RESOURCE_EXHAUSTED, RESOURCE_EXHAUSTED, UNAVAILABLE, OK
+        assert [c.grpc_status for c in upserts] == [8, 8, 14, 0] and {c.transport for c in upserts} == {"grpc"}
 
 
 @pytest.mark.parametrize("stats_key", ["", "__default__"])
@@ -508,9 +629,11 @@ def pc_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_export(tmp_path_factory.mktemp("pc-export") / "export", channels=3, days=4, messages_per_day=6)
 
 
-def test_run_into_pinecone_verifies(fakes: Callable[..., PineconeFake], pc_export: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+def test_run_into_pinecone_verifies(fakes: Callable[..., PineconeFake], pc_export: Path, tmp_path: Path,
+                                    transport: str) -> None:
     fake = fakes()
-    config, _ = pinecone_config(tmp_path, pc_export, fake)
+    config, _ = pinecone_config(tmp_path, pc_export, fake, transport=transport)
     junit = tmp_path / "verify.xml"
     r = cli("run", str(config), "--progress", "none", "--json", "--junit", str(junit))
     assert r.code == 0, r.err
@@ -526,6 +649,9 @@ def test_run_into_pinecone_verifies(fakes: Callable[..., PineconeFake], pc_expor
     assert junit_failures(junit)[0] == 0
     assert_sink_requests_well_formed(fake)
     assert {r.body.get("namespace") for r in fake.calls("/vectors/upsert")} == {"slack"}
+    assert {r.transport for r in fake.calls("/vectors/upsert")} == {transport}
+    receipts = sorted((tmp_path / "work").rglob("receipts/*.json"))
+    assert receipts and json.loads(receipts[-1].read_text())["sink"]["transport"] == transport
 
     # A rerun sends no upsert; a sampled verify reads back N records.
     n_upserts = len(fake.calls("/vectors/upsert"))
@@ -554,11 +680,12 @@ def test_default_namespace_in_config_any_spelling(fakes: Callable[..., PineconeF
     assert v["ok"] is True and v["checked"] == v["observed_count"] == count
 
 
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
 def test_lossy_index_fails_verify_naming_the_missing_ids(fakes: Callable[..., PineconeFake], pc_export: Path,
-                                                         tmp_path: Path) -> None:
+                                                         tmp_path: Path, transport: str) -> None:
     fake = fakes()
     fake.lossy(fraction=0.15, seed=3)
-    config, _ = pinecone_config(tmp_path, pc_export, fake, count_timeout=3)
+    config, _ = pinecone_config(tmp_path, pc_export, fake, count_timeout=3, transport=transport)
     r = cli("run", str(config), "--progress", "none", "--json")
     dropped = sorted(set(fake.dropped))
     assert dropped, "the lossy fake dropped nothing"
@@ -659,7 +786,7 @@ def test_the_api_key_never_leaks(fakes: Callable[..., PineconeFake], pc_export: 
     assert KEY not in config.read_text()
     r = cli("run", str(config), "-vvv", "--progress", "log")
     assert r.code == 0, r.err
-    assert "/vectors/upsert" in r.err, "expected the requests in the trace log at -vvv"
+    assert "/VectorService/Upsert" in r.err, "expected the gRPC upserts in the trace log at -vvv"
     outputs = [r.out, r.err]
     r = cli("verify", str(config), "-vvv", "--json")
     assert r.code == 0, r.err
@@ -670,7 +797,7 @@ def test_the_api_key_never_leaks(fakes: Callable[..., PineconeFake], pc_export: 
     r2 = cli("run", str(config), "-vvv", key=wrong)
     assert r2.code not in (0, 1), r2.err
     last = r2.err.strip().splitlines()[-1]
-    assert "401" in last or "nauthori" in last or "API key" in last or "Api-Key" in last, last
+    assert "401" in last or "nauthori" in last or "API key" in last or "UNAUTHENTICATED" in last, last
     auth = fake.take_violations()
     assert auth and {v.kind for v in auth} == {"auth"} and len(auth) <= 3  # not retried
     outputs += [r2.out, r2.err]

@@ -39,6 +39,9 @@ struct request {
   std::string url;
   std::vector<header> headers;
   std::string body;
+  // A gRPC call (HTTP/2, application/grpc): it succeeded only when its grpc-status (from the
+  // trailers, or a trailers-only response) is 0; other statuses are retried or failed by code.
+  bool grpc = false;
 };
 
 struct response {
@@ -78,6 +81,8 @@ struct client_options {
   std::string proxy;               // "" = the standard *_proxy environment variables
   std::string user_agent;          // "" = backfill/<version>
   bool http2 = true;               // HTTP/2 over TLS when the server offers it
+  bool http2_prior_knowledge = false;  // HTTP/2 from the first byte on http:// too (h2c), as gRPC
+                                       // needs; https:// still negotiates h2 by ALPN
   retry_policy retry;
   host_limit default_limit;
   std::map<std::string, host_limit> host_limits;  // key: "host" or "host:port"
@@ -90,10 +95,10 @@ struct client_options {
 class http_error : public backfill::error {
  public:
   http_error(std::string message, long status, std::string method, std::string url, std::string request_id,
-             std::string body_excerpt, int attempts, bool retryable)
+             std::string body_excerpt, int attempts, bool retryable, int grpc_status = -1)
       : backfill::error(std::move(message)), status_(status), method_(std::move(method)), url_(std::move(url)),
         request_id_(std::move(request_id)), body_(std::move(body_excerpt)), attempts_(attempts),
-        retryable_(retryable) {}
+        retryable_(retryable), grpc_status_(grpc_status) {}
   long status() const noexcept { return status_; }  // 0 when no response arrived
   const std::string& method() const noexcept { return method_; }
   const std::string& url() const noexcept { return url_; }  // scrubbed
@@ -101,12 +106,16 @@ class http_error : public backfill::error {
   const std::string& body_excerpt() const noexcept { return body_; }  // <= 500 bytes, valid UTF-8, scrubbed
   int attempts() const noexcept { return attempts_; }
   bool retryable() const noexcept { return retryable_; }  // true: gave up (budget spent), not refused
+  // The grpc-status of a failed gRPC call (e.g. 16 UNAUTHENTICATED); -1 for other requests, or
+  // when the call failed before a status arrived.
+  int grpc_status() const noexcept { return grpc_status_; }
 
  private:
   long status_;
   std::string method_, url_, request_id_, body_;
   int attempts_;
   bool retryable_;
+  int grpc_status_;
 };
 
 struct client_stats {

@@ -1,5 +1,9 @@
-// Pinecone over its REST data plane (API version 2025-10 by default): upsert, fetch, delete, list,
+// Pinecone's data plane (API version 2025-10 by default): upsert, fetch, delete, list,
 // describe_index_stats and query, through the HTTP engine.
+//   - Upserts go over gRPC (VectorService/Upsert, protobuf over HTTP/2) by default, or over REST
+//     (transport "rest"). gRPC is what Pinecone recommends for bulk upserts: 1536 floats are 6 kB of
+//     binary instead of ~17 kB of JSON text that costs far more CPU to write. Everything else
+//     (fetch, list, delete, stats, query) goes over REST.
 //   - One namespace flows through every call. The default namespace ("" or "__default__" in config)
 //     is always sent as "__default__", and stats read either key, so writes, reads, counts and
 //     verification can never look at different namespaces.
@@ -11,6 +15,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -33,6 +38,7 @@ struct pinecone_options {
   std::size_t metadata_max_bytes = 40960;
   int max_attempts = 8;
   double base_delay = 0.5;
+  std::string transport = "grpc";  // of upserts: "grpc" (needs libcurl with HTTP/2) or "rest"
 };
 
 class pinecone_sink final : public sink {
@@ -57,17 +63,26 @@ class pinecone_sink final : public sink {
   sink_stats stats() override;
   std::vector<query_match> query(const std::vector<float>& vector, std::size_t top_k) override;
 
-  std::vector<std::string> take_unsendable() override { return std::exchange(unsendable_, {}); }
+  std::vector<std::string> take_unsendable() override {
+    std::lock_guard<std::mutex> lock(unsendable_mutex_);
+    return std::exchange(unsendable_, {});
+  }
+  // Upserts share nothing but the thread-safe HTTP clients, the atomic LSN and the unsendable list.
+  bool concurrent_upserts() const override { return true; }
 
  private:
   http::request make(std::string method, std::string path, std::string body = {}) const;
+  http::request make_grpc(std::string body) const;
   http::response call(http::request r);
+  bool grpc() const noexcept { return grpc_client_ != nullptr; }
 
   pinecone_options options_;
   std::string base_;  // host without a trailing slash
   std::string ns_;    // as sent
   std::unique_ptr<http::client> client_;
+  std::unique_ptr<http::client> grpc_client_;  // HTTP/2 for gRPC upserts; null with transport "rest"
   std::atomic<long long> max_lsn_{-1};
+  std::mutex unsendable_mutex_;
   std::vector<std::string> unsendable_;
 };
 

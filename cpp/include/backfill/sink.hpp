@@ -41,6 +41,9 @@ class sink {
   virtual std::vector<std::string> take_unsendable() { return {}; }
   // Largest number of records one upsert may carry.
   virtual std::size_t max_batch() const { return 1000; }
+  // True when upsert() may run on several threads at once (an exception to the rule above), so a
+  // caller with many records can keep more than one batch in flight.
+  virtual bool concurrent_upserts() const { return false; }
   // Writes records; returns how many the sink acknowledged. The caller treats a short count as loss.
   virtual std::int64_t upsert(const std::vector<record>& records) = 0;
   // Returns the records that exist among `ids` (absent ids are simply missing from the result).

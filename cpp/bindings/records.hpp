@@ -1,0 +1,19 @@
+// Core records from the record dicts Sink.upsert takes (see records.cpp). Needs the GIL.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backfill/document.hpp"
+#include "backfill/sink.hpp"
+#include "bindings.hpp"
+
+namespace backfill::python {
+
+std::vector<record> records_from_python(const py::handle& records);
+std::vector<record> records_from_python(const py::list& records, std::size_t begin, std::size_t end);
+// sink.upsert(records) of a list of record dicts: converting slices overlaps with sending the
+// previous ones. Raises the first error of either.
+std::int64_t upsert_from_python(sink& target, const py::list& records);
+
+}  // namespace backfill::python
