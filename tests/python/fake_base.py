@@ -1,16 +1,18 @@
 """What the local fakes of remote APIs share: a threaded HTTP/1.1 server on 127.0.0.1 whose handler
 hands each parsed request to its fake's ``_dispatch`` and reports connections to ``_track``.
 
-A fake (see jira_fake.py, pinecone_fake.py) subclasses FakeHandler for its name and limits and
-FakeServer for its handler class; everything about the API lives in the fake itself.
+A fake (see jira_fake.py, pinecone_fake.py, openai_fake.py) subclasses FakeHandler for its name and
+limits, FakeServer for its handler class, and ServedFake for its lifecycle (start, stop, port, the
+context manager); everything about the API lives in the fake itself.
 """
 
 from __future__ import annotations
 
 import socket
+import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 
 class Fake(Protocol):
@@ -86,3 +88,69 @@ class FakeHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (TimeoutError, ConnectionError, OSError):
             self.close_connection = True
+
+
+_Served = TypeVar("_Served", bound="ServedFake")
+
+
+class ServedFake:
+    """A fake's FakeServer served from a daemon thread: started once, stopped with every open
+    connection shut (so a client blocked on a kept-alive socket sees it close), usable as a context
+    manager. A subclass sets ``_lock``, ``_conns``, ``_server`` (None, or bound early when its URL must
+    be known before start) and ``_thread`` (None) in ``__init__``, and builds its server in
+    ``_new_server`` (loading whatever it validates against first, so that a missing spec fails there
+    rather than in a handler)."""
+
+    thread_name = "fake"
+    _lock: threading.RLock
+    _conns: set[socket.socket]
+    _server: FakeServer | None
+    _thread: threading.Thread | None
+
+    def _new_server(self) -> FakeServer:
+        raise NotImplementedError
+
+    def start(self: _Served) -> _Served:
+        assert self._thread is None, f"a {type(self).__name__} starts once"
+        if self._server is None:
+            self._server = self._new_server()
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=self.thread_name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        if self._thread is not None:
+            self._server.shutdown()
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._server = None
+
+    def __enter__(self: _Served) -> _Served:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "not started"
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _track(self, conn: socket.socket, add: bool) -> None:
+        with self._lock:
+            (self._conns.add if add else self._conns.discard)(conn)

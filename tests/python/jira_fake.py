@@ -80,7 +80,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from fake_base import FakeHandler, FakeServer
+from fake_base import FakeHandler, FakeServer, ServedFake
 
 __all__ = [
     "ADF_NODE_TYPES",
@@ -880,8 +880,10 @@ class _Server(FakeServer):
     handler = _Handler
 
 
-class JiraFake:
+class JiraFake(ServedFake):
     """An in-memory Jira Cloud site behind a local HTTP/1.1 server."""
+
+    thread_name = "jira-fake"
 
     def __init__(
         self,
@@ -955,48 +957,13 @@ class JiraFake:
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
-    def start(self) -> JiraFake:
-        assert self._server is not None and self._thread is None, "a JiraFake starts once"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="jira-fake", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        if self._thread is not None:
-            self._server.shutdown()
-        with self._lock:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-        self._server = None
-
-    def __enter__(self) -> JiraFake:  # noqa: PYI034
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "not started"
-        return int(self._server.server_address[1])
+    def _new_server(self) -> _Server:
+        return _Server(self)
 
     @property
     def url(self) -> str:
         return self._site
 
-    def _track(self, conn: socket.socket, add: bool) -> None:
-        with self._lock:
-            (self._conns.add if add else self._conns.discard)(conn)
 
     @property
     def auth_header(self) -> str:

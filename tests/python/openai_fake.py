@@ -68,7 +68,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from fake_base import FakeHandler, FakeServer
+from fake_base import FakeHandler, FakeServer, ServedFake
 
 __all__ = ["DEFAULT_API_KEY", "MODELS", "OpenAIFake", "RequestLog", "Violation", "count_tokens", "spec_path"]
 
@@ -242,8 +242,10 @@ class _Server(FakeServer):
     handler = _Handler
 
 
-class OpenAIFake:
+class OpenAIFake(ServedFake):
     """OpenAI's embeddings endpoint, deterministic, behind a local HTTP/1.1 server."""
+
+    thread_name = "openai-fake"
 
     def __init__(self, api_key: str = DEFAULT_API_KEY, *, models: Mapping[str, int] | None = None, seed: int = 0,
                  latency: float = 0.0, latency_per_input: float = 0.0, shuffle: bool = True,
@@ -278,49 +280,14 @@ class OpenAIFake:
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    def start(self) -> OpenAIFake:
+    def _new_server(self) -> _Server:
         load_schemas()  # fail here, not in a handler, when the spec cannot be found
-        self._server = _Server(self)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="openai-fake", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        with self._lock:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-        self._server = None
-
-    def __enter__(self) -> OpenAIFake:  # noqa: PYI034 - no typing.Self on Python 3.10
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "not started"
-        return int(self._server.server_address[1])
+        return _Server(self)
 
     @property
     def url(self) -> str:
         """The base URL to configure a client with (``.../v1``)."""
         return f"http://127.0.0.1:{self.port}/v1"
-
-    def _track(self, conn: socket.socket, add: bool) -> None:
-        with self._lock:
-            (self._conns.add if add else self._conns.discard)(conn)
 
     # -- switches ---------------------------------------------------------------------------------
 

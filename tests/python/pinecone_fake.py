@@ -82,7 +82,7 @@ import jsonschema
 import yaml
 from jsonschema import validators
 
-from fake_base import FakeHandler, FakeServer
+from fake_base import FakeHandler, FakeServer, ServedFake
 
 __all__ = ["DEFAULT_API_KEY", "METADATA_LIMIT", "PineconeFake", "RequestLog", "Violation", "load_spec",
            "metadata_bytes", "spec_path"]
@@ -372,8 +372,10 @@ class _Server(FakeServer):
     handler = _Handler
 
 
-class PineconeFake:
+class PineconeFake(ServedFake):
     """An in-memory Pinecone index (one fixed dimension) behind a local HTTP/1.1 server."""
+
+    thread_name = "pinecone-fake"
 
     def __init__(
         self,
@@ -422,49 +424,9 @@ class PineconeFake:
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    def start(self) -> PineconeFake:
+    def _new_server(self) -> _Server:
         load_spec()  # fail here, not in a handler, when the spec cannot be found
-        self._server = _Server(self)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="pinecone-fake", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        with self._lock:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-        self._server = None
-
-    def __enter__(self) -> PineconeFake:  # noqa: PYI034 - no typing.Self on Python 3.10
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "not started"
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _track(self, conn: socket.socket, add: bool) -> None:
-        with self._lock:
-            (self._conns.add if add else self._conns.discard)(conn)
+        return _Server(self)
 
     # -- switches ---------------------------------------------------------------------------------
 
