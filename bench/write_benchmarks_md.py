@@ -214,6 +214,10 @@ def render(result: dict[str, Any], ladder: dict[str, Any] | None, findings: str)
         lines += section_e2e(result["e2e"])
     if "upsert" in result:
         lines += ["", "## 2. Upsert stage: backfill's sink against the official SDK", ""]
+        if "measured_by" in result["upsert"]:
+            u = result["upsert"]
+            lines += [f"Measured on {u['measured_at']} (commit {u.get('commit', '?')}), apart from section 1: "
+                      f"`{u['measured_by']}`.", ""]
         lines += section_upsert(result["upsert"])
     if ladder:
         commands = [c for c in ladder.get("commands", []) if c]
@@ -276,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="bench/jira_normalize_bench.py's result, used when it is newer than the e2e's copy")
     ap.add_argument("--latency", type=Path, default=RESULTS / "latency.json",
                     help="bench/latency_bench.py's result, used when it is newer than the e2e's copy")
+    ap.add_argument("--upsert", type=Path, default=RESULTS / "upsert.json",
+                    help="a result of `bench/e2e_bench.py --only upsert`, used when it is newer than the e2e's copy")
     ap.add_argument("--findings", type=Path, default=HERE / "findings.md")
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args(argv)
@@ -305,6 +311,14 @@ def main(argv: list[str] | None = None) -> int:
         if not fresh_lat.get("quick") and (have_lat.get("status") != "measured"
                                            or fresh_lat["date"] > have_lat.get("date", "")):
             result["latency"] = fresh_lat | {"status": "measured"}
+    if args.upsert.exists() and args.upsert.resolve() != args.e2e.resolve():
+        from e2e_bench import goals
+
+        up = json.loads(args.upsert.read_text())
+        if "upsert" in up and not up.get("quick") and up["created_at"] > result["created_at"]:
+            result["upsert"] = up["upsert"] | {"measured_by": up["command"], "measured_at": up["created_at"],
+                                               "commit": up["versions"].get("backfill_commit", "?")}
+            result.setdefault("goals", {})["upsert_vs_sdk"] = goals({"upsert": up["upsert"]})["upsert_vs_sdk"]
     findings = args.findings.read_text() if args.findings.exists() else ""
     args.out.write_text(render(result, ladder, findings))
     print(f"wrote {args.out}")
