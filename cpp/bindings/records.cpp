@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "backfill/json.hpp"
 #include "records.hpp"
 
 namespace backfill::python {
@@ -96,35 +97,6 @@ void read_values(PyObject* obj, std::vector<float>& out, PyObject* id) {
 
 bool write_json(std::string& out, PyObject* v, int depth);
 
-// A JSON string literal of valid UTF-8 (what PyUnicode_AsUTF8AndSize gives), escaped as json.dumps
-// escapes with ensure_ascii=False: runs that need no escape are appended whole.
-void append_json_string(std::string& out, std::string_view s) {
-  static const char* hex = "0123456789abcdef";
-  out.push_back('"');
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        out += "\\u00";
-        out.push_back(hex[c >> 4]);
-        out.push_back(hex[c & 15]);
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
-}
-
 bool write_str(std::string& out, PyObject* s) {
   Py_ssize_t n = 0;
   const char* p = PyUnicode_AsUTF8AndSize(s, &n);
@@ -132,7 +104,7 @@ bool write_str(std::string& out, PyObject* s) {
     PyErr_Clear();
     return false;
   }
-  append_json_string(out, std::string_view(p, static_cast<std::size_t>(n)));
+  backfill::json::append_string(out, std::string_view(p, static_cast<std::size_t>(n)));
   return true;
 }
 
@@ -158,7 +130,7 @@ bool write_dict(std::string& out, PyObject* d, int depth) {
   for (auto& [key, value] : items) {
     if (!first) out.push_back(',');
     first = false;
-    append_json_string(out, key);
+    backfill::json::append_string(out, key);
     out.push_back(':');
     if (!write_json(out, value, depth + 1)) return false;
   }

@@ -130,23 +130,26 @@ std::string_view utf8_prefix(std::string_view s, std::size_t max_bytes) noexcept
   return s.substr(0, end);
 }
 
+// Bytes that need nothing (printable ASCII but '"' and '\\', and valid UTF-8 sequences) are
+// appended a run at a time; the rest one by one.
 void append_string(std::string& out, std::string_view s) {
   static const char* hex = "0123456789abcdef";
   out.push_back('"');
+  std::size_t run = 0;  // start of the bytes not yet appended
   std::size_t i = 0;
   while (i < s.size()) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      std::size_t n = utf8_sequence(s, i);
-      if (n == 0) {
-        out += "\xEF\xBF\xBD";  // U+FFFD for a byte that starts no valid sequence
-        ++i;
-      } else {
-        out.append(s.data() + i, n);
-        i += n;
-      }
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      ++i;
       continue;
     }
+    if (c >= 0x80) {
+      if (std::size_t n = utf8_sequence(s, i)) {
+        i += n;
+        continue;
+      }
+    }
+    out.append(s.data() + run, i - run);
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -161,11 +164,12 @@ void append_string(std::string& out, std::string_view s) {
           out.push_back(hex[c >> 4]);
           out.push_back(hex[c & 15]);
         } else {
-          out.push_back(static_cast<char>(c));
+          out += "\xEF\xBF\xBD";  // U+FFFD for a byte that starts no valid sequence
         }
     }
-    ++i;
+    run = ++i;
   }
+  out.append(s.data() + run, s.size() - run);
   out.push_back('"');
 }
 

@@ -24,6 +24,21 @@ TEST(Json, KeepsValidUtf8AndReplacesInvalidBytes) {
   EXPECT_TRUE(bj::valid_utf8(out));
 }
 
+// Escapes next to runs of plain text, at either end and back to back: each byte is written once, in
+// order, whatever surrounds it.
+TEST(Json, EscapesBetweenRunsOfPlainText) {
+  std::string out;
+  bj::append_string(out, "\"lead\\ing and trailing\n");
+  EXPECT_EQ(out, R"("\"lead\\ing and trailing\n")");
+  out.clear();
+  bj::append_string(out, "\n\n\"\"\xC3\xA9\xFFok\x1F\xE2\x82\xAC");
+  EXPECT_EQ(out, "\"\\n\\n\\\"\\\"\xC3\xA9\xEF\xBF\xBDok\\u001f\xE2\x82\xAC\"");
+  out = "prefix:";  // appends to what is there
+  bj::append_string(out, "");
+  bj::append_string(out, std::string(300, 'x') + "\t" + std::string(300, 'y'));
+  EXPECT_EQ(out, "prefix:\"\"\"" + std::string(300, 'x') + "\\t" + std::string(300, 'y') + "\"");
+}
+
 TEST(Json, NumbersRoundTripAndIntegersHaveNoFraction) {
   std::string out;
   bj::append_number(out, 3.0);
