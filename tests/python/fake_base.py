@@ -8,11 +8,29 @@ context manager); everything about the API lives in the fake itself.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from http import HTTPStatus
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol, TypeVar
+
+
+def find_spec(api: str, name: str, what: str) -> Path:
+    """Where the official spec `name` of `api` is: $BACKFILL_<API>_SPEC, a copy vendored under
+    tests/specs/<api>/, or shared/specs/<api>/ inside or beside the checkout (as laid out for CI).
+    `what` names it in the error when it is in none of them."""
+    root = Path(__file__).resolve().parents[2]
+    candidates = []
+    if os.environ.get(f"BACKFILL_{api.upper()}_SPEC"):
+        candidates.append(Path(os.environ[f"BACKFILL_{api.upper()}_SPEC"]))
+    candidates += [root / "tests" / "specs" / api / name, root / "shared" / "specs" / api / name,
+                   root.parent / "shared" / "specs" / api / name, Path("/work/shared/specs") / api / name]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise FileNotFoundError(f"the {what} {name} is in none of: " + ", ".join(str(c) for c in candidates))
 
 
 class Fake(Protocol):

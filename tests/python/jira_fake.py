@@ -67,7 +67,6 @@ import gzip
 import hashlib
 import json
 import math
-import os
 import random
 import re
 import socket
@@ -80,7 +79,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from fake_base import FakeHandler, FakeServer, ServedFake
+from fake_base import FakeHandler, FakeServer, ServedFake, find_spec
 
 __all__ = [
     "ADF_NODE_TYPES",
@@ -168,17 +167,8 @@ def _now_ms() -> int:
 
 
 def spec_path() -> Path:
-    """$BACKFILL_JIRA_SPEC, tests/specs/jira/, shared/specs/jira/ beside the checkout, or /work/shared/specs/jira/."""
-    root = Path(__file__).resolve().parents[2]
-    candidates = []
-    if os.environ.get("BACKFILL_JIRA_SPEC"):
-        candidates.append(Path(os.environ["BACKFILL_JIRA_SPEC"]))
-    candidates += [root / "tests" / "specs" / "jira" / SPEC_NAME, root / "shared" / "specs" / "jira" / SPEC_NAME,
-                   root.parent / "shared" / "specs" / "jira" / SPEC_NAME, Path("/work/shared/specs/jira") / SPEC_NAME]
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise FileNotFoundError(f"the Jira spec {SPEC_NAME} is in none of: " + ", ".join(map(str, candidates)))
+    """The official Jira Cloud platform spec (see fake_base.find_spec for where it is looked for)."""
+    return find_spec("jira", SPEC_NAME, "Jira spec")
 
 
 _SPEC_LOCK = threading.Lock()

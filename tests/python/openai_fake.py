@@ -49,7 +49,6 @@ import base64
 import hashlib
 import json
 import math
-import os
 import random
 import re
 import socket
@@ -68,7 +67,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from fake_base import FakeHandler, FakeServer, ServedFake
+from fake_base import FakeHandler, FakeServer, ServedFake, find_spec
 
 __all__ = ["DEFAULT_API_KEY", "MODELS", "OpenAIFake", "RequestLog", "Violation", "count_tokens", "spec_path"]
 
@@ -90,22 +89,8 @@ def count_tokens(text: str) -> int:
 
 
 def spec_path() -> Path:
-    """Where the official OpenAI spec is: $BACKFILL_OPENAI_SPEC, a copy vendored under
-    tests/specs/openai/, or shared/specs/openai/ beside the checkout (as laid out for CI)."""
-    root = Path(__file__).resolve().parents[2]
-    candidates = []
-    if os.environ.get("BACKFILL_OPENAI_SPEC"):
-        candidates.append(Path(os.environ["BACKFILL_OPENAI_SPEC"]))
-    candidates += [
-        root / "tests" / "specs" / "openai" / SPEC_NAME,
-        root / "shared" / "specs" / "openai" / SPEC_NAME,
-        root.parent / "shared" / "specs" / "openai" / SPEC_NAME,
-        Path("/work/shared/specs/openai") / SPEC_NAME,
-    ]
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise FileNotFoundError(f"the OpenAI spec {SPEC_NAME} is in none of: " + ", ".join(str(c) for c in candidates))
+    """The official OpenAI spec (see fake_base.find_spec for where it is looked for)."""
+    return find_spec("openai", SPEC_NAME, "OpenAI spec")
 
 
 _SPEC_LOCK = threading.Lock()

@@ -59,7 +59,6 @@ import base64
 import hashlib
 import json
 import math
-import os
 import socket
 import struct
 import sys
@@ -82,7 +81,7 @@ import jsonschema
 import yaml
 from jsonschema import validators
 
-from fake_base import FakeHandler, FakeServer, ServedFake
+from fake_base import FakeHandler, FakeServer, ServedFake, find_spec
 
 __all__ = ["DEFAULT_API_KEY", "METADATA_LIMIT", "PineconeFake", "RequestLog", "Violation", "load_spec",
            "metadata_bytes", "spec_path"]
@@ -117,24 +116,8 @@ FAULT_MESSAGES = {
 
 
 def spec_path() -> Path:
-    """Where the official data-plane spec is: $BACKFILL_PINECONE_SPEC, a copy vendored under
-    tests/specs/pinecone/, or shared/specs/pinecone/ beside the checkout (as laid out for CI)."""
-    here = Path(__file__).resolve()
-    root = here.parents[2]
-    candidates = []
-    if os.environ.get("BACKFILL_PINECONE_SPEC"):
-        candidates.append(Path(os.environ["BACKFILL_PINECONE_SPEC"]))
-    candidates += [
-        root / "tests" / "specs" / "pinecone" / SPEC_NAME,
-        root / "shared" / "specs" / "pinecone" / SPEC_NAME,
-        root.parent / "shared" / "specs" / "pinecone" / SPEC_NAME,
-        Path("/work/shared/specs/pinecone") / SPEC_NAME,
-    ]
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise FileNotFoundError(
-        f"the Pinecone data-plane spec {SPEC_NAME} is in none of: " + ", ".join(str(c) for c in candidates))
+    """The official Pinecone data-plane spec (see fake_base.find_spec for where it is looked for)."""
+    return find_spec("pinecone", SPEC_NAME, "Pinecone data-plane spec")
 
 
 _SPEC_LOCK = threading.Lock()
