@@ -31,9 +31,6 @@
 
 namespace {
 
-using bench::other_cpu_seconds;
-using bench::process_cpu_seconds;
-
 struct slot {
   CURL* easy = nullptr;
   std::string body;
@@ -155,22 +152,8 @@ int main(int argc, char** argv) {
 
   if (warmup > 0) run(multi, slots, warmup, expect_bytes, fresh);
 
-  double server0 = other_cpu_seconds(watch_pid);
-  double cpu0 = process_cpu_seconds();
-  auto t0 = std::chrono::steady_clock::now();
-  long long bytes = run(multi, slots, requests, expect_bytes, fresh);
-  auto t1 = std::chrono::steady_clock::now();
-  double cpu1 = process_cpu_seconds();
-  double server1 = other_cpu_seconds(watch_pid);
-
-  double seconds = std::chrono::duration<double>(t1 - t0).count();
-  std::printf(
-      "{\"client\": \"libcurl\", \"curl_version\": \"%s\", \"requests\": %lld, \"concurrency\": %lld, "
-      "\"seconds\": %.6f, \"bytes\": %lld, \"requests_per_second\": %.3f, \"mb_per_second\": %.3f, "
-      "\"client_cpu_seconds\": %.6f, \"server_cpu_seconds\": %s}\n",
-      curl_version_info(CURLVERSION_NOW)->version, requests, concurrency, seconds, bytes,
-      static_cast<double>(requests) / seconds, static_cast<double>(bytes) / 1e6 / seconds, cpu1 - cpu0,
-      (server0 >= 0 && server1 >= 0) ? std::to_string(server1 - server0).c_str() : "null");
+  const auto m = bench::measure(watch_pid, [&] { return run(multi, slots, requests, expect_bytes, fresh); });
+  bench::print_result("libcurl", "", requests, concurrency, m);
 
   for (auto& s : slots) curl_easy_cleanup(s.easy);
   curl_multi_cleanup(multi);

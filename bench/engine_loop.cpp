@@ -30,9 +30,6 @@
 
 namespace {
 
-using bench::other_cpu_seconds;
-using bench::process_cpu_seconds;
-
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "engine_loop: %s\nusage: engine_loop --url URL --requests N --concurrency C [--mode many|execute] "
@@ -102,22 +99,8 @@ int main(int argc, char** argv) {
     backfill::http::client c(o);
     if (warmup > 0) run(c, url, warmup, many, expect_bytes);
 
-    double server0 = other_cpu_seconds(watch_pid);
-    double cpu0 = process_cpu_seconds();
-    auto t0 = std::chrono::steady_clock::now();
-    long long bytes = run(c, url, requests, many, expect_bytes);
-    auto t1 = std::chrono::steady_clock::now();
-    double cpu1 = process_cpu_seconds();
-    double server1 = other_cpu_seconds(watch_pid);
-
-    double seconds = std::chrono::duration<double>(t1 - t0).count();
-    std::printf(
-        "{\"client\": \"backfill.cpp\", \"curl_version\": \"%s\", \"mode\": \"%s\", \"requests\": %lld, "
-        "\"concurrency\": %lld, \"seconds\": %.6f, \"bytes\": %lld, \"requests_per_second\": %.3f, "
-        "\"mb_per_second\": %.3f, \"client_cpu_seconds\": %.6f, \"server_cpu_seconds\": %s}\n",
-        curl_version_info(CURLVERSION_NOW)->version, mode.c_str(), requests, concurrency, seconds, bytes,
-        static_cast<double>(requests) / seconds, static_cast<double>(bytes) / 1e6 / seconds, cpu1 - cpu0,
-        (server0 >= 0 && server1 >= 0) ? std::to_string(server1 - server0).c_str() : "null");
+    const auto m = bench::measure(watch_pid, [&] { return run(c, url, requests, many, expect_bytes); });
+    bench::print_result("backfill.cpp", mode, requests, concurrency, m);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "engine_loop: %s\n", e.what());
     return 1;
