@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(build-essential pkg-config libcurl4-openssl-dev libsimdjson-dev libspdlog-dev libfmt-dev
-              libsqlite3-dev libgtest-dev libxxhash-dev libzip-dev python3-venv python3-dev)
+              libsqlite3-dev libgtest-dev libxxhash-dev libzip-dev libnghttp2-dev libssl-dev python3-venv
+              python3-dev)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

@@ -33,6 +33,7 @@
 #include "backfill/grpc.hpp"
 #include "backfill/http.hpp"
 #include "backfill/log.hpp"
+#include "http_h2.hpp"
 
 #ifndef BACKFILL_VERSION
 #define BACKFILL_VERSION "0"
@@ -232,6 +233,36 @@ struct easy_slot;
 }  // namespace
 
 
+namespace {
+
+// The response being built: a header field into the strings a recycled response left behind,
+// when there are some (`count` of them are this response's); a body chunk, with simdjson's padding
+// kept in reserve.
+void store_header(response& r, std::size_t& count, std::string_view name, std::string_view value) {
+  auto& headers = r.headers;
+  if (count == headers.size()) {
+    if (headers.capacity() == 0) headers.reserve(16);
+    headers.emplace_back();
+  }
+  header& h = headers[count++];
+  h.name.assign(name);
+  for (char& c : h.name) c = ascii_lower(c);
+  h.value.assign(value);
+  if (h.name == "content-length") {
+    std::size_t len = 0;
+    std::from_chars(value.data(), value.data() + value.size(), len);
+    if (len > 0 && len < (std::size_t{1} << 31)) r.body.reserve(len + simdjson::SIMDJSON_PADDING);
+  }
+}
+
+void append_body(std::string& body, const char* data, std::size_t bytes) {
+  std::size_t need = body.size() + bytes + simdjson::SIMDJSON_PADDING;
+  if (body.capacity() < need) body.reserve(std::max(body.capacity() * 2, need));
+  body.append(data, bytes);
+}
+
+}  // namespace
+
 // One request's life: owned by the loop while in flight; the waiter only reads `done` under the lock.
 class client::pending {
  public:
@@ -261,6 +292,21 @@ class client::pending {
   std::vector<std::string> header_lines;
   std::vector<curl_slist> header_nodes;
   response building;
+
+  // The request on the engine's own HTTP/2 connections (gRPC calls; see http_h2.hpp).
+  struct native_transfer final : h2::transfer {
+    pending* p = nullptr;
+    void on_response_begin(long) override {
+      p->header_count = 0;
+      p->responding = true;
+    }
+    void on_header(std::string_view name, std::string_view value) override {
+      store_header(p->building, p->header_count, name, value);
+    }
+    void on_data(const char* data, std::size_t n) override { append_body(p->building.body, data, n); }
+  };
+  native_transfer native;
+  bool on_native = false;  // running there now
 };
 
 namespace {
@@ -325,6 +371,12 @@ struct client::impl {
 
   shell_pool shells;  // responses handed back by recycle()
 
+  // gRPC calls on the engine's own HTTP/2 connections (http_h2.hpp), polled with libcurl's sockets.
+  std::unique_ptr<h2::pool> native;
+  std::unordered_map<const h2::transfer*, handle> native_running;
+  std::vector<curl_waitfd> native_fds;     // what the last poll waited for, with what it found
+  std::vector<h2::outcome> native_done;
+
   explicit impl(client_options o) : opts(std::move(o)), scrub_secrets(opts.secrets) {
     ensure_curl_global();
     std::map<std::string, host_limit> lowered;  // hosts compare case-insensitively
@@ -353,6 +405,7 @@ struct client::impl {
     multi = curl_multi_init();
     curl_multi_setopt(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(opts.max_total_in_flight));
+    if (opts.native_http2) native = std::make_unique<h2::pool>(opts);
     share = curl_share_init();
     curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
@@ -493,6 +546,12 @@ struct client::impl {
         finish(msg->easy_handle, msg->data.result);
         finished = true;
       }
+      if (native && !native_running.empty()) {
+        native->perform(native_fds, loop_now, native_done);
+        native_fds.clear();
+        for (auto& o : native_done) finished |= finish_native(o);
+        native_done.clear();
+      }
       if (loop_now >= stall_check) check_stalls();
       // Something finished: its slot may take the next request at once (as a bare loop re-adds a
       // handle), before anyone is woken or the loop sleeps.
@@ -522,7 +581,15 @@ struct client::impl {
         std::lock_guard<std::mutex> lock(mutex);
         pending_work = !incoming.empty() || !cancels.empty() || stopping;
       }
-      if (!pending_work) curl_multi_poll(multi, nullptr, 0, timeout_ms, nullptr);
+      if (!pending_work) {
+        if (native && native->connections() > 0) {
+          native->wait_fds(native_fds);
+          timeout_ms = native->timeout_ms(loop_now, timeout_ms);
+          curl_multi_poll(multi, native_fds.data(), static_cast<unsigned>(native_fds.size()), timeout_ms, nullptr);
+        } else {
+          curl_multi_poll(multi, nullptr, 0, timeout_ms, nullptr);
+        }
+      }
       polling.store(false, std::memory_order_release);
     }
     // Shutting down: everything still pending is cancelled.
@@ -544,16 +611,22 @@ struct client::impl {
       release(*s);
       fail(h);
     }
+    if (native) {
+      native->abort_all(native_done);
+      native_done.clear();
+      for (auto& [t, h] : native_running) {
+        h->native.keep_alive.reset();
+        fail(h);
+      }
+      native_running.clear();
+    }
     notify_waiters();
   }
 
   static std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
     auto* s = static_cast<easy_slot*>(user);
     std::size_t bytes = size * n;
-    std::string& body = s->current->building.body;
-    std::size_t need = body.size() + bytes + simdjson::SIMDJSON_PADDING;
-    if (body.capacity() < need) body.reserve(std::max(body.capacity() * 2, need));
-    body.append(data, bytes);
+    append_body(s->current->building.body, data, bytes);
     return bytes;
   }
 
@@ -599,22 +672,7 @@ struct client::impl {
     std::string_view value = line.substr(colon + 1);
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
     while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
-    // Into the strings a recycled response left behind, when there are some.
-    auto& headers = p->building.headers;
-    if (p->header_count == headers.size()) {
-      if (headers.capacity() == 0) headers.reserve(16);
-      headers.emplace_back();
-    }
-    header& h = headers[p->header_count++];
-    h.name.assign(line.data(), colon);
-    for (char& c : h.name) c = ascii_lower(c);
-    h.value.assign(value);
-    if (h.name == "content-length") {
-      std::size_t len = 0;
-      std::from_chars(value.data(), value.data() + value.size(), len);
-      std::string& body = p->building.body;
-      if (len > 0 && len < (std::size_t{1} << 31)) body.reserve(len + simdjson::SIMDJSON_PADDING);
-    }
+    store_header(p->building, p->header_count, line.substr(0, colon), value);
     return bytes;
   }
 
@@ -644,6 +702,7 @@ struct client::impl {
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (opts.http2 || opts.http2_prior_knowledge) curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, opts.http2_prior_knowledge ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
                                               : opts.http2                ? CURL_HTTP_VERSION_2TLS
                                                                           : CURL_HTTP_VERSION_1_1);
@@ -685,6 +744,10 @@ struct client::impl {
   }
 
   void start(const handle& h, host_state& hs) {
+    if (native && h->req.grpc && native->accepts(h->req.url)) {
+      start_native(h, hs);
+      return;
+    }
     easy_slot* s = acquire_slot();
     CURL* e = s->easy;
     s->current = h;
@@ -737,6 +800,38 @@ struct client::impl {
     idle.push_back(&s);
   }
 
+  void start_native(const handle& h, host_state& hs) {
+    h->building = shells.take();
+    h->building.body.clear();
+    h->header_count = 0;
+    h->stalled = false;
+    h->responding = false;
+    ++h->attempts;
+    h->native.p = h.get();
+    h->native.req = &h->req;
+    h->native.keep_alive = h;  // for writes still queued after the call ends; reset then
+    h->on_native = true;
+    native_running.emplace(&h->native, h);
+    ++hs.in_flight;
+    ++in_flight;
+    stats.attempts.fetch_add(1, std::memory_order_relaxed);
+    if (in_flight > stats.max_in_flight.load(std::memory_order_relaxed))
+      stats.max_in_flight.store(in_flight, std::memory_order_relaxed);
+    native->start(h->native, loop_now);
+  }
+
+  // A call on the native path ended; false when it was no longer running (cancelled meanwhile).
+  bool finish_native(h2::outcome& o) {
+    auto it = native_running.find(o.t);
+    if (it == native_running.end()) return false;
+    handle h = std::move(it->second);
+    native_running.erase(it);
+    h->on_native = false;
+    h->native.keep_alive.reset();
+    conclude(h, o.code, o.status, std::move(o.reason));
+    return true;
+  }
+
   void abandon(const handle& h) {
     for (auto& [key, hs] : hosts) {
       auto it = std::find(hs.queue.begin(), hs.queue.end(), h);
@@ -752,6 +847,17 @@ struct client::impl {
         complete(h, nullptr, std::make_exception_ptr(cancelled()));
         return;
       }
+    }
+    if (h->on_native) {
+      native->cancel(h->native);
+      native_running.erase(&h->native);
+      h->on_native = false;
+      h->native.keep_alive.reset();
+      auto& hs = host(h->host);
+      --hs.in_flight;
+      --in_flight;
+      complete(h, nullptr, std::make_exception_ptr(cancelled()));
+      return;
     }
     if (easy_slot* s = h->slot) {
       curl_multi_remove_handle(multi, s->easy);
@@ -775,17 +881,8 @@ struct client::impl {
     curl_multi_remove_handle(multi, e);
     if (!s || !s->current) return;
     handle h = s->current;
-    auto& hs = host(h->host);
-    --hs.in_flight;
-    --in_flight;
-    response r = std::move(h->building);
-    r.headers.resize(h->header_count);  // what a recycled response left past them goes
     long status = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    r.status = rc == CURLE_OK ? status : 0;
-    r.attempts = h->attempts;
-    scrub_url(h->req.url, r.url);
-    scrub_secrets.apply(r.url);
     std::string curl_reason;
     if (rc != CURLE_OK) curl_reason = s->errbuf[0] ? std::string(s->errbuf) : curl_easy_strerror(rc);
     if (rc == CURLE_ABORTED_BY_CALLBACK && h->stalled) {
@@ -793,6 +890,22 @@ struct client::impl {
       curl_reason = fmt::format("no data for {:.0f} s: the transfer stalled", opts.low_speed_seconds);
     }
     release(*s);
+    conclude(h, rc, status, std::move(curl_reason));
+  }
+
+  // How a transfer ended, from either path (libcurl's, or the native HTTP/2 one): rc as libcurl
+  // gives it, the response status, and why when rc is not CURLE_OK. Decides success, a retry, or
+  // the error the waiter gets.
+  void conclude(const handle& h, CURLcode rc, long status, std::string curl_reason) {
+    auto& hs = host(h->host);
+    --hs.in_flight;
+    --in_flight;
+    response r = std::move(h->building);
+    r.headers.resize(h->header_count);  // what a recycled response left past them goes
+    r.status = rc == CURLE_OK ? status : 0;
+    r.attempts = h->attempts;
+    scrub_url(h->req.url, r.url);
+    scrub_secrets.apply(r.url);
     auto now = clock::now();
     r.seconds = std::chrono::duration<double>(now - h->submitted).count();
     stats.bytes_received.fetch_add(static_cast<std::int64_t>(r.body.size()), std::memory_order_relaxed);

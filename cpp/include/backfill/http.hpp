@@ -1,6 +1,7 @@
 // The HTTP engine every source, embedder and sink talks through: libcurl's multi interface driven by
 // one loop thread per client, with
 //   - many transfers in flight, keep-alive and connection reuse, HTTP/2 where offered, gzip/deflate;
+//   - gRPC calls on HTTP/2 connections of its own (nghttp2; see native_http2), in the same loop;
 //   - connect, total and low-speed timeouts;
 //   - retries of what retrying can fix (connection errors, timeouts, 408, 429, 5xx, the rate-limit
 //     signals of GitHub, Slack and OpenAI) with exponential backoff and full jitter, honouring
@@ -83,6 +84,9 @@ struct client_options {
   bool http2 = true;               // HTTP/2 over TLS when the server offers it
   bool http2_prior_knowledge = false;  // HTTP/2 from the first byte on http:// too (h2c), as gRPC
                                        // needs; https:// still negotiates h2 by ALPN
+  bool native_http2 = true;  // gRPC calls (request::grpc) on the engine's own HTTP/2 connections
+                             // (nghttp2: large DATA frames, connections kept); through a proxy,
+                             // and with this off, they go through libcurl
   retry_policy retry;
   host_limit default_limit;
   std::map<std::string, host_limit> host_limits;  // key: "host" or "host:port"
