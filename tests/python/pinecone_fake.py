@@ -390,6 +390,10 @@ class PineconeFake(ServedFake):
         self.max_in_flight = 0
         self.stats_calls = 0
         self.upsert_latency = 0.0           # seconds added to every upsert (benchmarks)
+        self.h2_connections = 0             # HTTP/2 connections opened (gRPC)
+        self.max_data_frame = 0             # the largest HTTP/2 DATA frame received
+        self._grpc_disconnects = 0          # gRPC calls still to be cut off (connection closed)
+        self._grpc_goaway_after = 0         # calls a connection answers before its GOAWAY (0: never)
         # switches
         self._lag_seconds = 0.0
         self._lag_calls = 0
@@ -430,6 +434,19 @@ class PineconeFake(ServedFake):
             self._lossy_fraction = float(fraction)
             self._lossy_ids = set(ids)
             self._lossy_seed = seed
+
+    def grpc_disconnect(self, n: int) -> None:
+        """The next ``n`` gRPC calls are not answered: their connection closes once the request has
+        arrived (a server that crashed or a load balancer that dropped the connection)."""
+        with self._lock:
+            self._grpc_disconnects = n
+
+    def grpc_goaway_after(self, n: int) -> None:
+        """Every HTTP/2 connection answers ``n`` gRPC calls, then sends GOAWAY (NO_ERROR, naming the
+        last call it answered) and closes, as servers with a maximum connection age do; calls still
+        open on it are cut off. 0: never."""
+        with self._lock:
+            self._grpc_goaway_after = n
 
     def fail_next(self, n: int, status: int = 429, *, retry_after: float | str | None = None,
                   paths: Iterable[str] | None = None, message: str | None = None) -> None:
@@ -1151,6 +1168,9 @@ class _GrpcConnection:
         self.rfile = handler.rfile
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
         self.requests: dict[int, tuple[dict[str, str], bytearray]] = {}
+        self.answered = 0
+        with fake._lock:
+            fake.h2_connections += 1
 
     def serve(self) -> None:
         self.conn.initiate_connection()
@@ -1181,12 +1201,24 @@ class _GrpcConnection:
             headers = {k.lower(): v for k, v in event.headers}
             self.requests[event.stream_id] = (headers, bytearray())
         elif isinstance(event, h2.events.DataReceived):
+            with self.fake._lock:
+                self.fake.max_data_frame = max(self.fake.max_data_frame, event.flow_controlled_length)
             if event.stream_id in self.requests:
                 self.requests[event.stream_id][1].extend(event.data)
             self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
         elif isinstance(event, h2.events.StreamEnded):
             headers, body = self.requests.pop(event.stream_id, ({}, bytearray()))
+            with self.fake._lock:
+                cut = self.fake._grpc_disconnects > 0
+                self.fake._grpc_disconnects -= cut
+                goaway_after = self.fake._grpc_goaway_after
+            if cut:
+                return False
             self._answer(event.stream_id, headers, bytes(body))
+            self.answered += 1
+            if goaway_after and self.answered >= goaway_after:
+                self.conn.close_connection(error_code=0, last_stream_id=event.stream_id)
+                return False
         elif isinstance(event, h2.events.StreamReset):
             self.requests.pop(event.stream_id, None)
         elif isinstance(event, h2.events.ConnectionTerminated):
