@@ -99,15 +99,16 @@ pinecone_sink::pinecone_sink(pinecone_options options) : options_(std::move(opti
   o.default_limit = {options_.rate, std::max(1.0, options_.rate / 10), options_.max_in_flight};
   o.max_total_in_flight = std::max(options_.max_in_flight, 1);
   if (options_.transport == "grpc") {
-    // gRPC needs HTTP/2 end to end. libcurl without it (no nghttp2) would quietly speak
-    // HTTP/1.1, which no gRPC server answers: refuse here, with the way out.
+    // gRPC needs HTTP/2 end to end. The engine's own connections carry the calls (http_h2.cpp),
+    // but through a proxy libcurl does, and a libcurl without HTTP/2 would quietly speak HTTP/1.1
+    // there, which no gRPC server answers: refuse here, with the way out.
     if (!(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2))
       throw config_error(fmt::format("sink.transport \"grpc\" needs HTTP/2, and this libcurl ({}) was built "
                                      "without it; set transport = \"rest\"",
                                      curl_version_info(CURLVERSION_NOW)->version));
     http::client_options g = o;
-    // http:// hosts (Pinecone Local, the fakes) speak HTTP/2 from the first byte (h2c);
-    // https:// negotiates h2 by ALPN (client_options::http2).
+    // For libcurl's path: http:// hosts (Pinecone Local, the fakes) speak HTTP/2 from the first
+    // byte (h2c); https:// negotiates h2 by ALPN (client_options::http2).
     g.http2_prior_knowledge = base_.compare(0, 7, "http://") == 0;
     grpc_client_ = std::make_unique<http::client>(std::move(g));
   } else if (options_.transport != "rest") {
