@@ -8,12 +8,15 @@ shared/API_FACTS.md section 1, and switchable failure modes. A test fixture, nev
         pc.fail_next(3, status=429, retry_after=1) # the next 3 requests get 429 with an rpcStatus body
         pc.short_ack(missing=2)                    # the next upsert acknowledges 2 vectors fewer than sent
         pc.take_violations()                       # every request it rejected as breaking a limit or the spec
+    with PineconeFake(tls=True) as pc:             # HTTPS (REST, and gRPC by ALPN h2) on the same port:
+        ...                                        # pc.url is https://127.0.0.1:PORT, verify against pc.ca_file
 
 Endpoints (spec ``db_data_2025-10.oas.yaml``): ``POST /vectors/upsert``, ``GET /vectors/fetch``,
 ``POST /vectors/delete``, ``GET /vectors/list``, ``POST /describe_index_stats``, ``POST /query``.
 
-gRPC, on the same port (HTTP/2 with prior knowledge, told apart by its connection preface; framing by
-the ``h2`` library): ``VectorService/Upsert`` of ``db_data_2025-10.proto``. The proto binds that call
+gRPC, on the same port (HTTP/2 with prior knowledge, told apart by its connection preface; with
+``tls=True``, HTTP/2 over TLS chosen by ALPN "h2"; framing by the ``h2`` library):
+``VectorService/Upsert`` of ``db_data_2025-10.proto``. The proto binds that call
 to ``POST /vectors/upsert``, and the fake treats it as the same operation: the request is decoded into
 the REST body's shape and goes through the same checks and switches, into the same store; it is
 logged as ``POST /vectors/upsert`` with ``RequestLog.transport == "grpc"`` and its ``grpc_status``
@@ -322,6 +325,7 @@ class _Fault:
 class _Handler(FakeHandler):
     server_version = "pinecone-fake"
     MAX_LINE = 1 << 22   # request line; Pinecone publishes no URL limit, so only absurd ones are refused
+    speaks_http2 = True  # gRPC: h2c, and "h2" offered by ALPN with tls=True
 
     def on_long_line(self) -> None:
         self.server.fake._violation("url_length", "?", "?", 414, "request line too long")
@@ -356,7 +360,9 @@ class _Server(FakeServer):
 
 
 class PineconeFake(ServedFake):
-    """An in-memory Pinecone index (one fixed dimension) behind a local HTTP/1.1 server."""
+    """An in-memory Pinecone index (one fixed dimension) behind a local HTTP/1.1 server (and gRPC over
+    HTTP/2). With ``tls=True`` both are served over TLS on the same port, with a certificate that
+    verifies against :attr:`ca_file` (see fake_base); everything else is the same."""
 
     thread_name = "pinecone-fake"
 
@@ -369,6 +375,7 @@ class PineconeFake(ServedFake):
         default_namespace_key: str = DEFAULT_NS,
         max_request_bytes: int = MAX_REQUEST_BYTES,
         metadata_limit: int = METADATA_LIMIT,
+        tls: bool = False,
     ) -> None:
         if metric not in ("cosine", "dotproduct", "euclidean"):
             raise ValueError(f"metric {metric!r}")
@@ -378,6 +385,7 @@ class PineconeFake(ServedFake):
         self.default_namespace_key = default_namespace_key
         self.max_request_bytes = max_request_bytes
         self.metadata_limit = metadata_limit
+        self.tls = tls
         self._lock = threading.RLock()
         self._ns: dict[str, dict[str, dict[str, Any]]] = {}
         self.violations: list[Violation] = []
