@@ -126,34 +126,45 @@ def upserted_count(frame: bytes) -> int:
 
 
 class H2Client:
-    """gRPC calls with the h2 library over one established connection (the client preface is sent
-    with the first call)."""
+    """Requests with the h2 library over one established connection (TLS with ALPN h2, or plain TCP
+    for h2c), one at a time; the client preface goes with the first. Windows stay at h2's defaults
+    (64 KiB), so a larger answer arrives only as the client acknowledges what it read."""
 
-    def __init__(self, sock: ssl.SSLSocket, authority: str) -> None:
+    def __init__(self, sock: socket.socket, authority: str, scheme: str = "https") -> None:
         self.sock = sock
         self.authority = authority
+        self.scheme = scheme
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
         self.conn.initiate_connection()
 
-    def upsert(self, frame: bytes, key: str = KEY) -> tuple[dict[str, str], bytes, dict[str, str]]:
-        """One VectorService/Upsert call: (response headers, response data, trailers)."""
+    def request(self, method: str, path: str, headers: list[tuple[str, str]],
+                body: bytes = b"") -> tuple[dict[str, str], bytes, dict[str, str]]:
+        """One request: (response headers, response data, trailers)."""
         conn = self.conn
         stream = conn.get_next_available_stream_id()
-        conn.send_headers(stream, [(":method", "POST"), (":scheme", "https"), (":authority", self.authority),
-                                   (":path", "/VectorService/Upsert"), ("content-type", "application/grpc"),
-                                   ("te", "trailers"), ("api-key", key), ("x-pinecone-api-version", API_VERSION)])
-        conn.send_data(stream, frame, end_stream=True)
+        conn.send_headers(stream, [(":method", method), (":scheme", self.scheme), (":authority", self.authority),
+                                   (":path", path), *headers], end_stream=not body)
         self.sock.sendall(conn.data_to_send())
-        headers: dict[str, str] = {}
+        while body:  # as the server's windows allow (it widens them in its settings)
+            n = min(len(body), conn.local_flow_control_window(stream), conn.max_outbound_frame_size)
+            if n > 0:
+                conn.send_data(stream, body[:n], end_stream=n == len(body))
+                body = body[n:]
+            else:
+                chunk = self.sock.recv(1 << 16)
+                assert chunk, "the server closed the connection while the request was sent"
+                conn.receive_data(chunk)  # settings and window updates: no answer comes before the request ends
+            self.sock.sendall(conn.data_to_send())
+        response: dict[str, str] = {}
         trailers: dict[str, str] = {}
         data = bytearray()
         ended = False
         while not ended:
             chunk = self.sock.recv(1 << 16)
-            assert chunk, "the server closed the connection before the call ended"
+            assert chunk, "the server closed the connection before the response ended"
             for event in conn.receive_data(chunk):
                 if isinstance(event, h2.events.ResponseReceived) and event.stream_id == stream:
-                    headers = dict(event.headers)  # type: ignore[arg-type]  # str pairs (header_encoding)
+                    response = dict(event.headers)  # type: ignore[arg-type]  # str pairs (header_encoding)
                 elif isinstance(event, h2.events.DataReceived) and event.stream_id == stream:
                     data += event.data
                     conn.acknowledge_received_data(event.flow_controlled_length, stream)
@@ -162,9 +173,27 @@ class H2Client:
                 elif isinstance(event, h2.events.StreamEnded) and event.stream_id == stream:
                     ended = True
                 elif isinstance(event, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
-                    raise AssertionError(f"the call failed: {event}")
+                    raise AssertionError(f"the request failed: {event}")
             self.sock.sendall(conn.data_to_send())
-        return headers, bytes(data), trailers
+        return response, bytes(data), trailers
+
+    def upsert(self, frame: bytes, key: str = KEY) -> tuple[dict[str, str], bytes, dict[str, str]]:
+        """One gRPC VectorService/Upsert call."""
+        return self.request("POST", "/VectorService/Upsert",
+                            [("content-type", "application/grpc"), ("te", "trailers"), ("api-key", key),
+                             ("x-pinecone-api-version", API_VERSION)], frame)
+
+    def rest(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """One REST request with a JSON body (or none): (status, parsed body)."""
+        headers = [("api-key", KEY), ("x-pinecone-api-version", API_VERSION)]
+        raw = b""
+        if body is not None:
+            headers.append(("content-type", "application/json"))
+            raw = json.dumps(body).encode()
+        response, data, trailers = self.request(method, path, headers, raw)
+        assert trailers == {} and response["content-type"] == "application/json", response
+        assert int(response["content-length"]) == len(data), response
+        return int(response[":status"]), json.loads(data)
 
 
 # --- the certificate ---------------------------------------------------------------------------
@@ -364,6 +393,63 @@ def test_alpn_h2_without_the_preface_is_closed_unanswered(tls_fake: Callable[...
         s.sendall(b"GET /vectors/list HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert s.recv(1024) == b""
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["tls-h2", "h2c"])
+def test_rest_over_http2_on_the_grpc_port(tls: bool) -> None:
+    """A request on an HTTP/2 connection that is not a gRPC call is REST, as Pinecone serves it (and as
+    libcurl sends it whenever TLS offers h2): same checks and store as over HTTP/1.1; an answer larger
+    than the client's 64 KiB window arrives whole as the client opens it."""
+    dim = 512
+    with PineconeFake(dimension=dim, tls=tls) as fake:
+        if tls:
+            sock: socket.socket = tls_connect(fake, client_context(fake.ca_file, ["h2"]))
+        else:
+            sock = socket.create_connection(("127.0.0.1", fake.port), timeout=10)
+        with sock:
+            client = H2Client(sock, f"127.0.0.1:{fake.port}", "https" if tls else "http")
+            vectors = [{"id": f"v{i}", "values": [round(0.001 * (i + j + 1), 6) for j in range(dim)]} for i in range(150)]
+            assert client.rest("POST", "/vectors/upsert", {"vectors": vectors, "namespace": "h2"}) == (
+                200, {"upsertedCount": 150})
+            status, body = client.rest("GET", "/vectors/fetch?" + "&".join(f"ids=v{i}" for i in range(150)) +
+                                       "&namespace=h2")
+            assert status == 200 and len(body["vectors"]) == 150
+            assert body["vectors"]["v7"]["values"] == pytest.approx(vectors[7]["values"], abs=1e-6)
+            assert int(fake.requests[-1].response_headers["content-length"]) > 10 * 65535
+            status, body = client.rest("POST", "/vectors/upsert", {"vectors": [{"id": "x", "values": [1.0]}]})
+            assert status == 400 and "does not match the dimension of the index 512" in body["message"]
+            # gRPC still answers on the same connection.
+            _, data, trailers = client.upsert(upsert_request([("g", [1.0] * dim)], "h2"))
+            assert trailers.get("grpc-status") == "0" and upserted_count(data) == 1
+        assert [v.kind for v in fake.take_violations()] == ["dimension"]
+        assert fake.take_warnings() == []
+        assert [(r.method, r.path, r.transport, r.http_version) for r in fake.requests] == [
+            ("POST", "/vectors/upsert", "rest", "2"), ("GET", "/vectors/fetch", "rest", "2"),
+            ("POST", "/vectors/upsert", "rest", "2"), ("POST", "/vectors/upsert", "grpc", "2")]
+        assert fake.count("h2") == 151
+
+
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+def test_the_native_sink_over_tls(tls_fake: Callable[..., PineconeFake], transport: str) -> None:
+    """backfill's own client (libcurl, HTTP/2 by ALPN) against the TLS fake: upserts over its
+    transport and REST fetches, all on h2. The sink takes no CA file, so it runs with verification off
+    here; with verification on it refuses the test CA, which no system store holds."""
+    from backfill import _core
+    from backfill.errors import HttpError
+
+    fake = tls_fake(dimension=8)
+    sink = _core.PineconeSink(host=fake.url, api_key=KEY, namespace="native", verify_tls=False,
+                              transport=transport, max_attempts=1)
+    records: list[dict[str, Any]] = [{"id": f"n{i}", "values": [float(i + 1)] * 8} for i in range(20)]
+    assert sink.upsert(records) == 20
+    got = sink.fetch([r["id"] for r in records])
+    assert sorted(got) == sorted(r["id"] for r in records)
+    assert {(r.path, r.transport, r.http_version) for r in fake.requests} == {
+        ("/vectors/upsert", transport, "2"), ("/vectors/fetch", "rest", "2")}
+    strict = _core.PineconeSink(host=fake.url, api_key=KEY, namespace="native", transport=transport, max_attempts=1)
+    with pytest.raises(HttpError, match="SSL certificate problem: unable to get local issuer certificate"):
+        strict.upsert(records[:1])
+    assert len(fake.requests) == 2
 
 
 # --- connections -------------------------------------------------------------------------------
