@@ -8,12 +8,18 @@ shared/API_FACTS.md section 1, and switchable failure modes. A test fixture, nev
         pc.fail_next(3, status=429, retry_after=1) # the next 3 requests get 429 with an rpcStatus body
         pc.short_ack(missing=2)                    # the next upsert acknowledges 2 vectors fewer than sent
         pc.take_violations()                       # every request it rejected as breaking a limit or the spec
+    with PineconeFake(tls=True) as pc:             # HTTPS (REST, and gRPC by ALPN h2) on the same port:
+        ...                                        # pc.url is https://127.0.0.1:PORT, verify against pc.ca_file
 
 Endpoints (spec ``db_data_2025-10.oas.yaml``): ``POST /vectors/upsert``, ``GET /vectors/fetch``,
-``POST /vectors/delete``, ``GET /vectors/list``, ``POST /describe_index_stats``, ``POST /query``.
+``POST /vectors/delete``, ``GET /vectors/list``, ``POST /describe_index_stats``, ``POST /query``. They
+answer over HTTP/1.1, and over HTTP/2 too (as Pinecone does): on an HTTP/2 connection every request
+that is not a gRPC call (content type ``application/grpc``, or a ``/VectorService/`` path) is REST,
+logged with ``RequestLog.http_version == "2"``; that is what libcurl sends when TLS offers h2.
 
-gRPC, on the same port (HTTP/2 with prior knowledge, told apart by its connection preface; framing by
-the ``h2`` library): ``VectorService/Upsert`` of ``db_data_2025-10.proto``. The proto binds that call
+gRPC, on the same port (HTTP/2 with prior knowledge, told apart by its connection preface; with
+``tls=True``, HTTP/2 over TLS chosen by ALPN "h2"; framing by the ``h2`` library):
+``VectorService/Upsert`` of ``db_data_2025-10.proto``. The proto binds that call
 to ``POST /vectors/upsert``, and the fake treats it as the same operation: the request is decoded into
 the REST body's shape and goes through the same checks and switches, into the same store; it is
 logged as ``POST /vectors/upsert`` with ``RequestLog.transport == "grpc"`` and its ``grpc_status``
@@ -305,6 +311,7 @@ class RequestLog:
     response_headers: dict[str, str] = field(default_factory=dict)
     transport: str = "rest"          # "grpc" for VectorService/Upsert (logged as POST /vectors/upsert)
     grpc_status: int | None = None   # of a gRPC call
+    http_version: str = "1.1"        # "2" for a request over HTTP/2 (gRPC, or REST on an h2 connection)
 
 
 @dataclass
@@ -322,6 +329,7 @@ class _Fault:
 class _Handler(FakeHandler):
     server_version = "pinecone-fake"
     MAX_LINE = 1 << 22   # request line; Pinecone publishes no URL limit, so only absurd ones are refused
+    speaks_http2 = True  # gRPC: h2c, and "h2" offered by ALPN with tls=True
 
     def on_long_line(self) -> None:
         self.server.fake._violation("url_length", "?", "?", 414, "request line too long")
@@ -330,7 +338,7 @@ class _Handler(FakeHandler):
         rest = self.rfile.read(len(H2_PREFACE_REST))
         if rest != H2_PREFACE_REST:
             return False
-        _GrpcConnection(self.server.fake, self).serve()
+        _H2Connection(self.server.fake, self).serve()
         return True
 
     def read_body(self) -> bytes:
@@ -356,7 +364,9 @@ class _Server(FakeServer):
 
 
 class PineconeFake(ServedFake):
-    """An in-memory Pinecone index (one fixed dimension) behind a local HTTP/1.1 server."""
+    """An in-memory Pinecone index (one fixed dimension) behind a local HTTP/1.1 server (and gRPC over
+    HTTP/2). With ``tls=True`` both are served over TLS on the same port, with a certificate that
+    verifies against :attr:`ca_file` (see fake_base); everything else is the same."""
 
     thread_name = "pinecone-fake"
 
@@ -369,6 +379,7 @@ class PineconeFake(ServedFake):
         default_namespace_key: str = DEFAULT_NS,
         max_request_bytes: int = MAX_REQUEST_BYTES,
         metadata_limit: int = METADATA_LIMIT,
+        tls: bool = False,
     ) -> None:
         if metric not in ("cosine", "dotproduct", "euclidean"):
             raise ValueError(f"metric {metric!r}")
@@ -378,6 +389,7 @@ class PineconeFake(ServedFake):
         self.default_namespace_key = default_namespace_key
         self.max_request_bytes = max_request_bytes
         self.metadata_limit = metadata_limit
+        self.tls = tls
         self._lock = threading.RLock()
         self._ns: dict[str, dict[str, dict[str, Any]]] = {}
         self.violations: list[Violation] = []
@@ -575,28 +587,53 @@ class PineconeFake(ServedFake):
                 self.in_flight -= 1
 
     def _serve(self, h: _Handler, t0: float) -> None:
-        split = urlsplit(h.path)
-        path = split.path.rstrip("/") or "/"
-        query = parse_qs(split.query, keep_blank_values=True)
         headers = {k.lower(): v for k, v in h.headers.items()}
         try:
             raw = h.read_body()
         except (ValueError, OSError):
             h.close_connection = True
             return
-        log = RequestLog(h.command, path, query, headers, len(raw), None, t0, url_bytes=len(h.path))
+        status, out, payload = self._serve_rest(h.command, h.path, headers, raw, t0)
+        h.send_response(status)
+        for k, v in out.items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(payload)
+
+    def _serve_h2_rest(self, method: str, target: str, headers: dict[str, str], raw: bytes,
+                       t0: float) -> tuple[int, dict[str, str], bytes]:
+        """A REST request that came over HTTP/2 (as clients that choose h2 by ALPN send them), counted
+        in flight as _dispatch counts an HTTP/1.1 one."""
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return self._serve_rest(method, target, headers, raw, t0, http_version="2")
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _serve_rest(self, method: str, target: str, headers: dict[str, str], raw: bytes, t0: float,
+                    http_version: str = "1.1") -> tuple[int, dict[str, str], bytes]:
+        """One REST request, whichever HTTP carried it (``headers`` lowercased, ``raw`` the whole
+        body): logged, checked and answered as (status, response headers, response body)."""
+        split = urlsplit(target)
+        path = split.path.rstrip("/") or "/"
+        query = parse_qs(split.query, keep_blank_values=True)
+        log = RequestLog(method, path, query, headers, len(raw), None, t0, url_bytes=len(target),
+                         http_version=http_version)
         with self._lock:
             self.requests.append(log)
         extra: dict[str, str] = {}
         try:
-            status, body = self._handle(h.command, path, query, headers, raw, log, extra)
+            status, body = self._handle(method, path, query, headers, raw, log, extra)
         except Rejection as r:
             if not log.injected:
-                self._violation(r.kind, h.command, path, r.status, r.message)
+                self._violation(r.kind, method, path, r.status, r.message)
             status, body = r.status, {"code": r.code, "message": r.message, "details": []}
             extra.update(r.headers)
         except Exception as e:  # noqa: BLE001 - a bug of the fake: make it loud in the violations
-            self._violation("fake_error", h.command, path, 500, f"{type(e).__name__}: {e}")
+            self._violation("fake_error", method, path, 500, f"{type(e).__name__}: {e}")
             status, body = 500, {"code": 13, "message": f"fake error: {type(e).__name__}", "details": []}
         log.status = status
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -606,11 +643,7 @@ class PineconeFake(ServedFake):
                "x-pinecone-request-id": rid,
                "x-pinecone-request-latency-ms": str(int((time.monotonic() - t0) * 1000)), **extra}
         log.response_headers = {k.lower(): v for k, v in out.items()}
-        h.send_response(status)
-        for k, v in out.items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(payload)
+        return status, out, payload
 
     def _check_key(self, method: str, path: str, headers: dict[str, str]) -> None:
         # Authentication first: Pinecone checks the key before anything else.
@@ -702,7 +735,8 @@ class PineconeFake(ServedFake):
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        log = RequestLog("POST", "/vectors/upsert", {}, headers, len(raw), None, t0, transport="grpc")
+        log = RequestLog("POST", "/vectors/upsert", {}, headers, len(raw), None, t0, transport="grpc",
+                         http_version="2")
         with self._lock:
             self.requests.append(log)
         extra: dict[str, str] = {}
@@ -1156,9 +1190,19 @@ def _upsert_response(count: int) -> bytes:
     return b"\x00" + len(message).to_bytes(4, "big") + bytes(message)
 
 
-class _GrpcConnection:
-    """One HTTP/2 connection of gRPC calls, framed by the h2 library; calls are answered in the
-    order their requests end. Windows are wide open (2 MB requests must not wait for updates)."""
+def _is_grpc(headers: Mapping[str, str]) -> bool:
+    """Whether a request on an HTTP/2 connection is a gRPC call rather than REST: its content type
+    says so, or its path names a method of the gRPC service."""
+    return headers.get("content-type", "").startswith("application/grpc") or \
+        headers.get(":path", "").startswith("/VectorService/")
+
+
+class _H2Connection:
+    """One HTTP/2 connection (h2c, or TLS with ALPN h2), framed by the h2 library: gRPC calls, and REST
+    requests for clients that send those over HTTP/2 too (libcurl does whenever h2 is offered). Each
+    request is answered when it ends, in that order. Inbound windows are wide open (2 MB requests must
+    not wait for updates); outbound data is sent as the client's windows allow, the rest when it
+    opens them."""
 
     WINDOW = (1 << 31) - 1
 
@@ -1167,7 +1211,9 @@ class _GrpcConnection:
         self.sock = handler.connection
         self.rfile = handler.rfile
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
-        self.requests: dict[int, tuple[dict[str, str], bytearray]] = {}
+        self.requests: dict[int, tuple[dict[str, str], bytearray, float]] = {}
+        # stream -> (data not yet sent, trailers that end the stream after it, or None to end with the data)
+        self.pending: dict[int, tuple[bytearray, list[tuple[str, str]] | None]] = {}
         self.answered = 0
         with fake._lock:
             fake.h2_connections += 1
@@ -1188,6 +1234,7 @@ class _GrpcConnection:
                 if not self._on(event):
                     self.sock.sendall(self.conn.data_to_send())
                     return
+            self._flush()
             out = self.conn.data_to_send()
             if out:
                 self.sock.sendall(out)
@@ -1199,7 +1246,7 @@ class _GrpcConnection:
     def _on(self, event: Any) -> bool:
         if isinstance(event, h2.events.RequestReceived):
             headers = {k.lower(): v for k, v in event.headers}
-            self.requests[event.stream_id] = (headers, bytearray())
+            self.requests[event.stream_id] = (headers, bytearray(), time.monotonic())
         elif isinstance(event, h2.events.DataReceived):
             with self.fake._lock:
                 self.fake.max_data_frame = max(self.fake.max_data_frame, event.flow_controlled_length)
@@ -1207,25 +1254,36 @@ class _GrpcConnection:
                 self.requests[event.stream_id][1].extend(event.data)
             self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
         elif isinstance(event, h2.events.StreamEnded):
-            headers, body = self.requests.pop(event.stream_id, ({}, bytearray()))
+            headers, body, t0 = self.requests.pop(event.stream_id, ({}, bytearray(), time.monotonic()))
+            grpc = _is_grpc(headers)
             with self.fake._lock:
-                cut = self.fake._grpc_disconnects > 0
+                cut = grpc and self.fake._grpc_disconnects > 0
                 self.fake._grpc_disconnects -= cut
-                goaway_after = self.fake._grpc_goaway_after
+                goaway_after = self.fake._grpc_goaway_after if grpc else 0
             if cut:
                 return False
-            self._answer(event.stream_id, headers, bytes(body))
-            self.answered += 1
+            self._answer(event.stream_id, headers, bytes(body), t0)
+            self.answered += grpc
             if goaway_after and self.answered >= goaway_after:
+                self._flush()
                 self.conn.close_connection(error_code=0, last_stream_id=event.stream_id)
                 return False
         elif isinstance(event, h2.events.StreamReset):
             self.requests.pop(event.stream_id, None)
+            self.pending.pop(event.stream_id, None)
         elif isinstance(event, h2.events.ConnectionTerminated):
             return False
         return True
 
-    def _answer(self, stream: int, headers: dict[str, str], body: bytes) -> None:
+    def _answer(self, stream: int, headers: dict[str, str], body: bytes, t0: float) -> None:
+        if not _is_grpc(headers):
+            http_status, out, json_payload = self.fake._serve_h2_rest(headers.get(":method", ""),
+                                                                      headers.get(":path", ""), headers, body, t0)
+            self.conn.send_headers(stream, [(":status", str(http_status)), *((k.lower(), v) for k, v in out.items())],
+                                   end_stream=not json_payload)
+            if json_payload:
+                self.pending[stream] = (bytearray(json_payload), None)
+            return
         code, payload, message, extra = self.fake._serve_grpc(headers.get(":path", ""), headers, body)
         head = [(":status", "200"), ("content-type", "application/grpc"), *extra.items()]
         status = [("grpc-status", str(code))]
@@ -1235,8 +1293,29 @@ class _GrpcConnection:
             self.conn.send_headers(stream, head + status, end_stream=True)
             return
         self.conn.send_headers(stream, head)
-        self.conn.send_data(stream, payload)
-        self.conn.send_headers(stream, status, end_stream=True)
+        self.pending[stream] = (bytearray(payload), status)
+
+    def _flush(self) -> None:
+        """Sends what the windows allow of each stream's pending data, and ends the streams whose data
+        is all sent (with their trailers, if any)."""
+        for stream in list(self.pending):
+            data, trailers = self.pending[stream]
+            try:
+                while data:
+                    n = min(len(data), self.conn.local_flow_control_window(stream), self.conn.max_outbound_frame_size)
+                    if n <= 0:
+                        break
+                    self.conn.send_data(stream, bytes(data[:n]))
+                    del data[:n]
+                if data:
+                    continue
+                if trailers is None:
+                    self.conn.end_stream(stream)
+                else:
+                    self.conn.send_headers(stream, trailers, end_stream=True)
+            except h2.exceptions.StreamClosedError:
+                pass  # the client reset it: nothing more to send
+            del self.pending[stream]
 
 
 # --- metadata filters (enough for tests: $eq $ne $gt $gte $lt $lte $in $nin $exists $and $or) ----
