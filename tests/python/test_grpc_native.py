@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from backfill import _core
 from backfill.errors import HttpError
+from fake_base import untrusted_ca_file
 from pinecone_fake import PineconeFake
 
 KEY = "pk-test-secret"
@@ -137,3 +138,21 @@ def test_a_proxy_in_the_environment_is_honoured(fakes: Callable[..., PineconeFak
     monkeypatch.setenv("no_proxy", "localhost, 127.0.0.1")
     assert grpc_sink(fake).upsert(records(3)) == 3
     assert fake.h2_connections == 1
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_tls_verifies_the_servers_certificate_and_name(fakes: Callable[..., PineconeFake],
+                                                       monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    """Over https://, the calls verify the server against the CA bundle libcurl would use
+    ($SSL_CERT_FILE here): the IP address or the DNS name in the certificate, as the URL names it."""
+    fake = fakes(tls=True)
+    url = fake.url.replace("127.0.0.1", host)
+    monkeypatch.setenv("SSL_CERT_FILE", fake.ca_file)
+    s = _core.PineconeSink(host=url, api_key=KEY, namespace="ns", transport="grpc", max_attempts=1)
+    assert s.upsert(records(50)) == 50
+    assert fake.h2_connections == 1 and fake.count("ns") == 50
+    monkeypatch.setenv("SSL_CERT_FILE", untrusted_ca_file())
+    strict = _core.PineconeSink(host=url, api_key=KEY, namespace="ns", transport="grpc", max_attempts=1)
+    with pytest.raises(HttpError, match="SSL certificate problem"):
+        strict.upsert(records(1))
+    assert fake.h2_connections == 1 and fake.count("ns") == 50  # the refused one never spoke HTTP/2
