@@ -14,8 +14,11 @@
 #include <emmintrin.h>
 #endif
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <charconv>
 #include <cmath>
 #include <condition_variable>
@@ -526,6 +529,13 @@ struct client::impl {
   }
 
   void run() {
+    // A write to a connection the peer closed must be an error, not a SIGPIPE that ends the
+    // process: OpenSSL writes the native path's TLS connections with write(). (Python ignores
+    // SIGPIPE already; a C++ program may not.) The signal stays pending on this thread, unseen.
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
     std::vector<handle> fresh, cancel_now;
     while (true) {
       bool stop;

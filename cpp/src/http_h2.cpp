@@ -633,7 +633,10 @@ struct pool::impl {
         int k = 0;
         for (auto it = c.out.begin(); it != c.out.end() && k < iov_batch; ++it, ++k)
           iov[k] = {const_cast<char*>(it->data()), it->left()};
-        n = ::writev(c.fd, iov, k);
+        msghdr msg{};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = static_cast<std::size_t>(k);
+        n = ::sendmsg(c.fd, &msg, MSG_NOSIGNAL);  // a closed peer is EPIPE, not SIGPIPE
         if (n < 0) {
           if (errno == EAGAIN || errno == EWOULDBLOCK) {
             c.write_blocked = true;

@@ -7,7 +7,7 @@
 //   - a connection carries several calls at once and is kept for the next ones;
 //   - DATA frames are as large as the peer allows (its SETTINGS_MAX_FRAME_SIZE and flow-control
 //     windows), and their payload is written from the request's own body (NGHTTP2_DATA_FLAG_NO_COPY)
-//     with writev(), many frames a call;
+//     with one sendmsg() of many frames;
 //   - TLS (OpenSSL, ALPN "h2", the peer's certificate and host name verified as libcurl would,
 //     against the same CA bundle) for https://, HTTP/2 from the first byte (prior knowledge) for
 //     http://.
