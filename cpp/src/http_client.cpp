@@ -556,7 +556,8 @@ struct client::impl {
         finish(msg->easy_handle, msg->data.result);
         finished = true;
       }
-      if (native && !native_running.empty()) {
+      // Idle connections too: a PING to answer, a GOAWAY, or the server closing one.
+      if (native && native->connections() > 0) {
         native->perform(native_fds, loop_now, native_done);
         native_fds.clear();
         for (auto& o : native_done) finished |= finish_native(o);
@@ -593,6 +594,7 @@ struct client::impl {
       }
       if (!pending_work) {
         if (native && native->connections() > 0) {
+          native_fds.clear();
           native->wait_fds(native_fds);
           timeout_ms = native->timeout_ms(loop_now, timeout_ms);
           curl_multi_poll(multi, native_fds.data(), static_cast<unsigned>(native_fds.size()), timeout_ms, nullptr);

@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,6 +39,7 @@ class h2_server {
     int drop_calls = 0;      // the first n calls: the connection closes once their request arrived
     int goaway_after = 0;    // a connection answers n calls, then GOAWAY and close
     int delay_ms = 0;        // before each answer
+    bool ping_when_idle = false;  // once a connection has been quiet for 100 ms after an answer, a PING
   };
 
   explicit h2_server(options o) : opts_(o) {
@@ -69,6 +71,7 @@ class h2_server {
   int connections() const { return connections_.load(); }
   int calls() const { return calls_.load(); }
   std::size_t max_data_frame() const { return max_frame_seen_.load(); }
+  int ping_acks() const { return ping_acks_.load(); }
 
  private:
   struct call {
@@ -84,6 +87,7 @@ class h2_server {
     std::map<std::int32_t, call> calls;
     int answered = 0;
     bool close_now = false;
+    bool answered_any = false;
   };
 
   void accept_loop() {
@@ -119,6 +123,7 @@ class h2_server {
 
   static int on_frame(nghttp2_session* session, const nghttp2_frame* f, void* user) {
     auto* c = static_cast<conn*>(user);
+    if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) ++c->self->ping_acks_;
     if (f->hd.type == NGHTTP2_DATA) {
       std::size_t len = f->hd.length;
       std::size_t seen = c->self->max_frame_seen_.load();
@@ -159,6 +164,7 @@ class h2_server {
       return static_cast<ssize_t>(n);
     };
     nghttp2_submit_response(session, f->hd.stream_id, head, 2, &p);
+    c->answered_any = true;
     if (s.opts_.goaway_after && ++c->answered >= s.opts_.goaway_after) {
       nghttp2_submit_goaway(session, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR, nullptr, 0);
       c->close_now = true;
@@ -167,7 +173,7 @@ class h2_server {
   }
 
   void serve(int fd) {
-    conn c{this, fd, nullptr, {}, 0, false};
+    conn c{this, fd, nullptr, {}, 0, false, false};
     nghttp2_session_callbacks* cb;
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_send_callback(cb, &on_send);
@@ -182,11 +188,21 @@ class h2_server {
     nghttp2_submit_settings(c.session, NGHTTP2_FLAG_NONE, iv, 3);
     nghttp2_session_set_local_window_size(c.session, NGHTTP2_FLAG_NONE, 0, 1 << 24);
     std::vector<uint8_t> buf(1 << 16);
+    int quiet_ms = 0;
+    bool pinged = false;
     while (!stop_) {
       if (nghttp2_session_send(c.session) != 0) break;
       if (c.close_now) break;
       pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
+      if (::poll(&p, 1, 50) <= 0) {
+        quiet_ms += 50;
+        if (opts_.ping_when_idle && c.answered_any && !pinged && quiet_ms >= 100) {
+          nghttp2_submit_ping(c.session, NGHTTP2_FLAG_NONE, nullptr);
+          pinged = true;
+        }
+        continue;
+      }
+      quiet_ms = 0;
       ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
       if (n <= 0) break;
       if (nghttp2_session_mem_recv(c.session, buf.data(), static_cast<std::size_t>(n)) < 0) break;
@@ -200,7 +216,7 @@ class h2_server {
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
-  std::atomic<int> connections_{0}, calls_{0}, dropped_{0};
+  std::atomic<int> connections_{0}, calls_{0}, dropped_{0}, ping_acks_{0};
   std::atomic<std::size_t> max_frame_seen_{0};
   std::mutex mutex_;
   std::thread accept_thread_;
@@ -337,6 +353,44 @@ TEST(HttpH2, TimeoutCancelAndShutdownEndCalls) {
     orphan = client.submit(grpc_call(server.url(), pattern(10'000, 5)));
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }  // destroyed mid-call: the call ends as cancelled, its memory stays valid
+}
+
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+TEST(HttpH2, IdleConnectionsAreServedAndLetGo) {
+  {
+    // The server PINGs a connection with no call on it: the loop reads it and answers, and does not
+    // spin on a readable socket it never reads.
+    h2_server::options o;
+    o.ping_when_idle = true;
+    h2_server server(o);
+    http::client client(fast_retries());
+    EXPECT_EQ(client.execute(grpc_call(server.url(), "one")).body.substr(5), expected_answer("one"));
+    double cpu = process_cpu_seconds();
+    for (int i = 0; i < 40 && server.ping_acks() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    EXPECT_EQ(server.ping_acks(), 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_LT(process_cpu_seconds() - cpu, 0.5);
+    EXPECT_EQ(client.execute(grpc_call(server.url(), "two")).body.substr(5), expected_answer("two"));
+    EXPECT_EQ(server.connections(), 1);
+  }
+  {
+    // GOAWAY and a close after the last answer: the next call opens a new connection.
+    h2_server::options o;
+    o.goaway_after = 1;
+    h2_server server(o);
+    http::client client(fast_retries());
+    EXPECT_EQ(client.execute(grpc_call(server.url(), "one")).body.substr(5), expected_answer("one"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_EQ(client.execute(grpc_call(server.url(), "two")).body.substr(5), expected_answer("two"));
+    EXPECT_EQ(server.connections(), 2);
+    EXPECT_EQ(client.stats().retries, 0);
+  }
 }
 
 TEST(HttpH2, ConnectErrorsAreTheEnginesErrors) {
