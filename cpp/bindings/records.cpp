@@ -70,19 +70,22 @@ void read_values(PyObject* obj, std::vector<float>& out, PyObject* id) {
     Py_ssize_t n = PySequence_Fast_GET_SIZE(obj);
     PyObject** items = PySequence_Fast_ITEMS(obj);
     out.resize(static_cast<std::size_t>(n));
+    float* dst = out.data();
     for (Py_ssize_t i = 0; i < n; ++i) {
+      // Each float is an object of its own: asking for the one 16 ahead keeps several loads in
+      // flight instead of one pointer chase at a time.
+      if (i + 16 < n) __builtin_prefetch(items[i + 16]);
       PyObject* x = items[i];
-      double d;
-      if (PyFloat_CheckExact(x)) {
-        d = PyFloat_AS_DOUBLE(x);
-      } else {
-        d = PyFloat_AsDouble(x);  // ints, numpy scalars, anything with __float__
-        if (d == -1.0 && PyErr_Occurred()) {
-          PyErr_Clear();
-          type_error("record " + py::str(id).cast<std::string>() + ": values must be numbers");
-        }
+      if (Py_IS_TYPE(x, &PyFloat_Type)) {
+        dst[i] = static_cast<float>(PyFloat_AS_DOUBLE(x));
+        continue;
       }
-      out[static_cast<std::size_t>(i)] = static_cast<float>(d);
+      double d = PyFloat_AsDouble(x);  // ints, numpy scalars, anything with __float__
+      if (d == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        type_error("record " + py::str(id).cast<std::string>() + ": values must be numbers");
+      }
+      dst[i] = static_cast<float>(d);
     }
     return;
   }

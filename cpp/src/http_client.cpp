@@ -1137,6 +1137,14 @@ client_stats client::stats() const {
 
 void client::recycle(response&& r) { impl_->shells.give(std::move(r)); }
 
+std::string client::take_body(const handle& h) {
+  std::lock_guard<std::mutex> lock(h->mutex);
+  // After done, the loop only lets go of its references (a native write still queued holds one,
+  // as does a waiter's notification); the caller's is the last when the count is 1.
+  if (!h->done || h.use_count() > 1) return {};
+  return std::move(h->req.body);
+}
+
 const client_options& client::options() const noexcept { return impl_->opts; }
 
 std::string client::scrub(std::string_view text) const { return impl_->scrub(text); }

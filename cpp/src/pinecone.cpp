@@ -172,6 +172,23 @@ http::request pinecone_sink::make_grpc(std::string body) const {
 
 http::response pinecone_sink::call(http::request r) { return client_->execute(std::move(r)); }
 
+std::string pinecone_sink::spare_body() {
+  std::lock_guard<std::mutex> lock(spare_mutex_);
+  if (spare_bodies_.empty()) return {};
+  std::string body = std::move(spare_bodies_.back());
+  spare_bodies_.pop_back();
+  body.clear();
+  return body;
+}
+
+void pinecone_sink::keep_body(std::string body) {
+  if (body.capacity() < (64u << 10)) return;
+  std::lock_guard<std::mutex> lock(spare_mutex_);
+  // As many as can be in flight or being packed at once, no more.
+  if (spare_bodies_.size() < static_cast<std::size_t>(std::max(1, options_.max_in_flight)) + 2)
+    spare_bodies_.push_back(std::move(body));
+}
+
 std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
   // 1. Check every record and fit metadata that needs it, before anything is sent.
   sanitize_options fit;
@@ -245,7 +262,7 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
   // once, with no text in between.
   auto pack_grpc = [&](std::size_t begin, std::size_t end) {
     grpc::upsert_encoder enc(ns_);
-    std::string body;
+    std::string body = spare_body();
     std::vector<std::size_t> members;
     auto flush = [&]() {
       if (members.empty()) return;
@@ -253,7 +270,7 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
       auto h = grpc_client_->submit(make_grpc(std::move(body)));
       std::lock_guard<std::mutex> lock(mutex);
       requests.push_back({members.front(), std::move(h), std::move(members)});
-      body = std::string();
+      body = spare_body();
       members = {};
     };
     for (std::size_t i = begin; i < end; ++i) {
@@ -286,7 +303,7 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
   };
 
   auto pack_rest = [&](std::size_t begin, std::size_t end) {
-    std::string body, one;
+    std::string body = spare_body(), one;
     std::vector<std::size_t> members;
     auto flush = [&]() {
       if (members.empty()) return;
@@ -294,7 +311,7 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
       auto h = client_->submit(make("POST", "/vectors/upsert", std::move(body)));
       std::lock_guard<std::mutex> lock(mutex);
       requests.push_back({members.front(), std::move(h), std::move(members)});
-      body = std::string();
+      body = spare_body();
       members = {};
     };
     for (std::size_t i = begin; i < end; ++i) {
@@ -386,6 +403,7 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
       count = -1;
     }
     sender.recycle(std::move(resp));
+    keep_body(sender.take_body(requests[k].handle));
     const auto& members = requests[k].members;
     if (count != static_cast<std::int64_t>(members.size())) {
       std::string ids;

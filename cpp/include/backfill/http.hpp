@@ -156,6 +156,9 @@ class client {
   // a response that is simply dropped is freed as usual. The client keeps a few (bounded count and
   // bytes; bodies over 32 MB are freed).
   void recycle(response&& r);
+  // The body of a finished request, given back for reuse (its capacity kept), once the engine holds
+  // no part of it: "" while a write may still point into it, or before the request ended.
+  std::string take_body(const handle& h);
 
   client_stats stats() const;
   const client_options& options() const noexcept;

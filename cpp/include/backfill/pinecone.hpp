@@ -84,6 +84,12 @@ class pinecone_sink final : public sink {
   std::atomic<long long> max_lsn_{-1};
   std::mutex unsendable_mutex_;
   std::vector<std::string> unsendable_;
+  // Request bodies handed back by the engine after their upsert, their memory kept for the next
+  // ones: a 2 MB body written into fresh pages costs page faults on every request.
+  std::string spare_body();
+  void keep_body(std::string body);
+  std::mutex spare_mutex_;
+  std::vector<std::string> spare_bodies_;
 };
 
 }  // namespace backfill
