@@ -194,8 +194,16 @@ std::vector<record> records_from_python(const py::handle& records) {
 }
 
 std::vector<record> records_from_python(const py::list& records, std::size_t begin, std::size_t end) {
+  std::vector<record> out;
+  records_from_python(records, begin, end, out);
+  return out;
+}
+
+void records_from_python(const py::list& records, std::size_t begin, std::size_t end, std::vector<record>& out) {
   const keys& k = key_names();
-  std::vector<record> out(end - begin);
+  // Records already in `out` (a slice handed back for reuse) keep their memory: the strings and
+  // vectors are assigned and resized, not allocated again.
+  out.resize(end - begin);
   py::object dumps;  // backfill._canonical.dumps, imported when first needed
   std::size_t i = 0;
   for (std::size_t at = begin; at < end; ++at) {
@@ -224,13 +232,13 @@ std::vector<record> records_from_python(const py::list& records, std::size_t beg
       r.metadata_json = "{}";
       continue;
     }
+    r.metadata_json.clear();
     r.metadata_json.reserve(512);
     if (!write_json(r.metadata_json, metadata, 0)) {
       if (!dumps) dumps = py::module_::import("backfill._canonical").attr("dumps");
       r.metadata_json = dumps(py::handle(metadata)).cast<std::string>();
     }
   }
-  return out;
 }
 
 std::int64_t upsert_from_python(sink& target, const py::list& records) {
@@ -251,6 +259,7 @@ std::int64_t upsert_from_python(sink& target, const py::list& records) {
   std::mutex mutex;
   std::condition_variable changed;
   std::deque<std::vector<record>> ready;
+  std::vector<std::vector<record>> spare;  // slices sent, handed back to be filled again
   bool finished = false;  // no more slices will come
   std::exception_ptr failure;
   std::int64_t acked = 0;
@@ -269,6 +278,7 @@ std::int64_t upsert_from_python(sink& target, const py::list& records) {
         std::int64_t got = target.upsert(batch);
         std::lock_guard<std::mutex> lock(mutex);
         acked += got;
+        if (spare.size() < 4) spare.push_back(std::move(batch));
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
         if (!failure) failure = std::current_exception();  // the first error wins
@@ -292,7 +302,15 @@ std::int64_t upsert_from_python(sink& target, const py::list& records) {
   };
   try {
     for (std::size_t begin = 0; begin < n; begin += slice) {
-      std::vector<record> batch = records_from_python(records, begin, std::min(n, begin + slice));
+      std::vector<record> batch;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!spare.empty()) {
+          batch = std::move(spare.back());
+          spare.pop_back();
+        }
+      }
+      records_from_python(records, begin, std::min(n, begin + slice), batch);
       py::gil_scoped_release nogil;
       std::unique_lock<std::mutex> lock(mutex);
       changed.wait(lock, [&] { return ready.size() < 2 || finished; });

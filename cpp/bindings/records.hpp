@@ -12,6 +12,8 @@ namespace backfill::python {
 
 std::vector<record> records_from_python(const py::handle& records);
 std::vector<record> records_from_python(const py::list& records, std::size_t begin, std::size_t end);
+// The same into `out`, whose records (a slice handed back for reuse) keep their memory.
+void records_from_python(const py::list& records, std::size_t begin, std::size_t end, std::vector<record>& out);
 // sink.upsert(records) of a list of record dicts: converting slices overlaps with sending the
 // previous ones. Raises the first error of either.
 std::int64_t upsert_from_python(sink& target, const py::list& records);

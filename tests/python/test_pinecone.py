@@ -430,9 +430,19 @@ def test_grpc_metadata_types_land_as_rest_writes_them(fakes: Callable[..., Pinec
 def test_many_records_go_in_slices_and_all_land(fakes: Callable[..., PineconeFake]) -> None:
     fake = fakes(dimension=16)
     records = [{"id": f"m{i}", "values": vec(i, 16), "metadata": {"i": i}} for i in range(5000)]
+    # Every other record has no metadata, and ids of many lengths: slices are reused for the next
+    # ones, and nothing of a record may carry over to the one that takes its place.
+    for r in records[1::2]:
+        del r["metadata"]
+        r["id"] = f"m{int(r['id'][1:])}-{'x' * (int(r['id'][1:]) % 40)}"
     s = sink(fake, "many", max_in_flight=4)
     assert s.upsert(records) == 5000
     assert fake.count("many") == 5000
+    stored = fake.vectors("many")
+    for r in records:
+        got = stored[r["id"]]
+        assert got.get("metadata", {}) == r.get("metadata", {}), r["id"]
+        assert got["values"] == pytest.approx(r["values"], rel=1e-6), r["id"]
     fake.short_ack(missing=1)  # an error in a later slice still comes out of the call
     with pytest.raises(SinkError):
         s.upsert(records)
