@@ -60,9 +60,10 @@ def test_calls_share_a_few_kept_connections(fakes: Callable[..., PineconeFake]) 
     assert s.upsert(records(600)) == 600
     assert s.upsert(records(400, prefix="q")) == 400
     upserts = fake.calls("/vectors/upsert")
-    assert len(upserts) == 100 and {u.transport for u in upserts} == {"grpc"}
-    # 100 calls, at most 4 at once: one connection carries up to 4 calls, and it is kept between
-    # upsert() calls. (One connection per call would be 100.)
+    assert len(upserts) >= 100 and {u.transport for u in upserts} == {"grpc"}
+    # 100 calls or more (records go in slices, each packed on its own), at most 4 at once: one
+    # connection carries up to 4 calls, and it is kept between upsert() calls. (One connection per
+    # call would be 100 or more.)
     assert fake.h2_connections == 1, fake.h2_connections
     assert fake.count("ns") == 1000
 
