@@ -25,6 +25,7 @@
 #include "../../cpp/src/http_h2.hpp"
 #include "backfill/errors.hpp"
 #include "backfill/http.hpp"
+#include "loopback.hpp"
 
 using namespace backfill;
 
@@ -43,17 +44,7 @@ class h2_server {
   };
 
   explicit h2_server(options o) : opts_(o) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd_, 64);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    fd_ = backfill::test_net::listen_loopback(port_);
     accept_thread_ = std::thread([this] { accept_loop(); });
   }
 

@@ -1,6 +1,7 @@
 // The HTTP engine: its pure pieces, and the client against a scripted loopback server.
 #include "backfill/http.hpp"
 #include "backfill/json.hpp"
+#include "loopback.hpp"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -181,17 +182,7 @@ class script_server {
  public:
   explicit script_server(std::deque<std::string> script, std::string fallback = "")
       : script_(std::move(script)), fallback_(std::move(fallback)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd_, 64);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    fd_ = backfill::test_net::listen_loopback(port_);
     thread_ = std::thread([this] { serve(); });
   }
   ~script_server() {

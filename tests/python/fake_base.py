@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TypeVar
 
 H2_PREFACE_LINE = b"PRI * HTTP/2.0\r\n"  # the first line of the HTTP/2 connection preface
@@ -345,3 +346,26 @@ class ServedFake:
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
             (self._conns.add if add else self._conns.discard)(conn)
+
+
+_F = TypeVar("_F", bound=ServedFake)
+
+
+def fakes_on_demand(make: Callable[..., _F], problems: Callable[[_F], list[str]],
+                    what: str) -> Iterator[Callable[..., _F]]:
+    """The body of a test fixture that starts fakes on demand (``make(...)`` builds one) and, at
+    teardown, stops each and fails the test with ``what`` and whatever ``problems`` finds in them
+    (violations of the API's rules, warnings, errors of the fake itself)."""
+    started: list[_F] = []
+
+    def start(*args: Any, **kw: Any) -> _F:
+        f = make(*args, **kw).start()
+        started.append(f)
+        return f
+
+    yield start
+    found: list[str] = []
+    for f in started:
+        f.stop()
+        found += problems(f)
+    assert not found, f"{what}:\n" + "\n".join(found[:30])

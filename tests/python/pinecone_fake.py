@@ -363,6 +363,11 @@ class _Server(FakeServer):
     handler = _Handler
 
 
+def pinecone_problems(fake: PineconeFake) -> list[str]:
+    """What a test's fake saw that breaks Pinecone's limits or spec, and what it warned of."""
+    return [f"violation: {v}" for v in fake.take_violations()] + [f"warning: {w}" for w in fake.take_warnings()]
+
+
 class PineconeFake(ServedFake):
     """An in-memory Pinecone index (one fixed dimension) behind a local HTTP/1.1 server (and gRPC over
     HTTP/2). With ``tls=True`` both are served over TLS on the same port, with a certificate that

@@ -24,8 +24,8 @@ import h2.config
 import h2.connection
 import h2.events
 import pytest
-from fake_base import FakeHandler, FakeServer, ServedFake, untrusted_ca_file
-from pinecone_fake import PineconeFake
+from fake_base import FakeHandler, FakeServer, ServedFake, fakes_on_demand, untrusted_ca_file
+from pinecone_fake import PineconeFake, pinecone_problems
 
 KEY = "pk-test-secret"
 API_VERSION = "2025-10"
@@ -39,20 +39,8 @@ DIM = 4
 def tls_fake() -> Iterator[Callable[..., PineconeFake]]:
     """Starts TLS Pinecone fakes on demand; at teardown each must have rejected no request and warned
     of nothing."""
-    started: list[PineconeFake] = []
-
-    def start(dimension: int = DIM, **kw: Any) -> PineconeFake:
-        f = PineconeFake(dimension=dimension, tls=True, **kw).start()
-        started.append(f)
-        return f
-
-    yield start
-    problems = []
-    for f in started:
-        f.stop()
-        problems += [f"violation: {v}" for v in f.take_violations()]
-        problems += [f"warning: {w}" for w in f.take_warnings()]
-    assert not problems, "the fake saw requests that break Pinecone's limits or spec:\n" + "\n".join(problems)
+    yield from fakes_on_demand(lambda dimension=DIM, **kw: PineconeFake(dimension=dimension, tls=True, **kw),
+                               pinecone_problems, "the fake saw requests that break Pinecone's limits or spec")
 
 
 def client_context(cafile: str, alpn: list[str] | None = None) -> ssl.SSLContext:

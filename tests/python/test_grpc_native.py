@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from backfill import _core
 from backfill.errors import HttpError
-from fake_base import untrusted_ca_file
-from pinecone_fake import PineconeFake
+from fake_base import fakes_on_demand, untrusted_ca_file
+from pinecone_fake import PineconeFake, pinecone_problems
 
 KEY = "pk-test-secret"
 DIM = 16
@@ -27,20 +27,8 @@ DIM = 16
 @pytest.fixture()
 def fakes() -> Iterator[Callable[..., PineconeFake]]:
     """Starts fakes on demand; at teardown each must have rejected no request and warned of nothing."""
-    started: list[PineconeFake] = []
-
-    def start(dimension: int = DIM, **kw: Any) -> PineconeFake:
-        f = PineconeFake(dimension=dimension, **kw).start()
-        started.append(f)
-        return f
-
-    yield start
-    problems: list[str] = []
-    for f in started:
-        f.stop()
-        problems += [f"violation: {v}" for v in f.take_violations()]
-        problems += [f"warning: {w}" for w in f.take_warnings()]
-    assert not problems, "\n".join(problems)
+    yield from fakes_on_demand(lambda dimension=DIM, **kw: PineconeFake(dimension=dimension, **kw), pinecone_problems,
+                               "the fake saw requests that break Pinecone's limits or spec")
 
 
 def records(n: int, dim: int = DIM, prefix: str = "r") -> list[dict[str, Any]]:

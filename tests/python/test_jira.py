@@ -38,6 +38,7 @@ import backfill
 import pytest
 from backfill import _core
 from conftest import index_ids, ledger, run_cli
+from fake_base import fakes_on_demand
 from jira_fake import (
     ADF_NODE_TYPES,
     COMMENTS_PATH_PREFIX,
@@ -66,21 +67,14 @@ DIM = 64
 def jira() -> Iterator[Callable[..., JiraFake]]:
     """Starts Jira fakes on demand; at teardown none may have seen a request that breaks the API's rules,
     sent a response its spec refuses, or failed itself."""
-    started: list[JiraFake] = []
+    def make(projects: Any = None, **kw: Any) -> JiraFake:
+        return JiraFake(projects if projects is not None else {"SUBS": 130, "OPS": 25}, **kw)
 
-    def start(projects: Any = None, **kw: Any) -> JiraFake:
-        f = JiraFake(projects if projects is not None else {"SUBS": 130, "OPS": 25}, **kw).start()
-        started.append(f)
-        return f
+    def problems(f: JiraFake) -> list[str]:
+        return ([f"violation: {v}" for v in f.take_violations()] + [f"schema: {e}" for e in f.take_schema_errors()] +
+                [f"fake error: {e}" for e in f.errors])
 
-    yield start
-    problems = []
-    for f in started:
-        f.stop()
-        problems += [f"violation: {v}" for v in f.take_violations()]
-        problems += [f"schema: {e}" for e in f.take_schema_errors()]
-        problems += [f"fake error: {e}" for e in f.errors]
-    assert not problems, "the Jira fake saw requests that break the API's rules:\n" + "\n".join(problems[:30])
+    yield from fakes_on_demand(make, problems, "the Jira fake saw requests that break the API's rules")
 
 
 def jira_config(tmp_path: Path, fake: JiraFake, *, projects: tuple[str, ...] = ("SUBS", "OPS"), name: str = "jira",

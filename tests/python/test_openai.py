@@ -28,6 +28,7 @@ import pytest
 from backfill import _core
 from backfill.errors import ConfigError, EmbedError
 from conftest import latest_receipt, run_cli
+from fake_base import fakes_on_demand
 from openai_fake import DEFAULT_API_KEY, MAX_INPUTS, OpenAIFake, decode_embedding, load_schemas, validator
 
 KEY = DEFAULT_API_KEY
@@ -41,19 +42,8 @@ DIM = 64
 @pytest.fixture()
 def fakes() -> Iterator[Callable[..., OpenAIFake]]:
     """Starts fakes on demand; at teardown each must have rejected no request on its own account."""
-    started: list[OpenAIFake] = []
-
-    def start(**kw: Any) -> OpenAIFake:
-        f = OpenAIFake(**kw).start()
-        started.append(f)
-        return f
-
-    yield start
-    problems = []
-    for f in started:
-        f.stop()
-        problems += [f"violation: {v}" for v in f.take_violations()]
-    assert not problems, "the fake saw requests that break OpenAI's limits or spec:\n" + "\n".join(problems)
+    yield from fakes_on_demand(OpenAIFake, lambda f: [f"violation: {v}" for v in f.take_violations()],
+                               "the fake saw requests that break OpenAI's limits or spec")
 
 
 def embedder(fake: OpenAIFake, **kw: Any) -> _core.OpenAIEmbedder:

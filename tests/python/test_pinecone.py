@@ -28,7 +28,8 @@ import pytest
 from backfill import _core
 from backfill.errors import SinkError
 from conftest import make_export, run_cli
-from pinecone_fake import METADATA_LIMIT, PineconeFake, metadata_bytes
+from fake_base import fakes_on_demand
+from pinecone_fake import METADATA_LIMIT, PineconeFake, metadata_bytes, pinecone_problems
 
 KEY = "pk-test-secret"
 API_VERSION = "2025-10"
@@ -42,20 +43,8 @@ BIG_TEXT = ("Grüße aus 東京 😀 " * 2000)[:28500]  # 45.6 KB of UTF-8, mult
 @pytest.fixture()
 def fakes() -> Iterator[Callable[..., PineconeFake]]:
     """Starts fakes on demand; at teardown each must have rejected no request and warned of nothing."""
-    started: list[PineconeFake] = []
-
-    def start(dimension: int = DIM, **kw: Any) -> PineconeFake:
-        f = PineconeFake(dimension=dimension, **kw).start()
-        started.append(f)
-        return f
-
-    yield start
-    problems = []
-    for f in started:
-        f.stop()
-        problems += [f"violation: {v}" for v in f.take_violations()]
-        problems += [f"warning: {w}" for w in f.take_warnings()]
-    assert not problems, "the fake saw requests that break Pinecone's limits or spec:\n" + "\n".join(problems)
+    yield from fakes_on_demand(lambda dimension=DIM, **kw: PineconeFake(dimension=dimension, **kw), pinecone_problems,
+                               "the fake saw requests that break Pinecone's limits or spec")
 
 
 def sink(fake: PineconeFake, namespace: str | None = "ns", **kw: Any) -> Any:
