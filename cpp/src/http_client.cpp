@@ -765,14 +765,7 @@ struct client::impl {
     s->current = h;
     s->errbuf[0] = '\0';
     h->slot = s;
-    h->building = shells.take();
-    h->building.body.clear();
-    h->header_count = 0;
-    h->stalled = false;
-    h->responding = false;
-    h->progress_bytes = -1;
-    h->progress_at = loop_now;
-    ++h->attempts;
+    begin_attempt(*h);
     const request& r = h->req;
     curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
     // The method: first undo what an earlier transfer of this handle set, then set this one's.
@@ -798,6 +791,23 @@ struct client::impl {
     s->custom_method = custom != nullptr;
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, header_list(*h, s->post_fields));
     curl_multi_add_handle(multi, e);
+    count_started(hs);
+  }
+
+  // What every attempt starts with, on either path: a fresh response to build (recycled memory
+  // when there is some), no stall, and one more attempt.
+  void begin_attempt(pending& p) {
+    p.building = shells.take();
+    p.building.body.clear();
+    p.header_count = 0;
+    p.stalled = false;
+    p.responding = false;
+    p.progress_bytes = -1;
+    p.progress_at = loop_now;
+    ++p.attempts;
+  }
+
+  void count_started(host_state& hs) {
     ++hs.in_flight;
     ++in_flight;
     stats.attempts.fetch_add(1, std::memory_order_relaxed);
@@ -813,22 +823,13 @@ struct client::impl {
   }
 
   void start_native(const handle& h, host_state& hs) {
-    h->building = shells.take();
-    h->building.body.clear();
-    h->header_count = 0;
-    h->stalled = false;
-    h->responding = false;
-    ++h->attempts;
+    begin_attempt(*h);
     h->native.p = h.get();
     h->native.req = &h->req;
     h->native.keep_alive = h;  // for writes still queued after the call ends; reset then
     h->on_native = true;
     native_running.emplace(&h->native, h);
-    ++hs.in_flight;
-    ++in_flight;
-    stats.attempts.fetch_add(1, std::memory_order_relaxed);
-    if (in_flight > stats.max_in_flight.load(std::memory_order_relaxed))
-      stats.max_in_flight.store(in_flight, std::memory_order_relaxed);
+    count_started(hs);
     native->start(h->native, loop_now);
   }
 
