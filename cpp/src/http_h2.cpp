@@ -180,8 +180,7 @@ struct connection {
   SSL* ssl = nullptr;
   short ssl_wants = POLLOUT;  // during the handshake
   nghttp2_session* session = nullptr;
-  std::vector<sockaddr_storage> addrs;
-  std::vector<socklen_t> addr_lens;
+  std::vector<std::pair<sockaddr_storage, socklen_t>> addrs;  // from the DNS cache, tried in order
   std::size_t next_addr = 0;
   std::string connect_error;
   clock::time_point connect_deadline{};
@@ -191,7 +190,6 @@ struct connection {
   std::deque<segment> out;
   std::size_t out_bytes = 0;
   bool write_blocked = false;
-  clock::time_point idle_since{};
 };
 
 struct pool::impl {
@@ -358,7 +356,6 @@ struct pool::impl {
       }
       s->t->current = nullptr;
       erase(c->streams, s);
-      if (c->streams.empty()) c->idle_since = self->now;
       self->done->push_back(std::move(o));
     } else {
       erase(c->detached, s);
@@ -378,7 +375,6 @@ struct pool::impl {
     s.t = nullptr;
     erase(c.streams, &s);
     c.detached.push_back(&s);
-    if (c.streams.empty()) c.idle_since = self->now;
   }
 
   // -- connections ------------------------------------------------------------------------------
@@ -406,18 +402,14 @@ struct pool::impl {
       freeaddrinfo(res);
       it = dns.insert_or_assign(key, std::make_pair(now + dns_ttl, std::move(list))).first;
     }
-    for (auto& [ss, len] : it->second.second) {
-      c.addrs.push_back(ss);
-      c.addr_lens.push_back(len);
-    }
+    c.addrs = it->second.second;
     return true;
   }
 
   // Starts a non-blocking connect to the next address; false when none is left.
   bool connect_next(connection& c) {
     while (c.next_addr < c.addrs.size()) {
-      const auto& ss = c.addrs[c.next_addr];
-      socklen_t len = c.addr_lens[c.next_addr];
+      const auto& [ss, len] = c.addrs[c.next_addr];
       ++c.next_addr;
       int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd < 0) {
