@@ -257,6 +257,24 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
   std::mutex mutex;
   std::vector<sent> requests;
   std::vector<std::string> too_large;
+  // A packed request goes out: submitted, remembered with its records, and the packer starts the
+  // next one in a spare body.
+  auto hand_over = [&](http::client& sender, http::request r, std::vector<std::size_t>& members, std::string& body) {
+    auto h = sender.submit(std::move(r));
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      requests.push_back({members.front(), std::move(h), std::move(members)});
+    }
+    body = spare_body();
+    members = {};
+  };
+  // A record too large to go even alone: reported and skipped, never sent.
+  auto refuse = [&](const record& rec, std::size_t size) {
+    std::lock_guard<std::mutex> lock(mutex);
+    too_large.push_back(rec.id);
+    logger()->error("pinecone: record {} is {} bytes serialized, over the {}-byte request limit; not sent", rec.id,
+                    size, options_.max_request_bytes);
+  };
 
   // gRPC: the same packing by the protobuf message's size; the floats are copied into the body
   // once, with no text in between.
@@ -267,11 +285,7 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
     auto flush = [&]() {
       if (members.empty()) return;
       grpc::upsert_encoder::finish(body);
-      auto h = grpc_client_->submit(make_grpc(std::move(body)));
-      std::lock_guard<std::mutex> lock(mutex);
-      requests.push_back({members.front(), std::move(h), std::move(members)});
-      body = spare_body();
-      members = {};
+      hand_over(*grpc_client_, make_grpc(std::move(body)), members, body);
     };
     for (std::size_t i = begin; i < end; ++i) {
       if (skip[i]) continue;
@@ -283,10 +297,7 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
         throw sink_error(fmt::format("{}: record {}: {}", describe(), rec.id, e.what()));
       }
       if (enc.overhead() + size > options_.max_request_bytes) {
-        std::lock_guard<std::mutex> lock(mutex);
-        too_large.push_back(rec.id);
-        logger()->error("pinecone: record {} is {} bytes serialized, over the {}-byte request limit; not sent",
-                        rec.id, size, options_.max_request_bytes);
+        refuse(rec, size);
         continue;
       }
       if (!members.empty() &&
@@ -308,11 +319,7 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
     auto flush = [&]() {
       if (members.empty()) return;
       body += tail;
-      auto h = client_->submit(make("POST", "/vectors/upsert", std::move(body)));
-      std::lock_guard<std::mutex> lock(mutex);
-      requests.push_back({members.front(), std::move(h), std::move(members)});
-      body = spare_body();
-      members = {};
+      hand_over(*client_, make("POST", "/vectors/upsert", std::move(body)), members, body);
     };
     for (std::size_t i = begin; i < end; ++i) {
       if (skip[i]) continue;
@@ -321,10 +328,7 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
       one.reserve(rec.values.size() * 12 + rec.metadata_json.size() + rec.id.size() + 64);
       append_record(one, rec, patched[i].empty() ? rec.metadata_json : patched[i]);
       if (head.size() + one.size() + tail.size() > options_.max_request_bytes) {
-        std::lock_guard<std::mutex> lock(mutex);
-        too_large.push_back(rec.id);
-        logger()->error("pinecone: record {} is {} bytes serialized, over the {}-byte request limit; not sent",
-                        rec.id, one.size(), options_.max_request_bytes);
+        refuse(rec, one.size());
         continue;
       }
       if (!members.empty() && (members.size() >= options_.max_records ||
