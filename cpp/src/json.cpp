@@ -2,6 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <string>
 #include <utility>
 #include <vector>
@@ -132,12 +137,47 @@ std::string_view utf8_prefix(std::string_view s, std::size_t max_bytes) noexcept
 
 // Bytes that need nothing (printable ASCII but '"' and '\\', and valid UTF-8 sequences) are
 // appended a run at a time; the rest one by one.
+namespace {
+
+// The number of plain bytes (printable ASCII other than '"' and '\\') at the start of `p`, which
+// holds at least 16: append_string copies those as they are and looks at the next one alone.
+inline std::size_t plain_prefix16(const char* p) noexcept {
+#if defined(__SSE2__)
+  __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  // As signed bytes, everything below 0x20 and everything from 0x80 is less than 0x20.
+  __m128i special = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                 _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                              _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+  unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(special));
+  return mask ? static_cast<std::size_t>(__builtin_ctz(mask)) : 16;
+#else
+  // Eight bytes at a time (SWAR); each test is exact, with no false positives.
+  constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  auto has_zero = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
+  for (std::size_t at = 0; at < 16; at += 8) {
+    std::uint64_t x;
+    std::memcpy(&x, p + at, 8);
+    std::uint64_t below_space = (x - ones * 0x20) & ~x & highs;
+    if ((x & highs) | below_space | has_zero(x ^ (ones * '"')) | has_zero(x ^ (ones * '\\'))) return at;
+  }
+  return 16;
+#endif
+}
+
+}  // namespace
+
 void append_string(std::string& out, std::string_view s) {
   static const char* hex = "0123456789abcdef";
   out.push_back('"');
   std::size_t run = 0;  // start of the bytes not yet appended
   std::size_t i = 0;
   while (i < s.size()) {
+    // Sixteen bytes at a time: most text has nothing to escape.
+    if (i + 16 <= s.size()) {
+      std::size_t plain = plain_prefix16(s.data() + i);
+      i += plain;
+      if (plain == 16) continue;
+    }
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
       ++i;

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <string>
+
 #include "backfill/document.hpp"
 #include "backfill/errors.hpp"
 #include "backfill/hash.hpp"
@@ -37,6 +40,42 @@ TEST(Json, EscapesBetweenRunsOfPlainText) {
   bj::append_string(out, "");
   bj::append_string(out, std::string(300, 'x') + "\t" + std::string(300, 'y'));
   EXPECT_EQ(out, "prefix:\"\"\"" + std::string(300, 'x') + "\\t" + std::string(300, 'y') + "\"");
+}
+
+// Plain text is skipped eight bytes at a time: every byte value, at every offset of a word and
+// near both ends, must still be seen. The expected text is built byte by byte.
+TEST(Json, EveryByteIsSeenAtEveryOffset) {
+  auto one = [](unsigned char c) -> std::string {
+    switch (c) {
+      case '"': return "\\\"";
+      case '\\': return "\\\\";
+      case '\n': return "\\n";
+      case '\r': return "\\r";
+      case '\t': return "\\t";
+      case '\b': return "\\b";
+      case '\f': return "\\f";
+    }
+    if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      return buf;
+    }
+    if (c >= 0x80) return "\xEF\xBF\xBD";  // alone, never a valid sequence
+    return std::string(1, static_cast<char>(c));
+  };
+  for (std::size_t length : {1, 7, 8, 9, 15, 16, 17, 31, 33}) {
+    for (std::size_t at = 0; at < length; ++at) {
+      for (int c = 0; c < 256; ++c) {
+        std::string text(length, 'a');
+        text[at] = static_cast<char>(c);
+        std::string expected = "\"" + std::string(at, 'a') + one(static_cast<unsigned char>(c)) +
+                               std::string(length - at - 1, 'a') + "\"";
+        std::string out;
+        bj::append_string(out, text);
+        ASSERT_EQ(out, expected) << "byte " << c << " at " << at << " of " << length;
+      }
+    }
+  }
 }
 
 TEST(Json, NumbersRoundTripAndIntegersHaveNoFraction) {
