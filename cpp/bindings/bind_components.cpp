@@ -283,6 +283,17 @@ void register_components(py::module_& m) {
       py::arg("json"), py::arg("max_bytes") = 40960, py::arg("truncate_first") = std::vector<std::string>{"text"},
       "Sanitize a metadata JSON object for a sink with limits: (canonical JSON or None, report).");
 
+  m.def(
+      "read_records",
+      [](const py::list& records) {
+        std::vector<record> rs = records_from_python(records);
+        py::list out;
+        for (const auto& r : rs) out.append(py::make_tuple(r.id, py::cast(r.values), py::str(r.metadata_json)));
+        return out;
+      },
+      py::arg("records"),
+      "The records as Sink.upsert reads them: [(id, values as float32, metadata as canonical JSON)].");
+
   py::class_<local_index, sink, std::shared_ptr<local_index>>(m, "LocalIndex")
       .def(py::init<const std::filesystem::path&, std::string>(), py::arg("path"), py::arg("namespace") = "")
       .def("namespaces", &local_index::namespaces);

@@ -1,23 +1,40 @@
 // Records from Python: [{"id": str, "values": [float] | float32/float64 buffer, "metadata": dict}]
-// into core records, with the GIL held and as little Python machinery as possible, since this is
-// the part of Sink.upsert that cannot run in parallel with anything:
+// into core records. This is the part of Sink.upsert that needs the GIL, so it is kept short:
 //   - values: a list or tuple of floats is read item by item with the C API (no pybind11 caster,
 //     no temporary vector of doubles); a buffer of float32 (array.array("f"), numpy) is one memcpy;
 //   - metadata: written as canonical JSON (keys sorted, compact, UTF-8, floats as repr() writes
 //     them) straight from the dict, the same bytes backfill._canonical.dumps gives; anything this
-//     writer does not know (a non-str key, a custom type) is handed to dumps itself.
+//     writer does not know (a non-str key, a custom type) is handed to dumps itself;
+//   - a large call reads its records on helper threads too (a `reader_crew`), see below.
+//
+// Reading without the GIL. Reading 1536 floats a record is a pointer chase through memory, bound
+// by latency rather than work, so it goes about twice as fast on two threads. The helpers never
+// take the GIL; they read while the calling thread holds it, and the calling thread runs no Python
+// code (it reads records too) until every helper is done. With the GIL held and no Python code
+// running, no thread can change or free the objects, which the records list keeps alive. The
+// "plain" reader, which is all the helpers run, keeps to that:
+//   - it reads exact dicts (PyDict_Next), exact str (their canonical code points, encoded here),
+//     exact float, exact int (PyLong_AsLongLongAndOverflow), bool, None, exact list and tuple;
+//   - it never raises, never changes a reference count, never allocates Python memory and never
+//     calls anything that could run Python code.
+// A record it cannot read whole (a subclass, a buffer, an int among the values, a lone surrogate,
+// an error to raise) is read again afterwards by the general reader, on the calling thread, in
+// record order, so the first bad record is the one named. Builds without a GIL get no helpers.
 #include <Python.h>
 
 #include <algorithm>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <thread>
+#include <atomic>
 #include <charconv>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -25,6 +42,56 @@
 #include "records.hpp"
 
 namespace backfill::python {
+
+void append_float_repr(std::string& out, double d) {
+  char buf[32];
+  char* end = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific).ptr;
+  // buf holds [-]d[.ddd]e(+|-)dd[d]: split it into sign, digits and decimal exponent.
+  const char* p = buf;
+  if (*p == '-') {
+    out.push_back('-');
+    ++p;
+  }
+  char digits[24];
+  int count = 0;
+  for (; *p != 'e'; ++p)
+    if (*p != '.') digits[count++] = *p;
+  ++p;  // 'e'
+  bool negative_exponent = *p == '-';
+  ++p;  // the exponent's sign, always written
+  int exponent = 0;
+  std::from_chars(p, end, exponent);
+  if (negative_exponent) exponent = -exponent;
+  const int point = exponent + 1;  // the digits are 0.ddd x 10^point
+  if (point > -4 && point <= 16) {  // float_repr_style 'r': fixed notation in this range
+    if (point <= 0) {
+      out += "0.";
+      out.append(static_cast<std::size_t>(-point), '0');
+      out.append(digits, static_cast<std::size_t>(count));
+    } else if (point >= count) {
+      out.append(digits, static_cast<std::size_t>(count));
+      out.append(static_cast<std::size_t>(point - count), '0');
+      out += ".0";
+    } else {
+      out.append(digits, static_cast<std::size_t>(point));
+      out.push_back('.');
+      out.append(digits + point, static_cast<std::size_t>(count - point));
+    }
+    return;
+  }
+  out.push_back(digits[0]);
+  if (count > 1) {
+    out.push_back('.');
+    out.append(digits + 1, static_cast<std::size_t>(count - 1));
+  }
+  out.push_back('e');
+  out.push_back(exponent < 0 ? '-' : '+');
+  int magnitude = exponent < 0 ? -exponent : exponent;
+  if (magnitude < 10) out.push_back('0');  // at least two digits, as printf's %e
+  char e[8];
+  out.append(e, static_cast<std::size_t>(std::to_chars(e, e + sizeof e, magnitude).ptr - e));
+}
+
 namespace {
 
 struct keys {
@@ -39,6 +106,177 @@ const keys& key_names() {
 }
 
 [[noreturn]] void type_error(const std::string& text) { throw py::type_error(text); }
+
+// ---- the plain reader: safe on a helper thread while the calling thread holds the GIL -----------
+
+// The UTF-8 of an exact str, from its code points: `view` points into the str itself when it is
+// ASCII, else into `scratch`. False for a lone surrogate (not UTF-8) or a string not yet in the
+// canonical form (only from deprecated APIs, before 3.12).
+bool str_utf8(PyObject* s, std::string_view& view, std::string& scratch) {
+#if PY_VERSION_HEX < 0x030C0000
+  if (!PyUnicode_IS_READY(s)) return false;
+#endif
+  const Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+  if (PyUnicode_IS_COMPACT_ASCII(s)) {
+    view = std::string_view(static_cast<const char*>(PyUnicode_DATA(s)), static_cast<std::size_t>(n));
+    return true;
+  }
+  const int kind = PyUnicode_KIND(s);
+  const void* data = PyUnicode_DATA(s);
+  scratch.clear();
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    Py_UCS4 c = PyUnicode_READ(kind, data, i);
+    if (c < 0x80) {
+      scratch.push_back(static_cast<char>(c));
+    } else if (c < 0x800) {
+      scratch.push_back(static_cast<char>(0xC0 | (c >> 6)));
+      scratch.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    } else if (c < 0x10000) {
+      if (c >= 0xD800 && c <= 0xDFFF) return false;
+      scratch.push_back(static_cast<char>(0xE0 | (c >> 12)));
+      scratch.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+      scratch.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    } else {
+      scratch.push_back(static_cast<char>(0xF0 | (c >> 18)));
+      scratch.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
+      scratch.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+      scratch.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    }
+  }
+  view = scratch;
+  return true;
+}
+
+bool write_json(std::string& out, PyObject* v, int depth, scratch_space& scratch);
+
+bool write_dict(std::string& out, PyObject* d, int depth, scratch_space& scratch) {
+  const std::size_t mark = scratch.used;
+  std::vector<std::pair<std::string_view, PyObject*>> items;
+  items.reserve(static_cast<std::size_t>(PyDict_GET_SIZE(d)));
+  PyObject *k, *v;
+  Py_ssize_t pos = 0;
+  bool ok = true;
+  while (ok && PyDict_Next(d, &pos, &k, &v)) {
+    std::string_view key;
+    ok = PyUnicode_CheckExact(k) && str_utf8(k, key, scratch.next_text());
+    if (ok) items.emplace_back(key, v);
+  }
+  if (ok) {
+    // UTF-8 byte order is code point order: the order of sort_keys=True.
+    std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    out.push_back('{');
+    bool first = true;
+    for (auto& [key, value] : items) {
+      if (!first) out.push_back(',');
+      first = false;
+      backfill::json::append_string(out, key);
+      out.push_back(':');
+      if (!(ok = write_json(out, value, depth + 1, scratch))) break;
+    }
+    out.push_back('}');
+  }
+  scratch.used = mark;
+  return ok;
+}
+
+bool write_json(std::string& out, PyObject* v, int depth, scratch_space& scratch) {
+  if (depth > 32) return false;
+  if (PyUnicode_CheckExact(v)) {
+    std::string_view text;
+    const std::size_t mark = scratch.used;
+    bool ok = str_utf8(v, text, scratch.next_text());
+    if (ok) backfill::json::append_string(out, text);
+    scratch.used = mark;
+    return ok;
+  }
+  if (v == Py_True) {
+    out += "true";
+  } else if (v == Py_False) {
+    out += "false";
+  } else if (v == Py_None) {
+    out += "null";
+  } else if (PyFloat_CheckExact(v)) {
+    double d = PyFloat_AS_DOUBLE(v);
+    if (!std::isfinite(d)) return false;  // dumps raises its own ValueError (allow_nan=False)
+    append_float_repr(out, d);
+  } else if (PyLong_CheckExact(v)) {
+    int overflow = 0;
+    long long n = PyLong_AsLongLongAndOverflow(v, &overflow);  // for an exact int: no error, no call
+    if (overflow) return false;
+    char buf[24];
+    out.append(buf, static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, n).ptr - buf));
+  } else if (PyList_CheckExact(v) || PyTuple_CheckExact(v)) {
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(v);
+    PyObject** items = PySequence_Fast_ITEMS(v);
+    out.push_back('[');
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      if (i) out.push_back(',');
+      if (!write_json(out, items[i], depth + 1, scratch)) return false;
+    }
+    out.push_back(']');
+  } else if (PyDict_CheckExact(v)) {
+    return write_dict(out, v, depth, scratch);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Values that are an exact list or tuple of exact floats.
+bool read_plain_values(PyObject* obj, std::vector<float>& out) {
+  if (!PyList_CheckExact(obj) && !PyTuple_CheckExact(obj)) return false;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(obj);
+  PyObject** items = PySequence_Fast_ITEMS(obj);
+  out.resize(static_cast<std::size_t>(n));
+  float* dst = out.data();
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    // Each float is an object of its own: asking for the one 64 ahead (about a memory latency
+    // of this loop) keeps loads in flight instead of one pointer chase at a time.
+    if (i + 64 < n) __builtin_prefetch(items[i + 64]);
+    PyObject* x = items[i];
+    if (!Py_IS_TYPE(x, &PyFloat_Type)) return false;
+    dst[i] = static_cast<float>(PyFloat_AS_DOUBLE(x));
+  }
+  return true;
+}
+
+bool same_key(PyObject* k, PyObject* name) {
+  if (k == name) return true;  // interned: the usual case
+  return PyUnicode_IS_COMPACT_ASCII(k) && PyUnicode_GET_LENGTH(k) == PyUnicode_GET_LENGTH(name) &&
+         std::memcmp(PyUnicode_DATA(k), PyUnicode_DATA(name), static_cast<std::size_t>(PyUnicode_GET_LENGTH(k))) == 0;
+}
+
+// A whole record, or false (and `r` in any state) for the general reader to do it again.
+bool read_plain(PyObject* d, record& r, scratch_space& scratch) {
+  if (!PyDict_CheckExact(d)) return false;
+  const keys& names = key_names();
+  PyObject *id = nullptr, *values = nullptr, *metadata = nullptr;
+  PyObject *k, *v;
+  Py_ssize_t pos = 0;
+  while (PyDict_Next(d, &pos, &k, &v)) {
+    if (!PyUnicode_CheckExact(k)) return false;  // a lookup could call its __eq__
+    if (same_key(k, names.id)) id = v;
+    else if (same_key(k, names.values)) values = v;
+    else if (same_key(k, names.metadata)) metadata = v;
+  }
+  if (!id || !values || !PyUnicode_CheckExact(id)) return false;
+  std::string_view text;
+  if (!str_utf8(id, text, scratch.next_text())) return false;
+  scratch.used = 0;
+  r.id.assign(text);
+  if (!read_plain_values(values, r.values)) return false;
+  r.metadata_json.clear();
+  if (!metadata) {
+    r.metadata_json = "{}";
+    return true;
+  }
+  r.metadata_json.reserve(512);
+  bool ok = write_json(r.metadata_json, metadata, 0, scratch);
+  scratch.used = 0;
+  return ok;
+}
+
+// ---- the general reader: the calling thread, with the GIL ---------------------------------------
 
 bool read_buffer(PyObject* obj, std::vector<float>& out) {
   if (!PyObject_CheckBuffer(obj)) return false;
@@ -66,178 +304,177 @@ bool read_buffer(PyObject* obj, std::vector<float>& out) {
 }
 
 void read_values(PyObject* obj, std::vector<float>& out, PyObject* id) {
-  if (PyList_CheckExact(obj) || PyTuple_CheckExact(obj)) {
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(obj);
-    PyObject** items = PySequence_Fast_ITEMS(obj);
-    out.resize(static_cast<std::size_t>(n));
-    float* dst = out.data();
-    for (Py_ssize_t i = 0; i < n; ++i) {
-      // Each float is an object of its own: asking for the one 64 ahead (about a memory latency
-      // of this loop) keeps loads in flight instead of one pointer chase at a time.
-      if (i + 64 < n) __builtin_prefetch(items[i + 64]);
-      PyObject* x = items[i];
-      if (Py_IS_TYPE(x, &PyFloat_Type)) {
-        dst[i] = static_cast<float>(PyFloat_AS_DOUBLE(x));
-        continue;
-      }
-      double d = PyFloat_AsDouble(x);  // ints, numpy scalars, anything with __float__
-      if (d == -1.0 && PyErr_Occurred()) {
-        PyErr_Clear();
-        type_error("record " + py::str(id).cast<std::string>() + ": values must be numbers");
-      }
-      dst[i] = static_cast<float>(d);
-    }
+  if (read_buffer(obj, out)) return;
+  auto refuse = [&](const char* what) {
+    PyErr_Clear();
+    type_error("record " + py::str(id).cast<std::string>() + ": " + what);
+  };
+  // Any other iterable (a generator, a list subclass, a numpy array of ints) as a list first.
+  py::object items;
+  if (!PyList_CheckExact(obj) && !PyTuple_CheckExact(obj)) {
+    if (PyUnicode_Check(obj) || PyBytes_Check(obj) ||
+        !(items = py::reinterpret_steal<py::object>(PySequence_Fast(obj, ""))))
+      refuse("values must be a list of numbers or a float buffer");
+    obj = items.ptr();
+  }
+  // A __float__ may run any Python code, even code that changes this list: its size is read again
+  // for every item, and each item is held while it is converted.
+  out.clear();
+  for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(obj); ++i) {
+    py::object x = py::reinterpret_borrow<py::object>(PySequence_Fast_GET_ITEM(obj, i));
+    double d = PyFloat_AsDouble(x.ptr());  // floats, ints, numpy scalars, anything with __float__
+    if (d == -1.0 && PyErr_Occurred()) refuse("values must be numbers");
+    out.push_back(static_cast<float>(d));
+  }
+}
+
+void read_general(PyObject* d, record& r, py::object& dumps, scratch_space& scratch) {
+  const keys& k = key_names();
+  if (!PyDict_Check(d)) type_error("each record must be a dict with 'id' and 'values'");
+  // The record's own fields are held too, as Python code run below (a __float__) may change it.
+  py::object id_ref = py::reinterpret_borrow<py::object>(PyDict_GetItemWithError(d, k.id));
+  PyObject* id = id_ref.ptr();
+  if (!id || !PyUnicode_Check(id)) {
+    if (PyErr_Occurred()) throw py::error_already_set();
+    type_error("each record needs an 'id' that is a str");
+  }
+  Py_ssize_t n = 0;
+  const char* p = PyUnicode_AsUTF8AndSize(id, &n);
+  if (!p) throw py::error_already_set();
+  r.id.assign(p, static_cast<std::size_t>(n));
+  py::object values = py::reinterpret_borrow<py::object>(PyDict_GetItemWithError(d, k.values));
+  if (!values) {
+    if (PyErr_Occurred()) throw py::error_already_set();
+    type_error("record " + r.id + " has no 'values'");
+  }
+  read_values(values.ptr(), r.values, id);
+  PyObject* metadata = PyDict_GetItemWithError(d, k.metadata);
+  if (!metadata) {
+    if (PyErr_Occurred()) throw py::error_already_set();
+    r.metadata_json = "{}";
     return;
   }
-  if (read_buffer(obj, out)) return;
-  // Anything else iterable (a generator, a numpy array of another type): the slow, general way.
-  try {
-    out = py::reinterpret_borrow<py::object>(obj).cast<std::vector<float>>();
-  } catch (const py::cast_error&) {
-    type_error("record " + py::str(id).cast<std::string>() + ": values must be a list of numbers or a float buffer");
+  r.metadata_json.clear();
+  scratch.used = 0;
+  if (!write_json(r.metadata_json, metadata, 0, scratch)) {
+    if (!dumps) dumps = py::module_::import("backfill._canonical").attr("dumps");
+    r.metadata_json = dumps(py::handle(metadata)).cast<std::string>();
   }
-}
-
-bool write_json(std::string& out, PyObject* v, int depth);
-
-bool write_str(std::string& out, PyObject* s) {
-  Py_ssize_t n = 0;
-  const char* p = PyUnicode_AsUTF8AndSize(s, &n);
-  if (!p) {  // lone surrogates: leave the text to json.dumps
-    PyErr_Clear();
-    return false;
-  }
-  backfill::json::append_string(out, std::string_view(p, static_cast<std::size_t>(n)));
-  return true;
-}
-
-bool write_dict(std::string& out, PyObject* d, int depth) {
-  std::vector<std::pair<std::string_view, PyObject*>> items;
-  items.reserve(static_cast<std::size_t>(PyDict_GET_SIZE(d)));
-  PyObject *k, *v;
-  Py_ssize_t pos = 0;
-  while (PyDict_Next(d, &pos, &k, &v)) {
-    if (!PyUnicode_CheckExact(k)) return false;
-    Py_ssize_t n = 0;
-    const char* p = PyUnicode_AsUTF8AndSize(k, &n);
-    if (!p) {
-      PyErr_Clear();
-      return false;
-    }
-    items.emplace_back(std::string_view(p, static_cast<std::size_t>(n)), v);
-  }
-  // UTF-8 byte order is code point order: the order of sort_keys=True.
-  std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  out.push_back('{');
-  bool first = true;
-  for (auto& [key, value] : items) {
-    if (!first) out.push_back(',');
-    first = false;
-    backfill::json::append_string(out, key);
-    out.push_back(':');
-    if (!write_json(out, value, depth + 1)) return false;
-  }
-  out.push_back('}');
-  return true;
-}
-
-bool write_json(std::string& out, PyObject* v, int depth) {
-  if (depth > 32) return false;
-  if (PyUnicode_CheckExact(v)) return write_str(out, v);
-  if (v == Py_True) {
-    out += "true";
-  } else if (v == Py_False) {
-    out += "false";
-  } else if (v == Py_None) {
-    out += "null";
-  } else if (PyFloat_CheckExact(v)) {
-    double d = PyFloat_AS_DOUBLE(v);
-    if (!std::isfinite(d)) return false;  // dumps raises its own ValueError (allow_nan=False)
-    char* text = PyOS_double_to_string(d, 'r', 0, Py_DTSF_ADD_DOT_0, nullptr);  // float.__repr__
-    if (!text) {
-      PyErr_Clear();
-      return false;
-    }
-    out += text;
-    PyMem_Free(text);
-  } else if (PyLong_CheckExact(v)) {
-    int overflow = 0;
-    long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
-    if (overflow || (n == -1 && PyErr_Occurred())) {
-      PyErr_Clear();
-      return false;
-    }
-    char buf[24];
-    out.append(buf, static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, n).ptr - buf));
-  } else if (PyList_CheckExact(v) || PyTuple_CheckExact(v)) {
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(v);
-    PyObject** items = PySequence_Fast_ITEMS(v);
-    out.push_back('[');
-    for (Py_ssize_t i = 0; i < n; ++i) {
-      if (i) out.push_back(',');
-      if (!write_json(out, items[i], depth + 1)) return false;
-    }
-    out.push_back(']');
-  } else if (PyDict_CheckExact(v)) {
-    return write_dict(out, v, depth);
-  } else {
-    return false;
-  }
-  return true;
 }
 
 }  // namespace
 
-std::vector<record> records_from_python(const py::handle& records) {
-  py::list list = py::reinterpret_borrow<py::object>(records);  // a copy only when it is not a list
-  return records_from_python(list, 0, py::len(list));
+// ---- reader_crew ---------------------------------------------------------------------------------
+
+reader_crew::reader_crew(std::size_t helpers) {
+#ifdef Py_GIL_DISABLED
+  helpers = 0;  // no GIL, so nothing keeps other threads off the objects
+#endif
+  scratch_.resize(helpers + 1);
+  for (std::size_t i = 0; i < helpers; ++i) threads_.emplace_back([this, i] { serve(i + 1); });
 }
 
-std::vector<record> records_from_python(const py::list& records, std::size_t begin, std::size_t end) {
+reader_crew::~reader_crew() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  start_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+std::size_t reader_crew::default_helpers() {
+  unsigned cores = std::thread::hardware_concurrency();
+  return cores > 1 ? std::min<std::size_t>(cores - 1, 3) : 0;
+}
+
+void reader_crew::take_parts(std::size_t who) {
+  constexpr std::size_t chunk = 8;  // records per grab: small enough to even out the threads' shares
+  for (std::size_t lo; (lo = next_.fetch_add(chunk)) < count_;) (*part_)(lo, std::min(count_, lo + chunk), scratch_[who]);
+}
+
+void reader_crew::run(std::size_t count, const part_fn& part) {
+  if (threads_.empty() || count <= 8) {
+    part(0, count, scratch_[0]);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    part_ = &part;
+    count_ = count;
+    next_ = 0;
+    busy_ = threads_.size();
+    ++round_;
+  }
+  start_.notify_all();
+  std::exception_ptr mine;
+  try {
+    take_parts(0);
+  } catch (...) {
+    mine = std::current_exception();
+    next_ = count;  // the helpers stop taking parts
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  done_.wait(lock, [&] { return busy_ == 0; });
+  part_ = nullptr;
+  if (!mine) mine = std::exchange(failure_, nullptr);
+  failure_ = nullptr;
+  lock.unlock();
+  if (mine) std::rethrow_exception(mine);
+}
+
+void reader_crew::serve(std::size_t who) {
+  std::uint64_t seen = 0;
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    start_.wait(lock, [&] { return stop_ || round_ != seen; });
+    if (stop_) return;
+    seen = round_;
+    lock.unlock();
+    std::exception_ptr failed;
+    try {
+      take_parts(who);
+    } catch (...) {  // only std::bad_alloc: the plain reader raises nothing else
+      failed = std::current_exception();
+      next_ = count_;
+    }
+    lock.lock();
+    if (failed && !failure_) failure_ = failed;
+    if (--busy_ == 0) done_.notify_one();
+  }
+}
+
+// ---- records_from_python ---------------------------------------------------------------------
+
+std::vector<record> records_from_python(const py::handle& records) {
+  py::list list = py::reinterpret_borrow<py::object>(records);  // a copy only when it is not a list
   std::vector<record> out;
-  records_from_python(records, begin, end, out);
+  const std::size_t n = py::len(list);
+  reader_crew crew(n >= reader_crew::worth_helpers ? reader_crew::default_helpers() : 0);
+  records_from_python(list, 0, n, out, crew);
   return out;
 }
 
-void records_from_python(const py::list& records, std::size_t begin, std::size_t end, std::vector<record>& out) {
-  const keys& k = key_names();
+void records_from_python(const py::list& records, std::size_t begin, std::size_t end, std::vector<record>& out,
+                         reader_crew& crew) {
   // Records already in `out` (a slice handed back for reuse) keep their memory: the strings and
   // vectors are assigned and resized, not allocated again.
-  out.resize(end - begin);
+  const std::size_t n = end - begin;
+  out.resize(n);
+  PyObject** items = PySequence_Fast_ITEMS(records.ptr()) + begin;
+  std::vector<char> general(n, 0);
+  crew.run(n, [&](std::size_t lo, std::size_t hi, scratch_space& scratch) {
+    for (std::size_t i = lo; i < hi; ++i) general[i] = !read_plain(items[i], out[i], scratch);
+  });
+  // Every helper is done: from here on Python code may run (dumps, __float__, errors), and may
+  // even change the list, so each record is looked up again and held while it is read.
   py::object dumps;  // backfill._canonical.dumps, imported when first needed
-  std::size_t i = 0;
-  for (std::size_t at = begin; at < end; ++at) {
-    py::handle item = PyList_GET_ITEM(records.ptr(), static_cast<Py_ssize_t>(at));
-    if (!PyDict_Check(item.ptr())) type_error("each record must be a dict with 'id' and 'values'");
-    PyObject* d = item.ptr();
-    record& r = out[i++];
-    PyObject* id = PyDict_GetItemWithError(d, k.id);
-    if (!id || !PyUnicode_Check(id)) {
-      if (PyErr_Occurred()) throw py::error_already_set();
-      type_error("each record needs an 'id' that is a str");
-    }
-    Py_ssize_t n = 0;
-    const char* p = PyUnicode_AsUTF8AndSize(id, &n);
-    if (!p) throw py::error_already_set();
-    r.id.assign(p, static_cast<std::size_t>(n));
-    PyObject* values = PyDict_GetItemWithError(d, k.values);
-    if (!values) {
-      if (PyErr_Occurred()) throw py::error_already_set();
-      type_error("record " + r.id + " has no 'values'");
-    }
-    read_values(values, r.values, id);
-    PyObject* metadata = PyDict_GetItemWithError(d, k.metadata);
-    if (!metadata) {
-      if (PyErr_Occurred()) throw py::error_already_set();
-      r.metadata_json = "{}";
-      continue;
-    }
-    r.metadata_json.clear();
-    r.metadata_json.reserve(512);
-    if (!write_json(r.metadata_json, metadata, 0)) {
-      if (!dumps) dumps = py::module_::import("backfill._canonical").attr("dumps");
-      r.metadata_json = dumps(py::handle(metadata)).cast<std::string>();
-    }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!general[i]) continue;
+    if (begin + i >= static_cast<std::size_t>(PyList_GET_SIZE(records.ptr())))
+      throw py::value_error("the list of records changed while it was being read");
+    py::object item = py::reinterpret_borrow<py::object>(PyList_GET_ITEM(records.ptr(), begin + i));
+    read_general(item.ptr(), out[i], dumps, crew.own_scratch());
   }
 }
 
@@ -247,13 +484,14 @@ std::int64_t upsert_from_python(sink& target, const py::list& records) {
   // (no GIL), the next is converted (GIL), so the two overlap instead of adding up. A sink whose
   // upserts may run at once gets three workers, so that one slice's last responses are awaited
   // while the next slices are already on the wire. At most two converted slices wait, so memory
-  // stays bounded.
+  // stays bounded. Each slice is read by this thread and the crew's helpers together (see the top
+  // of this file); the helpers live as long as this call.
   // 512 records (two requests of 1536-float records): the first is on the wire after ~3 ms of
   // conversion, and the last one's acknowledgements are a short wait. Slices of 2,048 measured
   // ~15 % slower end to end for calls of 10,000 records (bench/README.md, Pinecone section).
   constexpr std::size_t slice = 512;
   if (n <= slice) {
-    std::vector<record> rs = records_from_python(records, 0, n);
+    std::vector<record> rs = records_from_python(records);
     py::gil_scoped_release nogil;  // encoding, sending and freeing the records need no GIL
     std::int64_t acked = target.upsert(rs);
     std::vector<record>().swap(rs);
@@ -292,6 +530,7 @@ std::int64_t upsert_from_python(sink& target, const py::list& records) {
       }
     }
   };
+  reader_crew crew(reader_crew::default_helpers());
   std::vector<std::thread> workers;
   for (int w = 0, count = target.concurrent_upserts() ? 3 : 1; w < count; ++w) workers.emplace_back(work);
   auto finish = [&] {
@@ -313,7 +552,7 @@ std::int64_t upsert_from_python(sink& target, const py::list& records) {
           spare.pop_back();
         }
       }
-      records_from_python(records, begin, std::min(n, begin + slice), batch);
+      records_from_python(records, begin, std::min(n, begin + slice), batch, crew);
       py::gil_scoped_release nogil;
       std::unique_lock<std::mutex> lock(mutex);
       changed.wait(lock, [&] { return ready.size() < 2 || finished; });
