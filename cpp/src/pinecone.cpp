@@ -190,7 +190,7 @@ void pinecone_sink::keep_body(std::string body) {
 }
 
 std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
-  // 1. Check every record and fit metadata that needs it, before anything is sent.
+  // 1. Check every id and fit metadata that needs it, before anything is sent.
   sanitize_options fit;
   fit.max_bytes = options_.metadata_max_bytes;
   sanitize_report fitted;
@@ -202,19 +202,6 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
     if (rec.id.empty() || rec.id.size() > 512 || rec.id.find(' ') != std::string::npos)
       throw sink_error(fmt::format("{}: record id '{}' is not a Pinecone id (1 to 512 bytes, no spaces)", describe(),
                                    http::excerpt(rec.id, 80)));
-    // One branch-free pass over the bits, which the compiler vectorizes: a non-finite float has
-    // every exponent bit set; a zero has no bit set but perhaps the sign.
-    std::uint32_t nonfinite = 0, bits = 0;
-    for (float v : rec.values) {
-      auto b = std::bit_cast<std::uint32_t>(v);
-      nonfinite |= static_cast<std::uint32_t>((b & 0x7f800000u) == 0x7f800000u);
-      bits |= b & 0x7fffffffu;
-    }
-    if (nonfinite)
-      throw sink_error(fmt::format("{}: record {} has a value that is not a finite number", describe(), rec.id));
-    if (!bits)
-      throw sink_error(fmt::format("{}: record {} has no non-zero value; Pinecone needs at least one", describe(),
-                                   rec.id));
     // Metadata the pipeline already fitted passes through; anything else is fitted here.
     const std::string& meta = rec.metadata_json;
     bool suspicious = meta.size() > fit.max_bytes || meta.find("null") != std::string::npos ||
@@ -241,6 +228,24 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
     for (auto& [k, n] : fitted.flattened) what += fmt::format("{}{} flattened in {}", what.empty() ? "" : ", ", k, n);
     logger()->warn("pinecone: metadata fitted to Pinecone's rules: {}", what);
   }
+
+  // Values Pinecone refuses, checked as each record is packed, while they are in cache for the
+  // copy that follows: a request holding such a record is never sent, and the call fails naming it.
+  // One branch-free pass over the bits, which the compiler vectorizes: a non-finite float has every
+  // exponent bit set; a zero has no bit set but perhaps the sign.
+  auto check_values = [&](const record& rec) {
+    std::uint32_t nonfinite = 0, bits = 0;
+    for (float v : rec.values) {
+      auto b = std::bit_cast<std::uint32_t>(v);
+      nonfinite |= static_cast<std::uint32_t>((b & 0x7f800000u) == 0x7f800000u);
+      bits |= b & 0x7fffffffu;
+    }
+    if (nonfinite)
+      throw sink_error(fmt::format("{}: record {} has a value that is not a finite number", describe(), rec.id));
+    if (!bits)
+      throw sink_error(fmt::format("{}: record {} has no non-zero value; Pinecone needs at least one", describe(),
+                                   rec.id));
+  };
 
   // 2. Pack and send: each request holds <= max_records records and <= max_request_bytes of body.
   // Writing floats as JSON text is the costly part, so slices of the records are packed on up to two
@@ -290,6 +295,7 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
     for (std::size_t i = begin; i < end; ++i) {
       if (skip[i]) continue;
       const record& rec = records[i];
+      check_values(rec);
       std::size_t size = 0;
       try {
         size = enc.prepare(rec, patched[i].empty() ? rec.metadata_json : patched[i]);
@@ -324,6 +330,7 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
     for (std::size_t i = begin; i < end; ++i) {
       if (skip[i]) continue;
       const record& rec = records[i];
+      check_values(rec);
       one.clear();
       one.reserve(rec.values.size() * 12 + rec.metadata_json.size() + rec.id.size() + 64);
       append_record(one, rec, patched[i].empty() ? rec.metadata_json : patched[i]);

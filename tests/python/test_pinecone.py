@@ -580,6 +580,23 @@ def test_short_ack_raises_sink_error_naming_ids(fakes: Callable[..., PineconeFak
 
 
 @pytest.mark.parametrize("transport", ["grpc", "rest"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0])
+def test_values_pinecone_refuses_fail_the_call_naming_the_record(fakes: Callable[..., PineconeFake], transport: str,
+                                                                 bad: float) -> None:
+    """A non-finite value, or a vector of zeros only, is refused before the request holding it is
+    sent: the call fails naming the record, and the requests packed before it are all the fake sees."""
+    fake = fakes(dimension=8)
+    records = [{"id": f"v{i}", "values": vec(i, 8)} for i in range(30)]
+    records[25]["values"] = [bad] * 8 if bad == 0.0 else vec(25, 8)[:7] + [bad]
+    what = "has no non-zero value" if bad == 0.0 else "has a value that is not a finite number"
+    s = sink(fake, transport=transport, max_records=10, max_in_flight=1)
+    with pytest.raises(SinkError, match=f"record v25 {what}"):
+        s.upsert(records)
+    assert fake.count("ns") <= 20  # the requests of v0-v9 and v10-v19 at most
+    assert s.fetch([r["id"] for r in records[20:]]) == {}  # never the one holding v25, nor what follows
+
+
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
 def test_sink_retries_429_and_5xx(fakes: Callable[..., PineconeFake], transport: str) -> None:
     fake = fakes(dimension=8)
     fake.fail_next(2, 429, retry_after=1, paths=["/vectors/upsert"])
