@@ -602,6 +602,57 @@ _FRAME_HEAD = struct.Struct(">HHBI")
 RESPONSE_HEADERS = b"\x88" + _hpack_literal(b"content-type", b"application/grpc")  # 0x88: ":status: 200"
 
 
+class _Message:
+    """The DATA of one request stream, in a buffer sized by the gRPC length prefix of its first
+    frame and taken from the connection's spares, so a 2 MB message is neither grown nor zeroed
+    as it arrives. DATA that is not yet buffered is received straight into it (recv_into)."""
+
+    __slots__ = ("buf", "size", "spares")
+
+    def __init__(self, spares: list[bytearray]) -> None:
+        self.buf = bytearray()
+        self.size = 0
+        self.spares = spares
+
+    def _room(self, first: memoryview, n: int) -> None:
+        if self.size + n <= len(self.buf):
+            return
+        want = max(self.size + n, 2 * len(self.buf))
+        if self.size == 0 and len(first) >= 5 and first[0] == 0:
+            want = max(want, 5 + int.from_bytes(first[1:5], "big"))
+        want = -(-want // (1 << 20)) << 20  # whole megabytes, so that spares fit the next messages
+        grown = next((b for b in self.spares if len(b) >= want), None)
+        if grown is None:
+            grown = bytearray(want)
+        else:
+            self.spares.remove(grown)
+        grown[:self.size] = memoryview(self.buf)[:self.size]
+        self.buf = grown
+
+    def add(self, data: memoryview, total: int, conn: socket.socket) -> bool:
+        """Appends `data`, the start of a frame's `total` bytes of DATA, and receives the rest of
+        the frame into the buffer. False when the peer closes first."""
+        self._room(data, total)
+        n = len(data)
+        self.buf[self.size:self.size + n] = data
+        self.size += n
+        with memoryview(self.buf) as view:
+            while n < total:
+                got = conn.recv_into(view[self.size:self.size + total - n])
+                if not got:
+                    return False
+                self.size += got
+                n += got
+        return True
+
+    def bytes(self) -> memoryview:
+        return memoryview(self.buf)[:self.size]
+
+    def release(self) -> None:
+        if len(self.spares) < 4 and self.buf:
+            self.spares.append(self.buf)
+
+
 class _GrpcConnection:
     """One HTTP/2 connection of gRPC calls. Frames are read into one buffer that is allocated once
     (recv_into, no bytes object per read) and grows only for a frame larger than it, so a client
@@ -615,7 +666,8 @@ class _GrpcConnection:
         self.view = memoryview(self.buf)
         self.pos = 0               # the next unread byte
         self.end = len(already)    # past the last received byte
-        self.streams: dict[int, bytearray] = {}
+        self.streams: dict[int, _Message] = {}
+        self.spares: list[bytearray] = []  # message buffers to use again
         self.unacked = 0  # DATA bytes received since the last connection WINDOW_UPDATE
 
     def _need(self, n: int) -> bool:
@@ -629,7 +681,9 @@ class _GrpcConnection:
                 self.buf[:left] = self.buf[self.pos:self.end]
                 self.view = memoryview(self.buf)
                 self.pos, self.end = 0, left
-            got = self.conn.recv_into(self.view[self.end:])
+            # At most 64 kB at a time: the rest of a large DATA frame is received straight into
+            # its message (_Message.add), not here and copied again.
+            got = self.conn.recv_into(self.view[self.end:self.end + max(n - (self.end - self.pos), 1 << 16)])
             if not got:
                 return False
             self.end += got
@@ -645,6 +699,20 @@ class _GrpcConnection:
             length = (length << 8) | (kind >> 8)
             kind &= 0xFF
             stream &= 0x7FFFFFFF
+            message = self.streams.get(stream) if kind == DATA and not flags & PADDED else None
+            if message is not None:  # what is buffered, then the rest received straight into the message
+                start = self.pos + 9
+                have = min(self.end - start, length)
+                self.pos = start + have
+                if not message.add(self.view[start:self.pos], length, self.conn):
+                    return
+                self.unacked += length
+                if flags & END_STREAM:
+                    self._respond(stream, self.streams.pop(stream))
+                if self.unacked > 1 << 28:
+                    send(_frame(WINDOW_UPDATE, 0, 0, self.unacked.to_bytes(4, "big")))
+                    self.unacked = 0
+                continue
             if not self._need(9 + length):
                 return
             start, end = self.pos + 9, self.pos + 9 + length
@@ -654,9 +722,9 @@ class _GrpcConnection:
                 if flags & PADDED:
                     end -= self.buf[start]
                     start += 1
-                body = self.streams.get(stream)
-                if body is not None:
-                    body += self.view[start:end]
+                message = self.streams.get(stream)
+                if message is not None:
+                    message.add(self.view[start:end], end - start, self.conn)
                     if flags & END_STREAM:
                         self._respond(stream, self.streams.pop(stream))
                 if self.unacked > 1 << 28:
@@ -667,9 +735,9 @@ class _GrpcConnection:
                     if flags & END_STREAM:
                         self._respond(stream, self.streams.pop(stream))
                 elif flags & END_STREAM:
-                    self._respond(stream, bytearray())
+                    self._respond(stream, _Message(self.spares))
                 else:
-                    self.streams[stream] = bytearray()
+                    self.streams[stream] = _Message(self.spares)
             elif kind == SETTINGS and not flags & ACK:
                 send(_frame(SETTINGS, ACK, 0))
             elif kind == PING and not flags & ACK:
@@ -680,7 +748,8 @@ class _GrpcConnection:
                 return
             # PRIORITY, WINDOW_UPDATE, CONTINUATION (header blocks are not decoded): nothing to do
 
-    def _respond(self, stream: int, body: bytearray) -> None:
+    def _respond(self, stream: int, request: _Message) -> None:
+        body = request.bytes()
         status, payload, message = 13, b"", "a request without a gRPC message"
         if len(body) >= 5 and body[0] == 0 and int.from_bytes(body[1:5], "big") == len(body) - 5:
             status, payload, message = self.server.answer_grpc(memoryview(body)[5:])
@@ -694,6 +763,8 @@ class _GrpcConnection:
             out += _frame(DATA, 0, stream, b"\x00" + len(payload).to_bytes(4, "big") + payload)
         out += _frame(HEADERS, END_HEADERS | END_STREAM, stream, trailers)
         self.conn.sendall(out)
+        body.release()
+        request.release()
 
 
 # --- running it as a separate process ------------------------------------------------------------
