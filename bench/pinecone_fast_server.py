@@ -382,9 +382,14 @@ class Server:
                                          "usage": {"readUnits": 1}}).encode()
         return "404 Not Found", b'{"code":5,"message":"not found","details":[]}'
 
-    def answer_grpc(self, message: memoryview) -> tuple[int, bytes, str]:
-        """(grpc-status, UpsertResponse bytes, grpc-message) for one gRPC Upsert request message."""
-        n, ns, error = _grpc_upsert(message, self.dimension if self.validate else 0, self.validate)
+    def answer_grpc(self, message: memoryview, raw: tuple[bytearray, int, int] | None = None) -> tuple[int, bytes, str]:
+        """(grpc-status, UpsertResponse bytes, grpc-message) for one gRPC Upsert request message;
+        `raw` is the same message as (buffer, start, end), for counting without a memoryview."""
+        counted = _count_vectors(*raw) if raw is not None and not self.validate else None
+        if counted is not None:
+            n, ns, error = counted[0], counted[1], ""
+        else:
+            n, ns, error = _grpc_upsert(message, self.dimension if self.validate else 0, self.validate)
         error = error or self.check_limits(n, len(message))
         self.account(ns, n, len(message), error)
         if error:
@@ -479,6 +484,34 @@ def _grpc_vector_error(buf: memoryview, dimension: int) -> str:
     if not metadata:
         return f"vector {vid.decode(errors='replace')} has no metadata"
     return ""
+
+
+def _count_vectors(buf: bytearray, i: int, end: int) -> tuple[int, str] | None:
+    """(records, namespace) of the UpsertRequest in buf[i:end], by its top-level fields, or None
+    when it holds anything but one-byte tags of fields 1 and 2 (_grpc_upsert then walks it the
+    general way). Indexing a bytearray, with the usual two-byte lengths read inline, is several
+    times as fast as the general walk over a memoryview."""
+    n, ns = 0, ""
+    while i < end:
+        tag = buf[i]
+        if tag != 0x0A and tag != 0x12:
+            return None
+        b = buf[i + 1]
+        size = b & 0x7F
+        i += 2
+        if b & 0x80:
+            b = buf[i]
+            size |= (b & 0x7F) << 7
+            i += 1
+            if b & 0x80:
+                more, i = _varint(memoryview(buf), i)
+                size |= more << 14
+        if tag == 0x0A:
+            n += 1
+        else:
+            ns = buf[i:i + size].decode("utf-8", "replace")
+        i += size
+    return (n, ns) if i == end else None
 
 
 def _grpc_upsert(buf: memoryview, dimension: int, validate: bool) -> tuple[int, str, str]:
@@ -752,7 +785,7 @@ class _GrpcConnection:
         body = request.bytes()
         status, payload, message = 13, b"", "a request without a gRPC message"
         if len(body) >= 5 and body[0] == 0 and int.from_bytes(body[1:5], "big") == len(body) - 5:
-            status, payload, message = self.server.answer_grpc(memoryview(body)[5:])
+            status, payload, message = self.server.answer_grpc(memoryview(body)[5:], (request.buf, 5, request.size))
         elif len(body) >= 5 and body[0] != 0:
             status, message = 12, "compressed messages are not supported"  # UNIMPLEMENTED
         trailers = _hpack_literal(b"grpc-status", str(status).encode())
