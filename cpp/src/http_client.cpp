@@ -284,6 +284,7 @@ class client::pending {
 
   // loop-owned
   int attempts = 0;
+  int refusals = 0;  // streams the server refused unprocessed, sent again without counting an attempt
   bool stalled = false;
   bool responding = false;  // a response line arrived: from then on, silence is a stall
   curl_off_t progress_bytes = -1;
@@ -841,7 +842,7 @@ struct client::impl {
     native_running.erase(it);
     h->on_native = false;
     h->native.keep_alive.reset();
-    conclude(h, o.code, o.status, std::move(o.reason));
+    conclude(h, o.code, o.status, std::move(o.reason), o.refused);
     return true;
   }
 
@@ -909,7 +910,8 @@ struct client::impl {
   // How a transfer ended, from either path (libcurl's, or the native HTTP/2 one): rc as libcurl
   // gives it, the response status, and why when rc is not CURLE_OK. Decides success, a retry, or
   // the error the waiter gets.
-  void conclude(const handle& h, CURLcode rc, long status, std::string curl_reason) {
+  // `refused`: the server refused the HTTP/2 stream before processing it (h2::outcome::refused).
+  void conclude(const handle& h, CURLcode rc, long status, std::string curl_reason, bool refused = false) {
     auto& hs = host(h->host);
     --hs.in_flight;
     --in_flight;
@@ -982,6 +984,19 @@ struct client::impl {
       return;
     }
     double elapsed = std::chrono::duration<double>(now - h->submitted).count();
+    // A refused stream reached no application, so it is sent again at once and is not an attempt,
+    // as gRPC clients treat it; a server that refuses everything still ends in an error, after
+    // max_refusals more tries.
+    constexpr int max_refusals = 16;
+    if (refused && retry && h->refusals < max_refusals && elapsed <= opts.retry.max_elapsed) {
+      ++h->refusals;
+      --h->attempts;
+      logger()->debug("http: {} {} -> {}; sent again", method, r.url, curl_reason);
+      stats.retries.fetch_add(1, std::memory_order_relaxed);
+      shells.give(std::move(r));
+      timers.emplace(now, h);
+      return;
+    }
     if (retry && h->attempts < opts.retry.max_attempts) {
       double delay = advised ? *advised : backoff(h->attempts);
       if (elapsed + delay <= opts.retry.max_elapsed) {

@@ -353,6 +353,7 @@ struct pool::impl {
         o.code = CURLE_HTTP2_STREAM;
         o.reason = fmt::format("HTTP/2 stream {} on {} was reset: {} (err {})", id, c->key,
                                nghttp2_http2_strerror(code), code);
+        o.refused = code == NGHTTP2_REFUSED_STREAM;  // nghttp2's code for streams past a GOAWAY too
       }
       s->t->current = nullptr;
       erase(c->streams, s);

@@ -54,6 +54,9 @@ struct outcome {
   CURLcode code = CURLE_OK;
   long status = 0;
   std::string reason;
+  // The server refused the stream before processing any of it: RST_STREAM(REFUSED_STREAM), or a
+  // stream past a GOAWAY's last stream id (RFC 9113, 8.7). Safe to send again as it is.
+  bool refused = false;
 };
 
 class pool {

@@ -13,11 +13,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +43,7 @@ class h2_server {
     int goaway_after = 0;    // a connection answers n calls, then GOAWAY and close
     int delay_ms = 0;        // before each answer
     bool ping_when_idle = false;  // once a connection has been quiet for 100 ms after an answer, a PING
+    int refuse_streams = 0;  // the first n calls are reset with REFUSED_STREAM as their headers arrive
   };
 
   explicit h2_server(options o) : opts_(o) {
@@ -63,6 +66,7 @@ class h2_server {
   int calls() const { return calls_.load(); }
   std::size_t max_data_frame() const { return max_frame_seen_.load(); }
   int ping_acks() const { return ping_acks_.load(); }
+  int refused() const { return std::min(refusing_.load(), opts_.refuse_streams); }
 
  private:
   struct call {
@@ -79,6 +83,7 @@ class h2_server {
     int answered = 0;
     bool close_now = false;
     bool answered_any = false;
+    std::set<std::int32_t> refused;
   };
 
   void accept_loop() {
@@ -121,9 +126,15 @@ class h2_server {
       while (len > seen && !c->self->max_frame_seen_.compare_exchange_weak(seen, len)) {
       }
     }
-    bool ends = (f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) && (f->hd.flags & NGHTTP2_FLAG_END_STREAM);
-    if (!ends) return 0;
     h2_server& s = *c->self;
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST &&
+        s.refusing_.fetch_add(1) < s.opts_.refuse_streams) {
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+      c->refused.insert(f->hd.stream_id);
+      return 0;
+    }
+    bool ends = (f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) && (f->hd.flags & NGHTTP2_FLAG_END_STREAM);
+    if (!ends || c->refused.count(f->hd.stream_id)) return 0;
     if (s.dropped_.fetch_add(1) < s.opts_.drop_calls) {
       c->close_now = true;
       return 0;
@@ -164,7 +175,7 @@ class h2_server {
   }
 
   void serve(int fd) {
-    conn c{this, fd, nullptr, {}, 0, false, false};
+    conn c{this, fd, nullptr, {}, 0, false, false, {}};
     nghttp2_session_callbacks* cb;
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_send_callback(cb, &on_send);
@@ -207,7 +218,7 @@ class h2_server {
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
-  std::atomic<int> connections_{0}, calls_{0}, dropped_{0}, ping_acks_{0};
+  std::atomic<int> connections_{0}, calls_{0}, dropped_{0}, ping_acks_{0}, refusing_{0};
   std::atomic<std::size_t> max_frame_seen_{0};
   std::mutex mutex_;
   std::thread accept_thread_;
@@ -299,8 +310,10 @@ TEST(HttpH2, DroppedConnectionsAndGoawayAreRetried) {
     h2_server::options o;
     o.goaway_after = 3;
     h2_server server(o);
-    // A connection takes 4 calls and answers 3: the one refused is sent again on the next
-    // connection, where it may be refused again, so this client allows more attempts.
+    // A connection takes 4 calls and answers 3, then sends GOAWAY and closes. A call past the
+    // GOAWAY's last stream is refused unprocessed and sent again without counting; one the server
+    // took but left unanswered when it closed (calls end out of order) counts as an attempt, so
+    // this client allows more of them.
     http::client_options opts = fast_retries();
     opts.retry.max_attempts = 12;
     http::client client(opts);
@@ -309,6 +322,49 @@ TEST(HttpH2, DroppedConnectionsAndGoawayAreRetried) {
     for (int i = 0; i < 20; ++i) handles.push_back(client.submit(grpc_call(server.url(), body)));
     for (auto& h : handles) EXPECT_EQ(client.wait(h).body.substr(5), expected_answer(body));
     EXPECT_GE(server.connections(), 7);  // 20 calls, 3 a connection
+  }
+}
+
+// A refused stream reached no application (RFC 9113, 8.7): it is sent again at once without
+// counting as an attempt, so one attempt is enough here; a server that refuses everything still
+// ends the call, after a bounded number of free tries.
+TEST(HttpH2, RefusedStreamsAreSentAgainWithoutCountingAnAttempt) {
+  {
+    h2_server::options o;
+    o.refuse_streams = 5;
+    h2_server server(o);
+    http::client_options opts = fast_retries();
+    opts.retry.max_attempts = 1;
+    http::client client(opts);
+    std::vector<http::client::handle> handles;
+    std::string body = pattern(30'000, 4);
+    for (int i = 0; i < 3; ++i) handles.push_back(client.submit(grpc_call(server.url(), body)));
+    for (auto& h : handles) {
+      http::response r = client.wait(h);
+      EXPECT_EQ(r.body.substr(5), expected_answer(body));
+      EXPECT_EQ(r.attempts, 1);
+    }
+    EXPECT_EQ(server.refused(), 5);
+    EXPECT_EQ(server.calls(), 3);
+    EXPECT_EQ(client.stats().retries, 5);
+    EXPECT_EQ(client.stats().failures, 0);
+  }
+  {
+    h2_server::options o;
+    o.refuse_streams = 1000;
+    h2_server server(o);
+    http::client_options opts = fast_retries();
+    opts.retry.max_attempts = 2;
+    http::client client(opts);
+    try {
+      client.execute(grpc_call(server.url(), "x"));
+      FAIL() << "a call the server always refuses succeeded";
+    } catch (const http::http_error& e) {
+      EXPECT_NE(std::string(e.what()).find("REFUSED_STREAM"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("(2 attempts)"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(server.refused(), 18);  // 16 free tries, and the 2 attempts
+    EXPECT_EQ(server.calls(), 0);
   }
 }
 
