@@ -139,15 +139,17 @@ std::string_view utf8_prefix(std::string_view s, std::size_t max_bytes) noexcept
 // appended a run at a time; the rest one by one.
 namespace {
 
-// The number of plain bytes (printable ASCII other than '"' and '\\') at the start of `p`, which
-// holds at least 16: append_string copies those as they are and looks at the next one alone.
-inline std::size_t plain_prefix16(const char* p) noexcept {
+// The number of plain bytes at the start of `p`, which holds at least 16: append_string copies
+// those as they are and looks at the next one alone. Plain is anything but a control byte, '"' and
+// '\\', and, unless the text is known to be valid UTF-8 (`high_is_plain`), bytes from 0x80.
+inline std::size_t plain_prefix16(const char* p, bool high_is_plain) noexcept {
 #if defined(__SSE2__)
   __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  // As signed bytes, everything below 0x20 and everything from 0x80 is less than 0x20.
-  __m128i special = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-                                 _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                              _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+  // Below 0x20 unsigned: min(v, 0x1f) == v. As signed bytes, 0x80 and up are below 0x20 too.
+  __m128i low = high_is_plain ? _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v)
+                              : _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+  __m128i special = _mm_or_si128(low, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                   _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
   unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(special));
   return mask ? static_cast<std::size_t>(__builtin_ctz(mask)) : 16;
 #else
@@ -158,7 +160,8 @@ inline std::size_t plain_prefix16(const char* p) noexcept {
     std::uint64_t x;
     std::memcpy(&x, p + at, 8);
     std::uint64_t below_space = (x - ones * 0x20) & ~x & highs;
-    if ((x & highs) | below_space | has_zero(x ^ (ones * '"')) | has_zero(x ^ (ones * '\\'))) return at;
+    std::uint64_t high = high_is_plain ? 0 : (x & highs);
+    if (high | below_space | has_zero(x ^ (ones * '"')) | has_zero(x ^ (ones * '\\'))) return at;
   }
   return 16;
 #endif
@@ -171,10 +174,14 @@ void append_string(std::string& out, std::string_view s) {
   out.push_back('"');
   std::size_t run = 0;  // start of the bytes not yet appended
   std::size_t i = 0;
+  // At the first byte from 0x80, the rest of the text is validated at once (simdjson, SIMD): when
+  // it is valid UTF-8, as text from Python or a parsed document is, its bytes from 0x80 are plain
+  // and only control bytes and quotes stop the scan; otherwise each sequence is checked alone.
+  bool checked = false, valid = false;
   while (i < s.size()) {
     // Sixteen bytes at a time: most text has nothing to escape.
     if (i + 16 <= s.size()) {
-      std::size_t plain = plain_prefix16(s.data() + i);
+      std::size_t plain = plain_prefix16(s.data() + i, valid);
       i += plain;
       if (plain == 16) continue;
     }
@@ -184,6 +191,14 @@ void append_string(std::string& out, std::string_view s) {
       continue;
     }
     if (c >= 0x80) {
+      if (!checked) {
+        checked = true;
+        valid = valid_utf8(s.substr(i));  // what came before is ASCII: i starts a sequence
+      }
+      if (valid) {
+        ++i;
+        continue;
+      }
       if (std::size_t n = utf8_sequence(s, i)) {
         i += n;
         continue;

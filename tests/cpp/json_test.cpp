@@ -4,6 +4,8 @@
 
 #include <cstdio>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "backfill/document.hpp"
 #include "backfill/errors.hpp"
@@ -75,6 +77,34 @@ TEST(Json, EveryByteIsSeenAtEveryOffset) {
         ASSERT_EQ(out, expected) << "byte " << c << " at " << at << " of " << length;
       }
     }
+  }
+}
+
+// Valid UTF-8 is scanned with its non-ASCII bytes taken as plain; escapes among multi-byte
+// characters, and an invalid byte after valid ones, must still come out right at any offset.
+TEST(Json, EscapesAmongMultibyteCharacters) {
+  const std::vector<std::pair<std::string, std::string>> pieces = {
+      {"a", "a"},          {"\xC3\xA9", "\xC3\xA9"},   {"\xE6\x9D\xB1", "\xE6\x9D\xB1"},
+      {"\xF0\x9F\x9A\x80", "\xF0\x9F\x9A\x80"},       {"\n", "\\n"},
+      {"\"", "\\\""},      {"\\", "\\\\"},          {"\x01", "\\u0001"},
+      {"\x7f", "\x7f"},      {"word ", "word "}};
+  unsigned seed = 12345;
+  auto next = [&] { return (seed = seed * 1103515245u + 12345u) >> 16; };
+  for (int round = 0; round < 2000; ++round) {
+    std::string text, expected = "\"";
+    for (unsigned k = 0, n = next() % 40; k < n; ++k) {
+      const auto& [raw, escaped] = pieces[next() % pieces.size()];
+      text += raw;
+      expected += escaped;
+    }
+    if (round % 3 == 0) {  // an invalid byte at the end: the text is not valid UTF-8 after all
+      text += "\xFF";
+      expected += "\xEF\xBF\xBD";
+    }
+    expected += "\"";
+    std::string out;
+    bj::append_string(out, text);
+    ASSERT_EQ(out, expected) << "round " << round;
   }
 }
 
