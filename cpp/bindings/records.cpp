@@ -29,6 +29,7 @@
 #include <charconv>
 #include <cmath>
 #include <condition_variable>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -111,9 +112,64 @@ const keys& key_names() {
 
 // ---- the plain reader: safe on a helper thread while the calling thread holds the GIL -----------
 
+// Whether 8 code units from `p` are all ASCII: 1, 2 or 4 words of 64 bits, masked.
+template <typename Char>
+bool ascii8(const Char* p) {
+  constexpr std::uint64_t mask = sizeof(Char) == 1   ? 0x8080808080808080ull
+                                 : sizeof(Char) == 2 ? 0xFF80FF80FF80FF80ull
+                                                     : 0xFFFFFF80FFFFFF80ull;
+  std::uint64_t any = 0;
+  for (std::size_t k = 0; k < sizeof(Char); ++k) {
+    std::uint64_t w;
+    std::memcpy(&w, reinterpret_cast<const char*>(p) + 8 * k, 8);
+    any |= w;
+  }
+  return (any & mask) == 0;
+}
+
+// UTF-8 of n code points of one width into `out` (room for 4 bytes each), or nullptr at a lone
+// surrogate. Runs of ASCII, the usual case even in non-ASCII text, go 8 code units at a time.
+template <typename Char>
+char* encode_utf8(const Char* p, Py_ssize_t n, char* out) {
+  Py_ssize_t i = 0;
+  while (i < n) {
+    Py_ssize_t stop = n;
+    if (i + 8 <= n) {
+      if (ascii8(p + i)) {
+        for (int k = 0; k < 8; ++k) out[k] = static_cast<char>(p[i + k]);
+        out += 8;
+        i += 8;
+        continue;
+      }
+      stop = i + 8;  // these 8 one by one, then look for ASCII again
+    }
+    for (; i < stop; ++i) {
+      Py_UCS4 c = p[i];
+      if (c < 0x80) {
+        *out++ = static_cast<char>(c);
+      } else if (c < 0x800) {
+        *out++ = static_cast<char>(0xC0 | (c >> 6));
+        *out++ = static_cast<char>(0x80 | (c & 0x3F));
+      } else if (c < 0x10000) {
+        if (c >= 0xD800 && c <= 0xDFFF) return nullptr;
+        *out++ = static_cast<char>(0xE0 | (c >> 12));
+        *out++ = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+        *out++ = static_cast<char>(0x80 | (c & 0x3F));
+      } else {
+        *out++ = static_cast<char>(0xF0 | (c >> 18));
+        *out++ = static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+        *out++ = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+        *out++ = static_cast<char>(0x80 | (c & 0x3F));
+      }
+    }
+  }
+  return out;
+}
+
 // The UTF-8 of an exact str, from its code points: `view` points into the str itself when it is
-// ASCII, else into `scratch`. False for a lone surrogate (not UTF-8) or a string not yet in the
-// canonical form (only from deprecated APIs, before 3.12).
+// ASCII, else into `scratch` (which only grows, so that its memory is written once and reused).
+// False for a lone surrogate (not UTF-8) or a string not yet in the canonical form (only from
+// deprecated APIs, before 3.12).
 bool str_utf8(PyObject* s, std::string_view& view, std::string& scratch) {
 #if PY_VERSION_HEX < 0x030C0000
   if (!PyUnicode_IS_READY(s)) return false;
@@ -124,28 +180,18 @@ bool str_utf8(PyObject* s, std::string_view& view, std::string& scratch) {
     return true;
   }
   const int kind = PyUnicode_KIND(s);
-  const void* data = PyUnicode_DATA(s);
-  scratch.clear();
-  for (Py_ssize_t i = 0; i < n; ++i) {
-    Py_UCS4 c = PyUnicode_READ(kind, data, i);
-    if (c < 0x80) {
-      scratch.push_back(static_cast<char>(c));
-    } else if (c < 0x800) {
-      scratch.push_back(static_cast<char>(0xC0 | (c >> 6)));
-      scratch.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    } else if (c < 0x10000) {
-      if (c >= 0xD800 && c <= 0xDFFF) return false;
-      scratch.push_back(static_cast<char>(0xE0 | (c >> 12)));
-      scratch.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-      scratch.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    } else {
-      scratch.push_back(static_cast<char>(0xF0 | (c >> 18)));
-      scratch.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-      scratch.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-      scratch.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    }
+  const std::size_t room = static_cast<std::size_t>(n) * (kind == PyUnicode_1BYTE_KIND ? 2 : kind == PyUnicode_2BYTE_KIND ? 3 : 4);
+  if (scratch.size() < room) scratch.resize(room);
+  char* end = nullptr;
+  if (kind == PyUnicode_1BYTE_KIND) {
+    end = encode_utf8(PyUnicode_1BYTE_DATA(s), n, scratch.data());
+  } else if (kind == PyUnicode_2BYTE_KIND) {
+    end = encode_utf8(PyUnicode_2BYTE_DATA(s), n, scratch.data());
+  } else {
+    end = encode_utf8(PyUnicode_4BYTE_DATA(s), n, scratch.data());
   }
-  view = scratch;
+  if (!end) return false;
+  view = std::string_view(scratch.data(), static_cast<std::size_t>(end - scratch.data()));
   return true;
 }
 
@@ -342,7 +388,11 @@ void read_general(PyObject* d, record& r, py::object& dumps, scratch_space& scra
   }
   Py_ssize_t n = 0;
   const char* p = PyUnicode_AsUTF8AndSize(id, &n);
-  if (!p) throw py::error_already_set();
+  if (!p) {
+    PyErr_Clear();
+    throw py::value_error("record id " + py::repr(id).cast<std::string>() +
+                          " is not valid Unicode text (it holds a lone surrogate)");
+  }
   r.id.assign(p, static_cast<std::size_t>(n));
   py::object values = py::reinterpret_borrow<py::object>(PyDict_GetItemWithError(d, k.values));
   if (!values) {
@@ -360,7 +410,14 @@ void read_general(PyObject* d, record& r, py::object& dumps, scratch_space& scra
   scratch.used = 0;
   if (!write_json(r.metadata_json, metadata, 0, scratch)) {
     if (!dumps) dumps = py::module_::import("backfill._canonical").attr("dumps");
-    r.metadata_json = dumps(py::handle(metadata)).cast<std::string>();
+    py::object text = dumps(py::handle(metadata));  // raises for what JSON cannot hold
+    Py_ssize_t size = 0;
+    const char* utf8 = PyUnicode_AsUTF8AndSize(text.ptr(), &size);
+    if (!utf8) {
+      PyErr_Clear();
+      throw py::value_error("record " + r.id + ": metadata holds text that is not valid Unicode (a lone surrogate)");
+    }
+    r.metadata_json.assign(utf8, static_cast<std::size_t>(size));
   }
 }
 

@@ -167,7 +167,7 @@ def test_subclasses_and_lone_surrogates_take_the_general_reader() -> None:
     assert got[0] == ("ordered", [1.0], '{"a":1}')
     assert got[1] == ("subclass-id", [2.0], "{}")
     assert got[50] == ("plain48", [3.0], '{"b":[48]}')
-    with pytest.raises(UnicodeEncodeError):
+    with pytest.raises(ValueError, match=r"record id 'lone \\udc80' is not valid Unicode"):
         read([{"id": "ok", "values": [1.0]}] * 100 + [{"id": "lone \udc80", "values": [1.0]}])
 
 
@@ -187,3 +187,26 @@ def test_python_code_run_while_reading_cannot_pull_records_away() -> None:
     with pytest.raises(ValueError, match="changed while it was being read"):
         read(records)
     assert sys.getrefcount(records) >= 2
+
+
+def test_text_of_every_width_with_ascii_runs_of_every_length() -> None:
+    """Strings are encoded to UTF-8 eight ASCII code units at a time, one by one elsewhere: runs of
+    ASCII of every length around characters of 2, 3 and 4 UTF-8 bytes, in strings stored 1, 2 and
+    4 bytes a character, and a lone surrogate anywhere, must all come out as dumps writes them."""
+    rng = random.Random(5)
+    wide = ["é", "ÿ", "Ж", "東", "\u2028", "🚀", "\U0010ffff", "\n", '"']
+    texts = []
+    for _ in range(600):
+        parts = []
+        for _ in range(rng.randrange(1, 12)):
+            parts.append("x" * rng.randrange(0, 20))
+            parts.append(rng.choice(wide[:2] if rng.random() < 0.3 else wide))
+        texts.append("".join(parts))
+    records = [{"id": f"t{i}", "values": [1.0], "metadata": {"text": t, t[:10]: i}} for i, t in enumerate(texts)]
+    for r, (_, _, meta) in zip(records, read(records)):
+        assert meta == dumps(r["metadata"])
+    for at in (0, 7, 8, 9, 30):
+        bad = "y" * at + "\ud800" + "z" * 5
+        with pytest.raises(ValueError, match="record s: metadata holds text that is not valid Unicode"):
+            read([{"id": "ok", "values": [1.0], "metadata": {"t": "fine"}}] * 80
+                 + [{"id": "s", "values": [1.0], "metadata": {"t": bad}}])
