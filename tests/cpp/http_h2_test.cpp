@@ -247,12 +247,33 @@ std::string expected_answer(const std::string& body) {
   return std::to_string(body.size()) + ":" + std::to_string(sum);
 }
 
-http::client_options fast_retries() {
+http::client_options fast_retries(int max_attempts = 4) {
   http::client_options o;
   o.retry.base_delay = 0.01;
-  o.retry.max_attempts = 4;
+  o.retry.max_attempts = max_attempts;
   o.default_limit.max_in_flight = 8;
   return o;
+}
+
+// The message of the error a call ends with; a test failure when it succeeds.
+std::string error_of(http::client& client, http::request r) {
+  try {
+    client.execute(std::move(r));
+  } catch (const http::http_error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "the call succeeded";
+  return {};
+}
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// n calls of `body`, submitted at once.
+std::vector<http::client::handle> submit_calls(http::client& client, const h2_server& server, const std::string& body,
+                                               int n) {
+  std::vector<http::client::handle> handles;
+  for (int i = 0; i < n; ++i) handles.push_back(client.submit(grpc_call(server.url(), body)));
+  return handles;
 }
 
 }  // namespace
@@ -314,13 +335,9 @@ TEST(HttpH2, DroppedConnectionsAndGoawayAreRetried) {
     // GOAWAY's last stream is refused unprocessed and sent again without counting; one the server
     // took but left unanswered when it closed (calls end out of order) counts as an attempt, so
     // this client allows more of them.
-    http::client_options opts = fast_retries();
-    opts.retry.max_attempts = 12;
-    http::client client(opts);
-    std::vector<http::client::handle> handles;
+    http::client client(fast_retries(12));
     std::string body = pattern(20'000, 2);
-    for (int i = 0; i < 20; ++i) handles.push_back(client.submit(grpc_call(server.url(), body)));
-    for (auto& h : handles) EXPECT_EQ(client.wait(h).body.substr(5), expected_answer(body));
+    for (auto& h : submit_calls(client, server, body, 20)) EXPECT_EQ(client.wait(h).body.substr(5), expected_answer(body));
     EXPECT_GE(server.connections(), 7);  // 20 calls, 3 a connection
   }
 }
@@ -333,13 +350,9 @@ TEST(HttpH2, RefusedStreamsAreSentAgainWithoutCountingAnAttempt) {
     h2_server::options o;
     o.refuse_streams = 5;
     h2_server server(o);
-    http::client_options opts = fast_retries();
-    opts.retry.max_attempts = 1;
-    http::client client(opts);
-    std::vector<http::client::handle> handles;
+    http::client client(fast_retries(1));
     std::string body = pattern(30'000, 4);
-    for (int i = 0; i < 3; ++i) handles.push_back(client.submit(grpc_call(server.url(), body)));
-    for (auto& h : handles) {
+    for (auto& h : submit_calls(client, server, body, 3)) {
       http::response r = client.wait(h);
       EXPECT_EQ(r.body.substr(5), expected_answer(body));
       EXPECT_EQ(r.attempts, 1);
@@ -353,16 +366,9 @@ TEST(HttpH2, RefusedStreamsAreSentAgainWithoutCountingAnAttempt) {
     h2_server::options o;
     o.refuse_streams = 1000;
     h2_server server(o);
-    http::client_options opts = fast_retries();
-    opts.retry.max_attempts = 2;
-    http::client client(opts);
-    try {
-      client.execute(grpc_call(server.url(), "x"));
-      FAIL() << "a call the server always refuses succeeded";
-    } catch (const http::http_error& e) {
-      EXPECT_NE(std::string(e.what()).find("REFUSED_STREAM"), std::string::npos) << e.what();
-      EXPECT_NE(std::string(e.what()).find("(2 attempts)"), std::string::npos) << e.what();
-    }
+    http::client client(fast_retries(2));
+    std::string error = error_of(client, grpc_call(server.url(), "x"));
+    EXPECT_TRUE(has(error, "REFUSED_STREAM") && has(error, "(2 attempts)")) << error;
     EXPECT_EQ(server.refused(), 18);  // 16 free tries, and the 2 attempts
     EXPECT_EQ(server.calls(), 0);
   }
@@ -373,17 +379,11 @@ TEST(HttpH2, TimeoutCancelAndShutdownEndCalls) {
   o.delay_ms = 400;
   h2_server server(o);
   {
-    http::client_options opts = fast_retries();
+    http::client_options opts = fast_retries(1);
     opts.timeout = 0.1;
-    opts.retry.max_attempts = 1;
     http::client client(opts);
-    try {
-      client.execute(grpc_call(server.url(), "abc"));
-      FAIL() << "no timeout";
-    } catch (const http::http_error& e) {
-      EXPECT_NE(std::string(e.what()).find("timed out"), std::string::npos) << e.what();
-      EXPECT_NE(std::string(e.what()).find("/svc/Call"), std::string::npos) << e.what();
-    }
+    std::string error = error_of(client, grpc_call(server.url(), "abc"));
+    EXPECT_TRUE(has(error, "timed out") && has(error, "/svc/Call")) << error;
   }
   {
     http::client client(fast_retries());
@@ -446,9 +446,7 @@ TEST(HttpH2, ConnectErrorsAreTheEnginesErrors) {
     h2_server server({});
     port = std::stoi(server.url().substr(17, 5));
   }
-  http::client_options o = fast_retries();
-  o.retry.max_attempts = 2;
-  http::client client(o);
+  http::client client(fast_retries(2));
   try {
     client.execute(grpc_call("http://127.0.0.1:" + std::to_string(port) + "/svc/Call", "a"));
     FAIL() << "connected to a closed port";
