@@ -180,7 +180,8 @@ bool str_utf8(PyObject* s, std::string_view& view, std::string& scratch) {
     return true;
   }
   const int kind = PyUnicode_KIND(s);
-  const std::size_t room = static_cast<std::size_t>(n) * (kind == PyUnicode_1BYTE_KIND ? 2 : kind == PyUnicode_2BYTE_KIND ? 3 : 4);
+  const std::size_t per_unit = kind == PyUnicode_1BYTE_KIND ? 2 : kind == PyUnicode_2BYTE_KIND ? 3 : 4;
+  const std::size_t room = static_cast<std::size_t>(n) * per_unit;
   if (scratch.size() < room) scratch.resize(room);
   char* end = nullptr;
   if (kind == PyUnicode_1BYTE_KIND) {
@@ -302,7 +303,7 @@ bool read_plain(PyObject* d, record& r, scratch_space& scratch) {
   PyObject *k, *v;
   Py_ssize_t pos = 0;
   while (PyDict_Next(d, &pos, &k, &v)) {
-    if (!PyUnicode_CheckExact(k)) return false;  // a lookup could call its __eq__
+    if (!PyUnicode_CheckExact(k)) return false;  // the general reader's lookups may call its __eq__
     if (same_key(k, names.id)) id = v;
     else if (same_key(k, names.values)) values = v;
     else if (same_key(k, names.metadata)) metadata = v;
@@ -310,8 +311,8 @@ bool read_plain(PyObject* d, record& r, scratch_space& scratch) {
   if (!id || !values || !PyUnicode_CheckExact(id)) return false;
   std::string_view text;
   if (!str_utf8(id, text, scratch.next_text())) return false;
-  scratch.used = 0;
   r.id.assign(text);
+  scratch.used = 0;
   if (!read_plain_values(values, r.values)) return false;
   r.metadata_json.clear();
   if (!metadata) {
@@ -520,6 +521,7 @@ void records_from_python(const py::list& records, std::size_t begin, std::size_t
   // vectors are assigned and resized, not allocated again.
   const std::size_t n = end - begin;
   out.resize(n);
+  key_names();  // made here, with the GIL (interning is a Python call): the helpers only read them
   PyObject** items = PySequence_Fast_ITEMS(records.ptr()) + begin;
   std::vector<char> general(n, 0);
   crew.run(n, [&](std::size_t lo, std::size_t hi, scratch_space& scratch) {
