@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency", type=Path, default=RESULTS / "latency.json",
                     help="bench/latency_bench.py's result, used when it is newer than the e2e's copy")
     ap.add_argument("--upsert", type=Path, default=RESULTS / "upsert.json",
-                    help="a result of `bench/e2e_bench.py --only upsert`, used when it is newer than the e2e's copy")
+                    help="a result of `bench/e2e_bench.py --only upsert`, used when the e2e has none or it is newer")
     ap.add_argument("--findings", type=Path, default=HERE / "findings.md")
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args(argv)
@@ -315,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         from e2e_bench import goals
 
         up = json.loads(args.upsert.read_text())
-        if "upsert" in up and not up.get("quick") and up["created_at"] > result["created_at"]:
+        if "upsert" in up and not up.get("quick") and ("upsert" not in result
+                                                      or up["created_at"] > result["created_at"]):
             result["upsert"] = up["upsert"] | {"measured_by": up["command"], "measured_at": up["created_at"],
                                                "commit": up["versions"].get("backfill_commit", "?")}
             result.setdefault("goals", {})["upsert_vs_sdk"] = goals({"upsert": up["upsert"]})["upsert_vs_sdk"]
