@@ -45,7 +45,58 @@
 #include "records.hpp"
 
 namespace backfill::python {
+namespace {
 
+// Scratch space of one thread reading records.
+struct scratch_space {
+  // UTF-8 of the non-ASCII strings in use (a dict's keys are all in use while it is sorted); a deque,
+  // so that views into earlier texts stay valid as more are added.
+  std::deque<std::string> texts;
+  std::size_t used = 0;
+  std::string& next_text() {
+    if (used == texts.size()) texts.emplace_back();
+    return texts[used++];
+  }
+};
+
+// Threads that read records alongside the calling thread while it holds the GIL (the top of this
+// file says why that is safe for what they read). Lives for one call: the threads end with it.
+class reader_crew {
+ public:
+  using part_fn = std::function<void(std::size_t begin, std::size_t end, scratch_space&)>;
+  static constexpr std::size_t worth_helpers = 64;  // fewer records are read faster alone
+  static constexpr std::size_t chunk = 8;  // records per grab: small enough to even out the shares
+  static std::size_t default_helpers();  // one per further core, at most 3; none without a GIL
+
+  explicit reader_crew(std::size_t helpers);
+  ~reader_crew();
+  reader_crew(const reader_crew&) = delete;
+  reader_crew& operator=(const reader_crew&) = delete;
+
+  // part(begin, end, scratch) over [0, count) in small pieces, on this thread and the helpers at
+  // once; returns when all are done, with the first exception any of them raised.
+  void run(std::size_t count, const part_fn& part);
+  scratch_space& own_scratch() { return scratch_.front(); }
+
+ private:
+  void serve(std::size_t who);
+  void take_parts(std::size_t who);
+
+  std::mutex mutex_;
+  std::condition_variable start_, done_;
+  const part_fn* part_ = nullptr;
+  std::size_t count_ = 0;
+  std::atomic<std::size_t> next_{0};
+  std::uint64_t round_ = 0;
+  std::size_t busy_ = 0;
+  bool stop_ = false;
+  std::exception_ptr failure_;
+  std::deque<scratch_space> scratch_;  // [0] is the calling thread's
+  std::vector<std::thread> threads_;
+};
+
+// float.__repr__ of a finite double (so json.dumps's): the shortest digits that read back as the
+// same double, in fixed notation for decimal exponents -4 to 15, else d.ddde+XX.
 void append_float_repr(std::string& out, double d) {
   char buf[32];
   char* end = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific).ptr;
@@ -95,7 +146,6 @@ void append_float_repr(std::string& out, double d) {
   out.append(e, static_cast<std::size_t>(std::to_chars(e, e + sizeof e, magnitude).ptr - e));
 }
 
-namespace {
 
 struct keys {
   PyObject* id = PyUnicode_InternFromString("id");
@@ -422,8 +472,6 @@ void read_general(PyObject* d, record& r, py::object& dumps, scratch_space& scra
   }
 }
 
-}  // namespace
-
 // ---- reader_crew ---------------------------------------------------------------------------------
 
 reader_crew::reader_crew(std::size_t helpers) {
@@ -449,12 +497,11 @@ std::size_t reader_crew::default_helpers() {
 }
 
 void reader_crew::take_parts(std::size_t who) {
-  constexpr std::size_t chunk = 8;  // records per grab: small enough to even out the threads' shares
   for (std::size_t lo; (lo = next_.fetch_add(chunk)) < count_;) (*part_)(lo, std::min(count_, lo + chunk), scratch_[who]);
 }
 
 void reader_crew::run(std::size_t count, const part_fn& part) {
-  if (threads_.empty() || count <= 8) {
+  if (threads_.empty() || count <= chunk) {
     part(0, count, scratch_[0]);
     return;
   }
@@ -477,9 +524,9 @@ void reader_crew::run(std::size_t count, const part_fn& part) {
   std::unique_lock<std::mutex> lock(mutex_);
   done_.wait(lock, [&] { return busy_ == 0; });
   part_ = nullptr;
-  if (!mine) mine = std::exchange(failure_, nullptr);
-  failure_ = nullptr;
+  std::exception_ptr theirs = std::exchange(failure_, nullptr);
   lock.unlock();
+  if (!mine) mine = theirs;
   if (mine) std::rethrow_exception(mine);
 }
 
@@ -506,15 +553,7 @@ void reader_crew::serve(std::size_t who) {
 
 // ---- records_from_python ---------------------------------------------------------------------
 
-std::vector<record> records_from_python(const py::handle& records) {
-  py::list list = py::reinterpret_borrow<py::object>(records);  // a copy only when it is not a list
-  std::vector<record> out;
-  const std::size_t n = py::len(list);
-  reader_crew crew(n >= reader_crew::worth_helpers ? reader_crew::default_helpers() : 0);
-  records_from_python(list, 0, n, out, crew);
-  return out;
-}
-
+// Records [begin, end) of `records` into `out`, read by this thread and the crew's helpers.
 void records_from_python(const py::list& records, std::size_t begin, std::size_t end, std::vector<record>& out,
                          reader_crew& crew) {
   // Records already in `out` (a slice handed back for reuse) keep their memory: the strings and
@@ -537,6 +576,17 @@ void records_from_python(const py::list& records, std::size_t begin, std::size_t
     py::object item = py::reinterpret_borrow<py::object>(PyList_GET_ITEM(records.ptr(), begin + i));
     read_general(item.ptr(), out[i], dumps, crew.own_scratch());
   }
+}
+
+}  // namespace
+
+std::vector<record> records_from_python(const py::handle& records) {
+  py::list list = py::reinterpret_borrow<py::object>(records);  // a copy only when it is not a list
+  std::vector<record> out;
+  const std::size_t n = py::len(list);
+  reader_crew crew(n >= reader_crew::worth_helpers ? reader_crew::default_helpers() : 0);
+  records_from_python(list, 0, n, out, crew);
+  return out;
 }
 
 std::int64_t upsert_from_python(sink& target, const py::list& records) {
