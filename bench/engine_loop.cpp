@@ -26,7 +26,7 @@
 
 #include "cpu_clock.hpp"
 
-#include "backfill/http.hpp"
+#include "backfill/http/client.hpp"
 
 namespace {
 

@@ -3,14 +3,14 @@
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
 
-#include "backfill/embedder.hpp"
-#include "backfill/adf.hpp"
-#include "backfill/jira.hpp"
-#include "backfill/local_index.hpp"
-#include "backfill/openai.hpp"
-#include "backfill/pinecone.hpp"
-#include "backfill/sanitize.hpp"
-#include "backfill/slack_export.hpp"
+#include "backfill/embed/embedder.hpp"
+#include "backfill/sources/jira/adf.hpp"
+#include "backfill/sources/jira/jira.hpp"
+#include "backfill/sinks/local/local_index.hpp"
+#include "backfill/embed/openai.hpp"
+#include "backfill/sinks/pinecone/pinecone.hpp"
+#include "backfill/pack/sanitize.hpp"
+#include "backfill/sources/slack_export/slack_export.hpp"
 #include "bindings.hpp"
 #include "records.hpp"
 

@@ -4,8 +4,8 @@
 
 #include <cstring>
 
-#include "backfill/errors.hpp"
-#include "backfill/http.hpp"
+#include "backfill/core/errors.hpp"
+#include "backfill/http/client.hpp"
 #include "bindings.hpp"
 
 namespace backfill::python {

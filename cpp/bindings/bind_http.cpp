@@ -2,7 +2,7 @@
 // the header helpers. Sources, embedders and sinks use the engine from C++ directly.
 #include <pybind11/stl.h>
 
-#include "backfill/http.hpp"
+#include "backfill/http/client.hpp"
 #include "bindings.hpp"
 
 namespace backfill::python {

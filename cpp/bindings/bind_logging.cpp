@@ -6,7 +6,7 @@
 #include <string>
 #include <utility>
 
-#include "backfill/log.hpp"
+#include "backfill/core/log.hpp"
 #include "bindings.hpp"
 
 namespace backfill::python {

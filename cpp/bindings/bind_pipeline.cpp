@@ -4,8 +4,8 @@
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
 
-#include "backfill/errors.hpp"
-#include "backfill/pipeline.hpp"
+#include "backfill/core/errors.hpp"
+#include "backfill/pipeline/pipeline.hpp"
 #include "bindings.hpp"
 
 namespace backfill::python {

@@ -8,8 +8,8 @@
 
 #include <fmt/format.h>
 
-#include "backfill/embedder.hpp"
-#include "backfill/errors.hpp"
+#include "backfill/embed/embedder.hpp"
+#include "backfill/core/errors.hpp"
 #include "bindings.hpp"
 
 namespace backfill::python {

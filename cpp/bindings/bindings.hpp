@@ -6,8 +6,8 @@
 #include <functional>
 #include <vector>
 
-#include "backfill/context.hpp"
-#include "backfill/document.hpp"
+#include "backfill/core/context.hpp"
+#include "backfill/core/document.hpp"
 
 namespace backfill::python {
 

@@ -41,7 +41,7 @@
 #include <utility>
 #include <vector>
 
-#include "backfill/json.hpp"
+#include "backfill/core/json.hpp"
 #include "records.hpp"
 
 namespace backfill::python {

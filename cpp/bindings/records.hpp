@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "backfill/document.hpp"
-#include "backfill/sink.hpp"
+#include "backfill/core/document.hpp"
+#include "backfill/sinks/sink.hpp"
 #include "bindings.hpp"
 
 namespace backfill::python {

@@ -6,16 +6,10 @@ Start with :class:`Pipeline` (or ``backfill run CONFIG`` on the command line).
 from __future__ import annotations
 
 from backfill import _core
-from backfill.components import (
-    Chunking,
-    HashEmbedder,
-    JiraCloud,
-    LocalIndex,
-    OpenAIEmbedder,
-    PineconeIndex,
-    PythonEmbedder,
-    SlackExport,
-)
+from backfill.chunking import Chunking
+from backfill.embedders import HashEmbedder, OpenAIEmbedder, PythonEmbedder
+from backfill.sinks import LocalIndex, PineconeIndex
+from backfill.sources import JiraCloud, SlackExport
 from backfill.config import Config, load_config
 from backfill.errors import (
     BackfillError,

@@ -17,17 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backfill.components import (
-    EMBEDDERS,
-    SINKS,
-    SOURCES,
-    Chunking,
-    EmbedderSpec,
-    HashEmbedder,
-    LocalIndex,
-    SinkSpec,
-    SourceSpec,
-)
+from backfill.chunking import Chunking
+from backfill.embedders import EMBEDDERS, EmbedderSpec, HashEmbedder
+from backfill.sinks import SINKS, LocalIndex, SinkSpec
+from backfill.sources import SOURCES, SourceSpec
 from backfill.errors import ConfigError
 
 if sys.version_info >= (3, 11):

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
 from backfill import _core
-from backfill.components import Chunking, EmbedderSpec, HashEmbedder, LocalIndex, SinkSpec, SourceSpec
+from backfill.chunking import Chunking
+from backfill.embedders import EmbedderSpec, HashEmbedder
+from backfill.sinks import LocalIndex, SinkSpec
+from backfill.sources import SourceSpec
 from backfill.config import Config, load_config
 from backfill.errors import ConfigError, ValidationError, VerificationError
 from backfill.progress import ProgressSetting, make_progress

@@ -1,4 +1,4 @@
-#include "backfill/chunker.hpp"
+#include "backfill/ingest/chunker.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "backfill/errors.hpp"
-#include "backfill/hash.hpp"
-#include "backfill/json.hpp"
+#include "backfill/core/errors.hpp"
+#include "backfill/core/hash.hpp"
+#include "backfill/core/json.hpp"
 
 using backfill::chunk_document;
 using backfill::chunker_options;

@@ -1,4 +1,4 @@
-#include "backfill/embedder.hpp"
+#include "backfill/embed/embedder.hpp"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "backfill/errors.hpp"
+#include "backfill/core/errors.hpp"
 
 using backfill::hash_embedder;
 

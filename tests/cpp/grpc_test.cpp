@@ -11,8 +11,8 @@
 #include <variant>
 #include <vector>
 
-#include "backfill/grpc.hpp"
-#include "backfill/pinecone.hpp"
+#include "backfill/pack/grpc.hpp"
+#include "backfill/sinks/pinecone/pinecone.hpp"
 
 using namespace backfill;
 

@@ -1,4 +1,4 @@
-// The engine's own HTTP/2 connections for gRPC calls (cpp/src/http_h2.cpp), against an HTTP/2
+// The engine's own HTTP/2 connections for gRPC calls (cpp/src/http/h2/connection.cpp), against an HTTP/2
 // server made here with nghttp2's server side, on 127.0.0.1: bodies arrive whole and in order,
 // connections are kept and shared, frames respect the server's size limit, and a dropped
 // connection, a GOAWAY, a timeout, a cancel and a client destroyed mid-call all end as they should.
@@ -24,9 +24,9 @@
 #include <thread>
 #include <vector>
 
-#include "../../cpp/src/http_h2.hpp"
-#include "backfill/errors.hpp"
-#include "backfill/http.hpp"
+#include "../../cpp/src/http/h2/connection.hpp"
+#include "backfill/core/errors.hpp"
+#include "backfill/http/client.hpp"
 #include "loopback.hpp"
 
 using namespace backfill;

@@ -1,6 +1,6 @@
 // The HTTP engine: its pure pieces, and the client against a scripted loopback server.
-#include "backfill/http.hpp"
-#include "backfill/json.hpp"
+#include "backfill/http/client.hpp"
+#include "backfill/core/json.hpp"
 #include "loopback.hpp"
 
 #include <arpa/inet.h>

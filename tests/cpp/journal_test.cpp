@@ -1,4 +1,4 @@
-#include "backfill/journal.hpp"
+#include "backfill/journal/journal.hpp"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <fstream>
 #include <set>
 
-#include "backfill/errors.hpp"
+#include "backfill/core/errors.hpp"
 
 namespace fs = std::filesystem;
 using backfill::journal;

@@ -1,4 +1,4 @@
-#include "backfill/json.hpp"
+#include "backfill/core/json.hpp"
 
 #include <gtest/gtest.h>
 
@@ -7,9 +7,9 @@
 #include <utility>
 #include <vector>
 
-#include "backfill/document.hpp"
-#include "backfill/errors.hpp"
-#include "backfill/hash.hpp"
+#include "backfill/core/document.hpp"
+#include "backfill/core/errors.hpp"
+#include "backfill/core/hash.hpp"
 
 namespace bj = backfill::json;
 

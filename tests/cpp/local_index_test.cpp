@@ -1,4 +1,4 @@
-#include "backfill/local_index.hpp"
+#include "backfill/sinks/local/local_index.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "backfill/errors.hpp"
-#include "backfill/sqlite.hpp"
+#include "backfill/core/errors.hpp"
+#include "backfill/ledger/sqlite.hpp"
 
 namespace fs = std::filesystem;
 using backfill::fetched_record;

@@ -1,6 +1,6 @@
 // The OpenAI-compatible embedder's pure pieces: base64 float decoding, request planning and response
 // checking. The HTTP side is tested end to end against the fake server (tests/python/test_openai.py).
-#include "backfill/openai.hpp"
+#include "backfill/embed/openai.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "backfill/chunker.hpp"
-#include "backfill/errors.hpp"
+#include "backfill/ingest/chunker.hpp"
+#include "backfill/core/errors.hpp"
 
 using namespace backfill;
 using backfill::openai::slice;

@@ -1,5 +1,5 @@
 // The pipeline end to end on an in-memory source, the local index and the hashing embedder.
-#include "backfill/pipeline.hpp"
+#include "backfill/pipeline/pipeline.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,8 +12,8 @@
 
 #include <simdjson.h>
 
-#include "backfill/errors.hpp"
-#include "backfill/local_index.hpp"
+#include "backfill/core/errors.hpp"
+#include "backfill/sinks/local/local_index.hpp"
 
 namespace fs = std::filesystem;
 using namespace backfill;

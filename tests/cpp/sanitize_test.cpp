@@ -1,9 +1,9 @@
-#include "backfill/sanitize.hpp"
+#include "backfill/pack/sanitize.hpp"
 
 #include <gtest/gtest.h>
 
-#include "backfill/errors.hpp"
-#include "backfill/json.hpp"
+#include "backfill/core/errors.hpp"
+#include "backfill/core/json.hpp"
 
 using namespace backfill;
 

@@ -1,6 +1,6 @@
 // Tests of the Slack export source: folder and zip input, planning, paging with cursors, item ids,
 // and normalization of threads into documents.
-#include "backfill/slack_export.hpp"
+#include "backfill/sources/slack_export/slack_export.hpp"
 
 #include <gtest/gtest.h>
 #include <zip.h>
@@ -21,7 +21,7 @@
 #include <variant>
 #include <vector>
 
-#include "backfill/errors.hpp"
+#include "backfill/core/errors.hpp"
 
 namespace fs = std::filesystem;
 using backfill::document;

@@ -1,0 +1,143 @@
+// Embeddings from an OpenAI-compatible HTTP API (`POST {base_url}/embeddings`: OpenAI, Azure-style
+// gateways, vLLM, TEI, Ollama), through the HTTP engine.
+//   - One embed() call is split into requests of <= max_inputs texts and <= max_tokens_per_request
+//     estimated tokens (estimate_tokens: conservative, about 1 token per 3 bytes), spread over up to
+//     `concurrency` requests in flight at once. An input over max_input_tokens, or an empty one, is
+//     refused locally, naming it, before anything is sent.
+//   - Vectors are asked for as base64 (little-endian float32: a quarter of the bytes of decimal text
+//     and no float parsing); a server that ignores that and sends float arrays works too. Results are
+//     put back in order by `index`; every index must come exactly once and every vector must have the
+//     expected dimension, or the call fails with an embed_error.
+//   - The API key goes in `Authorization: Bearer` and is registered with the client as a secret, so it
+//     is scrubbed from every message. A refused key (401/403) and an exhausted quota (429
+//     insufficient_quota) fail at once with one line naming the cause.
+//   - OpenAI's x-ratelimit-remaining-{requests,tokens} / x-ratelimit-reset-* headers pace new
+//     requests: when the budget a server announced is spent, the next request waits for its reset.
+//     429s are retried by the engine (Retry-After, or the reset durations, or backoff).
+// identity() is "openai:<model>:<dimension>", so cached vectors never mix two vector spaces.
+// embed() and embed_parts() may be called from several threads at once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backfill/embed/embedder.hpp"
+#include "backfill/http/client.hpp"
+
+namespace backfill {
+
+struct openai_options {
+  std::string model;
+  std::string api_key;  // may be empty for a local server that needs none (never for api.openai.com)
+  std::string base_url = "https://api.openai.com/v1";
+  int dimensions = 0;  // 0: the model's known default, and no "dimensions" in requests
+  std::size_t max_inputs = 2048;               // texts per request (the API allows 2048)
+  std::size_t max_tokens_per_request = 300000;  // summed over a request's inputs (the API allows 300,000)
+  std::size_t max_input_tokens = 8192;          // per input (8192 for every OpenAI embedding model)
+  int concurrency = 4;                          // requests in flight at once
+  double timeout = 120;                         // seconds for one request
+  double rate = 0;                              // requests per second; 0 = no client-side rate limit
+  bool verify_tls = true;
+  int max_attempts = 8;
+  double base_delay = 0.5;
+  double max_elapsed = 900;  // seconds of retrying one request before giving up
+};
+
+namespace openai {
+
+// The dimension a model makes when no `dimensions` is asked for; 0 when it is not known.
+int default_dimension(std::string_view model) noexcept;
+
+// A run of consecutive inputs sent as one request.
+struct slice {
+  std::size_t begin = 0;
+  std::size_t end = 0;     // exclusive
+  std::size_t tokens = 0;  // estimated
+};
+
+// Splits `texts` into consecutive slices within the limits. When `spread` > 1 and there is enough
+// work, the texts are spread evenly over up to `spread` requests (each of at least min_spread_inputs
+// texts) so that they can run concurrently. Throws embed_error naming the first input that is empty
+// or over max_input_tokens.
+inline constexpr std::size_t min_spread_inputs = 32;
+std::vector<slice> plan_requests(const std::vector<std::string_view>& texts, std::size_t max_inputs,
+                                 std::size_t max_tokens_per_request, std::size_t max_input_tokens,
+                                 std::size_t spread = 1);
+
+// Standard base64 (RFC 4648, '=' padding optional, no whitespace) into `out`, which must hold
+// base64_decoded_size(in) bytes. Returns false on a character outside the alphabet or a bad length.
+std::size_t base64_decoded_size(std::string_view in) noexcept;
+bool base64_decode(std::string_view in, unsigned char* out) noexcept;
+// A base64 string of little-endian float32 values, as the embeddings API sends them.
+std::optional<std::vector<float>> decode_float32(std::string_view base64);
+
+// Parses a CreateEmbeddingResponse body for a request of `n` inputs into `out` (n vectors in input
+// order). `dimension` is what every vector must have. `body` must have simdjson's padding in its
+// capacity or is copied. Throws embed_error (prefixed with `where`) on any shape problem.
+struct parsed {
+  std::vector<std::vector<float>> vectors;
+  std::int64_t prompt_tokens = -1;  // usage.prompt_tokens, when sent
+};
+parsed parse_response(const std::string& body, std::size_t n, int dimension, std::string_view where);
+
+}  // namespace openai
+
+class openai_embedder final : public embedder {
+ public:
+  explicit openai_embedder(openai_options options);
+  ~openai_embedder() override;
+
+  std::string identity() const override;
+  int dimension() const override { return dimension_; }
+  std::size_t max_batch() const override;
+  std::size_t max_input_tokens() const override { return options_.max_input_tokens; }
+  // Two pipeline batches at once, so the next batch's requests wait in the client while the last
+  // requests of one batch finish; requests in flight stay capped at options.concurrency.
+  std::size_t concurrency() const override { return 2; }
+  std::vector<std::vector<float>> embed(const std::vector<std::string_view>& texts) override;
+  void embed_parts(const std::vector<std::string_view>& texts, const part_fn& on_part,
+                   run_context* ctx = nullptr) override;
+
+  std::string describe() const;
+  const openai_options& options() const noexcept { return options_; }
+  // Tokens the server reported (usage.prompt_tokens), summed over every successful request.
+  std::int64_t tokens() const noexcept { return tokens_.load(std::memory_order_relaxed); }
+  // Times a request waited for the rate-limit budget announced by the server to reset.
+  std::int64_t budget_waits() const noexcept { return budget_waits_.load(std::memory_order_relaxed); }
+  http::client_stats http_stats() const;
+
+ private:
+  http::request make_request(const std::vector<std::string_view>& texts, const openai::slice& s) const;
+  void pace(std::size_t tokens, run_context* ctx);
+  void note_limits(const http::response& r);
+  std::exception_ptr explain(const http::http_error& e) const;
+
+  openai_options options_;
+  std::string url_;    // {base_url}/embeddings
+  std::string where_;  // for messages: "OpenAI embeddings (model ..., http://host/v1)"
+  int dimension_ = 0;
+  std::unique_ptr<http::client> client_;
+  std::atomic<std::int64_t> tokens_{0};
+  std::atomic<std::int64_t> budget_waits_{0};
+
+  // The rate-limit budget the server announced last, less what was sent since.
+  struct budget {
+    bool known = false;
+    double requests = 0;
+    double tokens = 0;
+    std::chrono::steady_clock::time_point requests_reset{};
+    std::chrono::steady_clock::time_point tokens_reset{};
+  };
+  std::mutex budget_mutex_;
+  budget budget_;
+};
+
+}  // namespace backfill

@@ -1,0 +1,119 @@
+// The ledger (state.sqlite): what has been fetched, what has been ingested into which sink, and the
+// embedding cache. Every state change that must survive a crash is one SQLite transaction.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backfill/ledger/sqlite.hpp"
+
+namespace backfill {
+
+struct partition_row {
+  std::string source;
+  std::string name;
+  std::string status;  // "pending", "fetching", "done"
+  std::string cursor;  // opaque, source-defined; where the next page starts
+  std::int64_t pages = 0;
+  std::int64_t items = 0;
+  std::string updated_at;
+  std::string watermark;  // highest change marker seen (incremental sources)
+};
+
+struct page_row {
+  std::string source;
+  std::string partition;
+  std::int64_t seq = 0;
+  std::string path;  // relative to the workdir
+  std::string hash;  // hash of the body as written
+  std::int64_t items = 0;
+  std::int64_t bytes = 0;
+};
+
+struct doc_state {
+  std::string content_hash;
+  std::string updated_at;
+  bool complete = false;  // every chunk upserted and committed
+};
+
+struct chunk_row {
+  std::string id;
+  std::string meta_hash;
+};
+
+class ledger {
+ public:
+  static constexpr int schema_version = 1;
+
+  explicit ledger(const std::filesystem::path& path);
+
+  sql::database& db() noexcept { return db_; }
+
+  // --- partitions and pages -------------------------------------------------------------
+  // Adds partitions not yet known (status pending); leaves known ones untouched.
+  void add_partition(std::string_view source, std::string_view name);
+  std::optional<partition_row> partition(std::string_view source, std::string_view name);
+  std::vector<partition_row> partitions(std::string_view source);
+  // Records a page durably written to the journal and advances the partition's cursor, atomically.
+  // An empty `next_cursor` means the page was the partition's last: the partition becomes done.
+  void record_page(const page_row& page, std::string_view next_cursor, std::string_view watermark = {});
+  // Opens a finished partition for an incremental fetch starting at `cursor`.
+  void reopen_partition(std::string_view source, std::string_view name, std::string_view cursor);
+  void finish_partition(std::string_view source, std::string_view name);
+  // Forgets a partition's pages and cursor, so the next fetch starts it over.
+  void reset_partition(std::string_view source, std::string_view name);
+  std::vector<page_row> pages(std::string_view source, std::string_view partition, std::int64_t from_seq = 0);
+  std::int64_t page_count(std::string_view source);
+
+  // --- documents and chunks, per sink ---------------------------------------------------
+  std::optional<doc_state> document(std::string_view sink, std::string_view id);
+  // Step 1 of ingesting a document: remember the chunk ids about to be written (state pending), so a
+  // crash between upsert and commit leaves no id the ledger does not know about.
+  void begin_document(std::string_view sink, std::string_view id, const std::vector<chunk_row>& chunks);
+  // Chunk ids the ledger holds for a document that are not in `keep` (stale: to delete from the sink).
+  std::vector<std::string> stale_chunks(std::string_view sink, std::string_view doc_id,
+                                        const std::vector<std::string>& keep);
+  // Step 2: after the sink acknowledged every chunk and stale ids were deleted.
+  void commit_document(std::string_view sink, std::string_view id, std::string_view partition,
+                       std::string_view content_hash, std::string_view updated_at,
+                       const std::vector<chunk_row>& chunks);
+  std::int64_t live_chunk_count(std::string_view sink);
+  // Streams (id, meta_hash) of every committed chunk of a sink, in id order.
+  void for_each_live_chunk(std::string_view sink,
+                           const std::function<void(std::string_view, std::string_view)>& fn);
+  std::int64_t document_count(std::string_view sink);
+  // Streams the ids of a sink's ingested documents, in id order.
+  void for_each_document(std::string_view sink, const std::function<void(std::string_view)>& fn);
+  // Forgets a document and its chunks (after they were deleted from the sink), leaving a tombstone
+  // with its updated_at: the journal still holds the document, and ingest must not bring it back
+  // unless a later version of it is fetched.
+  void forget_document(std::string_view sink, std::string_view id);
+  std::optional<std::string> tombstone(std::string_view sink, std::string_view id);
+
+  // The sink's record count before this workdir first wrote to it; verification expects
+  // baseline + live chunks.
+  std::optional<std::int64_t> sink_baseline(std::string_view sink);
+  void set_sink_baseline(std::string_view sink, std::int64_t count);
+
+  // --- embedding cache --------------------------------------------------------------------
+  std::optional<std::vector<float>> cached_embedding(std::string_view embedder, std::string_view text_hash);
+  void store_embeddings(std::string_view embedder,
+                        const std::vector<std::pair<std::string, std::vector<float>>>& vectors);
+  std::int64_t cached_embedding_count(std::string_view embedder);
+
+  // --- key/value -----------------------------------------------------------------------------
+  std::optional<std::string> get_meta(std::string_view key);
+  void set_meta(std::string_view key, std::string_view value);
+
+ private:
+  sql::database db_;
+};
+
+std::string utc_now_iso();
+
+}  // namespace backfill

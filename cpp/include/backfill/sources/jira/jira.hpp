@@ -1,0 +1,95 @@
+// Source: Jira Cloud over REST v3.
+//   - Search with /rest/api/3/search/jql, nextPageToken and isLast (never startAt: the old
+//     /rest/api/3/search is gone, HTTP 410); the JQL is always bounded by project and `updated` and
+//     ordered by key; the fields are asked for explicitly.
+//   - Search embeds at most 20 comments; when comment.total says there are more, all of them are read
+//     from /rest/api/3/issue/{key}/comment (offset paging behind the pagination guard) before the page
+//     is journaled, so a journal page is whole: {"search": <raw>, "comments": {"KEY": [<raw>, ...]}}.
+//   - Partitions: one per project, optionally split into windows of `window_days` on `updated`, so
+//     huge projects resume finely; partitions are fetched one after another under the host's limits.
+//   - Incremental: a finished partition is fetched again on a later run from its highest `updated`
+//     minus `overlap_minutes` (as a relative JQL bound, so the user's time zone cannot shift it);
+//     unchanged issues are then skipped by content hash.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backfill/http/client.hpp"
+#include "backfill/sources/source.hpp"
+
+namespace simdjson::dom {
+class element;
+}
+
+namespace backfill {
+
+struct jira_options {
+  std::string url;    // https://your-domain.atlassian.net (or http://127.0.0.1:PORT)
+  std::string email;
+  std::string token;  // API token
+  std::vector<std::string> projects;
+  std::string jql;    // an extra filter, ANDed in
+  std::string since;  // lower bound on `updated` for the first run: "yyyy-MM-dd" or "yyyy-MM-dd HH:mm"
+  int window_days = 0;
+  int max_results = 100;
+  int overlap_minutes = 60;
+  double rate = 10;   // requests per second to the site
+  int max_in_flight = 4;
+  double timeout = 60;
+  bool verify_tls = true;
+  std::vector<std::string> fields = {"summary", "description", "status",  "issuetype", "priority",
+                                     "labels",  "components",  "assignee", "reporter",  "created",
+                                     "updated", "comment",     "project",  "parent"};
+};
+
+class jira_source final : public source {
+ public:
+  explicit jira_source(jira_options options);
+  ~jira_source() override;
+
+  std::string kind() const override { return "jira"; }
+  std::string describe() const override;
+  std::vector<partition_plan> plan(run_context& ctx) override;
+  bool incremental() const override { return true; }
+  bool pages_self_contained() const override { return true; }  // a page carries its issues' comments
+  std::string reopen_cursor(const partition_plan& partition, std::string_view watermark) override;
+  void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out, run_context& ctx) override;
+  // Every issue key in the partition's scope (project, window, since, jql) as document ids.
+  bool can_list_ids() const override { return true; }
+  void list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) override;
+  void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
+  void normalize(std::string_view partition, page_reader& pages, const document_fn& emit, run_context& ctx) override;
+
+ private:
+  std::string partition_jql(std::string_view partition, std::string_view lower_bound) const;
+  // The JQL of a partition's first fetch: from its window's first day, else from `since`.
+  std::string initial_jql(const partition_plan& partition) const;
+  http::request search_request(const std::string& jql, std::string_view fields) const;
+  static http::page_spec search_paging();
+  // An issue whose comments go beyond the ones search embeds, and its comment pages once read.
+  struct comment_job {
+    std::string key;
+    std::size_t embedded = 0;
+    std::string pages;        // the comment page bodies, comma-separated
+    bool unreadable = false;  // 403/404: search's embedded comments are kept
+  };
+  void read_comments_of(comment_job& job, const std::vector<http::header>& headers, run_context& ctx);
+  void read_comments(std::vector<comment_job>& jobs, const std::vector<http::header>& headers, run_context& ctx);
+  [[noreturn]] void explain(const http::http_error& e, std::string_view partition) const;
+
+  jira_options options_;
+  std::string site_;
+  std::string auth_;  // "Basic ..."
+  std::unique_ptr<http::client> client_;
+};
+
+// Turns one journal page ({"search": ..., "comments": ...}) into documents. `site` is the base of
+// the browse links.
+void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit);
+
+// Jira's "2024-01-15T10:30:00.000+0100" as UTC ISO 8601 ("2024-01-15T09:30:00Z"); "" if unparseable.
+std::string jira_time_to_utc(std::string_view t);
+
+}  // namespace backfill

@@ -1,0 +1,88 @@
+// Sources: where pages come from and how they become documents.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backfill/core/context.hpp"
+#include "backfill/core/document.hpp"
+
+namespace backfill {
+
+struct partition_plan {
+  std::string name;                 // stable key, e.g. a channel id or a project key
+  std::string label;                // what a person calls it ("#general")
+  std::int64_t estimated_items = -1;
+  std::int64_t estimated_pages = -1;
+};
+
+// Where fetched pages go. The pipeline journals each page and advances the cursor in the ledger in
+// that order, so a page is durable before its cursor moves.
+class page_sink {
+ public:
+  virtual ~page_sink() = default;
+  // `next_cursor`: where fetching resumes after this page ("" when the partition is finished by it).
+  // `watermark`: for incremental sources, the highest change marker on the page (e.g. the latest
+  // `updated` in UTC ISO 8601); the ledger keeps the highest per partition.
+  virtual void page(std::string_view body, std::int64_t items, std::string_view next_cursor,
+                    std::string_view watermark = {}) = 0;
+};
+
+// Read access to the journaled pages of a partition, in order; may be iterated more than once.
+class page_reader {
+ public:
+  virtual ~page_reader() = default;
+  // Calls fn(seq, body, path) for every page; `body` has simdjson padding capacity.
+  virtual void for_each(const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) = 0;
+  // Pages of another partition of the same source (e.g. Slack's workspace-wide users list).
+  virtual void for_each_in(std::string_view partition,
+                           const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) = 0;
+};
+
+using document_fn = std::function<void(document&&)>;
+using item_fn = std::function<void(std::string_view id)>;
+
+// A source object may be called from several threads at once (fetch of different partitions,
+// page_items, normalize), so implementations keep per-call state local or guarded.
+class source {
+ public:
+  virtual ~source() = default;
+  virtual std::string kind() const = 0;   // "slack_export"
+  // A description for logs and receipts: where the data comes from, never a credential.
+  virtual std::string describe() const = 0;
+
+  virtual std::vector<partition_plan> plan(run_context& ctx) = 0;
+  // Incremental sources fetch a finished partition again on a later run, from the cursor this
+  // returns for the partition's highest watermark; others skip finished partitions.
+  virtual bool incremental() const { return false; }
+  virtual std::string reopen_cursor(const partition_plan& partition, std::string_view watermark) {
+    (void)partition;
+    (void)watermark;
+    return {};
+  }
+  // Fetches the pages of one partition, starting at `cursor` ("" = from the start).
+  virtual void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
+                     run_context& ctx) = 0;
+  // The ids of the raw items on one page, for duplicate detection. Throws source_error when the
+  // page cannot be parsed.
+  virtual void page_items(std::string_view partition, const std::string& body, const item_fn& fn) = 0;
+  // Sources that can list the ids of every document they hold now (cheaply, without the content)
+  // support reconcile: documents gone from the source are deleted from the sink.
+  virtual bool can_list_ids() const { return false; }
+  virtual void list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) {
+    (void)partition;
+    (void)fn;
+    (void)ctx;
+  }
+  // True when every page normalizes on its own (no page needs a later one, nor another partition):
+  // the pipeline may then normalize a partition's pages while later ones are still being fetched.
+  virtual bool pages_self_contained() const { return false; }
+  // Turns a partition's pages into documents.
+  virtual void normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
+                         run_context& ctx) = 0;
+};
+
+}  // namespace backfill

@@ -1,0 +1,255 @@
+#include "backfill/core/json.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "backfill/core/errors.hpp"
+
+namespace backfill::json {
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is invalid.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
+  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  if (c < 0x80) return 1;
+  std::size_t n = s.size();
+  auto cont = [&](std::size_t k) { return k < n && (b(k) & 0xC0) == 0x80; };
+  if (c >= 0xC2 && c <= 0xDF) return cont(i + 1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(i + 1) || !cont(i + 2)) return 0;
+    unsigned char c1 = b(i + 1);
+    if (c == 0xE0 && c1 < 0xA0) return 0;  // overlong
+    if (c == 0xED && c1 > 0x9F) return 0;  // surrogates
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
+    unsigned char c1 = b(i + 1);
+    if (c == 0xF0 && c1 < 0x90) return 0;
+    if (c == 0xF4 && c1 > 0x8F) return 0;
+    return 4;
+  }
+  return 0;
+}
+
+void write_value(std::string& out, simdjson::dom::element e);
+
+void write_object(std::string& out, simdjson::dom::object obj) {
+  std::vector<std::pair<std::string_view, simdjson::dom::element>> fields;
+  for (auto field : obj) fields.emplace_back(field.key, field.value);
+  std::stable_sort(fields.begin(), fields.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  out.push_back('{');
+  bool first = true;
+  for (auto& [k, v] : fields) {
+    if (!first) out.push_back(',');
+    first = false;
+    append_string(out, k);
+    out.push_back(':');
+    write_value(out, v);
+  }
+  out.push_back('}');
+}
+
+void write_value(std::string& out, simdjson::dom::element e) {
+  // Each value is copied out of its simdjson_result before use: the result is a temporary, and a
+  // reference into it (value_unsafe() in a range-for) would dangle.
+  using simdjson::dom::element_type;
+  switch (e.type()) {
+    case element_type::OBJECT: {
+      simdjson::dom::object obj;
+      if (e.get(obj)) throw error("invalid JSON value");
+      write_object(out, obj);
+      break;
+    }
+    case element_type::ARRAY: {
+      simdjson::dom::array arr;
+      if (e.get(arr)) throw error("invalid JSON value");
+      out.push_back('[');
+      bool first = true;
+      for (simdjson::dom::element v : arr) {
+        if (!first) out.push_back(',');
+        first = false;
+        write_value(out, v);
+      }
+      out.push_back(']');
+      break;
+    }
+    case element_type::STRING: {
+      std::string_view s;
+      if (e.get(s)) throw error("invalid JSON value");
+      append_string(out, s);
+      break;
+    }
+    case element_type::INT64: {
+      std::int64_t v = 0;
+      if (e.get(v)) throw error("invalid JSON value");
+      append_number(out, static_cast<double>(v));
+      break;
+    }
+    case element_type::UINT64: {
+      std::uint64_t v = 0;
+      if (e.get(v)) throw error("invalid JSON value");
+      append_number(out, static_cast<double>(v));
+      break;
+    }
+    case element_type::DOUBLE: {
+      double v = 0;
+      if (e.get(v)) throw error("invalid JSON value");
+      append_number(out, v);
+      break;
+    }
+    case element_type::BOOL: {
+      bool v = false;
+      if (e.get(v)) throw error("invalid JSON value");
+      out += v ? "true" : "false";
+      break;
+    }
+    case element_type::NULL_VALUE:
+      out += "null";
+      break;
+  }
+}
+
+}  // namespace
+
+bool valid_utf8(std::string_view s) noexcept { return simdjson::validate_utf8(s.data(), s.size()); }
+
+std::string_view utf8_prefix(std::string_view s, std::size_t max_bytes) noexcept {
+  if (s.size() <= max_bytes) return s;
+  std::size_t end = max_bytes;
+  // Step back over continuation bytes to the start of the code point that would be cut.
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return s.substr(0, end);
+}
+
+// Bytes that need nothing (printable ASCII but '"' and '\\', and valid UTF-8 sequences) are
+// appended a run at a time; the rest one by one.
+namespace {
+
+// The number of plain bytes at the start of `p`, which holds at least 16: append_string copies
+// those as they are and looks at the next one alone. Plain is anything but a control byte, '"' and
+// '\\', and, unless the text is known to be valid UTF-8 (`high_is_plain`), bytes from 0x80.
+inline std::size_t plain_prefix16(const char* p, bool high_is_plain) noexcept {
+#if defined(__SSE2__)
+  __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  // Below 0x20 unsigned: min(v, 0x1f) == v. As signed bytes, 0x80 and up are below 0x20 too.
+  __m128i low = high_is_plain ? _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v)
+                              : _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+  __m128i special = _mm_or_si128(low, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                   _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+  unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(special));
+  return mask ? static_cast<std::size_t>(__builtin_ctz(mask)) : 16;
+#else
+  // Eight bytes at a time (SWAR); each test is exact, with no false positives.
+  constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  auto has_zero = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
+  for (std::size_t at = 0; at < 16; at += 8) {
+    std::uint64_t x;
+    std::memcpy(&x, p + at, 8);
+    std::uint64_t below_space = (x - ones * 0x20) & ~x & highs;
+    std::uint64_t high = high_is_plain ? 0 : (x & highs);
+    if (high | below_space | has_zero(x ^ (ones * '"')) | has_zero(x ^ (ones * '\\'))) return at;
+  }
+  return 16;
+#endif
+}
+
+}  // namespace
+
+void append_string(std::string& out, std::string_view s) {
+  static const char* hex = "0123456789abcdef";
+  out.push_back('"');
+  std::size_t run = 0;  // start of the bytes not yet appended
+  std::size_t i = 0;
+  // At the first byte from 0x80, the rest of the text is validated at once (simdjson, SIMD): when
+  // it is valid UTF-8, as text from Python or a parsed document is, its bytes from 0x80 are plain
+  // and only control bytes and quotes stop the scan; otherwise each sequence is checked alone.
+  bool checked = false, valid = false;
+  while (i < s.size()) {
+    // Sixteen bytes at a time: most text has nothing to escape.
+    if (i + 16 <= s.size()) {
+      std::size_t plain = plain_prefix16(s.data() + i, valid);
+      i += plain;
+      if (plain == 16) continue;
+    }
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      if (!checked) {
+        checked = true;
+        valid = valid_utf8(s.substr(i));  // what came before is ASCII: i starts a sequence
+      }
+      if (valid) {
+        ++i;
+        continue;
+      }
+      if (std::size_t n = utf8_sequence(s, i)) {
+        i += n;
+        continue;
+      }
+    }
+    out.append(s.data() + run, i - run);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(hex[c >> 4]);
+          out.push_back(hex[c & 15]);
+        } else {
+          out += "\xEF\xBF\xBD";  // U+FFFD for a byte that starts no valid sequence
+        }
+    }
+    run = ++i;
+  }
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+}
+
+void append_number(std::string& out, double v) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  if (v == std::floor(v) && std::fabs(v) < 9.007199254740992e15) {
+    fmt::format_to(std::back_inserter(out), "{}", static_cast<long long>(v));
+    return;
+  }
+  fmt::format_to(std::back_inserter(out), "{}", v);  // shortest round-trip form
+}
+
+std::string canonicalize(std::string_view text) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::padded_string padded(text);
+  simdjson::dom::element root;
+  auto err = parser.parse(padded).get(root);
+  if (err) throw error(std::string("invalid JSON: ") + simdjson::error_message(err));
+  std::string out;
+  out.reserve(text.size());
+  write_value(out, root);
+  return out;
+}
+
+}  // namespace backfill::json

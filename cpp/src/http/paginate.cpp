@@ -1,0 +1,123 @@
+// Pagination over the HTTP client: token/cursor, Link header and offset paging, every page checked
+// by the pagination guard before anyone sees it.
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "backfill/http/client.hpp"
+
+namespace backfill::http {
+namespace {
+
+std::string item_id(simdjson::dom::element item, const std::string& field) {
+  simdjson::dom::element v;
+  if (item.at_key(field).get(v)) return {};
+  std::string_view s;
+  if (!v.get(s)) return std::string(s);
+  std::int64_t i;
+  if (!v.get(i)) return std::to_string(i);
+  std::uint64_t u;
+  if (!v.get(u)) return std::to_string(u);
+  return {};
+}
+
+}  // namespace
+
+void paginate(client& c, const request& first, const page_spec& spec, std::string_view start_cursor,
+              pagination_guard& guard, const std::function<void(const page&)>& on_page, run_context* ctx) {
+  simdjson::dom::parser parser;
+  auto request_for = [&](const std::string& cur) {
+    request req = first;
+    switch (spec.paging) {
+      case page_spec::kind::token:
+        if (!cur.empty()) req.url = with_query(first.url, spec.token_param, cur);
+        break;
+      case page_spec::kind::link:
+        if (!cur.empty()) req.url = cur;
+        break;
+      case page_spec::kind::offset:
+        req.url = with_query(with_query(first.url, spec.offset_param, cur.empty() ? "0" : cur), spec.limit_param,
+                             std::to_string(spec.page_size));
+        break;
+    }
+    return req;
+  };
+  std::string cursor(start_cursor);
+  client::handle in_flight = c.submit(request_for(cursor));
+  while (true) {
+    response resp = c.wait(in_flight, ctx);
+    const std::string& body = resp.body;
+    simdjson::dom::element root;
+    simdjson::error_code err;
+    if (body.capacity() >= body.size() + simdjson::SIMDJSON_PADDING) {
+      err = parser.parse(body.data(), body.size(), false).get(root);
+    } else {
+      err = parser.parse(body).get(root);
+    }
+    if (err)
+      throw source_error(fmt::format("{}: the response is not JSON ({}): {}", resp.url, simdjson::error_message(err),
+                                     c.scrub(excerpt(body, 200))));
+    simdjson::dom::element items_el = root;
+    if (!spec.items.empty() && root.at_pointer(spec.items).get(items_el))
+      throw source_error(fmt::format("{}: the response has no '{}': {}", resp.url, spec.items,
+                                     c.scrub(excerpt(body, 200))));
+    simdjson::dom::array items;
+    if (items_el.get(items))
+      throw source_error(fmt::format("{}: '{}' is not an array", resp.url, spec.items.empty() ? "the body" : spec.items));
+    page p{resp, 0, {}, cursor, ""};
+    for (simdjson::dom::element item : items) {
+      ++p.items;
+      if (!spec.id_field.empty()) {
+        std::string id = item_id(item, spec.id_field);
+        if (!id.empty()) p.ids.push_back(std::move(id));
+      }
+    }
+    switch (spec.paging) {
+      case page_spec::kind::token: {
+        std::string_view next;
+        simdjson::dom::element v;
+        if (!root.at_pointer(spec.next_token).get(v) && v.get(next)) next = {};  // null or not a string: none
+        bool last = false;
+        if (!spec.is_last.empty() && !root.at_pointer(spec.is_last).get(v) && v.get(last)) last = false;
+        p.next_cursor = last ? "" : std::string(next);
+        break;
+      }
+      case page_spec::kind::link: {
+        const std::string* link = resp.find("link");
+        auto next = link ? link_next(*link) : std::nullopt;
+        p.next_cursor = next ? *next : "";
+        break;
+      }
+      case page_spec::kind::offset: {
+        std::int64_t start = cursor.empty() ? 0 : std::stoll(cursor);
+        std::int64_t next = start + p.items;
+        std::int64_t total = -1;
+        simdjson::dom::element v;
+        if (!spec.total.empty() && !root.at_pointer(spec.total).get(v) && v.get(total)) total = -1;
+        bool more = p.items > 0 && (total >= 0 ? next < total : p.items >= spec.page_size);
+        p.next_cursor = more ? std::to_string(next) : "";
+        break;
+      }
+    }
+    try {
+      guard.check(cursor, body, p.ids);
+    } catch (const pagination_error& e) {
+      throw pagination_error(c.scrub(e.what()));  // the client's secrets, wherever they appear
+    }
+    // The next page is requested before this one is handed over, so its round trip overlaps whatever
+    // on_page does (journaling, fsync, more requests): a paginated fetch costs one round trip a page,
+    // not a round trip plus the caller's work.
+    if (!p.next_cursor.empty()) in_flight = c.submit(request_for(p.next_cursor));
+    try {
+      on_page(p);
+    } catch (...) {
+      if (!p.next_cursor.empty()) c.cancel(in_flight);
+      throw;
+    }
+    std::string next = std::move(p.next_cursor);
+    c.recycle(std::move(resp));  // its memory serves a later page
+    if (next.empty()) return;
+    cursor = std::move(next);
+  }
+}
+
+}  // namespace backfill::http

@@ -1,0 +1,369 @@
+#include "backfill/ledger/ledger.hpp"
+
+#include <chrono>
+#include <cstring>
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "backfill/core/errors.hpp"
+
+namespace backfill {
+
+std::string utc_now_iso() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+namespace {
+
+constexpr const char* schema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS partitions(
+  source TEXT NOT NULL, name TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending', cursor TEXT NOT NULL DEFAULT '',
+  pages INTEGER NOT NULL DEFAULT 0, items INTEGER NOT NULL DEFAULT 0,
+  updated_at TEXT NOT NULL, watermark TEXT NOT NULL DEFAULT '',
+  UNIQUE(source, name));
+CREATE TABLE IF NOT EXISTS pages(
+  source TEXT NOT NULL, partition TEXT NOT NULL, seq INTEGER NOT NULL,
+  path TEXT NOT NULL, hash TEXT NOT NULL, items INTEGER NOT NULL, bytes INTEGER NOT NULL,
+  cursor_after TEXT NOT NULL, fetched_at TEXT NOT NULL,
+  PRIMARY KEY(source, partition, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS documents(
+  sink TEXT NOT NULL, id TEXT NOT NULL, partition TEXT NOT NULL,
+  content_hash TEXT NOT NULL, updated_at TEXT NOT NULL, complete INTEGER NOT NULL,
+  ingested_at TEXT NOT NULL,
+  PRIMARY KEY(sink, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chunks(
+  sink TEXT NOT NULL, id TEXT NOT NULL, doc_id TEXT NOT NULL,
+  meta_hash TEXT NOT NULL, live INTEGER NOT NULL,
+  PRIMARY KEY(sink, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(sink, doc_id);
+CREATE TABLE IF NOT EXISTS sinks(sink TEXT PRIMARY KEY, baseline INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tombstones(
+  sink TEXT NOT NULL, id TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT NOT NULL,
+  PRIMARY KEY(sink, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS embeddings(
+  embedder TEXT NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL,
+  PRIMARY KEY(embedder, text_hash)) WITHOUT ROWID;
+)sql";
+
+}  // namespace
+
+ledger::ledger(const std::filesystem::path& path) : db_(path, "ledger") {
+  db_.exec(schema);
+  // Ledgers written before partitions had a watermark gain the column.
+  bool has_watermark = false;
+  auto cols = db_.prepare("PRAGMA table_info(partitions)");
+  while (cols.step())
+    if (cols.column_text(1) == "watermark") has_watermark = true;
+  if (!has_watermark) db_.exec("ALTER TABLE partitions ADD COLUMN watermark TEXT NOT NULL DEFAULT ''");
+  auto v = get_meta("schema_version");
+  if (!v) {
+    set_meta("schema_version", std::to_string(schema_version));
+  } else if (std::atoi(v->c_str()) > schema_version) {
+    throw ledger_error("ledger " + path.string() + " was written by a newer backfill (schema " + *v +
+                       "); upgrade backfill or use another workdir");
+  }
+}
+
+std::optional<std::string> ledger::get_meta(std::string_view key) {
+  auto st = db_.prepare("SELECT value FROM meta WHERE key=?");
+  st.bind(1, key);
+  if (st.step()) return st.column_string(0);
+  return std::nullopt;
+}
+
+void ledger::set_meta(std::string_view key, std::string_view value) {
+  db_.prepare("INSERT INTO meta(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value")
+      .bind(1, key)
+      .bind(2, value)
+      .run();
+}
+
+void ledger::add_partition(std::string_view source, std::string_view name) {
+  db_.prepare("INSERT OR IGNORE INTO partitions(source, name, updated_at) VALUES(?,?,?)")
+      .bind(1, source)
+      .bind(2, name)
+      .bind(3, utc_now_iso())
+      .run();
+}
+
+namespace {
+partition_row read_partition(sql::statement& st) {
+  partition_row r;
+  r.source = st.column_string(0);
+  r.name = st.column_string(1);
+  r.status = st.column_string(2);
+  r.cursor = st.column_string(3);
+  r.pages = st.column_int(4);
+  r.items = st.column_int(5);
+  r.updated_at = st.column_string(6);
+  r.watermark = st.column_string(7);
+  return r;
+}
+constexpr const char* partition_columns = "source, name, status, cursor, pages, items, updated_at, watermark";
+}  // namespace
+
+std::optional<partition_row> ledger::partition(std::string_view source, std::string_view name) {
+  auto st = db_.prepare(fmt::format("SELECT {} FROM partitions WHERE source=? AND name=?", partition_columns));
+  st.bind(1, source).bind(2, name);
+  if (st.step()) return read_partition(st);
+  return std::nullopt;
+}
+
+std::vector<partition_row> ledger::partitions(std::string_view source) {
+  auto st = db_.prepare(fmt::format("SELECT {} FROM partitions WHERE source=? ORDER BY rowid", partition_columns));
+  st.bind(1, source);
+  std::vector<partition_row> out;
+  while (st.step()) out.push_back(read_partition(st));
+  return out;
+}
+
+void ledger::record_page(const page_row& page, std::string_view next_cursor, std::string_view watermark) {
+  sql::transaction tx(db_);
+  db_.prepare(
+         "INSERT OR REPLACE INTO pages(source, partition, seq, path, hash, items, bytes, cursor_after, fetched_at)"
+         " VALUES(?,?,?,?,?,?,?,?,?)")
+      .bind(1, page.source)
+      .bind(2, page.partition)
+      .bind(3, page.seq)
+      .bind(4, page.path)
+      .bind(5, page.hash)
+      .bind(6, page.items)
+      .bind(7, page.bytes)
+      .bind(8, next_cursor)
+      .bind(9, utc_now_iso())
+      .run();
+  db_.prepare(
+         "UPDATE partitions SET status=CASE WHEN ?1='' THEN 'done' ELSE 'fetching' END, cursor=?1,"
+         " pages=(SELECT count(*) FROM pages WHERE source=?3 AND partition=?4),"
+         " items=(SELECT coalesce(sum(items), 0) FROM pages WHERE source=?3 AND partition=?4),"
+         " updated_at=?2, watermark=max(watermark, ?5) WHERE source=?3 AND name=?4")
+      .bind(1, next_cursor)
+      .bind(2, utc_now_iso())
+      .bind(3, page.source)
+      .bind(4, page.partition)
+      .bind(5, watermark)
+      .run();
+  tx.commit();
+}
+
+void ledger::reopen_partition(std::string_view source, std::string_view name, std::string_view cursor) {
+  db_.prepare("UPDATE partitions SET status='fetching', cursor=?, updated_at=? WHERE source=? AND name=?")
+      .bind(1, cursor)
+      .bind(2, utc_now_iso())
+      .bind(3, source)
+      .bind(4, name)
+      .run();
+}
+
+void ledger::finish_partition(std::string_view source, std::string_view name) {
+  db_.prepare("UPDATE partitions SET status='done', cursor='', updated_at=? WHERE source=? AND name=?")
+      .bind(1, utc_now_iso())
+      .bind(2, source)
+      .bind(3, name)
+      .run();
+}
+
+void ledger::reset_partition(std::string_view source, std::string_view name) {
+  sql::transaction tx(db_);
+  db_.prepare("DELETE FROM pages WHERE source=? AND partition=?").bind(1, source).bind(2, name).run();
+  db_.prepare(
+         "UPDATE partitions SET status='pending', cursor='', pages=0, items=0, watermark='', updated_at=?"
+         " WHERE source=? AND name=?")
+      .bind(1, utc_now_iso())
+      .bind(2, source)
+      .bind(3, name)
+      .run();
+  tx.commit();
+}
+
+std::vector<page_row> ledger::pages(std::string_view source, std::string_view partition, std::int64_t from_seq) {
+  auto st = db_.prepare(
+      "SELECT seq, path, hash, items, bytes FROM pages WHERE source=? AND partition=? AND seq>=? ORDER BY seq");
+  st.bind(1, source).bind(2, partition).bind(3, from_seq);
+  std::vector<page_row> out;
+  while (st.step()) {
+    page_row r;
+    r.source = std::string(source);
+    r.partition = std::string(partition);
+    r.seq = st.column_int(0);
+    r.path = st.column_string(1);
+    r.hash = st.column_string(2);
+    r.items = st.column_int(3);
+    r.bytes = st.column_int(4);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::int64_t ledger::page_count(std::string_view source) {
+  auto st = db_.prepare("SELECT count(*) FROM pages WHERE source=?");
+  st.bind(1, source);
+  st.step();
+  return st.column_int(0);
+}
+
+std::optional<doc_state> ledger::document(std::string_view sink, std::string_view id) {
+  auto& st = db_.cached("SELECT content_hash, updated_at, complete FROM documents WHERE sink=? AND id=?");
+  st.bind(1, sink).bind(2, id);
+  if (!st.step()) {
+    st.reset();
+    return std::nullopt;
+  }
+  doc_state out{st.column_string(0), st.column_string(1), st.column_int(2) != 0};
+  st.reset();
+  return out;
+}
+
+void ledger::begin_document(std::string_view sink, std::string_view id, const std::vector<chunk_row>& chunks) {
+  auto& st = db_.cached(
+      "INSERT INTO chunks(sink, id, doc_id, meta_hash, live) VALUES(?,?,?,?,0)"
+      " ON CONFLICT(sink, id) DO NOTHING");
+  for (const auto& c : chunks) {
+    st.bind(1, sink).bind(2, c.id).bind(3, id).bind(4, c.meta_hash);
+    st.run();
+  }
+}
+
+std::vector<std::string> ledger::stale_chunks(std::string_view sink, std::string_view doc_id,
+                                              const std::vector<std::string>& keep) {
+  auto& st = db_.cached("SELECT id FROM chunks WHERE sink=? AND doc_id=? ORDER BY id");
+  st.bind(1, sink).bind(2, doc_id);
+  std::vector<std::string> out;
+  while (st.step()) {
+    std::string_view id = st.column_text(0);
+    bool kept = false;
+    for (const auto& k : keep) {
+      if (k == id) {
+        kept = true;
+        break;
+      }
+    }
+    if (!kept) out.emplace_back(id);
+  }
+  return out;
+}
+
+void ledger::commit_document(std::string_view sink, std::string_view id, std::string_view partition,
+                             std::string_view content_hash, std::string_view updated_at,
+                             const std::vector<chunk_row>& chunks) {
+  // The caller holds the transaction: several documents commit together.
+  db_.prepare("DELETE FROM chunks WHERE sink=? AND doc_id=?").bind(1, sink).bind(2, id).run();
+  auto& st = db_.cached("INSERT OR REPLACE INTO chunks(sink, id, doc_id, meta_hash, live) VALUES(?,?,?,?,1)");
+  for (const auto& c : chunks) {
+    st.bind(1, sink).bind(2, c.id).bind(3, id).bind(4, c.meta_hash);
+    st.run();
+  }
+  db_.cached("DELETE FROM tombstones WHERE sink=? AND id=?").bind(1, sink).bind(2, id).run();
+  db_.prepare(
+         "INSERT OR REPLACE INTO documents(sink, id, partition, content_hash, updated_at, complete, ingested_at)"
+         " VALUES(?,?,?,?,?,1,?)")
+      .bind(1, sink)
+      .bind(2, id)
+      .bind(3, partition)
+      .bind(4, content_hash)
+      .bind(5, updated_at)
+      .bind(6, utc_now_iso())
+      .run();
+}
+
+void ledger::for_each_document(std::string_view sink, const std::function<void(std::string_view)>& fn) {
+  auto st = db_.prepare("SELECT id FROM documents WHERE sink=? ORDER BY id");
+  st.bind(1, sink);
+  while (st.step()) fn(st.column_text(0));
+}
+
+void ledger::forget_document(std::string_view sink, std::string_view id) {
+  db_.cached(
+         "INSERT OR REPLACE INTO tombstones(sink, id, updated_at, deleted_at)"
+         " SELECT sink, id, updated_at, ? FROM documents WHERE sink=? AND id=?")
+      .bind(1, utc_now_iso())
+      .bind(2, sink)
+      .bind(3, id)
+      .run();
+  db_.cached("DELETE FROM chunks WHERE sink=? AND doc_id=?").bind(1, sink).bind(2, id).run();
+  db_.cached("DELETE FROM documents WHERE sink=? AND id=?").bind(1, sink).bind(2, id).run();
+}
+
+std::optional<std::string> ledger::tombstone(std::string_view sink, std::string_view id) {
+  auto& st = db_.cached("SELECT updated_at FROM tombstones WHERE sink=? AND id=?");
+  st.bind(1, sink).bind(2, id);
+  std::optional<std::string> out;
+  if (st.step()) out = st.column_string(0);
+  st.reset();
+  return out;
+}
+
+std::int64_t ledger::live_chunk_count(std::string_view sink) {
+  auto st = db_.prepare("SELECT count(*) FROM chunks WHERE sink=? AND live=1");
+  st.bind(1, sink);
+  st.step();
+  return st.column_int(0);
+}
+
+void ledger::for_each_live_chunk(std::string_view sink,
+                                 const std::function<void(std::string_view, std::string_view)>& fn) {
+  auto st = db_.prepare("SELECT id, meta_hash FROM chunks WHERE sink=? AND live=1 ORDER BY id");
+  st.bind(1, sink);
+  while (st.step()) fn(st.column_text(0), st.column_text(1));
+}
+
+std::int64_t ledger::document_count(std::string_view sink) {
+  auto st = db_.prepare("SELECT count(*) FROM documents WHERE sink=? AND complete=1");
+  st.bind(1, sink);
+  st.step();
+  return st.column_int(0);
+}
+
+std::optional<std::int64_t> ledger::sink_baseline(std::string_view sink) {
+  auto st = db_.prepare("SELECT baseline FROM sinks WHERE sink=?");
+  st.bind(1, sink);
+  if (st.step()) return st.column_int(0);
+  return std::nullopt;
+}
+
+void ledger::set_sink_baseline(std::string_view sink, std::int64_t count) {
+  db_.prepare("INSERT OR REPLACE INTO sinks(sink, baseline) VALUES(?,?)").bind(1, sink).bind(2, count).run();
+}
+
+std::optional<std::vector<float>> ledger::cached_embedding(std::string_view embedder, std::string_view text_hash) {
+  auto& st = db_.cached("SELECT vector FROM embeddings WHERE embedder=? AND text_hash=?");
+  st.bind(1, embedder).bind(2, text_hash);
+  if (!st.step()) {
+    st.reset();
+    return std::nullopt;
+  }
+  std::string_view blob = st.column_blob(0);
+  std::vector<float> v(blob.size() / sizeof(float));
+  std::memcpy(v.data(), blob.data(), v.size() * sizeof(float));
+  st.reset();
+  return v;
+}
+
+void ledger::store_embeddings(std::string_view embedder,
+                              const std::vector<std::pair<std::string, std::vector<float>>>& vectors) {
+  sql::transaction tx(db_);
+  auto st = db_.prepare("INSERT OR REPLACE INTO embeddings(embedder, text_hash, vector) VALUES(?,?,?)");
+  for (const auto& [h, v] : vectors) {
+    st.bind(1, embedder).bind(2, h).bind_blob(3, v.data(), v.size() * sizeof(float));
+    st.run();
+  }
+  tx.commit();
+}
+
+std::int64_t ledger::cached_embedding_count(std::string_view embedder) {
+  auto st = db_.prepare("SELECT count(*) FROM embeddings WHERE embedder=?");
+  st.bind(1, embedder);
+  st.step();
+  return st.column_int(0);
+}
+
+}  // namespace backfill

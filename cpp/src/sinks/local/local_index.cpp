@@ -1,0 +1,434 @@
+// The embedded default sink: one SQLite file, vectors as little-endian float32 blobs, metadata as the
+// JSON text the caller gave (canonical JSON from the packer), partitioned by namespace.
+//
+// Layout (schema version 1):
+//   meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID   -- 'schema_version' = '1'
+//   vectors(namespace, id, dim, vector, metadata, PRIMARY KEY(namespace, id)) WITHOUT ROWID
+// The primary key keeps a namespace's ids together in bytewise (BINARY collation) order, so list() is
+// a range scan and query() streams one namespace without touching the others.
+//
+// Not thread-safe: one local_index is used by one thread at a time (the SQLite handle is opened with
+// SQLITE_OPEN_NOMUTEX). Several processes may share a file; SQLite's locking serializes their writes.
+#include "backfill/sinks/local/local_index.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <system_error>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "backfill/core/errors.hpp"
+
+namespace backfill {
+namespace {
+
+constexpr std::int64_t kSchemaVersion = 1;
+// Ids per fetch statement: well under SQLite's variable limit (999 before 3.32, 32766 after).
+constexpr std::size_t kFetchChunk = 500;
+
+sql::database open_database(const std::filesystem::path& path) {
+  if (path.empty()) throw config_error("local index: the path is empty");
+  std::filesystem::path parent = path.parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec)
+      throw io_error("cannot create the directory " + parent.string() + " of local index " + path.string() + ": " +
+                     ec.message());
+  }
+  // A file that is not SQLite is refused here, before SQLite opens it, with a message that says so.
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) > 0 && !ec) {
+    static constexpr char magic[16] = {'S', 'Q', 'L', 'i', 't', 'e', ' ', 'f', 'o', 'r', 'm', 'a', 't', ' ', '3', '\0'};
+    char header[16] = {};
+    std::ifstream in(path, std::ios::binary);
+    in.read(header, sizeof header);
+    if (in.gcount() != static_cast<std::streamsize>(sizeof header) || std::memcmp(header, magic, sizeof magic) != 0)
+      throw sink_error("local index " + path.string() + " is not a SQLite database");
+  }
+  return sql::database(path, "local index");
+}
+
+std::filesystem::path absolute_path(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(path, ec);
+  if (ec) return path.lexically_normal();
+  return abs.lexically_normal();
+}
+
+// The SQLite layer reports a busy or damaged file as io_error; for the index the caller should see a
+// sink_error with the same message, since the index is the sink.
+template <class F>
+auto translate(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const io_error& e) {
+    throw sink_error(e.what());
+  }
+}
+
+// A deferred read transaction: one consistent snapshot for multi-statement reads.
+class read_snapshot {
+ public:
+  explicit read_snapshot(sql::database& db) : db_(db) { db_.exec("BEGIN"); }
+  ~read_snapshot() {
+    if (!done_) {
+      try {
+        db_.exec("ROLLBACK");
+      } catch (...) {
+      }
+    }
+  }
+  read_snapshot(const read_snapshot&) = delete;
+  read_snapshot& operator=(const read_snapshot&) = delete;
+  void end() {
+    db_.exec("COMMIT");
+    done_ = true;
+  }
+
+ private:
+  sql::database& db_;
+  bool done_ = false;
+};
+
+void encode_vector(const std::vector<float>& values, std::string& out) {
+  out.resize(values.size() * 4);
+  if constexpr (std::endian::native == std::endian::little) {
+    if (!values.empty()) std::memcpy(out.data(), values.data(), out.size());
+  } else {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      std::uint32_t u = std::bit_cast<std::uint32_t>(values[i]);
+      for (int b = 0; b < 4; ++b) out[i * 4 + b] = static_cast<char>((u >> (8 * b)) & 0xFF);
+    }
+  }
+}
+
+// Decodes `blob` (4 * out.size() bytes) into `out`.
+void decode_vector(std::string_view blob, std::vector<float>& out) {
+  if constexpr (std::endian::native == std::endian::little) {
+    if (!out.empty()) std::memcpy(out.data(), blob.data(), out.size() * 4);
+  } else {
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      std::uint32_t u = 0;
+      for (int b = 0; b < 4; ++b) u |= static_cast<std::uint32_t>(static_cast<unsigned char>(blob[i * 4 + b])) << (8 * b);
+      out[i] = std::bit_cast<float>(u);
+    }
+  }
+}
+
+// The smallest string greater than every string starting with `prefix`, or nullopt when there is none
+// (empty prefix, or a prefix of 0xFF bytes only).
+std::optional<std::string> prefix_successor(std::string_view prefix) {
+  std::string s(prefix);
+  while (!s.empty() && static_cast<unsigned char>(s.back()) == 0xFF) s.pop_back();
+  if (s.empty()) return std::nullopt;
+  s.back() = static_cast<char>(static_cast<unsigned char>(s.back()) + 1);
+  return s;
+}
+
+std::string in_quotes(std::string_view s) {
+  std::string out = "\"";
+  out += s;
+  out += '"';
+  return out;
+}
+
+}  // namespace
+
+local_index::local_index(const std::filesystem::path& path, std::string name_space)
+    : path_(absolute_path(path)), namespace_(std::move(name_space)), db_(translate([&] { return open_database(path); })) {
+  translate([&] {
+    sql::transaction tx(db_);
+    db_.exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID");
+    std::optional<std::string> version;
+    {
+      auto st = db_.prepare("SELECT value FROM meta WHERE key = 'schema_version'");
+      if (st.step()) version = st.column_string(0);
+    }
+    if (version) {
+      std::int64_t v = 0;
+      std::size_t used = 0;
+      try {
+        v = std::stoll(*version, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != version->size())
+        throw sink_error("local index " + path_.string() + " has an unreadable schema version " + in_quotes(*version));
+      if (v > kSchemaVersion)
+        throw sink_error("local index " + path_.string() + " has schema version " + std::to_string(v) +
+                         ", newer than this backfill supports (" + std::to_string(kSchemaVersion) +
+                         "); upgrade backfill to use it");
+    } else {
+      auto st = db_.prepare("INSERT INTO meta(key, value) VALUES('schema_version', ?1)");
+      st.bind(1, std::to_string(kSchemaVersion)).run();
+    }
+    db_.exec(
+        "CREATE TABLE IF NOT EXISTS vectors("
+        "namespace TEXT NOT NULL, id TEXT NOT NULL, dim INTEGER NOT NULL, vector BLOB NOT NULL, "
+        "metadata TEXT NOT NULL, PRIMARY KEY(namespace, id)) WITHOUT ROWID");
+    tx.commit();
+  });
+}
+
+std::string local_index::identity() const { return "local:" + path_.string() + "#" + namespace_; }
+
+std::string local_index::describe() const {
+  std::string out = "local index " + path_.string();
+  if (namespace_.empty())
+    out += " (default namespace)";
+  else
+    out += " (namespace " + in_quotes(namespace_) + ")";
+  return out;
+}
+
+std::int64_t local_index::upsert(const std::vector<record>& records) {
+  if (records.empty()) return 0;
+  return translate([&]() -> std::int64_t {
+    sql::transaction tx(db_);
+    int dim = 0;
+    {
+      auto st = db_.prepare("SELECT dim FROM vectors WHERE namespace = ?1 LIMIT 1");
+      st.bind(1, namespace_);
+      if (st.step()) dim = static_cast<int>(st.column_int(0));
+    }
+    const std::string where = "local index " + path_.string() + ": ";
+    for (const auto& r : records) {
+      if (r.id.empty()) throw sink_error(where + "a record has an empty id");
+      if (r.values.empty()) throw sink_error(where + "record " + in_quotes(r.id) + " has no values");
+      if (r.values.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+        throw sink_error(where + "record " + in_quotes(r.id) + " has too many values");
+      const int d = static_cast<int>(r.values.size());
+      if (dim == 0) dim = d;  // an empty namespace takes the dimension of the first record
+      if (d != dim)
+        throw sink_error(where + "record " + in_quotes(r.id) + " has dimension " + std::to_string(d) +
+                         " but the index has dimension " + std::to_string(dim) + " in " +
+                         (namespace_.empty() ? std::string("the default namespace")
+                                             : "namespace " + in_quotes(namespace_)));
+      for (std::size_t i = 0; i < r.values.size(); ++i)
+        if (!std::isfinite(r.values[i]))
+          throw sink_error(where + "record " + in_quotes(r.id) + " has a non-finite value at position " +
+                           std::to_string(i));
+    }
+    auto st = db_.prepare(
+        "INSERT OR REPLACE INTO vectors(namespace, id, dim, vector, metadata) VALUES(?1, ?2, ?3, ?4, ?5)");
+    std::string blob;
+    std::int64_t written = 0;
+    for (const auto& r : records) {
+      encode_vector(r.values, blob);
+      st.bind(1, namespace_)
+          .bind(2, r.id)
+          .bind(3, static_cast<std::int64_t>(r.values.size()))
+          .bind_blob(4, blob.data(), blob.size())
+          .bind(5, r.metadata_json);
+      st.run();
+      written += db_.changes() > 0 ? 1 : 0;
+    }
+    tx.commit();
+    return written;
+  });
+}
+
+std::vector<fetched_record> local_index::fetch(const std::vector<std::string>& ids) {
+  // Unique ids, first occurrence kept, so the result follows the caller's order.
+  std::vector<const std::string*> unique;
+  unique.reserve(ids.size());
+  {
+    std::unordered_set<std::string_view> seen;
+    seen.reserve(ids.size());
+    for (const auto& id : ids)
+      if (seen.insert(id).second) unique.push_back(&id);
+  }
+  std::vector<fetched_record> out;
+  if (unique.empty()) return out;
+  return translate([&] {
+    read_snapshot snap(db_);
+    std::unordered_map<std::string, fetched_record> found;
+    for (std::size_t begin = 0; begin < unique.size(); begin += kFetchChunk) {
+      const std::size_t n = std::min(kFetchChunk, unique.size() - begin);
+      std::string sql = "SELECT id, dim, vector, metadata FROM vectors WHERE namespace = ?1 AND id IN (";
+      for (std::size_t i = 0; i < n; ++i) {
+        if (i) sql += ',';
+        sql += '?';
+        sql += std::to_string(i + 2);
+      }
+      sql += ')';
+      auto st = db_.prepare(sql);
+      st.bind(1, namespace_);
+      for (std::size_t i = 0; i < n; ++i) st.bind(static_cast<int>(i + 2), *unique[begin + i]);
+      found.clear();
+      while (st.step()) {
+        fetched_record r;
+        r.id = st.column_string(0);
+        const std::int64_t dim = st.column_int(1);
+        std::string_view blob = st.column_blob(2);
+        if (dim < 0 || blob.size() != static_cast<std::size_t>(dim) * 4)
+          throw sink_error("local index " + path_.string() + ": record " + in_quotes(r.id) + " is damaged (" +
+                           std::to_string(blob.size()) + " vector bytes for dimension " + std::to_string(dim) + ")");
+        r.values.resize(static_cast<std::size_t>(dim));
+        decode_vector(blob, r.values);
+        r.metadata_json = st.column_string(3);
+        std::string key = r.id;
+        found.emplace(std::move(key), std::move(r));
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        auto it = found.find(*unique[begin + i]);
+        if (it != found.end()) out.push_back(std::move(it->second));
+      }
+    }
+    snap.end();
+    return std::move(out);
+  });
+}
+
+void local_index::remove(const std::vector<std::string>& ids) {
+  if (ids.empty()) return;
+  translate([&] {
+    sql::transaction tx(db_);
+    auto st = db_.prepare("DELETE FROM vectors WHERE namespace = ?1 AND id = ?2");
+    for (const auto& id : ids) {
+      st.bind(1, namespace_).bind(2, id);
+      st.run();
+    }
+    tx.commit();
+  });
+}
+
+std::vector<std::string> local_index::list(std::string_view prefix, std::string_view after, std::size_t limit) {
+  std::vector<std::string> out;
+  if (limit == 0) return out;
+  // A range scan on the primary key: BINARY collation compares bytes (memcmp), which is exactly the
+  // bytewise order the sink contract promises; LIKE would fold case and treat % and _ as wildcards.
+  const std::optional<std::string> upper = prefix_successor(prefix);
+  const std::int64_t lim = limit > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())
+                               ? std::numeric_limits<std::int64_t>::max()
+                               : static_cast<std::int64_t>(limit);
+  return translate([&] {
+    std::string sql = "SELECT id FROM vectors WHERE namespace = ?1 AND id >= ?2 AND id > ?3";
+    if (upper) sql += " AND id < ?5";
+    sql += " ORDER BY id LIMIT ?4";
+    auto st = db_.prepare(sql);
+    st.bind(1, namespace_).bind(2, prefix).bind(3, after).bind(4, lim);
+    if (upper) st.bind(5, *upper);
+    while (st.step()) out.push_back(st.column_string(0));
+    return std::move(out);
+  });
+}
+
+sink_stats local_index::stats() {
+  return translate([&] {
+    read_snapshot snap(db_);
+    sink_stats s;
+    {
+      auto st = db_.prepare("SELECT count(*) FROM vectors WHERE namespace = ?1");
+      st.bind(1, namespace_);
+      if (st.step()) s.count = st.column_int(0);
+    }
+    {
+      auto st = db_.prepare("SELECT dim FROM vectors WHERE namespace = ?1 LIMIT 1");
+      st.bind(1, namespace_);
+      if (st.step()) s.dimension = static_cast<int>(st.column_int(0));
+    }
+    snap.end();
+    return s;
+  });
+}
+
+std::vector<query_match> local_index::query(const std::vector<float>& vector, std::size_t top_k) {
+  std::vector<query_match> out;
+  if (top_k == 0) return out;
+  if (vector.empty()) throw sink_error("local index " + path_.string() + ": the query vector is empty");
+  double qnorm2 = 0;
+  for (std::size_t i = 0; i < vector.size(); ++i) {
+    if (!std::isfinite(vector[i]))
+      throw sink_error("local index " + path_.string() + ": the query vector has a non-finite value at position " +
+                       std::to_string(i));
+    qnorm2 += static_cast<double>(vector[i]) * vector[i];
+  }
+  const double qnorm = std::sqrt(qnorm2);
+  const std::size_t dim = vector.size();
+
+  struct candidate {
+    double score;
+    std::string id;
+  };
+  // Ranking: higher score first; equal scores by id, bytewise ascending (deterministic).
+  auto better = [](const candidate& a, const candidate& b) {
+    if (a.score != b.score) return a.score > b.score;
+    return a.id < b.id;
+  };
+  // A min-heap on `better` (std::push_heap keeps the worst kept candidate at the front).
+  std::vector<candidate> heap;
+  heap.reserve(std::min<std::size_t>(top_k, 4096));
+
+  return translate([&] {
+    read_snapshot snap(db_);
+    {
+      auto st = db_.prepare("SELECT id, vector FROM vectors WHERE namespace = ?1");
+      st.bind(1, namespace_);
+      std::vector<float> row(dim);
+      while (st.step()) {
+        std::string_view blob = st.column_blob(1);
+        if (blob.size() != dim * 4) {
+          const std::string id = st.column_string(0);
+          throw sink_error("local index " + path_.string() + ": the query vector has dimension " +
+                           std::to_string(dim) + " but record " + in_quotes(id) + " has dimension " +
+                           std::to_string(blob.size() / 4));
+        }
+        decode_vector(blob, row);
+        double dot = 0, norm2 = 0;
+        for (std::size_t i = 0; i < dim; ++i) {
+          const double v = row[i];
+          dot += v * vector[i];
+          norm2 += v * v;
+        }
+        double score = 0;  // a zero vector (query or row) is similar to nothing
+        if (qnorm > 0 && norm2 > 0) score = std::clamp(dot / (qnorm * std::sqrt(norm2)), -1.0, 1.0);
+        if (!std::isfinite(score)) score = 0;
+        if (heap.size() < top_k) {
+          heap.push_back({score, st.column_string(0)});
+          std::push_heap(heap.begin(), heap.end(), better);
+          continue;
+        }
+        const candidate& worst = heap.front();
+        if (score < worst.score) continue;
+        std::string_view id = st.column_text(0);
+        if (score == worst.score && !(id < std::string_view(worst.id))) continue;
+        std::pop_heap(heap.begin(), heap.end(), better);
+        heap.back().score = score;
+        heap.back().id.assign(id);
+        std::push_heap(heap.begin(), heap.end(), better);
+      }
+    }
+    std::sort(heap.begin(), heap.end(), better);
+    std::vector<candidate>& best = heap;
+    auto st = db_.prepare("SELECT metadata FROM vectors WHERE namespace = ?1 AND id = ?2");
+    out.reserve(best.size());
+    for (auto& c : best) {
+      st.bind(1, namespace_).bind(2, c.id);
+      std::string meta = st.step() ? st.column_string(0) : std::string("{}");
+      st.reset();
+      out.push_back({std::move(c.id), c.score, std::move(meta)});
+    }
+    snap.end();
+    return std::move(out);
+  });
+}
+
+std::vector<std::pair<std::string, std::int64_t>> local_index::namespaces() {
+  return translate([&] {
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    auto st = db_.prepare("SELECT namespace, count(*) FROM vectors GROUP BY namespace ORDER BY namespace");
+    while (st.step()) out.emplace_back(st.column_string(0), st.column_int(1));
+    return out;
+  });
+}
+
+}  // namespace backfill

@@ -1,0 +1,544 @@
+#include "backfill/sources/jira/jira.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "backfill/sources/jira/adf.hpp"
+#include "backfill/core/errors.hpp"
+#include "backfill/core/json.hpp"
+#include "backfill/core/log.hpp"
+
+namespace backfill {
+namespace {
+
+using simdjson::dom::element;
+
+std::string base64(std::string_view in) {
+  static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  while (i + 2 < in.size()) {
+    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
+    out += tbl[(v >> 18) & 63];
+    out += tbl[(v >> 12) & 63];
+    out += tbl[(v >> 6) & 63];
+    out += tbl[v & 63];
+    i += 3;
+  }
+  if (i < in.size()) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += tbl[(v >> 18) & 63];
+    out += tbl[(v >> 12) & 63];
+    out += i + 1 < in.size() ? tbl[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::string jql_quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string_view get_str(const element& e, std::string_view pointer) {
+  std::string_view s;
+  if (e.at_pointer(pointer).get(s)) return {};
+  return s;
+}
+
+element parse_padded(simdjson::dom::parser& parser, const std::string& body, const std::string& what) {
+  element root;
+  simdjson::error_code err = body.capacity() >= body.size() + simdjson::SIMDJSON_PADDING
+                                 ? parser.parse(body.data(), body.size(), false).get(root)
+                                 : parser.parse(body).get(root);
+  if (err) throw source_error(fmt::format("{} is not valid JSON: {}", what, simdjson::error_message(err)));
+  return root;
+}
+
+std::string day(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
+std::time_t parse_day(std::string_view d) {
+  std::tm tm{};
+  std::string s(d.substr(0, 10));
+  if (!strptime(s.c_str(), "%Y-%m-%d", &tm)) return -1;
+  return timegm(&tm);
+}
+
+std::string display(const element& fields, std::string_view pointer) {
+  std::string_view s = get_str(fields, pointer);
+  return std::string(s);
+}
+
+}  // namespace
+
+std::string jira_time_to_utc(std::string_view t) {
+  // 2024-01-15T10:30:00.000+0100 (also Z, +01:00, no fraction)
+  if (t.size() < 19) return {};
+  std::tm tm{};
+  std::string head(t.substr(0, 19));
+  if (!strptime(head.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return {};
+  std::time_t secs = timegm(&tm);
+  std::size_t i = 19;
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    while (i < t.size() && std::isdigit(static_cast<unsigned char>(t[i]))) ++i;
+  }
+  if (i < t.size() && (t[i] == '+' || t[i] == '-')) {
+    int sign = t[i] == '-' ? -1 : 1;
+    std::string digits;
+    for (std::size_t k = i + 1; k < t.size(); ++k)
+      if (std::isdigit(static_cast<unsigned char>(t[k]))) digits.push_back(t[k]);
+    if (digits.size() == 4) {
+      int off = std::stoi(digits.substr(0, 2)) * 3600 + std::stoi(digits.substr(2, 2)) * 60;
+      secs -= sign * off;
+    }
+  }
+  std::tm out{};
+  gmtime_r(&secs, &out);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &out);
+  return buf;
+}
+
+jira_source::jira_source(jira_options options) : options_(std::move(options)) {
+  if (options_.url.empty()) throw config_error("source.url is required (your site, e.g. https://your-domain.atlassian.net)");
+  if (options_.email.empty()) throw config_error("source.email is required (the account the API token belongs to)");
+  if (options_.token.empty()) throw config_error("source.token is required (set it from the environment: token = \"${JIRA_API_TOKEN}\")");
+  if (options_.projects.empty() && options_.jql.empty())
+    throw config_error("source.projects is required (the project keys to backfill), or a source.jql filter");
+  if (options_.window_days < 0) throw config_error("source.window_days must be 0 (no windows) or positive");
+  if (options_.window_days > 0 && options_.since.empty())
+    throw config_error("source.since is required with source.window_days (where the first window starts)");
+  if (!options_.since.empty() && parse_day(options_.since) < 0)
+    throw config_error(fmt::format("source.since must look like 2024-01-31, got '{}'", options_.since));
+  if (options_.max_results < 1 || options_.max_results > 5000)
+    throw config_error(fmt::format("source.max_results must be between 1 and 5000, got {}", options_.max_results));
+  for (const auto& p : options_.projects)
+    if (p.empty() || p.find_first_of("\"\\ ") != std::string::npos)
+      throw config_error(fmt::format("source.projects: '{}' is not a project key", p));
+  site_ = options_.url;
+  while (!site_.empty() && site_.back() == '/') site_.pop_back();
+  auth_ = "Basic " + base64(options_.email + ":" + options_.token);
+  http::client_options o;
+  o.timeout = options_.timeout;
+  o.verify_tls = options_.verify_tls;
+  o.secrets = {options_.token, auth_.substr(6)};
+  o.default_limit = {options_.rate, std::max(1.0, options_.rate / 2), options_.max_in_flight};
+  client_ = std::make_unique<http::client>(std::move(o));
+}
+
+jira_source::~jira_source() = default;
+
+std::string jira_source::describe() const {
+  std::string what = options_.projects.empty() ? "JQL filter" : "projects ";
+  for (std::size_t i = 0; i < options_.projects.size(); ++i) what += (i ? ", " : "") + options_.projects[i];
+  return fmt::format("Jira {} ({})", http::scrub_url(site_), what);
+}
+
+std::vector<partition_plan> jira_source::plan(run_context&) {
+  std::vector<std::string> keys = options_.projects;
+  if (keys.empty()) keys.push_back("*");  // the JQL filter alone
+  std::vector<partition_plan> out;
+  for (const auto& key : keys) {
+    if (options_.window_days <= 0) {
+      out.push_back({key, key == "*" ? "JQL" : key, -1, -1});
+      continue;
+    }
+    std::time_t start = parse_day(options_.since);
+    std::time_t now = std::time(nullptr);
+    const std::time_t step = static_cast<std::time_t>(options_.window_days) * 86400;
+    for (std::time_t w = start; w <= now; w += step) out.push_back({key + "@" + day(w), key + " from " + day(w), -1, -1});
+  }
+  return out;
+}
+
+std::string jira_source::partition_jql(std::string_view partition, std::string_view lower_bound) const {
+  std::string key(partition.substr(0, partition.find('@')));
+  std::string jql;
+  if (key != "*") jql = "project = " + jql_quote(key) + " AND ";
+  jql += "updated >= " + std::string(lower_bound);
+  if (auto at = partition.find('@'); at != std::string_view::npos) {
+    std::time_t start = parse_day(partition.substr(at + 1));
+    std::time_t end = start + static_cast<std::time_t>(options_.window_days) * 86400;
+    if (end <= std::time(nullptr)) jql += " AND updated < " + jql_quote(day(end));  // the last window stays open
+  }
+  if (!options_.jql.empty()) jql += " AND (" + options_.jql + ")";
+  jql += " ORDER BY key ASC";
+  return jql;
+}
+
+std::string jira_source::initial_jql(const partition_plan& partition) const {
+  const auto at = partition.name.find('@');  // a window starts at its own day
+  const std::string lower = at != std::string::npos ? partition.name.substr(at + 1)
+                            : options_.since.empty() ? "1970-01-01"
+                                                     : options_.since;
+  return partition_jql(partition.name, jql_quote(lower));
+}
+
+http::request jira_source::search_request(const std::string& jql, std::string_view fields) const {
+  http::request r;
+  r.url = http::with_query(site_ + "/rest/api/3/search/jql", "jql", jql);
+  r.url = http::with_query(r.url, "maxResults", std::to_string(options_.max_results));
+  r.url = http::with_query(r.url, "fields", fields);
+  r.headers = {{"Authorization", auth_}, {"Accept", "application/json"}};
+  return r;
+}
+
+// /rest/api/3/search/jql pages: nextPageToken until isLast, issues identified by key.
+http::page_spec jira_source::search_paging() {
+  http::page_spec spec;
+  spec.paging = http::page_spec::kind::token;
+  spec.token_param = "nextPageToken";
+  spec.next_token = "/nextPageToken";
+  spec.is_last = "/isLast";
+  spec.items = "/issues";
+  spec.id_field = "key";
+  return spec;
+}
+
+std::string jira_source::reopen_cursor(const partition_plan& partition, std::string_view watermark) {
+  std::time_t mark = -1;
+  if (watermark.size() >= 19) {
+    std::tm tm{};
+    std::string w(watermark.substr(0, 19));
+    if (strptime(w.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) mark = timegm(&tm);
+  }
+  if (mark < 0) return initial_jql(partition) + "\n";
+  // JQL reads dates in the user's time zone (UTC-12 to UTC+14). Writing the UTC watermark minus the
+  // overlap and 14 hours reaches back far enough in every zone; an absolute bound (unlike "-90m")
+  // also means the same thing when an interrupted fetch resumes hours later.
+  std::time_t bound = mark - static_cast<std::time_t>(options_.overlap_minutes) * 60 - 14 * 3600;
+  std::tm tm{};
+  gmtime_r(&bound, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
+  return partition_jql(partition.name, jql_quote(buf)) + "\n";
+}
+
+void jira_source::explain(const http::http_error& e, std::string_view partition) const {
+  std::string site = http::scrub_url(site_);
+  switch (e.status()) {
+    case 401:
+      throw source_error(fmt::format("Jira {} rejected the credentials (401): check source.email and source.token "
+                                     "(an API token from id.atlassian.com)",
+                                     site));
+    case 403:
+      throw source_error(fmt::format("Jira {}: no permission to search {} (403): {}", site, partition, e.body_excerpt()));
+    case 404:
+      throw source_error(fmt::format("Jira {} has no /rest/api/3/search/jql (404): check source.url: {}", site,
+                                     e.body_excerpt()));
+    case 410:
+      throw source_error(fmt::format(
+          "Jira {} answered 410 Gone: Atlassian removed the old search API (/rest/api/3/search, CHANGE-2046); "
+          "backfill uses /rest/api/3/search/jql, which this server did not serve either. Check that source.url is "
+          "a Jira Cloud site: {}",
+          site, e.body_excerpt()));
+    case 400:
+      if (e.body_excerpt().find("does not exist for the field 'project'") != std::string::npos)
+        throw source_error(fmt::format("Jira {}: unknown project {} (400): {}", site,
+                                       std::string(partition.substr(0, partition.find('@'))), e.body_excerpt()));
+      throw source_error(fmt::format("Jira {} refused the search for {} (400): {}", site, partition, e.body_excerpt()));
+    default:
+      throw;
+  }
+}
+
+void jira_source::list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) {
+  // The key comes with every issue; "updated" is the smallest field to ask for.
+  http::request first = search_request(initial_jql(partition), "updated");
+  http::pagination_guard guard(fmt::format("Jira id listing of {}", partition.label));
+  try {
+    http::paginate(*client_, first, search_paging(), "", guard, [&](const http::page& p) {
+      for (const auto& key : p.ids) fn("jira:" + key);
+    }, &ctx);
+  } catch (const http::http_error& e) {
+    explain(e, partition.name);
+  }
+}
+
+void jira_source::fetch(const partition_plan& partition, std::string_view cursor, page_sink& out, run_context& ctx) {
+  std::string jql, token;
+  if (cursor.empty()) {
+    jql = initial_jql(partition);
+  } else {
+    auto nl = cursor.find('\n');
+    jql = std::string(cursor.substr(0, nl));
+    token = nl == std::string_view::npos ? "" : std::string(cursor.substr(nl + 1));
+  }
+  std::string fields;
+  for (const auto& f : options_.fields) fields += (fields.empty() ? "" : ",") + f;
+  http::request first = search_request(jql, fields);
+  const http::page_spec spec = search_paging();
+  http::pagination_guard guard(fmt::format("Jira search for {}", partition.label));
+  simdjson::dom::parser parser;
+  for (int attempt = 0;; ++attempt) try {
+    http::paginate(*client_, first, spec, token, guard, [&](const http::page& p) {
+      element root = parse_padded(parser, p.resp.body, "a Jira search page");
+      std::string body = "{\"search\":";
+      body += p.resp.body;
+      body += ",\"comments\":{";
+      bool any_comments = false;
+      std::string watermark;
+      std::vector<comment_job> comment_jobs;
+      simdjson::dom::array issues;
+      if (!root["issues"].get(issues)) {
+        for (element issue : issues) {
+          std::string key(get_str(issue, "/key"));
+          std::string updated = jira_time_to_utc(get_str(issue, "/fields/updated"));
+          if (updated > watermark) watermark = updated;
+          std::int64_t total = 0;
+          std::size_t embedded = 0;
+          simdjson::dom::array comments;
+          if (issue.at_pointer("/fields/comment/comments").get(comments) == simdjson::SUCCESS) embedded = comments.size();
+          if (issue.at_pointer("/fields/comment/total").get(total) || total <= static_cast<std::int64_t>(embedded) ||
+              key.empty())
+            continue;
+          // More comments than search embeds: read them all, before the page is journaled.
+          comment_jobs.push_back({std::move(key), embedded, {}, false});
+        }
+      }
+      read_comments(comment_jobs, first.headers, ctx);
+      for (auto& job : comment_jobs) {
+        if (job.unreadable) continue;
+        body += any_comments ? "," : "";
+        json::append_string(body, job.key);
+        body += ":[" + job.pages + "]";
+        any_comments = true;
+      }
+      body += "}}";
+      std::string next = p.next_cursor.empty() ? "" : jql + "\n" + p.next_cursor;
+      out.page(body, p.items, next, watermark);
+      ctx.checkpoint();
+    }, &ctx);
+    return;
+  } catch (const http::http_error& e) {
+    bool expired = e.status() == 400 && !token.empty() && attempt == 0 &&
+                   e.body_excerpt().find("page token") != std::string::npos;
+    if (!expired) explain(e, partition.name);
+    // nextPageToken lives 7 days: an older resume starts the partition's search again. Pages already
+    // journaled are read again; ingest keeps one version of each issue.
+    logger()->warn("Jira {}: the saved page token of {} expired; searching the partition again from its start",
+                   http::scrub_url(site_), partition.label);
+    token.clear();
+    guard = http::pagination_guard(fmt::format("Jira search for {}", partition.label));
+  }
+}
+
+void jira_source::read_comments_of(comment_job& job, const std::vector<http::header>& headers, run_context& ctx) {
+  http::request req;
+  req.url = http::with_query(site_ + "/rest/api/3/issue/" + http::url_encode(job.key) + "/comment", "orderBy", "created");
+  req.headers = headers;
+  http::page_spec spec;
+  spec.paging = http::page_spec::kind::offset;
+  spec.offset_param = "startAt";
+  spec.limit_param = "maxResults";
+  spec.page_size = 100;
+  spec.total = "/total";
+  spec.items = "/comments";
+  spec.id_field = "id";
+  http::pagination_guard guard(fmt::format("comments of {}", job.key));
+  try {
+    http::paginate(*client_, req, spec, "", guard, [&](const http::page& p) {
+      job.pages += job.pages.empty() ? "" : ",";
+      job.pages += p.resp.body;
+    }, &ctx);
+  } catch (const http::http_error& e) {
+    if (e.status() != 404 && e.status() != 403) throw;
+    // Deleted or hidden between the search and now: keep what search embedded.
+    logger()->warn("Jira {}: the comments of {} cannot be read ({}); keeping the {} that search returned",
+                   http::scrub_url(site_), job.key, e.status(), job.embedded);
+    job.pages.clear();
+    job.unreadable = true;
+  }
+}
+
+// The issues of one search page are independent: their comments are read by up to max_in_flight
+// threads at once (the host's limits still apply to every request). This thread watches `ctx`; a
+// stop or the first failure ends the others at their next request, and the failure of the
+// earliest issue is the one raised.
+void jira_source::read_comments(std::vector<comment_job>& jobs, const std::vector<http::header>& headers,
+                                run_context& ctx) {
+  if (jobs.empty()) return;
+  if (jobs.size() == 1) return read_comments_of(jobs.front(), headers, ctx);
+  const std::size_t workers = std::min<std::size_t>(jobs.size(), static_cast<std::size_t>(std::max(1, options_.max_in_flight)));
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> abandon{false};
+  std::vector<std::exception_ptr> errors(jobs.size());
+  std::mutex mutex;
+  std::condition_variable finished;
+  std::size_t running = workers;
+  std::vector<std::thread> threads;
+  threads.reserve(workers);
+  for (std::size_t w = 0; w < workers; ++w) {
+    threads.emplace_back([&] {
+      run_context own([&](const progress&) { return abandon.load() || ctx.stop_requested(); },
+                      std::chrono::milliseconds(20));
+      for (std::size_t i; !abandon.load() && (i = next.fetch_add(1)) < jobs.size();) {
+        try {
+          read_comments_of(jobs[i], headers, own);
+        } catch (const cancelled&) {
+          if (!abandon.exchange(true)) errors[i] = std::current_exception();  // not a sibling's failure's echo
+        } catch (...) {
+          errors[i] = std::current_exception();
+          abandon = true;
+        }
+      }
+      std::lock_guard<std::mutex> lock(mutex);
+      if (--running == 0) finished.notify_one();
+    });
+  }
+  std::exception_ptr stopped;
+  {
+    std::unique_lock<std::mutex> lock(mutex);
+    while (running > 0) {
+      finished.wait_for(lock, std::chrono::milliseconds(50));
+      if (stopped || running == 0) continue;
+      lock.unlock();
+      try {
+        ctx.checkpoint();
+      } catch (...) {
+        stopped = std::current_exception();
+        abandon = true;
+      }
+      lock.lock();
+    }
+  }
+  for (auto& t : threads) t.join();
+  if (stopped) std::rethrow_exception(stopped);
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+void jira_source::page_items(std::string_view, const std::string& body, const item_fn& fn) {
+  simdjson::dom::parser parser;
+  element root = parse_padded(parser, body, "a journaled Jira page");
+  simdjson::dom::array issues;
+  if (root.at_pointer("/search/issues").get(issues)) throw source_error("a journaled Jira page has no search.issues");
+  for (element issue : issues) {
+    std::string_view key = get_str(issue, "/key");
+    if (!key.empty()) fn("jira:" + std::string(key));
+  }
+}
+
+void jira_source::normalize(std::string_view, page_reader& pages, const document_fn& emit, run_context& ctx) {
+  pages.for_each([&](std::int64_t, const std::string& body, const std::string&) {
+    normalize_jira_page(body, site_, emit);
+    ctx.checkpoint();
+  });
+}
+
+void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit) {
+  thread_local simdjson::dom::parser parser;
+  element root = parse_padded(parser, body, "a journaled Jira page");
+  simdjson::dom::array issues;
+  if (root.at_pointer("/search/issues").get(issues)) throw source_error("a journaled Jira page has no search.issues");
+  simdjson::dom::object extra;
+  bool has_extra = !root["comments"].get(extra);
+  std::string base(site);
+  while (!base.empty() && base.back() == '/') base.pop_back();
+
+  struct comment {
+    std::string id, created, author, text;
+  };
+  for (element issue : issues) {
+    std::string key(get_str(issue, "/key"));
+    if (key.empty()) continue;
+    element fields;
+    if (issue["fields"].get(fields)) continue;
+    document d;
+    d.id = "jira:" + key;
+    d.source = "jira";
+    std::string project(get_str(fields, "/project/key"));
+    d.partition = project;
+    d.title = key + ": " + std::string(get_str(fields, "/summary"));
+    d.url = base + "/browse/" + key;
+    d.created_at = jira_time_to_utc(get_str(fields, "/created"));
+    d.updated_at = jira_time_to_utc(get_str(fields, "/updated"));
+    element desc;
+    std::string description = fields["description"].get(desc) ? "" : adf_to_text(desc);
+
+    std::vector<comment> comments;
+    auto take = [&](simdjson::dom::array arr) {
+      for (element c : arr) {
+        comment cm;
+        std::string_view id;
+        if (!c["id"].get(id)) cm.id = std::string(id);
+        cm.created = jira_time_to_utc(get_str(c, "/created"));
+        cm.author = std::string(get_str(c, "/author/displayName"));
+        element cb;
+        if (!c["body"].get(cb)) cm.text = adf_to_text(cb);
+        comments.push_back(std::move(cm));
+      }
+    };
+    simdjson::dom::array embedded;
+    if (!fields.at_pointer("/comment/comments").get(embedded)) take(embedded);
+    simdjson::dom::array pages_of_comments;
+    if (has_extra && !extra[key].get(pages_of_comments)) {
+      for (element page : pages_of_comments) {
+        simdjson::dom::array cs;
+        if (!page["comments"].get(cs)) take(cs);
+      }
+    }
+    // The same comment arrives embedded and from the comment pages: keep one, in order of creation.
+    std::stable_sort(comments.begin(), comments.end(),
+                     [](const comment& a, const comment& b) { return a.created < b.created || (a.created == b.created && a.id < b.id); });
+    comments.erase(std::unique(comments.begin(), comments.end(),
+                               [](const comment& a, const comment& b) { return !a.id.empty() && a.id == b.id; }),
+                   comments.end());
+
+    d.text = description;
+    for (const auto& c : comments) {
+      if (!d.text.empty()) d.text += "\n\n";
+      d.text += (c.author.empty() ? std::string("Someone") : c.author) + " (" + c.created + "): " + c.text;
+    }
+    d.meta.set("project", project);
+    if (auto s = display(fields, "/status/name"); !s.empty()) d.meta.set("status", s);
+    if (auto s = display(fields, "/issuetype/name"); !s.empty()) d.meta.set("type", s);
+    if (auto s = display(fields, "/priority/name"); !s.empty()) d.meta.set("priority", s);
+    if (auto s = display(fields, "/assignee/displayName"); !s.empty()) d.meta.set("assignee", s);
+    if (auto s = display(fields, "/reporter/displayName"); !s.empty()) d.meta.set("reporter", s);
+    if (auto s = display(fields, "/parent/key"); !s.empty()) d.meta.set("parent", s);
+    std::vector<std::string> labels, components;
+    simdjson::dom::array arr;
+    if (!fields["labels"].get(arr))
+      for (element l : arr) {
+        std::string_view s;
+        if (!l.get(s)) labels.emplace_back(s);
+      }
+    if (!fields["components"].get(arr))
+      for (element c : arr) {
+        std::string_view s = get_str(c, "/name");
+        if (!s.empty()) components.emplace_back(s);
+      }
+    d.meta.set("labels", labels);
+    d.meta.set("components", components);
+    d.meta.set("comment_count", static_cast<double>(comments.size()));
+    emit(std::move(d));
+  }
+}
+
+}  // namespace backfill

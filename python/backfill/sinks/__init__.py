@@ -1,0 +1,13 @@
+"""Sinks: the vector indexes records are written to. One module a sink; each spec mirrors one ``[sink] type``."""
+
+from __future__ import annotations
+
+from typing import Union
+
+from backfill.sinks.local import LocalIndex
+from backfill.sinks.pinecone import PineconeIndex
+
+SinkSpec = Union[LocalIndex, PineconeIndex]
+SINKS: dict[str, type] = {LocalIndex.type: LocalIndex, PineconeIndex.type: PineconeIndex}
+
+__all__ = ["LocalIndex", "PineconeIndex", "SINKS", "SinkSpec"]
