@@ -14,13 +14,13 @@ test: setup test-cpp test-asan test-python typecheck
 
 test-cpp:
 	@$(VENV)/cmake -S . -B build/cpp -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBACKFILL_BUILD_TESTS=ON -DBACKFILL_BUILD_PYTHON=OFF \
-	  -DCMAKE_MAKE_PROGRAM=$(CURDIR)/$(VENV)/ninja >/dev/null
+	  -DBACKFILL_WERROR=ON -DCMAKE_MAKE_PROGRAM=$(CURDIR)/$(VENV)/ninja >/dev/null
 	@$(VENV)/cmake --build build/cpp -j $(JOBS)
 	@$(VENV)/ctest --test-dir build/cpp --output-on-failure -j $(JOBS)
 
 test-asan:
 	@$(VENV)/cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBACKFILL_BUILD_TESTS=ON -DBACKFILL_BUILD_PYTHON=OFF \
-	  -DBACKFILL_SANITIZE=ON -DCMAKE_MAKE_PROGRAM=$(CURDIR)/$(VENV)/ninja >/dev/null
+	  -DBACKFILL_SANITIZE=ON -DBACKFILL_WERROR=ON -DCMAKE_MAKE_PROGRAM=$(CURDIR)/$(VENV)/ninja >/dev/null
 	@$(VENV)/cmake --build build/asan -j $(JOBS)
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(VENV)/ctest --test-dir build/asan --output-on-failure -j $(JOBS)
 

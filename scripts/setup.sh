@@ -62,6 +62,9 @@ pip_install() {
   fi
 }
 pip_install "scikit-build-core>=0.11" "pybind11>=3" "cmake>=3.24" ninja
-pip_install --no-build-isolation -e ".[test]"
+# CI builds the extension with warnings as errors too (the C++ tests' builds get it from the Makefile).
+werror=()
+[[ "${CI:-}" == "true" ]] && werror=(--config-settings=cmake.define.BACKFILL_WERROR=ON)
+pip_install --no-build-isolation "${werror[@]+"${werror[@]}"}" -e ".[test]"
 echo "$stamp" > "$stamp_file"
 echo "setup: done"
