@@ -4,6 +4,7 @@ named in messages, and called so that what they raise names them."""
 from __future__ import annotations
 
 import importlib
+import types
 from typing import Any, Callable
 
 from backfill.errors import BackfillError, ConfigError
@@ -32,9 +33,15 @@ def callable_at(value: str | Callable[..., Any], key: str) -> Callable[..., Any]
 
 
 def callable_name(fn: Callable[..., Any]) -> str:
-    """How messages name a user's callable: ``module.qualname``."""
-    module = getattr(fn, "__module__", None)
-    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    """How messages name a user's callable: ``module.qualname`` (for a bound method, of its object's class)."""
+    owner = getattr(fn, "__self__", None)
+    module: str | None
+    if owner is not None and not isinstance(owner, types.ModuleType) and hasattr(fn, "__name__"):
+        cls = type(owner)
+        module, name = cls.__module__, f"{cls.__qualname__}.{fn.__name__}"
+    else:
+        module = getattr(fn, "__module__", None)
+        name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     return f"{module}.{name}" if module and module != "builtins" else name
 
 

@@ -353,3 +353,37 @@ def test_config_names_callables_by_import_path_and_refuses_a_bad_one(tmp_path: P
     cfg.write_text('[source]\ntype = "python"\npartitions = "jsonl_source:nothing"\npages = "jsonl_source:pages"\n')
     with pytest.raises(backfill.ConfigError, match="source.partitions 'jsonl_source:nothing': jsonl_source has no"):
         backfill.Pipeline.from_config(cfg)
+
+
+def test_reopen_makes_the_source_incremental_from_its_watermark(tmp_path: Path) -> None:
+    rows = {"1": "2024-01-01", "2": "2024-01-02"}
+    asked: list[str] = []
+
+    def pages(partition: str, cursor: str) -> Iterator[Page]:
+        asked.append(cursor)
+        fresh = sorted((day, i) for i, day in rows.items() if day > cursor)
+        if fresh:
+            yield Page([Document(id=f"inc:{i}", text=f"row {i} of {day}", updated_at=day) for day, i in fresh],
+                       next_cursor=fresh[-1][0], watermark=fresh[-1][0])
+
+    index = DictIndex()
+    p = backfill.Pipeline(PythonSource(lambda: ["all"], pages, name="inc", reopen=lambda partition, mark: mark),
+                          sink=index.sink(), workdir=tmp_path / "wd", progress="none")
+    p.run()
+    rows["3"] = "2024-01-03"
+    report = p.run()
+    assert asked == ["", "2024-01-02"] and report.fetch.pages_fetched == 1 and report.verify.ok
+    assert sorted(index.records) == ["inc:1#0", "inc:2#0", "inc:3#0"]
+
+
+def test_other_result_forms_and_a_metadata_limit(tmp_path: Path) -> None:
+    """fetch may return a list of records and stats the bare count; metadata_max_bytes trims metadata."""
+    index = DictIndex()
+    sink = PythonSink(index.upsert, lambda ids: [{"id": i, **index.records[i]} for i in ids if i in index.records],
+                      index.delete, index.list, lambda: len(index.records), metadata_max_bytes=200)
+    pages = {"p": [[Document(id="long", title="t", text="word " * 400, metadata={"note": "x" * 500})]]}
+    p = backfill.Pipeline(docs_source(pages), sink=sink, workdir=tmp_path / "wd", progress="none")
+    report = p.run()
+    assert report.verify.ok and (report.ingest.metadata_truncated or report.ingest.metadata_dropped)
+    assert all(len(json.dumps(r["metadata"], separators=(",", ":"), ensure_ascii=False)) <= 200
+               for r in index.records.values())
