@@ -268,10 +268,11 @@ SOURCE_SHAPES = [
     (dict(pages=_yields(Page([Document(id="x", metadata={"o": {"nested": 1}})]))),  # type: ignore[dict-item]
      "metadata .o. is a dict"),
     (dict(pages=_yields(Page([7]))), "gave a int as a document, expected a backfill.Document"),
+    (dict(pages=lambda partition, cursor: None), r"source.pages \(.*\) returned None, expected pages: an iterable"),
 ]
 
 
-@pytest.mark.parametrize(("spec", "needle"), SOURCE_SHAPES, ids=["partitions", "page", "id", "key", "meta", "item"])
+@pytest.mark.parametrize(("spec", "needle"), SOURCE_SHAPES, ids=["partitions", "page", "id", "key", "meta", "item", "pages"])
 def test_bad_source_shapes_name_the_callable_and_what_was_expected(spec: dict[str, Any], needle: str,
                                                                   tmp_path: Path) -> None:
     kw: dict[str, Any] = {"partitions": lambda: ["p"], "pages": _yields(Page([Document(id="x")])), **spec}

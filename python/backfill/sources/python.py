@@ -118,7 +118,10 @@ class _SourceHooks:
 
     def pages(self, partition: str, cursor: str) -> Iterator[tuple[str, int, str, str]]:
         fn = self.pages_fn
-        pages = iter(fn(partition, cursor))
+        got = fn(partition, cursor)
+        if not isinstance(got, Iterable):
+            raise SourceError(f"{fn.name} returned {shape_of(got)}, expected pages: an iterable of backfill.Page")
+        pages = iter(got)
         ended = False
         while True:
             try:
@@ -127,11 +130,13 @@ class _SourceHooks:
                 return
             except Exception as e:
                 raise fn.failed(e) from e
-            if not isinstance(page, Page) or not isinstance(page.items, (list, tuple)):
+            if not isinstance(page, Page):
                 raise SourceError(f"{fn.name} yielded {shape_of(page)}, expected backfill.Page(items=[...], "
                                   f"next_cursor=...)")
+            if not isinstance(page.items, (list, tuple)):
+                raise SourceError(f"{fn.name} yielded a Page whose items are {shape_of(page.items)}, expected a list")
             if not isinstance(page.next_cursor, str) or not isinstance(page.watermark, str):
-                raise SourceError(f"{fn.name} yielded a Page whose next_cursor or watermark is not a string")
+                raise SourceError(f"{fn.name} yielded a Page whose next_cursor or watermark is not a str")
             if ended:
                 raise SourceError(f"{fn.name} yielded a page after one with next_cursor='' (the end); "
                                   "give every page but the last the cursor that resumes after it")
