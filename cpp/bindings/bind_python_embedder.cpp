@@ -11,6 +11,7 @@
 #include "backfill/embed/embedder.hpp"
 #include "backfill/core/errors.hpp"
 #include "bindings.hpp"
+#include "python_call.hpp"
 
 namespace backfill::python {
 namespace {
@@ -18,18 +19,12 @@ namespace {
 class python_embedder final : public embedder {
  public:
   python_embedder(py::function fn, int dimension, std::string name, std::size_t batch_size, std::size_t concurrency)
-      : fn_(std::move(fn)), dimension_(dimension), name_(std::move(name)), batch_size_(batch_size),
+      : fn_(share(std::move(fn))), dimension_(dimension), name_(std::move(name)), batch_size_(batch_size),
         concurrency_(concurrency) {
     if (dimension < 1) throw config_error(fmt::format("embedder.dimension must be positive, got {}", dimension));
     if (batch_size < 1) throw config_error("embedder.batch_size must be at least 1");
     if (concurrency < 1) throw config_error("embedder.concurrency must be at least 1");
     if (name_.empty()) throw config_error("a Python embedder needs a name (its model), which keys the embedding cache");
-  }
-
-  ~python_embedder() override {
-    // The function may be released from a thread that does not hold the GIL.
-    py::gil_scoped_acquire gil;
-    fn_ = py::function();
   }
 
   std::string identity() const override { return fmt::format("python:{}:dim={}", name_, dimension_); }
@@ -39,17 +34,12 @@ class python_embedder final : public embedder {
 
   std::vector<std::vector<float>> embed(const std::vector<std::string_view>& texts) override {
     count_call(texts.size());
-    py::gil_scoped_acquire gil;
-    py::list args(texts.size());
-    for (std::size_t i = 0; i < texts.size(); ++i)
-      args[i] = py::str(texts[i].data(), static_cast<py::ssize_t>(texts[i].size()));
-    py::object out;
-    try {
-      out = fn_(args);
-    } catch (py::error_already_set& e) {
-      throw embed_error(fmt::format("the Python embedder {} raised {}", name_, e.what()));
-    }
-    return to_vectors(out, texts.size());
+    return call_python<embed_error>(fmt::format("the Python embedder {}", name_), [&] {
+      py::list args(texts.size());
+      for (std::size_t i = 0; i < texts.size(); ++i)
+        args[i] = py::str(texts[i].data(), static_cast<py::ssize_t>(texts[i].size()));
+      return to_vectors((*fn_)(args), texts.size());
+    });
   }
 
  private:
@@ -101,7 +91,7 @@ class python_embedder final : public embedder {
     return s + (a.ndim() == 1 ? ",)" : ")");
   }
 
-  py::function fn_;
+  shared_object fn_;
   int dimension_;
   std::string name_;
   std::size_t batch_size_;

@@ -17,6 +17,7 @@ void register_errors(py::module_& m);
 void register_logging(py::module_& m);
 void register_components(py::module_& m);
 void register_python_embedder(py::module_& m);
+void register_python_adapters(py::module_& m);
 void register_pipeline(py::module_& m);
 void register_http(py::module_& m);
 

@@ -9,6 +9,7 @@ PYBIND11_MODULE(_core, m) {
   backfill::python::register_logging(m);
   backfill::python::register_components(m);
   backfill::python::register_python_embedder(m);
+  backfill::python::register_python_adapters(m);
   backfill::python::register_pipeline(m);
   backfill::python::register_http(m);
 }

@@ -8,8 +8,8 @@ from __future__ import annotations
 from backfill import _core
 from backfill.chunking import Chunking
 from backfill.embedders import HashEmbedder, OpenAIEmbedder, PythonEmbedder
-from backfill.sinks import LocalIndex, PineconeIndex
-from backfill.sources import JiraCloud, SlackExport
+from backfill.sinks import LocalIndex, PineconeIndex, PythonSink
+from backfill.sources import Document, JiraCloud, Page, PythonSource, SlackExport
 from backfill.config import Config, load_config
 from backfill.errors import (
     BackfillError,
@@ -46,10 +46,13 @@ __all__ = [
     "Chunking",
     "Config",
     "ConfigError",
+    "Document",
     "EmbedError",
     "FetchReport",
     "HashEmbedder",
     "PythonEmbedder",
+    "PythonSink",
+    "PythonSource",
     "HttpError",
     "IngestReport",
     "JiraCloud",
@@ -58,6 +61,7 @@ __all__ = [
     "LocalIndex",
     "Match",
     "OpenAIEmbedder",
+    "Page",
     "PaginationError",
     "PineconeIndex",
     "Pipeline",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Union
 
 from backfill import _core
+from backfill._callables import callable_at
 from backfill.errors import ConfigError
 
 
@@ -34,13 +34,8 @@ class PythonEmbedder:
     concurrency: int = 1
 
     def build(self) -> _core.Embedder:
-        fn = self.function
-        name = self.name
-        if isinstance(fn, str):
-            fn = _import_function(fn)
-            name = name or self.function  # type: ignore[assignment]
-        elif not callable(fn):
-            raise ConfigError(f"embedder.function must be callable or an import path, got {fn!r}", key="embedder.function")
+        fn = callable_at(self.function, "embedder.function")
+        name = self.name or (self.function if isinstance(self.function, str) else "")
         if not name:
             raise ConfigError(
                 "embedder.name is required for a Python function: it keys the embedding cache (use the model's name)",
@@ -51,22 +46,3 @@ class PythonEmbedder:
         if self.batch_size < 1 or self.concurrency < 1:
             raise ConfigError("embedder.batch_size and embedder.concurrency must be at least 1", key="embedder")
         return _core.PythonEmbedder(fn, self.dimension, name, self.batch_size, self.concurrency)
-
-
-def _import_function(path: str) -> Callable[..., Any]:
-    module_name, _, attr = path.partition(":")
-    if not module_name or not attr:
-        raise ConfigError(
-            f"embedder.function {path!r} must be 'package.module:function'", key="embedder.function"
-        )
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ConfigError(f"embedder.function {path!r}: cannot import {module_name}: {e}", key="embedder.function") from None
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ConfigError(f"embedder.function {path!r}: {module_name} has no {attr}", key="embedder.function")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise ConfigError(f"embedder.function {path!r} is not callable", key="embedder.function")
-    return obj  # type: ignore[no-any-return]

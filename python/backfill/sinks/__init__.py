@@ -6,8 +6,9 @@ from typing import Union
 
 from backfill.sinks.local import LocalIndex
 from backfill.sinks.pinecone import PineconeIndex
+from backfill.sinks.python import PythonSink
 
-SinkSpec = Union[LocalIndex, PineconeIndex]
-SINKS: dict[str, type] = {LocalIndex.type: LocalIndex, PineconeIndex.type: PineconeIndex}
+SinkSpec = Union[LocalIndex, PineconeIndex, PythonSink]
+SINKS: dict[str, type] = {LocalIndex.type: LocalIndex, PineconeIndex.type: PineconeIndex, PythonSink.type: PythonSink}
 
-__all__ = ["LocalIndex", "PineconeIndex", "SINKS", "SinkSpec"]
+__all__ = ["LocalIndex", "PineconeIndex", "PythonSink", "SINKS", "SinkSpec"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Union
 
 from backfill.sources.jira import JiraCloud
+from backfill.sources.python import Document, Page, PythonSource
 from backfill.sources.slack_export import SlackExport
 
-SourceSpec = Union[SlackExport, JiraCloud]
-SOURCES: dict[str, type] = {SlackExport.type: SlackExport, JiraCloud.type: JiraCloud}
+SourceSpec = Union[SlackExport, JiraCloud, PythonSource]
+SOURCES: dict[str, type] = {SlackExport.type: SlackExport, JiraCloud.type: JiraCloud, PythonSource.type: PythonSource}
 
-__all__ = ["JiraCloud", "SOURCES", "SlackExport", "SourceSpec"]
+__all__ = ["Document", "JiraCloud", "Page", "PythonSource", "SOURCES", "SlackExport", "SourceSpec"]

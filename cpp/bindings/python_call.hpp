@@ -1,0 +1,76 @@
+// Calling Python from the core's threads: the one way the adapters that run user code (PythonEmbedder,
+// PythonSource, PythonSink) do it. The GIL is taken for the call and the conversion of its result only.
+//
+// A Python exception leaves the call as the core error `Error` (so the core handles it as any failure
+// of that stage: a bad page in validate, a failed partition in fetch), carrying the Python exception.
+// At the boundary it is raised again as a backfill error that names the callable, with the original
+// as its __cause__; a backfill error the callable raised itself passes through as it is. A
+// KeyboardInterrupt (any BaseException that is not an Exception) leaves as `cancelled`, so the core
+// stops as it does for Ctrl-C, and comes back to Python as itself.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "backfill/core/errors.hpp"
+#include "bindings.hpp"
+
+namespace backfill::python {
+
+// A Python object the core may hold and drop on any thread: it is released under the GIL.
+using shared_object = std::shared_ptr<py::object>;
+shared_object share(py::object o);
+
+// What a core error carries from Python, to be raised again at the boundary.
+class python_exception {
+ public:
+  explicit python_exception(py::object exc) : exc_(share(std::move(exc))) {}
+  // Sets it as the pending Python error. Needs the GIL.
+  void restore() const;
+
+ private:
+  shared_object exc_;
+};
+
+template <class Error>
+class python_error final : public Error, public python_exception {
+ public:
+  python_error(const std::string& what, py::object exc) : Error(what), python_exception(std::move(exc)) {}
+};
+
+class python_interrupt final : public cancelled, public python_exception {
+ public:
+  using python_exception::python_exception;
+};
+
+template <class Error> inline constexpr const char* python_class = "BackfillError";
+template <> inline constexpr const char* python_class<source_error> = "SourceError";
+template <> inline constexpr const char* python_class<sink_error> = "SinkError";
+template <> inline constexpr const char* python_class<embed_error> = "EmbedError";
+
+// The exception to raise for `e` (raised by `who`): e's own if it is a backfill error or not an
+// Exception; else a backfill.errors.<error_class> naming `who`, caused by it. Needs the GIL.
+py::object raised_by(const py::error_already_set& e, const char* error_class, std::string_view who);
+
+// Runs `f` (which calls Python and converts the result) holding the GIL; see above for errors.
+// `who` names the callable for messages ("the Python embedder all-MiniLM-L6-v2").
+template <class Error, class F>
+auto call_python(std::string_view who, F&& f) -> decltype(f()) {
+  py::gil_scoped_acquire gil;
+  try {
+    return f();
+  } catch (py::error_already_set& e) {
+    py::object exc = raised_by(e, python_class<Error>, who);
+    if (!e.matches(PyExc_Exception)) throw python_interrupt(std::move(exc));
+    throw python_error<Error>(py::str(exc).cast<std::string>(), std::move(exc));
+  } catch (const py::cast_error& e) {
+    throw Error(fmt::format("{} returned a value of the wrong type: {}", who, e.what()));
+  }
+}
+
+void register_python_exceptions();
+
+}  // namespace backfill::python
