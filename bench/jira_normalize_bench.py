@@ -56,7 +56,7 @@ no_proxy_for_loopback()
 
 
 # --- the pure-Python implementation ------------------------------------------------------------------
-# It mirrors cpp/src/sources/jira/adf.cpp and normalize_jira_page in cpp/src/sources/jira/jira.cpp rule for rule, so that the two
+# It mirrors cpp/src/sources/jira/adf.cpp and normalize_jira_page in cpp/src/sources/jira/normalize.cpp rule for rule, so that the two
 # produce the same documents (checked before timing).
 
 

@@ -5,14 +5,13 @@
 //   meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID   -- 'schema_version' = '1'
 //   vectors(namespace, id, dim, vector, metadata, PRIMARY KEY(namespace, id)) WITHOUT ROWID
 // The primary key keeps a namespace's ids together in bytewise (BINARY collation) order, so list() is
-// a range scan and query() streams one namespace without touching the others.
+// a range scan and query() (query.cpp) streams one namespace without touching the others.
 //
 // Not thread-safe: one local_index is used by one thread at a time (the SQLite handle is opened with
 // SQLITE_OPEN_NOMUTEX). Several processes may share a file; SQLite's locking serializes their writes.
 #include "backfill/sinks/local/local_index.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -25,9 +24,16 @@
 #include <utility>
 
 #include "backfill/core/errors.hpp"
+#include "sinks/local/storage.hpp"
 
 namespace backfill {
 namespace {
+
+using local_store::decode_vector;
+using local_store::encode_vector;
+using local_store::in_quotes;
+using local_store::read_snapshot;
+using local_store::translate;
 
 constexpr std::int64_t kSchemaVersion = 1;
 // Ids per fetch statement: well under SQLite's variable limit (999 before 3.32, 32766 after).
@@ -63,66 +69,6 @@ std::filesystem::path absolute_path(const std::filesystem::path& path) {
   return abs.lexically_normal();
 }
 
-// The SQLite layer reports a busy or damaged file as io_error; for the index the caller should see a
-// sink_error with the same message, since the index is the sink.
-template <class F>
-auto translate(F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const io_error& e) {
-    throw sink_error(e.what());
-  }
-}
-
-// A deferred read transaction: one consistent snapshot for multi-statement reads.
-class read_snapshot {
- public:
-  explicit read_snapshot(sql::database& db) : db_(db) { db_.exec("BEGIN"); }
-  ~read_snapshot() {
-    if (!done_) {
-      try {
-        db_.exec("ROLLBACK");
-      } catch (...) {
-      }
-    }
-  }
-  read_snapshot(const read_snapshot&) = delete;
-  read_snapshot& operator=(const read_snapshot&) = delete;
-  void end() {
-    db_.exec("COMMIT");
-    done_ = true;
-  }
-
- private:
-  sql::database& db_;
-  bool done_ = false;
-};
-
-void encode_vector(const std::vector<float>& values, std::string& out) {
-  out.resize(values.size() * 4);
-  if constexpr (std::endian::native == std::endian::little) {
-    if (!values.empty()) std::memcpy(out.data(), values.data(), out.size());
-  } else {
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      std::uint32_t u = std::bit_cast<std::uint32_t>(values[i]);
-      for (int b = 0; b < 4; ++b) out[i * 4 + b] = static_cast<char>((u >> (8 * b)) & 0xFF);
-    }
-  }
-}
-
-// Decodes `blob` (4 * out.size() bytes) into `out`.
-void decode_vector(std::string_view blob, std::vector<float>& out) {
-  if constexpr (std::endian::native == std::endian::little) {
-    if (!out.empty()) std::memcpy(out.data(), blob.data(), out.size() * 4);
-  } else {
-    for (std::size_t i = 0; i < out.size(); ++i) {
-      std::uint32_t u = 0;
-      for (int b = 0; b < 4; ++b) u |= static_cast<std::uint32_t>(static_cast<unsigned char>(blob[i * 4 + b])) << (8 * b);
-      out[i] = std::bit_cast<float>(u);
-    }
-  }
-}
-
 // The smallest string greater than every string starting with `prefix`, or nullopt when there is none
 // (empty prefix, or a prefix of 0xFF bytes only).
 std::optional<std::string> prefix_successor(std::string_view prefix) {
@@ -131,13 +77,6 @@ std::optional<std::string> prefix_successor(std::string_view prefix) {
   if (s.empty()) return std::nullopt;
   s.back() = static_cast<char>(static_cast<unsigned char>(s.back()) + 1);
   return s;
-}
-
-std::string in_quotes(std::string_view s) {
-  std::string out = "\"";
-  out += s;
-  out += '"';
-  return out;
 }
 
 }  // namespace
@@ -338,87 +277,6 @@ sink_stats local_index::stats() {
     }
     snap.end();
     return s;
-  });
-}
-
-std::vector<query_match> local_index::query(const std::vector<float>& vector, std::size_t top_k) {
-  std::vector<query_match> out;
-  if (top_k == 0) return out;
-  if (vector.empty()) throw sink_error("local index " + path_.string() + ": the query vector is empty");
-  double qnorm2 = 0;
-  for (std::size_t i = 0; i < vector.size(); ++i) {
-    if (!std::isfinite(vector[i]))
-      throw sink_error("local index " + path_.string() + ": the query vector has a non-finite value at position " +
-                       std::to_string(i));
-    qnorm2 += static_cast<double>(vector[i]) * vector[i];
-  }
-  const double qnorm = std::sqrt(qnorm2);
-  const std::size_t dim = vector.size();
-
-  struct candidate {
-    double score;
-    std::string id;
-  };
-  // Ranking: higher score first; equal scores by id, bytewise ascending (deterministic).
-  auto better = [](const candidate& a, const candidate& b) {
-    if (a.score != b.score) return a.score > b.score;
-    return a.id < b.id;
-  };
-  // A min-heap on `better` (std::push_heap keeps the worst kept candidate at the front).
-  std::vector<candidate> heap;
-  heap.reserve(std::min<std::size_t>(top_k, 4096));
-
-  return translate([&] {
-    read_snapshot snap(db_);
-    {
-      auto st = db_.prepare("SELECT id, vector FROM vectors WHERE namespace = ?1");
-      st.bind(1, namespace_);
-      std::vector<float> row(dim);
-      while (st.step()) {
-        std::string_view blob = st.column_blob(1);
-        if (blob.size() != dim * 4) {
-          const std::string id = st.column_string(0);
-          throw sink_error("local index " + path_.string() + ": the query vector has dimension " +
-                           std::to_string(dim) + " but record " + in_quotes(id) + " has dimension " +
-                           std::to_string(blob.size() / 4));
-        }
-        decode_vector(blob, row);
-        double dot = 0, norm2 = 0;
-        for (std::size_t i = 0; i < dim; ++i) {
-          const double v = row[i];
-          dot += v * vector[i];
-          norm2 += v * v;
-        }
-        double score = 0;  // a zero vector (query or row) is similar to nothing
-        if (qnorm > 0 && norm2 > 0) score = std::clamp(dot / (qnorm * std::sqrt(norm2)), -1.0, 1.0);
-        if (!std::isfinite(score)) score = 0;
-        if (heap.size() < top_k) {
-          heap.push_back({score, st.column_string(0)});
-          std::push_heap(heap.begin(), heap.end(), better);
-          continue;
-        }
-        const candidate& worst = heap.front();
-        if (score < worst.score) continue;
-        std::string_view id = st.column_text(0);
-        if (score == worst.score && !(id < std::string_view(worst.id))) continue;
-        std::pop_heap(heap.begin(), heap.end(), better);
-        heap.back().score = score;
-        heap.back().id.assign(id);
-        std::push_heap(heap.begin(), heap.end(), better);
-      }
-    }
-    std::sort(heap.begin(), heap.end(), better);
-    std::vector<candidate>& best = heap;
-    auto st = db_.prepare("SELECT metadata FROM vectors WHERE namespace = ?1 AND id = ?2");
-    out.reserve(best.size());
-    for (auto& c : best) {
-      st.bind(1, namespace_).bind(2, c.id);
-      std::string meta = st.step() ? st.column_string(0) : std::string("{}");
-      st.reset();
-      out.push_back({std::move(c.id), c.score, std::move(meta)});
-    }
-    snap.end();
-    return std::move(out);
   });
 }
 

@@ -1,27 +1,24 @@
+// Jira source, the HTTP side: partitions (projects, windows on `updated`), the JQL of each, and the
+// search pages fetched with nextPageToken, each journaled whole with the comments search left out
+// (comments.cpp). Journal pages become documents in normalize.cpp.
 #include "backfill/sources/jira/jira.hpp"
 
 #include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <ctime>
-#include <atomic>
-#include <condition_variable>
-#include <exception>
-#include <map>
-#include <mutex>
-#include <thread>
 
 #include <fmt/format.h>
 #include <simdjson.h>
 
-#include "backfill/sources/jira/adf.hpp"
 #include "backfill/core/errors.hpp"
 #include "backfill/core/json.hpp"
 #include "backfill/core/log.hpp"
+#include "sources/jira/page_json.hpp"
 
 namespace backfill {
 namespace {
 
+using jira_json::get_str;
+using jira_json::parse_padded;
 using simdjson::dom::element;
 
 std::string base64(std::string_view in) {
@@ -58,21 +55,6 @@ std::string jql_quote(std::string_view s) {
   return out;
 }
 
-std::string_view get_str(const element& e, std::string_view pointer) {
-  std::string_view s;
-  if (e.at_pointer(pointer).get(s)) return {};
-  return s;
-}
-
-element parse_padded(simdjson::dom::parser& parser, const std::string& body, const std::string& what) {
-  element root;
-  simdjson::error_code err = body.capacity() >= body.size() + simdjson::SIMDJSON_PADDING
-                                 ? parser.parse(body.data(), body.size(), false).get(root)
-                                 : parser.parse(body).get(root);
-  if (err) throw source_error(fmt::format("{} is not valid JSON: {}", what, simdjson::error_message(err)));
-  return root;
-}
-
 std::string day(std::time_t t) {
   std::tm tm{};
   gmtime_r(&t, &tm);
@@ -88,41 +70,7 @@ std::time_t parse_day(std::string_view d) {
   return timegm(&tm);
 }
 
-std::string display(const element& fields, std::string_view pointer) {
-  std::string_view s = get_str(fields, pointer);
-  return std::string(s);
-}
-
 }  // namespace
-
-std::string jira_time_to_utc(std::string_view t) {
-  // 2024-01-15T10:30:00.000+0100 (also Z, +01:00, no fraction)
-  if (t.size() < 19) return {};
-  std::tm tm{};
-  std::string head(t.substr(0, 19));
-  if (!strptime(head.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return {};
-  std::time_t secs = timegm(&tm);
-  std::size_t i = 19;
-  if (i < t.size() && t[i] == '.') {
-    ++i;
-    while (i < t.size() && std::isdigit(static_cast<unsigned char>(t[i]))) ++i;
-  }
-  if (i < t.size() && (t[i] == '+' || t[i] == '-')) {
-    int sign = t[i] == '-' ? -1 : 1;
-    std::string digits;
-    for (std::size_t k = i + 1; k < t.size(); ++k)
-      if (std::isdigit(static_cast<unsigned char>(t[k]))) digits.push_back(t[k]);
-    if (digits.size() == 4) {
-      int off = std::stoi(digits.substr(0, 2)) * 3600 + std::stoi(digits.substr(2, 2)) * 60;
-      secs -= sign * off;
-    }
-  }
-  std::tm out{};
-  gmtime_r(&secs, &out);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &out);
-  return buf;
-}
 
 jira_source::jira_source(jira_options options) : options_(std::move(options)) {
   if (options_.url.empty()) throw config_error("source.url is required (your site, e.g. https://your-domain.atlassian.net)");
@@ -345,199 +293,6 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
                    http::scrub_url(site_), partition.label);
     token.clear();
     guard = http::pagination_guard(fmt::format("Jira search for {}", partition.label));
-  }
-}
-
-void jira_source::read_comments_of(comment_job& job, const std::vector<http::header>& headers, run_context& ctx) {
-  http::request req;
-  req.url = http::with_query(site_ + "/rest/api/3/issue/" + http::url_encode(job.key) + "/comment", "orderBy", "created");
-  req.headers = headers;
-  http::page_spec spec;
-  spec.paging = http::page_spec::kind::offset;
-  spec.offset_param = "startAt";
-  spec.limit_param = "maxResults";
-  spec.page_size = 100;
-  spec.total = "/total";
-  spec.items = "/comments";
-  spec.id_field = "id";
-  http::pagination_guard guard(fmt::format("comments of {}", job.key));
-  try {
-    http::paginate(*client_, req, spec, "", guard, [&](const http::page& p) {
-      job.pages += job.pages.empty() ? "" : ",";
-      job.pages += p.resp.body;
-    }, &ctx);
-  } catch (const http::http_error& e) {
-    if (e.status() != 404 && e.status() != 403) throw;
-    // Deleted or hidden between the search and now: keep what search embedded.
-    logger()->warn("Jira {}: the comments of {} cannot be read ({}); keeping the {} that search returned",
-                   http::scrub_url(site_), job.key, e.status(), job.embedded);
-    job.pages.clear();
-    job.unreadable = true;
-  }
-}
-
-// The issues of one search page are independent: their comments are read by up to max_in_flight
-// threads at once (the host's limits still apply to every request). This thread watches `ctx`; a
-// stop or the first failure ends the others at their next request, and the failure of the
-// earliest issue is the one raised.
-void jira_source::read_comments(std::vector<comment_job>& jobs, const std::vector<http::header>& headers,
-                                run_context& ctx) {
-  if (jobs.empty()) return;
-  if (jobs.size() == 1) return read_comments_of(jobs.front(), headers, ctx);
-  const std::size_t workers = std::min<std::size_t>(jobs.size(), static_cast<std::size_t>(std::max(1, options_.max_in_flight)));
-  std::atomic<std::size_t> next{0};
-  std::atomic<bool> abandon{false};
-  std::vector<std::exception_ptr> errors(jobs.size());
-  std::mutex mutex;
-  std::condition_variable finished;
-  std::size_t running = workers;
-  std::vector<std::thread> threads;
-  threads.reserve(workers);
-  for (std::size_t w = 0; w < workers; ++w) {
-    threads.emplace_back([&] {
-      run_context own([&](const progress&) { return abandon.load() || ctx.stop_requested(); },
-                      std::chrono::milliseconds(20));
-      for (std::size_t i; !abandon.load() && (i = next.fetch_add(1)) < jobs.size();) {
-        try {
-          read_comments_of(jobs[i], headers, own);
-        } catch (const cancelled&) {
-          if (!abandon.exchange(true)) errors[i] = std::current_exception();  // not a sibling's failure's echo
-        } catch (...) {
-          errors[i] = std::current_exception();
-          abandon = true;
-        }
-      }
-      std::lock_guard<std::mutex> lock(mutex);
-      if (--running == 0) finished.notify_one();
-    });
-  }
-  std::exception_ptr stopped;
-  {
-    std::unique_lock<std::mutex> lock(mutex);
-    while (running > 0) {
-      finished.wait_for(lock, std::chrono::milliseconds(50));
-      if (stopped || running == 0) continue;
-      lock.unlock();
-      try {
-        ctx.checkpoint();
-      } catch (...) {
-        stopped = std::current_exception();
-        abandon = true;
-      }
-      lock.lock();
-    }
-  }
-  for (auto& t : threads) t.join();
-  if (stopped) std::rethrow_exception(stopped);
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
-
-void jira_source::page_items(std::string_view, const std::string& body, const item_fn& fn) {
-  simdjson::dom::parser parser;
-  element root = parse_padded(parser, body, "a journaled Jira page");
-  simdjson::dom::array issues;
-  if (root.at_pointer("/search/issues").get(issues)) throw source_error("a journaled Jira page has no search.issues");
-  for (element issue : issues) {
-    std::string_view key = get_str(issue, "/key");
-    if (!key.empty()) fn("jira:" + std::string(key));
-  }
-}
-
-void jira_source::normalize(std::string_view, page_reader& pages, const document_fn& emit, run_context& ctx) {
-  pages.for_each([&](std::int64_t, const std::string& body, const std::string&) {
-    normalize_jira_page(body, site_, emit);
-    ctx.checkpoint();
-  });
-}
-
-void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit) {
-  thread_local simdjson::dom::parser parser;
-  element root = parse_padded(parser, body, "a journaled Jira page");
-  simdjson::dom::array issues;
-  if (root.at_pointer("/search/issues").get(issues)) throw source_error("a journaled Jira page has no search.issues");
-  simdjson::dom::object extra;
-  bool has_extra = !root["comments"].get(extra);
-  std::string base(site);
-  while (!base.empty() && base.back() == '/') base.pop_back();
-
-  struct comment {
-    std::string id, created, author, text;
-  };
-  for (element issue : issues) {
-    std::string key(get_str(issue, "/key"));
-    if (key.empty()) continue;
-    element fields;
-    if (issue["fields"].get(fields)) continue;
-    document d;
-    d.id = "jira:" + key;
-    d.source = "jira";
-    std::string project(get_str(fields, "/project/key"));
-    d.partition = project;
-    d.title = key + ": " + std::string(get_str(fields, "/summary"));
-    d.url = base + "/browse/" + key;
-    d.created_at = jira_time_to_utc(get_str(fields, "/created"));
-    d.updated_at = jira_time_to_utc(get_str(fields, "/updated"));
-    element desc;
-    std::string description = fields["description"].get(desc) ? "" : adf_to_text(desc);
-
-    std::vector<comment> comments;
-    auto take = [&](simdjson::dom::array arr) {
-      for (element c : arr) {
-        comment cm;
-        std::string_view id;
-        if (!c["id"].get(id)) cm.id = std::string(id);
-        cm.created = jira_time_to_utc(get_str(c, "/created"));
-        cm.author = std::string(get_str(c, "/author/displayName"));
-        element cb;
-        if (!c["body"].get(cb)) cm.text = adf_to_text(cb);
-        comments.push_back(std::move(cm));
-      }
-    };
-    simdjson::dom::array embedded;
-    if (!fields.at_pointer("/comment/comments").get(embedded)) take(embedded);
-    simdjson::dom::array pages_of_comments;
-    if (has_extra && !extra[key].get(pages_of_comments)) {
-      for (element page : pages_of_comments) {
-        simdjson::dom::array cs;
-        if (!page["comments"].get(cs)) take(cs);
-      }
-    }
-    // The same comment arrives embedded and from the comment pages: keep one, in order of creation.
-    std::stable_sort(comments.begin(), comments.end(),
-                     [](const comment& a, const comment& b) { return a.created < b.created || (a.created == b.created && a.id < b.id); });
-    comments.erase(std::unique(comments.begin(), comments.end(),
-                               [](const comment& a, const comment& b) { return !a.id.empty() && a.id == b.id; }),
-                   comments.end());
-
-    d.text = description;
-    for (const auto& c : comments) {
-      if (!d.text.empty()) d.text += "\n\n";
-      d.text += (c.author.empty() ? std::string("Someone") : c.author) + " (" + c.created + "): " + c.text;
-    }
-    d.meta.set("project", project);
-    if (auto s = display(fields, "/status/name"); !s.empty()) d.meta.set("status", s);
-    if (auto s = display(fields, "/issuetype/name"); !s.empty()) d.meta.set("type", s);
-    if (auto s = display(fields, "/priority/name"); !s.empty()) d.meta.set("priority", s);
-    if (auto s = display(fields, "/assignee/displayName"); !s.empty()) d.meta.set("assignee", s);
-    if (auto s = display(fields, "/reporter/displayName"); !s.empty()) d.meta.set("reporter", s);
-    if (auto s = display(fields, "/parent/key"); !s.empty()) d.meta.set("parent", s);
-    std::vector<std::string> labels, components;
-    simdjson::dom::array arr;
-    if (!fields["labels"].get(arr))
-      for (element l : arr) {
-        std::string_view s;
-        if (!l.get(s)) labels.emplace_back(s);
-      }
-    if (!fields["components"].get(arr))
-      for (element c : arr) {
-        std::string_view s = get_str(c, "/name");
-        if (!s.empty()) components.emplace_back(s);
-      }
-    d.meta.set("labels", labels);
-    d.meta.set("components", components);
-    d.meta.set("comment_count", static_cast<double>(comments.size()));
-    emit(std::move(d));
   }
 }
 

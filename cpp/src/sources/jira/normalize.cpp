@@ -1,0 +1,170 @@
+// Jira normalization: a journal page ({"search": <raw /search/jql body>, "comments": {"KEY": [<raw
+// comment pages>]}}) becomes one document per issue, its description and comments rendered from ADF.
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include <simdjson.h>
+
+#include "backfill/core/errors.hpp"
+#include "backfill/sources/jira/adf.hpp"
+#include "backfill/sources/jira/jira.hpp"
+#include "sources/jira/page_json.hpp"
+
+namespace backfill {
+namespace {
+
+using jira_json::get_str;
+using jira_json::parse_padded;
+using simdjson::dom::element;
+
+// The issues of a journal page; a page without them is not one the source wrote.
+simdjson::dom::array journal_issues(const element& root) {
+  simdjson::dom::array issues;
+  if (root.at_pointer("/search/issues").get(issues)) throw source_error("a journaled Jira page has no search.issues");
+  return issues;
+}
+
+std::string display(const element& fields, std::string_view pointer) {
+  std::string_view s = get_str(fields, pointer);
+  return std::string(s);
+}
+
+}  // namespace
+
+std::string jira_time_to_utc(std::string_view t) {
+  // 2024-01-15T10:30:00.000+0100 (also Z, +01:00, no fraction)
+  if (t.size() < 19) return {};
+  std::tm tm{};
+  std::string head(t.substr(0, 19));
+  if (!strptime(head.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return {};
+  std::time_t secs = timegm(&tm);
+  std::size_t i = 19;
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    while (i < t.size() && std::isdigit(static_cast<unsigned char>(t[i]))) ++i;
+  }
+  if (i < t.size() && (t[i] == '+' || t[i] == '-')) {
+    int sign = t[i] == '-' ? -1 : 1;
+    std::string digits;
+    for (std::size_t k = i + 1; k < t.size(); ++k)
+      if (std::isdigit(static_cast<unsigned char>(t[k]))) digits.push_back(t[k]);
+    if (digits.size() == 4) {
+      int off = std::stoi(digits.substr(0, 2)) * 3600 + std::stoi(digits.substr(2, 2)) * 60;
+      secs -= sign * off;
+    }
+  }
+  std::tm out{};
+  gmtime_r(&secs, &out);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &out);
+  return buf;
+}
+
+void jira_source::page_items(std::string_view, const std::string& body, const item_fn& fn) {
+  simdjson::dom::parser parser;
+  for (element issue : journal_issues(parse_padded(parser, body, "a journaled Jira page"))) {
+    std::string_view key = get_str(issue, "/key");
+    if (!key.empty()) fn("jira:" + std::string(key));
+  }
+}
+
+void jira_source::normalize(std::string_view, page_reader& pages, const document_fn& emit, run_context& ctx) {
+  pages.for_each([&](std::int64_t, const std::string& body, const std::string&) {
+    normalize_jira_page(body, site_, emit);
+    ctx.checkpoint();
+  });
+}
+
+void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit) {
+  thread_local simdjson::dom::parser parser;
+  element root = parse_padded(parser, body, "a journaled Jira page");
+  const simdjson::dom::array issues = journal_issues(root);
+  simdjson::dom::object extra;
+  bool has_extra = !root["comments"].get(extra);
+  std::string base(site);
+  while (!base.empty() && base.back() == '/') base.pop_back();
+
+  struct comment {
+    std::string id, created, author, text;
+  };
+  for (element issue : issues) {
+    std::string key(get_str(issue, "/key"));
+    if (key.empty()) continue;
+    element fields;
+    if (issue["fields"].get(fields)) continue;
+    document d;
+    d.id = "jira:" + key;
+    d.source = "jira";
+    std::string project(get_str(fields, "/project/key"));
+    d.partition = project;
+    d.title = key + ": " + std::string(get_str(fields, "/summary"));
+    d.url = base + "/browse/" + key;
+    d.created_at = jira_time_to_utc(get_str(fields, "/created"));
+    d.updated_at = jira_time_to_utc(get_str(fields, "/updated"));
+    element desc;
+    std::string description = fields["description"].get(desc) ? "" : adf_to_text(desc);
+
+    std::vector<comment> comments;
+    auto take = [&](simdjson::dom::array arr) {
+      for (element c : arr) {
+        comment cm;
+        std::string_view id;
+        if (!c["id"].get(id)) cm.id = std::string(id);
+        cm.created = jira_time_to_utc(get_str(c, "/created"));
+        cm.author = std::string(get_str(c, "/author/displayName"));
+        element cb;
+        if (!c["body"].get(cb)) cm.text = adf_to_text(cb);
+        comments.push_back(std::move(cm));
+      }
+    };
+    simdjson::dom::array embedded;
+    if (!fields.at_pointer("/comment/comments").get(embedded)) take(embedded);
+    simdjson::dom::array pages_of_comments;
+    if (has_extra && !extra[key].get(pages_of_comments)) {
+      for (element page : pages_of_comments) {
+        simdjson::dom::array cs;
+        if (!page["comments"].get(cs)) take(cs);
+      }
+    }
+    // The same comment arrives embedded and from the comment pages: keep one, in order of creation.
+    std::stable_sort(comments.begin(), comments.end(),
+                     [](const comment& a, const comment& b) { return a.created < b.created || (a.created == b.created && a.id < b.id); });
+    comments.erase(std::unique(comments.begin(), comments.end(),
+                               [](const comment& a, const comment& b) { return !a.id.empty() && a.id == b.id; }),
+                   comments.end());
+
+    d.text = description;
+    for (const auto& c : comments) {
+      if (!d.text.empty()) d.text += "\n\n";
+      d.text += (c.author.empty() ? std::string("Someone") : c.author) + " (" + c.created + "): " + c.text;
+    }
+    d.meta.set("project", project);
+    if (auto s = display(fields, "/status/name"); !s.empty()) d.meta.set("status", s);
+    if (auto s = display(fields, "/issuetype/name"); !s.empty()) d.meta.set("type", s);
+    if (auto s = display(fields, "/priority/name"); !s.empty()) d.meta.set("priority", s);
+    if (auto s = display(fields, "/assignee/displayName"); !s.empty()) d.meta.set("assignee", s);
+    if (auto s = display(fields, "/reporter/displayName"); !s.empty()) d.meta.set("reporter", s);
+    if (auto s = display(fields, "/parent/key"); !s.empty()) d.meta.set("parent", s);
+    std::vector<std::string> labels, components;
+    simdjson::dom::array arr;
+    if (!fields["labels"].get(arr))
+      for (element l : arr) {
+        std::string_view s;
+        if (!l.get(s)) labels.emplace_back(s);
+      }
+    if (!fields["components"].get(arr))
+      for (element c : arr) {
+        std::string_view s = get_str(c, "/name");
+        if (!s.empty()) components.emplace_back(s);
+      }
+    d.meta.set("labels", labels);
+    d.meta.set("components", components);
+    d.meta.set("comment_count", static_cast<double>(comments.size()));
+    emit(std::move(d));
+  }
+}
+
+}  // namespace backfill

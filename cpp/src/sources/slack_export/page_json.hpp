@@ -1,0 +1,43 @@
+// Parsing the export's JSON files (lists and day files, each a JSON array) with reused parsers.
+#pragma once
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace backfill::slack_export {
+
+// Parsers are reused; a small pool keeps concurrent fetches and nested calls safe.
+class parser_pool {
+ public:
+  // One parser, for as long as the lease lives.
+  class lease {
+   public:
+    explicit lease(parser_pool& pool);
+    ~lease();
+    lease(const lease&) = delete;
+    lease& operator=(const lease&) = delete;
+    simdjson::dom::parser& operator*() { return *parser_; }
+
+   private:
+    parser_pool& pool_;
+    std::unique_ptr<simdjson::dom::parser> parser_;
+  };
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<simdjson::dom::parser>> parsers_;
+};
+
+// Parses `body` as a JSON array, without a copy when it has simdjson padding capacity (journal pages
+// do). Throws source_error naming `what` when it is not valid JSON or not an array.
+simdjson::dom::array parse_array(simdjson::dom::parser& parser, const std::string& body, const std::string& what);
+
+// The number of items of a JSON array file.
+std::int64_t count_items(simdjson::dom::parser& parser, const std::string& body, const std::string& what);
+
+}  // namespace backfill::slack_export

@@ -1,0 +1,25 @@
+// A conversation's journaled day files into thread documents. A thread may span days (replies come
+// on later days, sometimes before their parent's day in a shuffled export), so a first pass notes the
+// last page of each thread, and the second emits each thread as soon as it is past that page: memory
+// holds the open threads, never the conversation.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+#include "backfill/core/context.hpp"
+#include "backfill/sources/slack/directory.hpp"
+#include "backfill/sources/slack/thread.hpp"
+#include "backfill/sources/source.hpp"
+#include "sources/slack_export/page_json.hpp"
+
+namespace backfill::slack_export {
+
+// `skip`: message subtypes left out. Messages without a readable ts are skipped and counted in a
+// warning.
+void emit_threads(page_reader& pages, const slack::conversation_ref& conversation, const slack::directory& dir,
+                  const std::unordered_set<std::string>& skip, parser_pool& parsers, const document_fn& emit,
+                  run_context& ctx);
+
+}  // namespace backfill::slack_export
