@@ -31,7 +31,8 @@
 #include "backfill/core/log.hpp"
 #include "backfill/pipeline/pipeline.hpp"
 #include "backfill/pack/sanitize.hpp"
-#include "pipeline/internal.hpp"
+#include "backfill/journal/fetch_feed.hpp"
+#include "backfill/journal/journal_pages.hpp"
 
 namespace backfill {
 namespace {
@@ -425,7 +426,7 @@ class pipeline::ingest_stages {
 
 ingest_report pipeline::ingest(run_context& ctx) { return ingest_from(ctx, nullptr, {}); }
 
-ingest_report pipeline::ingest_from(run_context& ctx, detail::fetch_feed* feed,
+ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
                                     const std::vector<partition_plan>& order) {
   if (!embedder_ || !sink_) throw config_error("ingest needs an embedder and a sink");
   const std::string kind = source_->kind();
@@ -631,7 +632,7 @@ ingest_report pipeline::ingest_from(run_context& ctx, detail::fetch_feed* feed,
     std::unordered_set<std::string> visited;
     auto ingest_partition = [&](const std::string& name, bool live) {
       if (!showing_fetch) ctx.state().partition = name;
-      detail::journal_pages pages(journal_, *ledger_, options_.workdir, kind, name, live ? feed : nullptr, &ctx,
+      journal_pages pages(journal_, *ledger_, options_.workdir, kind, name, live ? feed : nullptr, &ctx,
                                   show_progress);
       source_->normalize(name, pages, on_document, ctx);
     };
