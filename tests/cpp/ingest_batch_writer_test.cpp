@@ -3,7 +3,6 @@
 #include "backfill/ingest/batch_writer.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <memory>
@@ -12,6 +11,7 @@
 
 #include "backfill/core/errors.hpp"
 #include "backfill/sinks/local/local_index.hpp"
+#include "scratch_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace backfill;
@@ -47,21 +47,15 @@ class small_batch_sink final : public sink {
   std::size_t max_;
 };
 
-class IngestBatchWriter : public ::testing::Test {
+class IngestBatchWriter : public scratch_ledger_test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("backfill-batch-writer-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    book_ = std::make_unique<ledger>(dir_ / "state.sqlite");
+    scratch_ledger_test::SetUp();
     index_ = std::make_unique<local_index>(dir_ / "index.sqlite", "ns");
   }
   void TearDown() override {
-    book_.reset();
     index_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
+    scratch_ledger_test::TearDown();
   }
   // A batch of documents d<i> with `chunks` chunks each, every vector filled.
   static batch batch_of(int docs, int chunks, const std::string& version = "1") {
@@ -85,8 +79,6 @@ class IngestBatchWriter : public ::testing::Test {
     return b;
   }
 
-  fs::path dir_;
-  std::unique_ptr<ledger> book_;
   std::unique_ptr<local_index> index_;
 };
 

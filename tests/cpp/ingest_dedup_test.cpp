@@ -1,8 +1,8 @@
 // Dedup of one ingest run against itself and against the ledger, on a real ledger file.
 #include "backfill/ingest/dedup.hpp"
+#include "scratch_dir.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <memory>
@@ -13,20 +13,8 @@ using namespace backfill;
 
 namespace {
 
-class IngestDedup : public ::testing::Test {
+class IngestDedup : public scratch_ledger_test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("backfill-dedup-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    book_ = std::make_unique<ledger>(dir_ / "state.sqlite");
-  }
-  void TearDown() override {
-    book_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
   // A document the ledger holds as ingested into sink "s".
   void ingested(const std::string& id, const std::string& content_hash, const std::string& updated_at) {
     sql::transaction tx(book_->db());
@@ -40,8 +28,6 @@ class IngestDedup : public ::testing::Test {
     return d;
   }
 
-  fs::path dir_;
-  std::unique_ptr<ledger> book_;
 };
 
 }  // namespace

@@ -3,7 +3,6 @@
 #include "backfill/ingest/embed_plan.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <memory>
@@ -12,26 +11,15 @@
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/hash.hpp"
+#include "scratch_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace backfill;
 
 namespace {
 
-class IngestEmbedPlan : public ::testing::Test {
+class IngestEmbedPlan : public scratch_ledger_test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("backfill-embed-plan-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    book_ = std::make_unique<ledger>(dir_ / "state.sqlite");
-  }
-  void TearDown() override {
-    book_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
   // A batch of one document per text, one chunk each.
   static std::shared_ptr<batch> batch_of(const std::vector<std::string>& texts) {
     auto b = std::make_shared<batch>();
@@ -54,8 +42,6 @@ class IngestEmbedPlan : public ::testing::Test {
     return n;
   }
 
-  fs::path dir_;
-  std::unique_ptr<ledger> book_;
   hash_embedder emb_{16};
 };
 

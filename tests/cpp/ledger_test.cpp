@@ -3,7 +3,6 @@
 #include "backfill/ledger/ledger.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <memory>
@@ -11,31 +10,15 @@
 #include <vector>
 
 #include "backfill/core/errors.hpp"
+#include "scratch_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace backfill;
 
 namespace {
 
-class Ledger : public ::testing::Test {
+class Ledger : public scratch_ledger_test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("backfill-ledger-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    reopen();
-  }
-  void TearDown() override {
-    book_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  void reopen() {
-    book_.reset();
-    book_ = std::make_unique<ledger>(path());
-  }
-  fs::path path() const { return dir_ / "state.sqlite"; }
   static page_row page(const std::string& partition, std::int64_t seq, std::int64_t items = 2) {
     page_row p;
     p.source = "jira";
@@ -59,8 +42,6 @@ class Ledger : public ::testing::Test {
     return out;
   }
 
-  fs::path dir_;
-  std::unique_ptr<ledger> book_;
 };
 
 }  // namespace
@@ -216,7 +197,7 @@ TEST_F(Ledger, EverythingSurvivesReopeningTheFile) {
   book_->set_sink_baseline("s", 7);
   book_->store_embeddings("e", {{"h", {1.5f, 2.5f}}});
   book_->set_meta("note", "kept");
-  reopen();
+  reopen_ledger();
   auto row = book_->partition("jira", "SUBS");
   ASSERT_TRUE(row.has_value());
   EXPECT_EQ(row->cursor, "next");
@@ -231,7 +212,7 @@ TEST_F(Ledger, EverythingSurvivesReopeningTheFile) {
 }
 
 TEST_F(Ledger, TwoConnectionsToOneFileSeeEachOthersCommits) {
-  ledger second(path());
+  ledger second(ledger_path());
   book_->add_partition("jira", "SUBS");
   book_->record_page(page("SUBS", 0), "");
   EXPECT_EQ(second.partition("jira", "SUBS")->status, "done");
@@ -243,22 +224,22 @@ TEST_F(Ledger, ALedgerFromANewerBackfillIsRefusedAndAnOlderOneGainsTheWatermark)
   book_->set_meta("schema_version", std::to_string(ledger::schema_version + 1));
   book_.reset();
   try {
-    ledger newer(path());
+    ledger newer(ledger_path());
     FAIL() << "expected ledger_error";
   } catch (const ledger_error& e) {
     EXPECT_NE(std::string(e.what()).find("newer backfill"), std::string::npos) << e.what();
   }
-  fs::remove(path());
+  fs::remove(ledger_path());
   {
     // A ledger written before partitions had a watermark.
-    sql::database old(path(), "old ledger");
+    sql::database old(ledger_path(), "old ledger");
     old.exec(
         "CREATE TABLE partitions(source TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',"
         " cursor TEXT NOT NULL DEFAULT '', pages INTEGER NOT NULL DEFAULT 0, items INTEGER NOT NULL DEFAULT 0,"
         " updated_at TEXT NOT NULL, UNIQUE(source, name));"
         "INSERT INTO partitions(source, name, status, cursor, updated_at) VALUES('jira','SUBS','fetching','c7','t')");
   }
-  reopen();
+  reopen_ledger();
   auto row = book_->partition("jira", "SUBS");
   ASSERT_TRUE(row.has_value());
   EXPECT_EQ(row->cursor, "c7");
