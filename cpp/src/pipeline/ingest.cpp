@@ -1,6 +1,8 @@
 // The ingest phase, as the data flows: journal pages -> documents (the source normalizes) -> dedup
 // -> records (chunk, metadata, fitted to the sink) -> batches -> intent in the ledger -> embed plan
 // (cache first) -> the stages that embed and write, overlapping (ingest/stages.hpp).
+#include <algorithm>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <unordered_set>

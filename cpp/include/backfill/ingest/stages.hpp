@@ -52,8 +52,8 @@ class ingest_stages {
   // `drain`, until every earlier batch is written.
   void submit(std::shared_ptr<batch> b, std::vector<embed_job> jobs, bool drain, run_context& ctx);
 
-  // Waits until every submitted batch is written, then stops the threads. Rethrows the first error
-  // of any stage.
+  // Waits until every submitted batch is written, then stops the threads. Rethrows the error of a
+  // stage that failed (when several did, the one task_group picks).
   void finish(run_context& ctx);
 
   // Stops everything after an error on the calling thread; batches not yet committed are simply
