@@ -471,3 +471,22 @@ TEST(Pipeline, PartitionsAreFetchedConcurrentlyAndOneFailureLetsTheOthersFinish)
   EXPECT_EQ(r.ingest.documents_written, 60);
   EXPECT_TRUE(f.p->verify(f.ctx).ok);
 }
+
+TEST(Pipeline, AStopEndsEveryConcurrentPartitionFetchAndTheRerunFetchesTheRest) {
+  fixture f("stopall");
+  f.src->page_delay_ms = 20;
+  for (const char* name : {"a", "b", "c", "d", "e"}) f.src->partitions[name] = many_pages(10, 2, name, "1");
+  f.reopen();
+  run_context stopping([](const progress& p) { return p.phase == "fetch" && p.done >= 3; },
+                       std::chrono::milliseconds(0));
+  EXPECT_THROW(f.p->fetch(stopping), cancelled);
+  EXPECT_EQ(f.src->active.load(), 0);  // every partition's fetch has ended when the call returns
+  EXPECT_GE(f.src->max_active.load(), 2);
+  const int read_first = f.src->pages_read;
+  EXPECT_LT(read_first, 50);
+  f.reopen();
+  auto again = f.p->fetch(f.ctx);
+  EXPECT_EQ(again.pages_total, 50);
+  EXPECT_EQ(again.pages_fetched, 50 - read_first);  // every page read before the stop was journaled
+  EXPECT_EQ(f.src->pages_read, 50);
+}

@@ -1,0 +1,48 @@
+// Where a source's fetched pages go: the page_sink the pipeline hands a source's fetch.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "backfill/core/context.hpp"
+#include "backfill/journal/fetch_feed.hpp"
+#include "backfill/journal/journal.hpp"
+#include "backfill/ledger/ledger.hpp"
+#include "backfill/pipeline/reports.hpp"
+#include "backfill/sources/source.hpp"
+
+namespace backfill {
+
+// Journals each page, then records it and its cursor in the ledger: a page is durable before its
+// cursor moves, so a crash anywhere re-reads at most the one page that was not yet recorded.
+class journaling_sink final : public page_sink {
+ public:
+  journaling_sink(const journal& j, ledger& l, const std::filesystem::path& workdir, std::string source,
+                  std::string partition, std::int64_t next_seq, fetch_report& report, run_context& ctx,
+                  fetch_feed* feed)
+      : journal_(j), ledger_(l), workdir_(workdir), source_(std::move(source)), partition_(std::move(partition)),
+        seq_(next_seq), report_(report), ctx_(ctx), feed_(feed) {}
+
+  // A fetch that resumes mid-partition: the page before it, which the guard of this process never saw.
+  void resume_after(std::string last_page_hash, std::string_view cursor);
+
+  void page(std::string_view body, std::int64_t items, std::string_view next_cursor,
+            std::string_view watermark) override;
+
+ private:
+  const journal& journal_;
+  ledger& ledger_;
+  const std::filesystem::path& workdir_;
+  std::string source_;
+  std::string partition_;
+  std::int64_t seq_;
+  fetch_report& report_;
+  run_context& ctx_;
+  fetch_feed* feed_;
+  std::string resume_hash_;
+  std::string resume_cursor_;
+};
+
+}  // namespace backfill

@@ -1,0 +1,108 @@
+#include "backfill/ingest/batch_writer.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "backfill/core/errors.hpp"
+#include "backfill/core/failpoint.hpp"
+#include "backfill/core/log.hpp"
+
+namespace backfill {
+
+void record_intent(ledger& book, std::string_view sink_id, const batch& b) {
+  sql::transaction tx(book.db());
+  for (const auto& d : b.docs) {
+    std::vector<chunk_row> rows;
+    rows.reserve(d.chunks.size());
+    for (const auto& pc : d.chunks) rows.push_back({pc.c.id, pc.meta_hash});
+    book.begin_document(sink_id, d.id, rows);
+  }
+  tx.commit();
+}
+
+batch_writer::batch_writer(sink& snk, std::size_t max_examples)
+    : sink_(snk), sink_id_(snk.identity()), max_examples_(max_examples) {}
+
+void batch_writer::skip(const std::string& id, std::string_view why) {
+  ++records_skipped_;
+  if (skipped_ids_.size() < max_examples_) skipped_ids_.push_back(id);
+  logger()->error("record {} was skipped: {}", id, why);
+}
+
+// The only place the ingest cuts records by count. The sink packs each call into requests by count
+// and bytes itself, and keeps several of them in flight when it can (Pinecone's max_batch() is its
+// records per request times its requests in flight), so one call at a time is enough here, and it
+// keeps the writes in batch order.
+void batch_writer::upsert(std::vector<record>& records) {
+  if (records.empty()) return;
+  std::int64_t acked = sink_.upsert(records);
+  ++upsert_requests_;
+  std::int64_t not_sent = 0;
+  for (auto& id : sink_.take_unsendable()) {
+    skip(id, "it is larger than the sink's request limit even alone");
+    refused_.insert(std::move(id));
+    ++not_sent;  // accounted for: reported, never recorded as live
+  }
+  acked += not_sent;
+  if (acked != static_cast<std::int64_t>(records.size())) {
+    std::string ids;
+    for (std::size_t k = 0; k < records.size() && k < 20; ++k) ids += (k ? ", " : "") + records[k].id;
+    throw sink_error(fmt::format("{} acknowledged {} of {} records; the batch held {}{}", sink_.describe(), acked,
+                                 records.size(), ids, records.size() > 20 ? ", ..." : ""));
+  }
+  chunks_written_ += acked - not_sent;
+  records.clear();
+}
+
+void batch_writer::write(const batch& b, ledger& book) {
+  // 2. Upserts.
+  std::vector<record> records;
+  const std::size_t max_records = std::max<std::size_t>(1, sink_.max_batch());
+  for (const auto& d : b.docs) {
+    for (const auto& pc : d.chunks) {
+      records.push_back({pc.c.id, b.slots[pc.slot]->values, pc.metadata_json});
+      if (records.size() >= max_records) upsert(records);
+    }
+  }
+  upsert(records);
+  failpoint("ingest.batch_upserted");
+  // 3. Chunks the documents no longer have.
+  for (const auto& d : b.docs) {
+    std::vector<std::string> keep;
+    keep.reserve(d.chunks.size());
+    for (const auto& pc : d.chunks) keep.push_back(pc.c.id);
+    auto stale = book.stale_chunks(sink_id_, d.id, keep);
+    if (!stale.empty()) {
+      sink_.remove(stale);
+      stale_chunks_deleted_ += static_cast<std::int64_t>(stale.size());
+    }
+  }
+  // 4. The documents, committed.
+  {
+    sql::transaction tx(book.db());
+    for (const auto& d : b.docs) {
+      std::vector<chunk_row> rows;
+      rows.reserve(d.chunks.size());
+      for (const auto& pc : d.chunks)
+        if (!refused_.count(pc.c.id)) rows.push_back({pc.c.id, pc.meta_hash});
+      book.commit_document(sink_id_, d.id, d.partition, d.content_hash, d.updated_at, rows);
+    }
+    tx.commit();
+  }
+  failpoint("ingest.batch_committed");
+  documents_written_ += static_cast<std::int64_t>(b.docs.size());
+}
+
+void batch_writer::merge_into(ingest_report& report) {
+  report.chunks_written += chunks_written_;
+  report.stale_chunks_deleted += stale_chunks_deleted_;
+  report.upsert_requests += upsert_requests_;
+  report.documents_written += documents_written_;
+  report.records_skipped += records_skipped_;
+  for (auto& id : skipped_ids_)
+    if (report.skipped_ids.size() < max_examples_) report.skipped_ids.push_back(std::move(id));
+  skipped_ids_.clear();
+}
+
+}  // namespace backfill

@@ -1,0 +1,50 @@
+#include "backfill/ingest/record_builder.hpp"
+
+#include "backfill/core/hash.hpp"
+
+namespace backfill {
+
+std::string record_metadata(const document& doc, const chunk& c) {
+  metadata m = doc.meta;
+  m.set("doc_id", doc.id);
+  m.set("source", doc.source);
+  m.set("partition", doc.partition);
+  m.set("title", doc.title);
+  if (!doc.url.empty()) m.set("url", doc.url);
+  if (!doc.created_at.empty()) m.set("created_at", doc.created_at);
+  if (!doc.updated_at.empty()) m.set("updated_at", doc.updated_at);
+  m.set("chunk", static_cast<double>(c.index));
+  m.set("text", c.text);
+  return m.to_json();
+}
+
+record_builder::record_builder(chunker_options chunking, std::size_t metadata_limit, id_fitter fit_id)
+    : chunking_(chunking), metadata_limit_(metadata_limit), fit_id_(std::move(fit_id)) {
+  if (metadata_limit_) sanitize_.max_bytes = metadata_limit_;
+}
+
+pending_doc record_builder::build(const document& doc, std::string content_hash, sanitize_report& fitted,
+                                  std::vector<std::string>& unfit) const {
+  pending_doc pd;
+  pd.id = doc.id;
+  pd.partition = doc.partition;
+  pd.content_hash = std::move(content_hash);
+  pd.updated_at = doc.updated_at;
+  for (auto& c : chunk_document(doc, chunking_)) {
+    if (fit_id_) c.id = fit_id_(c.id);
+    std::string meta = record_metadata(doc, c);
+    if (metadata_limit_ && meta.size() > metadata_limit_) {
+      auto fit = sanitize_metadata(meta, sanitize_, fitted);
+      if (!fit) {
+        unfit.push_back(c.id);
+        continue;
+      }
+      meta = std::move(*fit);
+    }
+    std::string meta_hash = hash_hex(meta);
+    pd.chunks.push_back({std::move(c), std::move(meta), std::move(meta_hash), 0});
+  }
+  return pd;
+}
+
+}  // namespace backfill

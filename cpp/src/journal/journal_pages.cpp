@@ -1,0 +1,59 @@
+#include "backfill/journal/journal_pages.hpp"
+
+#include <fmt/format.h>
+
+#include "backfill/core/errors.hpp"
+#include "backfill/core/hash.hpp"
+
+namespace backfill {
+namespace fs = std::filesystem;
+
+std::string recovery_hint(std::string_view partition) {
+  return fmt::format("refetch it with `backfill fetch CONFIG --refetch {}` (Python: pipeline.fetch(refetch=[\"{}\"]))",
+                     partition, partition);
+}
+
+std::int64_t journal_pages::read_from(
+    std::string_view partition, std::int64_t seq,
+    const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) {
+  for (const auto& page : ledger_.pages(source_, partition, seq)) {
+    fs::path path = workdir_ / page.path;
+    journal_.read_page(path, buffer_);
+    if (hash_hex(buffer_) != page.hash)
+      throw journal_error(fmt::format("journal page {} is damaged ({} bytes on disk, {} when written); {}",
+                                      page.path, buffer_.size(), page.bytes, recovery_hint(partition)),
+                          path.string());
+    fn(page.seq, buffer_, page.path);
+    seq = page.seq + 1;
+  }
+  return seq;
+}
+
+void journal_pages::for_each(const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) {
+  if (!feed_) {
+    read_from(partition_, 0, fn);
+    return;
+  }
+  // Follow a fetch in progress: read what is recorded, wait for more, until the fetch has finished
+  // the partition (then read once more: pages recorded just before it said so).
+  std::int64_t seq = 0;
+  for (;;) {
+    std::uint64_t version = feed_->version();
+    bool finished = feed_->finished(partition_);
+    std::int64_t next = read_from(partition_, seq, fn);
+    if (next == seq && finished) return;
+    if (next == seq) {
+      feed_->wait(version, std::chrono::milliseconds(50));
+      if (on_wait_) on_wait_();
+      if (ctx_) ctx_->checkpoint();
+    }
+    seq = next;
+  }
+}
+
+void journal_pages::for_each_in(std::string_view partition,
+                                const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) {
+  read_from(partition, 0, fn);
+}
+
+}  // namespace backfill

@@ -1,0 +1,67 @@
+#include "backfill/journal/journaling_sink.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "backfill/core/errors.hpp"
+#include "backfill/core/failpoint.hpp"
+#include "backfill/core/hash.hpp"
+#include "backfill/http/client.hpp"
+
+namespace backfill {
+namespace fs = std::filesystem;
+namespace {
+
+std::string relative_to(const fs::path& path, const fs::path& base) {
+  std::error_code ec;
+  auto rel = fs::relative(path, base, ec);
+  return ec ? path.string() : rel.string();
+}
+
+}  // namespace
+
+void journaling_sink::resume_after(std::string last_page_hash, std::string_view cursor) {
+  resume_hash_ = std::move(last_page_hash);
+  resume_cursor_ = std::string(cursor);
+  std::replace(resume_cursor_.begin(), resume_cursor_.end(), '\n', ' ');
+}
+
+void journaling_sink::page(std::string_view body, std::int64_t items, std::string_view next_cursor,
+                           std::string_view watermark) {
+  if (!resume_hash_.empty()) {
+    bool same = hash_hex(body) == resume_hash_;
+    resume_hash_.clear();
+    if (same)
+      throw pagination_error(fmt::format(
+          "{} {}: the server repeated itself: the page fetched with cursor '{}' (resuming after page {}) is "
+          "identical to page {}; nothing was journaled. If the server is now fixed, `backfill fetch CONFIG "
+          "--refetch {}` starts the partition again",
+          source_, partition_,
+          http::excerpt(resume_cursor_.find("://") != std::string::npos ? http::scrub_url(resume_cursor_)
+                                                                        : resume_cursor_,
+                        300),
+          seq_ - 1, seq_ - 1, partition_));
+  }
+  fs::path path = journal_.write_page(source_, partition_, seq_, body);
+  failpoint("fetch.page_journaled");
+  page_row row;
+  row.source = source_;
+  row.partition = partition_;
+  row.seq = seq_;
+  row.path = relative_to(path, workdir_);
+  row.hash = hash_hex(body);
+  row.items = items;
+  row.bytes = static_cast<std::int64_t>(body.size());
+  ledger_.record_page(row, next_cursor, watermark);
+  failpoint("fetch.page_committed");
+  if (feed_) feed_->page_recorded();
+  ++seq_;
+  ++report_.pages_fetched;
+  report_.items_fetched += items;
+  report_.bytes_fetched += row.bytes;
+  ++ctx_.state().done;
+  ctx_.checkpoint();
+}
+
+}  // namespace backfill

@@ -1,0 +1,188 @@
+// The fetch phase: partitions fetched `fetch_concurrency` at a time, each page journaled before its
+// cursor moves (journal/journaling_sink.hpp); and the run that overlaps it with the ingest.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "backfill/core/errors.hpp"
+#include "backfill/core/log.hpp"
+#include "backfill/core/task_group.hpp"
+#include "backfill/journal/fetch_feed.hpp"
+#include "backfill/journal/journaling_sink.hpp"
+#include "backfill/pipeline/pipeline.hpp"
+
+namespace backfill {
+
+// --- fetch -------------------------------------------------------------------------------------
+
+fetch_report pipeline::fetch(run_context& ctx, const std::vector<std::string>& refetch) {
+  auto planned = plan(ctx);
+  return fetch_planned(ctx, planned, refetch, *ledger_, nullptr);
+}
+
+fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planned,
+                                     const std::vector<std::string>& refetch, ledger& book,
+                                     fetch_feed* feed) {
+  const std::string kind = source_->kind();
+  for (const auto& name : refetch) {
+    bool known = std::any_of(planned.partitions.begin(), planned.partitions.end(),
+                             [&](const auto& p) { return p.name == name; });
+    if (!known) throw config_error(fmt::format("refetch: no partition named '{}' in {}", name, source_->describe()));
+    journal_.clear_partition(kind, name);
+    book.reset_partition(kind, name);
+    logger()->info("partition {} will be fetched again from the start", name);
+  }
+  std::int64_t total_pages = 0;
+  bool totals_known = true;
+  for (const auto& p : planned.partitions) {
+    if (p.estimated_pages < 0) totals_known = false;
+    total_pages += std::max<std::int64_t>(p.estimated_pages, 0);
+  }
+  ctx.begin_phase("fetch", "pages", totals_known ? total_pages : -1);
+
+  // One partition, start to end (or from where an earlier run stopped), on `c` with ledger `l`.
+  auto fetch_one = [&](const partition_plan& p, run_context& c, ledger& l, fetch_report& rep) {
+    ++rep.partitions;
+    auto row = l.partition(kind, p.name);
+    bool reopened = false;
+    if (row && row->status == "done") {
+      reopened = true;
+      if (!source_->incremental()) {
+        ++rep.partitions_skipped;
+        c.state().done += row->pages;
+        if (feed) feed->partition_finished(p.name);
+        return;
+      }
+      // An incremental source picks up what changed since the partition's highest watermark.
+      std::string cursor = source_->reopen_cursor(p, row->watermark);
+      l.reopen_partition(kind, p.name, cursor);
+      row = l.partition(kind, p.name);
+      logger()->info("{}: fetching what changed since {}", p.label.empty() ? p.name : p.label,
+                     row->watermark.empty() ? "the start" : row->watermark);
+    }
+    std::int64_t next_seq = row ? row->pages : 0;
+    std::string cursor = row ? row->cursor : "";
+    c.state().done += next_seq;
+    c.state().partition = p.label.empty() ? p.name : p.label;
+    if (next_seq > 0) logger()->info("resuming {} after {} journaled pages", c.state().partition, next_seq);
+    journaling_sink out(journal_, l, options_.workdir, kind, p.name, next_seq, rep, c, feed);
+    if (!reopened && next_seq > 0 && !cursor.empty()) {
+      auto pages = l.pages(kind, p.name);
+      if (!pages.empty()) out.resume_after(pages.back().hash, cursor);
+    }
+    source_->fetch(p, cursor, out, c);
+    l.finish_partition(kind, p.name);
+    if (feed) feed->partition_finished(p.name);
+  };
+
+  fetch_report report;
+  const std::size_t workers =
+      std::min<std::size_t>(std::max<std::size_t>(1, options_.fetch_concurrency), planned.partitions.size());
+  if (workers <= 1) {
+    for (const auto& p : planned.partitions) fetch_one(p, ctx, book, report);
+  } else {
+    // Partitions are fetched `workers` at a time (the source's HTTP client keeps each host within its
+    // rate limit), each worker with its own ledger connection. A partition that fails does not stop
+    // the others already running: they finish, no new one starts, and the error is raised. So the
+    // workers' contexts stop on `stop` alone, which only a stop of this thread's context sets
+    // (Ctrl-C, cancel): that stops them all at their next checkpoint.
+    std::atomic<bool> stop{false};
+    struct worker {
+      std::unique_ptr<run_context> ctx;
+      std::unique_ptr<ledger> book;
+      fetch_report report;
+      std::atomic<std::int64_t> done{0};
+    };
+    std::vector<worker> crew(workers);
+    task_group group;
+    group.for_each(planned.partitions.size(), workers, [&](std::size_t i, std::size_t w) {
+      worker& me = crew[w];  // only thread w touches crew[w] until the group has ended
+      if (!me.ctx) {
+        me.ctx = std::make_unique<run_context>(
+            [&me, &stop](const progress& p) {
+              me.done.store(p.done, std::memory_order_relaxed);
+              return stop.load();
+            },
+            std::chrono::milliseconds(20));
+        me.book = std::make_unique<ledger>(options_.workdir / "state.sqlite");
+      }
+      fetch_one(planned.partitions[i], *me.ctx, *me.book, me.report);
+      me.done.store(me.ctx->state().done, std::memory_order_relaxed);
+    });
+    // This thread shows the progress of all of them and checks for a stop.
+    group.wait([&] {
+      std::int64_t sum = 0;
+      for (auto& me : crew) sum += me.done.load(std::memory_order_relaxed);
+      ctx.state().done = sum;
+      try {
+        ctx.checkpoint();
+      } catch (...) {
+        stop = true;
+        throw;
+      }
+    });
+    for (const auto& me : crew) {
+      report.partitions += me.report.partitions;
+      report.partitions_skipped += me.report.partitions_skipped;
+      report.pages_fetched += me.report.pages_fetched;
+      report.items_fetched += me.report.items_fetched;
+      report.bytes_fetched += me.report.bytes_fetched;
+    }
+  }
+  report.pages_total = book.page_count(kind);
+  logger()->info("fetch: {} pages read ({} bytes), {} journaled in all", report.pages_fetched,
+                 report.bytes_fetched, report.pages_total);
+  return report;
+}
+
+// --- fetch and ingest, overlapped --------------------------------------------------------------
+
+run_report pipeline::fetch_and_ingest(run_context& ctx, const std::vector<std::string>& refetch) {
+  run_report r;
+  if (!options_.overlap) {
+    r.fetch = fetch(ctx, refetch);
+    r.ingest = ingest(ctx);
+    return r;
+  }
+  auto planned = plan(ctx);
+  // The fetch runs on its own thread with its own ledger connection; the ingest follows it here.
+  fetch_feed feed;
+  ledger fetch_state(options_.workdir / "state.sqlite");
+  task_group fetcher;  // its one task never throws: the fetch's outcome goes to the feed
+  fetcher.spawn([&] {
+    run_context fetch_ctx(
+        [&](const progress& p) {
+          feed.publish(p);
+          return feed.abort.load();
+        },
+        std::chrono::milliseconds(20));
+    try {
+      r.fetch = fetch_planned(fetch_ctx, planned, refetch, fetch_state, &feed);
+      feed.finish(nullptr);
+    } catch (...) {
+      feed.finish(std::current_exception());
+    }
+  });
+  try {
+    r.ingest = ingest_from(ctx, &feed, planned.partitions);
+  } catch (...) {
+    feed.abort = true;
+    fetcher.wait();
+    // A fetch error is the cause; the ingest only stopped because of it.
+    if (auto e = feed.error()) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const cancelled&) {
+      }
+    }
+    throw;
+  }
+  fetcher.wait();
+  if (auto e = feed.error()) std::rethrow_exception(e);
+  return r;
+}
+
+}  // namespace backfill

@@ -1,0 +1,249 @@
+// The ledger on real SQLite files: partitions and cursors, pages and their hashes, documents and
+// chunks per sink, tombstones, the embedding cache, and what survives reopening the file.
+#include "backfill/ledger/ledger.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backfill/core/errors.hpp"
+#include "scratch_dir.hpp"
+
+namespace fs = std::filesystem;
+using namespace backfill;
+
+namespace {
+
+class Ledger : public scratch_ledger_test {
+ protected:
+  static page_row page(const std::string& partition, std::int64_t seq, std::int64_t items = 2) {
+    page_row p;
+    p.source = "jira";
+    p.partition = partition;
+    p.seq = seq;
+    p.path = "journal/jira/" + partition + "/" + std::to_string(seq) + ".json";
+    p.hash = "hash-" + std::to_string(seq);
+    p.items = items;
+    p.bytes = 100 + seq;
+    return p;
+  }
+  void commit(const std::string& sink, const std::string& id, const std::string& updated_at,
+              const std::vector<chunk_row>& chunks) {
+    sql::transaction tx(book_->db());
+    book_->commit_document(sink, id, "p", "content-" + updated_at, updated_at, chunks);
+    tx.commit();
+  }
+  std::vector<std::pair<std::string, std::string>> live(const std::string& sink) {
+    std::vector<std::pair<std::string, std::string>> out;
+    book_->for_each_live_chunk(sink, [&](std::string_view id, std::string_view h) { out.emplace_back(id, h); });
+    return out;
+  }
+
+};
+
+}  // namespace
+
+TEST_F(Ledger, PartitionsAreAddedOnceAndKeepTheirOrder) {
+  book_->add_partition("jira", "SUBS");
+  book_->add_partition("jira", "OPS");
+  book_->add_partition("jira", "SUBS");  // known: untouched
+  book_->add_partition("slack", "C1");
+  auto parts = book_->partitions("jira");
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_EQ(parts[0].name, "SUBS");
+  EXPECT_EQ(parts[1].name, "OPS");
+  EXPECT_EQ(parts[0].status, "pending");
+  EXPECT_EQ(parts[0].cursor, "");
+  EXPECT_EQ(parts[0].pages, 0);
+  EXPECT_FALSE(book_->partition("jira", "C1").has_value());
+  EXPECT_TRUE(book_->partition("slack", "C1").has_value());
+}
+
+TEST_F(Ledger, EachPageMovesTheCursorAndTheLastFinishesThePartition) {
+  book_->add_partition("jira", "SUBS");
+  book_->record_page(page("SUBS", 0, 3), "cursor-1", "2024-01-05");
+  auto row = book_->partition("jira", "SUBS");
+  EXPECT_EQ(row->status, "fetching");
+  EXPECT_EQ(row->cursor, "cursor-1");
+  EXPECT_EQ(row->pages, 1);
+  EXPECT_EQ(row->items, 3);
+  EXPECT_EQ(row->watermark, "2024-01-05");
+  book_->record_page(page("SUBS", 1, 4), "cursor-2", "2024-01-03");  // the highest watermark stays
+  EXPECT_EQ(book_->partition("jira", "SUBS")->watermark, "2024-01-05");
+  book_->record_page(page("SUBS", 2, 1), "", "2024-02-01");
+  row = book_->partition("jira", "SUBS");
+  EXPECT_EQ(row->status, "done");
+  EXPECT_EQ(row->cursor, "");
+  EXPECT_EQ(row->pages, 3);
+  EXPECT_EQ(row->items, 8);
+  EXPECT_EQ(row->watermark, "2024-02-01");
+
+  // An incremental fetch reopens it from a cursor; finishing closes it again.
+  book_->reopen_partition("jira", "SUBS", "since-2024-02-01");
+  row = book_->partition("jira", "SUBS");
+  EXPECT_EQ(row->status, "fetching");
+  EXPECT_EQ(row->cursor, "since-2024-02-01");
+  EXPECT_EQ(row->pages, 3);
+  book_->finish_partition("jira", "SUBS");
+  row = book_->partition("jira", "SUBS");
+  EXPECT_EQ(row->status, "done");
+  EXPECT_EQ(row->cursor, "");
+}
+
+TEST_F(Ledger, PagesKeepTheirHashesAndAResetForgetsThem) {
+  book_->add_partition("jira", "SUBS");
+  book_->add_partition("jira", "OPS");
+  for (int s = 0; s < 3; ++s) book_->record_page(page("SUBS", s), "c" + std::to_string(s + 1));
+  book_->record_page(page("OPS", 0), "");
+  auto pages = book_->pages("jira", "SUBS");
+  ASSERT_EQ(pages.size(), 3u);
+  EXPECT_EQ(pages[1].seq, 1);
+  EXPECT_EQ(pages[1].hash, "hash-1");
+  EXPECT_EQ(pages[1].path, "journal/jira/SUBS/1.json");
+  EXPECT_EQ(pages[1].bytes, 101);
+  EXPECT_EQ(pages[1].items, 2);
+  auto later = book_->pages("jira", "SUBS", 2);
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].seq, 2);
+  EXPECT_EQ(book_->page_count("jira"), 4);
+  // A page written again (same seq) replaces the old record.
+  auto again = page("SUBS", 2);
+  again.hash = "rewritten";
+  book_->record_page(again, "c3");
+  EXPECT_EQ(book_->pages("jira", "SUBS", 2)[0].hash, "rewritten");
+  EXPECT_EQ(book_->partition("jira", "SUBS")->pages, 3);
+
+  book_->reset_partition("jira", "SUBS");
+  auto row = book_->partition("jira", "SUBS");
+  EXPECT_EQ(row->status, "pending");
+  EXPECT_EQ(row->cursor, "");
+  EXPECT_EQ(row->pages, 0);
+  EXPECT_EQ(row->watermark, "");
+  EXPECT_TRUE(book_->pages("jira", "SUBS").empty());
+  EXPECT_EQ(book_->page_count("jira"), 1);  // OPS is untouched
+}
+
+TEST_F(Ledger, DocumentsAndChunksAreKeptPerSink) {
+  // Intent: chunk ids known but not live, no document yet.
+  book_->begin_document("s", "d1", {{"d1#0", "m0"}, {"d1#1", "m1"}, {"d1#2", "m2"}});
+  EXPECT_FALSE(book_->document("s", "d1").has_value());
+  EXPECT_EQ(book_->live_chunk_count("s"), 0);
+  EXPECT_EQ(book_->stale_chunks("s", "d1", {"d1#1"}), (std::vector<std::string>{"d1#0", "d1#2"}));
+
+  commit("s", "d1", "2024-01-01", {{"d1#0", "m0"}, {"d1#1", "m1"}});
+  auto doc = book_->document("s", "d1");
+  ASSERT_TRUE(doc.has_value());
+  EXPECT_TRUE(doc->complete);
+  EXPECT_EQ(doc->content_hash, "content-2024-01-01");
+  EXPECT_EQ(doc->updated_at, "2024-01-01");
+  // The commit keeps exactly the chunks it was given: d1#2 of the intent is gone.
+  EXPECT_EQ(live("s"), (std::vector<std::pair<std::string, std::string>>{{"d1#0", "m0"}, {"d1#1", "m1"}}));
+  EXPECT_TRUE(book_->stale_chunks("s", "d1", {"d1#0", "d1#1"}).empty());
+
+  commit("s", "d2", "2024-01-02", {{"d2#0", "x"}});
+  commit("other", "d1", "2024-01-03", {{"d1#0", "y"}});
+  EXPECT_EQ(book_->document_count("s"), 2);
+  EXPECT_EQ(book_->live_chunk_count("s"), 3);
+  EXPECT_EQ(book_->live_chunk_count("other"), 1);
+  std::vector<std::string> ids;
+  book_->for_each_document("s", [&](std::string_view id) { ids.emplace_back(id); });
+  EXPECT_EQ(ids, (std::vector<std::string>{"d1", "d2"}));
+
+  EXPECT_FALSE(book_->sink_baseline("s").has_value());
+  book_->set_sink_baseline("s", 42);
+  EXPECT_EQ(book_->sink_baseline("s"), 42);
+  EXPECT_FALSE(book_->sink_baseline("other").has_value());
+}
+
+TEST_F(Ledger, AForgottenDocumentLeavesATombstoneUntilItIsCommittedAgain) {
+  commit("s", "d1", "2024-03-01", {{"d1#0", "m"}, {"d1#1", "m"}});
+  EXPECT_FALSE(book_->tombstone("s", "d1").has_value());
+  {
+    sql::transaction tx(book_->db());
+    book_->forget_document("s", "d1");
+    tx.commit();
+  }
+  EXPECT_FALSE(book_->document("s", "d1").has_value());
+  EXPECT_EQ(book_->live_chunk_count("s"), 0);
+  EXPECT_EQ(book_->tombstone("s", "d1"), "2024-03-01");
+  EXPECT_FALSE(book_->tombstone("other", "d1").has_value());
+  commit("s", "d1", "2024-04-01", {{"d1#0", "m"}});
+  EXPECT_FALSE(book_->tombstone("s", "d1").has_value());
+  EXPECT_EQ(book_->live_chunk_count("s"), 1);
+}
+
+TEST_F(Ledger, TheEmbeddingCacheReturnsExactlyWhatWasStoredPerEmbedder) {
+  std::vector<float> a = {0.1f, -2.5f, 3.0e-8f, 1e30f};
+  std::vector<float> b = {1.0f, 2.0f};
+  book_->store_embeddings("hash:v1:4", {{"ha", a}, {"hb", b}});
+  EXPECT_EQ(book_->cached_embedding("hash:v1:4", "ha"), a);
+  EXPECT_EQ(book_->cached_embedding("hash:v1:4", "hb"), b);
+  EXPECT_FALSE(book_->cached_embedding("hash:v1:4", "hc").has_value());
+  EXPECT_FALSE(book_->cached_embedding("openai:other", "ha").has_value());  // another vector space
+  EXPECT_EQ(book_->cached_embedding_count("hash:v1:4"), 2);
+  EXPECT_EQ(book_->cached_embedding_count("openai:other"), 0);
+  book_->store_embeddings("hash:v1:4", {{"ha", b}});  // stored again: replaced, not added
+  EXPECT_EQ(book_->cached_embedding("hash:v1:4", "ha"), b);
+  EXPECT_EQ(book_->cached_embedding_count("hash:v1:4"), 2);
+}
+
+TEST_F(Ledger, EverythingSurvivesReopeningTheFile) {
+  book_->add_partition("jira", "SUBS");
+  book_->record_page(page("SUBS", 0), "next", "2024-01-01");
+  commit("s", "d1", "2024-01-01", {{"d1#0", "m"}});
+  book_->set_sink_baseline("s", 7);
+  book_->store_embeddings("e", {{"h", {1.5f, 2.5f}}});
+  book_->set_meta("note", "kept");
+  reopen_ledger();
+  auto row = book_->partition("jira", "SUBS");
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->cursor, "next");
+  EXPECT_EQ(row->watermark, "2024-01-01");
+  EXPECT_EQ(book_->pages("jira", "SUBS").at(0).hash, "hash-0");
+  EXPECT_TRUE(book_->document("s", "d1")->complete);
+  EXPECT_EQ(book_->live_chunk_count("s"), 1);
+  EXPECT_EQ(book_->sink_baseline("s"), 7);
+  EXPECT_EQ(book_->cached_embedding("e", "h"), (std::vector<float>{1.5f, 2.5f}));
+  EXPECT_EQ(book_->get_meta("note"), "kept");
+  EXPECT_EQ(book_->get_meta("schema_version"), std::to_string(ledger::schema_version));
+}
+
+TEST_F(Ledger, TwoConnectionsToOneFileSeeEachOthersCommits) {
+  ledger second(ledger_path());
+  book_->add_partition("jira", "SUBS");
+  book_->record_page(page("SUBS", 0), "");
+  EXPECT_EQ(second.partition("jira", "SUBS")->status, "done");
+  second.store_embeddings("e", {{"h", {1.0f}}});
+  EXPECT_TRUE(book_->cached_embedding("e", "h").has_value());
+}
+
+TEST_F(Ledger, ALedgerFromANewerBackfillIsRefusedAndAnOlderOneGainsTheWatermark) {
+  book_->set_meta("schema_version", std::to_string(ledger::schema_version + 1));
+  book_.reset();
+  try {
+    ledger newer(ledger_path());
+    FAIL() << "expected ledger_error";
+  } catch (const ledger_error& e) {
+    EXPECT_NE(std::string(e.what()).find("newer backfill"), std::string::npos) << e.what();
+  }
+  fs::remove(ledger_path());
+  {
+    // A ledger written before partitions had a watermark.
+    sql::database old(ledger_path(), "old ledger");
+    old.exec(
+        "CREATE TABLE partitions(source TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',"
+        " cursor TEXT NOT NULL DEFAULT '', pages INTEGER NOT NULL DEFAULT 0, items INTEGER NOT NULL DEFAULT 0,"
+        " updated_at TEXT NOT NULL, UNIQUE(source, name));"
+        "INSERT INTO partitions(source, name, status, cursor, updated_at) VALUES('jira','SUBS','fetching','c7','t')");
+  }
+  reopen_ledger();
+  auto row = book_->partition("jira", "SUBS");
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->cursor, "c7");
+  EXPECT_EQ(row->watermark, "");
+  book_->record_page(page("SUBS", 0), "c8", "2024-01-01");
+  EXPECT_EQ(book_->partition("jira", "SUBS")->watermark, "2024-01-01");
+}
