@@ -15,7 +15,7 @@
 #include "backfill/core/errors.hpp"
 #include "backfill/core/failpoint.hpp"
 #include "backfill/core/hash.hpp"
-#include "backfill/http/client.hpp"
+#include "backfill/http/scrub.hpp"
 #include "backfill/core/json.hpp"
 #include "backfill/core/log.hpp"
 #include "backfill/pack/sanitize.hpp"

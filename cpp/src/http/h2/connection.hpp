@@ -25,7 +25,8 @@
 #include <string_view>
 #include <vector>
 
-#include "backfill/http/client.hpp"
+#include "backfill/http/options.hpp"
+#include "backfill/http/request.hpp"
 
 namespace backfill::http::h2 {
 

@@ -18,6 +18,8 @@
 #include "backfill/core/errors.hpp"
 #include "backfill/core/json.hpp"
 #include "backfill/core/log.hpp"
+#include "backfill/http/scrub.hpp"
+#include "backfill/http/url.hpp"
 
 namespace backfill {
 namespace {
