@@ -2,7 +2,13 @@
 // the header helpers. Sources, embedders and sinks use the engine from C++ directly.
 #include <pybind11/stl.h>
 
+#include "backfill/embed/openai.hpp"
 #include "backfill/http/client.hpp"
+#include "backfill/http/paginate.hpp"
+#include "backfill/http/retry_after.hpp"
+#include "backfill/http/scrub.hpp"
+#include "backfill/http/url.hpp"
+#include "backfill/sources/slack/classify.hpp"
 #include "bindings.hpp"
 
 namespace backfill::python {
@@ -111,6 +117,15 @@ host_limit to_limit(const py::dict& d, const host_limit& base) {
   return l;
 }
 
+// The classifier of an API the tests speak to through the bare client: "" (none: the engine's rules),
+// "slack" (the Web API's in-body rate limit) or "openai" (insufficient_quota).
+classifier classifier_named(const std::string& name) {
+  if (name.empty()) return {};
+  if (name == "slack") return slack::classify_response;
+  if (name == "openai") return openai::classify_response;
+  throw config_error("classify must be '', 'slack' or 'openai', got '" + name + "'");
+}
+
 // Waits for `h`, ticking the run context so Ctrl-C and logs flow while the GIL is released.
 response wait_released(client& c, const client::handle& h) {
   response out;
@@ -126,7 +141,7 @@ void register_http(py::module_& m) {
                        std::string ca_bundle, std::string proxy, std::string user_agent, bool http2,
                        int max_attempts, double base_delay, double max_delay, double max_elapsed, double rate,
                        double burst, int max_in_flight, py::dict host_limits, std::vector<std::string> secrets,
-                       int max_total_in_flight) {
+                       int max_total_in_flight, const std::string& classify) {
              client_options o;
              o.connect_timeout = connect_timeout;
              o.timeout = timeout;
@@ -142,6 +157,7 @@ void register_http(py::module_& m) {
                o.host_limits[item.first.cast<std::string>()] = to_limit(item.second.cast<py::dict>(), o.default_limit);
              o.secrets = std::move(secrets);
              o.max_total_in_flight = max_total_in_flight;
+             o.classify = classifier_named(classify);
              return std::make_shared<client>(std::move(o));
            }),
            py::kw_only(), py::arg("connect_timeout") = 10.0, py::arg("timeout") = 120.0,
@@ -150,7 +166,7 @@ void register_http(py::module_& m) {
            py::arg("base_delay") = 0.5, py::arg("max_delay") = 60.0, py::arg("max_elapsed") = 900.0,
            py::arg("rate") = 0.0, py::arg("burst") = 1.0, py::arg("max_in_flight") = 8,
            py::arg("host_limits") = py::dict(), py::arg("secrets") = std::vector<std::string>{},
-           py::arg("max_total_in_flight") = 64)
+           py::arg("max_total_in_flight") = 64, py::arg("classify") = "")
       .def(
           "request",
           [](client& self, std::string method, std::string url, py::object headers, py::object body) {

@@ -179,6 +179,7 @@ class HttpClient:
         host_limits: dict[str, dict[str, float]] = ...,
         secrets: builtins.list[str] = ...,
         max_total_in_flight: int = 64,
+        classify: str = "",
     ) -> None: ...
     def request(
         self,

@@ -1,4 +1,4 @@
-// The engine's own HTTP/2 connections for gRPC calls (cpp/src/http/h2/connection.cpp), against an HTTP/2
+// The engine's own HTTP/2 connections for gRPC calls (cpp/src/http/h2/), against an HTTP/2
 // server made here with nghttp2's server side, on 127.0.0.1: bodies arrive whole and in order,
 // connections are kept and shared, frames respect the server's size limit, and a dropped
 // connection, a GOAWAY, a timeout, a cancel and a client destroyed mid-call all end as they should.

@@ -1,4 +1,4 @@
-"""The engine's own HTTP/2 connections for gRPC calls (cpp/src/http/h2/connection.cpp), through PineconeSink.
+"""The engine's own HTTP/2 connections for gRPC calls (cpp/src/http/h2/), through PineconeSink.
 
 The gRPC upserts of these tests travel on connections the engine opens and keeps itself (nghttp2
 framing, the loop thread's poll), not on libcurl's; the fake (tests/python/pinecone_fake.py, h2 on

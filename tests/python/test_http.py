@@ -429,8 +429,9 @@ def test_client_errors_fail_at_once_with_a_one_line_message(status: int, srv: Fa
 
 def test_openai_insufficient_quota_is_not_retried(srv: FakeServer, make_client: MakeClient) -> None:
     srv.script("/v1/embeddings", [openai_insufficient_quota(), json_response({"data": []})])
+    client = make_client(classify="openai")  # OpenAI's reading of its answers, as its embedder installs it
     with pytest.raises(HttpError) as e:
-        make_client().request("POST", srv.url("/v1/embeddings"), body=b'{"input":["a"],"model":"m"}')
+        client.request("POST", srv.url("/v1/embeddings"), body=b'{"input":["a"],"model":"m"}')
     assert e.value.status == 429 and e.value.attempts == 1 and e.value.retryable is False
     assert len(srv.requests) == 1
     assert "insufficient_quota" in e.value.body or "quota" in str(e.value)
@@ -448,7 +449,8 @@ def test_openai_rate_limit_honours_reset_duration(srv: FakeServer, make_client: 
 def test_slack_ratelimited_is_retried(status: int, srv: FakeServer, make_client: MakeClient) -> None:
     ok = json_response({"ok": True, "messages": [], "response_metadata": {"next_cursor": ""}})
     srv.script("/api/conversations.history", [slack_ratelimited(retry_after=1, status=status), ok])
-    r = make_client().request("GET", srv.url("/api/conversations.history", channel="C1"))
+    client = make_client(classify="slack")  # Slack's reading of its answers, as its source installs it
+    r = client.request("GET", srv.url("/api/conversations.history", channel="C1"))
     assert (r["status"], r["attempts"]) == (200, 2)
     assert json.loads(r["body"])["ok"] is True
     first, second = srv.requests_for("/api/conversations.history")

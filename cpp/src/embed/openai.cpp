@@ -18,6 +18,8 @@
 #include "backfill/core/errors.hpp"
 #include "backfill/core/json.hpp"
 #include "backfill/core/log.hpp"
+#include "backfill/http/retry_after.hpp"
+#include "backfill/http/scrub.hpp"
 
 namespace backfill {
 namespace openai {
@@ -224,6 +226,15 @@ parsed parse_response(const std::string& body, std::size_t n, int dimension, std
   return out;
 }
 
+bool out_of_quota(long status, std::string_view body) {
+  return status == 429 && body.find("insufficient_quota") != std::string_view::npos;
+}
+
+http::verdict classify_response(const http::response& r) {
+  if (out_of_quota(r.status, r.body)) return http::verdict::quota("insufficient_quota: the account is out of credit");
+  return http::verdict::pass();
+}
+
 }  // namespace openai
 
 namespace {
@@ -312,6 +323,7 @@ openai_embedder::openai_embedder(openai_options options) : options_(std::move(op
   o.retry.max_elapsed = options_.max_elapsed;
   o.default_limit = {options_.rate, std::max(1.0, options_.rate / 10), options_.concurrency};
   o.max_total_in_flight = options_.concurrency;
+  o.classify = openai::classify_response;
   client_ = std::make_unique<http::client>(std::move(o));
 }
 
@@ -408,7 +420,7 @@ std::exception_ptr openai_embedder::explain(const http::http_error& e) const {
     return std::make_exception_ptr(embed_error(fmt::format(
         "{}: the API key was refused ({} {}{}{}); check embedder.api_key", where_, e.status(),
         e.status() == 401 ? "Unauthorized" : "Forbidden", code.empty() ? "" : ": " + code, rid)));
-  if (e.status() == 429 && e.body_excerpt().find("insufficient_quota") != std::string::npos)
+  if (openai::out_of_quota(e.status(), e.body_excerpt()))
     return std::make_exception_ptr(embed_error(fmt::format(
         "{}: the account is out of quota (429 insufficient_quota{}); add credit or raise its usage limit, then run "
         "again",

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
-#include "backfill/http/client.hpp"
+#include "backfill/http/paginate.hpp"
+#include "backfill/http/scrub.hpp"
+#include "backfill/http/url.hpp"
 
 namespace backfill::http {
 namespace {

@@ -8,6 +8,7 @@
 #include "backfill/core/failpoint.hpp"
 #include "backfill/core/hash.hpp"
 #include "backfill/http/client.hpp"
+#include "backfill/http/scrub.hpp"
 
 namespace backfill {
 namespace fs = std::filesystem;

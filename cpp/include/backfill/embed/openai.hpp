@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "backfill/embed/embedder.hpp"
+#include "backfill/http/classify.hpp"
 #include "backfill/http/client.hpp"
 
 namespace backfill {
@@ -87,6 +88,13 @@ struct parsed {
   std::int64_t prompt_tokens = -1;  // usage.prompt_tokens, when sent
 };
 parsed parse_response(const std::string& body, std::size_t n, int dimension, std::string_view where);
+
+// Whether an answer says the account is out of quota (429 insufficient_quota): waiting will not
+// help, so it is not retried. `body` may be an excerpt of the body.
+bool out_of_quota(long status, std::string_view body);
+// How OpenAI's answers read to the HTTP engine: out of quota is a quota verdict; everything else
+// passes to the engine's rules. The embedder installs it on its client.
+http::verdict classify_response(const http::response& r);
 
 }  // namespace openai
 

@@ -12,8 +12,9 @@
 //     against the same CA bundle) for https://, HTTP/2 from the first byte (prior knowledge) for
 //     http://.
 // What stays libcurl's: requests through a proxy (pool::accepts() says no), and everything that is
-// not a gRPC call. Retries, limits and errors are the engine's, the same for both paths: this file
-// only reports how a transfer ended, as the CURLcode libcurl would have given.
+// not a gRPC call. Retries, limits and errors are the engine's, the same for both paths: the pool
+// only reports how a transfer ended, as the CURLcode libcurl would have given. Its inside is
+// mapped in pool_impl.hpp.
 #pragma once
 
 #include <curl/curl.h>
@@ -25,7 +26,8 @@
 #include <string_view>
 #include <vector>
 
-#include "backfill/http/client.hpp"
+#include "backfill/http/options.hpp"
+#include "backfill/http/request.hpp"
 
 namespace backfill::http::h2 {
 

@@ -20,6 +20,8 @@
 #include "backfill/core/hash.hpp"
 #include "backfill/core/log.hpp"
 #include "backfill/pack/sanitize.hpp"
+#include "backfill/http/scrub.hpp"
+#include "backfill/http/url.hpp"
 
 namespace backfill {
 namespace {
@@ -118,7 +120,7 @@ pinecone_sink::pinecone_sink(pinecone_options options) : options_(std::move(opti
   o.default_limit = {options_.rate, std::max(1.0, options_.rate / 10), options_.max_in_flight};
   o.max_total_in_flight = std::max(options_.max_in_flight, 1);
   if (options_.transport == "grpc") {
-    // gRPC needs HTTP/2 end to end. The engine's own connections carry the calls (cpp/src/http/h2/connection.cpp),
+    // gRPC needs HTTP/2 end to end. The engine's own connections carry the calls (cpp/src/http/h2/),
     // but through a proxy libcurl does, and a libcurl without HTTP/2 would quietly speak HTTP/1.1
     // there, which no gRPC server answers: refuse here, with the way out.
     if (!(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2))

@@ -11,6 +11,8 @@
 #include "backfill/core/errors.hpp"
 #include "backfill/core/log.hpp"
 #include "backfill/core/task_group.hpp"
+#include "backfill/http/scrub.hpp"
+#include "backfill/http/url.hpp"
 #include "backfill/sources/jira/jira.hpp"
 
 namespace backfill {

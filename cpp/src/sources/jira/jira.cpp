@@ -13,6 +13,8 @@
 #include "backfill/core/json.hpp"
 #include "backfill/core/log.hpp"
 #include "sources/jira/page_json.hpp"
+#include "backfill/http/scrub.hpp"
+#include "backfill/http/url.hpp"
 
 namespace backfill {
 namespace {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "backfill/http/client.hpp"
+#include "backfill/http/paginate.hpp"
 #include "backfill/sources/source.hpp"
 
 namespace simdjson::dom {

@@ -1,0 +1,85 @@
+// Pagination over the client: token/cursor, Link header and offset paging, every page checked by
+// a guard that fails loudly when the server repeats itself.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "backfill/core/context.hpp"
+#include "backfill/http/client.hpp"
+
+namespace backfill::http {
+
+// Fails loudly when a paginator repeats itself: a cursor used before, a page body seen before, or
+// item ids that an earlier page of the same partition already had. The error carries the evidence.
+class pagination_guard {
+ public:
+  explicit pagination_guard(std::string what);
+  // `cursor`: what fetched this page ("" for the first). Throws pagination_error.
+  void check(std::string_view cursor, std::string_view body, const std::vector<std::string>& ids);
+  std::int64_t pages() const noexcept { return pages_; }
+
+ private:
+  std::string what_;
+  std::int64_t pages_ = 0;
+  std::map<std::string, std::int64_t, std::less<>> cursors_;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::int64_t> bodies_;
+  // Every item id of the partition so far, as a 64-bit hash with the page that first had it, in one
+  // open-addressing table of 12-byte slots at a load of 0.35-0.7: 17-34 bytes an id (250,000 ids:
+  // 6.6 MB, against 10.7 MB for a node-based map). A false alarm needs a hash collision (about 1 in
+  // 10^7 at a million ids).
+  class id_pages {
+   public:
+    // The page that first had `hash`; records `page` for it when it is new.
+    std::int64_t first_page(std::uint64_t hash, std::int64_t page);
+    std::size_t size() const noexcept { return used_; }
+
+   private:
+    void grow();
+    std::vector<std::uint64_t> keys_;  // 0 = empty slot (a hash of 0 is stored as 1)
+    std::vector<std::uint32_t> pages_;
+    std::size_t used_ = 0;
+  };
+  id_pages ids_;
+};
+
+struct page_spec {
+  enum class kind { token, link, offset };
+  kind paging = kind::token;
+  // token: the query parameter that carries the token, the JSON pointer of the next token in the
+  // body, and optionally of an "is last" boolean (Jira's /isLast). An empty or missing token ends.
+  std::string token_param = "cursor";
+  std::string next_token = "/response_metadata/next_cursor";
+  std::string is_last;
+  // offset: the parameters of the start and the page size, and the JSON pointer of the total.
+  std::string offset_param = "startAt";
+  std::string limit_param = "maxResults";
+  std::int64_t page_size = 100;
+  std::string total;
+  // All kinds: the JSON pointer of the items array ("" = the body is the array) and the field of
+  // each item that holds its id (for the guard; "" = no id check).
+  std::string items;
+  std::string id_field = "id";
+};
+
+struct page {
+  const response& resp;
+  std::int64_t items = 0;
+  std::vector<std::string> ids;
+  std::string cursor;       // what fetched this page
+  std::string next_cursor;  // resume here; "" = this was the last page
+};
+
+// Fetches pages starting at `cursor` ("" = the first page), calling `on_page` for each in order;
+// every page passes `guard` before on_page sees it. The next page's request is already in flight
+// while on_page runs (and is cancelled if on_page throws). Cursors are opaque strings: a token, a next URL
+// (link paging) or an offset.
+void paginate(client& c, const request& first, const page_spec& spec, std::string_view cursor,
+              pagination_guard& guard, const std::function<void(const page&)>& on_page, run_context* ctx = nullptr);
+
+}  // namespace backfill::http

@@ -1,0 +1,17 @@
+// URL helpers for the adapters: query parameters, percent-encoding, Link headers.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace backfill::http {
+
+// The URL of rel="next" in a Link header.
+std::optional<std::string> link_next(std::string_view link_header);
+// Percent-encodes everything but the unreserved characters (RFC 3986).
+std::string url_encode(std::string_view s);
+// `url` with query parameter `name` set to `value` (percent-encoded), replacing any earlier value.
+std::string with_query(std::string_view url, std::string_view name, std::string_view value);
+
+}  // namespace backfill::http
