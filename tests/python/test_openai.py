@@ -26,6 +26,7 @@ from typing import Any
 import backfill
 import pytest
 from backfill import _core
+from backfill._core import _testing
 from backfill.errors import ConfigError, EmbedError
 from conftest import latest_receipt, run_cli
 from fake_base import fakes_on_demand
@@ -135,7 +136,7 @@ def test_fake_answers_follow_the_spec(fakes: Callable[..., OpenAIFake]) -> None:
               "x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-requests",
               "x-ratelimit-reset-tokens"):
         assert h in headers, h
-    assert _core.parse_go_duration(headers["x-ratelimit-reset-tokens"]) is not None
+    assert _testing.parse_go_duration(headers["x-ratelimit-reset-tokens"]) is not None
 
     status, body, _ = call(fake, {"model": MODEL, "input": texts[:3], "encoding_format": "base64", "dimensions": 8})
     assert status == 200

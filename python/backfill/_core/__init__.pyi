@@ -1,6 +1,9 @@
 # Stubs for the compiled core (cpp/bindings). Keep in step with the .def(...) calls there.
 import builtins
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, overload
+
+from . import _testing as _testing
 
 __version__: str
 
@@ -14,30 +17,40 @@ class Source:
     def kind(self) -> str: ...
     def describe(self) -> str: ...
 
+class JiraOptions:
+    url: str
+    email: str
+    token: str
+    projects: builtins.list[str]
+    jql: str
+    since: str
+    window_days: int
+    max_results: int
+    overlap_minutes: int
+    rate: float
+    max_in_flight: int
+    timeout: float
+    verify_tls: bool
+    fields: builtins.list[str]
+    def __init__(self, **kwargs: Any) -> None: ...
+
+class SlackExportOptions:
+    path: Path
+    workspace_url: str
+    skip_subtypes: builtins.list[str]
+    def __init__(self, **kwargs: Any) -> None: ...
+
 class SlackExportSource(Source):
-    def __init__(self, path: str, workspace_url: str, skip_subtypes: list[str]) -> None: ...
+    @overload
+    def __init__(self, options: SlackExportOptions) -> None: ...
+    @overload
+    def __init__(self, **kwargs: Any) -> None: ...
 
 class JiraSource(Source):
-    def __init__(
-        self,
-        *,
-        url: str,
-        email: str,
-        token: str,
-        projects: builtins.list[str] = ...,
-        jql: str = "",
-        since: str = "",
-        window_days: int = 0,
-        max_results: int = 100,
-        overlap_minutes: int = 60,
-        rate: float = 10.0,
-        max_in_flight: int = 4,
-        timeout: float = 60.0,
-        verify_tls: bool = True,
-    ) -> None: ...
-
-def adf_to_text(adf: str) -> str: ...
-def normalize_jira_page(page: str, site: str) -> builtins.list[dict[str, Any]]: ...
+    @overload
+    def __init__(self, options: JiraOptions) -> None: ...
+    @overload
+    def __init__(self, **kwargs: Any) -> None: ...
 
 class Embedder:
     @property
@@ -61,25 +74,28 @@ class PythonEmbedder(Embedder):
     def __init__(
         self, fn: Callable[..., Any], dimension: int, name: str, batch_size: int = 64, concurrency: int = 1
     ) -> None: ...
+class OpenAIOptions:
+    model: str
+    api_key: str
+    base_url: str
+    dimensions: int
+    max_inputs: int
+    max_tokens_per_request: int
+    max_input_tokens: int
+    concurrency: int
+    timeout: float
+    rate: float
+    verify_tls: bool
+    max_attempts: int
+    base_delay: float
+    max_elapsed: float
+    def __init__(self, **kwargs: Any) -> None: ...
+
 class OpenAIEmbedder(Embedder):
-    def __init__(
-        self,
-        *,
-        model: str,
-        api_key: str = "",
-        base_url: str = "https://api.openai.com/v1",
-        dimensions: int = 0,
-        max_inputs: int = 2048,
-        max_tokens_per_request: int = 300000,
-        max_input_tokens: int = 8192,
-        concurrency: int = 4,
-        timeout: float = 120.0,
-        rate: float = 0.0,
-        verify_tls: bool = True,
-        max_attempts: int = 8,
-        base_delay: float = 0.5,
-        max_elapsed: float = 900.0,
-    ) -> None: ...
+    @overload
+    def __init__(self, options: OpenAIOptions) -> None: ...
+    @overload
+    def __init__(self, **kwargs: Any) -> None: ...
     def describe(self) -> str: ...
     @property
     def tokens(self) -> int: ...
@@ -104,112 +120,231 @@ class LocalIndex(Sink):
     def __init__(self, path: str, namespace: str = "") -> None: ...
     def namespaces(self) -> builtins.list[tuple[str, int]]: ...
 
+class PineconeOptions:
+    host: str
+    api_key: str
+    namespace: str
+    api_version: str
+    max_records: int
+    max_request_bytes: int
+    max_in_flight: int
+    rate: float
+    timeout: float
+    verify_tls: bool
+    metadata_max_bytes: int
+    max_attempts: int
+    base_delay: float
+    transport: str
+    def __init__(self, **kwargs: Any) -> None: ...
+
 class PineconeSink(Sink):
-    def __init__(
-        self,
-        *,
-        host: str,
-        api_key: str,
-        namespace: str = "",
-        api_version: str = "2025-10",
-        max_records: int = 1000,
-        max_request_bytes: int = 2000000,
-        max_in_flight: int = 16,
-        rate: float = 100.0,
-        timeout: float = 60.0,
-        verify_tls: bool = True,
-        metadata_max_bytes: int = 40960,
-        max_attempts: int = 8,
-        base_delay: float = 0.5,
-        transport: str = "grpc",
-    ) -> None: ...
+    @overload
+    def __init__(self, options: PineconeOptions) -> None: ...
+    @overload
+    def __init__(self, **kwargs: Any) -> None: ...
 
 def read_records(records: builtins.list[dict[str, Any]]) -> builtins.list[tuple[str, builtins.list[float], str]]: ...
-def sanitize_metadata(
-    json: str, max_bytes: int = 40960, truncate_first: builtins.list[str] = ...
-) -> tuple[str | None, dict[str, Any]]: ...
+
+class ChunkingOptions:
+    target_tokens: int
+    overlap_tokens: int
+    max_tokens: int
+    def __init__(self, **kwargs: Any) -> None: ...
+
+class PipelineOptions:
+    workdir: Path
+    chunking: ChunkingOptions
+    batch_records: int
+    max_examples: int
+    count_timeout_seconds: float
+    count_poll_seconds: float
+    overlap: bool
+    fetch_concurrency: int
+    embed_concurrency: int
+    batches_in_flight: int
+    def __init__(self, **kwargs: Any) -> None: ...
+
+# The reports of the phases: read-only structs that backfill.reports turns into dataclasses.
+class PartitionPlan:
+    @property
+    def name(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def estimated_items(self) -> int: ...
+    @property
+    def estimated_pages(self) -> int: ...
+
+class PlanReport:
+    @property
+    def partitions(self) -> builtins.list[PartitionPlan]: ...
+    @property
+    def known_done(self) -> int: ...
+
+class FetchReport:
+    @property
+    def partitions(self) -> int: ...
+    @property
+    def partitions_skipped(self) -> int: ...
+    @property
+    def pages_fetched(self) -> int: ...
+    @property
+    def pages_total(self) -> int: ...
+    @property
+    def items_fetched(self) -> int: ...
+    @property
+    def bytes_fetched(self) -> int: ...
+
+class Duplicate:
+    @property
+    def partition(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def pages(self) -> builtins.list[str]: ...
+
+class BadPage:
+    @property
+    def partition(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def problem(self) -> str: ...
+
+class ValidateReport:
+    @property
+    def partitions(self) -> int: ...
+    @property
+    def pages(self) -> int: ...
+    @property
+    def items(self) -> int: ...
+    @property
+    def duplicate_ids(self) -> int: ...
+    @property
+    def duplicates(self) -> builtins.list[Duplicate]: ...
+    @property
+    def bad_pages(self) -> builtins.list[BadPage]: ...
+    @property
+    def unfetched_partitions(self) -> int: ...
+
+class IngestReport:
+    @property
+    def documents_seen(self) -> int: ...
+    @property
+    def documents_unchanged(self) -> int: ...
+    @property
+    def documents_superseded(self) -> int: ...
+    @property
+    def documents_deleted_upstream(self) -> int: ...
+    @property
+    def documents_written(self) -> int: ...
+    @property
+    def chunks_written(self) -> int: ...
+    @property
+    def chunks_embedded(self) -> int: ...
+    @property
+    def embedding_cache_hits(self) -> int: ...
+    @property
+    def embed_calls(self) -> int: ...
+    @property
+    def stale_chunks_deleted(self) -> int: ...
+    @property
+    def upsert_requests(self) -> int: ...
+    @property
+    def records_skipped(self) -> int: ...
+    @property
+    def skipped_ids(self) -> builtins.list[str]: ...
+    @property
+    def metadata_truncated(self) -> dict[str, int]: ...
+    @property
+    def metadata_dropped(self) -> dict[str, int]: ...
+    @property
+    def metadata_flattened(self) -> dict[str, int]: ...
+    @property
+    def metadata_converted(self) -> dict[str, int]: ...
+
+class ReconcileReport:
+    @property
+    def listed(self) -> int: ...
+    @property
+    def documents(self) -> int: ...
+    @property
+    def documents_deleted(self) -> int: ...
+    @property
+    def chunks_deleted(self) -> int: ...
+    @property
+    def deleted(self) -> builtins.list[str]: ...
+
+class VerifyReport:
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def sink(self) -> str: ...
+    @property
+    def expected_count(self) -> int: ...
+    @property
+    def observed_count(self) -> int: ...
+    @property
+    def baseline(self) -> int: ...
+    @property
+    def count_ok(self) -> bool: ...
+    @property
+    def count_wait_seconds(self) -> float: ...
+    @property
+    def checked(self) -> int: ...
+    @property
+    def sampled(self) -> bool: ...
+    @property
+    def missing_count(self) -> int: ...
+    @property
+    def mismatched_count(self) -> int: ...
+    @property
+    def missing(self) -> builtins.list[str]: ...
+    @property
+    def mismatched(self) -> builtins.list[str]: ...
+    @property
+    def documents(self) -> int: ...
+    @property
+    def sink_info(self) -> dict[str, str]: ...
+
+class PartitionStatus:
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def pages(self) -> int: ...
+    @property
+    def items(self) -> int: ...
+    @property
+    def updated_at(self) -> str: ...
+
+class StatusReport:
+    @property
+    def partitions(self) -> builtins.list[PartitionStatus]: ...
+    @property
+    def pages(self) -> int: ...
+    @property
+    def documents(self) -> int: ...
+    @property
+    def live_chunks(self) -> int: ...
+    @property
+    def cached_embeddings(self) -> int: ...
+
+class RunReport:
+    @property
+    def fetch(self) -> FetchReport: ...
+    @property
+    def ingest(self) -> IngestReport: ...
 
 class Pipeline:
-    def __init__(
-        self,
-        source: Source,
-        embedder: Embedder,
-        sink: Sink,
-        workdir: str,
-        target_tokens: int,
-        overlap_tokens: int,
-        max_tokens: int,
-        batch_records: int,
-        count_timeout_seconds: float,
-        overlap: bool = True,
-        embed_concurrency: int = 0,
-        fetch_concurrency: int = 4,
-    ) -> None: ...
-    def plan(self, progress: _Progress = None, cancel: Any = None) -> dict[str, Any]: ...
-    def fetch(self, refetch: list[str] = ..., progress: _Progress = None, cancel: Any = None) -> dict[str, Any]: ...
-    def validate(self, progress: _Progress = None, cancel: Any = None) -> dict[str, Any]: ...
-    def ingest(self, progress: _Progress = None, cancel: Any = None) -> dict[str, Any]: ...
-    def fetch_and_ingest(
-        self, refetch: list[str] = ..., progress: _Progress = None, cancel: Any = None
-    ) -> dict[str, Any]: ...
-    def reconcile(self, max_fraction: float = 0.5, progress: _Progress = None, cancel: Any = None) -> dict[str, Any]: ...
-    def verify(self, sample: int = 0, progress: _Progress = None, cancel: Any = None) -> dict[str, Any]: ...
-    def status(self) -> dict[str, Any]: ...
+    def __init__(self, source: Source, embedder: Embedder, sink: Sink, options: PipelineOptions) -> None: ...
+    def plan(self, progress: _Progress = None, cancel: Any = None) -> PlanReport: ...
+    def fetch(self, refetch: list[str] = ..., progress: _Progress = None, cancel: Any = None) -> FetchReport: ...
+    def validate(self, progress: _Progress = None, cancel: Any = None) -> ValidateReport: ...
+    def ingest(self, progress: _Progress = None, cancel: Any = None) -> IngestReport: ...
+    def fetch_and_ingest(self, refetch: list[str] = ..., progress: _Progress = None, cancel: Any = None) -> RunReport: ...
+    def reconcile(self, max_fraction: float = 0.5, progress: _Progress = None, cancel: Any = None) -> ReconcileReport: ...
+    def verify(self, sample: int = 0, progress: _Progress = None, cancel: Any = None) -> VerifyReport: ...
+    def status(self) -> StatusReport: ...
     def query(self, text: str, top_k: int = 5) -> list[dict[str, Any]]: ...
-
-class HttpClient:
-    def __init__(
-        self,
-        *,
-        connect_timeout: float = 10.0,
-        timeout: float = 120.0,
-        low_speed_seconds: float = 30.0,
-        verify_tls: bool = True,
-        ca_bundle: str = "",
-        proxy: str = "",
-        user_agent: str = "",
-        http2: bool = True,
-        max_attempts: int = 8,
-        base_delay: float = 0.5,
-        max_delay: float = 60.0,
-        max_elapsed: float = 900.0,
-        rate: float = 0.0,
-        burst: float = 1.0,
-        max_in_flight: int = 8,
-        host_limits: dict[str, dict[str, float]] = ...,
-        secrets: builtins.list[str] = ...,
-        max_total_in_flight: int = 64,
-    ) -> None: ...
-    def request(
-        self,
-        method: str,
-        url: str,
-        headers: dict[str, str] | builtins.list[tuple[str, str]] | None = None,
-        body: bytes | str | None = None,
-    ) -> dict[str, Any]: ...
-    def request_many(self, requests: builtins.list[dict[str, Any]], raise_on_error: bool = True) -> builtins.list[Any]: ...
-    def stats(self) -> dict[str, int]: ...
-    def scrub(self, text: str) -> str: ...
-
-def paginate(
-    client: HttpClient,
-    url: str,
-    *,
-    paging: str = "token",
-    token_param: str = "cursor",
-    next_token: str = "/response_metadata/next_cursor",
-    is_last: str = "",
-    offset_param: str = "startAt",
-    limit_param: str = "maxResults",
-    page_size: int = 100,
-    total: str = "",
-    items: str = "",
-    id_field: str = "id",
-    headers: dict[str, str] | None = None,
-    cursor: str = "",
-) -> builtins.list[dict[str, Any]]: ...
-def parse_retry_after(value: str) -> float | None: ...
-def parse_go_duration(value: str) -> float | None: ...
-def link_next(header: str) -> str | None: ...
-def scrub_url(url: str) -> str: ...
-def scrub_text(text: str, secrets: builtins.list[str]) -> str: ...
