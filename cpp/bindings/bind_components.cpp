@@ -18,13 +18,6 @@ namespace {
 
 py::object json_value(const std::string& text) { return py::module_::import("json").attr("loads")(text); }
 
-// `f(args...)` with the GIL released.
-template <class F, class... A>
-auto released(F&& f, A&&... args) {
-  py::gil_scoped_release nogil;
-  return f(std::forward<A>(args)...);
-}
-
 // A component built from its options struct, or from keyword arguments naming the struct's fields.
 template <class S, class O, class Base>
 py::class_<S, Base, std::shared_ptr<S>> bind_built(py::module_& m, const char* name) {

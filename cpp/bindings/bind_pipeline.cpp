@@ -22,15 +22,9 @@ void run_released(const std::function<void(run_context&)>& work, py::object prog
     }
     try {
       if (!cancel.is_none() && cancel.attr("is_set")().cast<bool>()) return true;
-      if (!progress_cb.is_none()) {
-        py::dict d;
-        d["phase"] = p.phase;
-        d["partition"] = p.partition;
-        d["done"] = p.done;
-        d["total"] = p.total;
-        d["unit"] = p.unit;
-        progress_cb(d);
-      }
+      if (!progress_cb.is_none())
+        progress_cb(py::dict(py::arg("phase") = p.phase, py::arg("partition") = p.partition,
+                             py::arg("done") = p.done, py::arg("total") = p.total, py::arg("unit") = p.unit));
     } catch (py::error_already_set&) {
       callback_error = std::current_exception();
       return true;
@@ -142,22 +136,14 @@ void register_pipeline(py::module_& m) {
            py::arg("cancel") = none)
       .def("status",
            [](pipeline& self) {
-             status_report r;
-             {
-               py::gil_scoped_release nogil;
-               r = self.status();
-             }
+             status_report r = released([&] { return self.status(); });
              drain_logs();
              return r;
            })
       .def(
           "query",
           [](pipeline& self, const std::string& text, std::size_t top_k) {
-            std::vector<query_match> matches;
-            {
-              py::gil_scoped_release nogil;
-              matches = self.query(text, top_k);
-            }
+            auto matches = released([&] { return self.query(text, top_k); });
             drain_logs();
             return matches_to_list(matches);
           },

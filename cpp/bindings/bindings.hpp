@@ -80,6 +80,13 @@ std::vector<std::string> python_lineage(const error& e);
 // Forwards queued core log records to logging.getLogger("backfill"). Needs the GIL.
 void drain_logs();
 
+// f() with the GIL released, for a short call (no ticks: see run_released for long work).
+template <class F>
+auto released(F&& f) {
+  py::gil_scoped_release nogil;
+  return f();
+}
+
 // Runs `work` with the GIL released. The core ticks (at most every 50 ms) reacquire the GIL to
 // forward logs, check for Ctrl-C and a cancel event, and report progress. A pending KeyboardInterrupt
 // is re-raised as itself once the core has unwound.
