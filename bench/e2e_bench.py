@@ -248,6 +248,7 @@ def make_upsert_dataset(path: Path, records: int, dimension: int, seed: int, tem
     """Records shaped like the e2e's: Jira chunks (text, metadata as backfill writes it), hash vectors.
     Written to path (.f32 values, .jsonl ids and metadata) for the child processes."""
     from backfill import _core
+    from backfill._core import _testing
     from reference_pipeline import split_text
 
     embedder = _core.HashEmbedder(dimension)
@@ -270,7 +271,7 @@ def make_upsert_dataset(path: Path, records: int, dimension: int, seed: int, tem
             with opener.open(req, timeout=120) as r:
                 raw = r.read().decode()
             page = json.loads(raw)
-            docs = _core.normalize_jira_page('{"search":' + raw + ',"comments":{}}', jira.url)
+            docs = _testing.normalize_jira_page('{"search":' + raw + ',"comments":{}}', jira.url)
             texts, metas = [], []
             for d in docs:
                 base = {**d["metadata"], "doc_id": d["id"], "source": "jira", "partition": project,

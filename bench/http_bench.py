@@ -6,8 +6,8 @@ Against nginx on 127.0.0.1 (bench/static_server.py), for concurrency 1 and 8, a 
 
     backfill.cpp      bench/engine_loop.cpp: the engine from C++, as the core uses it (submit N,
                       wait for each in order, recycle it), max_in_flight=C: the goal's row
-    backfill          _core.HttpClient.request_many(list of N requests), max_in_flight=C
-    backfill.request  _core.HttpClient.request() called N times in a row (concurrency 1 only)
+    backfill          _testing.HttpClient.request_many(list of N requests), max_in_flight=C
+    backfill.request  _testing.HttpClient.request() called N times in a row (concurrency 1 only)
     libcurl           bench/curl_loop.cpp: a bare multi-interface loop with C reused easy handles,
                       sending the engine's request (its User-Agent and Accept-Encoding lines)
     libcurl.bare      the same loop without those two lines (not run unless named in --clients)
@@ -136,9 +136,9 @@ class EngineMany(Runner):
     name = ENGINE
 
     def open(self) -> None:
-        from backfill import _core
+        from backfill._core import _testing
 
-        self.client = _core.HttpClient(max_in_flight=self.concurrency, max_total_in_flight=64, rate=0.0,
+        self.client = _testing.HttpClient(max_in_flight=self.concurrency, max_total_in_flight=64, rate=0.0,
                                        max_attempts=1)
         self.batch = LARGE_BATCH if self.size >= 1_000_000 else None
         self.requests: list[dict[str, str]] = []
@@ -167,9 +167,9 @@ class EngineSequential(Runner):
     name = ENGINE_SEQ
 
     def open(self) -> None:
-        from backfill import _core
+        from backfill._core import _testing
 
-        self.client = _core.HttpClient(max_in_flight=self.concurrency, max_total_in_flight=64, rate=0.0,
+        self.client = _testing.HttpClient(max_in_flight=self.concurrency, max_total_in_flight=64, rate=0.0,
                                        max_attempts=1)
 
     def transfer(self, n: int) -> int:
@@ -369,10 +369,11 @@ def check_clients(names: list[str]) -> dict[str, str]:
             try:
                 import backfill
                 from backfill import _core
+                from backfill._core import _testing
             except ImportError as e:
                 raise SystemExit(f"http_bench: backfill is not importable ({e}); run `make setup`") from e
-            if not hasattr(_core, "HttpClient"):
-                raise SystemExit("http_bench: backfill._core has no HttpClient: rebuild with `bash scripts/setup.sh`")
+            if not hasattr(_testing, "HttpClient"):
+                raise SystemExit("http_bench: backfill._core._testing has no HttpClient: rebuild with `bash scripts/setup.sh`")
             versions["backfill"] = getattr(backfill, "__version__", getattr(_core, "__version__", "?"))
             Libcurl.user_agent = f"backfill/{getattr(_core, '__version__', versions['backfill'])}"
         elif name in ("requests", "httpx"):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Jira normalization benchmark: ``_core.normalize_jira_page`` against an equivalent pure-Python
+"""Jira normalization benchmark: ``_testing.normalize_jira_page`` against an equivalent pure-Python
 implementation, in MB/s of journal pages, in one run.
 
 The pages are what backfill journals for Jira (``{"search": <raw /search/jql body>, "comments": {"KEY":
@@ -320,7 +320,7 @@ def _ptr(obj: Any, *keys: str) -> str:
 
 
 def py_normalize_page(page: str, site: str, loads: Callable[[str], Any] = json.loads) -> list[dict[str, Any]]:
-    """One journal page into document dicts, as _core.normalize_jira_page returns them."""
+    """One journal page into document dicts, as _testing.normalize_jira_page returns them."""
     root = loads(page)
     search = root.get("search") if type(root) is dict else None
     issues = search.get("issues") if type(search) is dict else None
@@ -508,14 +508,15 @@ def main(argv: list[str] | None = None) -> int:
     elif args.repetitions < 5:
         ap.error("--repetitions must be at least 5 (or use --quick)")
 
-    from backfill import __version__, _core
+    from backfill import __version__
+    from backfill._core import _testing
 
     print(f"generating {args.pages} pages of {args.issues_per_page} issues with the Jira fake ...", flush=True)
     pages, site, facts = make_pages(args.pages, args.issues_per_page, args.seed)
     total_bytes = sum(len(p.encode("utf-8")) for p in pages)
 
     impls: dict[str, Callable[[str, str], Any]] = {
-        "core": _core.normalize_jira_page,
+        "core": _testing.normalize_jira_page,
         "python (json)": py_normalize_page,
     }
     try:

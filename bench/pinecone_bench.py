@@ -536,9 +536,9 @@ def h2_blast(server: FastServer, body: bytes, records: int, requests: int, paral
 def engine_blast(server: FastServer, body: bytes, records_per_body: int, requests: int,
                  max_in_flight: int) -> dict[str, Any]:
     """backfill's HTTP engine sending pre-serialized backfill-style bodies: the sink minus building them."""
-    from backfill import _core
+    from backfill._core import _testing
 
-    client = _core.HttpClient(max_in_flight=max_in_flight, max_attempts=1, http2=False)
+    client = _testing.HttpClient(max_in_flight=max_in_flight, max_attempts=1, http2=False)
     headers = {"Api-Key": API_KEY, "Content-Type": "application/json", "X-Pinecone-Api-Version": "2025-10"}
     req = {"method": "POST", "url": f"{server.url}/vectors/upsert", "headers": headers, "body": body}
     client.request_many([req])  # connect
@@ -554,7 +554,7 @@ def engine_blast(server: FastServer, body: bytes, records_per_body: int, request
     t1, s1, c1 = time.perf_counter(), server.cpu_seconds(), time.process_time()
     after = server.stats()
     wall = t1 - t0
-    return {"client": f"backfill _core.HttpClient.request_many, max_in_flight={max_in_flight}",
+    return {"client": f"backfill _testing.HttpClient.request_many, max_in_flight={max_in_flight}",
             "protocol": "JSON over HTTP/1.1 (backfill-style bodies, pre-serialized)", "requests": requests,
             "records_per_request": records_per_body, "body_bytes": len(body), "seconds": round(wall, 3),
             "records_per_second": round(requests * records_per_body / wall, 1),

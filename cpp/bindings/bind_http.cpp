@@ -1,5 +1,6 @@
-// The HTTP engine for scripting and tests: HttpClient.request / request_many / stats, paginate, and
-// the header helpers. Sources, embedders and sinks use the engine from C++ directly.
+// The HTTP engine for tests and benchmarks (backfill._core._testing): HttpClient.request /
+// request_many / stats, paginate, and the header helpers. Sources, embedders and sinks use the engine
+// from C++ directly.
 #include <pybind11/stl.h>
 
 #include "backfill/embed/openai.hpp"
@@ -222,7 +223,7 @@ void register_http(py::module_& m) {
                 try {
                   std::rethrow_exception(errors[i]);
                 } catch (const http_error& e) {
-                  item = http_error_object(e);
+                  item = error_object(e);
                 }
               } else {
                 item = to_dict(self, std::move(results[i]));

@@ -1,6 +1,7 @@
 // Core log records are queued (bounded, never blocking the core) and forwarded to
 // logging.getLogger("backfill") from the thread that holds the GIL: at every tick of a long call and
 // when the call returns. Records that arrive while the queue is full are counted and reported.
+#include <algorithm>
 #include <deque>
 #include <mutex>
 #include <string>
@@ -24,16 +25,9 @@ log_queue& queue() {
   return *q;
 }
 
-int python_level(int spd) {
-  switch (spd) {
-    case 0: return 5;  // trace
-    case 1: return 10;
-    case 2: return 20;
-    case 3: return 30;
-    case 4: return 40;
-    default: return 50;
-  }
-}
+// spdlog's levels (0 trace .. 5 critical) and Python's (5 trace, 10 debug .. 50 critical).
+int python_level(int spd) { return spd <= 0 ? 5 : std::min(spd, 5) * 10; }
+int spdlog_level(int python) { return python <= 5 ? 0 : std::min(5, (python + 9) / 10); }
 
 }  // namespace
 
@@ -49,9 +43,7 @@ void drain_logs() {
   if (records.empty() && dropped == 0) return;
   py::object log = py::module_::import("logging").attr("getLogger")("backfill");
   for (auto& [level, message] : records) {
-    py::object text = py::reinterpret_steal<py::object>(
-        PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()), "replace"));
-    log.attr("log")(python_level(level), "%s", text);
+    log.attr("log")(python_level(level), "%s", utf8(message));
   }
   if (dropped) log.attr("warning")("%d core log records were dropped (the log queue was full)", dropped);
 }
@@ -68,12 +60,8 @@ void register_logging(py::module_& m) {
   });
   m.def("drain_logs", &drain_logs, "Forward queued core log records to logging.getLogger('backfill').");
   m.def(
-      "set_log_level", [](int python_level_value) {
-        int spd = python_level_value <= 5 ? 0 : python_level_value <= 10 ? 1 : python_level_value <= 20 ? 2
-                  : python_level_value <= 30 ? 3 : python_level_value <= 40 ? 4 : 5;
-        set_log_level(spd);
-      },
-      py::arg("level"), "Set the core's log level from a Python logging level.");
+      "set_log_level", [](int level) { set_log_level(spdlog_level(level)); }, py::arg("level"),
+      "Set the core's log level from a Python logging level.");
 }
 
 }  // namespace backfill::python

@@ -1,5 +1,5 @@
-// The pipeline's phases, each run with the GIL released. Reports come back as dicts; the Python
-// facade turns them into dataclasses.
+// The pipeline's phases, each run with the GIL released. Reports come back as read-only structs; the
+// Python facade turns them into dataclasses (backfill.reports).
 #include <Python.h>
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
@@ -22,15 +22,9 @@ void run_released(const std::function<void(run_context&)>& work, py::object prog
     }
     try {
       if (!cancel.is_none() && cancel.attr("is_set")().cast<bool>()) return true;
-      if (!progress_cb.is_none()) {
-        py::dict d;
-        d["phase"] = p.phase;
-        d["partition"] = p.partition;
-        d["done"] = p.done;
-        d["total"] = p.total;
-        d["unit"] = p.unit;
-        progress_cb(d);
-      }
+      if (!progress_cb.is_none())
+        progress_cb(py::dict(py::arg("phase") = p.phase, py::arg("partition") = p.partition,
+                             py::arg("done") = p.done, py::arg("total") = p.total, py::arg("unit") = p.unit));
     } catch (py::error_already_set&) {
       callback_error = std::current_exception();
       return true;
@@ -56,238 +50,100 @@ void run_released(const std::function<void(run_context&)>& work, py::object prog
 
 namespace {
 
-py::dict partition_dict(const partition_plan& p) {
-  py::dict d;
-  d["name"] = p.name;
-  d["label"] = p.label;
-  d["estimated_items"] = p.estimated_items;
-  d["estimated_pages"] = p.estimated_pages;
-  return d;
+// A phase of the pipeline as a method: its arguments, then progress and cancel; run with the GIL
+// released, returning the phase's report.
+template <class R, class... A>
+auto phase(R (pipeline::*run)(run_context&, A...)) {
+  return [run](pipeline& self, A... args, py::object progress, py::object cancel) {
+    R r;
+    run_released([&](run_context& ctx) { r = (self.*run)(ctx, args...); }, std::move(progress), std::move(cancel));
+    return r;
+  };
 }
 
-py::dict to_dict(const plan_report& r) {
-  py::dict d;
-  py::list parts;
-  for (const auto& p : r.partitions) parts.append(partition_dict(p));
-  d["partitions"] = parts;
-  d["known_done"] = r.known_done;
-  return d;
+void register_reports(py::module_& m) {
+  using pp = partition_plan;
+  using fr = fetch_report;
+  using va = validate_report;
+  using in = ingest_report;
+  using re = reconcile_report;
+  using ve = verify_report;
+  using pr = partition_row;
+  using st = status_report;
+  bind_report(m, "PartitionPlan", FIELD(pp, name), FIELD(pp, label), FIELD(pp, estimated_items),
+              FIELD(pp, estimated_pages));
+  bind_report(m, "PlanReport", FIELD(plan_report, partitions), FIELD(plan_report, known_done));
+  bind_report(m, "FetchReport", FIELD(fr, partitions), FIELD(fr, partitions_skipped), FIELD(fr, pages_fetched),
+              FIELD(fr, pages_total), FIELD(fr, items_fetched), FIELD(fr, bytes_fetched));
+  bind_report(m, "Duplicate", FIELD(duplicate_item, partition), FIELD(duplicate_item, id),
+              FIELD(duplicate_item, pages));
+  bind_report(m, "BadPage", FIELD(bad_page, partition), FIELD(bad_page, path), FIELD(bad_page, problem));
+  bind_report(m, "ValidateReport", FIELD(va, partitions), FIELD(va, pages), FIELD(va, items), FIELD(va, duplicate_ids),
+              FIELD(va, duplicates), FIELD(va, bad_pages), FIELD(va, unfetched_partitions));
+  bind_report(m, "IngestReport", FIELD(in, documents_seen), FIELD(in, documents_unchanged),
+              FIELD(in, documents_superseded), FIELD(in, documents_deleted_upstream), FIELD(in, documents_written),
+              FIELD(in, chunks_written), FIELD(in, chunks_embedded), FIELD(in, embedding_cache_hits),
+              FIELD(in, embed_calls), FIELD(in, stale_chunks_deleted), FIELD(in, upsert_requests),
+              FIELD(in, records_skipped), FIELD(in, skipped_ids))
+      .def_property_readonly("metadata_truncated", [](const in& r) { return r.metadata.truncated; })
+      .def_property_readonly("metadata_dropped", [](const in& r) { return r.metadata.dropped; })
+      .def_property_readonly("metadata_flattened", [](const in& r) { return r.metadata.flattened; })
+      .def_property_readonly("metadata_converted", [](const in& r) { return r.metadata.converted; });
+  bind_report(m, "ReconcileReport", FIELD(re, listed), FIELD(re, documents), FIELD(re, documents_deleted),
+              FIELD(re, chunks_deleted), FIELD(re, deleted));
+  bind_report(m, "VerifyReport", FIELD(ve, ok), FIELD(ve, sink), FIELD(ve, expected_count), FIELD(ve, observed_count),
+              FIELD(ve, baseline), FIELD(ve, count_ok), FIELD(ve, count_wait_seconds), FIELD(ve, checked),
+              FIELD(ve, sampled), FIELD(ve, missing_count), FIELD(ve, mismatched_count), FIELD(ve, missing),
+              FIELD(ve, mismatched), FIELD(ve, documents), FIELD(ve, sink_info));
+  bind_report(m, "PartitionStatus", FIELD(pr, name), FIELD(pr, status), FIELD(pr, pages), FIELD(pr, items),
+              FIELD(pr, updated_at));
+  bind_report(m, "StatusReport", FIELD(st, partitions), FIELD(st, pages), FIELD(st, documents), FIELD(st, live_chunks),
+              FIELD(st, cached_embeddings));
+  bind_report(m, "RunReport", FIELD(run_report, fetch), FIELD(run_report, ingest));
 }
 
-py::dict to_dict(const fetch_report& r) {
-  py::dict d;
-  d["partitions"] = r.partitions;
-  d["partitions_skipped"] = r.partitions_skipped;
-  d["pages_fetched"] = r.pages_fetched;
-  d["pages_total"] = r.pages_total;
-  d["items_fetched"] = r.items_fetched;
-  d["bytes_fetched"] = r.bytes_fetched;
-  return d;
-}
-
-py::dict to_dict(const validate_report& r) {
-  py::dict d;
-  d["partitions"] = r.partitions;
-  d["pages"] = r.pages;
-  d["items"] = r.items;
-  d["duplicate_ids"] = r.duplicate_ids;
-  py::list dups;
-  for (const auto& x : r.duplicates) {
-    py::dict e;
-    e["partition"] = x.partition;
-    e["id"] = x.id;
-    e["pages"] = x.pages;
-    dups.append(e);
-  }
-  d["duplicates"] = dups;
-  py::list bad;
-  for (const auto& x : r.bad_pages) {
-    py::dict e;
-    e["partition"] = x.partition;
-    e["path"] = x.path;
-    e["problem"] = x.problem;
-    bad.append(e);
-  }
-  d["bad_pages"] = bad;
-  d["unfetched_partitions"] = r.unfetched_partitions;
-  return d;
-}
-
-py::dict to_dict(const ingest_report& r) {
-  py::dict d;
-  d["documents_seen"] = r.documents_seen;
-  d["documents_unchanged"] = r.documents_unchanged;
-  d["documents_superseded"] = r.documents_superseded;
-  d["documents_deleted_upstream"] = r.documents_deleted_upstream;
-  d["documents_written"] = r.documents_written;
-  d["chunks_written"] = r.chunks_written;
-  d["chunks_embedded"] = r.chunks_embedded;
-  d["embedding_cache_hits"] = r.embedding_cache_hits;
-  d["embed_calls"] = r.embed_calls;
-  d["stale_chunks_deleted"] = r.stale_chunks_deleted;
-  d["upsert_requests"] = r.upsert_requests;
-  d["metadata_truncated"] = r.metadata.truncated;
-  d["metadata_dropped"] = r.metadata.dropped;
-  d["metadata_flattened"] = r.metadata.flattened;
-  d["metadata_converted"] = r.metadata.converted;
-  d["records_skipped"] = r.records_skipped;
-  d["skipped_ids"] = r.skipped_ids;
-  return d;
-}
-
-py::dict to_dict(const reconcile_report& r) {
-  py::dict d;
-  d["listed"] = r.listed;
-  d["documents"] = r.documents;
-  d["documents_deleted"] = r.documents_deleted;
-  d["chunks_deleted"] = r.chunks_deleted;
-  d["deleted"] = r.deleted;
-  return d;
-}
-
-py::dict to_dict(const verify_report& r) {
-  py::dict d;
-  d["ok"] = r.ok;
-  d["sink"] = r.sink;
-  d["expected_count"] = r.expected_count;
-  d["observed_count"] = r.observed_count;
-  d["baseline"] = r.baseline;
-  d["count_ok"] = r.count_ok;
-  d["count_wait_seconds"] = r.count_wait_seconds;
-  d["checked"] = r.checked;
-  d["sampled"] = r.sampled;
-  d["missing_count"] = r.missing_count;
-  d["mismatched_count"] = r.mismatched_count;
-  d["missing"] = r.missing;
-  d["mismatched"] = r.mismatched;
-  d["documents"] = r.documents;
-  d["sink_info"] = r.sink_info;
-  return d;
-}
-
-py::dict to_dict(const status_report& r) {
-  py::dict d;
-  py::list parts;
-  for (const auto& p : r.partitions) {
-    py::dict e;
-    e["name"] = p.name;
-    e["status"] = p.status;
-    e["pages"] = p.pages;
-    e["items"] = p.items;
-    e["updated_at"] = p.updated_at;
-    parts.append(e);
-  }
-  d["partitions"] = parts;
-  d["pages"] = r.pages;
-  d["documents"] = r.documents;
-  d["live_chunks"] = r.live_chunks;
-  d["cached_embeddings"] = r.cached_embeddings;
-  return d;
+void register_options(py::module_& m) {
+  using co = chunker_options;
+  using po = pipeline_options;
+  bind_options(m, "ChunkingOptions", FIELD(co, target_tokens), FIELD(co, overlap_tokens), FIELD(co, max_tokens));
+  bind_options(m, "PipelineOptions", FIELD(po, workdir), FIELD(po, chunking), FIELD(po, batch_records),
+               FIELD(po, max_examples), FIELD(po, count_timeout_seconds), FIELD(po, count_poll_seconds),
+               FIELD(po, overlap), FIELD(po, fetch_concurrency), FIELD(po, embed_concurrency),
+               FIELD(po, batches_in_flight));
 }
 
 }  // namespace
 
 void register_pipeline(py::module_& m) {
+  register_reports(m);
+  register_options(m);
+
+  const auto none = py::none();
+  const std::vector<std::string> no_refetch;
   py::class_<pipeline>(m, "Pipeline")
-      .def(py::init([](std::shared_ptr<source> src, std::shared_ptr<embedder> emb, std::shared_ptr<sink> snk,
-                       const std::filesystem::path& workdir, std::size_t target_tokens, std::size_t overlap_tokens,
-                       std::size_t max_tokens, std::size_t batch_records, double count_timeout_seconds,
-                       bool overlap, std::size_t embed_concurrency, std::size_t fetch_concurrency) {
-             pipeline_options o;
-             o.workdir = workdir;
-             o.chunking.target_tokens = target_tokens;
-             o.chunking.overlap_tokens = overlap_tokens;
-             o.chunking.max_tokens = max_tokens;
-             o.batch_records = batch_records;
-             o.count_timeout_seconds = count_timeout_seconds;
-             o.overlap = overlap;
-             o.embed_concurrency = embed_concurrency;
-             o.fetch_concurrency = fetch_concurrency;
-             return std::make_unique<pipeline>(std::move(src), std::move(emb), std::move(snk), std::move(o));
-           }),
-           py::arg("source"), py::arg("embedder"), py::arg("sink"), py::arg("workdir"), py::arg("target_tokens"),
-           py::arg("overlap_tokens"), py::arg("max_tokens"), py::arg("batch_records"),
-           py::arg("count_timeout_seconds"), py::arg("overlap") = true, py::arg("embed_concurrency") = 0,
-           py::arg("fetch_concurrency") = 4)
-      .def(
-          "plan",
-          [](pipeline& self, py::object progress, py::object cancel) {
-            plan_report r;
-            run_released([&](run_context& ctx) { r = self.plan(ctx); }, progress, cancel);
-            return to_dict(r);
-          },
-          py::arg("progress") = py::none(), py::arg("cancel") = py::none())
-      .def(
-          "fetch",
-          [](pipeline& self, std::vector<std::string> refetch, py::object progress, py::object cancel) {
-            fetch_report r;
-            run_released([&](run_context& ctx) { r = self.fetch(ctx, refetch); }, progress, cancel);
-            return to_dict(r);
-          },
-          py::arg("refetch") = std::vector<std::string>{}, py::arg("progress") = py::none(),
-          py::arg("cancel") = py::none())
-      .def(
-          "validate",
-          [](pipeline& self, py::object progress, py::object cancel) {
-            validate_report r;
-            run_released([&](run_context& ctx) { r = self.validate(ctx); }, progress, cancel);
-            return to_dict(r);
-          },
-          py::arg("progress") = py::none(), py::arg("cancel") = py::none())
-      .def(
-          "ingest",
-          [](pipeline& self, py::object progress, py::object cancel) {
-            ingest_report r;
-            run_released([&](run_context& ctx) { r = self.ingest(ctx); }, progress, cancel);
-            return to_dict(r);
-          },
-          py::arg("progress") = py::none(), py::arg("cancel") = py::none())
-      .def(
-          "fetch_and_ingest",
-          [](pipeline& self, std::vector<std::string> refetch, py::object progress, py::object cancel) {
-            run_report r;
-            run_released([&](run_context& ctx) { r = self.fetch_and_ingest(ctx, refetch); }, progress, cancel);
-            py::dict d;
-            d["fetch"] = to_dict(r.fetch);
-            d["ingest"] = to_dict(r.ingest);
-            return d;
-          },
-          py::arg("refetch") = std::vector<std::string>{}, py::arg("progress") = py::none(),
-          py::arg("cancel") = py::none())
-      .def(
-          "reconcile",
-          [](pipeline& self, double max_fraction, py::object progress, py::object cancel) {
-            reconcile_report r;
-            run_released([&](run_context& ctx) { r = self.reconcile(ctx, max_fraction); }, progress, cancel);
-            return to_dict(r);
-          },
-          py::arg("max_fraction") = 0.5, py::arg("progress") = py::none(), py::arg("cancel") = py::none())
-      .def(
-          "verify",
-          [](pipeline& self, std::int64_t sample, py::object progress, py::object cancel) {
-            verify_report r;
-            run_released([&](run_context& ctx) { r = self.verify(ctx, sample); }, progress, cancel);
-            return to_dict(r);
-          },
-          py::arg("sample") = 0, py::arg("progress") = py::none(), py::arg("cancel") = py::none())
+      .def(py::init<std::shared_ptr<source>, std::shared_ptr<embedder>, std::shared_ptr<sink>, pipeline_options>(),
+           py::arg("source"), py::arg("embedder"), py::arg("sink"), py::arg("options"))
+      .def("plan", phase(&pipeline::plan), py::arg("progress") = none, py::arg("cancel") = none)
+      .def("fetch", phase(&pipeline::fetch), py::arg("refetch") = no_refetch, py::arg("progress") = none,
+           py::arg("cancel") = none)
+      .def("validate", phase(&pipeline::validate), py::arg("progress") = none, py::arg("cancel") = none)
+      .def("ingest", phase(&pipeline::ingest), py::arg("progress") = none, py::arg("cancel") = none)
+      .def("fetch_and_ingest", phase(&pipeline::fetch_and_ingest), py::arg("refetch") = no_refetch,
+           py::arg("progress") = none, py::arg("cancel") = none)
+      .def("reconcile", phase(&pipeline::reconcile), py::arg("max_fraction") = 0.5, py::arg("progress") = none,
+           py::arg("cancel") = none)
+      .def("verify", phase(&pipeline::verify), py::arg("sample") = 0, py::arg("progress") = none,
+           py::arg("cancel") = none)
       .def("status",
            [](pipeline& self) {
-             status_report r;
-             {
-               py::gil_scoped_release nogil;
-               r = self.status();
-             }
+             status_report r = released([&] { return self.status(); });
              drain_logs();
-             return to_dict(r);
+             return r;
            })
       .def(
           "query",
           [](pipeline& self, const std::string& text, std::size_t top_k) {
-            std::vector<query_match> matches;
-            {
-              py::gil_scoped_release nogil;
-              matches = self.query(text, top_k);
-            }
+            auto matches = released([&] { return self.query(text, top_k); });
             drain_logs();
             return matches_to_list(matches);
           },

@@ -131,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"backfill: {e}", file=sys.stderr)
         return 1
     except BackfillError as e:
-        print(f"backfill: {type(e).__name__}: {e}", file=sys.stderr)
+        retry = " (transient: running again later may succeed)" if e.transient else ""
+        print(f"backfill: {type(e).__name__}: {e}{retry}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         print("backfill: interrupted; everything done so far is kept, run the same command to resume", file=sys.stderr)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backfill import _core
 from backfill.chunking import Chunking
 from backfill.embedders import EMBEDDERS, EmbedderSpec, HashEmbedder
 from backfill.sinks import SINKS, LocalIndex, SinkSpec
@@ -29,16 +30,17 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_PIPELINE = _core.PipelineOptions()
 
 
 @dataclass(frozen=True)
 class RunSettings:
     name: str = "backfill"
     workdir: Path | None = None
-    batch_records: int = 1000
-    overlap: bool = True
-    embed_concurrency: int = 0
-    fetch_concurrency: int = 4
+    batch_records: int = _PIPELINE.batch_records
+    overlap: bool = _PIPELINE.overlap
+    embed_concurrency: int = _PIPELINE.embed_concurrency
+    fetch_concurrency: int = _PIPELINE.fetch_concurrency
     reconcile: bool = False
     reconcile_max_fraction: float = 0.5
 
@@ -46,7 +48,7 @@ class RunSettings:
 @dataclass(frozen=True)
 class VerifySettings:
     sample: int = 0
-    count_timeout_seconds: float = 60.0
+    count_timeout_seconds: float = _PIPELINE.count_timeout_seconds
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,48 @@ Every error derives from :class:`BackfillError` and also from the builtin it res
 ``except ValueError`` or ``except OSError`` keep working. Ctrl-C is never turned into one of these:
 it arrives as :class:`KeyboardInterrupt`, after the work done so far has been made durable.
 Messages never contain credentials.
+
+The tree is the C++ core's (``cpp/include/backfill/core/errors.hpp``), class for class::
+
+    BackfillError
+    ├── ConfigError          terminal
+    ├── StorageError         terminal
+    │   ├── JournalError     terminal
+    │   └── LedgerError      terminal
+    ├── SourceError          terminal
+    │   └── PaginationError  terminal
+    ├── HttpError            transient when ``retryable``: the retry budget ran out (429, 5xx, no answer)
+    ├── SinkError            terminal
+    ├── EmbedError           terminal
+    ├── ValidationError      terminal
+    ├── VerificationError    transient: a rerun upserts what is missing again
+    └── Cancelled            terminal: someone asked to stop
+
+Retrying: every error has ``transient``. True means running again later, unchanged, may succeed,
+so an orchestrator (Airflow, Dagster, a CI job) may retry it with a delay; False (terminal) means
+a person must change something first (a refused credential, a setting, a damaged journal page).
+An error raised because of another keeps it as ``__cause__`` (a SourceError over the HttpError of
+a 401, with its ``status`` and ``request_id``) and is exactly as transient as that cause.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class BackfillError(Exception):
     """Base class of every backfill error."""
+
+    #: Whether this kind of error is transient when no backfill error caused it.
+    transient_kind: ClassVar[bool] = False
+
+    @property
+    def transient(self) -> bool:
+        """True when running again later, unchanged, may succeed (see the module's docstring)."""
+        cause = self.__cause__
+        if isinstance(cause, BackfillError):
+            return cause.transient
+        return self.transient_kind
 
 
 class ConfigError(BackfillError, ValueError):
@@ -74,6 +107,11 @@ class HttpError(BackfillError, OSError):
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
 
+    @property
+    def transient(self) -> bool:
+        """True when the retry budget ran out on something retrying can fix (``retryable``)."""
+        return self.retryable
+
 
 class SinkError(BackfillError, RuntimeError):
     """The sink refused or lost a write."""
@@ -99,7 +137,10 @@ class VerificationError(BackfillError):
     """Verification found the sink disagreeing with the ledger: missing or changed records.
 
     ``report`` is the :class:`backfill.reports.VerifyReport`; ``receipt`` the path of the receipt.
+    Transient: the next run upserts what is missing or changed again, then verifies again.
     """
+
+    transient_kind = True
 
     def __init__(self, message: str, report: Any = None, receipt: str | None = None) -> None:
         super().__init__(message)

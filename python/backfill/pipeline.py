@@ -8,9 +8,10 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence
 
 from backfill import _core
+from backfill._options import core_options
 from backfill.chunking import Chunking
 from backfill.embedders import EmbedderSpec, HashEmbedder
 from backfill.sinks import LocalIndex, SinkSpec
@@ -29,10 +30,11 @@ from backfill.reports import (
     StatusReport,
     ValidateReport,
     VerifyReport,
+    core_value,
 )
 
 log = logging.getLogger("backfill")
-R = TypeVar("R")
+_DEFAULTS = _core.PipelineOptions()
 
 
 class Pipeline:
@@ -58,12 +60,12 @@ class Pipeline:
         name: str = "backfill",
         workdir: str | os.PathLike[str] | None = None,
         chunking: Chunking | None = None,
-        batch_records: int = 1000,
+        batch_records: int = _DEFAULTS.batch_records,
         verify_sample: int = 0,
-        count_timeout_seconds: float = 60.0,
-        overlap: bool = True,
-        embed_concurrency: int = 0,
-        fetch_concurrency: int = 4,
+        count_timeout_seconds: float = _DEFAULTS.count_timeout_seconds,
+        overlap: bool = _DEFAULTS.overlap,
+        embed_concurrency: int = _DEFAULTS.embed_concurrency,
+        fetch_concurrency: int = _DEFAULTS.fetch_concurrency,
         reconcile: bool = False,
         reconcile_max_fraction: float = 0.5,
         progress: ProgressSetting = "auto",
@@ -99,20 +101,16 @@ class Pipeline:
         self._source = source.build()
         self._embedder = self.embedder.build()
         self._sink = self.sink.build(self.workdir)
-        self._core = _core.Pipeline(
-            self._source,
-            self._embedder,
-            self._sink,
-            os.fspath(self.workdir),
-            self.chunking.target_tokens,
-            self.chunking.overlap_tokens,
-            self.chunking.max_tokens,
-            batch_records,
-            count_timeout_seconds,
-            overlap,
-            embed_concurrency,
-            fetch_concurrency,
+        options = _core.PipelineOptions(
+            workdir=self.workdir,
+            chunking=core_options(_core.ChunkingOptions, self.chunking),
+            batch_records=batch_records,
+            count_timeout_seconds=count_timeout_seconds,
+            overlap=overlap,
+            embed_concurrency=embed_concurrency,
+            fetch_concurrency=fetch_concurrency,
         )
+        self._core = _core.Pipeline(self._source, self._embedder, self._sink, options)
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | Config, *, progress: ProgressSetting = "auto") -> Pipeline:
@@ -145,12 +143,13 @@ class Pipeline:
 
     # -- the phases ------------------------------------------------------------------------------
 
-    def _call(self, fn: Callable[..., R], *args: Any) -> R:
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Runs a phase of the core; returns its report as plain data (see reports.core_value)."""
         _core.set_log_level(log.getEffectiveLevel())
         self._cancel.clear()
         progress = make_progress(self._progress_setting)
         try:
-            return fn(*args, progress=progress, cancel=self._cancel)
+            return core_value(fn(*args, progress=progress, cancel=self._cancel))
         finally:
             close = getattr(progress, "close", None)
             if close is not None:
@@ -257,7 +256,7 @@ class Pipeline:
 
     def status(self) -> StatusReport:
         """Where the backfill stands, from the ledger."""
-        report = StatusReport.from_dict(self._core.status())
+        report = StatusReport.from_dict(core_value(self._core.status()))
         last = latest_receipt(self.workdir)
         report.last_receipt = os.fspath(last) if last else None
         return report

@@ -1,22 +1,64 @@
 """What each phase returns: dataclasses with ``to_dict()``, a readable ``str()`` and an HTML view
-for notebooks."""
+for notebooks.
+
+The core returns its report structs (``backfill._core.FetchReport`` and so on, read-only); the
+facade reads them with :func:`core_value` and :meth:`Report.from_dict`, which is strict: a field
+the core has and the dataclass lacks, or the other way round, raises instead of reading as 0."""
 
 from __future__ import annotations
 
 import dataclasses
 import html
+import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 T = TypeVar("T", bound="Report")
+
+# Marks a field the facade fills in after the core's report (a receipt's path): from_dict lets it be absent.
+_FACADE = {"facade": True}
+
+
+def core_value(value: Any) -> Any:
+    """Plain data from a value the core returned: a bound struct becomes a dict of its fields (the
+    properties of its class), recursively through lists and dicts."""
+    if isinstance(value, list):
+        return [core_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: core_value(v) for k, v in value.items()}
+    if type(value).__module__ != "backfill._core":
+        return value
+    return {k: core_value(getattr(value, k)) for k, v in vars(type(value)).items() if isinstance(v, property)}
+
+
+def _build(hint: Any, value: Any) -> Any:
+    """A value of type ``hint`` from plain data: a Report from its dict, through lists and ``X | None``."""
+    if isinstance(hint, type) and issubclass(hint, Report):
+        return hint.from_dict(value)
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is list and args:
+        return [_build(args[0], v) for v in value]
+    if value is not None and len(args) == 2 and type(None) in args:
+        return _build(next(a for a in args if a is not type(None)), value)
+    return value
 
 
 @dataclass
 class Report:
     @classmethod
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        """The report from its dict (``to_dict()``'s shape), nested reports included. Raises
+        ValueError naming the field when one is unknown or missing."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        missing = sorted(n for n, f in fields.items() if n not in data and not f.metadata.get("facade"))
+        if unknown or missing:
+            raise ValueError(
+                f"{cls.__name__}.from_dict: unknown fields {unknown}, missing fields {missing}"
+                " (the core's report and backfill.reports disagree)"
+            )
+        hints = typing.get_type_hints(cls)
+        return cls(**{k: _build(hints[k], v) for k, v in data.items()})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -47,10 +89,6 @@ class Partition(Report):
 class PlanReport(Report):
     partitions: list[Partition] = field(default_factory=list)
     known_done: int = 0
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PlanReport:
-        return cls(partitions=[Partition.from_dict(p) for p in data["partitions"]], known_done=data["known_done"])
 
     def __str__(self) -> str:
         pages = sum(max(p.estimated_pages, 0) for p in self.partitions)
@@ -97,13 +135,6 @@ class ValidateReport(Report):
     duplicates: list[Duplicate] = field(default_factory=list)
     bad_pages: list[BadPage] = field(default_factory=list)
     unfetched_partitions: int = 0
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ValidateReport:
-        d = dict(data)
-        d["duplicates"] = [Duplicate.from_dict(x) for x in data["duplicates"]]
-        d["bad_pages"] = [BadPage.from_dict(x) for x in data["bad_pages"]]
-        return cls(**d)
 
     @property
     def ok(self) -> bool:
@@ -177,8 +208,8 @@ class VerifyReport(Report):
     mismatched: list[str] = field(default_factory=list)
     documents: int = 0
     sink_info: dict[str, str] = field(default_factory=dict)
-    receipt: str | None = None
-    junit: str | None = None
+    receipt: str | None = field(default=None, metadata=_FACADE)
+    junit: str | None = field(default=None, metadata=_FACADE)
 
     def problem(self) -> str:
         """One line naming what is wrong, or "" when verified."""
@@ -226,13 +257,7 @@ class StatusReport(Report):
     documents: int = 0
     live_chunks: int = 0
     cached_embeddings: int = 0
-    last_receipt: str | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StatusReport:
-        d = dict(data)
-        d["partitions"] = [PartitionStatus.from_dict(p) for p in data["partitions"]]
-        return cls(**d)
+    last_receipt: str | None = field(default=None, metadata=_FACADE)
 
     def __str__(self) -> str:
         done = sum(1 for p in self.partitions if p.status == "done")

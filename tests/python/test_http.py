@@ -1,4 +1,4 @@
-"""The HTTP engine (backfill._core.HttpClient, paginate) against a local fault-injection server.
+"""The HTTP engine (backfill._core._testing.HttpClient, paginate) against a local fault-injection server.
 
 Timing assertions only have lower bounds (a retry waits at least what the server asked for, a rate
 limit spreads requests over at least (N - burst) / rate), measured from the server's receive times,
@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from backfill import _core
+from backfill._core import _testing
 from backfill.errors import BackfillError, HttpError, PaginationError
 from http_server import (
     FakeServer,
@@ -71,7 +72,7 @@ def srv() -> Iterator[FakeServer]:
 @pytest.fixture()
 def make_client() -> MakeClient:
     def make(**kw: Any) -> Any:
-        return _core.HttpClient(**{**FAST, **kw})
+        return _testing.HttpClient(**{**FAST, **kw})
     return make
 
 
@@ -212,35 +213,35 @@ def test_server_pagination_fakes(srv: FakeServer) -> None:
 
 
 def test_parse_retry_after() -> None:
-    assert _core.parse_retry_after("120") == 120.0
-    assert _core.parse_retry_after("0") == 0.0
-    in_30 = _core.parse_retry_after(email.utils.formatdate(time.time() + 30, usegmt=True))
+    assert _testing.parse_retry_after("120") == 120.0
+    assert _testing.parse_retry_after("0") == 0.0
+    in_30 = _testing.parse_retry_after(email.utils.formatdate(time.time() + 30, usegmt=True))
     assert in_30 is not None and 28 <= in_30 <= 31
-    assert _core.parse_retry_after("soon") is None
+    assert _testing.parse_retry_after("soon") is None
 
 
 def test_parse_go_duration() -> None:
-    assert _core.parse_go_duration("6m0s") == 360.0
-    assert _core.parse_go_duration("1s") == 1.0
-    assert _core.parse_go_duration("120ms") == pytest.approx(0.12)
-    assert _core.parse_go_duration("1h2m3.5s") == pytest.approx(3723.5)
-    assert _core.parse_go_duration("later") is None
+    assert _testing.parse_go_duration("6m0s") == 360.0
+    assert _testing.parse_go_duration("1s") == 1.0
+    assert _testing.parse_go_duration("120ms") == pytest.approx(0.12)
+    assert _testing.parse_go_duration("1h2m3.5s") == pytest.approx(3723.5)
+    assert _testing.parse_go_duration("later") is None
 
 
 def test_link_next() -> None:
     header = ('<https://api.github.com/repositories/1300192/issues?page=2>; rel="prev", '
               '<https://api.github.com/repositories/1300192/issues?page=4>; rel="next", '
               '<https://api.github.com/repositories/1300192/issues?page=515>; rel="last"')
-    assert _core.link_next(header) == "https://api.github.com/repositories/1300192/issues?page=4"
-    assert _core.link_next('<https://x/i?page=1>; rel="first"') is None
-    assert _core.link_next("") is None
+    assert _testing.link_next(header) == "https://api.github.com/repositories/1300192/issues?page=4"
+    assert _testing.link_next('<https://x/i?page=1>; rel="first"') is None
+    assert _testing.link_next("") is None
 
 
 def test_scrub_url_and_text() -> None:
-    url = _core.scrub_url("https://user:hunter22@example.com/p?token=abcd1234&page=2&api_key=k-998877")
+    url = _testing.scrub_url("https://user:hunter22@example.com/p?token=abcd1234&page=2&api_key=k-998877")
     assert "hunter22" not in url and "abcd1234" not in url and "k-998877" not in url
     assert "page=2" in url and "***" in url and "example.com/p" in url
-    text = _core.scrub_text("auth Bearer abcdef0123456789 with my-own-secret and xoxb-1111-2222-abcdefABCDEF "
+    text = _testing.scrub_text("auth Bearer abcdef0123456789 with my-own-secret and xoxb-1111-2222-abcdefABCDEF "
                             "ghp_0123456789abcdefghijABCDEFGHIJ012345 sk-proj-abcdefghijklmnop0123",
                             ["my-own-secret"])
     for secret in ("abcdef0123456789", "my-own-secret", "xoxb-1111-2222-abcdefABCDEF",
@@ -420,7 +421,7 @@ def test_client_errors_fail_at_once_with_a_one_line_message(status: int, srv: Fa
     assert (err.status, err.attempts, err.retryable, err.method) == (status, 1, False, "GET")
     assert len(srv.requests) == 1
     assert "\n" not in msg and "\r" not in msg
-    assert err.url == _core.scrub_url(url) and "tok-abcdef123456" not in err.url and "page=3" in err.url
+    assert err.url == _testing.scrub_url(url) and "tok-abcdef123456" not in err.url and "page=3" in err.url
     assert msg.startswith("GET ") and err.url in msg and f" {status}" in msg.split(err.url, 1)[1]
     assert "tok-abcdef123456" not in msg
     assert err.request_id == f"rid-{status}"
@@ -701,7 +702,7 @@ def test_token_paging_collects_every_page(srv: FakeServer, make_client: MakeClie
     # Slack cursors are base64: '=', '+' and '/' must survive the round trip through the query string.
     pages = TokenPages(SLACK_PAGES, tokens=["dXNlcjpVMDYxTkZUVDI=", "a+b/c==", "bmV4dA%3D"])
     srv.route("/api/conversations.history", pages)
-    got = _core.paginate(make_client(), srv.url("/api/conversations.history", channel="C1", limit="2"),
+    got = _testing.paginate(make_client(), srv.url("/api/conversations.history", channel="C1", limit="2"),
                          paging="token", token_param="cursor", next_token="/response_metadata/next_cursor",
                          items="/messages", id_field="id", headers={"Authorization": "Bearer xoxb-test"})
     assert len(got) == 4, "an empty page with a next_cursor is not the end"
@@ -718,7 +719,7 @@ def test_token_paging_collects_every_page(srv: FakeServer, make_client: MakeClie
 def test_token_paging_jira_style_with_is_last(srv: FakeServer, make_client: MakeClient) -> None:
     pages = TokenPages([[{"key": "SUBS-1"}, {"key": "SUBS-2"}], [{"key": "SUBS-3"}]], style="jira")
     srv.route("/rest/api/3/search/jql", pages)
-    got = _core.paginate(make_client(), srv.url("/rest/api/3/search/jql", jql="project = SUBS order by key"),
+    got = _testing.paginate(make_client(), srv.url("/rest/api/3/search/jql", jql="project = SUBS order by key"),
                          paging="token", token_param="nextPageToken", next_token="/nextPageToken",
                          is_last="/isLast", items="/issues", id_field="key")
     assert [p["ids"] for p in got] == [["SUBS-1", "SUBS-2"], ["SUBS-3"]]
@@ -728,7 +729,7 @@ def test_token_paging_jira_style_with_is_last(srv: FakeServer, make_client: Make
 def test_resuming_from_a_cursor_starts_there(srv: FakeServer, make_client: MakeClient) -> None:
     pages = TokenPages(SLACK_PAGES)
     srv.route("/api/conversations.history", pages)
-    got = _core.paginate(make_client(), srv.url("/api/conversations.history", channel="C1"), paging="token",
+    got = _testing.paginate(make_client(), srv.url("/api/conversations.history", channel="C1"), paging="token",
                          items="/messages", cursor=pages.tokens[1])
     assert [p["ids"] for p in got] == [["m3", "m4"], ["m5"]]
     assert got[0]["cursor"] == pages.tokens[1] and got[-1]["next_cursor"] == ""
@@ -738,7 +739,7 @@ def test_resuming_from_a_cursor_starts_there(srv: FakeServer, make_client: MakeC
 def test_link_paging_follows_rel_next(srv: FakeServer, make_client: MakeClient) -> None:
     gh = LinkPages([[{"id": 1}, {"id": 2}], [{"id": 3}, {"id": 4}], [{"id": 5}]], lambda: srv.base_url)
     srv.route("/repos/o/r/issues", gh)
-    got = _core.paginate(make_client(), srv.url("/repos/o/r/issues", state="all", per_page="2"), paging="link",
+    got = _testing.paginate(make_client(), srv.url("/repos/o/r/issues", state="all", per_page="2"), paging="link",
                          items="", id_field="id")
     assert [p["ids"] for p in got] == [["1", "2"], ["3", "4"], ["5"]]
     assert [p["items"] for p in got] == [2, 2, 1]
@@ -751,7 +752,7 @@ def test_link_paging_follows_rel_next(srv: FakeServer, make_client: MakeClient) 
 
 def test_offset_paging(srv: FakeServer, make_client: MakeClient) -> None:
     srv.route("/rest/api/3/issue/SUBS-1/comment", OffsetPages([{"id": str(i)} for i in range(5)]))
-    got = _core.paginate(make_client(), srv.url("/rest/api/3/issue/SUBS-1/comment"), paging="offset",
+    got = _testing.paginate(make_client(), srv.url("/rest/api/3/issue/SUBS-1/comment"), paging="offset",
                          offset_param="startAt", limit_param="maxResults", page_size=2, total="/total",
                          items="/comments", id_field="id")
     assert [p["ids"] for p in got] == [["0", "1"], ["2", "3"], ["4"]]
@@ -764,7 +765,7 @@ def test_offset_ignored_by_the_server_raises(srv: FakeServer, make_client: MakeC
     srv.route("/rest/api/3/issue/SUBS-1/comment", OffsetPages([{"id": str(i)} for i in range(5)],
                                                                ignore_offset=True))
     with pytest.raises(PaginationError):
-        _core.paginate(make_client(), srv.url("/rest/api/3/issue/SUBS-1/comment"), paging="offset",
+        _testing.paginate(make_client(), srv.url("/rest/api/3/issue/SUBS-1/comment"), paging="offset",
                        page_size=2, total="/total", items="/comments")
     assert len(srv.requests) == 2
 
@@ -773,7 +774,7 @@ def test_same_page_and_token_forever_raises_naming_the_cursor(srv: FakeServer, m
     forever = SameTokenForever([{"id": "m1"}, {"id": "m2"}], token="c2FtZS10b2tlbg")
     srv.route("/api/conversations.history", forever)
     with pytest.raises(PaginationError) as e:
-        _core.paginate(make_client(), srv.url("/api/conversations.history"), paging="token", items="/messages")
+        _testing.paginate(make_client(), srv.url("/api/conversations.history"), paging="token", items="/messages")
     assert "c2FtZS10b2tlbg" in str(e.value)
     assert len(srv.requests) <= 3
 
@@ -782,7 +783,7 @@ def test_ids_seen_on_an_earlier_page_raise(srv: FakeServer, make_client: MakeCli
     pages = TokenPages([[{"id": "m1"}, {"id": "m2"}], [{"id": "m3"}, {"id": "m2"}], [{"id": "m4"}]])
     srv.route("/api/conversations.history", pages)
     with pytest.raises(PaginationError) as e:
-        _core.paginate(make_client(), srv.url("/api/conversations.history"), paging="token", items="/messages")
+        _testing.paginate(make_client(), srv.url("/api/conversations.history"), paging="token", items="/messages")
     assert "m2" in str(e.value)
     assert len(srv.requests) == 2
 
@@ -798,7 +799,7 @@ def test_pagination_errors_hold_no_credentials(srv: FakeServer, make_client: Mak
 
     srv.route("/repos/o/r/issues", stuck)
     with pytest.raises(PaginationError) as e:
-        _core.paginate(make_client(secrets=[secret]), srv.url("/repos/o/r/issues", access_token=secret),
+        _testing.paginate(make_client(secrets=[secret]), srv.url("/repos/o/r/issues", access_token=secret),
                        paging="link", items="", id_field="id")
     assert secret in srv.requests[-1].query_string  # the credential really travelled in the cursor
     assert secret not in str(e.value), f"a credential leaked into a PaginationError: {e.value}"
@@ -809,7 +810,7 @@ def test_repeated_token_with_fresh_items_raises_naming_the_cursor(srv: FakeServe
     forever = SameTokenForever([{"id": "x"}] * 3, token="cmVwZWF0ZWQ", fresh_items=True)
     srv.route("/api/conversations.history", forever)
     with pytest.raises(PaginationError) as e:
-        _core.paginate(make_client(), srv.url("/api/conversations.history"), paging="token", items="/messages")
+        _testing.paginate(make_client(), srv.url("/api/conversations.history"), paging="token", items="/messages")
     assert "cmVwZWF0ZWQ" in str(e.value)
     assert len(srv.requests) <= 3
 

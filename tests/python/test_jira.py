@@ -36,7 +36,7 @@ from typing import Any
 
 import backfill
 import pytest
-from backfill import _core
+from backfill._core import _testing
 from conftest import index_ids, ledger, run_cli
 from fake_base import fakes_on_demand
 from jira_fake import (
@@ -225,7 +225,7 @@ def adf(name: str) -> str:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_adf_to_text_per_node_type(name: str) -> None:
-    text = _core.adf_to_text(adf(name))
+    text = _testing.adf_to_text(adf(name))
     got = text_lines(text)
     want = EXPECTED[name]
     assert len(got) == len(want), f"{name}: lines\n{got}\nexpected\n{want}"
@@ -266,14 +266,14 @@ def test_adf_fixtures_cover_every_node_type() -> None:
 def test_adf_layout_details() -> None:
     """Nesting is visible (indented nested items, code indentation kept) and separate blocks are separate
     lines; hardBreak is a newline."""
-    bl = _core.adf_to_text(adf("bullet_list")).splitlines()
+    bl = _testing.adf_to_text(adf("bullet_list")).splitlines()
     nested = next(x for x in bl if "nested item" in x)
     parent = next(x for x in bl if "second item" in x)
     assert len(nested) - len(nested.lstrip()) > len(parent) - len(parent.lstrip()), bl
-    assert "\n    return queue.put(invoice)" in _core.adf_to_text(adf("code_block"))
-    inline = _core.adf_to_text(adf("inline_nodes"))
+    assert "\n    return queue.put(invoice)" in _testing.adf_to_text(adf("code_block"))
+    inline = _testing.adf_to_text(adf("inline_nodes"))
     assert "Line one\nline two" in inline
-    rule = _core.adf_to_text(adf("rule"))
+    rule = _testing.adf_to_text(adf("rule"))
     assert rule.index("Above the line.") < rule.index("Below the line.") and "Above the line. Below" not in rule
 
 
@@ -285,25 +285,25 @@ def test_adf_unknown_nodes_are_descended_into_never_dropped() -> None:
                     {"type": "text", "text": " and deeper"}]}]}]}]},
         {"type": "bodiedExtension", "attrs": {"extensionKey": "x"}, "content": [
             {"type": "paragraph", "content": [{"type": "text", "text": "macro body"}]}]}]}
-    text = _core.adf_to_text(json.dumps(doc))
+    text = _testing.adf_to_text(json.dumps(doc))
     assert "deep inside and deeper" in text and "macro body" in text
 
 
 def test_adf_null_empty_and_odd_inputs() -> None:
-    assert _core.adf_to_text("null") == ""
-    assert _core.adf_to_text('{"type":"doc","version":1}') == ""
-    assert _core.adf_to_text('{"type":"doc","version":1,"content":[{"type":"paragraph"}]}') == ""
+    assert _testing.adf_to_text("null") == ""
+    assert _testing.adf_to_text('{"type":"doc","version":1}') == ""
+    assert _testing.adf_to_text('{"type":"doc","version":1,"content":[{"type":"paragraph"}]}') == ""
     # An ordered list starts at attrs.order.
     ol = {"type": "doc", "version": 1, "content": [{"type": "orderedList", "attrs": {"order": 3}, "content": [
         {"type": "listItem", "content": [{"type": "paragraph", "content": [{"type": "text", "text": "third"}]}]},
         {"type": "listItem", "content": [{"type": "paragraph", "content": [{"type": "text", "text": "fourth"}]}]}]}]}
-    assert text_lines(_core.adf_to_text(json.dumps(ol))) == ["3. third", "4. fourth"]
+    assert text_lines(_testing.adf_to_text(json.dumps(ol))) == ["3. third", "4. fourth"]
     # A mention without its text attribute still reads as a mention, not nothing.
     m = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
         {"type": "text", "text": "ask "}, {"type": "mention", "attrs": {"id": "5b10ac8d82e05b22cc7d4ef5"}}]}]}
-    assert re.fullmatch(r"ask @\S.*", _core.adf_to_text(json.dumps(m))), _core.adf_to_text(json.dumps(m))
+    assert re.fullmatch(r"ask @\S.*", _testing.adf_to_text(json.dumps(m))), _testing.adf_to_text(json.dumps(m))
     with pytest.raises(Exception, match="(?i)json"):
-        _core.adf_to_text("{not json")
+        _testing.adf_to_text("{not json")
 
 
 def test_adf_of_generated_descriptions_keeps_every_text(jira: Callable[..., JiraFake]) -> None:
@@ -314,7 +314,7 @@ def test_adf_of_generated_descriptions_keeps_every_text(jira: Callable[..., Jira
     for key in fake.issue_keys("DOCS"):
         docs = [fake.issue(key)["fields"]["description"]] + [c["body"] for c in fake.comments(key)]
         for d in docs:
-            text = _core.adf_to_text(json.dumps(d))
+            text = _testing.adf_to_text(json.dumps(d))
             flat = " ".join(text.split())
             want: list[str] = []
 
@@ -381,7 +381,7 @@ def journal_page(fake: JiraFake, jql: str, max_results: int = 100, token: str | 
 def test_normalize_jira_page_builds_documents_from_what_the_site_says(jira: Callable[..., JiraFake]) -> None:
     fake = jira({"SUBS": 100}, max_comments=130)
     page, body = journal_page(fake, 'project = "SUBS" AND updated >= "1970-01-01" ORDER BY key ASC')
-    docs = _core.normalize_jira_page(page, fake.url + "/")
+    docs = _testing.normalize_jira_page(page, fake.url + "/")
     assert [d["id"] for d in docs] == [f"jira:SUBS-{n}" for n in range(1, 101)]
     long_issues = 0
     null_descriptions = 0
@@ -406,7 +406,7 @@ def test_normalize_jira_page_builds_documents_from_what_the_site_says(jira: Call
         assert ("assignee" in md) == bool(f["assignee"]) and ("parent" in md) == bool(f.get("parent"))
         # Text: the description, then every comment (all of them, not the 20 embedded) in order of creation.
         text = d["text"]
-        desc = _core.adf_to_text(json.dumps(f["description"]))
+        desc = _testing.adf_to_text(json.dumps(f["description"]))
         if f["description"] is None:
             null_descriptions += 1
             assert "null" not in text.split("\n", 1)[0].lower()
@@ -418,7 +418,7 @@ def test_normalize_jira_page_builds_documents_from_what_the_site_says(jira: Call
         pos = len(desc)
         for c in comments:
             header = f"{c['author']['displayName']} ({iso(parse_jira_time(c['created']))}): "
-            i = text.find(header + _core.adf_to_text(json.dumps(c["body"])), pos)
+            i = text.find(header + _testing.adf_to_text(json.dumps(c["body"])), pos)
             assert i >= 0, f"{key}: comment {c['id']} missing or out of order"
             pos = i + len(header)
     assert long_issues >= 5 and null_descriptions >= 1
@@ -442,7 +442,7 @@ def test_normalize_jira_page_merges_embedded_and_fetched_comments_once() -> None
             "comments": {"X-1": [{"startAt": 0, "maxResults": 10, "total": 25, "comments": all_c[:10]},
                                  {"startAt": 10, "maxResults": 10, "total": 25, "comments": all_c[10:20]},
                                  {"startAt": 20, "maxResults": 10, "total": 25, "comments": all_c[20:]}]}}
-    [d] = _core.normalize_jira_page(json.dumps(page), "https://acme.atlassian.net")
+    [d] = _testing.normalize_jira_page(json.dumps(page), "https://acme.atlassian.net")
     assert d["metadata"]["comment_count"] == 25
     assert [int(m) for m in re.findall(r"comment number (\d+)", d["text"])] == list(range(25))
     assert "User 3 (2024-05-01T08:03:00Z): comment number 3" in d["text"]

@@ -26,6 +26,7 @@ from typing import Any
 import backfill
 import pytest
 from backfill import _core
+from backfill._core import _testing
 from backfill.errors import ConfigError, EmbedError
 from conftest import latest_receipt, run_cli
 from fake_base import fakes_on_demand
@@ -135,7 +136,7 @@ def test_fake_answers_follow_the_spec(fakes: Callable[..., OpenAIFake]) -> None:
               "x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-requests",
               "x-ratelimit-reset-tokens"):
         assert h in headers, h
-    assert _core.parse_go_duration(headers["x-ratelimit-reset-tokens"]) is not None
+    assert _testing.parse_go_duration(headers["x-ratelimit-reset-tokens"]) is not None
 
     status, body, _ = call(fake, {"model": MODEL, "input": texts[:3], "encoding_format": "base64", "dimensions": 8})
     assert status == 200
@@ -509,12 +510,26 @@ def test_cli_run_with_the_openai_embedder_verifies(fakes: Callable[..., OpenAIFa
     assert r.code == 3
     lines = [ln for ln in r.err.splitlines() if ln.startswith("backfill:")]
     assert len(lines) == 1 and "EmbedError" in lines[0] and "API key was refused" in lines[0], r.err
+    assert "transient" not in lines[0], "a refused key is terminal: rerunning does not help"
     assert fake.take_violations()  # the refused request
     everything_secret_free(workdir, r.out, r.err)
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     r = run_cli("run", str(config), "--progress", "none")
     assert r.code == 2 and "embedder.api_key: environment variable OPENAI_API_KEY is not set" in r.err
+
+
+def test_an_exhausted_retry_budget_is_reported_transient(fakes: Callable[..., OpenAIFake], small_export: Path,
+                                                         tmp_path: Path) -> None:
+    fake = fakes()
+    fake.fail_next(1000, 503, code="server_error", type="server_error")
+    config, workdir = openai_config(tmp_path, small_export, fake, concurrency=1)
+    config.write_text(config.read_text().replace("concurrency = 1\n", "concurrency = 1\nmax_attempts = 1\n"))
+    r = run_cli("run", str(config), "--progress", "none", env={"OPENAI_API_KEY": KEY})
+    assert r.code == 3
+    lines = [ln for ln in r.err.splitlines() if ln.startswith("backfill:")]
+    assert len(lines) == 1 and "503" in lines[0], r.err
+    assert lines[0].endswith("(transient: running again later may succeed)"), lines[0]
 
 
 def test_chunks_are_kept_within_the_embedders_input_limit(fakes: Callable[..., OpenAIFake], small_export: Path,

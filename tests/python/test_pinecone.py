@@ -26,6 +26,7 @@ from typing import Any
 import backfill
 import pytest
 from backfill import _core
+from backfill._core import _testing
 from backfill.errors import SinkError
 from conftest import make_export, run_cli
 from fake_base import fakes_on_demand
@@ -499,7 +500,7 @@ def test_sanitize_metadata_fits_and_reports() -> None:
     big = BIG_TEXT
     assert 45_000 < len(big.encode()) < 46_000
     src = {"text": big, "title": "T", "n": None, "nested": {"a": 1}, "tags": ["a", "b"], "count": 3}
-    out, report = _core.sanitize_metadata(json.dumps(src), METADATA_LIMIT, ["text"])
+    out, report = _testing.sanitize_metadata(json.dumps(src), METADATA_LIMIT, ["text"])
     assert out is not None
     parsed = json.loads(out)  # valid UTF-8 and JSON: no code point was cut
     assert len(out.encode()) <= METADATA_LIMIT and report["bytes"] == len(out.encode())
@@ -513,7 +514,7 @@ def test_sanitize_metadata_fits_and_reports() -> None:
     assert list(parsed) == sorted(parsed)  # canonical: keys sorted
 
     small = {"b": "x", "a": 1.5, "c": [], "d": True}
-    out, report = _core.sanitize_metadata(json.dumps(small), METADATA_LIMIT, ["text"])
+    out, report = _testing.sanitize_metadata(json.dumps(small), METADATA_LIMIT, ["text"])
     assert json.loads(out) == small and report["truncated"] == {} and report["dropped"] == {}
 
 

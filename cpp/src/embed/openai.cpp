@@ -414,18 +414,21 @@ void openai_embedder::note_limits(const http::response& r) {
 }
 
 std::exception_ptr openai_embedder::explain(const http::http_error& e) const {
+  const std::exception_ptr cause = std::make_exception_ptr(e);  // the status and request id stay reachable
   const std::string code = error_code(e.body_excerpt());
   const std::string rid = e.request_id().empty() ? "" : fmt::format("; request id {}", e.request_id());
   if (e.status() == 401 || e.status() == 403)
     return std::make_exception_ptr(embed_error(fmt::format(
         "{}: the API key was refused ({} {}{}{}); check embedder.api_key", where_, e.status(),
-        e.status() == 401 ? "Unauthorized" : "Forbidden", code.empty() ? "" : ": " + code, rid)));
+        e.status() == 401 ? "Unauthorized" : "Forbidden", code.empty() ? "" : ": " + code, rid),
+        cause));
   if (openai::out_of_quota(e.status(), e.body_excerpt()))
     return std::make_exception_ptr(embed_error(fmt::format(
         "{}: the account is out of quota (429 insufficient_quota{}); add credit or raise its usage limit, then run "
         "again",
-        where_, rid)));
-  return std::make_exception_ptr(e);
+        where_, rid),
+        cause));
+  return cause;
 }
 
 void openai_embedder::embed_parts(const std::vector<std::string_view>& texts, const part_fn& on_part,

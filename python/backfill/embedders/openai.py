@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from backfill import _core
+from backfill._options import core_options
 from backfill.errors import ConfigError
+
+_DEFAULTS = _core.OpenAIOptions()
 
 
 @dataclass(frozen=True)
@@ -26,36 +29,27 @@ class OpenAIEmbedder:
     pipeline keeps ``chunking.max_tokens`` within it). Vectors are cached in the ledger by content hash
     under ``openai:<model>:<dimension>``, so a rerun, or a run after a spent quota, never pays twice.
     ``rate`` caps requests per second (0: none; the server's rate-limit headers always pace requests).
+    A failed request is tried up to ``max_attempts`` times, backing off from ``base_delay`` seconds,
+    for at most ``max_elapsed`` seconds.
     """
 
     type: ClassVar[str] = "openai"
     model: str
-    api_key: str = field(default="", repr=False)
-    base_url: str = "https://api.openai.com/v1"
-    dimensions: int | None = None
-    max_inputs: int = 2048
-    max_tokens_per_request: int = 300_000
-    max_input_tokens: int = 8192
-    concurrency: int = 4
-    timeout: float = 120.0
-    rate: float = 0.0
-    verify_tls: bool = True
-    max_attempts: int = 8
+    api_key: str = field(default=_DEFAULTS.api_key, repr=False)
+    base_url: str = _DEFAULTS.base_url
+    dimensions: int | None = None  # None: the core's default (0, the model's own size)
+    max_inputs: int = _DEFAULTS.max_inputs
+    max_tokens_per_request: int = _DEFAULTS.max_tokens_per_request
+    max_input_tokens: int = _DEFAULTS.max_input_tokens
+    concurrency: int = _DEFAULTS.concurrency
+    timeout: float = _DEFAULTS.timeout
+    rate: float = _DEFAULTS.rate
+    verify_tls: bool = _DEFAULTS.verify_tls
+    max_attempts: int = _DEFAULTS.max_attempts
+    base_delay: float = _DEFAULTS.base_delay
+    max_elapsed: float = _DEFAULTS.max_elapsed
 
     def build(self) -> _core.Embedder:
         if self.dimensions is not None and self.dimensions < 1:
             raise ConfigError(f"embedder.dimensions must be positive, got {self.dimensions}", key="embedder.dimensions")
-        return _core.OpenAIEmbedder(
-            model=self.model,
-            api_key=self.api_key,
-            base_url=self.base_url,
-            dimensions=self.dimensions or 0,
-            max_inputs=self.max_inputs,
-            max_tokens_per_request=self.max_tokens_per_request,
-            max_input_tokens=self.max_input_tokens,
-            concurrency=self.concurrency,
-            timeout=self.timeout,
-            rate=self.rate,
-            verify_tls=self.verify_tls,
-            max_attempts=self.max_attempts,
-        )
+        return _core.OpenAIEmbedder(core_options(_core.OpenAIOptions, self))

@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import ClassVar
 
 from backfill import _core
+from backfill._options import core_options
 from backfill.errors import ConfigError
+
+_DEFAULTS = _core.PineconeOptions()
 
 
 @dataclass(frozen=True)
@@ -22,39 +25,29 @@ class PineconeIndex:
     ``transport`` is how upserts travel: ``"grpc"`` (the default; VectorService/Upsert, protobuf over
     HTTP/2, what Pinecone recommends for bulk upserts, several times cheaper for the client than
     JSON) or ``"rest"`` (POST /vectors/upsert, for a proxy that does not pass HTTP/2). Fetch, list,
-    delete, stats and query always use REST.
+    delete, stats and query always use REST. A failed request is tried up to ``max_attempts`` times,
+    backing off from ``base_delay`` seconds.
     """
 
     type: ClassVar[str] = "pinecone"
     host: str
     api_key: str = field(repr=False)
-    namespace: str = ""
-    api_version: str = "2025-10"
-    max_records: int = 1000
-    max_request_bytes: int = 2_000_000
-    max_in_flight: int = 16
-    rate: float = 100.0
-    timeout: float = 60.0
-    verify_tls: bool = True
-    metadata_max_bytes: int = 40960
-    transport: str = "grpc"
+    namespace: str = _DEFAULTS.namespace
+    api_version: str = _DEFAULTS.api_version
+    max_records: int = _DEFAULTS.max_records
+    max_request_bytes: int = _DEFAULTS.max_request_bytes
+    max_in_flight: int = _DEFAULTS.max_in_flight
+    rate: float = _DEFAULTS.rate
+    timeout: float = _DEFAULTS.timeout
+    verify_tls: bool = _DEFAULTS.verify_tls
+    metadata_max_bytes: int = _DEFAULTS.metadata_max_bytes
+    max_attempts: int = _DEFAULTS.max_attempts
+    base_delay: float = _DEFAULTS.base_delay
+    transport: str = _DEFAULTS.transport
 
     def __post_init__(self) -> None:
         if self.transport not in ("grpc", "rest"):
             raise ConfigError(f'sink.transport must be "grpc" or "rest", got {self.transport!r}', key="sink.transport")
 
     def build(self, workdir: Path) -> _core.Sink:
-        return _core.PineconeSink(
-            host=self.host,
-            api_key=self.api_key,
-            namespace=self.namespace,
-            api_version=self.api_version,
-            max_records=self.max_records,
-            max_request_bytes=self.max_request_bytes,
-            max_in_flight=self.max_in_flight,
-            rate=self.rate,
-            timeout=self.timeout,
-            verify_tls=self.verify_tls,
-            metadata_max_bytes=self.metadata_max_bytes,
-            transport=self.transport,
-        )
+        return _core.PineconeSink(core_options(_core.PineconeOptions, self))

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from backfill import _core
+from backfill._options import core_options
 
-DEFAULT_SKIP_SUBTYPES: tuple[str, ...] = (
-    "channel_join",
-    "channel_leave",
-    "channel_topic",
-    "channel_purpose",
-    "channel_name",
-    "pinned_item",
-)
+_DEFAULTS = _core.SlackExportOptions()
+DEFAULT_SKIP_SUBTYPES: tuple[str, ...] = tuple(_DEFAULTS.skip_subtypes)
 
 
 @dataclass(frozen=True)
@@ -28,8 +22,8 @@ class SlackExport:
 
     type: ClassVar[str] = "slack_export"
     path: Path
-    workspace_url: str = ""
+    workspace_url: str = _DEFAULTS.workspace_url
     skip_subtypes: tuple[str, ...] = DEFAULT_SKIP_SUBTYPES
 
     def build(self) -> _core.Source:
-        return _core.SlackExportSource(os.fspath(self.path), self.workspace_url, list(self.skip_subtypes))
+        return _core.SlackExportSource(core_options(_core.SlackExportOptions, self))

@@ -29,33 +29,8 @@
 
 namespace backfill::http {
 
-// An HTTP failure that retrying did not (or could not) fix. The message is one line:
-//   GET https://host/path?token=*** -> 404 Not Found (request id abc; 1 attempt): <excerpt>
-class http_error : public backfill::error {
- public:
-  http_error(std::string message, long status, std::string method, std::string url, std::string request_id,
-             std::string body_excerpt, int attempts, bool retryable, int grpc_status = -1)
-      : backfill::error(std::move(message)), status_(status), method_(std::move(method)), url_(std::move(url)),
-        request_id_(std::move(request_id)), body_(std::move(body_excerpt)), attempts_(attempts),
-        retryable_(retryable), grpc_status_(grpc_status) {}
-  long status() const noexcept { return status_; }  // 0 when no response arrived
-  const std::string& method() const noexcept { return method_; }
-  const std::string& url() const noexcept { return url_; }  // scrubbed
-  const std::string& request_id() const noexcept { return request_id_; }
-  const std::string& body_excerpt() const noexcept { return body_; }  // <= 500 bytes, valid UTF-8, scrubbed
-  int attempts() const noexcept { return attempts_; }
-  bool retryable() const noexcept { return retryable_; }  // true: gave up (budget spent), not refused
-  // The grpc-status of a failed gRPC call (e.g. 16 UNAUTHENTICATED); -1 for other requests, or
-  // when the call failed before a status arrived.
-  int grpc_status() const noexcept { return grpc_status_; }
-
- private:
-  long status_;
-  std::string method_, url_, request_id_, body_;
-  int attempts_;
-  bool retryable_;
-  int grpc_status_;
-};
+// http_error (core/errors.hpp) is the error of this engine.
+using backfill::http_error;
 
 struct client_stats {
   std::int64_t requests = 0;   // submitted

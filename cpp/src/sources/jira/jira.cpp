@@ -191,27 +191,31 @@ std::string jira_source::reopen_cursor(const partition_plan& partition, std::str
 
 void jira_source::explain(const http::http_error& e, std::string_view partition) const {
   std::string site = http::scrub_url(site_);
+  const std::exception_ptr cause = std::make_exception_ptr(e);  // the status and request id stay reachable
   switch (e.status()) {
     case 401:
       throw source_error(fmt::format("Jira {} rejected the credentials (401): check source.email and source.token "
                                      "(an API token from id.atlassian.com)",
-                                     site));
+                                     site), cause);
     case 403:
-      throw source_error(fmt::format("Jira {}: no permission to search {} (403): {}", site, partition, e.body_excerpt()));
+      throw source_error(
+          fmt::format("Jira {}: no permission to search {} (403): {}", site, partition, e.body_excerpt()), cause);
     case 404:
       throw source_error(fmt::format("Jira {} has no /rest/api/3/search/jql (404): check source.url: {}", site,
-                                     e.body_excerpt()));
+                                     e.body_excerpt()), cause);
     case 410:
       throw source_error(fmt::format(
           "Jira {} answered 410 Gone: Atlassian removed the old search API (/rest/api/3/search, CHANGE-2046); "
           "backfill uses /rest/api/3/search/jql, which this server did not serve either. Check that source.url is "
           "a Jira Cloud site: {}",
-          site, e.body_excerpt()));
+          site, e.body_excerpt()), cause);
     case 400:
       if (e.body_excerpt().find("does not exist for the field 'project'") != std::string::npos)
         throw source_error(fmt::format("Jira {}: unknown project {} (400): {}", site,
-                                       std::string(partition.substr(0, partition.find('@'))), e.body_excerpt()));
-      throw source_error(fmt::format("Jira {} refused the search for {} (400): {}", site, partition, e.body_excerpt()));
+                                       std::string(partition.substr(0, partition.find('@'))), e.body_excerpt()),
+                           cause);
+      throw source_error(
+          fmt::format("Jira {} refused the search for {} (400): {}", site, partition, e.body_excerpt()), cause);
     default:
       throw;
   }
