@@ -139,7 +139,13 @@ def test_kill_9_from_outside_at_random_moments(reference: dict[str, Any], tmp_pa
     for _ in range(3):
         proc = subprocess.Popen([sys.executable, "-m", "backfill", "run", str(cfg), "--progress", "none"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.8, 2.0))
+        # Kill at a random moment after the first page is journaled: fetch still has pages to go
+        # (each page sleeps 150 ms after its commit), so the kill lands inside the run, not after it.
+        deadline = time.monotonic() + 30
+        journal = tmp_path / "wd" / "journal"
+        while proc.poll() is None and time.monotonic() < deadline and not any(journal.glob("**/*.json")):
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.4))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
