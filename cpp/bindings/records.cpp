@@ -6,6 +6,8 @@
 //     them) straight from the dict, the same bytes backfill._canonical.dumps gives; anything this
 //     writer does not know (a non-str key, a custom type) is handed to dumps itself;
 //   - a large call reads its records on helper threads too (a `reader_crew`), see below.
+// The JSON text itself (strings, floats as repr() writes them, UTF-8 from code points) is the
+// core's one JSON writer (core/json.hpp).
 //
 // Reading without the GIL. Reading 1536 floats a record is ~48 kB of pointers and float objects,
 // bound by how fast one core pulls memory (~3.5 us a record here) rather than by work, so a second
@@ -95,58 +97,6 @@ class reader_crew {
   std::vector<std::thread> threads_;
 };
 
-// float.__repr__ of a finite double (so json.dumps's): the shortest digits that read back as the
-// same double, in fixed notation for decimal exponents -4 to 15, else d.ddde+XX.
-void append_float_repr(std::string& out, double d) {
-  char buf[32];
-  char* end = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific).ptr;
-  // buf holds [-]d[.ddd]e(+|-)dd[d]: split it into sign, digits and decimal exponent.
-  const char* p = buf;
-  if (*p == '-') {
-    out.push_back('-');
-    ++p;
-  }
-  char digits[24];
-  int count = 0;
-  for (; *p != 'e'; ++p)
-    if (*p != '.') digits[count++] = *p;
-  ++p;  // 'e'
-  bool negative_exponent = *p == '-';
-  ++p;  // the exponent's sign, always written
-  int exponent = 0;
-  std::from_chars(p, end, exponent);
-  if (negative_exponent) exponent = -exponent;
-  const int point = exponent + 1;  // the digits are 0.ddd x 10^point
-  if (point > -4 && point <= 16) {  // float_repr_style 'r': fixed notation in this range
-    if (point <= 0) {
-      out += "0.";
-      out.append(static_cast<std::size_t>(-point), '0');
-      out.append(digits, static_cast<std::size_t>(count));
-    } else if (point >= count) {
-      out.append(digits, static_cast<std::size_t>(count));
-      out.append(static_cast<std::size_t>(point - count), '0');
-      out += ".0";
-    } else {
-      out.append(digits, static_cast<std::size_t>(point));
-      out.push_back('.');
-      out.append(digits + point, static_cast<std::size_t>(count - point));
-    }
-    return;
-  }
-  out.push_back(digits[0]);
-  if (count > 1) {
-    out.push_back('.');
-    out.append(digits + 1, static_cast<std::size_t>(count - 1));
-  }
-  out.push_back('e');
-  out.push_back(exponent < 0 ? '-' : '+');
-  int magnitude = exponent < 0 ? -exponent : exponent;
-  if (magnitude < 10) out.push_back('0');  // at least two digits, as printf's %e
-  char e[8];
-  out.append(e, static_cast<std::size_t>(std::to_chars(e, e + sizeof e, magnitude).ptr - e));
-}
-
-
 struct keys {
   PyObject* id = PyUnicode_InternFromString("id");
   PyObject* values = PyUnicode_InternFromString("values");
@@ -161,60 +111,6 @@ const keys& key_names() {
 [[noreturn]] void type_error(const std::string& text) { throw py::type_error(text); }
 
 // ---- the plain reader: safe on a helper thread while the calling thread holds the GIL -----------
-
-// Whether 8 code units from `p` are all ASCII: 1, 2 or 4 words of 64 bits, masked.
-template <typename Char>
-bool ascii8(const Char* p) {
-  constexpr std::uint64_t mask = sizeof(Char) == 1   ? 0x8080808080808080ull
-                                 : sizeof(Char) == 2 ? 0xFF80FF80FF80FF80ull
-                                                     : 0xFFFFFF80FFFFFF80ull;
-  std::uint64_t any = 0;
-  for (std::size_t k = 0; k < sizeof(Char); ++k) {
-    std::uint64_t w;
-    std::memcpy(&w, reinterpret_cast<const char*>(p) + 8 * k, 8);
-    any |= w;
-  }
-  return (any & mask) == 0;
-}
-
-// UTF-8 of n code points of one width into `out` (room for 4 bytes each), or nullptr at a lone
-// surrogate. Runs of ASCII, the usual case even in non-ASCII text, go 8 code units at a time.
-template <typename Char>
-char* encode_utf8(const Char* p, Py_ssize_t n, char* out) {
-  Py_ssize_t i = 0;
-  while (i < n) {
-    Py_ssize_t stop = n;
-    if (i + 8 <= n) {
-      if (ascii8(p + i)) {
-        for (int k = 0; k < 8; ++k) out[k] = static_cast<char>(p[i + k]);
-        out += 8;
-        i += 8;
-        continue;
-      }
-      stop = i + 8;  // these 8 one by one, then look for ASCII again
-    }
-    for (; i < stop; ++i) {
-      Py_UCS4 c = p[i];
-      if (c < 0x80) {
-        *out++ = static_cast<char>(c);
-      } else if (c < 0x800) {
-        *out++ = static_cast<char>(0xC0 | (c >> 6));
-        *out++ = static_cast<char>(0x80 | (c & 0x3F));
-      } else if (c < 0x10000) {
-        if (c >= 0xD800 && c <= 0xDFFF) return nullptr;
-        *out++ = static_cast<char>(0xE0 | (c >> 12));
-        *out++ = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-        *out++ = static_cast<char>(0x80 | (c & 0x3F));
-      } else {
-        *out++ = static_cast<char>(0xF0 | (c >> 18));
-        *out++ = static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-        *out++ = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-        *out++ = static_cast<char>(0x80 | (c & 0x3F));
-      }
-    }
-  }
-  return out;
-}
 
 // The UTF-8 of an exact str, from its code points: `view` points into the str itself when it is
 // ASCII, else into `scratch` (which only grows, so that its memory is written once and reused).
@@ -233,14 +129,10 @@ bool str_utf8(PyObject* s, std::string_view& view, std::string& scratch) {
   const std::size_t per_unit = kind == PyUnicode_1BYTE_KIND ? 2 : kind == PyUnicode_2BYTE_KIND ? 3 : 4;
   const std::size_t room = static_cast<std::size_t>(n) * per_unit;
   if (scratch.size() < room) scratch.resize(room);
-  char* end = nullptr;
-  if (kind == PyUnicode_1BYTE_KIND) {
-    end = encode_utf8(PyUnicode_1BYTE_DATA(s), n, scratch.data());
-  } else if (kind == PyUnicode_2BYTE_KIND) {
-    end = encode_utf8(PyUnicode_2BYTE_DATA(s), n, scratch.data());
-  } else {
-    end = encode_utf8(PyUnicode_4BYTE_DATA(s), n, scratch.data());
-  }
+  const auto units = static_cast<std::size_t>(n);
+  char* end = kind == PyUnicode_1BYTE_KIND   ? json::encode_utf8(PyUnicode_1BYTE_DATA(s), units, scratch.data())
+              : kind == PyUnicode_2BYTE_KIND ? json::encode_utf8(PyUnicode_2BYTE_DATA(s), units, scratch.data())
+                                             : json::encode_utf8(PyUnicode_4BYTE_DATA(s), units, scratch.data());
   if (!end) return false;
   view = std::string_view(scratch.data(), static_cast<std::size_t>(end - scratch.data()));
   return true;
@@ -297,7 +189,7 @@ bool write_json(std::string& out, PyObject* v, int depth, scratch_space& scratch
   } else if (PyFloat_CheckExact(v)) {
     double d = PyFloat_AS_DOUBLE(v);
     if (!std::isfinite(d)) return false;  // dumps raises its own ValueError (allow_nan=False)
-    append_float_repr(out, d);
+    json::append_float_repr(out, d);
   } else if (PyLong_CheckExact(v)) {
     int overflow = 0;
     long long n = PyLong_AsLongLongAndOverflow(v, &overflow);  // for an exact int: no error, no call

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <charconv>
 #include <mutex>
 #include <thread>
 #include <cmath>
@@ -71,24 +70,11 @@ bool contains_null(std::string_view s) {
   return s.substr(i).find("null") != std::string_view::npos;
 }
 
-// The shortest text that reads back as the same float (std::to_chars), written straight into `out`.
-void append_floats(std::string& out, const std::vector<float>& values) {
-  std::size_t at = out.size();
-  out.resize(at + values.size() * 16 + 2);
-  char* p = out.data() + at;
-  char* end = out.data() + out.size();
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i) *p++ = ',';
-    p = std::to_chars(p, end, values[i]).ptr;
-  }
-  out.resize(static_cast<std::size_t>(p - out.data()));
-}
-
 void append_record(std::string& out, const record& r, const std::string& metadata_json) {
   out += "{\"id\":";
   json::append_string(out, r.id);
   out += ",\"values\":[";
-  append_floats(out, r.values);
+  json::append_floats(out, r.values);
   out += "],\"metadata\":";
   out += metadata_json.empty() ? "{}" : metadata_json;
   out.push_back('}');
@@ -545,7 +531,7 @@ std::vector<query_match> pinecone_sink::query(const std::vector<float>& vector, 
   std::string body = "{\"namespace\":";
   json::append_string(body, ns_);
   body += fmt::format(",\"topK\":{},\"includeMetadata\":true,\"includeValues\":false,\"vector\":[", top_k);
-  append_floats(body, vector);
+  json::append_floats(body, vector);
   body += "]}";
   http::response resp = call(make("POST", "/query", std::move(body)));
   simdjson::dom::parser parser;
