@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "backfill/core/json.hpp"
+#include "backfill/pack/upsert_feed.hpp"
 #include "records.hpp"
 
 namespace backfill::python {
@@ -495,8 +496,8 @@ std::int64_t upsert_from_python(sink& target, const py::list& records) {
   constexpr std::size_t slice = 512;
   if (n <= slice) {
     std::vector<record> rs = records_from_python(records);
-    py::gil_scoped_release nogil;  // encoding, sending and freeing the records need no GIL
-    std::int64_t acked = target.upsert(rs);
+    py::gil_scoped_release nogil;  // fitting, encoding, sending and freeing the records need no GIL
+    std::int64_t acked = pack::upsert_fitted(target, rs);
     std::vector<record>().swap(rs);
     return acked;
   }
@@ -519,7 +520,7 @@ std::int64_t upsert_from_python(sink& target, const py::list& records) {
       }
       changed.notify_all();
       try {
-        std::int64_t got = target.upsert(batch);
+        std::int64_t got = pack::upsert_fitted(target, batch);  // the pipeline's metadata step, then the sink
         std::lock_guard<std::mutex> lock(mutex);
         acked += got;
         if (spare.size() < 4) spare.push_back(std::move(batch));

@@ -600,13 +600,9 @@ ingest_report pipeline::ingest_from(run_context& ctx, detail::fetch_feed* feed,
     for (auto& c : chunk_document(doc, options_.chunking)) {
       c.id = sink_->fit_record_id(c.id);
       std::string meta = record_metadata(doc, c);
-      if (meta_limit && meta.size() > meta_limit) {
-        auto fitted = sanitize_metadata(meta, sanitize, report.metadata);
-        if (!fitted) {
-          skip(c.id, "its metadata keys alone exceed the sink's limit");
-          continue;
-        }
-        meta = std::move(*fitted);
+      if (meta_limit && !fit_metadata(meta, sanitize, report.metadata)) {
+        skip(c.id, "its metadata keys alone exceed the sink's limit");
+        continue;
       }
       std::string meta_hash = hash_hex(meta);
       pd.chunks.push_back({std::move(c), std::move(meta), std::move(meta_hash), 0});

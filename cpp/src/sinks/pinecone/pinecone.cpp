@@ -4,10 +4,6 @@
 #include <bit>
 #include <mutex>
 #include <thread>
-#include <cmath>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include <curl/curl.h>
 #include <fmt/format.h>
@@ -18,7 +14,6 @@
 #include "backfill/core/json.hpp"
 #include "backfill/core/hash.hpp"
 #include "backfill/core/log.hpp"
-#include "backfill/pack/sanitize.hpp"
 
 namespace backfill {
 namespace {
@@ -52,22 +47,6 @@ std::string read_metadata(simdjson::dom::element e) {
   simdjson::dom::element m;
   if (e.at_key("metadata").get(m)) return "{}";
   return simdjson::minify(m);
-}
-
-// Whether `s` holds "null" anywhere: 16 starting positions at a time. (Metadata text is full of
-// the letter n, and std::string::find stops at every one.)
-bool contains_null(std::string_view s) {
-  std::size_t i = 0;
-#if defined(__SSE2__)
-  const __m128i n = _mm_set1_epi8('n'), u = _mm_set1_epi8('u'), l = _mm_set1_epi8('l');
-  for (; i + 19 <= s.size(); i += 16) {
-    auto at = [&](std::size_t k) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i + k)); };
-    __m128i hit = _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(at(0), n), _mm_cmpeq_epi8(at(1), u)),
-                                _mm_and_si128(_mm_cmpeq_epi8(at(2), l), _mm_cmpeq_epi8(at(3), l)));
-    if (_mm_movemask_epi8(hit)) return true;
-  }
-#endif
-  return s.substr(i).find("null") != std::string_view::npos;
 }
 
 void append_record(std::string& out, const record& r, const std::string& metadata_json) {
@@ -195,43 +174,11 @@ void pinecone_sink::keep_body(std::string body) {
 }
 
 std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
-  // 1. Check every id and fit metadata that needs it, before anything is sent.
-  sanitize_options fit;
-  fit.max_bytes = options_.metadata_max_bytes;
-  sanitize_report fitted;
-  std::vector<std::string> patched(records.size());  // fitted metadata, where it differs
-  std::vector<char> skip(records.size(), 0);
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    const record& rec = records[i];
-    // Refuse locally what Pinecone would refuse for the whole request.
+  // 1. Check every id before anything is sent: Pinecone would refuse the whole request.
+  for (const record& rec : records)
     if (rec.id.empty() || rec.id.size() > 512 || rec.id.find(' ') != std::string::npos)
       throw sink_error(fmt::format("{}: record id '{}' is not a Pinecone id (1 to 512 bytes, no spaces)", describe(),
                                    http::excerpt(rec.id, 80)));
-    // Metadata the pipeline already fitted passes through; anything else is fitted here.
-    const std::string& meta = rec.metadata_json;
-    bool suspicious = meta.size() > fit.max_bytes || contains_null(meta) || meta.find('{', 1) != std::string::npos;
-    if (suspicious && !meta.empty()) {
-      auto clean = sanitize_metadata(meta, fit, fitted);
-      if (!clean) {
-        skip[i] = 1;
-        {
-          std::lock_guard<std::mutex> lock(unsendable_mutex_);
-          unsendable_.push_back(rec.id);
-        }
-        logger()->error("pinecone: the metadata of record {} cannot be fitted to {} bytes; not sent", rec.id,
-                        fit.max_bytes);
-        continue;
-      }
-      if (*clean != meta) patched[i] = std::move(*clean);
-    }
-  }
-  if (!fitted.empty()) {
-    std::string what;
-    for (auto& [k, n] : fitted.truncated) what += fmt::format("{}{} truncated in {}", what.empty() ? "" : ", ", k, n);
-    for (auto& [k, n] : fitted.dropped) what += fmt::format("{}{} dropped in {}", what.empty() ? "" : ", ", k, n);
-    for (auto& [k, n] : fitted.flattened) what += fmt::format("{}{} flattened in {}", what.empty() ? "" : ", ", k, n);
-    logger()->warn("pinecone: metadata fitted to Pinecone's rules: {}", what);
-  }
 
   // Values Pinecone refuses, checked as each record is packed, while they are in cache for the
   // copy that follows: a request holding such a record is never sent, and the call fails naming it.
@@ -297,12 +244,11 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
       hand_over(*grpc_client_, make_grpc(std::move(body)), members, body);
     };
     for (std::size_t i = begin; i < end; ++i) {
-      if (skip[i]) continue;
       const record& rec = records[i];
       check_values(rec);
       std::size_t size = 0;
       try {
-        size = enc.prepare(rec, patched[i].empty() ? rec.metadata_json : patched[i]);
+        size = enc.prepare(rec, rec.metadata_json);
       } catch (const error& e) {  // metadata that is not a JSON object
         throw sink_error(fmt::format("{}: record {}: {}", describe(), rec.id, e.what()));
       }
@@ -332,12 +278,11 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
       hand_over(*client_, make("POST", "/vectors/upsert", std::move(body)), members, body);
     };
     for (std::size_t i = begin; i < end; ++i) {
-      if (skip[i]) continue;
       const record& rec = records[i];
       check_values(rec);
       one.clear();
       one.reserve(rec.values.size() * 12 + rec.metadata_json.size() + rec.id.size() + 64);
-      append_record(one, rec, patched[i].empty() ? rec.metadata_json : patched[i]);
+      append_record(one, rec, rec.metadata_json);
       if (head.size() + one.size() + tail.size() > options_.max_request_bytes) {
         refuse(rec, one.size());
         continue;

@@ -10,6 +10,8 @@
 //   - Upserts are packed by count (<= max_records) and by serialized bytes (<= max_request_bytes);
 //     a record that cannot fit even alone is reported and never sent; requests go out concurrently
 //     (bounded per host) and every upsertedCount is checked.
+//   - Metadata is sent as it comes: records arrive fitted to metadata_limit() where they were built
+//     (pack/sanitize.hpp's fit_metadata: the ingest, and Sink.upsert from Python).
 //   - Counts lag behind writes (eventual consistency): count_lags() is true, so verify polls.
 #pragma once
 
