@@ -1,5 +1,6 @@
 // The Pinecone sink over REST against a loopback server that answers as Pinecone's data plane does
-// (upsert, fetch, list with pagination, delete, describe_index_stats), storing what it is sent.
+// (upsert, fetch, list with pagination, delete, describe_index_stats), storing what it is sent; and
+// records handed in from outside the pipeline (pack::upsert_in_slices), fitted before packing.
 #include <gtest/gtest.h>
 
 #include <simdjson.h>
@@ -8,6 +9,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -16,6 +18,7 @@
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/json.hpp"
+#include "backfill/pack/upsert_feed.hpp"
 #include "backfill/sinks/pinecone/pinecone.hpp"
 #include "loopback.hpp"
 
@@ -321,4 +324,31 @@ TEST(PineconeSink, RefusesWhatPineconeWouldRefuseBeforeSending) {
   EXPECT_THROW(sink.upsert(zero), sink_error);
   std::lock_guard<std::mutex> lock(server.mutex);
   EXPECT_TRUE(server.namespaces["docs"].empty());
+}
+
+TEST(PineconeSink, RecordsFromOutsideThePipelineAreFittedBeforePacking) {
+  pinecone_server server;
+  auto o = rest_options(server);
+  o.metadata_max_bytes = 60;
+  pinecone_sink sink(o);
+  std::vector<record> records = some_records(700);
+  records[0].metadata_json = R"({"title":"t","gone":null,"o":{"k":1},"text":")" + std::string(300, 'x') + R"("})";
+  // Identity fields that cannot be shortened and do not fit: the record is not sent.
+  records[1].metadata_json = R"({"chunk":1e300,"created_at":2e300,"doc_id":3e300,"partition":4e300,"url":5e300})";
+  std::int64_t acked = pack::upsert_in_slices(sink, records.size(),
+                                              [&](std::size_t begin, std::size_t end, std::vector<record>& out) {
+                                                out.assign(records.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                           records.begin() + static_cast<std::ptrdiff_t>(end));
+                                              },
+                                              [](const std::function<void()>& fn) { fn(); });
+  EXPECT_EQ(acked, 699);
+  std::lock_guard<std::mutex> lock(server.mutex);
+  auto& space = server.namespaces["docs"];
+  EXPECT_EQ(space.size(), 699u);
+  EXPECT_FALSE(space.count(records[1].id)) << space[records[1].id].metadata;
+  const std::string& fitted = space[records[0].id].metadata;
+  EXPECT_LE(fitted.size(), 60u);
+  EXPECT_EQ(fitted.find("gone"), std::string::npos);
+  EXPECT_NE(fitted.find(R"("o.k":1)"), std::string::npos) << fitted;
+  EXPECT_NE(fitted.find(R"("title":"t")"), std::string::npos) << fitted;
 }
