@@ -5,7 +5,9 @@
 //   - metadata: written as canonical JSON (keys sorted, compact, UTF-8, floats as repr() writes
 //     them) straight from the dict, the same bytes backfill._canonical.dumps gives; anything this
 //     writer does not know (a non-str key, a custom type) is handed to dumps itself;
-//   - a large call reads its records on helper threads too (a `reader_crew`), see below.
+//   - a large call reads its records on helper threads too (a pack::crew), see below.
+// The rest is the core's: the JSON text (core/json.hpp), the helper threads (pack/crew.hpp), the
+// metadata step and the slices upserted while the next are read (pack/upsert_feed.hpp).
 //
 // Reading without the GIL. Reading 1536 floats a record is ~48 kB of pointers and float objects,
 // bound by how fast one core pulls memory (~3.5 us a record here) rather than by work, so a second
@@ -25,23 +27,20 @@
 #include <Python.h>
 
 #include <algorithm>
-#include <atomic>
 #include <charconv>
 #include <cmath>
-#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <deque>
-#include <exception>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "backfill/core/json.hpp"
+#include "backfill/pack/crew.hpp"
+#include "backfill/pack/upsert_feed.hpp"
 #include "records.hpp"
 
 namespace backfill::python {
@@ -59,94 +58,6 @@ struct scratch_space {
   }
 };
 
-// Threads that read records alongside the calling thread while it holds the GIL (the top of this
-// file says why that is safe for what they read). Lives for one call: the threads end with it.
-class reader_crew {
- public:
-  using part_fn = std::function<void(std::size_t begin, std::size_t end, scratch_space&)>;
-  static constexpr std::size_t worth_helpers = 64;  // fewer records are read faster alone
-  static constexpr std::size_t chunk = 8;  // records per grab: small enough to even out the shares
-  static std::size_t default_helpers();  // one per further core, at most 3; none without a GIL
-
-  explicit reader_crew(std::size_t helpers);
-  ~reader_crew();
-  reader_crew(const reader_crew&) = delete;
-  reader_crew& operator=(const reader_crew&) = delete;
-
-  // part(begin, end, scratch) over [0, count) in small pieces, on this thread and the helpers at
-  // once; returns when all are done, with the first exception any of them raised.
-  void run(std::size_t count, const part_fn& part);
-  scratch_space& own_scratch() { return scratch_.front(); }
-
- private:
-  void serve(std::size_t who);
-  void take_parts(std::size_t who);
-
-  std::mutex mutex_;
-  std::condition_variable start_, done_;
-  const part_fn* part_ = nullptr;
-  std::size_t count_ = 0;
-  std::atomic<std::size_t> next_{0};
-  std::uint64_t round_ = 0;
-  std::size_t busy_ = 0;
-  bool stop_ = false;
-  std::exception_ptr failure_;
-  std::deque<scratch_space> scratch_;  // [0] is the calling thread's
-  std::vector<std::thread> threads_;
-};
-
-// float.__repr__ of a finite double (so json.dumps's): the shortest digits that read back as the
-// same double, in fixed notation for decimal exponents -4 to 15, else d.ddde+XX.
-void append_float_repr(std::string& out, double d) {
-  char buf[32];
-  char* end = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific).ptr;
-  // buf holds [-]d[.ddd]e(+|-)dd[d]: split it into sign, digits and decimal exponent.
-  const char* p = buf;
-  if (*p == '-') {
-    out.push_back('-');
-    ++p;
-  }
-  char digits[24];
-  int count = 0;
-  for (; *p != 'e'; ++p)
-    if (*p != '.') digits[count++] = *p;
-  ++p;  // 'e'
-  bool negative_exponent = *p == '-';
-  ++p;  // the exponent's sign, always written
-  int exponent = 0;
-  std::from_chars(p, end, exponent);
-  if (negative_exponent) exponent = -exponent;
-  const int point = exponent + 1;  // the digits are 0.ddd x 10^point
-  if (point > -4 && point <= 16) {  // float_repr_style 'r': fixed notation in this range
-    if (point <= 0) {
-      out += "0.";
-      out.append(static_cast<std::size_t>(-point), '0');
-      out.append(digits, static_cast<std::size_t>(count));
-    } else if (point >= count) {
-      out.append(digits, static_cast<std::size_t>(count));
-      out.append(static_cast<std::size_t>(point - count), '0');
-      out += ".0";
-    } else {
-      out.append(digits, static_cast<std::size_t>(point));
-      out.push_back('.');
-      out.append(digits + point, static_cast<std::size_t>(count - point));
-    }
-    return;
-  }
-  out.push_back(digits[0]);
-  if (count > 1) {
-    out.push_back('.');
-    out.append(digits + 1, static_cast<std::size_t>(count - 1));
-  }
-  out.push_back('e');
-  out.push_back(exponent < 0 ? '-' : '+');
-  int magnitude = exponent < 0 ? -exponent : exponent;
-  if (magnitude < 10) out.push_back('0');  // at least two digits, as printf's %e
-  char e[8];
-  out.append(e, static_cast<std::size_t>(std::to_chars(e, e + sizeof e, magnitude).ptr - e));
-}
-
-
 struct keys {
   PyObject* id = PyUnicode_InternFromString("id");
   PyObject* values = PyUnicode_InternFromString("values");
@@ -161,60 +72,6 @@ const keys& key_names() {
 [[noreturn]] void type_error(const std::string& text) { throw py::type_error(text); }
 
 // ---- the plain reader: safe on a helper thread while the calling thread holds the GIL -----------
-
-// Whether 8 code units from `p` are all ASCII: 1, 2 or 4 words of 64 bits, masked.
-template <typename Char>
-bool ascii8(const Char* p) {
-  constexpr std::uint64_t mask = sizeof(Char) == 1   ? 0x8080808080808080ull
-                                 : sizeof(Char) == 2 ? 0xFF80FF80FF80FF80ull
-                                                     : 0xFFFFFF80FFFFFF80ull;
-  std::uint64_t any = 0;
-  for (std::size_t k = 0; k < sizeof(Char); ++k) {
-    std::uint64_t w;
-    std::memcpy(&w, reinterpret_cast<const char*>(p) + 8 * k, 8);
-    any |= w;
-  }
-  return (any & mask) == 0;
-}
-
-// UTF-8 of n code points of one width into `out` (room for 4 bytes each), or nullptr at a lone
-// surrogate. Runs of ASCII, the usual case even in non-ASCII text, go 8 code units at a time.
-template <typename Char>
-char* encode_utf8(const Char* p, Py_ssize_t n, char* out) {
-  Py_ssize_t i = 0;
-  while (i < n) {
-    Py_ssize_t stop = n;
-    if (i + 8 <= n) {
-      if (ascii8(p + i)) {
-        for (int k = 0; k < 8; ++k) out[k] = static_cast<char>(p[i + k]);
-        out += 8;
-        i += 8;
-        continue;
-      }
-      stop = i + 8;  // these 8 one by one, then look for ASCII again
-    }
-    for (; i < stop; ++i) {
-      Py_UCS4 c = p[i];
-      if (c < 0x80) {
-        *out++ = static_cast<char>(c);
-      } else if (c < 0x800) {
-        *out++ = static_cast<char>(0xC0 | (c >> 6));
-        *out++ = static_cast<char>(0x80 | (c & 0x3F));
-      } else if (c < 0x10000) {
-        if (c >= 0xD800 && c <= 0xDFFF) return nullptr;
-        *out++ = static_cast<char>(0xE0 | (c >> 12));
-        *out++ = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-        *out++ = static_cast<char>(0x80 | (c & 0x3F));
-      } else {
-        *out++ = static_cast<char>(0xF0 | (c >> 18));
-        *out++ = static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-        *out++ = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-        *out++ = static_cast<char>(0x80 | (c & 0x3F));
-      }
-    }
-  }
-  return out;
-}
 
 // The UTF-8 of an exact str, from its code points: `view` points into the str itself when it is
 // ASCII, else into `scratch` (which only grows, so that its memory is written once and reused).
@@ -233,14 +90,10 @@ bool str_utf8(PyObject* s, std::string_view& view, std::string& scratch) {
   const std::size_t per_unit = kind == PyUnicode_1BYTE_KIND ? 2 : kind == PyUnicode_2BYTE_KIND ? 3 : 4;
   const std::size_t room = static_cast<std::size_t>(n) * per_unit;
   if (scratch.size() < room) scratch.resize(room);
-  char* end = nullptr;
-  if (kind == PyUnicode_1BYTE_KIND) {
-    end = encode_utf8(PyUnicode_1BYTE_DATA(s), n, scratch.data());
-  } else if (kind == PyUnicode_2BYTE_KIND) {
-    end = encode_utf8(PyUnicode_2BYTE_DATA(s), n, scratch.data());
-  } else {
-    end = encode_utf8(PyUnicode_4BYTE_DATA(s), n, scratch.data());
-  }
+  const auto units = static_cast<std::size_t>(n);
+  char* end = kind == PyUnicode_1BYTE_KIND   ? json::encode_utf8(PyUnicode_1BYTE_DATA(s), units, scratch.data())
+              : kind == PyUnicode_2BYTE_KIND ? json::encode_utf8(PyUnicode_2BYTE_DATA(s), units, scratch.data())
+                                             : json::encode_utf8(PyUnicode_4BYTE_DATA(s), units, scratch.data());
   if (!end) return false;
   view = std::string_view(scratch.data(), static_cast<std::size_t>(end - scratch.data()));
   return true;
@@ -297,7 +150,7 @@ bool write_json(std::string& out, PyObject* v, int depth, scratch_space& scratch
   } else if (PyFloat_CheckExact(v)) {
     double d = PyFloat_AS_DOUBLE(v);
     if (!std::isfinite(d)) return false;  // dumps raises its own ValueError (allow_nan=False)
-    append_float_repr(out, d);
+    json::append_float_repr(out, d);
   } else if (PyLong_CheckExact(v)) {
     int overflow = 0;
     long long n = PyLong_AsLongLongAndOverflow(v, &overflow);  // for an exact int: no error, no call
@@ -472,90 +325,30 @@ void read_general(PyObject* d, record& r, py::object& dumps, scratch_space& scra
   }
 }
 
-// ---- reader_crew ---------------------------------------------------------------------------------
-
-reader_crew::reader_crew(std::size_t helpers) {
-#ifdef Py_GIL_DISABLED
-  helpers = 0;  // no GIL, so nothing keeps other threads off the objects
-#endif
-  scratch_.resize(helpers + 1);
-  for (std::size_t i = 0; i < helpers; ++i) threads_.emplace_back([this, i] { serve(i + 1); });
-}
-
-reader_crew::~reader_crew() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
-  }
-  start_.notify_all();
-  for (auto& t : threads_) t.join();
-}
-
-std::size_t reader_crew::default_helpers() {
-  unsigned cores = std::thread::hardware_concurrency();
-  return cores > 1 ? std::min<std::size_t>(cores - 1, 3) : 0;
-}
-
-void reader_crew::take_parts(std::size_t who) {
-  for (std::size_t lo; (lo = next_.fetch_add(chunk)) < count_;) (*part_)(lo, std::min(count_, lo + chunk), scratch_[who]);
-}
-
-void reader_crew::run(std::size_t count, const part_fn& part) {
-  if (threads_.empty() || count <= chunk) {
-    part(0, count, scratch_[0]);
-    return;
-  }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    part_ = &part;
-    count_ = count;
-    next_ = 0;
-    busy_ = threads_.size();
-    ++round_;
-  }
-  start_.notify_all();
-  std::exception_ptr mine;
-  try {
-    take_parts(0);
-  } catch (...) {
-    mine = std::current_exception();
-    next_ = count;  // the helpers stop taking parts
-  }
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [&] { return busy_ == 0; });
-  part_ = nullptr;
-  std::exception_ptr theirs = std::exchange(failure_, nullptr);
-  lock.unlock();
-  if (!mine) mine = theirs;
-  if (mine) std::rethrow_exception(mine);
-}
-
-void reader_crew::serve(std::size_t who) {
-  std::uint64_t seen = 0;
-  std::unique_lock<std::mutex> lock(mutex_);
-  while (true) {
-    start_.wait(lock, [&] { return stop_ || round_ != seen; });
-    if (stop_) return;
-    seen = round_;
-    lock.unlock();
-    std::exception_ptr failed;
-    try {
-      take_parts(who);
-    } catch (...) {  // only std::bad_alloc: the plain reader raises nothing else
-      failed = std::current_exception();
-      next_ = count_;
-    }
-    lock.lock();
-    if (failed && !failure_) failure_ = failed;
-    if (--busy_ == 0) done_.notify_one();
-  }
-}
-
 // ---- records_from_python ---------------------------------------------------------------------
+
+constexpr std::size_t worth_helpers = 64;  // fewer records are read faster alone
+constexpr std::size_t records_per_grab = 8;  // small enough to even out the helpers' shares
+
+std::size_t helpers_for(std::size_t records) {
+#ifdef Py_GIL_DISABLED
+  (void)records;
+  return 0;  // no GIL, so nothing keeps other threads off the objects
+#else
+  return records >= worth_helpers ? pack::crew::default_helpers() : 0;
+#endif
+}
+
+// Readers of one call: the helper threads and each one's scratch space ([0] is the calling thread's).
+struct readers {
+  explicit readers(std::size_t helpers) : crew(helpers, records_per_grab), scratch(helpers + 1) {}
+  pack::crew crew;
+  std::deque<scratch_space> scratch;
+};
 
 // Records [begin, end) of `records` into `out`, read by this thread and the crew's helpers.
 void records_from_python(const py::list& records, std::size_t begin, std::size_t end, std::vector<record>& out,
-                         reader_crew& crew) {
+                         readers& with) {
   // Records already in `out` (a slice handed back for reuse) keep their memory: the strings and
   // vectors are assigned and resized, not allocated again.
   const std::size_t n = end - begin;
@@ -563,8 +356,8 @@ void records_from_python(const py::list& records, std::size_t begin, std::size_t
   key_names();  // made here, with the GIL (interning is a Python call): the helpers only read them
   PyObject** items = PySequence_Fast_ITEMS(records.ptr()) + begin;
   std::vector<char> general(n, 0);
-  crew.run(n, [&](std::size_t lo, std::size_t hi, scratch_space& scratch) {
-    for (std::size_t i = lo; i < hi; ++i) general[i] = !read_plain(items[i], out[i], scratch);
+  with.crew.run(n, [&](std::size_t lo, std::size_t hi, std::size_t worker) {
+    for (std::size_t i = lo; i < hi; ++i) general[i] = !read_plain(items[i], out[i], with.scratch[worker]);
   });
   // Every helper is done: from here on Python code may run (dumps, __float__, errors), and may
   // even change the list, so each record is looked up again and held while it is read.
@@ -574,7 +367,7 @@ void records_from_python(const py::list& records, std::size_t begin, std::size_t
     if (begin + i >= static_cast<std::size_t>(PyList_GET_SIZE(records.ptr())))
       throw py::value_error("the list of records changed while it was being read");
     py::object item = py::reinterpret_borrow<py::object>(PyList_GET_ITEM(records.ptr(), begin + i));
-    read_general(item.ptr(), out[i], dumps, crew.own_scratch());
+    read_general(item.ptr(), out[i], dumps, with.scratch[0]);
   }
 }
 
@@ -584,105 +377,24 @@ std::vector<record> records_from_python(const py::handle& records) {
   py::list list = py::reinterpret_borrow<py::object>(records);  // a copy only when it is not a list
   std::vector<record> out;
   const std::size_t n = py::len(list);
-  reader_crew crew(n >= reader_crew::worth_helpers ? reader_crew::default_helpers() : 0);
-  records_from_python(list, 0, n, out, crew);
+  readers with(helpers_for(n));
+  records_from_python(list, 0, n, out, with);
   return out;
 }
 
 std::int64_t upsert_from_python(sink& target, const py::list& records) {
+  // Slices are read here, with the GIL, while the core fits and sends the ones before without it.
   const std::size_t n = py::len(records);
-  // Records are converted in slices; while the sink encodes and sends slices on worker threads
-  // (no GIL), the next is converted (GIL), so the two overlap instead of adding up. A sink whose
-  // upserts may run at once gets three workers, so that one slice's last responses are awaited
-  // while the next slices are already on the wire. At most two converted slices wait, so memory
-  // stays bounded. Each slice is read by this thread and the crew's helpers together (see the top
-  // of this file); the helpers live as long as this call.
-  // 512 records (two requests of 1536-float records): the first is on the wire after ~3 ms of
-  // conversion, and the last one's acknowledgements are a short wait. Slices of 2,048 measured
-  // ~15 % slower end to end for calls of 10,000 records (bench/README.md, Pinecone section).
-  constexpr std::size_t slice = 512;
-  if (n <= slice) {
-    std::vector<record> rs = records_from_python(records);
-    py::gil_scoped_release nogil;  // encoding, sending and freeing the records need no GIL
-    std::int64_t acked = target.upsert(rs);
-    std::vector<record>().swap(rs);
-    return acked;
-  }
-  std::mutex mutex;
-  std::condition_variable changed;
-  std::deque<std::vector<record>> ready;
-  std::vector<std::vector<record>> spare;  // slices sent, handed back to be filled again
-  bool finished = false;  // no more slices will come
-  std::exception_ptr failure;
-  std::int64_t acked = 0;
-  auto work = [&] {
-    while (true) {
-      std::vector<record> batch;
-      {
-        std::unique_lock<std::mutex> lock(mutex);
-        changed.wait(lock, [&] { return !ready.empty() || finished; });
-        if (ready.empty()) return;
-        batch = std::move(ready.front());
-        ready.pop_front();
-      }
-      changed.notify_all();
-      try {
-        std::int64_t got = target.upsert(batch);
-        std::lock_guard<std::mutex> lock(mutex);
-        acked += got;
-        if (spare.size() < 4) spare.push_back(std::move(batch));
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (!failure) failure = std::current_exception();  // the first error wins
-        finished = true;
-        ready.clear();
-        changed.notify_all();
-        return;
-      }
-    }
-  };
-  reader_crew crew(reader_crew::default_helpers());
-  std::vector<std::thread> workers;
-  for (int w = 0, count = target.concurrent_upserts() ? 3 : 1; w < count; ++w) workers.emplace_back(work);
-  auto finish = [&] {
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      finished = true;
-    }
-    changed.notify_all();
-    py::gil_scoped_release nogil;
-    for (auto& t : workers) t.join();
-  };
-  try {
-    for (std::size_t begin = 0; begin < n; begin += slice) {
-      std::vector<record> batch;
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (!spare.empty()) {
-          batch = std::move(spare.back());
-          spare.pop_back();
-        }
-      }
-      records_from_python(records, begin, std::min(n, begin + slice), batch, crew);
-      py::gil_scoped_release nogil;
-      std::unique_lock<std::mutex> lock(mutex);
-      changed.wait(lock, [&] { return ready.size() < 2 || finished; });
-      if (finished) break;  // the worker failed: its error is raised below
-      ready.push_back(std::move(batch));
-      lock.unlock();
-      changed.notify_all();
-    }
-  } catch (...) {  // a record that cannot be read: what waits is not sent either
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      ready.clear();
-    }
-    finish();
-    throw;
-  }
-  finish();
-  if (failure) std::rethrow_exception(failure);
-  return acked;
+  readers with(helpers_for(n));
+  return pack::upsert_in_slices(
+      target, n,
+      [&](std::size_t begin, std::size_t end, std::vector<record>& out) {
+        records_from_python(records, begin, end, out, with);
+      },
+      [](const std::function<void()>& fn) {
+        py::gil_scoped_release nogil;
+        fn();
+      });
 }
 
 }  // namespace backfill::python

@@ -169,12 +169,12 @@ std::string encode(const std::string& ns, const std::vector<record>& records, st
   EXPECT_EQ(body.size(), enc.overhead());
   for (const auto& r : records) {
     std::size_t before = body.size();
-    std::size_t size = enc.prepare(r, r.metadata_json);
-    enc.append(body, r);
+    std::size_t size = enc.prepare(r);
+    enc.append(body, r, before == enc.overhead());
     EXPECT_EQ(body.size() - before, size) << "prepare() must predict the bytes append() writes";
     if (sizes) sizes->push_back(size);
   }
-  grpc::upsert_encoder::finish(body);
+  enc.finish(body);
   return body;
 }
 
@@ -282,8 +282,9 @@ TEST(GrpcUpsert, SizesAddUpForPacking) {
 TEST(GrpcUpsert, MetadataThatIsNotAnObjectIsRefused) {
   grpc::upsert_encoder enc("ns");
   record r{"a", {1.0f}, "[1,2]"};
-  EXPECT_THROW(enc.prepare(r, r.metadata_json), backfill::error);
-  EXPECT_THROW(enc.prepare(r, "{not json"), backfill::error);
+  EXPECT_THROW(enc.prepare(r), backfill::error);
+  r.metadata_json = "{not json";
+  EXPECT_THROW(enc.prepare(r), backfill::error);
 }
 
 TEST(GrpcResponse, UpsertedCount) {

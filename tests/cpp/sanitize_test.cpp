@@ -87,3 +87,39 @@ TEST(Sanitize, FitIdIsDeterministicAndKeepsIdsDistinct) {
   for (int i = 0; i < 300; ++i) wide += "東";
   EXPECT_TRUE(json::valid_utf8(fit_id(wide, 512)));
 }
+
+TEST(FitMetadata, LeavesWhatFitsAsItIs) {
+  sanitize_options o;
+  sanitize_report r;
+  for (std::string clean : {std::string(), std::string("{}"), std::string(R"({"a":1,"b":"x","c":["y"],"d":true})"),
+                            std::string(R"({"text":"a nullable {brace} annulled"})")}) {
+    std::string meta = clean;
+    EXPECT_TRUE(fit_metadata(meta, o, r));
+    EXPECT_EQ(meta, clean);
+  }
+  EXPECT_TRUE(r.empty());
+}
+
+TEST(FitMetadata, SanitizesNullsNestingAndSizeInPlace) {
+  sanitize_options o;
+  sanitize_report r;
+  // A null at every offset of a 16-byte block is found.
+  for (std::size_t pad = 0; pad < 20; ++pad) {
+    std::string meta = R"({"a":")" + std::string(pad, 'n') + R"(","z":null})";
+    EXPECT_TRUE(fit_metadata(meta, o, r));
+    EXPECT_EQ(meta, R"({"a":")" + std::string(pad, 'n') + R"("})");
+  }
+  EXPECT_EQ(r.dropped.at("z"), 20);
+  std::string nested = R"({"o":{"p":1}})";
+  EXPECT_TRUE(fit_metadata(nested, o, r));
+  EXPECT_EQ(nested, R"({"o.p":1})");
+  EXPECT_EQ(r.flattened.at("o"), 1);
+  o.max_bytes = 100;
+  std::string big = R"({"doc_id":"d","text":")" + std::string(500, 't') + R"("})";
+  EXPECT_TRUE(fit_metadata(big, o, r));
+  EXPECT_LE(big.size(), 100u);
+  EXPECT_EQ(r.truncated.at("text"), 1);
+  o.max_bytes = 10;
+  std::string identity = R"({"chunk":12345678901234})";  // a number cannot be shortened
+  EXPECT_FALSE(fit_metadata(identity, o, r)) << "an identity field that cannot fit: the record is not sent";
+}

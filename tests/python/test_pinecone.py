@@ -26,6 +26,7 @@ from typing import Any
 import backfill
 import pytest
 from backfill import _core
+from backfill._canonical import dumps
 from backfill._core import _testing
 from backfill.errors import SinkError
 from conftest import make_export, run_cli
@@ -533,6 +534,29 @@ def test_sink_fits_45kb_of_metadata_under_the_limit(fakes: Callable[..., Pinecon
     assert "n" not in stored and not any(isinstance(v, dict) for v in stored.values())
     assert s.fetch(["big#0"])["big#0"]["metadata"] == stored
     assert fake.vectors("ns")["small#0"]["metadata"] == {"title": "small"}
+
+
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+@pytest.mark.parametrize("count", [3, 1500])
+def test_upsert_from_python_takes_the_pipelines_metadata_step(fakes: Callable[..., PineconeFake], transport: str,
+                                                               count: int) -> None:
+    """Records from Python are fitted as the pipeline fits the ones it builds (the same core step, before
+    packing): to the sink's limit, canonical, and a record whose identity fields cannot fit is not sent and
+    not counted, while the rest go (in one slice, and across the slices of a large call)."""
+    fake = fakes(dimension=8)
+    limit = 120
+    records = [{"id": f"fit:{i}#0", "values": vec(i, 8),
+                "metadata": {"title": f"T{i}", "n": None, "o": {"k": i}, "text": "x" * 300}} for i in range(count)]
+    identity = ("title", "url", "partition", "created_at", "updated_at", "source", "doc_id", "chunk")
+    records[1] = {"id": "unfit#0", "values": vec(1, 8), "metadata": {k: 1.2345678901234567e17 for k in identity}}
+    s = sink(fake, transport=transport, metadata_max_bytes=limit)
+    assert s.upsert(records) == count - 1
+    stored = fake.vectors("ns")
+    assert len(stored) == count - 1 and "unfit#0" not in stored
+    for r in records[:1] + records[2:]:
+        want, _ = _testing.sanitize_metadata(dumps(r["metadata"]), limit, ["text"])
+        assert stored[r["id"]]["metadata"] == json.loads(want)
+        assert metadata_bytes(stored[r["id"]]["metadata"]) <= limit
 
 
 @pytest.mark.parametrize("transport", ["grpc", "rest"])

@@ -1,6 +1,7 @@
 #include "backfill/core/json.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -251,5 +252,127 @@ std::string canonicalize(std::string_view text) {
   write_value(out, root);
   return out;
 }
+
+void append_float_repr(std::string& out, double d) {
+  char buf[32];
+  char* end = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific).ptr;
+  // buf holds [-]d[.ddd]e(+|-)dd[d]: split it into sign, digits and decimal exponent.
+  const char* p = buf;
+  if (*p == '-') {
+    out.push_back('-');
+    ++p;
+  }
+  char digits[24];
+  int count = 0;
+  for (; *p != 'e'; ++p)
+    if (*p != '.') digits[count++] = *p;
+  ++p;  // 'e'
+  bool negative_exponent = *p == '-';
+  ++p;  // the exponent's sign, always written
+  int exponent = 0;
+  std::from_chars(p, end, exponent);
+  if (negative_exponent) exponent = -exponent;
+  const int point = exponent + 1;  // the digits are 0.ddd x 10^point
+  if (point > -4 && point <= 16) {  // float_repr_style 'r': fixed notation in this range
+    if (point <= 0) {
+      out += "0.";
+      out.append(static_cast<std::size_t>(-point), '0');
+      out.append(digits, static_cast<std::size_t>(count));
+    } else if (point >= count) {
+      out.append(digits, static_cast<std::size_t>(count));
+      out.append(static_cast<std::size_t>(point - count), '0');
+      out += ".0";
+    } else {
+      out.append(digits, static_cast<std::size_t>(point));
+      out.push_back('.');
+      out.append(digits + point, static_cast<std::size_t>(count - point));
+    }
+    return;
+  }
+  out.push_back(digits[0]);
+  if (count > 1) {
+    out.push_back('.');
+    out.append(digits + 1, static_cast<std::size_t>(count - 1));
+  }
+  out.push_back('e');
+  out.push_back(exponent < 0 ? '-' : '+');
+  int magnitude = exponent < 0 ? -exponent : exponent;
+  if (magnitude < 10) out.push_back('0');  // at least two digits, as printf's %e
+  char e[8];
+  out.append(e, static_cast<std::size_t>(std::to_chars(e, e + sizeof e, magnitude).ptr - e));
+}
+
+void append_floats(std::string& out, const std::vector<float>& values) {
+  // Written straight into `out`: 16 bytes hold any float32's shortest form and its comma.
+  std::size_t at = out.size();
+  out.resize(at + values.size() * 16 + 2);
+  char* p = out.data() + at;
+  char* end = out.data() + out.size();
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) *p++ = ',';
+    p = std::to_chars(p, end, values[i]).ptr;
+  }
+  out.resize(static_cast<std::size_t>(p - out.data()));
+}
+
+namespace {
+
+// Whether 8 code units from `p` are all ASCII: 1, 2 or 4 words of 64 bits, masked.
+template <typename Unit>
+bool ascii8(const Unit* p) noexcept {
+  constexpr std::uint64_t mask = sizeof(Unit) == 1   ? 0x8080808080808080ull
+                                 : sizeof(Unit) == 2 ? 0xFF80FF80FF80FF80ull
+                                                     : 0xFFFFFF80FFFFFF80ull;
+  std::uint64_t any = 0;
+  for (std::size_t k = 0; k < sizeof(Unit); ++k) {
+    std::uint64_t w;
+    std::memcpy(&w, reinterpret_cast<const char*>(p) + 8 * k, 8);
+    any |= w;
+  }
+  return (any & mask) == 0;
+}
+
+template <typename Unit>
+char* encode_units(const Unit* p, std::size_t n, char* out) noexcept {
+  std::size_t i = 0;
+  while (i < n) {
+    std::size_t stop = n;
+    if (i + 8 <= n) {
+      if (ascii8(p + i)) {
+        for (int k = 0; k < 8; ++k) out[k] = static_cast<char>(p[i + k]);
+        out += 8;
+        i += 8;
+        continue;
+      }
+      stop = i + 8;  // these 8 one by one, then look for ASCII again
+    }
+    for (; i < stop; ++i) {
+      std::uint32_t c = p[i];
+      if (c < 0x80) {
+        *out++ = static_cast<char>(c);
+      } else if (c < 0x800) {
+        *out++ = static_cast<char>(0xC0 | (c >> 6));
+        *out++ = static_cast<char>(0x80 | (c & 0x3F));
+      } else if (c < 0x10000) {
+        if (c >= 0xD800 && c <= 0xDFFF) return nullptr;
+        *out++ = static_cast<char>(0xE0 | (c >> 12));
+        *out++ = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+        *out++ = static_cast<char>(0x80 | (c & 0x3F));
+      } else {
+        *out++ = static_cast<char>(0xF0 | (c >> 18));
+        *out++ = static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+        *out++ = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+        *out++ = static_cast<char>(0x80 | (c & 0x3F));
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+char* encode_utf8(const std::uint8_t* units, std::size_t n, char* out) noexcept { return encode_units(units, n, out); }
+char* encode_utf8(const std::uint16_t* units, std::size_t n, char* out) noexcept { return encode_units(units, n, out); }
+char* encode_utf8(const std::uint32_t* units, std::size_t n, char* out) noexcept { return encode_units(units, n, out); }
 
 }  // namespace backfill::json

@@ -33,13 +33,9 @@ pending_doc record_builder::build(const document& doc, std::string content_hash,
   for (auto& c : chunk_document(doc, chunking_)) {
     if (fit_id_) c.id = fit_id_(c.id);
     std::string meta = record_metadata(doc, c);
-    if (metadata_limit_ && meta.size() > metadata_limit_) {
-      auto fit = sanitize_metadata(meta, sanitize_, fitted);
-      if (!fit) {
-        unfit.push_back(c.id);
-        continue;
-      }
-      meta = std::move(*fit);
+    if (metadata_limit_ && !fit_metadata(meta, sanitize_, fitted)) {
+      unfit.push_back(c.id);
+      continue;
     }
     std::string meta_hash = hash_hex(meta);
     pd.chunks.push_back({std::move(c), std::move(meta), std::move(meta_hash), 0});

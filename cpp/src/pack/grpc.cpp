@@ -180,16 +180,16 @@ upsert_encoder::upsert_encoder(std::string name_space)
 
 upsert_encoder::~upsert_encoder() = default;
 
-void upsert_encoder::begin(std::string& body) const {
+void upsert_encoder::begin(std::string& body) {
   body.clear();
   body.append(5, '\0');  // the frame prefix: not compressed, length written by finish()
   if (!ns_.empty()) append_len(body, upsert_namespace, ns_);  // proto3 leaves out an empty string
 }
 
-std::size_t upsert_encoder::prepare(const record& r, std::string_view metadata_json) {
+std::size_t upsert_encoder::prepare(const record& r) {
   metadata_.clear();
-  if (!empty_metadata(metadata_json)) {
-    simdjson::dom::object obj = parse_object(parser_->json, metadata_json);
+  if (!empty_metadata(r.metadata_json)) {
+    simdjson::dom::object obj = parse_object(parser_->json, r.metadata_json);
     write_struct(metadata_, obj);
   }
   vector_ = len_field_size(r.id.size()) + (r.values.empty() ? 0 : len_field_size(r.values.size() * 4)) +
@@ -197,7 +197,7 @@ std::size_t upsert_encoder::prepare(const record& r, std::string_view metadata_j
   return len_field_size(vector_);
 }
 
-void upsert_encoder::append(std::string& body, const record& r) const {
+void upsert_encoder::append(std::string& body, const record& r, bool) {
   body.push_back(upsert_vectors);
   append_varint(body, vector_);
   append_len(body, vector_id, r.id);

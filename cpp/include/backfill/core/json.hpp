@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace backfill::json {
 
@@ -15,6 +16,13 @@ void append_string(std::string& out, std::string_view s);
 // values have no JSON form: the caller drops them (append_number writes null).
 void append_number(std::string& out, double v);
 
+// Python's float.__repr__ of a finite double (so json.dumps's): the shortest digits that read back
+// as the same double, in fixed notation for decimal exponents -4 to 15, else d.ddde+XX.
+void append_float_repr(std::string& out, double v);
+// The floats joined by commas, each in the shortest text that reads back as the same float32
+// (no brackets): the values of a vector in a request body.
+void append_floats(std::string& out, const std::vector<float>& values);
+
 // Parses `text` and writes it back in canonical form: object keys sorted bytewise, no whitespace,
 // numbers in append_number form. Two JSON texts with the same meaning give the same bytes, which is
 // what metadata hashes compare. Throws backfill::error on invalid JSON.
@@ -24,5 +32,12 @@ std::string canonicalize(std::string_view text);
 bool valid_utf8(std::string_view s) noexcept;
 // The longest prefix of `s` of at most `max_bytes` bytes that ends on a code point boundary.
 std::string_view utf8_prefix(std::string_view s, std::size_t max_bytes) noexcept;
+
+// UTF-8 of `n` code points of one width (Latin-1, UCS-2 or UCS-4 units, as Python keeps a str)
+// written at `out`, which has room for 4 bytes a unit; returns the end of what was written, or
+// nullptr at a lone surrogate (which has no UTF-8). Runs of ASCII go 8 units at a time.
+char* encode_utf8(const std::uint8_t* units, std::size_t n, char* out) noexcept;
+char* encode_utf8(const std::uint16_t* units, std::size_t n, char* out) noexcept;
+char* encode_utf8(const std::uint32_t* units, std::size_t n, char* out) noexcept;
 
 }  // namespace backfill::json

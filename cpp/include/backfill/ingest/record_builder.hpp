@@ -26,9 +26,10 @@ class record_builder {
   // `metadata_limit`: the most bytes of metadata a record may carry (0 = no limit).
   record_builder(chunker_options chunking, std::size_t metadata_limit, id_fitter fit_id);
 
-  // The records of `doc`, whose content hash is `content_hash`. Metadata over the limit is
-  // sanitized to fit (what changed is counted in `fitted`); a chunk whose metadata cannot fit even
-  // so is left out and its id added to `unfit`.
+  // The records of `doc`, whose content hash is `content_hash`. Metadata takes the one metadata
+  // step (fit_metadata, pack/sanitize.hpp) when the sink has a limit: fitted in place (what changed
+  // is counted in `fitted`); a chunk whose metadata cannot fit even so is left out and its id added
+  // to `unfit`.
   pending_doc build(const document& doc, std::string content_hash, sanitize_report& fitted,
                     std::vector<std::string>& unfit) const;
 

@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "backfill/core/document.hpp"
+#include "backfill/pack/packer.hpp"
 
 namespace backfill::grpc {
 
@@ -47,26 +48,27 @@ constexpr std::size_t len_field_size(std::size_t payload) noexcept { return 1 + 
 // --- Upsert ---------------------------------------------------------------------------------------
 
 // Writes UpsertRequest messages, framed for gRPC (1 byte "not compressed" + 4 bytes big-endian
-// length), into a body: begin(), then prepare() + append() per record, then finish(). One encoder
-// per thread: it keeps a JSON parser and scratch space between records.
-class upsert_encoder {
+// length), into a body, for the packer (pack/packer.hpp). One encoder per thread: it keeps a JSON
+// parser and scratch space between records.
+class upsert_encoder final : public pack::encoder {
  public:
   explicit upsert_encoder(std::string name_space);
-  ~upsert_encoder();
+  ~upsert_encoder() override;
   upsert_encoder(const upsert_encoder&) = delete;
   upsert_encoder& operator=(const upsert_encoder&) = delete;
 
   // Bytes of a body holding no record: the frame prefix and the namespace field.
-  std::size_t overhead() const noexcept { return 5 + ns_field_; }
-  // Starts a request in `body` (cleared first).
-  void begin(std::string& body) const;
+  std::size_t overhead() const noexcept override { return 5 + ns_field_; }
+  std::size_t separator() const noexcept override { return 0; }
   // Encodes the record's metadata (a JSON object's text; "" or "{}" = none) and returns the bytes
   // its Vector field will take in the body. Throws backfill::error on metadata that is not a JSON object.
-  std::size_t prepare(const record& r, std::string_view metadata_json);
+  std::size_t prepare(const record& r) override;
+  // Starts a request in `body` (cleared first).
+  void begin(std::string& body) override;
   // Appends the Vector field of the record prepare() was last called with.
-  void append(std::string& body, const record& r) const;
+  void append(std::string& body, const record& r, bool first) override;
   // Closes the request: writes the message length into the frame prefix.
-  static void finish(std::string& body);
+  void finish(std::string& body) override;
 
  private:
   struct parser;

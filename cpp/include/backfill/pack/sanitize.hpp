@@ -41,6 +41,13 @@ struct sanitize_report {
 std::optional<std::string> sanitize_metadata(std::string_view json, const sanitize_options& options,
                                              sanitize_report& report);
 
+// The metadata step of a record bound for a sink with limits, taken once, where the record is built
+// (the ingest's record building; Sink.upsert from Python, before packing); sinks send what they get.
+// Metadata that may break the rules above (over max_bytes, a null, a nested object) is sanitized in
+// place; metadata that cannot break them is left as it is, unparsed. False when it cannot be fitted:
+// the record must not be sent. Throws backfill::error when sanitizing finds no JSON object.
+bool fit_metadata(std::string& json, const sanitize_options& options, sanitize_report& report);
+
 // An id that fits `max_bytes`: unchanged when it fits, else a prefix (cut on a code point) plus "~" and a
 // hash of the whole id, so distinct ids stay distinct and the same id always maps the same way.
 std::string fit_id(std::string_view id, std::size_t max_bytes);

@@ -1,43 +1,23 @@
+// Pinecone's data plane but upserts (upsert.cpp): construction, request making, and the reads.
 #include "backfill/sinks/pinecone/pinecone.hpp"
 
 #include <algorithm>
-#include <bit>
-#include <charconv>
-#include <mutex>
-#include <thread>
-#include <cmath>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <simdjson.h>
 
 #include "backfill/core/errors.hpp"
-#include "backfill/pack/grpc.hpp"
-#include "backfill/core/json.hpp"
 #include "backfill/core/hash.hpp"
-#include "backfill/core/log.hpp"
-#include "backfill/pack/sanitize.hpp"
+#include "backfill/core/json.hpp"
 #include "backfill/http/scrub.hpp"
 #include "backfill/http/url.hpp"
+#include "parse.hpp"
 
 namespace backfill {
 namespace {
 
 constexpr const char* default_namespace = "__default__";
-
-simdjson::dom::element parse(simdjson::dom::parser& p, const http::response& r) {
-  simdjson::dom::element root;
-  simdjson::error_code err = r.body.capacity() >= r.body.size() + simdjson::SIMDJSON_PADDING
-                                 ? p.parse(r.body.data(), r.body.size(), false).get(root)
-                                 : p.parse(r.body).get(root);
-  if (err)
-    throw sink_error(fmt::format("{}: Pinecone answered with something that is not JSON ({}): {}", r.url,
-                                 simdjson::error_message(err), http::excerpt(r.body, 200)));
-  return root;
-}
 
 std::vector<float> read_values(simdjson::dom::element e) {
   std::vector<float> out;
@@ -57,46 +37,22 @@ std::string read_metadata(simdjson::dom::element e) {
   return simdjson::minify(m);
 }
 
-// Whether `s` holds "null" anywhere: 16 starting positions at a time. (Metadata text is full of
-// the letter n, and std::string::find stops at every one.)
-bool contains_null(std::string_view s) {
-  std::size_t i = 0;
-#if defined(__SSE2__)
-  const __m128i n = _mm_set1_epi8('n'), u = _mm_set1_epi8('u'), l = _mm_set1_epi8('l');
-  for (; i + 19 <= s.size(); i += 16) {
-    auto at = [&](std::size_t k) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i + k)); };
-    __m128i hit = _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(at(0), n), _mm_cmpeq_epi8(at(1), u)),
-                                _mm_and_si128(_mm_cmpeq_epi8(at(2), l), _mm_cmpeq_epi8(at(3), l)));
-    if (_mm_movemask_epi8(hit)) return true;
-  }
-#endif
-  return s.substr(i).find("null") != std::string_view::npos;
-}
-
-// The shortest text that reads back as the same float (std::to_chars), written straight into `out`.
-void append_floats(std::string& out, const std::vector<float>& values) {
-  std::size_t at = out.size();
-  out.resize(at + values.size() * 16 + 2);
-  char* p = out.data() + at;
-  char* end = out.data() + out.size();
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i) *p++ = ',';
-    p = std::to_chars(p, end, values[i]).ptr;
-  }
-  out.resize(static_cast<std::size_t>(p - out.data()));
-}
-
-void append_record(std::string& out, const record& r, const std::string& metadata_json) {
-  out += "{\"id\":";
-  json::append_string(out, r.id);
-  out += ",\"values\":[";
-  append_floats(out, r.values);
-  out += "],\"metadata\":";
-  out += metadata_json.empty() ? "{}" : metadata_json;
-  out.push_back('}');
-}
-
 }  // namespace
+
+namespace pinecone_detail {
+
+simdjson::dom::element parse(simdjson::dom::parser& p, const http::response& r) {
+  simdjson::dom::element root;
+  simdjson::error_code err = r.body.capacity() >= r.body.size() + simdjson::SIMDJSON_PADDING
+                                 ? p.parse(r.body.data(), r.body.size(), false).get(root)
+                                 : p.parse(r.body).get(root);
+  if (err)
+    throw sink_error(fmt::format("{}: Pinecone answered with something that is not JSON ({}): {}", r.url,
+                                 simdjson::error_message(err), http::excerpt(r.body, 200)));
+  return root;
+}
+
+}  // namespace pinecone_detail
 
 pinecone_sink::pinecone_sink(pinecone_options options) : options_(std::move(options)) {
   if (options_.host.empty()) throw config_error("sink.host is required (the index host, e.g. https://my-index-abc123.svc.pinecone.io)");
@@ -193,264 +149,6 @@ http::request pinecone_sink::make_grpc(std::string body) const {
 
 http::response pinecone_sink::call(http::request r) { return client_->execute(std::move(r)); }
 
-std::string pinecone_sink::spare_body() {
-  std::lock_guard<std::mutex> lock(spare_mutex_);
-  if (spare_bodies_.empty()) return {};
-  std::string body = std::move(spare_bodies_.back());
-  spare_bodies_.pop_back();
-  body.clear();
-  return body;
-}
-
-void pinecone_sink::keep_body(std::string body) {
-  if (body.capacity() < (64u << 10)) return;
-  std::lock_guard<std::mutex> lock(spare_mutex_);
-  // As many as can be in flight or being packed at once, no more.
-  if (spare_bodies_.size() < static_cast<std::size_t>(std::max(1, options_.max_in_flight)) + 2)
-    spare_bodies_.push_back(std::move(body));
-}
-
-std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
-  // 1. Check every id and fit metadata that needs it, before anything is sent.
-  sanitize_options fit;
-  fit.max_bytes = options_.metadata_max_bytes;
-  sanitize_report fitted;
-  std::vector<std::string> patched(records.size());  // fitted metadata, where it differs
-  std::vector<char> skip(records.size(), 0);
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    const record& rec = records[i];
-    // Refuse locally what Pinecone would refuse for the whole request.
-    if (rec.id.empty() || rec.id.size() > 512 || rec.id.find(' ') != std::string::npos)
-      throw sink_error(fmt::format("{}: record id '{}' is not a Pinecone id (1 to 512 bytes, no spaces)", describe(),
-                                   http::excerpt(rec.id, 80)));
-    // Metadata the pipeline already fitted passes through; anything else is fitted here.
-    const std::string& meta = rec.metadata_json;
-    bool suspicious = meta.size() > fit.max_bytes || contains_null(meta) || meta.find('{', 1) != std::string::npos;
-    if (suspicious && !meta.empty()) {
-      auto clean = sanitize_metadata(meta, fit, fitted);
-      if (!clean) {
-        skip[i] = 1;
-        {
-          std::lock_guard<std::mutex> lock(unsendable_mutex_);
-          unsendable_.push_back(rec.id);
-        }
-        logger()->error("pinecone: the metadata of record {} cannot be fitted to {} bytes; not sent", rec.id,
-                        fit.max_bytes);
-        continue;
-      }
-      if (*clean != meta) patched[i] = std::move(*clean);
-    }
-  }
-  if (!fitted.empty()) {
-    std::string what;
-    for (auto& [k, n] : fitted.truncated) what += fmt::format("{}{} truncated in {}", what.empty() ? "" : ", ", k, n);
-    for (auto& [k, n] : fitted.dropped) what += fmt::format("{}{} dropped in {}", what.empty() ? "" : ", ", k, n);
-    for (auto& [k, n] : fitted.flattened) what += fmt::format("{}{} flattened in {}", what.empty() ? "" : ", ", k, n);
-    logger()->warn("pinecone: metadata fitted to Pinecone's rules: {}", what);
-  }
-
-  // Values Pinecone refuses, checked as each record is packed, while they are in cache for the
-  // copy that follows: a request holding such a record is never sent, and the call fails naming it.
-  // One branch-free pass over the bits, which the compiler vectorizes: a non-finite float has every
-  // exponent bit set; a zero has no bit set but perhaps the sign.
-  auto check_values = [&](const record& rec) {
-    std::uint32_t nonfinite = 0, bits = 0;
-    for (float v : rec.values) {
-      auto b = std::bit_cast<std::uint32_t>(v);
-      nonfinite |= static_cast<std::uint32_t>((b & 0x7f800000u) == 0x7f800000u);
-      bits |= b & 0x7fffffffu;
-    }
-    if (nonfinite)
-      throw sink_error(fmt::format("{}: record {} has a value that is not a finite number", describe(), rec.id));
-    if (!bits)
-      throw sink_error(fmt::format("{}: record {} has no non-zero value; Pinecone needs at least one", describe(),
-                                   rec.id));
-  };
-
-  // 2. Pack and send: each request holds <= max_records records and <= max_request_bytes of body.
-  // Writing floats as JSON text is the costly part, so slices of the records are packed on up to two
-  // threads, and each request is submitted as soon as it is packed, while the next is being written.
-  std::string head = "{\"namespace\":";
-  json::append_string(head, ns_);
-  head += ",\"vectors\":[";
-  const std::string tail = "]}";
-  struct sent {
-    std::size_t first_record;  // for ordering
-    http::client::handle handle;
-    std::vector<std::size_t> members;
-  };
-  std::mutex mutex;
-  std::vector<sent> requests;
-  std::vector<std::string> too_large;
-  // A packed request goes out: submitted, remembered with its records, and the packer starts the
-  // next one in a spare body.
-  auto hand_over = [&](http::client& sender, http::request r, std::vector<std::size_t>& members, std::string& body) {
-    auto h = sender.submit(std::move(r));
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      requests.push_back({members.front(), std::move(h), std::move(members)});
-    }
-    body = spare_body();
-    members = {};
-  };
-  // A record too large to go even alone: reported and skipped, never sent.
-  auto refuse = [&](const record& rec, std::size_t size) {
-    std::lock_guard<std::mutex> lock(mutex);
-    too_large.push_back(rec.id);
-    logger()->error("pinecone: record {} is {} bytes serialized, over the {}-byte request limit; not sent", rec.id,
-                    size, options_.max_request_bytes);
-  };
-
-  // gRPC: the same packing by the protobuf message's size; the floats are copied into the body
-  // once, with no text in between.
-  auto pack_grpc = [&](std::size_t begin, std::size_t end) {
-    grpc::upsert_encoder enc(ns_);
-    std::string body = spare_body();
-    std::vector<std::size_t> members;
-    auto flush = [&]() {
-      if (members.empty()) return;
-      grpc::upsert_encoder::finish(body);
-      hand_over(*grpc_client_, make_grpc(std::move(body)), members, body);
-    };
-    for (std::size_t i = begin; i < end; ++i) {
-      if (skip[i]) continue;
-      const record& rec = records[i];
-      check_values(rec);
-      std::size_t size = 0;
-      try {
-        size = enc.prepare(rec, patched[i].empty() ? rec.metadata_json : patched[i]);
-      } catch (const error& e) {  // metadata that is not a JSON object
-        throw sink_error(fmt::format("{}: record {}: {}", describe(), rec.id, e.what()));
-      }
-      if (enc.overhead() + size > options_.max_request_bytes) {
-        refuse(rec, size);
-        continue;
-      }
-      if (!members.empty() &&
-          (members.size() >= options_.max_records || body.size() + size > options_.max_request_bytes))
-        flush();
-      if (members.empty()) {
-        body.reserve(std::min(options_.max_request_bytes, enc.overhead() + size * options_.max_records));
-        enc.begin(body);
-      }
-      enc.append(body, rec);
-      members.push_back(i);
-    }
-    flush();
-  };
-
-  auto pack_rest = [&](std::size_t begin, std::size_t end) {
-    std::string body = spare_body(), one;
-    std::vector<std::size_t> members;
-    auto flush = [&]() {
-      if (members.empty()) return;
-      body += tail;
-      hand_over(*client_, make("POST", "/vectors/upsert", std::move(body)), members, body);
-    };
-    for (std::size_t i = begin; i < end; ++i) {
-      if (skip[i]) continue;
-      const record& rec = records[i];
-      check_values(rec);
-      one.clear();
-      one.reserve(rec.values.size() * 12 + rec.metadata_json.size() + rec.id.size() + 64);
-      append_record(one, rec, patched[i].empty() ? rec.metadata_json : patched[i]);
-      if (head.size() + one.size() + tail.size() > options_.max_request_bytes) {
-        refuse(rec, one.size());
-        continue;
-      }
-      if (!members.empty() && (members.size() >= options_.max_records ||
-                               body.size() + 1 + one.size() + tail.size() > options_.max_request_bytes))
-        flush();
-      if (members.empty()) {
-        body.reserve(options_.max_request_bytes);
-        body = head;
-      } else {
-        body.push_back(',');
-      }
-      body += one;
-      members.push_back(i);
-    }
-    flush();
-  };
-
-  auto pack = [&](std::size_t begin, std::size_t end) { grpc() ? pack_grpc(begin, end) : pack_rest(begin, end); };
-  const std::size_t threads = records.size() >= 2 * options_.max_records ? 2 : 1;
-  std::exception_ptr failure;
-  if (threads == 1) {
-    pack(0, records.size());
-  } else {
-    std::size_t mid = records.size() / 2;
-    std::thread second([&] {
-      try {
-        pack(mid, records.size());
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex);
-        failure = std::current_exception();
-      }
-    });
-    try {
-      pack(0, mid);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mutex);
-      if (!failure) failure = std::current_exception();
-    }
-    second.join();
-  }
-  if (!too_large.empty()) {
-    std::lock_guard<std::mutex> lock(unsendable_mutex_);
-    for (auto& id : too_large) unsendable_.push_back(std::move(id));
-  }
-  std::sort(requests.begin(), requests.end(), [](const sent& a, const sent& b) { return a.first_record < b.first_record; });
-  http::client& sender = grpc() ? *grpc_client_ : *client_;
-  auto cancel_from = [&](std::size_t k) {
-    for (std::size_t j = k; j < requests.size(); ++j) sender.cancel(requests[j].handle);
-  };
-  if (failure) {
-    cancel_from(0);
-    std::rethrow_exception(failure);
-  }
-
-  // 3. Every acknowledgement must count every record of its request.
-  std::int64_t acked = 0;
-  simdjson::dom::parser parser;
-  for (std::size_t k = 0; k < requests.size(); ++k) {
-    http::response resp;
-    try {
-      resp = sender.wait(requests[k].handle);
-    } catch (...) {
-      cancel_from(k + 1);
-      throw;
-    }
-    if (const auto* lsn = resp.find("x-pinecone-request-lsn")) {
-      long long v = std::atoll(lsn->c_str());
-      long long prev = max_lsn_.load();
-      while (v > prev && !max_lsn_.compare_exchange_weak(prev, v)) {
-      }
-    }
-    std::int64_t count = -1;
-    if (grpc()) {
-      if (auto n = grpc::read_upserted_count(resp.body)) count = *n;
-    } else if (parse(parser, resp).at_key("upsertedCount").get(count)) {
-      count = -1;
-    }
-    sender.recycle(std::move(resp));
-    keep_body(sender.take_body(requests[k].handle));
-    const auto& members = requests[k].members;
-    if (count != static_cast<std::int64_t>(members.size())) {
-      std::string ids;
-      for (std::size_t j = 0; j < members.size() && j < 20; ++j) ids += (j ? ", " : "") + records[members[j]].id;
-      cancel_from(k + 1);
-      throw sink_error(fmt::format("{}: an upsert of {} records was acknowledged with {} {}{}; "
-                                   "the request held {}{}",
-                                   describe(), members.size(), grpc() ? "upserted_count" : "upsertedCount", count,
-                                   count < 0 ? " (missing)" : "", ids,
-                                   members.size() > 20 ? ", ..." : ""));
-    }
-    acked += count;
-  }
-  return acked;
-}
-
 std::vector<fetched_record> pinecone_sink::fetch(const std::vector<std::string>& ids) {
   std::vector<fetched_record> out;
   simdjson::dom::parser parser;
@@ -469,7 +167,7 @@ std::vector<fetched_record> pinecone_sink::fetch(const std::vector<std::string>&
   }
   for (auto& h : handles) {
     http::response resp = client_->wait(h);
-    simdjson::dom::element root = parse(parser, resp);
+    simdjson::dom::element root = pinecone_detail::parse(parser, resp);
     simdjson::dom::object vectors;
     if (root.at_key("vectors").get(vectors)) continue;
     for (auto kv : vectors) {
@@ -508,7 +206,7 @@ std::vector<std::string> pinecone_sink::list(std::string_view prefix, std::strin
     path = http::with_query(path, "limit", "100");
     if (!token.empty()) path = http::with_query(path, "paginationToken", token);
     http::response resp = call(make("GET", path));
-    simdjson::dom::element root = parse(parser, resp);
+    simdjson::dom::element root = pinecone_detail::parse(parser, resp);
     simdjson::dom::array vectors;
     if (!root.at_key("vectors").get(vectors)) {
       for (simdjson::dom::element v : vectors) {
@@ -527,7 +225,7 @@ std::vector<std::string> pinecone_sink::list(std::string_view prefix, std::strin
 sink_stats pinecone_sink::stats() {
   http::response resp = call(make("POST", "/describe_index_stats", "{}"));
   simdjson::dom::parser parser;
-  simdjson::dom::element root = parse(parser, resp);
+  simdjson::dom::element root = pinecone_detail::parse(parser, resp);
   sink_stats s;
   std::int64_t dim = 0;
   if (!root.at_key("dimension").get(dim)) s.dimension = static_cast<int>(dim);
@@ -547,11 +245,11 @@ std::vector<query_match> pinecone_sink::query(const std::vector<float>& vector, 
   std::string body = "{\"namespace\":";
   json::append_string(body, ns_);
   body += fmt::format(",\"topK\":{},\"includeMetadata\":true,\"includeValues\":false,\"vector\":[", top_k);
-  append_floats(body, vector);
+  json::append_floats(body, vector);
   body += "]}";
   http::response resp = call(make("POST", "/query", std::move(body)));
   simdjson::dom::parser parser;
-  simdjson::dom::element root = parse(parser, resp);
+  simdjson::dom::element root = pinecone_detail::parse(parser, resp);
   std::vector<query_match> out;
   simdjson::dom::array matches;
   if (root.at_key("matches").get(matches)) return out;

@@ -7,9 +7,12 @@
 //   - One namespace flows through every call. The default namespace ("" or "__default__" in config)
 //     is always sent as "__default__", and stats read either key, so writes, reads, counts and
 //     verification can never look at different namespaces.
-//   - Upserts are packed by count (<= max_records) and by serialized bytes (<= max_request_bytes);
-//     a record that cannot fit even alone is reported and never sent; requests go out concurrently
-//     (bounded per host) and every upsertedCount is checked.
+//   - Upserts are packed by count (<= max_records) and by serialized bytes (<= max_request_bytes)
+//     by the one packer (pack/packer.hpp); a record that cannot fit even alone is reported
+//     (take_unsendable) and never sent; requests go out concurrently (bounded per host) and every
+//     upsertedCount is checked (cpp/src/sinks/pinecone/upsert.cpp).
+//   - Metadata is sent as it comes: records arrive fitted to metadata_limit() where they were built
+//     (pack/sanitize.hpp's fit_metadata: the ingest, and Sink.upsert from Python).
 //   - Counts lag behind writes (eventual consistency): count_lags() is true, so verify polls.
 #pragma once
 
