@@ -70,7 +70,8 @@ void conversation_list::load() {
       const std::string_view name = slack::str(o, "name");
       conversation c;
       c.id = std::string(id);
-      c.label = "#" + std::string(list.by_id || name.empty() ? id : name);
+      c.label = "#";  // not "#" + std::string(...): GCC 12 at -O3 warns falsely on it (-Wrestrict, GCC bug 105329)
+      c.label += list.by_id || name.empty() ? id : name;
       const std::string_view folder = list.by_id ? id : name;
       if (safe_folder_name(folder) && files_.has_folder(std::string(folder))) c.folder = std::string(folder);
       index.emplace(c.id, found.size());
