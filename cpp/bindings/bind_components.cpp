@@ -6,6 +6,7 @@
 #include "backfill/embed/embedder.hpp"
 #include "backfill/embed/openai.hpp"
 #include "backfill/http/client.hpp"
+#include "backfill/pipeline/pipeline.hpp"
 #include "backfill/sinks/local/local_index.hpp"
 #include "backfill/sinks/pinecone/pinecone.hpp"
 #include "backfill/sources/jira/jira.hpp"
@@ -27,11 +28,14 @@ py::class_<S, Base, std::shared_ptr<S>> bind_built(py::module_& m, const char* n
   return c;
 }
 
+// Every options struct: the components' and the pipeline's.
 void register_options(py::module_& m) {
   using jo = jira_options;
   using so = slack_export_options;
   using oo = openai_options;
   using po = pinecone_options;
+  using co = chunker_options;
+  using pi = pipeline_options;
   bind_options(m, "JiraOptions", FIELD(jo, url), FIELD(jo, email), FIELD(jo, token), FIELD(jo, projects),
                FIELD(jo, jql), FIELD(jo, since), FIELD(jo, window_days), FIELD(jo, max_results),
                FIELD(jo, overlap_minutes), FIELD(jo, rate), FIELD(jo, max_in_flight), FIELD(jo, timeout),
@@ -45,6 +49,11 @@ void register_options(py::module_& m) {
                FIELD(po, api_version), FIELD(po, max_records), FIELD(po, max_request_bytes), FIELD(po, max_in_flight),
                FIELD(po, rate), FIELD(po, timeout), FIELD(po, verify_tls), FIELD(po, metadata_max_bytes),
                FIELD(po, max_attempts), FIELD(po, base_delay), FIELD(po, transport));
+  bind_options(m, "ChunkingOptions", FIELD(co, target_tokens), FIELD(co, overlap_tokens), FIELD(co, max_tokens));
+  bind_options(m, "PipelineOptions", FIELD(pi, workdir), FIELD(pi, chunking), FIELD(pi, batch_records),
+               FIELD(pi, max_examples), FIELD(pi, count_timeout_seconds), FIELD(pi, count_poll_seconds),
+               FIELD(pi, overlap), FIELD(pi, fetch_concurrency), FIELD(pi, embed_concurrency),
+               FIELD(pi, batches_in_flight));
 }
 
 }  // namespace
@@ -111,15 +120,8 @@ void register_components(py::module_& m) {
             return out;
           },
           py::arg("ids"), "Fetch records by id: a dict id -> record; absent ids are missing.")
-      .def(
-          "delete", [](sink& self, const std::vector<std::string>& ids) { released([&] { self.remove(ids); }); },
-          py::arg("ids"))
-      .def(
-          "list",
-          [](sink& self, const std::string& prefix, const std::string& after, std::size_t limit) {
-            return released([&] { return self.list(prefix, after, limit); });
-          },
-          py::arg("prefix") = "", py::arg("after") = "", py::arg("limit") = 100)
+      .def("delete", &sink::remove, nogil(), py::arg("ids"))
+      .def("list", &sink::list, nogil(), py::arg("prefix") = "", py::arg("after") = "", py::arg("limit") = 100)
       .def("stats",
            [](sink& self) {
              sink_stats s = released([&] { return self.stats(); });

@@ -102,21 +102,11 @@ void register_reports(py::module_& m) {
   bind_report(m, "RunReport", FIELD(run_report, fetch), FIELD(run_report, ingest));
 }
 
-void register_options(py::module_& m) {
-  using co = chunker_options;
-  using po = pipeline_options;
-  bind_options(m, "ChunkingOptions", FIELD(co, target_tokens), FIELD(co, overlap_tokens), FIELD(co, max_tokens));
-  bind_options(m, "PipelineOptions", FIELD(po, workdir), FIELD(po, chunking), FIELD(po, batch_records),
-               FIELD(po, max_examples), FIELD(po, count_timeout_seconds), FIELD(po, count_poll_seconds),
-               FIELD(po, overlap), FIELD(po, fetch_concurrency), FIELD(po, embed_concurrency),
-               FIELD(po, batches_in_flight));
-}
 
 }  // namespace
 
 void register_pipeline(py::module_& m) {
   register_reports(m);
-  register_options(m);
 
   const auto none = py::none();
   const std::vector<std::string> no_refetch;

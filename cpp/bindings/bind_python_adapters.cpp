@@ -1,170 +1,133 @@
-// A source and a sink written in Python (backfill.PythonSource, backfill.PythonSink) behind the core's
-// contracts, so they get the journal, resume, validation, verification and receipts of the native ones.
-// The facade (python/backfill/sources/python.py, sinks/python.py) calls the user's code, checks what
-// it returns and hands over plain values: pages as JSON text of documents (document_page.hpp), records
-// as (id, values, metadata JSON) tuples. These classes only convert; every call goes through
-// call_python, which holds the GIL for the call alone.
+// An embedder, a source and a sink written in Python (backfill.PythonEmbedder, PythonSource,
+// PythonSink): the core's callback adapters (callback_embedder.hpp, callback_source.hpp,
+// callback_sink.hpp) with each Python callable wrapped as a python_function, which holds the GIL for
+// the call alone. The facade (python/backfill/{embedders,sources,sinks}/python.py) checks what the
+// user's code returns and hands over plain values: pages as JSON text of documents, records as
+// (id, values, metadata JSON) tuples; the core checks the rest.
+#include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
-#include <optional>
-#include <tuple>
-
-#include "backfill/sinks/sink.hpp"
-#include "backfill/sources/document_page.hpp"
+#include "backfill/embed/callback_embedder.hpp"
+#include "backfill/sinks/callback/callback_sink.hpp"
+#include "backfill/sources/callback/callback_source.hpp"
 #include "python_call.hpp"
 
 namespace backfill::python {
 namespace {
 
-class python_source final : public source {
- public:
-  python_source(py::object hooks, std::string kind, std::string description, bool normalizes, bool lists_ids,
-                bool reopens)
-      : hooks_(share(std::move(hooks))), kind_(std::move(kind)), description_(std::move(description)),
-        who_("the Python source " + kind_), normalizes_(normalizes), lists_ids_(lists_ids), reopens_(reopens) {}
-
-  std::string kind() const override { return kind_; }
-  std::string describe() const override { return description_; }
-
-  std::vector<partition_plan> plan(run_context&) override {
-    auto names = call("partitions", [&] { return hooks("partitions")().cast<std::vector<std::string>>(); });
-    std::vector<partition_plan> out;
-    for (auto& name : names) out.push_back({name, name, -1, -1});
-    return out;
+// The vectors of `out`: a 2-D buffer of floats (NumPy, PyTorch on CPU via __array__, array.array...),
+// copied once with no Python floats, or a sequence of float sequences. Needs the GIL.
+std::vector<std::vector<float>> vectors_of(const py::object& out, std::size_t n, int dimension,
+                                           const std::string& who) {
+  if (py::hasattr(out, "__array_interface__") || py::isinstance<py::buffer>(out)) {
+    auto arr = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(out);
+    if (!arr) {
+      PyErr_Clear();
+      throw embed_error(who + " returned an array that is not numeric");
+    }
+    if (arr.ndim() != 2 || static_cast<std::size_t>(arr.shape(0)) != n || arr.shape(1) != dimension) {
+      py::tuple shape(py::cast(std::vector<py::ssize_t>(arr.shape(), arr.shape() + arr.ndim())));
+      throw embed_error(fmt::format("{} returned an array of shape {}, expected ({}, {})", who,
+                                    std::string(py::str(shape)), n, dimension));
+    }
+    std::vector<std::vector<float>> vectors;
+    const auto width = static_cast<std::size_t>(dimension);
+    for (const float* row = arr.data(); vectors.size() < n; row += width) vectors.emplace_back(row, row + width);
+    return vectors;
   }
-
-  bool incremental() const override { return reopens_; }
-  std::string reopen_cursor(const partition_plan& p, std::string_view watermark) override {
-    return call("reopen", [&] { return hooks("reopen")(p.name, watermark).cast<std::string>(); });
-  }
-
-  void fetch(const partition_plan& p, std::string_view cursor, page_sink& out, run_context& ctx) override {
-    using page = std::tuple<std::string, std::int64_t, std::string, std::string>;
-    shared_object pages = call("pages", [&] { return share(py::iter(hooks("pages")(p.name, cursor))); });
-    for (;;) {
-      ctx.checkpoint();
-      auto next = call("pages", [&]() -> std::optional<page> {
-        auto item = py::reinterpret_steal<py::object>(PyIter_Next(pages->ptr()));
-        if (!item && PyErr_Occurred()) throw py::error_already_set();
-        if (!item) return std::nullopt;
-        return item.cast<page>();
-      });
-      if (!next) return;
-      auto& [body, items, next_cursor, watermark] = *next;
-      out.page(body, items, next_cursor, watermark);
+  if (!py::isinstance<py::sequence>(out) || py::isinstance<py::str>(out))
+    throw embed_error(fmt::format("{} returned {}, expected one vector per text", who,
+                                  std::string(py::str(py::type::of(out).attr("__name__")))));
+  std::vector<std::vector<float>> vectors;
+  for (auto row : out) {
+    try {
+      vectors.push_back(row.cast<std::vector<float>>());
+    } catch (const py::cast_error&) {
+      throw embed_error(fmt::format("{} returned a vector {} that is not a list of numbers", who, vectors.size()));
     }
   }
+  return vectors;
+}
 
-  void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override {
-    document_page_ids(normalizes_ ? documents(partition, body) : body, fn);
-  }
+std::shared_ptr<callback_embedder> python_embedder(py::function fn, int dimension, std::string name,
+                                                   std::size_t batch_size, std::size_t concurrency) {
+  std::string who = "the Python embedder " + name;
+  auto embed = [fn = share(std::move(fn)), who, dimension](const std::vector<std::string_view>& texts) {
+    return call_python<embed_error>(who, [&] { return vectors_of((*fn)(texts), texts.size(), dimension, who); });
+  };
+  return std::make_shared<callback_embedder>(embed, callback_embedder_options{"python", std::move(name), who,
+                                                                              dimension, batch_size, concurrency});
+}
 
-  bool can_list_ids() const override { return lists_ids_; }
-  void list_ids(const partition_plan& p, const item_fn& fn, run_context&) override {
-    auto ids = call("list_ids", [&] { return hooks("list_ids")(p.name).cast<std::vector<std::string>>(); });
-    for (const auto& id : ids) fn(id);
-  }
-
-  bool pages_self_contained() const override { return true; }
-  void normalize(std::string_view partition, page_reader& pages, const document_fn& emit, run_context& ctx) override {
-    pages.for_each([&](std::int64_t, const std::string& body, const std::string&) {
-      read_document_page(normalizes_ ? documents(partition, body) : body, kind_, partition, emit);
-      ctx.checkpoint();
+// Pages of a Python iterator of (body, items, next_cursor, watermark) tuples, one call each.
+struct python_pages {
+  shared_object pages;
+  std::string who;
+  std::optional<callback_page> operator()() const {
+    return call_python<source_error>(who, [&]() -> std::optional<callback_page> {
+      auto item = py::reinterpret_steal<py::object>(PyIter_Next(pages->ptr()));
+      if (!item && PyErr_Occurred()) throw py::error_already_set();
+      return item ? std::optional(item.cast<callback_page>()) : std::nullopt;
     });
   }
-
- private:
-  py::object hooks(const char* name) const { return hooks_->attr(name); }
-  template <class F>
-  auto call(const char* hook, F&& f) const -> decltype(f()) {
-    return call_python<source_error>(who_ + " (" + hook + ")", std::forward<F>(f));
-  }
-  std::string documents(std::string_view partition, const std::string& body) const {
-    return call("normalize", [&] { return hooks("documents")(partition, py::str(body)).cast<std::string>(); });
-  }
-
-  shared_object hooks_;
-  std::string kind_, description_, who_;
-  bool normalizes_, lists_ids_, reopens_;
 };
 
-class python_sink final : public sink {
- public:
-  python_sink(py::object hooks, std::string name, std::string description, std::size_t batch_size,
-              std::size_t metadata_limit, bool queries)
-      : hooks_(share(std::move(hooks))), name_(std::move(name)), description_(std::move(description)),
-        who_("the Python sink " + name_), batch_size_(batch_size), metadata_limit_(metadata_limit), queries_(queries) {}
+std::shared_ptr<callback_source> python_source(const py::object& hooks, std::string kind, std::string description,
+                                               bool normalizes, bool lists_ids, bool reopens) {
+  std::string who = "the Python source " + kind;
+  auto hook = [&](const char* name) { return share(hooks.attr(name)); };
+  auto named = [&](const char* role) { return who + " (" + role + ")"; };
+  callback_source_hooks h;
+  h.partitions = python_function<source_error, std::vector<std::string>()>{hook("partitions"), named("partitions")};
+  h.pages = [open = hook("pages"), who = named("pages")](std::string_view partition, std::string_view cursor) {
+    auto pages = call_python<source_error>(who, [&] { return share(py::iter((*open)(partition, cursor))); });
+    return callback_source_hooks::page_stream(python_pages{std::move(pages), who});
+  };
+  if (normalizes)
+    h.documents = python_function<source_error, std::string(std::string_view, const std::string&)>{
+        hook("documents"), named("normalize")};
+  if (lists_ids)
+    h.list_ids = python_function<source_error, std::vector<std::string>(std::string_view)>{hook("list_ids"),
+                                                                                           named("list_ids")};
+  if (reopens)
+    h.reopen = python_function<source_error, std::string(std::string_view, std::string_view)>{hook("reopen"),
+                                                                                              named("reopen")};
+  return std::make_shared<callback_source>(std::move(h), std::move(kind), std::move(description));
+}
 
-  std::string kind() const override { return "python"; }
-  std::string identity() const override { return "python:" + name_; }
-  std::string describe() const override { return description_; }
-  std::size_t metadata_limit() const override { return metadata_limit_; }
-  std::size_t max_batch() const override { return batch_size_; }
-
-  std::int64_t upsert(const std::vector<record>& records) override {
-    return call("upsert", [&] {
-      py::list rows(records.size());
-      for (std::size_t i = 0; i < records.size(); ++i)
-        rows[i] = py::make_tuple(records[i].id, records[i].values, records[i].metadata_json);
-      return hooks("upsert")(rows).cast<std::int64_t>();
-    });
-  }
-
-  std::vector<fetched_record> fetch(const std::vector<std::string>& ids) override {
-    using row = std::tuple<std::string, std::vector<float>, std::string>;
-    auto rows = call("fetch", [&] { return hooks("fetch")(ids).cast<std::vector<row>>(); });
-    std::vector<fetched_record> out;
-    out.reserve(rows.size());
-    for (auto& [id, values, meta] : rows) out.push_back({std::move(id), std::move(values), std::move(meta)});
-    return out;
-  }
-
-  void remove(const std::vector<std::string>& ids) override {
-    call("delete", [&] { hooks("delete")(ids); });
-  }
-
-  std::vector<std::string> list(std::string_view prefix, std::string_view after, std::size_t limit) override {
-    return call("list", [&] { return hooks("list")(prefix, after, limit).cast<std::vector<std::string>>(); });
-  }
-
-  sink_stats stats() override {
-    auto [count, dimension] = call("stats", [&] { return hooks("stats")().cast<std::pair<std::int64_t, int>>(); });
-    return {count, dimension};
-  }
-
-  std::vector<query_match> query(const std::vector<float>& vector, std::size_t top_k) override {
-    if (!queries_) throw sink_error(who_ + " has no query function; give PythonSink(query=...) to search it");
-    using row = std::tuple<std::string, double, std::string>;
-    auto rows = call("query", [&] { return hooks("query")(vector, top_k).cast<std::vector<row>>(); });
-    std::vector<query_match> out;
-    for (auto& [id, score, meta] : rows) out.push_back({std::move(id), score, std::move(meta)});
-    return out;
-  }
-
- private:
-  py::object hooks(const char* name) const { return hooks_->attr(name); }
-  template <class F>
-  auto call(const char* hook, F&& f) const -> decltype(f()) {
-    return call_python<sink_error>(who_ + " (" + hook + ")", std::forward<F>(f));
-  }
-
-  shared_object hooks_;
-  std::string name_, description_, who_;
-  std::size_t batch_size_, metadata_limit_;
-  bool queries_;
-};
+std::shared_ptr<callback_sink> python_sink(const py::object& hooks, std::string name, std::string description,
+                                           std::size_t batch_size, std::size_t metadata_limit) {
+  using ids = const std::vector<std::string>&;
+  std::string who = "the Python sink " + name;
+  auto hook = [&](const char* n) { return share(hooks.attr(n)); };
+  auto named = [&](const char* role) { return who + " (" + role + ")"; };
+  callback_sink_hooks h;
+  h.upsert = python_function<sink_error, std::int64_t(const std::vector<record>&)>{hook("upsert"), named("upsert")};
+  h.fetch = python_function<sink_error, std::vector<fetched_record>(ids)>{hook("fetch"), named("fetch")};
+  h.remove = python_function<sink_error, void(ids)>{hook("delete"), named("delete")};
+  h.list = python_function<sink_error, std::vector<std::string>(std::string_view, std::string_view, std::size_t)>{
+      hook("list"), named("list")};
+  h.stats = python_function<sink_error, sink_stats()>{hook("stats"), named("stats")};
+  h.query = python_function<sink_error, std::vector<query_match>(const std::vector<float>&, std::size_t)>{
+      hook("query"), named("query")};
+  return std::make_shared<callback_sink>(
+      std::move(h), callback_sink_options{"python", std::move(name), who, std::move(description), batch_size,
+                                          metadata_limit});
+}
 
 }  // namespace
 
 void register_python_adapters(py::module_& m) {
   register_python_exceptions();
-  py::class_<python_source, source, std::shared_ptr<python_source>>(m, "PythonSource")
-      .def(py::init<py::object, std::string, std::string, bool, bool, bool>(), py::arg("hooks"), py::arg("kind"),
-           py::arg("description"), py::arg("normalizes"), py::arg("lists_ids"), py::arg("reopens"));
-  py::class_<python_sink, sink, std::shared_ptr<python_sink>>(m, "PythonSink")
-      .def(py::init<py::object, std::string, std::string, std::size_t, std::size_t, bool>(), py::arg("hooks"),
-           py::arg("name"), py::arg("description"), py::arg("batch_size"), py::arg("metadata_limit"),
-           py::arg("queries"));
+  py::class_<callback_embedder, embedder, std::shared_ptr<callback_embedder>>(m, "PythonEmbedder")
+      .def(py::init(&python_embedder), py::arg("fn"), py::arg("dimension"), py::arg("name"),
+           py::arg("batch_size") = 64, py::arg("concurrency") = 1);
+  py::class_<callback_source, source, std::shared_ptr<callback_source>>(m, "PythonSource")
+      .def(py::init(&python_source), py::arg("hooks"), py::arg("kind"), py::arg("description"), py::arg("normalizes"),
+           py::arg("lists_ids"), py::arg("reopens"));
+  py::class_<callback_sink, sink, std::shared_ptr<callback_sink>>(m, "PythonSink")
+      .def(py::init(&python_sink), py::arg("hooks"), py::arg("name"), py::arg("description"), py::arg("batch_size"),
+           py::arg("metadata_limit"));
 }
 
 }  // namespace backfill::python

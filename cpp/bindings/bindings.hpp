@@ -5,15 +5,49 @@
 
 #include <functional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "backfill/core/context.hpp"
 #include "backfill/core/document.hpp"
 #include "backfill/core/errors.hpp"
+#include "backfill/sinks/sink.hpp"
+#include "backfill/sources/callback/callback_source.hpp"
 
 namespace backfill::http {
 struct client_stats;
 }
+
+// Core structs the adapters of Python code (bind_python_adapters.cpp) exchange as tuples of their
+// fields, in order. Declared here so that every binding file sees the same casters.
+namespace pybind11::detail {
+template <class T, class... F>
+struct fields_caster {
+  PYBIND11_TYPE_CASTER(T, const_name("tuple"));
+  bool load(handle src, bool convert) {
+    make_caster<std::tuple<F...>> fields;
+    if (!fields.load(src, convert)) return false;
+    value = std::make_from_tuple<T>(cast_op<std::tuple<F...>&&>(std::move(fields)));
+    return true;
+  }
+  static handle cast(const T& v, return_value_policy, handle) {
+    const auto& [a, b, c] = v;  // record: the one that goes to Python
+    return pybind11::make_tuple(a, b, c).release();
+  }
+};
+template <>
+struct type_caster<backfill::record> : fields_caster<backfill::record, std::string, std::vector<float>, std::string> {};
+template <>
+struct type_caster<backfill::fetched_record>
+    : fields_caster<backfill::fetched_record, std::string, std::vector<float>, std::string> {};
+template <>
+struct type_caster<backfill::query_match> : fields_caster<backfill::query_match, std::string, double, std::string> {};
+template <>
+struct type_caster<backfill::sink_stats> : fields_caster<backfill::sink_stats, std::int64_t, int> {};
+template <>
+struct type_caster<backfill::callback_page>
+    : fields_caster<backfill::callback_page, std::string, std::int64_t, std::string, std::string> {};
+}  // namespace pybind11::detail
 
 namespace backfill::python {
 
@@ -22,7 +56,6 @@ namespace py = pybind11;
 void register_errors(py::module_& m);
 void register_logging(py::module_& m);
 void register_components(py::module_& m);
-void register_python_embedder(py::module_& m);
 void register_python_adapters(py::module_& m);
 void register_pipeline(py::module_& m);
 // Test-only: registered into the backfill._core._testing submodule.
@@ -80,6 +113,9 @@ std::vector<std::string> python_lineage(const error& e);
 
 // Forwards queued core log records to logging.getLogger("backfill"). Needs the GIL.
 void drain_logs();
+
+// A method run with the GIL released (.def(..., nogil())), its arguments and result converted holding it.
+using nogil = py::call_guard<py::gil_scoped_release>;
 
 // f() with the GIL released, for a short call (no ticks: see run_released for long work).
 template <class F>

@@ -8,7 +8,6 @@ PYBIND11_MODULE(_core, m) {
   backfill::python::register_errors(m);
   backfill::python::register_logging(m);
   backfill::python::register_components(m);
-  backfill::python::register_python_embedder(m);
   backfill::python::register_python_adapters(m);
   backfill::python::register_pipeline(m);
   py::module_ testing = m.def_submodule("_testing", "Core pieces for tests and benchmarks (not part of the API)");

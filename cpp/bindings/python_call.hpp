@@ -1,4 +1,4 @@
-// Calling Python from the core's threads: the one way the adapters that run user code (PythonEmbedder,
+// Calling Python from the core's threads: the one way the adapters of user code (PythonEmbedder,
 // PythonSource, PythonSink) do it. The GIL is taken for the call and the conversion of its result only.
 //
 // A Python exception leaves the call as the core error `Error` (so the core handles it as any failure
@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -71,6 +72,23 @@ auto call_python(std::string_view who, F&& f) -> decltype(f()) {
   }
 }
 
+// A Python callable as the plain function the core's callback adapters take: each call converts the
+// arguments, calls it and converts its result to R, through call_python.
+template <class Error, class Signature>
+struct python_function;
+template <class Error, class R, class... A>
+struct python_function<Error, R(A...)> {
+  shared_object fn;
+  std::string who;
+  R operator()(A... args) const {
+    return call_python<Error>(who, [&]() -> R {
+      py::object out = (*fn)(args...);
+      if constexpr (!std::is_void_v<R>) return out.template cast<R>();
+    });
+  }
+};
+
+// Registers the translator that raises the Python exception a core error carries.
 void register_python_exceptions();
 
 }  // namespace backfill::python

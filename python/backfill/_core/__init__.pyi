@@ -359,5 +359,5 @@ class PythonSource(Source):
 
 class PythonSink(Sink):
     def __init__(
-        self, hooks: Any, name: str, description: str, batch_size: int, metadata_limit: int, queries: bool
+        self, hooks: Any, name: str, description: str, batch_size: int, metadata_limit: int
     ) -> None: ...

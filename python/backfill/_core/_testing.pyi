@@ -1,4 +1,4 @@
-# Stubs for backfill._core._testing (cpp/bindings/bind_testing.cpp, bind_http.cpp): core pieces for
+# Stubs for backfill._core._testing (cpp/testing/bind_testing.cpp, bind_http.cpp): core pieces for
 # tests and benchmarks, not part of the API.
 import builtins
 from typing import Any

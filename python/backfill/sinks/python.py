@@ -60,7 +60,6 @@ class PythonSink:
             f"Python sink {self.name} ({callable_name(hooks.upsert_fn.fn)})",
             batch_size=self.batch_size,
             metadata_limit=self.metadata_max_bytes,
-            queries=hooks.query_fn is not None,
         )
 
 
@@ -75,6 +74,7 @@ class _SinkHooks:
         self.list_fn = UserCallable(spec.list, "sink.list", SinkError)
         self.stats_fn = UserCallable(spec.stats, "sink.stats", SinkError)
         self.query_fn = None if spec.query is None else UserCallable(spec.query, "sink.query", SinkError)
+        self.name = spec.name
 
     def upsert(self, rows: builtins.list[tuple[str, builtins.list[float], str]]) -> int:
         records = [{"id": i, "values": v, "metadata": json.loads(m)} for i, v, m in rows]
@@ -117,7 +117,7 @@ class _SinkHooks:
         ids = builtins.list(got)
         if not all(isinstance(i, str) for i in ids):
             raise SinkError(f"{self.list_fn.name} returned an id that is not a str")
-        return sorted(ids)[:limit]
+        return ids  # the core sorts them and keeps the first `limit`
 
     def stats(self) -> tuple[int, int]:
         got = self.stats_fn()
@@ -128,7 +128,9 @@ class _SinkHooks:
         return count, dimension
 
     def query(self, vector: builtins.list[float], top_k: int) -> builtins.list[tuple[str, float, str]]:
-        assert self.query_fn is not None
+        if self.query_fn is None:
+            raise SinkError(f"the Python sink {self.name} has no query function; "
+                            "give PythonSink(query=...) to search it")
         got = self.query_fn(vector, top_k)
         try:
             return [(m["id"], float(m["score"]), _canonical.dumps(m.get("metadata") or {})) for m in got]

@@ -234,18 +234,7 @@ void register_http(py::module_& m) {
           },
           py::arg("requests"), py::arg("raise_on_error") = true,
           "Many requests in flight at once (within the limits); results in order.")
-      .def("stats",
-           [](client& self) {
-             auto s = self.stats();
-             py::dict d;
-             d["requests"] = s.requests;
-             d["attempts"] = s.attempts;
-             d["retries"] = s.retries;
-             d["failures"] = s.failures;
-             d["bytes_received"] = s.bytes_received;
-             d["max_in_flight"] = s.max_in_flight;
-             return d;
-           })
+      .def("stats", [](client& self) { return stats_dict(self.stats()); })
       .def("scrub", &client::scrub, py::arg("text"));
 
   m.def(
