@@ -61,6 +61,8 @@ from _common import (  # noqa: E402
     median,
     no_proxy_for_loopback,
     now_utc,
+    rotated,
+    round_entry,
     run_child,
     spread_percent,
     versions,
@@ -198,9 +200,8 @@ def e2e_section(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         print(f"e2e: {args.issues:,} issues in {jira.projects} on {jira.url}; Pinecone on {pinecone.url}", flush=True)
         for r in range(args.repetitions):
             waited, busy = wait_for_quiet(args.quiet_wait)
-            order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
-            entry: dict[str, Any] = {"round": r + 1, "order": order, "waited_seconds": round(waited, 1),
-                                     "machine_cores_busy_before": round(busy, 2)}
+            order = rotated(contenders, r)
+            entry = round_entry(r, order, waited, busy)
             for c in order:
                 run = run_contender(c, jira, pinecone, scratch, f"{c}-r{r + 1}", args.dimension, args.verify_sample)
                 runs[c].append(run)
@@ -365,7 +366,7 @@ def upsert_section(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         spec0.update(batches)
         for r in range(args.repetitions):
             wait_for_quiet(args.quiet_wait)
-            order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
+            order = rotated(contenders, r)
             entry: dict[str, Any] = {"round": r + 1, "order": order}
             for c in order:
                 spec = {**spec0, "contender": c, "namespace": f"{c}-r{r + 1}"}
@@ -471,7 +472,7 @@ def ladder_section(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         with JiraFastServer(issues=n, projects=args.projects, templates=args.templates, seed=args.seed) as jira, \
                 FastServer(store=True, dimension=args.ladder_dimension) as pinecone:
             for rep in range(args.ladder_repetitions):
-                order = contenders[rep % len(contenders):] + contenders[:rep % len(contenders)]
+                order = rotated(contenders, rep)
                 for c in order:
                     wait_for_quiet(args.quiet_wait)
                     run = run_contender(c, jira, pinecone, scratch, f"{c}-n{n}-r{rep + 1}", args.ladder_dimension,

@@ -46,7 +46,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from _common import cpu_model, machine_busy_seconds, median, no_proxy_for_loopback, wait_for_quiet
+from _common import (  # noqa: E402
+    cpu_model,
+    machine_busy_seconds,
+    median,
+    no_proxy_for_loopback,
+    rotated,
+    wait_for_quiet,
+)
 from static_server import NginxUnavailable, StaticServer, cpu_seconds
 
 SCHEMA = "backfill.bench.http/1"
@@ -603,8 +610,7 @@ def main(argv: list[str] | None = None) -> int:
                     if waited >= 1:
                         print(f"http_bench:   waited {waited:.0f} s for the machine to calm down "
                               f"({busy:.2f} cores busy at the end)", file=sys.stderr, flush=True)
-                k = rep % len(group)
-                for cell in group[k:] + group[:k]:  # rotate the order each round
+                for cell in rotated(group, rep):
                     measure(cell)
     finally:
         for cell in cells:
