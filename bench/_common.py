@@ -24,7 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -91,6 +91,26 @@ def round_entry(r: int, order: list[str], waited: float, busy: float) -> dict[st
     """What a result file keeps of round `r` (from 0): its order and the wait for a quiet machine before it."""
     return {"round": r + 1, "order": order, "waited_seconds": round(waited, 1),
             "machine_cores_busy_before": round(busy, 2)}
+
+
+def alternating_rounds(contenders: Sequence[str], repetitions: int, quiet_wait: float,
+                       run_one: Callable[[str, int], dict[str, Any]], rate: str
+                       ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Runs every contender once a round for `repetitions` rounds, each round in rotated() order after
+    a wait for a quiet machine. run_one(contender, round from 0) returns the run's dict. Returns each
+    contender's runs and the rounds' entries (round_entry() with each contender's run[rate])."""
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in contenders}
+    rounds = []
+    for r in range(repetitions):
+        waited, busy = wait_for_quiet(quiet_wait)
+        order = rotated(contenders, r)
+        entry = round_entry(r, order, waited, busy)
+        for c in order:
+            run = run_one(c, r)
+            runs[c].append(run)
+            entry[c] = run[rate]
+        rounds.append(entry)
+    return runs, rounds
 
 
 def median(values: Iterable[float]) -> float:

@@ -2,6 +2,7 @@
 
 In the server's own process:
 
+    ServerStats            the counters /__bench/stats answers, updated under one lock
     ThreadedServer         a listening socket on 127.0.0.1 and one daemon thread per connection
     read_request_head()    the next HTTP/1.1 request head from a connection's buffer
     response_head()        the status line and headers of an answer
@@ -24,23 +25,33 @@ import sys
 import threading
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Callable, TypeVar
 
 from _common import cpu_seconds
 
 MAX_HEADER = 64 * 1024
 
 
-class _Counted(Protocol):
-    lock: threading.Lock
-    connections: int
+class ServerStats:
+    """Counters a server's threads update under `lock`; subclasses add their own. snapshot() is every
+    counter at one moment, as /__bench/stats answers it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.body_bytes = 0
+        self.connections = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {k: dict(v) if isinstance(v, dict) else v for k, v in vars(self).items() if k != "lock"}
 
 
 class ThreadedServer:
     """Accepts connections on 127.0.0.1:`port` (0: a free one) and runs handle(conn) for each on a
     daemon thread of its own, counting them in `stats.connections`."""
 
-    def __init__(self, stats: _Counted, port: int = 0, backlog: int = 256) -> None:
+    def __init__(self, stats: ServerStats, port: int = 0, backlog: int = 256) -> None:
         self.stats = stats
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -40,20 +40,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from _common import (  # noqa: E402
-    cpu_model,
-    machine_busy_seconds,
-    median,
-    no_proxy_for_loopback,
-    rotated,
-    wait_for_quiet,
-)
+from _common import cpu_model, machine_busy_seconds, median, no_proxy_for_loopback, rotated, wait_for_quiet
 from static_server import NginxUnavailable, StaticServer, cpu_seconds
 
 SCHEMA = "backfill.bench.http/1"
@@ -126,6 +119,16 @@ class Runner:
     def transfer(self, n: int) -> int:
         """Does n GETs and returns the body bytes received."""
         raise NotImplementedError
+
+    def get_loop(self, get: Callable[[str], Any], n: int) -> int:
+        """n GETs one after the other with a client's blocking `get`, each checked; the body bytes."""
+        received = 0
+        url = self.url
+        for _ in range(n):
+            r = get(url)
+            self.check(r.status_code, len(r.content))
+            received += len(r.content)
+        return received
 
     def run(self, n: int) -> Sample:
         worker = self.server.worker_pid
@@ -262,13 +265,7 @@ class Requests(Runner):
         self.pool = ThreadPoolExecutor(self.concurrency) if self.concurrency > 1 else None
 
     def _loop(self, n: int) -> int:
-        received = 0
-        get, url = self.session.get, self.url
-        for _ in range(n):
-            r = get(url)
-            self.check(r.status_code, len(r.content))
-            received += len(r.content)
-        return received
+        return self.get_loop(self.session.get, n)
 
     def transfer(self, n: int) -> int:
         if self.pool is None:
@@ -302,13 +299,7 @@ class Httpx(Runner):
 
     def transfer(self, n: int) -> int:
         if self.concurrency == 1:
-            received = 0
-            get, url = self.client.get, self.url
-            for _ in range(n):
-                r = get(url)
-                self.check(r.status_code, len(r.content))
-                received += len(r.content)
-            return received
+            return self.get_loop(self.client.get, n)
 
         async def worker(k: int) -> int:
             received = 0

@@ -47,13 +47,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _fast_server import (  # noqa: E402
-    ChildServer,
-    ThreadedServer,
-    read_request_head,
-    response_head,
-    serve_until_signalled,
-)
+from _fast_server import ChildServer, ServerStats, ThreadedServer  # noqa: E402
+from _fast_server import read_request_head, response_head, serve_until_signalled  # noqa: E402
 
 TESTS = HERE.parent / "tests" / "python"
 
@@ -162,22 +157,13 @@ class _Template:
 # --- the server -----------------------------------------------------------------------------------
 
 
-class _Stats:
+class _Stats(ServerStats):
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.requests = 0
+        super().__init__()
         self.search_pages = 0
         self.comment_pages = 0
         self.issues = 0
-        self.body_bytes = 0
         self.errors = 0
-        self.connections = 0
-
-    def snapshot(self) -> dict[str, int]:
-        with self.lock:
-            return {"requests": self.requests, "search_pages": self.search_pages, "comment_pages": self.comment_pages,
-                    "issues": self.issues, "body_bytes": self.body_bytes, "errors": self.errors,
-                    "connections": self.connections}
 
 
 class Server(ThreadedServer):

@@ -60,16 +60,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from _common import (
-    cpu_model,
-    curl_version,
-    machine_busy_seconds,
-    median,
-    no_proxy_for_loopback,
-    rotated,
-    round_entry,
-    wait_for_quiet,
-)
+from _common import cpu_model, curl_version, machine_busy_seconds, median, no_proxy_for_loopback, wait_for_quiet
+from _common import rotated, round_entry
 from _common import versions as _versions
 from pinecone_fast_server import MAX_RECORDS, MAX_REQUEST_BYTES, FastServer, cpu_seconds
 

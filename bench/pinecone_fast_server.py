@@ -57,13 +57,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_seconds  # noqa: E402, F401  (re-exported: pinecone_bench imports it from here)
-from _fast_server import (  # noqa: E402
-    ChildServer,
-    ThreadedServer,
-    read_request_head,
-    response_head,
-    serve_until_signalled,
-)
+from _fast_server import ChildServer, ServerStats, ThreadedServer  # noqa: E402
+from _fast_server import read_request_head, response_head, serve_until_signalled  # noqa: E402
 
 try:  # a faster parser for validate mode; json works too
     import orjson as _orjson
@@ -85,23 +80,14 @@ VALUES = re.compile(rb'"values":\[[^\]]*\]')
 RECORD_ID = re.compile(rb'"id":"((?:[^"\\]|\\.)*)"')
 
 
-class _Stats:
+class _Stats(ServerStats):
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.requests = 0
+        super().__init__()
         self.upserts = 0
         self.records = 0
-        self.body_bytes = 0
         self.rejected = 0
         self.last_error = ""
-        self.connections = 0
         self.namespaces: dict[str, int] = {}
-
-    def snapshot(self) -> dict[str, Any]:
-        with self.lock:
-            return {"requests": self.requests, "upserts": self.upserts, "records": self.records,
-                    "body_bytes": self.body_bytes, "rejected": self.rejected, "last_error": self.last_error,
-                    "connections": self.connections, "namespaces": dict(self.namespaces)}
 
 
 def _namespace(body: bytearray, length: int) -> str:
