@@ -24,11 +24,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
+_T = TypeVar("_T")
 
 
 def no_proxy_for_loopback() -> None:
@@ -78,6 +79,38 @@ def wait_for_quiet(max_wait: float, threshold: float = 0.25) -> tuple[float, flo
         waited = time.perf_counter() - start
         if busy < threshold or waited >= max_wait:
             return waited, busy
+
+
+def rotated(contenders: Sequence[_T], r: int) -> list[_T]:
+    """The order of round `r` (from 0): the contenders turned left by r, so that none always runs first."""
+    k = r % len(contenders)
+    return [*contenders[k:], *contenders[:k]]
+
+
+def round_entry(r: int, order: list[str], waited: float, busy: float) -> dict[str, Any]:
+    """What a result file keeps of round `r` (from 0): its order and the wait for a quiet machine before it."""
+    return {"round": r + 1, "order": order, "waited_seconds": round(waited, 1),
+            "machine_cores_busy_before": round(busy, 2)}
+
+
+def alternating_rounds(contenders: Sequence[str], repetitions: int, quiet_wait: float,
+                       run_one: Callable[[str, int], dict[str, Any]], rate: str
+                       ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Runs every contender once a round for `repetitions` rounds, each round in rotated() order after
+    a wait for a quiet machine. run_one(contender, round from 0) returns the run's dict. Returns each
+    contender's runs and the rounds' entries (round_entry() with each contender's run[rate])."""
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in contenders}
+    rounds = []
+    for r in range(repetitions):
+        waited, busy = wait_for_quiet(quiet_wait)
+        order = rotated(contenders, r)
+        entry = round_entry(r, order, waited, busy)
+        for c in order:
+            run = run_one(c, r)
+            runs[c].append(run)
+            entry[c] = run[rate]
+        rounds.append(entry)
+    return runs, rounds
 
 
 def median(values: Iterable[float]) -> float:

@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "cpu_clock.hpp"
+#include "loop_options.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -99,28 +100,16 @@ long long run(CURLM* multi, std::vector<slot>& slots, long long total, long long
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string url;
-  long long requests = 0, concurrency = 1, warmup = -1, expect_bytes = -1;
-  long watch_pid = 0;
   bool fresh = false, compressed = false;
   std::string user_agent;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (i + 1 >= argc) usage(("missing value of " + a).c_str());
-    const char* v = argv[++i];
-    if (a == "--url") url = v;
-    else if (a == "--requests") requests = std::atoll(v);
-    else if (a == "--concurrency") concurrency = std::atoll(v);
-    else if (a == "--warmup") warmup = std::atoll(v);
-    else if (a == "--expect-bytes") expect_bytes = std::atoll(v);
-    else if (a == "--watch-pid") watch_pid = std::atol(v);
-    else if (a == "--fresh-buffer") fresh = std::atoi(v) != 0;
+  const bench::loop_options opts = bench::parse_loop_options(argc, argv, usage, [&](const std::string& a, const char* v) {
+    if (a == "--fresh-buffer") fresh = std::atoi(v) != 0;
     else if (a == "--user-agent") user_agent = v;
     else if (a == "--compressed") compressed = std::atoi(v) != 0;
-    else usage(("unknown option " + a).c_str());
-  }
-  if (url.empty() || requests <= 0 || concurrency <= 0) usage("--url, --requests and --concurrency are required");
-  if (warmup < 0) warmup = 2 * concurrency;
+    else return false;
+    return true;
+  });
+  const long long requests = opts.requests, concurrency = opts.concurrency, expect_bytes = opts.expect_bytes;
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
   CURLM* multi = curl_multi_init();
@@ -141,7 +130,7 @@ int main(int argc, char** argv) {
   std::vector<slot> slots(static_cast<size_t>(concurrency));
   for (auto& s : slots) {
     s.easy = curl_easy_init();
-    curl_easy_setopt(s.easy, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(s.easy, CURLOPT_URL, opts.url.c_str());
     curl_easy_setopt(s.easy, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(s.easy, CURLOPT_WRITEDATA, &s.body);
     curl_easy_setopt(s.easy, CURLOPT_PRIVATE, &s);
@@ -150,9 +139,9 @@ int main(int argc, char** argv) {
     if (headers) curl_easy_setopt(s.easy, CURLOPT_HTTPHEADER, headers);
   }
 
-  if (warmup > 0) run(multi, slots, warmup, expect_bytes, fresh);
+  if (opts.warmup > 0) run(multi, slots, opts.warmup, expect_bytes, fresh);
 
-  const auto m = bench::measure(watch_pid, [&] { return run(multi, slots, requests, expect_bytes, fresh); });
+  const auto m = bench::measure(opts.watch_pid, [&] { return run(multi, slots, requests, expect_bytes, fresh); });
   bench::print_result("libcurl", "", requests, concurrency, m);
 
   for (auto& s : slots) curl_easy_cleanup(s.easy);

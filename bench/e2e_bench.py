@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import array
+import itertools
 import json
 import os
 import shutil
@@ -56,11 +57,13 @@ sys.path.insert(0, str(HERE))
 
 from _common import (  # noqa: E402
     RESULTS,
+    alternating_rounds,
     host_info,
     machine_busy_seconds,
     median,
     no_proxy_for_loopback,
     now_utc,
+    rotated,
     run_child,
     spread_percent,
     versions,
@@ -191,24 +194,19 @@ def run_contender(name: str, jira: JiraFastServer, pinecone: FastServer, scratch
 
 def e2e_section(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     contenders = [c for c in args.contenders.split(",") if c]
-    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in contenders}
-    rounds = []
     with JiraFastServer(issues=args.issues, projects=args.projects, templates=args.templates, seed=args.seed) as jira, \
             FastServer(store=True, dimension=args.dimension) as pinecone:
         print(f"e2e: {args.issues:,} issues in {jira.projects} on {jira.url}; Pinecone on {pinecone.url}", flush=True)
-        for r in range(args.repetitions):
-            waited, busy = wait_for_quiet(args.quiet_wait)
-            order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
-            entry: dict[str, Any] = {"round": r + 1, "order": order, "waited_seconds": round(waited, 1),
-                                     "machine_cores_busy_before": round(busy, 2)}
-            for c in order:
-                run = run_contender(c, jira, pinecone, scratch, f"{c}-r{r + 1}", args.dimension, args.verify_sample)
-                runs[c].append(run)
-                entry[c] = run["documents_per_second"]
-                print(f"e2e: round {r + 1}/{args.repetitions} {c:13} {run['documents_per_second']:9,.0f} docs/s, "
-                      f"{run['cpu_seconds']:7.1f} CPU s, peak RSS {run['max_rss_mb']:6.0f} MB, "
-                      f"{run['records']:,} records", flush=True)
-            rounds.append(entry)
+
+        def run_one(c: str, r: int) -> dict[str, Any]:
+            run = run_contender(c, jira, pinecone, scratch, f"{c}-r{r + 1}", args.dimension, args.verify_sample)
+            print(f"e2e: round {r + 1}/{args.repetitions} {c:13} {run['documents_per_second']:9,.0f} docs/s, "
+                  f"{run['cpu_seconds']:7.1f} CPU s, peak RSS {run['max_rss_mb']:6.0f} MB, "
+                  f"{run['records']:,} records", flush=True)
+            return run
+
+        runs, rounds = alternating_rounds(contenders, args.repetitions, args.quiet_wait, run_one,
+                                          "documents_per_second")
         served = jira.stats()
     rows = [summarize_runs(c, runs[c]) for c in contenders]
     ratios = paired_ratios(runs, rounds, "backfill-cli", "reference") if {"backfill-cli", "reference"} <= set(runs) \
@@ -307,22 +305,31 @@ class _ServerShim:
             return dict(json.loads(r.read()))
 
 
-def child_upsert(spec: dict[str, Any]) -> int:
-    """One upsert-stage contender in its own process: load the records, upsert them all, print the sample."""
+def load_dataset(spec: dict[str, Any], limit: int | None = None) -> Any:
+    """The first `limit` (default: all) records the parent wrote for the upsert stage, as a
+    pinecone_bench.Dataset: ids and metadata from the .jsonl file, float32 values from the .f32 file."""
     import pinecone_bench as pb
 
     base = Path(spec["dataset"])
     dim = spec["dimension"]
     ids, metadata = [], []
     with open(base.with_suffix(".jsonl"), encoding="utf-8") as f:
-        for line in f:
+        for line in itertools.islice(f, limit):
             x = json.loads(line)
             ids.append(x["id"])
             metadata.append(x["metadata"])
     values = array.array("f")
     with open(base.with_suffix(".f32"), "rb") as f:
         values.fromfile(f, len(ids) * dim)
-    data = pb.Dataset(dim, ids, values, metadata)
+    return pb.Dataset(dim, ids, values, metadata)
+
+
+def child_upsert(spec: dict[str, Any]) -> int:
+    """One upsert-stage contender in its own process: load the records, upsert them all, print the sample."""
+    import pinecone_bench as pb
+
+    data = load_dataset(spec)
+    ids = data.ids
     server = _ServerShim(spec["url"], spec["server_pid"])
     runner = pb.Runner(server, data, min(spec["chunk"], len(ids)))  # type: ignore[arg-type]
     name, url = spec["contender"], spec["url"]
@@ -355,34 +362,28 @@ def upsert_section(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     if why_no_grpc and "sdk-grpc" in contenders:
         contenders.remove("sdk-grpc")
         skipped["sdk-grpc"] = why_no_grpc
-    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in contenders}
-    rounds = []
     with FastServer(store=False, dimension=args.dimension) as server:
         # Batch sizes for the SDK: the most records under 2 MB, from the bytes a small probe put on the wire.
         spec0 = {"dataset": str(dataset), "dimension": args.dimension, "url": server.url, "server_pid": server.pid,
                  "chunk": 10_000, "max_in_flight": 16, "threads": 8, "grpc_concurrency": 16}
         batches = probe_batches(server, spec0, "sdk-grpc" in contenders)
         spec0.update(batches)
-        for r in range(args.repetitions):
-            wait_for_quiet(args.quiet_wait)
-            order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
-            entry: dict[str, Any] = {"round": r + 1, "order": order}
-            for c in order:
-                spec = {**spec0, "contender": c, "namespace": f"{c}-r{r + 1}"}
-                s0 = server.cpu_seconds()
-                child = run_child([PYTHON, str(Path(__file__).resolve()), "--child-upsert", json.dumps(spec)],
-                                  cwd=str(scratch))
-                s1 = server.cpu_seconds()
-                if child.returncode != 0:
-                    raise RuntimeError(f"upsert {c} failed:\n{child.stdout[-2000:]}\n{child.stderr[-4000:]}")
-                sample = json.loads(child.stdout.strip().splitlines()[-1])
-                run = {**sample, "process": child.as_dict(), "server_cpu_seconds_process": round(s1 - s0, 3)}
-                runs[c].append(run)
-                entry[c] = sample["records_per_second"]
-                print(f"upsert: round {r + 1}/{args.repetitions} {c:9} {sample['records_per_second']:9,.0f} records/s "
-                      f"({sample['label']}), client CPU {sample['client_cpu_us_per_record']:.0f} µs/record, peak RSS "
-                      f"{child.max_rss_mb:.0f} MB", flush=True)
-            rounds.append(entry)
+
+        def run_one(c: str, r: int) -> dict[str, Any]:
+            spec = {**spec0, "contender": c, "namespace": f"{c}-r{r + 1}"}
+            s0 = server.cpu_seconds()
+            child = run_child([PYTHON, str(Path(__file__).resolve()), "--child-upsert", json.dumps(spec)],
+                              cwd=str(scratch))
+            s1 = server.cpu_seconds()
+            if child.returncode != 0:
+                raise RuntimeError(f"upsert {c} failed:\n{child.stdout[-2000:]}\n{child.stderr[-4000:]}")
+            sample = json.loads(child.stdout.strip().splitlines()[-1])
+            print(f"upsert: round {r + 1}/{args.repetitions} {c:9} {sample['records_per_second']:9,.0f} records/s "
+                  f"({sample['label']}), client CPU {sample['client_cpu_us_per_record']:.0f} µs/record, peak RSS "
+                  f"{child.max_rss_mb:.0f} MB", flush=True)
+            return {**sample, "process": child.as_dict(), "server_cpu_seconds_process": round(s1 - s0, 3)}
+
+        runs, rounds = alternating_rounds(contenders, args.repetitions, args.quiet_wait, run_one, "records_per_second")
     rows = []
     for c in contenders:
         rs = runs[c]
@@ -440,18 +441,8 @@ def child_probe(spec: dict[str, Any]) -> int:
     """20 records in one request: what the server receives tells the bytes per record."""
     import pinecone_bench as pb
 
-    base = Path(spec["dataset"])
-    dim = spec["dimension"]
-    ids, metadata = [], []
-    with open(base.with_suffix(".jsonl"), encoding="utf-8") as f:
-        for _, line in zip(range(20), f):
-            x = json.loads(line)
-            ids.append(x["id"])
-            metadata.append(x["metadata"])
-    values = array.array("f")
-    with open(base.with_suffix(".f32"), "rb") as f:
-        values.fromfile(f, len(ids) * dim)
-    records = pb.Dataset(dim, ids, values, metadata).build(0, len(ids))
+    data = load_dataset(spec, 20)
+    records = data.build(0, len(data.ids))
     c = pb.make_sdk_rest(spec["url"], 20, 1) if spec["contender"] == "sdk-rest" else pb.make_sdk_grpc(spec["url"], 20, 1)
     try:
         c.upsert(records, "probe")
@@ -471,7 +462,7 @@ def ladder_section(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         with JiraFastServer(issues=n, projects=args.projects, templates=args.templates, seed=args.seed) as jira, \
                 FastServer(store=True, dimension=args.ladder_dimension) as pinecone:
             for rep in range(args.ladder_repetitions):
-                order = contenders[rep % len(contenders):] + contenders[:rep % len(contenders)]
+                order = rotated(contenders, rep)
                 for c in order:
                     wait_for_quiet(args.quiet_wait)
                     run = run_contender(c, jira, pinecone, scratch, f"{c}-n{n}-r{rep + 1}", args.ladder_dimension,

@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 
 #include "cpu_clock.hpp"
+#include "loop_options.hpp"
 
 #include "backfill/http/client.hpp"
 
@@ -70,26 +71,16 @@ long long run(backfill::http::client& c, const std::string& url, long long n, bo
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string url, mode = "many";
-  long long requests = 0, concurrency = 1, warmup = -1, expect_bytes = -1;
-  long watch_pid = 0;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (i + 1 >= argc) usage(("missing value of " + a).c_str());
-    const char* v = argv[++i];
-    if (a == "--url") url = v;
-    else if (a == "--requests") requests = std::atoll(v);
-    else if (a == "--concurrency") concurrency = std::atoll(v);
-    else if (a == "--mode") mode = v;
-    else if (a == "--warmup") warmup = std::atoll(v);
-    else if (a == "--expect-bytes") expect_bytes = std::atoll(v);
-    else if (a == "--watch-pid") watch_pid = std::atol(v);
-    else usage(("unknown option " + a).c_str());
-  }
-  if (url.empty() || requests <= 0 || concurrency <= 0) usage("--url, --requests and --concurrency are required");
+  std::string mode = "many";
+  const bench::loop_options opts = bench::parse_loop_options(argc, argv, usage, [&](const std::string& a, const char* v) {
+    if (a != "--mode") return false;
+    mode = v;
+    return true;
+  });
+  const std::string& url = opts.url;
+  const long long requests = opts.requests, concurrency = opts.concurrency, expect_bytes = opts.expect_bytes;
   if (mode != "many" && mode != "execute") usage("--mode is many or execute");
-  bool many = mode == "many";
-  if (warmup < 0) warmup = 2 * concurrency;
+  const bool many = mode == "many";
 
   backfill::http::client_options o;
   o.retry.max_attempts = 1;
@@ -97,9 +88,9 @@ int main(int argc, char** argv) {
   o.max_total_in_flight = 64;
   try {
     backfill::http::client c(o);
-    if (warmup > 0) run(c, url, warmup, many, expect_bytes);
+    if (opts.warmup > 0) run(c, url, opts.warmup, many, expect_bytes);
 
-    const auto m = bench::measure(watch_pid, [&] { return run(c, url, requests, many, expect_bytes); });
+    const auto m = bench::measure(opts.watch_pid, [&] { return run(c, url, requests, many, expect_bytes); });
     bench::print_result("backfill.cpp", mode, requests, concurrency, m);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "engine_loop: %s\n", e.what());

@@ -40,13 +40,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from _common import cpu_model, machine_busy_seconds, median, no_proxy_for_loopback, wait_for_quiet
+from _common import cpu_model, machine_busy_seconds, median, no_proxy_for_loopback, rotated, wait_for_quiet
 from static_server import NginxUnavailable, StaticServer, cpu_seconds
 
 SCHEMA = "backfill.bench.http/1"
@@ -119,6 +119,16 @@ class Runner:
     def transfer(self, n: int) -> int:
         """Does n GETs and returns the body bytes received."""
         raise NotImplementedError
+
+    def get_loop(self, get: Callable[[str], Any], n: int) -> int:
+        """n GETs one after the other with a client's blocking `get`, each checked; the body bytes."""
+        received = 0
+        url = self.url
+        for _ in range(n):
+            r = get(url)
+            self.check(r.status_code, len(r.content))
+            received += len(r.content)
+        return received
 
     def run(self, n: int) -> Sample:
         worker = self.server.worker_pid
@@ -255,13 +265,7 @@ class Requests(Runner):
         self.pool = ThreadPoolExecutor(self.concurrency) if self.concurrency > 1 else None
 
     def _loop(self, n: int) -> int:
-        received = 0
-        get, url = self.session.get, self.url
-        for _ in range(n):
-            r = get(url)
-            self.check(r.status_code, len(r.content))
-            received += len(r.content)
-        return received
+        return self.get_loop(self.session.get, n)
 
     def transfer(self, n: int) -> int:
         if self.pool is None:
@@ -295,13 +299,7 @@ class Httpx(Runner):
 
     def transfer(self, n: int) -> int:
         if self.concurrency == 1:
-            received = 0
-            get, url = self.client.get, self.url
-            for _ in range(n):
-                r = get(url)
-                self.check(r.status_code, len(r.content))
-                received += len(r.content)
-            return received
+            return self.get_loop(self.client.get, n)
 
         async def worker(k: int) -> int:
             received = 0
@@ -603,8 +601,7 @@ def main(argv: list[str] | None = None) -> int:
                     if waited >= 1:
                         print(f"http_bench:   waited {waited:.0f} s for the machine to calm down "
                               f"({busy:.2f} cores busy at the end)", file=sys.stderr, flush=True)
-                k = rep % len(group)
-                for cell in group[k:] + group[:k]:  # rotate the order each round
+                for cell in rotated(group, rep):
                     measure(cell)
     finally:
         for cell in cells:

@@ -37,9 +37,7 @@ import base64
 import json
 import os
 import re
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import urllib.parse
@@ -48,6 +46,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _fast_server import ChildServer, ServerStats, ThreadedServer  # noqa: E402
+from _fast_server import read_request_head, response_head, serve_until_signalled  # noqa: E402
+
 TESTS = HERE.parent / "tests" / "python"
 
 EMAIL = "me@example.com"
@@ -59,7 +61,6 @@ MAX_PAGE = 100
 TOKEN_PREFIX = "Cg+/"
 TEMPLATE_PROJECT = "ZQXT"
 HOLE = re.compile(rb"@@(KEY|ID|PRJ)@@")
-MAX_HEADER = 64 * 1024
 
 
 def project_keys(projects: int) -> list[str]:
@@ -156,36 +157,23 @@ class _Template:
 # --- the server -----------------------------------------------------------------------------------
 
 
-class _Stats:
+class _Stats(ServerStats):
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.requests = 0
+        super().__init__()
         self.search_pages = 0
         self.comment_pages = 0
         self.issues = 0
-        self.body_bytes = 0
         self.errors = 0
-        self.connections = 0
-
-    def snapshot(self) -> dict[str, int]:
-        with self.lock:
-            return {"requests": self.requests, "search_pages": self.search_pages, "comment_pages": self.comment_pages,
-                    "issues": self.issues, "body_bytes": self.body_bytes, "errors": self.errors,
-                    "connections": self.connections}
 
 
-class Server:
+class Server(ThreadedServer):
     def __init__(self, counts: dict[str, int], templates: dict[str, Any], port: int = 0) -> None:
         self.counts = counts
         self.project_index = {p: i for i, p in enumerate(counts)}
         self.templates = [_Template(t, templates["comments"].get(str(i))) for i, t in enumerate(templates["issues"])]
         self.k = len(self.templates)
-        self.stats = _Stats()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(256)
-        self.port = int(self.sock.getsockname()[1])
+        self.stats: _Stats = _Stats()
+        super().__init__(self.stats, port, backlog=256)
 
     def template_of(self, project: str, n: int) -> _Template:
         return self.templates[(n * 7919 + self.project_index[project] * 104729) % self.k]
@@ -290,39 +278,30 @@ class Server:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buf = bytearray()
         reasons = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed"}
+
+        def recv_more() -> bool:
+            chunk = conn.recv(65536)
+            buf.extend(chunk)
+            return bool(chunk)
+
         try:
             while True:
-                end = buf.find(b"\r\n\r\n")
-                while end < 0:
-                    chunk = conn.recv(65536)
-                    if not chunk or len(buf) > MAX_HEADER:
-                        return
-                    buf += chunk
-                    end = buf.find(b"\r\n\r\n")
-                head = bytes(buf[:end]).decode("latin-1")
-                del buf[:end + 4]
-                lines = head.split("\r\n")
-                method, target, version = (lines[0].split(" ") + ["", "", ""])[:3]
-                headers = {}
-                for line in lines[1:]:
-                    k, _, v = line.partition(":")
-                    headers[k.strip().lower()] = v.strip()
-                n = int(headers.get("content-length", "0") or 0)
+                head = read_request_head(buf, recv_more)
+                if head is None:
+                    return
+                n = int(head.headers.get("content-length", "0") or 0)
                 while len(buf) < n:  # bodies are not used, but read
-                    chunk = conn.recv(65536)
-                    if not chunk:
+                    if not recv_more():
                         return
-                    buf += chunk
                 del buf[:n]
                 try:
-                    status, body = self.answer(method, target, headers)
+                    status, body = self.answer(head.method, head.target, head.headers)
                 except Exception as e:  # noqa: BLE001 - a bug here: loud, and a 500 to the client
                     print(f"jira_fast_server: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
                     status, body = 500, b'{"errorMessages":["server error"],"errors":{}}'
-                keep = headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
-                conn.sendall((f"HTTP/1.1 {status} {reasons.get(status, 'Error')}\r\n"
-                              f"Content-Type: application/json;charset=UTF-8\r\nContent-Length: {len(body)}\r\n"
-                              f"{'' if keep else 'Connection: close' + chr(13) + chr(10)}\r\n").encode() + body)
+                keep = head.keep_alive
+                status_line = f"{status} {reasons.get(status, 'Error')}"
+                conn.sendall(response_head(status_line, "application/json;charset=UTF-8", len(body), keep) + body)
                 with self.stats.lock:
                     self.stats.requests += 1
                     self.stats.body_bytes += len(body)
@@ -337,86 +316,31 @@ class Server:
             except OSError:
                 pass
 
-    def serve_forever(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.stats.lock:
-                self.stats.connections += 1
-            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
 
-
-class JiraFastServer:
+class JiraFastServer(ChildServer):
     """This file run as a child process; a context manager: url, pid, projects, auth, cpu_seconds(), stats()."""
+
+    name = "jira_fast_server"
 
     def __init__(self, issues: int, projects: int = 4, templates: int = 1000, seed: int = 7,
                  cache_dir: Path | None = HERE / "results" / "cache") -> None:
+        super().__init__()
         self.issues, self.n_projects, self.templates, self.seed = issues, projects, templates, seed
         self.cache_dir = cache_dir
         self.counts = split_issues(issues, projects)
-        self.proc: subprocess.Popen[str] | None = None
-        self.port = 0
         self.email, self.token = EMAIL, TOKEN
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def projects(self) -> list[str]:
         return list(self.counts)
 
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self) -> JiraFastServer:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--issues", str(self.issues), "--projects",
-               str(self.n_projects), "--templates", str(self.templates), "--seed", str(self.seed)]
-        if self.cache_dir is None:
-            cmd.append("--no-cache")
-        else:
-            cmd += ["--cache-dir", str(self.cache_dir)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("listening on "):
-            self.stop()
-            raise RuntimeError(f"jira_fast_server did not start: {line!r}")
-        self.port = int(line.rsplit(":", 1)[1])
-        return self
-
-    def cpu_seconds(self) -> float:
-        from _common import cpu_seconds
-
-        return cpu_seconds(self.pid)
+    def command(self) -> list[str]:
+        cmd = [str(Path(__file__).resolve()), "--issues", str(self.issues), "--projects", str(self.n_projects),
+               "--templates", str(self.templates), "--seed", str(self.seed)]
+        return cmd + (["--no-cache"] if self.cache_dir is None else ["--cache-dir", str(self.cache_dir)])
 
     def stats(self) -> dict[str, Any]:
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(self.url + "/__bench/stats", timeout=10) as r:
-            return dict(json.loads(r.read()))
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-            if self.proc.stdout:
-                self.proc.stdout.close()
-            self.proc = None
-
-    def __enter__(self) -> JiraFastServer:  # noqa: PYI034
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.get_json("/__bench/stats")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -430,14 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-cache", action="store_true")
     args = ap.parse_args(argv)
     templates = load_templates(args.templates, args.seed, None if args.no_cache else args.cache_dir)
-    server = Server(split_issues(args.issues, args.projects), templates, args.port)
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    print(f"listening on http://127.0.0.1:{server.port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve_until_signalled(Server(split_issues(args.issues, args.projects), templates, args.port))
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from _common import cpu_model, curl_version, machine_busy_seconds, median, no_proxy_for_loopback, wait_for_quiet
+from _common import rotated, round_entry
 from _common import versions as _versions
 from pinecone_fast_server import MAX_RECORDS, MAX_REQUEST_BYTES, FastServer, cpu_seconds
 
@@ -200,18 +201,22 @@ def make_backfill(url: str, max_in_flight: int, transport: str = "grpc") -> Cont
                      {"transport": transport, "max_in_flight": max_in_flight, "rate": 0.0}, upsert, sinks.clear)
 
 
-def make_sdk_rest(url: str, batch_size: int, concurrency: int) -> Contender:
-    from pinecone import Pinecone
-
-    index = Pinecone(api_key=API_KEY).Index(host=url)
+def _sdk_batching(name: str, label: str, index: Any, batch_size: int, concurrency: int) -> Contender:
+    """An SDK index whose upsert() splits the records into batches and sends them concurrently itself."""
 
     def upsert(records: list[dict[str, Any]], namespace: str) -> int:
         r = index.upsert(vectors=records, namespace=namespace, batch_size=batch_size,
                          max_concurrency=concurrency, show_progress=False)
-        return _sdk_result(r, len(records), "Index.upsert")
+        return _sdk_result(r, len(records), label)
 
-    return Contender("sdk-rest", "Index.upsert", {"batch_size": batch_size, "max_concurrency": concurrency},
-                     upsert, index.close)
+    return Contender(name, label, {"batch_size": batch_size, "max_concurrency": concurrency}, upsert, index.close)
+
+
+def make_sdk_rest(url: str, batch_size: int, concurrency: int) -> Contender:
+    from pinecone import Pinecone
+
+    return _sdk_batching("sdk-rest", "Index.upsert", Pinecone(api_key=API_KEY).Index(host=url), batch_size,
+                         concurrency)
 
 
 def make_sdk_rest_async_req(url: str, batch_size: int, threads: int) -> Contender:
@@ -261,14 +266,7 @@ def make_sdk_grpc(url: str, batch_size: int, concurrency: int) -> Contender:
     from pinecone.grpc import GrpcIndex
 
     index = GrpcIndex(host=url, api_key=API_KEY, secure=False, grpc_scheme="http")
-
-    def upsert(records: list[dict[str, Any]], namespace: str) -> int:
-        r = index.upsert(vectors=records, namespace=namespace, batch_size=batch_size,
-                         max_concurrency=concurrency, show_progress=False)
-        return _sdk_result(r, len(records), "GrpcIndex.upsert")
-
-    return Contender("sdk-grpc", "GrpcIndex.upsert", {"batch_size": batch_size, "max_concurrency": concurrency},
-                     upsert, index.close)
+    return _sdk_batching("sdk-grpc", "GrpcIndex.upsert", index, batch_size, concurrency)
 
 
 # --- running ---------------------------------------------------------------------------------------
@@ -761,10 +759,8 @@ def main(argv: list[str] | None = None) -> int:
                 runner.run(c, 0, min(n, 2000), f"warmup-{c.name}")
             for rnd in range(reps):
                 waited, busy = wait_for_quiet(args.quiet_wait)
-                k = rnd % len(contenders)
-                order = contenders[k:] + contenders[:k]
-                entry: dict[str, Any] = {"round": rnd + 1, "order": [c.name for c in order],
-                                         "waited_seconds": round(waited, 1), "machine_cores_busy_before": round(busy, 2)}
+                order = rotated(contenders, rnd)
+                entry = round_entry(rnd, [c.name for c in order], waited, busy)
                 for c in order:
                     s = runner.run(c, 0, n, c.name)
                     samples[c.name].append(s)

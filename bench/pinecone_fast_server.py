@@ -45,22 +45,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import signal
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_seconds  # noqa: E402  (re-exported: pinecone_bench imports it from here)
+from _common import cpu_seconds  # noqa: E402, F401  (re-exported: pinecone_bench imports it from here)
+from _fast_server import ChildServer, ServerStats, ThreadedServer  # noqa: E402
+from _fast_server import read_request_head, response_head, serve_until_signalled  # noqa: E402
 
 try:  # a faster parser for validate mode; json works too
     import orjson as _orjson
@@ -73,7 +71,6 @@ except ImportError:  # pragma: no cover - orjson comes with the pinecone SDK
 
 ID_KEY = b'"id":'
 NS_KEY = b'"namespace":"'
-MAX_HEADER = 64 * 1024
 MAX_BODY = 64 * 1000 * 1000
 # Pinecone's limits for one upsert (docs: operation limits): at most 1000 records and 2 MB.
 MAX_REQUEST_BYTES = 2_000_000
@@ -83,23 +80,14 @@ VALUES = re.compile(rb'"values":\[[^\]]*\]')
 RECORD_ID = re.compile(rb'"id":"((?:[^"\\]|\\.)*)"')
 
 
-class _Stats:
+class _Stats(ServerStats):
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.requests = 0
+        super().__init__()
         self.upserts = 0
         self.records = 0
-        self.body_bytes = 0
         self.rejected = 0
         self.last_error = ""
-        self.connections = 0
         self.namespaces: dict[str, int] = {}
-
-    def snapshot(self) -> dict[str, Any]:
-        with self.lock:
-            return {"requests": self.requests, "upserts": self.upserts, "records": self.records,
-                    "body_bytes": self.body_bytes, "rejected": self.rejected, "last_error": self.last_error,
-                    "connections": self.connections, "namespaces": dict(self.namespaces)}
 
 
 def _namespace(body: bytearray, length: int) -> str:
@@ -244,9 +232,7 @@ class _Handler:
             del self.buf[:size + 2]
 
     def _send(self, status: str, payload: bytes, keep_alive: bool) -> None:
-        head = (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-                f"{'' if keep_alive else 'Connection: close' + chr(13) + chr(10)}\r\n").encode()
-        self.conn.sendall(head + payload)
+        self.conn.sendall(response_head(status, "application/json", len(payload), keep_alive) + payload)
 
     def run(self) -> None:
         conn = self.conn
@@ -260,20 +246,11 @@ class _Handler:
                 _GrpcConnection(conn, self.server, self.buf).run()
                 return
             while True:
-                end = self.buf.find(b"\r\n\r\n")
-                while end < 0:
-                    if len(self.buf) > MAX_HEADER or not self._recv_more():
-                        return
-                    end = self.buf.find(b"\r\n\r\n")
-                head = bytes(self.buf[:end]).decode("latin-1")
-                del self.buf[:end + 4]
-                lines = head.split("\r\n")
-                method, target, version = (lines[0].split(" ") + ["", "", ""])[:3]
-                headers = {}
-                for line in lines[1:]:
-                    k, _, v = line.partition(":")
-                    headers[k.strip().lower()] = v.strip()
-                keep_alive = headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
+                head = read_request_head(self.buf, self._recv_more)
+                if head is None:
+                    return
+                headers = head.headers
+                keep_alive = head.keep_alive
                 if headers.get("expect", "").lower() == "100-continue":
                     conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
                 if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -285,8 +262,8 @@ class _Handler:
                         self._send("413 Payload Too Large", b'{"message":"too large"}', False)
                         return
                     body = self._read_exact(n)
-                path, _, query = target.partition("?")
-                status, payload = self.server.answer(method, path, headers, body, n, query)
+                path, _, query = head.target.partition("?")
+                status, payload = self.server.answer(head.method, path, headers, body, n, query)
                 self._send(status, payload, keep_alive)
                 if not keep_alive:
                     return
@@ -299,19 +276,18 @@ class _Handler:
                 pass
 
 
-class Server:
+class Server(ThreadedServer):
     """The listening socket and one thread per accepted connection (in this process)."""
 
     def __init__(self, port: int = 0, validate: bool = False, dimension: int = 0, store: bool = False) -> None:
         self.validate = validate
         self.store = _Store() if store else None
         self.dimension = dimension
-        self.stats = _Stats()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(1024)
-        self.port = int(self.sock.getsockname()[1])
+        self.stats: _Stats = _Stats()
+        super().__init__(self.stats, port, backlog=1024)
+
+    def handle(self, conn: socket.socket) -> None:
+        _Handler(conn, self).run()
 
     def account(self, ns: str, n: int, length: int, error: str) -> None:
         st = self.stats
@@ -398,16 +374,6 @@ class Server:
             self.store.add(ns, json.dumps({"vectors": _grpc_records(message)}, separators=(",", ":"),
                                           ensure_ascii=False).encode())
         return 0, b"\x08" + _varint_bytes(n), ""
-
-    def serve_forever(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.stats.lock:
-                self.stats.connections += 1
-            threading.Thread(target=_Handler(conn, self).run, daemon=True).start()
 
 
 # --- gRPC (HTTP/2 without TLS, prior knowledge) ----------------------------------------------------
@@ -803,73 +769,26 @@ class _GrpcConnection:
 # --- running it as a separate process ------------------------------------------------------------
 
 
-class FastServer:
+class FastServer(ChildServer):
     """This file run as a child process; a context manager. url, pid, cpu_seconds(), stats()."""
 
+    name = "pinecone_fast_server"
+
     def __init__(self, validate: bool = False, dimension: int = 0, store: bool = False) -> None:
+        super().__init__()
         self.validate = validate
         self.dimension = dimension
         self.store = store
-        self.proc: subprocess.Popen[str] | None = None
-        self.port = 0
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self) -> FastServer:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--port", "0", "--dimension", str(self.dimension)]
-        if self.validate:
-            cmd.append("--validate")
-        if self.store:
-            cmd.append("--store")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("listening on "):
-            self.stop()
-            raise RuntimeError(f"pinecone_fast_server did not start: {line!r}")
-        self.port = int(line.rsplit(":", 1)[1])
-        return self
-
-    def cpu_seconds(self) -> float:
-        return cpu_seconds(self.pid)
-
-    def _get(self, path: str, method: str = "GET") -> dict[str, Any]:
-        req = urllib.request.Request(self.url + path, method=method, data=b"{}" if method == "POST" else None)
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(req, timeout=10) as r:
-            return dict(json.loads(r.read()))
+    def command(self) -> list[str]:
+        cmd = [str(Path(__file__).resolve()), "--port", "0", "--dimension", str(self.dimension)]
+        return cmd + (["--validate"] if self.validate else []) + (["--store"] if self.store else [])
 
     def stats(self) -> dict[str, Any]:
-        return self._get("/__bench/stats")
+        return self.get_json("/__bench/stats")
 
     def reset(self) -> None:
-        self._get("/__bench/reset", "POST")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-            if self.proc.stdout:
-                self.proc.stdout.close()
-            self.proc = None
-
-    def __enter__(self) -> FastServer:  # noqa: PYI034
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.get_json("/__bench/reset", "POST")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -880,14 +799,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--store", action="store_true", help="keep what JSON upserts wrote (without values) and "
                     "answer /vectors/fetch")
     args = ap.parse_args(argv)
-    server = Server(args.port, args.validate, args.dimension, args.store)
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    print(f"listening on http://127.0.0.1:{server.port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve_until_signalled(Server(args.port, args.validate, args.dimension, args.store))
 
 
 if __name__ == "__main__":

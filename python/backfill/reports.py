@@ -31,6 +31,11 @@ def core_value(value: Any) -> Any:
     return {k: core_value(getattr(value, k)) for k, v in vars(type(value)).items() if isinstance(v, property)}
 
 
+def _some(ids: list[str], count: int) -> str:
+    """The first five of `count` ids, with ", ..." when there are more."""
+    return ", ".join(ids[:5]) + (", ..." if count > 5 else "")
+
+
 def _build(hint: Any, value: Any) -> Any:
     """A value of type ``hint`` from plain data: a Report from its dict, through lists and ``X | None``."""
     if isinstance(hint, type) and issubclass(hint, Report):
@@ -217,14 +222,10 @@ class VerifyReport(Report):
         if not self.count_ok:
             parts.append(f"expected {self.expected_count} records, the sink holds {self.observed_count}")
         if self.missing_count:
-            parts.append(f"{self.missing_count} missing (" + ", ".join(self.missing[:5]) + (", ..." if self.missing_count > 5 else "") + ")")
+            parts.append(f"{self.missing_count} missing ({_some(self.missing, self.missing_count)})")
         if self.mismatched_count:
-            parts.append(
-                f"{self.mismatched_count} with different metadata ("
-                + ", ".join(self.mismatched[:5])
-                + (", ..." if self.mismatched_count > 5 else "")
-                + ")"
-            )
+            some = _some(self.mismatched, self.mismatched_count)
+            parts.append(f"{self.mismatched_count} with different metadata ({some})")
         return "; ".join(parts)
 
     def __str__(self) -> str:

@@ -24,6 +24,28 @@ const meta_value* metadata::get(std::string_view key) const noexcept {
   return nullptr;
 }
 
+void append_json(std::string& out, const meta_value& v) {
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          json::append_string(out, x);
+        } else if constexpr (std::is_same_v<T, double>) {
+          json::append_number(out, x);
+        } else if constexpr (std::is_same_v<T, bool>) {
+          out += x ? "true" : "false";
+        } else {
+          out.push_back('[');
+          for (std::size_t i = 0; i < x.size(); ++i) {
+            if (i) out.push_back(',');
+            json::append_string(out, x[i]);
+          }
+          out.push_back(']');
+        }
+      },
+      v);
+}
+
 std::string metadata::to_json() const {
   std::vector<const meta_field*> sorted;
   sorted.reserve(fields_.size());
@@ -37,25 +59,7 @@ std::string metadata::to_json() const {
     first = false;
     json::append_string(out, f->key);
     out.push_back(':');
-    std::visit(
-        [&](const auto& v) {
-          using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, std::string>) {
-            json::append_string(out, v);
-          } else if constexpr (std::is_same_v<T, double>) {
-            json::append_number(out, v);
-          } else if constexpr (std::is_same_v<T, bool>) {
-            out += v ? "true" : "false";
-          } else {
-            out.push_back('[');
-            for (std::size_t i = 0; i < v.size(); ++i) {
-              if (i) out.push_back(',');
-              json::append_string(out, v[i]);
-            }
-            out.push_back(']');
-          }
-        },
-        f->value);
+    append_json(out, f->value);
   }
   out.push_back('}');
   return out;

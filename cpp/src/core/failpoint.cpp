@@ -8,10 +8,12 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 
 #include "backfill/core/log.hpp"
+#include "backfill/core/split.hpp"
 
 namespace backfill {
 namespace {
@@ -31,13 +33,8 @@ struct registry {
   registry() {
     const char* spec = std::getenv("BACKFILL_FAILPOINTS");
     if (!spec || !*spec) return;
-    std::string s(spec);
-    std::size_t pos = 0;
-    while (pos <= s.size()) {
-      std::size_t end = s.find(';', pos);
-      if (end == std::string::npos) end = s.size();
-      std::string item = s.substr(pos, end - pos);
-      pos = end + 1;
+    for (std::string_view field : split(spec, ';')) {
+      const std::string item(field);
       auto eq = item.find('=');
       auto colon = item.find(':', eq == std::string::npos ? 0 : eq);
       if (eq == std::string::npos || colon == std::string::npos) continue;

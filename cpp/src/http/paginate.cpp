@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "backfill/core/padded_json.hpp"
 #include "backfill/http/paginate.hpp"
 #include "backfill/http/scrub.hpp"
 #include "backfill/http/url.hpp"
@@ -49,12 +50,7 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
     response resp = c.wait(in_flight, ctx);
     const std::string& body = resp.body;
     simdjson::dom::element root;
-    simdjson::error_code err;
-    if (body.capacity() >= body.size() + simdjson::SIMDJSON_PADDING) {
-      err = parser.parse(body.data(), body.size(), false).get(root);
-    } else {
-      err = parser.parse(body).get(root);
-    }
+    const simdjson::error_code err = json::parse_padded(parser, body, root);
     if (err)
       throw source_error(fmt::format("{}: the response is not JSON ({}): {}", resp.url, simdjson::error_message(err),
                                      c.scrub(excerpt(body, 200))));

@@ -3,6 +3,9 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <optional>
+#include <string>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -73,11 +76,26 @@ ledger::ledger(const std::filesystem::path& path) : db_(path, "ledger") {
   }
 }
 
-std::optional<std::string> ledger::get_meta(std::string_view key) {
-  auto st = db_.prepare("SELECT value FROM meta WHERE key=?");
+namespace {
+
+// The first column of the first row `query` gives with `key` bound to its one parameter, as a
+// std::string or an std::int64_t; nullopt when there is no row (a count(*) always has one).
+template <class T>
+std::optional<T> value_for(sql::database& db, std::string_view query, std::string_view key) {
+  auto st = db.prepare(query);
   st.bind(1, key);
-  if (st.step()) return st.column_string(0);
-  return std::nullopt;
+  if (!st.step()) return std::nullopt;
+  if constexpr (std::is_same_v<T, std::string>) {
+    return st.column_string(0);
+  } else {
+    return st.column_int(0);
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> ledger::get_meta(std::string_view key) {
+  return value_for<std::string>(db_, "SELECT value FROM meta WHERE key=?", key);
 }
 
 void ledger::set_meta(std::string_view key, std::string_view value) {
@@ -205,10 +223,7 @@ std::vector<page_row> ledger::pages(std::string_view source, std::string_view pa
 }
 
 std::int64_t ledger::page_count(std::string_view source) {
-  auto st = db_.prepare("SELECT count(*) FROM pages WHERE source=?");
-  st.bind(1, source);
-  st.step();
-  return st.column_int(0);
+  return value_for<std::int64_t>(db_, "SELECT count(*) FROM pages WHERE source=?", source).value_or(0);
 }
 
 std::optional<doc_state> ledger::document(std::string_view sink, std::string_view id) {
@@ -303,10 +318,7 @@ std::optional<std::string> ledger::tombstone(std::string_view sink, std::string_
 }
 
 std::int64_t ledger::live_chunk_count(std::string_view sink) {
-  auto st = db_.prepare("SELECT count(*) FROM chunks WHERE sink=? AND live=1");
-  st.bind(1, sink);
-  st.step();
-  return st.column_int(0);
+  return value_for<std::int64_t>(db_, "SELECT count(*) FROM chunks WHERE sink=? AND live=1", sink).value_or(0);
 }
 
 void ledger::for_each_live_chunk(std::string_view sink,
@@ -317,17 +329,11 @@ void ledger::for_each_live_chunk(std::string_view sink,
 }
 
 std::int64_t ledger::document_count(std::string_view sink) {
-  auto st = db_.prepare("SELECT count(*) FROM documents WHERE sink=? AND complete=1");
-  st.bind(1, sink);
-  st.step();
-  return st.column_int(0);
+  return value_for<std::int64_t>(db_, "SELECT count(*) FROM documents WHERE sink=? AND complete=1", sink).value_or(0);
 }
 
 std::optional<std::int64_t> ledger::sink_baseline(std::string_view sink) {
-  auto st = db_.prepare("SELECT baseline FROM sinks WHERE sink=?");
-  st.bind(1, sink);
-  if (st.step()) return st.column_int(0);
-  return std::nullopt;
+  return value_for<std::int64_t>(db_, "SELECT baseline FROM sinks WHERE sink=?", sink);
 }
 
 void ledger::set_sink_baseline(std::string_view sink, std::int64_t count) {
@@ -360,10 +366,7 @@ void ledger::store_embeddings(std::string_view embedder,
 }
 
 std::int64_t ledger::cached_embedding_count(std::string_view embedder) {
-  auto st = db_.prepare("SELECT count(*) FROM embeddings WHERE embedder=?");
-  st.bind(1, embedder);
-  st.step();
-  return st.column_int(0);
+  return value_for<std::int64_t>(db_, "SELECT count(*) FROM embeddings WHERE embedder=?", embedder).value_or(0);
 }
 
 }  // namespace backfill

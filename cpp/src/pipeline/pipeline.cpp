@@ -7,6 +7,7 @@
 #include "backfill/core/errors.hpp"
 #include "backfill/core/hash.hpp"
 #include "backfill/core/log.hpp"
+#include "backfill/core/split.hpp"
 #include "backfill/journal/journal_pages.hpp"
 #include "backfill/verify/reconcile.hpp"
 #include "backfill/verify/verifier.hpp"
@@ -112,14 +113,8 @@ validate_report pipeline::validate(run_context& ctx) {
     duplicate_item d;
     d.id = dups.column_string(0);
     d.partition = dups.column_string(1);
-    std::string paths = dups.column_string(2);
-    std::size_t pos = 0;
-    while (pos <= paths.size()) {
-      auto nl = paths.find('\n', pos);
-      if (nl == std::string::npos) nl = paths.size();
-      d.pages.push_back(paths.substr(pos, nl - pos));
-      pos = nl + 1;
-    }
+    const std::string paths = dups.column_string(2);
+    for (std::string_view page : split(paths, '\n')) d.pages.emplace_back(page);
     report.duplicates.push_back(std::move(d));
   }
   return report;

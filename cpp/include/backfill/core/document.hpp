@@ -12,6 +12,10 @@ namespace backfill {
 // A flat metadata value: the types every vector database accepts.
 using meta_value = std::variant<std::string, double, bool, std::vector<std::string>>;
 
+// Appends `v` as compact JSON (a string, a number, true/false, or an array of strings). A number that
+// is not finite has no JSON form: callers leave such fields out.
+void append_json(std::string& out, const meta_value& v);
+
 struct meta_field {
   std::string key;
   meta_value value;

@@ -19,17 +19,16 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <exception>
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "backfill/embed/embedder.hpp"
+#include "backfill/embed/rate_budget.hpp"
 #include "backfill/http/classify.hpp"
 #include "backfill/http/client.hpp"
 
@@ -119,13 +118,11 @@ class openai_embedder final : public embedder {
   // Tokens the server reported (usage.prompt_tokens), summed over every successful request.
   std::int64_t tokens() const noexcept { return tokens_.load(std::memory_order_relaxed); }
   // Times a request waited for the rate-limit budget announced by the server to reset.
-  std::int64_t budget_waits() const noexcept { return budget_waits_.load(std::memory_order_relaxed); }
+  std::int64_t budget_waits() const noexcept { return budget_.waits(); }
   http::client_stats http_stats() const;
 
  private:
   http::request make_request(const std::vector<std::string_view>& texts, const openai::slice& s) const;
-  void pace(std::size_t tokens, run_context* ctx);
-  void note_limits(const http::response& r);
   std::exception_ptr explain(const http::http_error& e) const;
 
   openai_options options_;
@@ -134,18 +131,7 @@ class openai_embedder final : public embedder {
   int dimension_ = 0;
   std::unique_ptr<http::client> client_;
   std::atomic<std::int64_t> tokens_{0};
-  std::atomic<std::int64_t> budget_waits_{0};
-
-  // The rate-limit budget the server announced last, less what was sent since.
-  struct budget {
-    bool known = false;
-    double requests = 0;
-    double tokens = 0;
-    std::chrono::steady_clock::time_point requests_reset{};
-    std::chrono::steady_clock::time_point tokens_reset{};
-  };
-  std::mutex budget_mutex_;
-  budget budget_;
+  openai::rate_budget budget_;  // the server's announced rate-limit budget: paces new requests
 };
 
 }  // namespace backfill

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "backfill/core/split.hpp"
 #include "http/h2/pool_impl.hpp"
 #include "http/text.hpp"
 
@@ -61,12 +62,7 @@ bool no_proxy_matches(std::string_view list, std::string_view host) {
   std::string h;
   for (char c : host) h.push_back(ascii_lower(c));
   if (!h.empty() && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  std::size_t i = 0;
-  while (i <= list.size()) {
-    std::size_t comma = list.find(',', i);
-    if (comma == std::string_view::npos) comma = list.size();
-    std::string_view entry = list.substr(i, comma - i);
-    i = comma + 1;
+  for (std::string_view entry : split(list, ',')) {
     while (!entry.empty() && (entry.front() == ' ' || entry.front() == '\t')) entry.remove_prefix(1);
     while (!entry.empty() && (entry.back() == ' ' || entry.back() == '\t')) entry.remove_suffix(1);
     if (entry.empty()) continue;

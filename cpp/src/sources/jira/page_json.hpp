@@ -8,6 +8,7 @@
 #include <simdjson.h>
 
 #include "backfill/core/errors.hpp"
+#include "backfill/core/padded_json.hpp"
 
 namespace backfill::jira_json {
 
@@ -23,10 +24,7 @@ inline std::string_view get_str(const simdjson::dom::element& e, std::string_vie
 inline simdjson::dom::element parse_padded(simdjson::dom::parser& parser, const std::string& body,
                                            const std::string& what) {
   simdjson::dom::element root;
-  simdjson::error_code err = body.capacity() >= body.size() + simdjson::SIMDJSON_PADDING
-                                 ? parser.parse(body.data(), body.size(), false).get(root)
-                                 : parser.parse(body).get(root);
-  if (err) throw source_error(fmt::format("{} is not valid JSON: {}", what, simdjson::error_message(err)));
+  if (const simdjson::error_code err = json::parse_padded(parser, body, root)) throw source_error(fmt::format("{} is not valid JSON: {}", what, simdjson::error_message(err)));
   return root;
 }
 

@@ -12,10 +12,6 @@
 namespace backfill::slack_export {
 namespace {
 
-using simdjson::dom::array;
-using simdjson::dom::element;
-using simdjson::dom::object;
-
 struct list_file {
   std::string_view file;
   bool by_id;  // folders named by conversation id (dms) rather than by name

@@ -1,12 +1,10 @@
 #include "sources/slack_export/page_json.hpp"
 
 #include "backfill/core/errors.hpp"
+#include "backfill/core/padded_json.hpp"
 
 namespace backfill::slack_export {
 namespace {
-
-using simdjson::dom::array;
-using simdjson::dom::element;
 
 const char* type_name(element e) noexcept {
   using simdjson::dom::element_type;
@@ -26,13 +24,7 @@ const char* type_name(element e) noexcept {
 // Parses `body`, without a copy when it has simdjson padding capacity (journal pages do).
 element parse_json(simdjson::dom::parser& parser, const std::string& body, const std::string& what) {
   element root;
-  simdjson::error_code err;
-  if (body.capacity() - body.size() >= simdjson::SIMDJSON_PADDING) {
-    err = parser.parse(simdjson::padded_string_view(body.data(), body.size(), body.capacity())).get(root);
-  } else {
-    err = parser.parse(body.data(), body.size(), true).get(root);
-  }
-  if (err != simdjson::SUCCESS)
+  if (const simdjson::error_code err = json::parse_padded(parser, body, root); err != simdjson::SUCCESS)
     throw source_error(what + ": invalid JSON: " + simdjson::error_message(err));
   return root;
 }

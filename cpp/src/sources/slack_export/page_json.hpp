@@ -11,6 +11,11 @@
 
 namespace backfill::slack_export {
 
+// The DOM types the export's readers walk.
+using simdjson::dom::array;
+using simdjson::dom::element;
+using simdjson::dom::object;
+
 // Parsers are reused; a small pool keeps concurrent fetches and nested calls safe.
 class parser_pool {
  public:

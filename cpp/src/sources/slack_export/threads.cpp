@@ -16,10 +16,6 @@
 namespace backfill::slack_export {
 namespace {
 
-using simdjson::dom::array;
-using simdjson::dom::element;
-using simdjson::dom::object;
-
 struct open_thread {
   slack::thread thread;
   std::int64_t last_seq = 0;  // the last page that holds a message of it

@@ -1,0 +1,74 @@
+// Planning the requests of one embed() call: token estimates, refusing inputs the API would refuse,
+// and splitting the inputs into slices within the API's limits, spread for concurrency.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "backfill/core/errors.hpp"
+#include "backfill/core/json.hpp"
+#include "backfill/embed/openai.hpp"
+#include "backfill/ingest/chunker.hpp"
+
+namespace backfill::openai {
+
+int default_dimension(std::string_view model) noexcept {
+  if (model == "text-embedding-3-small") return 1536;
+  if (model == "text-embedding-3-large") return 3072;
+  if (model == "text-embedding-ada-002") return 1536;
+  return 0;
+}
+
+namespace {
+
+std::string describe_input(std::size_t i, std::string_view text) {
+  std::string head(json::utf8_prefix(text, 60));
+  for (char& c : head)
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  return fmt::format("input {} (\"{}{}\")", i, head, head.size() < text.size() ? "..." : "");
+}
+
+}  // namespace
+
+std::vector<slice> plan_requests(const std::vector<std::string_view>& texts, std::size_t max_inputs,
+                                 std::size_t max_tokens_per_request, std::size_t max_input_tokens,
+                                 std::size_t spread) {
+  max_inputs = std::max<std::size_t>(1, max_inputs);
+  const std::size_t per_input = std::min(std::max<std::size_t>(1, max_input_tokens), max_tokens_per_request);
+  // Check every input first: a request that cannot be sent is refused before any is.
+  std::vector<std::size_t> tokens(texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if (texts[i].empty())
+      throw embed_error(fmt::format("input {} is empty; the embeddings API refuses empty strings", i));
+    tokens[i] = estimate_tokens(texts[i]);
+    if (tokens[i] > per_input)
+      throw embed_error(fmt::format("{} has about {} tokens ({} bytes), over the limit of {} tokens per input; "
+                                    "lower chunking.max_tokens or raise embedder.max_input_tokens",
+                                    describe_input(i, texts[i]), tokens[i], texts[i].size(), per_input));
+  }
+  // Spread the work over up to `spread` requests of equal counts, each of at least min_spread_inputs
+  // texts. Only the API's own token limit closes a request early: a share-of-tokens cap would leave a
+  // straggler whenever the first requests' texts are shorter than the last ones', and the straggler
+  // waits for a free slot, a whole round trip more.
+  std::size_t count_cap = max_inputs;
+  const std::size_t token_cap = max_tokens_per_request;
+  const std::size_t k = std::min(spread, texts.size() / min_spread_inputs);
+  if (k > 1) count_cap = std::min(max_inputs, (texts.size() + k - 1) / k);
+  std::vector<slice> out;
+  slice cur;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const std::size_t n = i - cur.begin;
+    if (n > 0 && (n >= count_cap || cur.tokens + tokens[i] > token_cap)) {
+      cur.end = i;
+      out.push_back(cur);
+      cur = slice{i, i, 0};
+    }
+    cur.tokens += tokens[i];
+  }
+  if (!texts.empty()) {
+    cur.end = texts.size();
+    out.push_back(cur);
+  }
+  return out;
+}
+
+}  // namespace backfill::openai

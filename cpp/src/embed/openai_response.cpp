@@ -1,0 +1,160 @@
+// Reading an embeddings answer: base64 float32 decoding and the checks that every input got exactly
+// one finite vector of the expected dimension.
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "backfill/core/errors.hpp"
+#include "backfill/core/padded_json.hpp"
+#include "backfill/embed/openai.hpp"
+#include "backfill/http/scrub.hpp"
+
+namespace backfill::openai {
+
+namespace {
+
+constexpr std::array<std::uint8_t, 256> make_table() {
+  std::array<std::uint8_t, 256> t{};
+  for (auto& v : t) v = 0xFF;
+  const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (std::uint8_t i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = i;
+  return t;
+}
+constexpr auto kTable = make_table();
+
+std::string_view unpadded(std::string_view in) noexcept {
+  if (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  if (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  return in;
+}
+
+}  // namespace
+
+std::size_t base64_decoded_size(std::string_view in) noexcept {
+  std::string_view s = unpadded(in);
+  const std::size_t rest = s.size() % 4;
+  return s.size() / 4 * 3 + (rest == 2 ? 1 : rest == 3 ? 2 : 0);
+}
+
+bool base64_decode(std::string_view in, unsigned char* out) noexcept {
+  const bool padded = !in.empty() && in.back() == '=';
+  std::string_view s = unpadded(in);
+  if (padded && in.size() % 4 != 0) return false;
+  if (s.size() % 4 == 1) return false;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t full = s.size() / 4;
+  for (std::size_t g = 0; g < full; ++g, p += 4, out += 3) {
+    const std::uint32_t a = kTable[p[0]], b = kTable[p[1]], c = kTable[p[2]], d = kTable[p[3]];
+    if ((a | b | c | d) & 0x80) return false;
+    const std::uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
+    out[0] = static_cast<unsigned char>(v >> 16);
+    out[1] = static_cast<unsigned char>(v >> 8);
+    out[2] = static_cast<unsigned char>(v);
+  }
+  const std::size_t rest = s.size() % 4;
+  if (rest >= 2) {
+    const std::uint32_t a = kTable[p[0]], b = kTable[p[1]], c = rest == 3 ? kTable[p[2]] : 0;
+    if ((a | b | c) & 0x80) return false;
+    const std::uint32_t v = (a << 18) | (b << 12) | (c << 6);
+    out[0] = static_cast<unsigned char>(v >> 16);
+    if (rest == 3) out[1] = static_cast<unsigned char>(v >> 8);
+  }
+  return true;
+}
+
+std::optional<std::vector<float>> decode_float32(std::string_view base64) {
+  const std::size_t bytes = base64_decoded_size(base64);
+  if (bytes % 4 != 0) return std::nullopt;
+  std::vector<float> out(bytes / 4);
+  if (!base64_decode(base64, reinterpret_cast<unsigned char*>(out.data()))) return std::nullopt;
+  if constexpr (std::endian::native == std::endian::big) {
+    for (float& f : out) {
+      std::uint32_t u;
+      std::memcpy(&u, &f, 4);
+      u = ((u & 0xFFu) << 24) | ((u & 0xFF00u) << 8) | ((u >> 8) & 0xFF00u) | (u >> 24);
+      std::memcpy(&f, &u, 4);
+    }
+  }
+  return out;
+}
+
+parsed parse_response(const std::string& body, std::size_t n, int dimension, std::string_view where) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  const simdjson::error_code err = json::parse_padded(parser, body, root);
+  if (err)
+    throw embed_error(fmt::format("{}: the answer is not JSON ({}): {}", where, simdjson::error_message(err),
+                                  http::excerpt(body, 200)));
+  simdjson::dom::array data;
+  if (root.at_key("data").get(data))
+    throw embed_error(fmt::format("{}: the answer has no \"data\" array: {}", where, http::excerpt(body, 200)));
+  parsed out;
+  out.vectors.resize(n);
+  std::vector<char> seen(n, 0);
+  const auto dim = static_cast<std::size_t>(dimension);
+  std::size_t items = 0;
+  for (simdjson::dom::element item : data) {
+    ++items;
+    std::int64_t index = -1;
+    if (item.at_key("index").get(index) || index < 0 || static_cast<std::size_t>(index) >= n)
+      throw embed_error(fmt::format("{}: data item {} has index {} for a request of {} inputs", where, items - 1,
+                                    index, n));
+    const auto at = static_cast<std::size_t>(index);
+    if (seen[at]) throw embed_error(fmt::format("{}: index {} comes twice in one answer", where, index));
+    seen[at] = 1;
+    simdjson::dom::element e;
+    if (item.at_key("embedding").get(e))
+      throw embed_error(fmt::format("{}: data item with index {} has no embedding", where, index));
+    std::vector<float>& v = out.vectors[at];
+    std::string_view b64;
+    simdjson::dom::array arr;
+    if (!e.get(b64)) {
+      auto decoded = decode_float32(b64);
+      if (!decoded)
+        throw embed_error(fmt::format("{}: the embedding with index {} is not base64 of float32 values", where,
+                                      index));
+      v = std::move(*decoded);
+    } else if (!e.get(arr)) {
+      v.reserve(arr.size());
+      for (simdjson::dom::element x : arr) {
+        double d = 0;
+        if (x.get(d))
+          throw embed_error(fmt::format("{}: the embedding with index {} holds something that is not a number",
+                                        where, index));
+        v.push_back(static_cast<float>(d));
+      }
+    } else {
+      throw embed_error(fmt::format("{}: the embedding with index {} is neither base64 nor a list of numbers", where,
+                                    index));
+    }
+    if (v.size() != dim)
+      throw embed_error(fmt::format("{}: the embedding with index {} has dimension {}, expected {}", where, index,
+                                    v.size(), dim));
+    for (float f : v)
+      if (!std::isfinite(f))
+        throw embed_error(fmt::format("{}: the embedding with index {} holds a value that is not finite", where,
+                                      index));
+  }
+  if (items != n || std::find(seen.begin(), seen.end(), 0) != seen.end()) {
+    std::string missing;
+    std::size_t listed = 0, count = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (seen[i]) continue;
+      ++count;
+      if (listed++ < 10) missing += fmt::format("{}{}", missing.empty() ? "" : ", ", i);
+    }
+    throw embed_error(fmt::format("{}: {} embeddings came back for {} inputs; missing {}{}", where, items, n,
+                                  missing, count > 10 ? ", ..." : ""));
+  }
+  std::int64_t tokens = 0;
+  if (!root.at_pointer("/usage/prompt_tokens").get(tokens)) out.prompt_tokens = tokens;
+  return out;
+}
+
+}  // namespace backfill::openai
