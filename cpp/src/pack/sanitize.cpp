@@ -9,6 +9,7 @@
 
 #include <simdjson.h>
 
+#include "backfill/core/document.hpp"
 #include "backfill/core/errors.hpp"
 #include "backfill/core/hash.hpp"
 #include "backfill/core/json.hpp"
@@ -24,7 +25,7 @@ void sanitize_report::merge(const sanitize_report& o) {
 
 namespace {
 
-using value = std::variant<std::string, double, bool, std::vector<std::string>>;
+using value = meta_value;
 
 struct field {
   std::string key;
@@ -40,25 +41,7 @@ std::size_t string_bytes(std::string_view s) {
 
 std::string value_json(const value& v) {
   std::string out;
-  std::visit(
-      [&](const auto& x) {
-        using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, std::string>) {
-          json::append_string(out, x);
-        } else if constexpr (std::is_same_v<T, double>) {
-          json::append_number(out, x);
-        } else if constexpr (std::is_same_v<T, bool>) {
-          out += x ? "true" : "false";
-        } else {
-          out.push_back('[');
-          for (std::size_t i = 0; i < x.size(); ++i) {
-            if (i) out.push_back(',');
-            json::append_string(out, x[i]);
-          }
-          out.push_back(']');
-        }
-      },
-      v);
+  append_json(out, v);
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <simdjson.h>
 
 #include "backfill/core/errors.hpp"
+#include "backfill/core/padded_json.hpp"
 #include "backfill/core/hash.hpp"
 #include "backfill/core/json.hpp"
 #include "backfill/http/scrub.hpp"
@@ -43,10 +44,7 @@ namespace pinecone_detail {
 
 simdjson::dom::element parse(simdjson::dom::parser& p, const http::response& r) {
   simdjson::dom::element root;
-  simdjson::error_code err = r.body.capacity() >= r.body.size() + simdjson::SIMDJSON_PADDING
-                                 ? p.parse(r.body.data(), r.body.size(), false).get(root)
-                                 : p.parse(r.body).get(root);
-  if (err)
+  if (simdjson::error_code err = json::parse_padded(p, r.body, root))
     throw sink_error(fmt::format("{}: Pinecone answered with something that is not JSON ({}): {}", r.url,
                                  simdjson::error_message(err), http::excerpt(r.body, 200)));
   return root;
