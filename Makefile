@@ -1,5 +1,5 @@
 # Entry points. Every target sets up what it needs first (scripts/setup.sh is idempotent).
-.PHONY: setup demo test test-cpp test-asan test-python typecheck bench clean
+.PHONY: setup demo test test-cpp test-asan test-python typecheck format format-check bench clean
 
 VENV := .venv/bin
 JOBS ?= 2
@@ -10,7 +10,7 @@ setup:
 demo: setup
 	@bash scripts/demo.sh
 
-test: setup test-cpp test-asan test-python typecheck
+test: setup format-check test-cpp test-asan test-python typecheck
 
 test-cpp:
 	@$(VENV)/cmake -S . -B build/cpp -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBACKFILL_BUILD_TESTS=ON -DBACKFILL_BUILD_PYTHON=OFF \
@@ -26,6 +26,14 @@ test-asan:
 
 test-python:
 	@$(VENV)/python -m pytest -q
+
+# The C++ tree follows .clang-format: `make format` applies it, `make test` checks it.
+CPP_FILES = $(shell git ls-files 'cpp/*.cpp' 'cpp/*.hpp' 'tests/cpp/*.cpp' 'tests/cpp/*.hpp' 'bench/*.cpp' 'bench/*.hpp')
+format:
+	@clang-format -i $(CPP_FILES)
+
+format-check:
+	@clang-format --dry-run --Werror $(CPP_FILES) && echo "clang-format: the C++ tree follows .clang-format"
 
 typecheck:
 	@$(VENV)/mypy --no-error-summary python/backfill && echo "mypy: python/backfill is clean"

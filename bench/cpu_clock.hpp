@@ -58,17 +58,17 @@ measurement measure(long server_pid, Run&& run) {
 }
 
 // The result line: `mode` ("" to leave the field out) says how the client was driven.
-inline void print_result(const char* client, const std::string& mode, long long requests, long long concurrency,
-                         const measurement& m) {
+inline void print_result(const char* client, const std::string& mode, long long requests,
+                         long long concurrency, const measurement& m) {
   const std::string mode_field = mode.empty() ? "" : ", \"mode\": \"" + mode + "\"";
   const std::string server = m.server_cpu_seconds >= 0 ? std::to_string(m.server_cpu_seconds) : "null";
   std::printf(
       "{\"client\": \"%s\", \"curl_version\": \"%s\"%s, \"requests\": %lld, \"concurrency\": %lld, "
       "\"seconds\": %.6f, \"bytes\": %lld, \"requests_per_second\": %.3f, \"mb_per_second\": %.3f, "
       "\"client_cpu_seconds\": %.6f, \"server_cpu_seconds\": %s}\n",
-      client, curl_version_info(CURLVERSION_NOW)->version, mode_field.c_str(), requests, concurrency, m.seconds,
-      m.bytes, static_cast<double>(requests) / m.seconds, static_cast<double>(m.bytes) / 1e6 / m.seconds,
-      m.client_cpu_seconds, server.c_str());
+      client, curl_version_info(CURLVERSION_NOW)->version, mode_field.c_str(), requests, concurrency,
+      m.seconds, m.bytes, static_cast<double>(requests) / m.seconds,
+      static_cast<double>(m.bytes) / 1e6 / m.seconds, m.client_cpu_seconds, server.c_str());
 }
 
 }  // namespace bench

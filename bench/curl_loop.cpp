@@ -21,13 +21,13 @@
 #include "cpu_clock.hpp"
 #include "loop_options.hpp"
 
+#include <unistd.h>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -82,8 +82,10 @@ long long run(CURLM* multi, std::vector<slot>& slots, long long total, long long
         std::exit(1);
       }
       bytes += static_cast<long long>(s->body.size());
-      if (fresh) std::string().swap(s->body);
-      else s->body.clear();
+      if (fresh)
+        std::string().swap(s->body);
+      else
+        s->body.clear();
       ++done;
       curl_multi_remove_handle(multi, easy);
       if (started < total) {
@@ -102,13 +104,18 @@ long long run(CURLM* multi, std::vector<slot>& slots, long long total, long long
 int main(int argc, char** argv) {
   bool fresh = false, compressed = false;
   std::string user_agent;
-  const bench::loop_options opts = bench::parse_loop_options(argc, argv, usage, [&](const std::string& a, const char* v) {
-    if (a == "--fresh-buffer") fresh = std::atoi(v) != 0;
-    else if (a == "--user-agent") user_agent = v;
-    else if (a == "--compressed") compressed = std::atoi(v) != 0;
-    else return false;
-    return true;
-  });
+  const bench::loop_options opts =
+      bench::parse_loop_options(argc, argv, usage, [&](const std::string& a, const char* v) {
+        if (a == "--fresh-buffer")
+          fresh = std::atoi(v) != 0;
+        else if (a == "--user-agent")
+          user_agent = v;
+        else if (a == "--compressed")
+          compressed = std::atoi(v) != 0;
+        else
+          return false;
+        return true;
+      });
   const long long requests = opts.requests, concurrency = opts.concurrency, expect_bytes = opts.expect_bytes;
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -141,7 +148,8 @@ int main(int argc, char** argv) {
 
   if (opts.warmup > 0) run(multi, slots, opts.warmup, expect_bytes, fresh);
 
-  const auto m = bench::measure(opts.watch_pid, [&] { return run(multi, slots, requests, expect_bytes, fresh); });
+  const auto m =
+      bench::measure(opts.watch_pid, [&] { return run(multi, slots, requests, expect_bytes, fresh); });
   bench::print_result("libcurl", "", requests, concurrency, m);
 
   for (auto& s : slots) curl_easy_cleanup(s.easy);

@@ -32,10 +32,11 @@
 namespace {
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "engine_loop: %s\nusage: engine_loop --url URL --requests N --concurrency C [--mode many|execute] "
-               "[--warmup W] [--expect-bytes B] [--watch-pid PID]\n",
-               why);
+  std::fprintf(
+      stderr,
+      "engine_loop: %s\nusage: engine_loop --url URL --requests N --concurrency C [--mode many|execute] "
+      "[--warmup W] [--expect-bytes B] [--watch-pid PID]\n",
+      why);
   std::exit(2);
 }
 
@@ -51,7 +52,8 @@ long long check(backfill::http::client& c, backfill::http::response&& r, long lo
   return bytes;
 }
 
-long long run(backfill::http::client& c, const std::string& url, long long n, bool many, long long expect_bytes) {
+long long run(backfill::http::client& c, const std::string& url, long long n, bool many,
+              long long expect_bytes) {
   using namespace backfill::http;
   long long bytes = 0;
   if (!many) {
@@ -72,11 +74,12 @@ long long run(backfill::http::client& c, const std::string& url, long long n, bo
 
 int main(int argc, char** argv) {
   std::string mode = "many";
-  const bench::loop_options opts = bench::parse_loop_options(argc, argv, usage, [&](const std::string& a, const char* v) {
-    if (a != "--mode") return false;
-    mode = v;
-    return true;
-  });
+  const bench::loop_options opts =
+      bench::parse_loop_options(argc, argv, usage, [&](const std::string& a, const char* v) {
+        if (a != "--mode") return false;
+        mode = v;
+        return true;
+      });
   const std::string& url = opts.url;
   const long long requests = opts.requests, concurrency = opts.concurrency, expect_bytes = opts.expect_bytes;
   if (mode != "many" && mode != "execute") usage("--mode is many or execute");

@@ -26,13 +26,20 @@ loop_options parse_loop_options(int argc, char** argv, Usage&& usage, Other&& ot
     const std::string a = argv[i];
     if (i + 1 >= argc) usage(("missing value of " + a).c_str());
     const char* v = argv[++i];
-    if (a == "--url") o.url = v;
-    else if (a == "--requests") o.requests = std::atoll(v);
-    else if (a == "--concurrency") o.concurrency = std::atoll(v);
-    else if (a == "--warmup") o.warmup = std::atoll(v);
-    else if (a == "--expect-bytes") o.expect_bytes = std::atoll(v);
-    else if (a == "--watch-pid") o.watch_pid = std::atol(v);
-    else if (!other(a, v)) usage(("unknown option " + a).c_str());
+    if (a == "--url")
+      o.url = v;
+    else if (a == "--requests")
+      o.requests = std::atoll(v);
+    else if (a == "--concurrency")
+      o.concurrency = std::atoll(v);
+    else if (a == "--warmup")
+      o.warmup = std::atoll(v);
+    else if (a == "--expect-bytes")
+      o.expect_bytes = std::atoll(v);
+    else if (a == "--watch-pid")
+      o.watch_pid = std::atol(v);
+    else if (!other(a, v))
+      usage(("unknown option " + a).c_str());
   }
   if (o.url.empty() || o.requests <= 0 || o.concurrency <= 0)
     usage("--url, --requests and --concurrency are required");

@@ -41,15 +41,17 @@ void register_options(py::module_& m) {
                FIELD(jo, overlap_minutes), FIELD(jo, rate), FIELD(jo, max_in_flight), FIELD(jo, timeout),
                FIELD(jo, verify_tls), FIELD(jo, fields));
   bind_options(m, "SlackExportOptions", FIELD(so, path), FIELD(so, workspace_url), FIELD(so, skip_subtypes));
-  bind_options(m, "OpenAIOptions", FIELD(oo, model), FIELD(oo, api_key), FIELD(oo, base_url), FIELD(oo, dimensions),
-               FIELD(oo, max_inputs), FIELD(oo, max_tokens_per_request), FIELD(oo, max_input_tokens),
-               FIELD(oo, concurrency), FIELD(oo, timeout), FIELD(oo, rate), FIELD(oo, verify_tls),
-               FIELD(oo, max_attempts), FIELD(oo, base_delay), FIELD(oo, max_elapsed));
+  bind_options(m, "OpenAIOptions", FIELD(oo, model), FIELD(oo, api_key), FIELD(oo, base_url),
+               FIELD(oo, dimensions), FIELD(oo, max_inputs), FIELD(oo, max_tokens_per_request),
+               FIELD(oo, max_input_tokens), FIELD(oo, concurrency), FIELD(oo, timeout), FIELD(oo, rate),
+               FIELD(oo, verify_tls), FIELD(oo, max_attempts), FIELD(oo, base_delay), FIELD(oo, max_elapsed));
   bind_options(m, "PineconeOptions", FIELD(po, host), FIELD(po, api_key), field("namespace", &po::name_space),
-               FIELD(po, api_version), FIELD(po, max_records), FIELD(po, max_request_bytes), FIELD(po, max_in_flight),
-               FIELD(po, rate), FIELD(po, timeout), FIELD(po, verify_tls), FIELD(po, metadata_max_bytes),
-               FIELD(po, max_attempts), FIELD(po, base_delay), FIELD(po, transport));
-  bind_options(m, "ChunkingOptions", FIELD(co, target_tokens), FIELD(co, overlap_tokens), FIELD(co, max_tokens));
+               FIELD(po, api_version), FIELD(po, max_records), FIELD(po, max_request_bytes),
+               FIELD(po, max_in_flight), FIELD(po, rate), FIELD(po, timeout), FIELD(po, verify_tls),
+               FIELD(po, metadata_max_bytes), FIELD(po, max_attempts), FIELD(po, base_delay),
+               FIELD(po, transport));
+  bind_options(m, "ChunkingOptions", FIELD(co, target_tokens), FIELD(co, overlap_tokens),
+               FIELD(co, max_tokens));
   bind_options(m, "PipelineOptions", FIELD(pi, workdir), FIELD(pi, chunking), FIELD(pi, batch_records),
                FIELD(pi, max_examples), FIELD(pi, count_timeout_seconds), FIELD(pi, count_poll_seconds),
                FIELD(pi, overlap), FIELD(pi, fetch_concurrency), FIELD(pi, embed_concurrency),
@@ -59,9 +61,9 @@ void register_options(py::module_& m) {
 }  // namespace
 
 py::dict stats_dict(const http::client_stats& s) {
-  return py::dict(py::arg("requests") = s.requests, py::arg("attempts") = s.attempts, py::arg("retries") = s.retries,
-                  py::arg("failures") = s.failures, py::arg("bytes_received") = s.bytes_received,
-                  py::arg("max_in_flight") = s.max_in_flight);
+  return py::dict(py::arg("requests") = s.requests, py::arg("attempts") = s.attempts,
+                  py::arg("retries") = s.retries, py::arg("failures") = s.failures,
+                  py::arg("bytes_received") = s.bytes_received, py::arg("max_in_flight") = s.max_in_flight);
 }
 
 py::list matches_to_list(const std::vector<query_match>& matches) {
@@ -121,7 +123,8 @@ void register_components(py::module_& m) {
           },
           py::arg("ids"), "Fetch records by id: a dict id -> record; absent ids are missing.")
       .def("delete", &sink::remove, nogil(), py::arg("ids"))
-      .def("list", &sink::list, nogil(), py::arg("prefix") = "", py::arg("after") = "", py::arg("limit") = 100)
+      .def("list", &sink::list, nogil(), py::arg("prefix") = "", py::arg("after") = "",
+           py::arg("limit") = 100)
       .def("stats",
            [](sink& self) {
              sink_stats s = released([&] { return self.stats(); });

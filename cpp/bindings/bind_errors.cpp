@@ -29,12 +29,18 @@ struct twin {
   const char* python;
 };
 constexpr twin twins[] = {
-    {is<config_error>, "ConfigError"},   {is<journal_error>, "JournalError"},
-    {is<ledger_error>, "LedgerError"},   {is<storage_error>, "StorageError"},
-    {is<pagination_error>, "PaginationError"}, {is<source_error>, "SourceError"},
-    {is<http_error>, "HttpError"},       {is<sink_error>, "SinkError"},
-    {is<embed_error>, "EmbedError"},     {is<validation_error>, "ValidationError"},
-    {is<verification_error>, "VerificationError"}, {is<cancelled>, "Cancelled"},
+    {is<config_error>, "ConfigError"},
+    {is<journal_error>, "JournalError"},
+    {is<ledger_error>, "LedgerError"},
+    {is<storage_error>, "StorageError"},
+    {is<pagination_error>, "PaginationError"},
+    {is<source_error>, "SourceError"},
+    {is<http_error>, "HttpError"},
+    {is<sink_error>, "SinkError"},
+    {is<embed_error>, "EmbedError"},
+    {is<validation_error>, "ValidationError"},
+    {is<verification_error>, "VerificationError"},
+    {is<cancelled>, "Cancelled"},
     {is<error>, "BackfillError"},
 };
 
@@ -46,7 +52,8 @@ void set_http_attributes(py::object& exc, const http_error& e) {
   exc.attr("body") = utf8(e.body_excerpt());
   exc.attr("attempts") = e.attempts();
   exc.attr("retryable") = e.retryable();
-  exc.attr("grpc_status") = e.grpc_status() >= 0 ? py::object(py::int_(e.grpc_status())) : py::object(py::none());
+  exc.attr("grpc_status") =
+      e.grpc_status() >= 0 ? py::object(py::int_(e.grpc_status())) : py::object(py::none());
 }
 
 }  // namespace
@@ -64,7 +71,8 @@ std::vector<std::string> python_lineage(const error& e) {
 }
 
 py::object error_object(const error& e) {
-  const twin* row = std::find_if(std::begin(twins), std::end(twins), [&](const twin& t) { return t.matches(e); });
+  const twin* row =
+      std::find_if(std::begin(twins), std::end(twins), [&](const twin& t) { return t.matches(e); });
   py::object exc = py::module_::import("backfill.errors").attr(row->python)(utf8(e.what()));
   if (const auto* h = dynamic_cast<const http_error*>(&e)) set_http_attributes(exc, *h);
   if (const auto* j = dynamic_cast<const journal_error*>(&e))

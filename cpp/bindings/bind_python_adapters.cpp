@@ -32,7 +32,8 @@ std::vector<std::vector<float>> vectors_of(const py::object& out, std::size_t n,
     }
     std::vector<std::vector<float>> vectors;
     const auto width = static_cast<std::size_t>(dimension);
-    for (const float* row = arr.data(); vectors.size() < n; row += width) vectors.emplace_back(row, row + width);
+    for (const float* row = arr.data(); vectors.size() < n; row += width)
+      vectors.emplace_back(row, row + width);
     return vectors;
   }
   if (!py::isinstance<py::sequence>(out) || py::isinstance<py::str>(out))
@@ -43,7 +44,8 @@ std::vector<std::vector<float>> vectors_of(const py::object& out, std::size_t n,
     try {
       vectors.push_back(row.cast<std::vector<float>>());
     } catch (const py::cast_error&) {
-      throw embed_error(fmt::format("{} returned a vector {} that is not a list of numbers", who, vectors.size()));
+      throw embed_error(
+          fmt::format("{} returned a vector {} that is not a list of numbers", who, vectors.size()));
     }
   }
   return vectors;
@@ -53,10 +55,11 @@ std::shared_ptr<callback_embedder> python_embedder(py::function fn, int dimensio
                                                    std::size_t batch_size, std::size_t concurrency) {
   std::string who = "the Python embedder " + name;
   auto embed = [fn = share(std::move(fn)), who, dimension](const std::vector<std::string_view>& texts) {
-    return call_python<embed_error>(who, [&] { return vectors_of((*fn)(texts), texts.size(), dimension, who); });
+    return call_python<embed_error>(who,
+                                    [&] { return vectors_of((*fn)(texts), texts.size(), dimension, who); });
   };
-  return std::make_shared<callback_embedder>(embed, callback_embedder_options{"python", std::move(name), who,
-                                                                              dimension, batch_size, concurrency});
+  return std::make_shared<callback_embedder>(
+      embed, callback_embedder_options{"python", std::move(name), who, dimension, batch_size, concurrency});
 }
 
 // Pages of a Python iterator of (body, items, next_cursor, watermark) tuples, one call each.
@@ -72,14 +75,17 @@ struct python_pages {
   }
 };
 
-std::shared_ptr<callback_source> python_source(const py::object& hooks, std::string kind, std::string description,
-                                               bool normalizes, bool lists_ids, bool reopens) {
+std::shared_ptr<callback_source> python_source(const py::object& hooks, std::string kind,
+                                               std::string description, bool normalizes, bool lists_ids,
+                                               bool reopens) {
   std::string who = "the Python source " + kind;
   auto hook = [&](const char* name) { return share(hooks.attr(name)); };
   auto named = [&](const char* role) { return who + " (" + role + ")"; };
   callback_source_hooks h;
-  h.partitions = python_function<source_error, std::vector<std::string>()>{hook("partitions"), named("partitions")};
-  h.pages = [open = hook("pages"), who = named("pages")](std::string_view partition, std::string_view cursor) {
+  h.partitions =
+      python_function<source_error, std::vector<std::string>()>{hook("partitions"), named("partitions")};
+  h.pages = [open = hook("pages"), who = named("pages")](std::string_view partition,
+                                                         std::string_view cursor) {
     auto pages = call_python<source_error>(who, [&] { return share(py::iter((*open)(partition, cursor))); });
     return callback_source_hooks::page_stream(python_pages{std::move(pages), who});
   };
@@ -90,8 +96,8 @@ std::shared_ptr<callback_source> python_source(const py::object& hooks, std::str
     h.list_ids = python_function<source_error, std::vector<std::string>(std::string_view)>{hook("list_ids"),
                                                                                            named("list_ids")};
   if (reopens)
-    h.reopen = python_function<source_error, std::string(std::string_view, std::string_view)>{hook("reopen"),
-                                                                                              named("reopen")};
+    h.reopen = python_function<source_error, std::string(std::string_view, std::string_view)>{
+        hook("reopen"), named("reopen")};
   return std::make_shared<callback_source>(std::move(h), std::move(kind), std::move(description));
 }
 
@@ -102,11 +108,13 @@ std::shared_ptr<callback_sink> python_sink(const py::object& hooks, std::string 
   auto hook = [&](const char* n) { return share(hooks.attr(n)); };
   auto named = [&](const char* role) { return who + " (" + role + ")"; };
   callback_sink_hooks h;
-  h.upsert = python_function<sink_error, std::int64_t(const std::vector<record>&)>{hook("upsert"), named("upsert")};
+  h.upsert =
+      python_function<sink_error, std::int64_t(const std::vector<record>&)>{hook("upsert"), named("upsert")};
   h.fetch = python_function<sink_error, std::vector<fetched_record>(ids)>{hook("fetch"), named("fetch")};
   h.remove = python_function<sink_error, void(ids)>{hook("delete"), named("delete")};
-  h.list = python_function<sink_error, std::vector<std::string>(std::string_view, std::string_view, std::size_t)>{
-      hook("list"), named("list")};
+  h.list =
+      python_function<sink_error, std::vector<std::string>(std::string_view, std::string_view, std::size_t)>{
+          hook("list"), named("list")};
   h.stats = python_function<sink_error, sink_stats()>{hook("stats"), named("stats")};
   h.query = python_function<sink_error, std::vector<query_match>(const std::vector<float>&, std::size_t)>{
       hook("query"), named("query")};
@@ -123,11 +131,11 @@ void register_python_adapters(py::module_& m) {
       .def(py::init(&python_embedder), py::arg("fn"), py::arg("dimension"), py::arg("name"),
            py::arg("batch_size") = 64, py::arg("concurrency") = 1);
   py::class_<callback_source, source, std::shared_ptr<callback_source>>(m, "PythonSource")
-      .def(py::init(&python_source), py::arg("hooks"), py::arg("kind"), py::arg("description"), py::arg("normalizes"),
-           py::arg("lists_ids"), py::arg("reopens"));
+      .def(py::init(&python_source), py::arg("hooks"), py::arg("kind"), py::arg("description"),
+           py::arg("normalizes"), py::arg("lists_ids"), py::arg("reopens"));
   py::class_<callback_sink, sink, std::shared_ptr<callback_sink>>(m, "PythonSink")
-      .def(py::init(&python_sink), py::arg("hooks"), py::arg("name"), py::arg("description"), py::arg("batch_size"),
-           py::arg("metadata_limit"));
+      .def(py::init(&python_sink), py::arg("hooks"), py::arg("name"), py::arg("description"),
+           py::arg("batch_size"), py::arg("metadata_limit"));
 }
 
 }  // namespace backfill::python

@@ -36,12 +36,14 @@ struct fields_caster {
   }
 };
 template <>
-struct type_caster<backfill::record> : fields_caster<backfill::record, std::string, std::vector<float>, std::string> {};
+struct type_caster<backfill::record>
+    : fields_caster<backfill::record, std::string, std::vector<float>, std::string> {};
 template <>
 struct type_caster<backfill::fetched_record>
     : fields_caster<backfill::fetched_record, std::string, std::vector<float>, std::string> {};
 template <>
-struct type_caster<backfill::query_match> : fields_caster<backfill::query_match, std::string, double, std::string> {};
+struct type_caster<backfill::query_match>
+    : fields_caster<backfill::query_match, std::string, double, std::string> {};
 template <>
 struct type_caster<backfill::sink_stats> : fields_caster<backfill::sink_stats, std::int64_t, int> {};
 template <>
@@ -100,7 +102,8 @@ py::class_<T> bind_report(py::module_& m, const char* name, field_ref<T, V>... f
 // Query matches as [{"id", "score", "metadata"}], the shape Sink.query and Pipeline.query return.
 py::list matches_to_list(const std::vector<query_match>& matches);
 
-// An HTTP engine's counters as {"requests", "attempts", "retries", "failures", "bytes_received", "max_in_flight"}.
+// An HTTP engine's counters as {"requests", "attempts", "retries", "failures", "bytes_received",
+// "max_in_flight"}.
 py::dict stats_dict(const http::client_stats& s);
 
 // A Python str of UTF-8 text, invalid bytes replaced (never a UnicodeDecodeError).

@@ -18,7 +18,8 @@ py::object raised_by(const py::error_already_set& e, const char* error_class, st
   py::module_ errors = py::module_::import("backfill.errors");
   if (!e.matches(PyExc_Exception) || py::isinstance(value, errors.attr("BackfillError"))) return value;
   std::string type = py::str(py::type::of(value).attr("__name__"));
-  py::object wrapped = errors.attr(error_class)(fmt::format("{} raised {}: {}", who, type, std::string(py::str(value))));
+  py::object wrapped =
+      errors.attr(error_class)(fmt::format("{} raised {}: {}", who, type, std::string(py::str(value))));
   wrapped.attr("__cause__") = value;
   return wrapped;
 }

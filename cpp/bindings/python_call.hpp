@@ -47,10 +47,14 @@ class python_interrupt final : public cancelled, public python_exception {
   using python_exception::python_exception;
 };
 
-template <class Error> inline constexpr const char* python_class = "BackfillError";
-template <> inline constexpr const char* python_class<source_error> = "SourceError";
-template <> inline constexpr const char* python_class<sink_error> = "SinkError";
-template <> inline constexpr const char* python_class<embed_error> = "EmbedError";
+template <class Error>
+inline constexpr const char* python_class = "BackfillError";
+template <>
+inline constexpr const char* python_class<source_error> = "SourceError";
+template <>
+inline constexpr const char* python_class<sink_error> = "SinkError";
+template <>
+inline constexpr const char* python_class<embed_error> = "EmbedError";
 
 // The exception to raise for `e` (raised by `who`): e's own if it is a backfill error or not an
 // Exception; else a backfill.errors.<error_class> naming `who`, caused by it. Needs the GIL.

@@ -91,9 +91,10 @@ bool str_utf8(PyObject* s, std::string_view& view, std::string& scratch) {
   const std::size_t room = static_cast<std::size_t>(n) * per_unit;
   if (scratch.size() < room) scratch.resize(room);
   const auto units = static_cast<std::size_t>(n);
-  char* end = kind == PyUnicode_1BYTE_KIND   ? json::encode_utf8(PyUnicode_1BYTE_DATA(s), units, scratch.data())
-              : kind == PyUnicode_2BYTE_KIND ? json::encode_utf8(PyUnicode_2BYTE_DATA(s), units, scratch.data())
-                                             : json::encode_utf8(PyUnicode_4BYTE_DATA(s), units, scratch.data());
+  char* end = kind == PyUnicode_1BYTE_KIND ? json::encode_utf8(PyUnicode_1BYTE_DATA(s), units, scratch.data())
+              : kind == PyUnicode_2BYTE_KIND
+                  ? json::encode_utf8(PyUnicode_2BYTE_DATA(s), units, scratch.data())
+                  : json::encode_utf8(PyUnicode_4BYTE_DATA(s), units, scratch.data());
   if (!end) return false;
   view = std::string_view(scratch.data(), static_cast<std::size_t>(end - scratch.data()));
   return true;
@@ -195,7 +196,8 @@ bool read_plain_values(PyObject* obj, std::vector<float>& out) {
 bool same_key(PyObject* k, PyObject* name) {
   if (k == name) return true;  // interned: the usual case
   return PyUnicode_IS_COMPACT_ASCII(k) && PyUnicode_GET_LENGTH(k) == PyUnicode_GET_LENGTH(name) &&
-         std::memcmp(PyUnicode_DATA(k), PyUnicode_DATA(name), static_cast<std::size_t>(PyUnicode_GET_LENGTH(k))) == 0;
+         std::memcmp(PyUnicode_DATA(k), PyUnicode_DATA(name),
+                     static_cast<std::size_t>(PyUnicode_GET_LENGTH(k))) == 0;
 }
 
 // A whole record, or false (and `r` in any state) for the general reader to do it again.
@@ -207,9 +209,12 @@ bool read_plain(PyObject* d, record& r, scratch_space& scratch) {
   Py_ssize_t pos = 0;
   while (PyDict_Next(d, &pos, &k, &v)) {
     if (!PyUnicode_CheckExact(k)) return false;  // the general reader's lookups may call its __eq__
-    if (same_key(k, names.id)) id = v;
-    else if (same_key(k, names.values)) values = v;
-    else if (same_key(k, names.metadata)) metadata = v;
+    if (same_key(k, names.id))
+      id = v;
+    else if (same_key(k, names.values))
+      values = v;
+    else if (same_key(k, names.metadata))
+      metadata = v;
   }
   if (!id || !values || !PyUnicode_CheckExact(id)) return false;
   std::string_view text;
@@ -319,7 +324,8 @@ void read_general(PyObject* d, record& r, py::object& dumps, scratch_space& scra
     const char* utf8 = PyUnicode_AsUTF8AndSize(text.ptr(), &size);
     if (!utf8) {
       PyErr_Clear();
-      throw py::value_error("record " + r.id + ": metadata holds text that is not valid Unicode (a lone surrogate)");
+      throw py::value_error("record " + r.id +
+                            ": metadata holds text that is not valid Unicode (a lone surrogate)");
     }
     r.metadata_json.assign(utf8, static_cast<std::size_t>(size));
   }
@@ -327,7 +333,7 @@ void read_general(PyObject* d, record& r, py::object& dumps, scratch_space& scra
 
 // ---- records_from_python ---------------------------------------------------------------------
 
-constexpr std::size_t worth_helpers = 64;  // fewer records are read faster alone
+constexpr std::size_t worth_helpers = 64;    // fewer records are read faster alone
 constexpr std::size_t records_per_grab = 8;  // small enough to even out the helpers' shares
 
 std::size_t helpers_for(std::size_t records) {
@@ -347,8 +353,8 @@ struct readers {
 };
 
 // Records [begin, end) of `records` into `out`, read by this thread and the crew's helpers.
-void records_from_python(const py::list& records, std::size_t begin, std::size_t end, std::vector<record>& out,
-                         readers& with) {
+void records_from_python(const py::list& records, std::size_t begin, std::size_t end,
+                         std::vector<record>& out, readers& with) {
   // Records already in `out` (a slice handed back for reuse) keep their memory: the strings and
   // vectors are assigned and resized, not allocated again.
   const std::size_t n = end - begin;

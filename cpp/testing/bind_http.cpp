@@ -45,10 +45,10 @@ struct dict_keys {
 };
 
 const dict_keys& keys() {
-  static const dict_keys k{PyUnicode_InternFromString("status"),   PyUnicode_InternFromString("headers"),
-                           PyUnicode_InternFromString("body"),     PyUnicode_InternFromString("attempts"),
-                           PyUnicode_InternFromString("seconds"),  PyUnicode_InternFromString("request_id"),
-                           PyUnicode_InternFromString("url"),      PyUnicode_InternFromString("method")};
+  static const dict_keys k{PyUnicode_InternFromString("status"),  PyUnicode_InternFromString("headers"),
+                           PyUnicode_InternFromString("body"),    PyUnicode_InternFromString("attempts"),
+                           PyUnicode_InternFromString("seconds"), PyUnicode_InternFromString("request_id"),
+                           PyUnicode_InternFromString("url"),     PyUnicode_InternFromString("method")};
   return k;
 }
 
@@ -138,36 +138,39 @@ response wait_released(client& c, const client::handle& h) {
 
 void register_http(py::module_& m) {
   py::class_<client, std::shared_ptr<client>>(m, "HttpClient")
-      .def(py::init([](double connect_timeout, double timeout, double low_speed_seconds, bool verify_tls,
-                       std::string ca_bundle, std::string proxy, std::string user_agent, bool http2,
-                       int max_attempts, double base_delay, double max_delay, double max_elapsed, double rate,
-                       double burst, int max_in_flight, py::dict host_limits, std::vector<std::string> secrets,
-                       int max_total_in_flight, const std::string& classify) {
-             client_options o;
-             o.connect_timeout = connect_timeout;
-             o.timeout = timeout;
-             o.low_speed_seconds = low_speed_seconds;
-             o.verify_tls = verify_tls;
-             o.ca_bundle = std::move(ca_bundle);
-             o.proxy = std::move(proxy);
-             o.user_agent = std::move(user_agent);
-             o.http2 = http2;
-             o.retry = {max_attempts, base_delay, max_delay, max_elapsed};
-             o.default_limit = {rate, burst, max_in_flight};
-             for (auto item : host_limits)
-               o.host_limits[item.first.cast<std::string>()] = to_limit(item.second.cast<py::dict>(), o.default_limit);
-             o.secrets = std::move(secrets);
-             o.max_total_in_flight = max_total_in_flight;
-             o.classify = classifier_named(classify);
-             return std::make_shared<client>(std::move(o));
-           }),
-           py::kw_only(), py::arg("connect_timeout") = 10.0, py::arg("timeout") = 120.0,
-           py::arg("low_speed_seconds") = 30.0, py::arg("verify_tls") = true, py::arg("ca_bundle") = "",
-           py::arg("proxy") = "", py::arg("user_agent") = "", py::arg("http2") = true, py::arg("max_attempts") = 8,
-           py::arg("base_delay") = 0.5, py::arg("max_delay") = 60.0, py::arg("max_elapsed") = 900.0,
-           py::arg("rate") = 0.0, py::arg("burst") = 1.0, py::arg("max_in_flight") = 8,
-           py::arg("host_limits") = py::dict(), py::arg("secrets") = std::vector<std::string>{},
-           py::arg("max_total_in_flight") = 64, py::arg("classify") = "")
+      .def(
+          py::init([](double connect_timeout, double timeout, double low_speed_seconds, bool verify_tls,
+                      std::string ca_bundle, std::string proxy, std::string user_agent, bool http2,
+                      int max_attempts, double base_delay, double max_delay, double max_elapsed, double rate,
+                      double burst, int max_in_flight, py::dict host_limits, std::vector<std::string> secrets,
+                      int max_total_in_flight, const std::string& classify) {
+            client_options o;
+            o.connect_timeout = connect_timeout;
+            o.timeout = timeout;
+            o.low_speed_seconds = low_speed_seconds;
+            o.verify_tls = verify_tls;
+            o.ca_bundle = std::move(ca_bundle);
+            o.proxy = std::move(proxy);
+            o.user_agent = std::move(user_agent);
+            o.http2 = http2;
+            o.retry = {max_attempts, base_delay, max_delay, max_elapsed};
+            o.default_limit = {rate, burst, max_in_flight};
+            for (auto item : host_limits)
+              o.host_limits[item.first.cast<std::string>()] =
+                  to_limit(item.second.cast<py::dict>(), o.default_limit);
+            o.secrets = std::move(secrets);
+            o.max_total_in_flight = max_total_in_flight;
+            o.classify = classifier_named(classify);
+            return std::make_shared<client>(std::move(o));
+          }),
+          py::kw_only(), py::arg("connect_timeout") = 10.0, py::arg("timeout") = 120.0,
+          py::arg("low_speed_seconds") = 30.0, py::arg("verify_tls") = true, py::arg("ca_bundle") = "",
+          py::arg("proxy") = "", py::arg("user_agent") = "", py::arg("http2") = true,
+          py::arg("max_attempts") = 8, py::arg("base_delay") = 0.5, py::arg("max_delay") = 60.0,
+          py::arg("max_elapsed") = 900.0, py::arg("rate") = 0.0, py::arg("burst") = 1.0,
+          py::arg("max_in_flight") = 8, py::arg("host_limits") = py::dict(),
+          py::arg("secrets") = std::vector<std::string>{}, py::arg("max_total_in_flight") = 64,
+          py::arg("classify") = "")
       .def(
           "request",
           [](client& self, std::string method, std::string url, py::object headers, py::object body) {
@@ -243,10 +246,14 @@ void register_http(py::module_& m) {
          std::string is_last, std::string offset_param, std::string limit_param, std::int64_t page_size,
          std::string total, std::string items, std::string id_field, py::object headers, std::string cursor) {
         page_spec spec;
-        if (paging == "token") spec.paging = page_spec::kind::token;
-        else if (paging == "link") spec.paging = page_spec::kind::link;
-        else if (paging == "offset") spec.paging = page_spec::kind::offset;
-        else throw config_error("paging must be 'token', 'link' or 'offset', got '" + paging + "'");
+        if (paging == "token")
+          spec.paging = page_spec::kind::token;
+        else if (paging == "link")
+          spec.paging = page_spec::kind::link;
+        else if (paging == "offset")
+          spec.paging = page_spec::kind::offset;
+        else
+          throw config_error("paging must be 'token', 'link' or 'offset', got '" + paging + "'");
         spec.token_param = std::move(token_param);
         spec.next_token = std::move(next_token);
         spec.is_last = std::move(is_last);
@@ -266,9 +273,12 @@ void register_http(py::module_& m) {
         pagination_guard guard(scrub_url(url));
         run_released(
             [&](run_context& ctx) {
-              paginate(c, first, spec, cursor, guard,
-                       [&](const page& p) { pages.push_back({p.resp.body, p.cursor, p.next_cursor, p.items, p.ids}); },
-                       &ctx);
+              paginate(
+                  c, first, spec, cursor, guard,
+                  [&](const page& p) {
+                    pages.push_back({p.resp.body, p.cursor, p.next_cursor, p.items, p.ids});
+                  },
+                  &ctx);
             },
             py::none(), py::none());
         py::list out;
@@ -283,16 +293,17 @@ void register_http(py::module_& m) {
         }
         return out;
       },
-      py::arg("client"), py::arg("url"), py::kw_only(), py::arg("paging") = "token", py::arg("token_param") = "cursor",
-      py::arg("next_token") = "/response_metadata/next_cursor", py::arg("is_last") = "",
-      py::arg("offset_param") = "startAt", py::arg("limit_param") = "maxResults", py::arg("page_size") = 100,
-      py::arg("total") = "", py::arg("items") = "", py::arg("id_field") = "id", py::arg("headers") = py::none(),
-      py::arg("cursor") = "",
+      py::arg("client"), py::arg("url"), py::kw_only(), py::arg("paging") = "token",
+      py::arg("token_param") = "cursor", py::arg("next_token") = "/response_metadata/next_cursor",
+      py::arg("is_last") = "", py::arg("offset_param") = "startAt", py::arg("limit_param") = "maxResults",
+      py::arg("page_size") = 100, py::arg("total") = "", py::arg("items") = "", py::arg("id_field") = "id",
+      py::arg("headers") = py::none(), py::arg("cursor") = "",
       "Fetch every page from `cursor` on, behind the pagination guard; returns the pages in order.");
 
-  m.def("parse_retry_after", [](const std::string& v) {
-    return parse_retry_after(v, std::chrono::system_clock::now());
-  }, py::arg("value"));
+  m.def(
+      "parse_retry_after",
+      [](const std::string& v) { return parse_retry_after(v, std::chrono::system_clock::now()); },
+      py::arg("value"));
   m.def("parse_go_duration", &parse_go_duration, py::arg("value"));
   m.def("link_next", &link_next, py::arg("header"));
   m.def("scrub_url", static_cast<std::string (*)(std::string_view)>(&scrub_url), py::arg("url"));

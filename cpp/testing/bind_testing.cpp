@@ -53,8 +53,9 @@ std::exception_ptr sample_error(const std::string& kind, const std::string& mess
   if (it == error_kinds.end()) throw py::value_error("no core error class " + kind);
   std::exception_ptr cause;
   if (cause_status > 0)
-    cause = std::make_exception_ptr(http_error("GET http://h/x -> " + std::to_string(cause_status), cause_status,
-                                               "GET", "http://h/x", "req-7", "", 1, cause_retryable));
+    cause =
+        std::make_exception_ptr(http_error("GET http://h/x -> " + std::to_string(cause_status), cause_status,
+                                           "GET", "http://h/x", "req-7", "", 1, cause_retryable));
   return it->second(message, cause);
 }
 
@@ -71,7 +72,8 @@ void register_testing(py::module_& m) {
       [](const std::string& kind, const std::string& message, long cause_status, bool cause_retryable) {
         std::rethrow_exception(sample_error(kind, message, cause_status, cause_retryable));
       },
-      py::arg("kind"), py::arg("message") = "sample", py::arg("cause_status") = 0, py::arg("cause_retryable") = false,
+      py::arg("kind"), py::arg("message") = "sample", py::arg("cause_status") = 0,
+      py::arg("cause_retryable") = false,
       "Throw a core error of `kind` (a C++ class name), caused by an http_error when cause_status > 0.");
   m.def(
       "error_facts",
@@ -86,8 +88,8 @@ void register_testing(py::module_& m) {
       "(the Python twins of the class and its parents, transient()) of a core error of `kind`.");
 
   m.def(
-      "adf_to_text", [](const std::string& adf) { return adf_to_text(std::string_view(adf)); }, py::arg("adf"),
-      "Render Atlassian Document Format (JSON text) as plain text.");
+      "adf_to_text", [](const std::string& adf) { return adf_to_text(std::string_view(adf)); },
+      py::arg("adf"), "Render Atlassian Document Format (JSON text) as plain text.");
   m.def(
       "normalize_jira_page",
       [](const std::string& page, const std::string& site) {
@@ -103,7 +105,8 @@ void register_testing(py::module_& m) {
         for (const auto& d : docs)
           out.append(py::dict(py::arg("id") = d.id, py::arg("title") = d.title, py::arg("text") = d.text,
                               py::arg("url") = d.url, py::arg("created_at") = d.created_at,
-                              py::arg("updated_at") = d.updated_at, py::arg("metadata") = loads(d.meta.to_json())));
+                              py::arg("updated_at") = d.updated_at,
+                              py::arg("metadata") = loads(d.meta.to_json())));
         return out;
       },
       py::arg("page"), py::arg("site"),
@@ -121,7 +124,8 @@ void register_testing(py::module_& m) {
                         py::arg("bytes") = out ? out->size() : 0);
         return py::make_tuple(out ? py::object(py::str(*out)) : py::object(py::none()), report);
       },
-      py::arg("json"), py::arg("max_bytes") = 40960, py::arg("truncate_first") = std::vector<std::string>{"text"},
+      py::arg("json"), py::arg("max_bytes") = 40960,
+      py::arg("truncate_first") = std::vector<std::string>{"text"},
       "Sanitize a metadata JSON object for a sink with limits: (canonical JSON or None, report).");
 }
 

@@ -43,7 +43,9 @@ std::string read(const fs::path& p) {
 }
 
 // A doc whose content is `blocks` (JSON text of the block nodes).
-std::string doc(const std::string& blocks) { return R"({"type":"doc","version":1,"content":[)" + blocks + "]}"; }
+std::string doc(const std::string& blocks) {
+  return R"({"type":"doc","version":1,"content":[)" + blocks + "]}";
+}
 
 std::string paragraph(const std::string& inline_nodes) {
   return R"({"type":"paragraph","content":[)" + inline_nodes + "]}";
@@ -63,7 +65,8 @@ const std::map<std::string, std::string> expected = {
     {"inline_nodes",
      "Line one\nline two\nPing @Олег Петров please.\nShipped 🎉\nCareful :warning:\n"
      "Related: https://acme.atlassian.net/browse/SUBS-7\nDue 2024-06-01\nState: [BLOCKED]"},
-    {"media", "Screenshot:\n[media: grafana-p99.png]\n[media: server.log] [media: heap.hprof]\nAfter the media."},
+    {"media",
+     "Screenshot:\n[media: grafana-p99.png]\n[media: server.log] [media: heap.hprof]\nAfter the media."},
     {"ordered_list", "1. Drain the node\n2. Fail over the primary\n3. Verify replication"},
     {"panel", "[warning] Do not restart the primary during a billing run."},
     {"paragraph_marks",
@@ -71,7 +74,8 @@ const std::map<std::string, std::string> expected = {
      "See the runbook (https://wiki.example.com/runbooks/failover) or ask (mailto:oncall@example.com)."},
     {"rule", "Above the line.\n---\nBelow the line."},
     {"table", "Step | Owner | État\nFailover | @Zoë Ångström | fait\nReconcile | 山田 太郎 | à faire"},
-    {"tasks_decisions", "[ ] Write the postmortem\n[x] Page the on-call\nDecision: We add an idempotency key"},
+    {"tasks_decisions",
+     "[ ] Write the postmortem\n[x] Page the on-call\nDecision: We add an idempotency key"},
     {"unknown_nodes",
      "left column\nright column\ninside an unknown block\nbefore inside an unknown inline after\nthe end"},
 };
@@ -101,8 +105,8 @@ TEST(Adf, ParsedElementRendersLikeText) {
 }
 
 TEST(Adf, ParagraphsAreLinesAndHardBreaksAreNewlines) {
-  EXPECT_EQ(adf_to_text(doc(paragraph(text("one")) + "," + paragraph(text("two") + R"(,{"type":"hardBreak"},)" +
-                                                                         text("three")))),
+  EXPECT_EQ(adf_to_text(doc(paragraph(text("one")) + "," +
+                            paragraph(text("two") + R"(,{"type":"hardBreak"},)" + text("three")))),
             "one\ntwo\nthree");
 }
 
@@ -125,17 +129,20 @@ TEST(Adf, OrderedListsStartAtTheirOrderAndNestedListsIndent) {
   const std::string item3 = R"({"type":"listItem","content":[)" + paragraph(text("third")) + "]}";
   const std::string nested = R"({"type":"orderedList","content":[{"type":"listItem","content":[)" +
                              paragraph(text("inner")) + "]}]}";
-  const std::string item4 = R"({"type":"listItem","content":[)" + paragraph(text("fourth")) + "," + nested + "]}";
-  EXPECT_EQ(adf_to_text(doc(R"({"type":"orderedList","attrs":{"order":3},"content":[)" + item3 + "," + item4 + "]}")),
+  const std::string item4 =
+      R"({"type":"listItem","content":[)" + paragraph(text("fourth")) + "," + nested + "]}";
+  EXPECT_EQ(adf_to_text(
+                doc(R"({"type":"orderedList","attrs":{"order":3},"content":[)" + item3 + "," + item4 + "]}")),
             "3. third\n4. fourth\n   1. inner");
 }
 
 TEST(Adf, TableCellsJoinTheirLinesAndRowsAreLines) {
-  const std::string cell = R"({"type":"tableCell","content":[)" + paragraph(text("a")) + "," + paragraph(text("b")) +
-                           "]}";
+  const std::string cell =
+      R"({"type":"tableCell","content":[)" + paragraph(text("a")) + "," + paragraph(text("b")) + "]}";
   const std::string other = R"({"type":"tableHeader","content":[)" + paragraph(text("c")) + "]}";
   const std::string row = R"({"type":"tableRow","content":[)" + cell + "," + other + "]}";
-  EXPECT_EQ(adf_to_text(doc(paragraph(text("before")) + R"(,{"type":"table","content":[)" + row + "," + row + "]}")),
+  EXPECT_EQ(adf_to_text(
+                doc(paragraph(text("before")) + R"(,{"type":"table","content":[)" + row + "," + row + "]}")),
             "before\na b | c\na b | c");
 }
 
@@ -146,8 +153,9 @@ TEST(Adf, CodeBlocksKeepTheirLinesAndIndentation) {
 }
 
 TEST(Adf, MentionsShowTheirTextOrReadAsSomeone) {
-  EXPECT_EQ(adf_to_text(doc(paragraph(text("ask ") + R"(,{"type":"mention","attrs":{"id":"5b1","text":"@Ann"}})"))),
-            "ask @Ann");
+  EXPECT_EQ(
+      adf_to_text(doc(paragraph(text("ask ") + R"(,{"type":"mention","attrs":{"id":"5b1","text":"@Ann"}})"))),
+      "ask @Ann");
   EXPECT_EQ(adf_to_text(doc(paragraph(text("ask ") + R"(,{"type":"mention","attrs":{"id":"5b1"}})"))),
             "ask @someone");
 }
@@ -165,10 +173,11 @@ TEST(Adf, BlockquotesPrefixEveryLine) {
 }
 
 TEST(Adf, UnknownNodesAreDescendedInto) {
-  EXPECT_EQ(adf_to_text(doc(R"({"type":"brandNew","attrs":{"x":1},"content":[)" +
-                            paragraph(text("deep") + R"(,{"type":"mystery","content":[)" + text(" and deeper") + "]}") +
-                            "]}")),
-            "deep and deeper");
+  EXPECT_EQ(
+      adf_to_text(doc(
+          R"({"type":"brandNew","attrs":{"x":1},"content":[)" +
+          paragraph(text("deep") + R"(,{"type":"mystery","content":[)" + text(" and deeper") + "]}") + "]}")),
+      "deep and deeper");
 }
 
 TEST(Adf, WhitespaceIsTidied) {

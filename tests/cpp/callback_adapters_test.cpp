@@ -103,13 +103,16 @@ TEST(CallbackEmbedder, ChecksWhatTheFunctionReturnsNamingIt) {
   EXPECT_EQ(e.inputs(), 2);
 
   callback_embedder short_count([](const auto&) { return vectors{{1, 2, 3}}; }, embedder_options());
-  EXPECT_EQ(thrown<embed_error>([&] { short_count.embed({"a", "b"}); }),
+  EXPECT_EQ(thrown<embed_error>([&] {
+              short_count.embed({"a", "b"});
+            }),
             "the test embedder model-1 returned 1 vectors for 2 texts");
   callback_embedder wrong_dim([](const auto& t) { return vectors(t.size(), {1, 2}); }, embedder_options());
   EXPECT_EQ(thrown<embed_error>([&] { wrong_dim.embed({"a"}); }),
             "the test embedder model-1 returned a vector of dimension 2, expected 3");
   // What the function throws leaves as it is (the Python binding's errors carry the Python exception).
-  callback_embedder failing([](const auto&) -> vectors { throw config_error("no model"); }, embedder_options());
+  callback_embedder failing([](const auto&) -> vectors { throw config_error("no model"); },
+                            embedder_options());
   EXPECT_EQ(thrown<config_error>([&] { failing.embed({"a"}); }), "no model");
 }
 
@@ -153,17 +156,20 @@ TEST(CallbackSource, FetchesPagesUntilTheStreamEndsAndOffersOnlyWhatItHasHooksFo
   EXPECT_EQ(full.reopen_cursor(plan[0], "2024"), "since 2024");
   ASSERT_TRUE(full.can_list_ids());
   ids.clear();
-  full.list_ids(plan[1], [&](std::string_view id) { ids.emplace_back(id); }, ctx);
+  full.list_ids(
+      plan[1], [&](std::string_view id) { ids.emplace_back(id); }, ctx);
   EXPECT_EQ(ids, std::vector<std::string>{"b:0"});
 }
 
 TEST(CallbackSource, NormalizesRawPagesThroughTheDocumentsHookAtEveryRead) {
   struct one_page final : page_reader {
-    void for_each(const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override {
+    void for_each(
+        const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override {
       fn(1, R"({"items":["x","y"]})", "p/1.json");
     }
-    void for_each_in(std::string_view,
-                     const std::function<void(std::int64_t, const std::string&, const std::string&)>&) override {}
+    void for_each_in(
+        std::string_view,
+        const std::function<void(std::int64_t, const std::string&, const std::string&)>&) override {}
   } raw;
   callback_source_hooks h;
   h.partitions = [] { return std::vector<std::string>{"p"}; };
@@ -175,7 +181,8 @@ TEST(CallbackSource, NormalizesRawPagesThroughTheDocumentsHookAtEveryRead) {
   callback_source src(h, "raw", "raw items");
   std::vector<document> docs;
   run_context ctx;
-  src.normalize("p", raw, [&](document&& d) { docs.push_back(std::move(d)); }, ctx);
+  src.normalize(
+      "p", raw, [&](document&& d) { docs.push_back(std::move(d)); }, ctx);
   ASSERT_EQ(docs.size(), 1u);
   EXPECT_EQ(docs[0].id, "p:x");
   EXPECT_EQ(docs[0].source, "raw");
@@ -196,7 +203,9 @@ TEST(CallbackSink, SortsAndCutsListingsAndSaysWhenItCannotQuery) {
   s.remove({"b"});
   EXPECT_EQ(s.stats().count, 2);
   EXPECT_EQ(s.fetch({"a", "b"}).size(), 1u);
-  EXPECT_EQ(thrown<sink_error>([&] { s.query({1, 2, 3}, 1); }),
+  EXPECT_EQ(thrown<sink_error>([&] {
+              s.query({1, 2, 3}, 1);
+            }),
             "the test sink idx has no query function to search it with");
 
   auto h = index.hooks();
@@ -221,8 +230,8 @@ TEST_F(CallbackPipeline, FailsOnABrokenPageAndResumesFromItsCursorToAVerifiedInd
   auto src = std::make_shared<callback_source>(h, "test", "numbered pages");
   auto emb = std::make_shared<callback_embedder>(by_length, embedder_options());
   map_index index;
-  auto snk = std::make_shared<callback_sink>(index.hooks(),
-                                             callback_sink_options{"test", "idx", "the test sink idx", "", 3, 0});
+  auto snk = std::make_shared<callback_sink>(
+      index.hooks(), callback_sink_options{"test", "idx", "the test sink idx", "", 3, 0});
   pipeline_options o;
   o.workdir = dir_;
   run_context ctx;
@@ -232,7 +241,8 @@ TEST_F(CallbackPipeline, FailsOnABrokenPageAndResumesFromItsCursorToAVerifiedInd
   pipeline p(src, emb, snk, o);
   auto run = p.fetch_and_ingest(ctx, {});
   EXPECT_EQ(run.fetch.pages_total, 8);
-  EXPECT_NE(std::find(opened.begin(), opened.end(), "a@2"), opened.end());  // resumed after the journaled pages
+  EXPECT_NE(std::find(opened.begin(), opened.end(), "a@2"),
+            opened.end());  // resumed after the journaled pages
   EXPECT_EQ(index.records.size(), 8u);
   auto v = p.verify(ctx, 0);
   EXPECT_TRUE(v.ok);

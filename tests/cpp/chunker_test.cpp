@@ -318,7 +318,7 @@ TEST(Chunker, FiveMegabytesFinishesQuickly) {
     prose += r == 0 ? ".\n\n" : r < 3 ? ". " : " ";
   }
   const std::string dense(5'000'000, 'x');  // no boundary anywhere: hard cuts only
-  std::string spaces = "start";                // a huge whitespace run in the middle
+  std::string spaces = "start";             // a huge whitespace run in the middle
   spaces += std::string(5'000'000, ' ');
   spaces += "end";
 

@@ -56,12 +56,15 @@ TEST(DocumentPage, WrongShapesNameTheDocumentAndField) {
   };
   EXPECT_NE(message("{not json").find("not valid JSON"), std::string::npos);
   EXPECT_NE(message(R"({"items": []})").find("no \"documents\" list"), std::string::npos);
-  EXPECT_NE(message(R"({"documents": [{"id": ""}]})").find("document 0 of a page has no \"id\""), std::string::npos);
-  EXPECT_NE(message(R"({"documents": [{"id": "x", "title": 5}]})").find("document x: \"title\" must be a string"),
+  EXPECT_NE(message(R"({"documents": [{"id": ""}]})").find("document 0 of a page has no \"id\""),
             std::string::npos);
+  EXPECT_NE(
+      message(R"({"documents": [{"id": "x", "title": 5}]})").find("document x: \"title\" must be a string"),
+      std::string::npos);
   EXPECT_NE(message(R"({"documents": [{"id": "x", "metadata": {"o": {"a": 1}}}]})").find("metadata \"o\""),
             std::string::npos);
   EXPECT_NE(message(R"({"documents": [{"id": "x", "metadata": {"l": [1]}}]})").find("list of strings"),
             std::string::npos);
-  EXPECT_NE(message(R"({"documents": [{"id": "x", "metadata": []}]})").find("must be an object"), std::string::npos);
+  EXPECT_NE(message(R"({"documents": [{"id": "x", "metadata": []}]})").find("must be an object"),
+            std::string::npos);
 }

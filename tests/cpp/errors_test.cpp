@@ -16,8 +16,8 @@ static_assert(std::is_base_of_v<error, http_error> && !std::is_base_of_v<source_
 static_assert(std::is_base_of_v<error, storage_error> && std::is_base_of_v<error, cancelled>);
 
 http_error http(long status, bool retryable) {
-  return http_error("GET https://h/x -> " + std::to_string(status), status, "GET", "https://h/x", "req-9", "", 3,
-                    retryable);
+  return http_error("GET https://h/x -> " + std::to_string(status), status, "GET", "https://h/x", "req-9", "",
+                    3, retryable);
 }
 
 TEST(Errors, EachKindIsTransientOrTerminal) {

@@ -50,7 +50,8 @@ std::vector<field> read_message(const std::string& s) {
     } else if (f.wire == 1 || f.wire == 5) {
       std::size_t n = f.wire == 1 ? 8 : 4;
       if (i + n > s.size()) throw std::runtime_error("truncated fixed field");
-      for (std::size_t b = 0; b < n; ++b) f.fixed |= static_cast<std::uint64_t>(static_cast<unsigned char>(s[i + b])) << (8 * b);
+      for (std::size_t b = 0; b < n; ++b)
+        f.fixed |= static_cast<std::uint64_t>(static_cast<unsigned char>(s[i + b])) << (8 * b);
       i += n;
     } else if (f.wire == 2) {
       std::uint64_t n = read_varint(s, i);
@@ -79,9 +80,18 @@ value read_value(const std::string& s) {
   value out;
   switch (f.number) {
     case 1: EXPECT_EQ(f.wire, 0); break;
-    case 2: EXPECT_EQ(f.wire, 1); out.v = std::bit_cast<double>(f.fixed); break;
-    case 3: EXPECT_EQ(f.wire, 2); out.v = f.bytes; break;
-    case 4: EXPECT_EQ(f.wire, 0); out.v = f.varint != 0; break;
+    case 2:
+      EXPECT_EQ(f.wire, 1);
+      out.v = std::bit_cast<double>(f.fixed);
+      break;
+    case 3:
+      EXPECT_EQ(f.wire, 2);
+      out.v = f.bytes;
+      break;
+    case 4:
+      EXPECT_EQ(f.wire, 0);
+      out.v = f.varint != 0;
+      break;
     case 6: {
       list items;
       for (auto& item : read_message(f.bytes)) {
@@ -148,7 +158,8 @@ decoded_request read_request(const std::string& body) {
         EXPECT_EQ(vf.bytes.size() % 4, 0u);
         for (std::size_t i = 0; i < vf.bytes.size(); i += 4) {
           std::uint32_t bits = 0;
-          for (int b = 0; b < 4; ++b) bits |= static_cast<std::uint32_t>(static_cast<unsigned char>(vf.bytes[i + b])) << (8 * b);
+          for (int b = 0; b < 4; ++b)
+            bits |= static_cast<std::uint32_t>(static_cast<unsigned char>(vf.bytes[i + b])) << (8 * b);
           v.values.push_back(std::bit_cast<float>(bits));
         }
       }
@@ -162,7 +173,8 @@ decoded_request read_request(const std::string& body) {
   return out;
 }
 
-std::string encode(const std::string& ns, const std::vector<record>& records, std::vector<std::size_t>* sizes = nullptr) {
+std::string encode(const std::string& ns, const std::vector<record>& records,
+                   std::vector<std::size_t>* sizes = nullptr) {
   grpc::upsert_encoder enc(ns);
   std::string body;
   enc.begin(body);
@@ -193,7 +205,8 @@ TEST(GrpcVarint, KnownEncodings) {
   EXPECT_EQ(enc(128), "\x80\x01");
   EXPECT_EQ(enc(300), "\xac\x02");  // the protobuf docs' example
   EXPECT_EQ(enc(16384), std::string("\x80\x80\x01"));
-  EXPECT_EQ(enc(std::numeric_limits<std::uint64_t>::max()), std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"));
+  EXPECT_EQ(enc(std::numeric_limits<std::uint64_t>::max()),
+            std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"));
   for (std::uint64_t v : {0ull, 1ull, 127ull, 128ull, 6144ull, 2000000ull, 1ull << 35, ~0ull}) {
     std::string s = enc(v);
     std::size_t i = 0;
@@ -203,8 +216,14 @@ TEST(GrpcVarint, KnownEncodings) {
 }
 
 TEST(GrpcUpsert, RecordsNamespaceAndFloatsBitExact) {
-  std::vector<float> odd = {1.0f, -0.0f, std::numeric_limits<float>::denorm_min(), std::numeric_limits<float>::max(),
-                            std::numeric_limits<float>::lowest(), 0.1f, 1.0f / 3.0f, -2.5e-38f};
+  std::vector<float> odd = {1.0f,
+                            -0.0f,
+                            std::numeric_limits<float>::denorm_min(),
+                            std::numeric_limits<float>::max(),
+                            std::numeric_limits<float>::lowest(),
+                            0.1f,
+                            1.0f / 3.0f,
+                            -2.5e-38f};
   std::vector<float> big(1536);
   for (std::size_t i = 0; i < big.size(); ++i) big[i] = std::sin(static_cast<float>(i)) / 39.0f;
   std::vector<record> records = {{"doc-1#0", odd, ""}, {"jira:SUBS-652#3", big, "{}"}};
@@ -219,15 +238,18 @@ TEST(GrpcUpsert, RecordsNamespaceAndFloatsBitExact) {
     const auto& got = req.vectors[r].values;
     ASSERT_EQ(got.size(), want.size());
     for (std::size_t i = 0; i < want.size(); ++i)
-      EXPECT_EQ(std::bit_cast<std::uint32_t>(got[i]), std::bit_cast<std::uint32_t>(want[i])) << "record " << r << " value " << i;
+      EXPECT_EQ(std::bit_cast<std::uint32_t>(got[i]), std::bit_cast<std::uint32_t>(want[i]))
+          << "record " << r << " value " << i;
     EXPECT_FALSE(req.vectors[r].has_metadata) << "no metadata: no Struct at all";
   }
 }
 
 TEST(GrpcUpsert, MetadataIsAStruct) {
   std::vector<record> records = {
-      {"a", {0.5f}, R"({"chunk":3,"lang":"en","pi":3.25,"big":12345678901234,"neg":-7,"ok":true,"no":false,)"
-                    R"("tags":["x","y\u00e9"],"empty":[],"quote":"say \"hi\"\n","unicode":"Ünïcødé ✓"})"}};
+      {"a",
+       {0.5f},
+       R"({"chunk":3,"lang":"en","pi":3.25,"big":12345678901234,"neg":-7,"ok":true,"no":false,)"
+       R"("tags":["x","y\u00e9"],"empty":[],"quote":"say \"hi\"\n","unicode":"Ünïcødé ✓"})"}};
   decoded_request req = read_request(encode("ns", records));
   ASSERT_EQ(req.vectors.size(), 1u);
   ASSERT_TRUE(req.vectors[0].has_metadata);
@@ -269,8 +291,9 @@ TEST(GrpcUpsert, SizesAddUpForPacking) {
   // 1000 records of 1536 floats with metadata: the body is exactly overhead + the sizes prepare() gave.
   std::vector<record> records;
   for (int i = 0; i < 300; ++i)
-    records.push_back({"doc-" + std::to_string(i), std::vector<float>(1536, 0.25f),
-                       R"({"source":"bench","text":")" + std::string(static_cast<std::size_t>(i), 'w') + R"("})"});
+    records.push_back(
+        {"doc-" + std::to_string(i), std::vector<float>(1536, 0.25f),
+         R"({"source":"bench","text":")" + std::string(static_cast<std::size_t>(i), 'w') + R"("})"});
   std::vector<std::size_t> sizes;
   std::string body = encode("bench", records, &sizes);
   std::size_t total = grpc::upsert_encoder("bench").overhead();
@@ -296,9 +319,10 @@ TEST(GrpcResponse, UpsertedCount) {
   };
   EXPECT_EQ(grpc::read_upserted_count(framed("\x08\xe8\x07")), 1000u);
   EXPECT_EQ(grpc::read_upserted_count(framed("")), 0u) << "proto3 leaves a zero count out";
-  EXPECT_EQ(grpc::read_upserted_count(framed(std::string("\x12\x02hi\x08\x05", 6))), 5u) << "unknown fields skipped";
+  EXPECT_EQ(grpc::read_upserted_count(framed(std::string("\x12\x02hi\x08\x05", 6))), 5u)
+      << "unknown fields skipped";
   EXPECT_FALSE(grpc::read_upserted_count(""));
-  EXPECT_FALSE(grpc::read_upserted_count(framed("\x08")));                      // truncated varint
+  EXPECT_FALSE(grpc::read_upserted_count(framed("\x08")));                    // truncated varint
   EXPECT_FALSE(grpc::read_upserted_count(std::string("\x01\0\0\0\x00", 5)));  // compressed
   std::string wrong_length = framed("\x08\x05");
   wrong_length[4] = 9;

@@ -49,7 +49,8 @@ std::string failure_of(client& c, request req, http_error* out = nullptr) {
 TEST(HttpClassify, ARetryVerdictOnA200IsRetriedThenSucceeds) {
   script_server s({reply(200, R"({"state":"busy"})"), reply(200, R"({"state":"done"})")});
   client c(classified([](const response& r) {
-    return r.body.find("busy") != std::string::npos ? verdict::retry("the job is still busy") : verdict::pass();
+    return r.body.find("busy") != std::string::npos ? verdict::retry("the job is still busy")
+                                                    : verdict::pass();
   }));
   auto r = c.execute({"GET", s.url("/job"), {}, ""});
   EXPECT_EQ(r.status, 200);
@@ -63,8 +64,9 @@ TEST(HttpClassify, AQuotaVerdictFailsAtOnceWithItsReason) {
   // A 429 is retried by the engine's rules; the adapter knows this one will not get better.
   script_server s({reply(429, R"({"error":"credits_exhausted"})"), reply(200, "never")});
   client c(classified([](const response& r) {
-    return r.body.find("credits_exhausted") != std::string::npos ? verdict::quota("the account has no credits left")
-                                                                 : verdict::pass();
+    return r.body.find("credits_exhausted") != std::string::npos
+               ? verdict::quota("the account has no credits left")
+               : verdict::pass();
   }));
   http_error e("", 0, "", "", "", "", 0, false);
   std::string w = failure_of(c, {"POST", s.url("/v1/work"), {}, "{}"}, &e);

@@ -39,11 +39,11 @@ class h2_server {
  public:
   struct options {
     std::uint32_t max_frame_size = 16384;
-    int drop_calls = 0;      // the first n calls: the connection closes once their request arrived
-    int goaway_after = 0;    // a connection answers n calls, then GOAWAY and close
-    int delay_ms = 0;        // before each answer
+    int drop_calls = 0;           // the first n calls: the connection closes once their request arrived
+    int goaway_after = 0;         // a connection answers n calls, then GOAWAY and close
+    int delay_ms = 0;             // before each answer
     bool ping_when_idle = false;  // once a connection has been quiet for 100 ms after an answer, a PING
-    int refuse_streams = 0;  // the first n calls are reset with REFUSED_STREAM as their headers arrive
+    int refuse_streams = 0;       // the first n calls are reset with REFUSED_STREAM as their headers arrive
   };
 
   explicit h2_server(options o) : opts_(o) {
@@ -112,7 +112,8 @@ class h2_server {
     return 0;
   }
 
-  static int on_data(nghttp2_session*, uint8_t, std::int32_t id, const uint8_t* data, std::size_t n, void* user) {
+  static int on_data(nghttp2_session*, uint8_t, std::int32_t id, const uint8_t* data, std::size_t n,
+                     void* user) {
     static_cast<conn*>(user)->calls[id].body.append(reinterpret_cast<const char*>(data), n);
     return 0;
   }
@@ -133,7 +134,8 @@ class h2_server {
       c->refused.insert(f->hd.stream_id);
       return 0;
     }
-    bool ends = (f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) && (f->hd.flags & NGHTTP2_FLAG_END_STREAM);
+    bool ends = (f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
+                (f->hd.flags & NGHTTP2_FLAG_END_STREAM);
     if (!ends || c->refused.count(f->hd.stream_id)) return 0;
     if (s.dropped_.fetch_add(1) < s.opts_.drop_calls) {
       c->close_now = true;
@@ -146,10 +148,12 @@ class h2_server {
     for (unsigned char ch : k.body) sum += ch;
     std::string msg = std::to_string(k.body.size()) + ":" + std::to_string(sum);
     k.answer.assign(1, '\0');
-    for (int shift = 24; shift >= 0; shift -= 8) k.answer.push_back(static_cast<char>((msg.size() >> shift) & 0xff));
+    for (int shift = 24; shift >= 0; shift -= 8)
+      k.answer.push_back(static_cast<char>((msg.size() >> shift) & 0xff));
     k.answer += msg;
-    nghttp2_nv head[] = {{(uint8_t*)":status", (uint8_t*)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
-                         {(uint8_t*)"content-type", (uint8_t*)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE}};
+    nghttp2_nv head[] = {
+        {(uint8_t*)":status", (uint8_t*)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t*)"content-type", (uint8_t*)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE}};
     nghttp2_data_provider p{};
     p.source.ptr = &k;
     p.read_callback = [](nghttp2_session* ss, std::int32_t id, uint8_t* buf, std::size_t len, uint32_t* flags,
@@ -269,8 +273,8 @@ std::string error_of(http::client& client, http::request r) {
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // n calls of `body`, submitted at once.
-std::vector<http::client::handle> submit_calls(http::client& client, const h2_server& server, const std::string& body,
-                                               int n) {
+std::vector<http::client::handle> submit_calls(http::client& client, const h2_server& server,
+                                               const std::string& body, int n) {
   std::vector<http::client::handle> handles;
   for (int i = 0; i < n; ++i) handles.push_back(client.submit(grpc_call(server.url(), body)));
   return handles;
@@ -337,7 +341,8 @@ TEST(HttpH2, DroppedConnectionsAndGoawayAreRetried) {
     // this client allows more of them.
     http::client client(fast_retries(12));
     std::string body = pattern(20'000, 2);
-    for (auto& h : submit_calls(client, server, body, 20)) EXPECT_EQ(client.wait(h).body.substr(5), expected_answer(body));
+    for (auto& h : submit_calls(client, server, body, 20))
+      EXPECT_EQ(client.wait(h).body.substr(5), expected_answer(body));
     EXPECT_GE(server.connections(), 7);  // 20 calls, 3 a connection
   }
 }
@@ -419,7 +424,8 @@ TEST(HttpH2, IdleConnectionsAreServedAndLetGo) {
     http::client client(fast_retries());
     EXPECT_EQ(client.execute(grpc_call(server.url(), "one")).body.substr(5), expected_answer("one"));
     double cpu = process_cpu_seconds();
-    for (int i = 0; i < 40 && server.ping_acks() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    for (int i = 0; i < 40 && server.ping_acks() == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
     EXPECT_EQ(server.ping_acks(), 1);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     EXPECT_LT(process_cpu_seconds() - cpu, 0.5);

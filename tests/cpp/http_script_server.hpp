@@ -33,7 +33,9 @@ class script_server {
     thread_.join();
     for (auto& t : workers_) t.join();
   }
-  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
   int requests() const { return requests_.load(); }
   int max_open() const { return max_open_.load(); }
   std::string last_request() {

@@ -1,11 +1,11 @@
 // The HTTP engine: its pure pieces, and the client against a scripted loopback server.
+#include "backfill/core/json.hpp"
+#include "backfill/embed/openai.hpp"
 #include "backfill/http/client.hpp"
 #include "backfill/http/paginate.hpp"
 #include "backfill/http/retry_after.hpp"
 #include "backfill/http/scrub.hpp"
 #include "backfill/http/url.hpp"
-#include "backfill/core/json.hpp"
-#include "backfill/embed/openai.hpp"
 #include "http_script_server.hpp"
 
 #include <fmt/format.h>
@@ -66,8 +66,10 @@ TEST(HttpParse, ServerRetryDelayFromEachApi) {
 }
 
 TEST(HttpParse, LinkNext) {
-  EXPECT_EQ(link_next(R"(<https://api.github.com/repositories/1/issues?page=4>; rel="next", <https://api.github.com/repositories/1/issues?page=515>; rel="last")"),
-            "https://api.github.com/repositories/1/issues?page=4");
+  EXPECT_EQ(
+      link_next(
+          R"(<https://api.github.com/repositories/1/issues?page=4>; rel="next", <https://api.github.com/repositories/1/issues?page=515>; rel="last")"),
+      "https://api.github.com/repositories/1/issues?page=4");
   EXPECT_EQ(link_next(R"(<https://x/1>; rel="prev", <https://x/3>; rel="next")"), "https://x/3");
   EXPECT_FALSE(link_next(R"(<https://x/1>; rel="prev", <https://x/9>; rel="last")"));
   EXPECT_FALSE(link_next(""));
@@ -86,8 +88,9 @@ TEST(HttpScrub, UrlsLoseUserInfoAndCredentialParams) {
 }
 
 TEST(HttpScrub, TextLosesSecretsAndTokenShapes) {
-  std::string t = scrub_text("auth Bearer abc.def-123 key s3cr3t-value and xoxb-1234-5678 ghp_abcdefgh sk-proj-abcdefghijkl",
-                             {"s3cr3t-value"});
+  std::string t = scrub_text(
+      "auth Bearer abc.def-123 key s3cr3t-value and xoxb-1234-5678 ghp_abcdefgh sk-proj-abcdefghijkl",
+      {"s3cr3t-value"});
   EXPECT_EQ(t.find("abc.def-123"), std::string::npos);
   EXPECT_EQ(t.find("s3cr3t-value"), std::string::npos);
   EXPECT_EQ(t.find("1234-5678"), std::string::npos);
@@ -349,8 +352,9 @@ TEST(HttpClient, SendsOneUserAgentAndAcceptEncoding) {
 
 TEST(HttpClient, RecycledResponsesCarryNothingOver) {
   std::string big(200000, 'b');
-  script_server s({reply(200, big, "X-One: 1\r\nX-Two: a longer value than fits a short string\r\nX-Three: 3\r\n"),
-                   reply(200, "small", "X-Request-Id: r-2\r\n"), reply(404, "gone")});
+  script_server s(
+      {reply(200, big, "X-One: 1\r\nX-Two: a longer value than fits a short string\r\nX-Three: 3\r\n"),
+       reply(200, "small", "X-Request-Id: r-2\r\n"), reply(404, "gone")});
   auto o = fast_retries();
   o.default_limit.max_in_flight = 1;
   client c(o);

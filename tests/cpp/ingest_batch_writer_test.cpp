@@ -31,13 +31,17 @@ class small_batch_sink final : public sink {
     sizes.push_back(records.size());
     return inner_.upsert(records) - drop;
   }
-  std::vector<fetched_record> fetch(const std::vector<std::string>& ids) override { return inner_.fetch(ids); }
+  std::vector<fetched_record> fetch(const std::vector<std::string>& ids) override {
+    return inner_.fetch(ids);
+  }
   void remove(const std::vector<std::string>& ids) override { inner_.remove(ids); }
   std::vector<std::string> list(std::string_view prefix, std::string_view after, std::size_t limit) override {
     return inner_.list(prefix, after, limit);
   }
   sink_stats stats() override { return inner_.stats(); }
-  std::vector<query_match> query(const std::vector<float>& v, std::size_t k) override { return inner_.query(v, k); }
+  std::vector<query_match> query(const std::vector<float>& v, std::size_t k) override {
+    return inner_.query(v, k);
+  }
 
   std::vector<std::size_t> sizes;
   std::int64_t drop = 0;

@@ -27,7 +27,6 @@ class IngestDedup : public scratch_ledger_test {
     d.updated_at = updated_at;
     return d;
   }
-
 };
 
 }  // namespace

@@ -55,7 +55,8 @@ class broken_embedder final : public embedder {
     return std::vector<std::vector<float>>(texts.size(), std::vector<float>(wrong_dimension_ ? 8 : 16, 1.0f));
   }
   // The first half arrives, then the call fails.
-  void embed_parts(const std::vector<std::string_view>& texts, const part_fn& on_part, run_context*) override {
+  void embed_parts(const std::vector<std::string_view>& texts, const part_fn& on_part,
+                   run_context*) override {
     if (wrong_dimension_) {
       auto v = embed(texts);
       on_part(0, v);
@@ -120,12 +121,13 @@ TEST_F(IngestEmbedPlan, AJobFillsItsSlotsAndTheCache) {
   auto jobs = planner.plan(b, hits);
   ASSERT_EQ(jobs.size(), 1u);
   std::size_t stored = 0;
-  auto n = run_embed_job(emb_, emb_.identity(), jobs[0],
-                         [&](const std::vector<std::pair<std::string, std::vector<float>>>& fresh) {
-                           book_->store_embeddings(emb_.identity(), fresh);
-                           stored += fresh.size();
-                         },
-                         nullptr);
+  auto n = run_embed_job(
+      emb_, emb_.identity(), jobs[0],
+      [&](const std::vector<std::pair<std::string, std::vector<float>>>& fresh) {
+        book_->store_embeddings(emb_.identity(), fresh);
+        stored += fresh.size();
+      },
+      nullptr);
   EXPECT_EQ(n, 3u);
   EXPECT_EQ(stored, 3u);
   for (const auto& d : b->docs) {
@@ -142,7 +144,9 @@ TEST_F(IngestEmbedPlan, AVectorOfTheWrongDimensionIsRefused) {
   std::int64_t hits = 0;
   auto jobs = planner.plan(b, hits);
   std::size_t stored = 0;
-  auto store = [&](const std::vector<std::pair<std::string, std::vector<float>>>& fresh) { stored += fresh.size(); };
+  auto store = [&](const std::vector<std::pair<std::string, std::vector<float>>>& fresh) {
+    stored += fresh.size();
+  };
   EXPECT_THROW(run_embed_job(wrong, wrong.identity(), jobs[0], store, nullptr), embed_error);
   EXPECT_EQ(stored, 0u);
 }

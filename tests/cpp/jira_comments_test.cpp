@@ -27,7 +27,8 @@ namespace {
 // is sent before the connection closes.
 class route_server {
  public:
-  explicit route_server(std::function<std::string(const std::string& target)> route) : route_(std::move(route)) {
+  explicit route_server(std::function<std::string(const std::string& target)> route)
+      : route_(std::move(route)) {
     fd_ = test_net::listen_loopback(port_);
     thread_ = std::thread([this] {
       for (;;) {
@@ -72,8 +73,9 @@ class route_server {
 };
 
 std::string reply(int status, const std::string& body) {
-  return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: application/json\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  return "HTTP/1.1 " + std::to_string(status) +
+         " X\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: close\r\n\r\n" + body;
 }
 
 // One search page of `keys`, each with more comments (30) than search embeds (none here).
@@ -81,14 +83,16 @@ std::string search_page(const std::vector<std::string>& keys) {
   std::string issues;
   for (const auto& k : keys) {
     if (!issues.empty()) issues += ',';
-    issues += R"({"key":")" + k +
-              R"(","fields":{"updated":"2024-01-01T00:00:00.000+0000","comment":{"total":30,"comments":[]}}})";
+    issues +=
+        R"({"key":")" + k +
+        R"(","fields":{"updated":"2024-01-01T00:00:00.000+0000","comment":{"total":30,"comments":[]}}})";
   }
   return R"({"isLast":true,"issues":[)" + issues + "]}";
 }
 
 std::string comment_page(const std::string& key) {
-  return R"({"startAt":0,"maxResults":100,"total":1,"comments":[{"id":"1","body":null,"note":")" + key + R"("}]})";
+  return R"({"startAt":0,"maxResults":100,"total":1,"comments":[{"id":"1","body":null,"note":")" + key +
+         R"("}]})";
 }
 
 // The issue key of a comment request target ("/rest/api/3/issue/A-1/comment?..."), else "".
@@ -183,7 +187,8 @@ TEST(JiraComments, AFailureStopsTheOtherReadersAndIsRaisedOverTheirCancels) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms);  // A-1's read was cut short, not awaited
   EXPECT_TRUE(sink.pages.empty());
   std::lock_guard<std::mutex> l(m);
-  for (const auto& k : requested) EXPECT_TRUE(k == "A-1" || k == "A-2") << k << " was requested after the failure";
+  for (const auto& k : requested)
+    EXPECT_TRUE(k == "A-1" || k == "A-2") << k << " was requested after the failure";
 }
 
 TEST(JiraComments, AStopEndsTheReadersWithoutNewRequests) {

@@ -16,7 +16,8 @@ using backfill::jira_time_to_utc;
 
 namespace {
 
-std::vector<document> normalize(const std::string& page, std::string_view site = "https://acme.atlassian.net") {
+std::vector<document> normalize(const std::string& page,
+                                std::string_view site = "https://acme.atlassian.net") {
   std::vector<document> docs;
   backfill::normalize_jira_page(page, site, [&](document&& d) { docs.push_back(std::move(d)); });
   return docs;
@@ -34,8 +35,8 @@ std::string page_of(const std::string& issues, const std::string& comments = "{}
 }
 
 std::string adf(const std::string& text) {
-  return R"({"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":")" + text +
-         R"("}]}]})";
+  return R"({"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":")" +
+         text + R"("}]}]})";
 }
 
 std::string comment(const std::string& id, const std::string& created, const std::string& author,
@@ -59,9 +60,11 @@ const std::string full_issue = R"({"key":"SUBS-652","id":"10652","fields":{
   "status":{"name":"In Progress"},"issuetype":{"name":"Bug"},"priority":{"name":"High"},
   "assignee":{"displayName":"Zoë Ångström"},"reporter":{"displayName":"Olaf"},"parent":{"key":"SUBS-600"},
   "labels":["billing","p1"],"components":[{"name":"Payments"},{"name":"API"}],
-  "description":)" + adf("Customers are charged twice.") + R"(,
+  "description":)" + adf("Customers are charged twice.") +
+                               R"(,
   "comment":{"total":1,"maxResults":20,"comments":[)" +
-                               comment("7", "2024-01-16T09:00:00.000+0000", "Ann", "Looking into it.") + "]}}}";
+                               comment("7", "2024-01-16T09:00:00.000+0000", "Ann", "Looking into it.") +
+                               "]}}}";
 
 }  // namespace
 

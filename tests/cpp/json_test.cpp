@@ -21,7 +21,9 @@ TEST(Json, EscapesControlAndQuotes) {
 
 TEST(Json, KeepsValidUtf8AndReplacesInvalidBytes) {
   std::string out;
-  bj::append_string(out, "Gr\xC3\xBC\xC3\x9F" "e \xE6\x9D\xB1 \xF0\x9F\x9A\x80");
+  bj::append_string(out,
+                    "Gr\xC3\xBC\xC3\x9F"
+                    "e \xE6\x9D\xB1 \xF0\x9F\x9A\x80");
   EXPECT_EQ(out, "\"Grüße 東 🚀\"");
   out.clear();
   bj::append_string(out, "x\xFFy\xC3");  // a stray byte and a truncated sequence
@@ -83,11 +85,16 @@ TEST(Json, EveryByteIsSeenAtEveryOffset) {
 // Valid UTF-8 is scanned with its non-ASCII bytes taken as plain; escapes among multi-byte
 // characters, and an invalid byte after valid ones, must still come out right at any offset.
 TEST(Json, EscapesAmongMultibyteCharacters) {
-  const std::vector<std::pair<std::string, std::string>> pieces = {
-      {"a", "a"},          {"\xC3\xA9", "\xC3\xA9"},   {"\xE6\x9D\xB1", "\xE6\x9D\xB1"},
-      {"\xF0\x9F\x9A\x80", "\xF0\x9F\x9A\x80"},       {"\n", "\\n"},
-      {"\"", "\\\""},      {"\\", "\\\\"},          {"\x01", "\\u0001"},
-      {"\x7f", "\x7f"},      {"word ", "word "}};
+  const std::vector<std::pair<std::string, std::string>> pieces = {{"a", "a"},
+                                                                   {"\xC3\xA9", "\xC3\xA9"},
+                                                                   {"\xE6\x9D\xB1", "\xE6\x9D\xB1"},
+                                                                   {"\xF0\x9F\x9A\x80", "\xF0\x9F\x9A\x80"},
+                                                                   {"\n", "\\n"},
+                                                                   {"\"", "\\\""},
+                                                                   {"\\", "\\\\"},
+                                                                   {"\x01", "\\u0001"},
+                                                                   {"\x7f", "\x7f"},
+                                                                   {"word ", "word "}};
   unsigned seed = 12345;
   auto next = [&] { return (seed = seed * 1103515245u + 12345u) >> 16; };
   for (int round = 0; round < 2000; ++round) {

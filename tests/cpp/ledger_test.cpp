@@ -38,10 +38,10 @@ class Ledger : public scratch_ledger_test {
   }
   std::vector<std::pair<std::string, std::string>> live(const std::string& sink) {
     std::vector<std::pair<std::string, std::string>> out;
-    book_->for_each_live_chunk(sink, [&](std::string_view id, std::string_view h) { out.emplace_back(id, h); });
+    book_->for_each_live_chunk(sink,
+                               [&](std::string_view id, std::string_view h) { out.emplace_back(id, h); });
     return out;
   }
-
 };
 
 }  // namespace
@@ -234,10 +234,13 @@ TEST_F(Ledger, ALedgerFromANewerBackfillIsRefusedAndAnOlderOneGainsTheWatermark)
     // A ledger written before partitions had a watermark.
     sql::database old(ledger_path(), "old ledger");
     old.exec(
-        "CREATE TABLE partitions(source TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',"
-        " cursor TEXT NOT NULL DEFAULT '', pages INTEGER NOT NULL DEFAULT 0, items INTEGER NOT NULL DEFAULT 0,"
+        "CREATE TABLE partitions(source TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL DEFAULT "
+        "'pending',"
+        " cursor TEXT NOT NULL DEFAULT '', pages INTEGER NOT NULL DEFAULT 0, items INTEGER NOT NULL DEFAULT "
+        "0,"
         " updated_at TEXT NOT NULL, UNIQUE(source, name));"
-        "INSERT INTO partitions(source, name, status, cursor, updated_at) VALUES('jira','SUBS','fetching','c7','t')");
+        "INSERT INTO partitions(source, name, status, cursor, updated_at) "
+        "VALUES('jira','SUBS','fetching','c7','t')");
   }
   reopen_ledger();
   auto row = book_->partition("jira", "SUBS");

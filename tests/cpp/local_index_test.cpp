@@ -90,7 +90,8 @@ TEST_F(LocalIndexTest, UpsertFetchRoundTripIsExact) {
                                      std::nextafter(1.0f, 2.0f),
                                      -123456.789f};
   const std::string meta = R"({"author":"Zoë","n":3,"tags":["a","東京"],"ok":true})";
-  EXPECT_EQ(idx.upsert({make("jira:SUBS-1#0", tricky, meta), make("jira:SUBS-1#1", {1, 2, 3, 4, 5, 6, 7, 8})}), 2);
+  EXPECT_EQ(
+      idx.upsert({make("jira:SUBS-1#0", tricky, meta), make("jira:SUBS-1#1", {1, 2, 3, 4, 5, 6, 7, 8})}), 2);
 
   auto got = idx.fetch({"missing", "jira:SUBS-1#1", "jira:SUBS-1#0", "jira:SUBS-1#1"});
   ASSERT_EQ(got.size(), 2u);  // absent ids are skipped, duplicates collapse, caller's order kept
@@ -201,8 +202,8 @@ TEST_F(LocalIndexTest, Remove) {
 
 TEST_F(LocalIndexTest, ListIsABytewisePrefixRangeNotLike) {
   local_index idx(file());
-  const std::vector<std::string> ids = {"a",     "a%",   "a%b",  "a%c",   "a_b",   "aXb", "ab",  "A%b", "a%%",
-                                        "a%\xff", "b",    "a&",   "a%b#0", "a%b#1", "A",   "a\t", "ab%", "aa"};
+  const std::vector<std::string> ids = {"a",      "a%", "a%b", "a%c",   "a_b",   "aXb", "ab",  "A%b", "a%%",
+                                        "a%\xff", "b",  "a&",  "a%b#0", "a%b#1", "A",   "a\t", "ab%", "aa"};
   std::vector<record> recs;
   for (const auto& id : ids) recs.push_back(make(id, {1, 2}));
   idx.upsert(recs);
@@ -230,7 +231,7 @@ TEST_F(LocalIndexTest, ListIsABytewisePrefixRangeNotLike) {
   EXPECT_EQ(idx.list("a%", "a%b", 1), (std::vector<std::string>{"a%b#0"}));  // strictly after
   EXPECT_EQ(idx.list("a%", "a%\xff", 10), std::vector<std::string>{});
   EXPECT_EQ(idx.list("a%", "0", 1), (std::vector<std::string>{"a%"}));  // `after` before the range
-  EXPECT_EQ(idx.list("a%", "zz", 10), std::vector<std::string>{});     // `after` beyond the range
+  EXPECT_EQ(idx.list("a%", "zz", 10), std::vector<std::string>{});      // `after` beyond the range
   EXPECT_TRUE(idx.list("a", "", 0).empty());
 }
 
@@ -291,7 +292,8 @@ TEST_F(LocalIndexTest, RejectsBadRecordsAtomically) {
   EXPECT_THROW(idx.upsert({make("", {1, 2, 3, 4})}), backfill::sink_error);
   EXPECT_THROW(idx.upsert({make("empty", {})}), backfill::sink_error);
   EXPECT_THROW(idx.upsert({make("nan", {1, std::nanf(""), 3, 4})}), backfill::sink_error);
-  EXPECT_THROW(idx.upsert({make("inf", {1, std::numeric_limits<float>::infinity(), 3, 4})}), backfill::sink_error);
+  EXPECT_THROW(idx.upsert({make("inf", {1, std::numeric_limits<float>::infinity(), 3, 4})}),
+               backfill::sink_error);
   EXPECT_EQ(idx.stats().count, 1);
 }
 
@@ -323,7 +325,8 @@ TEST_F(LocalIndexTest, QueryMatchesBruteForce) {
     for (auto& x : q) x = normal(rng);
     if (trial == 1) q = recs[123].values;  // an exact match must come first with score 1
     const auto want = reference(q);
-    for (std::size_t k : {std::size_t{1}, std::size_t{10}, std::size_t{399}, std::size_t{400}, std::size_t{1000}}) {
+    for (std::size_t k :
+         {std::size_t{1}, std::size_t{10}, std::size_t{399}, std::size_t{400}, std::size_t{1000}}) {
       auto got = idx.query(q, k);
       ASSERT_EQ(got.size(), std::min<std::size_t>(k, recs.size()));
       for (std::size_t i = 0; i < got.size(); ++i) {
@@ -408,7 +411,10 @@ TEST_F(LocalIndexTest, CreatesParentsAndNamesItself) {
 TEST_F(LocalIndexTest, UnusablePathNamesThePath) {
   // The parent "directory" is a regular file.
   const fs::path blocker = dir_ / "blocker";
-  { std::FILE* f = std::fopen(blocker.c_str(), "w"); std::fclose(f); }
+  {
+    std::FILE* f = std::fopen(blocker.c_str(), "w");
+    std::fclose(f);
+  }
   try {
     local_index idx(blocker / "idx.sqlite");
     FAIL() << "expected an error";
@@ -431,7 +437,10 @@ TEST_F(LocalIndexTest, UnusablePathNamesThePath) {
   }
   // An empty file is a valid empty database: it becomes an index.
   const fs::path empty = dir_ / "empty.sqlite";
-  { std::FILE* f = std::fopen(empty.c_str(), "w"); std::fclose(f); }
+  {
+    std::FILE* f = std::fopen(empty.c_str(), "w");
+    std::fclose(f);
+  }
   local_index fresh(empty);
   EXPECT_EQ(fresh.stats().count, 0);
 }

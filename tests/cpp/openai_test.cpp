@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "backfill/ingest/chunker.hpp"
 #include "backfill/core/errors.hpp"
+#include "backfill/ingest/chunker.hpp"
 
 using namespace backfill;
 using backfill::openai::slice;
@@ -57,8 +57,8 @@ std::vector<unsigned char> decode(std::string_view s) {
 std::vector<std::string_view> views(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
 
 // Every text in exactly one slice, in order, each within the limits.
-void expect_valid(const std::vector<slice>& plan, const std::vector<std::string>& texts, std::size_t max_inputs,
-                  std::size_t max_tokens) {
+void expect_valid(const std::vector<slice>& plan, const std::vector<std::string>& texts,
+                  std::size_t max_inputs, std::size_t max_tokens) {
   std::size_t next = 0;
   for (const auto& s : plan) {
     EXPECT_EQ(s.begin, next);
@@ -119,8 +119,8 @@ TEST(OpenAIBase64, DecodesLittleEndianFloat32) {
   ASSERT_TRUE(one);
   ASSERT_EQ(one->size(), 1u);
   EXPECT_EQ((*one)[0], 1.0f);
-  EXPECT_FALSE(openai::decode_float32("AACA"));   // 3 bytes: not whole floats
-  EXPECT_FALSE(openai::decode_float32("AAC*Pw==")); // not base64
+  EXPECT_FALSE(openai::decode_float32("AACA"));      // 3 bytes: not whole floats
+  EXPECT_FALSE(openai::decode_float32("AAC*Pw=="));  // not base64
 }
 
 TEST(OpenAIPlan, SplitsByCount) {
@@ -147,7 +147,8 @@ TEST(OpenAIPlan, SplitsByTokens) {
 TEST(OpenAIPlan, MixedSizesRespectBothLimits) {
   std::mt19937 rng(11);
   std::vector<std::string> texts;
-  for (int i = 0; i < 3000; ++i) texts.emplace_back(rng() % 7 == 0 ? 20000 + rng() % 4000 : 1 + rng() % 900, 'a');
+  for (int i = 0; i < 3000; ++i)
+    texts.emplace_back(rng() % 7 == 0 ? 20000 + rng() % 4000 : 1 + rng() % 900, 'a');
   for (std::size_t spread : {1u, 4u, 16u}) {
     auto plan = openai::plan_requests(views(texts), 100, 50000, 8192, spread);
     expect_valid(plan, texts, 100, 50000);
@@ -181,7 +182,8 @@ TEST(OpenAIPlan, SpreadsAMediumBatchOverTheConcurrency) {
 }
 
 TEST(OpenAIPlan, RefusesAnInputOverTheLimitNamingIt) {
-  std::vector<std::string> texts = {"fine", "also fine", std::string("Runbook: ") + std::string(30000, 'z'), "ok"};
+  std::vector<std::string> texts = {"fine", "also fine", std::string("Runbook: ") + std::string(30000, 'z'),
+                                    "ok"};
   try {
     openai::plan_requests(views(texts), 2048, 300000, 8192);
     FAIL() << "no error";
@@ -207,14 +209,16 @@ TEST(OpenAIPlan, RefusesAnEmptyInput) {
 
 TEST(OpenAIResponse, PutsShuffledDataBackInOrder) {
   std::vector<std::vector<float>> v = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}, {0.5f, 0.5f, 0}};
-  std::string body = R"({"object":"list","model":"m","usage":{"prompt_tokens":12,"total_tokens":12},"data":[)";
+  std::string body =
+      R"({"object":"list","model":"m","usage":{"prompt_tokens":12,"total_tokens":12},"data":[)";
   const int order[] = {2, 0, 3, 1};
   for (int k = 0; k < 4; ++k) {
     int i = order[k];
     if (k) body += ",";
     // Mixed: base64 for some, float arrays for others (a server that ignores encoding_format).
     if (i % 2)
-      body += R"({"object":"embedding","index":)" + std::to_string(i) + R"(,"embedding":")" + b64_floats(v[i]) + "\"}";
+      body += R"({"object":"embedding","index":)" + std::to_string(i) + R"(,"embedding":")" +
+              b64_floats(v[i]) + "\"}";
     else
       body += R"({"object":"embedding","index":)" + std::to_string(i) + R"(,"embedding":[)" +
               std::to_string(v[i][0]) + "," + std::to_string(v[i][1]) + "," + std::to_string(v[i][2]) + "]}";

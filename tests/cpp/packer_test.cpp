@@ -21,7 +21,8 @@ namespace {
 
 record make_record(int i, std::size_t dims = 4, std::size_t text = 10) {
   std::vector<float> values(dims);
-  for (std::size_t k = 0; k < dims; ++k) values[k] = 0.5f + static_cast<float>(k);  // same text for every record
+  for (std::size_t k = 0; k < dims; ++k)
+    values[k] = 0.5f + static_cast<float>(k);  // same text for every record
   char id[16];
   std::snprintf(id, sizeof id, "r%04d", i);  // same length for every record
   return {id, values, R"({"text":")" + std::string(text, 'x') + R"("})"};
@@ -68,7 +69,8 @@ INSTANTIATE_TEST_SUITE_P(Encoders, PackerTest, ::testing::Values("rest", "grpc")
 TEST_P(PackerTest, EncodedSizeIsTheBytesWritten) {
   auto enc = make_encoder(GetParam());
   std::vector<record> records;
-  for (int i = 0; i < 20; ++i) records.push_back(make_record(i, static_cast<std::size_t>(1 + i * 7), static_cast<std::size_t>(i * 13)));
+  for (int i = 0; i < 20; ++i)
+    records.push_back(make_record(i, static_cast<std::size_t>(1 + i * 7), static_cast<std::size_t>(i * 13)));
   records.push_back({"no-metadata", {1.0f}, ""});
   records.push_back({"é unicode id", {-1e-30f, 3.4e38f}, R"({"a":"\u00e9\n","b":[1,"x"],"c":true,"d":1.5})"});
   std::string body;

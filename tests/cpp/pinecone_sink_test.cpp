@@ -60,9 +60,9 @@ class pinecone_server {
 
   std::mutex mutex;
   std::map<std::string, std::map<std::string, stored>> namespaces;  // namespace -> id -> record
-  std::vector<std::string> requests;                               // "METHOD /path?query"
-  std::vector<std::size_t> upsert_sizes;                           // records a request
-  std::vector<std::string> headers;                                // of the last request
+  std::vector<std::string> requests;                                // "METHOD /path?query"
+  std::vector<std::size_t> upsert_sizes;                            // records a request
+  std::vector<std::string> headers;                                 // of the last request
   std::size_t drop_last = 0;  // per upsert: records acknowledged and stored short (a lossy index)
   std::size_t page = 3;       // ids a page of list
 
@@ -103,7 +103,8 @@ class pinecone_server {
         std::size_t amp = std::min(rest.find('&', at), rest.size());
         std::string kv = rest.substr(at, amp - at);
         std::size_t eq = kv.find('=');
-        query.emplace(percent_decode(kv.substr(0, eq)), eq == std::string::npos ? "" : percent_decode(kv.substr(eq + 1)));
+        query.emplace(percent_decode(kv.substr(0, eq)),
+                      eq == std::string::npos ? "" : percent_decode(kv.substr(eq + 1)));
         at = amp + 1;
       }
     }
@@ -133,7 +134,8 @@ class pinecone_server {
     if (path == "/vectors/upsert") {
       std::string_view ns;
       simdjson::dom::array vectors;
-      if (root.at_key("namespace").get(ns) || root.at_key("vectors").get(vectors)) return R"({"error":"shape"})";
+      if (root.at_key("namespace").get(ns) || root.at_key("vectors").get(vectors))
+        return R"({"error":"shape"})";
       std::size_t n = vectors.size(), keep = n > drop_last ? n - drop_last : 0, k = 0;
       upsert_sizes.push_back(n);
       for (simdjson::dom::element v : vectors) {
@@ -144,7 +146,8 @@ class pinecone_server {
         if (v.at_key("id").get(id) || v.at_key("values").get(values) || v.at_key("metadata").get(metadata))
           return R"({"error":"vector shape"})";
         stored s;
-        for (simdjson::dom::element x : values) s.values.push_back(static_cast<float>(x.get_double().value_unsafe()));
+        for (simdjson::dom::element x : values)
+          s.values.push_back(static_cast<float>(x.get_double().value_unsafe()));
         s.metadata = simdjson::minify(metadata);
         namespaces[std::string(ns)][std::string(id)] = std::move(s);
       }
@@ -176,7 +179,8 @@ class pinecone_server {
       std::string out = R"({"vectors":[)";
       std::size_t n = 0;
       std::string last;
-      for (auto it = token.empty() ? space.begin() : space.upper_bound(token); it != space.end() && n < page; ++it) {
+      for (auto it = token.empty() ? space.begin() : space.upper_bound(token); it != space.end() && n < page;
+           ++it) {
         if (it->first.compare(0, prefix.size(), prefix) != 0) continue;
         out += n++ ? "," : "";
         out += R"({"id":)";
@@ -199,7 +203,8 @@ class pinecone_server {
       std::string_view ns;
       simdjson::dom::array ids;
       if (root.at_key("namespace").get(ns) || root.at_key("ids").get(ids)) return R"({"error":"shape"})";
-      for (simdjson::dom::element id : ids) namespaces[std::string(ns)].erase(std::string(id.get_string().value_unsafe()));
+      for (simdjson::dom::element id : ids)
+        namespaces[std::string(ns)].erase(std::string(id.get_string().value_unsafe()));
       return "{}";
     }
     if (path == "/describe_index_stats") {
@@ -235,8 +240,10 @@ pinecone_options rest_options(const pinecone_server& server) {
 std::vector<record> some_records(int n) {
   std::vector<record> out;
   for (int i = 0; i < n; ++i)
-    out.push_back({"doc-" + std::to_string(i) + "#0", {0.25f * static_cast<float>(i + 1), -1.5f, 3e-7f},
-                   R"({"i":)" + std::to_string(i) + R"(,"text":"chunk \u00e9 )" + std::to_string(i) + R"("})"});
+    out.push_back(
+        {"doc-" + std::to_string(i) + "#0",
+         {0.25f * static_cast<float>(i + 1), -1.5f, 3e-7f},
+         R"({"i":)" + std::to_string(i) + R"(,"text":"chunk \u00e9 )" + std::to_string(i) + R"("})"});
   return out;
 }
 
@@ -307,7 +314,8 @@ TEST(PineconeSink, AShortAcknowledgedCountIsLoss) {
     FAIL() << "a short count must raise";
   } catch (const sink_error& e) {
     std::string what = e.what();
-    EXPECT_NE(what.find("an upsert of 4 records was acknowledged with upsertedCount 3"), std::string::npos) << what;
+    EXPECT_NE(what.find("an upsert of 4 records was acknowledged with upsertedCount 3"), std::string::npos)
+        << what;
     EXPECT_NE(what.find("doc-0#0"), std::string::npos) << what;
     EXPECT_EQ(what.find("pk-loopback-secret"), std::string::npos) << what;
   }
@@ -332,15 +340,18 @@ TEST(PineconeSink, RecordsFromOutsideThePipelineAreFittedBeforePacking) {
   o.metadata_max_bytes = 60;
   pinecone_sink sink(o);
   std::vector<record> records = some_records(700);
-  records[0].metadata_json = R"({"title":"t","gone":null,"o":{"k":1},"text":")" + std::string(300, 'x') + R"("})";
+  records[0].metadata_json =
+      R"({"title":"t","gone":null,"o":{"k":1},"text":")" + std::string(300, 'x') + R"("})";
   // Identity fields that cannot be shortened and do not fit: the record is not sent.
-  records[1].metadata_json = R"({"chunk":1e300,"created_at":2e300,"doc_id":3e300,"partition":4e300,"url":5e300})";
-  std::int64_t acked = pack::upsert_in_slices(sink, records.size(),
-                                              [&](std::size_t begin, std::size_t end, std::vector<record>& out) {
-                                                out.assign(records.begin() + static_cast<std::ptrdiff_t>(begin),
-                                                           records.begin() + static_cast<std::ptrdiff_t>(end));
-                                              },
-                                              [](const std::function<void()>& fn) { fn(); });
+  records[1].metadata_json =
+      R"({"chunk":1e300,"created_at":2e300,"doc_id":3e300,"partition":4e300,"url":5e300})";
+  std::int64_t acked = pack::upsert_in_slices(
+      sink, records.size(),
+      [&](std::size_t begin, std::size_t end, std::vector<record>& out) {
+        out.assign(records.begin() + static_cast<std::ptrdiff_t>(begin),
+                   records.begin() + static_cast<std::ptrdiff_t>(end));
+      },
+      [](const std::function<void()>& fn) { fn(); });
   EXPECT_EQ(acked, 699);
   std::lock_guard<std::mutex> lock(server.mutex);
   auto& space = server.namespaces["docs"];

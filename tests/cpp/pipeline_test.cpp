@@ -27,7 +27,7 @@ class memory_source final : public source {
   std::atomic<int> pages_read{0};
   bool self_contained = false;
   int page_delay_ms = 0;
-  std::string fail_partition;  // fetch throws a source_error on its first page
+  std::string fail_partition;                 // fetch throws a source_error on its first page
   std::atomic<int> active{0}, max_active{0};  // partitions being fetched at once
   std::chrono::steady_clock::time_point last_page_at{};
   std::mutex mutex_;
@@ -72,7 +72,8 @@ class memory_source final : public source {
     if (parser.parse(body).get(doc)) throw source_error("bad page");
     for (auto item : doc.get_array()) fn(std::string(item["id"].get_string().value()));
   }
-  void normalize(std::string_view partition, page_reader& pages, const document_fn& emit, run_context&) override {
+  void normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
+                 run_context&) override {
     pages.for_each([&](std::int64_t, const std::string& body, const std::string&) {
       simdjson::dom::parser parser;
       simdjson::dom::element doc;
@@ -95,7 +96,8 @@ class memory_source final : public source {
 // The hashing embedder behind a delay, counting calls in flight; fails on call `fail_on` (1-based).
 class slow_embedder final : public embedder {
  public:
-  explicit slow_embedder(int delay_ms, std::size_t concurrency = 3) : delay_ms_(delay_ms), concurrency_(concurrency) {}
+  explicit slow_embedder(int delay_ms, std::size_t concurrency = 3)
+      : delay_ms_(delay_ms), concurrency_(concurrency) {}
   std::string identity() const override { return inner_.identity(); }
   int dimension() const override { return inner_.dimension(); }
   std::size_t max_batch() const override { return 4; }
@@ -108,7 +110,8 @@ class slow_embedder final : public embedder {
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (first_call_at == std::chrono::steady_clock::time_point{}) first_call_at = std::chrono::steady_clock::now();
+      if (first_call_at == std::chrono::steady_clock::time_point{})
+        first_call_at = std::chrono::steady_clock::now();
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
     --in_flight_;
@@ -179,8 +182,9 @@ std::string page(std::initializer_list<std::tuple<const char*, const char*, cons
 
 TEST(Pipeline, RunsAllPhasesAndVerifies) {
   fixture f("all");
-  f.src->partitions["a"] = {page({{"d1", "alpha beta gamma", "1"}, {"d2", "delta", "1"}}),
-                            page({{"d3", "epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi", "1"}})};
+  f.src->partitions["a"] = {
+      page({{"d1", "alpha beta gamma", "1"}, {"d2", "delta", "1"}}),
+      page({{"d3", "epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi", "1"}})};
   f.src->partitions["b"] = {page({{"d4", "rho", "1"}})};
   auto fr = f.p->fetch(f.ctx);
   EXPECT_EQ(fr.pages_fetched, 3);
@@ -206,8 +210,8 @@ TEST(Pipeline, RunsAllPhasesAndVerifies) {
 
 TEST(Pipeline, ChangedDocumentReplacesItsChunksAndDeletesStaleOnes) {
   fixture f("changed");
-  f.src->partitions["a"] = {
-      page({{"d1", "one two three four five six seven eight nine ten eleven twelve thirteen fourteen", "1"}})};
+  f.src->partitions["a"] = {page(
+      {{"d1", "one two three four five six seven eight nine ten eleven twelve thirteen fourteen", "1"}})};
   f.p->fetch(f.ctx);
   auto first = f.p->ingest(f.ctx);
   ASSERT_GT(first.chunks_written, 1);
@@ -225,7 +229,8 @@ TEST(Pipeline, ChangedDocumentReplacesItsChunksAndDeletesStaleOnes) {
 
 TEST(Pipeline, DuplicatesKeepTheLatestAndRerunsAreStable) {
   fixture f("dups");
-  f.src->partitions["a"] = {page({{"d1", "old text", "1"}}), page({{"d1", "new text", "5"}, {"d2", "x", "1"}}),
+  f.src->partitions["a"] = {page({{"d1", "old text", "1"}}),
+                            page({{"d1", "new text", "5"}, {"d2", "x", "1"}}),
                             page({{"d1", "stale text", "3"}})};
   f.p->fetch(f.ctx);
   auto vr = f.p->validate(f.ctx);
@@ -301,7 +306,8 @@ TEST(Pipeline, VerifyNamesMissingRecords) {
 
 namespace {
 
-std::vector<std::string> many_pages(int pages, int per_page, const std::string& prefix, const std::string& version) {
+std::vector<std::string> many_pages(int pages, int per_page, const std::string& prefix,
+                                    const std::string& version) {
   std::vector<std::string> out;
   for (int p = 0; p < pages; ++p) {
     std::string body = "[";

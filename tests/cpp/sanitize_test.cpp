@@ -9,8 +9,8 @@ using namespace backfill;
 
 TEST(Sanitize, KeepsAllowedTypesDropsNullsFlattensObjects) {
   sanitize_report r;
-  auto out = sanitize_metadata(R"({"s":"x","n":1.5,"b":true,"l":["a","b"],"z":null,"o":{"p":1,"q":{"r":"deep"}}})",
-                               {}, r);
+  auto out = sanitize_metadata(
+      R"({"s":"x","n":1.5,"b":true,"l":["a","b"],"z":null,"o":{"p":1,"q":{"r":"deep"}}})", {}, r);
   ASSERT_TRUE(out);
   EXPECT_EQ(*out, R"({"b":true,"l":["a","b"],"n":1.5,"o.p":1,"o.q.r":"deep","s":"x"})");
   EXPECT_EQ(r.dropped.at("z"), 1);
@@ -47,8 +47,10 @@ TEST(Sanitize, NeverCutsACodePointAndCountsEscapes) {
   for (int i = 0; i < 20000; ++i) text += "東\"";  // 3 bytes + an escaped quote (2 bytes) each
   std::string in = R"({"text":")";
   for (char c : text) {
-    if (c == '"') in += "\\\"";
-    else in.push_back(c);
+    if (c == '"')
+      in += "\\\"";
+    else
+      in.push_back(c);
   }
   in += "\"}";
   sanitize_options o;
@@ -91,8 +93,9 @@ TEST(Sanitize, FitIdIsDeterministicAndKeepsIdsDistinct) {
 TEST(FitMetadata, LeavesWhatFitsAsItIs) {
   sanitize_options o;
   sanitize_report r;
-  for (std::string clean : {std::string(), std::string("{}"), std::string(R"({"a":1,"b":"x","c":["y"],"d":true})"),
-                            std::string(R"({"text":"a nullable {brace} annulled"})")}) {
+  for (std::string clean :
+       {std::string(), std::string("{}"), std::string(R"({"a":1,"b":"x","c":["y"],"d":true})"),
+        std::string(R"({"text":"a nullable {brace} annulled"})")}) {
     std::string meta = clean;
     EXPECT_TRUE(fit_metadata(meta, o, r));
     EXPECT_EQ(meta, clean);

@@ -100,7 +100,8 @@ file_map base_export() {
   return f;
 }
 
-std::string msg(std::string_view user, std::string_view ts, std::string_view text, std::string_view extra = "") {
+std::string msg(std::string_view user, std::string_view ts, std::string_view text,
+                std::string_view extra = "") {
   std::string m = R"({"type":"message","user":")" + std::string(user) + R"(","ts":")" + std::string(ts) +
                   R"(","text":")" + std::string(text) + "\"";
   if (!extra.empty()) m += "," + std::string(extra);
@@ -126,7 +127,8 @@ struct fetched_page {
 
 class recording_sink final : public backfill::page_sink {
  public:
-  void page(std::string_view body, std::int64_t items, std::string_view next_cursor, std::string_view) override {
+  void page(std::string_view body, std::int64_t items, std::string_view next_cursor,
+            std::string_view) override {
     pages.push_back({std::string(body), items, std::string(next_cursor)});
   }
   std::vector<fetched_page> pages;
@@ -141,12 +143,14 @@ class memory_pages final : public backfill::page_reader {
     padded.assign(body);
     pages_[partition].push_back(std::move(padded));
   }
-  void for_each(const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override {
+  void for_each(
+      const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override {
     ++passes;
     iterate(current, fn);
   }
-  void for_each_in(std::string_view partition,
-                   const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override {
+  void for_each_in(
+      std::string_view partition,
+      const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override {
     iterate(std::string(partition), fn);
   }
 
@@ -176,7 +180,8 @@ slack_export_options options_for(const fs::path& p) {
   return o;
 }
 
-std::vector<fetched_page> fetch_all(slack_export_source& src, const std::string& partition, std::string_view cursor = "") {
+std::vector<fetched_page> fetch_all(slack_export_source& src, const std::string& partition,
+                                    std::string_view cursor = "") {
   run_context ctx;
   recording_sink sink;
   partition_plan p;
@@ -194,7 +199,8 @@ std::vector<document> normalize(slack_export_source& src, const std::string& par
   pages.current = partition;
   std::vector<document> docs;
   run_context ctx;
-  src.normalize(partition, pages, [&](document&& d) { docs.push_back(std::move(d)); }, ctx);
+  src.normalize(
+      partition, pages, [&](document&& d) { docs.push_back(std::move(d)); }, ctx);
   return docs;
 }
 
@@ -257,10 +263,12 @@ TEST(SlackExport, PlanListsWorkspaceThenConversationsWithLabelsAndPageCounts) {
 
 file_map three_days() {
   file_map f = base_export();
-  f["general/2023-11-16.json"] = day({msg("U1", "1700170000.000100", "third"), msg("U2", "1700170001.000100", "3b")});
+  f["general/2023-11-16.json"] =
+      day({msg("U1", "1700170000.000100", "third"), msg("U2", "1700170001.000100", "3b")});
   f["general/2023-11-14.json"] = day({msg("U1", "1699999999.000100", "first")});
-  f["general/2023-11-15.json"] = day({msg("U1", "1700086400.000100", "second"), msg("U2", "1700086401.000100", "2b"),
-                                      msg("U3", "1700086402.000100", "2c")});
+  f["general/2023-11-15.json"] =
+      day({msg("U1", "1700086400.000100", "second"), msg("U2", "1700086401.000100", "2b"),
+           msg("U3", "1700086402.000100", "2c")});
   return f;
 }
 
@@ -361,7 +369,8 @@ TEST(SlackExport, PageItemsYieldsOneIdPerMessage) {
   EXPECT_EQ(ids, (std::vector<std::string>{"slack:C1:1700086400.000100", "slack:C1:1700086401.000100",
                                            "slack:C1:1700086402.000100"}));
   ids.clear();
-  src.page_items("_workspace", fetch_all(src, "_workspace")[0].body, [&](std::string_view id) { ids.emplace_back(id); });
+  src.page_items("_workspace", fetch_all(src, "_workspace")[0].body,
+                 [&](std::string_view id) { ids.emplace_back(id); });
   EXPECT_TRUE(ids.empty());
 
   EXPECT_THROW(src.page_items("C1", "[{\"ts\":", [](std::string_view) {}), backfill::source_error);
@@ -441,7 +450,9 @@ TEST(SlackExport, RepliesWithoutParentStillFormADocument) {
   EXPECT_NE(d.title.find("parent message is missing"), std::string::npos) << d.title;
   EXPECT_NE(d.title.find("orphan one"), std::string::npos) << d.title;
   EXPECT_EQ(d.created_at, "2023-11-03T08:26:40Z");
-  EXPECT_EQ(d.text, "Bo Lindqvist (2023-11-14T22:13:19Z): orphan one\n\nChen Wirth (2023-11-15T22:13:20Z): orphan two");
+  EXPECT_EQ(
+      d.text,
+      "Bo Lindqvist (2023-11-14T22:13:19Z): orphan one\n\nChen Wirth (2023-11-15T22:13:20Z): orphan two");
   EXPECT_EQ(meta<double>(d, "reply_count"), 2.0);
   EXPECT_EQ(meta<bool>(d, "thread"), true);
   EXPECT_EQ(meta<bool>(d, "parent_missing"), true);
@@ -462,17 +473,18 @@ TEST(SlackExport, ThreadBroadcastCountsAsReply) {
 
 TEST(SlackExport, MarkupIsRendered) {
   file_map f = base_export();
-  f["general/2023-11-14.json"] = day({msg(
-      "U1", "1699999999.000100",
-      "<!here> <@U2> and <@U3|chen> see <#C2|engineering> and <#C1> or <#C9|gone>: "
-      "<https://runbook.example.com/db?a=1&amp;b=2|the runbook> and <https://status.example.com> "
-      "&lt;3 &amp; <!channel> <!everyone> <@U99|ghost> <mailto:ops@example.com|ops@example.com>")});
+  f["general/2023-11-14.json"] =
+      day({msg("U1", "1699999999.000100",
+               "<!here> <@U2> and <@U3|chen> see <#C2|engineering> and <#C1> or <#C9|gone>: "
+               "<https://runbook.example.com/db?a=1&amp;b=2|the runbook> and <https://status.example.com> "
+               "&lt;3 &amp; <!channel> <!everyone> <@U99|ghost> <mailto:ops@example.com|ops@example.com>")});
   const auto docs = normalize_folder(f, "C1");
   ASSERT_EQ(docs.size(), 1u);
-  EXPECT_EQ(docs[0].text,
-            "Ada Quill (2023-11-14T22:13:19Z): @here @Bo Lindqvist and @Chen Wirth see #engineering and #general "
-            "or #gone: the runbook (https://runbook.example.com/db?a=1&b=2) and https://status.example.com "
-            "<3 & @channel @everyone @ghost ops@example.com");
+  EXPECT_EQ(
+      docs[0].text,
+      "Ada Quill (2023-11-14T22:13:19Z): @here @Bo Lindqvist and @Chen Wirth see #engineering and #general "
+      "or #gone: the runbook (https://runbook.example.com/db?a=1&b=2) and https://status.example.com "
+      "<3 & @channel @everyone @ghost ops@example.com");
 }
 
 TEST(SlackExport, BotMessagesNameTheBot) {
@@ -512,12 +524,14 @@ TEST(SlackExport, FilesAndAttachmentsAreAppended) {
   });
   const auto docs = normalize_folder(f, "C1");
   ASSERT_EQ(docs.size(), 2u);
-  EXPECT_EQ(docs[0].text,
-            "Ada Quill (2023-11-14T22:13:19Z): postmortem attached\n[file: Postmortem 2023-11]\n[file: graph.png]");
+  EXPECT_EQ(
+      docs[0].text,
+      "Ada Quill (2023-11-14T22:13:19Z): postmortem attached\n[file: Postmortem 2023-11]\n[file: graph.png]");
   EXPECT_EQ(meta<bool>(docs[0], "has_files"), true);
-  EXPECT_EQ(docs[1].text,
-            "Bo Lindqvist (2023-11-14T22:13:20Z): [attachment: Deploy #42: all green https://ci.example.com/42]\n"
-            "[attachment: fallback only]");
+  EXPECT_EQ(
+      docs[1].text,
+      "Bo Lindqvist (2023-11-14T22:13:20Z): [attachment: Deploy #42: all green https://ci.example.com/42]\n"
+      "[attachment: fallback only]");
   EXPECT_EQ(meta<bool>(docs[1], "has_files"), false);
   EXPECT_EQ(docs[1].title, "#general: [attachment: Deploy #42: all green https://ci.example.com/42]");
 }
@@ -543,7 +557,8 @@ TEST(SlackExport, NonAsciiPassesThroughAndTitlesCutOnUtf8Boundaries) {
 
 TEST(SlackExport, JsonEscapesDecodeToUtf8) {
   file_map f = base_export();
-  f["general/2023-11-14.json"] = day({msg("U1", "1699999999.000100", R"(Gr\u00fc\u00dfe \u6771\u4eac \ud83d\ude80 \"quoted\")")});
+  f["general/2023-11-14.json"] =
+      day({msg("U1", "1699999999.000100", R"(Gr\u00fc\u00dfe \u6771\u4eac \ud83d\ude80 \"quoted\")")});
   const auto docs = normalize_folder(f, "C1");
   ASSERT_EQ(docs.size(), 1u);
   EXPECT_EQ(docs[0].text, "Ada Quill (2023-11-14T22:13:19Z): Grüße 東京 🚀 \"quoted\"");
@@ -582,7 +597,8 @@ TEST(SlackExport, DocumentsAreEmittedOnceTheirLastPageIsPassed) {
   temp_dir dir;
   file_map f = base_export();
   const std::string th = R"("thread_ts":"1699999999.000100")";
-  f["general/2023-11-14.json"] = day({msg("U1", "1699999999.000100", "root", th), msg("U2", "1699999999.000200", "lone")});
+  f["general/2023-11-14.json"] =
+      day({msg("U1", "1699999999.000100", "root", th), msg("U2", "1699999999.000200", "lone")});
   f["general/2023-11-15.json"] = day({msg("U3", "1700086400.000100", "reply", th)});
   f["general/2023-11-16.json"] = day({msg("U4", "1700170000.000100", "later")});
   write_folder(dir.path(), f);
@@ -595,10 +611,13 @@ TEST(SlackExport, DocumentsAreEmittedOnceTheirLastPageIsPassed) {
   std::vector<std::pair<std::string, std::int64_t>> emitted;  // id, page being read at the time
   int ticks = 0;
   run_context ctx([&](const backfill::progress&) { return ++ticks < 0; }, std::chrono::milliseconds(0));
-  src.normalize("C1", pages, [&](document&& d) {
-    EXPECT_EQ(pages.passes, 2);
-    emitted.emplace_back(d.id, pages.seq_in_progress);
-  }, ctx);
+  src.normalize(
+      "C1", pages,
+      [&](document&& d) {
+        EXPECT_EQ(pages.passes, 2);
+        emitted.emplace_back(d.id, pages.seq_in_progress);
+      },
+      ctx);
   ASSERT_EQ(emitted.size(), 3u);
   EXPECT_EQ(emitted[0], std::make_pair(std::string("slack:C1:1699999999.000200"), std::int64_t{0}));
   EXPECT_EQ(emitted[1], std::make_pair(std::string("slack:C1:1699999999.000100"), std::int64_t{1}));
@@ -615,12 +634,14 @@ TEST(SlackExport, ZipAndFolderNormalizeTheSame) {
   const auto from_folder = normalize_folder(f, "C1");
   ASSERT_EQ(from_zip.size(), 6u);
   ASSERT_EQ(from_zip.size(), from_folder.size());
-  for (std::size_t i = 0; i < from_zip.size(); ++i) EXPECT_EQ(from_zip[i].content_hash(), from_folder[i].content_hash());
+  for (std::size_t i = 0; i < from_zip.size(); ++i)
+    EXPECT_EQ(from_zip[i].content_hash(), from_folder[i].content_hash());
 }
 
 // The demo export that examples/make_slack_export.py wrote into examples/slack-export.
 TEST(SlackExport, DemoExportNormalizes) {
-  const fs::path demo = fs::path(__FILE__).parent_path().parent_path().parent_path() / "examples" / "slack-export";
+  const fs::path demo =
+      fs::path(__FILE__).parent_path().parent_path().parent_path() / "examples" / "slack-export";
   if (!fs::is_directory(demo)) GTEST_SKIP() << "no demo export at " << demo;
   slack_export_source src(options_for(demo));
   run_context ctx;
@@ -635,16 +656,20 @@ TEST(SlackExport, DemoExportNormalizes) {
     EXPECT_EQ(static_cast<std::int64_t>(fetched.size()), plan.estimated_pages) << plan.name;
     for (const auto& pg : fetched) pages.add(plan.name, pg.body);
     pages.current = plan.name;
-    src.normalize(plan.name, pages, [&](document&& d) {
-      ++documents;
-      EXPECT_EQ(d.partition, plan.name);
-      EXPECT_EQ(d.id.rfind("slack:" + plan.name + ":", 0), 0u) << d.id;
-      EXPECT_FALSE(d.text.empty()) << d.id;
-      if (meta<bool>(d, "thread")) ++threads;
-      if (d.updated_at.substr(0, 10) != d.created_at.substr(0, 10) && meta<bool>(d, "thread")) ++spanning;
-      if (d.text.find(" (bot) (") != std::string::npos) ++bots;
-      if (d.text.find("etcd") != std::string::npos && d.text.find("failover") != std::string::npos) ++failover_fixes;
-    }, ctx);
+    src.normalize(
+        plan.name, pages,
+        [&](document&& d) {
+          ++documents;
+          EXPECT_EQ(d.partition, plan.name);
+          EXPECT_EQ(d.id.rfind("slack:" + plan.name + ":", 0), 0u) << d.id;
+          EXPECT_FALSE(d.text.empty()) << d.id;
+          if (meta<bool>(d, "thread")) ++threads;
+          if (d.updated_at.substr(0, 10) != d.created_at.substr(0, 10) && meta<bool>(d, "thread")) ++spanning;
+          if (d.text.find(" (bot) (") != std::string::npos) ++bots;
+          if (d.text.find("etcd") != std::string::npos && d.text.find("failover") != std::string::npos)
+            ++failover_fixes;
+        },
+        ctx);
   }
   EXPECT_GT(documents, 100u);
   EXPECT_GT(threads, 10u);
@@ -705,7 +730,9 @@ TEST(SlackExport, MalformedDayFileIsASourceErrorNamingTheFile) {
     memory_pages pages;
     pages.add("C1", body);
     pages.current = "C1";
-    EXPECT_THROW(src.normalize("C1", pages, [](document&&) {}, ctx), backfill::source_error);
+    EXPECT_THROW(src.normalize(
+                     "C1", pages, [](document&&) {}, ctx),
+                 backfill::source_error);
   }
 }
 

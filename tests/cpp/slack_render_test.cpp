@@ -67,10 +67,11 @@ TEST(SlackRender, MarkupReadsAsText) {
   EXPECT_EQ(slack::render_text("in <#C1|old-name> and <#C7|#other>", dir), "in #general and #other");
   EXPECT_EQ(slack::render_text("<!here> <!channel> <!subteam^S1|@oncall> <!subteam^S2> <!date^1|today>", dir),
             "@here @channel @oncall @S2 today");
-  EXPECT_EQ(slack::render_text("<https://a.example/x?a=1&amp;b=2|the doc> <https://b.example|https://b.example> "
-                               "<mailto:x@y.z|x@y.z> <https://c.example>",
-                               dir),
-            "the doc (https://a.example/x?a=1&b=2) https://b.example x@y.z https://c.example");
+  EXPECT_EQ(
+      slack::render_text("<https://a.example/x?a=1&amp;b=2|the doc> <https://b.example|https://b.example> "
+                         "<mailto:x@y.z|x@y.z> <https://c.example>",
+                         dir),
+      "the doc (https://a.example/x?a=1&b=2) https://b.example x@y.z https://c.example");
   EXPECT_EQ(slack::render_text("a &lt;b&gt; &amp;amp; &nbsp; 1 < 2 <x", dir), "a <b> &amp; &nbsp; 1 < 2 <x");
 }
 
@@ -85,9 +86,10 @@ TEST(SlackRender, MessageLineHasAuthorTimeEditMarkAndExtras) {
   EXPECT_TRUE(m.edited);
   EXPECT_TRUE(m.has_files);
   EXPECT_EQ(m.edited_us, 1700000100000000);
-  EXPECT_EQ(line_of(m),
-            "Ada (2023-11-14T22:13:20Z) (edited): see @Kenji Sato\n[file: Server log]\n[file: plot.png]\n"
-            "[attachment: Runbook: Step one https://wiki/rb]\n[attachment: only a fallback]\n[attachment: same]");
+  EXPECT_EQ(
+      line_of(m),
+      "Ada (2023-11-14T22:13:20Z) (edited): see @Kenji Sato\n[file: Server log]\n[file: plot.png]\n"
+      "[attachment: Runbook: Step one https://wiki/rb]\n[attachment: only a fallback]\n[attachment: same]");
 }
 
 TEST(SlackRender, AuthorsOfBotsAndUnknownUsers) {
@@ -114,10 +116,12 @@ TEST(SlackThread, ThreadBecomesOneDocumentWhateverTheArrivalOrder) {
                  R"(,"text":"first reply, fixed","edited":{"ts":"1700000900.000000"}})",
              dir),
         true);
-  t.add(read(R"({"user":"U1","ts":"1700000000.000100",)" + root + R"(,"text":"  Deploy failed\nlogs below"})", dir),
+  t.add(read(R"({"user":"U1","ts":"1700000000.000100",)" + root + R"(,"text":"  Deploy failed\nlogs below"})",
+             dir),
         false);
   t.add(read(R"({"user":"U1","ts":"1700000000.000100",)" + root + R"(,"text":"an older copy"})", dir), false);
-  const document d = slack::thread_document(std::move(t), {"C1", "general", "slack", "https://acme.slack.com"});
+  const document d =
+      slack::thread_document(std::move(t), {"C1", "general", "slack", "https://acme.slack.com"});
   EXPECT_EQ(d.id, "slack:C1:1700000000.000100");
   EXPECT_EQ(d.source, "slack");
   EXPECT_EQ(d.partition, "C1");
@@ -129,19 +133,21 @@ TEST(SlackThread, ThreadBecomesOneDocumentWhateverTheArrivalOrder) {
             "Ada (2023-11-14T22:13:20Z):   Deploy failed\nlogs below\n\n"
             "Ada (2023-11-14T22:16:40Z) (edited): first reply, fixed\n\n"
             "Kenji Sato (2023-11-14T22:18:20Z): second reply");
-  EXPECT_EQ(d.meta.to_json(),
-            R"({"author":"Ada","channel":"general","channel_id":"C1","has_files":false,)"
-            R"("participants":["Ada","Kenji Sato"],"reply_count":2,"thread":true})");
+  EXPECT_EQ(d.meta.to_json(), R"({"author":"Ada","channel":"general","channel_id":"C1","has_files":false,)"
+                              R"("participants":["Ada","Kenji Sato"],"reply_count":2,"thread":true})");
 }
 
 TEST(SlackThread, RepliesWithoutTheirParentSayItIsMissing) {
   const slack::directory dir = acme();
   slack::thread t;
   t.root_ts = "1700000000.000100";
-  t.add(read(R"({"user":"U2","ts":"1700000300.000000","thread_ts":"1700000000.000100","files":[{"name":"a.txt"}]})",
-             dir),
-        true);
-  const document d = slack::thread_document(std::move(t), {"C1", "general", "slack_export", "https://slack.com"});
+  t.add(
+      read(
+          R"({"user":"U2","ts":"1700000300.000000","thread_ts":"1700000000.000100","files":[{"name":"a.txt"}]})",
+          dir),
+      true);
+  const document d =
+      slack::thread_document(std::move(t), {"C1", "general", "slack_export", "https://slack.com"});
   EXPECT_EQ(d.title, "#general: [thread whose parent message is missing] [file: a.txt]");
   EXPECT_EQ(d.text, "Kenji Sato (2023-11-14T22:18:20Z): [file: a.txt]");
   EXPECT_EQ(d.meta.to_json(),

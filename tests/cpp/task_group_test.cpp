@@ -85,7 +85,12 @@ TEST(TaskGroup, ATickThatThrowsStopsAndJoinsEveryTask) {
     ended = true;
   });
   int ticks = 0;
-  EXPECT_THROW(g.wait([&] { if (++ticks == 3) throw cancelled(); }, 2ms), cancelled);
+  EXPECT_THROW(g.wait(
+                   [&] {
+                     if (++ticks == 3) throw cancelled();
+                   },
+                   2ms),
+               cancelled);
   EXPECT_TRUE(ended.load());
   EXPECT_EQ(ticks, 3);
 }

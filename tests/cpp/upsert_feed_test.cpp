@@ -37,7 +37,8 @@ class UpsertInSlices : public ::testing::Test {
 void fill_records(std::size_t begin, std::size_t end, std::vector<record>& out) {
   out.resize(end - begin);
   for (std::size_t i = begin; i < end; ++i)
-    out[i - begin] = {"rec-" + std::to_string(i), {1.0f, static_cast<float>(i)}, R"({"i":)" + std::to_string(i) + "}"};
+    out[i - begin] = {
+        "rec-" + std::to_string(i), {1.0f, static_cast<float>(i)}, R"({"i":)" + std::to_string(i) + "}"};
 }
 
 }  // namespace
@@ -59,9 +60,10 @@ TEST(Crew, RunsEveryPartOnceRoundAfterRound) {
 
 TEST(Crew, RaisesAPartsErrorAndWorksOnAfterIt) {
   pack::crew crew(2, 4);
-  EXPECT_THROW(crew.run(400, [](std::size_t lo, std::size_t, std::size_t) {
-    if (lo == 200) throw std::runtime_error("part 200");
-  }),
+  EXPECT_THROW(crew.run(400,
+                        [](std::size_t lo, std::size_t, std::size_t) {
+                          if (lo == 200) throw std::runtime_error("part 200");
+                        }),
                std::runtime_error);
   std::atomic<std::size_t> done{0};
   crew.run(400, [&](std::size_t lo, std::size_t hi, std::size_t) { done += hi - lo; });
@@ -72,10 +74,11 @@ TEST_F(UpsertInSlices, SendsEverySliceAndCountsTheAcknowledgements) {
   local_index index(dir_ / "index.sqlite", "ns");
   for (std::size_t count : {std::size_t{3}, std::size_t{512}, std::size_t{1300}}) {
     int unlocked = 0;
-    std::int64_t acked = pack::upsert_in_slices(index, count, fill_records, [&](const std::function<void()>& fn) {
-      ++unlocked;
-      fn();
-    });
+    std::int64_t acked =
+        pack::upsert_in_slices(index, count, fill_records, [&](const std::function<void()>& fn) {
+          ++unlocked;
+          fn();
+        });
     EXPECT_EQ(acked, static_cast<std::int64_t>(count));
     EXPECT_GE(unlocked, count <= 512 ? 1 : 4) << "every wait runs unlocked";
   }

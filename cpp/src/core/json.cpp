@@ -118,9 +118,7 @@ void write_value(std::string& out, simdjson::dom::element e) {
       out += v ? "true" : "false";
       break;
     }
-    case element_type::NULL_VALUE:
-      out += "null";
-      break;
+    case element_type::NULL_VALUE: out += "null"; break;
   }
 }
 
@@ -149,8 +147,8 @@ inline std::size_t plain_prefix16(const char* p, bool high_is_plain) noexcept {
   // Below 0x20 unsigned: min(v, 0x1f) == v. As signed bytes, 0x80 and up are below 0x20 too.
   __m128i low = high_is_plain ? _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v)
                               : _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
-  __m128i special = _mm_or_si128(low, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                                   _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+  __m128i special = _mm_or_si128(
+      low, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
   unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(special));
   return mask ? static_cast<std::size_t>(__builtin_ctz(mask)) : 16;
 #else
@@ -272,7 +270,7 @@ void append_float_repr(std::string& out, double d) {
   int exponent = 0;
   std::from_chars(p, end, exponent);
   if (negative_exponent) exponent = -exponent;
-  const int point = exponent + 1;  // the digits are 0.ddd x 10^point
+  const int point = exponent + 1;   // the digits are 0.ddd x 10^point
   if (point > -4 && point <= 16) {  // float_repr_style 'r': fixed notation in this range
     if (point <= 0) {
       out += "0.";
@@ -371,8 +369,14 @@ char* encode_units(const Unit* p, std::size_t n, char* out) noexcept {
 
 }  // namespace
 
-char* encode_utf8(const std::uint8_t* units, std::size_t n, char* out) noexcept { return encode_units(units, n, out); }
-char* encode_utf8(const std::uint16_t* units, std::size_t n, char* out) noexcept { return encode_units(units, n, out); }
-char* encode_utf8(const std::uint32_t* units, std::size_t n, char* out) noexcept { return encode_units(units, n, out); }
+char* encode_utf8(const std::uint8_t* units, std::size_t n, char* out) noexcept {
+  return encode_units(units, n, out);
+}
+char* encode_utf8(const std::uint16_t* units, std::size_t n, char* out) noexcept {
+  return encode_units(units, n, out);
+}
+char* encode_utf8(const std::uint32_t* units, std::size_t n, char* out) noexcept {
+  return encode_units(units, n, out);
+}
 
 }  // namespace backfill::json

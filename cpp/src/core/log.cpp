@@ -54,8 +54,6 @@ std::shared_ptr<spdlog::logger> logger() { return global().log; }
 
 void set_log_function(log_function fn) { global().sink->set(std::move(fn)); }
 
-void set_log_level(int level) {
-  global().log->set_level(static_cast<spdlog::level::level_enum>(level));
-}
+void set_log_level(int level) { global().log->set_level(static_cast<spdlog::level::level_enum>(level)); }
 
 }  // namespace backfill

@@ -19,8 +19,8 @@ void task_group::record(std::size_t index, std::exception_ptr error, bool is_can
   const bool echo = is_cancel && stopping();
   if (echo && error_) return;
   // A real failure beats a cancel; among equals, the lowest index wins.
-  const bool better = !error_ || (error_is_cancel_ && !is_cancel) ||
-                      (error_is_cancel_ == is_cancel && index < error_index_);
+  const bool better =
+      !error_ || (error_is_cancel_ && !is_cancel) || (error_is_cancel_ == is_cancel && index < error_index_);
   if (better) {
     error_ = std::move(error);
     error_index_ = index;

@@ -24,11 +24,12 @@ std::vector<std::vector<float>> callback_embedder::embed(const std::vector<std::
   count_call(texts.size());
   std::vector<std::vector<float>> vectors = fn_(texts);
   if (vectors.size() != texts.size())
-    throw embed_error(fmt::format("{} returned {} vectors for {} texts", options_.who, vectors.size(), texts.size()));
+    throw embed_error(
+        fmt::format("{} returned {} vectors for {} texts", options_.who, vectors.size(), texts.size()));
   for (const auto& v : vectors)
     if (v.size() != static_cast<std::size_t>(options_.dimension))
-      throw embed_error(fmt::format("{} returned a vector of dimension {}, expected {}", options_.who, v.size(),
-                                    options_.dimension));
+      throw embed_error(fmt::format("{} returned a vector of dimension {}, expected {}", options_.who,
+                                    v.size(), options_.dimension));
   return vectors;
 }
 

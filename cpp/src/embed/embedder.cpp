@@ -45,7 +45,8 @@ struct feature {
 
 }  // namespace
 
-void embedder::embed_parts(const std::vector<std::string_view>& texts, const part_fn& on_part, run_context* ctx) {
+void embedder::embed_parts(const std::vector<std::string_view>& texts, const part_fn& on_part,
+                           run_context* ctx) {
   if (ctx) ctx->checkpoint();
   auto out = embed(texts);
   if (!out.empty()) on_part(0, out);

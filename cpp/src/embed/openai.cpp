@@ -43,23 +43,26 @@ openai_embedder::openai_embedder(openai_options options) : options_(std::move(op
   while (!base.empty() && base.back() == '/') base.pop_back();
   url_ = base + "/embeddings";
   if (options_.api_key.empty() && is_openai_host(base))
-    throw config_error("embedder.api_key is required for api.openai.com (set it from the environment: "
-                       "api_key = \"${OPENAI_API_KEY}\")");
+    throw config_error(
+        "embedder.api_key is required for api.openai.com (set it from the environment: "
+        "api_key = \"${OPENAI_API_KEY}\")");
   if (options_.dimensions < 0)
     throw config_error(fmt::format("embedder.dimensions must be positive, got {}", options_.dimensions));
   dimension_ = options_.dimensions > 0 ? options_.dimensions : openai::default_dimension(options_.model);
   if (dimension_ == 0)
-    throw config_error(fmt::format("embedder.dimensions is required: the dimension of model \"{}\" is not known",
-                                   options_.model));
+    throw config_error(fmt::format(
+        "embedder.dimensions is required: the dimension of model \"{}\" is not known", options_.model));
   if (options_.max_inputs < 1 || options_.max_inputs > 2048)
-    throw config_error(fmt::format("embedder.max_inputs must be between 1 and 2048, got {}", options_.max_inputs));
-  if (options_.max_input_tokens < 1)
-    throw config_error("embedder.max_input_tokens must be at least 1");
+    throw config_error(
+        fmt::format("embedder.max_inputs must be between 1 and 2048, got {}", options_.max_inputs));
+  if (options_.max_input_tokens < 1) throw config_error("embedder.max_input_tokens must be at least 1");
   if (options_.max_tokens_per_request < options_.max_input_tokens)
-    throw config_error(fmt::format("embedder.max_tokens_per_request ({}) must be at least embedder.max_input_tokens ({})",
-                                   options_.max_tokens_per_request, options_.max_input_tokens));
+    throw config_error(
+        fmt::format("embedder.max_tokens_per_request ({}) must be at least embedder.max_input_tokens ({})",
+                    options_.max_tokens_per_request, options_.max_input_tokens));
   if (options_.concurrency < 1 || options_.concurrency > 64)
-    throw config_error(fmt::format("embedder.concurrency must be between 1 and 64, got {}", options_.concurrency));
+    throw config_error(
+        fmt::format("embedder.concurrency must be between 1 and 64, got {}", options_.concurrency));
   if (!(options_.timeout > 0)) throw config_error("embedder.timeout must be positive");
   if (options_.rate < 0) throw config_error("embedder.rate must be 0 (no limit) or positive");
   where_ = fmt::format("embedder {} at {}", identity(), http::scrub_url(base));
@@ -79,7 +82,9 @@ openai_embedder::openai_embedder(openai_options options) : options_(std::move(op
 
 openai_embedder::~openai_embedder() = default;
 
-std::string openai_embedder::identity() const { return fmt::format("openai:{}:{}", options_.model, dimension_); }
+std::string openai_embedder::identity() const {
+  return fmt::format("openai:{}:{}", options_.model, dimension_);
+}
 
 std::string openai_embedder::describe() const { return where_; }
 
@@ -165,8 +170,9 @@ void openai_embedder::embed_parts(const std::vector<std::string_view>& texts, co
       }
       count_call(n);
       if (got.prompt_tokens > 0) tokens_.fetch_add(got.prompt_tokens, std::memory_order_relaxed);
-      logger()->debug("openai: {} inputs (~{} tokens estimated, {} counted) embedded in {:.0f} ms ({} attempt{})", n,
-                      s.tokens, got.prompt_tokens, resp.seconds * 1000, resp.attempts, resp.attempts == 1 ? "" : "s");
+      logger()->debug(
+          "openai: {} inputs (~{} tokens estimated, {} counted) embedded in {:.0f} ms ({} attempt{})", n,
+          s.tokens, got.prompt_tokens, resp.seconds * 1000, resp.attempts, resp.attempts == 1 ? "" : "s");
       on_part(s.begin, got.vectors);
     }
   } catch (...) {

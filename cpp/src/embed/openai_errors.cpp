@@ -14,7 +14,8 @@ bool out_of_quota(long status, std::string_view body) {
 }
 
 http::verdict classify_response(const http::response& r) {
-  if (out_of_quota(r.status, r.body)) return http::verdict::quota("insufficient_quota: the account is out of credit");
+  if (out_of_quota(r.status, r.body))
+    return http::verdict::quota("insufficient_quota: the account is out of credit");
   return http::verdict::pass();
 }
 
@@ -47,16 +48,17 @@ std::exception_ptr openai_embedder::explain(const http::http_error& e) const {
   const std::string code = error_code(e.body_excerpt());
   const std::string rid = e.request_id().empty() ? "" : fmt::format("; request id {}", e.request_id());
   if (e.status() == 401 || e.status() == 403)
-    return std::make_exception_ptr(embed_error(fmt::format(
-        "{}: the API key was refused ({} {}{}{}); check embedder.api_key", where_, e.status(),
-        e.status() == 401 ? "Unauthorized" : "Forbidden", code.empty() ? "" : ": " + code, rid),
+    return std::make_exception_ptr(embed_error(
+        fmt::format("{}: the API key was refused ({} {}{}{}); check embedder.api_key", where_, e.status(),
+                    e.status() == 401 ? "Unauthorized" : "Forbidden", code.empty() ? "" : ": " + code, rid),
         cause));
   if (openai::out_of_quota(e.status(), e.body_excerpt()))
-    return std::make_exception_ptr(embed_error(fmt::format(
-        "{}: the account is out of quota (429 insufficient_quota{}); add credit or raise its usage limit, then run "
-        "again",
-        where_, rid),
-        cause));
+    return std::make_exception_ptr(
+        embed_error(fmt::format("{}: the account is out of quota (429 insufficient_quota{}); add credit or "
+                                "raise its usage limit, then run "
+                                "again",
+                                where_, rid),
+                    cause));
   return cause;
 }
 

@@ -41,9 +41,10 @@ std::vector<slice> plan_requests(const std::vector<std::string_view>& texts, std
       throw embed_error(fmt::format("input {} is empty; the embeddings API refuses empty strings", i));
     tokens[i] = estimate_tokens(texts[i]);
     if (tokens[i] > per_input)
-      throw embed_error(fmt::format("{} has about {} tokens ({} bytes), over the limit of {} tokens per input; "
-                                    "lower chunking.max_tokens or raise embedder.max_input_tokens",
-                                    describe_input(i, texts[i]), tokens[i], texts[i].size(), per_input));
+      throw embed_error(
+          fmt::format("{} has about {} tokens ({} bytes), over the limit of {} tokens per input; "
+                      "lower chunking.max_tokens or raise embedder.max_input_tokens",
+                      describe_input(i, texts[i]), tokens[i], texts[i].size(), per_input));
   }
   // Spread the work over up to `spread` requests of equal counts, each of at least min_spread_inputs
   // texts. Only the API's own token limit closes a request early: a share-of-tokens cap would leave a

@@ -93,7 +93,8 @@ parsed parse_response(const std::string& body, std::size_t n, int dimension, std
                                   http::excerpt(body, 200)));
   simdjson::dom::array data;
   if (root.at_key("data").get(data))
-    throw embed_error(fmt::format("{}: the answer has no \"data\" array: {}", where, http::excerpt(body, 200)));
+    throw embed_error(
+        fmt::format("{}: the answer has no \"data\" array: {}", where, http::excerpt(body, 200)));
   parsed out;
   out.vectors.resize(n);
   std::vector<char> seen(n, 0);
@@ -103,8 +104,8 @@ parsed parse_response(const std::string& body, std::size_t n, int dimension, std
     ++items;
     std::int64_t index = -1;
     if (item.at_key("index").get(index) || index < 0 || static_cast<std::size_t>(index) >= n)
-      throw embed_error(fmt::format("{}: data item {} has index {} for a request of {} inputs", where, items - 1,
-                                    index, n));
+      throw embed_error(fmt::format("{}: data item {} has index {} for a request of {} inputs", where,
+                                    items - 1, index, n));
     const auto at = static_cast<std::size_t>(index);
     if (seen[at]) throw embed_error(fmt::format("{}: index {} comes twice in one answer", where, index));
     seen[at] = 1;
@@ -117,29 +118,29 @@ parsed parse_response(const std::string& body, std::size_t n, int dimension, std
     if (!e.get(b64)) {
       auto decoded = decode_float32(b64);
       if (!decoded)
-        throw embed_error(fmt::format("{}: the embedding with index {} is not base64 of float32 values", where,
-                                      index));
+        throw embed_error(
+            fmt::format("{}: the embedding with index {} is not base64 of float32 values", where, index));
       v = std::move(*decoded);
     } else if (!e.get(arr)) {
       v.reserve(arr.size());
       for (simdjson::dom::element x : arr) {
         double d = 0;
         if (x.get(d))
-          throw embed_error(fmt::format("{}: the embedding with index {} holds something that is not a number",
-                                        where, index));
+          throw embed_error(fmt::format(
+              "{}: the embedding with index {} holds something that is not a number", where, index));
         v.push_back(static_cast<float>(d));
       }
     } else {
-      throw embed_error(fmt::format("{}: the embedding with index {} is neither base64 nor a list of numbers", where,
-                                    index));
+      throw embed_error(fmt::format("{}: the embedding with index {} is neither base64 nor a list of numbers",
+                                    where, index));
     }
     if (v.size() != dim)
-      throw embed_error(fmt::format("{}: the embedding with index {} has dimension {}, expected {}", where, index,
-                                    v.size(), dim));
+      throw embed_error(fmt::format("{}: the embedding with index {} has dimension {}, expected {}", where,
+                                    index, v.size(), dim));
     for (float f : v)
       if (!std::isfinite(f))
-        throw embed_error(fmt::format("{}: the embedding with index {} holds a value that is not finite", where,
-                                      index));
+        throw embed_error(
+            fmt::format("{}: the embedding with index {} holds a value that is not finite", where, index));
   }
   if (items != n || std::find(seen.begin(), seen.end(), 0) != seen.end()) {
     std::string missing;

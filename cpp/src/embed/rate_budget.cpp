@@ -37,13 +37,15 @@ void rate_budget::pace(std::size_t tokens, run_context* ctx) {
   if (until != clock::time_point{}) {
     until = std::min(until, now + std::chrono::seconds(60));
     waits_.fetch_add(1, std::memory_order_relaxed);
-    logger()->debug("openai: the rate-limit budget is spent ({:.0f} requests, {:.0f} tokens left); waiting {:.2f} s "
-                    "for its reset",
-                    requests_, tokens_, std::chrono::duration<double>(until - now).count());
+    logger()->debug(
+        "openai: the rate-limit budget is spent ({:.0f} requests, {:.0f} tokens left); waiting {:.2f} s "
+        "for its reset",
+        requests_, tokens_, std::chrono::duration<double>(until - now).count());
     lock.unlock();
     while (clock::now() < until) {
       if (ctx) ctx->checkpoint();
-      std::this_thread::sleep_for(std::min<clock::duration>(until - clock::now(), std::chrono::milliseconds(50)));
+      std::this_thread::sleep_for(
+          std::min<clock::duration>(until - clock::now(), std::chrono::milliseconds(50)));
     }
     lock.lock();
   }

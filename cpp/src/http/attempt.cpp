@@ -13,8 +13,10 @@
 namespace backfill::http {
 
 void client::impl::start(const handle& h, host_state& hs) {
-  if (native && h->req.grpc && native->accepts(h->req.url)) start_native(h, hs);
-  else start_curl(h, hs);
+  if (native && h->req.grpc && native->accepts(h->req.url))
+    start_native(h, hs);
+  else
+    start_curl(h, hs);
 }
 
 // What every attempt starts with, on either path: a fresh response to build (recycled memory
@@ -47,7 +49,8 @@ double client::impl::backoff(int attempt) {
 // How a transfer ended, from either path: rc as libcurl gives it, the response status, and why when
 // rc is not CURLE_OK. `refused`: the server refused the HTTP/2 stream before processing it
 // (h2::outcome::refused).
-void client::impl::conclude(const handle& h, CURLcode rc, long status, std::string curl_reason, bool refused) {
+void client::impl::conclude(const handle& h, CURLcode rc, long status, std::string curl_reason,
+                            bool refused) {
   auto& hs = hosts[h->host];
   --hs.in_flight;
   --in_flight;
@@ -74,8 +77,8 @@ void client::impl::conclude(const handle& h, CURLcode rc, long status, std::stri
   hs.adapt(r, d.ok, d.rate_limited, advised, now);
 
   if (d.ok) {
-    logger()->trace("http: {} {} -> {} in {:.0f} ms (attempt {})", h->req.method, r.url, status, r.seconds * 1000,
-                    h->attempts);
+    logger()->trace("http: {} {} -> {} in {:.0f} ms (attempt {})", h->req.method, r.url, status,
+                    r.seconds * 1000, h->attempts);
     complete(h, &r, nullptr);
     return;
   }
@@ -108,8 +111,9 @@ bool client::impl::schedule_retry(const handle& h, response& r, decision& d, con
   if (!d.retry || h->attempts >= opts.retry.max_attempts) return false;
   double delay = advised ? *advised : backoff(h->attempts);
   if (elapsed + delay > opts.retry.max_elapsed) {
-    d.why += (d.why.empty() ? "" : "; ") + fmt::format("the next retry (in {:.0f} s) would pass the {:.0f} s retry budget",
-                                                   delay, opts.retry.max_elapsed);
+    d.why += (d.why.empty() ? "" : "; ") +
+             fmt::format("the next retry (in {:.0f} s) would pass the {:.0f} s retry budget", delay,
+                         opts.retry.max_elapsed);
     return false;
   }
   logger()->debug("http: {} {} -> {}; retry {} of {} in {:.2f} s", method, r.url,

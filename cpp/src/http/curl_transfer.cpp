@@ -48,7 +48,8 @@ client::impl::libcurl_ready::libcurl_ready() {
 
 void client::impl::prepare_shared_headers() {
   if (opts.user_agent.empty()) opts.user_agent = std::string("backfill/") + BACKFILL_VERSION;
-  if (opts.ca_bundle.empty()) opts.ca_bundle = env_first({"SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"});
+  if (opts.ca_bundle.empty())
+    opts.ca_bundle = env_first({"SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"});
   ua_line = "User-Agent: " + opts.user_agent;
   proxy_ua_line = ua_line;
   ae_line = accept_encoding_line();
@@ -88,10 +89,12 @@ easy_slot* client::impl::acquire_slot() {
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  if (opts.http2 || opts.http2_prior_knowledge) curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, opts.http2_prior_knowledge ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
-                                            : opts.http2                ? CURL_HTTP_VERSION_2TLS
-                                                                        : CURL_HTTP_VERSION_1_1);
+  if (opts.http2 || opts.http2_prior_knowledge)
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                   opts.http2_prior_knowledge ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                   : opts.http2               ? CURL_HTTP_VERSION_2TLS
+                                              : CURL_HTTP_VERSION_1_1);
   // libcurl before 8.0.0 fails every transfer after the first on an h2c prior-knowledge
   // connection ("Error in the HTTP2 framing layer": curl issue 10634, fixed by PR 10643), so
   // there each transfer gets a connection of its own.
@@ -124,7 +127,8 @@ curl_slist* client::impl::header_list(pending& p, bool body) {
     for (const auto& hd : r.headers) p.header_lines.push_back(hd.name + ": " + hd.value);
     p.header_nodes.resize(p.header_lines.size());
     for (std::size_t i = 0; i < p.header_lines.size(); ++i)
-      p.header_nodes[i] = {p.header_lines[i].data(), i + 1 < p.header_lines.size() ? &p.header_nodes[i + 1] : shared};
+      p.header_nodes[i] = {p.header_lines[i].data(),
+                           i + 1 < p.header_lines.size() ? &p.header_nodes[i + 1] : shared};
   }
   return &p.header_nodes.front();
 }
@@ -208,7 +212,8 @@ void client::impl::check_stalls() {
     if (down + up != p.progress_bytes) {
       p.progress_bytes = down + up;
       p.progress_at = loop_now;
-    } else if (p.responding && limit > 0 && std::chrono::duration<double>(loop_now - p.progress_at).count() > limit) {
+    } else if (p.responding && limit > 0 &&
+               std::chrono::duration<double>(loop_now - p.progress_at).count() > limit) {
       p.stalled = true;
       finish(s->easy.get(), CURLE_ABORTED_BY_CALLBACK);  // as if a progress callback had aborted it
     }
@@ -237,7 +242,8 @@ std::size_t client::impl::on_header(char* data, std::size_t size, std::size_t n,
   if (colon == std::string_view::npos) return bytes;
   std::string_view value = line.substr(colon + 1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
+    value.remove_suffix(1);
   store_header(p->building, p->header_count, line.substr(0, colon), value);
   return bytes;
 }

@@ -40,8 +40,8 @@
 
 #include "backfill/http/client.hpp"
 #include "backfill/http/scrub.hpp"
-#include "http/handles.hpp"
 #include "http/h2/connection.hpp"
+#include "http/handles.hpp"
 #include "http/host_limiter.hpp"
 #include "http/outcome.hpp"
 #include "http/response_pool.hpp"

@@ -19,7 +19,10 @@ constexpr auto notify_delay = std::chrono::milliseconds(1);
 }  // namespace
 
 client::impl::impl(client_options o)
-    : opts(std::move(o)), scrub_secrets(opts.secrets), share(curl_share_init()), multi(curl_multi_init()),
+    : opts(std::move(o)),
+      scrub_secrets(opts.secrets),
+      share(curl_share_init()),
+      multi(curl_multi_init()),
       hosts(opts) {
   prepare_shared_headers();  // (sets the defaults of user_agent and ca_bundle)
   if (!opts.verify_tls) logger()->warn("http: TLS certificate verification is OFF for this client");
@@ -63,7 +66,8 @@ void client::impl::notify_waiters() {
 }
 
 void client::impl::wake() {
-  if (polling.exchange(false, std::memory_order_acq_rel)) curl_multi_wakeup(multi.get());  // one wake-up per sleep
+  if (polling.exchange(false, std::memory_order_acq_rel))
+    curl_multi_wakeup(multi.get());  // one wake-up per sleep
 }
 
 int client::impl::dispatch(std::vector<handle>& fresh, std::vector<handle>& cancel_now) {
@@ -93,8 +97,8 @@ int client::impl::dispatch(std::vector<handle>& fresh, std::vector<handle>& canc
       start(h, hs);
     }
   }
-  return static_cast<int>(
-      std::clamp<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(wake_at - now).count(), 0, 100));
+  return static_cast<int>(std::clamp<long long>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(wake_at - now).count(), 0, 100));
 }
 
 void client::impl::run() {

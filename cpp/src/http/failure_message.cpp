@@ -47,7 +47,8 @@ std::string one_line(const std::string& text) {
 }  // namespace
 
 std::exception_ptr failure(const request& req, const response& r, CURLcode rc, const decision& d,
-                           const std::string& curl_reason, int attempts, bool retryable, const scrubber& scrub) {
+                           const std::string& curl_reason, int attempts, bool retryable,
+                           const scrubber& scrub) {
   const std::string& method = req.method;
   std::string body = excerpt(scrub(r.body));
   std::string rid = r.request_id();
@@ -61,20 +62,21 @@ std::exception_ptr failure(const request& req, const response& r, CURLcode rc, c
     for (char& ch : text)
       if (ch == '\n' || ch == '\r' || ch == '\t') ch = ' ';
     message = fmt::format("{} {} -> gRPC {} ({}) ({}{}){}{}", method, r.url, grpc::status_name(d.grpc_code),
-                          d.grpc_code, rid.empty() ? "" : "request id " + rid + "; ", tries, text.empty() ? "" : ": ",
-                          text);
+                          d.grpc_code, rid.empty() ? "" : "request id " + rid + "; ", tries,
+                          text.empty() ? "" : ": ", text);
     if (!d.why.empty()) message += " [" + scrub(d.why) + "]";
     body = text;
   } else {
     std::string reason = status_reason(r.status);
     std::string shown = one_line(body);
-    message = fmt::format("{} {} -> {}{}{} ({}{}){}{}", method, r.url, r.status, reason.empty() ? "" : " ", reason,
-                          rid.empty() ? "" : "request id " + rid + "; ", tries, shown.empty() ? "" : ": ", shown);
+    message =
+        fmt::format("{} {} -> {}{}{} ({}{}){}{}", method, r.url, r.status, reason.empty() ? "" : " ", reason,
+                    rid.empty() ? "" : "request id " + rid + "; ", tries, shown.empty() ? "" : ": ", shown);
     if (!d.why.empty() && shown.find(d.why) == std::string::npos) message += " [" + scrub(d.why) + "]";
   }
   logger()->debug("http: {}", message);
-  return std::make_exception_ptr(http_error(message, r.status, method, r.url, rid, body, attempts, retryable,
-                                            d.grpc_code));
+  return std::make_exception_ptr(
+      http_error(message, r.status, method, r.url, rid, body, attempts, retryable, d.grpc_code));
 }
 
 }  // namespace backfill::http

@@ -24,7 +24,7 @@ template <class T, auto free_fn>
 using c_handle = std::unique_ptr<T, c_free<free_fn>>;
 
 using easy_handle = c_handle<CURL, curl_easy_cleanup>;
-using multi_handle = c_handle<CURLM, curl_multi_cleanup>;  // free its easy handles first
+using multi_handle = c_handle<CURLM, curl_multi_cleanup>;   // free its easy handles first
 using share_handle = c_handle<CURLSH, curl_share_cleanup>;  // ... and the multi handle
 
 namespace h2 {

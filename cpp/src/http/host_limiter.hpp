@@ -33,7 +33,8 @@ struct host_state {
   bool admit(clock::time_point now, clock::time_point& wake_at);
   // Slows the host down on a rate-limit signal (a pause for the server's `advised` seconds) and lets
   // it recover gradually on success; near-limit headers slow it a little.
-  void adapt(const response& r, bool ok, bool rate_limited, std::optional<double> advised, clock::time_point now);
+  void adapt(const response& r, bool ok, bool rate_limited, std::optional<double> advised,
+             clock::time_point now);
 };
 
 class host_limiter {

@@ -22,11 +22,12 @@ struct decision {
 
 // `rc` as libcurl gives it (CURLE_OK: `r` holds a response with `status`), `curl_reason` why it is
 // not CURLE_OK. The adapter's classifier, when there is one, reads a response first.
-decision classify(const request& req, CURLcode rc, long status, const response& r, const std::string& curl_reason,
-                  const classifier& adapter);
+decision classify(const request& req, CURLcode rc, long status, const response& r,
+                  const std::string& curl_reason, const classifier& adapter);
 
 // The http_error of a request that ended in `d` (not ok) after `attempts`: one line, scrubbed.
 std::exception_ptr failure(const request& req, const response& r, CURLcode rc, const decision& d,
-                           const std::string& curl_reason, int attempts, bool retryable, const scrubber& scrub);
+                           const std::string& curl_reason, int attempts, bool retryable,
+                           const scrubber& scrub);
 
 }  // namespace backfill::http

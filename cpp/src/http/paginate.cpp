@@ -38,8 +38,8 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
         if (!cur.empty()) req.url = cur;
         break;
       case page_spec::kind::offset:
-        req.url = with_query(with_query(first.url, spec.offset_param, cur.empty() ? "0" : cur), spec.limit_param,
-                             std::to_string(spec.page_size));
+        req.url = with_query(with_query(first.url, spec.offset_param, cur.empty() ? "0" : cur),
+                             spec.limit_param, std::to_string(spec.page_size));
         break;
     }
     return req;
@@ -52,15 +52,16 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
     simdjson::dom::element root;
     const simdjson::error_code err = json::parse_padded(parser, body, root);
     if (err)
-      throw source_error(fmt::format("{}: the response is not JSON ({}): {}", resp.url, simdjson::error_message(err),
-                                     c.scrub(excerpt(body, 200))));
+      throw source_error(fmt::format("{}: the response is not JSON ({}): {}", resp.url,
+                                     simdjson::error_message(err), c.scrub(excerpt(body, 200))));
     simdjson::dom::element items_el = root;
     if (!spec.items.empty() && root.at_pointer(spec.items).get(items_el))
-      throw source_error(fmt::format("{}: the response has no '{}': {}", resp.url, spec.items,
-                                     c.scrub(excerpt(body, 200))));
+      throw source_error(
+          fmt::format("{}: the response has no '{}': {}", resp.url, spec.items, c.scrub(excerpt(body, 200))));
     simdjson::dom::array items;
     if (items_el.get(items))
-      throw source_error(fmt::format("{}: '{}' is not an array", resp.url, spec.items.empty() ? "the body" : spec.items));
+      throw source_error(
+          fmt::format("{}: '{}' is not an array", resp.url, spec.items.empty() ? "the body" : spec.items));
     page p{resp, 0, {}, cursor, ""};
     for (simdjson::dom::element item : items) {
       ++p.items;

@@ -47,7 +47,8 @@ double since_epoch(std::chrono::system_clock::time_point t) {
 std::optional<double> parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now) {
   value = trim(value);
   if (value.empty()) return std::nullopt;
-  if (std::all_of(value.begin(), value.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; }))
+  if (std::all_of(value.begin(), value.end(),
+                  [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; }))
     return parse_number(value);
   std::string tmp(value);
   std::time_t when = curl_getdate(tmp.c_str(), nullptr);
@@ -71,13 +72,20 @@ std::optional<double> parse_go_duration(std::string_view s) {
     while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) ++i;
     std::string_view unit = s.substr(ustart, i - ustart);
     double scale = 0;
-    if (unit == "h") scale = 3600;
-    else if (unit == "m") scale = 60;
-    else if (unit == "s") scale = 1;
-    else if (unit == "ms") scale = 1e-3;
-    else if (unit == "us" || unit == "µs") scale = 1e-6;
-    else if (unit == "ns") scale = 1e-9;
-    else return std::nullopt;
+    if (unit == "h")
+      scale = 3600;
+    else if (unit == "m")
+      scale = 60;
+    else if (unit == "s")
+      scale = 1;
+    else if (unit == "ms")
+      scale = 1e-3;
+    else if (unit == "us" || unit == "µs")
+      scale = 1e-6;
+    else if (unit == "ns")
+      scale = 1e-9;
+    else
+      return std::nullopt;
     total += *number * scale;
     any = true;
   }

@@ -24,10 +24,8 @@ bool retryable_curl(CURLcode rc) {
     case CURLE_HTTP2_STREAM:
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_BAD_CONTENT_ENCODING:  // a body cut short inside gzip
-    case CURLE_WEIRD_SERVER_REPLY:
-      return true;
-    default:
-      return false;
+    case CURLE_WEIRD_SERVER_REPLY: return true;
+    default: return false;
   }
 }
 
@@ -50,8 +48,8 @@ void classify_grpc(const response& r, decision& d) {
 
 }  // namespace
 
-decision classify(const request& req, CURLcode rc, long status, const response& r, const std::string& curl_reason,
-                  const classifier& adapter) {
+decision classify(const request& req, CURLcode rc, long status, const response& r,
+                  const std::string& curl_reason, const classifier& adapter) {
   decision d;
   if (rc != CURLE_OK) {
     d.retry = retryable_curl(rc);
@@ -61,22 +59,21 @@ decision classify(const request& req, CURLcode rc, long status, const response& 
   if (adapter) {
     verdict v = adapter(r);
     switch (v.what) {
-      case verdict::kind::pass:
-        break;
+      case verdict::kind::pass: break;
       case verdict::kind::retry:
         d.retry = true;
         d.rate_limited = v.rate_limited;
         d.why = std::move(v.reason);
         return d;
       case verdict::kind::quota:
-      case verdict::kind::fatal:
-        d.why = std::move(v.reason);
-        return d;
+      case verdict::kind::fatal: d.why = std::move(v.reason); return d;
     }
   }
   if (status >= 200 && status < 400) {
-    if (req.grpc) classify_grpc(r, d);
-    else d.ok = true;
+    if (req.grpc)
+      classify_grpc(r, d);
+    else
+      d.ok = true;
   } else if (status == 429) {
     d.retry = d.rate_limited = true;
   } else if (status == 403) {

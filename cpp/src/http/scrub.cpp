@@ -13,16 +13,34 @@
 namespace backfill::http {
 namespace {
 
-constexpr std::string_view sensitive_params[] = {
-    "token",         "access_token", "refresh_token", "id_token", "api_key",  "apikey",
-    "key",           "password",     "passwd",        "secret",   "client_secret",
-    "signature",     "sig",          "auth",          "code",     "x-amz-signature",
-    "x-amz-credential", "x-amz-security-token", "session", "private_token", "subscription-key",
-    "api-key", "access-token", "client_id"};
+constexpr std::string_view sensitive_params[] = {"token",
+                                                 "access_token",
+                                                 "refresh_token",
+                                                 "id_token",
+                                                 "api_key",
+                                                 "apikey",
+                                                 "key",
+                                                 "password",
+                                                 "passwd",
+                                                 "secret",
+                                                 "client_secret",
+                                                 "signature",
+                                                 "sig",
+                                                 "auth",
+                                                 "code",
+                                                 "x-amz-signature",
+                                                 "x-amz-credential",
+                                                 "x-amz-security-token",
+                                                 "session",
+                                                 "private_token",
+                                                 "subscription-key",
+                                                 "api-key",
+                                                 "access-token",
+                                                 "client_id"};
 
 bool token_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '=' || c == '+' ||
-         c == '/';
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '=' ||
+         c == '+' || c == '/';
 }
 
 }  // namespace
@@ -124,11 +142,11 @@ void scrubber::apply(std::string& out) const {
     std::size_t min_tail;
     bool keep_prefix;
   };
-  static constexpr shape shapes[] = {{"Bearer ", 1, true}, {"bearer ", 1, true}, {"Basic ", 1, true},
-                                     {"token ", 16, true}, {"xoxb-", 6, true},   {"xoxp-", 6, true},
-                                     {"xoxa-", 6, true},   {"xoxs-", 6, true},   {"xoxe-", 6, true},
-                                     {"xapp-", 6, true},   {"ghp_", 6, true},    {"gho_", 6, true},
-                                     {"ghu_", 6, true},    {"ghs_", 6, true},    {"ghr_", 6, true},
+  static constexpr shape shapes[] = {{"Bearer ", 1, true},     {"bearer ", 1, true}, {"Basic ", 1, true},
+                                     {"token ", 16, true},     {"xoxb-", 6, true},   {"xoxp-", 6, true},
+                                     {"xoxa-", 6, true},       {"xoxs-", 6, true},   {"xoxe-", 6, true},
+                                     {"xapp-", 6, true},       {"ghp_", 6, true},    {"gho_", 6, true},
+                                     {"ghu_", 6, true},        {"ghs_", 6, true},    {"ghr_", 6, true},
                                      {"github_pat_", 6, true}, {"sk-", 12, true}};
   constexpr std::size_t n_shapes = sizeof shapes / sizeof shapes[0];
   static_assert(n_shapes <= 32);
@@ -141,7 +159,8 @@ void scrubber::apply(std::string& out) const {
     std::size_t left = out.size() - i;
     for (std::size_t k = 0; k < n_shapes; ++k) {
       std::string_view p = shapes[k].prefix;
-      if (p.front() == c && p.size() <= left && out.compare(i, p.size(), p) == 0) present |= std::uint32_t{1} << k;
+      if (p.front() == c && p.size() <= left && out.compare(i, p.size(), p) == 0)
+        present |= std::uint32_t{1} << k;
     }
   }
   for (std::size_t k = 0; present != 0 && k < n_shapes; ++k) {

@@ -17,7 +17,8 @@ std::optional<std::string> link_next(std::string_view header) {
     if (gt == std::string_view::npos) break;
     std::string_view url = header.substr(lt + 1, gt - lt - 1);
     std::size_t end = header.find('<', gt);  // parameters run to the next link
-    std::string_view params = header.substr(gt + 1, (end == std::string_view::npos ? header.size() : end) - gt - 1);
+    std::string_view params =
+        header.substr(gt + 1, (end == std::string_view::npos ? header.size() : end) - gt - 1);
     std::size_t rel = params.find("rel=");
     if (rel != std::string_view::npos) {
       std::string_view v = params.substr(rel + 4);

@@ -48,8 +48,8 @@ void batch_writer::upsert(std::vector<record>& records) {
   if (acked != static_cast<std::int64_t>(records.size())) {
     std::string ids;
     for (std::size_t k = 0; k < records.size() && k < 20; ++k) ids += (k ? ", " : "") + records[k].id;
-    throw sink_error(fmt::format("{} acknowledged {} of {} records; the batch held {}{}", sink_.describe(), acked,
-                                 records.size(), ids, records.size() > 20 ? ", ..." : ""));
+    throw sink_error(fmt::format("{} acknowledged {} of {} records; the batch held {}{}", sink_.describe(),
+                                 acked, records.size(), ids, records.size() > 20 ? ", ..." : ""));
   }
   chunks_written_ += acked - not_sent;
   records.clear();

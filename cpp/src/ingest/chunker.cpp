@@ -174,7 +174,8 @@ std::vector<chunk> chunk_document(const document& doc, const chunker_options& op
   if (options.target_tokens == 0) throw config_error("chunking.target_tokens must be at least 1, got 0");
   if (options.overlap_tokens >= options.target_tokens)
     throw config_error("chunking.overlap_tokens (" + std::to_string(options.overlap_tokens) +
-                       ") must be less than chunking.target_tokens (" + std::to_string(options.target_tokens) + ")");
+                       ") must be less than chunking.target_tokens (" +
+                       std::to_string(options.target_tokens) + ")");
   if (options.target_tokens > options.max_tokens)
     throw config_error("chunking.target_tokens (" + std::to_string(options.target_tokens) +
                        ") must not exceed chunking.max_tokens (" + std::to_string(options.max_tokens) + ")");

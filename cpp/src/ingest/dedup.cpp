@@ -6,15 +6,18 @@ namespace backfill {
 namespace {
 
 sql::database& with_seen_table(sql::database& db) {
-  db.exec("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-          "CREATE TABLE seen(id TEXT PRIMARY KEY, updated_at TEXT NOT NULL) WITHOUT ROWID; BEGIN");
+  db.exec(
+      "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+      "CREATE TABLE seen(id TEXT PRIMARY KEY, updated_at TEXT NOT NULL) WITHOUT ROWID; BEGIN");
   return db;
 }
 
 }  // namespace
 
 document_dedup::document_dedup(ledger& book, std::string sink_id)
-    : book_(book), sink_id_(std::move(sink_id)), seen_("", "ingest scratch database"),
+    : book_(book),
+      sink_id_(std::move(sink_id)),
+      seen_("", "ingest scratch database"),
       get_(with_seen_table(seen_).prepare("SELECT updated_at FROM seen WHERE id=?")),
       put_(seen_.prepare("INSERT OR REPLACE INTO seen(id, updated_at) VALUES(?,?)")) {}
 

@@ -11,7 +11,9 @@ namespace backfill {
 
 embed_planner::embed_planner(ledger& cache, std::string embedder_id, std::size_t job_size,
                              std::size_t forget_above)
-    : cache_(cache), embedder_id_(std::move(embedder_id)), job_size_(std::max<std::size_t>(1, job_size)),
+    : cache_(cache),
+      embedder_id_(std::move(embedder_id)),
+      job_size_(std::max<std::size_t>(1, job_size)),
       forget_above_(forget_above) {}
 
 std::shared_ptr<vector_slot> embed_planner::in_flight(const std::string& text_hash) {
@@ -75,14 +77,14 @@ std::size_t run_embed_job(embedder& emb, const std::string& embedder_id, embed_j
       job.texts,
       [&](std::size_t first, std::vector<std::vector<float>>& out) {
         if (first + out.size() > n)
-          throw embed_error(fmt::format("embedder {} returned vectors {}..{} for {} texts", embedder_id, first,
-                                        first + out.size(), n));
+          throw embed_error(fmt::format("embedder {} returned vectors {}..{} for {} texts", embedder_id,
+                                        first, first + out.size(), n));
         std::vector<std::pair<std::string, std::vector<float>>> fresh;
         fresh.reserve(out.size());
         for (std::size_t k = 0; k < out.size(); ++k) {
           if (static_cast<int>(out[k].size()) != emb.dimension())
-            throw embed_error(fmt::format("embedder {} returned a vector of dimension {}, expected {}", embedder_id,
-                                          out[k].size(), emb.dimension()));
+            throw embed_error(fmt::format("embedder {} returned a vector of dimension {}, expected {}",
+                                          embedder_id, out[k].size(), emb.dimension()));
           if (got[first + k]++)
             throw embed_error(fmt::format("embedder {} returned text {} twice", embedder_id, first + k));
           job.owner->slots[job.slots[first + k]]->values = out[k];

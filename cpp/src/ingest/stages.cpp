@@ -43,7 +43,8 @@ void ingest_stages::fail() noexcept {
   done_.notify_all();
 }
 
-void ingest_stages::submit(std::shared_ptr<batch> b, std::vector<embed_job> jobs, bool drain, run_context& ctx) {
+void ingest_stages::submit(std::shared_ptr<batch> b, std::vector<embed_job> jobs, bool drain,
+                           run_context& ctx) {
   if (!overlap_) {
     for (auto& job : jobs) chunks_embedded_ += static_cast<std::int64_t>(embed(job, &ctx));
     if (!jobs.empty()) failpoint("ingest.batch_embedded");

@@ -111,7 +111,8 @@ std::string journal::sanitize_component(std::string_view key) {
   constexpr std::size_t max_len = 160;
   if (out.size() > max_len) {
     std::string prefix = out.substr(0, 120);
-    while (!prefix.empty() && (prefix.back() == '%' || (prefix.size() >= 2 && prefix[prefix.size() - 2] == '%')))
+    while (!prefix.empty() &&
+           (prefix.back() == '%' || (prefix.size() >= 2 && prefix[prefix.size() - 2] == '%')))
       prefix.pop_back();
     out = prefix + "~" + hash_hex(key);
   }

@@ -9,8 +9,9 @@ namespace backfill {
 namespace fs = std::filesystem;
 
 std::string recovery_hint(std::string_view partition) {
-  return fmt::format("refetch it with `backfill fetch CONFIG --refetch {}` (Python: pipeline.fetch(refetch=[\"{}\"]))",
-                     partition, partition);
+  return fmt::format(
+      "refetch it with `backfill fetch CONFIG --refetch {}` (Python: pipeline.fetch(refetch=[\"{}\"]))",
+      partition, partition);
 }
 
 std::int64_t journal_pages::read_from(
@@ -29,7 +30,8 @@ std::int64_t journal_pages::read_from(
   return seq;
 }
 
-void journal_pages::for_each(const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) {
+void journal_pages::for_each(
+    const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) {
   if (!feed_) {
     read_from(partition_, 0, fn);
     return;
@@ -51,8 +53,9 @@ void journal_pages::for_each(const std::function<void(std::int64_t, const std::s
   }
 }
 
-void journal_pages::for_each_in(std::string_view partition,
-                                const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) {
+void journal_pages::for_each_in(
+    std::string_view partition,
+    const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) {
   read_from(partition, 0, fn);
 }
 

@@ -130,14 +130,16 @@ constexpr const char* partition_columns = "source, name, status, cursor, pages, 
 }  // namespace
 
 std::optional<partition_row> ledger::partition(std::string_view source, std::string_view name) {
-  auto st = db_.prepare(fmt::format("SELECT {} FROM partitions WHERE source=? AND name=?", partition_columns));
+  auto st =
+      db_.prepare(fmt::format("SELECT {} FROM partitions WHERE source=? AND name=?", partition_columns));
   st.bind(1, source).bind(2, name);
   if (st.step()) return read_partition(st);
   return std::nullopt;
 }
 
 std::vector<partition_row> ledger::partitions(std::string_view source) {
-  auto st = db_.prepare(fmt::format("SELECT {} FROM partitions WHERE source=? ORDER BY rowid", partition_columns));
+  auto st =
+      db_.prepare(fmt::format("SELECT {} FROM partitions WHERE source=? ORDER BY rowid", partition_columns));
   st.bind(1, source);
   std::vector<partition_row> out;
   while (st.step()) out.push_back(read_partition(st));
@@ -147,7 +149,8 @@ std::vector<partition_row> ledger::partitions(std::string_view source) {
 void ledger::record_page(const page_row& page, std::string_view next_cursor, std::string_view watermark) {
   sql::transaction tx(db_);
   db_.prepare(
-         "INSERT OR REPLACE INTO pages(source, partition, seq, path, hash, items, bytes, cursor_after, fetched_at)"
+         "INSERT OR REPLACE INTO pages(source, partition, seq, path, hash, items, bytes, cursor_after, "
+         "fetched_at)"
          " VALUES(?,?,?,?,?,?,?,?,?)")
       .bind(1, page.source)
       .bind(2, page.partition)
@@ -203,9 +206,11 @@ void ledger::reset_partition(std::string_view source, std::string_view name) {
   tx.commit();
 }
 
-std::vector<page_row> ledger::pages(std::string_view source, std::string_view partition, std::int64_t from_seq) {
+std::vector<page_row> ledger::pages(std::string_view source, std::string_view partition,
+                                    std::int64_t from_seq) {
   auto st = db_.prepare(
-      "SELECT seq, path, hash, items, bytes FROM pages WHERE source=? AND partition=? AND seq>=? ORDER BY seq");
+      "SELECT seq, path, hash, items, bytes FROM pages WHERE source=? AND partition=? AND seq>=? ORDER BY "
+      "seq");
   st.bind(1, source).bind(2, partition).bind(3, from_seq);
   std::vector<page_row> out;
   while (st.step()) {
@@ -238,7 +243,8 @@ std::optional<doc_state> ledger::document(std::string_view sink, std::string_vie
   return out;
 }
 
-void ledger::begin_document(std::string_view sink, std::string_view id, const std::vector<chunk_row>& chunks) {
+void ledger::begin_document(std::string_view sink, std::string_view id,
+                            const std::vector<chunk_row>& chunks) {
   auto& st = db_.cached(
       "INSERT INTO chunks(sink, id, doc_id, meta_hash, live) VALUES(?,?,?,?,0)"
       " ON CONFLICT(sink, id) DO NOTHING");
@@ -279,7 +285,8 @@ void ledger::commit_document(std::string_view sink, std::string_view id, std::st
   }
   db_.cached("DELETE FROM tombstones WHERE sink=? AND id=?").bind(1, sink).bind(2, id).run();
   db_.prepare(
-         "INSERT OR REPLACE INTO documents(sink, id, partition, content_hash, updated_at, complete, ingested_at)"
+         "INSERT OR REPLACE INTO documents(sink, id, partition, content_hash, updated_at, complete, "
+         "ingested_at)"
          " VALUES(?,?,?,?,?,1,?)")
       .bind(1, sink)
       .bind(2, id)
@@ -318,7 +325,8 @@ std::optional<std::string> ledger::tombstone(std::string_view sink, std::string_
 }
 
 std::int64_t ledger::live_chunk_count(std::string_view sink) {
-  return value_for<std::int64_t>(db_, "SELECT count(*) FROM chunks WHERE sink=? AND live=1", sink).value_or(0);
+  return value_for<std::int64_t>(db_, "SELECT count(*) FROM chunks WHERE sink=? AND live=1", sink)
+      .value_or(0);
 }
 
 void ledger::for_each_live_chunk(std::string_view sink,
@@ -329,7 +337,8 @@ void ledger::for_each_live_chunk(std::string_view sink,
 }
 
 std::int64_t ledger::document_count(std::string_view sink) {
-  return value_for<std::int64_t>(db_, "SELECT count(*) FROM documents WHERE sink=? AND complete=1", sink).value_or(0);
+  return value_for<std::int64_t>(db_, "SELECT count(*) FROM documents WHERE sink=? AND complete=1", sink)
+      .value_or(0);
 }
 
 std::optional<std::int64_t> ledger::sink_baseline(std::string_view sink) {
@@ -340,7 +349,8 @@ void ledger::set_sink_baseline(std::string_view sink, std::int64_t count) {
   db_.prepare("INSERT OR REPLACE INTO sinks(sink, baseline) VALUES(?,?)").bind(1, sink).bind(2, count).run();
 }
 
-std::optional<std::vector<float>> ledger::cached_embedding(std::string_view embedder, std::string_view text_hash) {
+std::optional<std::vector<float>> ledger::cached_embedding(std::string_view embedder,
+                                                           std::string_view text_hash) {
   auto& st = db_.cached("SELECT vector FROM embeddings WHERE embedder=? AND text_hash=?");
   st.bind(1, embedder).bind(2, text_hash);
   if (!st.step()) {
@@ -366,7 +376,8 @@ void ledger::store_embeddings(std::string_view embedder,
 }
 
 std::int64_t ledger::cached_embedding_count(std::string_view embedder) {
-  return value_for<std::int64_t>(db_, "SELECT count(*) FROM embeddings WHERE embedder=?", embedder).value_or(0);
+  return value_for<std::int64_t>(db_, "SELECT count(*) FROM embeddings WHERE embedder=?", embedder)
+      .value_or(0);
 }
 
 }  // namespace backfill

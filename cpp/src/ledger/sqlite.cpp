@@ -50,8 +50,8 @@ statement& database::cached(std::string_view sql) {
 
 void database::fail(std::string_view doing) const {
   int code = sqlite3_extended_errcode(db_);
-  std::string msg = std::string(what_) + " " + path_.string() + ": " + std::string(doing) + ": " +
-                    sqlite3_errmsg(db_);
+  std::string msg =
+      std::string(what_) + " " + path_.string() + ": " + std::string(doing) + ": " + sqlite3_errmsg(db_);
   if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
     throw io_error(msg + " (is another backfill process using it?)");
   if ((code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB)
@@ -81,7 +81,8 @@ statement::~statement() {
   if (stmt_) sqlite3_finalize(stmt_);
 }
 
-statement::statement(statement&& other) noexcept : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}
+statement::statement(statement&& other) noexcept
+    : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}
 
 statement& statement::bind(int i, std::int64_t v) {
   if (sqlite3_bind_int64(stmt_, i, v) != SQLITE_OK) db_->fail("binding");

@@ -24,7 +24,8 @@ std::size_t crew::default_helpers() {
 }
 
 void crew::take_parts(std::size_t who) {
-  for (std::size_t lo; (lo = next_.fetch_add(chunk_)) < count_;) (*part_)(lo, std::min(count_, lo + chunk_), who);
+  for (std::size_t lo; (lo = next_.fetch_add(chunk_)) < count_;)
+    (*part_)(lo, std::min(count_, lo + chunk_), who);
 }
 
 void crew::run(std::size_t count, const part_fn& part) {

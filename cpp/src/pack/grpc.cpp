@@ -13,8 +13,10 @@
 namespace backfill::grpc {
 namespace {
 
-static_assert(sizeof(float) == 4 && std::numeric_limits<float>::is_iec559, "protobuf floats are IEEE 754 binary32");
-static_assert(sizeof(double) == 8 && std::numeric_limits<double>::is_iec559, "protobuf doubles are IEEE 754 binary64");
+static_assert(sizeof(float) == 4 && std::numeric_limits<float>::is_iec559,
+              "protobuf floats are IEEE 754 binary32");
+static_assert(sizeof(double) == 8 && std::numeric_limits<double>::is_iec559,
+              "protobuf doubles are IEEE 754 binary64");
 
 // Tags of the fields written here (field number << 3 | wire type), all below 16: one byte each.
 constexpr char upsert_vectors = 0x0A;    // UpsertRequest.vectors = 1, len
@@ -99,9 +101,7 @@ void write_value(std::string& out, simdjson::dom::element e) {
       out.push_back(value_number);
       append_le(out, e.get_double().value_unsafe());
       break;
-    case element_type::STRING:
-      append_len(out, value_string, e.get_string().value_unsafe());
-      break;
+    case element_type::STRING: append_len(out, value_string, e.get_string().value_unsafe()); break;
     case element_type::OBJECT: {
       simdjson::dom::object obj = e.get_object().value_unsafe();
       out.push_back(value_struct);
@@ -175,7 +175,8 @@ struct upsert_encoder::parser {
 };
 
 upsert_encoder::upsert_encoder(std::string name_space)
-    : ns_(std::move(name_space)), ns_field_(ns_.empty() ? 0 : len_field_size(ns_.size())),
+    : ns_(std::move(name_space)),
+      ns_field_(ns_.empty() ? 0 : len_field_size(ns_.size())),
       parser_(std::make_unique<parser>()) {}
 
 upsert_encoder::~upsert_encoder() = default;
@@ -268,17 +269,18 @@ std::optional<std::uint32_t> read_upserted_count(std::string_view body) {
 }
 
 std::string status_name(int code) {
-  static constexpr const char* names[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-                                          "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                                          "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-                                          "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  static constexpr const char* names[] = {
+      "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+      "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+      "DATA_LOSS", "UNAUTHENTICATED"};
   if (code >= 0 && code <= 16) return names[code];
   return fmt::format("code {}", code);
 }
 
 bool status_retryable(int code) noexcept {
-  return code == 14 /* UNAVAILABLE */ || code == 8 /* RESOURCE_EXHAUSTED */ || code == 4 /* DEADLINE_EXCEEDED */ ||
-         code == 10 /* ABORTED */;
+  return code == 14 /* UNAVAILABLE */ || code == 8 /* RESOURCE_EXHAUSTED */ ||
+         code == 4 /* DEADLINE_EXCEEDED */ || code == 10 /* ABORTED */;
 }
 
 std::string percent_decode(std::string_view s) {

@@ -14,13 +14,14 @@ bool packer::add(std::size_t index, const record& r) {
     oversized_.push_back({index, size});
     return false;
   }
-  if (!members_.empty() && (members_.size() >= limits_.max_records ||
-                            bytes_ + enc_.separator() + size > limits_.max_bytes))
+  if (!members_.empty() &&
+      (members_.size() >= limits_.max_records || bytes_ + enc_.separator() + size > limits_.max_bytes))
     flush();
   const bool first = members_.empty();
   if (first) {
     // Room for a full request at this record's size, written once into memory kept between requests.
-    body_.reserve(std::min(limits_.max_bytes, enc_.overhead() + (size + enc_.separator()) * limits_.max_records));
+    body_.reserve(
+        std::min(limits_.max_bytes, enc_.overhead() + (size + enc_.separator()) * limits_.max_records));
     enc_.begin(body_);
     bytes_ = enc_.overhead();
   } else {

@@ -53,13 +53,11 @@ std::size_t total_bytes(const std::vector<field>& fs) {
   return n + (fs.empty() ? 0 : fs.size() - 1);  // commas
 }
 
-void collect(simdjson::dom::element e, const std::string& key, const std::string& top, std::vector<field>& out,
-             sanitize_report& report) {
+void collect(simdjson::dom::element e, const std::string& key, const std::string& top,
+             std::vector<field>& out, sanitize_report& report) {
   using simdjson::dom::element_type;
   switch (e.type()) {
-    case element_type::NULL_VALUE:
-      ++report.dropped[key];
-      return;
+    case element_type::NULL_VALUE: ++report.dropped[key]; return;
     case element_type::STRING: {
       std::string_view s;
       if (!e.get(s)) out.push_back({key, std::string(s), 0});
@@ -116,7 +114,7 @@ bool shorten(field& f, std::size_t excess) {
   if (auto* s = std::get_if<std::string>(&f.v)) {
     std::size_t current = f.bytes;
     if (excess >= current) return false;
-    std::size_t target = current - excess;  // serialized bytes allowed for the whole field
+    std::size_t target = current - excess;               // serialized bytes allowed for the whole field
     std::size_t overhead = string_bytes(f.key) + 1 + 2;  // key, colon, quotes
     if (target <= overhead) return false;
     std::size_t raw = std::min(s->size(), target - overhead);
@@ -154,7 +152,9 @@ bool contains_null(std::string_view s) {
 #if defined(__SSE2__)
   const __m128i n = _mm_set1_epi8('n'), u = _mm_set1_epi8('u'), l = _mm_set1_epi8('l');
   for (; i + 19 <= s.size(); i += 16) {
-    auto at = [&](std::size_t k) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i + k)); };
+    auto at = [&](std::size_t k) {
+      return _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i + k));
+    };
     __m128i hit = _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(at(0), n), _mm_cmpeq_epi8(at(1), u)),
                                 _mm_and_si128(_mm_cmpeq_epi8(at(2), l), _mm_cmpeq_epi8(at(3), l)));
     if (_mm_movemask_epi8(hit)) return true;
@@ -192,7 +192,8 @@ std::optional<std::string> sanitize_metadata(std::string_view text, const saniti
     collect(kv.value, key, key, fields, report);
   }
   // Canonical order; on a key collision (a flattened "a.b" meeting a literal "a.b") the first wins.
-  std::stable_sort(fields.begin(), fields.end(), [](const field& a, const field& b) { return a.key < b.key; });
+  std::stable_sort(fields.begin(), fields.end(),
+                   [](const field& a, const field& b) { return a.key < b.key; });
   std::vector<field> unique;
   for (auto& f : fields) {
     if (!unique.empty() && unique.back().key == f.key) {

@@ -35,15 +35,16 @@ std::size_t fit_records(const sink& target, std::vector<record>& records) {
   std::size_t kept = 0;
   for (std::size_t i = 0; i < records.size(); ++i) {
     if (!fit_metadata(records[i].metadata_json, options, report)) {
-      logger()->error("{}: the metadata of record {} cannot be fitted to {} bytes; not sent", target.describe(),
-                      records[i].id, limit);
+      logger()->error("{}: the metadata of record {} cannot be fitted to {} bytes; not sent",
+                      target.describe(), records[i].id, limit);
       continue;
     }
     if (kept != i) std::swap(records[kept], records[i]);
     ++kept;
   }
   if (!report.empty())
-    logger()->warn("{}: metadata fitted to the sink's limit: {}", target.describe(), describe_changes(report));
+    logger()->warn("{}: metadata fitted to the sink's limit: {}", target.describe(),
+                   describe_changes(report));
   const std::size_t removed = records.size() - kept;
   records.resize(kept);
   return removed;
@@ -56,7 +57,8 @@ std::int64_t upsert_fitted(sink& target, std::vector<record>& records) {
 }
 
 upsert_feed::upsert_feed(sink& target) : target_(target) {
-  for (int w = 0, count = target.concurrent_upserts() ? 3 : 1; w < count; ++w) workers_.spawn([this] { work(); });
+  for (int w = 0, count = target.concurrent_upserts() ? 3 : 1; w < count; ++w)
+    workers_.spawn([this] { work(); });
 }
 
 upsert_feed::~upsert_feed() { abort(); }
@@ -131,7 +133,8 @@ void upsert_feed::abort() noexcept {
   }
 }
 
-std::int64_t upsert_in_slices(sink& target, std::size_t count, const fill_fn& fill, const unlocked_fn& unlocked) {
+std::int64_t upsert_in_slices(sink& target, std::size_t count, const fill_fn& fill,
+                              const unlocked_fn& unlocked) {
   // 512 records (two requests of 1536-float records): the first is on the wire after ~3 ms of
   // reading from Python, and the last one's acknowledgements are a short wait. Slices of 2,048
   // measured ~15 % slower end to end for calls of 10,000 records (bench/README.md, Pinecone section).

@@ -30,7 +30,8 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
   for (const auto& name : refetch) {
     bool known = std::any_of(planned.partitions.begin(), planned.partitions.end(),
                              [&](const auto& p) { return p.name == name; });
-    if (!known) throw config_error(fmt::format("refetch: no partition named '{}' in {}", name, source_->describe()));
+    if (!known)
+      throw config_error(fmt::format("refetch: no partition named '{}' in {}", name, source_->describe()));
     journal_.clear_partition(kind, name);
     book.reset_partition(kind, name);
     logger()->info("partition {} will be fetched again from the start", name);

@@ -27,10 +27,10 @@ ingest_report pipeline::ingest(run_context& ctx) { return ingest_from(ctx, nullp
 void pipeline::check_sink_before_ingest() {
   const sink_stats before = sink_->stats();
   if (before.dimension != 0 && before.dimension != embedder_->dimension())
-    throw config_error(fmt::format("the sink ({}) holds vectors of dimension {}, but the embedder ({}) makes {}; "
-                                   "use a matching embedder.dimension or another index",
-                                   sink_->describe(), before.dimension, embedder_->identity(),
-                                   embedder_->dimension()));
+    throw config_error(
+        fmt::format("the sink ({}) holds vectors of dimension {}, but the embedder ({}) makes {}; "
+                    "use a matching embedder.dimension or another index",
+                    sink_->describe(), before.dimension, embedder_->identity(), embedder_->dimension()));
   const std::string sink_id = sink_->identity();
   if (!ledger_->sink_baseline(sink_id)) {
     ledger_->set_sink_baseline(sink_id, before.count);
@@ -40,7 +40,8 @@ void pipeline::check_sink_before_ingest() {
   }
 }
 
-ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed, const std::vector<partition_plan>& order) {
+ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
+                                    const std::vector<partition_plan>& order) {
   if (!embedder_ || !sink_) throw config_error("ingest needs an embedder and a sink");
   const std::string kind = source_->kind();
   const std::string sink_id = sink_->identity();
@@ -172,7 +173,8 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed, const st
     flush();
     stages.finish(ctx);
     if (unfetched > 0)
-      logger()->warn("{} partitions are not completely fetched and were not ingested; run fetch first", unfetched);
+      logger()->warn("{} partitions are not completely fetched and were not ingested; run fetch first",
+                     unfetched);
   } catch (...) {
     stages.abandon();
     throw;
@@ -180,9 +182,10 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed, const st
   report.chunks_embedded += stages.chunks_embedded();
   writer.merge_into(report);
   report.embed_calls = embedder_->calls() - calls_before;
-  logger()->info("ingest: {} documents seen, {} written, {} unchanged; {} chunks written, {} embedded, {} from cache",
-                 report.documents_seen, report.documents_written, report.documents_unchanged, report.chunks_written,
-                 report.chunks_embedded, report.embedding_cache_hits);
+  logger()->info(
+      "ingest: {} documents seen, {} written, {} unchanged; {} chunks written, {} embedded, {} from cache",
+      report.documents_seen, report.documents_written, report.documents_unchanged, report.chunks_written,
+      report.chunks_embedded, report.embedding_cache_hits);
   return report;
 }
 

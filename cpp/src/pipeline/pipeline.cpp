@@ -17,7 +17,10 @@ namespace fs = std::filesystem;
 
 pipeline::pipeline(std::shared_ptr<source> src, std::shared_ptr<embedder> emb, std::shared_ptr<sink> snk,
                    pipeline_options options)
-    : source_(std::move(src)), embedder_(std::move(emb)), sink_(std::move(snk)), options_(std::move(options)),
+    : source_(std::move(src)),
+      embedder_(std::move(emb)),
+      sink_(std::move(snk)),
+      options_(std::move(options)),
       journal_(options_.workdir / "journal") {
   if (!source_) throw config_error("pipeline needs a source");
   // Chunks must fit the embedder's per-input limit: the hard chunk limit is lowered to it.
@@ -25,9 +28,10 @@ pipeline::pipeline(std::shared_ptr<source> src, std::shared_ptr<embedder> emb, s
       options_.chunking.max_tokens > embedder_->max_input_tokens()) {
     const std::size_t limit = embedder_->max_input_tokens();
     if (options_.chunking.target_tokens > limit)
-      throw config_error(fmt::format("chunking.target_tokens ({}) is over the embedder's limit of {} tokens per input "
-                                     "(embedder.max_input_tokens); lower it",
-                                     options_.chunking.target_tokens, limit));
+      throw config_error(
+          fmt::format("chunking.target_tokens ({}) is over the embedder's limit of {} tokens per input "
+                      "(embedder.max_input_tokens); lower it",
+                      options_.chunking.target_tokens, limit));
     logger()->info("chunking.max_tokens lowered from {} to {}, the embedder's limit per input",
                    options_.chunking.max_tokens, limit);
     options_.chunking.max_tokens = limit;
@@ -64,8 +68,9 @@ validate_report pipeline::validate(run_context& ctx) {
   // Ids go to a private temporary database (on disk, deleted on close), so memory stays flat however
   // large the journal is, and nothing in the workdir is written.
   sql::database seen("", "validation scratch database");
-  seen.exec("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-            "CREATE TABLE items(id TEXT NOT NULL, partition TEXT NOT NULL, path TEXT NOT NULL)");
+  seen.exec(
+      "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+      "CREATE TABLE items(id TEXT NOT NULL, partition TEXT NOT NULL, path TEXT NOT NULL)");
   auto insert = seen.prepare("INSERT INTO items(id, partition, path) VALUES(?,?,?)");
   seen.exec("BEGIN");
   std::string body;
@@ -81,14 +86,14 @@ validate_report pipeline::validate(run_context& ctx) {
       try {
         journal_.read_page(path, body);
       } catch (const journal_error& e) {
-        report.bad_pages.push_back({part.name, page.path, fmt::format("cannot be read; {}", recovery_hint(part.name))});
+        report.bad_pages.push_back(
+            {part.name, page.path, fmt::format("cannot be read; {}", recovery_hint(part.name))});
         continue;
       }
       if (hash_hex(body) != page.hash) {
-        report.bad_pages.push_back(
-            {part.name, page.path,
-             fmt::format("damaged: {} bytes on disk, {} when written; {}", body.size(), page.bytes,
-                         recovery_hint(part.name))});
+        report.bad_pages.push_back({part.name, page.path,
+                                    fmt::format("damaged: {} bytes on disk, {} when written; {}", body.size(),
+                                                page.bytes, recovery_hint(part.name))});
         continue;
       }
       try {
@@ -125,12 +130,13 @@ validate_report pipeline::validate(run_context& ctx) {
 reconcile_report pipeline::reconcile(run_context& ctx, double max_fraction) {
   if (!sink_) throw config_error("reconcile needs a sink");
   if (!source_->can_list_ids())
-    throw config_error(fmt::format("reconcile: {} cannot list the ids it holds, so documents gone from it cannot be "
-                                   "told apart; reconcile is for sources that can (jira)",
-                                   source_->describe()));
+    throw config_error(
+        fmt::format("reconcile: {} cannot list the ids it holds, so documents gone from it cannot be "
+                    "told apart; reconcile is for sources that can (jira)",
+                    source_->describe()));
   auto planned = plan(ctx);
-  return reconcile_with_source(*source_, *sink_, *ledger_, planned.partitions, max_fraction, options_.max_examples,
-                               ctx);
+  return reconcile_with_source(*source_, *sink_, *ledger_, planned.partitions, max_fraction,
+                               options_.max_examples, ctx);
 }
 
 verify_report pipeline::verify(run_context& ctx, std::int64_t sample) {

@@ -14,7 +14,8 @@ simdjson::dom::array documents_of(const std::string& body) {
   thread_local simdjson::dom::parser parser;
   element root;
   if (auto err = parser.parse(body).get(root))
-    throw source_error(fmt::format("a page of documents is not valid JSON: {}", simdjson::error_message(err)));
+    throw source_error(
+        fmt::format("a page of documents is not valid JSON: {}", simdjson::error_message(err)));
   simdjson::dom::array docs;
   if (root["documents"].get(docs)) throw source_error("a page of documents has no \"documents\" list");
   return docs;
@@ -32,8 +33,8 @@ void read_text(element doc, std::string_view id, const char* field, std::string&
   if (doc[field].get(value) || value.is_null()) return;
   std::string_view s;
   if (value.get(s))
-    throw source_error(fmt::format("document {}: \"{}\" must be a string, got {}", id, field,
-                                   simdjson::to_string(value)));
+    throw source_error(
+        fmt::format("document {}: \"{}\" must be a string, got {}", id, field, simdjson::to_string(value)));
   out = std::string(s);
 }
 
@@ -53,8 +54,8 @@ meta_value meta_of(element value, std::string_view id, std::string_view key) {
     }
     if (strings.size() == list.size()) return strings;
   }
-  throw source_error(fmt::format("document {}: metadata \"{}\" must be a string, number, bool or list of strings",
-                                 id, key));
+  throw source_error(
+      fmt::format("document {}: metadata \"{}\" must be a string, number, bool or list of strings", id, key));
 }
 
 }  // namespace
@@ -75,7 +76,8 @@ void read_document_page(const std::string& body, std::string_view source, std::s
     element meta;
     if (!doc["metadata"].get(meta) && !meta.is_null()) {
       simdjson::dom::object fields;
-      if (meta.get(fields)) throw source_error(fmt::format("document {}: \"metadata\" must be an object", d.id));
+      if (meta.get(fields))
+        throw source_error(fmt::format("document {}: \"metadata\" must be an object", d.id));
       for (auto field : fields)
         if (!field.value.is_null()) d.meta.set(std::string(field.key), meta_of(field.value, d.id, field.key));
     }

@@ -17,17 +17,21 @@ reconcile_report reconcile_with_source(source& src, sink& snk, ledger& book,
   ctx.begin_phase("reconcile", "ids");
   // The source's ids go to a private scratch database, so memory stays flat for any number of them.
   sql::database listed("", "reconcile scratch database");
-  listed.exec("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-              "CREATE TABLE ids(id TEXT PRIMARY KEY) WITHOUT ROWID; BEGIN");
+  listed.exec(
+      "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+      "CREATE TABLE ids(id TEXT PRIMARY KEY) WITHOUT ROWID; BEGIN");
   auto put = listed.prepare("INSERT OR IGNORE INTO ids(id) VALUES(?)");
   for (const auto& p : partitions) {
     ctx.state().partition = p.label.empty() ? p.name : p.label;
-    src.list_ids(p, [&](std::string_view id) {
-      put.bind(1, id);
-      put.run();
-      ++ctx.state().done;
-      ctx.checkpoint();
-    }, ctx);
+    src.list_ids(
+        p,
+        [&](std::string_view id) {
+          put.bind(1, id);
+          put.run();
+          ++ctx.state().done;
+          ctx.checkpoint();
+        },
+        ctx);
   }
   listed.exec("COMMIT");
   {
@@ -50,11 +54,13 @@ reconcile_report reconcile_with_source(source& src, sink& snk, ledger& book,
   }
   if (static_cast<double>(gone.size()) > max_fraction * static_cast<double>(report.documents))
     throw source_error(fmt::format(
-        "reconcile refused: {} of {} documents ({:.0f}%) are no longer listed by {} (e.g. {}), more than the allowed "
+        "reconcile refused: {} of {} documents ({:.0f}%) are no longer listed by {} (e.g. {}), more than the "
+        "allowed "
         "{:.0f}%; nothing was deleted. If the source really lost them, allow it with a larger max fraction "
         "(`backfill reconcile CONFIG --max-fraction 1`)",
-        gone.size(), report.documents, 100.0 * static_cast<double>(gone.size()) / static_cast<double>(report.documents),
-        src.describe(), gone.front(), 100.0 * max_fraction));
+        gone.size(), report.documents,
+        100.0 * static_cast<double>(gone.size()) / static_cast<double>(report.documents), src.describe(),
+        gone.front(), 100.0 * max_fraction));
 
   ctx.begin_phase("reconcile", "documents", static_cast<std::int64_t>(gone.size()));
   // Sink first, then the ledger: a crash in between leaves ids the ledger still expects (verify says
@@ -80,8 +86,8 @@ reconcile_report reconcile_with_source(source& src, sink& snk, ledger& book,
     if (doomed.size() >= 1000) apply();
   }
   apply();
-  logger()->info("reconcile: {} documents ({} chunks) gone from {} were deleted from {}", report.documents_deleted,
-                 report.chunks_deleted, src.describe(), snk.describe());
+  logger()->info("reconcile: {} documents ({} chunks) gone from {} were deleted from {}",
+                 report.documents_deleted, report.chunks_deleted, src.describe(), snk.describe());
   return report;
 }
 

@@ -39,7 +39,8 @@ verify_report verify_sink(sink& snk, ledger& book, const verify_options& options
       auto now = std::chrono::steady_clock::now();
       double waited = std::chrono::duration<double>(now - started).count();
       double still = std::chrono::duration<double>(now - last_change).count();
-      if (waited >= options.count_timeout_seconds || still >= std::max(5.0, options.count_timeout_seconds / 4))
+      if (waited >= options.count_timeout_seconds ||
+          still >= std::max(5.0, options.count_timeout_seconds / 4))
         break;
       ctx.checkpoint();
       std::this_thread::sleep_for(std::chrono::duration<double>(options.count_poll_seconds));
@@ -50,7 +51,8 @@ verify_report verify_sink(sink& snk, ledger& book, const verify_options& options
       }
     }
   }
-  report.count_wait_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  report.count_wait_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   report.count_ok = report.observed_count == report.expected_count;
 
   // 2. Read back every id (or a uniform sample) and compare metadata hashes.
@@ -126,8 +128,8 @@ verify_report verify_sink(sink& snk, ledger& book, const verify_options& options
                    report.sink, report.checked);
   } else {
     logger()->error("verify: expected {} records, found {}; {} missing, {} mismatched of {} checked",
-                    report.expected_count, report.observed_count, report.missing_count, report.mismatched_count,
-                    report.checked);
+                    report.expected_count, report.observed_count, report.missing_count,
+                    report.mismatched_count, report.checked);
   }
   return report;
 }

@@ -12,11 +12,11 @@
 namespace backfill {
 
 struct progress {
-  std::string phase;      // "fetch", "ingest", "verify", ...
-  std::string partition;  // current partition, if any
-  std::int64_t done = 0;  // units done in this phase
+  std::string phase;        // "fetch", "ingest", "verify", ...
+  std::string partition;    // current partition, if any
+  std::int64_t done = 0;    // units done in this phase
   std::int64_t total = -1;  // -1 when unknown
-  std::string unit;       // "pages", "documents", "records"
+  std::string unit;         // "pages", "documents", "records"
 };
 
 // One run_context per phase call, used from the thread that runs the phase (request_stop() may be

@@ -61,7 +61,8 @@ using io_error = storage_error;  // the name the file and SQLite layers throw it
 // A journal page is missing, truncated or does not match the hash the ledger recorded.
 class journal_error : public storage_error {
  public:
-  journal_error(const std::string& message, std::string path) : storage_error(message), path_(std::move(path)) {}
+  journal_error(const std::string& message, std::string path)
+      : storage_error(message), path_(std::move(path)) {}
   const std::string& path() const noexcept { return path_; }
 
  private:
@@ -90,11 +91,18 @@ class pagination_error : public source_error {
 //   GET https://host/path?token=*** -> 404 Not Found (request id abc; 1 attempt): <excerpt>
 class http_error : public error {
  public:
-  http_error(const std::string& message, long status, std::string method, std::string url, std::string request_id,
-             std::string body_excerpt, int attempts, bool retryable, int grpc_status = -1)
-      : error(message), status_(status), method_(std::move(method)), url_(std::move(url)),
-        request_id_(std::move(request_id)), body_(std::move(body_excerpt)), attempts_(attempts),
-        retryable_(retryable), grpc_status_(grpc_status) {}
+  http_error(const std::string& message, long status, std::string method, std::string url,
+             std::string request_id, std::string body_excerpt, int attempts, bool retryable,
+             int grpc_status = -1)
+      : error(message),
+        status_(status),
+        method_(std::move(method)),
+        url_(std::move(url)),
+        request_id_(std::move(request_id)),
+        body_(std::move(body_excerpt)),
+        attempts_(attempts),
+        retryable_(retryable),
+        grpc_status_(grpc_status) {}
   long status() const noexcept { return status_; }  // 0 when no response arrived
   const std::string& method() const noexcept { return method_; }
   const std::string& url() const noexcept { return url_; }  // scrubbed

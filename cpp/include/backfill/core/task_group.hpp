@@ -33,7 +33,8 @@ class task_group {
   void spawn(std::function<void()> fn);
   // Runs job(i, worker) for every i in [0, count) on min(workers, count) threads (at least one),
   // which take the next index as they finish one. No new job starts once the group is stopping.
-  void for_each(std::size_t count, std::size_t workers, std::function<void(std::size_t job, std::size_t worker)> job);
+  void for_each(std::size_t count, std::size_t workers,
+                std::function<void(std::size_t job, std::size_t worker)> job);
 
   bool stopping() const noexcept { return stop_.load(std::memory_order_relaxed); }
   void request_stop() noexcept { stop_.store(true, std::memory_order_relaxed); }

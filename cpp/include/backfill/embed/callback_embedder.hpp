@@ -13,9 +13,9 @@
 namespace backfill {
 
 struct callback_embedder_options {
-  std::string kind;   // the identity's first part: "python" gives "python:<name>:dim=<dimension>"
-  std::string name;   // the model: with the dimension, it keys the embedding cache
-  std::string who;    // how errors name it: "the Python embedder all-MiniLM-L6-v2"
+  std::string kind;  // the identity's first part: "python" gives "python:<name>:dim=<dimension>"
+  std::string name;  // the model: with the dimension, it keys the embedding cache
+  std::string who;   // how errors name it: "the Python embedder all-MiniLM-L6-v2"
   int dimension = 0;
   std::size_t batch_size = 64;  // texts per call
   std::size_t concurrency = 1;  // calls in flight at once, each from its own pipeline thread

@@ -19,8 +19,8 @@
 #pragma once
 
 #include <atomic>
-#include <exception>
 #include <cstddef>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,8 +38,8 @@ struct openai_options {
   std::string model;
   std::string api_key;  // may be empty for a local server that needs none (never for api.openai.com)
   std::string base_url = "https://api.openai.com/v1";
-  int dimensions = 0;  // 0: the model's known default, and no "dimensions" in requests
-  std::size_t max_inputs = 2048;               // texts per request (the API allows 2048)
+  int dimensions = 0;             // 0: the model's known default, and no "dimensions" in requests
+  std::size_t max_inputs = 2048;  // texts per request (the API allows 2048)
   std::size_t max_tokens_per_request = 300000;  // summed over a request's inputs (the API allows 300,000)
   std::size_t max_input_tokens = 8192;          // per input (8192 for every OpenAI embedding model)
   int concurrency = 4;                          // requests in flight at once

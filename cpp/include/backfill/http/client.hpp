@@ -5,8 +5,9 @@
 //   - connect, total and low-speed timeouts;
 //   - retries of what retrying can fix (connection errors, timeouts, 408, 429, 5xx, GitHub's
 //     rate-limited 403, and what the adapter's classifier says: classify.hpp) with exponential
-//     backoff and full jitter, honouring Retry-After (seconds or HTTP date), x-ratelimit-reset (epoch), OpenAI's x-ratelimit-reset-*
-//     durations and Jira's X-RateLimit-Reset, within a cap on attempts and on elapsed time;
+//     backoff and full jitter, honouring Retry-After (seconds or HTTP date), x-ratelimit-reset (epoch),
+//     OpenAI's x-ratelimit-reset-* durations and Jira's X-RateLimit-Reset, within a cap on attempts and on
+//     elapsed time;
 //   - per-host limits: a token bucket (rate, burst) and a cap on requests in flight; a 429 or a
 //     near-limit header slows the host down and it recovers gradually;
 //   - typed errors (http_error) whose text never holds a credential: URLs, bodies and messages are
@@ -33,12 +34,12 @@ namespace backfill::http {
 using backfill::http_error;
 
 struct client_stats {
-  std::int64_t requests = 0;   // submitted
-  std::int64_t attempts = 0;   // transfers started
+  std::int64_t requests = 0;  // submitted
+  std::int64_t attempts = 0;  // transfers started
   std::int64_t retries = 0;
-  std::int64_t failures = 0;   // requests that ended in http_error
+  std::int64_t failures = 0;  // requests that ended in http_error
   std::int64_t bytes_received = 0;
-  int max_in_flight = 0;       // largest number of transfers at once
+  int max_in_flight = 0;  // largest number of transfers at once
 };
 
 class client {

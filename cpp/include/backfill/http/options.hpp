@@ -11,10 +11,10 @@
 namespace backfill::http {
 
 struct retry_policy {
-  int max_attempts = 8;        // including the first
-  double base_delay = 0.5;     // seconds; attempt n waits uniform(0, min(max_delay, base * 2^(n-1)))
-  double max_delay = 60;       // cap of one computed backoff (a server's Retry-After may be longer)
-  double max_elapsed = 900;    // no retry starts after this many seconds from submission
+  int max_attempts = 8;      // including the first
+  double base_delay = 0.5;   // seconds; attempt n waits uniform(0, min(max_delay, base * 2^(n-1)))
+  double max_delay = 60;     // cap of one computed backoff (a server's Retry-After may be longer)
+  double max_elapsed = 900;  // no retry starts after this many seconds from submission
 };
 
 struct host_limit {
@@ -25,19 +25,19 @@ struct host_limit {
 
 struct client_options {
   double connect_timeout = 10;
-  double timeout = 120;            // whole transfer
-  double low_speed_seconds = 30;   // abort a response that sends nothing for this long (a stalled body);
-                                   // waiting for the response to begin is bounded by `timeout`
-  bool verify_tls = true;          // off only on purpose; logged as a warning
-  std::string ca_bundle;           // "" = $SSL_CERT_FILE, $CURL_CA_BUNDLE, $REQUESTS_CA_BUNDLE, system default
-  std::string proxy;               // "" = the standard *_proxy environment variables
-  std::string user_agent;          // "" = backfill/<version>
-  bool http2 = true;               // HTTP/2 over TLS when the server offers it
+  double timeout = 120;           // whole transfer
+  double low_speed_seconds = 30;  // abort a response that sends nothing for this long (a stalled body);
+                                  // waiting for the response to begin is bounded by `timeout`
+  bool verify_tls = true;         // off only on purpose; logged as a warning
+  std::string ca_bundle;          // "" = $SSL_CERT_FILE, $CURL_CA_BUNDLE, $REQUESTS_CA_BUNDLE, system default
+  std::string proxy;              // "" = the standard *_proxy environment variables
+  std::string user_agent;         // "" = backfill/<version>
+  bool http2 = true;              // HTTP/2 over TLS when the server offers it
   bool http2_prior_knowledge = false;  // HTTP/2 from the first byte on http:// too (h2c), as gRPC
                                        // needs; https:// still negotiates h2 by ALPN
-  bool native_http2 = true;  // gRPC calls (request::grpc) on the engine's own HTTP/2 connections
-                             // (nghttp2: large DATA frames, connections kept); through a proxy,
-                             // and with this off, they go through libcurl
+  bool native_http2 = true;            // gRPC calls (request::grpc) on the engine's own HTTP/2 connections
+                                       // (nghttp2: large DATA frames, connections kept); through a proxy,
+                                       // and with this off, they go through libcurl
   retry_policy retry;
   host_limit default_limit;
   std::map<std::string, host_limit> host_limits;  // key: "host" or "host:port"

@@ -80,6 +80,7 @@ struct page {
 // while on_page runs (and is cancelled if on_page throws). Cursors are opaque strings: a token, a next URL
 // (link paging) or an offset.
 void paginate(client& c, const request& first, const page_spec& spec, std::string_view cursor,
-              pagination_guard& guard, const std::function<void(const page&)>& on_page, run_context* ctx = nullptr);
+              pagination_guard& guard, const std::function<void(const page&)>& on_page,
+              run_context* ctx = nullptr);
 
 }  // namespace backfill::http

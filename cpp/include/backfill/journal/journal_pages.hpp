@@ -26,12 +26,19 @@ class journal_pages final : public page_reader {
   journal_pages(const journal& j, ledger& l, std::filesystem::path workdir, std::string source,
                 std::string partition, fetch_feed* feed = nullptr, run_context* ctx = nullptr,
                 std::function<void()> on_wait = {})
-      : journal_(j), ledger_(l), workdir_(std::move(workdir)), source_(std::move(source)),
-        partition_(std::move(partition)), feed_(feed), ctx_(ctx), on_wait_(std::move(on_wait)) {}
+      : journal_(j),
+        ledger_(l),
+        workdir_(std::move(workdir)),
+        source_(std::move(source)),
+        partition_(std::move(partition)),
+        feed_(feed),
+        ctx_(ctx),
+        on_wait_(std::move(on_wait)) {}
 
   void for_each(const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override;
-  void for_each_in(std::string_view partition,
-                   const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override;
+  void for_each_in(
+      std::string_view partition,
+      const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override;
 
  private:
   std::int64_t read_from(std::string_view partition, std::int64_t seq,

@@ -22,8 +22,15 @@ class journaling_sink final : public page_sink {
   journaling_sink(const journal& j, ledger& l, const std::filesystem::path& workdir, std::string source,
                   std::string partition, std::int64_t next_seq, fetch_report& report, run_context& ctx,
                   fetch_feed* feed)
-      : journal_(j), ledger_(l), workdir_(workdir), source_(std::move(source)), partition_(std::move(partition)),
-        seq_(next_seq), report_(report), ctx_(ctx), feed_(feed) {}
+      : journal_(j),
+        ledger_(l),
+        workdir_(workdir),
+        source_(std::move(source)),
+        partition_(std::move(partition)),
+        seq_(next_seq),
+        report_(report),
+        ctx_(ctx),
+        feed_(feed) {}
 
   // A fetch that resumes mid-partition: the page before it, which the guard of this process never saw.
   void resume_after(std::string last_page_hash, std::string_view cursor);

@@ -7,7 +7,8 @@
 //   UpsertResponse { uint32 upserted_count = 1; }
 //   google.protobuf.Struct { map<string, Value> fields = 1; }  (entry: key = 1, value = 2)
 //   Value          { null_value = 1 (varint); number_value = 2 (double); string_value = 3;
-//                    bool_value = 4; struct_value = 5; list_value = 6 (ListValue { repeated Value values = 1; }) }
+//                    bool_value = 4; struct_value = 5; list_value = 6 (ListValue { repeated Value values = 1;
+//                    }) }
 //
 // The writer is small and hand-made rather than libprotobuf-generated: the request is written
 // straight into the body the HTTP engine sends (the float values with one memcpy), with no message
@@ -43,7 +44,9 @@ inline void append_tag(std::string& out, int field, wire w) {
   append_varint(out, (static_cast<std::uint64_t>(field) << 3) | static_cast<std::uint64_t>(w));
 }
 // Bytes of a length-delimited field (its tag of field number < 16, its length, its payload).
-constexpr std::size_t len_field_size(std::size_t payload) noexcept { return 1 + varint_size(payload) + payload; }
+constexpr std::size_t len_field_size(std::size_t payload) noexcept {
+  return 1 + varint_size(payload) + payload;
+}
 
 // --- Upsert ---------------------------------------------------------------------------------------
 
@@ -75,8 +78,8 @@ class upsert_encoder final : public pack::encoder {
   std::string ns_;
   std::size_t ns_field_ = 0;
   std::unique_ptr<parser> parser_;
-  std::string metadata_;      // the Struct message of the prepared record
-  std::size_t vector_ = 0;    // its Vector message's size
+  std::string metadata_;    // the Struct message of the prepared record
+  std::size_t vector_ = 0;  // its Vector message's size
 };
 
 // The Struct message (without tag or length) of a JSON object's text, appended to `out`.

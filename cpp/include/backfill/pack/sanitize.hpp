@@ -23,17 +23,19 @@ namespace backfill {
 struct sanitize_options {
   std::size_t max_bytes = 40960;
   std::vector<std::string> truncate_first = {"text"};
-  std::vector<std::string> identity = {"title", "url", "partition", "created_at", "updated_at",
-                                       "source", "doc_id", "chunk"};
+  std::vector<std::string> identity = {"title",      "url",    "partition", "created_at",
+                                       "updated_at", "source", "doc_id",    "chunk"};
 };
 
 struct sanitize_report {
   std::map<std::string, std::int64_t> truncated;  // field -> records whose value was shortened
-  std::map<std::string, std::int64_t> dropped;    // field -> records that lost it (null, too large, collision)
+  std::map<std::string, std::int64_t> dropped;  // field -> records that lost it (null, too large, collision)
   std::map<std::string, std::int64_t> flattened;  // object field -> records where it was flattened
   std::map<std::string, std::int64_t> converted;  // list field -> records where items became strings
   void merge(const sanitize_report& other);
-  bool empty() const { return truncated.empty() && dropped.empty() && flattened.empty() && converted.empty(); }
+  bool empty() const {
+    return truncated.empty() && dropped.empty() && flattened.empty() && converted.empty();
+  }
 };
 
 // Returns the sanitized metadata, or nullopt when the identity fields alone do not fit in max_bytes.

@@ -74,6 +74,7 @@ using unlocked_fn = std::function<void(const std::function<void()>&)>;
 // upsert_feed sends the slices before: returns the acknowledged count, or raises the first error of
 // either side (what waits is then not sent). Every wait, and all of a call small enough for one
 // slice but its filling, runs inside `unlocked`.
-std::int64_t upsert_in_slices(sink& target, std::size_t count, const fill_fn& fill, const unlocked_fn& unlocked);
+std::int64_t upsert_in_slices(sink& target, std::size_t count, const fill_fn& fill,
+                              const unlocked_fn& unlocked);
 
 }  // namespace backfill::pack

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "backfill/ingest/chunker.hpp"
 #include "backfill/core/context.hpp"
 #include "backfill/embed/embedder.hpp"
+#include "backfill/ingest/chunker.hpp"
 #include "backfill/journal/journal.hpp"
 #include "backfill/ledger/ledger.hpp"
 #include "backfill/pipeline/reports.hpp"
@@ -26,8 +26,8 @@ namespace backfill {
 struct pipeline_options {
   std::filesystem::path workdir;
   chunker_options chunking;
-  std::size_t batch_records = 1000;  // chunks per embed/upsert round
-  std::size_t max_examples = 50;     // ids listed in reports
+  std::size_t batch_records = 1000;   // chunks per embed/upsert round
+  std::size_t max_examples = 50;      // ids listed in reports
   double count_timeout_seconds = 60;  // how long verify waits for a lagging count
   double count_poll_seconds = 0.5;
   // Fetch, normalize, embed and upsert run concurrently through bounded hand-offs. Off: one after
@@ -66,8 +66,8 @@ class pipeline {
   ledger& state() noexcept { return *ledger_; }
 
  private:
-  fetch_report fetch_planned(run_context& ctx, const plan_report& planned, const std::vector<std::string>& refetch,
-                             ledger& book, fetch_feed* feed);
+  fetch_report fetch_planned(run_context& ctx, const plan_report& planned,
+                             const std::vector<std::string>& refetch, ledger& book, fetch_feed* feed);
   void check_sink_before_ingest();
   ingest_report ingest_from(run_context& ctx, fetch_feed* feed, const std::vector<partition_plan>& order);
   std::shared_ptr<source> source_;

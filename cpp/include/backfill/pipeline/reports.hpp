@@ -42,26 +42,26 @@ struct validate_report {
   std::int64_t partitions = 0;
   std::int64_t pages = 0;
   std::int64_t items = 0;
-  std::int64_t duplicate_ids = 0;                // distinct ids seen on more than one place
-  std::vector<duplicate_item> duplicates;        // the first max_examples of them, with evidence
+  std::int64_t duplicate_ids = 0;          // distinct ids seen on more than one place
+  std::vector<duplicate_item> duplicates;  // the first max_examples of them, with evidence
   std::vector<bad_page> bad_pages;
   std::int64_t unfetched_partitions = 0;
 };
 
 struct ingest_report {
   std::int64_t documents_seen = 0;
-  std::int64_t documents_unchanged = 0;  // same content hash: skipped entirely
-  std::int64_t documents_superseded = 0;  // an entry with the same id and a later updated_at won
+  std::int64_t documents_unchanged = 0;         // same content hash: skipped entirely
+  std::int64_t documents_superseded = 0;        // an entry with the same id and a later updated_at won
   std::int64_t documents_deleted_upstream = 0;  // reconcile found them gone from the source: not brought back
   std::int64_t documents_written = 0;
   std::int64_t chunks_written = 0;
-  std::int64_t chunks_embedded = 0;       // texts sent to the embedder
+  std::int64_t chunks_embedded = 0;  // texts sent to the embedder
   std::int64_t embedding_cache_hits = 0;
   std::int64_t embed_calls = 0;
   std::int64_t stale_chunks_deleted = 0;
-  std::int64_t upsert_requests = 0;  // upsert calls into the sink (a sink may split each into requests)
-  sanitize_report metadata;          // what the sink's metadata limits changed, per field
-  std::int64_t records_skipped = 0;  // records that could not be made to fit the sink at all
+  std::int64_t upsert_requests = 0;      // upsert calls into the sink (a sink may split each into requests)
+  sanitize_report metadata;              // what the sink's metadata limits changed, per field
+  std::int64_t records_skipped = 0;      // records that could not be made to fit the sink at all
   std::vector<std::string> skipped_ids;  // the first max_examples of them
 };
 
@@ -70,7 +70,7 @@ struct reconcile_report {
   std::int64_t documents = 0;          // documents the ledger had for the sink
   std::int64_t documents_deleted = 0;  // gone from the source: deleted from the sink and the ledger
   std::int64_t chunks_deleted = 0;
-  std::vector<std::string> deleted;    // the first max_examples
+  std::vector<std::string> deleted;  // the first max_examples
 };
 
 struct verify_report {

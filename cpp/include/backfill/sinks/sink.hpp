@@ -50,7 +50,8 @@ class sink {
   virtual std::vector<fetched_record> fetch(const std::vector<std::string>& ids) = 0;
   virtual void remove(const std::vector<std::string>& ids) = 0;
   // Ids starting with `prefix`, in bytewise order, at most `limit` after `after` ("" = from the start).
-  virtual std::vector<std::string> list(std::string_view prefix, std::string_view after, std::size_t limit) = 0;
+  virtual std::vector<std::string> list(std::string_view prefix, std::string_view after,
+                                        std::size_t limit) = 0;
   virtual sink_stats stats() = 0;
   virtual std::vector<query_match> query(const std::vector<float>& vector, std::size_t top_k) = 0;
 };

@@ -13,8 +13,8 @@
 namespace backfill {
 
 struct partition_plan {
-  std::string name;                 // stable key, e.g. a channel id or a project key
-  std::string label;                // what a person calls it ("#general")
+  std::string name;   // stable key, e.g. a channel id or a project key
+  std::string label;  // what a person calls it ("#general")
   std::int64_t estimated_items = -1;
   std::int64_t estimated_pages = -1;
 };
@@ -36,10 +36,12 @@ class page_reader {
  public:
   virtual ~page_reader() = default;
   // Calls fn(seq, body, path) for every page; `body` has simdjson padding capacity.
-  virtual void for_each(const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) = 0;
+  virtual void for_each(
+      const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) = 0;
   // Pages of another partition of the same source (e.g. Slack's workspace-wide users list).
-  virtual void for_each_in(std::string_view partition,
-                           const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) = 0;
+  virtual void for_each_in(
+      std::string_view partition,
+      const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) = 0;
 };
 
 using document_fn = std::function<void(document&&)>;
@@ -50,7 +52,7 @@ using item_fn = std::function<void(std::string_view id)>;
 class source {
  public:
   virtual ~source() = default;
-  virtual std::string kind() const = 0;   // "slack_export"
+  virtual std::string kind() const = 0;  // "slack_export"
   // A description for logs and receipts: where the data comes from, never a credential.
   virtual std::string describe() const = 0;
 

@@ -15,7 +15,7 @@ namespace backfill {
 struct verify_options {
   double count_timeout_seconds = 60;  // how long to wait for a lagging count
   double count_poll_seconds = 0.5;
-  std::size_t max_examples = 50;      // ids listed in the report
+  std::size_t max_examples = 50;  // ids listed in the report
 };
 
 // `sample` > 0 fetches back a random sample of that many ids instead of all of them.

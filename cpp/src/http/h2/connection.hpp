@@ -45,9 +45,9 @@ class transfer {
   virtual void on_header(std::string_view name, std::string_view value) = 0;
   virtual void on_data(const char* data, std::size_t n) = 0;
 
-  const request* req = nullptr;       // set by the engine, alive (and unchanged) while the pool holds it
-  std::shared_ptr<void> keep_alive;   // held by queued writes that point into req->body
-  stream* current = nullptr;          // the pool's, while the transfer runs
+  const request* req = nullptr;      // set by the engine, alive (and unchanged) while the pool holds it
+  std::shared_ptr<void> keep_alive;  // held by queued writes that point into req->body
+  stream* current = nullptr;         // the pool's, while the transfer runs
 };
 
 // How a transfer ended: code CURLE_OK with the response's status, or an error and why.

@@ -46,7 +46,8 @@ connection* pool::impl::open_connection(const target& t) {
   auto c = std::make_unique<connection>();
   c->key = t.key;
   c->where = t;
-  c->connect_deadline = now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(opts.connect_timeout));
+  c->connect_deadline =
+      now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(opts.connect_timeout));
   nghttp2_session* session = nullptr;
   nghttp2_session_client_new(&session, callbacks.get(), c.get());
   c->session.reset(session);
@@ -72,7 +73,8 @@ connection* pool::impl::pick(const target& t) {
     ++count;
     int cap = streams_per_connection;
     if (c->ph == connection::phase::open) {
-      uint32_t remote = nghttp2_session_get_remote_settings(c->session.get(), NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+      uint32_t remote =
+          nghttp2_session_get_remote_settings(c->session.get(), NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
       cap = static_cast<int>(std::min<uint32_t>(remote, streams_per_connection));
     }
     if (static_cast<int>(c->streams.size()) >= std::max(cap, 1)) continue;
@@ -92,9 +94,11 @@ void pool::impl::check_deadlines() {
   for (auto& cp : conns) {
     connection& c = *cp;
     if (c.ph == connection::phase::dead) continue;
-    if ((c.ph == connection::phase::connecting || c.ph == connection::phase::handshaking) && now >= c.connect_deadline) {
-      fail_connection(c, CURLE_OPERATION_TIMEDOUT,
-                      fmt::format("Connection to {} timed out after {:.0f} ms", c.key, opts.connect_timeout * 1000));
+    if ((c.ph == connection::phase::connecting || c.ph == connection::phase::handshaking) &&
+        now >= c.connect_deadline) {
+      fail_connection(
+          c, CURLE_OPERATION_TIMEDOUT,
+          fmt::format("Connection to {} timed out after {:.0f} ms", c.key, opts.connect_timeout * 1000));
       continue;
     }
     for (std::size_t i = 0; i < c.streams.size();) {
@@ -102,7 +106,8 @@ void pool::impl::check_deadlines() {
       outcome o;
       if (now >= s->deadline) {
         o.reason = fmt::format("Operation timed out after {:.0f} ms", opts.timeout * 1000);
-      } else if (s->responding && stall > 0 && std::chrono::duration<double>(now - s->progress_at).count() > stall) {
+      } else if (s->responding && stall > 0 &&
+                 std::chrono::duration<double>(now - s->progress_at).count() > stall) {
         o.reason = fmt::format("no data for {:.0f} s: the transfer stalled", stall);
       } else {
         ++i;

@@ -44,7 +44,8 @@ void pool::start(transfer& t, clock::time_point now) {
   s->body = &t.req->body;
   s->hold = t.keep_alive;
   s->progress_at = now;
-  s->deadline = now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(m.opts.timeout));
+  s->deadline =
+      now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(m.opts.timeout));
   t.current = s;
   c->streams.push_back(s);
 
@@ -53,11 +54,12 @@ void pool::start(transfer& t, clock::time_point now) {
   if (c->ph == connection::phase::dead) {
     // Resolving or connecting failed at once: the transfer ends on the next perform().
     std::string why = c->connect_error.empty() ? "no address to connect to" : c->connect_error;
-    m.fail_connection(*c, why.rfind("Could not resolve", 0) == 0 ? CURLE_COULDNT_RESOLVE_HOST : CURLE_COULDNT_CONNECT,
-                      why);
+    m.fail_connection(
+        *c, why.rfind("Could not resolve", 0) == 0 ? CURLE_COULDNT_RESOLVE_HOST : CURLE_COULDNT_CONNECT, why);
   } else if (id < 0) {
     c->goaway = true;  // out of stream ids, or broken: no new streams here
-    m.early.push_back({&t, CURLE_HTTP2, 0, fmt::format("HTTP/2 request on {} failed: {}", c->key, nghttp2_strerror(id))});
+    m.early.push_back(
+        {&t, CURLE_HTTP2, 0, fmt::format("HTTP/2 request on {} failed: {}", c->key, nghttp2_strerror(id))});
     t.current = nullptr;
     erase_stream(c->streams, s);
     delete s;
@@ -89,14 +91,19 @@ void pool::wait_fds(std::vector<curl_waitfd>& fds) const {
     short events = 0;
     switch (c.ph) {
       case connection::phase::connecting: events = CURL_WAIT_POLLOUT; break;
-      case connection::phase::handshaking: events = c.ssl_wants == POLLIN ? CURL_WAIT_POLLIN : CURL_WAIT_POLLOUT; break;
-      default: events = static_cast<short>(CURL_WAIT_POLLIN | (c.write_blocked ? CURL_WAIT_POLLOUT : 0)); break;
+      case connection::phase::handshaking:
+        events = c.ssl_wants == POLLIN ? CURL_WAIT_POLLIN : CURL_WAIT_POLLOUT;
+        break;
+      default:
+        events = static_cast<short>(CURL_WAIT_POLLIN | (c.write_blocked ? CURL_WAIT_POLLOUT : 0));
+        break;
     }
     fds.push_back({c.fd, events, 0});
   }
 }
 
-void pool::perform(const std::vector<curl_waitfd>& polled, clock::time_point now, std::vector<outcome>& done) {
+void pool::perform(const std::vector<curl_waitfd>& polled, clock::time_point now,
+                   std::vector<outcome>& done) {
   impl& m = *impl_;
   loop_state::current = &m;
   m.now = now;
@@ -113,7 +120,9 @@ void pool::perform(const std::vector<curl_waitfd>& polled, clock::time_point now
     if (revents & CURL_WAIT_POLLIN) ev |= POLLIN;
     if (revents & CURL_WAIT_POLLOUT) ev |= POLLOUT;
     if (revents & ~(CURL_WAIT_POLLIN | CURL_WAIT_POLLOUT | CURL_WAIT_POLLPRI)) ev |= POLLERR;
-    if (c.ph == connection::phase::open && !ev && !c.write_blocked && !nghttp2_session_want_write(c.session.get())) continue;
+    if (c.ph == connection::phase::open && !ev && !c.write_blocked &&
+        !nghttp2_session_want_write(c.session.get()))
+      continue;
     m.service(c, ev);
   }
   if (now >= m.next_check) {

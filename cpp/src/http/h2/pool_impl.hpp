@@ -25,7 +25,7 @@
 
 namespace backfill::http::h2 {
 
-constexpr int streams_per_connection = 4;    // calls a connection carries before another opens
+constexpr int streams_per_connection = 4;  // calls a connection carries before another opens
 constexpr int max_connections_per_host = 32;
 constexpr std::int32_t local_window = 1 << 24;  // what the peer may send before we acknowledge
 constexpr std::size_t queue_limit = 4u << 20;   // bytes queued for a socket before nghttp2 is asked for more
@@ -35,7 +35,7 @@ constexpr auto dns_ttl = std::chrono::seconds(60);
 
 struct target {
   bool tls = false;
-  std::string host;       // without brackets
+  std::string host;  // without brackets
   std::string port;
   std::string authority;  // as the URL has it (host[:port])
   std::string path;       // path and query, "/" when empty
@@ -58,8 +58,8 @@ struct stream {
   std::int32_t id = -1;
   const std::string* body = nullptr;
   std::shared_ptr<void> hold;  // the transfer's keep_alive: the body outlives queued writes
-  std::size_t reserved = 0;     // body bytes nghttp2 has taken for DATA frames
-  std::size_t queued = 0;       // body bytes handed to the socket queue
+  std::size_t reserved = 0;    // body bytes nghttp2 has taken for DATA frames
+  std::size_t queued = 0;      // body bytes handed to the socket queue
   long status = 0;
   bool responding = false;
   clock::time_point deadline{}, progress_at{};

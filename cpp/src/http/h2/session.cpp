@@ -33,7 +33,7 @@ ssize_t on_send(nghttp2_session*, const uint8_t* data, std::size_t n, int, void*
 }
 
 int on_send_data(nghttp2_session*, nghttp2_frame* frame, const uint8_t* head, std::size_t length,
-                        nghttp2_data_source* source, void* user) {
+                 nghttp2_data_source* source, void* user) {
   auto* c = static_cast<connection*>(user);
   auto* s = static_cast<stream*>(source->ptr);
   if (c->out_bytes >= queue_limit) return NGHTTP2_ERR_WOULDBLOCK;
@@ -52,7 +52,7 @@ int on_send_data(nghttp2_session*, nghttp2_frame* frame, const uint8_t* head, st
 }
 
 ssize_t on_read(nghttp2_session*, std::int32_t, uint8_t*, std::size_t length, uint32_t* flags,
-                       nghttp2_data_source* source, void*) {
+                nghttp2_data_source* source, void*) {
   auto* s = static_cast<stream*>(source->ptr);
   std::size_t n = std::min(length, s->body->size() - s->reserved);
   s->reserved += n;
@@ -64,9 +64,9 @@ ssize_t on_read(nghttp2_session*, std::int32_t, uint8_t*, std::size_t length, ui
 // DATA frames as large as the peer takes (its frame size limit and both flow-control windows), up
 // to 1 MB: nghttp2 sizes a frame buffer by this even when the payload is not copied into it.
 ssize_t on_read_length(nghttp2_session*, uint8_t, std::int32_t, std::int32_t session_window,
-                              std::int32_t stream_window, uint32_t max_frame, void*) {
-  std::int64_t n = std::min<std::int64_t>({session_window, stream_window, static_cast<std::int64_t>(max_frame),
-                                           std::int64_t{1} << 20});
+                       std::int32_t stream_window, uint32_t max_frame, void*) {
+  std::int64_t n = std::min<std::int64_t>(
+      {session_window, stream_window, static_cast<std::int64_t>(max_frame), std::int64_t{1} << 20});
   return static_cast<ssize_t>(std::max<std::int64_t>(n, 1));
 }
 
@@ -76,11 +76,12 @@ stream* stream_of(nghttp2_session* session, std::int32_t id) {
 }
 
 int on_header(nghttp2_session* session, const nghttp2_frame* frame, const uint8_t* name, std::size_t namelen,
-                     const uint8_t* value, std::size_t valuelen, uint8_t, void*) {
+              const uint8_t* value, std::size_t valuelen, uint8_t, void*) {
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
   stream* s = stream_of(session, frame->hd.stream_id);
   if (!s) return 0;
-  std::string_view n(reinterpret_cast<const char*>(name), namelen), v(reinterpret_cast<const char*>(value), valuelen);
+  std::string_view n(reinterpret_cast<const char*>(name), namelen),
+      v(reinterpret_cast<const char*>(value), valuelen);
   s->progress_at = loop_state::current->now;
   if (n == ":status") {
     long status = 0;

@@ -62,7 +62,8 @@ bool pool::impl::connect_next(connection& c) {
       c.fd = fd;
       return true;
     }
-    c.connect_error = fmt::format("Failed to connect to {} port {}: {}", c.where.host, c.where.port, std::strerror(errno));
+    c.connect_error =
+        fmt::format("Failed to connect to {} port {}: {}", c.where.host, c.where.port, std::strerror(errno));
     ::close(fd);
   }
   return false;
@@ -74,7 +75,8 @@ bool pool::impl::connected(connection& c) {
   socklen_t len = sizeof err;
   getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
   if (err != 0) {
-    c.connect_error = fmt::format("Failed to connect to {} port {}: {}", c.where.host, c.where.port, std::strerror(err));
+    c.connect_error =
+        fmt::format("Failed to connect to {} port {}: {}", c.where.host, c.where.port, std::strerror(err));
     ::close(c.fd);
     c.fd = -1;
     if (connect_next(c)) return true;
@@ -103,7 +105,8 @@ bool pool::impl::flush(connection& c) {
           c.write_blocked = true;
           return true;
         }
-        fail_connection(c, CURLE_SEND_ERROR, fmt::format("TLS write to {} failed: {}", c.key, openssl_error()));
+        fail_connection(c, CURLE_SEND_ERROR,
+                        fmt::format("TLS write to {} failed: {}", c.key, openssl_error()));
         return false;
       }
       n = w;
@@ -122,7 +125,8 @@ bool pool::impl::flush(connection& c) {
           return true;
         }
         if (errno == EINTR) continue;
-        fail_connection(c, CURLE_SEND_ERROR, fmt::format("Send failure to {}: {}", c.key, std::strerror(errno)));
+        fail_connection(c, CURLE_SEND_ERROR,
+                        fmt::format("Send failure to {}: {}", c.key, std::strerror(errno)));
         return false;
       }
     }
@@ -146,7 +150,8 @@ bool pool::impl::send(connection& c) {
     if (c.write_blocked || !nghttp2_session_want_write(c.session.get())) return true;
     int rc = nghttp2_session_send(c.session.get());
     if (rc != 0) {
-      fail_connection(c, CURLE_HTTP2, fmt::format("HTTP/2 framing error on {}: {}", c.key, nghttp2_strerror(rc)));
+      fail_connection(c, CURLE_HTTP2,
+                      fmt::format("HTTP/2 framing error on {}: {}", c.key, nghttp2_strerror(rc)));
       return false;
     }
     if (c.out.empty()) return true;
@@ -166,9 +171,10 @@ bool pool::impl::receive(connection& c) {
         if (e == SSL_ERROR_ZERO_RETURN) {
           n = 0;
         } else {
-          fail_connection(c, CURLE_RECV_ERROR, fmt::format("TLS read from {} failed: {}", c.key,
-                                                           e == SSL_ERROR_SYSCALL && errno ? std::strerror(errno)
-                                                                                           : openssl_error()));
+          fail_connection(
+              c, CURLE_RECV_ERROR,
+              fmt::format("TLS read from {} failed: {}", c.key,
+                          e == SSL_ERROR_SYSCALL && errno ? std::strerror(errno) : openssl_error()));
           return false;
         }
       } else {
@@ -179,7 +185,8 @@ bool pool::impl::receive(connection& c) {
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
         if (errno == EINTR) continue;
-        fail_connection(c, CURLE_RECV_ERROR, fmt::format("Recv failure from {}: {}", c.key, std::strerror(errno)));
+        fail_connection(c, CURLE_RECV_ERROR,
+                        fmt::format("Recv failure from {}: {}", c.key, std::strerror(errno)));
         return false;
       }
     }
@@ -190,8 +197,9 @@ bool pool::impl::receive(connection& c) {
     ssize_t used = nghttp2_session_mem_recv(c.session.get(), reinterpret_cast<const uint8_t*>(inbuf.data()),
                                             static_cast<std::size_t>(n));
     if (used < 0) {
-      fail_connection(c, CURLE_HTTP2, fmt::format("HTTP/2 framing error from {}: {}", c.key,
-                                                  nghttp2_strerror(static_cast<int>(used))));
+      fail_connection(
+          c, CURLE_HTTP2,
+          fmt::format("HTTP/2 framing error from {}: {}", c.key, nghttp2_strerror(static_cast<int>(used))));
       return false;
     }
     if (static_cast<std::size_t>(n) < inbuf.size() && !(c.ssl && SSL_pending(c.ssl.get()) > 0)) return true;

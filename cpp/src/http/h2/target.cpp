@@ -52,8 +52,8 @@ bool is_ip_literal(const std::string& host) {
 }
 
 bool connection_specific(std::string_view name) {
-  for (std::string_view n : {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host",
-                             "expect", "content-length"})
+  for (std::string_view n : {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
+                             "host", "expect", "content-length"})
     if (iequals(name, n)) return true;
   return false;
 }
@@ -72,7 +72,8 @@ bool no_proxy_matches(std::string_view list, std::string_view host) {
     for (char c : entry) e.push_back(ascii_lower(c));
     if (!e.empty() && e.front() == '[' && e.back() == ']') e = e.substr(1, e.size() - 2);
     if (h == e) return true;
-    if (h.size() > e.size() && h.compare(h.size() - e.size(), e.size(), e) == 0 && h[h.size() - e.size() - 1] == '.')
+    if (h.size() > e.size() && h.compare(h.size() - e.size(), e.size(), e) == 0 &&
+        h[h.size() - e.size() - 1] == '.')
       return true;
   }
   return false;

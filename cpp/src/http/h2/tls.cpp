@@ -36,8 +36,9 @@ SSL_CTX* pool::impl::tls_context() {
   SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn);
   if (opts.verify_tls) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-    bool loaded = opts.ca_bundle.empty() ? SSL_CTX_set_default_verify_paths(ctx) == 1
-                                         : SSL_CTX_load_verify_locations(ctx, opts.ca_bundle.c_str(), nullptr) == 1;
+    bool loaded = opts.ca_bundle.empty()
+                      ? SSL_CTX_set_default_verify_paths(ctx) == 1
+                      : SSL_CTX_load_verify_locations(ctx, opts.ca_bundle.c_str(), nullptr) == 1;
     if (!loaded) {
       tls_ctx_error = fmt::format("error setting certificate file: {} ({})",
                                   opts.ca_bundle.empty() ? "the system's default CA paths" : opts.ca_bundle,
@@ -77,8 +78,9 @@ bool pool::impl::handshake(connection& c) {
     unsigned len = 0;
     SSL_get0_alpn_selected(c.ssl.get(), &proto, &len);
     if (len != 2 || std::memcmp(proto, "h2", 2) != 0) {
-      fail_connection(c, CURLE_UNSUPPORTED_PROTOCOL,
-                      fmt::format("{} did not agree to HTTP/2 in the TLS handshake (ALPN), which gRPC needs", c.key));
+      fail_connection(
+          c, CURLE_UNSUPPORTED_PROTOCOL,
+          fmt::format("{} did not agree to HTTP/2 in the TLS handshake (ALPN), which gRPC needs", c.key));
       return false;
     }
     c.ph = connection::phase::open;
@@ -94,8 +96,8 @@ bool pool::impl::handshake(connection& c) {
     fail_connection(c, CURLE_PEER_FAILED_VERIFICATION,
                     fmt::format("SSL certificate problem: {}", X509_verify_cert_error_string(verify)));
   } else {
-    std::string why = e == SSL_ERROR_SYSCALL ? (errno ? std::strerror(errno) : "the connection closed")
-                                             : openssl_error();
+    std::string why =
+        e == SSL_ERROR_SYSCALL ? (errno ? std::strerror(errno) : "the connection closed") : openssl_error();
     fail_connection(c, CURLE_SSL_CONNECT_ERROR, fmt::format("TLS handshake with {} failed: {}", c.key, why));
   }
   return false;

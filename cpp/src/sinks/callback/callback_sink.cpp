@@ -13,7 +13,8 @@ callback_sink::callback_sink(callback_sink_hooks hooks, callback_sink_options op
   if (options_.batch_size < 1) throw config_error(options_.who + ": batch_size must be at least 1");
 }
 
-std::vector<std::string> callback_sink::list(std::string_view prefix, std::string_view after, std::size_t limit) {
+std::vector<std::string> callback_sink::list(std::string_view prefix, std::string_view after,
+                                             std::size_t limit) {
   std::vector<std::string> ids = hooks_.list(prefix, after, limit);
   std::sort(ids.begin(), ids.end());
   if (ids.size() > limit) ids.resize(limit);

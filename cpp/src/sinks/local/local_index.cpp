@@ -46,17 +46,19 @@ sql::database open_database(const std::filesystem::path& path) {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
     if (ec)
-      throw io_error("cannot create the directory " + parent.string() + " of local index " + path.string() + ": " +
-                     ec.message());
+      throw io_error("cannot create the directory " + parent.string() + " of local index " + path.string() +
+                     ": " + ec.message());
   }
   // A file that is not SQLite is refused here, before SQLite opens it, with a message that says so.
   std::error_code ec;
   if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) > 0 && !ec) {
-    static constexpr char magic[16] = {'S', 'Q', 'L', 'i', 't', 'e', ' ', 'f', 'o', 'r', 'm', 'a', 't', ' ', '3', '\0'};
+    static constexpr char magic[16] = {'S', 'Q', 'L', 'i', 't', 'e', ' ', 'f',
+                                       'o', 'r', 'm', 'a', 't', ' ', '3', '\0'};
     char header[16] = {};
     std::ifstream in(path, std::ios::binary);
     in.read(header, sizeof header);
-    if (in.gcount() != static_cast<std::streamsize>(sizeof header) || std::memcmp(header, magic, sizeof magic) != 0)
+    if (in.gcount() != static_cast<std::streamsize>(sizeof header) ||
+        std::memcmp(header, magic, sizeof magic) != 0)
       throw sink_error("local index " + path.string() + " is not a SQLite database");
   }
   return sql::database(path, "local index");
@@ -82,7 +84,9 @@ std::optional<std::string> prefix_successor(std::string_view prefix) {
 }  // namespace
 
 local_index::local_index(const std::filesystem::path& path, std::string name_space)
-    : path_(absolute_path(path)), namespace_(std::move(name_space)), db_(translate([&] { return open_database(path); })) {
+    : path_(absolute_path(path)),
+      namespace_(std::move(name_space)),
+      db_(translate([&] { return open_database(path); })) {
   translate([&] {
     sql::transaction tx(db_);
     db_.exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID");
@@ -100,7 +104,8 @@ local_index::local_index(const std::filesystem::path& path, std::string name_spa
         used = 0;
       }
       if (used == 0 || used != version->size())
-        throw sink_error("local index " + path_.string() + " has an unreadable schema version " + in_quotes(*version));
+        throw sink_error("local index " + path_.string() + " has an unreadable schema version " +
+                         in_quotes(*version));
       if (v > kSchemaVersion)
         throw sink_error("local index " + path_.string() + " has schema version " + std::to_string(v) +
                          ", newer than this backfill supports (" + std::to_string(kSchemaVersion) +
@@ -210,7 +215,8 @@ std::vector<fetched_record> local_index::fetch(const std::vector<std::string>& i
         std::string_view blob = st.column_blob(2);
         if (dim < 0 || blob.size() != static_cast<std::size_t>(dim) * 4)
           throw sink_error("local index " + path_.string() + ": record " + in_quotes(r.id) + " is damaged (" +
-                           std::to_string(blob.size()) + " vector bytes for dimension " + std::to_string(dim) + ")");
+                           std::to_string(blob.size()) + " vector bytes for dimension " +
+                           std::to_string(dim) + ")");
         r.values.resize(static_cast<std::size_t>(dim));
         decode_vector(blob, r.values);
         r.metadata_json = st.column_string(3);
@@ -240,7 +246,8 @@ void local_index::remove(const std::vector<std::string>& ids) {
   });
 }
 
-std::vector<std::string> local_index::list(std::string_view prefix, std::string_view after, std::size_t limit) {
+std::vector<std::string> local_index::list(std::string_view prefix, std::string_view after,
+                                           std::size_t limit) {
   std::vector<std::string> out;
   if (limit == 0) return out;
   // A range scan on the primary key: BINARY collation compares bytes (memcmp), which is exactly the

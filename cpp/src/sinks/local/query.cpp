@@ -22,8 +22,8 @@ std::vector<query_match> local_index::query(const std::vector<float>& vector, st
   double qnorm2 = 0;
   for (std::size_t i = 0; i < vector.size(); ++i) {
     if (!std::isfinite(vector[i]))
-      throw sink_error("local index " + path_.string() + ": the query vector has a non-finite value at position " +
-                       std::to_string(i));
+      throw sink_error("local index " + path_.string() +
+                       ": the query vector has a non-finite value at position " + std::to_string(i));
     qnorm2 += static_cast<double>(vector[i]) * vector[i];
   }
   const double qnorm = std::sqrt(qnorm2);

@@ -25,7 +25,8 @@ void decode_vector(std::string_view blob, std::vector<float>& out) {
   } else {
     for (std::size_t i = 0; i < out.size(); ++i) {
       std::uint32_t u = 0;
-      for (int b = 0; b < 4; ++b) u |= static_cast<std::uint32_t>(static_cast<unsigned char>(blob[i * 4 + b])) << (8 * b);
+      for (int b = 0; b < 4; ++b)
+        u |= static_cast<std::uint32_t>(static_cast<unsigned char>(blob[i * 4 + b])) << (8 * b);
       out[i] = std::bit_cast<float>(u);
     }
   }

@@ -8,9 +8,9 @@
 #include <simdjson.h>
 
 #include "backfill/core/errors.hpp"
-#include "backfill/core/padded_json.hpp"
 #include "backfill/core/hash.hpp"
 #include "backfill/core/json.hpp"
+#include "backfill/core/padded_json.hpp"
 #include "backfill/http/scrub.hpp"
 #include "backfill/http/url.hpp"
 #include "parse.hpp"
@@ -53,10 +53,15 @@ simdjson::dom::element parse(simdjson::dom::parser& p, const http::response& r) 
 }  // namespace pinecone_detail
 
 pinecone_sink::pinecone_sink(pinecone_options options) : options_(std::move(options)) {
-  if (options_.host.empty()) throw config_error("sink.host is required (the index host, e.g. https://my-index-abc123.svc.pinecone.io)");
-  if (options_.api_key.empty()) throw config_error("sink.api_key is required (set it from the environment: api_key = \"${PINECONE_API_KEY}\")");
+  if (options_.host.empty())
+    throw config_error(
+        "sink.host is required (the index host, e.g. https://my-index-abc123.svc.pinecone.io)");
+  if (options_.api_key.empty())
+    throw config_error(
+        "sink.api_key is required (set it from the environment: api_key = \"${PINECONE_API_KEY}\")");
   if (options_.max_records < 1 || options_.max_records > 1000)
-    throw config_error(fmt::format("sink.max_records must be between 1 and 1000, got {}", options_.max_records));
+    throw config_error(
+        fmt::format("sink.max_records must be between 1 and 1000, got {}", options_.max_records));
   if (options_.max_request_bytes < 1024 || options_.max_request_bytes > 2 * 1000 * 1000)
     throw config_error(fmt::format("sink.max_request_bytes must be between 1024 and 2000000, got {}",
                                    options_.max_request_bytes));
@@ -64,7 +69,7 @@ pinecone_sink::pinecone_sink(pinecone_options options) : options_(std::move(opti
   if (base_.find("://") == std::string::npos) base_ = "https://" + base_;
   while (!base_.empty() && base_.back() == '/') base_.pop_back();
   ns_ = (options_.name_space.empty() || options_.name_space == default_namespace) ? default_namespace
-                                                                                    : options_.name_space;
+                                                                                  : options_.name_space;
   http::client_options o;
   o.timeout = options_.timeout;
   o.verify_tls = options_.verify_tls;
@@ -78,16 +83,18 @@ pinecone_sink::pinecone_sink(pinecone_options options) : options_(std::move(opti
     // but through a proxy libcurl does, and a libcurl without HTTP/2 would quietly speak HTTP/1.1
     // there, which no gRPC server answers: refuse here, with the way out.
     if (!(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2))
-      throw config_error(fmt::format("sink.transport \"grpc\" needs HTTP/2, and this libcurl ({}) was built "
-                                     "without it; set transport = \"rest\"",
-                                     curl_version_info(CURLVERSION_NOW)->version));
+      throw config_error(
+          fmt::format("sink.transport \"grpc\" needs HTTP/2, and this libcurl ({}) was built "
+                      "without it; set transport = \"rest\"",
+                      curl_version_info(CURLVERSION_NOW)->version));
     http::client_options g = o;
     // For libcurl's path: http:// hosts (Pinecone Local, the fakes) speak HTTP/2 from the first
     // byte (h2c); https:// negotiates h2 by ALPN (client_options::http2).
     g.http2_prior_knowledge = base_.compare(0, 7, "http://") == 0;
     grpc_client_ = std::make_unique<http::client>(std::move(g));
   } else if (options_.transport != "rest") {
-    throw config_error(fmt::format("sink.transport must be \"grpc\" or \"rest\", got \"{}\"", options_.transport));
+    throw config_error(
+        fmt::format("sink.transport must be \"grpc\" or \"rest\", got \"{}\"", options_.transport));
   }
   client_ = std::make_unique<http::client>(std::move(o));
 }
@@ -109,7 +116,9 @@ std::string pinecone_sink::describe() const {
   return fmt::format("Pinecone index {} (namespace \"{}\")", http::scrub_url(base_), ns_);
 }
 
-std::size_t pinecone_sink::max_batch() const { return options_.max_records * static_cast<std::size_t>(std::max(1, options_.max_in_flight)); }
+std::size_t pinecone_sink::max_batch() const {
+  return options_.max_records * static_cast<std::size_t>(std::max(1, options_.max_in_flight));
+}
 
 std::map<std::string, std::string> pinecone_sink::receipt_info() const {
   std::map<std::string, std::string> out{
@@ -194,7 +203,8 @@ void pinecone_sink::remove(const std::vector<std::string>& ids) {
   }
 }
 
-std::vector<std::string> pinecone_sink::list(std::string_view prefix, std::string_view after, std::size_t limit) {
+std::vector<std::string> pinecone_sink::list(std::string_view prefix, std::string_view after,
+                                             std::size_t limit) {
   std::vector<std::string> out;
   std::string token;
   simdjson::dom::parser parser;

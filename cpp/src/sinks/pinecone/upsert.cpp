@@ -12,9 +12,9 @@
 #include "backfill/core/errors.hpp"
 #include "backfill/core/log.hpp"
 #include "backfill/core/task_group.hpp"
+#include "backfill/http/scrub.hpp"
 #include "backfill/pack/grpc.hpp"
 #include "backfill/pack/packer.hpp"
-#include "backfill/http/scrub.hpp"
 #include "backfill/pack/rest.hpp"
 #include "backfill/sinks/pinecone/pinecone.hpp"
 #include "parse.hpp"
@@ -41,9 +41,11 @@ void check_values(const record& rec, const std::string& where) {
     nonfinite |= static_cast<std::uint32_t>((b & 0x7f800000u) == 0x7f800000u);
     bits |= b & 0x7fffffffu;
   }
-  if (nonfinite) throw sink_error(fmt::format("{}: record {} has a value that is not a finite number", where, rec.id));
+  if (nonfinite)
+    throw sink_error(fmt::format("{}: record {} has a value that is not a finite number", where, rec.id));
   if (!bits)
-    throw sink_error(fmt::format("{}: record {} has no non-zero value; Pinecone needs at least one", where, rec.id));
+    throw sink_error(
+        fmt::format("{}: record {} has no non-zero value; Pinecone needs at least one", where, rec.id));
 }
 
 }  // namespace
@@ -84,10 +86,13 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
   std::vector<std::string> too_large;
   auto pack = [&](std::size_t begin, std::size_t end) {
     std::unique_ptr<pack::encoder> enc;
-    if (grpc()) enc = std::make_unique<grpc::upsert_encoder>(ns_);
-    else enc = std::make_unique<pack::rest_upsert_encoder>(ns_);
+    if (grpc())
+      enc = std::make_unique<grpc::upsert_encoder>(ns_);
+    else
+      enc = std::make_unique<pack::rest_upsert_encoder>(ns_);
     auto hand_over = [&](pack::request r) {
-      http::request call = grpc() ? make_grpc(std::move(r.body)) : make("POST", "/vectors/upsert", std::move(r.body));
+      http::request call =
+          grpc() ? make_grpc(std::move(r.body)) : make("POST", "/vectors/upsert", std::move(r.body));
       auto h = sender.submit(std::move(call));
       std::lock_guard<std::mutex> lock(mutex);
       requests.push_back({r.members.front(), std::move(h), std::move(r.members)});
@@ -131,7 +136,8 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
     std::lock_guard<std::mutex> lock(unsendable_mutex_);
     for (auto& id : too_large) unsendable_.push_back(std::move(id));
   }
-  std::sort(requests.begin(), requests.end(), [](const sent& a, const sent& b) { return a.first_record < b.first_record; });
+  std::sort(requests.begin(), requests.end(),
+            [](const sent& a, const sent& b) { return a.first_record < b.first_record; });
   auto cancel_from = [&](std::size_t k) {
     for (std::size_t j = k; j < requests.size(); ++j) sender.cancel(requests[j].handle);
   };
@@ -168,12 +174,14 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
     const auto& members = requests[k].members;
     if (count != static_cast<std::int64_t>(members.size())) {
       std::string ids;
-      for (std::size_t j = 0; j < members.size() && j < 20; ++j) ids += (j ? ", " : "") + records[members[j]].id;
+      for (std::size_t j = 0; j < members.size() && j < 20; ++j)
+        ids += (j ? ", " : "") + records[members[j]].id;
       cancel_from(k + 1);
-      throw sink_error(fmt::format("{}: an upsert of {} records was acknowledged with {} {}{}; "
-                                   "the request held {}{}",
-                                   where, members.size(), grpc() ? "upserted_count" : "upsertedCount", count,
-                                   count < 0 ? " (missing)" : "", ids, members.size() > 20 ? ", ..." : ""));
+      throw sink_error(
+          fmt::format("{}: an upsert of {} records was acknowledged with {} {}{}; "
+                      "the request held {}{}",
+                      where, members.size(), grpc() ? "upserted_count" : "upsertedCount", count,
+                      count < 0 ? " (missing)" : "", ids, members.size() > 20 ? ", ..." : ""));
     }
     acked += count;
   }

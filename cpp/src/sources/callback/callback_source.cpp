@@ -7,7 +7,8 @@ namespace backfill {
 
 callback_source::callback_source(callback_source_hooks hooks, std::string kind, std::string description)
     : hooks_(std::move(hooks)), kind_(std::move(kind)), description_(std::move(description)) {
-  if (!hooks_.partitions || !hooks_.pages) throw config_error("source " + kind_ + " needs partitions and pages");
+  if (!hooks_.partitions || !hooks_.pages)
+    throw config_error("source " + kind_ + " needs partitions and pages");
 }
 
 std::vector<partition_plan> callback_source::plan(run_context&) {
@@ -43,7 +44,8 @@ void callback_source::list_ids(const partition_plan& partition, const item_fn& f
 void callback_source::normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
                                 run_context& ctx) {
   pages.for_each([&](std::int64_t, const std::string& body, const std::string&) {
-    with_documents(partition, body, [&](const std::string& page) { read_document_page(page, kind_, partition, emit); });
+    with_documents(partition, body,
+                   [&](const std::string& page) { read_document_page(page, kind_, partition, emit); });
     ctx.checkpoint();
   });
 }

@@ -17,10 +17,11 @@
 
 namespace backfill {
 
-
-void jira_source::read_comments_of(comment_job& job, const std::vector<http::header>& headers, run_context& ctx) {
+void jira_source::read_comments_of(comment_job& job, const std::vector<http::header>& headers,
+                                   run_context& ctx) {
   http::request req;
-  req.url = http::with_query(site_ + "/rest/api/3/issue/" + http::url_encode(job.key) + "/comment", "orderBy", "created");
+  req.url = http::with_query(site_ + "/rest/api/3/issue/" + http::url_encode(job.key) + "/comment", "orderBy",
+                             "created");
   req.headers = headers;
   http::page_spec spec;
   spec.paging = http::page_spec::kind::offset;
@@ -32,10 +33,13 @@ void jira_source::read_comments_of(comment_job& job, const std::vector<http::hea
   spec.id_field = "id";
   http::pagination_guard guard(fmt::format("comments of {}", job.key));
   try {
-    http::paginate(*client_, req, spec, "", guard, [&](const http::page& p) {
-      job.pages += job.pages.empty() ? "" : ",";
-      job.pages += p.resp.body;
-    }, &ctx);
+    http::paginate(
+        *client_, req, spec, "", guard,
+        [&](const http::page& p) {
+          job.pages += job.pages.empty() ? "" : ",";
+          job.pages += p.resp.body;
+        },
+        &ctx);
   } catch (const http::http_error& e) {
     if (e.status() != 404 && e.status() != 403) throw;
     // Deleted or hidden between the search and now: keep what search embedded.

@@ -12,9 +12,9 @@
 #include "backfill/core/errors.hpp"
 #include "backfill/core/json.hpp"
 #include "backfill/core/log.hpp"
-#include "sources/jira/page_json.hpp"
 #include "backfill/http/scrub.hpp"
 #include "backfill/http/url.hpp"
+#include "sources/jira/page_json.hpp"
 
 namespace backfill {
 namespace {
@@ -75,9 +75,13 @@ std::time_t parse_day(std::string_view d) {
 }  // namespace
 
 jira_source::jira_source(jira_options options) : options_(std::move(options)) {
-  if (options_.url.empty()) throw config_error("source.url is required (your site, e.g. https://your-domain.atlassian.net)");
-  if (options_.email.empty()) throw config_error("source.email is required (the account the API token belongs to)");
-  if (options_.token.empty()) throw config_error("source.token is required (set it from the environment: token = \"${JIRA_API_TOKEN}\")");
+  if (options_.url.empty())
+    throw config_error("source.url is required (your site, e.g. https://your-domain.atlassian.net)");
+  if (options_.email.empty())
+    throw config_error("source.email is required (the account the API token belongs to)");
+  if (options_.token.empty())
+    throw config_error(
+        "source.token is required (set it from the environment: token = \"${JIRA_API_TOKEN}\")");
   if (options_.projects.empty() && options_.jql.empty())
     throw config_error("source.projects is required (the project keys to backfill), or a source.jql filter");
   if (options_.window_days < 0) throw config_error("source.window_days must be 0 (no windows) or positive");
@@ -86,7 +90,8 @@ jira_source::jira_source(jira_options options) : options_(std::move(options)) {
   if (!options_.since.empty() && parse_day(options_.since) < 0)
     throw config_error(fmt::format("source.since must look like 2024-01-31, got '{}'", options_.since));
   if (options_.max_results < 1 || options_.max_results > 5000)
-    throw config_error(fmt::format("source.max_results must be between 1 and 5000, got {}", options_.max_results));
+    throw config_error(
+        fmt::format("source.max_results must be between 1 and 5000, got {}", options_.max_results));
   for (const auto& p : options_.projects)
     if (p.empty() || p.find_first_of("\"\\ ") != std::string::npos)
       throw config_error(fmt::format("source.projects: '{}' is not a project key", p));
@@ -121,7 +126,8 @@ std::vector<partition_plan> jira_source::plan(run_context&) {
     std::time_t start = parse_day(options_.since);
     std::time_t now = std::time(nullptr);
     const std::time_t step = static_cast<std::time_t>(options_.window_days) * 86400;
-    for (std::time_t w = start; w <= now; w += step) out.push_back({key + "@" + day(w), key + " from " + day(w), -1, -1});
+    for (std::time_t w = start; w <= now; w += step)
+      out.push_back({key + "@" + day(w), key + " from " + day(w), -1, -1});
   }
   return out;
 }
@@ -134,7 +140,8 @@ std::string jira_source::partition_jql(std::string_view partition, std::string_v
   if (auto at = partition.find('@'); at != std::string_view::npos) {
     std::time_t start = parse_day(partition.substr(at + 1));
     std::time_t end = start + static_cast<std::time_t>(options_.window_days) * 86400;
-    if (end <= std::time(nullptr)) jql += " AND updated < " + jql_quote(day(end));  // the last window stays open
+    if (end <= std::time(nullptr))
+      jql += " AND updated < " + jql_quote(day(end));  // the last window stays open
   }
   if (!options_.jql.empty()) jql += " AND (" + options_.jql + ")";
   jql += " ORDER BY key ASC";
@@ -143,7 +150,7 @@ std::string jira_source::partition_jql(std::string_view partition, std::string_v
 
 std::string jira_source::initial_jql(const partition_plan& partition) const {
   const auto at = partition.name.find('@');  // a window starts at its own day
-  const std::string lower = at != std::string::npos ? partition.name.substr(at + 1)
+  const std::string lower = at != std::string::npos  ? partition.name.substr(at + 1)
                             : options_.since.empty() ? "1970-01-01"
                                                      : options_.since;
   return partition_jql(partition.name, jql_quote(lower));
@@ -194,30 +201,37 @@ void jira_source::explain(const http::http_error& e, std::string_view partition)
   const std::exception_ptr cause = std::make_exception_ptr(e);  // the status and request id stay reachable
   switch (e.status()) {
     case 401:
-      throw source_error(fmt::format("Jira {} rejected the credentials (401): check source.email and source.token "
-                                     "(an API token from id.atlassian.com)",
-                                     site), cause);
+      throw source_error(
+          fmt::format("Jira {} rejected the credentials (401): check source.email and source.token "
+                      "(an API token from id.atlassian.com)",
+                      site),
+          cause);
     case 403:
       throw source_error(
-          fmt::format("Jira {}: no permission to search {} (403): {}", site, partition, e.body_excerpt()), cause);
+          fmt::format("Jira {}: no permission to search {} (403): {}", site, partition, e.body_excerpt()),
+          cause);
     case 404:
-      throw source_error(fmt::format("Jira {} has no /rest/api/3/search/jql (404): check source.url: {}", site,
-                                     e.body_excerpt()), cause);
+      throw source_error(fmt::format("Jira {} has no /rest/api/3/search/jql (404): check source.url: {}",
+                                     site, e.body_excerpt()),
+                         cause);
     case 410:
-      throw source_error(fmt::format(
-          "Jira {} answered 410 Gone: Atlassian removed the old search API (/rest/api/3/search, CHANGE-2046); "
-          "backfill uses /rest/api/3/search/jql, which this server did not serve either. Check that source.url is "
-          "a Jira Cloud site: {}",
-          site, e.body_excerpt()), cause);
+      throw source_error(fmt::format("Jira {} answered 410 Gone: Atlassian removed the old search API "
+                                     "(/rest/api/3/search, CHANGE-2046); "
+                                     "backfill uses /rest/api/3/search/jql, which this server did not serve "
+                                     "either. Check that source.url is "
+                                     "a Jira Cloud site: {}",
+                                     site, e.body_excerpt()),
+                         cause);
     case 400:
       if (e.body_excerpt().find("does not exist for the field 'project'") != std::string::npos)
-        throw source_error(fmt::format("Jira {}: unknown project {} (400): {}", site,
-                                       std::string(partition.substr(0, partition.find('@'))), e.body_excerpt()),
-                           cause);
+        throw source_error(
+            fmt::format("Jira {}: unknown project {} (400): {}", site,
+                        std::string(partition.substr(0, partition.find('@'))), e.body_excerpt()),
+            cause);
       throw source_error(
-          fmt::format("Jira {} refused the search for {} (400): {}", site, partition, e.body_excerpt()), cause);
-    default:
-      throw;
+          fmt::format("Jira {} refused the search for {} (400): {}", site, partition, e.body_excerpt()),
+          cause);
+    default: throw;
   }
 }
 
@@ -226,15 +240,19 @@ void jira_source::list_ids(const partition_plan& partition, const item_fn& fn, r
   http::request first = search_request(initial_jql(partition), "updated");
   http::pagination_guard guard(fmt::format("Jira id listing of {}", partition.label));
   try {
-    http::paginate(*client_, first, search_paging(), "", guard, [&](const http::page& p) {
-      for (const auto& key : p.ids) fn("jira:" + key);
-    }, &ctx);
+    http::paginate(
+        *client_, first, search_paging(), "", guard,
+        [&](const http::page& p) {
+          for (const auto& key : p.ids) fn("jira:" + key);
+        },
+        &ctx);
   } catch (const http::http_error& e) {
     explain(e, partition.name);
   }
 }
 
-void jira_source::fetch(const partition_plan& partition, std::string_view cursor, page_sink& out, run_context& ctx) {
+void jira_source::fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
+                        run_context& ctx) {
   std::string jql, token;
   if (cursor.empty()) {
     jql = initial_jql(partition);
@@ -250,56 +268,61 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
   http::pagination_guard guard(fmt::format("Jira search for {}", partition.label));
   simdjson::dom::parser parser;
   for (int attempt = 0;; ++attempt) try {
-    http::paginate(*client_, first, spec, token, guard, [&](const http::page& p) {
-      element root = parse_padded(parser, p.resp.body, "a Jira search page");
-      std::string body = "{\"search\":";
-      body += p.resp.body;
-      body += ",\"comments\":{";
-      bool any_comments = false;
-      std::string watermark;
-      std::vector<comment_job> comment_jobs;
-      simdjson::dom::array issues;
-      if (!root["issues"].get(issues)) {
-        for (element issue : issues) {
-          std::string key(get_str(issue, "/key"));
-          std::string updated = jira_time_to_utc(get_str(issue, "/fields/updated"));
-          if (updated > watermark) watermark = updated;
-          std::int64_t total = 0;
-          std::size_t embedded = 0;
-          simdjson::dom::array comments;
-          if (issue.at_pointer("/fields/comment/comments").get(comments) == simdjson::SUCCESS) embedded = comments.size();
-          if (issue.at_pointer("/fields/comment/total").get(total) || total <= static_cast<std::int64_t>(embedded) ||
-              key.empty())
-            continue;
-          // More comments than search embeds: read them all, before the page is journaled.
-          comment_jobs.push_back({std::move(key), embedded, {}, false});
-        }
-      }
-      read_comments(comment_jobs, first.headers, ctx);
-      for (auto& job : comment_jobs) {
-        if (job.unreadable) continue;
-        body += any_comments ? "," : "";
-        json::append_string(body, job.key);
-        body += ":[" + job.pages + "]";
-        any_comments = true;
-      }
-      body += "}}";
-      std::string next = p.next_cursor.empty() ? "" : jql + "\n" + p.next_cursor;
-      out.page(body, p.items, next, watermark);
-      ctx.checkpoint();
-    }, &ctx);
-    return;
-  } catch (const http::http_error& e) {
-    bool expired = e.status() == 400 && !token.empty() && attempt == 0 &&
-                   e.body_excerpt().find("page token") != std::string::npos;
-    if (!expired) explain(e, partition.name);
-    // nextPageToken lives 7 days: an older resume starts the partition's search again. Pages already
-    // journaled are read again; ingest keeps one version of each issue.
-    logger()->warn("Jira {}: the saved page token of {} expired; searching the partition again from its start",
-                   http::scrub_url(site_), partition.label);
-    token.clear();
-    guard = http::pagination_guard(fmt::format("Jira search for {}", partition.label));
-  }
+      http::paginate(
+          *client_, first, spec, token, guard,
+          [&](const http::page& p) {
+            element root = parse_padded(parser, p.resp.body, "a Jira search page");
+            std::string body = "{\"search\":";
+            body += p.resp.body;
+            body += ",\"comments\":{";
+            bool any_comments = false;
+            std::string watermark;
+            std::vector<comment_job> comment_jobs;
+            simdjson::dom::array issues;
+            if (!root["issues"].get(issues)) {
+              for (element issue : issues) {
+                std::string key(get_str(issue, "/key"));
+                std::string updated = jira_time_to_utc(get_str(issue, "/fields/updated"));
+                if (updated > watermark) watermark = updated;
+                std::int64_t total = 0;
+                std::size_t embedded = 0;
+                simdjson::dom::array comments;
+                if (issue.at_pointer("/fields/comment/comments").get(comments) == simdjson::SUCCESS)
+                  embedded = comments.size();
+                if (issue.at_pointer("/fields/comment/total").get(total) ||
+                    total <= static_cast<std::int64_t>(embedded) || key.empty())
+                  continue;
+                // More comments than search embeds: read them all, before the page is journaled.
+                comment_jobs.push_back({std::move(key), embedded, {}, false});
+              }
+            }
+            read_comments(comment_jobs, first.headers, ctx);
+            for (auto& job : comment_jobs) {
+              if (job.unreadable) continue;
+              body += any_comments ? "," : "";
+              json::append_string(body, job.key);
+              body += ":[" + job.pages + "]";
+              any_comments = true;
+            }
+            body += "}}";
+            std::string next = p.next_cursor.empty() ? "" : jql + "\n" + p.next_cursor;
+            out.page(body, p.items, next, watermark);
+            ctx.checkpoint();
+          },
+          &ctx);
+      return;
+    } catch (const http::http_error& e) {
+      bool expired = e.status() == 400 && !token.empty() && attempt == 0 &&
+                     e.body_excerpt().find("page token") != std::string::npos;
+      if (!expired) explain(e, partition.name);
+      // nextPageToken lives 7 days: an older resume starts the partition's search again. Pages already
+      // journaled are read again; ingest keeps one version of each issue.
+      logger()->warn(
+          "Jira {}: the saved page token of {} expired; searching the partition again from its start",
+          http::scrub_url(site_), partition.label);
+      token.clear();
+      guard = http::pagination_guard(fmt::format("Jira search for {}", partition.label));
+    }
 }
 
 }  // namespace backfill

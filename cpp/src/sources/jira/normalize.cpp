@@ -23,7 +23,8 @@ using simdjson::dom::element;
 // The issues of a journal page; a page without them is not one the source wrote.
 simdjson::dom::array journal_issues(const element& root) {
   simdjson::dom::array issues;
-  if (root.at_pointer("/search/issues").get(issues)) throw source_error("a journaled Jira page has no search.issues");
+  if (root.at_pointer("/search/issues").get(issues))
+    throw source_error("a journaled Jira page has no search.issues");
   return issues;
 }
 
@@ -130,11 +131,13 @@ void normalize_jira_page(const std::string& body, std::string_view site, const d
       }
     }
     // The same comment arrives embedded and from the comment pages: keep one, in order of creation.
-    std::stable_sort(comments.begin(), comments.end(),
-                     [](const comment& a, const comment& b) { return a.created < b.created || (a.created == b.created && a.id < b.id); });
-    comments.erase(std::unique(comments.begin(), comments.end(),
-                               [](const comment& a, const comment& b) { return !a.id.empty() && a.id == b.id; }),
-                   comments.end());
+    std::stable_sort(comments.begin(), comments.end(), [](const comment& a, const comment& b) {
+      return a.created < b.created || (a.created == b.created && a.id < b.id);
+    });
+    comments.erase(
+        std::unique(comments.begin(), comments.end(),
+                    [](const comment& a, const comment& b) { return !a.id.empty() && a.id == b.id; }),
+        comments.end());
 
     d.text = description;
     for (const auto& c : comments) {

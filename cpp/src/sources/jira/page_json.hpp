@@ -24,7 +24,8 @@ inline std::string_view get_str(const simdjson::dom::element& e, std::string_vie
 inline simdjson::dom::element parse_padded(simdjson::dom::parser& parser, const std::string& body,
                                            const std::string& what) {
   simdjson::dom::element root;
-  if (const simdjson::error_code err = json::parse_padded(parser, body, root)) throw source_error(fmt::format("{} is not valid JSON: {}", what, simdjson::error_message(err)));
+  if (const simdjson::error_code err = json::parse_padded(parser, body, root))
+    throw source_error(fmt::format("{} is not valid JSON: {}", what, simdjson::error_message(err)));
   return root;
 }
 

@@ -61,12 +61,8 @@ void render_entity(std::string& out, std::string_view tag, const directory& dir)
     }
   };
   switch (target.front()) {
-    case '@':
-      mention('@', dir.user(target.substr(1)));
-      return;
-    case '#':
-      mention('#', dir.channel(target.substr(1)));
-      return;
+    case '@': mention('@', dir.user(target.substr(1))); return;
+    case '#': mention('#', dir.channel(target.substr(1))); return;
     case '!': {
       const std::string_view command = target.substr(1);
       const std::size_t caret = command.find('^');

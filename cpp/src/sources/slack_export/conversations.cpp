@@ -66,7 +66,8 @@ void conversation_list::load() {
       const std::string_view name = slack::str(o, "name");
       conversation c;
       c.id = std::string(id);
-      c.label = "#";  // not "#" + std::string(...): GCC 12 at -O3 warns falsely on it (-Wrestrict, GCC bug 105329)
+      c.label =
+          "#";  // not "#" + std::string(...): GCC 12 at -O3 warns falsely on it (-Wrestrict, GCC bug 105329)
       c.label += list.by_id || name.empty() ? id : name;
       const std::string_view folder = list.by_id ? id : name;
       if (safe_folder_name(folder) && files_.has_folder(std::string(folder))) c.folder = std::string(folder);
@@ -88,8 +89,8 @@ const conversation& conversation_list::find(std::string_view id) {
   load();
   auto it = index_.find(std::string(id));
   if (it == index_.end())
-    throw source_error("slack export " + files_.path().string() + ": no conversation with id " + std::string(id) +
-                       " in channels.json, groups.json, mpims.json or dms.json");
+    throw source_error("slack export " + files_.path().string() + ": no conversation with id " +
+                       std::string(id) + " in channels.json, groups.json, mpims.json or dms.json");
   return list_[it->second];
 }
 

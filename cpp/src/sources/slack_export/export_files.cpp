@@ -138,8 +138,7 @@ std::optional<std::string> export_files::read(const std::string& rel) {
     body.resize(static_cast<std::size_t>(size));
     body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
     in.read(body.data(), static_cast<std::streamsize>(body.size()));
-    if (in.gcount() != static_cast<std::streamsize>(body.size()))
-      throw io_error(where(rel) + ": short read");
+    if (in.gcount() != static_cast<std::streamsize>(body.size())) throw io_error(where(rel) + ": short read");
   }
   if (body.capacity() - body.size() < simdjson::SIMDJSON_PADDING)
     body.reserve(body.size() + simdjson::SIMDJSON_PADDING);

@@ -40,7 +40,8 @@ class parser_pool {
 
 // Parses `body` as a JSON array, without a copy when it has simdjson padding capacity (journal pages
 // do). Throws source_error naming `what` when it is not valid JSON or not an array.
-simdjson::dom::array parse_array(simdjson::dom::parser& parser, const std::string& body, const std::string& what);
+simdjson::dom::array parse_array(simdjson::dom::parser& parser, const std::string& body,
+                                 const std::string& what);
 
 // The number of items of a JSON array file.
 std::int64_t count_items(simdjson::dom::parser& parser, const std::string& body, const std::string& what);

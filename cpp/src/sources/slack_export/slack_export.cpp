@@ -41,8 +41,8 @@ struct slack_export_source::impl {
 
   // Journals names[start..] (files of `folder`, "" for the export's root), a page each, whose cursor
   // is the next name.
-  void journal(const std::string& folder, const std::vector<std::string>& names, std::size_t start, page_sink& out,
-               run_context& ctx) {
+  void journal(const std::string& folder, const std::vector<std::string>& names, std::size_t start,
+               page_sink& out, run_context& ctx) {
     for (std::size_t i = start; i < names.size(); ++i) {
       ctx.checkpoint();
       const std::string rel = folder.empty() ? names[i] : folder + "/" + names[i];

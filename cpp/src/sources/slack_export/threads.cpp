@@ -23,9 +23,9 @@ struct open_thread {
 
 }  // namespace
 
-void emit_threads(page_reader& pages, const slack::conversation_ref& conversation, const slack::directory& dir,
-                  const std::unordered_set<std::string>& skip, parser_pool& parsers, const document_fn& emit,
-                  run_context& ctx) {
+void emit_threads(page_reader& pages, const slack::conversation_ref& conversation,
+                  const slack::directory& dir, const std::unordered_set<std::string>& skip,
+                  parser_pool& parsers, const document_fn& emit, run_context& ctx) {
   const auto skipped = [&](object m) {
     const std::string_view subtype = slack::str(m, "subtype");
     return !subtype.empty() && skip.count(std::string(subtype)) != 0;
@@ -91,7 +91,8 @@ void emit_threads(page_reader& pages, const slack::conversation_ref& conversatio
       [&](std::int64_t seq) { flush(seq, false); });
   flush(0, true);
   if (bad_ts > 0)
-    logger()->warn("slack_export: {} messages in {} without a valid ts were skipped", bad_ts, conversation.id);
+    logger()->warn("slack_export: {} messages in {} without a valid ts were skipped", bad_ts,
+                   conversation.id);
 }
 
 }  // namespace backfill::slack_export

@@ -18,8 +18,8 @@ namespace backfill::slack_export {
 
 // `skip`: message subtypes left out. Messages without a readable ts are skipped and counted in a
 // warning.
-void emit_threads(page_reader& pages, const slack::conversation_ref& conversation, const slack::directory& dir,
-                  const std::unordered_set<std::string>& skip, parser_pool& parsers, const document_fn& emit,
-                  run_context& ctx);
+void emit_threads(page_reader& pages, const slack::conversation_ref& conversation,
+                  const slack::directory& dir, const std::unordered_set<std::string>& skip,
+                  parser_pool& parsers, const document_fn& emit, run_context& ctx);
 
 }  // namespace backfill::slack_export

@@ -18,7 +18,8 @@ struct callback_sink_hooks {
   std::function<std::vector<fetched_record>(const std::vector<std::string>& ids)> fetch;
   std::function<void(const std::vector<std::string>& ids)> remove;
   // Ids starting with `prefix`, after `after`, at most `limit`; callback_sink sorts them.
-  std::function<std::vector<std::string>(std::string_view prefix, std::string_view after, std::size_t limit)> list;
+  std::function<std::vector<std::string>(std::string_view prefix, std::string_view after, std::size_t limit)>
+      list;
   std::function<sink_stats()> stats;
   // Optional: without it, query() throws sink_error.
   std::function<std::vector<query_match>(const std::vector<float>& vector, std::size_t top_k)> query;
@@ -29,8 +30,8 @@ struct callback_sink_options {
   std::string name;  // the index: the ledger is keyed by the identity, so two indexes need two names
   std::string who;   // how errors name it: "the Python sink my-index"
   std::string description;
-  std::size_t batch_size = 1000;     // records per upsert
-  std::size_t metadata_limit = 0;    // bytes of metadata per record (0: no limit)
+  std::size_t batch_size = 1000;   // records per upsert
+  std::size_t metadata_limit = 0;  // bytes of metadata per record (0: no limit)
 };
 
 class callback_sink final : public sink {
@@ -44,7 +45,9 @@ class callback_sink final : public sink {
   std::size_t metadata_limit() const override { return options_.metadata_limit; }
   std::size_t max_batch() const override { return options_.batch_size; }
   std::int64_t upsert(const std::vector<record>& records) override { return hooks_.upsert(records); }
-  std::vector<fetched_record> fetch(const std::vector<std::string>& ids) override { return hooks_.fetch(ids); }
+  std::vector<fetched_record> fetch(const std::vector<std::string>& ids) override {
+    return hooks_.fetch(ids);
+  }
   void remove(const std::vector<std::string>& ids) override { hooks_.remove(ids); }
   // The hook's ids in bytewise order, at most `limit` of them.
   std::vector<std::string> list(std::string_view prefix, std::string_view after, std::size_t limit) override;

@@ -7,8 +7,8 @@
 #include <memory>
 #include <string>
 
-#include "backfill/sinks/sink.hpp"
 #include "backfill/ledger/sqlite.hpp"
+#include "backfill/sinks/sink.hpp"
 
 namespace backfill {
 

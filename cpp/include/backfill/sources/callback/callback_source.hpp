@@ -51,12 +51,14 @@ class callback_source final : public source {
   std::vector<partition_plan> plan(run_context& ctx) override;
   bool incremental() const override { return static_cast<bool>(hooks_.reopen); }
   std::string reopen_cursor(const partition_plan& partition, std::string_view watermark) override;
-  void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out, run_context& ctx) override;
+  void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
+             run_context& ctx) override;
   void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
   bool can_list_ids() const override { return static_cast<bool>(hooks_.list_ids); }
   void list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) override;
   bool pages_self_contained() const override { return true; }
-  void normalize(std::string_view partition, page_reader& pages, const document_fn& emit, run_context& ctx) override;
+  void normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
+                 run_context& ctx) override;
 
  private:
   // Calls fn with the page of documents a journaled page stands for.

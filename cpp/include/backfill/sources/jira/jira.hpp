@@ -27,7 +27,7 @@ class element;
 namespace backfill {
 
 struct jira_options {
-  std::string url;    // https://your-domain.atlassian.net (or http://127.0.0.1:PORT)
+  std::string url;  // https://your-domain.atlassian.net (or http://127.0.0.1:PORT)
   std::string email;
   std::string token;  // API token
   std::vector<std::string> projects;
@@ -36,11 +36,11 @@ struct jira_options {
   int window_days = 0;
   int max_results = 100;
   int overlap_minutes = 60;
-  double rate = 10;   // requests per second to the site
+  double rate = 10;  // requests per second to the site
   int max_in_flight = 4;
   double timeout = 60;
   bool verify_tls = true;
-  std::vector<std::string> fields = {"summary", "description", "status",  "issuetype", "priority",
+  std::vector<std::string> fields = {"summary", "description", "status",   "issuetype", "priority",
                                      "labels",  "components",  "assignee", "reporter",  "created",
                                      "updated", "comment",     "project",  "parent"};
 };
@@ -56,12 +56,14 @@ class jira_source final : public source {
   bool incremental() const override { return true; }
   bool pages_self_contained() const override { return true; }  // a page carries its issues' comments
   std::string reopen_cursor(const partition_plan& partition, std::string_view watermark) override;
-  void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out, run_context& ctx) override;
+  void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
+             run_context& ctx) override;
   // Every issue key in the partition's scope (project, window, since, jql) as document ids.
   bool can_list_ids() const override { return true; }
   void list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) override;
   void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
-  void normalize(std::string_view partition, page_reader& pages, const document_fn& emit, run_context& ctx) override;
+  void normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
+                 run_context& ctx) override;
 
  private:
   std::string partition_jql(std::string_view partition, std::string_view lower_bound) const;
@@ -77,7 +79,8 @@ class jira_source final : public source {
     bool unreadable = false;  // 403/404: search's embedded comments are kept
   };
   void read_comments_of(comment_job& job, const std::vector<http::header>& headers, run_context& ctx);
-  void read_comments(std::vector<comment_job>& jobs, const std::vector<http::header>& headers, run_context& ctx);
+  void read_comments(std::vector<comment_job>& jobs, const std::vector<http::header>& headers,
+                     run_context& ctx);
   [[noreturn]] void explain(const http::http_error& e, std::string_view partition) const;
 
   jira_options options_;

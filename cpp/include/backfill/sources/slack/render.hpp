@@ -28,7 +28,7 @@ std::string unescaped(std::string_view s);
 // One message, read.
 struct message {
   std::int64_t ts_us = 0;
-  std::int64_t edited_us = -1;      // the edit's time, -1 when never edited (or the time is unreadable)
+  std::int64_t edited_us = -1;  // the edit's time, -1 when never edited (or the time is unreadable)
   std::string ts;
   std::string author;
   std::string text;                 // rendered

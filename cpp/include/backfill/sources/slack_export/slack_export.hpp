@@ -20,8 +20,8 @@ struct slack_export_options {
   std::filesystem::path path;  // a .zip file or a folder
   std::string workspace_url;   // e.g. "https://acme.slack.com", for message links; optional
   // Message subtypes that carry no content and are left out of documents.
-  std::vector<std::string> skip_subtypes = {"channel_join", "channel_leave", "channel_topic",
-                                            "channel_purpose", "channel_name", "pinned_item"};
+  std::vector<std::string> skip_subtypes = {"channel_join",    "channel_leave", "channel_topic",
+                                            "channel_purpose", "channel_name",  "pinned_item"};
 };
 
 class slack_export_source final : public source {
