@@ -122,8 +122,8 @@ void register_components(py::module_& m) {
             return out;
           },
           py::arg("ids"), "Fetch records by id: a dict id -> record; absent ids are missing.")
-      .def("delete", &sink::remove, nogil(), py::arg("ids"))
-      .def("list", &sink::list, nogil(), py::arg("prefix") = "", py::arg("after") = "",
+      .def("delete", &sink::remove, release_gil(), py::arg("ids"))
+      .def("list", &sink::list, release_gil(), py::arg("prefix") = "", py::arg("after") = "",
            py::arg("limit") = 100)
       .def("stats",
            [](sink& self) {

@@ -117,8 +117,9 @@ std::vector<std::string> python_lineage(const error& e);
 // Forwards queued core log records to logging.getLogger("backfill"). Needs the GIL.
 void drain_logs();
 
-// A method run with the GIL released (.def(..., nogil())), its arguments and result converted holding it.
-using nogil = py::call_guard<py::gil_scoped_release>;
+// A method run with the GIL released (.def(..., release_gil())), its arguments and result converted holding
+// it.
+using release_gil = py::call_guard<py::gil_scoped_release>;
 
 // f() with the GIL released, for a short call (no ticks: see run_released for long work).
 template <class F>
