@@ -25,6 +25,8 @@ namespace backfill::python {
 // A Python object the core may hold and drop on any thread: it is released under the GIL.
 using shared_object = std::shared_ptr<py::object>;
 shared_object share(py::object o);
+bool is_backfill_error(const py::object& exc);
+std::string type_name(const py::object& value);
 
 // What a core error carries from Python, to be raised again at the boundary.
 class python_exception {
@@ -48,18 +50,17 @@ class python_interrupt final : public cancelled, public python_exception {
   using python_exception::python_exception;
 };
 
-template <class Error>
-inline constexpr const char* python_class = "BackfillError";
-template <>
-inline constexpr const char* python_class<source_error> = "SourceError";
-template <>
-inline constexpr const char* python_class<sink_error> = "SinkError";
-template <>
-inline constexpr const char* python_class<embed_error> = "EmbedError";
-
 // The exception to raise for `e` (raised by `who`): e's own if it is a backfill error or not an
-// Exception; else a backfill.errors.<error_class> naming `who`, caused by it. Needs the GIL.
-py::object raised_by(const py::error_already_set& e, const char* error_class, std::string_view who);
+// Exception; else the Python twin of a core Error naming `who`, caused by it. Needs the GIL.
+template <class Error>
+py::object raised_by(const py::error_already_set& e, std::string_view who) {
+  py::object value = e.value();
+  if (!e.matches(PyExc_Exception) || is_backfill_error(value)) return value;
+  py::object wrapped = error_object(
+      Error(fmt::format("{} raised {}: {}", who, type_name(value), py::str(value).cast<std::string>())));
+  wrapped.attr("__cause__") = value;
+  return wrapped;
+}
 
 // Runs `f` (which calls Python and converts the result) holding the GIL; see above for errors.
 // `who` names the callable for messages ("the Python embedder all-MiniLM-L6-v2").
@@ -69,7 +70,7 @@ auto call_python(std::string_view who, F&& f) -> decltype(f()) {
   try {
     return f();
   } catch (py::error_already_set& e) {
-    py::object exc = raised_by(e, python_class<Error>, who);
+    py::object exc = raised_by<Error>(e, who);
     if (!e.matches(PyExc_Exception)) throw python_interrupt(std::move(exc));
     throw python_error<Error>(py::str(exc).cast<std::string>(), std::move(exc));
   } catch (const py::cast_error& e) {
