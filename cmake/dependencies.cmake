@@ -1,0 +1,81 @@
+# Finds every system dependency of the core first and, when any is missing, stops once with the whole
+# list and the one command that installs them (Debian/Ubuntu, Fedora/RHEL, Homebrew), instead of failing
+# on the first and leaving the rest to be discovered one run at a time.
+#
+# Each entry: the name shown, then the Debian, Fedora and Homebrew packages that provide it.
+include(CheckLanguage)
+
+set(_backfill_missing "")
+macro(_backfill_need found name deb rpm brew)
+  if(NOT ${found})
+    list(APPEND _backfill_missing "${name}")
+    list(APPEND _backfill_missing_deb ${deb})
+    list(APPEND _backfill_missing_rpm ${rpm})
+    list(APPEND _backfill_missing_brew ${brew})
+  endif()
+endmacro()
+
+check_language(CXX)
+if(CMAKE_CXX_COMPILER)
+  enable_language(CXX)
+  set(_backfill_cxx_found TRUE)
+endif()
+_backfill_need(_backfill_cxx_found "a C++20 compiler" g++ gcc-c++ "")
+
+find_package(PkgConfig QUIET)
+_backfill_need(PKG_CONFIG_FOUND "pkg-config" pkg-config pkgconf-pkg-config pkg-config)
+
+find_package(CURL QUIET)
+find_package(SQLite3 QUIET)
+find_package(simdjson CONFIG QUIET)
+find_package(spdlog CONFIG QUIET)
+find_package(OpenSSL QUIET)
+if(BACKFILL_BUILD_TESTS)
+  find_package(GTest CONFIG QUIET)
+endif()
+if(BACKFILL_BUILD_PYTHON)
+  find_package(Python 3.10 QUIET COMPONENTS Interpreter Development.Module)
+endif()
+if(PKG_CONFIG_FOUND)
+  # libzip and xxhash through pkg-config: Debian's libzip CMake config insists on its command-line tools.
+  pkg_check_modules(LIBZIP QUIET IMPORTED_TARGET libzip)
+  pkg_check_modules(XXHASH QUIET IMPORTED_TARGET libxxhash)
+  # The engine's own HTTP/2 connections for gRPC (cpp/src/http/h2/): nghttp2 frames, OpenSSL for TLS.
+  pkg_check_modules(NGHTTP2 QUIET IMPORTED_TARGET libnghttp2)
+endif()
+
+_backfill_need(CURL_FOUND "libcurl (with OpenSSL)" libcurl4-openssl-dev libcurl-devel curl)
+_backfill_need(SQLite3_FOUND "SQLite 3" libsqlite3-dev sqlite-devel sqlite)
+_backfill_need(simdjson_FOUND "simdjson" libsimdjson-dev simdjson-devel simdjson)
+_backfill_need(spdlog_FOUND "spdlog and fmt" "libspdlog-dev;libfmt-dev" "spdlog-devel;fmt-devel" "spdlog;fmt")
+_backfill_need(OPENSSL_FOUND "OpenSSL" libssl-dev openssl-devel openssl@3)
+_backfill_need(LIBZIP_FOUND "libzip" libzip-dev libzip-devel libzip)
+_backfill_need(XXHASH_FOUND "xxHash" libxxhash-dev xxhash-devel xxhash)
+_backfill_need(NGHTTP2_FOUND "nghttp2" libnghttp2-dev libnghttp2-devel libnghttp2)
+if(BACKFILL_BUILD_PYTHON)
+  _backfill_need(Python_FOUND "Python 3.10+ headers" python3-dev python3-devel python)
+endif()
+if(BACKFILL_BUILD_TESTS)
+  _backfill_need(GTest_FOUND "GoogleTest (for the C++ tests)" libgtest-dev gtest-devel googletest)
+endif()
+
+if(_backfill_missing)
+  list(JOIN _backfill_missing ", " _names)
+  list(JOIN _backfill_missing_deb " " _deb)
+  list(JOIN _backfill_missing_rpm " " _rpm)
+  list(JOIN _backfill_missing_brew " " _brew)
+  message(FATAL_ERROR
+    "backfill's C++ core cannot be built: missing ${_names}.\n"
+    "Install them, then build again:\n"
+    "  Debian/Ubuntu:  sudo apt-get install ${_deb}\n"
+    "  Fedora/RHEL:    sudo dnf install ${_rpm}\n"
+    "  macOS:          brew install ${_brew}\n"
+    "On Debian, scripts/setup.sh installs them and builds a development venv.")
+endif()
+
+# CMake 4 renamed the imported SQLite target; accept both names.
+if(TARGET SQLite3::SQLite3)
+  set(BACKFILL_SQLITE_TARGET SQLite3::SQLite3)
+else()
+  set(BACKFILL_SQLITE_TARGET SQLite::SQLite3)
+endif()
