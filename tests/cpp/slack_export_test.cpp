@@ -526,7 +526,7 @@ TEST(SlackExport, FilesAndAttachmentsAreAppended) {
   ASSERT_EQ(docs.size(), 2u);
   EXPECT_EQ(
       docs[0].text,
-      "Ada Quill (2023-11-14T22:13:19Z): postmortem attached\n[file: Postmortem 2023-11]\n[file: graph.png]");
+      "Ada Quill (2023-11-14T22:13:19Z): postmortem attached\n[file: Postmortem 2023-11 (pm.pdf)]\n[file: graph.png]");
   EXPECT_EQ(meta<bool>(docs[0], "has_files"), true);
   EXPECT_EQ(
       docs[1].text,
