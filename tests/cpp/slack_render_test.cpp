@@ -221,7 +221,7 @@ TEST(SlackRender, BlocksReplaceTheFallbackText) {
                       dir);
   EXPECT_EQ(m.author, "Polly (bot)");
   EXPECT_EQ(m.text,
-            "Lunch poll\n*Where* shall we go, @channel? [Add option]\n*Tacos*\n3 votes\n"
+            "Lunch poll\nWhere shall we go, @channel? [Add option]\nTacos\n3 votes\n"
             "[image: Ada's avatar] Created by @Ada\n[Vote Tacos]\n[image: Map: map of the area]");
 }
 
@@ -317,4 +317,15 @@ TEST(SlackDirectory, DirectMessagesAreTitledByTheirMembers) {
   const std::string title = dir.title("D1");
   const document d = slack::thread_document(std::move(t), {"D1", title, "slack", "https://acme.slack.com", true});
   EXPECT_EQ(d.title, "Ada, Kenji Sato: psst");
+}
+
+TEST(SlackRender, MrkdwnFormattingMarksAreHiddenAsSlackHidesThem) {
+  const slack::directory dir = acme();
+  EXPECT_EQ(slack::render_text("*bold* _it_ ~gone~ `a_b*c` *bold _and it_*, <@U2>", dir),
+            "bold it gone a_b*c bold and it, @Kenji Sato");
+  EXPECT_EQ(slack::render_text("run:\n```make *all*\nmake test```\ndone", dir), "run:\nmake *all*\nmake test\ndone");
+  // Marks inside words, unpaired, across lines or inside links are text.
+  EXPECT_EQ(slack::render_text("snake_case_name 2*3*4 *nix and *bsd a *b\nc* :white_check_mark:", dir),
+            "snake_case_name 2*3*4 *nix and *bsd a *b\nc* :white_check_mark:");
+  EXPECT_EQ(slack::render_text("_see <https://x.io/a_b_|the_doc>_ **", dir), "see the_doc (https://x.io/a_b_) **");
 }

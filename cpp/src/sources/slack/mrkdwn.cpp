@@ -1,13 +1,92 @@
 // Slack's markup (mrkdwn) as a reader sees it: escapes decoded, <...> entities (mentions, channel
-// links, special mentions, links with their labels) as the names and words Slack shows.
+// links, special mentions, links with their labels) as the names and words Slack shows, and the
+// formatting marks Slack hides (*bold*, _italic_, ~strike~, `code`, ```blocks```) left out.
+#include <algorithm>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "backfill/sources/slack/render.hpp"
 #include "sources/slack/render_parts.hpp"
 
 namespace backfill::slack {
 namespace {
+
+// The '>' closing the entity that opens at s[lt] == '<', or npos for a stray '<' (no '>' before the
+// next '<').
+std::size_t entity_end(std::string_view s, std::size_t lt) noexcept {
+  const std::size_t gt = s.find('>', lt + 1);
+  if (gt == std::string_view::npos) return gt;
+  const std::size_t next_lt = s.find('<', lt + 1);
+  return next_lt < gt ? std::string_view::npos : gt;
+}
+
+constexpr bool word_char(char c) noexcept {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         static_cast<unsigned char>(c) >= 0x80;
+}
+constexpr bool space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Where a `mark` opening at s[i] closes on the same line: a `mark` after a non-space and before a
+// non-word character; npos when it does not. Entities are skipped whole.
+std::size_t closing_mark(std::string_view s, std::size_t i, char mark) noexcept {
+  for (std::size_t j = i + 2; j < s.size(); ++j) {
+    const char c = s[j];
+    if (c == '\n') return std::string_view::npos;
+    if (c == '<') {
+      const std::size_t gt = entity_end(s, j);
+      if (gt != std::string_view::npos) j = gt;
+      continue;
+    }
+    if (c == mark && !space(s[j - 1]) && (j + 1 == s.size() || !word_char(s[j + 1]))) return j;
+  }
+  return std::string_view::npos;
+}
+
+// The positions of the formatting marks Slack hides, in order: a mark opens after a non-word
+// character and before a non-space, and closes as closing_mark says; ``` fences go whole, and
+// nothing between backticks is formatting.
+void find_marks(std::string_view s, std::vector<std::size_t>& marks) {
+  marks.clear();
+  if (s.find_first_of("*_~`") == std::string_view::npos) return;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '<') {
+      const std::size_t gt = entity_end(s, i);
+      if (gt != std::string_view::npos) i = gt;
+      continue;
+    }
+    if (c != '*' && c != '_' && c != '~' && c != '`') continue;
+    if (std::find(marks.begin(), marks.end(), i) != marks.end()) continue;  // closes a mark before
+    if (i > 0 && (word_char(s[i - 1]) || s[i - 1] == c)) continue;
+    if (s.substr(i, 3) == "```") {
+      const std::size_t close = s.find("```", i + 3);
+      if (close == std::string_view::npos) break;
+      for (std::size_t k = 0; k < 3; ++k) marks.push_back(i + k);
+      for (std::size_t k = 0; k < 3; ++k) marks.push_back(close + k);
+      i = close + 2;
+      continue;
+    }
+    if (i + 1 >= s.size() || space(s[i + 1]) || s[i + 1] == c) continue;
+    const std::size_t close = closing_mark(s, i, c);
+    if (close == std::string_view::npos) continue;
+    marks.push_back(i);
+    marks.push_back(close);
+    if (c == '`') i = close;  // code: its inside stays as written
+  }
+  std::sort(marks.begin(), marks.end());
+}
+
+// s[from, to) unescaped, without the marks in it (`next` walks `marks`).
+void append_unmarked(std::string& out, std::string_view s, std::size_t from, std::size_t to,
+                     const std::vector<std::size_t>& marks, std::size_t& next) {
+  while (next < marks.size() && marks[next] < from) ++next;
+  while (next < marks.size() && marks[next] < to) {
+    append_unescaped(out, s.substr(from, marks[next] - from));
+    from = marks[next++] + 1;
+  }
+  append_unescaped(out, s.substr(from, to - from));
+}
 
 // One `<...>` entity of Slack's markup, without the brackets.
 void render_entity(std::string& out, std::string_view tag, const directory& dir) {
@@ -101,17 +180,19 @@ std::string unescaped(std::string_view s) {
 }
 
 void append_text(std::string& out, std::string_view s, const directory& dir) {
+  thread_local std::vector<std::size_t> marks;
+  find_marks(s, marks);
+  std::size_t next = 0;
   std::size_t i = 0;
   while (i < s.size()) {
     const std::size_t lt = s.find('<', i);
     if (lt == std::string_view::npos) {
-      append_unescaped(out, s.substr(i));
+      append_unmarked(out, s, i, s.size(), marks, next);
       break;
     }
-    append_unescaped(out, s.substr(i, lt - i));
-    const std::size_t gt = s.find('>', lt + 1);
-    const std::size_t next_lt = s.find('<', lt + 1);
-    if (gt == std::string_view::npos || next_lt < gt) {  // a stray '<': keep it as text
+    append_unmarked(out, s, i, lt, marks, next);
+    const std::size_t gt = entity_end(s, lt);
+    if (gt == std::string_view::npos) {  // a stray '<': keep it as text
       out.push_back('<');
       i = lt + 1;
       continue;
