@@ -199,7 +199,8 @@ TEST(SlackRender, AttachmentWithOnlyPretextOrFieldsOrAnUnfurl) {
   ASSERT_EQ(m.extras.size(), 4u);
   EXPECT_EQ(m.extras[0], "only the pretext");
   EXPECT_EQ(m.extras[1], "[attachment: Status: green]");
-  EXPECT_EQ(m.extras[2], "[attachment: YouTube: chris: Intro to GA: YouTube Video: Intro to GA https://yt/v]");
+  EXPECT_EQ(m.extras[2],
+            "[attachment: YouTube: chris: Intro to GA: YouTube Video: Intro to GA https://yt/v]");
   EXPECT_EQ(m.extras[3], "[attachment: [Approve] [Deny]]");
 }
 
@@ -251,8 +252,8 @@ TEST(SlackRender, RichTextListsQuotesCodeMentionsEmojiAndLinks) {
 
 TEST(SlackRender, BlocksThatShowNothingLeaveTheText) {
   const slack::directory dir = acme();
-  const auto m = read(R"({"user":"U1","ts":"1","text":"plain <@U2>","blocks":[{"type":"divider"},{"type":"file"}]})",
-                      dir);
+  const auto m = read(
+      R"({"user":"U1","ts":"1","text":"plain <@U2>","blocks":[{"type":"divider"},{"type":"file"}]})", dir);
   EXPECT_EQ(m.text, "plain @Kenji Sato");
 }
 
@@ -274,7 +275,9 @@ TEST(SlackRender, SnippetKeepsTitleNameAndPreviewLinesButNoUrls) {
                       dir);
   EXPECT_TRUE(m.has_files);
   ASSERT_EQ(m.extras.size(), 1u);
-  EXPECT_EQ(m.extras[0], "[file: Cities (cities.js)]\n{\n  \"Holmesville\": [31.7, -82.3],\n  \"Jatipasir\": [-8.2, 113.9],");
+  EXPECT_EQ(
+      m.extras[0],
+      "[file: Cities (cities.js)]\n{\n  \"Holmesville\": [31.7, -82.3],\n  \"Jatipasir\": [-8.2, 113.9],");
 }
 
 TEST(SlackDirectory, BotsAreNamedByTheirProfileOrBotsList) {
@@ -315,7 +318,8 @@ TEST(SlackDirectory, DirectMessagesAreTitledByTheirMembers) {
   t.root_ts = "1700000000.000100";
   t.add(read(R"({"user":"U1","ts":"1700000000.000100","text":"psst"})", dir), false);
   const std::string title = dir.title("D1");
-  const document d = slack::thread_document(std::move(t), {"D1", title, "slack", "https://acme.slack.com", true});
+  const document d =
+      slack::thread_document(std::move(t), {"D1", title, "slack", "https://acme.slack.com", true});
   EXPECT_EQ(d.title, "Ada, Kenji Sato: psst");
 }
 
@@ -323,9 +327,11 @@ TEST(SlackRender, MrkdwnFormattingMarksAreHiddenAsSlackHidesThem) {
   const slack::directory dir = acme();
   EXPECT_EQ(slack::render_text("*bold* _it_ ~gone~ `a_b*c` *bold _and it_*, <@U2>", dir),
             "bold it gone a_b*c bold and it, @Kenji Sato");
-  EXPECT_EQ(slack::render_text("run:\n```make *all*\nmake test```\ndone", dir), "run:\nmake *all*\nmake test\ndone");
+  EXPECT_EQ(slack::render_text("run:\n```make *all*\nmake test```\ndone", dir),
+            "run:\nmake *all*\nmake test\ndone");
   // Marks inside words, unpaired, across lines or inside links are text.
   EXPECT_EQ(slack::render_text("snake_case_name 2*3*4 *nix and *bsd a *b\nc* :white_check_mark:", dir),
             "snake_case_name 2*3*4 *nix and *bsd a *b\nc* :white_check_mark:");
-  EXPECT_EQ(slack::render_text("_see <https://x.io/a_b_|the_doc>_ **", dir), "see the_doc (https://x.io/a_b_) **");
+  EXPECT_EQ(slack::render_text("_see <https://x.io/a_b_|the_doc>_ **", dir),
+            "see the_doc (https://x.io/a_b_) **");
 }

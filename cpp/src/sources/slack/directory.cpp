@@ -31,7 +31,9 @@ const typename Map::mapped_type* lookup(const Map& map, std::string_view id) {
 }  // namespace
 
 const std::string* directory::user(std::string_view id) const { return lookup(users, id); }
-const std::string* directory::bot(std::string_view id) const { return id.empty() ? nullptr : lookup(bots, id); }
+const std::string* directory::bot(std::string_view id) const {
+  return id.empty() ? nullptr : lookup(bots, id);
+}
 const std::string* directory::channel(std::string_view id) const { return lookup(channels, id); }
 bool directory::direct(std::string_view id) const { return lookup(members, id) != nullptr; }
 
@@ -42,7 +44,8 @@ void directory::add(simdjson::dom::object entry) {
   if (profile || !str(entry, "real_name").empty()) {
     const auto [it, added] = users.emplace(std::string(id), display_name(entry, id));
     if (profile)
-      if (auto bot_id = str(*profile, "bot_id"); !bot_id.empty()) bots.emplace(std::string(bot_id), it->second);
+      if (auto bot_id = str(*profile, "bot_id"); !bot_id.empty())
+        bots.emplace(std::string(bot_id), it->second);
     return;
   }
   const std::string_view name = str(entry, "name");
@@ -52,7 +55,8 @@ void directory::add(simdjson::dom::object entry) {
   }
   auto member_list = arr(entry, "members");
   const std::string_view im_user = str(entry, "user");  // conversations.list: an im names its user
-  const bool direct = flag(entry, "is_im") || flag(entry, "is_mpim") || name.empty() || name.starts_with("mpdm-");
+  const bool direct =
+      flag(entry, "is_im") || flag(entry, "is_mpim") || name.empty() || name.starts_with("mpdm-");
   if (direct && (member_list || !im_user.empty())) {
     std::vector<std::string> ids;
     if (member_list) {

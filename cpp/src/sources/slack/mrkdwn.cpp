@@ -48,7 +48,9 @@ std::size_t closing_mark(std::string_view s, std::size_t i, char mark) noexcept 
 // nothing between backticks is formatting.
 void find_marks(std::string_view s, std::vector<std::size_t>& marks) {
   marks.clear();
-  if (s.find_first_of("*_~`") == std::string_view::npos) return;
+  // Most texts hold no mark: four vectorized scans rule that out faster than the loop below.
+  const auto holds = [&](char c) { return s.find(c) != std::string_view::npos; };
+  if (!holds('*') && !holds('_') && !holds('~') && !holds('`')) return;
   for (std::size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
     if (c == '<') {

@@ -138,8 +138,10 @@ void append_control(std::string& out, object e, const directory& dir) {
   }
   if (type == "button" || type == "workflow_button") {
     out.push_back('[');
-    if (!append_text_field(out, e, "text", dir)) out.pop_back();
-    else out.push_back(']');
+    if (!append_text_field(out, e, "text", dir))
+      out.pop_back();
+    else
+      out.push_back(']');
   }
 }
 
