@@ -145,6 +145,20 @@ void append_control(std::string& out, object e, const directory& dir) {
   }
 }
 
+// An element of a context or actions block (or a section's accessory) after a space on the line;
+// nothing, not even the space, for an element that shows nothing.
+void append_element(std::string& out, object e, const directory& dir) {
+  const std::size_t before = out.size();
+  if (!out.empty() && out.back() != '\n') out.push_back(' ');
+  const std::size_t mark = out.size();
+  const std::string_view type = str(e, "type");
+  if (type == "mrkdwn" || type == "plain_text")
+    append_text_object(out, e, dir);
+  else
+    append_control(out, e, dir);
+  if (out.size() == mark) out.resize(before);
+}
+
 void append_block(std::string& out, object b, const directory& dir) {
   const std::string_view type = str(b, "type");
   new_line(out);
@@ -160,28 +174,13 @@ void append_block(std::string& out, object b, const directory& dir) {
         append_text_object(out, fo, dir);
       }
     }
-    if (auto accessory = obj(b, "accessory")) {
-      const std::size_t before = out.size();
-      if (!out.empty() && out.back() != '\n') out.push_back(' ');
-      const std::size_t mark = out.size();
-      append_control(out, *accessory, dir);
-      if (out.size() == mark) out.resize(before);
-    }
+    if (auto accessory = obj(b, "accessory")) append_element(out, *accessory, dir);
   } else if (type == "context" || type == "actions") {
     auto elements = arr(b, "elements");
     if (!elements) return;
     for (element e : *elements) {
       object eo;
-      if (e.get_object().get(eo) != simdjson::SUCCESS) continue;
-      const std::size_t before = out.size();
-      if (!out.empty() && out.back() != '\n') out.push_back(' ');
-      const std::size_t mark = out.size();
-      const std::string_view etype = str(eo, "type");
-      if (etype == "mrkdwn" || etype == "plain_text")
-        append_text_object(out, eo, dir);
-      else
-        append_control(out, eo, dir);
-      if (out.size() == mark) out.resize(before);
+      if (e.get_object().get(eo) == simdjson::SUCCESS) append_element(out, eo, dir);
     }
   } else if (type == "image" || type == "video") {
     std::string title;
