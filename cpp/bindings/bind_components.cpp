@@ -39,7 +39,7 @@ void register_options(py::module_& m) {
   bind_options(m, "JiraOptions", FIELD(jo, url), FIELD(jo, email), FIELD(jo, token), FIELD(jo, projects),
                FIELD(jo, jql), FIELD(jo, since), FIELD(jo, window_days), FIELD(jo, max_results),
                FIELD(jo, overlap_minutes), FIELD(jo, rate), FIELD(jo, max_in_flight), FIELD(jo, timeout),
-               FIELD(jo, verify_tls), FIELD(jo, fields));
+               FIELD(jo, verify_tls), FIELD(jo, include_restricted), FIELD(jo, fields));
   bind_options(m, "SlackExportOptions", FIELD(so, path), FIELD(so, workspace_url), FIELD(so, skip_subtypes));
   bind_options(m, "OpenAIOptions", FIELD(oo, model), FIELD(oo, api_key), FIELD(oo, base_url),
                FIELD(oo, dimensions), FIELD(oo, max_inputs), FIELD(oo, max_tokens_per_request),

@@ -245,7 +245,7 @@ void jira_source::list_ids(const partition_plan& partition, const item_fn& fn, r
     http::paginate(
         *client_, first, search_paging(), "", guard,
         [&](const http::page& p) {
-          for (const auto& key : p.ids) fn("jira:" + key);
+          for (const auto& key : p.ids) fn("jira:" + escape_key(key));
         },
         &ctx);
   } catch (const http::http_error& e) {
