@@ -218,6 +218,18 @@ def test_a_traceback_and_the_objects_in_it_hold_no_secret(services: Callable[...
     assert_no_secret(*shown, workdir=workdir)
 
 
+def test_a_workdir_open_to_others_is_tightened_with_a_warning(small_export: Path, tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    config = write_config(tmp_path / "c.toml", small_export, workdir=workdir)
+    assert run_cli("run", str(config), "--progress", "none").code == 0
+    for path in [workdir, *workdir.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    r = run_cli("status", str(config))
+    assert r.code == 0, r.err[-3000:]
+    assert "was readable by other users" in r.err, r.err[-3000:]
+    assert_private(workdir)
+
+
 # --- redirects -----------------------------------------------------------------------------------
 
 
