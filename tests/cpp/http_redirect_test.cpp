@@ -83,3 +83,57 @@ TEST(HttpUrl, OriginDropsUserInfoPathAndQuery) {
   EXPECT_EQ(url_origin("/relative/path?q=1"), "");
   EXPECT_EQ(url_origin("https://host?x"), "https://host");
 }
+
+TEST(HttpRedirect, AFollowedRedirectToAnotherHostLeavesSecretsAndBodiesBehind) {
+  auto o = fast_retries();
+  o.max_redirects = 3;
+  o.secret_headers = {"X-Session"};
+  client c(o);
+  const std::vector<header> headers = {{"Authorization", "Bearer tok-AUTH"},
+                                       {"Api-Key", "tok-APIKEY"},
+                                       {"X-Session", "tok-SESSION"},
+                                       {"Cookie", "s=tok-COOKIE"},
+                                       {"X-Plain", "kept"}};
+  {
+    script_server elsewhere({}, reply(200, "there"));
+    script_server api({}, reply(302, "", "Location: " + elsewhere.url("/new") + "\r\n"));
+    auto r = c.execute({"GET", api.url("/old"), headers, ""});
+    EXPECT_EQ(r.body, "there");
+    std::string seen = elsewhere.last_request();
+    EXPECT_EQ(seen.find("tok-"), std::string::npos) << seen;
+    EXPECT_NE(seen.find("X-Plain: kept"), std::string::npos) << seen;
+  }
+  {
+    script_server elsewhere({}, reply(200, "there"));
+    script_server api({}, reply(307, "", "Location: " + elsewhere.url("/new") + "\r\n"));
+    EXPECT_THROW(c.execute({"POST", api.url("/old"), headers, R"({"text":"CUSTOMER"})"}), http_error);
+    EXPECT_EQ(elsewhere.requests(), 0);  // a body is never re-sent to another host
+  }
+  {
+    script_server elsewhere({}, reply(200, "done"));
+    script_server api({}, reply(303, "", "Location: " + elsewhere.url("/status") + "\r\n"));
+    auto r = c.execute({"POST", api.url("/jobs"), headers, R"({"text":"CUSTOMER"})"});
+    EXPECT_EQ(r.body, "done");
+    std::string seen = elsewhere.last_request();
+    EXPECT_EQ(seen.rfind("GET /status ", 0), 0u) << seen;
+    EXPECT_EQ(seen.find("CUSTOMER"), std::string::npos) << seen;
+    EXPECT_EQ(seen.find("tok-"), std::string::npos) << seen;
+  }
+}
+
+TEST(HttpRedirect, AFollowedRedirectOnTheSameHostKeepsTheRequest) {
+  auto o = fast_retries();
+  o.max_redirects = 1;
+  client c(o);
+  script_server api({reply(308, "", "Location: /v2/x\r\n"), reply(308, "", "Location: /v3/x\r\n")});
+  try {
+    c.execute({"POST", api.url("/v1/x"), {{"Api-Key", "tok-APIKEY"}}, "{}"});
+    FAIL() << "a second redirect was followed past max_redirects";
+  } catch (const http_error& e) {
+    EXPECT_EQ(e.status(), 308);
+  }
+  EXPECT_EQ(api.requests(), 2);
+  std::string seen = api.last_request();
+  EXPECT_EQ(seen.rfind("POST /v2/x ", 0), 0u) << seen;
+  EXPECT_NE(seen.find("Api-Key: tok-APIKEY"), std::string::npos) << seen;
+}

@@ -49,8 +49,8 @@ void classify_grpc(const response& r, decision& d) {
   if (!gs) d.why = "the response has no grpc-status";
 }
 
-// A 3xx answer: the engine follows no redirect (curl_transfer.cpp), so it fails at once, naming
-// the host and where it pointed (origins only: a Location's path and query may carry anything).
+// A 3xx answer the engine did not follow (redirect.cpp) fails at once, naming the host and where it
+// pointed (origins only: a Location's path and query may carry anything).
 std::string redirect_reason(const request& req, const response& r) {
   const std::string* location = r.find("location");
   std::string from = url_origin(req.url);
@@ -59,8 +59,8 @@ std::string redirect_reason(const request& req, const response& r) {
                       : to.empty() || to == from ? "to another path on " + from
                                                  : "to " + to;
   return fmt::format(
-      "{} redirects {}; backfill follows no redirect, so that credentials and request bodies reach "
-      "only the configured host: fix the configured URL (the API's own address, scheme and port)",
+      "{} redirects {}; the redirect is not followed, so that credentials and request bodies reach only "
+      "the configured host: fix the configured URL (the API's own address, scheme and port)",
       from, where);
 }
 
