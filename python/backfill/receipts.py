@@ -60,10 +60,18 @@ def build_receipt(
     }
 
 
+def _private_folder(folder: Path) -> None:
+    """Creates ``folder`` (and its parents) readable by its owner only (0700), as the core creates the
+    workdir; an existing one keeps its mode."""
+    if not folder.is_dir():
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)  # mkdir's mode passes through the umask, which may narrow it further
+
+
 def write_receipt(workdir: Path, receipt: dict[str, Any]) -> Path:
     """Writes the receipt atomically to ``<workdir>/receipts/<UTC time>-verify.json``."""
     folder = workdir / "receipts"
-    folder.mkdir(parents=True, exist_ok=True)
+    _private_folder(folder)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = folder / f"{stamp}-verify.json"
     n = 1
@@ -105,7 +113,8 @@ def write_junit(path: Path, run: str, report: VerifyReport) -> Path:
         + "</testsuite>\n"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(xml, encoding="utf-8")
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
+        f.write(xml)
     return path
 
 

@@ -594,6 +594,8 @@ class Comment:
     created: int
     updated: int
     body: dict[str, Any]
+    # Jira's restriction of a comment to a role or group ({"type": "role", "value": "Administrators"}).
+    visibility: dict[str, str] | None = None
 
 
 @dataclass
@@ -1075,9 +1077,11 @@ class JiraFake(ServedFake):
             return max(self._issues[k].updated for k in keys)
 
     def edit(self, key: str, *, summary: str | None = None, description: str | dict[str, Any] | None = None,
-             comment: str | None = None, when: int | None = None) -> int:
+             comment: str | None = None, when: int | None = None,
+             comment_visibility: dict[str, str] | None = None) -> int:
         """Edits an issue as a person would: `updated` becomes now (strictly later than any earlier edit);
-        returns the new `updated` (epoch ms)."""
+        returns the new `updated` (epoch ms). A `comment` restricted by `comment_visibility` is one only
+        that role or group sees."""
         with self._lock:
             i = self._issues[key]
             self._generate(i)
@@ -1089,7 +1093,8 @@ class JiraFake(ServedFake):
                 i._description = text_adf(description) if isinstance(description, str) else description
             if comment is not None:
                 assert i._comments is not None
-                i._comments.append(Comment(str(self._next_comment_id()), 0, now, now, text_adf(comment)))
+                i._comments.append(Comment(str(self._next_comment_id()), 0, now, now, text_adf(comment),
+                                           comment_visibility))
                 i.n_comments += 1
             if summary is None and description is None and comment is None:
                 i.summary += " (edited)"
@@ -1792,6 +1797,8 @@ class JiraFake(ServedFake):
         out = {"self": f"{self._site}/rest/api/3/issue/{i.id}/comment/{c.id}", "id": c.id, "author": author,
                "body": c.body, "updateAuthor": author, "created": jira_time(c.created, self.tz_minutes),
                "updated": jira_time(c.updated, self.tz_minutes), "jsdPublic": True}
+        if c.visibility is not None:
+            out["visibility"] = {**c.visibility, "identifier": c.visibility["value"]}
         if rendered:
             out["renderedBody"] = "<p>" + json.dumps(c.body)[:80] + "</p>"
         return out

@@ -69,6 +69,11 @@ void client::impl::conclude(const handle& h, CURLcode rc, long status, std::stri
     return;
   }
 
+  if (rc == CURLE_OK && status >= 300 && status < 400 && follow_redirect(*h, r, status)) {
+    shells.give(std::move(r));
+    timers.emplace(now, h);
+    return;
+  }
   decision d = classify(h->req, rc, status, r, curl_reason, opts.classify);
   // The server's advice matters for a retry, a rate limit, or a success that spent the budget.
   std::optional<double> advised;

@@ -31,6 +31,7 @@ class JiraOptions:
     max_in_flight: int
     timeout: float
     verify_tls: bool
+    include_restricted: bool
     fields: builtins.list[str]
     def __init__(self, **kwargs: Any) -> None: ...
 

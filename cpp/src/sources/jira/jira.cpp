@@ -14,6 +14,7 @@
 #include "backfill/core/log.hpp"
 #include "backfill/http/scrub.hpp"
 #include "backfill/http/url.hpp"
+#include "backfill/sources/user_filter.hpp"
 #include "sources/jira/page_json.hpp"
 
 namespace backfill {
@@ -84,6 +85,7 @@ jira_source::jira_source(jira_options options) : options_(std::move(options)) {
         "source.token is required (set it from the environment: token = \"${JIRA_API_TOKEN}\")");
   if (options_.projects.empty() && options_.jql.empty())
     throw config_error("source.projects is required (the project keys to backfill), or a source.jql filter");
+  if (!options_.jql.empty()) check_user_filter(options_.jql, "source.jql");
   if (options_.window_days < 0) throw config_error("source.window_days must be 0 (no windows) or positive");
   if (options_.window_days > 0 && options_.since.empty())
     throw config_error("source.since is required with source.window_days (where the first window starts)");
@@ -243,7 +245,7 @@ void jira_source::list_ids(const partition_plan& partition, const item_fn& fn, r
     http::paginate(
         *client_, first, search_paging(), "", guard,
         [&](const http::page& p) {
-          for (const auto& key : p.ids) fn("jira:" + key);
+          for (const auto& key : p.ids) fn("jira:" + escape_key(key));
         },
         &ctx);
   } catch (const http::http_error& e) {

@@ -68,18 +68,19 @@ void jira_source::page_items(std::string_view, const std::string& body, const it
   simdjson::dom::parser parser;
   for (element issue : journal_issues(parse_padded(parser, body, "a journaled Jira page"))) {
     std::string_view key = get_str(issue, "/key");
-    if (!key.empty()) fn("jira:" + std::string(key));
+    if (!key.empty()) fn("jira:" + escape_key(key));
   }
 }
 
 void jira_source::normalize(std::string_view, page_reader& pages, const document_fn& emit, run_context& ctx) {
   pages.for_each([&](std::int64_t, const std::string& body, const std::string&) {
-    normalize_jira_page(body, site_, emit);
+    normalize_jira_page(body, site_, emit, options_.include_restricted);
     ctx.checkpoint();
   });
 }
 
-void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit) {
+void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit,
+                         bool include_restricted) {
   thread_local simdjson::dom::parser parser;
   element root = parse_padded(parser, body, "a journaled Jira page");
   const simdjson::dom::array issues = journal_issues(root);
@@ -97,7 +98,7 @@ void normalize_jira_page(const std::string& body, std::string_view site, const d
     element fields;
     if (issue["fields"].get(fields)) continue;
     document d;
-    d.id = "jira:" + key;
+    d.id = "jira:" + escape_key(key);
     d.source = "jira";
     std::string project(get_str(fields, "/project/key"));
     d.partition = project;
@@ -109,8 +110,13 @@ void normalize_jira_page(const std::string& body, std::string_view site, const d
     std::string description = fields["description"].get(desc) ? "" : adf_to_text(desc);
 
     std::vector<comment> comments;
+    std::vector<std::string> visibility;  // of the restricted comments kept
     auto take = [&](simdjson::dom::array arr) {
       for (element c : arr) {
+        if (element v; !c["visibility"].get(v) && v.is_object()) {
+          if (!include_restricted) continue;
+          visibility.push_back(std::string(get_str(v, "/type")) + ":" + std::string(get_str(v, "/value")));
+        }
         comment cm;
         std::string_view id;
         if (!c["id"].get(id)) cm.id = std::string(id);
@@ -166,6 +172,11 @@ void normalize_jira_page(const std::string& body, std::string_view site, const d
     d.meta.set("labels", labels);
     d.meta.set("components", components);
     d.meta.set("comment_count", static_cast<double>(comments.size()));
+    if (!visibility.empty()) {
+      std::sort(visibility.begin(), visibility.end());
+      visibility.erase(std::unique(visibility.begin(), visibility.end()), visibility.end());
+      d.meta.set("visibility", std::move(visibility));
+    }
     emit(std::move(d));
   }
 }

@@ -41,13 +41,17 @@ struct jira_options {
   int max_in_flight = 4;
   double timeout = 60;
   bool verify_tls = true;
+  // Comments whose `visibility` restricts them to a role or group are left out unless this is on;
+  // then they are kept and the document's `visibility` metadata lists each restriction as
+  // "type:value" ("role:Administrators"), for a query layer to filter on.
+  bool include_restricted = false;
   std::vector<std::string> fields = {"summary", "description", "status",   "issuetype", "priority",
                                      "labels",  "components",  "assignee", "reporter",  "created",
                                      "updated", "comment",     "project",  "parent"};
 };
 BACKFILL_FIELDS(jira_options, &s::url, &s::email, &s::token, &s::projects, &s::jql, &s::since,
                 &s::window_days, &s::max_results, &s::overlap_minutes, &s::rate, &s::max_in_flight,
-                &s::timeout, &s::verify_tls, &s::fields)
+                &s::timeout, &s::verify_tls, &s::include_restricted, &s::fields)
 
 class jira_source final : public source {
  public:
@@ -94,8 +98,9 @@ class jira_source final : public source {
 };
 
 // Turns one journal page ({"search": ..., "comments": ...}) into documents. `site` is the base of
-// the browse links.
-void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit);
+// the browse links; `include_restricted` as in jira_options.
+void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit,
+                         bool include_restricted = false);
 
 // Jira's "2024-01-15T10:30:00.000+0100" as UTC ISO 8601 ("2024-01-15T09:30:00Z"); "" if unparseable.
 std::string jira_time_to_utc(std::string_view t);
