@@ -180,6 +180,14 @@ class IngestReport(Report):
     records_skipped: int = 0
     skipped_ids: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IngestReport:
+        """Also reads the core's shape, where the metadata changes are one nested ``metadata`` dict."""
+        nested = data.get("metadata")
+        if isinstance(nested, dict):
+            data = {k: v for k, v in data.items() if k != "metadata"} | {f"metadata_{k}": v for k, v in nested.items()}
+        return super().from_dict(data)
+
     def __str__(self) -> str:
         line = (
             f"ingest: {self.documents_written} documents written, {self.documents_unchanged} unchanged, "

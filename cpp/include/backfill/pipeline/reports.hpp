@@ -75,7 +75,7 @@ struct ingest_report {
 BACKFILL_FIELDS(ingest_report, &s::documents_seen, &s::documents_unchanged, &s::documents_superseded,
                 &s::documents_deleted_upstream, &s::documents_written, &s::chunks_written,
                 &s::chunks_embedded, &s::embedding_cache_hits, &s::embed_calls, &s::stale_chunks_deleted,
-                &s::upsert_requests, &s::records_skipped, &s::skipped_ids)
+                &s::upsert_requests, &s::metadata, &s::records_skipped, &s::skipped_ids)
 
 struct reconcile_report {
   std::int64_t listed = 0;             // ids the source holds now
