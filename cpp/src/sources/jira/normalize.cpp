@@ -9,8 +9,10 @@
 #include <simdjson.h>
 
 #include "backfill/core/errors.hpp"
+#include "backfill/core/log.hpp"
 #include "backfill/sources/jira/adf.hpp"
 #include "backfill/sources/jira/jira.hpp"
+#include "sources/jira/fields.hpp"
 #include "sources/jira/page_json.hpp"
 
 namespace backfill {
@@ -33,7 +35,20 @@ std::string display(const element& fields, std::string_view pointer) {
   return std::string(s);
 }
 
+// A description or comment body: ADF (REST v3), or a plain string (REST v2 and the older shapes).
+std::string body_text(const element& body) {
+  std::string_view s;
+  if (!body.get(s)) return std::string(s);
+  return adf_to_text(body);
+}
+
 }  // namespace
+
+void jira_source::warn_once(const std::string& warning) {
+  std::lock_guard lock(warned_mu_);
+  ++warnings_;
+  if (warned_.insert(warning).second) logger()->warn("{}", warning);
+}
 
 std::string jira_time_to_utc(std::string_view t) {
   // 2024-01-15T10:30:00.000+0100 (also Z, +01:00, no fraction)
@@ -74,17 +89,19 @@ void jira_source::page_items(std::string_view, const std::string& body, const it
 
 void jira_source::normalize(std::string_view, page_reader& pages, const document_fn& emit, run_context& ctx) {
   pages.for_each([&](std::int64_t, const std::string& body, const std::string&) {
-    normalize_jira_page(body, site_, emit);
+    normalize_jira_page(body, site_, emit, [&](const std::string& warning) { warn_once(warning); });
     ctx.checkpoint();
   });
 }
 
-void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit) {
+void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit,
+                         const std::function<void(const std::string&)>& warn) {
   thread_local simdjson::dom::parser parser;
   element root = parse_padded(parser, body, "a journaled Jira page");
   const simdjson::dom::array issues = journal_issues(root);
   simdjson::dom::object extra;
   bool has_extra = !root["comments"].get(extra);
+  const std::vector<jira_fields::display_field> shown = jira_fields::of_page(root);
   std::string base(site);
   while (!base.empty() && base.back() == '/') base.pop_back();
 
@@ -106,7 +123,7 @@ void normalize_jira_page(const std::string& body, std::string_view site, const d
     d.created_at = jira_time_to_utc(get_str(fields, "/created"));
     d.updated_at = jira_time_to_utc(get_str(fields, "/updated"));
     element desc;
-    std::string description = fields["description"].get(desc) ? "" : adf_to_text(desc);
+    std::string description = fields["description"].get(desc) ? "" : body_text(desc);
 
     std::vector<comment> comments;
     auto take = [&](simdjson::dom::array arr) {
@@ -117,12 +134,13 @@ void normalize_jira_page(const std::string& body, std::string_view site, const d
         cm.created = jira_time_to_utc(get_str(c, "/created"));
         cm.author = std::string(get_str(c, "/author/displayName"));
         element cb;
-        if (!c["body"].get(cb)) cm.text = adf_to_text(cb);
+        if (!c["body"].get(cb)) cm.text = body_text(cb);
         comments.push_back(std::move(cm));
       }
     };
     simdjson::dom::array embedded;
-    if (!fields.at_pointer("/comment/comments").get(embedded)) take(embedded);
+    if (!fields.at_pointer("/comment/comments").get(embedded) || !fields["comment"].get(embedded))
+      take(embedded);  // {"comments": [...]} as search embeds them, or a bare array (older shapes)
     simdjson::dom::array pages_of_comments;
     if (has_extra && !extra[key].get(pages_of_comments)) {
       for (element page : pages_of_comments) {
@@ -140,6 +158,10 @@ void normalize_jira_page(const std::string& body, std::string_view site, const d
         comments.end());
 
     d.text = description;
+    std::string shown_fields;
+    metadata field_meta;  // the shown fields' metadata, under the keys set below
+    jira_fields::render(fields, shown, shown_fields, field_meta, warn);
+    if (!shown_fields.empty()) d.text += (d.text.empty() ? "" : "\n\n") + shown_fields;
     for (const auto& c : comments) {
       if (!d.text.empty()) d.text += "\n\n";
       d.text += (c.author.empty() ? std::string("Someone") : c.author) + " (" + c.created + "): " + c.text;
@@ -166,6 +188,8 @@ void normalize_jira_page(const std::string& body, std::string_view site, const d
     d.meta.set("labels", labels);
     d.meta.set("components", components);
     d.meta.set("comment_count", static_cast<double>(comments.size()));
+    for (const auto& f : field_meta.fields())
+      if (d.meta.get(f.key) == nullptr) d.meta.set(f.key, f.value);
     emit(std::move(d));
   }
 }
