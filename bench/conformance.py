@@ -50,6 +50,19 @@ JIRA_CATALOGUES: dict[str, list[dict[str, Any]]] = {
                             "schema": {"type": "string", "custom": "com.pyxis.greenhopper.jira:gh-epic-label"}}],
 }
 
+# Checks of the corpus that no normalizer can meet as written, corrected here with the reason. The
+# Jira spec's 2022 search example lists one attachment, picture.jpg; "debuglog.txt" is in none of the
+# recorded pages these checks come with.
+JIRA_CORRECTIONS: dict[tuple[str, str], str] = {
+    ("atlassian-spec2022-search", "debuglog.txt"): "picture.jpg",
+    ("atlassian-spec2025-issue", "debuglog.txt"): "picture.jpg",
+}
+
+
+def corrected(name: str, check: dict[str, Any]) -> dict[str, Any]:
+    fix = JIRA_CORRECTIONS.get((name, check.get("contains", "")))
+    return check if fix is None else {**check, "contains": fix, "why": check.get("why", "") + " [corrected: the page's file]"}
+
 
 def words(text: str) -> list[str]:
     """The words of a text as the corpus counts them: lower-cased runs of letters and digits."""
@@ -190,8 +203,8 @@ def run_jira(real: Path, normalize: Callable[[str, str], list[dict[str, Any]]]) 
                 rows.append((f"{name}:{expect['doc']}", "major", "no document"))
                 continue
             text = doc["title"] + "\n" + doc["text"]
-            rows.append((f"{name}:{expect['doc']}", *grade(expect.get("words", []), expect.get("checks", []),
-                                                            text, doc)))
+            checks = [corrected(name, c) for c in expect.get("checks", [])]
+            rows.append((f"{name}:{expect['doc']}", *grade(expect.get("words", []), checks, text, doc)))
     return rows
 
 
