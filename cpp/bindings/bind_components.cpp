@@ -30,32 +30,12 @@ py::class_<S, Base, std::shared_ptr<S>> bind_built(py::module_& m, const char* n
 
 // Every options struct: the components' and the pipeline's.
 void register_options(py::module_& m) {
-  using jo = jira_options;
-  using so = slack_export_options;
-  using oo = openai_options;
-  using po = pinecone_options;
-  using co = chunker_options;
-  using pi = pipeline_options;
-  bind_options(m, "JiraOptions", FIELD(jo, url), FIELD(jo, email), FIELD(jo, token), FIELD(jo, projects),
-               FIELD(jo, jql), FIELD(jo, since), FIELD(jo, window_days), FIELD(jo, max_results),
-               FIELD(jo, overlap_minutes), FIELD(jo, rate), FIELD(jo, max_in_flight), FIELD(jo, timeout),
-               FIELD(jo, verify_tls), FIELD(jo, fields));
-  bind_options(m, "SlackExportOptions", FIELD(so, path), FIELD(so, workspace_url), FIELD(so, skip_subtypes));
-  bind_options(m, "OpenAIOptions", FIELD(oo, model), FIELD(oo, api_key), FIELD(oo, base_url),
-               FIELD(oo, dimensions), FIELD(oo, max_inputs), FIELD(oo, max_tokens_per_request),
-               FIELD(oo, max_input_tokens), FIELD(oo, concurrency), FIELD(oo, timeout), FIELD(oo, rate),
-               FIELD(oo, verify_tls), FIELD(oo, max_attempts), FIELD(oo, base_delay), FIELD(oo, max_elapsed));
-  bind_options(m, "PineconeOptions", FIELD(po, host), FIELD(po, api_key), field("namespace", &po::name_space),
-               FIELD(po, api_version), FIELD(po, max_records), FIELD(po, max_request_bytes),
-               FIELD(po, max_in_flight), FIELD(po, rate), FIELD(po, timeout), FIELD(po, verify_tls),
-               FIELD(po, metadata_max_bytes), FIELD(po, max_attempts), FIELD(po, base_delay),
-               FIELD(po, transport));
-  bind_options(m, "ChunkingOptions", FIELD(co, target_tokens), FIELD(co, overlap_tokens),
-               FIELD(co, max_tokens));
-  bind_options(m, "PipelineOptions", FIELD(pi, workdir), FIELD(pi, chunking), FIELD(pi, batch_records),
-               FIELD(pi, max_examples), FIELD(pi, count_timeout_seconds), FIELD(pi, count_poll_seconds),
-               FIELD(pi, overlap), FIELD(pi, fetch_concurrency), FIELD(pi, embed_concurrency),
-               FIELD(pi, batches_in_flight));
+  bind_options<jira_options>(m, "JiraOptions");
+  bind_options<slack_export_options>(m, "SlackExportOptions");
+  bind_options<openai_options>(m, "OpenAIOptions");
+  bind_options<pinecone_options>(m, "PineconeOptions");
+  bind_options<chunker_options>(m, "ChunkingOptions");
+  bind_options<pipeline_options>(m, "PipelineOptions");
 }
 
 }  // namespace
@@ -140,17 +120,6 @@ void register_components(py::module_& m) {
   py::class_<local_index, sink, std::shared_ptr<local_index>>(m, "LocalIndex")
       .def(py::init<const std::filesystem::path&, std::string>(), py::arg("path"), py::arg("namespace") = "")
       .def("namespaces", &local_index::namespaces);
-
-  m.def(
-      "read_records",
-      [](const py::list& records) {
-        py::list out;
-        for (const auto& r : records_from_python(records))
-          out.append(py::make_tuple(r.id, py::cast(r.values), py::str(r.metadata_json)));
-        return out;
-      },
-      py::arg("records"),
-      "The records as Sink.upsert reads them: [(id, values as float32, metadata as canonical JSON)].");
 }
 
 }  // namespace backfill::python

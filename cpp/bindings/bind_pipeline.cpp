@@ -63,47 +63,23 @@ auto phase(R (pipeline::*run)(run_context&, A...)) {
 }
 
 void register_reports(py::module_& m) {
-  using pp = partition_plan;
-  using fr = fetch_report;
-  using va = validate_report;
+  bind_report<partition_plan>(m, "PartitionPlan");
+  bind_report<plan_report>(m, "PlanReport");
+  bind_report<fetch_report>(m, "FetchReport");
+  bind_report<duplicate_item>(m, "Duplicate");
+  bind_report<bad_page>(m, "BadPage");
+  bind_report<validate_report>(m, "ValidateReport");
   using in = ingest_report;
-  using re = reconcile_report;
-  using ve = verify_report;
-  using pr = partition_row;
-  using st = status_report;
-  bind_report(m, "PartitionPlan", FIELD(pp, name), FIELD(pp, label), FIELD(pp, estimated_items),
-              FIELD(pp, estimated_pages));
-  bind_report(m, "PlanReport", FIELD(plan_report, partitions), FIELD(plan_report, known_done));
-  bind_report(m, "FetchReport", FIELD(fr, partitions), FIELD(fr, partitions_skipped),
-              FIELD(fr, pages_fetched), FIELD(fr, pages_total), FIELD(fr, items_fetched),
-              FIELD(fr, bytes_fetched));
-  bind_report(m, "Duplicate", FIELD(duplicate_item, partition), FIELD(duplicate_item, id),
-              FIELD(duplicate_item, pages));
-  bind_report(m, "BadPage", FIELD(bad_page, partition), FIELD(bad_page, path), FIELD(bad_page, problem));
-  bind_report(m, "ValidateReport", FIELD(va, partitions), FIELD(va, pages), FIELD(va, items),
-              FIELD(va, duplicate_ids), FIELD(va, duplicates), FIELD(va, bad_pages),
-              FIELD(va, unfetched_partitions));
-  bind_report(m, "IngestReport", FIELD(in, documents_seen), FIELD(in, documents_unchanged),
-              FIELD(in, documents_superseded), FIELD(in, documents_deleted_upstream),
-              FIELD(in, documents_written), FIELD(in, chunks_written), FIELD(in, chunks_embedded),
-              FIELD(in, embedding_cache_hits), FIELD(in, embed_calls), FIELD(in, stale_chunks_deleted),
-              FIELD(in, upsert_requests), FIELD(in, records_skipped), FIELD(in, skipped_ids))
+  bind_report<in>(m, "IngestReport")
       .def_property_readonly("metadata_truncated", [](const in& r) { return r.metadata.truncated; })
       .def_property_readonly("metadata_dropped", [](const in& r) { return r.metadata.dropped; })
       .def_property_readonly("metadata_flattened", [](const in& r) { return r.metadata.flattened; })
       .def_property_readonly("metadata_converted", [](const in& r) { return r.metadata.converted; });
-  bind_report(m, "ReconcileReport", FIELD(re, listed), FIELD(re, documents), FIELD(re, documents_deleted),
-              FIELD(re, chunks_deleted), FIELD(re, deleted));
-  bind_report(m, "VerifyReport", FIELD(ve, ok), FIELD(ve, sink), FIELD(ve, expected_count),
-              FIELD(ve, observed_count), FIELD(ve, baseline), FIELD(ve, count_ok),
-              FIELD(ve, count_wait_seconds), FIELD(ve, checked), FIELD(ve, sampled), FIELD(ve, missing_count),
-              FIELD(ve, mismatched_count), FIELD(ve, missing), FIELD(ve, mismatched), FIELD(ve, documents),
-              FIELD(ve, sink_info));
-  bind_report(m, "PartitionStatus", FIELD(pr, name), FIELD(pr, status), FIELD(pr, pages), FIELD(pr, items),
-              FIELD(pr, updated_at));
-  bind_report(m, "StatusReport", FIELD(st, partitions), FIELD(st, pages), FIELD(st, documents),
-              FIELD(st, live_chunks), FIELD(st, cached_embeddings));
-  bind_report(m, "RunReport", FIELD(run_report, fetch), FIELD(run_report, ingest));
+  bind_report<reconcile_report>(m, "ReconcileReport");
+  bind_report<verify_report>(m, "VerifyReport");
+  bind_report<partition_row>(m, "PartitionStatus");
+  bind_report<status_report>(m, "StatusReport");
+  bind_report<run_report>(m, "RunReport");
 }
 
 }  // namespace

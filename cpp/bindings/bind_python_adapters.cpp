@@ -75,52 +75,40 @@ struct python_pages {
   }
 };
 
-std::shared_ptr<callback_source> python_source(const py::object& hooks, std::string kind,
-                                               std::string description, bool normalizes, bool lists_ids,
-                                               bool reopens) {
+// Each hook of `Hooks` (a struct of std::function fields) that `fns` names, as a python_function
+// raising Error; the hooks it does not name stay empty.
+template <class Error, class Hooks>
+Hooks python_hooks(const py::dict& fns, const std::string& who) {
+  Hooks h;
+  fields_of(&h).each([&](std::string_view name, auto member) {
+    py::str key(name.data(), name.size());
+    if (!fns.contains(key)) return;
+    using signature = typename signature_of<std::remove_reference_t<decltype(h.*member)>>::type;
+    h.*member = python_function<Error, signature>{share(fns[key]), fmt::format("{} ({})", who, name)};
+  });
+  return h;
+}
+
+std::shared_ptr<callback_source> python_source(const py::dict& hooks, std::string kind,
+                                               std::string description) {
   std::string who = "the Python source " + kind;
-  auto hook = [&](const char* name) { return share(hooks.attr(name)); };
-  auto named = [&](const char* role) { return who + " (" + role + ")"; };
-  callback_source_hooks h;
-  h.partitions =
-      python_function<source_error, std::vector<std::string>()>{hook("partitions"), named("partitions")};
-  h.pages = [open = hook("pages"), who = named("pages")](std::string_view partition,
-                                                         std::string_view cursor) {
+  auto h = python_hooks<source_error, callback_source_hooks>(hooks, who);
+  // pages returns an iterator of pages, read one call at a time.
+  h.pages = [open = share(hooks["pages"]), who = who + " (pages)"](std::string_view partition,
+                                                                   std::string_view cursor) {
     auto pages = call_python<source_error>(who, [&] { return share(py::iter((*open)(partition, cursor))); });
     return callback_source_hooks::page_stream(python_pages{std::move(pages), who});
   };
-  if (normalizes)
-    h.documents = python_function<source_error, std::string(std::string_view, const std::string&)>{
-        hook("documents"), named("normalize")};
-  if (lists_ids)
-    h.list_ids = python_function<source_error, std::vector<std::string>(std::string_view)>{hook("list_ids"),
-                                                                                           named("list_ids")};
-  if (reopens)
-    h.reopen = python_function<source_error, std::string(std::string_view, std::string_view)>{
-        hook("reopen"), named("reopen")};
   return std::make_shared<callback_source>(std::move(h), std::move(kind), std::move(description));
 }
 
-std::shared_ptr<callback_sink> python_sink(const py::object& hooks, std::string name, std::string description,
+std::shared_ptr<callback_sink> python_sink(const py::dict& hooks, std::string name, std::string description,
                                            std::size_t batch_size, std::size_t metadata_limit) {
-  using ids = const std::vector<std::string>&;
   std::string who = "the Python sink " + name;
-  auto hook = [&](const char* n) { return share(hooks.attr(n)); };
-  auto named = [&](const char* role) { return who + " (" + role + ")"; };
-  callback_sink_hooks h;
-  h.upsert =
-      python_function<sink_error, std::int64_t(const std::vector<record>&)>{hook("upsert"), named("upsert")};
-  h.fetch = python_function<sink_error, std::vector<fetched_record>(ids)>{hook("fetch"), named("fetch")};
-  h.remove = python_function<sink_error, void(ids)>{hook("delete"), named("delete")};
-  h.list =
-      python_function<sink_error, std::vector<std::string>(std::string_view, std::string_view, std::size_t)>{
-          hook("list"), named("list")};
-  h.stats = python_function<sink_error, sink_stats()>{hook("stats"), named("stats")};
-  h.query = python_function<sink_error, std::vector<query_match>(const std::vector<float>&, std::size_t)>{
-      hook("query"), named("query")};
   return std::make_shared<callback_sink>(
-      std::move(h), callback_sink_options{"python", std::move(name), who, std::move(description), batch_size,
-                                          metadata_limit});
+      python_hooks<sink_error, callback_sink_hooks>(hooks, who),
+      callback_sink_options{"python", std::move(name), who, std::move(description), batch_size,
+                            metadata_limit});
 }
 
 }  // namespace
@@ -131,8 +119,7 @@ void register_python_adapters(py::module_& m) {
       .def(py::init(&python_embedder), py::arg("fn"), py::arg("dimension"), py::arg("name"),
            py::arg("batch_size") = 64, py::arg("concurrency") = 1);
   py::class_<callback_source, source, std::shared_ptr<callback_source>>(m, "PythonSource")
-      .def(py::init(&python_source), py::arg("hooks"), py::arg("kind"), py::arg("description"),
-           py::arg("normalizes"), py::arg("lists_ids"), py::arg("reopens"));
+      .def(py::init(&python_source), py::arg("hooks"), py::arg("kind"), py::arg("description"));
   py::class_<callback_sink, sink, std::shared_ptr<callback_sink>>(m, "PythonSink")
       .def(py::init(&python_sink), py::arg("hooks"), py::arg("name"), py::arg("description"),
            py::arg("batch_size"), py::arg("metadata_limit"));

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -64,38 +65,31 @@ void register_pipeline(py::module_& m);
 void register_http(py::module_& testing);
 void register_testing(py::module_& testing);
 
-// A C++ struct as a Python class whose attributes are its fields. Options are read-write, built
-// from keyword arguments over the struct's defaults (an unknown name raises AttributeError), so a
-// default instance is where Python reads every default from. Reports are read-only.
-template <class T, class V>
-struct field_ref {
-  const char* name;
-  V T::*member;
-};
-template <class T, class V>
-field_ref<T, V> field(const char* name, V T::*member) {
-  return {name, member};
-}
-// FIELD(S, member): the member of struct S, bound under its own name.
-#define FIELD(S, member) ::backfill::python::field(#member, &S::member)
-
+// A struct whose fields are listed beside it (core/fields.hpp) as a Python class with those fields
+// as attributes. Options are read-write, built from keyword arguments over the struct's defaults (an
+// unknown name raises AttributeError), so a default instance is where Python reads every default
+// from. Reports are read-only.
 template <class T>
 T options_from(const py::kwargs& kw) {
   py::object o = py::cast(T{});
   for (auto item : kw) py::setattr(o, item.first, item.second);
   return o.cast<T>();
 }
-template <class T, class... V>
-py::class_<T> bind_options(py::module_& m, const char* name, field_ref<T, V>... fields) {
+template <class T>
+py::class_<T> bind_options(py::module_& m, const char* name) {
   py::class_<T> c(m, name);
   c.def(py::init(&options_from<T>));
-  (c.def_readwrite(fields.name, fields.member), ...);
+  fields_of(static_cast<const T*>(nullptr)).each([&](std::string_view field, auto member) {
+    c.def_readwrite(std::string(field).c_str(), member);
+  });
   return c;
 }
-template <class T, class... V>
-py::class_<T> bind_report(py::module_& m, const char* name, field_ref<T, V>... fields) {
+template <class T>
+py::class_<T> bind_report(py::module_& m, const char* name) {
   py::class_<T> c(m, name);
-  (c.def_readonly(fields.name, fields.member), ...);
+  fields_of(static_cast<const T*>(nullptr)).each([&](std::string_view field, auto member) {
+    c.def_readonly(std::string(field).c_str(), member);
+  });
   return c;
 }
 

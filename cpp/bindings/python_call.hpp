@@ -9,6 +9,7 @@
 // stops as it does for Ctrl-C, and comes back to Python as itself.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -90,6 +91,14 @@ struct python_function<Error, R(A...)> {
       if constexpr (!std::is_void_v<R>) return out.template cast<R>();
     });
   }
+};
+
+// The signature S of a std::function<S>.
+template <class F>
+struct signature_of;
+template <class S>
+struct signature_of<std::function<S>> {
+  using type = S;
 };
 
 // Registers the translator that raises the Python exception a core error carries.

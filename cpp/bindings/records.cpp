@@ -3,8 +3,7 @@
 //   - values: a list or tuple of floats is read item by item with the C API (no pybind11 caster,
 //     no temporary vector of doubles); a buffer of float32 (array.array("f"), numpy) is one memcpy;
 //   - metadata: written as canonical JSON (keys sorted, compact, UTF-8, floats as repr() writes
-//     them) straight from the dict, the same bytes backfill._canonical.dumps gives; anything this
-//     writer does not know (a non-str key, a custom type) is handed to dumps itself;
+//     them) straight from the dict, the same bytes backfill._canonical.dumps gives;
 //   - a large call reads its records on helper threads too (a pack::crew), see below.
 // The rest is the core's: the JSON text (core/json.hpp), the helper threads (pack/crew.hpp), the
 // metadata step and the slices upserted while the next are read (pack/upsert_feed.hpp).
@@ -12,18 +11,15 @@
 // Reading without the GIL. Reading 1536 floats a record is ~48 kB of pointers and float objects,
 // bound by how fast one core pulls memory (~3.5 us a record here) rather than by work, so a second
 // thread reading at the same time takes part of the calling thread's load off the critical path
-// (bench/README.md, Pinecone section, has the measurement). The helpers never
-// take the GIL; they read while the calling thread holds it, and the calling thread runs no Python
-// code (it reads records too) until every helper is done. With the GIL held and no Python code
-// running, no thread can change or free the objects, which the records list keeps alive. The
-// "plain" reader, which is all the helpers run, keeps to that:
-//   - it reads exact dicts (PyDict_Next), exact str (their canonical code points, encoded here),
-//     exact float, exact int (PyLong_AsLongLongAndOverflow), bool, None, exact list and tuple;
-//   - it never raises, never changes a reference count, never allocates Python memory and never
-//     calls anything that could run Python code.
-// A record it cannot read whole (a subclass, a buffer, an int among the values, a lone surrogate,
-// an error to raise) is read again afterwards by the general reader, on the calling thread, in
-// record order, so the first bad record is the one named. Builds without a GIL get no helpers.
+// (bench/README.md, Pinecone section, has the measurement). The helpers never take the GIL; they
+// read while the calling thread holds it, and the calling thread runs no Python code (it reads
+// records too) until every helper is done, so no thread can change or free the objects. The
+// "plain" reader, which is all the helpers run, keeps to that: it reads exact dicts, str, float,
+// int, bool, None, list and tuple, and never raises, changes a reference count, allocates Python
+// memory or calls anything that could run Python code. A record it cannot read whole (a subclass,
+// a buffer, an int among the values, a lone surrogate, an error to raise) is read again afterwards
+// by the facade's backfill._canonical.record_parts, on the calling thread, in record order, so the
+// first bad record is the one named. Builds without a GIL get no helpers.
 #include <Python.h>
 
 #include <algorithm>
@@ -235,6 +231,7 @@ bool read_plain(PyObject* d, record& r, scratch_space& scratch) {
 
 // ---- the general reader: the calling thread, with the GIL ---------------------------------------
 
+// A float32 or float64 buffer (C-contiguous), copied as float32; false for any other object.
 bool read_buffer(PyObject* obj, std::vector<float>& out) {
   if (!PyObject_CheckBuffer(obj)) return false;
   Py_buffer view;
@@ -260,75 +257,15 @@ bool read_buffer(PyObject* obj, std::vector<float>& out) {
   return ok;
 }
 
-void read_values(PyObject* obj, std::vector<float>& out, PyObject* id) {
-  if (read_buffer(obj, out)) return;
-  auto refuse = [&](const char* what) {
-    PyErr_Clear();
-    type_error("record " + py::str(id).cast<std::string>() + ": " + what);
-  };
-  // Any other iterable (a generator, a list subclass, a numpy array of ints) as a list first.
-  py::object items;
-  if (!PyList_CheckExact(obj) && !PyTuple_CheckExact(obj)) {
-    if (PyUnicode_Check(obj) || PyBytes_Check(obj) ||
-        !(items = py::reinterpret_steal<py::object>(PySequence_Fast(obj, ""))))
-      refuse("values must be a list of numbers or a float buffer");
-    obj = items.ptr();
-  }
-  // A __float__ may run any Python code, even code that changes this list: its size is read again
-  // for every item, and each item is held while it is converted.
-  out.clear();
-  for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(obj); ++i) {
-    py::object x = py::reinterpret_borrow<py::object>(PySequence_Fast_GET_ITEM(obj, i));
-    double d = PyFloat_AsDouble(x.ptr());  // floats, ints, numpy scalars, anything with __float__
-    if (d == -1.0 && PyErr_Occurred()) refuse("values must be numbers");
-    out.push_back(static_cast<float>(d));
-  }
-}
-
-void read_general(PyObject* d, record& r, py::object& dumps, scratch_space& scratch) {
-  const keys& k = key_names();
-  if (!PyDict_Check(d)) type_error("each record must be a dict with 'id' and 'values'");
-  // The record's own fields are held too, as Python code run below (a __float__) may change it.
-  py::object id_ref = py::reinterpret_borrow<py::object>(PyDict_GetItemWithError(d, k.id));
-  PyObject* id = id_ref.ptr();
-  if (!id || !PyUnicode_Check(id)) {
-    if (PyErr_Occurred()) throw py::error_already_set();
-    type_error("each record needs an 'id' that is a str");
-  }
-  Py_ssize_t n = 0;
-  const char* p = PyUnicode_AsUTF8AndSize(id, &n);
-  if (!p) {
-    PyErr_Clear();
-    throw py::value_error("record id " + py::repr(id).cast<std::string>() +
-                          " is not valid Unicode text (it holds a lone surrogate)");
-  }
-  r.id.assign(p, static_cast<std::size_t>(n));
-  py::object values = py::reinterpret_borrow<py::object>(PyDict_GetItemWithError(d, k.values));
-  if (!values) {
-    if (PyErr_Occurred()) throw py::error_already_set();
-    type_error("record " + r.id + " has no 'values'");
-  }
-  read_values(values.ptr(), r.values, id);
-  PyObject* metadata = PyDict_GetItemWithError(d, k.metadata);
-  if (!metadata) {
-    if (PyErr_Occurred()) throw py::error_already_set();
-    r.metadata_json = "{}";
-    return;
-  }
-  r.metadata_json.clear();
-  scratch.used = 0;
-  if (!write_json(r.metadata_json, metadata, 0, scratch)) {
-    if (!dumps) dumps = py::module_::import("backfill._canonical").attr("dumps");
-    py::object text = dumps(py::handle(metadata));  // raises for what JSON cannot hold
-    Py_ssize_t size = 0;
-    const char* utf8 = PyUnicode_AsUTF8AndSize(text.ptr(), &size);
-    if (!utf8) {
-      PyErr_Clear();
-      throw py::value_error("record " + r.id +
-                            ": metadata holds text that is not valid Unicode (a lone surrogate)");
-    }
-    r.metadata_json.assign(utf8, static_cast<std::size_t>(size));
-  }
+// A record the plain reader could not read whole, through backfill._canonical.record_parts, which
+// raises naming the record at fault.
+void read_general(PyObject* d, record& r, py::object& record_parts) {
+  if (!record_parts) record_parts = py::module_::import("backfill._canonical").attr("record_parts");
+  py::tuple parts = record_parts(py::handle(d));
+  r.id = parts[0].cast<std::string>();
+  if (!read_buffer(parts[1].ptr(), r.values))
+    type_error("record " + r.id + ": values are not a float buffer");
+  r.metadata_json = parts[2].cast<std::string>();
 }
 
 // ---- records_from_python ---------------------------------------------------------------------
@@ -367,13 +304,13 @@ void records_from_python(const py::list& records, std::size_t begin, std::size_t
   });
   // Every helper is done: from here on Python code may run (dumps, __float__, errors), and may
   // even change the list, so each record is looked up again and held while it is read.
-  py::object dumps;  // backfill._canonical.dumps, imported when first needed
+  py::object record_parts;  // imported when first needed
   for (std::size_t i = 0; i < n; ++i) {
     if (!general[i]) continue;
     if (begin + i >= static_cast<std::size_t>(PyList_GET_SIZE(records.ptr())))
       throw py::value_error("the list of records changed while it was being read");
     py::object item = py::reinterpret_borrow<py::object>(PyList_GET_ITEM(records.ptr(), begin + i));
-    read_general(item.ptr(), out[i], dumps, with.scratch[0]);
+    read_general(item.ptr(), out[i], record_parts);
   }
 }
 

@@ -9,6 +9,7 @@
 #include "backfill/sources/jira/adf.hpp"
 #include "backfill/sources/jira/jira.hpp"
 #include "bindings.hpp"
+#include "records.hpp"
 
 namespace backfill::python {
 namespace {
@@ -62,6 +63,16 @@ std::exception_ptr sample_error(const std::string& kind, const std::string& mess
 }  // namespace
 
 void register_testing(py::module_& m) {
+  m.def(
+      "read_records",
+      [](const py::list& records) {
+        py::list out;
+        for (const auto& r : records_from_python(records))
+          out.append(py::make_tuple(r.id, py::cast(r.values), py::str(r.metadata_json)));
+        return out;
+      },
+      py::arg("records"),
+      "The records as Sink.upsert reads them: [(id, values as float32, metadata as canonical JSON)].");
   m.def("error_kinds", [] {
     std::vector<std::string> out;
     for (const auto& [name, make_error] : error_kinds) out.push_back(name);

@@ -280,7 +280,7 @@ TEST(GrpcUpsert, EmptyNamespaceIsLeftOutAndTheSinkSendsDefault) {
     pinecone_options o;
     o.host = "http://127.0.0.1:9";
     o.api_key = "pk-unit-test";
-    o.name_space = ns;
+    o.namespace_ = ns;
     pinecone_sink sink(o);
     EXPECT_EQ(sink.receipt_info().at("namespace"), "__default__");
     EXPECT_EQ(sink.receipt_info().at("transport"), "grpc");

@@ -230,7 +230,7 @@ pinecone_options rest_options(const pinecone_server& server) {
   pinecone_options o;
   o.host = server.host();
   o.api_key = "pk-loopback-secret";
-  o.name_space = "docs";
+  o.namespace_ = "docs";
   o.transport = "rest";
   o.max_attempts = 1;
   o.rate = 0;

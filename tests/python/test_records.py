@@ -1,4 +1,4 @@
-"""How Sink.upsert reads record dicts (cpp/bindings/records.cpp), through _core.read_records.
+"""How Sink.upsert reads record dicts (cpp/bindings/records.cpp), through _core._testing.read_records.
 
 Large calls are read by helper threads as well as the calling thread, and anything the fast reader
 cannot take whole goes to the general reader afterwards; both must give the bytes
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from backfill import _core
+from backfill._core import _testing
 from backfill._canonical import dumps
 
 
@@ -26,7 +26,7 @@ def f32(values: Any) -> list[float]:
 
 
 def read(records: list[dict[str, Any]]) -> list[tuple[str, list[float], str]]:
-    return _core.read_records(records)
+    return _testing.read_records(records)
 
 
 def random_doubles(rng: random.Random, n: int) -> list[float]:

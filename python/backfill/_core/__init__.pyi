@@ -143,7 +143,6 @@ class PineconeSink(Sink):
     @overload
     def __init__(self, **kwargs: Any) -> None: ...
 
-def read_records(records: builtins.list[dict[str, Any]]) -> builtins.list[tuple[str, builtins.list[float], str]]: ...
 
 class ChunkingOptions:
     target_tokens: int
@@ -354,10 +353,10 @@ class Pipeline:
 
 class PythonSource(Source):
     def __init__(
-        self, hooks: Any, kind: str, description: str, normalizes: bool, lists_ids: bool, reopens: bool
+        self, hooks: dict[str, Any], kind: str, description: str
     ) -> None: ...
 
 class PythonSink(Sink):
     def __init__(
-        self, hooks: Any, name: str, description: str, batch_size: int, metadata_limit: int
+        self, hooks: dict[str, Any], name: str, description: str, batch_size: int, metadata_limit: int
     ) -> None: ...

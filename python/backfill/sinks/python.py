@@ -55,7 +55,8 @@ class PythonSink:
             raise ConfigError("sink.batch_size must be at least 1 and sink.metadata_max_bytes at least 0", key="sink")
         hooks = _SinkHooks(self)
         return _core.PythonSink(
-            hooks,
+            {"upsert": hooks.upsert, "fetch": hooks.fetch, "remove": hooks.delete, "list": hooks.list,
+             "stats": hooks.stats, "query": hooks.query},
             self.name,
             f"Python sink {self.name} ({callable_name(hooks.upsert_fn.fn)})",
             batch_size=self.batch_size,

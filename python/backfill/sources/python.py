@@ -85,13 +85,11 @@ class PythonSource:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", self.name):
             raise ConfigError(f"source.name {self.name!r} must be letters, digits, '.', '_' or '-'", key="source.name")
         hooks = _SourceHooks(self)
+        optional = {"documents": hooks.normalize_fn, "list_ids": hooks.list_ids_fn, "reopen": hooks.reopen_fn}
         return _core.PythonSource(
-            hooks,
+            {name: getattr(hooks, name) for name in ("partitions", "pages", *optional) if optional.get(name, True)},
             self.name,
             f"Python source {self.name} ({callable_name(hooks.pages_fn.fn)})",
-            normalizes=hooks.normalize_fn is not None,
-            lists_ids=hooks.list_ids_fn is not None,
-            reopens=hooks.reopen_fn is not None,
         )
 
 

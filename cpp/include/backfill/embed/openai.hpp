@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backfill/core/fields.hpp"
 #include "backfill/embed/embedder.hpp"
 #include "backfill/embed/rate_budget.hpp"
 #include "backfill/http/classify.hpp"
@@ -50,6 +51,9 @@ struct openai_options {
   double base_delay = 0.5;
   double max_elapsed = 900;  // seconds of retrying one request before giving up
 };
+BACKFILL_FIELDS(openai_options, &s::model, &s::api_key, &s::base_url, &s::dimensions, &s::max_inputs,
+                &s::max_tokens_per_request, &s::max_input_tokens, &s::concurrency, &s::timeout, &s::rate,
+                &s::verify_tls, &s::max_attempts, &s::base_delay, &s::max_elapsed)
 
 namespace openai {
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backfill/core/document.hpp"
+#include "backfill/core/fields.hpp"
 
 namespace backfill {
 
@@ -17,6 +18,7 @@ struct chunker_options {
   std::size_t overlap_tokens = 64;
   std::size_t max_tokens = 8000;  // hard limit per chunk, title included
 };
+BACKFILL_FIELDS(chunker_options, &s::target_tokens, &s::overlap_tokens, &s::max_tokens)
 
 // A conservative token count: at least one token per 3 bytes of UTF-8 (BPE tokenizers average about 4
 // bytes per token on English, fewer on code and non-Latin scripts).

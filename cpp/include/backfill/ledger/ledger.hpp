@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backfill/core/fields.hpp"
 #include "backfill/ledger/sqlite.hpp"
 
 namespace backfill {
@@ -24,6 +25,7 @@ struct partition_row {
   std::string updated_at;
   std::string watermark;  // highest change marker seen (incremental sources)
 };
+BACKFILL_FIELDS(partition_row, &s::name, &s::status, &s::pages, &s::items, &s::updated_at)
 
 struct page_row {
   std::string source;

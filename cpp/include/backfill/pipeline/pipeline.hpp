@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backfill/core/context.hpp"
+#include "backfill/core/fields.hpp"
 #include "backfill/embed/embedder.hpp"
 #include "backfill/ingest/chunker.hpp"
 #include "backfill/journal/journal.hpp"
@@ -37,6 +38,9 @@ struct pipeline_options {
   std::size_t embed_concurrency = 0;  // embed calls in flight; 0 = the embedder's concurrency()
   std::size_t batches_in_flight = 0;  // batches between normalizing and committing; 0 = embed calls + 2
 };
+BACKFILL_FIELDS(pipeline_options, &s::workdir, &s::chunking, &s::batch_records, &s::max_examples,
+                &s::count_timeout_seconds, &s::count_poll_seconds, &s::overlap, &s::fetch_concurrency,
+                &s::embed_concurrency, &s::batches_in_flight)
 
 class fetch_feed;
 

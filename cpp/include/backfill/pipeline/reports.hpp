@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "backfill/core/fields.hpp"
 #include "backfill/ledger/ledger.hpp"
 #include "backfill/pack/sanitize.hpp"
 #include "backfill/sources/source.hpp"
@@ -16,6 +17,7 @@ struct plan_report {
   std::vector<partition_plan> partitions;
   std::int64_t known_done = 0;  // partitions already fetched completely
 };
+BACKFILL_FIELDS(plan_report, &s::partitions, &s::known_done)
 
 struct fetch_report {
   std::int64_t partitions = 0;
@@ -25,18 +27,22 @@ struct fetch_report {
   std::int64_t items_fetched = 0;
   std::int64_t bytes_fetched = 0;
 };
+BACKFILL_FIELDS(fetch_report, &s::partitions, &s::partitions_skipped, &s::pages_fetched, &s::pages_total,
+                &s::items_fetched, &s::bytes_fetched)
 
 struct duplicate_item {
   std::string partition;
   std::string id;
   std::vector<std::string> pages;  // journal paths, relative to the workdir
 };
+BACKFILL_FIELDS(duplicate_item, &s::partition, &s::id, &s::pages)
 
 struct bad_page {
   std::string partition;
   std::string path;  // relative to the workdir
   std::string problem;
 };
+BACKFILL_FIELDS(bad_page, &s::partition, &s::path, &s::problem)
 
 struct validate_report {
   std::int64_t partitions = 0;
@@ -47,6 +53,8 @@ struct validate_report {
   std::vector<bad_page> bad_pages;
   std::int64_t unfetched_partitions = 0;
 };
+BACKFILL_FIELDS(validate_report, &s::partitions, &s::pages, &s::items, &s::duplicate_ids, &s::duplicates,
+                &s::bad_pages, &s::unfetched_partitions)
 
 struct ingest_report {
   std::int64_t documents_seen = 0;
@@ -64,6 +72,10 @@ struct ingest_report {
   std::int64_t records_skipped = 0;      // records that could not be made to fit the sink at all
   std::vector<std::string> skipped_ids;  // the first max_examples of them
 };
+BACKFILL_FIELDS(ingest_report, &s::documents_seen, &s::documents_unchanged, &s::documents_superseded,
+                &s::documents_deleted_upstream, &s::documents_written, &s::chunks_written,
+                &s::chunks_embedded, &s::embedding_cache_hits, &s::embed_calls, &s::stale_chunks_deleted,
+                &s::upsert_requests, &s::records_skipped, &s::skipped_ids)
 
 struct reconcile_report {
   std::int64_t listed = 0;             // ids the source holds now
@@ -72,6 +84,8 @@ struct reconcile_report {
   std::int64_t chunks_deleted = 0;
   std::vector<std::string> deleted;  // the first max_examples
 };
+BACKFILL_FIELDS(reconcile_report, &s::listed, &s::documents, &s::documents_deleted, &s::chunks_deleted,
+                &s::deleted)
 
 struct verify_report {
   bool ok = false;
@@ -90,6 +104,9 @@ struct verify_report {
   std::int64_t documents = 0;
   std::map<std::string, std::string> sink_info;  // e.g. Pinecone's last write LSN
 };
+BACKFILL_FIELDS(verify_report, &s::ok, &s::sink, &s::expected_count, &s::observed_count, &s::baseline,
+                &s::count_ok, &s::count_wait_seconds, &s::checked, &s::sampled, &s::missing_count,
+                &s::mismatched_count, &s::missing, &s::mismatched, &s::documents, &s::sink_info)
 
 struct status_report {
   std::vector<partition_row> partitions;
@@ -98,10 +115,13 @@ struct status_report {
   std::int64_t live_chunks = 0;
   std::int64_t cached_embeddings = 0;
 };
+BACKFILL_FIELDS(status_report, &s::partitions, &s::pages, &s::documents, &s::live_chunks,
+                &s::cached_embeddings)
 
 struct run_report {
   fetch_report fetch;
   ingest_report ingest;
 };
+BACKFILL_FIELDS(run_report, &s::fetch, &s::ingest)
 
 }  // namespace backfill

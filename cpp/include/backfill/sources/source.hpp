@@ -9,6 +9,7 @@
 
 #include "backfill/core/context.hpp"
 #include "backfill/core/document.hpp"
+#include "backfill/core/fields.hpp"
 
 namespace backfill {
 
@@ -18,6 +19,7 @@ struct partition_plan {
   std::int64_t estimated_items = -1;
   std::int64_t estimated_pages = -1;
 };
+BACKFILL_FIELDS(partition_plan, &s::name, &s::label, &s::estimated_items, &s::estimated_pages)
 
 // Where fetched pages go. The pipeline journals each page and advances the cursor in the ledger in
 // that order, so a page is durable before its cursor moves.

@@ -68,8 +68,8 @@ pinecone_sink::pinecone_sink(pinecone_options options) : options_(std::move(opti
   base_ = options_.host;
   if (base_.find("://") == std::string::npos) base_ = "https://" + base_;
   while (!base_.empty() && base_.back() == '/') base_.pop_back();
-  ns_ = (options_.name_space.empty() || options_.name_space == default_namespace) ? default_namespace
-                                                                                  : options_.name_space;
+  ns_ = (options_.namespace_.empty() || options_.namespace_ == default_namespace) ? default_namespace
+                                                                                  : options_.namespace_;
   http::client_options o;
   o.timeout = options_.timeout;
   o.verify_tls = options_.verify_tls;

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backfill/core/fields.hpp"
 #include "backfill/sinks/sink.hpp"
 
 namespace backfill {
@@ -24,6 +25,7 @@ struct callback_sink_hooks {
   // Optional: without it, query() throws sink_error.
   std::function<std::vector<query_match>(const std::vector<float>& vector, std::size_t top_k)> query;
 };
+BACKFILL_FIELDS(callback_sink_hooks, &s::upsert, &s::fetch, &s::remove, &s::list, &s::stats, &s::query)
 
 struct callback_sink_options {
   std::string kind;  // "python": the identity is "<kind>:<name>"

@@ -22,6 +22,7 @@
 #include <string>
 #include <utility>
 
+#include "backfill/core/fields.hpp"
 #include "backfill/http/client.hpp"
 #include "backfill/sinks/sink.hpp"
 
@@ -30,7 +31,7 @@ namespace backfill {
 struct pinecone_options {
   std::string host;  // https://my-index-abc123.svc.pinecone.io, or http://127.0.0.1:PORT for Pinecone Local
   std::string api_key;
-  std::string name_space;
+  std::string namespace_;
   std::string api_version = "2025-10";
   std::size_t max_records = 1000;
   std::size_t max_request_bytes = 2 * 1000 * 1000;
@@ -43,6 +44,9 @@ struct pinecone_options {
   double base_delay = 0.5;
   std::string transport = "grpc";  // of upserts: "grpc" (needs libcurl with HTTP/2) or "rest"
 };
+BACKFILL_FIELDS(pinecone_options, &s::host, &s::api_key, &s::namespace_, &s::api_version, &s::max_records,
+                &s::max_request_bytes, &s::max_in_flight, &s::rate, &s::timeout, &s::verify_tls,
+                &s::metadata_max_bytes, &s::max_attempts, &s::base_delay, &s::transport)
 
 class pinecone_sink final : public sink {
  public:

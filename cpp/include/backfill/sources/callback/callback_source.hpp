@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backfill/core/fields.hpp"
 #include "backfill/sources/source.hpp"
 
 namespace backfill {
@@ -40,6 +41,7 @@ struct callback_source_hooks {
   // Optional: where a finished partition resumes for its watermark (makes the source incremental).
   std::function<std::string(std::string_view partition, std::string_view watermark)> reopen;
 };
+BACKFILL_FIELDS(callback_source_hooks, &s::partitions, &s::pages, &s::documents, &s::list_ids, &s::reopen)
 
 class callback_source final : public source {
  public:

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "backfill/core/fields.hpp"
 #include "backfill/http/client.hpp"
 #include "backfill/http/paginate.hpp"
 #include "backfill/sources/source.hpp"
@@ -47,6 +48,9 @@ struct jira_options {
                                      "labels",  "components",  "assignee", "reporter",  "created",
                                      "updated", "comment",     "project",  "parent"};
 };
+BACKFILL_FIELDS(jira_options, &s::url, &s::email, &s::token, &s::projects, &s::jql, &s::since,
+                &s::window_days, &s::max_results, &s::overlap_minutes, &s::rate, &s::max_in_flight,
+                &s::timeout, &s::verify_tls, &s::fields)
 
 class jira_source final : public source {
  public:

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "backfill/core/fields.hpp"
 #include "backfill/sources/source.hpp"
 
 namespace backfill {
@@ -23,6 +24,7 @@ struct slack_export_options {
   std::vector<std::string> skip_subtypes = {"channel_join",    "channel_leave", "channel_topic",
                                             "channel_purpose", "channel_name",  "pinned_item"};
 };
+BACKFILL_FIELDS(slack_export_options, &s::path, &s::workspace_url, &s::skip_subtypes)
 
 class slack_export_source final : public source {
  public:
