@@ -170,7 +170,7 @@ std::vector<display_field> of_page(const element& root) {
 }
 
 void render(const element& fields, const std::vector<display_field>& shown, std::string& text, metadata& meta,
-            const std::function<void(const std::string&)>& warn) {
+            const std::function<void(std::string_view, const std::string&)>& warn) {
   for (const auto& f : shown) {
     element v;
     const system_field* sys = system_of(f.id);
@@ -192,8 +192,9 @@ void render(const element& fields, const std::vector<display_field>& shown, std:
           if (const std::string_view name = get_str(a, "/filename"); !name.empty()) items.emplace_back(name);
     } else if (!read_value(v, items, rich, numeric)) {
       if (warn)
-        warn(fmt::format("Jira field '{}' ({}) has a value of a shape backfill does not read; left out",
-                         f.name, f.id));
+        warn("jira field " + f.id,
+             fmt::format("field '{}' ({}) has a value of a shape backfill does not read; left out", f.name,
+                         f.id));
       continue;
     }
     if (!items.empty()) {

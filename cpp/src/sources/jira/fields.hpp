@@ -30,8 +30,9 @@ const std::vector<display_field>& defaults();
 std::vector<display_field> of_page(const simdjson::dom::element& root);
 
 // Appends "Name: value" lines for the fields the issue has to `text`, and sets their metadata.
-// `warn` hears of a value whose shape no rule reads (it is left out, never dropped silently).
+// `warn(kind, message)` hears of a value whose shape no rule reads (it is left out, never dropped
+// silently); the kind names the field ("jira field customfield_10050").
 void render(const simdjson::dom::element& fields, const std::vector<display_field>& shown, std::string& text,
-            metadata& meta, const std::function<void(const std::string&)>& warn);
+            metadata& meta, const std::function<void(std::string_view, const std::string&)>& warn);
 
 }  // namespace backfill::jira_fields

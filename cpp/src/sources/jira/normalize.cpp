@@ -9,7 +9,6 @@
 #include <simdjson.h>
 
 #include "backfill/core/errors.hpp"
-#include "backfill/core/log.hpp"
 #include "backfill/sources/jira/adf.hpp"
 #include "backfill/sources/jira/jira.hpp"
 #include "sources/jira/fields.hpp"
@@ -43,12 +42,6 @@ std::string body_text(const element& body) {
 }
 
 }  // namespace
-
-void jira_source::warn_once(const std::string& warning) {
-  std::lock_guard lock(warned_mu_);
-  ++warnings_;
-  if (warned_.insert(warning).second) logger()->warn("{}", warning);
-}
 
 std::string jira_time_to_utc(std::string_view t) {
   // 2024-01-15T10:30:00.000+0100 (also Z, +01:00, no fraction)
@@ -89,13 +82,14 @@ void jira_source::page_items(std::string_view, const std::string& body, const it
 
 void jira_source::normalize(std::string_view, page_reader& pages, const document_fn& emit, run_context& ctx) {
   pages.for_each([&](std::int64_t, const std::string& body, const std::string&) {
-    normalize_jira_page(body, site_, emit, [&](const std::string& warning) { warn_once(warning); });
+    normalize_jira_page(body, site_, emit,
+                        [&](std::string_view kind, const std::string& message) { ctx.warn(kind, message); });
     ctx.checkpoint();
   });
 }
 
 void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit,
-                         const std::function<void(const std::string&)>& warn) {
+                         const jira_warn_fn& warn) {
   thread_local simdjson::dom::parser parser;
   element root = parse_padded(parser, body, "a journaled Jira page");
   const simdjson::dom::array issues = journal_issues(root);
@@ -160,7 +154,10 @@ void normalize_jira_page(const std::string& body, std::string_view site, const d
     d.text = description;
     std::string shown_fields;
     metadata field_meta;  // the shown fields' metadata, under the keys set below
-    jira_fields::render(fields, shown, shown_fields, field_meta, warn);
+    jira_fields::render(fields, shown, shown_fields, field_meta,
+                        [&](std::string_view kind, const std::string& message) {
+                          if (warn) warn(kind, "Jira " + key + ": " + message);
+                        });
     if (!shown_fields.empty()) d.text += (d.text.empty() ? "" : "\n\n") + shown_fields;
     for (const auto& c : comments) {
       if (!d.text.empty()) d.text += "\n\n";

@@ -14,8 +14,6 @@
 
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -89,23 +87,22 @@ class jira_source final : public source {
   void read_comments(std::vector<comment_job>& jobs, const std::vector<http::header>& headers,
                      run_context& ctx);
   [[noreturn]] void explain(const http::http_error& e, std::string_view partition) const;
-  // A value normalize could not read: logged once per kind, every one counted.
-  void warn_once(const std::string& warning);
 
   jira_options options_;
   std::string site_;
   std::string auth_;  // "Basic ..."
   std::unique_ptr<http::client> client_;
-  std::mutex warned_mu_;
-  std::set<std::string> warned_;
-  std::int64_t warnings_ = 0;
 };
+
+// Hears of a value normalize leaves out: its kind ("jira field customfield_10050") and a message
+// naming the issue and the field.
+using jira_warn_fn = std::function<void(std::string_view kind, const std::string& message)>;
 
 // Turns one journal page ({"search": ..., "comments": ..., "fields": [<the catalogue entries of the
 // fields shown>]}) into documents. `site` is the base of the browse links. `warn` hears of each field
 // value whose shape is not read (it is left out of the document).
 void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit,
-                         const std::function<void(const std::string&)>& warn = {});
+                         const jira_warn_fn& warn = {});
 
 // Jira's "2024-01-15T10:30:00.000+0100" as UTC ISO 8601 ("2024-01-15T09:30:00Z"); "" if unparseable.
 std::string jira_time_to_utc(std::string_view t);
