@@ -3,9 +3,11 @@
 implementation, in MB/s of journal pages, in one run.
 
 The pages are what backfill journals for Jira (``{"search": <raw /search/jql body>, "comments": {"KEY":
-[<raw comment pages>]}}``), produced by the Jira fake of the tests (tests/python/jira_fake.py) exactly as
-the source asks for them: the standard fields, maxResults=100, every comment of the issues with more than
-the 20 that search embeds read from /rest/api/3/issue/{key}/comment. Default: 50 pages of 100 issues.
+[<raw comment pages>]}, "fields": [<the field catalogue's entries of the fields shown>]}``), produced by the
+Jira fake of the tests (tests/python/jira_fake.py) exactly as the source asks for them with its default
+``fields``: the issue view's fields and the rich-text custom fields of the site's catalogue
+(/rest/api/3/field), maxResults=100, every comment of the issues with more than the 20 that search embeds
+read from /rest/api/3/issue/{key}/comment. Default: 50 pages of 100 issues.
 
 Both implementations do the same work on the same strings: parse the JSON, render every ADF document
 (description and comments) to text, merge and sort the comments, and build the document dicts (id,
@@ -723,8 +725,10 @@ def py_normalize_page(page: str, site: str, loads: Callable[[str], Any] = json.l
 
 # --- the pages -----------------------------------------------------------------------------------------
 
+# What normalize always reads (the search asks for them whatever is shown).
 STANDARD_FIELDS = ("summary", "description", "status", "issuetype", "priority", "labels", "components", "assignee",
                    "reporter", "created", "updated", "comment", "project", "parent")
+RICH_TEXT = "com.atlassian.jira.plugin.system.customfieldtypes:textarea"
 
 
 def _get(url: str, auth: str) -> bytes:
@@ -733,15 +737,27 @@ def _get(url: str, auth: str) -> bytes:
         return r.read()
 
 
+def shown_by_default(catalogue: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The catalogue entries the source shows by default (as cpp/src/sources/jira/catalogue.cpp chooses
+    them): the issue view's system fields, then the rich-text custom fields."""
+    by_id = {f["id"]: f for f in catalogue}
+    chosen = [by_id[fid] for fid, _ in _DEFAULT_FIELDS if fid in by_id]
+    chosen += [f for f in catalogue if f.get("schema", {}).get("custom") == RICH_TEXT]
+    return [{"id": f["id"], "name": f["name"], "schema": f["schema"]} for f in chosen]
+
+
 def make_pages(pages: int, per_page: int, seed: int) -> tuple[list[str], str, dict[str, Any]]:
     """Journal pages as the Jira source writes them, from the fake: (pages, site, facts)."""
     from jira_fake import JiraFake
 
     t0 = time.monotonic()
     with JiraFake({"BENCH": pages * per_page}, seed=seed, validate=False, gzip_responses=False) as fake:
+        shown = shown_by_default(json.loads(_get(f"{fake.url}/rest/api/3/field", fake.auth_header)))
+        asked = list(STANDARD_FIELDS) + [f["id"] for f in shown if f["id"] not in STANDARD_FIELDS]
+        shown_json = json.dumps(shown, separators=(",", ":"), ensure_ascii=False)
         jql = 'project = "BENCH" AND updated >= "1970-01-01" ORDER BY key ASC'
         base = (f"{fake.url}/rest/api/3/search/jql?jql={quote(jql, safe='')}&maxResults={per_page}"
-                f"&fields={','.join(STANDARD_FIELDS)}")
+                f"&fields={','.join(asked)}")
         out: list[str] = []
         token = None
         comment_requests = 0
@@ -763,7 +779,8 @@ def make_pages(pages: int, per_page: int, seed: int) -> tuple[list[str], str, di
                             break
                         start += len(got["comments"])
                     extra.append(json.dumps(issue["key"]) + ":[" + ",".join(cpages) + "]")
-            out.append('{"search":' + raw.decode() + ',"comments":{' + ",".join(extra) + "}}")
+            out.append('{"search":' + raw.decode() + ',"comments":{' + ",".join(extra) + '},"fields":' + shown_json
+                       + "}")
             token = body.get("nextPageToken")
             if body["isLast"]:
                 break
