@@ -67,7 +67,8 @@ TEST(JiraCatalogue, NamesInAnyCaseAndIdsChooseFieldsInTheOrderGiven) {
   EXPECT_EQ(c.ids, (std::vector<std::string>{"customfield_10011", "customfield_10026", "customfield_10027",
                                              "status"}));
   EXPECT_EQ(c.api_fields, read_always + ",customfield_10011,customfield_10026,customfield_10027");
-  EXPECT_NE(c.page_fields.find(R"({"id":"customfield_10011","name":"Epic Name","schema":)"), std::string::npos);
+  EXPECT_NE(c.page_fields.find(R"({"id":"customfield_10011","name":"Epic Name","schema":)"),
+            std::string::npos);
 }
 
 TEST(JiraCatalogue, AnUnknownNameIsOneLineNamingItAndItsCloseMatches) {
@@ -94,7 +95,8 @@ TEST(JiraCatalogue, CloseMatchesAreNearestFirst) {
   const std::vector<std::string> names = {"Story Points", "Story point estimate", "Status", "Epic Name",
                                           "Epic Link"};
   EXPECT_EQ(close_matches("story pionts", names), (std::vector<std::string>{"Story Points"}));
-  EXPECT_EQ(close_matches("Epic", names), (std::vector<std::string>{"Epic Name", "Epic Link"}));  // ties: as listed
+  EXPECT_EQ(close_matches("Epic", names),
+            (std::vector<std::string>{"Epic Name", "Epic Link"}));  // ties: as listed
   EXPECT_EQ(close_matches("Stats", names), (std::vector<std::string>{"Status"}));
   EXPECT_TRUE(close_matches("Team", names).empty());
 }
