@@ -179,6 +179,8 @@ class IngestReport(Report):
     metadata_converted: dict[str, int] = field(default_factory=dict)
     records_skipped: int = 0
     skipped_ids: list[str] = field(default_factory=list)
+    warnings: int = 0
+    warning_examples: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IngestReport:
@@ -201,6 +203,9 @@ class IngestReport(Report):
             line += "\n  metadata fitted to the sink's limit: " + ", ".join(changes)
         if self.records_skipped:
             line += f"\n  {self.records_skipped} records could not be sent at all: " + ", ".join(self.skipped_ids[:5])
+        if self.warnings:
+            line += (f"\n  values left out of the documents (a shape backfill does not read): {self.warnings}, "
+                     "e.g.:" + "".join(f"\n    {w}" for w in self.warning_examples[:3]))
         return line
 
 

@@ -39,7 +39,7 @@ std::vector<document> normalize(bool include_restricted) {
   padded.reserve(padded.size() + 64);
   std::vector<document> docs;
   backfill::normalize_jira_page(
-      padded, "https://acme.atlassian.net", [&](document&& d) { docs.push_back(std::move(d)); },
+      padded, "https://acme.atlassian.net", [&](document&& d) { docs.push_back(std::move(d)); }, {},
       include_restricted);
   return docs;
 }

@@ -64,6 +64,8 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   };
   ctx.begin_phase(feed ? "fetch" : "ingest", feed ? "pages" : "documents");
   const std::int64_t calls_before = embedder_->calls();
+  const std::int64_t warnings_before = ctx.warnings();
+  const std::size_t examples_before = ctx.warning_examples().size();
 
   document_dedup dedup(*ledger_, sink_id);
   record_builder builder(options_.chunking, sink_->metadata_limit(),
@@ -182,10 +184,18 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   report.chunks_embedded += stages.chunks_embedded();
   writer.merge_into(report);
   report.embed_calls = embedder_->calls() - calls_before;
+  report.warnings = ctx.warnings() - warnings_before;
+  const std::vector<std::string> examples = ctx.warning_examples();  // of the kinds this ingest met first
+  for (std::size_t i = examples_before;
+       i < examples.size() && report.warning_examples.size() < options_.max_examples; ++i)
+    report.warning_examples.push_back(examples[i]);
   logger()->info(
       "ingest: {} documents seen, {} written, {} unchanged; {} chunks written, {} embedded, {} from cache",
       report.documents_seen, report.documents_written, report.documents_unchanged, report.chunks_written,
       report.chunks_embedded, report.embedding_cache_hits);
+  if (report.warnings > 0)
+    logger()->warn("ingest: {} values the source's documents left out (a shape backfill does not read)",
+                   report.warnings);
   return report;
 }
 

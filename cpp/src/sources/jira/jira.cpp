@@ -14,6 +14,7 @@
 #include "backfill/core/log.hpp"
 #include "backfill/http/scrub.hpp"
 #include "backfill/http/url.hpp"
+#include "backfill/sources/jira/catalogue.hpp"
 #include "backfill/sources/user_filter.hpp"
 #include "sources/jira/page_json.hpp"
 
@@ -237,6 +238,27 @@ void jira_source::explain(const http::http_error& e, std::string_view partition)
   }
 }
 
+const jira_catalogue::choice& jira_source::shown_fields(run_context& ctx) {
+  std::lock_guard lock(catalogue_mu_);
+  if (catalogue_) return *catalogue_;
+  http::request r;
+  r.url = site_ + "/rest/api/3/field";
+  r.headers = {{"Authorization", auth_}, {"Accept", "application/json"}};
+  std::string body;
+  try {
+    body = client_->execute(std::move(r), &ctx).body;
+  } catch (const http::http_error& e) {
+    if (e.status() == 401) explain(e, "");
+    throw source_error(fmt::format("Jira {}: the field list (GET /rest/api/3/field) failed ({}); check "
+                                   "source.url: {}",
+                                   http::scrub_url(site_), e.status(), e.body_excerpt()),
+                       std::make_exception_ptr(e));
+  }
+  catalogue_ = std::make_unique<jira_catalogue::choice>(
+      jira_catalogue::choose(body, options_.fields, http::scrub_url(site_)));
+  return *catalogue_;
+}
+
 void jira_source::list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) {
   // The key comes with every issue; "updated" is the smallest field to ask for.
   http::request first = search_request(initial_jql(partition), "updated");
@@ -263,9 +285,8 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
     jql = std::string(cursor.substr(0, nl));
     token = nl == std::string_view::npos ? "" : std::string(cursor.substr(nl + 1));
   }
-  std::string fields;
-  for (const auto& f : options_.fields) fields += (fields.empty() ? "" : ",") + f;
-  http::request first = search_request(jql, fields);
+  const jira_catalogue::choice& shown = shown_fields(ctx);
+  http::request first = search_request(jql, shown.api_fields);
   const http::page_spec spec = search_paging();
   http::pagination_guard guard(fmt::format("Jira search for {}", partition.label));
   simdjson::dom::parser parser;
@@ -306,7 +327,7 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
               body += ":[" + job.pages + "]";
               any_comments = true;
             }
-            body += "}}";
+            body += "},\"fields\":" + shown.page_fields + "}";  // what the page shows, named
             std::string next = p.next_cursor.empty() ? "" : jql + "\n" + p.next_cursor;
             out.page(body, p.items, next, watermark);
             ctx.checkpoint();
