@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from backfill.errors import BackfillError, ConfigError, ValidationError, VerificationError
@@ -73,6 +75,19 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     log.propagate = False
 
 
+def _uses_python(config: Any) -> bool:
+    return any(getattr(spec, "type", "") == "python" for spec in (config.source, config.embedder, config.sink))
+
+
+def _import_from(config_folder: Path) -> None:
+    """Lets ``type = "python"`` components import modules beside the config file or in the working
+    directory, as ``python -m backfill`` does for the latter (the console script's own folder is
+    ``sys.path[0]`` otherwise)."""
+    for folder in (os.getcwd(), os.fspath(config_folder)):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+
+
 def _emit(args: argparse.Namespace, report: Any) -> None:
     if args.json:
         print(json.dumps(report.to_dict() if hasattr(report, "to_dict") else report, indent=2, ensure_ascii=False))
@@ -84,9 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
     try:
+        from backfill.config import load_config
         from backfill.pipeline import Pipeline
 
-        pipeline = Pipeline.from_config(args.config, progress=args.progress)
+        config = load_config(args.config)
+        if config.path is not None and _uses_python(config):
+            _import_from(config.path.parent)
+        pipeline = Pipeline.from_config(config, progress=args.progress)
         cmd = args.command
         if cmd == "run":
             report: Any = pipeline.run(refetch=args.refetch, sample=args.sample, junit=args.junit)
