@@ -88,11 +88,25 @@ def _import_from(config_folder: Path) -> None:
             sys.path.insert(0, folder)
 
 
+def _print_json(data: dict[str, Any], code: int) -> None:
+    """A report (or an error) as JSON, with ``ok`` and ``exit_code`` first so a script can branch on them."""
+    print(json.dumps({"ok": code == 0, "exit_code": code, **data}, indent=2, ensure_ascii=False))
+
+
 def _emit(args: argparse.Namespace, report: Any) -> None:
     if args.json:
-        print(json.dumps(report.to_dict() if hasattr(report, "to_dict") else report, indent=2, ensure_ascii=False))
+        _print_json(report.to_dict(), 0)
     else:
         print(report)
+
+
+def _fail(args: argparse.Namespace, code: int, line: str, error: BaseException) -> int:
+    """Prints the one line of a failure on stderr (and, with --json, the failure as JSON); returns ``code``."""
+    if args.json:
+        transient = bool(getattr(error, "transient", False))
+        _print_json({"error": {"type": type(error).__name__, "message": str(error), "transient": transient}}, code)
+    print(line, file=sys.stderr)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -135,27 +149,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         _emit(args, report)
         return 0
     except ConfigError as e:
-        print(f"backfill: config error: {e}", file=sys.stderr)
-        return 2
+        return _fail(args, 2, f"backfill: config error: {e}", e)
     except VerificationError as e:
         if args.json and e.report is not None:
-            print(json.dumps(e.report.to_dict(), indent=2, ensure_ascii=False))
+            _print_json(e.report.to_dict(), 1)
         elif e.report is not None:
             print(e.report)
         print(f"backfill: {e}", file=sys.stderr)
         return 1
     except ValidationError as e:
-        if e.report is not None and not args.json:
+        if args.json and e.report is not None:
+            _print_json(e.report.to_dict(), 1)
+        elif e.report is not None:
             print(e.report)
         print(f"backfill: {e}", file=sys.stderr)
         return 1
     except BackfillError as e:
         retry = " (transient: running again later may succeed)" if e.transient else ""
-        print(f"backfill: {type(e).__name__}: {e}{retry}", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt:
-        print("backfill: interrupted; everything done so far is kept, run the same command to resume", file=sys.stderr)
-        return 130
+        return _fail(args, 3, f"backfill: {type(e).__name__}: {e}{retry}", e)
+    except KeyboardInterrupt as e:
+        line = "backfill: interrupted; everything done so far is kept, run the same command to resume"
+        return _fail(args, 130, line, e)
 
 
 def _print_matches(matches: list[Any]) -> None:

@@ -368,6 +368,8 @@ def test_grpc_refusals_fail_at_once_with_the_status(fakes: Callable[..., Pinecon
         bad.upsert([{"id": "a", "values": vec(1, 8)}])
     msg = str(e.value)
     assert "\n" not in msg and "gRPC UNAUTHENTICATED (16)" in msg and "Invalid API Key" in msg, msg
+    assert msg.endswith("Pinecone refused the API key: check sink.api_key, which must be a key of the project "
+                        "that holds this index (app.pinecone.io, API Keys)"), msg
     assert e.value.grpc_status == 16 and e.value.attempts == 1 and not e.value.retryable
     assert wrong not in msg and wrong not in repr(e.value)
     assert [v.kind for v in fake.take_violations()] == ["auth"]
@@ -871,3 +873,32 @@ def test_the_api_key_never_leaks(fakes: Callable[..., PineconeFake], pc_export: 
         assert KEY.encode() not in data and wrong.encode() not in data, p
     pi = backfill.PineconeIndex(host=fake.url, api_key=KEY, namespace="x")
     assert KEY not in repr(pi) and KEY not in str(pi)
+
+
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+def test_a_refused_key_names_the_setting_to_fix(fakes: Callable[..., PineconeFake], pc_export: Path, tmp_path: Path,
+                                                transport: str) -> None:
+    fake = fakes()
+    config, _ = pinecone_config(tmp_path, pc_export, fake, transport=transport)
+    r = cli("run", str(config), "--progress", "none", "--json", key="pk-wrong-key-0123456789")
+    assert r.code == 3, r.err
+    last = r.err.strip().splitlines()[-1]
+    assert "HttpError" in last and "refused the API key: check sink.api_key" in last, last
+    assert "401 Unauthorized" in last, last  # the first call (describe_index_stats) is REST either way
+    assert "transient" not in last
+    out = json.loads(r.out)
+    assert out["ok"] is False and out["exit_code"] == 3 and out["error"]["transient"] is False
+    assert out["error"]["type"] == "HttpError" and "sink.api_key" in out["error"]["message"]
+    assert {v.kind for v in fake.take_violations()} == {"auth"}
+
+
+def test_a_forbidden_request_names_the_permission(fakes: Callable[..., PineconeFake], pc_export: Path,
+                                                  tmp_path: Path) -> None:
+    fake = fakes()
+    config, _ = pinecone_config(tmp_path, pc_export, fake, transport="rest")
+    fake.fail_next(1000, 403, message="Forbidden: the API key lacks permission")
+    r = cli("run", str(config), "--progress", "none")
+    assert r.code == 3, r.err
+    last = r.err.strip().splitlines()[-1]
+    assert "403 Forbidden" in last and "sink.api_key lacks permission" in last and "ReadWrite" in last, last
+    fake.reset_faults()
