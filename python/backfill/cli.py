@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     def command(name: str, help: str) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help, description=help)
         c.add_argument("config", metavar="CONFIG", help="the TOML config file")
-        c.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+        c.add_argument("-v", "--verbose", action="count", default=0,
+                       help="-v: debug (every HTTP request, scrubbed); -vv: also the core's trace lines")
         c.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
         c.add_argument(
             "--progress", choices=["auto", "tqdm", "log", "none"], default="auto", help="how to show progress"
@@ -65,9 +66,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING if quiet else logging.DEBUG if verbose >= 2 else logging.INFO
-    if verbose >= 3:
-        level = 5  # the core's trace level
+    """INFO by default: phases, progress lines, waits and retries (at most one line per service every
+    10 s); ``--quiet``: warnings and errors; ``-v``: DEBUG; ``-vv``: the core's trace level too."""
+    level = logging.WARNING if quiet else logging.INFO if verbose == 0 else logging.DEBUG if verbose == 1 else 5
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     log.addHandler(handler)

@@ -902,3 +902,31 @@ def test_a_forbidden_request_names_the_permission(fakes: Callable[..., PineconeF
     last = r.err.strip().splitlines()[-1]
     assert "403 Forbidden" in last and "sink.api_key lacks permission" in last and "ReadWrite" in last, last
     fake.reset_faults()
+
+
+def wait_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if " INFO " in line and "before retry" in line]
+
+
+def test_a_throttled_run_says_what_it_waits_for_and_an_unthrottled_one_says_nothing(
+        fakes: Callable[..., PineconeFake], pc_export: Path, tmp_path: Path) -> None:
+    """At the default log level (INFO), as in an Airflow log: a wait is a line naming the service,
+    the reason and the server's advice; at most one such line per service every 10 s."""
+    fake = fakes()
+    config, _ = pinecone_config(tmp_path, pc_export, fake, transport="rest")
+    r = cli("run", str(config), "--progress", "none")
+    assert r.code == 0, r.err
+    assert wait_lines(r.err) == [] and "retry" not in r.err
+
+    fake.fail_next(3, 429, retry_after=0.4, paths=["/vectors/fetch"])
+    r = cli("verify", str(config), "--progress", "none")
+    assert r.code == 0, r.err
+    lines = wait_lines(r.err)
+    assert len(lines) == 1, r.err  # three waits within 10 s: one line
+    line = lines[0]
+    assert "Pinecone (127.0.0.1:" in line and "rate limited (429 Too Many Requests)" in line, line
+    assert "GET /vectors/fetch" in line and "waiting 0.4 s as the server asks (Retry-After" in line, line
+    assert KEY not in r.err
+
+    r = cli("verify", str(config), "--progress", "none", "--quiet")
+    assert r.code == 0 and r.err == "", r.err

@@ -71,6 +71,7 @@ pinecone_sink::pinecone_sink(pinecone_options options) : options_(std::move(opti
   ns_ = (options_.namespace_.empty() || options_.namespace_ == default_namespace) ? default_namespace
                                                                                   : options_.namespace_;
   http::client_options o;
+  o.service = "Pinecone";
   o.timeout = options_.timeout;
   o.verify_tls = options_.verify_tls;
   o.secrets = {options_.api_key};

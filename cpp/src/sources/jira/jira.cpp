@@ -99,6 +99,7 @@ jira_source::jira_source(jira_options options) : options_(std::move(options)) {
   while (!site_.empty() && site_.back() == '/') site_.pop_back();
   auth_ = "Basic " + base64(options_.email + ":" + options_.token);
   http::client_options o;
+  o.service = "Jira";
   o.timeout = options_.timeout;
   o.verify_tls = options_.verify_tls;
   o.secrets = {options_.token, auth_.substr(6)};
