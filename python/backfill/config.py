@@ -93,6 +93,8 @@ def _coerce(value: Any, hint: Any, where: str, base: Path | None) -> Any:
         non_none = [a for a in args if a is not type(None)]
         if len(non_none) == 1:
             return _coerce(value, non_none[0], where, base)
+        if any(a is Path or typing.get_origin(a) is os.PathLike for a in non_none):  # str | PathLike: a path
+            return _coerce(value, Path, where, base)
         if str in non_none:  # e.g. a function given as an import path
             return _coerce(value, str, where, base)
     if hint is Path:

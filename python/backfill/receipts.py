@@ -124,3 +124,22 @@ def latest_receipt(workdir: Path) -> Path | None:
         return None
     found = sorted(folder.glob("*-verify.json"), key=lambda p: p.stat().st_mtime_ns)
     return found[-1] if found else None
+
+
+def receipts_table(workdir: str | os.PathLike[str]) -> Any:
+    """Every receipt in ``workdir`` as a pandas DataFrame, oldest first: one row per verification
+    (time, ok, the counts, what was read back). Needs pandas (``pip install 'backfill[notebook]'``)."""
+    from backfill._html import pandas
+
+    folder = Path(workdir) / "receipts"
+    found = sorted(folder.glob("*-verify.json"), key=lambda p: p.stat().st_mtime_ns) if folder.is_dir() else []
+    rows = []
+    for path in found:
+        r = json.loads(path.read_text(encoding="utf-8"))
+        rows.append({
+            "receipt": path.name, "created_at": r.get("created_at"), "ok": r.get("ok"), "sink": r.get("sink", {}).get("description"),
+            "documents": r.get("documents"),
+            **{f"count_{k}": v for k, v in r.get("count", {}).items()},
+            **{f"readback_{k}": v for k, v in r.get("readback", {}).items() if not k.endswith("_ids")},
+        })
+    return pandas().DataFrame(rows)

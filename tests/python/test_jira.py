@@ -701,6 +701,7 @@ def test_bad_token_is_one_line_401(jira: Callable[..., JiraFake], tmp_path: Path
     assert r.code == 3, (r.code, r.err)
     line = one_line(r.err)
     assert "401" in line and re.search(r"(?i)credential|token|authent", line), line
+    assert "source.email" in line and "source.token" in line and "API token" in line, line
     assert wrong not in r.err + r.out and TOKEN not in r.err
     assert [c.status for c in fake.calls()] == [401]  # the first request (the field list), not retried
 
@@ -715,6 +716,8 @@ def test_no_permission_and_unknown_project_are_one_line(jira: Callable[..., Jira
     assert r.code == 3, (r.code, r.err)
     line = one_line(r.err)
     assert str(status) in line and "OPS" in line and re.search(words, line), line
+    if status == 403:
+        assert "Browse Projects permission" in line and "source.email" in line, line
     assert len([c for c in fake.search_calls() if '"OPS"' in (c.jql or "")]) == 1  # not retried
 
 

@@ -21,6 +21,7 @@ void run_context::checkpoint_now() {
 }
 
 void run_context::begin_phase(std::string phase, std::string unit, std::int64_t total) {
+  if (!progress_.phase.empty() && progress_.phase != phase) checkpoint_now();  // where the last one ended
   progress_.phase = std::move(phase);
   progress_.unit = std::move(unit);
   progress_.total = total;

@@ -82,8 +82,9 @@ void client::impl::conclude(const handle& h, CURLcode rc, long status, std::stri
   hs.adapt(r, d.ok, d.rate_limited, advised, now);
 
   if (d.ok) {
-    logger()->trace("http: {} {} -> {} in {:.0f} ms (attempt {})", h->req.method, r.url, status,
+    logger()->debug("http: {} {} -> {} in {:.0f} ms (attempt {})", h->req.method, r.url, status,
                     r.seconds * 1000, h->attempts);
+    notice_slow(*h, r, now);
     complete(h, &r, nullptr);
     return;
   }
@@ -126,6 +127,7 @@ bool client::impl::schedule_retry(const handle& h, response& r, decision& d, con
                   : r.status       ? std::to_string(r.status)
                                    : curl_reason,
                   h->attempts, opts.retry.max_attempts - 1, delay);
+  notice_retry(*h, r, d, curl_reason, delay, advised.has_value(), now);
   stats.retries.fetch_add(1, std::memory_order_relaxed);
   shells.give(std::move(r));
   timers.emplace(now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(delay)), h);

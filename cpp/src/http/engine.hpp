@@ -198,6 +198,17 @@ struct client::impl {
 
   // redirect.cpp
   bool follow_redirect(pending& p, const response& r, long status);
+
+  // notices.cpp: what a person watching the run reads about retries and slow answers
+  struct notice_state {
+    clock::time_point last{};  // of the last line logged
+    int skipped = 0;           // lines held back since
+  } notices;
+  bool notice_due(clock::time_point now);
+  std::string service(const pending& p) const;
+  void notice_retry(const pending& p, const response& r, const decision& d, const std::string& curl_reason,
+                    double delay, bool advised, clock::time_point now);
+  void notice_slow(const pending& p, const response& r, clock::time_point now);
 };
 
 }  // namespace backfill::http

@@ -10,7 +10,6 @@
 #include "http/outcome.hpp"
 
 namespace backfill::http {
-namespace {
 
 std::string status_reason(long status) {
   switch (status) {
@@ -36,6 +35,8 @@ std::string status_reason(long status) {
     default: return "";
   }
 }
+
+namespace {
 
 // Whitespace runs folded into one space, so that the message stays one line.
 std::string one_line(const std::string& text) {

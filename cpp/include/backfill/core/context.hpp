@@ -43,6 +43,7 @@ class run_context {
   bool stop_requested() const noexcept { return stop_.load(std::memory_order_relaxed); }
 
   progress& state() noexcept { return progress_; }
+  // Ticks the state the previous phase ended in (when it was another phase), then starts `phase`.
   void begin_phase(std::string phase, std::string unit, std::int64_t total = -1);
 
   // A warning about the data a phase reads (a value of a shape nothing reads, left out): every one

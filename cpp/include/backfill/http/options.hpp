@@ -24,6 +24,8 @@ struct host_limit {
 };
 
 struct client_options {
+  std::string service;       // who the client talks to, in log lines ("Jira", "Pinecone"); "" = the host
+  double slow_seconds = 10;  // a response taking longer is logged (INFO), as a retry is
   double connect_timeout = 10;
   double timeout = 120;           // whole transfer
   double low_speed_seconds = 30;  // abort a response that sends nothing for this long (a stalled body);

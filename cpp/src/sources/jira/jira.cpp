@@ -102,6 +102,7 @@ jira_source::jira_source(jira_options options) : options_(std::move(options)) {
   while (!site_.empty() && site_.back() == '/') site_.pop_back();
   auth_ = "Basic " + base64(options_.email + ":" + options_.token);
   http::client_options o;
+  o.service = "Jira";
   o.timeout = options_.timeout;
   o.verify_tls = options_.verify_tls;
   o.secrets = {options_.token, auth_.substr(6)};
@@ -205,13 +206,17 @@ void jira_source::explain(const http::http_error& e, std::string_view partition)
   switch (e.status()) {
     case 401:
       throw source_error(
-          fmt::format("Jira {} rejected the credentials (401): check source.email and source.token "
-                      "(an API token from id.atlassian.com)",
+          fmt::format("Jira {} rejected the credentials (401): check source.email and source.token (the "
+                      "Atlassian account's email, and an API token of that account from "
+                      "id.atlassian.com/manage-profile/security/api-tokens, not its password)",
                       site),
           cause);
     case 403:
       throw source_error(
-          fmt::format("Jira {}: no permission to search {} (403): {}", site, partition, e.body_excerpt()),
+          fmt::format("Jira {}: no permission to search {} (403): {}; the account of source.email "
+                      "needs the Browse Projects permission on it (a Jira admin grants it), "
+                      "or leave it out of source.projects",
+                      site, partition, e.body_excerpt()),
           cause);
     case 404:
       throw source_error(fmt::format("Jira {} has no /rest/api/3/search/jql (404): check source.url: {}",
