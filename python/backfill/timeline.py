@@ -64,7 +64,9 @@ class Timeline:
         lines = [json.dumps(s, ensure_ascii=False) for s in self.samples]
         lines.append(json.dumps({"call": self.call, "t": round(end, 3), "end": True, "ok": ok}))
         try:
-            with open(self.workdir / FILE, "a", encoding="utf-8") as f:
+            # Private like every file of the workdir (0600 whatever the umask).
+            fd = os.open(self.workdir / FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as f:
                 f.write("\n".join(lines) + "\n")
         except OSError:
             pass
