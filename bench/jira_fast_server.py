@@ -13,6 +13,7 @@ process of its own (so its CPU time is measured apart from the client's):
                                    "nextPageToken"?, "isLast"}, the token absent on the last page
     GET /rest/api/3/issue/{key}/comment   startAt, maxResults (at most 100): {"startAt", "maxResults",
                                    "total", "comments"}
+    GET /rest/api/3/field          the field catalogue of the Jira fake (system and custom fields)
     GET /rest/api/3/myself         the account
     GET /__bench/stats             requests, pages, comment pages and body bytes served
 
@@ -172,6 +173,10 @@ class Server(ThreadedServer):
         self.project_index = {p: i for i, p in enumerate(counts)}
         self.templates = [_Template(t, templates["comments"].get(str(i))) for i, t in enumerate(templates["issues"])]
         self.k = len(self.templates)
+        sys.path.insert(0, str(TESTS))
+        from jira_fake import CATALOGUE
+
+        self.catalogue = json.dumps(CATALOGUE, separators=(",", ":")).encode()
         self.stats: _Stats = _Stats()
         super().__init__(self.stats, port, backlog=256)
 
@@ -269,6 +274,8 @@ class Server(ThreadedServer):
             return self.search(query)
         if path.startswith("/rest/api/3/issue/") and path.endswith("/comment"):
             return self.comments(urllib.parse.unquote(path[len("/rest/api/3/issue/"):-len("/comment")]), query)
+        if path == "/rest/api/3/field":
+            return 200, self.catalogue
         if path == "/rest/api/3/myself":
             return 200, json.dumps({"accountId": "5a1b2c3d4e5f600011223344", "emailAddress": EMAIL,
                                     "displayName": "Backfill Bot", "active": True}).encode()

@@ -3,9 +3,11 @@
 implementation, in MB/s of journal pages, in one run.
 
 The pages are what backfill journals for Jira (``{"search": <raw /search/jql body>, "comments": {"KEY":
-[<raw comment pages>]}}``), produced by the Jira fake of the tests (tests/python/jira_fake.py) exactly as
-the source asks for them: the standard fields, maxResults=100, every comment of the issues with more than
-the 20 that search embeds read from /rest/api/3/issue/{key}/comment. Default: 50 pages of 100 issues.
+[<raw comment pages>]}, "fields": [<the field catalogue's entries of the fields shown>]}``), produced by the
+Jira fake of the tests (tests/python/jira_fake.py) exactly as the source asks for them with its default
+``fields``: the issue view's fields and the rich-text custom fields of the site's catalogue
+(/rest/api/3/field), maxResults=100, every comment of the issues with more than the 20 that search embeds
+read from /rest/api/3/issue/{key}/comment. Default: 50 pages of 100 issues.
 
 Both implementations do the same work on the same strings: parse the JSON, render every ADF document
 (description and comments) to text, merge and sort the comments, and build the document dicts (id,
@@ -89,47 +91,141 @@ def _prefix_lines(text: str, first: str, rest: str) -> str:
     return "\n".join([first + lines[0]] + [rest + x for x in lines[1:]])
 
 
-def _date_from_ms(ms: str) -> str:
-    if not ms:
+def _date_of(node: dict[str, Any]) -> str:
+    a = node.get("attrs")
+    ts = a.get("timestamp") if type(a) is dict else None
+    if type(ts) is str:
+        if not ts:
+            return ""
+        m = re.match(r"\s*([+-]?\d+)", ts)  # atoll: the leading integer, 0 if none
+        v = int(m.group(1)) if m else 0
+    elif type(ts) is int or type(ts) is float:
+        v = int(ts)
+    else:
         return ""
-    m = re.match(r"\s*([+-]?\d+)", ms)  # atoll: the leading integer, 0 if none
-    v = int(m.group(1)) if m else 0
     secs = int(v / 1000) if v < 0 else v // 1000  # C division truncates toward zero
     return datetime.datetime.fromtimestamp(secs, datetime.timezone.utc).strftime("%Y-%m-%d")
 
 
+_WORD_END = re.compile(r"[ \t\n.,;:!?)]")
+
+
+def _word_start(c: str) -> bool:
+    return c.isascii() and c.isalnum() or not c.isascii()
+
+
 class _Out:
-    """The output string being built: a list of non-empty pieces, with the last character at hand."""
+    """The core's adf::writer: words kept whole, chips apart, line ends as spaces in a table cell."""
 
-    __slots__ = ("parts",)
+    __slots__ = ("parts", "link", "after_chip", "flat")
 
-    def __init__(self) -> None:
+    def __init__(self, flat: bool = False) -> None:
         self.parts: list[str] = []
+        self.link = ""
+        self.after_chip = False
+        self.flat = flat
 
-    def add(self, s: str) -> None:
+    def last(self) -> str:
+        return self.parts[-1][-1] if self.parts else ""
+
+    def _put(self, s: str) -> None:
+        if s:
+            self.parts.append(s.replace("\n", " ") if self.flat else s)
+
+    def _flush_link(self) -> None:
+        if self.link:
+            self.parts.append(" (" + self.link + ")")
+            self.link = ""
+
+    def text(self, s: str) -> None:
+        if not s:
+            return
+        if self.after_chip:
+            self.after_chip = False
+            if _word_start(s[0]):
+                self.parts.append(" ")
+        if self.link:
+            m = _WORD_END.search(s)
+            if not m:
+                self._put(s)
+                return
+            self._put(s[:m.start()])
+            self._flush_link()
+            s = s[m.start():]
+        self._put(s)
+
+    def linked_text(self, s: str, href: str) -> None:
+        if not href or href == s:
+            self.text(s)
+            return
+        if self.link == href:
+            self.link = ""
+        else:
+            self._flush_link()
+        self.text(s)
+        self.link = href
+
+    def chip(self, s: str) -> None:
+        if not s:
+            return
+        self._flush_link()
+        c = self.last()
+        if c and c not in " \n([":
+            self.parts.append(" ")
+        self.parts.append(s)
+        self.after_chip = True
+
+    def line_end(self) -> None:
+        self._flush_link()
+        self.after_chip = False
+        self.parts.append(" " if self.flat else "\n")
+
+    def ensure_line_end(self) -> None:
+        self._flush_link()
+        self.after_chip = False
+        c = self.last()
+        if not c or c == "\n" or (self.flat and c == " "):
+            return
+        self.parts.append(" " if self.flat else "\n")
+
+    def code(self, s: str) -> None:
+        self._flush_link()
+        self.after_chip = False
         if s:
             self.parts.append(s)
 
-    def ensure_newline(self) -> None:
-        if self.parts and self.parts[-1][-1] != "\n":
-            self.parts.append("\n")
+    def lines(self, s: str) -> None:
+        self._flush_link()
+        self.after_chip = False
+        self._put(s)
 
-    def text(self) -> str:
+    def take(self) -> str:
+        self._flush_link()
+        self.after_chip = False
         return "".join(self.parts)
 
 
-def _children(node: Any, out: _Out) -> None:
-    if type(node) is dict:
-        content = node.get("content")
-        if type(content) is list:
-            for child in content:
-                _render(child, out)
+_BLOCK_TYPES = frozenset((
+    "paragraph", "heading", "bulletList", "orderedList", "listItem", "codeBlock", "blockquote", "panel", "table",
+    "tableRow", "tableCell", "tableHeader", "rule", "mediaSingle", "mediaGroup", "taskList", "taskItem",
+    "decisionList", "decisionItem", "expand", "nestedExpand", "layoutSection", "layoutColumn", "blockCard",
+    "embedCard", "extension", "bodiedExtension", "extensionFrame", "multiBodiedExtension", "doc"))
 
 
-def _rendered_children(node: Any) -> str:
-    o = _Out()
-    _children(node, o)
-    return o.text()
+def _content(node: Any) -> list[Any] | None:
+    c = node.get("content") if type(node) is dict else None
+    return c if type(c) is list else None
+
+
+def _children(node: Any, out: _Out, block: bool) -> None:
+    for child in _content(node) or ():
+        _render(child, out, block)
+
+
+def _rendered_blocks(node: Any, flat: bool) -> str:
+    o = _Out(flat)
+    _children(node, o, True)
+    return o.take().rstrip("\n ")
 
 
 def _list(node: dict[str, Any], out: _Out, ordered: bool) -> None:
@@ -140,114 +236,206 @@ def _list(node: dict[str, Any], out: _Out, ordered: bool) -> None:
             order = a.get("order")
             if type(order) is int and -(2**63) <= order < 2**63:
                 n = order
-    items = node.get("content")
-    if type(items) is not list:
+    items = _content(node)
+    if items is None:
         return
-    out.ensure_newline()
+    out.ensure_line_end()
     for item in items:
-        body = _rendered_children(item).rstrip("\n")
         marker = f"{n}. " if ordered else "- "
         n += 1
-        out.add(_prefix_lines(body, marker, " " * len(marker)))
-        out.add("\n")
+        out.lines(_prefix_lines(_rendered_blocks(item, out.flat), marker, " " * len(marker)))
+        out.line_end()
 
 
-def _render(node: Any, out: _Out) -> None:  # noqa: C901 - one branch per node type, as in the core
-    if type(node) is not dict:
+def _item_list(node: Any, out: _Out) -> None:
+    items = _content(node)
+    if items is None:
         return
-    t = node.get("type")
-    if type(t) is not str:
-        t = ""
+    out.ensure_line_end()
+    for item in items:
+        t = _s(item, "type")
+        if t == "taskList" or t == "decisionList":
+            sub = _Out(out.flat)
+            _item_list(item, sub)
+            out.lines(_prefix_lines(sub.take().rstrip("\n"), "  ", "  "))
+            out.line_end()
+        else:
+            _render(item, out, True)
+
+
+def _row(node: Any, out: _Out, number: int) -> None:
+    cells = _content(node)
+    if cells is None:
+        return
+    parts = [str(number)] if number > 0 else []
+    parts += [_rendered_blocks(c, True) for c in cells]
+    out.code(" | ".join(parts))
+    out.line_end()
+
+
+def _table(node: dict[str, Any], out: _Out) -> None:
+    a = node.get("attrs")
+    numbered = type(a) is dict and a.get("isNumberColumnEnabled") is True
+    rows = _content(node)
+    if rows is None:
+        return
+    out.ensure_line_end()
+    n = 0
+    for r in rows:
+        if _s(r, "type") != "tableRow":
+            _render(r, out, True)
+            continue
+        header = all(_s(c, "type") == "tableHeader" for c in (_content(r) or ())) and _content(r) is not None
+        if numbered and not header:
+            n += 1
+            _row(r, out, n)
+        else:
+            _row(r, out, 0)
+
+
+def _data(node: dict[str, Any]) -> Any:
+    a = node.get("attrs")
+    return a.get("data") if type(a) is dict else None
+
+
+def _inline_card(node: dict[str, Any]) -> str:
+    url = _attr(node, "url")
+    if url:
+        return url
+    data = _data(node)
+    if type(data) is not dict:
+        return ""
+    name, url = _s(data, "name"), _s(data, "url")
+    if not name:
+        return url
+    return name if not url or url == name else f"{name} ({url})"
+
+
+def _block_card(node: dict[str, Any], out: _Out) -> None:
+    out.ensure_line_end()
+    url = _attr(node, "url")
+    data = _data(node)
+    if url or type(data) is not dict:
+        out.text(url)
+        out.ensure_line_end()
+        return
+    app = _s(data.get("generator"), "name")
+    if app and _s(data, "name"):
+        out.text(app)
+        out.text(": ")
+    for key in ("name", "summary", "url"):
+        out.text(_s(data, key))
+        out.ensure_line_end()
+
+
+def _mention(node: dict[str, Any]) -> str:
+    i, text = _attr(node, "id"), _attr(node, "text")
+    if i == "here" or i == "all":
+        at = "@" + i
+        return at + f" ({text})" if text and text != at else at
+    return text or "@someone"
+
+
+def _render_inline(node: dict[str, Any], t: str, out: _Out) -> bool:
     if t == "text":
-        text = _s(node, "text")
-        out.add(text)
+        href = ""
         marks = node.get("marks")
         if type(marks) is list:
             for mark in marks:
                 if type(mark) is dict and _s(mark, "type") == "link":
                     href = _attr(mark, "href")
-                    if href and href != text:
-                        out.add(" (" + href + ")")
-    elif t == "paragraph" or t == "heading":
-        _children(node, out)
-        out.add("\n")
+        out.linked_text(_s(node, "text"), href)
     elif t == "hardBreak":
-        out.add("\n")
+        out.line_end()
     elif t == "mention":
-        out.add(_attr(node, "text") or "@someone")
+        out.chip(_mention(node))
     elif t == "emoji":
-        out.add(_attr(node, "text") or _attr(node, "shortName"))
-    elif t == "inlineCard" or t == "blockCard" or t == "embedCard":
-        out.add(_attr(node, "url"))
-        if t != "inlineCard":
-            out.add("\n")
+        out.chip(_attr(node, "text") or _attr(node, "shortName"))
+    elif t == "inlineCard":
+        out.chip(_inline_card(node))
     elif t == "date":
-        out.add(_date_from_ms(_attr(node, "timestamp")))
+        out.chip(_date_of(node))
     elif t == "status":
-        out.add("[" + _attr(node, "text") + "]")
-    elif t == "placeholder":
-        out.add(_attr(node, "text"))
-    elif t == "bulletList":
-        _list(node, out, False)
-    elif t == "orderedList":
-        _list(node, out, True)
+        st = _attr(node, "text")
+        if st:
+            out.chip("[" + st + "]")
+    elif t == "mediaInline":
+        out.chip(_attr(node, "alt") or _attr(node, "name"))
+    elif t != "placeholder":
+        return False
+    return True
+
+
+def _render(node: Any, out: _Out, block: bool) -> None:  # noqa: C901 - one branch per node type, as in the core
+    if type(node) is not dict:
+        return
+    t = node.get("type")
+    if type(t) is not str:
+        t = ""
+    if _render_inline(node, t, out):
+        return
+    if t == "paragraph" or t == "heading":
+        _children(node, out, False)
+        out.line_end()
+    elif t == "bulletList" or t == "orderedList":
+        _list(node, out, t == "orderedList")
     elif t == "taskList" or t == "decisionList":
-        _children(node, out)
-    elif t == "taskItem":
-        out.add("[x] " if _attr(node, "state") == "DONE" else "[ ] ")
-        _children(node, out)
-        out.ensure_newline()
-    elif t == "decisionItem":
-        out.add("Decision: ")
-        _children(node, out)
-        out.ensure_newline()
+        _item_list(node, out)
+    elif t == "taskItem" or t == "decisionItem":
+        out.ensure_line_end()
+        out.text("Decision: " if t == "decisionItem" else "[x] " if _attr(node, "state") == "DONE" else "[ ] ")
+        _children(node, out, False)
+        out.ensure_line_end()
     elif t == "codeBlock":
-        out.ensure_newline()
-        _children(node, out)
-        out.ensure_newline()
+        out.ensure_line_end()
+        for child in _content(node) or ():
+            out.code(_s(child, "text"))
+        out.ensure_line_end()
     elif t == "blockquote":
-        inner = _rendered_children(node).rstrip("\n")
-        out.ensure_newline()
-        out.add(_prefix_lines(inner, "> ", "> "))
-        out.add("\n")
+        inner = _rendered_blocks(node, out.flat)
+        out.ensure_line_end()
+        out.lines(_prefix_lines(inner, "> ", "> "))
+        out.line_end()
     elif t == "panel":
         kind = _attr(node, "panelType")
-        inner = _rendered_children(node)
-        out.ensure_newline()
+        inner = _rendered_blocks(node, out.flat)
+        out.ensure_line_end()
         if kind:
-            out.add("[" + kind + "] ")
-        out.add(inner)
-        out.ensure_newline()
+            out.text("[" + kind + "] ")
+        out.lines(inner)
+        out.ensure_line_end()
     elif t == "expand" or t == "nestedExpand":
-        title = _attr(node, "title")
-        out.ensure_newline()
-        if title:
-            out.add(title + "\n")
-        _children(node, out)
-        out.ensure_newline()
+        out.ensure_line_end()
+        out.text(_attr(node, "title"))
+        out.ensure_line_end()
+        _children(node, out, True)
+        out.ensure_line_end()
     elif t == "table":
-        out.ensure_newline()
-        _children(node, out)
+        _table(node, out)
     elif t == "tableRow":
-        cells = node.get("content")
-        if type(cells) is not list:
-            return
-        out.add(" | ".join(_rendered_children(c).replace("\n", " ").rstrip(" ") for c in cells))
-        out.add("\n")
+        _row(node, out, 0)
     elif t == "rule":
-        out.ensure_newline()
-        out.add("---\n")
+        out.ensure_line_end()
+        out.text("---")
+        out.line_end()
+    elif t == "blockCard" or t == "embedCard":
+        _block_card(node, out)
     elif t == "media":
-        name = _attr(node, "alt") or _attr(node, "id")
-        if out.parts and out.parts[-1].endswith("]"):
-            out.add(" ")  # placeholders side by side stay apart, as in the core
-        out.add("[media: " + name + "]" if name else "[media]")
-    elif t == "mediaSingle" or t == "mediaGroup" or t == "mediaInline":
-        _children(node, out)
-        if t != "mediaInline":
-            out.add("\n")
+        name = _attr(node, "alt")
+        if not name and _attr(node, "type") == "external":
+            name = _attr(node, "url")
+        out.chip(f"[media: {name}]" if name else "[media]")
+    elif t == "mediaSingle" or t == "mediaGroup":
+        _children(node, out, False)
+        out.line_end()
+    elif t in _BLOCK_TYPES:
+        _children(node, out, True)
+    elif block:
+        _children(node, out, any(_s(c, "type") in _BLOCK_TYPES for c in _content(node) or ()))
+        out.ensure_line_end()
     else:
-        _children(node, out)  # doc, listItem, tableCell, tableHeader, layouts, unknown nodes
+        out.chip(_attr(node, "text"))
+        _children(node, out, False)
 
 
 _SPACE_RUN = re.compile(r"[ \n]+")
@@ -280,8 +468,8 @@ def py_tidy(s: str) -> str:
 def py_adf_to_text(doc: Any) -> str:
     """ADF (parsed JSON) as the core renders it."""
     out = _Out()
-    _render(doc, out)
-    return py_tidy(out.text())
+    _render(doc, out, True)
+    return py_tidy(out.take())
 
 
 _JIRA_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)")
@@ -319,6 +507,147 @@ def _ptr(obj: Any, *keys: str) -> str:
     return obj if type(obj) is str else ""
 
 
+_DEFAULT_FIELDS = (("status", "Status"), ("resolution", "Resolution"), ("priority", "Priority"),
+                   ("assignee", "Assignee"), ("reporter", "Reporter"), ("labels", "Labels"),
+                   ("components", "Components"), ("fixVersions", "Fix versions"), ("parent", "Parent"),
+                   ("subtasks", "Sub-tasks"), ("issuelinks", "Linked issues"), ("attachment", "Attachments"))
+# System fields: (shape, metadata key; "" when normalize sets it already), as in cpp/src/sources/jira/fields.cpp.
+_SYSTEM = {"status": ("generic", ""), "resolution": ("generic", "resolution"), "priority": ("generic", ""),
+           "assignee": ("generic", ""), "reporter": ("generic", ""), "labels": ("generic", ""),
+           "components": ("generic", ""), "fixVersions": ("generic", "fix_versions"), "parent": ("issue", ""),
+           "subtasks": ("issues", "subtasks"), "issuelinks": ("links", "links"),
+           "attachment": ("attachments", "attachments")}
+
+
+def _shown_fields(root: dict[str, Any]) -> list[tuple[str, str]]:
+    listed = root.get("fields")
+    if type(listed) is not list:
+        return list(_DEFAULT_FIELDS)
+    return [(_s(f, "id"), _s(f, "name")) for f in listed if _s(f, "id") and _s(f, "name")]
+
+
+def _meta_key(name: str) -> str:
+    key = ""
+    for c in name:
+        if c.isascii() and c.isalnum():
+            key += c.lower()
+        elif key and key[-1] != "_":
+            key += "_"
+    return key.rstrip("_")
+
+
+def _number(v: float) -> str:
+    if v == v and abs(v) != float("inf") and v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return repr(v)
+
+
+def _issue_text(issue: Any) -> str:
+    key = _s(issue, "key")
+    if not key:
+        return ""
+    summary = _ptr(issue, "fields", "summary")
+    return key + " " + summary if summary else key
+
+
+def _read_value(v: Any, out: list[str], rich: list[str], numeric: list[bool]) -> bool:
+    if v is None:
+        return True
+    if type(v) is str:
+        if v:
+            out.append(v)
+        return True
+    if type(v) is bool:
+        out.append("Yes" if v else "No")
+        return True
+    if type(v) is int:
+        out.append(str(v) if -(2**63) <= v < 2**63 else _number(float(v)))
+        numeric[0] = True
+        return True
+    if type(v) is float:
+        out.append(_number(v))
+        numeric[0] = True
+        return True
+    if type(v) is list:
+        return all(_read_value(x, out, rich, numeric) for x in v)
+    if type(v) is not dict:
+        return False
+    if _s(v, "type") == "doc":
+        rich.append(py_adf_to_text(v))
+        return True
+    for key in ("value", "displayName", "name", "key"):
+        text = _s(v, key)
+        if text:
+            child = _ptr(v, "child", "value")
+            out.append(text + " - " + child if child else text)
+            return True
+    return False
+
+
+def _render_fields(fields: dict[str, Any], shown: list[tuple[str, str]], meta: dict[str, Any]) -> str:
+    lines: list[str] = []
+    for fid, name in shown:
+        if fid in fields:
+            v = fields[fid]
+        elif fid == "subtasks" and "sub-tasks" in fields:
+            v = fields["sub-tasks"]
+        else:
+            continue
+        kind, key = _SYSTEM.get(fid, ("generic", None))
+        items: list[str] = []
+        rich: list[str] = []
+        numeric = [False]
+        if kind == "issue":
+            t = _issue_text(v)
+            if t:
+                items.append(t)
+        elif kind == "issues":
+            for item in v if type(v) is list else ():
+                linked = item.get("outwardIssue") if type(item) is dict else None
+                t = _issue_text(item if linked is None else linked)
+                if t:
+                    items.append(t)
+        elif kind == "links":
+            for link in v if type(v) is list else ():
+                if type(link) is not dict:
+                    continue
+                if "outwardIssue" in link:
+                    other, how = link["outwardIssue"], _ptr(link, "type", "outward")
+                elif "inwardIssue" in link:
+                    other, how = link["inwardIssue"], _ptr(link, "type", "inward")
+                else:
+                    continue
+                t = _issue_text(other)
+                if t:
+                    items.append(how + " " + t if how else t)
+        elif kind == "attachments":
+            for a in v if type(v) is list else ():
+                n = _s(a, "filename")
+                if n:
+                    items.append(n)
+        elif not _read_value(v, items, rich, numeric):
+            continue
+        if items:
+            lines.append(name + ": " + ", ".join(items))
+        if rich:
+            lines.append(name + ":\n" + "\n".join(rich))
+        if key is None:
+            key = _meta_key(name)
+        if not key or not items or key in meta:
+            continue
+        if type(v) is list or kind in ("issues", "links", "attachments"):
+            meta[key] = items
+        elif numeric[0] and len(items) == 1:
+            meta[key] = float(items[0])
+        else:
+            meta[key] = items[0]
+    return "\n".join(lines)
+
+
+def _body_text(body: Any) -> str:
+    return body if type(body) is str else py_adf_to_text(body)
+
+
 def py_normalize_page(page: str, site: str, loads: Callable[[str], Any] = json.loads) -> list[dict[str, Any]]:
     """One journal page into document dicts, as _testing.normalize_jira_page returns them."""
     root = loads(page)
@@ -330,6 +659,7 @@ def py_normalize_page(page: str, site: str, loads: Callable[[str], Any] = json.l
     if type(extra) is not dict:
         extra = {}
     base = site.rstrip("/")
+    shown = _shown_fields(root)
     docs = []
     for issue in issues:
         key = _s(issue, "key")
@@ -339,7 +669,7 @@ def py_normalize_page(page: str, site: str, loads: Callable[[str], Any] = json.l
         if type(fields) is not dict:
             fields = {}
         project = _ptr(fields, "project", "key")
-        description = py_adf_to_text(fields["description"]) if "description" in fields else ""
+        description = _body_text(fields["description"]) if "description" in fields else ""
         comments = []
 
         def take(arr: list[Any]) -> None:
@@ -347,11 +677,13 @@ def py_normalize_page(page: str, site: str, loads: Callable[[str], Any] = json.l
                 if type(c) is not dict:
                     c = {}
                 comments.append((py_jira_time_to_utc(_s(c, "created")), _s(c, "id"), _ptr(c, "author", "displayName"),
-                                 py_adf_to_text(c["body"]) if "body" in c else ""))
+                                 _body_text(c["body"]) if "body" in c else ""))
 
         comment_field = fields.get("comment")
         if type(comment_field) is dict and type(comment_field.get("comments")) is list:
             take(comment_field["comments"])
+        elif type(comment_field) is list:
+            take(comment_field)  # a bare array (REST v2 and older shapes)
         pages_of_comments = extra.get(key)
         if type(pages_of_comments) is list:
             for p in pages_of_comments:
@@ -363,7 +695,11 @@ def py_normalize_page(page: str, site: str, loads: Callable[[str], Any] = json.l
             if unique and c[1] and c[1] == unique[-1][1]:
                 continue
             unique.append(c)
+        field_meta: dict[str, Any] = {}
+        shown_text = _render_fields(fields, shown, field_meta)
         parts = [description] if description else []
+        if shown_text:
+            parts.append(shown_text)
         for created, _id, author, text in unique:
             parts.append(f"{author or 'Someone'} ({created}): {text}")
         meta: dict[str, Any] = {"project": project}
@@ -378,6 +714,8 @@ def py_normalize_page(page: str, site: str, loads: Callable[[str], Any] = json.l
         comps = fields.get("components")
         meta["components"] = [n for n in (_s(c, "name") for c in comps) if n] if type(comps) is list else []
         meta["comment_count"] = len(unique)
+        for k, v in field_meta.items():
+            meta.setdefault(k, v)
         docs.append({"id": "jira:" + key, "title": key + ": " + _ptr(fields, "summary"), "text": "\n\n".join(parts),
                      "url": base + "/browse/" + key, "created_at": py_jira_time_to_utc(_ptr(fields, "created")),
                      "updated_at": py_jira_time_to_utc(_ptr(fields, "updated")),
@@ -387,8 +725,10 @@ def py_normalize_page(page: str, site: str, loads: Callable[[str], Any] = json.l
 
 # --- the pages -----------------------------------------------------------------------------------------
 
+# What normalize always reads (the search asks for them whatever is shown).
 STANDARD_FIELDS = ("summary", "description", "status", "issuetype", "priority", "labels", "components", "assignee",
                    "reporter", "created", "updated", "comment", "project", "parent")
+RICH_TEXT = "com.atlassian.jira.plugin.system.customfieldtypes:textarea"
 
 
 def _get(url: str, auth: str) -> bytes:
@@ -397,15 +737,27 @@ def _get(url: str, auth: str) -> bytes:
         return r.read()
 
 
+def shown_by_default(catalogue: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The catalogue entries the source shows by default (as cpp/src/sources/jira/catalogue.cpp chooses
+    them): the issue view's system fields, then the rich-text custom fields."""
+    by_id = {f["id"]: f for f in catalogue}
+    chosen = [by_id[fid] for fid, _ in _DEFAULT_FIELDS if fid in by_id]
+    chosen += [f for f in catalogue if f.get("schema", {}).get("custom") == RICH_TEXT]
+    return [{"id": f["id"], "name": f["name"], "schema": f["schema"]} for f in chosen]
+
+
 def make_pages(pages: int, per_page: int, seed: int) -> tuple[list[str], str, dict[str, Any]]:
     """Journal pages as the Jira source writes them, from the fake: (pages, site, facts)."""
     from jira_fake import JiraFake
 
     t0 = time.monotonic()
     with JiraFake({"BENCH": pages * per_page}, seed=seed, validate=False, gzip_responses=False) as fake:
+        shown = shown_by_default(json.loads(_get(f"{fake.url}/rest/api/3/field", fake.auth_header)))
+        asked = list(STANDARD_FIELDS) + [f["id"] for f in shown if f["id"] not in STANDARD_FIELDS]
+        shown_json = json.dumps(shown, separators=(",", ":"), ensure_ascii=False)
         jql = 'project = "BENCH" AND updated >= "1970-01-01" ORDER BY key ASC'
         base = (f"{fake.url}/rest/api/3/search/jql?jql={quote(jql, safe='')}&maxResults={per_page}"
-                f"&fields={','.join(STANDARD_FIELDS)}")
+                f"&fields={','.join(asked)}")
         out: list[str] = []
         token = None
         comment_requests = 0
@@ -427,7 +779,8 @@ def make_pages(pages: int, per_page: int, seed: int) -> tuple[list[str], str, di
                             break
                         start += len(got["comments"])
                     extra.append(json.dumps(issue["key"]) + ":[" + ",".join(cpages) + "]")
-            out.append('{"search":' + raw.decode() + ',"comments":{' + ",".join(extra) + "}}")
+            out.append('{"search":' + raw.decode() + ',"comments":{' + ",".join(extra) + '},"fields":' + shown_json
+                       + "}")
             token = body.get("nextPageToken")
             if body["isLast"]:
                 break

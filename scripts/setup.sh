@@ -68,6 +68,6 @@ pip_install "scikit-build-core>=0.11" "pybind11>=3" "cmake>=3.24" ninja
 # CI builds the extension with warnings as errors too (the C++ tests' builds get it from the Makefile).
 werror=()
 [[ "${CI:-}" == "true" ]] && werror=(--config-settings=cmake.define.BACKFILL_WERROR=ON)
-pip_install --no-build-isolation "${werror[@]+"${werror[@]}"}" -e ".[test]"
+pip_install --no-build-isolation "${werror[@]+"${werror[@]}"}" -e ".[test,notebook]"
 echo "$stamp" > "$stamp_file"
 echo "setup: done"

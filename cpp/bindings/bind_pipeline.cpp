@@ -69,12 +69,8 @@ void register_reports(py::module_& m) {
   bind_report<duplicate_item>(m, "Duplicate");
   bind_report<bad_page>(m, "BadPage");
   bind_report<validate_report>(m, "ValidateReport");
-  using in = ingest_report;
-  bind_report<in>(m, "IngestReport")
-      .def_property_readonly("metadata_truncated", [](const in& r) { return r.metadata.truncated; })
-      .def_property_readonly("metadata_dropped", [](const in& r) { return r.metadata.dropped; })
-      .def_property_readonly("metadata_flattened", [](const in& r) { return r.metadata.flattened; })
-      .def_property_readonly("metadata_converted", [](const in& r) { return r.metadata.converted; });
+  bind_report<sanitize_report>(m, "MetadataChanges");
+  bind_report<ingest_report>(m, "IngestReport");
   bind_report<reconcile_report>(m, "ReconcileReport");
   bind_report<verify_report>(m, "VerifyReport");
   bind_report<partition_row>(m, "PartitionStatus");

@@ -4,6 +4,9 @@ named in messages, and called so that what they raise names them."""
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+import sysconfig
 import types
 from typing import Any, Callable
 
@@ -22,7 +25,9 @@ def callable_at(value: str | Callable[..., Any], key: str) -> Callable[..., Any]
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as e:
-        raise ConfigError(f"{key} {value!r}: cannot import {module_name}: {e}", key=key) from None
+        raise ConfigError(
+            f"{key} {value!r}: cannot import {module_name}: {e} (looked in {searched_folders()})", key=key
+        ) from None
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise ConfigError(f"{key} {value!r}: {module_name} has no {attr}", key=key)
@@ -30,6 +35,21 @@ def callable_at(value: str | Callable[..., Any], key: str) -> Callable[..., Any]
     if not callable(obj):
         raise ConfigError(f"{key} {value!r} is not callable", key=key)
     return obj  # type: ignore[no-any-return]
+
+
+def searched_folders() -> str:
+    """The folders an import looks in, for a message: ``sys.path`` without the standard library and the
+    installed packages, which are named once at the end."""
+    stdlib = tuple(os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib"))
+    own: list[str] = []
+    for p in sys.path:
+        real = os.path.realpath(p or os.getcwd())
+        installed = os.path.basename(real) in ("site-packages", "dist-packages") or real.startswith(stdlib)
+        if installed or not os.path.isdir(real):
+            continue
+        if real not in own:
+            own.append(real)
+    return ", ".join(own + ["the installed packages"])
 
 
 def callable_name(fn: Callable[..., Any]) -> str:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from backfill.errors import BackfillError, ConfigError, ValidationError, VerificationError
@@ -31,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     def command(name: str, help: str) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help, description=help)
         c.add_argument("config", metavar="CONFIG", help="the TOML config file")
-        c.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+        c.add_argument("-v", "--verbose", action="count", default=0,
+                       help="-v: debug (every HTTP request, scrubbed); -vv: also the core's trace lines")
         c.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
         c.add_argument(
             "--progress", choices=["auto", "tqdm", "log", "none"], default="auto", help="how to show progress"
@@ -63,9 +66,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING if quiet else logging.DEBUG if verbose >= 2 else logging.INFO
-    if verbose >= 3:
-        level = 5  # the core's trace level
+    """INFO by default: phases, progress lines, waits and retries (at most one line per service every
+    10 s); ``--quiet``: warnings and errors; ``-v``: DEBUG; ``-vv``: the core's trace level too."""
+    level = logging.WARNING if quiet else logging.INFO if verbose == 0 else logging.DEBUG if verbose == 1 else 5
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     log.addHandler(handler)
@@ -73,20 +76,51 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     log.propagate = False
 
 
+def _uses_python(config: Any) -> bool:
+    return any(getattr(spec, "type", "") == "python" for spec in (config.source, config.embedder, config.sink))
+
+
+def _import_from(config_folder: Path) -> None:
+    """Lets ``type = "python"`` components import modules beside the config file or in the working
+    directory, as ``python -m backfill`` does for the latter (the console script's own folder is
+    ``sys.path[0]`` otherwise)."""
+    for folder in (os.getcwd(), os.fspath(config_folder)):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+
+
+def _print_json(data: dict[str, Any], code: int) -> None:
+    """A report (or an error) as JSON, with ``ok`` and ``exit_code`` first so a script can branch on them."""
+    print(json.dumps({"ok": code == 0, "exit_code": code, **data}, indent=2, ensure_ascii=False))
+
+
 def _emit(args: argparse.Namespace, report: Any) -> None:
     if args.json:
-        print(json.dumps(report.to_dict() if hasattr(report, "to_dict") else report, indent=2, ensure_ascii=False))
+        _print_json(report.to_dict(), 0)
     else:
         print(report)
+
+
+def _fail(args: argparse.Namespace, code: int, line: str, error: BaseException) -> int:
+    """Prints the one line of a failure on stderr (and, with --json, the failure as JSON); returns ``code``."""
+    if args.json:
+        transient = bool(getattr(error, "transient", False))
+        _print_json({"error": {"type": type(error).__name__, "message": str(error), "transient": transient}}, code)
+    print(line, file=sys.stderr)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
     try:
+        from backfill.config import load_config
         from backfill.pipeline import Pipeline
 
-        pipeline = Pipeline.from_config(args.config, progress=args.progress)
+        config = load_config(args.config)
+        if config.path is not None and _uses_python(config):
+            _import_from(config.path.parent)
+        pipeline = Pipeline.from_config(config, progress=args.progress)
         cmd = args.command
         if cmd == "run":
             report: Any = pipeline.run(refetch=args.refetch, sample=args.sample, junit=args.junit)
@@ -116,27 +150,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         _emit(args, report)
         return 0
     except ConfigError as e:
-        print(f"backfill: config error: {e}", file=sys.stderr)
-        return 2
+        return _fail(args, 2, f"backfill: config error: {e}", e)
     except VerificationError as e:
         if args.json and e.report is not None:
-            print(json.dumps(e.report.to_dict(), indent=2, ensure_ascii=False))
+            _print_json(e.report.to_dict(), 1)
         elif e.report is not None:
             print(e.report)
         print(f"backfill: {e}", file=sys.stderr)
         return 1
     except ValidationError as e:
-        if e.report is not None and not args.json:
+        if args.json and e.report is not None:
+            _print_json(e.report.to_dict(), 1)
+        elif e.report is not None:
             print(e.report)
         print(f"backfill: {e}", file=sys.stderr)
         return 1
     except BackfillError as e:
         retry = " (transient: running again later may succeed)" if e.transient else ""
-        print(f"backfill: {type(e).__name__}: {e}{retry}", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt:
-        print("backfill: interrupted; everything done so far is kept, run the same command to resume", file=sys.stderr)
-        return 130
+        return _fail(args, 3, f"backfill: {type(e).__name__}: {e}{retry}", e)
+    except KeyboardInterrupt as e:
+        line = "backfill: interrupted; everything done so far is kept, run the same command to resume"
+        return _fail(args, 130, line, e)
 
 
 def _print_matches(matches: list[Any]) -> None:

@@ -8,6 +8,7 @@ that file's folder.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import sys
@@ -16,6 +17,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from backfill import _core
 from backfill.chunking import Chunking
@@ -30,6 +32,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_URL_KEYS = ("url", "base_url", "host")  # the settings of each table that name a server
+# A scheme as RFC 3986 spells it, before "://" or before a ':' that does not start a port.
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(?://|(?![0-9]))")
 _PIPELINE = _core.PipelineOptions()
 
 
@@ -88,6 +93,8 @@ def _coerce(value: Any, hint: Any, where: str, base: Path | None) -> Any:
         non_none = [a for a in args if a is not type(None)]
         if len(non_none) == 1:
             return _coerce(value, non_none[0], where, base)
+        if any(a is Path or typing.get_origin(a) is os.PathLike for a in non_none):  # str | PathLike: a path
+            return _coerce(value, Path, where, base)
         if str in non_none:  # e.g. a function given as an import path
             return _coerce(value, str, where, base)
     if hint is Path:
@@ -145,6 +152,51 @@ def _interpolate_tree(value: Any, where: str, env: typing.Mapping[str, str] | No
     return value
 
 
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(value: str, where: str, allow_insecure_http: bool) -> None:
+    """Only ``http`` and ``https`` reach a server, and ``http`` only this machine unless
+    ``allow_insecure_http``: credentials and the customer's data never cross a network in clear text.
+    A value without a scheme (a Pinecone host) means https. The error echoes the scheme alone: the
+    rest of a URL may hold anything."""
+    m = _SCHEME.match(value)
+    if m is None:
+        if "://" in value:
+            raise ConfigError(f"{where} does not start with a valid scheme (only http and https)", key=where)
+        return
+    scheme = m.group(1).lower()
+    if scheme not in ("http", "https"):
+        raise ConfigError(f"{where}: the scheme {scheme!r} is not allowed (only http and https)", key=where)
+    try:
+        host = urlsplit(value).hostname or ""
+    except ValueError:
+        raise ConfigError(f"{where} is not a valid {scheme} URL", key=where) from None
+    if scheme == "http" and not allow_insecure_http and not _is_loopback(host):
+        section = where.split(".")[0]
+        raise ConfigError(
+            f"{where} is plain http to a host other than this machine, so the credentials and data sent would "
+            f"cross the network unencrypted: use https, or set {section}.allow_insecure_http = true",
+            key=where,
+        )
+
+
+def _checked_urls(table: dict[str, Any], section: str) -> dict[str, Any]:
+    """The table without ``allow_insecure_http``, once its server settings passed :func:`check_url`."""
+    allow = _coerce(table.get("allow_insecure_http", False), bool, f"{section}.allow_insecure_http", None)
+    for key in _URL_KEYS:
+        value = table.get(key)
+        if isinstance(value, str) and value:
+            check_url(value, f"{section}.{key}", allow)
+    return {k: v for k, v in table.items() if k != "allow_insecure_http"}
+
+
 def _typed(table: Any, section: str, registry: dict[str, type], default: str | None, base: Path | None) -> Any:
     if table is None:
         if default is None:
@@ -159,7 +211,7 @@ def _typed(table: Any, section: str, registry: dict[str, type], default: str | N
         raise ConfigError(
             f"{section}.type {kind!r} is not one of: {', '.join(sorted(registry))}", key=f"{section}.type"
         )
-    return build_spec(registry[kind], table, section, base, skip=("type",))
+    return build_spec(registry[kind], _checked_urls(table, section), section, base, skip=("type",))
 
 
 def parse_config(data: dict[str, Any], path: Path | None = None, env: typing.Mapping[str, str] | None = None) -> Config:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from backfill import _core
 from backfill._options import core_options
@@ -19,11 +20,13 @@ from backfill.sources import SourceSpec
 from backfill.config import Config, load_config
 from backfill.errors import ConfigError, ValidationError, VerificationError
 from backfill.progress import ProgressSetting, make_progress
+from backfill.timeline import Timeline
 from backfill.receipts import build_receipt, latest_receipt, write_junit, write_receipt
 from backfill.reports import (
     FetchReport,
     IngestReport,
     Match,
+    PhaseReport,
     PlanReport,
     ReconcileReport,
     RunReport,
@@ -34,6 +37,7 @@ from backfill.reports import (
 )
 
 log = logging.getLogger("backfill")
+R = TypeVar("R", bound=PhaseReport)
 _DEFAULTS = _core.PipelineOptions()
 
 
@@ -98,6 +102,7 @@ class Pipeline:
         self._progress_setting = progress
         self._cancel = threading.Event()
         self._last_ingest: IngestReport | None = None
+        self._seconds: dict[str, float] = {}
         self._source = source.build()
         self._embedder = self.embedder.build()
         self._sink = self.sink.build(self.workdir)
@@ -143,17 +148,34 @@ class Pipeline:
 
     # -- the phases ------------------------------------------------------------------------------
 
-    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Runs a phase of the core; returns its report as plain data (see reports.core_value)."""
+    def _call(self, fn: Callable[..., Any], *args: Any, record: bool = True) -> Any:
+        """Runs a phase of the core; returns its report as plain data (see reports.core_value). The
+        progress goes to the display and (unless ``record`` is off: a phase that writes nothing) to
+        the workdir's timeline; ``self._seconds`` is then how long each phase of the call took."""
         _core.set_log_level(log.getEffectiveLevel())
         self._cancel.clear()
         progress = make_progress(self._progress_setting)
+        timeline = Timeline(self.workdir, progress)
+        ok = False
         try:
-            return core_value(fn(*args, progress=progress, cancel=self._cancel))
+            result = core_value(fn(*args, progress=timeline, cancel=self._cancel))
+            ok = True
+            finish = getattr(progress, "finish", None)
+            if finish is not None:
+                finish()
+            return result
         finally:
+            end = time.time()
+            self._seconds = timeline.phase_seconds(end)
+            if record:
+                timeline.save(end, ok)
             close = getattr(progress, "close", None)
             if close is not None:
                 close()
+
+    def _timed(self, report: R, phase: str) -> R:
+        report.seconds = self._seconds.get(phase)
+        return report
 
     def cancel(self) -> None:
         """Asks a running phase (in another thread) to stop at its next checkpoint; it raises
@@ -162,19 +184,19 @@ class Pipeline:
 
     def plan(self) -> PlanReport:
         """Lists the partitions and estimates their size."""
-        return PlanReport.from_dict(self._call(self._core.plan))
+        return self._timed(PlanReport.from_dict(self._call(self._core.plan)), "plan")
 
     def fetch(self, refetch: Sequence[str] = ()) -> FetchReport:
         """Journals every page not yet journaled. ``refetch`` names partitions to fetch again from the
         start (to repair damaged pages)."""
-        return FetchReport.from_dict(self._call(self._core.fetch, list(refetch)))
+        return self._timed(FetchReport.from_dict(self._call(self._core.fetch, list(refetch))), "fetch")
 
     def validate(self, *, strict: bool = False) -> ValidateReport:
         """Scans the journal: counts, duplicate ids with their pages, damaged pages. Writes nothing.
 
         Raises :class:`~backfill.errors.ValidationError` on a damaged page (and, with ``strict``, on
         duplicate ids)."""
-        report = ValidateReport.from_dict(self._call(self._core.validate))
+        report = self._timed(ValidateReport.from_dict(self._call(self._core.validate, record=False)), "validate")
         if not report.ok:
             first = report.bad_pages[0]
             raise ValidationError(
@@ -186,7 +208,7 @@ class Pipeline:
 
     def ingest(self) -> IngestReport:
         """Normalizes, deduplicates, chunks, embeds (cache first) and upserts what changed."""
-        report = IngestReport.from_dict(self._call(self._core.ingest))
+        report = self._timed(IngestReport.from_dict(self._call(self._core.ingest)), "ingest")
         self._last_ingest = report
         return report
 
@@ -195,8 +217,8 @@ class Pipeline:
         and upserted while later pages are still being fetched. What :meth:`run` does before it
         validates and verifies; for orchestrators that verify in a later step."""
         both = self._call(self._core.fetch_and_ingest, list(refetch))
-        fetch = FetchReport.from_dict(both["fetch"])
-        ingest = IngestReport.from_dict(both["ingest"])
+        fetch = self._timed(FetchReport.from_dict(both["fetch"]), "fetch")
+        ingest = self._timed(IngestReport.from_dict(both["ingest"]), "ingest")
         self._last_ingest = ingest
         return fetch, ingest
 
@@ -208,7 +230,7 @@ class Pipeline:
         fraction = self.reconcile_max_fraction if max_fraction is None else max_fraction
         if not 0.0 <= fraction <= 1.0:
             raise ConfigError(f"reconcile max fraction must be between 0 and 1, got {fraction}")
-        return ReconcileReport.from_dict(self._call(self._core.reconcile, fraction))
+        return self._timed(ReconcileReport.from_dict(self._call(self._core.reconcile, fraction)), "reconcile")
 
     def verify(
         self, sample: int | None = None, *, junit: str | os.PathLike[str] | None = None, raise_on_failure: bool = True
@@ -220,7 +242,7 @@ class Pipeline:
         n = self.verify_sample if sample is None else sample
         if n < 0:
             raise ConfigError(f"verify sample must be 0 (everything) or positive, got {n}", key="verify.sample")
-        report = VerifyReport.from_dict(self._call(self._core.verify, n))
+        report = self._timed(VerifyReport.from_dict(self._call(self._core.verify, n)), "verify")
         receipt = build_receipt(
             run=self.name,
             workdir=self.workdir,

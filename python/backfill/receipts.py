@@ -60,10 +60,18 @@ def build_receipt(
     }
 
 
+def _private_folder(folder: Path) -> None:
+    """Creates ``folder`` (and its parents) readable by its owner only (0700), as the core creates the
+    workdir; an existing one keeps its mode."""
+    if not folder.is_dir():
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)  # mkdir's mode passes through the umask, which may narrow it further
+
+
 def write_receipt(workdir: Path, receipt: dict[str, Any]) -> Path:
     """Writes the receipt atomically to ``<workdir>/receipts/<UTC time>-verify.json``."""
     folder = workdir / "receipts"
-    folder.mkdir(parents=True, exist_ok=True)
+    _private_folder(folder)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = folder / f"{stamp}-verify.json"
     n = 1
@@ -105,7 +113,8 @@ def write_junit(path: Path, run: str, report: VerifyReport) -> Path:
         + "</testsuite>\n"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(xml, encoding="utf-8")
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
+        f.write(xml)
     return path
 
 
@@ -115,3 +124,22 @@ def latest_receipt(workdir: Path) -> Path | None:
         return None
     found = sorted(folder.glob("*-verify.json"), key=lambda p: p.stat().st_mtime_ns)
     return found[-1] if found else None
+
+
+def receipts_table(workdir: str | os.PathLike[str]) -> Any:
+    """Every receipt in ``workdir`` as a pandas DataFrame, oldest first: one row per verification
+    (time, ok, the counts, what was read back). Needs pandas (``pip install 'backfill[notebook]'``)."""
+    from backfill._html import pandas
+
+    folder = Path(workdir) / "receipts"
+    found = sorted(folder.glob("*-verify.json"), key=lambda p: p.stat().st_mtime_ns) if folder.is_dir() else []
+    rows = []
+    for path in found:
+        r = json.loads(path.read_text(encoding="utf-8"))
+        rows.append({
+            "receipt": path.name, "created_at": r.get("created_at"), "ok": r.get("ok"), "sink": r.get("sink", {}).get("description"),
+            "documents": r.get("documents"),
+            **{f"count_{k}": v for k, v in r.get("count", {}).items()},
+            **{f"readback_{k}": v for k, v in r.get("readback", {}).items() if not k.endswith("_ids")},
+        })
+    return pandas().DataFrame(rows)

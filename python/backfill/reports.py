@@ -1,5 +1,5 @@
-"""What each phase returns: dataclasses with ``to_dict()``, a readable ``str()`` and an HTML view
-for notebooks.
+"""What each phase returns: dataclasses with ``to_dict()``, ``to_pandas()``, a readable ``str()``
+and a compact HTML view for notebooks (problems first, then the counts; see backfill._html).
 
 The core returns its report structs (``backfill._core.FetchReport`` and so on, read-only); the
 facade reads them with :func:`core_value` and :meth:`Report.from_dict`, which is strict: a field
@@ -11,7 +11,12 @@ import dataclasses
 import html
 import typing
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from backfill import _html
+
+if TYPE_CHECKING:
+    import pandas
 
 T = TypeVar("T", bound="Report")
 
@@ -68,18 +73,43 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def to_pandas(self) -> pandas.DataFrame:
+        """The report as a DataFrame: its rows (partitions, phases) when it has some, else one row
+        of its counts. Needs pandas (``pip install 'backfill[notebook]'``)."""
+        return _html.pandas().DataFrame(self._frame_rows())
+
+    def _frame_rows(self) -> list[dict[str, Any]]:
+        return [dict(self._rows())]
+
     def _rows(self) -> list[tuple[str, Any]]:
-        return [(k, v) for k, v in self.to_dict().items() if not isinstance(v, (list, dict))]
+        """The scalar fields worth a row: None (a step that did not happen) is left out."""
+        return [(k, v) for k, v in self.to_dict().items() if not isinstance(v, (list, dict)) and v is not None]
+
+    def problems(self) -> list[str]:
+        """What needs a person's attention, one line each; empty when nothing does."""
+        return []
 
     def __str__(self) -> str:
         return f"{type(self).__name__}: " + ", ".join(f"{k}={v}" for k, v in self._rows())
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in self._rows()
-        )
-        return f"<table><caption>{html.escape(type(self).__name__)}</caption>{rows}</table>"
+        tables = [_html.table(type(self).__name__, self._rows())]
+        for name, value in self.to_dict().items():
+            if isinstance(value, dict) and value:
+                tables.append(_html.table(name, sorted(value.items())))
+            elif isinstance(value, list) and value:
+                tables.append(_html.rows_table(name, value))
+        return _html.card(type(self).__name__, self._headline(), self.problems(), "".join(tables))
+
+    def _headline(self) -> str:
+        return str(self).splitlines()[0]
+
+
+@dataclass
+class PhaseReport(Report):
+    """A phase's report; ``seconds`` is how long the phase took (None when it was not timed)."""
+
+    seconds: float | None = field(default=None, kw_only=True, metadata=_FACADE)
 
 
 @dataclass
@@ -91,9 +121,12 @@ class Partition(Report):
 
 
 @dataclass
-class PlanReport(Report):
+class PlanReport(PhaseReport):
     partitions: list[Partition] = field(default_factory=list)
     known_done: int = 0
+
+    def _frame_rows(self) -> list[dict[str, Any]]:
+        return [p.to_dict() for p in self.partitions]
 
     def __str__(self) -> str:
         pages = sum(max(p.estimated_pages, 0) for p in self.partitions)
@@ -101,7 +134,7 @@ class PlanReport(Report):
 
 
 @dataclass
-class FetchReport(Report):
+class FetchReport(PhaseReport):
     partitions: int = 0
     partitions_skipped: int = 0
     pages_fetched: int = 0
@@ -132,7 +165,7 @@ class BadPage(Report):
 
 
 @dataclass
-class ValidateReport(Report):
+class ValidateReport(PhaseReport):
     partitions: int = 0
     pages: int = 0
     items: int = 0
@@ -145,6 +178,15 @@ class ValidateReport(Report):
     def ok(self) -> bool:
         """True when every page is readable; duplicates are resolved by ingest and only reported."""
         return not self.bad_pages
+
+    def problems(self) -> list[str]:
+        out = [f"bad page {b.path} ({b.partition}): {b.problem}" for b in self.bad_pages]
+        if self.duplicate_ids:
+            ids = [d.id for d in self.duplicates]
+            out.append(f"{self.duplicate_ids} ids appear more than once (the latest wins): {_some(ids, self.duplicate_ids)}")
+        if self.unfetched_partitions:
+            out.append(f"{self.unfetched_partitions} partitions are not completely fetched")
+        return out
 
     def __str__(self) -> str:
         lines = [
@@ -161,7 +203,7 @@ class ValidateReport(Report):
 
 
 @dataclass
-class IngestReport(Report):
+class IngestReport(PhaseReport):
     documents_seen: int = 0
     documents_unchanged: int = 0
     documents_superseded: int = 0
@@ -179,6 +221,27 @@ class IngestReport(Report):
     metadata_converted: dict[str, int] = field(default_factory=dict)
     records_skipped: int = 0
     skipped_ids: list[str] = field(default_factory=list)
+    warnings: int = 0
+    warning_examples: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IngestReport:
+        """Also reads the core's shape, where the metadata changes are one nested ``metadata`` dict."""
+        nested = data.get("metadata")
+        if isinstance(nested, dict):
+            data = {k: v for k, v in data.items() if k != "metadata"} | {f"metadata_{k}": v for k, v in nested.items()}
+        return super().from_dict(data)
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.records_skipped:
+            out.append(f"{self.records_skipped} records could not be sent at all: "
+                       + _some(self.skipped_ids, self.records_skipped))
+        changes = [f"{k} truncated in {v}" for k, v in sorted(self.metadata_truncated.items())]
+        changes += [f"{k} dropped in {v}" for k, v in sorted(self.metadata_dropped.items())]
+        if changes:
+            out.append("metadata fitted to the sink's limit: " + ", ".join(changes))
+        return out
 
     def __str__(self) -> str:
         line = (
@@ -193,11 +256,14 @@ class IngestReport(Report):
             line += "\n  metadata fitted to the sink's limit: " + ", ".join(changes)
         if self.records_skipped:
             line += f"\n  {self.records_skipped} records could not be sent at all: " + ", ".join(self.skipped_ids[:5])
+        if self.warnings:
+            line += (f"\n  values left out of the documents (a shape backfill does not read): {self.warnings}, "
+                     "e.g.:" + "".join(f"\n    {w}" for w in self.warning_examples[:3]))
         return line
 
 
 @dataclass
-class VerifyReport(Report):
+class VerifyReport(PhaseReport):
     ok: bool = False
     sink: str = ""
     expected_count: int = 0
@@ -227,6 +293,9 @@ class VerifyReport(Report):
             some = _some(self.mismatched, self.mismatched_count)
             parts.append(f"{self.mismatched_count} with different metadata ({some})")
         return "; ".join(parts)
+
+    def problems(self) -> list[str]:
+        return [self.problem()] if not self.ok else []
 
     def __str__(self) -> str:
         mode = "a sample of" if self.sampled else "all"
@@ -260,6 +329,13 @@ class StatusReport(Report):
     cached_embeddings: int = 0
     last_receipt: str | None = field(default=None, metadata=_FACADE)
 
+    def _frame_rows(self) -> list[dict[str, Any]]:
+        return [p.to_dict() for p in self.partitions]
+
+    def problems(self) -> list[str]:
+        waiting = [p.name for p in self.partitions if p.status != "done"]
+        return [f"{len(waiting)} partitions not completely fetched: {_some(waiting, len(waiting))}"] if waiting else []
+
     def __str__(self) -> str:
         done = sum(1 for p in self.partitions if p.status == "done")
         lines = [
@@ -287,7 +363,7 @@ class Match(Report):
 
 
 @dataclass
-class ReconcileReport(Report):
+class ReconcileReport(PhaseReport):
     listed: int = 0
     documents: int = 0
     documents_deleted: int = 0
@@ -310,10 +386,36 @@ class RunReport(Report):
     verify: VerifyReport
     reconcile: ReconcileReport | None = None
 
+    def phases(self) -> list[tuple[str, PhaseReport]]:
+        """The phases that ran, in order (reconcile only when it did)."""
+        named: list[tuple[str, PhaseReport | None]] = [
+            ("plan", self.plan), ("fetch", self.fetch), ("ingest", self.ingest), ("validate", self.validate),
+            ("reconcile", self.reconcile), ("verify", self.verify),
+        ]
+        return [(name, r) for name, r in named if r is not None]
+
     def __str__(self) -> str:
-        parts = [self.plan, self.fetch, self.validate, self.ingest, self.reconcile, self.verify]
-        return "\n".join(str(r) for r in parts if r is not None)
+        return "\n".join(str(r) for _, r in self.phases())
 
     @property
     def ok(self) -> bool:
         return self.verify.ok
+
+    @property
+    def seconds(self) -> float:
+        """The time the phases took, together."""
+        return sum(r.seconds or 0.0 for _, r in self.phases())
+
+    def problems(self) -> list[str]:
+        return [f"{name}: {p}" for name, r in self.phases() for p in r.problems()]
+
+    def _frame_rows(self) -> list[dict[str, Any]]:
+        return [{"phase": name, **dict(r._rows())} for name, r in self.phases()]
+
+    def _repr_html_(self) -> str:
+        rows = [(name, _html.seconds(r.seconds), r._headline().split(": ", 1)[-1]) for name, r in self.phases()]
+        body = _html.phase_table(rows) + "".join(
+            _html.details(name, r._repr_html_()) for name, r in self.phases()
+        )
+        head = ("verified" if self.ok else "NOT VERIFIED") + f" in {_html.seconds(self.seconds)}"
+        return _html.card("RunReport", head, self.problems(), body, ok=self.ok)

@@ -163,7 +163,115 @@ TEST(Adf, MentionsShowTheirTextOrReadAsSomeone) {
 TEST(Adf, InlineNodesWithoutTheirTextFallBack) {
   EXPECT_EQ(adf_to_text(doc(paragraph(R"({"type":"emoji","attrs":{"shortName":":ok:"}})"))), ":ok:");
   EXPECT_EQ(adf_to_text(doc(paragraph(R"({"type":"date","attrs":{"timestamp":"0"}})"))), "1970-01-01");
-  EXPECT_EQ(adf_to_text(doc(paragraph(R"({"type":"media","attrs":{"id":"m-1"}})"))), "[media: m-1]");
+  EXPECT_EQ(adf_to_text(doc(paragraph(R"({"type":"media","attrs":{"id":"m-1"}})"))), "[media]");
+}
+
+TEST(Adf, SmartLinksWithJsonLdDataShowTheirName) {
+  const std::string data = R"({"@type":"Document","generator":{"@type":"Application","name":"Confluence"},)"
+                           R"("url":"https://wiki.example/p/7","name":"Q3 plan","summary":"What we ship."})";
+  EXPECT_EQ(
+      adf_to_text(doc(paragraph(text("see") + R"(,{"type":"inlineCard","attrs":{"data":)" + data + "}}"))),
+      "see Q3 plan (https://wiki.example/p/7)");
+  EXPECT_EQ(adf_to_text(doc(R"({"type":"blockCard","attrs":{"data":)" + data + "}}")),
+            "Confluence: Q3 plan\nWhat we ship.\nhttps://wiki.example/p/7");
+  EXPECT_EQ(adf_to_text(doc(R"({"type":"blockCard","attrs":{"data":{"url":"https://x.example/1"}}})")),
+            "https://x.example/1");
+}
+
+TEST(Adf, InlineChipsStandApartFromTheWordsAround) {
+  const std::string card = R"({"type":"inlineCard","attrs":{"url":"https://a.example"}})";
+  const std::string mention = R"({"type":"mention","attrs":{"id":"1","text":"@this"}})";
+  const std::string status = R"({"type":"status","attrs":{"text":"DONE","color":"green"}})";
+  EXPECT_EQ(adf_to_text(doc(paragraph(text("Read") + "," + card + "," + text("first.")))),
+            "Read https://a.example first.");
+  EXPECT_EQ(adf_to_text(doc(paragraph(mention + "," + text("is Sparta")))), "@this is Sparta");
+  EXPECT_EQ(adf_to_text(doc(paragraph(text("state") + "," + status + "," + text(", next")))),
+            "state [DONE], next");
+}
+
+TEST(Adf, LinkTargetsFollowTheWordTheLinkEndsIn) {
+  const std::string link =
+      R"({"type":"text","text":"link","marks":[{"type":"link","attrs":{"href":"https://l.example"}}]})";
+  EXPECT_EQ(adf_to_text(doc(paragraph(text("italic") + "," + link + "," + text("strike-through words")))),
+            "italiclinkstrike-through (https://l.example) words");
+  EXPECT_EQ(adf_to_text(doc(paragraph(text("ask ") + "," + link + "," + text(".")))),
+            "ask link (https://l.example).");
+}
+
+TEST(Adf, MediaNeverShowItsServiceIdAndInlineFilesKeepTheirName) {
+  EXPECT_EQ(
+      adf_to_text(doc(R"({"type":"mediaGroup","content":[{"type":"media","attrs":{"id":"5556346b-b081",)"
+                      R"("type":"file","collection":"c"}}]})")),
+      "[media]");
+  EXPECT_EQ(adf_to_text(doc(R"({"type":"mediaSingle","content":[{"type":"media","attrs":{"type":"external",)"
+                            R"("url":"https://img.example/a.png"}}]})")),
+            "[media: https://img.example/a.png]");
+  EXPECT_EQ(adf_to_text(doc(paragraph(text("Spec:") +
+                                      R"(,{"type":"mediaInline","attrs":{"id":"6e7c-11",)"
+                                      R"("type":"file","alt":"requirements.pdf"}},)" +
+                                      text(" please review")))),
+            "Spec: requirements.pdf please review");
+}
+
+TEST(Adf, PlaceholdersAreNeverText) {
+  EXPECT_EQ(
+      adf_to_text(doc(paragraph(text("a ") + R"(,{"type":"placeholder","attrs":{"text":"Type here"}})"))),
+      "a");
+}
+
+TEST(Adf, UnknownBlockNodesEndTheirLine) {
+  EXPECT_EQ(adf_to_text(doc(R"({"type":"codBlock","content":[)" + text("odd block") + "]}," +
+                            R"({"type":"heading","attrs":{"level":3},"content":[)" + text("next") + "]}")),
+            "odd block\nnext");
+  EXPECT_EQ(adf_to_text(doc(paragraph(text("and ") + R"(,{"type":"team-mention","attrs":{"text":"@team"}},)" +
+                                      text(" more")))),
+            "and @team more");
+}
+
+TEST(Adf, NumericDateTimestampsRenderAsADate) {
+  EXPECT_EQ(adf_to_text(doc(paragraph(R"({"type":"date","attrs":{"timestamp":1582152559000}})"))),
+            "2020-02-19");
+}
+
+TEST(Adf, CodeBlocksInTableCellsKeepTheirLines) {
+  const std::string code = R"({"type":"tableCell","content":[{"type":"codeBlock","content":[)" +
+                           text(R"(if (x) {\n  go();\n})") + "]}]}";
+  const std::string cell = R"({"type":"tableCell","content":[)" + paragraph(text("left")) + "]}";
+  EXPECT_EQ(adf_to_text(doc(R"({"type":"table","content":[{"type":"tableRow","content":[)" + cell + "," +
+                            code + "]}]}")),
+            "left | if (x) {\n  go();\n}");
+}
+
+TEST(Adf, NumberedTablesShowTheirRowNumbers) {
+  auto cell = [](const char* kind, const std::string& t) {
+    return std::string(R"({"type":")") + kind + R"(","content":[)" + paragraph(text(t)) + "]}";
+  };
+  const std::string head =
+      R"({"type":"tableRow","content":[)" + cell("tableHeader", "a") + "," + cell("tableHeader", "b") + "]}";
+  const std::string row1 =
+      R"({"type":"tableRow","content":[)" + cell("tableCell", "c") + "," + cell("tableCell", "d") + "]}";
+  EXPECT_EQ(adf_to_text(doc(R"({"type":"table","attrs":{"isNumberColumnEnabled":true},"content":[)" + head +
+                            "," + row1 + "," + row1 + "]}")),
+            "a | b\n1 | c | d\n2 | c | d");
+}
+
+TEST(Adf, NestedTaskListsKeepTheirDepth) {
+  auto task = [](const std::string& t) {
+    return R"({"type":"taskItem","attrs":{"state":"TODO"},"content":[)" + text(t) + "]}";
+  };
+  const std::string inner = R"({"type":"taskList","content":[)" + task("inner") + "]}";
+  EXPECT_EQ(adf_to_text(doc(R"({"type":"taskList","content":[)" + task("outer") + "," +
+                            R"({"type":"taskList","content":[)" + task("middle") + "," + inner + "]}," +
+                            task("last") + "]}")),
+            "[ ] outer\n  [ ] middle\n    [ ] inner\n[ ] last");
+}
+
+TEST(Adf, HereAndAllMentionsReadAsSuch) {
+  EXPECT_EQ(adf_to_text(doc(
+                paragraph(R"({"type":"mention","attrs":{"id":"here","text":"@here"}},)" + text(" look")))),
+            "@here look");
+  EXPECT_EQ(adf_to_text(doc(paragraph(R"({"type":"mention","attrs":{"id":"all","text":"@abcd"}})"))),
+            "@all (@abcd)");
 }
 
 TEST(Adf, BlockquotesPrefixEveryLine) {

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -15,6 +20,20 @@ struct sample {
   std::vector<std::string> tags = {"a"};
 };
 BACKFILL_FIELDS(sample, &s::count, &s::namespace_, &s::tags)
+
+struct every_kind {
+  sample nested;
+  std::filesystem::path path;
+  std::map<std::string, std::int64_t> counts;
+  std::function<int(std::string_view)> hook;
+  std::optional<double> maybe;
+  bool flag = false;
+};
+
+TEST(Fields, MemberCountSeesEveryMemberOfAnAggregate) {
+  static_assert(member_count<sample>() == 3);
+  static_assert(member_count<every_kind>() == 6);
+}
 
 TEST(Fields, NamesFollowTheMembersInOrderWithoutTheTrailingUnderscore) {
   std::vector<std::string> names;

@@ -79,7 +79,11 @@ TEST(JiraNormalize, IssueFieldsBecomeTheDocument) {
   EXPECT_EQ(d.url, "https://acme.atlassian.net/browse/SUBS-652");
   EXPECT_EQ(d.created_at, "2024-01-15T09:30:00Z");
   EXPECT_EQ(d.updated_at, "2024-02-01T13:00:00Z");
-  EXPECT_EQ(d.text, "Customers are charged twice.\n\nAnn (2024-01-16T09:00:00Z): Looking into it.");
+  EXPECT_EQ(d.text,
+            "Customers are charged twice.\n\n"
+            "Status: In Progress\nPriority: High\nAssignee: Zoë Ångström\nReporter: Olaf\n"
+            "Labels: billing, p1\nComponents: Payments, API\nParent: SUBS-600\n\n"
+            "Ann (2024-01-16T09:00:00Z): Looking into it.");
   EXPECT_EQ(meta<std::string>(d, "project"), "SUBS");
   EXPECT_EQ(meta<std::string>(d, "status"), "In Progress");
   EXPECT_EQ(meta<std::string>(d, "type"), "Bug");
@@ -176,13 +180,65 @@ TEST(JiraNormalize, PageWithoutCommentsMapNormalizes) {
 
 // API v2 gives the description as a plain string rather than ADF: it is not ADF, so it adds no text
 // (the comments still do), and the raw string never leaks into the document.
-TEST(JiraNormalize, PlainStringDescriptionAddsNoText) {
+TEST(JiraNormalize, PlainStringDescriptionsAndCommentBodiesAreRead) {
   const std::string v2 = R"({"key":"V-2","fields":{"summary":"v2","description":"wiki *markup* text",
     "comment":{"total":1,"comments":[)" +
                          comment("1", "2024-05-01T12:00:00.000+0200", "Ann", "a comment") + "]}}}";
   const auto docs = normalize(padded(page_of(v2)));
   ASSERT_EQ(docs.size(), 1u);
-  EXPECT_EQ(docs[0].text, "Ann (2024-05-01T10:00:00Z): a comment");
+  EXPECT_EQ(docs[0].text, "wiki *markup* text\n\nAnn (2024-05-01T10:00:00Z): a comment");
+  // REST v2 shapes: a bare comment array with string bodies.
+  const std::string bare = R"({"key":"V-3","fields":{"summary":"v2","comment":[{"id":"5",)"
+                           R"("created":"2024-05-01T12:00:00.000+0200","author":{"displayName":"Bo"},)"
+                           R"("body":"plain words"}]}})";
+  const auto more = normalize(padded(page_of(bare)));
+  ASSERT_EQ(more.size(), 1u);
+  EXPECT_EQ(more[0].text, "Bo (2024-05-01T10:00:00Z): plain words");
+}
+
+TEST(JiraNormalize, TheFieldsAReaderSeesAreTextAndMetadata) {
+  const std::string issue = R"({"key":"ED-1","fields":{"summary":"s","resolution":{"name":"Done"},
+    "fixVersions":[{"name":"1.2"}],"subtasks":[{"key":"ED-2","fields":{"summary":"child"}}],
+    "issuelinks":[{"type":{"outward":"blocks","inward":"is blocked by"},"outwardIssue":{"key":"PR-2"}},
+                  {"type":{"outward":"blocks","inward":"is blocked by"},"inwardIssue":{"key":"PR-3"}},
+                  {"outwardIssue":{}}],
+    "attachment":[{"filename":"debug.log","id":"1"}],
+    "customfield_10011":"EPIC NAME","customfield_10016":5,
+    "customfield_10050":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"rich words"}]}]},
+    "customfield_10060":{"odd":true}}})";
+  const std::string catalogue = R"(,"fields":[{"id":"resolution","name":"Resolution"},
+    {"id":"fixVersions","name":"Fix versions"},{"id":"subtasks","name":"Sub-tasks"},
+    {"id":"issuelinks","name":"Linked issues"},{"id":"attachment","name":"Attachments"},
+    {"id":"customfield_10011","name":"Epic Name"},{"id":"customfield_10016","name":"Story Points"},
+    {"id":"customfield_10050","name":"Acceptance"},{"id":"customfield_10060","name":"Odd One"}]})";
+  std::string page = page_of(issue);
+  page.insert(page.rfind('}'), catalogue.substr(0, catalogue.size() - 1));
+  std::vector<std::string> warnings, kinds;
+  std::vector<document> docs;
+  backfill::normalize_jira_page(
+      padded(page), "https://x.example", [&](document&& d) { docs.push_back(std::move(d)); },
+      [&](std::string_view kind, const std::string& w) {
+        kinds.emplace_back(kind);
+        warnings.push_back(w);
+      });
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_EQ(docs[0].text,
+            "Resolution: Done\nFix versions: 1.2\nSub-tasks: ED-2 child\n"
+            "Linked issues: blocks PR-2, is blocked by PR-3\nAttachments: debug.log\n"
+            "Epic Name: EPIC NAME\nStory Points: 5\nAcceptance:\nrich words");
+  EXPECT_EQ(meta<std::string>(docs[0], "resolution"), "Done");
+  EXPECT_EQ(meta<std::vector<std::string>>(docs[0], "fix_versions"), (std::vector<std::string>{"1.2"}));
+  EXPECT_EQ(meta<std::vector<std::string>>(docs[0], "links"),
+            (std::vector<std::string>{"blocks PR-2", "is blocked by PR-3"}));
+  EXPECT_EQ(meta<std::vector<std::string>>(docs[0], "attachments"), (std::vector<std::string>{"debug.log"}));
+  EXPECT_EQ(meta<std::string>(docs[0], "epic_name"), "EPIC NAME");
+  EXPECT_EQ(meta<double>(docs[0], "story_points"), 5.0);
+  EXPECT_EQ(docs[0].meta.get("acceptance"), nullptr);  // rich text is in the text only
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(kinds[0], "jira field customfield_10060");
+  EXPECT_EQ(warnings[0],
+            "Jira ED-1: field 'Odd One' (customfield_10060) has a value of a shape backfill does not read; "
+            "left out");
 }
 
 TEST(JiraNormalize, PagesThatAreNotJournalPagesAreSourceErrors) {

@@ -73,7 +73,7 @@ class memory_source final : public source {
     for (auto item : doc.get_array()) fn(std::string(item["id"].get_string().value()));
   }
   void normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
-                 run_context&) override {
+                 run_context& ctx) override {
     pages.for_each([&](std::int64_t, const std::string& body, const std::string&) {
       simdjson::dom::parser parser;
       simdjson::dom::element doc;
@@ -87,6 +87,8 @@ class memory_source final : public source {
         d.text = std::string(item["text"].get_string().value());
         d.updated_at = std::string(item["updated"].get_string().value());
         d.meta.set("kind", std::string("test"));
+        std::string_view odd;  // a value this source cannot read: left out, with a warning
+        if (!item["odd"].get(odd)) ctx.warn(std::string(odd), d.id + " has an odd " + std::string(odd));
         emit(std::move(d));
       }
     });
@@ -206,6 +208,24 @@ TEST(Pipeline, RunsAllPhasesAndVerifies) {
   EXPECT_EQ(ir2.documents_unchanged, 4);
   EXPECT_EQ(ir2.chunks_written, 0);
   EXPECT_EQ(ir2.embed_calls, 0);
+}
+
+TEST(Pipeline, WarningsOfTheSourcesNormalizerReachTheIngestReport) {
+  fixture f("warnings");
+  f.src->partitions["a"] = {
+      R"([{"id":"d1","text":"a","updated":"1","odd":"shape"},{"id":"d2","text":"b","updated":"1"}])",
+      R"([{"id":"d3","text":"c","updated":"1","odd":"shape"},{"id":"d4","text":"d","updated":"1","odd":"date"}])"};
+  f.p->fetch(f.ctx);
+  run_context ingest_ctx;
+  auto ir = f.p->ingest(ingest_ctx);
+  EXPECT_EQ(ir.documents_written, 4);
+  EXPECT_EQ(ir.warnings, 3);
+  EXPECT_EQ(ir.warning_examples, (std::vector<std::string>{"d1 has an odd shape", "d4 has an odd date"}));
+  run_context again;  // unchanged documents are still read, and their values still left out
+  auto ir2 = f.p->ingest(again);
+  EXPECT_EQ(ir2.documents_unchanged, 4);
+  EXPECT_EQ(ir2.warnings, 3);
+  EXPECT_EQ(ir2.warning_examples.size(), 2u);
 }
 
 TEST(Pipeline, ChangedDocumentReplacesItsChunksAndDeletesStaleOnes) {

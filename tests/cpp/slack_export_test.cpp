@@ -524,9 +524,9 @@ TEST(SlackExport, FilesAndAttachmentsAreAppended) {
   });
   const auto docs = normalize_folder(f, "C1");
   ASSERT_EQ(docs.size(), 2u);
-  EXPECT_EQ(
-      docs[0].text,
-      "Ada Quill (2023-11-14T22:13:19Z): postmortem attached\n[file: Postmortem 2023-11]\n[file: graph.png]");
+  EXPECT_EQ(docs[0].text,
+            "Ada Quill (2023-11-14T22:13:19Z): postmortem attached\n[file: Postmortem 2023-11 "
+            "(pm.pdf)]\n[file: graph.png]");
   EXPECT_EQ(meta<bool>(docs[0], "has_files"), true);
   EXPECT_EQ(
       docs[1].text,
@@ -746,3 +746,21 @@ TEST(SlackExport, UnknownPartitionAndBadCursorAreErrors) {
 }
 
 }  // namespace
+
+TEST(SlackExport, DirectMessagesAreTitledByMembersAndBotsByBotsJson) {
+  file_map f = base_export();
+  f["mpims.json"] =
+      R"([{"id":"G7","name":"mpdm-ada--bo--chen-1","is_mpim":true,"members":["U1","U2","U3"]}])";
+  f["bots.json"] = R"([{"id":"B5","name":"GitHub"}])";
+  f["D1/2023-11-14.json"] = day({msg("U1", "1699999999.000300", "psst")});
+  f["mpdm-ada--bo--chen-1/2023-11-14.json"] = day(
+      {R"({"type":"message","subtype":"bot_message","bot_id":"B5","ts":"1699999999.000400","text":"PR merged"})"});
+  const auto dm = normalize_folder(f, "D1");
+  ASSERT_EQ(dm.size(), 1u);
+  EXPECT_EQ(dm[0].title, "Ada Quill, Bo Lindqvist: psst");
+  EXPECT_EQ(meta<std::string>(dm[0], "channel"), "Ada Quill, Bo Lindqvist");
+  const auto group = normalize_folder(f, "G7");
+  ASSERT_EQ(group.size(), 1u);
+  EXPECT_EQ(group[0].title, "Ada Quill, Bo Lindqvist, Chen Wirth: PR merged");
+  EXPECT_EQ(group[0].text, "GitHub (bot) (2023-11-14T22:13:19Z): PR merged");
+}

@@ -12,6 +12,10 @@ directory; clients verify against ``fake.ca_file`` (or :func:`trusted_ca_file`),
 :func:`untrusted_ca_file` is an unrelated CA that the certificate does not verify against. ALPN
 offers ``h2`` when the handler speaks HTTP/2 (``FakeHandler.speaks_http2``): a connection that
 chose it goes to ``on_http2`` like an h2c one; every other connection is HTTP/1.1.
+
+Redirect mode: while a fake's ``redirect_to`` is set, every HTTP/1.1 request gets ``307 Temporary
+Redirect`` to that URL (its body read and dropped) instead of an answer, and ``redirected`` counts
+them: a host that moved, or one that wants the client's credentials sent elsewhere.
 """
 
 from __future__ import annotations
@@ -153,6 +157,8 @@ def server_tls_context(alpn: list[str]) -> ssl.SSLContext:
 
 class Fake(Protocol):
     tls: bool
+    redirect_to: str | None
+    redirected: int
 
     def _track(self, conn: socket.socket, add: bool) -> None: ...
     def _dispatch(self, handler: Any) -> None: ...
@@ -244,6 +250,17 @@ class FakeHandler(BaseHTTPRequestHandler):
             self.alpn_protocol = self.connection.selected_alpn_protocol()
         super().handle()
 
+    def _redirect(self, location: str) -> None:
+        """Redirect mode (see the module's docstring): 307 to `location`, the request's body dropped."""
+        n = int(self.headers.get("Content-Length") or 0)
+        if n > 0:
+            self.rfile.read(n)
+        self.server.fake.redirected += 1
+        self.send_response(307)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def handle_one_request(self) -> None:
         try:
             self.raw_requestline = self.rfile.readline(self.MAX_LINE + 1)
@@ -266,7 +283,10 @@ class FakeHandler(BaseHTTPRequestHandler):
                 return
             if not self.parse_request():
                 return
-            self.server.fake._dispatch(self)
+            if self.server.fake.redirect_to is not None:
+                self._redirect(self.server.fake.redirect_to)
+            else:
+                self.server.fake._dispatch(self)
             self.wfile.flush()
         except (TimeoutError, ConnectionError, OSError):
             self.close_connection = True
@@ -285,6 +305,8 @@ class ServedFake:
 
     thread_name = "fake"
     tls = False  # serve HTTPS (see the module's docstring); read when the server is built
+    redirect_to: str | None = None  # redirect mode (see the module's docstring)
+    redirected = 0  # requests answered with a redirect
     _lock: threading.RLock
     _conns: set[socket.socket]
     _server: FakeServer | None

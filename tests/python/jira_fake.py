@@ -12,6 +12,7 @@ projects, and switchable failure modes. A test fixture, never part of the packag
         jira.burst_limit(8, per_seconds=1)     # a token bucket like Jira's burst limit: 429 beyond it
         jira.fail_next(1, 410, paths=[SEARCH], body=GONE_BODY)   # any status, any body, next n requests
         jira.hide_comments(["SUBS-9"])         # 404 from the comment endpoint (issue gone after the search)
+        jira.set_field("SUBS-4", "customfield_10070", {"odd": 1})   # any raw field value (bumps `updated`)
         jira.ignore_comment_offset(["SUBS-9"]) # its comment pages ignore startAt: the first page forever
         jira.echo_credentials_in_errors()      # error bodies quote the request's Authorization back
         jira.advance(3 * 3600)                 # the site's clock (relative JQL dates, edits) moves on
@@ -35,6 +36,10 @@ Endpoints:
   (default 100, at most 100 returned), ``orderBy`` in created / -created / +created (else 400),
   ``expand=renderedBody``; answers ``{"startAt", "maxResults", "total", "comments"}``; 404 for an unknown issue.
 - ``GET|POST /rest/api/3/search``: removed, 410 with Atlassian's body (API_FACTS §2), whatever the credentials.
+- ``GET /rest/api/3/field`` (getFields): the site's field catalogue, ``[FieldDetails]`` (:data:`CATALOGUE`): the
+  system fields and custom fields as Jira Cloud shapes them: Epic Name (``customfield_10011``, a string on epics),
+  Story Points (``customfield_10026``, a number on stories), Acceptance Criteria (``customfield_10050``, a
+  multi-line text field: ADF), Deployment (``customfield_10070``, an app's field, null unless set).
 - ``POST /rest/api/3/search/approximate-count``, ``GET /rest/api/3/myself``, ``GET /rest/api/3/project/{key}``.
 
 Every request needs ``Authorization: Basic base64(email:token)`` (401 otherwise). The comment field of a
@@ -53,7 +58,8 @@ and every ADF document against the ADF structure. Problems go to :attr:`JiraFake
 
 Data are synthetic and deterministic for a seed: realistic ADF descriptions that use every node type
 (and a few the ADF-to-text converter must descend into without knowing them), unicode throughout, 0 to 60
-comments an issue (about one issue in eight has more than 20), null descriptions, sub-tasks with parents.
+comments an issue (about one issue in eight has more than 20), null descriptions, sub-tasks with parents (and
+their parents' ``subtasks``), resolutions of done issues, the custom fields above.
 
 Dependencies beyond the standard library: jsonschema (for validation).
 """
@@ -82,15 +88,21 @@ from urllib.parse import parse_qs, quote, urlsplit
 from fake_base import FakeHandler, FakeServer, ServedFake, find_spec
 
 __all__ = [
+    "ACCEPTANCE",
     "ADF_NODE_TYPES",
     "COMMENTS_PATH_PREFIX",
     "DEFAULT_EMAIL",
     "DEFAULT_TOKEN",
+    "DEPLOYMENT",
+    "EPIC_NAME",
+    "FIELD_LIST",
     "GONE_BODY",
     "JiraFake",
     "JqlError",
     "RequestLog",
+    "CATALOGUE",
     "STANDARD_FIELDS",
+    "STORY_POINTS",
     "jira_time",
     "load_spec",
     "parse_jql",
@@ -121,7 +133,12 @@ UNBOUNDED = "Unbounded JQL queries are not allowed here. Please add a search res
 # The fields backfill's Jira source asks for.
 STANDARD_FIELDS = ("summary", "description", "status", "issuetype", "priority", "labels", "components", "assignee",
                    "reporter", "created", "updated", "comment", "project", "parent")
-ALL_FIELDS = STANDARD_FIELDS + ("resolution", "fixVersions", "environment")
+FIELD_LIST = "/rest/api/3/field"
+EPIC_NAME, STORY_POINTS, ACCEPTANCE, DEPLOYMENT = ("customfield_10011", "customfield_10026", "customfield_10050",
+                                                   "customfield_10070")
+CUSTOM_FIELDS = (EPIC_NAME, STORY_POINTS, ACCEPTANCE, DEPLOYMENT)
+ALL_FIELDS = STANDARD_FIELDS + ("resolution", "fixVersions", "environment", "subtasks", "issuelinks",
+                                "attachment") + CUSTOM_FIELDS
 SEARCH_PARAMS = {"jql", "nextPageToken", "maxResults", "fields", "expand", "properties", "fieldsByKeys", "failFast",
                  "reconcileIssues"}
 COMMENT_PARAMS = {"startAt", "maxResults", "orderBy", "expand"}
@@ -129,7 +146,44 @@ FIELD_NAMES = {"summary": "Summary", "description": "Description", "status": "St
                "priority": "Priority", "labels": "Labels", "components": "Components", "assignee": "Assignee",
                "reporter": "Reporter", "created": "Created", "updated": "Updated", "comment": "Comment",
                "project": "Project", "parent": "Parent", "resolution": "Resolution", "fixVersions": "Fix versions",
-               "environment": "Environment"}
+               "environment": "Environment", "subtasks": "Sub-tasks", "issuelinks": "Linked Issues",
+               "attachment": "Attachment", EPIC_NAME: "Epic Name", STORY_POINTS: "Story Points",
+               ACCEPTANCE: "Acceptance Criteria", DEPLOYMENT: "Deployment"}
+_SYSTEM_SCHEMAS = {"summary": ("string", None), "description": ("string", None), "status": ("status", None),
+                   "issuetype": ("issuetype", None), "priority": ("priority", None), "labels": ("array", "string"),
+                   "components": ("array", "component"), "assignee": ("user", None), "reporter": ("user", None),
+                   "created": ("datetime", None), "updated": ("datetime", None), "comment": ("comments-page", None),
+                   "project": ("project", None), "parent": ("issuelink", None), "resolution": ("resolution", None),
+                   "fixVersions": ("array", "version"), "environment": ("string", None),
+                   "subtasks": ("array", "issuelinks"), "issuelinks": ("array", "issuelinks"),
+                   "attachment": ("array", "attachment")}
+_CUSTOM_SCHEMAS = {EPIC_NAME: ("string", "com.pyxis.greenhopper.jira:gh-epic-label"),
+                   STORY_POINTS: ("number", "com.atlassian.jira.plugin.system.customfieldtypes:float"),
+                   ACCEPTANCE: ("string", "com.atlassian.jira.plugin.system.customfieldtypes:textarea"),
+                   DEPLOYMENT: ("any", "com.example.deployments:deployment")}
+
+
+def _catalogue() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for fid, (typ, items) in _SYSTEM_SCHEMAS.items():
+        schema: dict[str, Any] = {"type": typ, "system": fid}
+        if items:
+            schema["items"] = items
+        out.append({"id": fid, "key": fid, "name": FIELD_NAMES[fid], "custom": False, "orderable": True,
+                    "navigable": True, "searchable": True, "clauseNames": [fid], "schema": schema})
+    out.append({"id": "issuekey", "key": "issuekey", "name": "Key", "custom": False, "orderable": False,
+                "navigable": True, "searchable": False, "clauseNames": ["id", "issue", "issuekey", "key"]})
+    for fid, (typ, custom) in _CUSTOM_SCHEMAS.items():
+        num = int(fid.rsplit("_", 1)[1])
+        out.append({"id": fid, "key": fid, "name": FIELD_NAMES[fid],
+                    "custom": True, "orderable": True, "navigable": True, "searchable": True,
+                    "clauseNames": [f"cf[{num}]", FIELD_NAMES[fid]],
+                    "schema": {"type": typ, "custom": custom, "customId": num}})
+    return out
+
+
+# GET /rest/api/3/field of every fake site.
+CATALOGUE = _catalogue()
 
 
 # --- times ----------------------------------------------------------------------------------------
@@ -265,8 +319,8 @@ def validate_issue_fields(fields: Mapping[str, Any], where: str) -> list[str]:
         if name == "components":
             for j, c in enumerate(value):
                 errs += spec_errors("ProjectComponent", c, f"{where}/components/{j}")
-        if name == "description":
-            errs += [f"{where}/description: {e}" for e in validate_adf(value)]
+        if name in ("description", ACCEPTANCE):
+            errs += [f"{where}/{name}: {e}" for e in validate_adf(value)]
         if name == "comment":
             errs += validate_comment_page(value, f"{where}/comment", check_schema=False)
     return errs
@@ -594,6 +648,8 @@ class Comment:
     created: int
     updated: int
     body: dict[str, Any]
+    # Jira's restriction of a comment to a role or group ({"type": "role", "value": "Administrators"}).
+    visibility: dict[str, str] | None = None
 
 
 @dataclass
@@ -616,6 +672,8 @@ class Issue:
     n_comments: int
     seed: str
     version: int = 0
+    subtasks: list[str] = field(default_factory=list)   # keys of its sub-task children
+    overrides: dict[str, Any] = field(default_factory=dict)   # raw field values set by set_field
     _description: Any = field(default=None, repr=False)
     _comments: list[Comment] | None = field(default=None, repr=False)
     _generated: bool = False
@@ -1010,6 +1068,10 @@ class JiraFake(ServedFake):
             self._issues[key] = issue
             self._by_id[issue.id] = key
             existing.append(key)
+            if parent is not None and TYPES[t][2]:
+                par = self._issues[parent]
+                par.subtasks.append(key)
+                par.version += 1   # its subtasks changed (its `updated` does not, as in Jira)
             return key
 
     def _generate(self, issue: Issue) -> None:
@@ -1075,9 +1137,11 @@ class JiraFake(ServedFake):
             return max(self._issues[k].updated for k in keys)
 
     def edit(self, key: str, *, summary: str | None = None, description: str | dict[str, Any] | None = None,
-             comment: str | None = None, when: int | None = None) -> int:
+             comment: str | None = None, when: int | None = None,
+             comment_visibility: dict[str, str] | None = None) -> int:
         """Edits an issue as a person would: `updated` becomes now (strictly later than any earlier edit);
-        returns the new `updated` (epoch ms)."""
+        returns the new `updated` (epoch ms). A `comment` restricted by `comment_visibility` is one only
+        that role or group sees."""
         with self._lock:
             i = self._issues[key]
             self._generate(i)
@@ -1089,10 +1153,24 @@ class JiraFake(ServedFake):
                 i._description = text_adf(description) if isinstance(description, str) else description
             if comment is not None:
                 assert i._comments is not None
-                i._comments.append(Comment(str(self._next_comment_id()), 0, now, now, text_adf(comment)))
+                i._comments.append(Comment(str(self._next_comment_id()), 0, now, now, text_adf(comment),
+                                           comment_visibility))
                 i.n_comments += 1
             if summary is None and description is None and comment is None:
                 i.summary += " (edited)"
+            i.updated = now
+            i.version += 1
+            self._data_version += 1
+            return now
+
+    def set_field(self, key: str, field_id: str, value: Any) -> int:
+        """Sets the raw value of one field of an issue (any shape, as an app could store it) as an edit
+        does: `updated` becomes now; returns it."""
+        with self._lock:
+            i = self._issues[key]
+            i.overrides[field_id] = copy.deepcopy(value)
+            now = max(self.now_ms(), self._last_edit + 1000)
+            self._last_edit = now
             i.updated = now
             i.version += 1
             self._data_version += 1
@@ -1361,6 +1439,12 @@ class JiraFake(ServedFake):
             if p is None:
                 return self._error(404, f"No project could be found with key '{m.group(1)}'.")
             return 200, self._project_json(p["key"])
+        if path == FIELD_LIST and method == "GET":
+            if self.validate:
+                errs = [e for j, f in enumerate(CATALOGUE) for e in spec_errors("FieldDetails", f, f"field/{j}")]
+                with self._lock:
+                    self.schema_errors += errs[:20]
+            return 200, CATALOGUE
         if path == "/rest/api/3/myself" and method == "GET":
             return 200, self._user_json(ME, me=True)
         return self._error(404, "null for uri: " + self._site + path)
@@ -1792,9 +1876,36 @@ class JiraFake(ServedFake):
         out = {"self": f"{self._site}/rest/api/3/issue/{i.id}/comment/{c.id}", "id": c.id, "author": author,
                "body": c.body, "updateAuthor": author, "created": jira_time(c.created, self.tz_minutes),
                "updated": jira_time(c.updated, self.tz_minutes), "jsdPublic": True}
+        if c.visibility is not None:
+            out["visibility"] = {**c.visibility, "identifier": c.visibility["value"]}
         if rendered:
             out["renderedBody"] = "<p>" + json.dumps(c.body)[:80] + "</p>"
         return out
+
+    def _issue_ref(self, other: Issue) -> dict[str, Any]:
+        """Another issue as a field refers to it (parent, sub-tasks): key, summary, status, priority, type."""
+        st = STATUSES[other.status]
+        return {"id": other.id, "key": other.key, "self": f"{self._site}/rest/api/3/issue/{other.id}",
+                "fields": {"summary": other.summary,
+                           "status": {"self": f"{self._site}/rest/api/3/status/{st[0]}", "name": st[1], "id": st[0]},
+                           "priority": {"name": PRIORITIES[other.priority][1], "id": PRIORITIES[other.priority][0]},
+                           "issuetype": {"id": TYPES[other.type][0], "name": TYPES[other.type][1],
+                                         "subtask": TYPES[other.type][2]}}}
+
+    def _custom_value(self, i: Issue, fid: str) -> Any:
+        """A custom field's value, from the issue's seed: Epic Name on epics, Story Points on stories,
+        Acceptance Criteria (ADF) on about a quarter of the issues, Deployment never."""
+        r = random.Random(f"{i.seed}:{fid}")
+        kind = TYPES[i.type][1]
+        if fid == EPIC_NAME:
+            return i.summary.split(" — ")[0] if kind == "Epic" else None
+        if fid == STORY_POINTS:
+            return float(r.choice((1, 2, 3, 5, 8, 13))) if kind == "Story" else None
+        if fid == ACCEPTANCE and r.random() < 0.25:
+            return {"version": 1, "type": "doc", "content": [{"type": "bulletList", "content": [
+                {"type": "listItem", "content": [_p(_text("Given " + _words(r, 6)))]}
+                for _ in range(r.randint(1, 3))]}]}
+        return None
 
     def _issue_bytes(self, i: Issue, fields: tuple[str, ...]) -> bytes:
         ck = (i.key, i.version, fields, self.tz_minutes)
@@ -1853,22 +1964,23 @@ class JiraFake(ServedFake):
                 f[name] = self._project_json(i.project)
             elif name == "parent":
                 if i.parent is not None:
-                    par = self._issues[i.parent]
-                    ps = STATUSES[par.status]
-                    f[name] = {"id": par.id, "key": par.key, "self": f"{self._site}/rest/api/3/issue/{par.id}",
-                               "fields": {"summary": par.summary,
-                                          "status": {"self": f"{self._site}/rest/api/3/status/{ps[0]}", "name": ps[1],
-                                                     "id": ps[0]},
-                                          "priority": {"name": PRIORITIES[par.priority][1],
-                                                       "id": PRIORITIES[par.priority][0]},
-                                          "issuetype": {"id": TYPES[par.type][0], "name": TYPES[par.type][1],
-                                                        "subtask": TYPES[par.type][2]}}}
+                    f[name] = self._issue_ref(self._issues[i.parent])
             elif name == "resolution":
-                f[name] = None
+                f[name] = None if STATUSES[i.status][3] != "done" else {
+                    "self": f"{self._site}/rest/api/3/resolution/10000", "id": "10000",
+                    "description": "Work has been completed on this issue.", "name": "Done"}
             elif name == "fixVersions":
                 f[name] = []
             elif name == "environment":
                 f[name] = None
+            elif name == "subtasks":
+                f[name] = [self._issue_ref(self._issues[k]) for k in i.subtasks]
+            elif name in ("issuelinks", "attachment"):
+                f[name] = []
+            elif name in CUSTOM_FIELDS:
+                f[name] = self._custom_value(i, name)
+            if name in i.overrides:
+                f[name] = copy.deepcopy(i.overrides[name])
         return {"expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
                 "id": i.id, "self": f"{self._site}/rest/api/3/issue/{i.id}", "key": i.key, "fields": f}
 

@@ -99,15 +99,20 @@ def test_kill_from_outside_at_an_arbitrary_moment(export: Path, reference: dict[
     env = dict(os.environ)
     env["BACKFILL_FAILPOINTS"] = "fetch.page_committed=*:sleep(15);ingest.batch_committed=*:sleep(40)"
     kills = 0
-    for delay in (0.6, 1.3, 2.2):
-        proc = subprocess.Popen([sys.executable, "-m", "backfill", "run", str(config), "--progress", "none"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait(timeout=60)
-    assert kills >= 1
+    ended: list[str] = []  # how the runs that ended before their kill ended
+    for i, delay in enumerate((0.6, 1.3, 2.2)):
+        err = tmp_path / f"run{i}.err"
+        with open(err, "wb") as stderr:
+            proc = subprocess.Popen([sys.executable, "-m", "backfill", "run", str(config), "--progress", "none"],
+                                    env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+            time.sleep(delay)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            else:
+                ended.append(f"run {i} exited {proc.returncode} before {delay} s: {err.read_text()[-2000:]}")
+            proc.wait(timeout=60)
+    assert kills >= 1, ended
     r = run_cli("run", str(config), "--progress", "none", "--json")
     assert r.code == 0, r.err
     assert json.loads(r.out)["verify"]["ok"] is True

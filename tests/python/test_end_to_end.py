@@ -53,6 +53,7 @@ def test_rerun_on_unchanged_input_does_nothing_and_verifies(project: tuple[Path,
     assert report["ingest"]["upsert_requests"] == 0
     assert report["ingest"]["documents_unchanged"] == report["ingest"]["documents_seen"] > 0
     assert report["verify"]["ok"] is True
+    assert report["ok"] is True and report["exit_code"] == 0
 
 
 def test_python_api_phases_and_query(small_export: Path, tmp_path: Path) -> None:

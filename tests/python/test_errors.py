@@ -122,7 +122,7 @@ def test_a_jira_401_keeps_its_http_error_as_the_cause(tmp_path: Path) -> None:
     the HttpError of the 401 with the request id Jira gave (X-AREQUESTID)."""
     with JiraFake({"SUBS": 3}) as fake:
         fake.fail_next(1, 401, paths=[SEARCH])
-        source = backfill.JiraCloud(url=fake.url, email="me@example.com", token="jira-secret", projects=("SUBS",))
+        source = backfill.JiraCloud(url=fake.url, email="me@example.com", token=fake.token, projects=("SUBS",))
         pipeline = backfill.Pipeline(source, workdir=tmp_path / "wd", progress="none")
         with pytest.raises(errors.SourceError, match="source.email and source.token") as info:
             pipeline.fetch()

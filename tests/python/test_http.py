@@ -122,6 +122,10 @@ def test_server_scripts_records_and_keeps_alive(srv: FakeServer) -> None:
             r.read()
     finally:
         c.close()
+    # The client has the last reply once its bytes are sent; the server thread notes the time just after.
+    deadline = time.monotonic() + 5
+    while srv.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
     reqs = srv.requests
     assert [(r.method, r.path) for r in reqs] == [("GET", "/a"), ("POST", "/a")] + [("GET", "/nowhere")] * 3
     assert reqs[0].query == {"q": ["1"]} and reqs[1].body == b'{"x":1}' and reqs[1].headers["x-test"] == "yes"

@@ -40,11 +40,16 @@ from backfill._core import _testing
 from conftest import index_ids, ledger, run_cli
 from fake_base import fakes_on_demand
 from jira_fake import (
+    ACCEPTANCE,
     ADF_NODE_TYPES,
     COMMENTS_PATH_PREFIX,
+    DEPLOYMENT,
+    EPIC_NAME,
+    FIELD_LIST,
     GONE_BODY,
     SEARCH,
     STANDARD_FIELDS,
+    STORY_POINTS,
     Clause,
     JiraFake,
     jql_date,
@@ -58,6 +63,11 @@ TOKEN = "jira-secret-token"
 BASIC = base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
 FIXTURES = Path(__file__).resolve().parent / "adf_fixtures"
 DIM = 64
+# The fields documents show by default on the fake's site: the issue view's, then its rich-text custom
+# field; and what the search asks for: what normalize always reads, then the rest of those.
+DEFAULT_SHOWN = ("status", "resolution", "priority", "assignee", "reporter", "labels", "components", "fixVersions",
+                 "parent", "subtasks", "issuelinks", "attachment", ACCEPTANCE)
+ASKED_FOR = (*STANDARD_FIELDS, *(f for f in DEFAULT_SHOWN if f not in STANDARD_FIELDS))
 
 
 # --- fixtures and helpers ----------------------------------------------------------------------
@@ -453,15 +463,15 @@ def test_normalize_jira_page_merges_embedded_and_fetched_comments_once() -> None
 
 
 def assert_clean_search_requests(fake: JiraFake, projects: tuple[str, ...], max_results: int) -> None:
-    """No startAt; JQL bounded by project and updated, ordered by key; the standard fields asked for;
-    Basic auth with the token."""
+    """No startAt; JQL bounded by project and updated, ordered by key; the standard fields and those the
+    documents show by default asked for; Basic auth with the token."""
     calls = fake.search_calls()
     assert calls
     for c in calls:
         assert "startAt" not in c.query, c.target
         assert c.headers.get("authorization") == "Basic " + BASIC
         assert c.param("maxResults") == str(max_results)
-        assert set(c.param("fields", "").split(",")) == set(STANDARD_FIELDS), c.param("fields")
+        assert tuple(c.param("fields", "").split(",")) == ASKED_FOR, c.param("fields")
         jql = parse_jql(c.jql or "")
         terms = jql.conjuncts()
         proj = [t for t in terms if isinstance(t, Clause) and t.field == "project" and t.op == "="]
@@ -691,8 +701,9 @@ def test_bad_token_is_one_line_401(jira: Callable[..., JiraFake], tmp_path: Path
     assert r.code == 3, (r.code, r.err)
     line = one_line(r.err)
     assert "401" in line and re.search(r"(?i)credential|token|authent", line), line
+    assert "source.email" in line and "source.token" in line and "API token" in line, line
     assert wrong not in r.err + r.out and TOKEN not in r.err
-    assert len(fake.search_calls()) == 1  # not retried
+    assert [c.status for c in fake.calls()] == [401]  # the first request (the field list), not retried
 
 
 @pytest.mark.parametrize("status,words", [(403, r"(?i)permission|forbidden"), (404, r"(?i)not found|no project|404")])
@@ -705,6 +716,8 @@ def test_no_permission_and_unknown_project_are_one_line(jira: Callable[..., Jira
     assert r.code == 3, (r.code, r.err)
     line = one_line(r.err)
     assert str(status) in line and "OPS" in line and re.search(words, line), line
+    if status == 403:
+        assert "Browse Projects permission" in line and "source.email" in line, line
     assert len([c for c in fake.search_calls() if '"OPS"' in (c.jql or "")]) == 1  # not retried
 
 
@@ -935,6 +948,112 @@ def test_python_api_runs_a_jira_backfill(jira: Callable[..., JiraFake], tmp_path
     assert report.verify.ok and report.ingest.documents_written == 40
     matches = pipe.query(fake.issue("SUBS-7")["fields"]["summary"], k=5)
     assert matches and all(m.id.startswith("jira:") for m in matches)
+
+
+def test_the_field_catalogue_is_read_once_and_every_page_names_the_fields_it_shows(
+        jira: Callable[..., JiraFake], tmp_path: Path) -> None:
+    fake = jira({"SUBS": 60, "OPS": 20})
+    config, workdir = jira_config(tmp_path, fake, max_results=25)
+    report = run_json(config)
+    assert report["verify"]["ok"] is True and report["ingest"]["warnings"] == 0
+    assert len(fake.calls(FIELD_LIST)) == 1
+    assert_clean_search_requests(fake, ("SUBS", "OPS"), 25)
+    pages = journal(workdir)
+    assert len(pages) == 4
+    names = {"status": "Status", "resolution": "Resolution", "fixVersions": "Fix versions", "subtasks": "Sub-tasks",
+             "issuelinks": "Linked Issues", "attachment": "Attachment", ACCEPTANCE: "Acceptance Criteria"}
+    for _, _, page in pages:
+        assert [f["id"] for f in page["fields"]] == list(DEFAULT_SHOWN)
+        assert all(names.get(f["id"], f["name"]) == f["name"] and f["schema"]["type"] for f in page["fields"])
+    # What a reader sees: from the run's index, and from each journal page alone (what a resume and a
+    # journal replay read).
+    docs = index_docs(workdir / "index.sqlite")
+    replayed = {d["id"]: d for _, _, page in pages for d in _testing.normalize_jira_page(json.dumps(page), fake.url)}
+    assert sorted(replayed) == sorted(docs)
+    seen: Counter[str] = Counter()
+    for k in keys_of(fake, "SUBS", "OPS"):
+        f = fake.issue(k)["fields"]
+        lines, meta = [f"Status: {f['status']['name']}\n"], {}
+        if f["resolution"]:
+            seen["resolution"] += 1
+            lines.append("\nResolution: Done\n")
+            meta["resolution"] = "Done"
+        if f["subtasks"]:
+            seen["subtasks"] += 1
+            subtasks = [f"{s['key']} {s['fields']['summary']}" for s in f["subtasks"]]
+            lines.append("Sub-tasks: " + ", ".join(subtasks))
+            meta["subtasks"] = subtasks
+        if f[ACCEPTANCE]:
+            seen["acceptance"] += 1
+            lines.append("Acceptance Criteria:\n" + _testing.adf_to_text(json.dumps(f[ACCEPTANCE])))
+        for text, md in ((doc_text(docs[f"jira:{k}"]), docs[f"jira:{k}"][0]),
+                         (replayed[f"jira:{k}"]["text"], replayed[f"jira:{k}"]["metadata"])):
+            assert all(line in text for line in lines), (k, lines, text)
+            assert {m: md.get(m) for m in meta} == meta, k
+            assert "Epic Name:" not in text and "Story Points:" not in text  # not shown by default
+    assert len(seen) == 3, seen
+
+
+def test_fields_chosen_by_display_name_are_shown_and_kept_as_metadata(
+        jira: Callable[..., JiraFake], tmp_path: Path) -> None:
+    fake = jira({"SUBS": 80})
+    config, workdir = jira_config(tmp_path, fake, projects=("SUBS",),
+                                  source_extra='fields = ["epic name", "Story Points", "Status"]\n')
+    run_json(config)
+    for c in fake.search_calls():
+        assert tuple(c.param("fields", "").split(",")) == (*STANDARD_FIELDS, EPIC_NAME, STORY_POINTS)
+    [(_, _, page), *_] = journal(workdir)
+    assert [(f["id"], f["name"]) for f in page["fields"]] == [(EPIC_NAME, "Epic Name"),
+                                                             (STORY_POINTS, "Story Points"), ("status", "Status")]
+    docs = index_docs(workdir / "index.sqlite")
+    epics = stories = 0
+    for k in keys_of(fake, "SUBS"):
+        f = fake.issue(k)["fields"]
+        text, md = doc_text(docs[f"jira:{k}"]), docs[f"jira:{k}"][0]
+        assert "Acceptance Criteria" not in text and "Resolution:" not in text
+        if f[EPIC_NAME]:
+            epics += 1
+            assert f"Epic Name: {f[EPIC_NAME]}\n" in text and md["epic_name"] == f[EPIC_NAME], k
+        if f[STORY_POINTS] is not None:
+            stories += 1
+            assert f"Story Points: {int(f[STORY_POINTS])}\n" in text and md["story_points"] == f[STORY_POINTS], k
+        assert f"Status: {f['status']['name']}" in text
+    assert epics and stories
+
+
+def test_a_field_name_the_site_does_not_have_is_one_line_naming_close_matches(
+        jira: Callable[..., JiraFake], tmp_path: Path) -> None:
+    fake = jira({"SUBS": 5})
+    config, workdir = jira_config(tmp_path, fake, projects=("SUBS",), source_extra='fields = ["Epic Nmae"]\n')
+    r = cli("run", str(config), "--progress", "none")
+    assert r.code == 2, r.err
+    assert one_line(r.err) == (
+        f"backfill: config error: source.fields: Jira {fake.url} has no field named 'Epic Nmae'; did you mean "
+        "'Epic Name'? (names as GET /rest/api/3/field lists them, or field ids such as customfield_10011)")
+    assert not fake.search_calls() and len(fake.calls(FIELD_LIST)) == 1
+
+
+def test_a_field_value_of_an_unknown_shape_is_a_warning_in_the_ingest_report(
+        jira: Callable[..., JiraFake], tmp_path: Path) -> None:
+    fake = jira({"SUBS": 12})
+    fake.set_field("SUBS-4", DEPLOYMENT, {"environments": [{"env": "prod", "state": "successful"}]})
+    fake.set_field("SUBS-9", DEPLOYMENT, {"environments": []})
+    fake.set_field("SUBS-5", DEPLOYMENT, {"value": "prod"})  # an option: read
+    extra = 'fields = ["Status", "Deployment"]\n'
+    config, workdir = jira_config(tmp_path / "json", fake, projects=("SUBS",), source_extra=extra)
+    report = run_json(config)
+    example = ("Jira SUBS-4: field 'Deployment' (customfield_10070) has a value of a shape backfill does not read; "
+               "left out")
+    assert report["ingest"]["warnings"] == 2 and report["ingest"]["warning_examples"] == [example]
+    docs = index_docs(workdir / "index.sqlite")
+    assert "Deployment" not in doc_text(docs["jira:SUBS-4"]) and docs["jira:SUBS-4"][0]["status"]
+    assert "Deployment: prod" in doc_text(docs["jira:SUBS-5"]) and docs["jira:SUBS-5"][0]["deployment"] == "prod"
+    # The report's text says it too.
+    config, _ = jira_config(tmp_path / "text", fake, projects=("SUBS",), source_extra=extra)
+    r = cli("run", str(config), "--progress", "none")
+    assert r.code == 0, r.err
+    assert ("values left out of the documents (a shape backfill does not read): 2, e.g.:\n    " + example) in r.out
+    assert re.search(r"SUBS-4: field 'Deployment'.*left out", r.err)  # logged once
 
 
 # --- 4. the big one ------------------------------------------------------------------------------

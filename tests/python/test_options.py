@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from backfill import Chunking, JiraCloud, OpenAIEmbedder, PineconeIndex, Pipeline, SlackExport, _core
+from backfill import Chunking, JiraCloud, LocalIndex, OpenAIEmbedder, PineconeIndex, Pipeline, SlackExport, _core
 from backfill._options import core_options, option_names
-from backfill.config import RunSettings, VerifySettings, parse_config
+from backfill.config import RunSettings, VerifySettings, load_config, parse_config
 
 # spec, its core struct, the settings it requires, its config section
 SPECS: list[tuple[type, type, dict[str, Any], str]] = [
@@ -95,3 +96,13 @@ def test_the_pipeline_settings_default_to_the_core() -> None:
     for name, value in exposed.items():
         assert value == getattr(core, name), f"run/verify setting {name}: default differs from the core"
         assert signature.parameters[name].default == getattr(core, name), f"Pipeline({name}=...) differs"
+
+
+def test_paths_take_str_or_pathlike_and_config_paths_stay_relative_to_the_file(tmp_path: Path) -> None:
+    assert SlackExport("export.zip").path == Path("export.zip")
+    assert LocalIndex(path=tmp_path / "i.sqlite").path == tmp_path / "i.sqlite"
+    config = tmp_path / "c.toml"
+    config.write_text('[source]\ntype = "slack_export"\npath = "export"\n[sink]\ntype = "local"\npath = "i.sqlite"\n')
+    loaded = load_config(config)
+    assert loaded.source.path == tmp_path.resolve() / "export"  # type: ignore[attr-defined]
+    assert loaded.sink.path == tmp_path.resolve() / "i.sqlite"  # type: ignore[attr-defined]

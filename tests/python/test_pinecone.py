@@ -368,6 +368,8 @@ def test_grpc_refusals_fail_at_once_with_the_status(fakes: Callable[..., Pinecon
         bad.upsert([{"id": "a", "values": vec(1, 8)}])
     msg = str(e.value)
     assert "\n" not in msg and "gRPC UNAUTHENTICATED (16)" in msg and "Invalid API Key" in msg, msg
+    assert msg.endswith("Pinecone refused the API key: check sink.api_key, which must be a key of the project "
+                        "that holds this index (app.pinecone.io, API Keys)"), msg
     assert e.value.grpc_status == 16 and e.value.attempts == 1 and not e.value.retryable
     assert wrong not in msg and wrong not in repr(e.value)
     assert [v.kind for v in fake.take_violations()] == ["auth"]
@@ -871,3 +873,60 @@ def test_the_api_key_never_leaks(fakes: Callable[..., PineconeFake], pc_export: 
         assert KEY.encode() not in data and wrong.encode() not in data, p
     pi = backfill.PineconeIndex(host=fake.url, api_key=KEY, namespace="x")
     assert KEY not in repr(pi) and KEY not in str(pi)
+
+
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+def test_a_refused_key_names_the_setting_to_fix(fakes: Callable[..., PineconeFake], pc_export: Path, tmp_path: Path,
+                                                transport: str) -> None:
+    fake = fakes()
+    config, _ = pinecone_config(tmp_path, pc_export, fake, transport=transport)
+    r = cli("run", str(config), "--progress", "none", "--json", key="pk-wrong-key-0123456789")
+    assert r.code == 3, r.err
+    last = r.err.strip().splitlines()[-1]
+    assert "HttpError" in last and "refused the API key: check sink.api_key" in last, last
+    assert "401 Unauthorized" in last, last  # the first call (describe_index_stats) is REST either way
+    assert "transient" not in last
+    out = json.loads(r.out)
+    assert out["ok"] is False and out["exit_code"] == 3 and out["error"]["transient"] is False
+    assert out["error"]["type"] == "HttpError" and "sink.api_key" in out["error"]["message"]
+    assert {v.kind for v in fake.take_violations()} == {"auth"}
+
+
+def test_a_forbidden_request_names_the_permission(fakes: Callable[..., PineconeFake], pc_export: Path,
+                                                  tmp_path: Path) -> None:
+    fake = fakes()
+    config, _ = pinecone_config(tmp_path, pc_export, fake, transport="rest")
+    fake.fail_next(1000, 403, message="Forbidden: the API key lacks permission")
+    r = cli("run", str(config), "--progress", "none")
+    assert r.code == 3, r.err
+    last = r.err.strip().splitlines()[-1]
+    assert "403 Forbidden" in last and "sink.api_key lacks permission" in last and "ReadWrite" in last, last
+    fake.reset_faults()
+
+
+def wait_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if " INFO " in line and "before retry" in line]
+
+
+def test_a_throttled_run_says_what_it_waits_for_and_an_unthrottled_one_says_nothing(
+        fakes: Callable[..., PineconeFake], pc_export: Path, tmp_path: Path) -> None:
+    """At the default log level (INFO), as in an Airflow log: a wait is a line naming the service,
+    the reason and the server's advice; at most one such line per service every 10 s."""
+    fake = fakes()
+    config, _ = pinecone_config(tmp_path, pc_export, fake, transport="rest")
+    r = cli("run", str(config), "--progress", "none")
+    assert r.code == 0, r.err
+    assert wait_lines(r.err) == [] and "retry" not in r.err
+
+    fake.fail_next(3, 429, retry_after=0.4, paths=["/vectors/fetch"])
+    r = cli("verify", str(config), "--progress", "none")
+    assert r.code == 0, r.err
+    lines = wait_lines(r.err)
+    assert len(lines) == 1, r.err  # three waits within 10 s: one line
+    line = lines[0]
+    assert "Pinecone (127.0.0.1:" in line and "rate limited (429 Too Many Requests)" in line, line
+    assert "GET /vectors/fetch" in line and "waiting 0.4 s as the server asks (Retry-After" in line, line
+    assert KEY not in r.err
+
+    r = cli("verify", str(config), "--progress", "none", "--quiet")
+    assert r.code == 0 and r.err == "", r.err

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import struct
 import textwrap
 import threading
@@ -137,3 +140,52 @@ def test_config_takes_an_import_path(export: Path, tmp_path: Path) -> None:
 def test_a_function_object_needs_a_name_for_the_cache() -> None:
     with pytest.raises(ConfigError, match="embedder.name is required"):
         backfill.PythonEmbedder(lambda ts: [], dimension=DIM).build()
+
+
+def console_script(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The installed ``backfill`` command, whose own sys.path[0] is the venv's bin folder (not the
+    working directory, as with ``python -m backfill``)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "BACKFILL_FAILPOINTS")}
+    script = Path(sys.executable).parent / "backfill"
+    return subprocess.run([str(script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def python_embedder_config(folder: Path, export: Path, module: str) -> Path:
+    config = write_config(folder / "c.toml", export, workdir=folder / "wd")
+    config.write_text(config.read_text().replace(
+        'type = "hash"\ndimension = 64', f'type = "python"\nfunction = "{module}:encode"\ndimension = 8'))
+    return config
+
+
+MODELS = textwrap.dedent("""
+    import hashlib
+    def encode(texts):
+        return [[b / 255.0 + 0.01 for b in hashlib.sha256(t.encode()).digest()[:8]] for t in texts]
+""")
+
+
+def test_the_console_script_imports_a_module_beside_the_config_from_any_folder(export: Path, tmp_path: Path) -> None:
+    (tmp_path / "project").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "project" / "beside_config.py").write_text(MODELS)
+    config = python_embedder_config(tmp_path / "project", export, "beside_config")
+    r = console_script("run", str(config), "--json", "--progress", "none", cwd=tmp_path / "elsewhere")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["verify"]["ok"] is True
+
+
+def test_the_console_script_imports_from_the_working_directory_and_says_where_it_looked(
+        export: Path, tmp_path: Path) -> None:
+    (tmp_path / "project").mkdir()
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd" / "in_cwd.py").write_text(MODELS)
+    config = python_embedder_config(tmp_path / "project", export, "in_cwd")
+    r = console_script("run", str(config), "--progress", "none", cwd=tmp_path / "cwd")
+    assert r.returncode == 0, r.stderr
+
+    config.write_text(config.read_text().replace("in_cwd:encode", "not_there:encode"))
+    r = console_script("run", str(config), "--progress", "none", cwd=tmp_path / "cwd")
+    assert r.returncode == 2
+    assert "cannot import not_there" in r.stderr
+    looked = r.stderr.split("looked in ", 1)[1]
+    assert str((tmp_path / "project").resolve()) in looked and str((tmp_path / "cwd").resolve()) in looked

@@ -1,10 +1,13 @@
-"""The README opens with the two commands that matter; both must stay true."""
+"""The README opens with the two commands that matter; both must stay true. Its Python snippets
+type-check under mypy --strict, as a user's code calling them would."""
 
 from __future__ import annotations
 
 import json
 import re
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 from conftest import ROOT
@@ -34,3 +37,21 @@ def test_demo_command_ends_with_a_verified_receipt() -> None:
     assert len(new) == 1
     receipt = json.loads(Path(new.pop()).read_text())
     assert receipt["ok"] is True and receipt["readback"]["missing"] == 0
+
+
+def python_snippets(text: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
+
+
+def test_readme_python_snippets_type_check_under_mypy_strict(tmp_path: Path) -> None:
+    snippets = python_snippets((ROOT / "README.md").read_text())
+    assert snippets, "the README has Python snippets"
+    files = []
+    for i, code in enumerate(snippets):
+        files.append(tmp_path / f"readme_snippet_{i}.py")
+        files[-1].write_text(code)
+    env = {**os.environ, "MYPYPATH": str(ROOT / "python")}
+    r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--cache-dir",
+                        str(tmp_path / ".mypy_cache"), *map(str, files)], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr

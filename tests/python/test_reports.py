@@ -28,7 +28,10 @@ PAIRS = [
 @pytest.mark.parametrize(("core", "report"), PAIRS, ids=[r.__name__ for _, r in PAIRS])
 def test_the_core_report_and_the_dataclass_have_the_same_fields(core: type, report: type) -> None:
     from_core = {f.name for f in dataclasses.fields(report) if not f.metadata.get("facade")}
-    assert set(option_names(core)) == from_core
+    names = set(option_names(core))
+    if "metadata" in names:  # IngestReport: the metadata changes by kind, flattened by the facade
+        names = (names - {"metadata"}) | {f"metadata_{n}" for n in option_names(_core.MetadataChanges)}
+    assert names == from_core
 
 
 def test_a_renamed_field_fails() -> None:
@@ -50,3 +53,124 @@ def test_nested_reports_round_trip() -> None:
     assert reports.RunReport.from_dict(run.to_dict()) == run
     without_receipt = {k: v for k, v in reports.VerifyReport().to_dict().items() if k not in ("receipt", "junit")}
     assert reports.VerifyReport.from_dict(without_receipt).receipt is None, "facade fields may be absent"
+
+
+# --- what a notebook shows ----------------------------------------------------------------------
+
+import logging  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import backfill  # noqa: E402
+from backfill.progress import LogProgress  # noqa: E402
+from conftest import make_export  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[backfill.Pipeline, reports.RunReport]:
+    folder = tmp_path_factory.mktemp("reports")
+    export = make_export(folder / "export", channels=2, days=3, messages_per_day=5)
+    p = backfill.Pipeline(backfill.SlackExport(export), name="r", workdir=folder / "wd", progress="none")
+    return p, p.run()
+
+
+def test_a_run_report_shows_the_phases_that_ran_with_their_times(small_run: Any) -> None:
+    _, run = small_run
+    page = run._repr_html_()
+    for phase in ("plan", "fetch", "ingest", "validate", "verify"):
+        assert f"<th>{phase}</th>" in page
+        assert getattr(run, phase).seconds is not None
+    assert "reconcile" not in page and "None" not in page
+    assert "verified" in page and "<li>" not in page  # no problems to list
+
+
+def test_problems_come_first() -> None:
+    verify = reports.VerifyReport(ok=False, expected_count=10, observed_count=8, missing_count=2,
+                                  missing=["a#0", "b#0"], seconds=1.5)
+    run = reports.RunReport(plan=reports.PlanReport(), fetch=reports.FetchReport(), validate=reports.ValidateReport(),
+                            ingest=reports.IngestReport(records_skipped=1, skipped_ids=["c#0"]), verify=verify)
+    page = run._repr_html_()
+    assert "NOT VERIFIED" in page
+    assert page.index("2 missing (a#0, b#0)") < page.index("<th>plan</th>")
+    assert page.index("1 records could not be sent at all: c#0") < page.index("<th>plan</th>")
+    for report in (verify, run.ingest):
+        assert report.problems() and report.problems()[0] in report._repr_html_()
+
+
+def test_reports_become_data_frames(small_run: Any) -> None:
+    pd = pytest.importorskip("pandas")
+    p, run = small_run
+    frame = run.to_pandas()
+    assert list(frame["phase"]) == ["plan", "fetch", "ingest", "validate", "verify"]
+    assert frame.set_index("phase").loc["ingest", "documents_written"] == run.ingest.documents_written
+    plan = run.plan.to_pandas()
+    assert list(plan["name"]) == [x.name for x in run.plan.partitions]
+    status = p.status().to_pandas()
+    assert isinstance(status, pd.DataFrame) and set(status["status"]) == {"done"}
+    assert run.verify.to_pandas().loc[0, "ok"]
+
+
+def test_to_pandas_without_pandas_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pandas", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"pip install 'backfill\[notebook\]'"):
+        reports.FetchReport().to_pandas()
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_every_phase_of_a_run_knows_its_total(tmp_path: Path, overlap: bool) -> None:
+    export = make_export(tmp_path / "export", channels=2, days=3, messages_per_day=5)
+    seen: list[dict[str, Any]] = []
+    p = backfill.Pipeline(backfill.SlackExport(export), workdir=tmp_path / "wd", progress=seen.append,
+                          overlap=overlap)
+    run = p.run()
+    totals: dict[str, set[int]] = {}
+    for s in seen:
+        totals.setdefault(s["phase"], set()).add(s["total"])
+        assert s["total"] < 0 or s["done"] <= s["total"], s
+    assert set(totals) == {"plan", "fetch", "ingest", "validate", "verify"}
+    for phase in ("fetch", "ingest", "validate", "verify"):
+        assert min(totals[phase]) >= 0, (phase, totals[phase])
+    assert totals["ingest"] == {run.fetch.pages_total}
+
+
+def test_log_progress_gives_rate_and_eta_at_most_every_interval(caplog: pytest.LogCaptureFixture,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("backfill.progress.time.monotonic", lambda: clock[0])
+    shown = LogProgress(every=10)
+
+    def tick(phase: str, done: int, total: int, after: float) -> None:
+        clock[0] += after
+        shown({"phase": phase, "partition": "SUBS", "done": done, "total": total, "unit": "pages"})
+
+    with caplog.at_level(logging.INFO, logger="backfill"):
+        tick("ingest", 0, 400, 0)
+        for i in range(1, 30):
+            tick("ingest", i * 10, 400, 1)  # 10 pages a second, ticks every second
+        tick("verify", 0, 50, 1)
+        shown.finish()
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[:2] == ["ingest: 100/400 pages (25%), 10.0 pages/s, ETA 30 s (SUBS)",
+                         "ingest: 200/400 pages (50%), 10.0 pages/s, ETA 20 s (SUBS)"]
+    assert lines[-1].startswith("ingest: 290/400 pages (72%) in 30 s")
+    assert not any(line.startswith("verify") for line in lines)  # too short for a line
+
+
+@pytest.mark.parametrize("widgets", [False, True])
+def test_progress_in_a_notebook_without_widgets_is_a_text_bar_without_a_warning(
+        monkeypatch: pytest.MonkeyPatch, widgets: bool) -> None:
+    import types
+
+    from backfill.progress import make_progress
+
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))  # as in a Jupyter kernel
+    if not widgets:
+        monkeypatch.setitem(sys.modules, "ipywidgets", None)  # as if it were not installed
+    elif "ipywidgets" not in sys.modules:
+        pytest.importorskip("ipywidgets")
+    bar = make_progress("auto")
+    bar({"phase": "fetch", "partition": "", "done": 1, "total": 4, "unit": "pages"})  # warnings are errors here
+    kind = type(bar._bar).__module__
+    bar.close()
+    assert (kind != "tqdm.std") if widgets else (kind == "tqdm.std")  # with widgets: tqdm.auto's choice

@@ -20,7 +20,7 @@ def test_lost_records_are_named(project: tuple[Path, Path]) -> None:
     r = run_cli("verify", str(config), "--json")
     assert r.code == 1
     report = json.loads(r.out)
-    assert report["ok"] is False and report["count_ok"] is False
+    assert report["ok"] is False and report["count_ok"] is False and report["exit_code"] == 1
     assert sorted(report["missing"]) == sorted(lost)
     assert report["observed_count"] == report["expected_count"] - 3
     assert lost[0] in r.err.strip().splitlines()[-1]

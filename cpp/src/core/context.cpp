@@ -1,6 +1,7 @@
 #include "backfill/core/context.hpp"
 
 #include "backfill/core/errors.hpp"
+#include "backfill/core/log.hpp"
 
 namespace backfill {
 
@@ -20,12 +21,32 @@ void run_context::checkpoint_now() {
 }
 
 void run_context::begin_phase(std::string phase, std::string unit, std::int64_t total) {
+  if (!progress_.phase.empty() && progress_.phase != phase) checkpoint_now();  // where the last one ended
   progress_.phase = std::move(phase);
   progress_.unit = std::move(unit);
   progress_.total = total;
   progress_.done = 0;
   progress_.partition.clear();
   checkpoint_now();
+}
+
+void run_context::warn(std::string_view kind, const std::string& message) {
+  std::lock_guard lock(warn_mu_);
+  ++warnings_;
+  if (warned_kinds_.size() >= max_warning_kinds || warned_kinds_.count(kind)) return;
+  warned_kinds_.emplace(kind);
+  warning_examples_.push_back(message);
+  logger()->warn("{}", message);
+}
+
+std::int64_t run_context::warnings() const {
+  std::lock_guard lock(warn_mu_);
+  return warnings_;
+}
+
+std::vector<std::string> run_context::warning_examples() const {
+  std::lock_guard lock(warn_mu_);
+  return warning_examples_;
 }
 
 }  // namespace backfill

@@ -72,6 +72,22 @@ std::string document::content_hash() const {
   return h.digest().hex();
 }
 
+std::string escape_key(std::string_view key) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(key.size());
+  for (unsigned char c : key) {
+    if (c < 0x20 || c == 0x7f || c == '%') {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
 std::string chunk_id(std::string_view doc_id, int index) {
   std::string out(doc_id);
   out.push_back('#');

@@ -68,6 +68,7 @@ openai_embedder::openai_embedder(openai_options options) : options_(std::move(op
   where_ = fmt::format("embedder {} at {}", identity(), http::scrub_url(base));
 
   http::client_options o;
+  o.service = "embedder";
   o.timeout = options_.timeout;
   o.verify_tls = options_.verify_tls;
   if (!options_.api_key.empty()) o.secrets = {options_.api_key};

@@ -69,6 +69,11 @@ void client::impl::conclude(const handle& h, CURLcode rc, long status, std::stri
     return;
   }
 
+  if (rc == CURLE_OK && status >= 300 && status < 400 && follow_redirect(*h, r, status)) {
+    shells.give(std::move(r));
+    timers.emplace(now, h);
+    return;
+  }
   decision d = classify(h->req, rc, status, r, curl_reason, opts.classify);
   // The server's advice matters for a retry, a rate limit, or a success that spent the budget.
   std::optional<double> advised;
@@ -77,8 +82,9 @@ void client::impl::conclude(const handle& h, CURLcode rc, long status, std::stri
   hs.adapt(r, d.ok, d.rate_limited, advised, now);
 
   if (d.ok) {
-    logger()->trace("http: {} {} -> {} in {:.0f} ms (attempt {})", h->req.method, r.url, status,
+    logger()->debug("http: {} {} -> {} in {:.0f} ms (attempt {})", h->req.method, r.url, status,
                     r.seconds * 1000, h->attempts);
+    notice_slow(*h, r, now);
     complete(h, &r, nullptr);
     return;
   }
@@ -121,6 +127,7 @@ bool client::impl::schedule_retry(const handle& h, response& r, decision& d, con
                   : r.status       ? std::to_string(r.status)
                                    : curl_reason,
                   h->attempts, opts.retry.max_attempts - 1, delay);
+  notice_retry(*h, r, d, curl_reason, delay, advised.has_value(), now);
   stats.retries.fetch_add(1, std::memory_order_relaxed);
   shells.give(std::move(r));
   timers.emplace(now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(delay)), h);

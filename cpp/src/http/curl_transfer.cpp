@@ -86,8 +86,18 @@ easy_slot* client::impl::acquire_slot() {
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(opts.timeout * 1000));
   // No CURLOPT_LOW_SPEED_*: libcurl's check also counts the wait for a response to begin (a slow
   // search, a long embeddings call), which only `timeout` bounds; check_stalls() watches bodies.
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+  // libcurl follows no redirect: a 3xx fails, naming where it pointed (retry_rules.cpp), unless the
+  // engine follows it itself without the secrets (redirect.cpp), so a credential header or a body
+  // never reaches a host it was not configured for. Only http and https are spoken, so a URL cannot
+  // read a local file or talk another protocol.
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   if (opts.http2 || opts.http2_prior_knowledge)
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);

@@ -8,6 +8,7 @@
 //   curl_transfer.cpp   a transfer on a libcurl easy handle: options, header lists, callbacks, stalls
 //   native_transfer.cpp a gRPC call on the engine's own HTTP/2 connections (h2/)
 //   attempt.cpp         one attempt's start and end: retry with backoff, or complete
+//   redirect.cpp        following a 3xx, where a client allows it, without credentials across hosts
 //   retry_rules.cpp     what an attempt's end means; failure_message.cpp the error it becomes
 //   host_limiter.cpp    per-host token bucket, in-flight cap and pauses
 //   response_pool.cpp   recycled responses
@@ -68,7 +69,8 @@ class client::pending {
 
   // loop-owned
   int attempts = 0;
-  int refusals = 0;  // streams the server refused unprocessed, sent again without counting an attempt
+  int refusals = 0;   // streams the server refused unprocessed, sent again without counting an attempt
+  int redirects = 0;  // followed so far (client_options::max_redirects)
   bool stalled = false;
   bool responding = false;  // a response line arrived: from then on, silence is a stall
   curl_off_t progress_bytes = -1;
@@ -193,6 +195,20 @@ struct client::impl {
   bool schedule_retry(const handle& h, response& r, decision& d, const std::string& curl_reason,
                       std::optional<double> advised, bool refused, clock::time_point now);
   double backoff(int attempt);
+
+  // redirect.cpp
+  bool follow_redirect(pending& p, const response& r, long status);
+
+  // notices.cpp: what a person watching the run reads about retries and slow answers
+  struct notice_state {
+    clock::time_point last{};  // of the last line logged
+    int skipped = 0;           // lines held back since
+  } notices;
+  bool notice_due(clock::time_point now);
+  std::string service(const pending& p) const;
+  void notice_retry(const pending& p, const response& r, const decision& d, const std::string& curl_reason,
+                    double delay, bool advised, clock::time_point now);
+  void notice_slow(const pending& p, const response& r, clock::time_point now);
 };
 
 }  // namespace backfill::http

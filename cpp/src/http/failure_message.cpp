@@ -10,10 +10,14 @@
 #include "http/outcome.hpp"
 
 namespace backfill::http {
-namespace {
 
 std::string status_reason(long status) {
   switch (status) {
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -31,6 +35,8 @@ std::string status_reason(long status) {
     default: return "";
   }
 }
+
+namespace {
 
 // Whitespace runs folded into one space, so that the message stays one line.
 std::string one_line(const std::string& text) {

@@ -25,6 +25,9 @@ struct decision {
 decision classify(const request& req, CURLcode rc, long status, const response& r,
                   const std::string& curl_reason, const classifier& adapter);
 
+// "Too Many Requests" for 429, ... ("" for a status without a common reason phrase).
+std::string status_reason(long status);
+
 // The http_error of a request that ended in `d` (not ok) after `attempts`: one line, scrubbed.
 std::exception_ptr failure(const request& req, const response& r, CURLcode rc, const decision& d,
                            const std::string& curl_reason, int attempts, bool retryable,

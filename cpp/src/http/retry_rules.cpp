@@ -4,6 +4,9 @@
 #include <charconv>
 #include <string>
 
+#include <fmt/format.h>
+
+#include "backfill/http/url.hpp"
 #include "backfill/pack/grpc.hpp"
 #include "http/outcome.hpp"
 
@@ -46,6 +49,21 @@ void classify_grpc(const response& r, decision& d) {
   if (!gs) d.why = "the response has no grpc-status";
 }
 
+// A 3xx answer the engine did not follow (redirect.cpp) fails at once, naming the host and where it
+// pointed (origins only: a Location's path and query may carry anything).
+std::string redirect_reason(const request& req, const response& r) {
+  const std::string* location = r.find("location");
+  std::string from = url_origin(req.url);
+  std::string to = location ? url_origin(*location) : std::string();
+  std::string where = !location                  ? "without a Location"
+                      : to.empty() || to == from ? "to another path on " + from
+                                                 : "to " + to;
+  return fmt::format(
+      "{} redirects {}; the redirect is not followed, so that credentials and request bodies reach only "
+      "the configured host: fix the configured URL (the API's own address, scheme and port)",
+      from, where);
+}
+
 }  // namespace
 
 decision classify(const request& req, CURLcode rc, long status, const response& r,
@@ -54,6 +72,10 @@ decision classify(const request& req, CURLcode rc, long status, const response& 
   if (rc != CURLE_OK) {
     d.retry = retryable_curl(rc);
     d.why = curl_reason;
+    return d;
+  }
+  if (status >= 300 && status < 400) {
+    d.why = redirect_reason(req, r);
     return d;
   }
   if (adapter) {
@@ -69,7 +91,7 @@ decision classify(const request& req, CURLcode rc, long status, const response& 
       case verdict::kind::fatal: d.why = std::move(v.reason); return d;
     }
   }
-  if (status >= 200 && status < 400) {
+  if (status >= 200 && status < 300) {
     if (req.grpc)
       classify_grpc(r, d);
     else

@@ -101,4 +101,15 @@ std::string with_query(std::string_view url, std::string_view name, std::string_
   return out;
 }
 
+std::string url_origin(std::string_view url) {
+  std::size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos || scheme == 0 || url.find_first_of("/?#") < scheme) return {};
+  std::size_t authority = scheme + 3;
+  std::size_t end = url.find_first_of("/?#", authority);
+  std::string_view auth = url.substr(authority, end == std::string_view::npos ? end : end - authority);
+  std::size_t at = auth.rfind('@');
+  if (at != std::string_view::npos) auth.remove_prefix(at + 1);
+  return std::string(url.substr(0, authority)) + std::string(auth);
+}
+
 }  // namespace backfill::http

@@ -14,6 +14,7 @@
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/hash.hpp"
+#include "backfill/core/private_files.hpp"
 
 namespace backfill {
 namespace fs = std::filesystem;
@@ -37,22 +38,16 @@ void fsync_dir(const fs::path& dir) {
   ::close(fd);
 }
 
-void make_dirs(const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw io_error("cannot create directory " + dir.string() + ": " + ec.message());
-}
-
 }  // namespace
 
 void write_file_atomic(const fs::path& path, std::string_view body) {
   const fs::path dir = path.parent_path();
-  make_dirs(dir);
+  make_private_dirs(dir);
   // A unique temp name in the same directory, so rename() is atomic and concurrent writers never
   // share a temp file. Temp files left by a crash are ignored by readers and overwritten or cleaned.
   thread_local std::mt19937_64 rng{std::random_device{}()};
   fs::path tmp = dir / fmt::format(".{}.{:016x}.tmp", path.filename().string(), rng());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, private_file_mode);
   if (fd < 0) fail_io("cannot create", tmp, errno);
   const char* p = body.data();
   std::size_t left = body.size();

@@ -1,5 +1,7 @@
 #include "backfill/journal/journal_pages.hpp"
 
+#include <utility>
+
 #include <fmt/format.h>
 
 #include "backfill/core/errors.hpp"
@@ -25,6 +27,10 @@ std::int64_t journal_pages::read_from(
                                       page.path, buffer_.size(), page.bytes, recovery_hint(partition)),
                           path.string());
     fn(page.seq, buffer_, page.path);
+    if (counting_ && pages_read_ && page.seq >= counted_to_) {  // a source may read its pages twice
+      ++*pages_read_;
+      counted_to_ = page.seq + 1;
+    }
     seq = page.seq + 1;
   }
   return seq;
@@ -32,6 +38,11 @@ std::int64_t journal_pages::read_from(
 
 void journal_pages::for_each(
     const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) {
+  struct counting {
+    bool& flag;
+    explicit counting(bool& f) : flag(f) { flag = true; }
+    ~counting() { flag = false; }
+  } scope(counting_);
   if (!feed_) {
     read_from(partition_, 0, fn);
     return;
@@ -56,7 +67,9 @@ void journal_pages::for_each(
 void journal_pages::for_each_in(
     std::string_view partition,
     const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) {
+  const bool was = std::exchange(counting_, false);
   read_from(partition, 0, fn);
+  counting_ = was;
 }
 
 }  // namespace backfill

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "backfill/core/errors.hpp"
+#include "backfill/core/private_files.hpp"
 
 namespace backfill::sql {
 
@@ -13,6 +14,14 @@ database::database(const std::filesystem::path& path, std::string what, bool rea
     : what_(std::move(what)), path_(path) {
   int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;
+  // Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the database's mode.
+  // When that fails, SQLite's own attempt below says why.
+  if (!read_only && !path.empty()) {
+    try {
+      make_private_file(path);
+    } catch (const io_error&) {
+    }
+  }
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);

@@ -36,13 +36,7 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
     book.reset_partition(kind, name);
     logger()->info("partition {} will be fetched again from the start", name);
   }
-  std::int64_t total_pages = 0;
-  bool totals_known = true;
-  for (const auto& p : planned.partitions) {
-    if (p.estimated_pages < 0) totals_known = false;
-    total_pages += std::max<std::int64_t>(p.estimated_pages, 0);
-  }
-  ctx.begin_phase("fetch", "pages", totals_known ? total_pages : -1);
+  ctx.begin_phase("fetch", "pages", estimated_pages(planned.partitions));
 
   // One partition, start to end (or from where an earlier run stopped), on `c` with ledger `l`.
   auto fetch_one = [&](const partition_plan& p, run_context& c, ledger& l, fetch_report& rep) {

@@ -48,22 +48,35 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   ingest_report report;
   check_sink_before_ingest();
 
-  // While a fetch runs beside the ingest, progress shows the fetch (pages); then the ingest.
+  // While a fetch runs beside the ingest, progress shows the fetch (pages); then the ingest, in
+  // journal pages normalized out of the pages of every fetched partition (known from the ledger).
+  std::int64_t pages_read = 0;
+  auto fetched_pages = [&] {
+    std::int64_t n = 0;
+    for (const auto& part : ledger_->partitions(kind))
+      if (part.status == "done") n += part.pages;
+    return n;
+  };
   bool showing_fetch = feed != nullptr;
   auto show_progress = [&] {
     if (!showing_fetch) return;
     if (feed->done()) {
       showing_fetch = false;
-      ctx.begin_phase("ingest", "documents");
-      ctx.state().done = report.documents_seen;
+      ctx.begin_phase("ingest", "pages", fetched_pages());
+      ctx.state().done = pages_read;
       return;
     }
     progress p = feed->published();
     if (p.phase.empty()) return;
     ctx.state() = std::move(p);
   };
-  ctx.begin_phase(feed ? "fetch" : "ingest", feed ? "pages" : "documents");
+  if (feed)
+    ctx.begin_phase("fetch", "pages", estimated_pages(order));
+  else
+    ctx.begin_phase("ingest", "pages", fetched_pages());
   const std::int64_t calls_before = embedder_->calls();
+  const std::int64_t warnings_before = ctx.warnings();
+  const std::size_t examples_before = ctx.warning_examples().size();
 
   document_dedup dedup(*ledger_, sink_id);
   record_builder builder(options_.chunking, sink_->metadata_limit(),
@@ -95,7 +108,7 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
     if (showing_fetch)
       show_progress();
     else
-      ctx.state().done = report.documents_seen;
+      ctx.state().done = pages_read;
     std::string hash = doc.content_hash();
     switch (dedup.check(doc, hash)) {
       case dedup_verdict::unchanged: ++report.documents_unchanged; return;
@@ -125,6 +138,7 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
       if (!showing_fetch) ctx.state().partition = name;
       journal_pages pages(journal_, *ledger_, options_.workdir, kind, name, live ? feed : nullptr, &ctx,
                           show_progress);
+      pages.count_pages_into(&pages_read);
       source_->normalize(name, pages, on_document, ctx);
     };
     if (feed && source_->pages_self_contained()) {
@@ -182,10 +196,18 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   report.chunks_embedded += stages.chunks_embedded();
   writer.merge_into(report);
   report.embed_calls = embedder_->calls() - calls_before;
+  report.warnings = ctx.warnings() - warnings_before;
+  const std::vector<std::string> examples = ctx.warning_examples();  // of the kinds this ingest met first
+  for (std::size_t i = examples_before;
+       i < examples.size() && report.warning_examples.size() < options_.max_examples; ++i)
+    report.warning_examples.push_back(examples[i]);
   logger()->info(
       "ingest: {} documents seen, {} written, {} unchanged; {} chunks written, {} embedded, {} from cache",
       report.documents_seen, report.documents_written, report.documents_unchanged, report.chunks_written,
       report.chunks_embedded, report.embedding_cache_hits);
+  if (report.warnings > 0)
+    logger()->warn("ingest: {} values the source's documents left out (a shape backfill does not read)",
+                   report.warnings);
   return report;
 }
 

@@ -1,5 +1,7 @@
 #include "backfill/pipeline/pipeline.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -7,6 +9,7 @@
 #include "backfill/core/errors.hpp"
 #include "backfill/core/hash.hpp"
 #include "backfill/core/log.hpp"
+#include "backfill/core/private_files.hpp"
 #include "backfill/core/split.hpp"
 #include "backfill/journal/journal_pages.hpp"
 #include "backfill/verify/reconcile.hpp"
@@ -36,13 +39,26 @@ pipeline::pipeline(std::shared_ptr<source> src, std::shared_ptr<embedder> emb, s
                    options_.chunking.max_tokens, limit);
     options_.chunking.max_tokens = limit;
   }
-  std::error_code ec;
-  fs::create_directories(options_.workdir, ec);
-  if (ec) throw io_error("cannot create workdir " + options_.workdir.string() + ": " + ec.message());
+  open_workdir();
   ledger_ = std::make_unique<ledger>(options_.workdir / "state.sqlite");
 }
 
 pipeline::~pipeline() = default;
+
+// The workdir holds the customer's data: it is created 0700 (files in it are written 0600). One
+// that is open to others (made before these rules, or widened by hand) is tightened, with a warning.
+void pipeline::open_workdir() {
+  const fs::path& dir = options_.workdir;
+  struct stat st {};
+  const bool existed = ::stat(dir.c_str(), &st) == 0;
+  make_private_dirs(dir);
+  if (!existed || (st.st_mode & 077) == 0) return;
+  std::size_t changed = tighten_tree(dir);
+  logger()->warn(
+      "workdir {} was readable by other users (mode {:o}); {} folders and files are now private "
+      "to their owner (0700 and 0600)",
+      dir.string(), st.st_mode & 0777, changed);
+}
 
 // --- plan --------------------------------------------------------------------------------------
 

@@ -25,6 +25,12 @@ std::string_view id_of(element doc, std::size_t index) {
   std::string_view id;
   if (doc["id"].get(id) || id.empty())
     throw source_error(fmt::format("document {} of a page has no \"id\" (a non-empty string)", index));
+  for (unsigned char c : id)
+    if (c < 0x20 || c == 0x7f)
+      throw source_error(fmt::format(
+          "document {} of a page: its id holds the control character 0x{:02x}; ids must be printable "
+          "(escape the source's key, e.g. as %{:02X})",
+          index, c, c));
   return id;
 }
 

@@ -14,7 +14,7 @@ reconcile_report reconcile_with_source(source& src, sink& snk, ledger& book,
                                        std::size_t max_examples, run_context& ctx) {
   const std::string sink_id = snk.identity();
   reconcile_report report;
-  ctx.begin_phase("reconcile", "ids");
+  ctx.begin_phase("reconcile", "ids", book.document_count(sink_id));  // what the source listed last time
   // The source's ids go to a private scratch database, so memory stays flat for any number of them.
   sql::database listed("", "reconcile scratch database");
   listed.exec(

@@ -19,7 +19,12 @@ class JiraCloud:
     repr, log, error, journal or receipt. ``since`` ("2024-01-31") bounds the first run; later runs
     fetch what changed since the highest ``updated`` seen, minus ``overlap_minutes``. ``window_days``
     splits each project into windows on ``updated`` so huge projects resume finely. ``fields`` are
-    the issue fields asked for (the normalizer reads summary, description, status, comments, ...).
+    the issue fields the documents show, by display name ("Epic Name", "Story Points", any case) or
+    id, as the site's field list names them; a name it does not know is a ``ConfigError`` naming
+    its close matches. Empty (the default): the issue view's fields and every rich-text custom field.
+    Summary, description and comments are always read.
+    Comments restricted to a role or group (Jira's ``visibility``) are left out unless
+    ``include_restricted`` is true; then the ``visibility`` metadata lists each as "type:value".
     """
 
     type: ClassVar[str] = "jira"
@@ -36,6 +41,7 @@ class JiraCloud:
     max_in_flight: int = _DEFAULTS.max_in_flight
     timeout: float = _DEFAULTS.timeout
     verify_tls: bool = _DEFAULTS.verify_tls
+    include_restricted: bool = _DEFAULTS.include_restricted
     fields: tuple[str, ...] = tuple(_DEFAULTS.fields)
 
     def build(self) -> _core.Source:

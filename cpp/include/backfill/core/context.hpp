@@ -1,13 +1,17 @@
-// Run context: cancellation and progress, shared by every phase. The core polls checkpoint() at
-// natural boundaries (a page, a batch); the binding decides what a tick does (check Python signals,
-// forward logs, call the progress callback) and how often, so the core knows nothing about Python.
+// Run context: cancellation, progress and warnings about the data, shared by every phase. The core polls
+// checkpoint() at natural boundaries (a page, a batch); the binding decides what a tick does (check Python
+// signals, forward logs, call the progress callback) and how often, so the core knows nothing about Python.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace backfill {
 
@@ -39,7 +43,16 @@ class run_context {
   bool stop_requested() const noexcept { return stop_.load(std::memory_order_relaxed); }
 
   progress& state() noexcept { return progress_; }
+  // Ticks the state the previous phase ended in (when it was another phase), then starts `phase`.
   void begin_phase(std::string phase, std::string unit, std::int64_t total = -1);
+
+  // A warning about the data a phase reads (a value of a shape nothing reads, left out): every one
+  // is counted; the first of each `kind` is logged and kept as an example (up to max_warning_kinds).
+  // Safe from any thread.
+  void warn(std::string_view kind, const std::string& message);
+  std::int64_t warnings() const;
+  std::vector<std::string> warning_examples() const;
+  static constexpr std::size_t max_warning_kinds = 100;
 
  private:
   tick_fn tick_;
@@ -47,6 +60,10 @@ class run_context {
   std::chrono::steady_clock::time_point last_{};
   std::atomic<bool> stop_{false};
   progress progress_;
+  mutable std::mutex warn_mu_;
+  std::int64_t warnings_ = 0;
+  std::set<std::string, std::less<>> warned_kinds_;
+  std::vector<std::string> warning_examples_;
 };
 
 }  // namespace backfill

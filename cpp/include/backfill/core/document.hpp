@@ -82,4 +82,9 @@ struct query_match {
 
 std::string chunk_id(std::string_view doc_id, int index);
 
+// A source's key (a Jira issue key, a Slack conversation id) as it goes into a document id: control
+// characters (NUL included, U+0000-U+001F and U+007F) and '%' become %XX (upper-case hex), everything
+// else stays. Ids stay printable, and two different keys never share one.
+std::string escape_key(std::string_view key);
+
 }  // namespace backfill

@@ -6,7 +6,8 @@
 // declares fields_of(const fetch_report*), found by argument-dependent lookup, which hands each field's
 // name and member pointer to a visitor. A field's name is the member's own, a trailing underscore
 // dropped (`namespace_` is "namespace"). The Python binding makes every listed field an attribute,
-// so a field added to a struct and to its list reaches Python with no other change.
+// so a field added to a struct and to its list reaches Python with no other change; a list that misses
+// a member of its struct does not compile.
 #pragma once
 
 #include <cstddef>
@@ -16,9 +17,34 @@
 
 namespace backfill {
 
+namespace detail {
+// Converts to any member type. Copy-initializing a member from it can only use this conversion (a
+// constructor of the member's type would need a second user-defined conversion), so T{field{}...}
+// compiles exactly when there are at most as many initializers as T has members.
+struct any_field {
+  template <class T>
+  operator T() const;
+};
+template <class T, std::size_t... I>
+constexpr bool initializable_with(std::index_sequence<I...>) {
+  return requires { T{(static_cast<void>(I), any_field{})...}; };
+}
+}  // namespace detail
+
+// The number of members of the aggregate T.
+template <class T, std::size_t N = 0>
+constexpr std::size_t member_count() {
+  if constexpr (detail::initializable_with<T>(std::make_index_sequence<N + 1>{}))
+    return member_count<T, N + 1>();
+  else
+    return N;
+}
+
 template <class... M>
 class field_list {
  public:
+  static constexpr std::size_t size = sizeof...(M);
+
   constexpr field_list(std::string_view spelled, M... members) : spelled_(spelled), members_(members...) {}
 
   // f(name, member) for every field, in order.
@@ -43,10 +69,20 @@ class field_list {
   std::tuple<M...> members_;
 };
 
-#define BACKFILL_FIELDS(S, ...)                               \
+// A list that leaves members out on purpose (a ledger row shown without its cursor): no completeness check.
+#define BACKFILL_SOME_FIELDS(S, ...)                          \
   inline auto fields_of(const S*) {                           \
     using s = S;                                              \
     return ::backfill::field_list(#__VA_ARGS__, __VA_ARGS__); \
+  }
+
+#define BACKFILL_FIELDS(S, ...)                                                  \
+  inline auto fields_of(const S*) {                                              \
+    using s = S;                                                                 \
+    auto list = ::backfill::field_list(#__VA_ARGS__, __VA_ARGS__);               \
+    static_assert(decltype(list)::size == ::backfill::member_count<S>(),         \
+                  "BACKFILL_FIELDS(" #S ", ...) must list every member of " #S); \
+    return list;                                                                 \
   }
 
 }  // namespace backfill

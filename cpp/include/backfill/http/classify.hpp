@@ -3,9 +3,11 @@
 // quota behind a 429). The engine asks the hook about every response that arrived (any status, on
 // either transport path) before applying its own rules; `pass` leaves the response to them.
 //
-// The engine's own rules (no hook, or the hook passes): 2xx/3xx succeed (a gRPC call only with
-// grpc-status 0); 408, 429, 500, 502, 503, 504 are retried (429 as a rate limit); a 403 with
-// Retry-After or x-ratelimit-remaining: 0 is a rate limit; everything else fails at once.
+// A 3xx that is not followed (client_options::max_redirects) fails at once, before the hook is
+// asked. The engine's own
+// rules (no hook, or the hook passes): 2xx succeed (a gRPC call only with grpc-status 0); 408, 429, 500, 502,
+// 503, 504 are retried (429 as a rate limit); a 403 with Retry-After or x-ratelimit-remaining: 0 is a rate
+// limit; everything else fails at once.
 #pragma once
 
 #include <functional>

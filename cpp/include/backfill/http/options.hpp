@@ -24,6 +24,8 @@ struct host_limit {
 };
 
 struct client_options {
+  std::string service;       // who the client talks to, in log lines ("Jira", "Pinecone"); "" = the host
+  double slow_seconds = 10;  // a response taking longer is logged (INFO), as a retry is
   double connect_timeout = 10;
   double timeout = 120;           // whole transfer
   double low_speed_seconds = 30;  // abort a response that sends nothing for this long (a stalled body);
@@ -42,6 +44,14 @@ struct client_options {
   host_limit default_limit;
   std::map<std::string, host_limit> host_limits;  // key: "host" or "host:port"
   std::vector<std::string> secrets;               // scrubbed from every message, URL and excerpt
+  // Redirects. By default none is followed: a 3xx fails at once, naming the host and where it
+  // pointed, so that credentials and bodies reach only the configured host (every API client works
+  // so). A client whose API documents redirects may follow up to `max_redirects`; a redirect to
+  // another scheme, host or port then carries none of the secret headers (Authorization,
+  // Proxy-Authorization, Cookie, Api-Key, and `secret_headers`) and no body: 303, and 301/302 after a
+  // POST, continue as a GET without one, and a 307/308 of a request with a body fails instead.
+  int max_redirects = 0;
+  std::vector<std::string> secret_headers;  // names, case-insensitive
   int max_total_in_flight = 64;
   // The adapter's reading of its API's answers (classify.hpp); empty = the engine's rules alone.
   classifier classify;

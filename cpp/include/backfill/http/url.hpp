@@ -13,5 +13,8 @@ std::optional<std::string> link_next(std::string_view link_header);
 std::string url_encode(std::string_view s);
 // `url` with query parameter `name` set to `value` (percent-encoded), replacing any earlier value.
 std::string with_query(std::string_view url, std::string_view name, std::string_view value);
+// "scheme://host[:port]" of an absolute URL, without user info, path, query or fragment; "" for a
+// relative one.
+std::string url_origin(std::string_view url);
 
 }  // namespace backfill::http

@@ -39,6 +39,8 @@ class journal_pages final : public page_reader {
   void for_each_in(
       std::string_view partition,
       const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override;
+  // Counts every page of the partition once it has been handed on (ingest's progress, in pages).
+  void count_pages_into(std::int64_t* n) noexcept { pages_read_ = n; }
 
  private:
   std::int64_t read_from(std::string_view partition, std::int64_t seq,
@@ -52,6 +54,9 @@ class journal_pages final : public page_reader {
   fetch_feed* feed_;
   run_context* ctx_;
   std::function<void()> on_wait_;  // before each checkpoint while waiting for the fetch
+  std::int64_t* pages_read_ = nullptr;
+  std::int64_t counted_to_ = 0;  // the pages below this seq are counted
+  bool counting_ = false;        // reading the own partition (for_each), not a neighbour (for_each_in)
   std::string buffer_;
 };
 

@@ -25,7 +25,8 @@ struct partition_row {
   std::string updated_at;
   std::string watermark;  // highest change marker seen (incremental sources)
 };
-BACKFILL_FIELDS(partition_row, &s::name, &s::status, &s::pages, &s::items, &s::updated_at)
+// Shown in status reports without its source, cursor and watermark.
+BACKFILL_SOME_FIELDS(partition_row, &s::name, &s::status, &s::pages, &s::items, &s::updated_at)
 
 struct page_row {
   std::string source;

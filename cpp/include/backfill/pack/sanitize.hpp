@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "backfill/core/fields.hpp"
+
 namespace backfill {
 
 struct sanitize_options {
@@ -37,6 +39,7 @@ struct sanitize_report {
     return truncated.empty() && dropped.empty() && flattened.empty() && converted.empty();
   }
 };
+BACKFILL_FIELDS(sanitize_report, &s::truncated, &s::dropped, &s::flattened, &s::converted)
 
 // Returns the sanitized metadata, or nullopt when the identity fields alone do not fit in max_bytes.
 // Throws backfill::error when `json` is not a JSON object.

@@ -71,11 +71,16 @@ struct ingest_report {
   sanitize_report metadata;              // what the sink's metadata limits changed, per field
   std::int64_t records_skipped = 0;      // records that could not be made to fit the sink at all
   std::vector<std::string> skipped_ids;  // the first max_examples of them
+  // Values the source's normalizer could not read and left out of the documents (a field of a shape
+  // it does not know), and one example of each of the first max_examples kinds.
+  std::int64_t warnings = 0;
+  std::vector<std::string> warning_examples;
 };
 BACKFILL_FIELDS(ingest_report, &s::documents_seen, &s::documents_unchanged, &s::documents_superseded,
                 &s::documents_deleted_upstream, &s::documents_written, &s::chunks_written,
                 &s::chunks_embedded, &s::embedding_cache_hits, &s::embed_calls, &s::stale_chunks_deleted,
-                &s::upsert_requests, &s::records_skipped, &s::skipped_ids)
+                &s::upsert_requests, &s::metadata, &s::records_skipped, &s::skipped_ids, &s::warnings,
+                &s::warning_examples)
 
 struct reconcile_report {
   std::int64_t listed = 0;             // ids the source holds now

@@ -21,6 +21,16 @@ struct partition_plan {
 };
 BACKFILL_FIELDS(partition_plan, &s::name, &s::label, &s::estimated_items, &s::estimated_pages)
 
+// The pages a plan expects in all (the fetch's progress total), or -1 when a partition's is unknown.
+inline std::int64_t estimated_pages(const std::vector<partition_plan>& plan) {
+  std::int64_t total = 0;
+  for (const auto& p : plan) {
+    if (p.estimated_pages < 0) return -1;
+    total += p.estimated_pages;
+  }
+  return total;
+}
+
 // Where fetched pages go. The pipeline journals each page and advances the cursor in the ledger in
 // that order, so a page is durable before its cursor moves.
 class page_sink {

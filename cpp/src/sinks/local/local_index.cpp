@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "backfill/core/errors.hpp"
+#include "backfill/core/private_files.hpp"
 #include "sinks/local/storage.hpp"
 
 namespace backfill {
@@ -43,11 +44,11 @@ sql::database open_database(const std::filesystem::path& path) {
   if (path.empty()) throw config_error("local index: the path is empty");
   std::filesystem::path parent = path.parent_path();
   if (!parent.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(parent, ec);
-    if (ec)
-      throw io_error("cannot create the directory " + parent.string() + " of local index " + path.string() +
-                     ": " + ec.message());
+    try {
+      make_private_dirs(parent);
+    } catch (const io_error& e) {
+      throw io_error("cannot create the directory of local index " + path.string() + ": " + e.what());
+    }
   }
   // A file that is not SQLite is refused here, before SQLite opens it, with a message that says so.
   std::error_code ec;

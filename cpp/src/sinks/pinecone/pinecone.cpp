@@ -71,6 +71,7 @@ pinecone_sink::pinecone_sink(pinecone_options options) : options_(std::move(opti
   ns_ = (options_.namespace_.empty() || options_.namespace_ == default_namespace) ? default_namespace
                                                                                   : options_.namespace_;
   http::client_options o;
+  o.service = "Pinecone";
   o.timeout = options_.timeout;
   o.verify_tls = options_.verify_tls;
   o.secrets = {options_.api_key};
@@ -154,7 +155,7 @@ http::request pinecone_sink::make_grpc(std::string body) const {
   return r;
 }
 
-http::response pinecone_sink::call(http::request r) { return client_->execute(std::move(r)); }
+http::response pinecone_sink::call(http::request r) { return wait(*client_, client_->submit(std::move(r))); }
 
 std::vector<fetched_record> pinecone_sink::fetch(const std::vector<std::string>& ids) {
   std::vector<fetched_record> out;
@@ -173,7 +174,7 @@ std::vector<fetched_record> pinecone_sink::fetch(const std::vector<std::string>&
     handles.push_back(client_->submit(make("GET", path)));
   }
   for (auto& h : handles) {
-    http::response resp = client_->wait(h);
+    http::response resp = wait(*client_, h);
     simdjson::dom::element root = pinecone_detail::parse(parser, resp);
     simdjson::dom::object vectors;
     if (root.at_key("vectors").get(vectors)) continue;

@@ -152,7 +152,7 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
   for (std::size_t k = 0; k < requests.size(); ++k) {
     http::response resp;
     try {
-      resp = sender.wait(requests[k].handle);
+      resp = wait(sender, requests[k].handle);
     } catch (...) {
       cancel_from(k + 1);
       throw;

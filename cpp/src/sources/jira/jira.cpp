@@ -14,6 +14,8 @@
 #include "backfill/core/log.hpp"
 #include "backfill/http/scrub.hpp"
 #include "backfill/http/url.hpp"
+#include "backfill/sources/jira/catalogue.hpp"
+#include "backfill/sources/user_filter.hpp"
 #include "sources/jira/page_json.hpp"
 
 namespace backfill {
@@ -84,6 +86,7 @@ jira_source::jira_source(jira_options options) : options_(std::move(options)) {
         "source.token is required (set it from the environment: token = \"${JIRA_API_TOKEN}\")");
   if (options_.projects.empty() && options_.jql.empty())
     throw config_error("source.projects is required (the project keys to backfill), or a source.jql filter");
+  if (!options_.jql.empty()) check_user_filter(options_.jql, "source.jql");
   if (options_.window_days < 0) throw config_error("source.window_days must be 0 (no windows) or positive");
   if (options_.window_days > 0 && options_.since.empty())
     throw config_error("source.since is required with source.window_days (where the first window starts)");
@@ -99,6 +102,7 @@ jira_source::jira_source(jira_options options) : options_(std::move(options)) {
   while (!site_.empty() && site_.back() == '/') site_.pop_back();
   auth_ = "Basic " + base64(options_.email + ":" + options_.token);
   http::client_options o;
+  o.service = "Jira";
   o.timeout = options_.timeout;
   o.verify_tls = options_.verify_tls;
   o.secrets = {options_.token, auth_.substr(6)};
@@ -202,13 +206,17 @@ void jira_source::explain(const http::http_error& e, std::string_view partition)
   switch (e.status()) {
     case 401:
       throw source_error(
-          fmt::format("Jira {} rejected the credentials (401): check source.email and source.token "
-                      "(an API token from id.atlassian.com)",
+          fmt::format("Jira {} rejected the credentials (401): check source.email and source.token (the "
+                      "Atlassian account's email, and an API token of that account from "
+                      "id.atlassian.com/manage-profile/security/api-tokens, not its password)",
                       site),
           cause);
     case 403:
       throw source_error(
-          fmt::format("Jira {}: no permission to search {} (403): {}", site, partition, e.body_excerpt()),
+          fmt::format("Jira {}: no permission to search {} (403): {}; the account of source.email "
+                      "needs the Browse Projects permission on it (a Jira admin grants it), "
+                      "or leave it out of source.projects",
+                      site, partition, e.body_excerpt()),
           cause);
     case 404:
       throw source_error(fmt::format("Jira {} has no /rest/api/3/search/jql (404): check source.url: {}",
@@ -235,6 +243,27 @@ void jira_source::explain(const http::http_error& e, std::string_view partition)
   }
 }
 
+const jira_catalogue::choice& jira_source::shown_fields(run_context& ctx) {
+  std::lock_guard lock(catalogue_mu_);
+  if (catalogue_) return *catalogue_;
+  http::request r;
+  r.url = site_ + "/rest/api/3/field";
+  r.headers = {{"Authorization", auth_}, {"Accept", "application/json"}};
+  std::string body;
+  try {
+    body = client_->execute(std::move(r), &ctx).body;
+  } catch (const http::http_error& e) {
+    if (e.status() == 401) explain(e, "");
+    throw source_error(fmt::format("Jira {}: the field list (GET /rest/api/3/field) failed ({}); check "
+                                   "source.url: {}",
+                                   http::scrub_url(site_), e.status(), e.body_excerpt()),
+                       std::make_exception_ptr(e));
+  }
+  catalogue_ = std::make_unique<jira_catalogue::choice>(
+      jira_catalogue::choose(body, options_.fields, http::scrub_url(site_)));
+  return *catalogue_;
+}
+
 void jira_source::list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) {
   // The key comes with every issue; "updated" is the smallest field to ask for.
   http::request first = search_request(initial_jql(partition), "updated");
@@ -243,7 +272,7 @@ void jira_source::list_ids(const partition_plan& partition, const item_fn& fn, r
     http::paginate(
         *client_, first, search_paging(), "", guard,
         [&](const http::page& p) {
-          for (const auto& key : p.ids) fn("jira:" + key);
+          for (const auto& key : p.ids) fn("jira:" + escape_key(key));
         },
         &ctx);
   } catch (const http::http_error& e) {
@@ -261,9 +290,8 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
     jql = std::string(cursor.substr(0, nl));
     token = nl == std::string_view::npos ? "" : std::string(cursor.substr(nl + 1));
   }
-  std::string fields;
-  for (const auto& f : options_.fields) fields += (fields.empty() ? "" : ",") + f;
-  http::request first = search_request(jql, fields);
+  const jira_catalogue::choice& shown = shown_fields(ctx);
+  http::request first = search_request(jql, shown.api_fields);
   const http::page_spec spec = search_paging();
   http::pagination_guard guard(fmt::format("Jira search for {}", partition.label));
   simdjson::dom::parser parser;
@@ -304,7 +332,7 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
               body += ":[" + job.pages + "]";
               any_comments = true;
             }
-            body += "}}";
+            body += "},\"fields\":" + shown.page_fields + "}";  // what the page shows, named
             std::string next = p.next_cursor.empty() ? "" : jql + "\n" + p.next_cursor;
             out.page(body, p.items, next, watermark);
             ctx.checkpoint();

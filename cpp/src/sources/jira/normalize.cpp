@@ -11,6 +11,7 @@
 #include "backfill/core/errors.hpp"
 #include "backfill/sources/jira/adf.hpp"
 #include "backfill/sources/jira/jira.hpp"
+#include "sources/jira/fields.hpp"
 #include "sources/jira/page_json.hpp"
 
 namespace backfill {
@@ -31,6 +32,13 @@ simdjson::dom::array journal_issues(const element& root) {
 std::string display(const element& fields, std::string_view pointer) {
   std::string_view s = get_str(fields, pointer);
   return std::string(s);
+}
+
+// A description or comment body: ADF (REST v3), or a plain string (REST v2 and the older shapes).
+std::string body_text(const element& body) {
+  std::string_view s;
+  if (!body.get(s)) return std::string(s);
+  return adf_to_text(body);
 }
 
 }  // namespace
@@ -68,23 +76,28 @@ void jira_source::page_items(std::string_view, const std::string& body, const it
   simdjson::dom::parser parser;
   for (element issue : journal_issues(parse_padded(parser, body, "a journaled Jira page"))) {
     std::string_view key = get_str(issue, "/key");
-    if (!key.empty()) fn("jira:" + std::string(key));
+    if (!key.empty()) fn("jira:" + escape_key(key));
   }
 }
 
 void jira_source::normalize(std::string_view, page_reader& pages, const document_fn& emit, run_context& ctx) {
   pages.for_each([&](std::int64_t, const std::string& body, const std::string&) {
-    normalize_jira_page(body, site_, emit);
+    normalize_jira_page(
+        body, site_, emit,
+        [&](std::string_view kind, const std::string& message) { ctx.warn(kind, message); },
+        options_.include_restricted);
     ctx.checkpoint();
   });
 }
 
-void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit) {
+void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit,
+                         const jira_warn_fn& warn, bool include_restricted) {
   thread_local simdjson::dom::parser parser;
   element root = parse_padded(parser, body, "a journaled Jira page");
   const simdjson::dom::array issues = journal_issues(root);
   simdjson::dom::object extra;
   bool has_extra = !root["comments"].get(extra);
+  const std::vector<jira_fields::display_field> shown = jira_fields::of_page(root);
   std::string base(site);
   while (!base.empty() && base.back() == '/') base.pop_back();
 
@@ -97,7 +110,7 @@ void normalize_jira_page(const std::string& body, std::string_view site, const d
     element fields;
     if (issue["fields"].get(fields)) continue;
     document d;
-    d.id = "jira:" + key;
+    d.id = "jira:" + escape_key(key);
     d.source = "jira";
     std::string project(get_str(fields, "/project/key"));
     d.partition = project;
@@ -106,23 +119,29 @@ void normalize_jira_page(const std::string& body, std::string_view site, const d
     d.created_at = jira_time_to_utc(get_str(fields, "/created"));
     d.updated_at = jira_time_to_utc(get_str(fields, "/updated"));
     element desc;
-    std::string description = fields["description"].get(desc) ? "" : adf_to_text(desc);
+    std::string description = fields["description"].get(desc) ? "" : body_text(desc);
 
     std::vector<comment> comments;
+    std::vector<std::string> visibility;  // of the restricted comments kept
     auto take = [&](simdjson::dom::array arr) {
       for (element c : arr) {
+        if (element v; !c["visibility"].get(v) && v.is_object()) {
+          if (!include_restricted) continue;
+          visibility.push_back(std::string(get_str(v, "/type")) + ":" + std::string(get_str(v, "/value")));
+        }
         comment cm;
         std::string_view id;
         if (!c["id"].get(id)) cm.id = std::string(id);
         cm.created = jira_time_to_utc(get_str(c, "/created"));
         cm.author = std::string(get_str(c, "/author/displayName"));
         element cb;
-        if (!c["body"].get(cb)) cm.text = adf_to_text(cb);
+        if (!c["body"].get(cb)) cm.text = body_text(cb);
         comments.push_back(std::move(cm));
       }
     };
     simdjson::dom::array embedded;
-    if (!fields.at_pointer("/comment/comments").get(embedded)) take(embedded);
+    if (!fields.at_pointer("/comment/comments").get(embedded) || !fields["comment"].get(embedded))
+      take(embedded);  // {"comments": [...]} as search embeds them, or a bare array (older shapes)
     simdjson::dom::array pages_of_comments;
     if (has_extra && !extra[key].get(pages_of_comments)) {
       for (element page : pages_of_comments) {
@@ -140,6 +159,13 @@ void normalize_jira_page(const std::string& body, std::string_view site, const d
         comments.end());
 
     d.text = description;
+    std::string shown_fields;
+    metadata field_meta;  // the shown fields' metadata, under the keys set below
+    jira_fields::render(fields, shown, shown_fields, field_meta,
+                        [&](std::string_view kind, const std::string& message) {
+                          if (warn) warn(kind, "Jira " + key + ": " + message);
+                        });
+    if (!shown_fields.empty()) d.text += (d.text.empty() ? "" : "\n\n") + shown_fields;
     for (const auto& c : comments) {
       if (!d.text.empty()) d.text += "\n\n";
       d.text += (c.author.empty() ? std::string("Someone") : c.author) + " (" + c.created + "): " + c.text;
@@ -166,6 +192,13 @@ void normalize_jira_page(const std::string& body, std::string_view site, const d
     d.meta.set("labels", labels);
     d.meta.set("components", components);
     d.meta.set("comment_count", static_cast<double>(comments.size()));
+    if (!visibility.empty()) {
+      std::sort(visibility.begin(), visibility.end());
+      visibility.erase(std::unique(visibility.begin(), visibility.end()), visibility.end());
+      d.meta.set("visibility", std::move(visibility));
+    }
+    for (const auto& f : field_meta.fields())
+      if (d.meta.get(f.key) == nullptr) d.meta.set(f.key, f.value);
     emit(std::move(d));
   }
 }

@@ -17,27 +17,76 @@ std::string display_name(simdjson::dom::object user, std::string_view id) {
   return std::string(id);
 }
 
+bool flag(simdjson::dom::object o, std::string_view key) noexcept {
+  bool v = false;
+  return o[key].get_bool().get(v) == simdjson::SUCCESS && v;
+}
+
+template <class Map>
+const typename Map::mapped_type* lookup(const Map& map, std::string_view id) {
+  auto it = map.find(std::string(id));
+  return it == map.end() ? nullptr : &it->second;
+}
+
 }  // namespace
 
-const std::string* directory::user(std::string_view id) const {
-  auto it = users.find(std::string(id));
-  return it == users.end() ? nullptr : &it->second;
+const std::string* directory::user(std::string_view id) const { return lookup(users, id); }
+const std::string* directory::bot(std::string_view id) const {
+  return id.empty() ? nullptr : lookup(bots, id);
 }
-
-const std::string* directory::channel(std::string_view id) const {
-  auto it = channels.find(std::string(id));
-  return it == channels.end() ? nullptr : &it->second;
-}
+const std::string* directory::channel(std::string_view id) const { return lookup(channels, id); }
+bool directory::direct(std::string_view id) const { return lookup(members, id) != nullptr; }
 
 void directory::add(simdjson::dom::object entry) {
   const std::string_view id = str(entry, "id");
   if (id.empty()) return;
-  const bool is_user = obj(entry, "profile").has_value() || !str(entry, "real_name").empty();
-  if (is_user) {
-    users.emplace(std::string(id), display_name(entry, id));
-  } else if (auto name = str(entry, "name"); !name.empty()) {
+  const auto profile = obj(entry, "profile");
+  if (profile || !str(entry, "real_name").empty()) {
+    const auto [it, added] = users.emplace(std::string(id), display_name(entry, id));
+    if (profile)
+      if (auto bot_id = str(*profile, "bot_id"); !bot_id.empty())
+        bots.emplace(std::string(bot_id), it->second);
+    return;
+  }
+  const std::string_view name = str(entry, "name");
+  if (id.front() == 'B') {
+    if (!name.empty()) bots.emplace(std::string(id), std::string(name));
+    return;
+  }
+  auto member_list = arr(entry, "members");
+  const std::string_view im_user = str(entry, "user");  // conversations.list: an im names its user
+  const bool direct =
+      flag(entry, "is_im") || flag(entry, "is_mpim") || name.empty() || name.starts_with("mpdm-");
+  if (direct && (member_list || !im_user.empty())) {
+    std::vector<std::string> ids;
+    if (member_list) {
+      for (simdjson::dom::element m : *member_list) {
+        std::string_view uid;
+        if (m.get_string().get(uid) == simdjson::SUCCESS && !uid.empty()) ids.emplace_back(uid);
+      }
+    } else {
+      ids.emplace_back(im_user);
+    }
+    members.emplace(std::string(id), std::move(ids));
+  } else if (!name.empty()) {
     channels.emplace(std::string(id), std::string(name));
   }
+}
+
+std::string directory::title(std::string_view id) const {
+  if (const auto* ids = lookup(members, id); ids && !ids->empty()) {
+    std::string out;
+    for (const auto& uid : *ids) {
+      if (!out.empty()) out += ", ";
+      const std::string* name = user(uid);
+      out += name ? *name : uid;
+    }
+    return out;
+  }
+  std::string out = "#";
+  const std::string* name = channel(id);
+  out += name ? std::string_view(*name) : id;
+  return out;
 }
 
 }  // namespace backfill::slack

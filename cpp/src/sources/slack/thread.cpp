@@ -89,7 +89,8 @@ document thread_document(thread&& t, const conversation_ref& conversation) {
     if (line.empty() && !head->extras.empty()) line = first_line(head->extras.front());
   }
   if (line.empty()) line = "(no text)";
-  doc.title = "#" + channel_name + ": ";
+  doc.title = conversation.direct ? channel_name : "#" + channel_name;
+  doc.title += ": ";
   if (!t.parent) doc.title += "[thread whose parent message is missing] ";
   doc.title += json::utf8_prefix(line, 80);
 

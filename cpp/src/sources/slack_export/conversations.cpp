@@ -65,7 +65,7 @@ void conversation_list::load() {
       if (index.count(std::string(id))) continue;
       const std::string_view name = slack::str(o, "name");
       conversation c;
-      c.id = std::string(id);
+      c.id = escape_key(id);
       c.label =
           "#";  // not "#" + std::string(...): GCC 12 at -O3 warns falsely on it (-Wrestrict, GCC bug 105329)
       c.label += list.by_id || name.empty() ? id : name;

@@ -19,9 +19,9 @@
 namespace backfill::slack_export {
 
 // Root files that make up the "_workspace" partition, in page order. org_users.json (Enterprise Grid)
-// stands in for users.json only when users.json is absent.
-inline constexpr std::array<std::string_view, 6> workspace_files = {
-    "users.json", "org_users.json", "channels.json", "groups.json", "mpims.json", "dms.json"};
+// stands in for users.json only when users.json is absent; bots.json names bots without a user.
+inline constexpr std::array<std::string_view, 7> workspace_files = {
+    "users.json", "org_users.json", "channels.json", "groups.json", "mpims.json", "dms.json", "bots.json"};
 
 // The workspace files present, in page order.
 std::vector<std::string> workspace_pages(const export_files& files);

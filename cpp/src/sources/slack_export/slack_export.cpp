@@ -143,9 +143,10 @@ void slack_export_source::normalize(std::string_view partition, page_reader& pag
   if (partition == workspace_partition) return;
   const slack::directory dir = slack_export::load_directory(pages, impl_->parsers);
   const std::string* name = dir.channel(partition);
-  const std::string channel_name = name ? *name : std::string(partition);
+  const bool direct = dir.direct(partition);
+  const std::string channel_name = direct ? dir.title(partition) : name ? *name : std::string(partition);
   const std::string source_kind = kind();
-  const slack::conversation_ref conversation{partition, channel_name, source_kind, impl_->base_url};
+  const slack::conversation_ref conversation{partition, channel_name, source_kind, impl_->base_url, direct};
   slack_export::emit_threads(pages, conversation, dir, impl_->skip, impl_->parsers, emit, ctx);
 }
 

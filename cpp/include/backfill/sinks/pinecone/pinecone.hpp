@@ -81,6 +81,10 @@ class pinecone_sink final : public sink {
   http::request make(std::string method, std::string path, std::string body = {}) const;
   http::request make_grpc(std::string body) const;
   http::response call(http::request r);
+  // Waits for a request of `client`; a refused key or permission becomes a sink_error naming the
+  // setting to fix (refusals.cpp).
+  http::response wait(http::client& client, const http::client::handle& h) const;
+  std::exception_ptr explain(const http::http_error& e) const;
   bool grpc() const noexcept { return grpc_client_ != nullptr; }
 
   pinecone_options options_;

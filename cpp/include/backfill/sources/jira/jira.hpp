@@ -7,12 +7,17 @@
 //     is journaled, so a journal page is whole: {"search": <raw>, "comments": {"KEY": [<raw>, ...]}}.
 //   - Partitions: one per project, optionally split into windows of `window_days` on `updated`, so
 //     huge projects resume finely; partitions are fetched one after another under the host's limits.
+//   - The field catalogue (GET /rest/api/3/field) is read once per run: `fields` names what the
+//     documents show by display name, the search asks for those fields' ids, and each journal page
+//     carries the chosen catalogue entries (see sources/jira/catalogue.hpp).
 //   - Incremental: a finished partition is fetched again on a later run from its highest `updated`
 //     minus `overlap_minutes` (as a relative JQL bound, so the user's time zone cannot shift it);
 //     unchanged issues are then skipped by content hash.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -26,6 +31,10 @@ class element;
 }
 
 namespace backfill {
+
+namespace jira_catalogue {
+struct choice;
+}
 
 struct jira_options {
   std::string url;  // https://your-domain.atlassian.net (or http://127.0.0.1:PORT)
@@ -41,13 +50,20 @@ struct jira_options {
   int max_in_flight = 4;
   double timeout = 60;
   bool verify_tls = true;
-  std::vector<std::string> fields = {"summary", "description", "status",   "issuetype", "priority",
-                                     "labels",  "components",  "assignee", "reporter",  "created",
-                                     "updated", "comment",     "project",  "parent"};
+  // Comments whose `visibility` restricts them to a role or group are left out unless this is on;
+  // then they are kept and the document's `visibility` metadata lists each restriction as
+  // "type:value" ("role:Administrators"), for a query layer to filter on.
+  bool include_restricted = false;
+  // The issue fields the documents show ("Name: value" lines and metadata), by the display names of
+  // the site's field catalogue (any case) or by field id. Empty: the issue view's fields (status,
+  // resolution, priority, assignee, reporter, labels, components, fix versions, parent, sub-tasks,
+  // linked issues, attachments) and every rich-text custom field. Summary, description and comments
+  // are always read.
+  std::vector<std::string> fields;
 };
 BACKFILL_FIELDS(jira_options, &s::url, &s::email, &s::token, &s::projects, &s::jql, &s::since,
                 &s::window_days, &s::max_results, &s::overlap_minutes, &s::rate, &s::max_in_flight,
-                &s::timeout, &s::verify_tls, &s::fields)
+                &s::timeout, &s::verify_tls, &s::include_restricted, &s::fields)
 
 class jira_source final : public source {
  public:
@@ -86,16 +102,27 @@ class jira_source final : public source {
   void read_comments(std::vector<comment_job>& jobs, const std::vector<http::header>& headers,
                      run_context& ctx);
   [[noreturn]] void explain(const http::http_error& e, std::string_view partition) const;
+  // The fields shown, chosen from the site's field catalogue, read on the first call of a run.
+  const jira_catalogue::choice& shown_fields(run_context& ctx);
 
   jira_options options_;
   std::string site_;
   std::string auth_;  // "Basic ..."
   std::unique_ptr<http::client> client_;
+  std::mutex catalogue_mu_;
+  std::unique_ptr<jira_catalogue::choice> catalogue_;  // set by shown_fields()
 };
 
-// Turns one journal page ({"search": ..., "comments": ...}) into documents. `site` is the base of
-// the browse links.
-void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit);
+// Hears of a value normalize leaves out: its kind ("jira field customfield_10050") and a message
+// naming the issue and the field.
+using jira_warn_fn = std::function<void(std::string_view kind, const std::string& message)>;
+
+// Turns one journal page ({"search": ..., "comments": ..., "fields": [<the catalogue entries of the
+// fields shown>]}) into documents. `site` is the base of the browse links. `warn` hears of each field
+// value whose shape is not read (it is left out of the document); `include_restricted` as in
+// jira_options.
+void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit,
+                         const jira_warn_fn& warn = {}, bool include_restricted = false);
 
 // Jira's "2024-01-15T10:30:00.000+0100" as UTC ISO 8601 ("2024-01-15T09:30:00Z"); "" if unparseable.
 std::string jira_time_to_utc(std::string_view t);

@@ -45,9 +45,10 @@ struct thread {
 // The conversation a thread belongs to.
 struct conversation_ref {
   std::string_view id;        // the partition, and part of the document id
-  std::string_view name;      // the title's "#name"
+  std::string_view name;      // the title's "#name"; a DM's members ("Ada, Kenji")
   std::string_view source;    // document.source
   std::string_view base_url;  // the workspace, for message links ("https://acme.slack.com")
+  bool direct = false;        // a DM or group DM: its title has no '#'
 };
 
 // The thread as one document, id `slack:<channel id>:<root ts>`: the parent, then the replies by ts,

@@ -1,0 +1,56 @@
+"""backfill.plot draws from what a run recorded in its workdir: the timeline and the ledger."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+import backfill
+from conftest import ledger, make_export
+
+matplotlib = pytest.importorskip("matplotlib", reason="backfill.plot needs the notebook extra (matplotlib)")
+matplotlib.use("Agg")
+
+import backfill.plot  # noqa: E402
+from backfill.timeline import read_timeline  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("plot")
+    export = make_export(folder / "export", channels=3, days=4, messages_per_day=6)
+    p = backfill.Pipeline(backfill.SlackExport(export), name="plot", workdir=folder / "wd", progress="none")
+    p.run()
+    p.run()  # a second run: its calls are recorded after the first's
+    return folder / "wd"
+
+
+def test_every_phase_call_is_recorded_in_the_workdir(workdir: Path) -> None:
+    samples = read_timeline(workdir)
+    ends = [s for s in samples if s.get("end")]
+    assert len(ends) == 6 and all(s["ok"] for s in ends)  # plan, fetch + ingest, verify; twice
+    phases = {s["phase"] for s in samples if "phase" in s}
+    assert {"plan", "fetch", "ingest", "verify"} <= phases
+    assert "validate" not in phases  # a phase that writes nothing leaves no trace
+    assert all(set(s) == {"call", "t", "phase", "partition", "done", "total", "unit"} for s in samples if "phase" in s)
+
+
+def test_the_figures_have_data(workdir: Path) -> None:
+    seconds = backfill.plot.phase_seconds(workdir)
+    assert {"plan", "fetch", "ingest", "verify"} <= set(seconds) and all(v >= 0 for v in seconds.values())
+    fig = backfill.plot.overview(workdir)
+    spent, speed, parts = fig.axes
+    assert len(spent.patches) == len(seconds)
+    with ledger(workdir) as db:
+        partitions = db.execute("SELECT COUNT(DISTINCT partition) FROM pages").fetchone()[0]
+    assert len(parts.get_lines()) == partitions > 3  # a line per partition (conversations, the workspace)
+    assert parts.get_lines()[0].get_ydata()[-1] >= 1
+    assert speed.get_lines() and max(max(line.get_ydata()) for line in speed.get_lines()) > 0
+
+
+def test_without_matplotlib_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r"pip install 'backfill\[notebook\]'"):
+        backfill.plot.overview(workdir)
