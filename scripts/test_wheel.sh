@@ -17,7 +17,7 @@ rm -rf "$venv" "$empty"
 mkdir -p "$empty"
 "$py" -m venv "$venv"
 log=$repo/build/wheel-test/install.log
-if ! "$venv/bin/pip" install -q --disable-pip-version-check "$whl[test]" >"$log" 2>&1; then
+if ! "$venv/bin/pip" install -q --disable-pip-version-check "$whl[test,notebook]" >"$log" 2>&1; then
   tail -n 30 "$log" >&2
   echo "test-wheel: installing $whl failed (log: $log)" >&2
   exit 1
