@@ -1,5 +1,5 @@
 # Entry points. Every target sets up what it needs first (scripts/setup.sh is idempotent).
-.PHONY: setup demo test test-cpp test-asan test-python typecheck format format-check bench clean
+.PHONY: setup demo test test-cpp test-asan test-python test-wheel test-wheel-bare wheel typecheck format format-check bench clean
 
 VENV := .venv/bin
 JOBS ?= 2
@@ -10,7 +10,8 @@ setup:
 demo: setup
 	@bash scripts/demo.sh
 
-test: setup format-check test-cpp test-asan test-python typecheck
+# The Python suite runs against the installed wheel, the artefact users get (test-python: the editable install).
+test: setup format-check test-cpp test-asan test-wheel test-wheel-bare typecheck
 
 test-cpp:
 	@$(VENV)/cmake -S . -B build/cpp -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBACKFILL_BUILD_TESTS=ON -DBACKFILL_BUILD_PYTHON=OFF \
@@ -26,6 +27,20 @@ test-asan:
 
 test-python:
 	@$(VENV)/python -m pytest -q
+
+# Self-contained manylinux wheels into wheelhouse/ for every CPython 3.10+ on PATH (scripts/build_wheel.sh).
+wheel:
+	@bash scripts/build_wheel.sh $(WHEEL_PYTHONS)
+
+# This Python's wheel, installed into a fresh venv: the README demo and every Python test against it.
+test-wheel: setup
+	@bash scripts/build_wheel.sh $(CURDIR)/$(VENV)/python
+	@bash scripts/test_wheel.sh $(VENV)/python
+
+# The wheel for Debian's python3 (built by test-wheel or wheel) on a bare Debian root (python3 only, no
+# compiler, needs root): the demo verifies.
+test-wheel-bare:
+	@bash scripts/test_wheel_bare.sh
 
 # The C++ tree follows .clang-format: `make format` applies it, `make test` checks it.
 CPP_FILES = $(shell git ls-files 'cpp/*.cpp' 'cpp/*.hpp' 'tests/cpp/*.cpp' 'tests/cpp/*.hpp' 'bench/*.cpp' 'bench/*.hpp')
@@ -53,4 +68,4 @@ bench: setup
 	@$(VENV)/python bench/write_benchmarks_md.py $(patsubst %,--ladder %,$(wildcard bench/results/ladder-*.json))
 
 clean:
-	rm -rf build .backfill
+	rm -rf build .backfill wheelhouse

@@ -3,7 +3,19 @@
 # on the first and leaving the rest to be discovered one run at a time.
 #
 # Each entry: the name shown, then the Debian, Fedora and Homebrew packages that provide it.
+#
+# The core links them through backfill::deps, one interface target. With BACKFILL_BUNDLE_DEPS (wheels,
+# scripts/build_wheel.sh) curl, libzip and simdjson link statically as scripts/build_deps.sh builds them
+# (in BACKFILL_DEPS_PREFIX), OpenSSL and xxHash from their static archives, spdlog and fmt
+# header-only; nghttp2, SQLite and zlib stay shared for auditwheel to copy into the wheel.
 include(CheckLanguage)
+if(BACKFILL_BUNDLE_DEPS)
+  set(BACKFILL_DEPS_PREFIX "${CMAKE_CURRENT_SOURCE_DIR}/build/deps/prefix" CACHE PATH
+      "Where scripts/build_deps.sh installed the libraries a wheel links statically")
+  list(PREPEND CMAKE_PREFIX_PATH "${BACKFILL_DEPS_PREFIX}")
+  set(OPENSSL_USE_STATIC_LIBS TRUE)
+  set(_backfill_config CONFIG)  # curl's, libzip's and simdjson's own configs, from the prefix
+endif()
 
 set(_backfill_missing "")
 macro(_backfill_need found name deb rpm brew)
@@ -25,11 +37,25 @@ _backfill_need(_backfill_cxx_found "a C++20 compiler" g++ gcc-c++ "")
 find_package(PkgConfig QUIET)
 _backfill_need(PKG_CONFIG_FOUND "pkg-config" pkg-config pkgconf-pkg-config pkg-config)
 
-find_package(CURL QUIET)
-find_package(SQLite3 QUIET)
-find_package(simdjson CONFIG QUIET)
-find_package(spdlog CONFIG QUIET)
 find_package(OpenSSL QUIET)
+find_package(CURL ${_backfill_config} QUIET)
+find_package(simdjson CONFIG QUIET)
+if(BACKFILL_BUNDLE_DEPS)
+  find_path(_backfill_spdlog_headers spdlog/spdlog.h)
+  find_path(_backfill_fmt_headers fmt/format-inl.h)
+  if(_backfill_spdlog_headers AND _backfill_fmt_headers)
+    set(spdlog_FOUND TRUE)
+  endif()
+  find_package(libzip CONFIG QUIET)
+  set(LIBZIP_FOUND ${libzip_FOUND})
+  find_library(_backfill_xxhash_archive NAMES libxxhash.a)
+  if(_backfill_xxhash_archive)
+    set(XXHASH_FOUND TRUE)
+  endif()
+else()
+  find_package(spdlog CONFIG QUIET)
+endif()
+find_package(SQLite3 QUIET)
 if(BACKFILL_BUILD_TESTS)
   find_package(GTest CONFIG QUIET)
 endif()
@@ -37,11 +63,13 @@ if(BACKFILL_BUILD_PYTHON)
   find_package(Python 3.10 QUIET COMPONENTS Interpreter Development.Module)
 endif()
 if(PKG_CONFIG_FOUND)
-  # libzip and xxhash through pkg-config: Debian's libzip CMake config insists on its command-line tools.
-  pkg_check_modules(LIBZIP QUIET IMPORTED_TARGET libzip)
-  pkg_check_modules(XXHASH QUIET IMPORTED_TARGET libxxhash)
   # The engine's own HTTP/2 connections for gRPC (cpp/src/http/h2/): nghttp2 frames, OpenSSL for TLS.
   pkg_check_modules(NGHTTP2 QUIET IMPORTED_TARGET libnghttp2)
+  if(NOT BACKFILL_BUNDLE_DEPS)
+    # libzip and xxhash through pkg-config: Debian's libzip CMake config insists on its command-line tools.
+    pkg_check_modules(LIBZIP QUIET IMPORTED_TARGET libzip)
+    pkg_check_modules(XXHASH QUIET IMPORTED_TARGET libxxhash)
+  endif()
 endif()
 
 _backfill_need(CURL_FOUND "libcurl (with OpenSSL)" libcurl4-openssl-dev libcurl-devel curl)
@@ -73,9 +101,20 @@ if(_backfill_missing)
     "On Debian, scripts/setup.sh installs them and builds a development venv.")
 endif()
 
+find_package(Threads REQUIRED)
 # CMake 4 renamed the imported SQLite target; accept both names.
 if(TARGET SQLite3::SQLite3)
-  set(BACKFILL_SQLITE_TARGET SQLite3::SQLite3)
+  set(_backfill_sqlite SQLite3::SQLite3)
 else()
-  set(BACKFILL_SQLITE_TARGET SQLite::SQLite3)
+  set(_backfill_sqlite SQLite::SQLite3)
+endif()
+add_library(backfill_deps INTERFACE)
+add_library(backfill::deps ALIAS backfill_deps)
+target_link_libraries(backfill_deps INTERFACE simdjson::simdjson CURL::libcurl ${_backfill_sqlite}
+                      PkgConfig::NGHTTP2 OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
+if(BACKFILL_BUNDLE_DEPS)
+  target_compile_definitions(backfill_deps INTERFACE SPDLOG_FMT_EXTERNAL FMT_HEADER_ONLY)
+  target_link_libraries(backfill_deps INTERFACE libzip::zip ${_backfill_xxhash_archive} ${CMAKE_DL_LIBS})
+else()
+  target_link_libraries(backfill_deps INTERFACE spdlog::spdlog PkgConfig::LIBZIP PkgConfig::XXHASH)
 endif()

@@ -4,6 +4,7 @@
 #   2. .venv with the build tools and an editable install of backfill (rebuilt only when the C++ or
 #      build files changed since the last setup).
 # Usage: scripts/setup.sh            (prints one line when there is nothing to do)
+#        scripts/setup.sh --packages  (the Debian packages only: what scripts/build_wheel.sh needs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,8 @@ if ((${#missing[@]})); then
   fi
   rm -f "$apt_log"
 fi
+
+[[ "${1:-}" == --packages ]] && exit 0
 
 PY=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then

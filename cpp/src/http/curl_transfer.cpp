@@ -3,6 +3,7 @@
 // watch for stalled bodies.
 #include <fmt/format.h>
 
+#include "backfill/http/ca_bundle.hpp"
 #include "http/engine.hpp"
 #include "http/text.hpp"
 
@@ -48,8 +49,7 @@ client::impl::libcurl_ready::libcurl_ready() {
 
 void client::impl::prepare_shared_headers() {
   if (opts.user_agent.empty()) opts.user_agent = std::string("backfill/") + BACKFILL_VERSION;
-  if (opts.ca_bundle.empty())
-    opts.ca_bundle = env_first({"SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"});
+  if (opts.ca_bundle.empty()) opts.ca_bundle = default_ca_bundle();
   ua_line = "User-Agent: " + opts.user_agent;
   proxy_ua_line = ua_line;
   ae_line = accept_encoding_line();

@@ -31,7 +31,7 @@ struct client_options {
   double low_speed_seconds = 30;  // abort a response that sends nothing for this long (a stalled body);
                                   // waiting for the response to begin is bounded by `timeout`
   bool verify_tls = true;         // off only on purpose; logged as a warning
-  std::string ca_bundle;          // "" = $SSL_CERT_FILE, $CURL_CA_BUNDLE, $REQUESTS_CA_BUNDLE, system default
+  std::string ca_bundle;          // "" = $SSL_CERT_FILE, $CURL_CA_BUNDLE, $REQUESTS_CA_BUNDLE, the system's bundle
   std::string proxy;              // "" = the standard *_proxy environment variables
   std::string user_agent;         // "" = backfill/<version>
   bool http2 = true;              // HTTP/2 over TLS when the server offers it

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds the libraries a wheel links statically, each from Debian's own source package (the version
+# and security patches the system's -dev package has, fetched and verified by apt), configured with
+# only what backfill uses:
+#   curl     HTTP and HTTPS over OpenSSL, HTTP/2 (nghttp2), zlib; no LDAP, SSH, RTMP, Kerberos, IDN,
+#            PSL, FTP, mail or other protocols;
+#   libzip   reading Slack export zips (deflate, zlib); no bzip2/lzma/zstd, no encryption;
+#   simdjson the parser (Debian ships it only as a shared library).
+# OpenSSL and xxHash link from the static archives Debian's -dev packages ship; spdlog and fmt are used
+# header-only. nghttp2, SQLite and zlib stay shared (Debian's archives of them are not position
+# independent): auditwheel copies those three small libraries into the wheel.
+# Output: build/deps/prefix (lib/, include/, CMake configs). Idempotent: a stamp keeps what is built.
+# Usage: scripts/build_deps.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD/build/deps
+prefix=$root/prefix
+jobs=${JOBS:-2}
+packages=(curl libzip simdjson)
+stamp=$(printf '%s\n' "$(cat "$0")" "$(for p in "${packages[@]}"; do apt-cache showsrc "$p" 2>/dev/null | sed -n 's/^Version: //p' | head -1; done)" | sha256sum | cut -d' ' -f1)
+if [[ -f $prefix/.stamp && "$(cat "$prefix/.stamp")" == "$stamp" ]]; then
+  echo "deps: up to date ($prefix)"
+  exit 0
+fi
+rm -rf "$root"
+mkdir -p "$root/src" "$root/apt/lists/partial" "$root/apt/cache/archives/partial" "$prefix"
+log=$root/build.log
+: >"$log"
+step() { echo "deps: $*"; }
+run() { if ! "$@" >>"$log" 2>&1; then tail -n 40 "$log" >&2; echo "deps: failed: $* (log: $log)" >&2; exit 1; fi; }
+
+# Debian's source packages through a private apt configuration (the system's keyring verifies them).
+codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+cat >"$root/apt/sources.list" <<LIST
+deb-src http://deb.debian.org/debian $codename main
+deb-src http://deb.debian.org/debian $codename-updates main
+deb-src http://deb.debian.org/debian-security $codename-security main
+LIST
+apt=(apt-get -q -o "Dir::Etc::SourceList=$root/apt/sources.list" -o Dir::Etc::SourceParts=/nonexistent
+     -o "Dir::State::Lists=$root/apt/lists" -o "Dir::Cache=$root/apt/cache" -o APT::Sandbox::User=root)
+step "fetching Debian sources: ${packages[*]}"
+run "${apt[@]}" update
+(cd "$root/src" && run "${apt[@]}" source "${packages[@]}")
+src() { find "$root/src" -mindepth 1 -maxdepth 1 -type d -name "$1-*" | head -1; }
+
+cmake_build() {  # name, source dir, cmake options...
+  local name=$1 dir=$2
+  shift 2
+  step "building $name"
+  run cmake -S "$dir" -B "$root/build-$name" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
+    -DCMAKE_INSTALL_LIBDIR=lib -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DBUILD_SHARED_LIBS=OFF -DBUILD_TESTING=OFF -DCMAKE_POLICY_VERSION_MINIMUM=3.5 "$@"
+  run cmake --build "$root/build-$name" -j "$jobs"
+  run cmake --install "$root/build-$name"
+}
+
+cmake_build curl "$(src curl)" -DBUILD_CURL_EXE=OFF -DCURL_USE_OPENSSL=ON -DOPENSSL_USE_STATIC_LIBS=ON \
+  -DUSE_NGHTTP2=ON -DCURL_ZLIB=ON -DCURL_BROTLI=OFF -DCURL_ZSTD=OFF -DUSE_LIBIDN2=OFF -DCURL_USE_LIBPSL=OFF \
+  -DCURL_USE_LIBSSH2=OFF -DCURL_USE_LIBSSH=OFF -DCURL_USE_GSSAPI=OFF -DENABLE_UNIX_SOCKETS=OFF \
+  -DCURL_DISABLE_LDAP=ON -DCURL_DISABLE_LDAPS=ON -DCURL_DISABLE_RTSP=ON -DCURL_DISABLE_FTP=ON \
+  -DCURL_DISABLE_FILE=ON -DCURL_DISABLE_TELNET=ON -DCURL_DISABLE_DICT=ON -DCURL_DISABLE_TFTP=ON \
+  -DCURL_DISABLE_GOPHER=ON -DCURL_DISABLE_POP3=ON -DCURL_DISABLE_IMAP=ON -DCURL_DISABLE_SMTP=ON \
+  -DCURL_DISABLE_SMB=ON -DCURL_DISABLE_MQTT=ON -DCURL_DISABLE_NTLM=ON -DCURL_CA_BUNDLE=none -DCURL_CA_PATH=none
+cmake_build libzip "$(src libzip)" -DENABLE_BZIP2=OFF -DENABLE_LZMA=OFF -DENABLE_ZSTD=OFF -DENABLE_GNUTLS=OFF \
+  -DENABLE_OPENSSL=OFF -DENABLE_MBEDTLS=OFF -DENABLE_COMMONCRYPTO=OFF -DENABLE_WINDOWS_CRYPTO=OFF \
+  -DBUILD_TOOLS=OFF -DBUILD_REGRESS=OFF -DBUILD_EXAMPLES=OFF -DBUILD_DOC=OFF
+cmake_build simdjson "$(src simdjson)" -DSIMDJSON_DEVELOPER_MODE=OFF -DSIMDJSON_ENABLE_THREADS=ON
+echo "$stamp" >"$prefix/.stamp"
+step "done: $(du -sh "$prefix" | cut -f1) in $prefix"
