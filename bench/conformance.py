@@ -126,8 +126,9 @@ def check_fails(check: dict[str, Any], text: str, doc: dict[str, Any] | None = N
         return check["absent"] in text
     if "any_of" in check:
         return not any(s in text for s in check["any_of"])
-    if "regex" in check:
-        return re.search(check["regex"], text) is None
+    if "regex" in check:  # a sign in the text, or in the metadata a query layer filters on
+        metadata = json.dumps(doc.get("metadata", {}), ensure_ascii=False) if doc is not None else ""
+        return re.search(check["regex"], text) is None and re.search(check["regex"], metadata) is None
     if "count" in check:
         return len(re.findall(check["count"], text)) != check["n"]
     if "lines" in check:
@@ -226,7 +227,9 @@ def scorecard(real: Path) -> dict[str, list[Row]]:
     if (real / "adf").is_dir():
         corpora["adf"] = run_adf(real, _testing.adf_to_text)
     if (real / "jira").is_dir():
-        corpora["jira"] = run_jira(real, _testing.normalize_jira_page)
+        # As a reader allowed to see restricted comments reads the issue: the source configured with
+        # include_restricted = true, which keeps them and marks them in the metadata.
+        corpora["jira"] = run_jira(real, lambda page, site: _testing.normalize_jira_page(page, site, True))
     if (real / "slack").is_dir():
         slack = run_slack(real)
         if slack is not None:

@@ -103,13 +103,14 @@ void register_testing(py::module_& m) {
       py::arg("adf"), "Render Atlassian Document Format (JSON text) as plain text.");
   m.def(
       "normalize_jira_page",
-      [](const std::string& page, const std::string& site) {
+      [](const std::string& page, const std::string& site, bool include_restricted) {
         std::string padded = page;
         padded.reserve(page.size() + 64);
         std::vector<document> docs;
         {
           py::gil_scoped_release nogil;
-          normalize_jira_page(padded, site, [&](document&& d) { docs.push_back(std::move(d)); });
+          normalize_jira_page(
+              padded, site, [&](document&& d) { docs.push_back(std::move(d)); }, {}, include_restricted);
         }
         py::list out;
         py::object loads = py::module_::import("json").attr("loads");
@@ -120,7 +121,7 @@ void register_testing(py::module_& m) {
                               py::arg("metadata") = loads(d.meta.to_json())));
         return out;
       },
-      py::arg("page"), py::arg("site"),
+      py::arg("page"), py::arg("site"), py::arg("include_restricted") = false,
       "Normalize one journaled Jira page ({'search': ..., 'comments': ...}) into document dicts.");
   m.def(
       "sanitize_metadata",
