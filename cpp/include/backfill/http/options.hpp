@@ -27,14 +27,14 @@ struct client_options {
   std::string service;       // who the client talks to, in log lines ("Jira", "Pinecone"); "" = the host
   double slow_seconds = 10;  // a response taking longer is logged (INFO), as a retry is
   double connect_timeout = 10;
-  double timeout = 120;           // whole transfer
-  double low_speed_seconds = 30;  // abort a response that sends nothing for this long (a stalled body);
-                                  // waiting for the response to begin is bounded by `timeout`
-  bool verify_tls = true;         // off only on purpose; logged as a warning
-  std::string ca_bundle;          // "" = $SSL_CERT_FILE, $CURL_CA_BUNDLE, $REQUESTS_CA_BUNDLE, the system's bundle
-  std::string proxy;              // "" = the standard *_proxy environment variables
-  std::string user_agent;         // "" = backfill/<version>
-  bool http2 = true;              // HTTP/2 over TLS when the server offers it
+  double timeout = 120;                // whole transfer
+  double low_speed_seconds = 30;       // abort a response that sends nothing for this long (a stalled body);
+                                       // waiting for the response to begin is bounded by `timeout`
+  bool verify_tls = true;              // off only on purpose; logged as a warning
+  std::string ca_bundle;               // "" = default_ca_bundle() (http/ca_bundle.hpp)
+  std::string proxy;                   // "" = the standard *_proxy environment variables
+  std::string user_agent;              // "" = backfill/<version>
+  bool http2 = true;                   // HTTP/2 over TLS when the server offers it
   bool http2_prior_knowledge = false;  // HTTP/2 from the first byte on http:// too (h2c), as gRPC
                                        // needs; https:// still negotiates h2 by ALPN
   bool native_http2 = true;            // gRPC calls (request::grpc) on the engine's own HTTP/2 connections

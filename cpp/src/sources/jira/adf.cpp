@@ -240,7 +240,7 @@ void render(const element& node, writer& w, bool block) {
     const std::string_view kind = attr(node, "panelType");
     const std::string inner = rendered_blocks(node, w.flat());
     w.ensure_line_end();
-    if (!kind.empty()) w.text("[" + std::string(kind) + "] ");
+    if (!kind.empty()) w.text(std::string("[").append(kind).append("] "));
     w.lines(inner);
     w.ensure_line_end();
   } else if (type == "expand" || type == "nestedExpand") {

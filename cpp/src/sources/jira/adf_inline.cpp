@@ -55,8 +55,8 @@ std::string mention_of(const element& node) {
   const std::string_view id = attr(node, "id");
   const std::string_view text = attr(node, "text");
   if (id == "here" || id == "all") {
-    std::string out = "@" + std::string(id);
-    if (!text.empty() && text != out) out += " (" + std::string(text) + ")";
+    std::string out = std::string("@").append(id);
+    if (!text.empty() && text != out) out.append(" (").append(text).append(")");
     return out;
   }
   return text.empty() ? std::string("@someone") : std::string(text);
@@ -198,7 +198,7 @@ bool render_inline(const element& node, std::string_view type, writer& w) {
     w.chip(date_of(node));
   } else if (type == "status") {
     const std::string_view t = attr(node, "text");
-    if (!t.empty()) w.chip("[" + std::string(t) + "]");
+    if (!t.empty()) w.chip(std::string("[").append(t).append("]"));
   } else if (type == "mediaInline") {
     const std::string_view name = attr(node, "alt");
     w.chip(name.empty() ? attr(node, "name") : name);  // never the media-service id

@@ -64,7 +64,7 @@ std::string issue_text(const element& issue) {
   std::string out(get_str(issue, "/key"));
   if (out.empty()) return out;
   if (const std::string_view summary = get_str(issue, "/fields/summary"); !summary.empty())
-    out += " " + std::string(summary);
+    out.append(" ").append(summary);
   return out;
 }
 

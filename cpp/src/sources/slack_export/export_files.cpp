@@ -156,7 +156,8 @@ export_files::kind export_files::look_up(const std::string& rel) const {
   kind found = kind::folder;
   for (const auto& part : fs::path(rel)) {
     p /= part;
-    walked += (walked.empty() ? "" : "/") + part.string();
+    if (!walked.empty()) walked += '/';
+    walked += part.string();
     struct stat st {};
     if (part == ".." || ::lstat(p.c_str(), &st) != 0) return kind::missing;
     if (S_ISLNK(st.st_mode))
