@@ -254,10 +254,11 @@ const jira_catalogue::choice& jira_source::shown_fields(run_context& ctx) {
     body = client_->execute(std::move(r), &ctx).body;
   } catch (const http::http_error& e) {
     if (e.status() == 401) explain(e, "");
-    throw source_error(fmt::format("Jira {}: the field list (GET /rest/api/3/field) failed ({}); check "
-                                   "source.url: {}",
-                                   http::scrub_url(site_), e.status(), e.body_excerpt()),
-                       std::make_exception_ptr(e));
+    // The engine's line says what went wrong (a status and its body, a redirect and where to).
+    throw source_error(
+        fmt::format("Jira {}: the field list (GET /rest/api/3/field) failed; check source.url: {}",
+                    http::scrub_url(site_), e.what()),
+        std::make_exception_ptr(e));
   }
   catalogue_ = std::make_unique<jira_catalogue::choice>(
       jira_catalogue::choose(body, options_.fields, http::scrub_url(site_)));
