@@ -17,7 +17,10 @@ root=$PWD/build/deps
 prefix=$root/prefix
 jobs=${JOBS:-2}
 packages=(curl libzip simdjson)
-stamp=$(printf '%s\n' "$(cat "$0")" "$(for p in "${packages[@]}"; do apt-cache showsrc "$p" 2>/dev/null | sed -n 's/^Version: //p' | head -1; done)" | sha256sum | cut -d' ' -f1)
+# Rebuilt when this script or the system's -dev packages of these sources change (their source
+# version is what `apt-get source` fetches; the system's apt has no deb-src lists to ask).
+dev_packages=(libcurl4-openssl-dev libzip-dev libsimdjson-dev)
+stamp=$( (cat "$0"; dpkg-query -W -f='${source:Version}\n' "${dev_packages[@]}" 2>/dev/null) | sha256sum | cut -d' ' -f1)
 if [[ -f $prefix/.stamp && "$(cat "$prefix/.stamp")" == "$stamp" ]]; then
   echo "deps: up to date ($prefix)"
   exit 0
