@@ -3,7 +3,8 @@
 //   - values: a list or tuple of floats is read item by item with the C API (no pybind11 caster,
 //     no temporary vector of doubles); a buffer of float32 (array.array("f"), numpy) is one memcpy;
 //   - metadata: written as canonical JSON (keys sorted, compact, UTF-8, floats as repr() writes
-//     them) straight from the dict, the same bytes backfill._canonical.dumps gives;
+//     them) straight from the dict by the core's json::write_canonical, the same bytes
+//     backfill._canonical.dumps gives;
 //   - a large call reads its records on helper threads too (a pack::crew), see below.
 // The rest is the core's: the JSON text (core/json.hpp), the helper threads (pack/crew.hpp), the
 // metadata step and the slices upserted while the next are read (pack/upsert_feed.hpp).
@@ -35,6 +36,7 @@
 #include <vector>
 
 #include "backfill/core/json.hpp"
+#include "backfill/core/json_tree.hpp"
 #include "backfill/pack/crew.hpp"
 #include "backfill/pack/upsert_feed.hpp"
 #include "records.hpp"
@@ -96,80 +98,62 @@ bool str_utf8(PyObject* s, std::string_view& view, std::string& scratch) {
   return true;
 }
 
-bool write_json(std::string& out, PyObject* v, int depth, scratch_space& scratch);
-
-bool write_dict(std::string& out, PyObject* d, int depth, scratch_space& scratch) {
-  const std::size_t mark = scratch.used;
-  std::vector<std::pair<std::string_view, PyObject*>> items;
-  items.reserve(static_cast<std::size_t>(PyDict_GET_SIZE(d)));
-  PyObject *k, *v;
-  Py_ssize_t pos = 0;
-  bool ok = true;
-  while (ok && PyDict_Next(d, &pos, &k, &v)) {
-    std::string_view key;
-    ok = PyUnicode_CheckExact(k) && str_utf8(k, key, scratch.next_text());
-    if (ok) items.emplace_back(key, v);
+// Metadata as a json_tree (core/json_tree.hpp writes it): exact dicts with str keys, str, float, int,
+// bool, None, list and tuple. Anything else, a lone surrogate, a non-finite float (dumps raises its
+// own ValueError) or an int beyond 64 bits ends the walk for the general reader.
+struct python_tree {
+  using node = PyObject*;
+  using mark = std::size_t;
+  scratch_space& scratch;
+  json::value_kind kind_of(node v) const {
+    using json::value_kind;
+    if (PyUnicode_CheckExact(v)) return value_kind::string;
+    if (v == Py_True) return value_kind::boolean_true;
+    if (v == Py_False) return value_kind::boolean_false;
+    if (v == Py_None) return value_kind::null;
+    if (PyFloat_CheckExact(v) || PyLong_CheckExact(v)) return value_kind::number;
+    if (PyList_CheckExact(v) || PyTuple_CheckExact(v)) return value_kind::array;
+    return PyDict_CheckExact(v) ? value_kind::object : value_kind::other;
   }
-  if (ok) {
-    // UTF-8 byte order is code point order: the order of sort_keys=True.
-    std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    out.push_back('{');
-    bool first = true;
-    for (auto& [key, value] : items) {
-      if (!first) out.push_back(',');
-      first = false;
-      backfill::json::append_string(out, key);
-      out.push_back(':');
-      if (!(ok = write_json(out, value, depth + 1, scratch))) break;
-    }
-    out.push_back('}');
-  }
-  scratch.used = mark;
-  return ok;
-}
-
-bool write_json(std::string& out, PyObject* v, int depth, scratch_space& scratch) {
-  if (depth > 32) return false;
-  if (PyUnicode_CheckExact(v)) {
-    std::string_view text;
-    const std::size_t mark = scratch.used;
-    bool ok = str_utf8(v, text, scratch.next_text());
-    if (ok) backfill::json::append_string(out, text);
-    scratch.used = mark;
+  bool text(node v, std::string_view& s) const {
+    const std::size_t kept = scratch.used;  // a value's text is written out before the next is read
+    bool ok = str_utf8(v, s, scratch.next_text());
+    scratch.used = kept;
     return ok;
   }
-  if (v == Py_True) {
-    out += "true";
-  } else if (v == Py_False) {
-    out += "false";
-  } else if (v == Py_None) {
-    out += "null";
-  } else if (PyFloat_CheckExact(v)) {
-    double d = PyFloat_AS_DOUBLE(v);
-    if (!std::isfinite(d)) return false;  // dumps raises its own ValueError (allow_nan=False)
-    json::append_float_repr(out, d);
-  } else if (PyLong_CheckExact(v)) {
+  bool number(std::string& out, node v) const {
+    if (PyFloat_CheckExact(v)) {
+      double d = PyFloat_AS_DOUBLE(v);
+      if (std::isfinite(d)) json::append_float_repr(out, d);
+      return std::isfinite(d);
+    }
     int overflow = 0;
     long long n = PyLong_AsLongLongAndOverflow(v, &overflow);  // for an exact int: no error, no call
-    if (overflow) return false;
     char buf[24];
     out.append(buf, static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, n).ptr - buf));
-  } else if (PyList_CheckExact(v) || PyTuple_CheckExact(v)) {
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(v);
-    PyObject** items = PySequence_Fast_ITEMS(v);
-    out.push_back('[');
-    for (Py_ssize_t i = 0; i < n; ++i) {
-      if (i) out.push_back(',');
-      if (!write_json(out, items[i], depth + 1, scratch)) return false;
-    }
-    out.push_back(']');
-  } else if (PyDict_CheckExact(v)) {
-    return write_dict(out, v, depth, scratch);
-  } else {
-    return false;
+    return !overflow;
   }
-  return true;
-}
+  bool members(node d, std::vector<std::pair<std::string_view, node>>& fields) const {
+    fields.reserve(static_cast<std::size_t>(PyDict_GET_SIZE(d)));
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(d, &pos, &k, &v)) {
+      std::string_view key;
+      if (!PyUnicode_CheckExact(k) || !str_utf8(k, key, scratch.next_text())) return false;
+      fields.emplace_back(key, v);
+    }
+    return true;
+  }
+  template <class F>
+  bool elements(node v, F&& each) const {
+    PyObject** items = PySequence_Fast_ITEMS(v);
+    for (Py_ssize_t i = 0, n = PySequence_Fast_GET_SIZE(v); i < n; ++i)
+      if (!each(items[i])) return false;
+    return true;
+  }
+  mark keep() const { return scratch.used; }
+  void release(mark m) const { scratch.used = m; }
+};
 
 // Values that are an exact list or tuple of exact floats.
 bool read_plain_values(PyObject* obj, std::vector<float>& out) {
@@ -224,7 +208,8 @@ bool read_plain(PyObject* d, record& r, scratch_space& scratch) {
     return true;
   }
   r.metadata_json.reserve(512);
-  bool ok = write_json(r.metadata_json, metadata, 0, scratch);
+  python_tree tree{scratch};
+  bool ok = json::write_canonical(r.metadata_json, tree, metadata, 32);
   scratch.used = 0;
   return ok;
 }

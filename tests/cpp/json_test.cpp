@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include <cstdio>
 #include <string>
 #include <utility>
@@ -10,6 +12,7 @@
 #include "backfill/core/document.hpp"
 #include "backfill/core/errors.hpp"
 #include "backfill/core/hash.hpp"
+#include "backfill/core/json_tree.hpp"
 
 namespace bj = backfill::json;
 
@@ -130,6 +133,57 @@ TEST(Json, CanonicalizeSortsKeysAndNormalizesNumbers) {
             R"({"a":[true,null,"x"],"b":1,"c":{"y":2,"z":1}})");
   EXPECT_EQ(bj::canonicalize(R"({"a":1})"), bj::canonicalize(R"( { "a" : 1.0 } )"));
   EXPECT_THROW(bj::canonicalize("{\"a\":"), backfill::error);
+}
+
+// A tree of its own, as the bindings give write_canonical one: nodes are pointers, numbers print as
+// the tree likes, and the writer keeps and releases the tree's scratch around every object.
+struct toy {
+  bj::value_kind kind = bj::value_kind::null;
+  std::string text;
+  std::vector<std::pair<std::string, const toy*>> fields;  // object members, or array items (no key)
+};
+struct toy_tree {
+  using node = const toy*;
+  using mark = int;
+  int kept = 0, released = 0;
+  bj::value_kind kind_of(node n) const { return n->kind; }
+  bool text(node n, std::string_view& s) const { return (s = n->text), true; }
+  bool number(std::string& out, node n) const { return out.append("#").append(n->text), !n->text.empty(); }
+  bool members(node n, std::vector<std::pair<std::string_view, node>>& f) const {
+    for (auto& [k, v] : n->fields) f.emplace_back(k, v);
+    return true;
+  }
+  template <class F>
+  bool elements(node n, F&& each) const {
+    for (auto& item : n->fields)
+      if (!each(item.second)) return false;
+    return true;
+  }
+  mark keep() { return ++kept; }
+  void release(mark) { ++released; }
+};
+
+TEST(JsonTree, WritesAnyTreeCanonicallyAndStopsAtWhatItCannotWrite) {
+  using K = bj::value_kind;
+  toy one{K::number, "1", {}}, s{K::string, "é\"", {}}, t{K::boolean_true, "", {}};
+  toy list{K::array, "", {{"", &one}, {"", &s}, {"", &t}}};
+  toy inner{K::object, "", {{"z", &one}, {"a", &list}}};
+  toy root{K::object, "", {{"b", &inner}, {"a", &t}}};
+  toy_tree tree;
+  std::string out;
+  ASSERT_TRUE(bj::write_canonical(out, tree, &root, 8));
+  EXPECT_EQ(out, R"({"a":true,"b":{"a":[#1,"é\"",true],"z":#1}})");
+  EXPECT_EQ(tree.kept, 2);
+  EXPECT_EQ(tree.released, 2);  // every object gives its scratch back
+
+  EXPECT_FALSE(bj::write_canonical(out, tree, &root, 2));  // nested three deep
+  toy other{K::other, "", {}}, empty_number{K::number, "", {}};
+  toy with_other{K::object, "", {{"a", &one}, {"x", &other}}};
+  toy with_bad_number{K::array, "", {{"", &empty_number}}};
+  tree = {};
+  EXPECT_FALSE(bj::write_canonical(out, tree, &with_other, 8));
+  EXPECT_EQ(tree.released, 1);  // released on the way out of a failed object too
+  EXPECT_FALSE(bj::write_canonical(out, tree, &with_bad_number, 8));
 }
 
 TEST(Json, Utf8PrefixNeverCutsACodePoint) {

@@ -16,6 +16,7 @@
 #include <simdjson.h>
 
 #include "backfill/core/errors.hpp"
+#include "backfill/core/json_tree.hpp"
 
 namespace backfill::json {
 namespace {
@@ -45,82 +46,54 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
   return 0;
 }
 
-void write_value(std::string& out, simdjson::dom::element e);
-
-void write_object(std::string& out, simdjson::dom::object obj) {
-  std::vector<std::pair<std::string_view, simdjson::dom::element>> fields;
-  for (auto field : obj) fields.emplace_back(field.key, field.value);
-  std::stable_sort(fields.begin(), fields.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  out.push_back('{');
-  bool first = true;
-  for (auto& [k, v] : fields) {
-    if (!first) out.push_back(',');
-    first = false;
-    append_string(out, k);
-    out.push_back(':');
-    write_value(out, v);
+// A parsed document as a json_tree. simdjson keeps every key and string alive as long as the
+// parser's document, so nothing needs keeping. Each value is copied out of its simdjson_result
+// before use: the result is a temporary, and a reference into it would dangle.
+struct parsed_tree {
+  using node = simdjson::dom::element;
+  using mark = int;
+  value_kind kind_of(node e) const {
+    using simdjson::dom::element_type;
+    switch (e.type()) {
+      case element_type::OBJECT: return value_kind::object;
+      case element_type::ARRAY: return value_kind::array;
+      case element_type::STRING: return value_kind::string;
+      case element_type::BOOL:
+        return e.get_bool().value_unsafe() ? value_kind::boolean_true : value_kind::boolean_false;
+      case element_type::NULL_VALUE: return value_kind::null;
+      default: return value_kind::number;
+    }
   }
-  out.push_back('}');
-}
-
-void write_value(std::string& out, simdjson::dom::element e) {
-  // Each value is copied out of its simdjson_result before use: the result is a temporary, and a
-  // reference into it (value_unsafe() in a range-for) would dangle.
-  using simdjson::dom::element_type;
-  switch (e.type()) {
-    case element_type::OBJECT: {
-      simdjson::dom::object obj;
-      if (e.get(obj)) throw error("invalid JSON value");
-      write_object(out, obj);
-      break;
+  bool text(node e, std::string_view& s) const { return !e.get(s); }
+  bool number(std::string& out, node e) const {
+    double v = 0;
+    if (std::int64_t i = 0; e.is_int64() && !e.get(i)) {
+      v = static_cast<double>(i);
+    } else if (std::uint64_t u = 0; e.is_uint64() && !e.get(u)) {
+      v = static_cast<double>(u);
+    } else if (e.get(v)) {
+      return false;
     }
-    case element_type::ARRAY: {
-      simdjson::dom::array arr;
-      if (e.get(arr)) throw error("invalid JSON value");
-      out.push_back('[');
-      bool first = true;
-      for (simdjson::dom::element v : arr) {
-        if (!first) out.push_back(',');
-        first = false;
-        write_value(out, v);
-      }
-      out.push_back(']');
-      break;
-    }
-    case element_type::STRING: {
-      std::string_view s;
-      if (e.get(s)) throw error("invalid JSON value");
-      append_string(out, s);
-      break;
-    }
-    case element_type::INT64: {
-      std::int64_t v = 0;
-      if (e.get(v)) throw error("invalid JSON value");
-      append_number(out, static_cast<double>(v));
-      break;
-    }
-    case element_type::UINT64: {
-      std::uint64_t v = 0;
-      if (e.get(v)) throw error("invalid JSON value");
-      append_number(out, static_cast<double>(v));
-      break;
-    }
-    case element_type::DOUBLE: {
-      double v = 0;
-      if (e.get(v)) throw error("invalid JSON value");
-      append_number(out, v);
-      break;
-    }
-    case element_type::BOOL: {
-      bool v = false;
-      if (e.get(v)) throw error("invalid JSON value");
-      out += v ? "true" : "false";
-      break;
-    }
-    case element_type::NULL_VALUE: out += "null"; break;
+    append_number(out, v);
+    return true;
   }
-}
+  bool members(node e, std::vector<std::pair<std::string_view, node>>& fields) const {
+    simdjson::dom::object obj;
+    if (e.get(obj)) return false;
+    for (auto field : obj) fields.emplace_back(field.key, field.value);
+    return true;
+  }
+  template <class F>
+  bool elements(node e, F&& each) const {
+    simdjson::dom::array arr;
+    if (e.get(arr)) return false;
+    for (simdjson::dom::element v : arr)
+      if (!each(v)) return false;
+    return true;
+  }
+  mark keep() const { return 0; }
+  void release(mark) const {}
+};
 
 }  // namespace
 
@@ -247,7 +220,8 @@ std::string canonicalize(std::string_view text) {
   if (err) throw error(std::string("invalid JSON: ") + simdjson::error_message(err));
   std::string out;
   out.reserve(text.size());
-  write_value(out, root);
+  parsed_tree tree;
+  if (!write_canonical(out, tree, root, simdjson::DEFAULT_MAX_DEPTH)) throw error("invalid JSON value");
   return out;
 }
 
