@@ -1,7 +1,7 @@
 """The command line: ``backfill run|plan|fetch|validate|ingest|reconcile|verify|status|query CONFIG``.
 
 Exit codes: 0 done (for run and verify: verified); 1 verification or validation found a problem;
-2 bad configuration or usage; 3 any other error; 130 interrupted. Failures print one line naming
+2 bad configuration or usage, or the workdir is in use by another run; 3 any other error; 130 interrupted. Failures print one line naming
 what is at fault.
 """
 
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from backfill.errors import BackfillError, ConfigError, ValidationError, VerificationError
+from backfill.errors import BackfillError, ConfigError, LedgerError, ValidationError, VerificationError
 
 log = logging.getLogger("backfill")
 
@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     c = command("verify", "read the sink back and write a receipt")
     c.add_argument("--sample", type=int, default=None, metavar="N", help="read back a random sample of N records")
     c.add_argument("--junit", default=None, metavar="PATH", help="also write the verification as JUnit XML")
+    c.add_argument("--repair", action="store_true",
+                   help="write again what is missing or altered (from the embedding cache), then verify again")
     command("status", "where the backfill stands")
     c = command("query", "print the records nearest to a question")
     c.add_argument("text", metavar="TEXT", help="the question")
@@ -135,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif cmd == "reconcile":
             report = pipeline.reconcile(args.max_fraction)
         elif cmd == "verify":
-            report = pipeline.verify(args.sample, junit=args.junit)
+            report = pipeline.verify(args.sample, junit=args.junit, repair=args.repair)
         elif cmd == "status":
             report = pipeline.status()
         elif cmd == "query":
@@ -165,6 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(e.report)
         print(f"backfill: {e}", file=sys.stderr)
         return 1
+    except LedgerError as e:
+        if getattr(e, "holder", None) is None:
+            return _fail(args, 3, f"backfill: {type(e).__name__}: {e}", e)
+        return _fail(args, 2, f"backfill: {e}", e)
     except BackfillError as e:
         retry = " (transient: running again later may succeed)" if e.transient else ""
         return _fail(args, 3, f"backfill: {type(e).__name__}: {e}{retry}", e)

@@ -34,6 +34,7 @@ pending_doc record_builder::build(const document& doc, std::string content_hash,
     if (fit_id_) c.id = fit_id_(c.id);
     std::string meta = record_metadata(doc, c);
     if (metadata_limit_ && !fit_metadata(meta, sanitize_, fitted)) {
+      pd.unsent.push_back({c.id, "its metadata keys alone exceed the sink's metadata limit"});
       unfit.push_back(c.id);
       continue;
     }

@@ -195,6 +195,7 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   }
   report.chunks_embedded += stages.chunks_embedded();
   writer.merge_into(report);
+  report.unsent = ledger_->unsent(sink_id, options_.max_examples);
   report.embed_calls = embedder_->calls() - calls_before;
   report.warnings = ctx.warnings() - warnings_before;
   const std::vector<std::string> examples = ctx.warning_examples();  // of the kinds this ingest met first
