@@ -15,7 +15,7 @@ from conftest import run_cli
 
 
 def _start_slow_run(config: Path) -> subprocess.Popen[str]:
-    env = dict(os.environ, BACKFILL_FAILPOINTS="ingest.batch_upserted=*:sleep(400)")
+    env = dict(os.environ, BACKFILL_FAILPOINTS="ingest.batch_upserted=*:sleep(3000)")
     return subprocess.Popen([sys.executable, "-m", "backfill", "run", str(config), "--progress", "none"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -155,3 +155,49 @@ def test_rows_deleted_or_altered_in_the_local_index_are_repaired(project: tuple[
     assert r.code == 0, r.err
     assert json.loads(r.out)["ingest"]["chunks_embedded"] == 0
     assert index_ids(index) == ids
+
+
+# --- the destination is the durable state ---------------------------------------------------------
+
+import shutil  # noqa: E402
+
+
+def test_a_deleted_workdir_is_restored_from_pinecone_and_nothing_is_embedded_again(
+        fakes: Callable[..., PineconeFake], tmp_path: Path) -> None:
+    export = make_export(tmp_path / "export", channels=2, days=3, messages_per_day=5, seed=8)
+    fake = fakes()
+    fake.seed([{"id": "other:1", "values": [0.25] * 64, "metadata": {"writer": "someone else"}}], namespace="slack")
+    config, workdir = pinecone_config(tmp_path, export, fake, transport="rest", count_timeout=2)
+    r = cli("run", str(config), "--progress", "none", "--json")
+    assert r.code == 0, r.err
+    first = json.loads(r.out)
+    held = fake.vectors("slack")
+    shutil.rmtree(workdir)
+    upserts = len(fake.calls("/vectors/upsert"))
+
+    r = cli("run", str(config), "--progress", "none", "--json")
+    assert r.code == 0, r.err
+    again = json.loads(r.out)
+    assert again["ingest"]["chunks_embedded"] == 0 and again["ingest"]["chunks_written"] == 0
+    assert again["ingest"]["documents_unchanged"] == first["ingest"]["documents_written"]
+    v = again["verify"]
+    assert v["ok"] is True and v["baseline"] == 1 and v["checked"] == len(held) - 1
+    assert len(fake.calls("/vectors/upsert")) == upserts and fake.vectors("slack") == held
+
+
+def test_a_deleted_workdir_is_restored_from_a_local_index_kept_elsewhere(tmp_path: Path) -> None:
+    export = make_export(tmp_path / "export", channels=2, days=3, messages_per_day=5, seed=9)
+    index = tmp_path / "index.sqlite"
+    workdir = tmp_path / "work"
+    from conftest import write_config
+    config = write_config(tmp_path / "c.toml", export, workdir=workdir,
+                          extra=f'\n[sink]\ntype = "local"\npath = "{index}"\n')
+    r = run_cli("run", str(config), "--json")
+    assert r.code == 0, r.err
+    ids = index_ids(index)
+    shutil.rmtree(workdir)
+    r = run_cli("run", str(config), "--json")
+    assert r.code == 0, r.err
+    report = json.loads(r.out)
+    assert report["ingest"]["chunks_embedded"] == 0 and report["verify"]["criterion"] == "count and ids"
+    assert report["verify"]["checked"] == len(ids) and index_ids(index) == ids

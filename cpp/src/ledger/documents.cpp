@@ -95,7 +95,8 @@ std::vector<unsent_record> ledger::unsent(std::string_view sink, std::size_t lim
 
 bool ledger::mark_chunk_pending(std::string_view sink, std::string_view chunk_id) {
   auto& st = db_.cached(
-      "UPDATE documents SET complete=0 WHERE sink=?1 AND id=(SELECT doc_id FROM chunks WHERE sink=?1 AND id=?2)");
+      "UPDATE documents SET complete=0 WHERE sink=?1 AND id=(SELECT doc_id FROM chunks WHERE sink=?1 AND "
+      "id=?2)");
   st.bind(1, sink).bind(2, chunk_id);
   st.run();
   return db_.changes() > 0;

@@ -83,7 +83,6 @@ ledger::ledger(const std::filesystem::path& path) : db_(path, "ledger") {
   }
 }
 
-
 std::optional<std::string> ledger::get_meta(std::string_view key) {
   return value_for<std::string>(db_, "SELECT value FROM meta WHERE key=?", key);
 }

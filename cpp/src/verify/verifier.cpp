@@ -136,9 +136,10 @@ verify_report verify_sink(sink& snk, ledger& book, const verify_options& options
     logger()->info("verify: {} records in {}, {} checked, all present and matching", report.observed_count,
                    report.sink, report.checked);
   } else {
-    logger()->error("verify: expected {} records, found {}; {} missing, {} mismatched of {} checked; {} never sent",
-                    report.expected_count, report.observed_count, report.missing_count,
-                    report.mismatched_count, report.checked, report.unsent_count);
+    logger()->error(
+        "verify: expected {} records, found {}; {} missing, {} mismatched of {} checked; {} never sent",
+        report.expected_count, report.observed_count, report.missing_count, report.mismatched_count,
+        report.checked, report.unsent_count);
   }
   return report;
 }

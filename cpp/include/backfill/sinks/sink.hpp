@@ -46,10 +46,16 @@ class sink {
   virtual bool concurrent_upserts() const { return false; }
   // Writes records; returns how many the sink acknowledged. The caller treats a short count as loss.
   virtual std::int64_t upsert(const std::vector<record>& records) = 0;
-  // Returns the records that exist among `ids` (absent ids are simply missing from the result).
+  // Returns the records that exist among `ids` (absent ids are simply missing from the result), in
+  // any order, each with its metadata exactly as stored (verify hashes it) and its vector (a workdir
+  // restored from the sink reuses it instead of embedding again; an empty vector is allowed and only
+  // costs that reuse).
   virtual std::vector<fetched_record> fetch(const std::vector<std::string>& ids) = 0;
   virtual void remove(const std::vector<std::string>& ids) = 0;
   // Ids starting with `prefix`, in bytewise order, at most `limit` after `after` ("" = from the start).
+  // Every id of the namespace must be reachable by paging with `after` (a workdir that was lost is
+  // rebuilt from this listing: pipeline/restore.hpp). A sink that cannot list throws sink_error
+  // naming why: the pipeline then says so and writes every document again.
   virtual std::vector<std::string> list(std::string_view prefix, std::string_view after,
                                         std::size_t limit) = 0;
   virtual sink_stats stats() = 0;
