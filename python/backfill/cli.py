@@ -1,7 +1,8 @@
 """The command line: ``backfill run|plan|fetch|validate|ingest|reconcile|verify|status|query CONFIG``.
 
 Exit codes: 0 done (for run and verify: verified); 1 verification or validation found a problem;
-2 bad configuration or usage, or the workdir is in use by another run; 3 any other error; 130 interrupted. Failures print one line naming
+2 bad configuration or usage, or the workdir is in use by another run; 3 any other error; 130 interrupted
+(SIGINT), 143 stopped by SIGTERM, 129 by SIGHUP. Failures print one line naming
 what is at fault.
 """
 
@@ -11,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -112,9 +114,32 @@ def _fail(args: argparse.Namespace, code: int, line: str, error: BaseException) 
     return code
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (what Airflow, Kubernetes, systemd and a closed terminal send), handled as
+    Ctrl-C is: the work in flight stops at its next checkpoint and what is done is kept."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _on_termination(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
+
+
+def _handle_termination() -> None:
+    """SIGTERM and SIGHUP stop the run as SIGINT does (only the main thread can install handlers)."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            signal.signal(sig, _on_termination)
+        except ValueError:  # not the main thread
+            return
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
+    _handle_termination()
     try:
         from backfill.config import load_config
         from backfill.pipeline import Pipeline
@@ -175,8 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         retry = " (transient: running again later may succeed)" if e.transient else ""
         return _fail(args, 3, f"backfill: {type(e).__name__}: {e}{retry}", e)
     except KeyboardInterrupt as e:
-        line = "backfill: interrupted; everything done so far is kept, run the same command to resume"
-        return _fail(args, 130, line, e)
+        code, what = (128 + e.signum, f"stopped by {signal.Signals(e.signum).name}") if isinstance(e, Terminated) \
+            else (130, "interrupted")
+        line = f"backfill: {what}; everything done so far is kept, run the same command to resume"
+        return _fail(args, code, line, e)
 
 
 def _print_matches(matches: list[Any]) -> None:
