@@ -28,8 +28,15 @@ struct restored_doc {
   std::string partition;
   std::string content_hash;
   std::string updated_at;
+  std::int64_t expected_chunks = 0;
   std::vector<chunk_row> chunks;
 };
+
+std::int64_t number_field(simdjson::dom::object& obj, std::string_view key) {
+  double v = 0;
+  if (obj[key].get_double().get(v) != simdjson::SUCCESS) return 0;
+  return static_cast<std::int64_t>(v);
+}
 
 }  // namespace
 
@@ -49,8 +56,8 @@ restore_result restore_from_sink(sink& snk, ledger& book, std::string_view sourc
     try {
       ids = snk.list("", after, batch);
     } catch (const sink_error& e) {
-      logger()->warn("restore: {} cannot list its records ({}); every document is written again", snk.describe(),
-                     e.what());
+      logger()->warn("restore: {} cannot list its records ({}); every document is written again",
+                     snk.describe(), e.what());
       out.supported = false;
       return out;
     }
@@ -74,7 +81,11 @@ restore_result restore_from_sink(sink& snk, ledger& book, std::string_view sourc
       }
       auto [it, fresh] = docs.try_emplace(doc_id);
       if (fresh)
-        it->second = restored_doc{string_field(meta, "partition"), doc_hash, string_field(meta, "updated_at"), {}};
+        it->second = restored_doc{string_field(meta, "partition"),
+                                  doc_hash,
+                                  string_field(meta, "updated_at"),
+                                  number_field(meta, chunk_count_key),
+                                  {}};
       it->second.chunks.push_back({rec.id, std::move(meta_hash)});
       ++out.chunks;
       std::string text_hash = string_field(meta, text_hash_key);
@@ -88,11 +99,22 @@ restore_result restore_from_sink(sink& snk, ledger& book, std::string_view sourc
     ctx.checkpoint();
   }
   sql::transaction tx(book.db());
-  for (auto& [id, d] : docs) book.commit_document(sink_id, id, d.partition, d.content_hash, d.updated_at, d.chunks);
+  for (auto& [id, d] : docs) {
+    book.commit_document(sink_id, id, d.partition, d.content_hash, d.updated_at, d.chunks);
+    // A document the sink holds only part of (a crash between its upserts) is written again; the
+    // chunks it has give their vectors.
+    if (static_cast<std::int64_t>(d.chunks.size()) != d.expected_chunks) {
+      book.mark_chunk_pending(sink_id, d.chunks.front().id);
+      ++out.partial;
+    }
+  }
   tx.commit();
   out.documents = static_cast<std::int64_t>(docs.size());
-  logger()->info("restore: {} records listed in {}; {} of this backfill's ({} documents) recorded, {} vectors reused",
-                 out.listed, snk.describe(), out.chunks, out.documents, out.vectors);
+  logger()->info(
+      "restore: {} records listed in {}; {} of this backfill's ({} documents, {} of them incomplete) "
+      "recorded, "
+      "{} vectors reused",
+      out.listed, snk.describe(), out.chunks, out.documents, out.partial, out.vectors);
   return out;
 }
 

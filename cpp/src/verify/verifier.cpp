@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backfill/core/errors.hpp"
+#include "backfill/core/failpoint.hpp"
 #include "backfill/core/hash.hpp"
 #include "backfill/core/json.hpp"
 #include "backfill/core/log.hpp"
@@ -93,6 +94,7 @@ verify_report verify_sink(sink& snk, ledger& book, const verify_options& options
       }
     }
     ids.clear();
+    failpoint("verify.batch_checked");
     ctx.checkpoint();
   };
 

@@ -23,6 +23,7 @@ struct record_provenance {
   std::string doc_hash;
   std::string embedder;     // embedder::identity()
   std::string source_kind;  // source::kind(): which backfill's records these are
+  int chunks = 0;           // how many chunks the document has: a restore tells a whole one from a part
 };
 std::string record_metadata(const document& doc, const chunk& c,
                             const record_provenance* provenance = nullptr);
@@ -32,6 +33,7 @@ inline constexpr std::string_view doc_hash_key = "backfill_doc_hash";
 inline constexpr std::string_view text_hash_key = "backfill_text_hash";
 inline constexpr std::string_view embedder_key = "backfill_embedder";
 inline constexpr std::string_view source_kind_key = "backfill_source";
+inline constexpr std::string_view chunk_count_key = "backfill_chunks";
 
 class record_builder {
  public:

@@ -6,7 +6,8 @@
 // identity. A workdir whose ledger has never written to the sink lists the sink's ids (sink::list),
 // fetches them back (sink::fetch, with values and metadata) and records, for every record of this
 // source: the chunk as live with the hash of its metadata as read back, its document as complete
-// with its content hash (so an unchanged document is skipped by ingest), and its vector in the
+// with its content hash (so an unchanged document is skipped by ingest; one whose chunks are not all
+// there is left pending, to be written again), and its vector in the
 // embedding cache when the embedder's identity and dimension match (so a changed document whose
 // chunk texts are the same is not embedded again). Records without provenance (other writers',
 // or written by an older backfill) are left alone and counted in the sink's baseline.
@@ -22,11 +23,12 @@
 namespace backfill {
 
 struct restore_result {
-  std::int64_t listed = 0;      // ids the sink listed
-  std::int64_t chunks = 0;      // records recognised as this backfill's
-  std::int64_t documents = 0;   // documents rebuilt in the ledger
-  std::int64_t vectors = 0;     // vectors put in the embedding cache
-  bool supported = true;        // false: the sink cannot list or fetch (a full run follows)
+  std::int64_t listed = 0;     // ids the sink listed
+  std::int64_t chunks = 0;     // records recognised as this backfill's
+  std::int64_t documents = 0;  // documents rebuilt in the ledger
+  std::int64_t vectors = 0;    // vectors put in the embedding cache
+  std::int64_t partial = 0;    // documents the sink holds only some chunks of: written again
+  bool supported = true;       // false: the sink cannot list or fetch (a full run follows)
 };
 
 // `source_kind`: documents whose "source" metadata differs are not this backfill's. Throws nothing
