@@ -201,3 +201,36 @@ def test_a_deleted_workdir_is_restored_from_a_local_index_kept_elsewhere(tmp_pat
     report = json.loads(r.out)
     assert report["ingest"]["chunks_embedded"] == 0 and report["verify"]["criterion"] == "count and ids"
     assert report["verify"]["checked"] == len(ids) and index_ids(index) == ids
+
+
+def test_a_request_limit_no_record_fits_is_refused_at_start(fakes: Callable[..., PineconeFake], tmp_path: Path) -> None:
+    export = make_export(tmp_path / "export", channels=1, days=1, messages_per_day=3, seed=5)
+    fake = fakes()
+    config, workdir = pinecone_config(tmp_path, export, fake, transport="rest")
+    config.write_text(config.read_text().replace('transport = "rest"', 'transport = "rest"\nmax_request_bytes = 1024'))
+    r = cli("run", str(config), "--progress", "none")
+    assert r.code == 2, r.err
+    last = r.err.strip().splitlines()[-1]
+    assert "sink.max_request_bytes = 1024 is too small for any record" in last
+    assert fake.calls("/vectors/upsert") == [] and fake.count("slack") == 0
+
+
+def test_records_dropped_by_a_lossy_index_are_written_again_once_it_keeps_them(
+        fakes: Callable[..., PineconeFake], tmp_path: Path) -> None:
+    export = make_export(tmp_path / "export", channels=2, days=2, messages_per_day=5, seed=7)
+    fake = fakes()
+    fake.lossy(fraction=0.2, seed=4)
+    config, _ = pinecone_config(tmp_path, export, fake, transport="rest", count_timeout=2)
+    r = cli("run", str(config), "--progress", "none", "--json")
+    dropped = sorted(set(fake.dropped))
+    assert dropped and r.code == 1
+    assert "backfill verify --repair" in r.err.strip().splitlines()[-1]
+    fake.reset_faults()
+    before = len(fake.calls("/vectors/upsert"))
+    r = cli("run", str(config), "--progress", "none", "--json")
+    assert r.code == 0, r.err
+    report = json.loads(r.out)
+    written = _upserted_ids(fake, before)
+    assert set(dropped) <= set(written)
+    assert {i.rsplit("#", 1)[0] for i in written} == {i.rsplit("#", 1)[0] for i in dropped}
+    assert report["ingest"]["chunks_embedded"] == 0 and report["verify"]["ok"] is True

@@ -25,7 +25,32 @@ namespace backfill {
 
 ingest_report pipeline::ingest(run_context& ctx) { return ingest_from(ctx, nullptr, {}); }
 
+namespace {
+
+// The smallest record backfill would write: an id of a usual length, the embedder's dimension (each
+// value as wide as a real one), and the metadata every record carries whatever the document.
+record probe_record(const std::string& source_kind, const embedder& emb) {
+  record r;
+  r.id = source_kind + ":" + std::string(40, 'x') + "#0";
+  r.values.assign(static_cast<std::size_t>(std::max(emb.dimension(), 1)), -0.123456789f);
+  metadata m;
+  m.set("doc_id", r.id.substr(0, r.id.size() - 2));
+  m.set("source", source_kind);
+  m.set("chunk", 0.0);
+  m.set(std::string(doc_hash_key), std::string(64, '0'));
+  m.set(std::string(text_hash_key), std::string(64, '0'));
+  m.set(std::string(embedder_key), emb.identity());
+  m.set(std::string(source_kind_key), source_kind);
+  m.set(std::string(chunk_count_key), 1.0);
+  r.metadata_json = m.to_json();
+  return r;
+}
+
+}  // namespace
+
 void pipeline::check_sink_before_ingest(run_context& ctx) {
+  if (std::string why = sink_->unsendable_reason(probe_record(source_->kind(), *embedder_)); !why.empty())
+    throw config_error(fmt::format("{}: {}", sink_->describe(), why));
   const sink_stats before = sink_->stats();
   if (before.dimension != 0 && before.dimension != embedder_->dimension())
     throw config_error(

@@ -39,6 +39,13 @@ class sink {
   virtual std::map<std::string, std::string> receipt_info() const { return {}; }
   // Records of the last upsert() that the sink refused to send (too large even alone).
   virtual std::vector<std::string> take_unsendable() { return {}; }
+  // Why a record like `probe` (the embedder's dimension, the least metadata backfill writes) could
+  // never be sent under this sink's settings, naming the setting to change; "" when it can. Asked
+  // once before an ingest, which refuses to start on an answer rather than leave every record unsent.
+  virtual std::string unsendable_reason(const record& probe) const {
+    (void)probe;
+    return {};
+  }
   // Largest number of records one upsert may carry.
   virtual std::size_t max_batch() const { return 1000; }
   // True when upsert() may run on several threads at once (an exception to the rule above), so a
