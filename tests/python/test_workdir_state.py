@@ -213,6 +213,7 @@ def test_a_request_limit_no_record_fits_is_refused_at_start(fakes: Callable[...,
     last = r.err.strip().splitlines()[-1]
     assert "sink.max_request_bytes = 1024 is too small for any record" in last
     assert fake.calls("/vectors/upsert") == [] and fake.count("slack") == 0
+    assert not (workdir / "journal").exists()  # refused before anything was fetched
 
 
 def test_records_dropped_by_a_lossy_index_are_written_again_once_it_keeps_them(

@@ -48,9 +48,14 @@ record probe_record(const std::string& source_kind, const embedder& emb) {
 
 }  // namespace
 
-void pipeline::check_sink_before_ingest(run_context& ctx) {
+void pipeline::refuse_unsendable_settings() {
+  if (!sink_ || !embedder_) return;
   if (std::string why = sink_->unsendable_reason(probe_record(source_->kind(), *embedder_)); !why.empty())
     throw config_error(fmt::format("{}: {}", sink_->describe(), why));
+}
+
+void pipeline::check_sink_before_ingest(run_context& ctx) {
+  refuse_unsendable_settings();
   const sink_stats before = sink_->stats();
   if (before.dimension != 0 && before.dimension != embedder_->dimension())
     throw config_error(
