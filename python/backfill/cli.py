@@ -1,7 +1,8 @@
 """The command line: ``backfill run|plan|fetch|validate|ingest|reconcile|verify|status|query CONFIG``.
 
 Exit codes: 0 done (for run and verify: verified); 1 verification or validation found a problem;
-2 bad configuration or usage; 3 any other error; 130 interrupted. Failures print one line naming
+2 bad configuration or usage, or the workdir is in use by another run; 3 any other error; 130 interrupted
+(SIGINT), 143 stopped by SIGTERM, 129 by SIGHUP. Failures print one line naming
 what is at fault.
 """
 
@@ -11,11 +12,12 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from backfill.errors import BackfillError, ConfigError, ValidationError, VerificationError
+from backfill.errors import BackfillError, ConfigError, LedgerError, ValidationError, VerificationError
 
 log = logging.getLogger("backfill")
 
@@ -58,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     c = command("verify", "read the sink back and write a receipt")
     c.add_argument("--sample", type=int, default=None, metavar="N", help="read back a random sample of N records")
     c.add_argument("--junit", default=None, metavar="PATH", help="also write the verification as JUnit XML")
+    c.add_argument("--repair", action="store_true",
+                   help="write again what is missing or altered (from the embedding cache), then verify again")
     command("status", "where the backfill stands")
     c = command("query", "print the records nearest to a question")
     c.add_argument("text", metavar="TEXT", help="the question")
@@ -110,9 +114,32 @@ def _fail(args: argparse.Namespace, code: int, line: str, error: BaseException) 
     return code
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (what Airflow, Kubernetes, systemd and a closed terminal send), handled as
+    Ctrl-C is: the work in flight stops at its next checkpoint and what is done is kept."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _on_termination(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
+
+
+def _handle_termination() -> None:
+    """SIGTERM and SIGHUP stop the run as SIGINT does (only the main thread can install handlers)."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            signal.signal(sig, _on_termination)
+        except ValueError:  # not the main thread
+            return
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
+    _handle_termination()
     try:
         from backfill.config import load_config
         from backfill.pipeline import Pipeline
@@ -135,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif cmd == "reconcile":
             report = pipeline.reconcile(args.max_fraction)
         elif cmd == "verify":
-            report = pipeline.verify(args.sample, junit=args.junit)
+            report = pipeline.verify(args.sample, junit=args.junit, repair=args.repair)
         elif cmd == "status":
             report = pipeline.status()
         elif cmd == "query":
@@ -165,12 +192,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(e.report)
         print(f"backfill: {e}", file=sys.stderr)
         return 1
+    except LedgerError as e:
+        if getattr(e, "holder", None) is None:
+            return _fail(args, 3, f"backfill: {type(e).__name__}: {e}", e)
+        return _fail(args, 2, f"backfill: {e}", e)
     except BackfillError as e:
         retry = " (transient: running again later may succeed)" if e.transient else ""
         return _fail(args, 3, f"backfill: {type(e).__name__}: {e}{retry}", e)
     except KeyboardInterrupt as e:
-        line = "backfill: interrupted; everything done so far is kept, run the same command to resume"
-        return _fail(args, 130, line, e)
+        code, what = (128 + e.signum, f"stopped by {signal.Signals(e.signum).name}") if isinstance(e, Terminated) \
+            else (130, "interrupted")
+        line = f"backfill: {what}; everything done so far is kept, run the same command to resume"
+        return _fail(args, code, line, e)
 
 
 def _print_matches(matches: list[Any]) -> None:

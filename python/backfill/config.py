@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import re
 import sys
@@ -86,6 +87,46 @@ def interpolate(value: str, where: str, env: typing.Mapping[str, str] | None = N
     return _VAR.sub(sub, value)
 
 
+# The range of every numeric setting, by its name in any table: (lowest, highest, what 0 means or None
+# when 0 is out of range). A setting not listed here is a count or a duration: 0 to _INT_MAX (or
+# _FLOAT_MAX), never negative, NaN or infinite.
+_INT_MAX = 2**31 - 1
+_FLOAT_MAX = 1e9
+_AT_LEAST_ONE = (
+    "batch_records", "fetch_concurrency", "batch_size", "concurrency", "dimension", "dimensions", "max_attempts",
+    "max_in_flight", "max_input_tokens", "max_inputs", "max_records", "max_results", "max_tokens",
+    "max_tokens_per_request", "target_tokens",
+)
+_RANGES: dict[str, tuple[float, float]] = {
+    **{name: (1, _INT_MAX) for name in _AT_LEAST_ONE},
+    "timeout": (0.001, 86400),
+    "max_elapsed": (0.001, 7 * 86400),
+    "count_timeout_seconds": (0, 86400),
+    "base_delay": (0, 3600),
+    "reconcile_max_fraction": (0, 1),
+}
+# Requests a second: 0 is "no limit of its own"; anything else is at least one request every 100 s
+# (a smaller rate would wait for hours before its first request, in silence).
+_MIN_RATE = 0.01
+
+
+def _check_range(value: float, where: str) -> None:
+    """Raises a one-line ConfigError when a number is outside its setting's range (see _RANGES)."""
+    name = where.rsplit(".", 1)[-1]
+    if not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, got {value!r}", key=where)
+    if name == "rate":
+        if value != 0 and not _MIN_RATE <= value <= _FLOAT_MAX:
+            raise ConfigError(
+                f"{where} must be 0 (no limit) or between {_MIN_RATE} and {_FLOAT_MAX:g} requests a second, got {value!r}",
+                key=where,
+            )
+        return
+    low, high = _RANGES.get(name, (0, _INT_MAX if isinstance(value, int) else _FLOAT_MAX))
+    if not low <= value <= high:
+        raise ConfigError(f"{where} must be between {low:g} and {high:g}, got {value!r}", key=where)
+
+
 def _coerce(value: Any, hint: Any, where: str, base: Path | None) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
@@ -109,10 +150,12 @@ def _coerce(value: Any, hint: Any, where: str, base: Path | None) -> Any:
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} must be an integer, got {value!r}", key=where)
+        _check_range(value, where)
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number, got {value!r}", key=where)
+        _check_range(float(value), where)
         return float(value)
     if hint is str:
         if not isinstance(value, str):

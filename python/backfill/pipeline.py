@@ -21,6 +21,7 @@ from backfill.config import Config, load_config
 from backfill.errors import ConfigError, ValidationError, VerificationError
 from backfill.progress import ProgressSetting, make_progress
 from backfill.timeline import Timeline
+from backfill.workdir_lock import WorkdirLock
 from backfill.receipts import build_receipt, latest_receipt, write_junit, write_receipt
 from backfill.reports import (
     FetchReport,
@@ -101,6 +102,8 @@ class Pipeline:
         self.reconcile_max_fraction = reconcile_max_fraction
         self._progress_setting = progress
         self._cancel = threading.Event()
+        self._lock = WorkdirLock(self.workdir)
+        self._config_name = "CONFIG"  # how messages name the config file (from_config sets it)
         self._last_ingest: IngestReport | None = None
         self._seconds: dict[str, float] = {}
         self._source = source.build()
@@ -122,7 +125,7 @@ class Pipeline:
         """Builds a pipeline from a TOML file (or an already loaded :class:`~backfill.config.Config`)."""
         config = path if isinstance(path, Config) else load_config(path)
         workdir = config.run.workdir if config.run.workdir is not None else Path(".backfill") / config.run.name
-        return cls(
+        pipeline = cls(
             config.source,
             config.embedder,
             config.sink,
@@ -139,6 +142,9 @@ class Pipeline:
             reconcile_max_fraction=config.run.reconcile_max_fraction,
             progress=progress,
         )
+        if config.path is not None:
+            pipeline._config_name = os.fspath(config.path)
+        return pipeline
 
     def __repr__(self) -> str:
         return (
@@ -189,7 +195,8 @@ class Pipeline:
     def fetch(self, refetch: Sequence[str] = ()) -> FetchReport:
         """Journals every page not yet journaled. ``refetch`` names partitions to fetch again from the
         start (to repair damaged pages)."""
-        return self._timed(FetchReport.from_dict(self._call(self._core.fetch, list(refetch))), "fetch")
+        with self._lock:
+            return self._timed(FetchReport.from_dict(self._call(self._core.fetch, list(refetch))), "fetch")
 
     def validate(self, *, strict: bool = False) -> ValidateReport:
         """Scans the journal: counts, duplicate ids with their pages, damaged pages. Writes nothing.
@@ -208,7 +215,8 @@ class Pipeline:
 
     def ingest(self) -> IngestReport:
         """Normalizes, deduplicates, chunks, embeds (cache first) and upserts what changed."""
-        report = self._timed(IngestReport.from_dict(self._call(self._core.ingest)), "ingest")
+        with self._lock:
+            report = self._timed(IngestReport.from_dict(self._call(self._core.ingest)), "ingest")
         self._last_ingest = report
         return report
 
@@ -216,7 +224,8 @@ class Pipeline:
         """fetch, then ingest, overlapped (unless ``overlap=False``): documents are normalized, embedded
         and upserted while later pages are still being fetched. What :meth:`run` does before it
         validates and verifies; for orchestrators that verify in a later step."""
-        both = self._call(self._core.fetch_and_ingest, list(refetch))
+        with self._lock:
+            both = self._call(self._core.fetch_and_ingest, list(refetch))
         fetch = self._timed(FetchReport.from_dict(both["fetch"]), "fetch")
         ingest = self._timed(IngestReport.from_dict(both["ingest"]), "ingest")
         self._last_ingest = ingest
@@ -230,19 +239,42 @@ class Pipeline:
         fraction = self.reconcile_max_fraction if max_fraction is None else max_fraction
         if not 0.0 <= fraction <= 1.0:
             raise ConfigError(f"reconcile max fraction must be between 0 and 1, got {fraction}")
-        return self._timed(ReconcileReport.from_dict(self._call(self._core.reconcile, fraction)), "reconcile")
+        with self._lock:
+            return self._timed(ReconcileReport.from_dict(self._call(self._core.reconcile, fraction)), "reconcile")
 
     def verify(
-        self, sample: int | None = None, *, junit: str | os.PathLike[str] | None = None, raise_on_failure: bool = True
+        self,
+        sample: int | None = None,
+        *,
+        junit: str | os.PathLike[str] | None = None,
+        raise_on_failure: bool = True,
+        repair: bool = False,
     ) -> VerifyReport:
         """Reads the sink back: the count, then every id (or a random ``sample`` of them) with its
         metadata hash. Writes a receipt; raises :class:`~backfill.errors.VerificationError` when
-        anything is missing or different (unless ``raise_on_failure=False``). ``junit`` also writes
-        a JUnit XML file for CI."""
+        anything is missing or different, or was never sent (unless ``raise_on_failure=False``).
+        ``junit`` also writes a JUnit XML file for CI.
+
+        What is missing or altered is marked pending in the ledger, so the next ingest writes it
+        again (vectors from the embedding cache: nothing is embedded again when the text is the
+        same). ``repair`` does that at once: an ingest of the pending documents, then a second
+        verification, whose report (with the repair's ingest as ``repair``) is the one returned."""
         n = self.verify_sample if sample is None else sample
         if n < 0:
             raise ConfigError(f"verify sample must be 0 (everything) or positive, got {n}", key="verify.sample")
-        report = self._timed(VerifyReport.from_dict(self._call(self._core.verify, n)), "verify")
+        with self._lock:
+            report = self._timed(VerifyReport.from_dict(self._call(self._core.verify, n)), "verify")
+            if repair and not report.ok and report.marked_pending:
+                log.info("verify: %d records missing or altered; writing their documents again", report.marked_pending)
+                fixed = self._timed(IngestReport.from_dict(self._call(self._core.ingest)), "ingest")
+                report = self._timed(VerifyReport.from_dict(self._call(self._core.verify, n)), "verify")
+                report.repair = fixed
+            return self._conclude(report, junit, raise_on_failure)
+
+    def _conclude(
+        self, report: VerifyReport, junit: str | os.PathLike[str] | None, raise_on_failure: bool
+    ) -> VerifyReport:
+        """Writes the receipt (and the JUnit file) of a verification; raises when it failed."""
         receipt = build_receipt(
             run=self.name,
             workdir=self.workdir,
@@ -257,23 +289,28 @@ class Pipeline:
         if junit is not None:
             report.junit = os.fspath(write_junit(Path(junit), self.name, report))
         if not report.ok and raise_on_failure:
-            raise VerificationError(f"verification failed: {report.problem()}", report, report.receipt)
+            fix = report.fix(self._config_name)
+            raise VerificationError(
+                f"verification failed: {report.problem()}" + (f": {fix}" if fix else ""), report, report.receipt
+            )
         return report
 
     def run(
         self, *, refetch: Sequence[str] = (), sample: int | None = None, junit: str | os.PathLike[str] | None = None
     ) -> RunReport:
-        """plan, fetch, ingest, validate, (reconcile, when enabled), verify. Safe to call again after any interruption.
+        """plan, fetch, ingest, validate, (reconcile, when enabled), verify (with ``repair``: what the
+        sink lost or altered is written again, then verified). Safe to call again after any interruption.
 
         Fetch, normalize, embed and upsert overlap (unless ``overlap=False``): documents are
         ingested while later pages are still being fetched. Each page is journaled and checked
         against its hash before it is normalized, so validation afterwards only reports (duplicate
         ids and their pages); a damaged page stops the run where it is met."""
-        plan = self.plan()
-        fetch, ingest = self.fetch_and_ingest(refetch)
-        validate = self.validate()
-        reconcile = self.reconcile() if self.reconcile_on_run else None
-        verify = self.verify(sample, junit=junit)
+        with self._lock:
+            plan = self.plan()
+            fetch, ingest = self.fetch_and_ingest(refetch)
+            validate = self.validate()
+            reconcile = self.reconcile() if self.reconcile_on_run else None
+            verify = self.verify(sample, junit=junit, repair=True)
         return RunReport(plan=plan, fetch=fetch, validate=validate, ingest=ingest, verify=verify, reconcile=reconcile)
 
     def status(self) -> StatusReport:

@@ -41,6 +41,7 @@ def build_receipt(
         "embedder": {"identity": embedder},
         "sink": {"kind": sink_kind, "description": report.sink, **report.sink_info},
         "documents": report.documents,
+        "criterion": report.criterion,
         "count": {
             "baseline": report.baseline,
             "expected": report.expected_count,
@@ -56,6 +57,8 @@ def build_receipt(
             "missing_ids": report.missing,
             "mismatched_ids": report.mismatched,
         },
+        "unsent": {"count": report.unsent_count, "records": [u.to_dict() for u in report.unsent]},
+        "repaired": report.repair.chunks_written if report.repair is not None else None,
         "ingest": ingest.to_dict() if ingest is not None else None,
     }
 

@@ -203,6 +203,17 @@ class ValidateReport(PhaseReport):
 
 
 @dataclass
+class UnsentRecord(Report):
+    id: str
+    reason: str
+
+
+def _unsent_lines(unsent: list[UnsentRecord], count: int) -> str:
+    lines = "".join(f"\n    {u.id}: {u.reason}" for u in unsent[:5])
+    return lines + (f"\n    ... and {count - 5} more" if count > 5 else "")
+
+
+@dataclass
 class IngestReport(PhaseReport):
     documents_seen: int = 0
     documents_unchanged: int = 0
@@ -221,6 +232,7 @@ class IngestReport(PhaseReport):
     metadata_converted: dict[str, int] = field(default_factory=dict)
     records_skipped: int = 0
     skipped_ids: list[str] = field(default_factory=list)
+    unsent: list[UnsentRecord] = field(default_factory=list)
     warnings: int = 0
     warning_examples: list[str] = field(default_factory=list)
 
@@ -237,6 +249,7 @@ class IngestReport(PhaseReport):
         if self.records_skipped:
             out.append(f"{self.records_skipped} records could not be sent at all: "
                        + _some(self.skipped_ids, self.records_skipped))
+        out += [f"not sent, kept pending: {u.id}: {u.reason}" for u in self.unsent]
         changes = [f"{k} truncated in {v}" for k, v in sorted(self.metadata_truncated.items())]
         changes += [f"{k} dropped in {v}" for k, v in sorted(self.metadata_dropped.items())]
         if changes:
@@ -256,6 +269,9 @@ class IngestReport(PhaseReport):
             line += "\n  metadata fitted to the sink's limit: " + ", ".join(changes)
         if self.records_skipped:
             line += f"\n  {self.records_skipped} records could not be sent at all: " + ", ".join(self.skipped_ids[:5])
+        if self.unsent:
+            line += "\n  records not sent, kept pending (their documents are written again next run):"
+            line += _unsent_lines(self.unsent, len(self.unsent))
         if self.warnings:
             line += (f"\n  values left out of the documents (a shape backfill does not read): {self.warnings}, "
                      "e.g.:" + "".join(f"\n    {w}" for w in self.warning_examples[:3]))
@@ -279,20 +295,36 @@ class VerifyReport(PhaseReport):
     mismatched: list[str] = field(default_factory=list)
     documents: int = 0
     sink_info: dict[str, str] = field(default_factory=dict)
+    criterion: str = ""
+    unsent_count: int = 0
+    unsent: list[UnsentRecord] = field(default_factory=list)
+    marked_pending: int = 0
     receipt: str | None = field(default=None, metadata=_FACADE)
     junit: str | None = field(default=None, metadata=_FACADE)
+    #: The ingest that ``verify(repair=True)`` ran for what this verification found missing or altered
+    #: (this report is then the verification after it).
+    repair: IngestReport | None = field(default=None, metadata=_FACADE)
 
     def problem(self) -> str:
         """One line naming what is wrong, or "" when verified."""
         parts = []
-        if not self.count_ok:
+        if not self.count_ok and self.criterion != "ids":
             parts.append(f"expected {self.expected_count} records, the sink holds {self.observed_count}")
         if self.missing_count:
             parts.append(f"{self.missing_count} missing ({_some(self.missing, self.missing_count)})")
         if self.mismatched_count:
             some = _some(self.mismatched, self.mismatched_count)
             parts.append(f"{self.mismatched_count} with different metadata ({some})")
+        if self.unsent_count:
+            some = _some([u.id for u in self.unsent], self.unsent_count)
+            parts.append(f"{self.unsent_count} never sent ({some}; see the ingest report for why)")
         return "; ".join(parts)
+
+    def fix(self, config: str = "CONFIG") -> str:
+        """What to run to heal what this verification found, or "" when nothing can be healed by a rerun."""
+        if self.marked_pending or self.unsent_count:
+            return f"run `backfill run {config}` again, or `backfill verify --repair {config}`"
+        return ""
 
     def problems(self) -> list[str]:
         return [self.problem()] if not self.ok else []
@@ -304,8 +336,12 @@ class VerifyReport(PhaseReport):
             f"verify: {head}: {self.observed_count} records in {self.sink} (expected {self.expected_count}); "
             f"{mode} {self.checked} read back, {self.missing_count} missing, {self.mismatched_count} mismatched"
         )
+        if self.repair is not None:
+            line += f"\n  repaired: {self.repair.chunks_written} records written again ({self.repair.chunks_embedded} embedded)"
         if not self.ok:
             line += f"\n  {self.problem()}"
+            if self.unsent:
+                line += _unsent_lines(self.unsent, self.unsent_count)
         if self.receipt:
             line += f"\n  receipt: {self.receipt}"
         return line

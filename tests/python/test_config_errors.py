@@ -68,3 +68,36 @@ def test_relative_paths_are_relative_to_the_config(tmp_path: Path) -> None:
     loaded = load_config(config)
     assert loaded.source.path == (tmp_path / "sub" / "export").resolve()
     assert loaded.run.name == "c"
+
+
+OUT_OF_RANGE = {
+    "negative overlap": ("[chunking]\noverlap_tokens = -5\n", "chunking.overlap_tokens must be between 0 and"),
+    "a rate that never sends": (
+        '[sink]\ntype = "pinecone"\nhost = "http://127.0.0.1:9"\napi_key = "k"\nrate = 1e-9\n',
+        "sink.rate must be 0 (no limit) or between 0.01"),
+    "no request in flight": (
+        '[sink]\ntype = "pinecone"\nhost = "http://127.0.0.1:9"\napi_key = "k"\nmax_in_flight = 0\n',
+        "sink.max_in_flight must be between 1 and"),
+    "nan rate": ('[sink]\ntype = "pinecone"\nhost = "http://127.0.0.1:9"\napi_key = "k"\nrate = nan\n',
+                 "sink.rate must be a finite number"),
+    "negative timeout": ('[sink]\ntype = "pinecone"\nhost = "http://127.0.0.1:9"\napi_key = "k"\ntimeout = -1\n',
+                         "sink.timeout must be between 0.001 and"),
+    "endless count wait": ("[verify]\ncount_timeout_seconds = inf\n", "verify.count_timeout_seconds must be a finite"),
+    "zero batch": ("[run]\nbatch_records = 0\n", "run.batch_records must be between 1 and"),
+    "fraction over one": ("[run]\nreconcile_max_fraction = 1.5\n", "run.reconcile_max_fraction must be between 0 and 1"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OUT_OF_RANGE))
+def test_numbers_out_of_range_are_refused_at_load_in_one_line(name: str, tmp_path: Path) -> None:
+    body, expected = OUT_OF_RANGE[name]
+    workdir = tmp_path / "wd"
+    config = tmp_path / "c.toml"
+    run_keys = body.split("\n", 1)[1] if body.startswith("[run]") else ""
+    rest = "" if body.startswith("[run]") else body
+    config.write_text(f'[run]\nworkdir = "{workdir}"\n{run_keys}[source]\ntype = "slack_export"\npath = "."\n{rest}')
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        load_config(config)
+    r = run_cli("plan", str(config))
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and expected in r.err, r.err
+    assert not workdir.exists()

@@ -120,3 +120,104 @@ def test_kill_from_outside_at_an_arbitrary_moment(export: Path, reference: dict[
     with ledger(tmp_path / "wd") as db:
         (n,) = db.execute("SELECT count(*) FROM embeddings").fetchone()
     assert n == reference["embedded"]
+
+
+# --- the seeded crash suite: kills across fetch, ingest, upsert and verify ------------------------
+#
+# Episodes: a fresh index and workdir, then runs that each die at a failpoint drawn from a seeded
+# random stream (a run that ends before its point ends the episode), then a run that must finish.
+# After each episode the index must hold exactly the reference's ids, metadata and vectors. Pages
+# fetched again are the journal files a killed run wrote but never recorded (one page in flight:
+# fetch_concurrency = 1); texts embedded again are counted by the OpenAI fake over the episode. With
+# `delete_workdir`, the workdir is deleted after every kill, so each rerun restores from the index.
+
+import hashlib  # noqa: E402
+import random  # noqa: E402
+import shutil  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+from openai_fake import OpenAIFake  # noqa: E402
+from test_openai import KEY as OPENAI_KEY, fakes as openai_fakes, openai_config  # noqa: E402,F401
+
+SUITE_POINTS = ["fetch.page_journaled", "fetch.page_committed", "ingest.batch_embedded", "ingest.batch_upserted",
+                "ingest.batch_committed", "verify.batch_checked"]
+KILLS = 20
+
+
+def index_rows(index: Path) -> dict[str, tuple[str, str]]:
+    """id -> (canonical metadata, hash of the vector's bytes)."""
+    with sqlite3.connect(index) as db:
+        rows = db.execute("SELECT id, metadata, vector FROM vectors WHERE namespace='' ORDER BY id").fetchall()
+    return {i: (json.dumps(json.loads(m), sort_keys=True), hashlib.sha256(v).hexdigest()) for i, m, v in rows}
+
+
+def orphan_pages(workdir: Path) -> int:
+    """Journal files a killed run wrote and never recorded: the next run fetches them again."""
+    on_disk = {p.relative_to(workdir).as_posix() for p in (workdir / "journal").rglob("*.json")} \
+        if (workdir / "journal").is_dir() else set()
+    try:
+        with ledger(workdir) as db:
+            recorded = {r[0] for r in db.execute("SELECT path FROM pages")}
+    except sqlite3.OperationalError:
+        recorded = set()
+    return len(on_disk - recorded)
+
+
+def suite_config(tmp: Path, export: Path, fake: OpenAIFake) -> tuple[Path, Path, Path]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    index = tmp / "index.sqlite"  # beside the workdir, so that deleting the workdir keeps it
+    config, workdir = openai_config(tmp, export, fake, extra=f'\n[sink]\ntype = "local"\npath = "{index}"\n')
+    config.write_text(config.read_text().replace("batch_records = 64", "batch_records = 16\nfetch_concurrency = 1"))
+    return config, workdir, index
+
+
+def crash_suite(export: Path, fake: OpenAIFake, tmp: Path, seed: int, delete_workdir: bool) -> dict[str, int]:
+    env = {"OPENAI_API_KEY": OPENAI_KEY}
+    ref_config, _, ref_index = suite_config(tmp / "reference", export, fake)
+    before = fake.inputs
+    assert run_cli("run", str(ref_config), "--progress", "none", env=env).code == 0
+    reference, embedded_once = index_rows(ref_index), fake.inputs - before
+    rng = random.Random(seed)
+    figures = {"kills": 0, "episodes": 0, "exact": 0, "refetched_pages": 0, "reembedded_texts": 0, "restores": 0}
+    per_phase: dict[str, int] = {}
+    while figures["kills"] < KILLS:
+        figures["episodes"] += 1
+        config, workdir, index = suite_config(tmp / f"episode{figures['episodes']}", export, fake)
+        before = fake.inputs
+        kills_here = 0
+        while figures["kills"] < KILLS:
+            point = f"{rng.choice(SUITE_POINTS)}={rng.randint(1, 4)}:kill"
+            r = run_cli("run", str(config), "--progress", "none", env={**env, "BACKFILL_FAILPOINTS": point})
+            if r.code != -signal.SIGKILL:
+                assert r.code == 0, (point, r.err)
+                break
+            figures["kills"] += 1
+            kills_here += 1
+            per_phase[point.split(".")[0]] = per_phase.get(point.split(".")[0], 0) + 1
+            if delete_workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
+                figures["restores"] += 1
+            else:
+                orphans = orphan_pages(workdir)
+                assert orphans <= 1, (point, orphans)
+                figures["refetched_pages"] += orphans
+        r = run_cli("run", str(config), "--progress", "none", "--json", env=env)
+        assert r.code == 0, r.err
+        assert json.loads(r.out)["verify"]["ok"] is True
+        assert index_rows(index) == reference  # the exact ids, metadata and vectors
+        figures["exact"] += 1
+        again = fake.inputs - before - embedded_once
+        assert again <= kills_here * 16, (again, kills_here)  # at most a batch in flight per kill
+        figures["reembedded_texts"] += again
+    assert per_phase.keys() >= {"fetch", "ingest"}, per_phase
+    return figures
+
+
+@pytest.mark.parametrize("delete_workdir", [False, True], ids=["kept", "deleted"])
+def test_seeded_crash_suite(delete_workdir: bool, openai_fakes: Callable[..., OpenAIFake],
+                            tmp_path_factory: pytest.TempPathFactory) -> None:
+    tmp = tmp_path_factory.mktemp("suite")
+    export = make_export(tmp / "export", channels=2, days=4, messages_per_day=6, seed=21)
+    figures = crash_suite(export, openai_fakes(), tmp, seed=15, delete_workdir=delete_workdir)
+    print(f"crash suite ({'workdir deleted' if delete_workdir else 'workdir kept'}): {figures}")
+    assert figures["kills"] >= KILLS and figures["exact"] == figures["episodes"]

@@ -130,3 +130,30 @@ def test_cancel_from_another_thread(tmp_path: Path, export: Path) -> None:
     p.ingest()
     assert p.verify().ok
     assert len(index_ids(tmp_path / "wd" / "index.sqlite")) > 0
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_stop_the_cli_like_ctrl_c(sig: signal.Signals, code: int, export: Path,
+                                                     tmp_path: Path) -> None:
+    import os
+
+    config = write_config(tmp_path / "c.toml", export, workdir=tmp_path / "wd")
+    env = dict(os.environ, BACKFILL_FAILPOINTS="ingest.batch_committed=*:sleep(300)")
+    proc = subprocess.Popen([sys.executable, "-m", "backfill", "run", str(config), "--progress", "log"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "wd" / "index.sqlite").exists():  # the ingest has written its first batch
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.5)
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 5
+    assert proc.returncode == code, err
+    last = err.strip().splitlines()[-1]
+    assert sig.name in last and "run the same command to resume" in last
+
+    r = run_cli("run", str(config), "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["ingest"]["documents_unchanged"] > 0

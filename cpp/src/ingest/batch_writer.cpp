@@ -24,6 +24,10 @@ void record_intent(ledger& book, std::string_view sink_id, const batch& b) {
 batch_writer::batch_writer(sink& snk, std::size_t max_examples)
     : sink_(snk), sink_id_(snk.identity()), max_examples_(max_examples) {}
 
+namespace {
+constexpr std::string_view refused_reason = "it is larger than the sink's request limit even alone";
+}  // namespace
+
 void batch_writer::skip(const std::string& id, std::string_view why) {
   ++records_skipped_;
   if (skipped_ids_.size() < max_examples_) skipped_ids_.push_back(id);
@@ -40,7 +44,7 @@ void batch_writer::upsert(std::vector<record>& records) {
   ++upsert_requests_;
   std::int64_t not_sent = 0;
   for (auto& id : sink_.take_unsendable()) {
-    skip(id, "it is larger than the sink's request limit even alone");
+    skip(id, refused_reason);
     refused_.insert(std::move(id));
     ++not_sent;  // accounted for: reported, never recorded as live
   }
@@ -83,10 +87,15 @@ void batch_writer::write(const batch& b, ledger& book) {
     sql::transaction tx(book.db());
     for (const auto& d : b.docs) {
       std::vector<chunk_row> rows;
+      std::vector<unsent_record> unsent = d.unsent;
       rows.reserve(d.chunks.size());
-      for (const auto& pc : d.chunks)
-        if (!refused_.count(pc.c.id)) rows.push_back({pc.c.id, pc.meta_hash});
-      book.commit_document(sink_id_, d.id, d.partition, d.content_hash, d.updated_at, rows);
+      for (const auto& pc : d.chunks) {
+        if (refused_.count(pc.c.id))
+          unsent.push_back({pc.c.id, std::string(refused_reason)});
+        else
+          rows.push_back({pc.c.id, pc.meta_hash});
+      }
+      book.commit_document(sink_id_, d.id, d.partition, d.content_hash, d.updated_at, rows, unsent);
     }
     tx.commit();
   }

@@ -4,7 +4,7 @@
 
 namespace backfill {
 
-std::string record_metadata(const document& doc, const chunk& c) {
+std::string record_metadata(const document& doc, const chunk& c, const record_provenance* provenance) {
   metadata m = doc.meta;
   m.set("doc_id", doc.id);
   m.set("source", doc.source);
@@ -15,6 +15,13 @@ std::string record_metadata(const document& doc, const chunk& c) {
   if (!doc.updated_at.empty()) m.set("updated_at", doc.updated_at);
   m.set("chunk", static_cast<double>(c.index));
   m.set("text", c.text);
+  if (provenance) {
+    m.set(std::string(doc_hash_key), provenance->doc_hash);
+    m.set(std::string(text_hash_key), c.text_hash);
+    m.set(std::string(embedder_key), provenance->embedder);
+    m.set(std::string(source_kind_key), provenance->source_kind);
+    m.set(std::string(chunk_count_key), static_cast<double>(provenance->chunks));
+  }
   return m.to_json();
 }
 
@@ -30,10 +37,14 @@ pending_doc record_builder::build(const document& doc, std::string content_hash,
   pd.partition = doc.partition;
   pd.content_hash = std::move(content_hash);
   pd.updated_at = doc.updated_at;
-  for (auto& c : chunk_document(doc, chunking_)) {
+  std::vector<chunk> chunks = chunk_document(doc, chunking_);
+  const record_provenance provenance{pd.content_hash, embedder_, source_kind_,
+                                     static_cast<int>(chunks.size())};
+  for (auto& c : chunks) {
     if (fit_id_) c.id = fit_id_(c.id);
-    std::string meta = record_metadata(doc, c);
+    std::string meta = record_metadata(doc, c, embedder_.empty() ? nullptr : &provenance);
     if (metadata_limit_ && !fit_metadata(meta, sanitize_, fitted)) {
+      pd.unsent.push_back({c.id, "its metadata keys alone exceed the sink's metadata limit"});
       unfit.push_back(c.id);
       continue;
     }

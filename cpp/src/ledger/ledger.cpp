@@ -10,8 +10,11 @@
 #include <fmt/format.h>
 
 #include "backfill/core/errors.hpp"
+#include "value_for.hpp"
 
 namespace backfill {
+
+using ledger_detail::value_for;
 
 std::string utc_now_iso() {
   auto now = std::chrono::system_clock::now();
@@ -52,6 +55,10 @@ CREATE TABLE IF NOT EXISTS sinks(sink TEXT PRIMARY KEY, baseline INTEGER NOT NUL
 CREATE TABLE IF NOT EXISTS tombstones(
   sink TEXT NOT NULL, id TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT NOT NULL,
   PRIMARY KEY(sink, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS unsent(
+  sink TEXT NOT NULL, id TEXT NOT NULL, doc_id TEXT NOT NULL, reason TEXT NOT NULL,
+  PRIMARY KEY(sink, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS unsent_by_doc ON unsent(sink, doc_id);
 CREATE TABLE IF NOT EXISTS embeddings(
   embedder TEXT NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL,
   PRIMARY KEY(embedder, text_hash)) WITHOUT ROWID;
@@ -75,24 +82,6 @@ ledger::ledger(const std::filesystem::path& path) : db_(path, "ledger") {
                        "); upgrade backfill or use another workdir");
   }
 }
-
-namespace {
-
-// The first column of the first row `query` gives with `key` bound to its one parameter, as a
-// std::string or an std::int64_t; nullopt when there is no row (a count(*) always has one).
-template <class T>
-std::optional<T> value_for(sql::database& db, std::string_view query, std::string_view key) {
-  auto st = db.prepare(query);
-  st.bind(1, key);
-  if (!st.step()) return std::nullopt;
-  if constexpr (std::is_same_v<T, std::string>) {
-    return st.column_string(0);
-  } else {
-    return st.column_int(0);
-  }
-}
-
-}  // namespace
 
 std::optional<std::string> ledger::get_meta(std::string_view key) {
   return value_for<std::string>(db_, "SELECT value FROM meta WHERE key=?", key);
@@ -229,124 +218,6 @@ std::vector<page_row> ledger::pages(std::string_view source, std::string_view pa
 
 std::int64_t ledger::page_count(std::string_view source) {
   return value_for<std::int64_t>(db_, "SELECT count(*) FROM pages WHERE source=?", source).value_or(0);
-}
-
-std::optional<doc_state> ledger::document(std::string_view sink, std::string_view id) {
-  auto& st = db_.cached("SELECT content_hash, updated_at, complete FROM documents WHERE sink=? AND id=?");
-  st.bind(1, sink).bind(2, id);
-  if (!st.step()) {
-    st.reset();
-    return std::nullopt;
-  }
-  doc_state out{st.column_string(0), st.column_string(1), st.column_int(2) != 0};
-  st.reset();
-  return out;
-}
-
-void ledger::begin_document(std::string_view sink, std::string_view id,
-                            const std::vector<chunk_row>& chunks) {
-  auto& st = db_.cached(
-      "INSERT INTO chunks(sink, id, doc_id, meta_hash, live) VALUES(?,?,?,?,0)"
-      " ON CONFLICT(sink, id) DO NOTHING");
-  for (const auto& c : chunks) {
-    st.bind(1, sink).bind(2, c.id).bind(3, id).bind(4, c.meta_hash);
-    st.run();
-  }
-}
-
-std::vector<std::string> ledger::stale_chunks(std::string_view sink, std::string_view doc_id,
-                                              const std::vector<std::string>& keep) {
-  auto& st = db_.cached("SELECT id FROM chunks WHERE sink=? AND doc_id=? ORDER BY id");
-  st.bind(1, sink).bind(2, doc_id);
-  std::vector<std::string> out;
-  while (st.step()) {
-    std::string_view id = st.column_text(0);
-    bool kept = false;
-    for (const auto& k : keep) {
-      if (k == id) {
-        kept = true;
-        break;
-      }
-    }
-    if (!kept) out.emplace_back(id);
-  }
-  return out;
-}
-
-void ledger::commit_document(std::string_view sink, std::string_view id, std::string_view partition,
-                             std::string_view content_hash, std::string_view updated_at,
-                             const std::vector<chunk_row>& chunks) {
-  // The caller holds the transaction: several documents commit together.
-  db_.prepare("DELETE FROM chunks WHERE sink=? AND doc_id=?").bind(1, sink).bind(2, id).run();
-  auto& st = db_.cached("INSERT OR REPLACE INTO chunks(sink, id, doc_id, meta_hash, live) VALUES(?,?,?,?,1)");
-  for (const auto& c : chunks) {
-    st.bind(1, sink).bind(2, c.id).bind(3, id).bind(4, c.meta_hash);
-    st.run();
-  }
-  db_.cached("DELETE FROM tombstones WHERE sink=? AND id=?").bind(1, sink).bind(2, id).run();
-  db_.prepare(
-         "INSERT OR REPLACE INTO documents(sink, id, partition, content_hash, updated_at, complete, "
-         "ingested_at)"
-         " VALUES(?,?,?,?,?,1,?)")
-      .bind(1, sink)
-      .bind(2, id)
-      .bind(3, partition)
-      .bind(4, content_hash)
-      .bind(5, updated_at)
-      .bind(6, utc_now_iso())
-      .run();
-}
-
-void ledger::for_each_document(std::string_view sink, const std::function<void(std::string_view)>& fn) {
-  auto st = db_.prepare("SELECT id FROM documents WHERE sink=? ORDER BY id");
-  st.bind(1, sink);
-  while (st.step()) fn(st.column_text(0));
-}
-
-void ledger::forget_document(std::string_view sink, std::string_view id) {
-  db_.cached(
-         "INSERT OR REPLACE INTO tombstones(sink, id, updated_at, deleted_at)"
-         " SELECT sink, id, updated_at, ? FROM documents WHERE sink=? AND id=?")
-      .bind(1, utc_now_iso())
-      .bind(2, sink)
-      .bind(3, id)
-      .run();
-  db_.cached("DELETE FROM chunks WHERE sink=? AND doc_id=?").bind(1, sink).bind(2, id).run();
-  db_.cached("DELETE FROM documents WHERE sink=? AND id=?").bind(1, sink).bind(2, id).run();
-}
-
-std::optional<std::string> ledger::tombstone(std::string_view sink, std::string_view id) {
-  auto& st = db_.cached("SELECT updated_at FROM tombstones WHERE sink=? AND id=?");
-  st.bind(1, sink).bind(2, id);
-  std::optional<std::string> out;
-  if (st.step()) out = st.column_string(0);
-  st.reset();
-  return out;
-}
-
-std::int64_t ledger::live_chunk_count(std::string_view sink) {
-  return value_for<std::int64_t>(db_, "SELECT count(*) FROM chunks WHERE sink=? AND live=1", sink)
-      .value_or(0);
-}
-
-void ledger::for_each_live_chunk(std::string_view sink,
-                                 const std::function<void(std::string_view, std::string_view)>& fn) {
-  auto st = db_.prepare("SELECT id, meta_hash FROM chunks WHERE sink=? AND live=1 ORDER BY id");
-  st.bind(1, sink);
-  while (st.step()) fn(st.column_text(0), st.column_text(1));
-}
-
-std::int64_t ledger::document_count(std::string_view sink) {
-  return value_for<std::int64_t>(db_, "SELECT count(*) FROM documents WHERE sink=? AND complete=1", sink)
-      .value_or(0);
-}
-
-std::optional<std::int64_t> ledger::sink_baseline(std::string_view sink) {
-  return value_for<std::int64_t>(db_, "SELECT baseline FROM sinks WHERE sink=?", sink);
-}
-
-void ledger::set_sink_baseline(std::string_view sink, std::int64_t count) {
-  db_.prepare("INSERT OR REPLACE INTO sinks(sink, baseline) VALUES(?,?)").bind(1, sink).bind(2, count).run();
 }
 
 std::optional<std::vector<float>> ledger::cached_embedding(std::string_view embedder,

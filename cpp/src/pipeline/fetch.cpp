@@ -136,6 +136,7 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
 // --- fetch and ingest, overlapped --------------------------------------------------------------
 
 run_report pipeline::fetch_and_ingest(run_context& ctx, const std::vector<std::string>& refetch) {
+  refuse_unsendable_settings();  // before anything is fetched
   run_report r;
   if (!options_.overlap) {
     r.fetch = fetch(ctx, refetch);

@@ -19,12 +19,43 @@
 #include "backfill/journal/fetch_feed.hpp"
 #include "backfill/journal/journal_pages.hpp"
 #include "backfill/pipeline/pipeline.hpp"
+#include "backfill/pipeline/restore.hpp"
 
 namespace backfill {
 
 ingest_report pipeline::ingest(run_context& ctx) { return ingest_from(ctx, nullptr, {}); }
 
-void pipeline::check_sink_before_ingest() {
+namespace {
+
+// The smallest record backfill would write: an id of a usual length, the embedder's dimension (each
+// value as wide as a real one), and the metadata every record carries whatever the document.
+record probe_record(const std::string& source_kind, const embedder& emb) {
+  record r;
+  r.id = source_kind + ":" + std::string(40, 'x') + "#0";
+  r.values.assign(static_cast<std::size_t>(std::max(emb.dimension(), 1)), -0.123456789f);
+  metadata m;
+  m.set("doc_id", r.id.substr(0, r.id.size() - 2));
+  m.set("source", source_kind);
+  m.set("chunk", 0.0);
+  m.set(std::string(doc_hash_key), std::string(64, '0'));
+  m.set(std::string(text_hash_key), std::string(64, '0'));
+  m.set(std::string(embedder_key), emb.identity());
+  m.set(std::string(source_kind_key), source_kind);
+  m.set(std::string(chunk_count_key), 1.0);
+  r.metadata_json = m.to_json();
+  return r;
+}
+
+}  // namespace
+
+void pipeline::refuse_unsendable_settings() {
+  if (!sink_ || !embedder_) return;
+  if (std::string why = sink_->unsendable_reason(probe_record(source_->kind(), *embedder_)); !why.empty())
+    throw config_error(fmt::format("{}: {}", sink_->describe(), why));
+}
+
+void pipeline::check_sink_before_ingest(run_context& ctx) {
+  refuse_unsendable_settings();
   const sink_stats before = sink_->stats();
   if (before.dimension != 0 && before.dimension != embedder_->dimension())
     throw config_error(
@@ -33,10 +64,17 @@ void pipeline::check_sink_before_ingest() {
                     sink_->describe(), before.dimension, embedder_->identity(), embedder_->dimension()));
   const std::string sink_id = sink_->identity();
   if (!ledger_->sink_baseline(sink_id)) {
-    ledger_->set_sink_baseline(sink_id, before.count);
-    if (before.count > 0)
+    // The first write from this workdir: what the sink already holds of this backfill (a workdir
+    // that was lost) is recorded as written, the rest is the baseline.
+    std::int64_t ours = 0;
+    if (before.count > 0 && ledger_->document_count(sink_id) == 0)
+      ours = restore_from_sink(*sink_, *ledger_, source_->kind(), embedder_->identity(),
+                               embedder_->dimension(), ctx)
+                 .chunks;
+    ledger_->set_sink_baseline(sink_id, std::max<std::int64_t>(0, before.count - ours));
+    if (before.count > ours)
       logger()->info("{} already holds {} records; verification expects them plus ours", sink_->describe(),
-                     before.count);
+                     before.count - ours);
   }
 }
 
@@ -46,7 +84,7 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   const std::string kind = source_->kind();
   const std::string sink_id = sink_->identity();
   ingest_report report;
-  check_sink_before_ingest();
+  check_sink_before_ingest(ctx);
 
   // While a fetch runs beside the ingest, progress shows the fetch (pages); then the ingest, in
   // journal pages normalized out of the pages of every fetched partition (known from the ledger).
@@ -81,6 +119,7 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   document_dedup dedup(*ledger_, sink_id);
   record_builder builder(options_.chunking, sink_->metadata_limit(),
                          [this](std::string_view id) { return sink_->fit_record_id(id); });
+  builder.carry_provenance(embedder_->identity(), kind);
   batch_writer writer(*sink_, options_.max_examples);
   stage_options so;
   so.overlap = options_.overlap;
@@ -195,6 +234,7 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   }
   report.chunks_embedded += stages.chunks_embedded();
   writer.merge_into(report);
+  report.unsent = ledger_->unsent(sink_id, options_.max_examples);
   report.embed_calls = embedder_->calls() - calls_before;
   report.warnings = ctx.warnings() - warnings_before;
   const std::vector<std::string> examples = ctx.warning_examples();  // of the kinds this ingest met first

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backfill/core/document.hpp"
+#include "backfill/ledger/ledger.hpp"
 
 namespace backfill {
 
@@ -33,6 +34,7 @@ struct pending_doc {
   std::string content_hash;
   std::string updated_at;
   std::vector<pending_chunk> chunks;
+  std::vector<unsent_record> unsent;  // chunks that cannot be sent, and why: the document stays pending
 };
 
 struct batch {

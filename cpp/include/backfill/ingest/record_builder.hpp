@@ -17,7 +17,23 @@ namespace backfill {
 
 // The metadata of one chunk's record, as canonical JSON: the document's own fields, then doc_id,
 // source, partition, title, url, created_at, updated_at (those not empty), the chunk's index and text.
-std::string record_metadata(const document& doc, const chunk& c);
+// With `provenance`, also what a fresh workdir needs to recognise the record in the sink (see
+// pipeline/restore.hpp): the document's content hash, the chunk text's hash and the embedder.
+struct record_provenance {
+  std::string doc_hash;
+  std::string embedder;     // embedder::identity()
+  std::string source_kind;  // source::kind(): which backfill's records these are
+  int chunks = 0;           // how many chunks the document has: a restore tells a whole one from a part
+};
+std::string record_metadata(const document& doc, const chunk& c,
+                            const record_provenance* provenance = nullptr);
+
+// The metadata keys of the provenance.
+inline constexpr std::string_view doc_hash_key = "backfill_doc_hash";
+inline constexpr std::string_view text_hash_key = "backfill_text_hash";
+inline constexpr std::string_view embedder_key = "backfill_embedder";
+inline constexpr std::string_view source_kind_key = "backfill_source";
+inline constexpr std::string_view chunk_count_key = "backfill_chunks";
 
 class record_builder {
  public:
@@ -32,12 +48,19 @@ class record_builder {
   // to `unfit`.
   pending_doc build(const document& doc, std::string content_hash, sanitize_report& fitted,
                     std::vector<std::string>& unfit) const;
+  // Records built from now on carry their provenance (record_metadata) for this embedder.
+  void carry_provenance(std::string embedder_identity, std::string source_kind) {
+    embedder_ = std::move(embedder_identity);
+    source_kind_ = std::move(source_kind);
+  }
 
  private:
   chunker_options chunking_;
   std::size_t metadata_limit_;
   sanitize_options sanitize_;
   id_fitter fit_id_;
+  std::string embedder_;  // empty: no provenance
+  std::string source_kind_;
 };
 
 }  // namespace backfill

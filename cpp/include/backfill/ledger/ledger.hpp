@@ -49,6 +49,14 @@ struct chunk_row {
   std::string meta_hash;
 };
 
+// A record that was not sent (its metadata cannot fit the sink, the sink refused it, ...), and why.
+// Its document stays pending, so the next ingest tries it again; verification fails while any is left.
+struct unsent_record {
+  std::string id;
+  std::string reason;
+};
+BACKFILL_FIELDS(unsent_record, &s::id, &s::reason)
+
 class ledger {
  public:
   static constexpr int schema_version = 1;
@@ -81,10 +89,19 @@ class ledger {
   // Chunk ids the ledger holds for a document that are not in `keep` (stale: to delete from the sink).
   std::vector<std::string> stale_chunks(std::string_view sink, std::string_view doc_id,
                                         const std::vector<std::string>& keep);
-  // Step 2: after the sink acknowledged every chunk and stale ids were deleted.
+  // Step 2: after the sink acknowledged every chunk and stale ids were deleted. `chunks` are the ones
+  // sent; `unsent` the ones that were not, which leave the document pending (written again next time).
   void commit_document(std::string_view sink, std::string_view id, std::string_view partition,
                        std::string_view content_hash, std::string_view updated_at,
-                       const std::vector<chunk_row>& chunks);
+                       const std::vector<chunk_row>& chunks, const std::vector<unsent_record>& unsent = {});
+  std::int64_t unsent_count(std::string_view sink);
+  // The first `limit` unsent records of a sink, in id order.
+  std::vector<unsent_record> unsent(std::string_view sink, std::size_t limit);
+  // Marks the document of a chunk pending (verify found the chunk missing or altered in the sink):
+  // the next ingest writes the document again, its vectors from the embedding cache. Returns false
+  // when the ledger does not know the chunk.
+  bool mark_chunk_pending(std::string_view sink, std::string_view chunk_id);
+  std::int64_t pending_document_count(std::string_view sink);
   std::int64_t live_chunk_count(std::string_view sink);
   // Streams (id, meta_hash) of every committed chunk of a sink, in id order.
   void for_each_live_chunk(std::string_view sink,

@@ -72,7 +72,9 @@ class pipeline {
  private:
   fetch_report fetch_planned(run_context& ctx, const plan_report& planned,
                              const std::vector<std::string>& refetch, ledger& book, fetch_feed* feed);
-  void check_sink_before_ingest();
+  void check_sink_before_ingest(run_context& ctx);
+  // Throws config_error when the sink's settings let no record be sent at all (sink::unsendable_reason).
+  void refuse_unsendable_settings();
   void open_workdir();
   ingest_report ingest_from(run_context& ctx, fetch_feed* feed, const std::vector<partition_plan>& order);
   std::shared_ptr<source> source_;

@@ -71,6 +71,9 @@ struct ingest_report {
   sanitize_report metadata;              // what the sink's metadata limits changed, per field
   std::int64_t records_skipped = 0;      // records that could not be made to fit the sink at all
   std::vector<std::string> skipped_ids;  // the first max_examples of them
+  // Every record left unsent after this ingest (this one's and earlier ones' not yet sent), with the
+  // reason, the first max_examples: their documents stay pending and verification fails until sent.
+  std::vector<unsent_record> unsent;
   // Values the source's normalizer could not read and left out of the documents (a field of a shape
   // it does not know), and one example of each of the first max_examples kinds.
   std::int64_t warnings = 0;
@@ -79,8 +82,8 @@ struct ingest_report {
 BACKFILL_FIELDS(ingest_report, &s::documents_seen, &s::documents_unchanged, &s::documents_superseded,
                 &s::documents_deleted_upstream, &s::documents_written, &s::chunks_written,
                 &s::chunks_embedded, &s::embedding_cache_hits, &s::embed_calls, &s::stale_chunks_deleted,
-                &s::upsert_requests, &s::metadata, &s::records_skipped, &s::skipped_ids, &s::warnings,
-                &s::warning_examples)
+                &s::upsert_requests, &s::metadata, &s::records_skipped, &s::skipped_ids, &s::unsent,
+                &s::warnings, &s::warning_examples)
 
 struct reconcile_report {
   std::int64_t listed = 0;             // ids the source holds now
@@ -108,10 +111,20 @@ struct verify_report {
   std::vector<std::string> mismatched;  // the first max_examples
   std::int64_t documents = 0;
   std::map<std::string, std::string> sink_info;  // e.g. Pinecone's last write LSN
+  // What decides: "count and ids" (the namespace holds only this backfill's records: the count must
+  // be baseline + live chunks, and every id must be there) or "ids" (other writers' records were
+  // there first: every id this backfill owns must be there; the count is only reported).
+  std::string criterion;
+  std::int64_t unsent_count = 0;  // records never sent (see ingest_report::unsent): not verified
+  std::vector<unsent_record> unsent;
+  // Records found missing or altered whose documents were marked pending in the ledger: the next
+  // ingest writes those documents again (vectors from the embedding cache); `verify --repair` at once.
+  std::int64_t marked_pending = 0;
 };
 BACKFILL_FIELDS(verify_report, &s::ok, &s::sink, &s::expected_count, &s::observed_count, &s::baseline,
                 &s::count_ok, &s::count_wait_seconds, &s::checked, &s::sampled, &s::missing_count,
-                &s::mismatched_count, &s::missing, &s::mismatched, &s::documents, &s::sink_info)
+                &s::mismatched_count, &s::missing, &s::mismatched, &s::documents, &s::sink_info,
+                &s::criterion, &s::unsent_count, &s::unsent, &s::marked_pending)
 
 struct status_report {
   std::vector<partition_row> partitions;

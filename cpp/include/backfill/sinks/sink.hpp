@@ -39,6 +39,13 @@ class sink {
   virtual std::map<std::string, std::string> receipt_info() const { return {}; }
   // Records of the last upsert() that the sink refused to send (too large even alone).
   virtual std::vector<std::string> take_unsendable() { return {}; }
+  // Why a record like `probe` (the embedder's dimension, the least metadata backfill writes) could
+  // never be sent under this sink's settings, naming the setting to change; "" when it can. Asked
+  // once before an ingest, which refuses to start on an answer rather than leave every record unsent.
+  virtual std::string unsendable_reason(const record& probe) const {
+    (void)probe;
+    return {};
+  }
   // Largest number of records one upsert may carry.
   virtual std::size_t max_batch() const { return 1000; }
   // True when upsert() may run on several threads at once (an exception to the rule above), so a
@@ -46,10 +53,16 @@ class sink {
   virtual bool concurrent_upserts() const { return false; }
   // Writes records; returns how many the sink acknowledged. The caller treats a short count as loss.
   virtual std::int64_t upsert(const std::vector<record>& records) = 0;
-  // Returns the records that exist among `ids` (absent ids are simply missing from the result).
+  // Returns the records that exist among `ids` (absent ids are simply missing from the result), in
+  // any order, each with its metadata exactly as stored (verify hashes it) and its vector (a workdir
+  // restored from the sink reuses it instead of embedding again; an empty vector is allowed and only
+  // costs that reuse).
   virtual std::vector<fetched_record> fetch(const std::vector<std::string>& ids) = 0;
   virtual void remove(const std::vector<std::string>& ids) = 0;
   // Ids starting with `prefix`, in bytewise order, at most `limit` after `after` ("" = from the start).
+  // Every id of the namespace must be reachable by paging with `after` (a workdir that was lost is
+  // rebuilt from this listing: pipeline/restore.hpp). A sink that cannot list throws sink_error
+  // naming why: the pipeline then says so and writes every document again.
   virtual std::vector<std::string> list(std::string_view prefix, std::string_view after,
                                         std::size_t limit) = 0;
   virtual sink_stats stats() = 0;

@@ -67,6 +67,20 @@ void pinecone_sink::keep_body(std::string body) {
     spare_bodies_.push_back(std::move(body));
 }
 
+std::string pinecone_sink::unsendable_reason(const record& probe) const {
+  std::unique_ptr<pack::encoder> enc;
+  if (grpc())
+    enc = std::make_unique<grpc::upsert_encoder>(ns_);
+  else
+    enc = std::make_unique<pack::rest_upsert_encoder>(ns_);
+  const std::size_t bytes = enc->overhead() + enc->prepare(probe);
+  if (bytes <= options_.max_request_bytes) return {};
+  return fmt::format(
+      "sink.max_request_bytes = {} is too small for any record: one of {} dimensions with the least metadata "
+      "backfill writes takes {} bytes; raise it (at most 2000000)",
+      options_.max_request_bytes, probe.values.size(), bytes);
+}
+
 std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
   const std::string where = describe();
   for (const record& rec : records) check_id(rec, where);

@@ -70,6 +70,7 @@ class pinecone_sink final : public sink {
   sink_stats stats() override;
   std::vector<query_match> query(const std::vector<float>& vector, std::size_t top_k) override;
 
+  std::string unsendable_reason(const record& probe) const override;
   std::vector<std::string> take_unsendable() override {
     std::lock_guard<std::mutex> lock(unsendable_mutex_);
     return std::exchange(unsendable_, {});

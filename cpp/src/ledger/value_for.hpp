@@ -1,0 +1,28 @@
+// What the ledger's files share: one-value queries.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "backfill/ledger/sqlite.hpp"
+
+namespace backfill::ledger_detail {
+
+// The first column of the first row `query` gives with `key` bound to its one parameter, as a
+// std::string or an std::int64_t; nullopt when there is no row (a count(*) always has one).
+template <class T>
+std::optional<T> value_for(sql::database& db, std::string_view query, std::string_view key) {
+  auto st = db.prepare(query);
+  st.bind(1, key);
+  if (!st.step()) return std::nullopt;
+  if constexpr (std::is_same_v<T, std::string>) {
+    return st.column_string(0);
+  } else {
+    return st.column_int(0);
+  }
+}
+
+}  // namespace backfill::ledger_detail
