@@ -72,4 +72,17 @@ std::vector<slice> plan_requests(const std::vector<std::string_view>& texts, std
   return out;
 }
 
+std::size_t request_token_cap(const http::quota& q, std::size_t max_tokens_per_request) {
+  const double limit = q.limit("tokens");
+  if (limit <= 0) return max_tokens_per_request;
+  const double tokens_rate = q.rate("tokens");
+  const double requests_rate = q.rate("requests");
+  // A second of refill keeps the wait before each request short; below tokens/requests rate, the
+  // request quota would run out before the token quota does.
+  double cap = tokens_rate;
+  if (requests_rate > 0) cap = std::max(cap, 1.2 * tokens_rate / requests_rate);
+  cap = std::min(cap, limit) / q.token_scale();
+  return std::clamp<std::size_t>(static_cast<std::size_t>(cap), 1, max_tokens_per_request);
+}
+
 }  // namespace backfill::openai
