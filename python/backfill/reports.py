@@ -223,6 +223,7 @@ class IngestReport(PhaseReport):
     skipped_ids: list[str] = field(default_factory=list)
     warnings: int = 0
     warning_examples: list[str] = field(default_factory=list)
+    waits: dict[str, float] = field(default_factory=dict)  # seconds waited for each API quota
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IngestReport:
@@ -256,6 +257,8 @@ class IngestReport(PhaseReport):
             line += "\n  metadata fitted to the sink's limit: " + ", ".join(changes)
         if self.records_skipped:
             line += f"\n  {self.records_skipped} records could not be sent at all: " + ", ".join(self.skipped_ids[:5])
+        if self.waits:
+            line += "\n  waited for quotas: " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(self.waits.items()))
         if self.warnings:
             line += (f"\n  values left out of the documents (a shape backfill does not read): {self.warnings}, "
                      "e.g.:" + "".join(f"\n    {w}" for w in self.warning_examples[:3]))

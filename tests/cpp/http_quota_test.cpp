@@ -52,8 +52,8 @@ TEST(Quota, NeverSendsWhatTheBudgetCannotHoldAndNeverSleepsPastTheRefillTime) {
         slept += secs(d);
         now += d;
       });
-  server_bucket tokens{6000, 6000, now};      // 6,000 tokens a minute: 100 a second
-  server_bucket requests{600, 600, now};      // 600 requests a minute: 10 a second
+  server_bucket tokens{6000, 6000, now};  // 6,000 tokens a minute: 100 a second
+  server_bucket requests{600, 600, now};  // 600 requests a minute: 10 a second
   unsigned seed = 7;
   for (int i = 0; i < 300; ++i) {
     seed = seed * 1103515245u + 12345u;
@@ -63,8 +63,8 @@ TEST(Quota, NeverSendsWhatTheBudgetCannotHoldAndNeverSleepsPastTheRefillTime) {
     const double computed_wait = std::max(0.0, secs(computed - now));
     // What the server's own bucket needs: the wait may be longer only by the rounding of the
     // headers (one whole token, one millisecond), never by the time until the bucket is full.
-    const double needed = std::max({0.0, (cost - tokens.at_time(now)) / tokens.rate(),
-                                    (1 - requests.at_time(now)) / requests.rate()});
+    const double needed = std::max(
+        {0.0, (cost - tokens.at_time(now)) / tokens.rate(), (1 - requests.at_time(now)) / requests.rate()});
     EXPECT_LE(computed_wait, needed + 1 / tokens.rate() + 0.002) << "request " << i;
     const auto before = now;
     slept = 0;
@@ -85,7 +85,8 @@ TEST(Quota, NeverSendsWhatTheBudgetCannotHoldAndNeverSleepsPastTheRefillTime) {
 
 TEST(Quota, RequestsInFlightCountAgainstWhatTheServerReports) {
   clock::time_point now{std::chrono::hours(1)};
-  quota q("test", [&] { return now; }, [&](clock::duration d) { now += d; });
+  quota q(
+      "test", [&] { return now; }, [&](clock::duration d) { now += d; });
   q.observe(readings({{"tokens", 600, 600, 0.0}}));  // 600 a minute, full
   q.take({1, 400});
   q.take({1, 150});
@@ -98,7 +99,8 @@ TEST(Quota, RequestsInFlightCountAgainstWhatTheServerReports) {
 
 TEST(Quota, AFixedWindowServerIsFullAtItsReset) {
   clock::time_point now{std::chrono::hours(1)};
-  quota q("test", [&] { return now; }, [&](clock::duration d) { now += d; });
+  quota q(
+      "test", [&] { return now; }, [&](clock::duration d) { now += d; });
   // 3 requests a 1-second window, all spent, the window ends in 0.5 s: limit/60 a second would take
   // 60 s; the reset says 0.5 s, and no sooner than it (a fixed window refills at once at its end).
   q.observe(readings({{"requests", 3, 0, 0.5}}));
@@ -107,7 +109,8 @@ TEST(Quota, AFixedWindowServerIsFullAtItsReset) {
 
 TEST(Quota, OneRequestAtATimeUntilTheFirstAnswerAndUnknownMeansUnlimited) {
   clock::time_point now{std::chrono::hours(1)};
-  quota q("test", [&] { return now; }, [&](clock::duration d) { now += d; });
+  quota q(
+      "test", [&] { return now; }, [&](clock::duration d) { now += d; });
   EXPECT_LE(q.when({1, 1e9}), now);
   q.take({1, 1e9});
   EXPECT_GT(q.when({1, 1}), now);  // the first answer decides
@@ -118,7 +121,8 @@ TEST(Quota, OneRequestAtATimeUntilTheFirstAnswerAndUnknownMeansUnlimited) {
 
 TEST(Quota, RetryAdvicePausesAndTokenCountsCalibrateEstimates) {
   clock::time_point now{std::chrono::hours(1)};
-  quota q("test", [&] { return now; }, [&](clock::duration d) { now += d; });
+  quota q(
+      "test", [&] { return now; }, [&](clock::duration d) { now += d; });
   quota_observation o;
   o.retry_after = 1.234;
   q.observe(o);
@@ -131,8 +135,8 @@ TEST(Quota, RetryAdvicePausesAndTokenCountsCalibrateEstimates) {
 TEST(QuotaHeaders, OpenAIAndAzureAndTryAgainIn) {
   response r;
   r.status = 200;
-  r.headers = {{"x-ratelimit-limit-requests", "3000"},   {"x-ratelimit-remaining-requests", "2999"},
-               {"x-ratelimit-reset-requests", "20ms"},   {"x-ratelimit-limit-tokens", "300000"},
+  r.headers = {{"x-ratelimit-limit-requests", "3000"},     {"x-ratelimit-remaining-requests", "2999"},
+               {"x-ratelimit-reset-requests", "20ms"},     {"x-ratelimit-limit-tokens", "300000"},
                {"x-ratelimit-remaining-tokens", "299000"}, {"x-ratelimit-reset-tokens", "200ms"}};
   r.body = R"({"data":[],"usage":{"prompt_tokens": 977,"total_tokens":977}})";
   auto o = read_openai_quota(r);
@@ -166,11 +170,13 @@ TEST(QuotaHeaders, JiraFillRateAndReset) {
   // Without a fill rate, the window is not known: a success without a reset paces nothing.
   r.headers = {{"x-ratelimit-limit", "8"}, {"x-ratelimit-remaining", "3"}};
   clock::time_point now{std::chrono::hours(1)};
-  quota q("Jira", [&] { return now; }, [&](clock::duration d) { now += d; });
+  quota q(
+      "Jira", [&] { return now; }, [&](clock::duration d) { now += d; });
   q.observe(read_ratelimit_quota(r));
   EXPECT_LE(q.when({1, 0}), now);
   r.status = 429;
-  r.headers = {{"retry-after", "2"}, {"x-ratelimit-remaining", "0"}, {"ratelimit-reason", "jira-burst-based"}};
+  r.headers = {
+      {"retry-after", "2"}, {"x-ratelimit-remaining", "0"}, {"ratelimit-reason", "jira-burst-based"}};
   q.observe(read_ratelimit_quota(r));
   EXPECT_NEAR(secs(q.when({1, 0}) - now), 2, 1e-6);
   EXPECT_NEAR(*parse_reset("30", std::chrono::system_clock::now()), 30, 1e-9);

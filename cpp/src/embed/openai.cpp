@@ -127,13 +127,12 @@ http::request openai_embedder::make_request(const std::vector<std::string_view>&
 void openai_embedder::embed_parts(const std::vector<std::string_view>& texts, const part_fn& on_part,
                                   run_context* ctx) {
   if (texts.empty()) return;
-  const std::size_t token_cap =
-      std::max(openai::request_token_cap(*quota_, options_.max_tokens_per_request),
-               std::min(options_.max_input_tokens, options_.max_tokens_per_request));
+  const std::size_t target = openai::request_token_cap(*quota_, options_.max_tokens_per_request);
   std::vector<openai::slice> slices;
   try {
-    slices = openai::plan_requests(texts, options_.max_inputs, token_cap, options_.max_input_tokens,
-                                   static_cast<std::size_t>(options_.concurrency));
+    slices = openai::plan_requests(texts, options_.max_inputs, options_.max_tokens_per_request,
+                                   options_.max_input_tokens, static_cast<std::size_t>(options_.concurrency),
+                                   target);
   } catch (const embed_error& e) {
     throw embed_error(fmt::format("{}: {}", where_, e.what()));
   }

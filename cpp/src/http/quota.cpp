@@ -74,7 +74,8 @@ void quota::observe(const quota_observation& o) {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto t = now_();
   answered_ = true;
-  if (o.retry_after && *o.retry_after > 0) paused_until_ = std::max(paused_until_, t + seconds_ceil(*o.retry_after));
+  if (o.retry_after && *o.retry_after > 0)
+    paused_until_ = std::max(paused_until_, t + seconds_ceil(*o.retry_after));
   for (const quota_reading& r : o.buckets) observe_locked(r, t);
 }
 
@@ -87,10 +88,12 @@ void quota::observe_locked(const quota_reading& r, clock::time_point t) {
   // With no window known, the reset alone says it.
   const bool resets = r.reset && *r.reset > 0 && remaining < limit;
   double rate = r.window > 0 ? limit / r.window : b ? b->rate : 0;
-  if (resets) rate = rate > 0 ? std::min(rate, (limit - remaining) / *r.reset) : (limit - remaining) / *r.reset;
+  if (resets)
+    rate = rate > 0 ? std::min(rate, (limit - remaining) / *r.reset) : (limit - remaining) / *r.reset;
   if (!(limit > 0) || !(rate > 0)) {
     // Only "nothing left, full again in X": a pause, as a Retry-After.
-    if (r.remaining && *r.remaining < 1 && r.reset) paused_until_ = std::max(paused_until_, t + seconds_ceil(*r.reset));
+    if (r.remaining && *r.remaining < 1 && r.reset)
+      paused_until_ = std::max(paused_until_, t + seconds_ceil(*r.reset));
     return;
   }
   if (!b) {

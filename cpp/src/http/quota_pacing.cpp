@@ -11,7 +11,8 @@ bool client::impl::quota_ready(const pending& p, clock::time_point now, clock::t
   const auto until = opts.shared_quota->when({1, p.req.quota_tokens}, &bucket);
   if (until <= now) return true;
   wake_at = std::min(wake_at, until);
-  if (quota_held.since == clock::time_point{}) {
+  // Waiting for the first answer (one request at a time until then) is not a quota's wait.
+  if (quota_held.since == clock::time_point{} && opts.shared_quota->answered()) {
     quota_held.since = now;
     quota_held.bucket = bucket.empty() ? "requests" : bucket;
     opts.shared_quota->note_wait(quota_held.bucket, std::chrono::duration<double>(until - now).count());
@@ -22,7 +23,8 @@ bool client::impl::quota_ready(const pending& p, clock::time_point now, clock::t
 void client::impl::take_quota(pending& p, clock::time_point now) {
   if (!opts.shared_quota) return;
   if (quota_held.since != clock::time_point{}) {
-    opts.shared_quota->count_wait(quota_held.bucket, std::chrono::duration<double>(now - quota_held.since).count());
+    opts.shared_quota->count_wait(quota_held.bucket,
+                                  std::chrono::duration<double>(now - quota_held.since).count());
     quota_held.since = {};
   }
   opts.shared_quota->take({1, p.req.quota_tokens});

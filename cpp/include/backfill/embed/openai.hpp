@@ -72,12 +72,13 @@ struct slice {
 
 // Splits `texts` into consecutive slices within the limits. When `spread` > 1 and there is enough
 // work, the texts are spread evenly over up to `spread` requests (each of at least min_spread_inputs
-// texts) so that they can run concurrently. Throws embed_error naming the first input that is empty
-// or over max_input_tokens.
+// texts) so that they can run concurrently. `target_tokens` (when not 0) closes requests sooner: the
+// size the quota suits (request_token_cap); a single input over it still goes, alone. Throws
+// embed_error naming the first input that is empty or over max_input_tokens.
 inline constexpr std::size_t min_spread_inputs = 32;
 std::vector<slice> plan_requests(const std::vector<std::string_view>& texts, std::size_t max_inputs,
                                  std::size_t max_tokens_per_request, std::size_t max_input_tokens,
-                                 std::size_t spread = 1);
+                                 std::size_t spread = 1, std::size_t target_tokens = 0);
 
 // Standard base64 (RFC 4648, '=' padding optional, no whitespace) into `out`, which must hold
 // base64_decoded_size(in) bytes. Returns false on a character outside the alphabet or a bad length.

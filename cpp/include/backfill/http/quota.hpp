@@ -9,14 +9,13 @@
 //     requests still in flight are counted against what the server reports as remaining.
 //   - acquire() does the three steps for a caller that sends itself (the embedder): it waits until
 //     when(), and never past it, then takes.
-// Until the first answer, one request at a time. A bucket nobody announced is unlimited: a server that sends no headers is never waited for (the HTTP
-// engine's adaptive concurrency deals with its 429s). How a bucket refills: after an answer that says
-// `remaining` of `limit` with `reset` seconds until full, the level grows by min(limit/60,
-// (limit - remaining) / reset) a second, and is full at `reset` at the latest (so a server with a
-// fixed window, which refills at once when it ends, is never run over either).
-// Waits are counted per bucket ("openai tokens": seconds), and a throttled caller logs at INFO, at
-// most every 10 s per quota, which bucket binds, the wait and the effective rate.
-// Thread-safe.
+// Until the first answer, one request at a time. A bucket nobody announced is unlimited: a server that sends
+// no headers is never waited for (the HTTP engine's adaptive concurrency deals with its 429s). How a bucket
+// refills: after an answer that says `remaining` of `limit` with `reset` seconds until full, the level grows
+// by min(limit/60, (limit - remaining) / reset) a second, and is full at `reset` at the latest (so a server
+// with a fixed window, which refills at once when it ends, is never run over either). Waits are counted per
+// bucket ("openai tokens": seconds), and a throttled caller logs at INFO, at most every 10 s per quota, which
+// bucket binds, the wait and the effective rate. Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -73,8 +72,8 @@ class quota {
   void observe(const quota_observation& o);
 
   // Engine side. The earliest time a request of cost `c` fits (the zero time point when it fits
-  // already, or when nothing is known). A cost over a bucket's whole limit is held to the limit (it can never fit).
-  // `binding` gets the bucket that holds it back, if one does.
+  // already, or when nothing is known). A cost over a bucket's whole limit is held to the limit (it can never
+  // fit). `binding` gets the bucket that holds it back, if one does.
   clock::time_point when(const quota_cost& c, std::string* binding = nullptr) const;
   void take(const quota_cost& c);
   // The answer to a request taken with cost `c` arrived (or the request ended without one), with the
@@ -127,7 +126,6 @@ class quota {
   clock::time_point when_locked(const quota_cost& c, const bucket** binding) const;
   void take_locked(const quota_cost& c, clock::time_point t);
 
-
   std::string service_;
   now_fn now_;
   sleep_fn sleep_;
@@ -137,7 +135,7 @@ class quota {
   bool answered_ = false;
   double token_scale_ = 1;
   double estimated_ = 0, counted_ = 0;  // tokens, over the answers that said
-  int in_flight_ = 0;  // taken, not settled
+  int in_flight_ = 0;                   // taken, not settled
   std::map<std::string, double> waits_;
   clock::time_point first_take_{};
   notice_gate gate_;  // the INFO lines about waits
