@@ -83,7 +83,10 @@ void register_components(py::module_& m) {
       .def_property_readonly("tokens", &openai_embedder::tokens,
                              "Tokens the server counted (usage.prompt_tokens) over every successful request.")
       .def_property_readonly("budget_waits", &openai_embedder::budget_waits,
-                             "Times a request waited for the server's announced rate-limit budget to reset.")
+                             "Times a request was held back for the quota the server announced.")
+      .def_property_readonly(
+          "quota_waits", [](const openai_embedder& self) { return self.quota().waits(); },
+          "Seconds requests waited for the server's quota, per quota (\"openai tokens\").")
       .def("http_stats", [](const openai_embedder& self) { return stats_dict(self.http_stats()); });
 
   py::class_<sink, std::shared_ptr<sink>>(m, "Sink")

@@ -235,6 +235,7 @@ class IngestReport(PhaseReport):
     unsent: list[UnsentRecord] = field(default_factory=list)
     warnings: int = 0
     warning_examples: list[str] = field(default_factory=list)
+    waits: dict[str, float] = field(default_factory=dict)  # seconds waited for each API quota
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IngestReport:
@@ -272,6 +273,8 @@ class IngestReport(PhaseReport):
         if self.unsent:
             line += "\n  records not sent, kept pending (their documents are written again next run):"
             line += _unsent_lines(self.unsent, len(self.unsent))
+        if self.waits:
+            line += "\n  waited for quotas: " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(self.waits.items()))
         if self.warnings:
             line += (f"\n  values left out of the documents (a shape backfill does not read): {self.warnings}, "
                      "e.g.:" + "".join(f"\n    {w}" for w in self.warning_examples[:3]))

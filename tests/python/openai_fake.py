@@ -10,6 +10,7 @@ fixture, never part of the package.
         oa.api_key = "sk-other"                    # the client's key is now wrong: 401 invalid_api_key
         oa.latency = 0.05                          # every request takes 50 ms more (latency_per_input: per text)
         oa.rate_limit(requests=10, tokens=20_000, window=1.0)   # enforce a budget (429 when spent)
+        oa.token_bucket(tokens_per_minute=300_000)  # OpenAI's real model: per-minute buckets refilling continuously
         oa.vector("text", 64)                      # the vector the fake gives a text
         oa.text_counts                             # how many times each distinct text was embedded
 
@@ -203,6 +204,12 @@ def _duration(seconds: float) -> str:
     return f"{int(minutes)}m{text}" if minutes else text
 
 
+def _try_again(seconds: float) -> str:
+    """As OpenAI's 429 message says it: "20ms" under a second, else "1.234s" (rounded up)."""
+    ms = max(1, math.ceil(seconds * 1000))
+    return f"{ms}ms" if ms < 1000 else f"{ms / 1000:.3f}s"
+
+
 def _mask_key(key: str) -> str:
     if len(key) <= 8:
         return "*" * len(key)
@@ -256,6 +263,7 @@ class OpenAIFake(ServedFake):
         self._limit_requests = 10_000
         self._limit_tokens = 10_000_000
         self._enforce = False
+        self._buckets: dict[str, list[float]] = {}  # name: [limit a minute, level, when]; see token_bucket
         self._window_start = time.monotonic()
         self._used_requests = 0
         self._used_tokens = 0
@@ -301,6 +309,33 @@ class OpenAIFake(ServedFake):
             self._enforce = enforce
             self._window_start = time.monotonic()
             self._used_requests = self._used_tokens = 0
+
+    def token_bucket(self, *, requests_per_minute: float | None = None,
+                     tokens_per_minute: float | None = None) -> None:
+        """Per-minute buckets as OpenAI's (shared/API_FACTS.md section 5): full at first, refilled
+        continuously at limit/60 a second; ``x-ratelimit-remaining-*`` is what is left now and
+        ``x-ratelimit-reset-*`` the time until full again. A request that does not fit is refused with 429
+        rate_limit_exceeded and "Please try again in 1.234s". ``None`` for both turns them off."""
+        with self._lock:
+            now = time.monotonic()
+            self._buckets = {name: [float(limit), float(limit), now]
+                             for name, limit in (("requests", requests_per_minute), ("tokens", tokens_per_minute))
+                             if limit}
+
+    def _bucket_level(self, name: str, now: float) -> float:
+        limit, level, at = self._buckets[name]
+        level = min(limit, level + (now - at) * limit / 60)
+        self._buckets[name][1:] = [level, now]
+        return level
+
+    def _bucket_headers(self, now: float) -> dict[str, str]:
+        out = self._limit_headers(self._window)
+        for name, (limit, _, _) in self._buckets.items():
+            level = self._bucket_level(name, now)
+            out[f"x-ratelimit-limit-{name}"] = str(int(limit))
+            out[f"x-ratelimit-remaining-{name}"] = str(int(level))
+            out[f"x-ratelimit-reset-{name}"] = _duration((limit - level) / (limit / 60))
+        return out
 
     def reset_faults(self) -> None:
         with self._lock:
@@ -512,9 +547,26 @@ class OpenAIFake(ServedFake):
                                      f"Limit {self._limit_requests if which == 'requests' else self._limit_tokens}, "
                                      f"Requested {1 if which == 'requests' else total}.",
                                 "rate_limited", type=which, code="rate_limit_exceeded", headers=hdrs, injected=True)
+            if self._buckets:
+                cost = {"requests": 1, "tokens": total}
+                short = {n: cost[n] - self._bucket_level(n, now) for n in self._buckets}
+                over = [n for n, v in short.items() if v > 0]
+                if over:
+                    which = max(over, key=lambda n: short[n] / (self._buckets[n][0] / 60))
+                    limit = self._buckets[which][0]
+                    wait = short[which] / (limit / 60)
+                    unit = "RPM" if which == "requests" else "TPM"
+                    raise Rejection(429, f"Rate limit reached for {model} in organization org-fake on {which} per "
+                                         f"min ({unit}): Limit {int(limit)}, Used {int(limit - (cost[which] - short[which]))}, "
+                                         f"Requested {cost[which]}. Please try again in {_try_again(wait)}. Visit "
+                                         "https://platform.openai.com/account/rate-limits to learn more.",
+                                    "rate_limited", type=which, code="rate_limit_exceeded",
+                                    headers=self._bucket_headers(now), injected=True)
+                for n in self._buckets:
+                    self._buckets[n][1] -= cost[n]
             self._used_requests += 1
             self._used_tokens += total
-            extra.update(self._limit_headers(reset_in))
+            extra.update(self._bucket_headers(now) if self._buckets else self._limit_headers(reset_in))
             for t in texts:
                 self.text_counts[t] += 1
             order = list(range(len(texts)))

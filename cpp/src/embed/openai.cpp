@@ -1,7 +1,7 @@
 // The OpenAI-compatible embedder: options checked at construction, the request body, and the window
 // of concurrent requests one embed() call keeps in flight. Planning is in openai_plan.cpp, reading
-// answers in openai_response.cpp, error explanations in openai_errors.cpp and pacing by the server's
-// announced budget in rate_budget.cpp. See openai.hpp for the contract.
+// answers in openai_response.cpp, error explanations in openai_errors.cpp; the engine paces requests by the
+// server's announced quota (http/quota.hpp). See openai.hpp for the contract.
 #include "backfill/embed/openai.hpp"
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 #include "backfill/core/errors.hpp"
 #include "backfill/core/json.hpp"
 #include "backfill/core/log.hpp"
+#include "backfill/http/quota_headers.hpp"
 #include "backfill/http/scrub.hpp"
 
 namespace backfill {
@@ -78,6 +79,9 @@ openai_embedder::openai_embedder(openai_options options) : options_(std::move(op
   o.default_limit = {options_.rate, std::max(1.0, options_.rate / 10), options_.concurrency};
   o.max_total_in_flight = options_.concurrency;
   o.classify = openai::classify_response;
+  quota_ = std::make_shared<http::quota>("openai");
+  o.shared_quota = quota_;
+  o.read_quota = http::read_openai_quota;
   client_ = std::make_unique<http::client>(std::move(o));
 }
 
@@ -123,10 +127,12 @@ http::request openai_embedder::make_request(const std::vector<std::string_view>&
 void openai_embedder::embed_parts(const std::vector<std::string_view>& texts, const part_fn& on_part,
                                   run_context* ctx) {
   if (texts.empty()) return;
+  const std::size_t target = openai::request_token_cap(*quota_, options_.max_tokens_per_request);
   std::vector<openai::slice> slices;
   try {
     slices = openai::plan_requests(texts, options_.max_inputs, options_.max_tokens_per_request,
-                                   options_.max_input_tokens, static_cast<std::size_t>(options_.concurrency));
+                                   options_.max_input_tokens, static_cast<std::size_t>(options_.concurrency),
+                                   target);
   } catch (const embed_error& e) {
     throw embed_error(fmt::format("{}: {}", where_, e.what()));
   }
@@ -144,8 +150,9 @@ void openai_embedder::embed_parts(const std::vector<std::string_view>& texts, co
   try {
     while (true) {
       while (!failure && next < slices.size() && window.size() < window_size) {
-        budget_.pace(slices[next].tokens, ctx);
-        window.push_back({next, client_->submit(make_request(texts, slices[next]))});
+        http::request r = make_request(texts, slices[next]);
+        r.quota_tokens = static_cast<double>(slices[next].tokens);
+        window.push_back({next, client_->submit(std::move(r))});
         ++next;
       }
       if (window.empty()) break;
@@ -160,7 +167,6 @@ void openai_embedder::embed_parts(const std::vector<std::string_view>& texts, co
         if (!failure) failure = explain(e);
         continue;
       }
-      budget_.note(resp);
       openai::parsed got;
       try {
         got = openai::parse_response(resp.body, n, dimension_,

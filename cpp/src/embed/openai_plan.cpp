@@ -31,7 +31,7 @@ std::string describe_input(std::size_t i, std::string_view text) {
 
 std::vector<slice> plan_requests(const std::vector<std::string_view>& texts, std::size_t max_inputs,
                                  std::size_t max_tokens_per_request, std::size_t max_input_tokens,
-                                 std::size_t spread) {
+                                 std::size_t spread, std::size_t target_tokens) {
   max_inputs = std::max<std::size_t>(1, max_inputs);
   const std::size_t per_input = std::min(std::max<std::size_t>(1, max_input_tokens), max_tokens_per_request);
   // Check every input first: a request that cannot be sent is refused before any is.
@@ -51,7 +51,8 @@ std::vector<slice> plan_requests(const std::vector<std::string_view>& texts, std
   // straggler whenever the first requests' texts are shorter than the last ones', and the straggler
   // waits for a free slot, a whole round trip more.
   std::size_t count_cap = max_inputs;
-  const std::size_t token_cap = max_tokens_per_request;
+  const std::size_t token_cap =
+      target_tokens > 0 ? std::min(target_tokens, max_tokens_per_request) : max_tokens_per_request;
   const std::size_t k = std::min(spread, texts.size() / min_spread_inputs);
   if (k > 1) count_cap = std::min(max_inputs, (texts.size() + k - 1) / k);
   std::vector<slice> out;
@@ -70,6 +71,19 @@ std::vector<slice> plan_requests(const std::vector<std::string_view>& texts, std
     out.push_back(cur);
   }
   return out;
+}
+
+std::size_t request_token_cap(const http::quota& q, std::size_t max_tokens_per_request) {
+  const double limit = q.limit("tokens");
+  if (limit <= 0) return max_tokens_per_request;
+  const double tokens_rate = q.rate("tokens");
+  const double requests_rate = q.rate("requests");
+  // A second of refill keeps the wait before each request short; below tokens/requests rate, the
+  // request quota would run out before the token quota does.
+  double cap = tokens_rate;
+  if (requests_rate > 0) cap = std::max(cap, 1.2 * tokens_rate / requests_rate);
+  cap = std::min(cap, limit) / q.token_scale();
+  return std::clamp<std::size_t>(static_cast<std::size_t>(cap), 1, max_tokens_per_request);
 }
 
 }  // namespace backfill::openai

@@ -63,6 +63,7 @@ void client::impl::conclude(const handle& h, CURLcode rc, long status, std::stri
   auto now = clock::now();
   r.seconds = std::chrono::duration<double>(now - h->submitted).count();
   stats.bytes_received.fetch_add(static_cast<std::int64_t>(r.body.size()), std::memory_order_relaxed);
+  settle_quota(*h, rc == CURLE_OK ? &r : nullptr);
   if (h->cancelled.load()) {
     shells.give(std::move(r));
     complete(h, nullptr, std::make_exception_ptr(cancelled()));

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "backfill/http/client.hpp"
+#include "backfill/http/notice_gate.hpp"
 #include "backfill/http/scrub.hpp"
 #include "http/h2/connection.hpp"
 #include "http/handles.hpp"
@@ -96,7 +97,8 @@ class client::pending {
     void on_data(const char* data, std::size_t n) override { append_body(p->building.body, data, n); }
   };
   native_transfer native;
-  bool on_native = false;  // running there now
+  bool on_native = false;    // running there now
+  bool quota_taken = false;  // taken from the client's quota, not yet settled
 };
 
 // An easy handle with the options every transfer of the client shares, set once. Between
@@ -135,6 +137,14 @@ struct client::impl {
   } stats;
 
   host_limiter hosts;
+  // quota_pacing.cpp: requests held back for the client's quota (client_options::quota)
+  struct quota_hold {
+    clock::time_point since{};  // the queue's head has waited since (zero: it does not wait)
+    std::string bucket;         // for the bucket that held it
+  } quota_held;
+  bool quota_ready(const pending& p, clock::time_point now, clock::time_point& wake_at);
+  void take_quota(pending& p, clock::time_point now);
+  void settle_quota(pending& p, const response* r);
   std::multimap<clock::time_point, handle> timers;
   std::vector<std::unique_ptr<easy_slot>> slots;  // every easy handle
   std::vector<easy_slot*> idle;                   // those without a transfer
@@ -200,10 +210,7 @@ struct client::impl {
   bool follow_redirect(pending& p, const response& r, long status);
 
   // notices.cpp: what a person watching the run reads about retries and slow answers
-  struct notice_state {
-    clock::time_point last{};  // of the last line logged
-    int skipped = 0;           // lines held back since
-  } notices;
+  notice_gate notices;
   bool notice_due(clock::time_point now);
   std::string service(const pending& p) const;
   void notice_retry(const pending& p, const response& r, const decision& d, const std::string& curl_reason,

@@ -87,13 +87,15 @@ int client::impl::dispatch(std::vector<handle>& fresh, std::vector<handle>& canc
   for (auto& [key, hs] : hosts) {
     while (!hs.queue.empty()) {
       if (in_flight >= opts.max_total_in_flight) break;
-      if (!hs.admit(now, wake_at)) break;
-      handle h = std::move(hs.queue.front());
-      hs.queue.pop_front();
-      if (h->cancelled.load()) {
-        complete(h, nullptr, std::make_exception_ptr(cancelled()));
+      if (hs.queue.front()->cancelled.load()) {
+        complete(hs.queue.front(), nullptr, std::make_exception_ptr(cancelled()));
+        hs.queue.pop_front();
         continue;
       }
+      if (!quota_ready(*hs.queue.front(), now, wake_at) || !hs.admit(now, wake_at)) break;
+      handle h = std::move(hs.queue.front());
+      hs.queue.pop_front();
+      take_quota(*h, now);
       start(h, hs);
     }
   }
@@ -244,6 +246,7 @@ void client::impl::abandon(const handle& h) {
   }
   --hosts[h->host].in_flight;
   --in_flight;
+  settle_quota(*h, nullptr);
   cancel();
 }
 

@@ -13,8 +13,6 @@
 namespace backfill::http {
 namespace {
 
-constexpr auto notice_interval = std::chrono::seconds(10);
-
 // The path of a scrubbed URL, without its query (which can be long): what the line names.
 std::string_view path_of(std::string_view url) {
   auto scheme = url.find("://");
@@ -26,14 +24,7 @@ std::string_view path_of(std::string_view url) {
 
 }  // namespace
 
-bool client::impl::notice_due(clock::time_point now) {
-  if (notices.last != clock::time_point{} && now - notices.last < notice_interval) {
-    ++notices.skipped;
-    return false;
-  }
-  notices.last = now;
-  return true;
-}
+bool client::impl::notice_due(clock::time_point now) { return notices.due(now); }
 
 std::string client::impl::service(const pending& p) const {
   return opts.service.empty() ? p.host : fmt::format("{} ({})", opts.service, p.host);
@@ -54,7 +45,7 @@ void client::impl::notice_retry(const pending& p, const response& r, const decis
   }
   if (d.rate_limited) what = "rate limited (" + what + ")";
   if (!d.why.empty()) what += " [" + scrub_secrets(d.why) + "]";
-  const int skipped = std::exchange(notices.skipped, 0);
+  const int skipped = notices.take_skipped();
   const std::string line = fmt::format(
       "{}: {} on {} {}; waiting {:.1f} s{} before retry {} of {}{}", service(p), what, p.req.method,
       path_of(r.url), delay, advised ? " as the server asks (Retry-After or rate-limit headers)" : "",
@@ -68,7 +59,7 @@ void client::impl::notice_retry(const pending& p, const response& r, const decis
 
 void client::impl::notice_slow(const pending& p, const response& r, clock::time_point now) {
   if (opts.slow_seconds <= 0 || r.seconds < opts.slow_seconds || !notice_due(now)) return;
-  const int skipped = std::exchange(notices.skipped, 0);
+  const int skipped = notices.take_skipped();
   logger()->info("{}: {} {} took {:.1f} s to answer (slow){}", service(p), p.req.method, path_of(r.url),
                  r.seconds,
                  skipped ? fmt::format(" ({} more retries or slow answers in the last 10 s)", skipped) : "");

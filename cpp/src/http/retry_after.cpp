@@ -93,16 +93,23 @@ std::optional<double> parse_go_duration(std::string_view s) {
   return total;
 }
 
+std::optional<double> parse_reset(std::string_view value, std::chrono::system_clock::time_point now) {
+  if (auto n = parse_number(value)) {
+    constexpr double epoch_2001 = 1e9;  // below: a number of seconds, not a time
+    return *n < epoch_2001 ? std::max(0.0, *n) : std::max(0.0, *n - since_epoch(now));
+  }
+  if (auto t = parse_iso_utc(value)) return std::max(0.0, static_cast<double>(*t) - since_epoch(now));
+  return std::nullopt;
+}
+
 std::optional<double> server_retry_delay(const response& r, std::chrono::system_clock::time_point now) {
   if (const auto* v = r.find("retry-after"))
     if (auto d = parse_retry_after(*v, now)) return d;
   // GitHub (epoch seconds) and Jira (ISO 8601) announce when an exhausted budget refills.
   const auto* remaining = r.find("x-ratelimit-remaining");
   if (remaining && parse_number(*remaining) == 0.0) {
-    if (const auto* reset = r.find("x-ratelimit-reset")) {
-      if (auto epoch = parse_number(*reset)) return std::max(0.0, *epoch - since_epoch(now));
-      if (auto t = parse_iso_utc(*reset)) return std::max(0.0, static_cast<double>(*t) - since_epoch(now));
-    }
+    if (const auto* reset = r.find("x-ratelimit-reset"))
+      if (auto d = parse_reset(*reset, now)) return d;
   }
   // OpenAI: durations until the request and token budgets reset; wait for the later one.
   std::optional<double> best;

@@ -11,6 +11,7 @@
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/log.hpp"
+#include "backfill/http/quota.hpp"
 #include "backfill/ingest/batch_writer.hpp"
 #include "backfill/ingest/dedup.hpp"
 #include "backfill/ingest/embed_plan.hpp"
@@ -113,6 +114,7 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   else
     ctx.begin_phase("ingest", "pages", fetched_pages());
   const std::int64_t calls_before = embedder_->calls();
+  const auto waits_before = http::quota_waits_total();
   const std::int64_t warnings_before = ctx.warnings();
   const std::size_t examples_before = ctx.warning_examples().size();
 
@@ -236,6 +238,11 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   writer.merge_into(report);
   report.unsent = ledger_->unsent(sink_id, options_.max_examples);
   report.embed_calls = embedder_->calls() - calls_before;
+  for (const auto& [name, seconds] : http::quota_waits_total()) {
+    auto before = waits_before.find(name);
+    const double waited = seconds - (before == waits_before.end() ? 0.0 : before->second);
+    if (waited > 0) report.waits[name] = waited;
+  }
   report.warnings = ctx.warnings() - warnings_before;
   const std::vector<std::string> examples = ctx.warning_examples();  // of the kinds this ingest met first
   for (std::size_t i = examples_before;

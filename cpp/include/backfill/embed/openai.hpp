@@ -11,9 +11,12 @@
 //   - The API key goes in `Authorization: Bearer` and is registered with the client as a secret, so it
 //     is scrubbed from every message. A refused key (401/403) and an exhausted quota (429
 //     insufficient_quota) fail at once with one line naming the cause.
-//   - OpenAI's x-ratelimit-remaining-{requests,tokens} / x-ratelimit-reset-* headers pace new
-//     requests: when the budget a server announced is spent, the next request waits for its reset.
-//     429s are retried by the engine (Retry-After, or the reset durations, or backoff).
+//   - The quota the server announces (x-ratelimit-{limit,remaining,reset}-{requests,tokens}, a 429's
+//     "try again in Xs") is modelled as refilling buckets (http/quota.hpp) that the HTTP engine paces
+//     requests by: each request waits only until its estimated tokens have refilled. Requests are
+//     sized to the quota (request_token_cap): about a second of its refill, or more when the request
+//     quota would bind first, and never more than the bucket holds. A server that announces nothing
+//     is not paced; its 429s slow the host down (the engine's adaptive concurrency) and are retried.
 // identity() is "openai:<model>:<dimension>", so cached vectors never mix two vector spaces.
 // embed() and embed_parts() may be called from several threads at once.
 #pragma once
@@ -29,9 +32,9 @@
 
 #include "backfill/core/fields.hpp"
 #include "backfill/embed/embedder.hpp"
-#include "backfill/embed/rate_budget.hpp"
 #include "backfill/http/classify.hpp"
 #include "backfill/http/client.hpp"
+#include "backfill/http/quota.hpp"
 
 namespace backfill {
 
@@ -69,12 +72,13 @@ struct slice {
 
 // Splits `texts` into consecutive slices within the limits. When `spread` > 1 and there is enough
 // work, the texts are spread evenly over up to `spread` requests (each of at least min_spread_inputs
-// texts) so that they can run concurrently. Throws embed_error naming the first input that is empty
-// or over max_input_tokens.
+// texts) so that they can run concurrently. `target_tokens` (when not 0) closes requests sooner: the
+// size the quota suits (request_token_cap); a single input over it still goes, alone. Throws
+// embed_error naming the first input that is empty or over max_input_tokens.
 inline constexpr std::size_t min_spread_inputs = 32;
 std::vector<slice> plan_requests(const std::vector<std::string_view>& texts, std::size_t max_inputs,
                                  std::size_t max_tokens_per_request, std::size_t max_input_tokens,
-                                 std::size_t spread = 1);
+                                 std::size_t spread = 1, std::size_t target_tokens = 0);
 
 // Standard base64 (RFC 4648, '=' padding optional, no whitespace) into `out`, which must hold
 // base64_decoded_size(in) bytes. Returns false on a character outside the alphabet or a bad length.
@@ -91,6 +95,12 @@ struct parsed {
   std::int64_t prompt_tokens = -1;  // usage.prompt_tokens, when sent
 };
 parsed parse_response(const std::string& body, std::size_t n, int dimension, std::string_view where);
+
+// The estimated tokens one request may carry under `q` (max_tokens_per_request when the server
+// announced no token quota): about a second of the token bucket's refill, or as much as keeps the
+// request bucket from binding first, never more than the bucket holds (in estimated tokens: the
+// quota's token_scale() says how the server's count compares).
+std::size_t request_token_cap(const http::quota& q, std::size_t max_tokens_per_request);
 
 // Whether an answer says the account is out of quota (429 insufficient_quota): waiting will not
 // help, so it is not retried. `body` may be an excerpt of the body.
@@ -121,8 +131,9 @@ class openai_embedder final : public embedder {
   const openai_options& options() const noexcept { return options_; }
   // Tokens the server reported (usage.prompt_tokens), summed over every successful request.
   std::int64_t tokens() const noexcept { return tokens_.load(std::memory_order_relaxed); }
-  // Times a request waited for the rate-limit budget announced by the server to reset.
-  std::int64_t budget_waits() const noexcept { return budget_.waits(); }
+  // Times a request was held back for the quota the server announced.
+  std::int64_t budget_waits() const { return quota_->holds(); }
+  const http::quota& quota() const noexcept { return *quota_; }
   http::client_stats http_stats() const;
 
  private:
@@ -135,7 +146,7 @@ class openai_embedder final : public embedder {
   int dimension_ = 0;
   std::unique_ptr<http::client> client_;
   std::atomic<std::int64_t> tokens_{0};
-  openai::rate_budget budget_;  // the server's announced rate-limit budget: paces new requests
+  std::shared_ptr<http::quota> quota_;  // the server's announced quota: the engine paces by it
 };
 
 }  // namespace backfill

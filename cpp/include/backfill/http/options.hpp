@@ -2,11 +2,14 @@
 // scrub, and the adapter's classification hook.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "backfill/http/classify.hpp"
+#include "backfill/http/quota.hpp"
 
 namespace backfill::http {
 
@@ -55,6 +58,11 @@ struct client_options {
   int max_total_in_flight = 64;
   // The adapter's reading of its API's answers (classify.hpp); empty = the engine's rules alone.
   classifier classify;
+  // The API's quota (quota.hpp), shared with whoever sizes requests by it: each request waits in its
+  // host's queue until it fits (one request plus its request::quota_tokens), and every answer (429s
+  // included) is fed to it through `read_quota` (quota_headers.hpp). Unset: no quota pacing.
+  std::shared_ptr<http::quota> shared_quota;
+  std::function<quota_observation(const response&)> read_quota;
 };
 
 }  // namespace backfill::http

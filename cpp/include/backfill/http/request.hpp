@@ -20,6 +20,9 @@ struct request {
   // A gRPC call (HTTP/2, application/grpc): it succeeded only when its grpc-status (from the
   // trailers, or a trailers-only response) is 0; other statuses are retried or failed by code.
   bool grpc = false;
+  // What the request takes from its client's quota (client_options::quota) besides one request: the
+  // tokens of an embeddings request, say.
+  double quota_tokens = 0;
 };
 
 struct response {

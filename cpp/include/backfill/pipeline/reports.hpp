@@ -78,12 +78,14 @@ struct ingest_report {
   // it does not know), and one example of each of the first max_examples kinds.
   std::int64_t warnings = 0;
   std::vector<std::string> warning_examples;
+  // Seconds requests waited for an API's quota during the phase, per quota ("openai tokens").
+  std::map<std::string, double> waits;
 };
 BACKFILL_FIELDS(ingest_report, &s::documents_seen, &s::documents_unchanged, &s::documents_superseded,
                 &s::documents_deleted_upstream, &s::documents_written, &s::chunks_written,
                 &s::chunks_embedded, &s::embedding_cache_hits, &s::embed_calls, &s::stale_chunks_deleted,
                 &s::upsert_requests, &s::metadata, &s::records_skipped, &s::skipped_ids, &s::unsent,
-                &s::warnings, &s::warning_examples)
+                &s::warnings, &s::warning_examples, &s::waits)
 
 struct reconcile_report {
   std::int64_t listed = 0;             // ids the source holds now

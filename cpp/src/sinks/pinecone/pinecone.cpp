@@ -11,6 +11,7 @@
 #include "backfill/core/hash.hpp"
 #include "backfill/core/json.hpp"
 #include "backfill/core/padded_json.hpp"
+#include "backfill/http/quota_headers.hpp"
 #include "backfill/http/scrub.hpp"
 #include "backfill/http/url.hpp"
 #include "parse.hpp"
@@ -79,6 +80,9 @@ pinecone_sink::pinecone_sink(pinecone_options options) : options_(std::move(opti
   o.retry.base_delay = options_.base_delay;
   o.default_limit = {options_.rate, std::max(1.0, options_.rate / 10), options_.max_in_flight};
   o.max_total_in_flight = std::max(options_.max_in_flight, 1);
+  // A 429's Retry-After and any X-RateLimit-* pace every request, not only the one refused.
+  o.shared_quota = std::make_shared<http::quota>("Pinecone");
+  o.read_quota = http::read_ratelimit_quota;
   if (options_.transport == "grpc") {
     // gRPC needs HTTP/2 end to end. The engine's own connections carry the calls (cpp/src/http/h2/),
     // but through a proxy libcurl does, and a libcurl without HTTP/2 would quietly speak HTTP/1.1

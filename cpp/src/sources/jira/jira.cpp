@@ -12,6 +12,7 @@
 #include "backfill/core/errors.hpp"
 #include "backfill/core/json.hpp"
 #include "backfill/core/log.hpp"
+#include "backfill/http/quota_headers.hpp"
 #include "backfill/http/scrub.hpp"
 #include "backfill/http/url.hpp"
 #include "backfill/sources/jira/catalogue.hpp"
@@ -107,6 +108,9 @@ jira_source::jira_source(jira_options options) : options_(std::move(options)) {
   o.verify_tls = options_.verify_tls;
   o.secrets = {options_.token, auth_.substr(6)};
   o.default_limit = {options_.rate, std::max(1.0, options_.rate / 2), options_.max_in_flight};
+  // Paced by the site's own X-RateLimit-* and Retry-After (http/quota.hpp), `rate` only caps it.
+  o.shared_quota = std::make_shared<http::quota>("Jira");
+  o.read_quota = http::read_ratelimit_quota;
   client_ = std::make_unique<http::client>(std::move(o));
 }
 

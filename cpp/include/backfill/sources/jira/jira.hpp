@@ -46,7 +46,7 @@ struct jira_options {
   int window_days = 0;
   int max_results = 100;
   int overlap_minutes = 60;
-  double rate = 10;  // requests per second to the site
+  double rate = 0;  // requests per second to the site at most; 0 = as the site's rate-limit headers allow
   int max_in_flight = 4;
   double timeout = 60;
   bool verify_tls = true;

@@ -1,0 +1,186 @@
+// The quota model (http/quota.hpp) on an injected clock: requests never exceed what the announced
+// budget holds, waits end at the refill time computed (not at the bucket's full reset), and the
+// header readers understand OpenAI, Azure, Jira and 429 bodies.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "backfill/http/quota.hpp"
+#include "backfill/http/quota_headers.hpp"
+#include "backfill/http/retry_after.hpp"
+
+namespace backfill::http {
+namespace {
+
+using clock = quota::clock;
+using std::chrono::duration;
+
+double secs(clock::duration d) { return duration<double>(d).count(); }
+
+quota_observation readings(std::vector<quota_reading> buckets) {
+  quota_observation o;
+  o.buckets = std::move(buckets);
+  return o;
+}
+
+// A server's bucket as OpenAI's: `limit` a minute, refilling continuously.
+struct server_bucket {
+  double limit;
+  double level;
+  clock::time_point at;
+  double rate() const { return limit / 60; }
+  double at_time(clock::time_point t) const { return std::min(limit, level + rate() * secs(t - at)); }
+  void take(double n, clock::time_point t) {
+    level = at_time(t) - n;
+    at = t;
+  }
+  // What its headers say: whole tokens left, the time until full rounded up to the millisecond.
+  quota_reading reading(const char* name, clock::time_point t) const {
+    const double left = std::floor(at_time(t));
+    return {name, limit, left, std::ceil((limit - left) / rate() * 1000) / 1000};
+  }
+};
+
+TEST(Quota, NeverSendsWhatTheBudgetCannotHoldAndNeverSleepsPastTheRefillTime) {
+  clock::time_point now{std::chrono::hours(1)};
+  double slept = 0;
+  quota q(
+      "test", [&] { return now; },
+      [&](clock::duration d) {
+        slept += secs(d);
+        now += d;
+      });
+  server_bucket tokens{6000, 6000, now};  // 6,000 tokens a minute: 100 a second
+  server_bucket requests{600, 600, now};  // 600 requests a minute: 10 a second
+  unsigned seed = 7;
+  for (int i = 0; i < 300; ++i) {
+    seed = seed * 1103515245u + 12345u;
+    const double cost = 1 + (seed >> 8) % 700;  // up to 700 tokens: many requests must wait
+    const quota_cost c{1, cost};
+    const auto computed = q.when(c);
+    const double computed_wait = std::max(0.0, secs(computed - now));
+    // What the server's own bucket needs: the wait may be longer only by the rounding of the
+    // headers (one whole token, one millisecond), never by the time until the bucket is full.
+    const double needed = std::max(
+        {0.0, (cost - tokens.at_time(now)) / tokens.rate(), (1 - requests.at_time(now)) / requests.rate()});
+    EXPECT_LE(computed_wait, needed + 1 / tokens.rate() + 0.002) << "request " << i;
+    const auto before = now;
+    slept = 0;
+    q.acquire(c);
+    EXPECT_LE(now, std::max(before, computed)) << "request " << i << " slept past the computed refill time";
+    EXPECT_NEAR(slept, computed_wait, 1e-6) << "request " << i;
+    ASSERT_GE(tokens.at_time(now), cost - 1e-6) << "request " << i << " sent over the token budget";
+    ASSERT_GE(requests.at_time(now), 1 - 1e-6) << "request " << i << " sent over the request budget";
+    tokens.take(cost, now);
+    requests.take(1, now);
+    now += std::chrono::milliseconds(30);  // the answer's latency
+    q.settle(c);
+    q.observe(readings({requests.reading("requests", now), tokens.reading("tokens", now)}));
+  }
+  EXPECT_GT(q.waits().at("test tokens"), 0);
+  EXPECT_GT(q.holds(), 0);
+}
+
+TEST(Quota, RequestsInFlightCountAgainstWhatTheServerReports) {
+  clock::time_point now{std::chrono::hours(1)};
+  quota q(
+      "test", [&] { return now; }, [&](clock::duration d) { now += d; });
+  q.observe(readings({{"tokens", 600, 600, 0.0}}));  // 600 a minute, full
+  q.take({1, 400});
+  q.take({1, 150});
+  // The first answer reports the server saw only that request: the second is still counted.
+  q.settle({1, 400});
+  q.observe(readings({{"tokens", 600, 200, 40.0}}));
+  EXPECT_NEAR(q.available("tokens", now), 50, 1e-9);
+  EXPECT_NEAR(secs(q.when({1, 100}) - now), 5, 1e-6);  // 50 more at 10 a second
+}
+
+TEST(Quota, AFixedWindowServerIsFullAtItsReset) {
+  clock::time_point now{std::chrono::hours(1)};
+  quota q(
+      "test", [&] { return now; }, [&](clock::duration d) { now += d; });
+  // 3 requests a 1-second window, all spent, the window ends in 0.5 s: limit/60 a second would take
+  // 60 s; the reset says 0.5 s, and no sooner than it (a fixed window refills at once at its end).
+  q.observe(readings({{"requests", 3, 0, 0.5}}));
+  EXPECT_NEAR(secs(q.when({1, 0}) - now), 0.5, 1e-6);
+}
+
+TEST(Quota, OneRequestAtATimeUntilTheFirstAnswerAndUnknownMeansUnlimited) {
+  clock::time_point now{std::chrono::hours(1)};
+  quota q(
+      "test", [&] { return now; }, [&](clock::duration d) { now += d; });
+  EXPECT_LE(q.when({1, 1e9}), now);
+  q.take({1, 1e9});
+  EXPECT_GT(q.when({1, 1}), now);  // the first answer decides
+  q.settle({1, 1e9});
+  q.observe(quota_observation{});  // a server that announces nothing
+  EXPECT_LE(q.when({1, 1e9}), now);
+}
+
+TEST(Quota, RetryAdvicePausesAndTokenCountsCalibrateEstimates) {
+  clock::time_point now{std::chrono::hours(1)};
+  quota q(
+      "test", [&] { return now; }, [&](clock::duration d) { now += d; });
+  quota_observation o;
+  o.retry_after = 1.234;
+  q.observe(o);
+  EXPECT_NEAR(secs(q.when({1, 0}) - now), 1.234, 1e-6);
+  q.take({1, 400});
+  q.settle({1, 400}, 300.0);
+  EXPECT_NEAR(q.token_scale(), 1.05 * 0.75, 1e-9);
+}
+
+TEST(QuotaHeaders, OpenAIAndAzureAndTryAgainIn) {
+  response r;
+  r.status = 200;
+  r.headers = {{"x-ratelimit-limit-requests", "3000"},     {"x-ratelimit-remaining-requests", "2999"},
+               {"x-ratelimit-reset-requests", "20ms"},     {"x-ratelimit-limit-tokens", "300000"},
+               {"x-ratelimit-remaining-tokens", "299000"}, {"x-ratelimit-reset-tokens", "200ms"}};
+  r.body = R"({"data":[],"usage":{"prompt_tokens": 977,"total_tokens":977}})";
+  auto o = read_openai_quota(r);
+  ASSERT_EQ(o.buckets.size(), 2u);
+  EXPECT_EQ(o.buckets[1].bucket, "tokens");
+  EXPECT_EQ(*o.buckets[1].limit, 300000);
+  EXPECT_NEAR(*o.buckets[1].reset, 0.2, 1e-9);
+  EXPECT_EQ(*o.counted_tokens, 977);
+  // Azure: -1 is unknown, retry-after-ms.
+  r.status = 429;
+  r.headers = {{"x-ratelimit-remaining-tokens", "-1"}, {"retry-after-ms", "1500"}};
+  r.body = "{}";
+  o = read_openai_quota(r);
+  EXPECT_TRUE(o.buckets.empty());
+  EXPECT_NEAR(*o.retry_after, 1.5, 1e-9);
+  EXPECT_NEAR(*parse_try_again("Rate limit reached ... Please try again in 1.234s. Visit"), 1.234, 1e-9);
+  EXPECT_NEAR(*parse_try_again("Please try again in 20ms."), 0.02, 1e-9);
+  EXPECT_FALSE(parse_try_again("no advice here"));
+}
+
+TEST(QuotaHeaders, JiraFillRateAndReset) {
+  response r;
+  r.status = 200;
+  r.headers = {{"x-ratelimit-limit", "100"},
+               {"x-ratelimit-remaining", "40"},
+               {"x-ratelimit-fillrate", "10"},
+               {"x-ratelimit-interval-seconds", "1"}};
+  auto o = read_ratelimit_quota(r);
+  ASSERT_EQ(o.buckets.size(), 1u);
+  EXPECT_NEAR(o.buckets[0].window, 10, 1e-9);  // 100 tokens at 10 a second
+  // Without a fill rate, the window is not known: a success without a reset paces nothing.
+  r.headers = {{"x-ratelimit-limit", "8"}, {"x-ratelimit-remaining", "3"}};
+  clock::time_point now{std::chrono::hours(1)};
+  quota q(
+      "Jira", [&] { return now; }, [&](clock::duration d) { now += d; });
+  q.observe(read_ratelimit_quota(r));
+  EXPECT_LE(q.when({1, 0}), now);
+  r.status = 429;
+  r.headers = {
+      {"retry-after", "2"}, {"x-ratelimit-remaining", "0"}, {"ratelimit-reason", "jira-burst-based"}};
+  q.observe(read_ratelimit_quota(r));
+  EXPECT_NEAR(secs(q.when({1, 0}) - now), 2, 1e-6);
+  EXPECT_NEAR(*parse_reset("30", std::chrono::system_clock::now()), 30, 1e-9);
+}
+
+}  // namespace
+}  // namespace backfill::http

@@ -1,0 +1,67 @@
+"""Pacing at the quota an API announces (cpp/include/backfill/http/quota.hpp), against fakes whose token
+buckets refill as the real APIs' do: no request over the budget, the binding quota named at INFO while
+throttled and never otherwise, and the waits in the ingest report."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from backfill import _core
+from openai_fake import OpenAIFake
+
+MODEL = "text-embedding-3-small"
+
+
+@pytest.fixture
+def fake() -> Iterator[OpenAIFake]:
+    with OpenAIFake() as f:
+        yield f
+
+
+def texts(n: int) -> list[str]:
+    return [f"{i:04d} " + "quota pacing " * 30 for i in range(n)]  # ~100 tokens each by the fake's count
+
+
+def embed(fake: OpenAIFake, items: list[str]) -> _core.OpenAIEmbedder:
+    _core.set_log_level(logging.INFO)  # (a Pipeline sets it from the "backfill" logger; here the embedder is alone)
+    emb = _core.OpenAIEmbedder(model=MODEL, api_key=fake.api_key, base_url=fake.url, dimensions=8)
+    assert len(emb.embed(items)) == len(items)
+    _core.drain_logs()
+    return emb
+
+
+def quota_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "backfill" and r.levelno == logging.INFO and "binds" in r.getMessage()]
+
+
+def test_a_throttled_run_names_the_binding_quota_and_stays_within_it(
+        fake: OpenAIFake, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="backfill")
+    items = texts(66)
+    need = sum(max(1, (len(t.encode()) + 3) // 4) for t in items)
+    fake.token_bucket(tokens_per_minute=need - 400)  # ~4 s of refill past the first full bucket
+    emb = embed(fake, items)
+    statuses = [r.status for r in fake.requests]
+    assert statuses.count(429) == 0, "a request was sent that the announced budget could not hold"
+    assert emb.budget_waits >= 1
+    lines = quota_lines(caplog)
+    assert lines and lines[0].startswith("openai: the quota of") and "tokens a minute binds" in lines[0]
+    assert emb.quota_waits.get("openai tokens", 0) > 0
+
+
+def test_an_unthrottled_run_prints_no_quota_lines(fake: OpenAIFake, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="backfill")
+    emb = embed(fake, texts(66))
+    assert quota_lines(caplog) == []
+    assert emb.budget_waits == 0 and emb.quota_waits == {}
+
+
+def test_a_429_with_try_again_in_is_waited_for_and_paces_the_rest(fake: OpenAIFake) -> None:
+    fake.fail_next(1, message="Rate limit reached for text-embedding-3-small on tokens per min (TPM): "
+                              "Limit 1000, Used 1000, Requested 50. Please try again in 300ms.")
+    embed(fake, texts(5))
+    assert [r.status for r in fake.requests] == [429, 200]
