@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "backfill/core/log.hpp"
 #include "backfill/http/scrub.hpp"
 
 namespace backfill::pgvector_detail {
@@ -11,8 +12,11 @@ namespace {
 
 void ignore_notice(void*, const char*) {}
 
+// libpq's message on one line.
 std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  for (char& ch : s)
+    if (ch == '\n' || ch == '\t') ch = ' ';
+  while (!s.empty() && s.back() == ' ') s.pop_back();
   return s;
 }
 
@@ -32,12 +36,18 @@ target parse_dsn(const std::string& dsn) {
   for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
     if (o->val == nullptr) continue;
     std::string_view k = o->keyword;
-    if (k == "host") host = o->val;
-    else if (k == "hostaddr") hostaddr = o->val;
-    else if (k == "port") port = o->val;
-    else if (k == "dbname") dbname = o->val;
-    else if (k == "user") user = o->val;
-    else if (k == "password") password = o->val;
+    if (k == "host")
+      host = o->val;
+    else if (k == "hostaddr")
+      hostaddr = o->val;
+    else if (k == "port")
+      port = o->val;
+    else if (k == "dbname")
+      dbname = o->val;
+    else if (k == "user")
+      user = o->val;
+    else if (k == "password")
+      password = o->val;
   }
   PQconninfoFree(opts);
   target t;
@@ -80,18 +90,20 @@ void connection::fail(std::string_view what, const PGresult* r) const {
     if (const char* s = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)) message = s;
     if (const char* s = PQresultErrorField(r, PG_DIAG_MESSAGE_HINT)) hint = s;
   }
-  if (message.empty()) message = trimmed(PQerrorMessage(conn_));
+  if (message.empty()) message = PQerrorMessage(conn_);
+  message = trimmed(std::move(message));
   const bool lost = PQstatus(conn_) != CONNECTION_OK;
-  std::string text = fmt::format("PostgreSQL at {}: {} failed: {}{}{}", target_.where, what, message,
-                                 state.empty() ? "" : " (SQLSTATE " + state + ")",
-                                 hint.empty() ? "" : "; " + hint);
+  std::string text =
+      fmt::format("PostgreSQL at {}: {} failed: {}{}{}", target_.where, what, message,
+                  state.empty() ? "" : " (SQLSTATE " + state + ")", hint.empty() ? "" : "; " + hint);
   if (state == "42501")
-    text += fmt::format("; grant the user {} the privilege it needs, or use a user that has it", target_.user);
+    text +=
+        fmt::format("; grant the user {} the privilege it needs, or use a user that has it", target_.user);
   throw pg_failure(http::scrub_text(text, target_.secrets), state, lost);
 }
 
-result connection::exec(std::string_view what, const std::string& sql, std::initializer_list<std::string_view> params,
-                        bool binary_results) {
+result connection::exec(std::string_view what, const std::string& sql,
+                        std::initializer_list<std::string_view> params, bool binary_results) {
   std::vector<std::string> owned(params.begin(), params.end());
   std::vector<const char*> values;
   values.reserve(owned.size());
@@ -114,14 +126,19 @@ void connection::copy_in(std::string_view what, const std::string& sql, std::str
   if (PQputCopyEnd(conn_, nullptr) != 1) fail(what, nullptr);
   result last;
   while (PGresult* r = PQgetResult(conn_)) {
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && !last) last.reset(r);
-    else PQclear(r);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && !last)
+      last.reset(r);
+    else
+      PQclear(r);
   }
   if (last) fail(what, last.get());
 }
 
 pool::pool(std::string dsn, int size, int connect_timeout)
-    : dsn_(std::move(dsn)), size_(std::max(size, 1)), connect_timeout_(connect_timeout), target_(parse_dsn(dsn_)) {}
+    : dsn_(std::move(dsn)),
+      size_(std::max(size, 1)),
+      connect_timeout_(connect_timeout),
+      target_(parse_dsn(dsn_)) {}
 
 pool::~pool() = default;
 
@@ -148,9 +165,22 @@ pool::lease pool::acquire() {
 void pool::give_back(std::unique_ptr<connection> c) {
   std::lock_guard<std::mutex> lock(mutex_);
   // A connection that dropped, or that a failure left inside a transaction, is closed, not reused.
-  if (c && !c->broken() && c->idle()) idle_.push_back(std::move(c));
-  else --open_;
+  if (c && !c->broken() && c->idle())
+    idle_.push_back(std::move(c));
+  else
+    --open_;
   freed_.notify_one();
+}
+
+void pool::drop_idle() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  open_ -= static_cast<int>(idle_.size());
+  idle_.clear();
+  freed_.notify_all();
+}
+
+void pool::retrying(const pg_failure& e) {
+  logger()->warn("{}; trying once more on a new connection", e.what());
 }
 
 pool::lease::~lease() { pool_.give_back(std::move(conn_)); }

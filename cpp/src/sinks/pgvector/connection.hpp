@@ -27,9 +27,7 @@ class pg_failure : public sink_error {
   bool connection_lost() const noexcept { return connection_lost_; }
   // Worth one more try on a fresh connection: the connection dropped, or the server chose this
   // transaction as a deadlock's or a serialization conflict's victim. The transaction rolled back.
-  bool retryable() const noexcept {
-    return connection_lost_ || sqlstate_ == "40P01" || sqlstate_ == "40001";
-  }
+  bool retryable() const noexcept { return connection_lost_ || sqlstate_ == "40P01" || sqlstate_ == "40001"; }
 
  private:
   std::string sqlstate_;
@@ -57,8 +55,8 @@ class connection {
   connection& operator=(const connection&) = delete;
 
   // Runs `sql` with text parameters; results come in text, or binary with `binary_results`.
-  result exec(std::string_view what, const std::string& sql, std::initializer_list<std::string_view> params = {},
-              bool binary_results = false);
+  result exec(std::string_view what, const std::string& sql,
+              std::initializer_list<std::string_view> params = {}, bool binary_results = false);
   // COPY `sql` FROM STDIN with `data` as the whole stream.
   void copy_in(std::string_view what, const std::string& sql, std::string_view data);
   bool broken() const noexcept { return PQstatus(conn_) != CONNECTION_OK; }
@@ -92,11 +90,29 @@ class pool {
 
   // A connection of its own for the caller; waits while all `size` are taken.
   lease acquire();
+  // Runs fn(connection&) on a connection of its own; when that fails in a way a fresh connection
+  // may not (retryable(): the transaction rolled back), closes the idle connections if it dropped
+  // (a restarted server drops them all) and runs it once more.
+  template <class F>
+  auto run(F fn) {
+    for (int attempt = 1;; ++attempt) {
+      try {
+        lease c = acquire();
+        return fn(*c);
+      } catch (const pg_failure& e) {
+        if (attempt >= 2 || !e.retryable()) throw;
+        if (e.connection_lost()) drop_idle();
+        retrying(e);
+      }
+    }
+  }
   const target& where() const noexcept { return target_; }
   int size() const noexcept { return size_; }
 
  private:
   void give_back(std::unique_ptr<connection> c);
+  void drop_idle();
+  static void retrying(const pg_failure& e);
 
   std::string dsn_;
   int size_;

@@ -24,7 +24,8 @@ void check_options(const pgvector_options& o) {
         "(dsn = \"${DATABASE_URL}\")");
   if (o.schema.empty() || o.table.empty()) throw config_error("sink.schema and sink.table must not be empty");
   if (o.index != "hnsw" && o.index != "ivfflat" && o.index != "none")
-    throw config_error(fmt::format("sink.index must be \"hnsw\", \"ivfflat\" or \"none\", got \"{}\"", o.index));
+    throw config_error(
+        fmt::format("sink.index must be \"hnsw\", \"ivfflat\" or \"none\", got \"{}\"", o.index));
   if (o.metric != "cosine" && o.metric != "l2" && o.metric != "inner_product")
     throw config_error(
         fmt::format("sink.metric must be \"cosine\", \"l2\" or \"inner_product\", got \"{}\"", o.metric));
@@ -70,8 +71,8 @@ std::string pgvector_sink::identity() const {
 }
 
 std::string pgvector_sink::describe() const {
-  return fmt::format("PostgreSQL table {}.{} at {} (namespace \"{}\")", options_.schema, options_.table, where_,
-                     options_.namespace_);
+  return fmt::format("PostgreSQL table {}.{} at {} (namespace \"{}\")", options_.schema, options_.table,
+                     where_, options_.namespace_);
 }
 
 std::size_t pgvector_sink::max_batch() const {
@@ -87,8 +88,8 @@ std::map<std::string, std::string> pgvector_sink::receipt_info() const {
 table_state& pgvector_sink::table(int dimension) {
   std::lock_guard<std::mutex> lock(table_mutex_);
   if (!table_ || (!table_->exists && dimension > 0)) {
-    auto c = pool_->acquire();
-    table_ = std::make_unique<table_state>(prepare_table(*c, options_, qualified_, dimension));
+    table_ = std::make_unique<table_state>(
+        pool_->run([&](connection& c) { return prepare_table(c, options_, qualified_, dimension); }));
   }
   return *table_;
 }
@@ -96,30 +97,35 @@ table_state& pgvector_sink::table(int dimension) {
 void pgvector_sink::build_pending_index() {
   std::lock_guard<std::mutex> lock(table_mutex_);
   if (!table_ || !table_->index_pending) return;
-  auto c = pool_->acquire();
-  build_index(*c, options_, qualified_);
+  pool_->run([&](connection& c) { build_index(c, options_, qualified_); });
   table_->index_pending = false;
 }
 
 std::vector<fetched_record> pgvector_sink::fetch(const std::vector<std::string>& ids) {
   std::vector<fetched_record> out;
   if (ids.empty() || !table().exists) return out;
-  auto c = pool_->acquire();
   const std::string sql = fmt::format(
       "SELECT id, embedding, metadata FROM {} WHERE namespace = $1 AND id = ANY($2::text[])", qualified_);
   for (std::size_t at = 0; at < ids.size(); at += ids_per_statement) {
-    std::vector<std::string> part(ids.begin() + static_cast<std::ptrdiff_t>(at),
-                                  ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), at + ids_per_statement)));
-    result r = c->exec("reading records back", sql, {options_.namespace_, text_array(part)}, true);
+    std::vector<std::string> part(
+        ids.begin() + static_cast<std::ptrdiff_t>(at),
+        ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), at + ids_per_statement)));
+    result r = pool_->run([&](connection& c) {
+      return c.exec("reading records back", sql, {options_.namespace_, text_array(part)}, true);
+    });
     for (int i = 0; i < PQntuples(r.get()); ++i) {
-      auto values = pgcopy::read_vector(PQgetvalue(r.get(), i, 1), static_cast<std::size_t>(PQgetlength(r.get(), i, 1)));
-      auto meta = pgcopy::read_jsonb(PQgetvalue(r.get(), i, 2), static_cast<std::size_t>(PQgetlength(r.get(), i, 2)));
+      auto values = pgcopy::read_vector(PQgetvalue(r.get(), i, 1),
+                                        static_cast<std::size_t>(PQgetlength(r.get(), i, 1)));
+      auto meta =
+          pgcopy::read_jsonb(PQgetvalue(r.get(), i, 2), static_cast<std::size_t>(PQgetlength(r.get(), i, 2)));
       if (!values || !meta)
-        throw sink_error(fmt::format("{}: record {} came back in a form this build cannot read (pgvector or jsonb "
-                                     "binary format changed?)",
-                                     describe(), PQgetvalue(r.get(), i, 0)));
-      out.push_back({std::string(PQgetvalue(r.get(), i, 0), static_cast<std::size_t>(PQgetlength(r.get(), i, 0))),
-                     std::move(*values), json::canonicalize(*meta)});
+        throw sink_error(
+            fmt::format("{}: record {} came back in a form this build cannot read (pgvector or jsonb "
+                        "binary format changed?)",
+                        describe(), PQgetvalue(r.get(), i, 0)));
+      out.push_back(
+          {std::string(PQgetvalue(r.get(), i, 0), static_cast<std::size_t>(PQgetlength(r.get(), i, 0))),
+           std::move(*values), json::canonicalize(*meta)});
     }
   }
   return out;
@@ -127,27 +133,30 @@ std::vector<fetched_record> pgvector_sink::fetch(const std::vector<std::string>&
 
 void pgvector_sink::remove(const std::vector<std::string>& ids) {
   if (ids.empty() || !table().exists) return;
-  auto c = pool_->acquire();
   const std::string sql =
       fmt::format("DELETE FROM {} WHERE namespace = $1 AND id = ANY($2::text[])", qualified_);
   for (std::size_t at = 0; at < ids.size(); at += ids_per_statement) {
-    std::vector<std::string> part(ids.begin() + static_cast<std::ptrdiff_t>(at),
-                                  ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), at + ids_per_statement)));
-    c->exec("deleting records", sql, {options_.namespace_, text_array(part)});
+    std::vector<std::string> part(
+        ids.begin() + static_cast<std::ptrdiff_t>(at),
+        ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), at + ids_per_statement)));
+    pool_->run([&](connection& c) {
+      c.exec("deleting records", sql, {options_.namespace_, text_array(part)});
+    });
   }
 }
 
-std::vector<std::string> pgvector_sink::list(std::string_view prefix, std::string_view after, std::size_t limit) {
+std::vector<std::string> pgvector_sink::list(std::string_view prefix, std::string_view after,
+                                             std::size_t limit) {
   std::vector<std::string> out;
   if (limit == 0 || !table().exists) return out;
   const std::string end = prefix_end(prefix);
   // The columns' "C" collation makes these comparisons, and the order, bytewise.
   const std::string sql = fmt::format(
-      "SELECT id FROM {} WHERE namespace = $1 AND id >= $2 AND id > $3 AND {} ORDER BY id LIMIT $5", qualified_,
-      end.empty() ? "starts_with(id, $2) AND $4 = ''" : "id < $4");
-  auto c = pool_->acquire();
-  result r = c->exec("listing ids", sql,
-                     {options_.namespace_, prefix, after, end, std::to_string(limit)});
+      "SELECT id FROM {} WHERE namespace = $1 AND id >= $2 AND id > $3 AND {} ORDER BY id LIMIT $5",
+      qualified_, end.empty() ? "starts_with(id, $2) AND $4 = ''" : "id < $4");
+  result r = pool_->run([&](connection& c) {
+    return c.exec("listing ids", sql, {options_.namespace_, prefix, after, end, std::to_string(limit)});
+  });
   out.reserve(static_cast<std::size_t>(PQntuples(r.get())));
   for (int i = 0; i < PQntuples(r.get()); ++i)
     out.emplace_back(PQgetvalue(r.get(), i, 0), static_cast<std::size_t>(PQgetlength(r.get(), i, 0)));
@@ -158,12 +167,11 @@ sink_stats pgvector_sink::stats() {
   const table_state& t = table();
   if (!t.exists) return {0, options_.dimension};
   sink_stats s{0, t.dimension};
-  {
-    auto c = pool_->acquire();
-    result r = c->exec("counting records", fmt::format("SELECT count(*) FROM {} WHERE namespace = $1", qualified_),
-                       {options_.namespace_});
-    s.count = std::atoll(PQgetvalue(r.get(), 0, 0));
-  }
+  result r = pool_->run([&](connection& c) {
+    return c.exec("counting records", fmt::format("SELECT count(*) FROM {} WHERE namespace = $1", qualified_),
+                  {options_.namespace_});
+  });
+  s.count = std::atoll(PQgetvalue(r.get(), 0, 0));
   // A new table's vector index is built once it holds its first load: read back at the end of a
   // run's ingest, or before its first query.
   if (s.count > 0) build_pending_index();
@@ -175,19 +183,22 @@ std::vector<query_match> pgvector_sink::query(const std::vector<float>& vector, 
   const table_state& t = table();
   if (!t.exists || top_k == 0) return out;
   if (static_cast<int>(vector.size()) != t.dimension)
-    throw sink_error(fmt::format("{} holds vectors of dimension {}, the query has {}", describe(), t.dimension,
-                                 vector.size()));
+    throw sink_error(fmt::format("{} holds vectors of dimension {}, the query has {}", describe(),
+                                 t.dimension, vector.size()));
   build_pending_index();
-  auto c = pool_->acquire();
-  c->exec("BEGIN", "BEGIN");
-  if (options_.ef_search > 0)
-    c->exec("setting hnsw.ef_search", fmt::format("SET LOCAL hnsw.ef_search = {}", options_.ef_search));
-  result r = c->exec("querying by vector",
-                     fmt::format("SELECT id, embedding {} $2::vector AS distance, metadata::text FROM {} "
-                                 "WHERE namespace = $1 ORDER BY distance LIMIT $3",
-                                 distance_operator(options_.metric), qualified_),
-                     {options_.namespace_, vector_text(vector), std::to_string(top_k)});
-  c->exec("COMMIT", "COMMIT");
+  const std::string sql = fmt::format(
+      "SELECT id, embedding {} $2::vector AS distance, metadata::text FROM {} WHERE namespace = $1 "
+      "ORDER BY distance LIMIT $3",
+      distance_operator(options_.metric), qualified_);
+  result r = pool_->run([&](connection& c) {
+    c.exec("BEGIN", "BEGIN");
+    if (options_.ef_search > 0)
+      c.exec("setting hnsw.ef_search", fmt::format("SET LOCAL hnsw.ef_search = {}", options_.ef_search));
+    result found =
+        c.exec("querying by vector", sql, {options_.namespace_, vector_text(vector), std::to_string(top_k)});
+    c.exec("COMMIT", "COMMIT");
+    return found;
+  });
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     const double d = std::strtod(PQgetvalue(r.get(), i, 1), nullptr);
     // Pinecone's convention: cosine and dot product as similarities, euclidean as the distance.

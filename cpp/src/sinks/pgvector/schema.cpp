@@ -26,17 +26,20 @@ void locked(connection& c, const std::string& qualified, F fn) {
 }
 
 void ensure_extension(connection& c, const pgvector_options& o) {
-  result r = c.exec("reading the installed extensions", "SELECT extversion FROM pg_extension WHERE extname = 'vector'");
+  result r = c.exec("reading the installed extensions",
+                    "SELECT extversion FROM pg_extension WHERE extname = 'vector'");
   if (PQntuples(r.get()) > 0) return;
   if (!o.create)
-    throw config_error(fmt::format("the vector extension is not installed in this database; run CREATE EXTENSION "
-                                   "vector there as a user allowed to, or set sink.create = true"));
+    throw config_error(
+        fmt::format("the vector extension is not installed in this database; run CREATE EXTENSION "
+                    "vector there as a user allowed to, or set sink.create = true"));
   try {
     c.exec("CREATE EXTENSION vector", "CREATE EXTENSION IF NOT EXISTS vector");
   } catch (const pg_failure& e) {
     if (e.sqlstate() == "58P01" || e.sqlstate() == "0A000")
-      throw sink_error(std::string(e.what()) + "; install pgvector on the PostgreSQL server "
-                                               "(https://github.com/pgvector/pgvector#installation)");
+      throw sink_error(std::string(e.what()) +
+                       "; install pgvector on the PostgreSQL server "
+                       "(https://github.com/pgvector/pgvector#installation)");
     throw;
   }
 }
@@ -58,8 +61,7 @@ const char* operator_class(const std::string& metric) {
 void create_table(connection& c, const pgvector_options& o, const std::string& qualified, int dimension) {
   locked(c, qualified, [&] {
     ensure_extension(c, o);
-    if (o.schema != "public")
-      c.exec("CREATE SCHEMA", "CREATE SCHEMA IF NOT EXISTS " + quote_ident(o.schema));
+    if (o.schema != "public") c.exec("CREATE SCHEMA", "CREATE SCHEMA IF NOT EXISTS " + quote_ident(o.schema));
     c.exec("CREATE TABLE " + plain_name(o),
            fmt::format("CREATE TABLE IF NOT EXISTS {} ("
                        "namespace text COLLATE \"C\" NOT NULL DEFAULT '', "
@@ -85,11 +87,13 @@ void build_index(connection& c, const pgvector_options& o, const std::string& qu
                      qualified, o.index, operator_class(o.metric), with));
 }
 
-table_state prepare_table(connection& c, const pgvector_options& o, const std::string& qualified, int dimension) {
+table_state prepare_table(connection& c, const pgvector_options& o, const std::string& qualified,
+                          int dimension) {
   if (o.create) {
     ensure_extension(c, o);
   } else {
-    result ext = c.exec("reading the installed extensions", "SELECT 1 FROM pg_extension WHERE extname = 'vector'");
+    result ext =
+        c.exec("reading the installed extensions", "SELECT 1 FROM pg_extension WHERE extname = 'vector'");
     if (PQntuples(ext.get()) == 0) ensure_extension(c, o);  // throws, naming the fix
   }
   table_state t;
@@ -100,9 +104,10 @@ table_state prepare_table(connection& c, const pgvector_options& o, const std::s
   const int want = o.dimension > 0 ? o.dimension : dimension;
   if (PQntuples(cols.get()) == 0) {
     if (!o.create)
-      throw config_error(fmt::format("the table {} does not exist; create it (README, pgvector sink) or set "
-                                     "sink.create = true",
-                                     plain_name(o)));
+      throw config_error(
+          fmt::format("the table {} does not exist; create it (README, pgvector sink) or set "
+                      "sink.create = true",
+                      plain_name(o)));
     if (want > 0) {
       create_table(c, o, qualified, want);
       t = {true, want, o.index != "none"};
@@ -110,48 +115,58 @@ table_state prepare_table(connection& c, const pgvector_options& o, const std::s
     return t;
   }
   t.exists = true;
-  const char* needed[][2] = {{"namespace", "text"}, {"id", "text"},           {"embedding", "vector"},
-                             {"metadata", "jsonb"}, {"metadata_hash", "text"}};
+  const char* needed[][2] = {{"namespace", "text"},
+                             {"id", "text"},
+                             {"embedding", "vector"},
+                             {"metadata", "jsonb"},
+                             {"metadata_hash", "text"}};
   for (const auto& [name, type] : needed) {
     bool found = false;
     for (int i = 0; i < PQntuples(cols.get()); ++i) {
       if (std::string_view(PQgetvalue(cols.get(), i, 0)) != name) continue;
       found = std::string_view(PQgetvalue(cols.get(), i, 1)) == type;
-      if (found && std::string_view(name) == "embedding") t.dimension = std::atoi(PQgetvalue(cols.get(), i, 2));
+      if (found && std::string_view(name) == "embedding")
+        t.dimension = std::atoi(PQgetvalue(cols.get(), i, 2));
     }
     if (!found)
-      throw config_error(fmt::format("the table {} has no column {} of type {}, so it is not a backfill table; "
-                                     "set sink.table to another name (backfill creates it)",
-                                     plain_name(o), name, type));
+      throw config_error(
+          fmt::format("the table {} has no column {} of type {}, so it is not a backfill table; "
+                      "set sink.table to another name (backfill creates it)",
+                      plain_name(o), name, type));
   }
   if (t.dimension <= 0)
-    throw config_error(fmt::format("the column embedding of {} has no fixed dimension; backfill needs vector(n)",
-                                   plain_name(o)));
+    throw config_error(fmt::format(
+        "the column embedding of {} has no fixed dimension; backfill needs vector(n)", plain_name(o)));
   if (o.dimension > 0 && o.dimension != t.dimension)
-    throw config_error(fmt::format("the table {} holds vectors of dimension {}, but sink.dimension is {}; set "
-                                   "sink.dimension to {} or use another sink.table",
-                                   plain_name(o), t.dimension, o.dimension, t.dimension));
+    throw config_error(
+        fmt::format("the table {} holds vectors of dimension {}, but sink.dimension is {}; set "
+                    "sink.dimension to {} or use another sink.table",
+                    plain_name(o), t.dimension, o.dimension, t.dimension));
   if (o.index == "none") return t;
-  result idx = c.exec("reading the indexes of " + plain_name(o),
-                      "SELECT am.amname, opc.opcname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
-                      "JOIN pg_am am ON am.oid = ic.relam JOIN pg_opclass opc ON opc.oid = i.indclass[0] "
-                      "WHERE i.indrelid = to_regclass($1) AND am.amname IN ('hnsw', 'ivfflat')",
-                      {qualified});
+  result idx =
+      c.exec("reading the indexes of " + plain_name(o),
+             "SELECT am.amname, opc.opcname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+             "JOIN pg_am am ON am.oid = ic.relam JOIN pg_opclass opc ON opc.oid = i.indclass[0] "
+             "WHERE i.indrelid = to_regclass($1) AND am.amname IN ('hnsw', 'ivfflat')",
+             {qualified});
   bool matching = false;
   for (int i = 0; i < PQntuples(idx.get()); ++i) {
-    if (o.index == PQgetvalue(idx.get(), i, 0) && std::string_view(operator_class(o.metric)) == PQgetvalue(idx.get(), i, 1))
+    if (o.index == PQgetvalue(idx.get(), i, 0) &&
+        std::string_view(operator_class(o.metric)) == PQgetvalue(idx.get(), i, 1))
       matching = true;
     else
-      logger()->warn("{} has a {} index with {}, which queries by sink.metric \"{}\" and sink.index \"{}\" do not use",
-                     plain_name(o), PQgetvalue(idx.get(), i, 0), PQgetvalue(idx.get(), i, 1), o.metric, o.index);
+      logger()->warn(
+          "{} has a {} index with {}, which queries by sink.metric \"{}\" and sink.index \"{}\" do not use",
+          plain_name(o), PQgetvalue(idx.get(), i, 0), PQgetvalue(idx.get(), i, 1), o.metric, o.index);
   }
   if (!matching) {
     if (o.create)
       t.index_pending = true;
     else
-      logger()->warn("{} has no {} index for metric \"{}\"; queries scan the table (set sink.create = true to "
-                     "build it)",
-                     plain_name(o), o.index, o.metric);
+      logger()->warn(
+          "{} has no {} index for metric \"{}\"; queries scan the table (set sink.create = true to "
+          "build it)",
+          plain_name(o), o.index, o.metric);
   }
   return t;
 }

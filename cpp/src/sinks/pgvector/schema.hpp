@@ -17,7 +17,8 @@ struct table_state {
 
 // The table's state: the extension, the table's columns and dimension and its vector index, checked
 // (create = false) or created when missing (create = true; a table only when `dimension` > 0).
-table_state prepare_table(connection& c, const pgvector_options& o, const std::string& qualified, int dimension);
+table_state prepare_table(connection& c, const pgvector_options& o, const std::string& qualified,
+                          int dimension);
 // Creates the table (and the schema and extension) for vectors of `dimension`.
 void create_table(connection& c, const pgvector_options& o, const std::string& qualified, int dimension);
 // Builds the vector index the options name (none for index = "none").

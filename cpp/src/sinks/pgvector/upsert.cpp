@@ -23,7 +23,8 @@ namespace {
 
 // The temporary table each connection stages its batches in; emptied by every commit.
 constexpr const char* stage_sql =
-    "CREATE TEMP TABLE IF NOT EXISTS backfill_stage (id text COLLATE \"C\", embedding vector, metadata jsonb, "
+    "CREATE TEMP TABLE IF NOT EXISTS backfill_stage (id text COLLATE \"C\", embedding vector, metadata "
+    "jsonb, "
     "metadata_hash text) ON COMMIT DELETE ROWS";
 
 std::string encode(const std::vector<const record*>& batch) {
@@ -50,26 +51,21 @@ std::int64_t pgvector_sink::write_batch(const std::vector<const record*>& batch,
   const std::string insert = fmt::format(
       "INSERT INTO {} (namespace, id, embedding, metadata, metadata_hash) "
       "SELECT $1, id, embedding::vector({}), metadata, metadata_hash FROM backfill_stage "
-      "ON CONFLICT (namespace, id) DO UPDATE SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, "
+      "ON CONFLICT (namespace, id) DO UPDATE SET embedding = EXCLUDED.embedding, metadata = "
+      "EXCLUDED.metadata, "
       "metadata_hash = EXCLUDED.metadata_hash, updated_at = now()",
       qualified_, dimension);
-  for (int attempt = 1;; ++attempt) {
-    try {
-      auto c = pool_->acquire();
-      c->exec("creating the staging table", stage_sql);
-      c->exec("BEGIN", "BEGIN");
-      c->copy_in("COPY of a batch", "COPY backfill_stage FROM STDIN (FORMAT BINARY)", data);
-      failpoint("pgvector.batch_copied");
-      result r = c->exec("INSERT of a batch into " + options_.schema + "." + options_.table, insert,
-                         {options_.namespace_});
-      const std::int64_t written = std::atoll(PQcmdTuples(r.get()));
-      c->exec("COMMIT", "COMMIT");
-      return written;
-    } catch (const pg_failure& e) {
-      if (attempt >= 2 || !e.retryable()) throw;
-      logger()->warn("{}; the batch rolled back and is written again", e.what());
-    }
-  }
+  return pool_->run([&](connection& c) {
+    c.exec("creating the staging table", stage_sql);
+    c.exec("BEGIN", "BEGIN");
+    c.copy_in("COPY of a batch", "COPY backfill_stage FROM STDIN (FORMAT BINARY)", data);
+    failpoint("pgvector.batch_copied");
+    result r = c.exec("INSERT of a batch into " + options_.schema + "." + options_.table, insert,
+                      {options_.namespace_});
+    const std::int64_t written = std::atoll(PQcmdTuples(r.get()));
+    c.exec("COMMIT", "COMMIT");
+    return written;
+  });
 }
 
 std::int64_t pgvector_sink::upsert(const std::vector<record>& records) {
@@ -77,16 +73,18 @@ std::int64_t pgvector_sink::upsert(const std::vector<record>& records) {
   const std::size_t dim = records.front().values.size();
   for (const record& r : records)
     if (r.values.size() != dim || dim == 0)
-      throw sink_error(fmt::format("{}: record {} has {} values, the first of the batch {}; every vector of "
-                                   "one table has the same dimension",
-                                   describe(), r.id, r.values.size(), dim));
+      throw sink_error(
+          fmt::format("{}: record {} has {} values, the first of the batch {}; every vector of "
+                      "one table has the same dimension",
+                      describe(), r.id, r.values.size(), dim));
   const table_state& t = table(static_cast<int>(dim));
   if (!t.exists)
     throw sink_error(fmt::format("{}: the table does not exist and sink.create is false", describe()));
   if (static_cast<std::size_t>(t.dimension) != dim)
-    throw sink_error(fmt::format("{} holds vectors of dimension {}, but record {} has {}; use an embedder of "
-                                 "dimension {} or another sink.table",
-                                 describe(), t.dimension, records.front().id, dim, t.dimension));
+    throw sink_error(
+        fmt::format("{} holds vectors of dimension {}, but record {} has {}; use an embedder of "
+                    "dimension {} or another sink.table",
+                    describe(), t.dimension, records.front().id, dim, t.dimension));
   // One row per id (the last one wins, as it would over several calls), in id order so concurrent
   // transactions lock shared rows in the same order.
   std::unordered_map<std::string_view, const record*> last;
@@ -103,8 +101,9 @@ std::int64_t pgvector_sink::upsert(const std::vector<record>& records) {
   std::atomic<std::int64_t> written{0};
   task_group group;
   group.for_each(batches, static_cast<std::size_t>(pool_->size()), [&](std::size_t b, std::size_t) {
-    std::vector<const record*> batch(rows.begin() + static_cast<std::ptrdiff_t>(b * per),
-                                     rows.begin() + static_cast<std::ptrdiff_t>(std::min(rows.size(), (b + 1) * per)));
+    std::vector<const record*> batch(
+        rows.begin() + static_cast<std::ptrdiff_t>(b * per),
+        rows.begin() + static_cast<std::ptrdiff_t>(std::min(rows.size(), (b + 1) * per)));
     written += write_batch(batch, t.dimension);
   });
   group.wait();

@@ -88,8 +88,8 @@ class pgvector_sink final : public sink {
   std::int64_t write_batch(const std::vector<const record*>& batch, int dimension);
 
   pgvector_options options_;
-  std::string where_;     // host:port/database, for messages
-  std::string qualified_; // "schema"."table", quoted
+  std::string where_;      // host:port/database, for messages
+  std::string qualified_;  // "schema"."table", quoted
   std::unique_ptr<pgvector_detail::pool> pool_;
   std::mutex table_mutex_;
   std::unique_ptr<pgvector_detail::table_state> table_;
