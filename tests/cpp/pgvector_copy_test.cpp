@@ -90,7 +90,8 @@ TEST(PgvectorSink, ShowsWhereTheDsnPointsNeverItsPassword) {
   o.namespace_ = "jira";
   pgvector_sink s(o);
   EXPECT_EQ(s.identity(), "pgvector:db.example.com:6543/vectors/public.backfill_chunks#jira");
-  EXPECT_EQ(s.describe(), "PostgreSQL table public.backfill_chunks at db.example.com:6543/vectors (namespace \"jira\")");
+  EXPECT_EQ(s.describe(),
+            "PostgreSQL table public.backfill_chunks at db.example.com:6543/vectors (namespace \"jira\")");
   for (const auto& [k, v] : s.receipt_info()) EXPECT_EQ(v.find("hunter2"), std::string::npos) << k;
 
   o.dsn = "host=10.0.0.5 dbname=x user=bob password='p@ss word'";

@@ -1,6 +1,7 @@
 #include "connection.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
@@ -115,7 +116,7 @@ result connection::exec(std::string_view what, const std::string& sql,
   return r;
 }
 
-void connection::copy_in(std::string_view what, const std::string& sql, std::string_view data) {
+std::int64_t connection::copy_in(std::string_view what, const std::string& sql, std::string_view data) {
   result start(PQexec(conn_, sql.c_str()));
   if (!start || PQresultStatus(start.get()) != PGRES_COPY_IN) fail(what, start.get());
   constexpr std::size_t piece = 1 << 20;
@@ -124,14 +125,20 @@ void connection::copy_in(std::string_view what, const std::string& sql, std::str
     if (PQputCopyData(conn_, data.data() + at, static_cast<int>(n)) != 1) fail(what, nullptr);
   }
   if (PQputCopyEnd(conn_, nullptr) != 1) fail(what, nullptr);
-  result last;
+  result failed;
+  std::int64_t rows = 0;
   while (PGresult* r = PQgetResult(conn_)) {
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && !last)
-      last.reset(r);
-    else
+    if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+      rows += std::atoll(PQcmdTuples(r));
       PQclear(r);
+    } else if (!failed) {
+      failed.reset(r);
+    } else {
+      PQclear(r);
+    }
   }
-  if (last) fail(what, last.get());
+  if (failed) fail(what, failed.get());
+  return rows;
 }
 
 pool::pool(std::string dsn, int size, int connect_timeout)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
@@ -57,8 +58,8 @@ class connection {
   // Runs `sql` with text parameters; results come in text, or binary with `binary_results`.
   result exec(std::string_view what, const std::string& sql,
               std::initializer_list<std::string_view> params = {}, bool binary_results = false);
-  // COPY `sql` FROM STDIN with `data` as the whole stream.
-  void copy_in(std::string_view what, const std::string& sql, std::string_view data);
+  // COPY `sql` FROM STDIN with `data` as the whole stream; returns the rows it wrote.
+  std::int64_t copy_in(std::string_view what, const std::string& sql, std::string_view data);
   bool broken() const noexcept { return PQstatus(conn_) != CONNECTION_OK; }
   bool idle() const noexcept { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }
 

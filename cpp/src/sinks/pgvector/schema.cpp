@@ -15,12 +15,12 @@ std::string index_name(const pgvector_options& o) {
   return quote_ident(o.table.substr(0, 40) + "_embedding_" + o.index);
 }
 
-// Runs `fn` in one transaction holding an advisory lock on the table's name, so two runs creating
-// the same table at once take turns instead of failing on each other's catalog rows.
+// Runs `fn` in one transaction holding an advisory lock on `name` (the table's), so two runs creating
+// the same thing at once take turns instead of failing on each other's catalog rows.
 template <class F>
-void locked(connection& c, const std::string& qualified, F fn) {
+void locked(connection& c, const std::string& name, F fn) {
   c.exec("BEGIN", "BEGIN");
-  c.exec("taking the table's creation lock", "SELECT pg_advisory_xact_lock(hashtext($1))", {qualified});
+  c.exec("taking the table's creation lock", "SELECT pg_advisory_xact_lock(hashtext($1))", {name});
   fn();
   c.exec("COMMIT", "COMMIT");
 }
@@ -82,15 +82,19 @@ void build_index(connection& c, const pgvector_options& o, const std::string& qu
                                ? fmt::format("m = {}, ef_construction = {}", o.hnsw_m, o.hnsw_ef_construction)
                                : fmt::format("lists = {}", o.ivfflat_lists);
   logger()->info("building the {} index of {} (metric {})", o.index, plain_name(o), o.metric);
-  c.exec("CREATE INDEX (" + o.index + ") on " + plain_name(o),
-         fmt::format("CREATE INDEX IF NOT EXISTS {} ON {} USING {} (embedding {}) WITH ({})", index_name(o),
-                     qualified, o.index, operator_class(o.metric), with));
+  // Two runs that loaded one new table build its index in turn; the second finds it made.
+  locked(c, qualified, [&] {
+    c.exec("CREATE INDEX (" + o.index + ") on " + plain_name(o),
+           fmt::format("CREATE INDEX IF NOT EXISTS {} ON {} USING {} (embedding {}) WITH ({})", index_name(o),
+                       qualified, o.index, operator_class(o.metric), with));
+  });
 }
 
 table_state prepare_table(connection& c, const pgvector_options& o, const std::string& qualified,
                           int dimension) {
   if (o.create) {
-    ensure_extension(c, o);
+    // Under a lock of its own: two runs creating the extension at once would clash on the catalog.
+    locked(c, "backfill: CREATE EXTENSION vector", [&] { ensure_extension(c, o); });
   } else {
     result ext =
         c.exec("reading the installed extensions", "SELECT 1 FROM pg_extension WHERE extname = 'vector'");

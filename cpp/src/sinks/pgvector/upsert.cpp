@@ -2,6 +2,7 @@
 // BINARY) into a temporary table, then one INSERT ... ON CONFLICT into the table.
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -23,18 +24,21 @@ namespace {
 
 // The temporary table each connection stages its batches in; emptied by every commit.
 constexpr const char* stage_sql =
-    "CREATE TEMP TABLE IF NOT EXISTS backfill_stage (id text COLLATE \"C\", embedding vector, metadata "
-    "jsonb, "
-    "metadata_hash text) ON COMMIT DELETE ROWS";
+    "CREATE TEMP TABLE IF NOT EXISTS backfill_stage (namespace text, id text COLLATE \"C\", embedding "
+    "vector, "
+    "metadata jsonb, metadata_hash text) ON COMMIT DELETE ROWS";
+constexpr const char* columns = "(namespace, id, embedding, metadata, metadata_hash)";
 
-std::string encode(const std::vector<const record*>& batch) {
+std::string encode(const std::vector<const record*>& batch, std::string_view name_space) {
   std::size_t bytes = 32;
-  for (const record* r : batch) bytes += 64 + r->id.size() + 4 * r->values.size() + r->metadata_json.size();
+  for (const record* r : batch)
+    bytes += 96 + name_space.size() + r->id.size() + 4 * r->values.size() + r->metadata_json.size();
   std::string out;
   out.reserve(bytes);
   pgcopy::append_header(out);
   for (const record* r : batch) {
-    pgcopy::append_row_start(out, 4);
+    pgcopy::append_row_start(out, 5);
+    pgcopy::append_text(out, name_space);
     pgcopy::append_text(out, r->id);
     pgcopy::append_vector(out, r->values);
     pgcopy::append_jsonb(out, r->metadata_json);
@@ -46,22 +50,44 @@ std::string encode(const std::vector<const record*>& batch) {
 
 }  // namespace
 
+// A batch none of whose ids the table holds yet (a first load: checked by one probe of the primary
+// key) is copied straight into the table; any other batch is staged and merged by INSERT ... ON
+// CONFLICT. The direct COPY writes each row once instead of twice, about twice as fast on the
+// server (bench/pgvector_bench.py). A concurrent writer that inserts one of the ids in between makes
+// the COPY fail on the key; the batch is then merged instead.
 std::int64_t pgvector_sink::write_batch(const std::vector<const record*>& batch, int dimension) {
-  const std::string data = encode(batch);
-  const std::string insert = fmt::format(
-      "INSERT INTO {} (namespace, id, embedding, metadata, metadata_hash) "
-      "SELECT $1, id, embedding::vector({}), metadata, metadata_hash FROM backfill_stage "
-      "ON CONFLICT (namespace, id) DO UPDATE SET embedding = EXCLUDED.embedding, metadata = "
-      "EXCLUDED.metadata, "
-      "metadata_hash = EXCLUDED.metadata_hash, updated_at = now()",
-      qualified_, dimension);
+  const std::string data = encode(batch, options_.namespace_);
+  std::vector<std::string> ids;
+  ids.reserve(batch.size());
+  for (const record* r : batch) ids.push_back(r->id);
+  const std::string id_list = text_array(ids);
+  const std::string target = options_.schema + "." + options_.table;
+  const std::string probe =
+      fmt::format("SELECT 1 FROM {} WHERE namespace = $1 AND id = ANY($2::text[]) LIMIT 1", qualified_);
+  const std::string copy = fmt::format("COPY {} {} FROM STDIN (FORMAT BINARY)", qualified_, columns);
+  const std::string merge = fmt::format(
+      "INSERT INTO {0} {1} SELECT namespace, id, embedding::vector({2}), metadata, metadata_hash "
+      "FROM backfill_stage ON CONFLICT (namespace, id) DO UPDATE SET embedding = EXCLUDED.embedding, "
+      "metadata = EXCLUDED.metadata, metadata_hash = EXCLUDED.metadata_hash, updated_at = now()",
+      qualified_, columns, dimension);
   return pool_->run([&](connection& c) {
-    c.exec("creating the staging table", stage_sql);
     c.exec("BEGIN", "BEGIN");
+    if (PQntuples(c.exec("reading which ids exist", probe, {options_.namespace_, id_list}).get()) == 0) {
+      try {
+        const std::int64_t written = c.copy_in("COPY of a batch into " + target, copy, data);
+        failpoint("pgvector.batch_copied");
+        c.exec("COMMIT", "COMMIT");
+        return written;
+      } catch (const pg_failure& e) {
+        if (e.sqlstate() != "23505") throw;
+        c.exec("ROLLBACK", "ROLLBACK");
+        c.exec("BEGIN", "BEGIN");
+      }
+    }
+    c.exec("creating the staging table", stage_sql);
     c.copy_in("COPY of a batch", "COPY backfill_stage FROM STDIN (FORMAT BINARY)", data);
     failpoint("pgvector.batch_copied");
-    result r = c.exec("INSERT of a batch into " + options_.schema + "." + options_.table, insert,
-                      {options_.namespace_});
+    result r = c.exec("INSERT of a batch into " + target, merge);
     const std::int64_t written = std::atoll(PQcmdTuples(r.get()));
     c.exec("COMMIT", "COMMIT");
     return written;
