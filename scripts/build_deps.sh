@@ -5,7 +5,9 @@
 #   curl     HTTP and HTTPS over OpenSSL, HTTP/2 (nghttp2), zlib; no LDAP, SSH, RTMP, Kerberos, IDN,
 #            PSL, FTP, mail or other protocols;
 #   libzip   reading Slack export zips (deflate, zlib); no bzip2/lzma/zstd, no encryption;
-#   simdjson the parser (Debian ships it only as a shared library).
+#   simdjson the parser (Debian ships it only as a shared library);
+#   libpq    PostgreSQL's client library (the pgvector sink), from postgresql-15 with OpenSSL only: no
+#            GSSAPI, LDAP, ICU, readline or zlib (Debian's libpq5 pulls in Kerberos and OpenLDAP).
 # OpenSSL and xxHash link from the static archives Debian's -dev packages ship; spdlog and fmt are used
 # header-only. nghttp2, SQLite and zlib stay shared (Debian's archives of them are not position
 # independent): auditwheel copies those three small libraries into the wheel.
@@ -16,10 +18,10 @@ cd "$(dirname "$0")/.."
 root=$PWD/build/deps
 prefix=$root/prefix
 jobs=${JOBS:-2}
-packages=(curl libzip simdjson)
+packages=(curl libzip simdjson postgresql-15)
 # Rebuilt when this script or the system's -dev packages of these sources change (their source
 # version is what `apt-get source` fetches; the system's apt has no deb-src lists to ask).
-dev_packages=(libcurl4-openssl-dev libzip-dev libsimdjson-dev)
+dev_packages=(libcurl4-openssl-dev libzip-dev libsimdjson-dev libpq-dev)
 stamp=$( (cat "$0"; dpkg-query -W -f='${source:Version}\n' "${dev_packages[@]}" 2>/dev/null) | sha256sum | cut -d' ' -f1)
 if [[ -f $prefix/.stamp && "$(cat "$prefix/.stamp")" == "$stamp" ]]; then
   echo "deps: up to date ($prefix)"
@@ -67,5 +69,17 @@ cmake_build libzip "$(src libzip)" -DENABLE_BZIP2=OFF -DENABLE_LZMA=OFF -DENABLE
   -DENABLE_OPENSSL=OFF -DENABLE_MBEDTLS=OFF -DENABLE_COMMONCRYPTO=OFF -DENABLE_WINDOWS_CRYPTO=OFF \
   -DBUILD_TOOLS=OFF -DBUILD_REGRESS=OFF -DBUILD_EXAMPLES=OFF -DBUILD_DOC=OFF
 cmake_build simdjson "$(src simdjson)" -DSIMDJSON_DEVELOPER_MODE=OFF -DSIMDJSON_ENABLE_THREADS=ON
+
+# libpq with what it needs and nothing else: the generated headers, src/common and src/port (as
+# PIC archives), then the static library; the shared one is removed so the extension links the archive.
+step "building libpq"
+pg=$(src postgresql-15)
+(cd "$pg" && run ./configure --prefix="$prefix" --with-openssl --without-readline --without-icu --without-gssapi \
+  --without-ldap --without-zlib --without-lz4 --without-zstd --without-llvm --without-libxml --without-pam \
+  --without-perl --without-python --without-tcl --without-selinux --without-systemd CFLAGS="-O2 -fPIC")
+for dir in src/include src/common src/port src/interfaces/libpq; do run make -C "$pg/$dir" -j "$jobs"; done
+for dir in src/include src/common src/port src/interfaces/libpq; do run make -C "$pg/$dir" install; done
+rm -f "$prefix"/lib/libpq.so*
+
 echo "$stamp" >"$prefix/.stamp"
 step "done: $(du -sh "$prefix" | cut -f1) in $prefix"
