@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 root=$PWD/build/deps
 prefix=$root/prefix
 jobs=${JOBS:-2}
-packages=(curl libzip simdjson postgresql-15)
+packages=(curl libzip simdjson)
 # Rebuilt when this script or the system's -dev packages of these sources change (their source
 # version is what `apt-get source` fetches; the system's apt has no deb-src lists to ask).
 dev_packages=(libcurl4-openssl-dev libzip-dev libsimdjson-dev libpq-dev)
@@ -43,9 +43,16 @@ deb-src http://deb.debian.org/debian-security $codename-security main
 LIST
 apt=(apt-get -q -o "Dir::Etc::SourceList=$root/apt/sources.list" -o Dir::Etc::SourceParts=/nonexistent
      -o "Dir::State::Lists=$root/apt/lists" -o "Dir::Cache=$root/apt/cache" -o APT::Sandbox::User=root)
-step "fetching Debian sources: ${packages[*]}"
+step "fetching Debian sources: ${packages[*]} postgresql-15"
 run "${apt[@]}" update
 (cd "$root/src" && run "${apt[@]}" source "${packages[@]}")
+# postgresql-15: the newest version whose source the mirrors serve (debian-security may serve the
+# binary packages of a release without its source).
+fetched=""
+for v in $(apt-cache "${apt[@]:1}" showsrc postgresql-15 2>/dev/null | sed -n 's/^Version: //p' | sort -V -r -u); do
+  if (cd "$root/src" && "${apt[@]}" source "postgresql-15=$v" >>"$log" 2>&1); then fetched=$v; break; fi
+done
+[[ -n $fetched ]] || { tail -n 20 "$log" >&2; echo "deps: no source of postgresql-15 could be fetched" >&2; exit 1; }
 src() { find "$root/src" -mindepth 1 -maxdepth 1 -type d -name "$1-*" | head -1; }
 
 cmake_build() {  # name, source dir, cmake options...
@@ -78,7 +85,8 @@ pg=$(src postgresql-15)
   --without-ldap --without-zlib --without-lz4 --without-zstd --without-llvm --without-libxml --without-pam \
   --without-perl --without-python --without-tcl --without-selinux --without-systemd CFLAGS="-O2 -fPIC")
 for dir in src/include src/common src/port src/interfaces/libpq; do run make -C "$pg/$dir" -j "$jobs"; done
-for dir in src/include src/common src/port src/interfaces/libpq; do run make -C "$pg/$dir" install; done
+for dir in src/include src/interfaces/libpq; do run make -C "$pg/$dir" install; done
+cp "$pg/src/common/libpgcommon_shlib.a" "$pg/src/port/libpgport_shlib.a" "$prefix/lib/"
 rm -f "$prefix"/lib/libpq.so*
 
 echo "$stamp" >"$prefix/.stamp"

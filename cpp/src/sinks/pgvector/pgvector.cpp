@@ -17,6 +17,12 @@ using namespace pgvector_detail;
 
 constexpr std::size_t ids_per_statement = 1000;
 
+// The ids of one statement, from `at`.
+std::vector<std::string> slice(const std::vector<std::string>& ids, std::size_t at) {
+  const auto end = std::min(ids.size(), at + ids_per_statement);
+  return {ids.begin() + static_cast<std::ptrdiff_t>(at), ids.begin() + static_cast<std::ptrdiff_t>(end)};
+}
+
 void check_options(const pgvector_options& o) {
   if (o.dsn.empty())
     throw config_error(
@@ -88,8 +94,13 @@ std::map<std::string, std::string> pgvector_sink::receipt_info() const {
 table_state& pgvector_sink::table(int dimension) {
   std::lock_guard<std::mutex> lock(table_mutex_);
   if (!table_ || (!table_->exists && dimension > 0)) {
-    table_ = std::make_unique<table_state>(
-        pool_->run([&](connection& c) { return prepare_table(c, options_, qualified_, dimension); }));
+    table_state t =
+        pool_->run([&](connection& c) { return prepare_table(c, options_, qualified_, dimension); });
+    // Updated in place: other calls may hold a reference.
+    if (table_)
+      *table_ = t;
+    else
+      table_ = std::make_unique<table_state>(t);
   }
   return *table_;
 }
@@ -107,9 +118,7 @@ std::vector<fetched_record> pgvector_sink::fetch(const std::vector<std::string>&
   const std::string sql = fmt::format(
       "SELECT id, embedding, metadata FROM {} WHERE namespace = $1 AND id = ANY($2::text[])", qualified_);
   for (std::size_t at = 0; at < ids.size(); at += ids_per_statement) {
-    std::vector<std::string> part(
-        ids.begin() + static_cast<std::ptrdiff_t>(at),
-        ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), at + ids_per_statement)));
+    const std::vector<std::string> part = slice(ids, at);
     result r = pool_->run([&](connection& c) {
       return c.exec("reading records back", sql, {options_.namespace_, text_array(part)}, true);
     });
@@ -136,9 +145,7 @@ void pgvector_sink::remove(const std::vector<std::string>& ids) {
   const std::string sql =
       fmt::format("DELETE FROM {} WHERE namespace = $1 AND id = ANY($2::text[])", qualified_);
   for (std::size_t at = 0; at < ids.size(); at += ids_per_statement) {
-    std::vector<std::string> part(
-        ids.begin() + static_cast<std::ptrdiff_t>(at),
-        ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), at + ids_per_statement)));
+    const std::vector<std::string> part = slice(ids, at);
     pool_->run([&](connection& c) {
       c.exec("deleting records", sql, {options_.namespace_, text_array(part)});
     });
