@@ -57,7 +57,7 @@ typecheck:
 # Every benchmark, then BENCHMARKS.md from their results (bench/README.md; ~1.5 h on 2 cores).
 # E2E_BENCH_ARGS go to bench/e2e_bench.py, e.g. E2E_BENCH_ARGS="--issues 20000 --ladder 10000".
 bench: setup
-	@$(VENV)/python -c 'import requests, httpx, pinecone.grpc' 2>/dev/null || \
+	@$(VENV)/python -c 'import requests, httpx, pinecone.grpc, psycopg, pgvector' 2>/dev/null || \
 	  $(VENV)/python -m pip install -q --disable-pip-version-check -r bench/requirements.txt
 	@$(VENV)/python bench/http_bench.py $(BENCH_ARGS)
 	@$(VENV)/python bench/pinecone_bench.py $(PINECONE_BENCH_ARGS)
@@ -65,6 +65,7 @@ bench: setup
 	@$(VENV)/python bench/latency_bench.py $(LATENCY_BENCH_ARGS)
 	@$(VENV)/python bench/openai_bench.py $(OPENAI_BENCH_ARGS)
 	@$(VENV)/python bench/e2e_bench.py $(E2E_BENCH_ARGS)
+	@$(VENV)/python bench/pgvector_bench.py $(PGVECTOR_BENCH_ARGS)
 	@$(VENV)/python bench/write_benchmarks_md.py $(patsubst %,--ladder %,$(wildcard bench/results/ladder-*.json))
 
 clean:

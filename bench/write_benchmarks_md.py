@@ -258,6 +258,10 @@ def render(result: dict[str, Any], ladder: dict[str, Any] | None, findings: str)
     if "normalize" in result:
         lines += ["", "## 5. Normalization of Jira pages", ""]
         lines += section_normalize(result["normalize"])
+    if "pgvector" in result:
+        from pgvector_bench import section as pgvector_section
+        lines += ["", "## 6. PostgreSQL + pgvector: the sink against psycopg 3", ""]
+        lines += pgvector_section(result["pgvector"])
     if findings.strip():
         lines += ["", findings.strip()]
     lines += ["", "## Running it", "",
@@ -267,6 +271,7 @@ def render(result: dict[str, Any], ladder: dict[str, Any] | None, findings: str)
               ".venv/bin/python bench/e2e_bench.py --quick            # smoke run (what tests/python/test_bench_e2e_smoke.py runs)",
               ".venv/bin/python bench/e2e_bench.py --only e2e --issues 20000 --contenders backfill-cli,reference",
               ".venv/bin/python bench/write_benchmarks_md.py --ladder bench/results/ladder-1m.json",
+              ".venv/bin/python bench/pgvector_bench.py                # section 6 (~5 min); bench/results/pgvector.json",
               "```", ""]
     return "\n".join(lines)
 
@@ -282,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="bench/latency_bench.py's result, used when it is newer than the e2e's copy")
     ap.add_argument("--upsert", type=Path, default=RESULTS / "upsert.json",
                     help="a result of `bench/e2e_bench.py --only upsert`, used when the e2e has none or it is newer")
+    ap.add_argument("--pgvector", type=Path, default=RESULTS / "pgvector.json",
+                    help="bench/pgvector_bench.py's result (section 6), when it exists")
     ap.add_argument("--findings", type=Path, default=HERE / "findings.md")
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args(argv)
@@ -320,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             result["upsert"] = up["upsert"] | {"measured_by": up["command"], "measured_at": up["created_at"],
                                                "commit": up["versions"].get("backfill_commit", "?")}
             result.setdefault("goals", {})["upsert_vs_sdk"] = goals({"upsert": up["upsert"]})["upsert_vs_sdk"]
+    if args.pgvector.exists():
+        result["pgvector"] = json.loads(args.pgvector.read_text())
     findings = args.findings.read_text() if args.findings.exists() else ""
     args.out.write_text(render(result, ladder, findings))
     print(f"wrote {args.out}")

@@ -5,7 +5,7 @@
 # Each entry: the name shown, then the Debian, Fedora and Homebrew packages that provide it.
 #
 # The core links them through backfill::deps, one interface target. With BACKFILL_BUNDLE_DEPS (wheels,
-# scripts/build_wheel.sh) curl, libzip and simdjson link statically as scripts/build_deps.sh builds them
+# scripts/build_wheel.sh) curl, libzip, simdjson and libpq link statically as scripts/build_deps.sh builds them
 # (in BACKFILL_DEPS_PREFIX), OpenSSL and xxHash from their static archives, spdlog and fmt
 # header-only; nghttp2, SQLite and zlib stay shared for auditwheel to copy into the wheel.
 include(CheckLanguage)
@@ -70,6 +70,24 @@ if(PKG_CONFIG_FOUND)
     pkg_check_modules(LIBZIP QUIET IMPORTED_TARGET libzip)
     pkg_check_modules(XXHASH QUIET IMPORTED_TARGET libxxhash)
   endif()
+  if(NOT BACKFILL_BUNDLE_DEPS)
+    # The pgvector sink speaks to PostgreSQL through libpq (cpp/src/sinks/pgvector/).
+    pkg_check_modules(LIBPQ QUIET IMPORTED_TARGET libpq)
+  endif()
+endif()
+if(BACKFILL_BUNDLE_DEPS)
+  # libpq as scripts/build_deps.sh builds it: the archive and the two it needs (PIC builds).
+  set(_backfill_libpq "")
+  foreach(_lib libpq.a libpgcommon_shlib.a libpgport_shlib.a)
+    find_library(_backfill_${_lib} NAMES ${_lib} PATHS "${BACKFILL_DEPS_PREFIX}/lib" NO_DEFAULT_PATH)
+    if(_backfill_${_lib})
+      list(APPEND _backfill_libpq "${_backfill_${_lib}}")
+    endif()
+  endforeach()
+  list(LENGTH _backfill_libpq _backfill_libpq_count)
+  if(_backfill_libpq_count EQUAL 3)
+    set(LIBPQ_FOUND TRUE)
+  endif()
 endif()
 
 _backfill_need(CURL_FOUND "libcurl (with OpenSSL)" libcurl4-openssl-dev libcurl-devel curl)
@@ -80,6 +98,7 @@ _backfill_need(OPENSSL_FOUND "OpenSSL" libssl-dev openssl-devel openssl@3)
 _backfill_need(LIBZIP_FOUND "libzip" libzip-dev libzip-devel libzip)
 _backfill_need(XXHASH_FOUND "xxHash" libxxhash-dev xxhash-devel xxhash)
 _backfill_need(NGHTTP2_FOUND "nghttp2" libnghttp2-dev libnghttp2-devel libnghttp2)
+_backfill_need(LIBPQ_FOUND "libpq (PostgreSQL's client library)" libpq-dev libpq-devel libpq)
 if(BACKFILL_BUILD_PYTHON)
   _backfill_need(Python_FOUND "Python 3.10+ headers" python3-dev python3-devel python)
 endif()
@@ -110,8 +129,13 @@ else()
 endif()
 add_library(backfill_deps INTERFACE)
 add_library(backfill::deps ALIAS backfill_deps)
+if(BACKFILL_BUNDLE_DEPS)
+  target_include_directories(backfill_deps INTERFACE "${BACKFILL_DEPS_PREFIX}/include")
+else()
+  set(_backfill_libpq PkgConfig::LIBPQ)
+endif()
 target_link_libraries(backfill_deps INTERFACE simdjson::simdjson CURL::libcurl ${_backfill_sqlite}
-                      PkgConfig::NGHTTP2 OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
+                      PkgConfig::NGHTTP2 ${_backfill_libpq} OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
 if(BACKFILL_BUNDLE_DEPS)
   target_compile_definitions(backfill_deps INTERFACE SPDLOG_FMT_EXTERNAL FMT_HEADER_ONLY)
   target_link_libraries(backfill_deps INTERFACE libzip::zip ${_backfill_xxhash_archive} ${CMAKE_DL_LIBS})

@@ -4,7 +4,9 @@
 #   curl     HTTP and HTTPS over OpenSSL, HTTP/2 (nghttp2), zlib; no LDAP, SSH, RTMP, Kerberos, IDN,
 #            PSL, FTP, mail or other protocols;
 #   libzip   reading Slack export zips (deflate, zlib); no bzip2/lzma/zstd, no encryption;
-#   simdjson the parser (Debian ships it only as a shared library).
+#   simdjson the parser (Debian ships it only as a shared library);
+#   libpq    PostgreSQL's client library (the pgvector sink), from postgresql-15 with OpenSSL only: no
+#            GSSAPI, LDAP, ICU, readline or zlib (Debian's libpq5 pulls in Kerberos and OpenLDAP).
 # Where the sources come from:
 #   apt   (on Debian, the default) `apt-get source`, verified by the system's keyring. OpenSSL and
 #         xxHash then link from the static archives Debian's -dev packages ship, spdlog and fmt are
@@ -13,8 +15,8 @@
 #         see [tool.cibuildwheel] in pyproject.toml) the files scripts/deps.lock pins, downloaded from
 #         Debian's archive and checked against their SHA-256; OpenSSL, xxHash, spdlog and fmt are then
 #         built (or their headers installed) here too. scripts/deps_lock.py refreshes the lock.
-# nghttp2, SQLite and zlib stay shared (the system's -dev packages): auditwheel copies those three
-# small libraries into the wheel.
+# nghttp2, SQLite and zlib stay shared (the system's -dev packages; Debian's archives of them are not
+# position independent): auditwheel copies those three small libraries into the wheel.
 # Output: build/deps/prefix (lib/, include/, CMake configs), or $BACKFILL_DEPS_ROOT/prefix. Idempotent:
 # a stamp keeps what is built.
 # Usage: scripts/build_deps.sh [--lock]
@@ -28,7 +30,7 @@ mode=apt
 if [[ ${1:-} == --lock ]] || ! command -v apt-get >/dev/null; then mode=lock; fi
 # Rebuilt when this script, the lock or (apt) the system's -dev packages of these sources change (their
 # source version is what `apt-get source` fetches; the system's apt has no deb-src lists to ask).
-dev_packages=(libcurl4-openssl-dev libzip-dev libsimdjson-dev)
+dev_packages=(libcurl4-openssl-dev libzip-dev libsimdjson-dev libpq-dev)
 stamp=$( (echo "$mode"; cat "$0"; if [[ $mode == lock ]]; then cat scripts/deps.lock; else
   dpkg-query -W -f='${source:Version}\n' "${dev_packages[@]}" 2>/dev/null; fi) | sha256sum | cut -d' ' -f1)
 if [[ -f $prefix/.stamp && "$(cat "$prefix/.stamp")" == "$stamp" ]]; then
@@ -53,9 +55,16 @@ deb-src http://deb.debian.org/debian-security $codename-security main
 LIST
   local apt=(apt-get -q -o "Dir::Etc::SourceList=$root/apt/sources.list" -o Dir::Etc::SourceParts=/nonexistent
     -o "Dir::State::Lists=$root/apt/lists" -o "Dir::Cache=$root/apt/cache" -o APT::Sandbox::User=root)
-  step "fetching Debian sources: ${packages[*]}"
+  step "fetching Debian sources: ${packages[*]} postgresql-15"
   run "${apt[@]}" update
   (cd "$root/src" && run "${apt[@]}" source "${packages[@]}")
+  # postgresql-15: the newest version whose source the mirrors serve (debian-security may serve the
+  # binary packages of a release without its source).
+  local v fetched=""
+  for v in $(apt-cache "${apt[@]:1}" showsrc postgresql-15 2>/dev/null | sed -n 's/^Version: //p' | sort -V -r -u); do
+    if (cd "$root/src" && "${apt[@]}" source "postgresql-15=$v" >>"$log" 2>&1); then fetched=$v; break; fi
+  done
+  [[ -n $fetched ]] || { tail -n 20 "$log" >&2; echo "deps: no source of postgresql-15 could be fetched" >&2; exit 1; }
 }
 
 # The files scripts/deps.lock pins, checked, unpacked into src/<package>-lock with Debian's patches
@@ -127,5 +136,18 @@ cmake_build libzip "$(src libzip)" -DENABLE_BZIP2=OFF -DENABLE_LZMA=OFF -DENABLE
   -DENABLE_OPENSSL=OFF -DENABLE_MBEDTLS=OFF -DENABLE_COMMONCRYPTO=OFF -DENABLE_WINDOWS_CRYPTO=OFF \
   -DBUILD_TOOLS=OFF -DBUILD_REGRESS=OFF -DBUILD_EXAMPLES=OFF -DBUILD_DOC=OFF
 cmake_build simdjson "$(src simdjson)" -DSIMDJSON_DEVELOPER_MODE=OFF -DSIMDJSON_ENABLE_THREADS=ON
+
+# libpq with what it needs and nothing else: the generated headers, src/common and src/port (as
+# PIC archives), then the static library; the shared one is removed so the extension links the archive.
+step "building libpq"
+pg=$(src postgresql-15)
+(cd "$pg" && run ./configure --prefix="$prefix" --with-includes="$prefix/include" --with-libraries="$prefix/lib" --with-openssl --without-readline --without-icu --without-gssapi \
+  --without-ldap --without-zlib --without-lz4 --without-zstd --without-llvm --without-libxml --without-pam \
+  --without-perl --without-python --without-tcl --without-selinux --without-systemd CFLAGS="-O2 -fPIC")
+for dir in src/include src/common src/port src/interfaces/libpq; do run make -C "$pg/$dir" -j "$jobs"; done
+for dir in src/include src/interfaces/libpq; do run make -C "$pg/$dir" install; done
+cp "$pg/src/common/libpgcommon_shlib.a" "$pg/src/port/libpgport_shlib.a" "$prefix/lib/"
+rm -f "$prefix"/lib/libpq.so*
+
 echo "$stamp" >"$prefix/.stamp"
 step "done: $(du -sh "$prefix" | cut -f1) in $prefix"

@@ -27,6 +27,7 @@ PACKAGES = {
     "xxhash": "content hashes",
     "spdlog": "logging, header-only",
     "fmtlib": "formatting, header-only",
+    "postgresql-15": "libpq for the pgvector sink, without Kerberos, LDAP or ICU",
 }
 
 

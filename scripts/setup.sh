@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(build-essential pkg-config libcurl4-openssl-dev libsimdjson-dev libspdlog-dev libfmt-dev
-              libsqlite3-dev libgtest-dev libxxhash-dev libzip-dev libnghttp2-dev libssl-dev clang-format python3-venv
+              libsqlite3-dev libgtest-dev libxxhash-dev libzip-dev libnghttp2-dev libssl-dev libpq-dev clang-format python3-venv
               python3-dev)
 
 missing=()
@@ -37,6 +37,9 @@ if ((${#missing[@]})); then
 fi
 
 [[ "${1:-}" == --packages ]] && exit 0
+
+# PostgreSQL with pgvector, for the pgvector sink's tests and benchmark.
+bash scripts/setup_pgvector.sh
 
 PY=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then

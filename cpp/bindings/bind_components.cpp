@@ -8,6 +8,7 @@
 #include "backfill/http/client.hpp"
 #include "backfill/pipeline/pipeline.hpp"
 #include "backfill/sinks/local/local_index.hpp"
+#include "backfill/sinks/pgvector/pgvector.hpp"
 #include "backfill/sinks/pinecone/pinecone.hpp"
 #include "backfill/sources/jira/jira.hpp"
 #include "backfill/sources/slack_export/slack_export.hpp"
@@ -34,6 +35,7 @@ void register_options(py::module_& m) {
   bind_options<slack_export_options>(m, "SlackExportOptions");
   bind_options<openai_options>(m, "OpenAIOptions");
   bind_options<pinecone_options>(m, "PineconeOptions");
+  bind_options<pgvector_options>(m, "PgvectorOptions");
   bind_options<chunker_options>(m, "ChunkingOptions");
   bind_options<pipeline_options>(m, "PipelineOptions");
 }
@@ -120,6 +122,7 @@ void register_components(py::module_& m) {
           },
           py::arg("vector"), py::arg("top_k") = 10);
   bind_built<pinecone_sink, pinecone_options, sink>(m, "PineconeSink");
+  bind_built<pgvector_sink, pgvector_options, sink>(m, "PgvectorSink");
   py::class_<local_index, sink, std::shared_ptr<local_index>>(m, "LocalIndex")
       .def(py::init<const std::filesystem::path&, std::string>(), py::arg("path"), py::arg("namespace") = "")
       .def("namespaces", &local_index::namespaces);

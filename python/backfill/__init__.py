@@ -8,7 +8,7 @@ from __future__ import annotations
 from backfill import _core
 from backfill.chunking import Chunking
 from backfill.embedders import HashEmbedder, OpenAIEmbedder, PythonEmbedder
-from backfill.sinks import LocalIndex, PineconeIndex, PythonSink
+from backfill.sinks import LocalIndex, PgvectorTable, PineconeIndex, PythonSink
 from backfill.sources import Document, JiraCloud, Page, PythonSource, SlackExport
 from backfill.config import Config, load_config
 from backfill.errors import (
@@ -63,6 +63,7 @@ __all__ = [
     "OpenAIEmbedder",
     "Page",
     "PaginationError",
+    "PgvectorTable",
     "PineconeIndex",
     "Pipeline",
     "PlanReport",

@@ -146,6 +146,31 @@ class PineconeSink(Sink):
     @overload
     def __init__(self, **kwargs: Any) -> None: ...
 
+class PgvectorOptions:
+    dsn: str
+    schema: str
+    table: str
+    namespace: str
+    create: bool
+    index: str
+    metric: str
+    dimension: int
+    hnsw_m: int
+    hnsw_ef_construction: int
+    ivfflat_lists: int
+    ef_search: int
+    batch_size: int
+    connections: int
+    metadata_max_bytes: int
+    connect_timeout: int
+    def __init__(self, **kwargs: Any) -> None: ...
+
+class PgvectorSink(Sink):
+    @overload
+    def __init__(self, options: PgvectorOptions) -> None: ...
+    @overload
+    def __init__(self, **kwargs: Any) -> None: ...
+
 
 class ChunkingOptions:
     target_tokens: int

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Union
 
 from backfill.sinks.local import LocalIndex
+from backfill.sinks.pgvector import PgvectorTable
 from backfill.sinks.pinecone import PineconeIndex
 from backfill.sinks.python import PythonSink
 
-SinkSpec = Union[LocalIndex, PineconeIndex, PythonSink]
-SINKS: dict[str, type] = {LocalIndex.type: LocalIndex, PineconeIndex.type: PineconeIndex, PythonSink.type: PythonSink}
+SinkSpec = Union[LocalIndex, PineconeIndex, PgvectorTable, PythonSink]
+SINKS: dict[str, type] = {LocalIndex.type: LocalIndex, PineconeIndex.type: PineconeIndex, PythonSink.type: PythonSink,
+                       PgvectorTable.type: PgvectorTable}
 
-__all__ = ["LocalIndex", "PineconeIndex", "PythonSink", "SINKS", "SinkSpec"]
+__all__ = ["LocalIndex", "PgvectorTable", "PineconeIndex", "PythonSink", "SINKS", "SinkSpec"]

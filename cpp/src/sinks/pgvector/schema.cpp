@@ -1,0 +1,178 @@
+#include "schema.hpp"
+
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "backfill/core/log.hpp"
+
+namespace backfill::pgvector_detail {
+namespace {
+
+std::string plain_name(const pgvector_options& o) { return o.schema + "." + o.table; }
+
+std::string index_name(const pgvector_options& o) {
+  return quote_ident(o.table.substr(0, 40) + "_embedding_" + o.index);
+}
+
+// Runs `fn` in one transaction holding an advisory lock on `name` (the table's), so two runs creating
+// the same thing at once take turns instead of failing on each other's catalog rows.
+template <class F>
+void locked(connection& c, const std::string& name, F fn) {
+  c.exec("BEGIN", "BEGIN");
+  c.exec("taking the table's creation lock", "SELECT pg_advisory_xact_lock(hashtext($1))", {name});
+  fn();
+  c.exec("COMMIT", "COMMIT");
+}
+
+void ensure_extension(connection& c, const pgvector_options& o) {
+  result r = c.exec("reading the installed extensions",
+                    "SELECT extversion FROM pg_extension WHERE extname = 'vector'");
+  if (PQntuples(r.get()) > 0) return;
+  if (!o.create)
+    throw config_error(
+        fmt::format("the vector extension is not installed in this database; run CREATE EXTENSION "
+                    "vector there as a user allowed to, or set sink.create = true"));
+  try {
+    c.exec("CREATE EXTENSION vector", "CREATE EXTENSION IF NOT EXISTS vector");
+  } catch (const pg_failure& e) {
+    if (e.sqlstate() == "58P01" || e.sqlstate() == "0A000")
+      throw sink_error(std::string(e.what()) +
+                       "; install pgvector on the PostgreSQL server "
+                       "(https://github.com/pgvector/pgvector#installation)");
+    throw;
+  }
+}
+
+}  // namespace
+
+const char* distance_operator(const std::string& metric) {
+  if (metric == "l2") return "<->";
+  if (metric == "inner_product") return "<#>";
+  return "<=>";
+}
+
+const char* operator_class(const std::string& metric) {
+  if (metric == "l2") return "vector_l2_ops";
+  if (metric == "inner_product") return "vector_ip_ops";
+  return "vector_cosine_ops";
+}
+
+void create_table(connection& c, const pgvector_options& o, const std::string& qualified, int dimension) {
+  locked(c, qualified, [&] {
+    ensure_extension(c, o);
+    if (o.schema != "public") c.exec("CREATE SCHEMA", "CREATE SCHEMA IF NOT EXISTS " + quote_ident(o.schema));
+    c.exec("CREATE TABLE " + plain_name(o),
+           fmt::format("CREATE TABLE IF NOT EXISTS {} ("
+                       "namespace text COLLATE \"C\" NOT NULL DEFAULT '', "
+                       "id text COLLATE \"C\" NOT NULL, "
+                       "embedding vector({}) NOT NULL, "
+                       "metadata jsonb NOT NULL, "
+                       "text text GENERATED ALWAYS AS (metadata->>'text') STORED, "
+                       "metadata_hash text NOT NULL, "
+                       "updated_at timestamptz NOT NULL DEFAULT now(), "
+                       "PRIMARY KEY (namespace, id))",
+                       qualified, dimension));
+  });
+}
+
+void build_index(connection& c, const pgvector_options& o, const std::string& qualified) {
+  if (o.index == "none") return;
+  const std::string with = o.index == "hnsw"
+                               ? fmt::format("m = {}, ef_construction = {}", o.hnsw_m, o.hnsw_ef_construction)
+                               : fmt::format("lists = {}", o.ivfflat_lists);
+  logger()->info("building the {} index of {} (metric {})", o.index, plain_name(o), o.metric);
+  // Two runs that loaded one new table build its index in turn; the second finds it made.
+  locked(c, qualified, [&] {
+    c.exec("CREATE INDEX (" + o.index + ") on " + plain_name(o),
+           fmt::format("CREATE INDEX IF NOT EXISTS {} ON {} USING {} (embedding {}) WITH ({})", index_name(o),
+                       qualified, o.index, operator_class(o.metric), with));
+  });
+}
+
+table_state prepare_table(connection& c, const pgvector_options& o, const std::string& qualified,
+                          int dimension) {
+  if (o.create) {
+    // Under a lock of its own: two runs creating the extension at once would clash on the catalog.
+    locked(c, "backfill: CREATE EXTENSION vector", [&] { ensure_extension(c, o); });
+  } else {
+    result ext =
+        c.exec("reading the installed extensions", "SELECT 1 FROM pg_extension WHERE extname = 'vector'");
+    if (PQntuples(ext.get()) == 0) ensure_extension(c, o);  // throws, naming the fix
+  }
+  table_state t;
+  result cols = c.exec("reading the columns of " + plain_name(o),
+                       "SELECT a.attname, format_type(a.atttypid, NULL), a.atttypmod FROM pg_attribute a "
+                       "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+                       {qualified});
+  const int want = o.dimension > 0 ? o.dimension : dimension;
+  if (PQntuples(cols.get()) == 0) {
+    if (!o.create)
+      throw config_error(
+          fmt::format("the table {} does not exist; create it (README, pgvector sink) or set "
+                      "sink.create = true",
+                      plain_name(o)));
+    if (want > 0) {
+      create_table(c, o, qualified, want);
+      t = {true, want, o.index != "none"};
+    }
+    return t;
+  }
+  t.exists = true;
+  const char* needed[][2] = {{"namespace", "text"},
+                             {"id", "text"},
+                             {"embedding", "vector"},
+                             {"metadata", "jsonb"},
+                             {"metadata_hash", "text"}};
+  for (const auto& [name, type] : needed) {
+    bool found = false;
+    for (int i = 0; i < PQntuples(cols.get()); ++i) {
+      if (std::string_view(PQgetvalue(cols.get(), i, 0)) != name) continue;
+      found = std::string_view(PQgetvalue(cols.get(), i, 1)) == type;
+      if (found && std::string_view(name) == "embedding")
+        t.dimension = std::atoi(PQgetvalue(cols.get(), i, 2));
+    }
+    if (!found)
+      throw config_error(
+          fmt::format("the table {} has no column {} of type {}, so it is not a backfill table; "
+                      "set sink.table to another name (backfill creates it)",
+                      plain_name(o), name, type));
+  }
+  if (t.dimension <= 0)
+    throw config_error(fmt::format(
+        "the column embedding of {} has no fixed dimension; backfill needs vector(n)", plain_name(o)));
+  if (o.dimension > 0 && o.dimension != t.dimension)
+    throw config_error(
+        fmt::format("the table {} holds vectors of dimension {}, but sink.dimension is {}; set "
+                    "sink.dimension to {} or use another sink.table",
+                    plain_name(o), t.dimension, o.dimension, t.dimension));
+  if (o.index == "none") return t;
+  result idx =
+      c.exec("reading the indexes of " + plain_name(o),
+             "SELECT am.amname, opc.opcname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+             "JOIN pg_am am ON am.oid = ic.relam JOIN pg_opclass opc ON opc.oid = i.indclass[0] "
+             "WHERE i.indrelid = to_regclass($1) AND am.amname IN ('hnsw', 'ivfflat')",
+             {qualified});
+  bool matching = false;
+  for (int i = 0; i < PQntuples(idx.get()); ++i) {
+    if (o.index == PQgetvalue(idx.get(), i, 0) &&
+        std::string_view(operator_class(o.metric)) == PQgetvalue(idx.get(), i, 1))
+      matching = true;
+    else
+      logger()->warn(
+          "{} has a {} index with {}, which queries by sink.metric \"{}\" and sink.index \"{}\" do not use",
+          plain_name(o), PQgetvalue(idx.get(), i, 0), PQgetvalue(idx.get(), i, 1), o.metric, o.index);
+  }
+  if (!matching) {
+    if (o.create)
+      t.index_pending = true;
+    else
+      logger()->warn(
+          "{} has no {} index for metric \"{}\"; queries scan the table (set sink.create = true to "
+          "build it)",
+          plain_name(o), o.index, o.metric);
+  }
+  return t;
+}
+
+}  // namespace backfill::pgvector_detail

@@ -1,0 +1,139 @@
+// The pgvector sink's writes: each batch one transaction on a connection of its own, COPY (FORMAT
+// BINARY) into a temporary table, then one INSERT ... ON CONFLICT into the table.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "backfill/core/failpoint.hpp"
+#include "backfill/core/hash.hpp"
+#include "backfill/core/log.hpp"
+#include "backfill/core/task_group.hpp"
+#include "backfill/sinks/pgvector/copy_binary.hpp"
+#include "backfill/sinks/pgvector/pgvector.hpp"
+#include "connection.hpp"
+#include "schema.hpp"
+
+namespace backfill {
+
+using namespace pgvector_detail;
+
+namespace {
+
+// The temporary table each connection stages its batches in; emptied by every commit.
+constexpr const char* stage_sql =
+    "CREATE TEMP TABLE IF NOT EXISTS backfill_stage (namespace text, id text COLLATE \"C\", embedding "
+    "vector, "
+    "metadata jsonb, metadata_hash text) ON COMMIT DELETE ROWS";
+constexpr const char* columns = "(namespace, id, embedding, metadata, metadata_hash)";
+
+std::string encode(const std::vector<const record*>& batch, std::string_view name_space) {
+  std::size_t bytes = 32;
+  for (const record* r : batch)
+    bytes += 96 + name_space.size() + r->id.size() + 4 * r->values.size() + r->metadata_json.size();
+  std::string out;
+  out.reserve(bytes);
+  pgcopy::append_header(out);
+  for (const record* r : batch) {
+    pgcopy::append_row_start(out, 5);
+    pgcopy::append_text(out, name_space);
+    pgcopy::append_text(out, r->id);
+    pgcopy::append_vector(out, r->values);
+    pgcopy::append_jsonb(out, r->metadata_json);
+    pgcopy::append_text(out, hash_hex(r->metadata_json));
+  }
+  pgcopy::append_trailer(out);
+  return out;
+}
+
+}  // namespace
+
+// A batch none of whose ids the table holds yet (a first load: checked by one probe of the primary
+// key) is copied straight into the table; any other batch is staged and merged by INSERT ... ON
+// CONFLICT. The direct COPY writes each row once instead of twice, about twice as fast on the
+// server (bench/pgvector_bench.py). A concurrent writer that inserts one of the ids in between makes
+// the COPY fail on the key; the batch is then merged instead.
+std::int64_t pgvector_sink::write_batch(const std::vector<const record*>& batch, int dimension) {
+  const std::string data = encode(batch, options_.namespace_);
+  std::vector<std::string> ids;
+  ids.reserve(batch.size());
+  for (const record* r : batch) ids.push_back(r->id);
+  const std::string id_list = text_array(ids);
+  const std::string target = options_.schema + "." + options_.table;
+  const std::string probe =
+      fmt::format("SELECT 1 FROM {} WHERE namespace = $1 AND id = ANY($2::text[]) LIMIT 1", qualified_);
+  const std::string copy = fmt::format("COPY {} {} FROM STDIN (FORMAT BINARY)", qualified_, columns);
+  const std::string merge = fmt::format(
+      "INSERT INTO {0} {1} SELECT namespace, id, embedding::vector({2}), metadata, metadata_hash "
+      "FROM backfill_stage ON CONFLICT (namespace, id) DO UPDATE SET embedding = EXCLUDED.embedding, "
+      "metadata = EXCLUDED.metadata, metadata_hash = EXCLUDED.metadata_hash, updated_at = now()",
+      qualified_, columns, dimension);
+  return pool_->run([&](connection& c) {
+    c.exec("BEGIN", "BEGIN");
+    if (PQntuples(c.exec("reading which ids exist", probe, {options_.namespace_, id_list}).get()) == 0) {
+      try {
+        const std::int64_t written = c.copy_in("COPY of a batch into " + target, copy, data);
+        failpoint("pgvector.batch_copied");
+        c.exec("COMMIT", "COMMIT");
+        return written;
+      } catch (const pg_failure& e) {
+        if (e.sqlstate() != "23505") throw;
+        c.exec("ROLLBACK", "ROLLBACK");
+        c.exec("BEGIN", "BEGIN");
+      }
+    }
+    c.exec("creating the staging table", stage_sql);
+    c.copy_in("COPY of a batch", "COPY backfill_stage FROM STDIN (FORMAT BINARY)", data);
+    failpoint("pgvector.batch_copied");
+    result r = c.exec("INSERT of a batch into " + target, merge);
+    const std::int64_t written = std::atoll(PQcmdTuples(r.get()));
+    c.exec("COMMIT", "COMMIT");
+    return written;
+  });
+}
+
+std::int64_t pgvector_sink::upsert(const std::vector<record>& records) {
+  if (records.empty()) return 0;
+  const std::size_t dim = records.front().values.size();
+  for (const record& r : records)
+    if (r.values.size() != dim || dim == 0)
+      throw sink_error(
+          fmt::format("{}: record {} has {} values, the first of the batch {}; every vector of "
+                      "one table has the same dimension",
+                      describe(), r.id, r.values.size(), dim));
+  const table_state& t = table(static_cast<int>(dim));
+  if (!t.exists)
+    throw sink_error(fmt::format("{}: the table does not exist and sink.create is false", describe()));
+  if (static_cast<std::size_t>(t.dimension) != dim)
+    throw sink_error(
+        fmt::format("{} holds vectors of dimension {}, but record {} has {}; use an embedder of "
+                    "dimension {} or another sink.table",
+                    describe(), t.dimension, records.front().id, dim, t.dimension));
+  // One row per id (the last one wins, as it would over several calls), in id order so concurrent
+  // transactions lock shared rows in the same order.
+  std::unordered_map<std::string_view, const record*> last;
+  last.reserve(records.size());
+  for (const record& r : records) last[r.id] = &r;
+  std::vector<const record*> rows;
+  rows.reserve(last.size());
+  for (const auto& [id, r] : last) rows.push_back(r);
+  std::sort(rows.begin(), rows.end(), [](const record* a, const record* b) { return a->id < b->id; });
+  const auto duplicates = static_cast<std::int64_t>(records.size() - rows.size());
+
+  const std::size_t per = options_.batch_size;
+  const std::size_t batches = (rows.size() + per - 1) / per;
+  std::atomic<std::int64_t> written{0};
+  task_group group;
+  group.for_each(batches, static_cast<std::size_t>(pool_->size()), [&](std::size_t b, std::size_t) {
+    std::vector<const record*> batch(
+        rows.begin() + static_cast<std::ptrdiff_t>(b * per),
+        rows.begin() + static_cast<std::ptrdiff_t>(std::min(rows.size(), (b + 1) * per)));
+    written += write_batch(batch, t.dimension);
+  });
+  group.wait();
+  return written.load() + duplicates;
+}
+
+}  // namespace backfill
