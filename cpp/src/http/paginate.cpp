@@ -84,6 +84,12 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
         const std::string* link = resp.find("link");
         auto next = link ? link_next(*link) : std::nullopt;
         p.next_cursor = next ? *next : "";
+        // The next request carries the first one's headers (credentials): only to the same origin.
+        if (!p.next_cursor.empty() && url_origin(p.next_cursor) != url_origin(first.url))
+          throw source_error(
+              fmt::format("{}: the Link header's next page is on {}, not {}; it is not followed, so "
+                          "that credentials reach only the configured host",
+                          resp.url, url_origin(p.next_cursor), url_origin(first.url)));
         break;
       }
       case page_spec::kind::offset: {

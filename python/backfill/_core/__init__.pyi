@@ -53,6 +53,30 @@ class JiraSource(Source):
     @overload
     def __init__(self, **kwargs: Any) -> None: ...
 
+class GitHubOptions:
+    token: str
+    repos: builtins.list[str]
+    since: str
+    include: builtins.list[str]
+    state: str
+    base_url: str
+    api_version: str
+    include_archived: bool
+    per_page: int
+    overlap_minutes: int
+    rate: float
+    max_in_flight: int
+    reserve: int
+    timeout: float
+    verify_tls: bool
+    def __init__(self, **kwargs: Any) -> None: ...
+
+class GitHubSource(Source):
+    @overload
+    def __init__(self, options: GitHubOptions) -> None: ...
+    @overload
+    def __init__(self, **kwargs: Any) -> None: ...
+
 class Embedder:
     @property
     def identity(self) -> str: ...
