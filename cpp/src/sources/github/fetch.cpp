@@ -45,9 +45,10 @@ void github_source::fetch(const partition_plan& partition, std::string_view curs
   {
     std::lock_guard lock(missing_mu_);
     if (missing_.count(partition.name))
-      throw source_error(fmt::format("GitHub {}: repository '{}' was not found (404): check source.repos "
-                                     "(owner/name) and that the token can read it",
-                                     http::scrub_url(api_), partition.name));
+      throw source_error(
+          fmt::format("GitHub {}: repository '{}' was not found (404): check source.repos "
+                      "(owner/name) and that the token can read it",
+                      http::scrub_url(api_), partition.name));
   }
   std::vector<std::string> phases = {"issues"};
   if (includes("issue_comments")) phases.push_back("issue_comments");
@@ -57,9 +58,10 @@ void github_source::fetch(const partition_plan& partition, std::string_view curs
     const auto a = cursor.find('\n');
     const auto b = a == std::string_view::npos ? a : cursor.find('\n', a + 1);
     if (b == std::string_view::npos)
-      throw source_error(fmt::format("GitHub {}: the saved cursor is not one this source writes; fetch it "
-                                     "again with --refetch {}",
-                                     partition.name, partition.name));
+      throw source_error(
+          fmt::format("GitHub {}: the saved cursor is not one this source writes; fetch it "
+                      "again with --refetch {}",
+                      partition.name, partition.name));
     phase = std::string(cursor.substr(0, a));
     since = std::string(cursor.substr(a + 1, b - a - 1));
     url = std::string(cursor.substr(b + 1));
@@ -72,9 +74,9 @@ void github_source::fetch(const partition_plan& partition, std::string_view curs
   }
 }
 
-void github_source::fetch_phase(const partition_plan& partition, const std::string& phase, const std::string& since,
-                                const std::string& url, const std::string& next_phase, page_sink& out,
-                                run_context& ctx) {
+void github_source::fetch_phase(const partition_plan& partition, const std::string& phase,
+                                const std::string& since, const std::string& url,
+                                const std::string& next_phase, page_sink& out, run_context& ctx) {
   const http::request first = get(phase_url(partition.name, phase, since));
   // Newest first, so an item updated while the list is read may come again on a later page: the
   // guard checks cursors and bodies, and normalize merges repeats by id.
@@ -141,7 +143,8 @@ std::string github_source::pull_extras(std::string_view repo, const std::string&
         http::pagination_guard guard(fmt::format("GitHub reviews of {}#{}", repo, n));
         rate_->pace(ctx);
         http::paginate(
-            *client_, get(repo_url(repo, "/pulls/" + n + "/reviews?per_page=100")), link_spec("id"), "", guard,
+            *client_, get(repo_url(repo, "/pulls/" + n + "/reviews?per_page=100")), link_spec("id"), "",
+            guard,
             [&](const http::page& p) {
               pages += pages.empty() ? "" : ",";
               pages += p.resp.body;
@@ -155,8 +158,8 @@ std::string github_source::pull_extras(std::string_view repo, const std::string&
     } catch (const http::http_error& e) {
       if (e.status() != 404 && e.status() != 410) throw;
       // Gone between the list and now (deleted, or moved): the issue's own fields are kept.
-      logger()->warn("GitHub {}#{}: the pull request cannot be read ({}); keeping what the issue list says", repo,
-                     n, e.status());
+      logger()->warn("GitHub {}#{}: the pull request cannot be read ({}); keeping what the issue list says",
+                     repo, n, e.status());
     }
   }
   return ",\"pulls\":{" + pulls + "},\"reviews\":{" + reviews + "}";

@@ -27,7 +27,8 @@ bool valid_repo(std::string_view r) {
   if (slash == std::string_view::npos || slash == 0 || slash + 1 == r.size()) return false;
   if (r.find('/', slash + 1) != std::string_view::npos) return false;
   return std::all_of(r.begin(), r.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '/' || c == '*';
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '/' ||
+           c == '*';
   });
 }
 
@@ -37,7 +38,8 @@ github_source::github_source(github_options options) : options_(std::move(option
   if (options_.token.empty())
     throw config_error("source.token is required (set it from the environment: token = \"${GITHUB_TOKEN}\")");
   if (options_.repos.empty())
-    throw config_error("source.repos is required: the repositories to backfill, as \"owner/name\" or \"owner/*\"");
+    throw config_error(
+        "source.repos is required: the repositories to backfill, as \"owner/name\" or \"owner/*\"");
   for (const auto& r : options_.repos) {
     if (!valid_repo(r) || (r.find('*') != std::string::npos && r.substr(r.find('/')) != "/*"))
       throw config_error(fmt::format("source.repos: '{}' is not \"owner/name\" or \"owner/*\"", r));
@@ -53,8 +55,8 @@ github_source::github_source(github_options options) : options_(std::move(option
   if (options_.per_page < 1 || options_.per_page > 100)
     throw config_error(fmt::format("source.per_page must be between 1 and 100, got {}", options_.per_page));
   if (!options_.since.empty() && github_time::since_param(options_.since).empty())
-    throw config_error(
-        fmt::format("source.since must look like 2024-01-31 or 2024-01-31T12:00:00Z, got '{}'", options_.since));
+    throw config_error(fmt::format("source.since must look like 2024-01-31 or 2024-01-31T12:00:00Z, got '{}'",
+                                   options_.since));
   if (options_.reserve < 0) throw config_error("source.reserve must be 0 or more");
   api_ = options_.base_url;
   while (!api_.empty() && api_.back() == '/') api_.pop_back();
@@ -108,7 +110,8 @@ std::string github_source::repo_url(std::string_view repo, std::string_view tail
                      http::url_encode(repo.substr(slash + 1)), tail);
 }
 
-std::string github_source::phase_url(std::string_view repo, std::string_view phase, std::string_view since) const {
+std::string github_source::phase_url(std::string_view repo, std::string_view phase,
+                                     std::string_view since) const {
   std::string url = repo_url(repo, phase == "issues"           ? "/issues"
                                    : phase == "issue_comments" ? "/issues/comments"
                                                                : "/pulls/comments");
@@ -128,7 +131,8 @@ std::vector<std::string> github_source::expand_owner(const std::string& owner, r
   auto list = [&](const std::string& base) {
     http::pagination_guard guard(fmt::format("GitHub repositories of {}", owner));
     simdjson::dom::parser parser;
-    http::request first = get(http::with_query(base + "/" + http::url_encode(owner) + "/repos", "per_page", "100"));
+    http::request first =
+        get(http::with_query(base + "/" + http::url_encode(owner) + "/repos", "per_page", "100"));
     rate_->pace(ctx);
     http::paginate(
         *client_, first, spec, "", guard,
@@ -154,10 +158,11 @@ std::vector<std::string> github_source::expand_owner(const std::string& owner, r
       list(api_ + "/users");  // not an organization: a user
     } catch (const http::http_error& e2) {
       if (e2.status() != 404) explain(e2, owner + "/*");
-      throw source_error(fmt::format("GitHub {}: source.repos names '{}/*', but there is no organization or user "
-                                     "'{}' (404): check the owner's name",
-                                     http::scrub_url(api_), owner, owner),
-                         std::make_exception_ptr(e2));
+      throw source_error(
+          fmt::format("GitHub {}: source.repos names '{}/*', but there is no organization or user "
+                      "'{}' (404): check the owner's name",
+                      http::scrub_url(api_), owner, owner),
+          std::make_exception_ptr(e2));
     }
   }
   if (names.empty()) logger()->warn("GitHub: '{}/*' has no repositories the token can read", owner);
@@ -214,10 +219,11 @@ void github_source::explain(const http::http_error& e, std::string_view what) co
                                      site),
                          cause);
     case 403:
-      throw source_error(fmt::format("GitHub {}: no permission to read {} (403): {}; a fine-grained token needs "
-                                     "Issues (read) and Pull requests (read) on it",
-                                     site, what, e.body_excerpt()),
-                         cause);
+      throw source_error(
+          fmt::format("GitHub {}: no permission to read {} (403): {}; a fine-grained token needs "
+                      "Issues (read) and Pull requests (read) on it",
+                      site, what, e.body_excerpt()),
+          cause);
     case 404:
       throw source_error(fmt::format("GitHub {}: repository '{}' was not found (404): check source.repos "
                                      "(owner/name) and that the token can read it",

@@ -57,7 +57,8 @@ bool parse_link(std::string_view s, std::size_t at, link& out) {
   if (close == std::string_view::npos) return false;
   std::string_view inside = s.substr(i + 2, close - i - 2);
   inside = inside.substr(0, inside.find(' '));  // drop a "title"
-  if (inside.size() >= 2 && inside.front() == '<' && inside.back() == '>') inside = inside.substr(1, inside.size() - 2);
+  if (inside.size() >= 2 && inside.front() == '<' && inside.back() == '>')
+    inside = inside.substr(1, inside.size() - 2);
   out.text = s.substr(at + 1, i - at - 1);
   out.url = inside;
   out.end = close + 1;

@@ -127,9 +127,11 @@ void append_list(std::string& out, std::string_view label, const std::vector<std
 
 void normalize_github_repo(std::string_view repo, page_reader& pages, const std::vector<std::string>& include,
                            const document_fn& emit, run_context* ctx) {
-  auto has = [&](std::string_view k) { return std::find(include.begin(), include.end(), k) != include.end(); };
-  std::map<std::int64_t, item> items;                        // by number
-  std::unordered_map<std::int64_t, note> by_id[3];               // by kind, then id
+  auto has = [&](std::string_view k) {
+    return std::find(include.begin(), include.end(), k) != include.end();
+  };
+  std::map<std::int64_t, item> items;                                    // by number
+  std::unordered_map<std::int64_t, note> by_id[3];                       // by kind, then id
   std::unordered_map<std::int64_t, std::pair<bool, std::string>> pulls;  // merged, merged_at from /pulls/{n}
   simdjson::dom::parser parser;
   // Keeps the latest version of each note.

@@ -43,7 +43,8 @@ std::string utc_clock(double epoch) {
 }
 
 void rate_governor::hold(double seconds, std::string reason) {
-  const auto until = clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds));
+  const auto until =
+      clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds));
   if (until > hold_until_) {
     hold_until_ = until;
     hold_reason_ = std::move(reason);
@@ -68,8 +69,9 @@ http::verdict rate_governor::classify(const http::response& r) {
   if (r.status != 403 && r.status != 429) return http::verdict::pass();
   if (r.has("x-ratelimit-remaining", "0")) {
     const double wait = std::max(1.0, budget_.reset - wall_now() + 1);
-    std::string why = fmt::format("GitHub primary rate limit spent ({} requests an hour, resource {}); it resets at {}",
-                                  budget_.limit, budget_.resource, utc_clock(budget_.reset));
+    std::string why =
+        fmt::format("GitHub primary rate limit spent ({} requests an hour, resource {}); it resets at {}",
+                    budget_.limit, budget_.resource, utc_clock(budget_.reset));
     hold(wait, why);
     return http::verdict::retry(std::move(why), true);
   }
@@ -101,12 +103,14 @@ void rate_governor::pace(run_context& ctx) {
     if (budget_.remaining >= 0 && to_reset > 0) {
       const std::int64_t spare = budget_.remaining - reserve_;
       if (spare <= 0) {
-        auto reset_at = start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(to_reset + 1));
+        auto reset_at =
+            start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(to_reset + 1));
         if (reset_at > at) {
           at = reset_at;
-          reason = fmt::format("GitHub primary rate limit: {} of {} requests left (source.reserve is {}); waiting for "
-                               "the reset at {}",
-                               budget_.remaining, budget_.limit, reserve_, utc_clock(budget_.reset));
+          reason = fmt::format(
+              "GitHub primary rate limit: {} of {} requests left (source.reserve is {}); waiting for "
+              "the reset at {}",
+              budget_.remaining, budget_.limit, reserve_, utc_clock(budget_.reset));
           hold_until_ = at;
           hold_reason_ = reason;
         }
@@ -136,8 +140,7 @@ void rate_governor::pace(run_context& ctx) {
     }
   }
   const double seconds = std::chrono::duration<double>(at - start).count();
-  if (!reason.empty() && seconds >= 1)
-    logger()->info("GitHub: waiting {:.1f} s: {}", seconds, reason);
+  if (!reason.empty() && seconds >= 1) logger()->info("GitHub: waiting {:.1f} s: {}", seconds, reason);
   while (clock::now() < at) {
     ctx.checkpoint();
     if (ctx.stop_requested()) throw cancelled();

@@ -95,8 +95,7 @@ class github_source final : public source {
   std::vector<std::string> expand_owner(const std::string& owner, run_context& ctx);
   // Reads one phase from `url` to its end; `next_phase` is where the cursor goes after it.
   void fetch_phase(const partition_plan& partition, const std::string& phase, const std::string& since,
-                   const std::string& url, const std::string& next_phase, page_sink& out,
-                   run_context& ctx);
+                   const std::string& url, const std::string& next_phase, page_sink& out, run_context& ctx);
   // The reviews and (when the issue lacks merged_at) the pull request of each pull request on an
   // issues page, as the JSON members "pulls" and "reviews" of its journal page.
   std::string pull_extras(std::string_view repo, const std::string& body, run_context& ctx);
