@@ -23,12 +23,14 @@ class pages final : public backfill::page_reader {
   explicit pages(std::vector<std::string> bodies) : bodies_(std::move(bodies)) {
     for (auto& b : bodies_) b.reserve(b.size() + 64);
   }
-  void for_each(const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override {
+  void for_each(
+      const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override {
     for (std::size_t i = 0; i < bodies_.size(); ++i)
       fn(static_cast<std::int64_t>(i), bodies_[i], "page-" + std::to_string(i));
   }
-  void for_each_in(std::string_view,
-                   const std::function<void(std::int64_t, const std::string&, const std::string&)>&) override {}
+  void for_each_in(
+      std::string_view,
+      const std::function<void(std::int64_t, const std::string&, const std::string&)>&) override {}
 
  private:
   std::vector<std::string> bodies_;
@@ -39,7 +41,8 @@ std::map<std::string, document> run(std::vector<std::string> bodies,
                                                                         "review_comments", "reviews"}) {
   pages p(std::move(bodies));
   std::map<std::string, document> out;
-  backfill::normalize_github_repo("acme/widgets", p, include, [&](document&& d) { out[d.id] = std::move(d); });
+  backfill::normalize_github_repo("acme/widgets", p, include,
+                                  [&](document&& d) { out[d.id] = std::move(d); });
   return out;
 }
 
@@ -55,8 +58,9 @@ const std::string pull9 =
     R"("pull_request":{"url":"x","merged_at":"2024-01-04T00:00:00Z"}})";
 
 std::string comment(int id, int number, std::string_view body, std::string_view updated) {
-  return R"({"id":)" + std::to_string(id) + R"(,"issue_url":"https://api.github.com/repos/acme/widgets/issues/)" +
-         std::to_string(number) + R"(","user":{"login":"hubot"},"body":")" + std::string(body) +
+  return R"({"id":)" + std::to_string(id) +
+         R"(,"issue_url":"https://api.github.com/repos/acme/widgets/issues/)" + std::to_string(number) +
+         R"(","user":{"login":"hubot"},"body":")" + std::string(body) +
          R"(","created_at":"2024-01-01T01:00:00Z","updated_at":")" + std::string(updated) + R"("})";
 }
 
@@ -78,10 +82,11 @@ TEST(GitHubMarkdown, KeepsCodeDropsTemplateCommentsAndSpellsOutLinks) {
 }
 
 TEST(GitHubNormalize, OneDocumentPerIssueWithEveryCommentReviewAndMetadata) {
-  const std::string issues = R"({"kind":"issues","repo":"acme/widgets","body":[)" + issue7 + "," + pull9 +
-                             R"(],"pulls":{},"reviews":{"9":[[{"id":50,"user":{"login":"defunkt"},"body":"LGTM",)"
-                             R"("state":"APPROVED","submitted_at":"2024-01-03T05:00:00Z"},{"id":51,"user":)"
-                             R"({"login":"x"},"body":"","state":"COMMENTED","submitted_at":"2024-01-03T06:00:00Z"}]]}})";
+  const std::string issues =
+      R"({"kind":"issues","repo":"acme/widgets","body":[)" + issue7 + "," + pull9 +
+      R"(],"pulls":{},"reviews":{"9":[[{"id":50,"user":{"login":"defunkt"},"body":"LGTM",)"
+      R"("state":"APPROVED","submitted_at":"2024-01-03T05:00:00Z"},{"id":51,"user":)"
+      R"({"login":"x"},"body":"","state":"COMMENTED","submitted_at":"2024-01-03T06:00:00Z"}]]}})";
   const std::string comments = R"({"kind":"issue_comments","repo":"acme/widgets","body":[)" +
                                comment(100, 7, "first", "2024-01-01T01:00:00Z") + "]}";
   const std::string review_comments =
@@ -114,7 +119,8 @@ TEST(GitHubNormalize, RepeatsKeepTheLatestVersionAndIncludeFilters) {
   std::string newer = issue7;
   newer.replace(newer.find("Lock held"), 9, "Lock freed");
   newer.replace(newer.find("2024-01-02T00:00:00Z"), 20, "2024-02-01T00:00:00Z");
-  const std::string page2 = R"({"kind":"issues","repo":"acme/widgets","body":[)" + newer + "," + pull9 + R"(]})";
+  const std::string page2 =
+      R"({"kind":"issues","repo":"acme/widgets","body":[)" + newer + "," + pull9 + R"(]})";
   const std::string c1 = R"({"kind":"issue_comments","repo":"acme/widgets","body":[)" +
                          comment(100, 7, "edited", "2024-02-01T00:00:00Z") + "]}";
   const std::string c0 = R"({"kind":"issue_comments","repo":"acme/widgets","body":[)" +
