@@ -355,7 +355,6 @@ class GitHubFake(ServedFake):
             import traceback
             self.errors.append(f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
             status, body = 500, {"message": "fake error"}
-        log.status = status
         payload = b"" if status == 304 else json.dumps(body, separators=(",", ":")).encode()
         if status == 200:
             etag = 'W/"' + hashlib.sha1(payload).hexdigest() + '"'
@@ -365,6 +364,7 @@ class GitHubFake(ServedFake):
                     self.not_modified += 1
                     self._used -= 1  # a 304 does not count against the primary limit
             extra["ETag"] = etag
+        log.status = status
         h.send_response(status)
         out = {"Content-Type": "application/json; charset=utf-8", "X-GitHub-Request-Id": f"FAKE:{len(self.requests)}",
                "X-GitHub-Api-Version-Selected": "2022-11-28", "Content-Length": str(len(payload)), **extra}

@@ -291,3 +291,32 @@ def test_reconcile_deletes_an_issue_deleted_on_github(github: Callable[..., GitH
     assert r.code == 0, r.err[-2000:]
     docs = index_docs(workdir / "index.sqlite")
     assert "github:acme/widgets#7" not in docs and len(docs) == 29
+
+
+def test_a_rerun_sends_the_etags_and_an_unchanged_repository_costs_no_budget(
+        github: Callable[..., GitHubFake], tmp_path: Path) -> None:
+    """Each phase's first page goes with the ETag it had last time (kept in the ledger's watermark): an
+    unchanged repository answers 304s, which the primary limit does not count, and nothing is written."""
+    fake = github({"acme/widgets": 40, "acme/gears": 25})
+    path, workdir = config(tmp_path, fake, ("acme/widgets", "acme/gears"))
+    run_json(path)
+    run_json(path)  # the first incremental run learns the ETags of the lists with `since`
+    fake.reset_log()
+    used = fake._used
+    third = run_json(path)
+    assert third["verify"]["ok"] is True and third["ingest"]["documents_written"] == 0
+    lists = [r for r in fake.requests if r.path.endswith("/issues") or r.path.endswith("/comments")]
+    assert len(lists) == 6 and all(r.status == 304 and "if-none-match" in r.headers for r in lists), \
+        [(r.path, r.status) for r in lists]
+    assert not [r for r in fake.requests if r.path.endswith("/reviews")]
+    assert fake._used - used == sum(1 for r in fake.requests if r.status == 200)  # the repository objects only
+    # A change: the issues list answers 200 again, and the change is in the index.
+    fake.edit_issue("acme/gears", 3, title="Renamed after the ETags")
+    fake.reset_log()
+    fourth = run_json(path)
+    assert fourth["ingest"]["documents_written"] == 1
+    gears = [r for r in fake.requests if r.path == "/repos/acme/gears/issues"]
+    assert [r.status for r in gears] == [200]
+    widgets = [r for r in fake.requests if r.path.startswith("/repos/acme/widgets/") and r.path != "/repos/acme/widgets"]
+    assert widgets and all(r.status == 304 for r in widgets)
+    assert index_docs(workdir / "index.sqlite")["github:acme/gears#3"][0]["title"].endswith("Renamed after the ETags")

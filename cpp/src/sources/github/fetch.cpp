@@ -1,6 +1,6 @@
 // GitHub source, the HTTP side: a repository's phases (issues, issue comments, review comments), each
 // a Link-paginated list journaled page by page, the reviews and pull requests an issues page needs,
-// the id listing of reconcile. Cursors are "<phase>\n<since>\n<next URL>" ("" URL: the phase's start).
+// the id listing of reconcile. Cursors and the ETags they carry: cursor.hpp.
 #include <fmt/format.h>
 #include <simdjson.h>
 
@@ -10,6 +10,7 @@
 #include "backfill/core/padded_json.hpp"
 #include "backfill/http/scrub.hpp"
 #include "backfill/sources/github/github.hpp"
+#include "sources/github/cursor.hpp"
 #include "sources/github/rate.hpp"
 #include "sources/github/time.hpp"
 
@@ -54,6 +55,7 @@ void github_source::fetch(const partition_plan& partition, std::string_view curs
   if (includes("issue_comments")) phases.push_back("issue_comments");
   if (includes("review_comments") && includes("pulls")) phases.push_back("review_comments");
   std::string phase = phases.front(), since = github_time::since_param(options_.since), url;
+  github_detail::known k;
   if (!cursor.empty()) {
     const auto a = cursor.find('\n');
     const auto b = a == std::string_view::npos ? a : cursor.find('\n', a + 1);
@@ -64,20 +66,27 @@ void github_source::fetch(const partition_plan& partition, std::string_view curs
                       partition.name, partition.name));
     phase = std::string(cursor.substr(0, a));
     since = std::string(cursor.substr(a + 1, b - a - 1));
-    url = std::string(cursor.substr(b + 1));
+    const auto c = cursor.find('\n', b + 1);
+    url = std::string(cursor.substr(b + 1, c == std::string_view::npos ? c : c - b - 1));
+    if (c != std::string_view::npos) k = github_detail::known::parse(cursor.substr(c + 1));
   }
   auto at = std::find(phases.begin(), phases.end(), phase);
   for (; at != phases.end(); ++at) {
     const std::string next = at + 1 == phases.end() ? std::string() : *(at + 1);
-    fetch_phase(partition, *at, since, url, next, out, ctx);
+    fetch_phase(partition, *at, since, url, next, k, out, ctx);
     url.clear();
   }
 }
 
 void github_source::fetch_phase(const partition_plan& partition, const std::string& phase,
                                 const std::string& since, const std::string& url,
-                                const std::string& next_phase, page_sink& out, run_context& ctx) {
-  const http::request first = get(phase_url(partition.name, phase, since));
+                                const std::string& next_phase, github_detail::known& k, page_sink& out,
+                                run_context& ctx) {
+  const int index = github_detail::phase_index(phase);
+  http::request first = get(phase_url(partition.name, phase, since));
+  // The phase's first page as last read: unchanged (304, free against the primary limit), nothing in
+  // the phase changed, since lists are newest first.
+  if (url.empty() && !k.etags[index].empty()) first.headers.push_back({"If-None-Match", k.etags[index]});
   // Newest first, so an item updated while the list is read may come again on a later page: the
   // guard checks cursors and bodies, and normalize merges repeats by id.
   const http::page_spec spec = link_spec("");
@@ -88,26 +97,35 @@ void github_source::fetch_phase(const partition_plan& partition, const std::stri
     http::paginate(
         *client_, first, spec, url, guard,
         [&](const http::page& p) {
+          const bool unchanged = p.resp.status == 304;
+          if (p.cursor.empty() && !unchanged) {
+            const std::string* etag = p.resp.find("etag");
+            k.set_etag(index, etag ? *etag : "");
+          }
           std::string body = "{\"kind\":";
           json::append_string(body, phase);
           body += ",\"repo\":";
           json::append_string(body, partition.name);
-          body += ",\"body\":";
-          body += p.resp.body;
+          // A 304 is journaled as an empty page, so the cursor and the ETags move the usual way.
+          body += unchanged ? ",\"not_modified\":true,\"body\":[]" : ",\"body\":" + p.resp.body;
           std::string watermark;
-          if (phase == "issues") {
+          if (phase == "issues" && !unchanged) {
             simdjson::dom::array items;
             if (!parse_body(parser, p.resp.body, "a GitHub issues page").get(items))
               for (element item : items) {
                 std::string_view updated;
                 if (!item["updated_at"].get(updated) && updated > watermark) watermark = std::string(updated);
               }
+            k.saw(watermark);
             body += pull_extras(partition.name, p.resp.body, ctx);
           }
           body += "}";
-          std::string next = !p.next_cursor.empty() ? phase + "\n" + since + "\n" + p.next_cursor
+          const std::string state = "\n" + k.text();
+          std::string next = !p.next_cursor.empty() ? phase + "\n" + since + "\n" + p.next_cursor + state
                              : next_phase.empty()   ? std::string()
-                                                    : next_phase + "\n" + since + "\n";
+                                                    : next_phase + "\n" + since + "\n" + state;
+          // The partition's last page leaves the ETags with the ledger, as the watermark.
+          if (next.empty()) watermark = k.text();
           out.page(body, p.items, next, watermark);
           ctx.checkpoint();
           rate_->pace(ctx);  // before the request after the one already in flight

@@ -14,6 +14,7 @@
 #include "backfill/core/log.hpp"
 #include "backfill/http/scrub.hpp"
 #include "backfill/http/url.hpp"
+#include "sources/github/cursor.hpp"
 #include "sources/github/rate.hpp"
 #include "sources/github/time.hpp"
 
@@ -205,8 +206,9 @@ std::vector<partition_plan> github_source::plan(run_context& ctx) {
 }
 
 std::string github_source::reopen_cursor(const partition_plan&, std::string_view watermark) {
-  const std::string since = github_time::minus_minutes(watermark, options_.overlap_minutes);
-  return "issues\n" + (since.empty() ? github_time::since_param(options_.since) : since) + "\n";
+  const auto k = github_detail::known::parse(watermark);
+  const std::string since = github_time::minus_minutes(k.updated, options_.overlap_minutes);
+  return "issues\n" + (since.empty() ? github_time::since_param(options_.since) : since) + "\n\n" + k.text();
 }
 
 void github_source::explain(const http::http_error& e, std::string_view what) const {

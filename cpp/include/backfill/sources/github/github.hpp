@@ -12,6 +12,9 @@
 //     ascending order they would skip one each time). Repeats are merged by id in normalize.
 //   - Incremental: a finished repository is read again from its highest issue `updated_at` minus
 //     `overlap_minutes` (every phase with that `since`); unchanged documents are skipped by hash.
+//     Each phase's first page goes with If-None-Match (the ETag it had last time, kept in the cursor
+//     and the watermark, sources/github/cursor.hpp): a 304 costs nothing against the primary limit
+//     and means the phase has nothing new.
 //   - Rate limits: the primary budget (x-ratelimit-*) is paced so the second half of a window's
 //     budget spreads evenly until its reset; secondary limits (403/429 with Retry-After or a message)
 //     hold every new request for as long as GitHub asks (at least a minute without Retry-After).
@@ -35,7 +38,8 @@ namespace backfill {
 
 namespace github_detail {
 class rate_governor;
-}
+struct known;
+}  // namespace github_detail
 
 struct github_options {
   std::string token;  // fine-grained or classic; sent only to base_url's host
@@ -95,7 +99,8 @@ class github_source final : public source {
   std::vector<std::string> expand_owner(const std::string& owner, run_context& ctx);
   // Reads one phase from `url` to its end; `next_phase` is where the cursor goes after it.
   void fetch_phase(const partition_plan& partition, const std::string& phase, const std::string& since,
-                   const std::string& url, const std::string& next_phase, page_sink& out, run_context& ctx);
+                   const std::string& url, const std::string& next_phase, github_detail::known& k,
+                   page_sink& out, run_context& ctx);
   // The reviews and (when the issue lacks merged_at) the pull request of each pull request on an
   // issues page, as the JSON members "pulls" and "reviews" of its journal page.
   std::string pull_extras(std::string_view repo, const std::string& body, run_context& ctx);
