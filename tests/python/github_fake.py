@@ -117,6 +117,7 @@ class Logged:
     headers: dict[str, str]
     t: float
     status: int = 0
+    remaining: int = -1  # of the primary limit, after this request
 
 
 class _Handler(FakeHandler):
@@ -417,6 +418,7 @@ class GitHubFake(ServedFake):
                 extra.update({"X-RateLimit-Remaining": "0", "X-RateLimit-Used": str(used)})
                 return 403, {"message": PRIMARY, "documentation_url": DOCS}
             self._used += 1
+            log.remaining = remaining - 1
             extra.update({"X-RateLimit-Remaining": str(remaining - 1), "X-RateLimit-Used": str(used + 1)})
             return self._route(kind, groups, query, path, extra)
 

@@ -320,3 +320,34 @@ def test_a_rerun_sends_the_etags_and_an_unchanged_repository_costs_no_budget(
     widgets = [r for r in fake.requests if r.path.startswith("/repos/acme/widgets/") and r.path != "/repos/acme/widgets"]
     assert widgets and all(r.status == 304 for r in widgets)
     assert index_docs(workdir / "index.sqlite")["github:acme/gears#3"][0]["title"].endswith("Renamed after the ETags")
+
+
+def test_a_primary_limit_of_100_and_a_secondary_burst_are_paced_with_the_waits_at_info(
+        github: Callable[..., GitHubFake], tmp_path: Path) -> None:
+    """The issue's case: 100 requests a window (4 s here) and a secondary-limit burst. No 403 is left
+    unhandled (the run succeeds, no request went before GitHub allowed it), each window's budget is spread
+    over the window instead of spent at once, and the waits are at INFO with their reason."""
+    fake = github({"acme/widgets": 150, "acme/gears": 90}, limit=100, window=4.0)
+    fake.secondary_burst(3, retry_after=1)
+    path, _ = config(tmp_path, fake, ("acme/widgets", "acme/gears"), extra="reserve = 5\n")
+    r = cli("run", str(path), "--progress", "none", "--json", "-v")
+    assert r.code == 0, r.err[-3000:]
+    assert json.loads(r.out)["verify"]["ok"] is True
+    assert fake.secondary_answered == 3 and fake.primary_answered == 0
+    info = [line for line in r.err.splitlines() if "INFO" in line]
+    assert any("secondary rate limit" in line for line in info), r.err[-3000:]
+    assert any("primary rate limit" in line and "one request every" in line for line in info), \
+        "\n".join(line for line in r.err.splitlines() if "GitHub" in line)[-3000:]
+    # Windows of the fake's budget, from the remaining count each request left.
+    counted = [x for x in fake.requests if x.remaining >= 0]
+    windows: list[list[float]] = [[]]
+    for prev, cur in zip([None, *counted], counted):
+        if prev is not None and cur.remaining > prev.remaining:
+            windows.append([])
+        windows[-1].append(cur.t)
+    assert len(windows) >= 3, [len(w) for w in windows]
+    # The first window began with the fake, before the run; the last is cut short by the run's end. Each
+    # window between: its first half of the budget at once, its second half spread until the reset.
+    for w in windows[1:-1]:
+        half = w[len(w) // 2:]
+        assert len(w) <= 100 and half[-1] - half[0] >= 4.0 / 2, [(len(v), round(v[0] - windows[0][0], 2), round(v[-1] - v[0], 2), round(v[len(v) // 2] - v[0], 2)) for v in windows]
