@@ -3,7 +3,7 @@ comments, review comments and reviews, served as api.github.com serves them (sha
 in ../shared/fixtures/real/github, facts of ../shared/API_FACTS.md §4).
 
   - lists: /repos/{o}/{r}/issues (state, sort, direction, since, per_page ≤ 100, page; pull requests included,
-    marked by ``pull_request``), /repos/{o}/{r}/issues/comments and /pulls/comments (sort, direction, since),
+    marked by ``pull_request``), /repos/{o}/{r}/pulls (state, sort, direction), /repos/{o}/{r}/issues/comments and /pulls/comments (sort, direction, since),
     /pulls/{n}/reviews, /orgs/{org}/repos and /users/{user}/repos; paged by the ``Link`` header (next, last,
     prev, first), ``since`` inclusive;
   - /repos/{o}/{r}, /pulls/{n}, /rate_limit (free against the budget);
@@ -46,6 +46,7 @@ ROUTES = [
     (re.compile(r"^/repos/([^/]+)/([^/]+)/issues$"), "issues", "/repos/{owner}/{repo}/issues"),
     (re.compile(r"^/repos/([^/]+)/([^/]+)/issues/comments$"), "issue_comments", "/repos/{owner}/{repo}/issues/comments"),
     (re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/comments$"), "review_comments", "/repos/{owner}/{repo}/pulls/comments"),
+    (re.compile(r"^/repos/([^/]+)/([^/]+)/pulls$"), "pulls", "/repos/{owner}/{repo}/pulls"),
     (re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/(\d+)$"), "pull", "/repos/{owner}/{repo}/pulls/{pull_number}"),
     (re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/(\d+)/reviews$"), "reviews",
      "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
@@ -439,13 +440,17 @@ class GitHubFake(ServedFake):
             return 200, self._repo_json(repo)
         since = parse_iso(q["since"]) if "since" in q else None
         desc = q.get("direction", "desc") == "desc"
-        if kind == "issues":
+        if kind in ("issues", "pulls"):
             state = q.get("state", "open")
-            items = [i for i in repo.issues.values() if state == "all" or i.state == state]
+            items = [i for i in repo.issues.values()
+                     if (state == "all" or i.state == state) and (kind == "issues" or i.pull)]
             if since is not None:
                 items = [i for i in items if i.updated >= since]
             key = {"updated": lambda i: (i.updated, i.number), "created": lambda i: (i.created, i.number)}
             items.sort(key=key.get(q.get("sort", "created"), key["created"]), reverse=desc)
+            if kind == "pulls":
+                return self._page([{**self._issue_json(repo, i), "merged_at": iso(i.updated) if i.merged else None}
+                                   for i in items], q, path, extra)
             return self._page([self._issue_json(repo, i) for i in items], q, path, extra)
         if kind in ("issue_comments", "review_comments"):
             want = 0 if kind == "issue_comments" else 1

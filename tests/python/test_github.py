@@ -351,3 +351,33 @@ def test_a_primary_limit_of_100_and_a_secondary_burst_are_paced_with_the_waits_a
     for w in windows[1:-1]:
         half = w[len(w) // 2:]
         assert len(w) <= 100 and half[-1] - half[0] >= 4.0 / 2, [(len(v), round(v[0] - windows[0][0], 2), round(v[-1] - v[0], 2), round(v[len(v) // 2] - v[0], 2)) for v in windows]
+
+
+def test_plan_counts_each_repository_and_the_requests_and_time_at_the_rate_limit(
+        github: Callable[..., GitHubFake], tmp_path: Path) -> None:
+    """`backfill plan`: issues and pull requests, comments and review comments per repository from one-item
+    list pages, the requests a full fetch needs (pages plus one reviews request per pull request) and the
+    time at the rate limit as it stands; run and fetch do not spend these requests."""
+    fake = github({"acme/widgets": 45, "acme/gears": 12}, max_comments=14, limit=200, window=3600)
+    path, _ = config(tmp_path, fake, ("acme/widgets", "acme/gears"))
+    r = cli("plan", str(path), "--progress", "none", "--json")
+    assert r.code == 0, r.err[-3000:]
+    plan = {p["name"]: p for p in json.loads(r.out)["partitions"]}
+    for name, repo in fake.repos.items():
+        issues = len(repo.issues)
+        pulls = sum(1 for i in repo.issues.values() if i.pull)
+        comments = sum(1 for i in repo.issues.values() for n in i.notes if n.kind == 0)
+        review_comments = sum(1 for i in repo.issues.values() for n in i.notes if n.kind == 1)
+        pages = sum(max(1, -(-n // 10)) for n in (issues, comments, review_comments))
+        p = plan[name]
+        assert (p["estimated_items"], p["estimated_pages"], p["estimated_requests"]) == (issues, pages, pages + pulls)
+        assert p["estimated_seconds"] > 0
+        opened = sum(1 for i in repo.issues.values() if i.state == "open")
+        assert f"GitHub {name}: {issues - pulls} issues and {pulls} pull requests ({opened} open)" in r.err, r.err
+    assert "about" in r.err and "requests in all" in r.err and "at the current rate limit" in r.err
+    # The fetch then needs what the plan said (the two repository objects apart).
+    fake.reset_log()
+    run_json(path)
+    reads = [x for x in fake.requests if x.path not in ("/repos/acme/widgets", "/repos/acme/gears")]
+    assert len(reads) == sum(p["estimated_requests"] for p in plan.values())
+    assert not [x for x in fake.requests if x.query.get("per_page") == ["1"]]

@@ -1,17 +1,14 @@
-// GitHub source: options, the HTTP client (headers, limits, the rate-limit hook), the plan (repositories,
-// "owner/*" expanded, each checked), the URLs of each phase and the errors a person can act on. The
-// fetch is in fetch.cpp, the documents in normalize.cpp.
+// GitHub source: options, the HTTP client (headers, limits, the rate-limit hook), the URLs of each phase
+// and the errors a person can act on. The plan is in plan.cpp, the fetch in fetch.cpp, the documents
+// in normalize.cpp.
 #include "backfill/sources/github/github.hpp"
 
 #include <algorithm>
 #include <cctype>
-#include <set>
 
 #include <fmt/format.h>
-#include <simdjson.h>
 
 #include "backfill/core/errors.hpp"
-#include "backfill/core/log.hpp"
 #include "backfill/http/scrub.hpp"
 #include "backfill/http/url.hpp"
 #include "sources/github/cursor.hpp"
@@ -121,88 +118,6 @@ std::string github_source::phase_url(std::string_view repo, std::string_view pha
   url = http::with_query(url, "direction", "desc");
   if (!since.empty()) url = http::with_query(url, "since", since);
   return http::with_query(url, "per_page", std::to_string(options_.per_page));
-}
-
-std::vector<std::string> github_source::expand_owner(const std::string& owner, run_context& ctx) {
-  std::vector<std::string> names;
-  http::page_spec spec;
-  spec.paging = http::page_spec::kind::link;
-  spec.items = "";
-  spec.id_field = "id";
-  auto list = [&](const std::string& base) {
-    http::pagination_guard guard(fmt::format("GitHub repositories of {}", owner));
-    simdjson::dom::parser parser;
-    http::request first =
-        get(http::with_query(base + "/" + http::url_encode(owner) + "/repos", "per_page", "100"));
-    rate_->pace(ctx);
-    http::paginate(
-        *client_, first, spec, "", guard,
-        [&](const http::page& p) {
-          rate_->pace(ctx);
-          simdjson::dom::array repos;
-          if (parser.parse(p.resp.body).get(repos)) return;
-          for (simdjson::dom::element repo : repos) {
-            std::string_view name;
-            bool archived = false;
-            if (repo["full_name"].get(name)) continue;
-            if (!repo["archived"].get(archived) && archived && !options_.include_archived) continue;
-            names.emplace_back(name);
-          }
-        },
-        &ctx);
-  };
-  try {
-    list(api_ + "/orgs");
-  } catch (const http::http_error& e) {
-    if (e.status() != 404) explain(e, owner + "/*");
-    try {
-      list(api_ + "/users");  // not an organization: a user
-    } catch (const http::http_error& e2) {
-      if (e2.status() != 404) explain(e2, owner + "/*");
-      throw source_error(
-          fmt::format("GitHub {}: source.repos names '{}/*', but there is no organization or user "
-                      "'{}' (404): check the owner's name",
-                      http::scrub_url(api_), owner, owner),
-          std::make_exception_ptr(e2));
-    }
-  }
-  if (names.empty()) logger()->warn("GitHub: '{}/*' has no repositories the token can read", owner);
-  return names;
-}
-
-std::vector<partition_plan> github_source::plan(run_context& ctx) {
-  std::vector<partition_plan> found, missing;
-  std::set<std::string> seen;
-  auto add = [&](const std::string& name) {
-    if (seen.insert(name).second) found.push_back({name, name, -1, -1});
-  };
-  for (const auto& entry : options_.repos) {
-    if (entry.size() > 2 && entry.compare(entry.size() - 2, 2, "/*") == 0) {
-      for (const auto& name : expand_owner(entry.substr(0, entry.size() - 2), ctx)) add(name);
-      continue;
-    }
-    rate_->pace(ctx);
-    try {
-      http::response r = client_->execute(get(repo_url(entry, "")), &ctx);
-      simdjson::dom::parser parser;
-      std::string_view name;
-      simdjson::dom::element repo;
-      if (!parser.parse(r.body).get(repo) && !repo["full_name"].get(name))
-        add(std::string(name));
-      else
-        add(entry);
-    } catch (const http::http_error& e) {
-      if (e.status() != 404) explain(e, entry);
-      logger()->error("GitHub {}: repository '{}' was not found (404); the other repositories go on",
-                      http::scrub_url(api_), entry);
-      std::lock_guard lock(missing_mu_);
-      missing_.insert(entry);
-      if (seen.insert(entry).second) missing.push_back({entry, entry, 0, 0});
-    }
-  }
-  // Repositories that do not exist come last, so every other one is fetched before the run fails on them.
-  found.insert(found.end(), missing.begin(), missing.end());
-  return found;
 }
 
 std::string github_source::reopen_cursor(const partition_plan&, std::string_view watermark) {

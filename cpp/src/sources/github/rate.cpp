@@ -148,6 +148,21 @@ void rate_governor::pace(run_context& ctx) {
   }
 }
 
+double rate_governor::seconds_for(std::int64_t requests, double rate) const {
+  const budget b = last();
+  const double fastest = static_cast<double>(requests) / std::max(rate, 0.001);
+  if (b.limit <= 0 || b.remaining < 0) return fastest;  // no primary limit announced
+  const double to_reset = std::max(0.0, b.reset - wall_now());
+  const std::int64_t spare = std::max<std::int64_t>(0, b.remaining - reserve_);
+  const std::int64_t fast = std::max<std::int64_t>(0, std::min(spare, b.remaining - b.limit / 2));
+  if (requests <= fast) return fastest;
+  if (requests <= spare)
+    return std::max(fastest,
+                    to_reset * static_cast<double>(requests - fast) / static_cast<double>(spare - fast));
+  const double per_window = static_cast<double>(std::max<std::int64_t>(1, b.limit - reserve_));
+  return std::max(fastest, to_reset + 3600.0 * static_cast<double>(requests - spare) / per_window);
+}
+
 budget rate_governor::last() const {
   std::lock_guard lock(mu_);
   return budget_;

@@ -43,6 +43,10 @@ class rate_governor {
   void pace(run_context& ctx);
 
   budget last() const;
+  // How long `requests` take from now under this pacing, at most `rate` a second: fast while more
+  // than half the budget is left, spread until the reset below that, then full windows (an hour on
+  // GitHub) of `limit - reserve` requests each.
+  double seconds_for(std::int64_t requests, double rate) const;
   std::int64_t waits() const;
   double waited_seconds() const;
 

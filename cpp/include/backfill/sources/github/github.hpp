@@ -19,10 +19,15 @@
 //     budget spreads evenly until its reset; secondary limits (403/429 with Retry-After or a message)
 //     hold every new request for as long as GitHub asks (at least a minute without Retry-After).
 //     Waits are logged at INFO with their reason and length (sources/github/rate.hpp).
+//   - `backfill plan` (estimate) counts, per repository, the issues, pull requests, comments and review
+//   comments a full
+//     fetch reads (four one-item list requests) and the requests and time that takes at the rate
+//     limit as it stands (logged at INFO, and in the plan's partitions).
 //   - reconcile lists every issue and pull request number in scope: deleted and transferred issues
 //     are gone from their repository's list, so their documents are deleted.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -75,6 +80,7 @@ class github_source final : public source {
   std::string kind() const override { return "github"; }
   std::string describe() const override;
   std::vector<partition_plan> plan(run_context& ctx) override;
+  void estimate(std::vector<partition_plan>& partitions, run_context& ctx) override;
   bool incremental() const override { return true; }
   std::string reopen_cursor(const partition_plan& partition, std::string_view watermark) override;
   void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
@@ -96,7 +102,10 @@ class github_source final : public source {
   std::string repo_url(std::string_view repo, std::string_view tail) const;
   // The first URL of a phase ("issues", "issue_comments", "review_comments") of `repo`.
   std::string phase_url(std::string_view repo, std::string_view phase, std::string_view since) const;
+  using open_counts = std::map<std::string, std::int64_t>;  // open_issues_count by repository
   std::vector<std::string> expand_owner(const std::string& owner, run_context& ctx);
+  // The items of a list (its Link header's last page at one item a page), for the plan.
+  std::int64_t count(const std::string& url, run_context& ctx);
   // Reads one phase from `url` to its end; `next_phase` is where the cursor goes after it.
   void fetch_phase(const partition_plan& partition, const std::string& phase, const std::string& since,
                    const std::string& url, const std::string& next_phase, github_detail::known& k,
@@ -113,6 +122,7 @@ class github_source final : public source {
   std::unique_ptr<http::client> client_;
   std::mutex missing_mu_;
   std::set<std::string> missing_;  // repositories the plan could not find (404)
+  open_counts open_;               // what the repository objects the plan read say (guarded by missing_mu_)
 };
 
 // Turns the journal pages of one repository into documents, one per issue or pull request, every
