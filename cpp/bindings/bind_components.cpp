@@ -10,6 +10,7 @@
 #include "backfill/sinks/local/local_index.hpp"
 #include "backfill/sinks/pgvector/pgvector.hpp"
 #include "backfill/sinks/pinecone/pinecone.hpp"
+#include "backfill/sources/github/github.hpp"
 #include "backfill/sources/jira/jira.hpp"
 #include "backfill/sources/slack_export/slack_export.hpp"
 #include "bindings.hpp"
@@ -32,6 +33,7 @@ py::class_<S, Base, std::shared_ptr<S>> bind_built(py::module_& m, const char* n
 // Every options struct: the components' and the pipeline's.
 void register_options(py::module_& m) {
   bind_options<jira_options>(m, "JiraOptions");
+  bind_options<github_options>(m, "GitHubOptions");
   bind_options<slack_export_options>(m, "SlackExportOptions");
   bind_options<openai_options>(m, "OpenAIOptions");
   bind_options<pinecone_options>(m, "PineconeOptions");
@@ -63,6 +65,7 @@ void register_components(py::module_& m) {
       .def("describe", &source::describe);
   bind_built<slack_export_source, slack_export_options, source>(m, "SlackExportSource");
   bind_built<jira_source, jira_options, source>(m, "JiraSource");
+  bind_built<github_source, github_options, source>(m, "GitHubSource");
 
   py::class_<embedder, std::shared_ptr<embedder>>(m, "Embedder")
       .def_property_readonly("identity", &embedder::identity)

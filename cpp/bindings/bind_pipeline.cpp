@@ -91,6 +91,8 @@ void register_pipeline(py::module_& m) {
                     pipeline_options>(),
            py::arg("source"), py::arg("embedder"), py::arg("sink"), py::arg("options"))
       .def("plan", phase(&pipeline::plan), py::arg("progress") = none, py::arg("cancel") = none)
+      .def("plan_with_estimates", phase(&pipeline::plan_with_estimates), py::arg("progress") = none,
+           py::arg("cancel") = none)
       .def("fetch", phase(&pipeline::fetch), py::arg("refetch") = no_refetch, py::arg("progress") = none,
            py::arg("cancel") = none)
       .def("validate", phase(&pipeline::validate), py::arg("progress") = none, py::arg("cancel") = none)

@@ -188,9 +188,12 @@ class Pipeline:
         :class:`~backfill.errors.Cancelled` and everything done so far is kept."""
         self._cancel.set()
 
-    def plan(self) -> PlanReport:
-        """Lists the partitions and estimates their size."""
-        return self._timed(PlanReport.from_dict(self._call(self._core.plan)), "plan")
+    def plan(self, *, estimate: bool = True) -> PlanReport:
+        """Lists the partitions and estimates their size. With ``estimate``, sources that can tell say what
+        a full fetch of each partition needs (GitHub: items, requests, time at the rate limit), which may
+        cost them a few requests; ``run`` plans without."""
+        call = self._core.plan_with_estimates if estimate else self._core.plan
+        return self._timed(PlanReport.from_dict(self._call(call)), "plan")
 
     def fetch(self, refetch: Sequence[str] = ()) -> FetchReport:
         """Journals every page not yet journaled. ``refetch`` names partitions to fetch again from the
@@ -306,7 +309,7 @@ class Pipeline:
         against its hash before it is normalized, so validation afterwards only reports (duplicate
         ids and their pages); a damaged page stops the run where it is met."""
         with self._lock:
-            plan = self.plan()
+            plan = self.plan(estimate=False)
             fetch, ingest = self.fetch_and_ingest(refetch)
             validate = self.validate()
             reconcile = self.reconcile() if self.reconcile_on_run else None

@@ -118,6 +118,8 @@ class Partition(Report):
     label: str = ""
     estimated_items: int = -1
     estimated_pages: int = -1
+    estimated_requests: int = -1
+    estimated_seconds: float = -1
 
 
 @dataclass
@@ -130,7 +132,13 @@ class PlanReport(PhaseReport):
 
     def __str__(self) -> str:
         pages = sum(max(p.estimated_pages, 0) for p in self.partitions)
-        return f"plan: {len(self.partitions)} partitions, about {pages} pages; {self.known_done} already fetched"
+        line = f"plan: {len(self.partitions)} partitions, about {pages} pages; {self.known_done} already fetched"
+        requests = [p for p in self.partitions if p.estimated_requests >= 0]
+        if requests:
+            line += "\n" + "\n".join(
+                f"  {p.label or p.name}: {p.estimated_items} items, about {p.estimated_requests} requests, "
+                f"{p.estimated_seconds / 60:.1f} min at the current rate limit" for p in requests)
+        return line
 
 
 @dataclass

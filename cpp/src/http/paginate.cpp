@@ -1,5 +1,7 @@
 // Pagination over the HTTP client: token/cursor, Link header and offset paging, every page checked
 // by the pagination guard before anyone sees it.
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <simdjson.h>
 
@@ -7,6 +9,7 @@
 #include "backfill/http/paginate.hpp"
 #include "backfill/http/scrub.hpp"
 #include "backfill/http/url.hpp"
+#include "http/text.hpp"
 
 namespace backfill::http {
 namespace {
@@ -30,6 +33,11 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
   simdjson::dom::parser parser;
   auto request_for = [&](const std::string& cur) {
     request req = first;
+    // A conditional request (If-None-Match, If-Modified-Since) is about the first page only.
+    if (!cur.empty())
+      req.headers.erase(std::remove_if(req.headers.begin(), req.headers.end(),
+                                       [](const header& h) { return conditional_header(h.name); }),
+                        req.headers.end());
     switch (spec.paging) {
       case page_spec::kind::token:
         if (!cur.empty()) req.url = with_query(first.url, spec.token_param, cur);
@@ -48,6 +56,10 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
   client::handle in_flight = c.submit(request_for(cursor));
   while (true) {
     response resp = c.wait(in_flight, ctx);
+    if (resp.status == 304) {  // the first page, unchanged since the request's condition: no items
+      on_page(page{resp, 0, {}, cursor, ""});
+      return;
+    }
     const std::string& body = resp.body;
     simdjson::dom::element root;
     const simdjson::error_code err = json::parse_padded(parser, body, root);
@@ -84,6 +96,12 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
         const std::string* link = resp.find("link");
         auto next = link ? link_next(*link) : std::nullopt;
         p.next_cursor = next ? *next : "";
+        // The next request carries the first one's headers (credentials): only to the same origin.
+        if (!p.next_cursor.empty() && url_origin(p.next_cursor) != url_origin(first.url))
+          throw source_error(
+              fmt::format("{}: the Link header's next page is on {}, not {}; it is not followed, so "
+                          "that credentials reach only the configured host",
+                          resp.url, url_origin(p.next_cursor), url_origin(first.url)));
         break;
       }
       case page_spec::kind::offset: {

@@ -1,6 +1,7 @@
 // Retry classification: which ends of an attempt succeed, which are retried (and which of those
 // are rate limits that slow the host down), which fail at once. The adapter's classifier reads a
 // response first (classify.hpp); these are the rules of HTTP and gRPC themselves.
+#include <algorithm>
 #include <charconv>
 #include <string>
 
@@ -9,6 +10,7 @@
 #include "backfill/http/url.hpp"
 #include "backfill/pack/grpc.hpp"
 #include "http/outcome.hpp"
+#include "http/text.hpp"
 
 namespace backfill::http {
 namespace {
@@ -64,6 +66,11 @@ std::string redirect_reason(const request& req, const response& r) {
       from, where);
 }
 
+bool conditional(const request& req) {
+  return std::any_of(req.headers.begin(), req.headers.end(),
+                     [](const header& h) { return conditional_header(h.name); });
+}
+
 }  // namespace
 
 decision classify(const request& req, CURLcode rc, long status, const response& r,
@@ -72,6 +79,10 @@ decision classify(const request& req, CURLcode rc, long status, const response& 
   if (rc != CURLE_OK) {
     d.retry = retryable_curl(rc);
     d.why = curl_reason;
+    return d;
+  }
+  if (status == 304 && conditional(req)) {
+    d.ok = true;  // not modified since the ETag or date the request sent: the caller has it
     return d;
   }
   if (status >= 300 && status < 400) {

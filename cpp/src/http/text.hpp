@@ -1,5 +1,5 @@
-// Small helpers the engine's files share: ASCII case folding and trimming, percent-decoding, and
-// the first environment variable set of a list.
+// Small helpers the engine's files share: ASCII case folding and trimming, conditional headers,
+// percent-decoding, and the first environment variable set of a list.
 #pragma once
 
 #include <cctype>
@@ -17,6 +17,11 @@ inline bool iequals(std::string_view a, std::string_view b) {
   for (std::size_t i = 0; i < a.size(); ++i)
     if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   return true;
+}
+
+// A header that makes a request conditional (a 304 answers it when nothing changed).
+inline bool conditional_header(std::string_view name) {
+  return iequals(name, "if-none-match") || iequals(name, "if-modified-since");
 }
 
 inline std::string_view trim(std::string_view s) {

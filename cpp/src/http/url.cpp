@@ -8,7 +8,7 @@
 
 namespace backfill::http {
 
-std::optional<std::string> link_next(std::string_view header) {
+std::optional<std::string> link_rel(std::string_view header, std::string_view relation) {
   std::size_t i = 0;
   while (i < header.size()) {
     std::size_t lt = header.find('<', i);
@@ -33,7 +33,7 @@ std::optional<std::string> link_next(std::string_view header) {
       while (p <= v.size()) {
         std::size_t sp = v.find(' ', p);
         if (sp == std::string_view::npos) sp = v.size();
-        if (iequals(trim(v.substr(p, sp - p)), "next")) return std::string(url);
+        if (iequals(trim(v.substr(p, sp - p)), relation)) return std::string(url);
         p = sp + 1;
       }
     }
@@ -41,6 +41,8 @@ std::optional<std::string> link_next(std::string_view header) {
   }
   return std::nullopt;
 }
+
+std::optional<std::string> link_next(std::string_view header) { return link_rel(header, "next"); }
 
 std::string url_encode(std::string_view s) {
   static const char* hex = "0123456789ABCDEF";

@@ -74,6 +74,12 @@ plan_report pipeline::plan(run_context& ctx) {
   return report;
 }
 
+plan_report pipeline::plan_with_estimates(run_context& ctx) {
+  plan_report report = plan(ctx);
+  source_->estimate(report.partitions, ctx);
+  return report;
+}
+
 // --- validate ----------------------------------------------------------------------------------
 
 validate_report pipeline::validate(run_context& ctx) {

@@ -53,6 +53,30 @@ class JiraSource(Source):
     @overload
     def __init__(self, **kwargs: Any) -> None: ...
 
+class GitHubOptions:
+    token: str
+    repos: builtins.list[str]
+    since: str
+    include: builtins.list[str]
+    state: str
+    base_url: str
+    api_version: str
+    include_archived: bool
+    per_page: int
+    overlap_minutes: int
+    rate: float
+    max_in_flight: int
+    reserve: int
+    timeout: float
+    verify_tls: bool
+    def __init__(self, **kwargs: Any) -> None: ...
+
+class GitHubSource(Source):
+    @overload
+    def __init__(self, options: GitHubOptions) -> None: ...
+    @overload
+    def __init__(self, **kwargs: Any) -> None: ...
+
 class Embedder:
     @property
     def identity(self) -> str: ...
@@ -201,6 +225,10 @@ class PartitionPlan:
     def estimated_items(self) -> int: ...
     @property
     def estimated_pages(self) -> int: ...
+    @property
+    def estimated_requests(self) -> int: ...
+    @property
+    def estimated_seconds(self) -> float: ...
 
 class PlanReport:
     @property
@@ -393,6 +421,7 @@ class RunReport:
 class Pipeline:
     def __init__(self, source: Source, embedder: Embedder, sink: Sink, options: PipelineOptions) -> None: ...
     def plan(self, progress: _Progress = None, cancel: Any = None) -> PlanReport: ...
+    def plan_with_estimates(self, progress: _Progress = None, cancel: Any = None) -> PlanReport: ...
     def fetch(self, refetch: list[str] = ..., progress: _Progress = None, cancel: Any = None) -> FetchReport: ...
     def validate(self, progress: _Progress = None, cancel: Any = None) -> ValidateReport: ...
     def ingest(self, progress: _Progress = None, cancel: Any = None) -> IngestReport: ...

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Union
 
+from backfill.sources.github import GitHub
 from backfill.sources.jira import JiraCloud
 from backfill.sources.python import Document, Page, PythonSource
 from backfill.sources.slack_export import SlackExport
 
-SourceSpec = Union[SlackExport, JiraCloud, PythonSource]
-SOURCES: dict[str, type] = {SlackExport.type: SlackExport, JiraCloud.type: JiraCloud, PythonSource.type: PythonSource}
+SourceSpec = Union[SlackExport, JiraCloud, GitHub, PythonSource]
+SOURCES: dict[str, type] = {SlackExport.type: SlackExport, JiraCloud.type: JiraCloud, GitHub.type: GitHub,
+                            PythonSource.type: PythonSource}
 
-__all__ = ["Document", "JiraCloud", "Page", "PythonSource", "SOURCES", "SlackExport", "SourceSpec"]
+__all__ = ["Document", "GitHub", "JiraCloud", "Page", "PythonSource", "SOURCES", "SlackExport", "SourceSpec"]

@@ -9,6 +9,8 @@ namespace backfill::http {
 
 // The URL of rel="next" in a Link header.
 std::optional<std::string> link_next(std::string_view link_header);
+// The URL of a relation ("next", "last", ...) in a Link header.
+std::optional<std::string> link_rel(std::string_view link_header, std::string_view relation);
 // Percent-encodes everything but the unreserved characters (RFC 3986).
 std::string url_encode(std::string_view s);
 // `url` with query parameter `name` set to `value` (percent-encoded), replacing any earlier value.

@@ -51,6 +51,9 @@ class pipeline {
   ~pipeline();
 
   plan_report plan(run_context& ctx);
+  // The plan with the source's estimates of each partition's full fetch (source::estimate): what
+  // `backfill plan` shows.
+  plan_report plan_with_estimates(run_context& ctx);
   // `refetch`: partitions to fetch again from the start (their old pages are replaced).
   fetch_report fetch(run_context& ctx, const std::vector<std::string>& refetch = {});
   validate_report validate(run_context& ctx);

@@ -18,8 +18,13 @@ struct partition_plan {
   std::string label;  // what a person calls it ("#general")
   std::int64_t estimated_items = -1;
   std::int64_t estimated_pages = -1;
+  // Sources behind a rate limit: the requests a full fetch needs and the seconds they take at the
+  // limit as it stands now (-1: unknown).
+  std::int64_t estimated_requests = -1;
+  double estimated_seconds = -1;
 };
-BACKFILL_FIELDS(partition_plan, &s::name, &s::label, &s::estimated_items, &s::estimated_pages)
+BACKFILL_FIELDS(partition_plan, &s::name, &s::label, &s::estimated_items, &s::estimated_pages,
+                &s::estimated_requests, &s::estimated_seconds)
 
 // The pages a plan expects in all (the fetch's progress total), or -1 when a partition's is unknown.
 inline std::int64_t estimated_pages(const std::vector<partition_plan>& plan) {
@@ -69,6 +74,13 @@ class source {
   virtual std::string describe() const = 0;
 
   virtual std::vector<partition_plan> plan(run_context& ctx) = 0;
+  // What a full fetch of each planned partition needs, for `backfill plan` only (run and fetch do not
+  // call it, so requests spent on counting are spent only when a person asks): sources that can tell
+  // fill the estimates plan() left at -1.
+  virtual void estimate(std::vector<partition_plan>& partitions, run_context& ctx) {
+    (void)partitions;
+    (void)ctx;
+  }
   // Incremental sources fetch a finished partition again on a later run, from the cursor this
   // returns for the partition's highest watermark; others skip finished partitions.
   virtual bool incremental() const { return false; }
