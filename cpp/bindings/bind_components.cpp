@@ -10,6 +10,7 @@
 #include "backfill/sinks/local/local_index.hpp"
 #include "backfill/sinks/pinecone/pinecone.hpp"
 #include "backfill/sources/jira/jira.hpp"
+#include "backfill/sources/slack_api/slack_api.hpp"
 #include "backfill/sources/slack_export/slack_export.hpp"
 #include "bindings.hpp"
 #include "records.hpp"
@@ -32,6 +33,7 @@ py::class_<S, Base, std::shared_ptr<S>> bind_built(py::module_& m, const char* n
 void register_options(py::module_& m) {
   bind_options<jira_options>(m, "JiraOptions");
   bind_options<slack_export_options>(m, "SlackExportOptions");
+  bind_options<slack_api_options>(m, "SlackApiOptions");
   bind_options<openai_options>(m, "OpenAIOptions");
   bind_options<pinecone_options>(m, "PineconeOptions");
   bind_options<chunker_options>(m, "ChunkingOptions");
@@ -61,6 +63,10 @@ void register_components(py::module_& m) {
       .def("describe", &source::describe);
   bind_built<slack_export_source, slack_export_options, source>(m, "SlackExportSource");
   bind_built<jira_source, jira_options, source>(m, "JiraSource");
+  bind_built<slack_api_source, slack_api_options, source>(m, "SlackApiSource")
+      .def_property_readonly("requests", &slack_api_source::requests, "Web API requests made so far.")
+      .def_property_readonly("paced_seconds", &slack_api_source::paced_seconds,
+                             "Seconds spent waiting for the pace of Slack's rate limits.");
 
   py::class_<embedder, std::shared_ptr<embedder>>(m, "Embedder")
       .def_property_readonly("identity", &embedder::identity)

@@ -6,9 +6,15 @@ from typing import Union
 
 from backfill.sources.jira import JiraCloud
 from backfill.sources.python import Document, Page, PythonSource
+from backfill.sources.slack_api import SlackApi
 from backfill.sources.slack_export import SlackExport
 
-SourceSpec = Union[SlackExport, JiraCloud, PythonSource]
-SOURCES: dict[str, type] = {SlackExport.type: SlackExport, JiraCloud.type: JiraCloud, PythonSource.type: PythonSource}
+SourceSpec = Union[SlackExport, SlackApi, JiraCloud, PythonSource]
+SOURCES: dict[str, type] = {
+    SlackExport.type: SlackExport,
+    SlackApi.type: SlackApi,
+    JiraCloud.type: JiraCloud,
+    PythonSource.type: PythonSource,
+}
 
-__all__ = ["Document", "JiraCloud", "Page", "PythonSource", "SOURCES", "SlackExport", "SourceSpec"]
+__all__ = ["Document", "JiraCloud", "Page", "PythonSource", "SOURCES", "SlackApi", "SlackExport", "SourceSpec"]

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace backfill::slack_export {
@@ -42,6 +43,11 @@ class parser_pool {
 // do). Throws source_error naming `what` when it is not valid JSON or not an array.
 simdjson::dom::array parse_array(simdjson::dom::parser& parser, const std::string& body,
                                  const std::string& what);
+
+// The array under `key` of the JSON object `body` (a Web API answer's "messages"); throws source_error
+// naming `what` when there is none.
+simdjson::dom::array parse_array(simdjson::dom::parser& parser, const std::string& body,
+                                 const std::string& what, std::string_view key);
 
 // The number of items of a JSON array file.
 std::int64_t count_items(simdjson::dom::parser& parser, const std::string& body, const std::string& what);

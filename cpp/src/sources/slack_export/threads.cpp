@@ -25,7 +25,8 @@ struct open_thread {
 
 void emit_threads(page_reader& pages, const slack::conversation_ref& conversation,
                   const slack::directory& dir, const std::unordered_set<std::string>& skip,
-                  parser_pool& parsers, const document_fn& emit, run_context& ctx) {
+                  parser_pool& parsers, const document_fn& emit, run_context& ctx,
+                  std::string_view items_key) {
   const auto skipped = [&](object m) {
     const std::string_view subtype = slack::str(m, "subtype");
     return !subtype.empty() && skip.count(std::string(subtype)) != 0;
@@ -36,7 +37,9 @@ void emit_threads(page_reader& pages, const slack::conversation_ref& conversatio
   const auto pass = [&](const auto& on_message, const auto& on_page_end) {
     pages.for_each([&](std::int64_t seq, const std::string& body, const std::string& path) {
       ctx.checkpoint();
-      const array items = parse_array(*parser, body, "slack export page " + path);
+      const std::string what = (items_key.empty() ? "slack export page " : "slack page ") + path;
+      const array items =
+          items_key.empty() ? parse_array(*parser, body, what) : parse_array(*parser, body, what, items_key);
       for (element item : items) {
         object m;
         if (item.get_object().get(m) != simdjson::SUCCESS || skipped(m)) continue;

@@ -17,9 +17,11 @@
 namespace backfill::slack_export {
 
 // `skip`: message subtypes left out. Messages without a readable ts are skipped and counted in a
-// warning.
+// warning. A page is a JSON array of messages (a day file), or with `items_key` an object holding
+// them under that key (a Web API answer's "messages": the Slack Web API source's pages).
 void emit_threads(page_reader& pages, const slack::conversation_ref& conversation,
                   const slack::directory& dir, const std::unordered_set<std::string>& skip,
-                  parser_pool& parsers, const document_fn& emit, run_context& ctx);
+                  parser_pool& parsers, const document_fn& emit, run_context& ctx,
+                  std::string_view items_key = {});
 
 }  // namespace backfill::slack_export
