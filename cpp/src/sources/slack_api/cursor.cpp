@@ -1,4 +1,4 @@
-#include "sources/slack_api/cursor.hpp"
+#include "backfill/sources/slack_api/cursor.hpp"
 
 namespace backfill::slack_api {
 namespace {
@@ -45,12 +45,18 @@ std::optional<channel_cursor> channel_cursor::decode(std::string_view text) {
     if (eq == std::string_view::npos) return std::nullopt;
     const std::string_view key = l.substr(0, eq);
     std::string_view value = l.substr(eq + 1);
-    if (key == "oldest") c.oldest = value;
-    else if (key == "latest") c.latest = value;
-    else if (key == "replies_since") c.replies_since = value;
-    else if (key == "history") c.history = value;
-    else if (key == "history_done") c.history_done = value == "1";
-    else if (key == "replies") c.replies = value;
+    if (key == "oldest")
+      c.oldest = value;
+    else if (key == "latest")
+      c.latest = value;
+    else if (key == "replies_since")
+      c.replies_since = value;
+    else if (key == "history")
+      c.history = value;
+    else if (key == "history_done")
+      c.history_done = value == "1";
+    else if (key == "replies")
+      c.replies = value;
     else if (key == "roots") {
       while (!value.empty()) {
         const std::size_t comma = value.find(',');

@@ -62,9 +62,10 @@ std::string fix_for(const answer& a) {
     return "no such conversation for this token: check the id or name in source.channels (a private "
            "channel needs the app invited and the groups:history scope)";
   if (a.error == "missing_scope")
-    return fmt::format("the token lacks the scope {}; add it to the app's OAuth scopes (OAuth & "
-                       "Permissions) and reinstall the app",
-                       a.needed.empty() ? "this conversation type needs" : a.needed);
+    return fmt::format(
+        "the token lacks the scope {}; add it to the app's OAuth scopes (OAuth & "
+        "Permissions) and reinstall the app",
+        a.needed.empty() ? "this conversation type needs" : a.needed);
   return "Slack's error " + a.error;
 }
 
@@ -107,8 +108,8 @@ void fetch_conversation(web_api& api, const slack_api_options& options, const pa
       continue;
     }
     if (!a.error.empty()) {
-      ctx.warn("slack " + a.error, fmt::format("Slack: {} ({}) cannot be read ({} on {}): {}", partition.label,
-                                               channel, a.error, method, fix_for(a)));
+      ctx.warn("slack " + a.error, fmt::format("Slack: {} ({}) cannot be read ({} on {}): {}",
+                                               partition.label, channel, a.error, method, fix_for(a)));
       return;
     }
     const page_view v = read_page(parser, a.resp.body, replies ? std::string_view(at.roots.front()) : "", at,
@@ -123,10 +124,11 @@ void fetch_conversation(web_api& api, const slack_api_options& options, const pa
       history_guard.check(cursor_in, a.resp.body, v.ids);
     }
     if (api.pace().saw_page(method, limit, v.messages, a.has_more || !a.next_cursor.empty()))
-      logger()->info("Slack: {} sent 15 messages of the {} asked: this app gets the 2025 limits of apps "
-                     "outside the Slack Marketplace (1 request a minute, 15 messages a page); pacing "
-                     "for them from now on",
-                     method, limit);
+      logger()->info(
+          "Slack: {} sent 15 messages of the {} asked: this app gets the 2025 limits of apps "
+          "outside the Slack Marketplace (1 request a minute, 15 messages a page); pacing "
+          "for them from now on",
+          method, limit);
     if (replies) {
       at.replies = a.next_cursor;
       if (at.replies.empty()) at.roots.erase(at.roots.begin());

@@ -8,9 +8,9 @@
 #include <unordered_set>
 
 #include "backfill/core/context.hpp"
+#include "backfill/sources/slack_api/cursor.hpp"
 #include "backfill/sources/slack_api/slack_api.hpp"
 #include "backfill/sources/source.hpp"
-#include "sources/slack_api/cursor.hpp"
 #include "sources/slack_api/web_api.hpp"
 
 namespace backfill::slack_api {

@@ -1,4 +1,4 @@
-#include "sources/slack_api/pacer.hpp"
+#include "backfill/sources/slack_api/pacer.hpp"
 
 #include <algorithm>
 
@@ -22,8 +22,8 @@ tier_mode parse_tier(std::string_view tier) {
   if (tier == "auto") return tier_mode::automatic;
   if (tier == "marketplace") return tier_mode::marketplace;
   if (tier == "non_marketplace") return tier_mode::non_marketplace;
-  throw config_error(fmt::format(
-      "source.tier must be \"auto\", \"marketplace\" or \"non_marketplace\", got \"{}\"", tier));
+  throw config_error(
+      fmt::format("source.tier must be \"auto\", \"marketplace\" or \"non_marketplace\", got \"{}\"", tier));
 }
 
 bool paged_history(std::string_view method) {
@@ -87,8 +87,7 @@ bool pacer::switch_to_non_marketplace() {
   // whole interval of the new rate, as Slack counts from the request it refused.
   const auto now = clock::now();
   for (auto& [method, next] : next_)
-    if (paged_history(method))
-      next = std::max(next, now + seconds(interval(method)));
+    if (paged_history(method)) next = std::max(next, now + seconds(interval(method)));
   return true;
 }
 

@@ -73,8 +73,8 @@ struct slack_api_source::impl {
     if (!(o.rate_scale > 0)) throw config_error("source.rate_scale must be positive");
     for (const auto& t : o.types)
       if (t != "public_channel" && t != "private_channel" && t != "mpim" && t != "im")
-        throw config_error(fmt::format(
-            "source.types: '{}' is not one of public_channel, private_channel, mpim, im", t));
+        throw config_error(
+            fmt::format("source.types: '{}' is not one of public_channel, private_channel, mpim, im", t));
     slack_api::parse_tier(o.tier);
     return o;
   }
@@ -89,7 +89,7 @@ struct slack_api_source::impl {
         "Slack: {} conversations; history at {:g} requests a minute ({}) of up to {} messages: at least "
         "{:.0f} s, plus {:.1f} s for each further page and each thread{}",
         conversations, per_minute,
-        low                                                 ? "non-Marketplace limits"
+        low                      ? "non-Marketplace limits"
         : options.tier == "auto" ? "Tier 3; apps outside the Slack Marketplace get 1 a minute from 2025"
                                  : "Tier 3",
         p.page_limit("conversations.history", options.page_size), seconds, 60.0 / per_minute,
@@ -116,7 +116,8 @@ std::vector<partition_plan> slack_api_source::plan(run_context& ctx) {
   workspace.label = "workspace (users and conversations)";
   workspace.estimated_pages = static_cast<std::int64_t>(impl_->lists.pages(ctx).size());
   out.push_back(std::move(workspace));
-  for (auto& p : slack_api::pick(impl_->options, impl_->lists.conversations(ctx))) out.push_back(std::move(p));
+  for (auto& p : slack_api::pick(impl_->options, impl_->lists.conversations(ctx)))
+    out.push_back(std::move(p));
   impl_->say_estimate(out.size() - 1);
   return out;
 }
@@ -143,7 +144,8 @@ void slack_api_source::fetch(const partition_plan& partition, std::string_view c
   if (partition.name == workspace_partition) {
     const auto& pages = impl_->lists.pages(ctx);
     std::size_t start = 0;
-    if (!cursor.empty()) start = static_cast<std::size_t>(std::strtoull(std::string(cursor).c_str(), nullptr, 10));
+    if (!cursor.empty())
+      start = static_cast<std::size_t>(std::strtoull(std::string(cursor).c_str(), nullptr, 10));
     for (std::size_t i = start; i < pages.size(); ++i)
       out.page(pages[i], 0, i + 1 < pages.size() ? std::to_string(i + 1) : std::string());
     return;
@@ -154,9 +156,10 @@ void slack_api_source::fetch(const partition_plan& partition, std::string_view c
   } else {
     at = channel_cursor::decode(cursor);
     if (!at)
-      throw source_error(fmt::format("Slack: the saved cursor of {} is not one this source wrote; fetch it "
-                                     "again from the start (backfill fetch --refetch {})",
-                                     partition.label, partition.name));
+      throw source_error(
+          fmt::format("Slack: the saved cursor of {} is not one this source wrote; fetch it "
+                      "again from the start (backfill fetch --refetch {})",
+                      partition.label, partition.name));
   }
   slack_api::fetch_conversation(impl_->api, impl_->options, partition, std::move(*at), out, ctx);
 }
@@ -164,7 +167,8 @@ void slack_api_source::fetch(const partition_plan& partition, std::string_view c
 void slack_api_source::page_items(std::string_view partition, const std::string& body, const item_fn& fn) {
   if (partition == workspace_partition) return;
   slack_export::parser_pool::lease parser(impl_->parsers);
-  const auto messages = slack_export::parse_array(*parser, body, "Slack page of " + std::string(partition), "messages");
+  const auto messages =
+      slack_export::parse_array(*parser, body, "Slack page of " + std::string(partition), "messages");
   // A replies page repeats its parent (also on the history page) and thread broadcasts: each message
   // counts where it belongs, the roots on history pages and the replies on replies pages.
   bool replies_page = false;

@@ -35,7 +35,8 @@ std::string_view method_of(std::string_view url) {
 }
 
 web_api::web_api(const slack_api_options& options)
-    : base_(options.base_url), auth_("Bearer " + options.token),
+    : base_(options.base_url),
+      auth_("Bearer " + options.token),
       pacer_(parse_tier(options.tier), options.rate_scale) {
   while (!base_.empty() && base_.back() == '/') base_.pop_back();
   http::client_options o;
@@ -51,7 +52,8 @@ web_api::web_api(const slack_api_options& options)
     const bool limited = r.status == 429 || (v.what == http::verdict::kind::retry && v.rate_limited);
     if (limited) {
       const std::string* after = r.find("retry-after");
-      const auto advised = after ? http::parse_retry_after(*after, std::chrono::system_clock::now()) : std::nullopt;
+      const auto advised =
+          after ? http::parse_retry_after(*after, std::chrono::system_clock::now()) : std::nullopt;
       pacer_.defer(method_of(r.url), advised.value_or(1.0), pacer::clock::now());
     }
     if (limited && pacer_.saw_rate_limit(method_of(r.url)))

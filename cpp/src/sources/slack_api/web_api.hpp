@@ -13,8 +13,8 @@
 
 #include "backfill/core/context.hpp"
 #include "backfill/http/client.hpp"
+#include "backfill/sources/slack_api/pacer.hpp"
 #include "backfill/sources/slack_api/slack_api.hpp"
-#include "sources/slack_api/pacer.hpp"
 
 namespace backfill::slack_api {
 

@@ -31,9 +31,10 @@ std::string joined(const std::vector<std::string>& v) {
 // Which scope a list call lacks, as the fix names it.
 [[noreturn]] void list_failed(std::string_view method, const answer& a, const std::string& base) {
   if (a.error == "missing_scope")
-    throw source_error(fmt::format("Slack {} {}: the token lacks the scope {}; add it to the app's "
-                                   "OAuth scopes (OAuth & Permissions) and reinstall the app",
-                                   base, method, a.needed.empty() ? "this method needs" : a.needed));
+    throw source_error(
+        fmt::format("Slack {} {}: the token lacks the scope {}; add it to the app's "
+                    "OAuth scopes (OAuth & Permissions) and reinstall the app",
+                    base, method, a.needed.empty() ? "this method needs" : a.needed));
   throw source_error(fmt::format("Slack {} {} failed: {}", base, method, a.error));
 }
 
@@ -78,9 +79,10 @@ void workspace_lists::read_list(std::string_view method, const params& args, std
 const std::vector<std::string>& workspace_lists::pages(run_context& ctx) {
   std::lock_guard lock(mu_);
   if (!read_) {
-    read_list("conversations.list",
-              {{"types", joined(options_.types)}, {"exclude_archived", options_.include_archived ? "" : "true"}},
-              "channels", ctx);
+    read_list(
+        "conversations.list",
+        {{"types", joined(options_.types)}, {"exclude_archived", options_.include_archived ? "" : "true"}},
+        "channels", ctx);
     read_list("users.list", {}, "members", ctx);
     read_ = true;
   }
@@ -111,9 +113,10 @@ std::vector<partition_plan> pick(const slack_api_options& options, const std::ve
         add(c);
       }
       if (outside > 0)
-        logger()->info("Slack: {} channels the app is not a member of were left out of \"*\"; invite it "
-                       "(/invite @your-app in the channel) to read them",
-                       outside);
+        logger()->info(
+            "Slack: {} channels the app is not a member of were left out of \"*\"; invite it "
+            "(/invite @your-app in the channel) to read them",
+            outside);
       continue;
     }
     const std::string_view name = wanted.starts_with('#') ? std::string_view(wanted).substr(1) : wanted;
@@ -122,12 +125,14 @@ std::vector<partition_plan> pick(const slack_api_options& options, const std::ve
     if (it != all.end()) {
       add(*it);
     } else if (!wanted.starts_with('#') && name.size() >= 9 &&
-               std::all_of(name.begin(), name.end(), [](char ch) { return std::isupper(ch) || std::isdigit(ch); })) {
+               std::all_of(name.begin(), name.end(),
+                           [](char ch) { return std::isupper(ch) || std::isdigit(ch); })) {
       add({std::string(name), "", true, false});  // an id conversations.list did not show: history will say
     } else {
-      logger()->warn("Slack: no conversation named {} among those the token can list (types {}); check the "
-                     "name, add its type to source.types, or invite the app to it",
-                     wanted, joined(options.types));
+      logger()->warn(
+          "Slack: no conversation named {} among those the token can list (types {}); check the "
+          "name, add its type to source.types, or invite the app to it",
+          wanted, joined(options.types));
     }
   }
   return out;

@@ -63,7 +63,7 @@ class pacer {
   bool saw_page(std::string_view method, int asked, std::size_t got, bool has_more);
 
  private:
-  bool switch_to_non_marketplace();                  // with mu_ held
+  bool switch_to_non_marketplace();                // with mu_ held
   double interval(std::string_view method) const;  // seconds between requests; with mu_ held
 
   mutable std::mutex mu_;
