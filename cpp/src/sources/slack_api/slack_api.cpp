@@ -22,10 +22,10 @@
 #include "backfill/sources/slack/thread.hpp"
 #include "backfill/sources/slack/ts.hpp"
 #include "sources/slack/fields.hpp"
+#include "sources/slack/page_json.hpp"
+#include "sources/slack/threads.hpp"
 #include "sources/slack_api/history.hpp"
 #include "sources/slack_api/workspace.hpp"
-#include "sources/slack_export/page_json.hpp"
-#include "sources/slack_export/threads.hpp"
 
 namespace backfill {
 
@@ -51,7 +51,7 @@ struct slack_api_source::impl {
   std::unordered_set<std::string> skip;
   slack_api::web_api api;
   slack_api::workspace_lists lists{api, options};
-  slack_export::parser_pool parsers;
+  slack::parser_pool parsers;
 
   explicit impl(slack_api_options opts) : options(std::move(opts)), api(check(options)) {
     base_url = options.workspace_url.empty() ? std::string("https://slack.com") : options.workspace_url;
@@ -166,9 +166,9 @@ void slack_api_source::fetch(const partition_plan& partition, std::string_view c
 
 void slack_api_source::page_items(std::string_view partition, const std::string& body, const item_fn& fn) {
   if (partition == workspace_partition) return;
-  slack_export::parser_pool::lease parser(impl_->parsers);
+  slack::parser_pool::lease parser(impl_->parsers);
   const auto messages =
-      slack_export::parse_array(*parser, body, "Slack page of " + std::string(partition), "messages");
+      slack::parse_array(*parser, body, "Slack page of " + std::string(partition), "messages");
   // A replies page repeats its parent (also on the history page) and thread broadcasts: each message
   // counts where it belongs, the roots on history pages and the replies on replies pages.
   bool replies_page = false;
@@ -199,7 +199,7 @@ void slack_api_source::normalize(std::string_view partition, page_reader& pages,
   const std::string channel_name = direct ? dir.title(partition) : name ? *name : std::string(partition);
   const std::string source_kind = kind();
   const slack::conversation_ref conversation{partition, channel_name, source_kind, impl_->base_url, direct};
-  slack_export::emit_threads(pages, conversation, dir, impl_->skip, impl_->parsers, emit, ctx, "messages");
+  slack::emit_threads(pages, conversation, dir, impl_->skip, impl_->parsers, emit, ctx, "messages");
 }
 
 }  // namespace backfill

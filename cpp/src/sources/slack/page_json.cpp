@@ -1,9 +1,9 @@
-#include "sources/slack_export/page_json.hpp"
+#include "sources/slack/page_json.hpp"
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/padded_json.hpp"
 
-namespace backfill::slack_export {
+namespace backfill::slack {
 namespace {
 
 const char* type_name(element e) noexcept {
@@ -74,4 +74,4 @@ std::int64_t count_items(simdjson::dom::parser& parser, const std::string& body,
   return static_cast<std::int64_t>(n);
 }
 
-}  // namespace backfill::slack_export
+}  // namespace backfill::slack

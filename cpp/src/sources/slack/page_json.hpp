@@ -1,4 +1,5 @@
-// Parsing the export's JSON files (lists and day files, each a JSON array) with reused parsers.
+// Parsing Slack's JSON pages with reused parsers: an export's files (lists and day files, each a JSON
+// array) and Web API answers (an object holding the array under a key).
 #pragma once
 
 #include <simdjson.h>
@@ -10,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
-namespace backfill::slack_export {
+namespace backfill::slack {
 
-// The DOM types the export's readers walk.
+// The DOM types the Slack readers walk.
 using simdjson::dom::array;
 using simdjson::dom::element;
 using simdjson::dom::object;
@@ -52,4 +53,4 @@ simdjson::dom::array parse_array(simdjson::dom::parser& parser, const std::strin
 // The number of items of a JSON array file.
 std::int64_t count_items(simdjson::dom::parser& parser, const std::string& body, const std::string& what);
 
-}  // namespace backfill::slack_export
+}  // namespace backfill::slack
