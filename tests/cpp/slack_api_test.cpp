@@ -17,7 +17,7 @@ TEST(SlackApiPacer, SpacesEachMethodAtItsTier) {
   EXPECT_EQ(p.reserve("conversations.history", t0), 0.0);
   EXPECT_NEAR(p.reserve("conversations.history", t0), 1.2 * 1.02, 1e-6);  // Tier 3: 50 a minute
   EXPECT_NEAR(p.reserve("conversations.history", t0), 2.4 * 1.02, 1e-6);
-  EXPECT_EQ(p.reserve("users.list", t0), 0.0);  // its own bucket
+  EXPECT_EQ(p.reserve("users.list", t0), 0.0);                 // its own bucket
   EXPECT_NEAR(p.reserve("users.list", t0), 3.0 * 1.02, 1e-6);  // Tier 2: 20 a minute
   EXPECT_EQ(p.page_limit("conversations.history", 200), 200);
 }
