@@ -7,6 +7,7 @@ of shared/API_FACTS.md section 3, and switchable failure modes. A test fixture, 
         ts = slack.post(c, "text", user="U1")               # a message; thread_ts= makes it a reply
         slack.generate(channels=20, messages=2000, thread_share=0.1)   # synthetic, deterministic
         slack.edit(c, ts, "new text")                       # `edited` set, text changed
+        slack.delete(c, ts)                                 # gone; a root with replies: a tombstone
         slack.time_factor = 60                              # one Slack minute lasts a second
         slack.non_marketplace = True                        # history/replies: 1 a minute, 15 a page
         slack.deny(c, "not_in_channel")                     # or "missing_scope" (needed: groups:history)
@@ -149,6 +150,17 @@ class SlackApiFake(ServedFake):
             m = self.channels[channel].messages[ts]
             m["text"] = text
             m["edited"] = {"user": m.get("user", ""), "ts": _ts(time.time(), 1)}
+
+    def delete(self, channel: str, ts: str) -> None:
+        """Deletes a message as Slack does: gone from history and its thread, except a thread's root
+        that still has replies, which stays as a tombstone ("This message was deleted.")."""
+        with self._lock:
+            c = self.channels[channel]
+            if any(r.get("thread_ts") == ts and r["ts"] != ts for r in c.messages.values()):
+                c.messages[ts] = {"type": "message", "subtype": "tombstone", "hidden": True, "user": "USLACKBOT",
+                                  "text": "This message was deleted.", "ts": ts, "thread_ts": ts}
+            else:
+                del c.messages[ts]
 
     def generate(self, channels: int, messages: int, thread_share: float = 0.1, max_replies: int = 5) -> None:
         """`channels` channels of `messages` messages each (roots and replies), `thread_share` of the

@@ -273,3 +273,58 @@ def test_auto_tier_learns_the_non_marketplace_limits(tmp_path: Path, caplog: pyt
         # What it takes to learn: the Tier 3 pace meets a 429 or a page cut to 15, at most twice.
         assert len([x for x in fake.calls if x.status == 429]) <= 2
         assert fake.violations == []
+
+
+def test_reconcile_removes_deleted_messages_and_threads(tmp_path: Path) -> None:
+    with SlackApiFake(TOKEN) as fake:
+        fake.generate(channels=2, messages=60, thread_share=0.2)
+        c1, c2 = list(fake.channels)
+        p = pipeline(fake, tmp_path / "wd", page_size=15)
+        p.fetch_and_ingest()
+        before = set(documents(tmp_path / "wd"))
+        assert before == expected_ids(fake)
+        lone = next(m["ts"] for m in fake.channels[c1].messages.values() if "thread_ts" not in m
+                    and "reply_count" not in fake._with_thread(fake.channels[c1], m))
+        root = next(m["ts"] for m in fake.channels[c2].messages.values()
+                    if "reply_count" in fake._with_thread(fake.channels[c2], m))
+        # A whole thread deleted (its replies, then its root); a lone message; and a root whose replies
+        # stay, which Slack keeps as a tombstone: its thread's document stays.
+        for r in [m["ts"] for m in fake.channels[c2].messages.values() if m.get("thread_ts") == root and m["ts"] != root]:
+            fake.delete(c2, r)
+        fake.delete(c2, root)
+        fake.delete(c1, lone)
+        kept = next(m["ts"] for m in fake.channels[c1].messages.values()
+                    if "reply_count" in fake._with_thread(fake.channels[c1], m))
+        fake.delete(c1, kept)
+        calls = len(fake.calls)
+        report = p.reconcile()
+        assert sorted(report.deleted) == sorted([f"slack:{c1}:{lone}", f"slack:{c2}:{root}"])
+        assert set(documents(tmp_path / "wd")) == before - set(report.deleted)
+        assert f"slack:{c1}:{kept}" in documents(tmp_path / "wd")
+        # Reconcile reads history alone, in pages, never the replies.
+        assert {x.method for x in fake.calls[calls:]} <= {"conversations.list", "users.list", "conversations.history"}
+        assert p.verify().ok
+
+
+def test_reconcile_deletes_nothing_when_a_conversation_cannot_be_listed(tmp_path: Path) -> None:
+    with SlackApiFake(TOKEN) as fake:
+        fake.generate(channels=2, messages=20)
+        c1, _ = list(fake.channels)
+        p = pipeline(fake, tmp_path / "wd")
+        p.fetch_and_ingest()
+        before = set(documents(tmp_path / "wd"))
+        fake.deny(c1, "not_in_channel")
+        with pytest.raises(backfill.errors.SourceError, match="not_in_channel.*nothing was deleted|nothing was deleted"):
+            p.reconcile(max_fraction=1.0)
+        assert set(documents(tmp_path / "wd")) == before
+
+
+def test_later_runs_say_what_the_thread_lookback_misses(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with SlackApiFake(TOKEN) as fake:
+        fake.generate(channels=1, messages=10)
+        p = pipeline(fake, tmp_path / "wd", thread_lookback_days=3)
+        p.fetch()
+        with caplog.at_level(logging.INFO, logger="backfill"):
+            pipeline(fake, tmp_path / "wd", thread_lookback_days=3).fetch()
+        said = [r.getMessage() for r in caplog.records if "thread_lookback_days" in r.getMessage()]
+        assert len(said) == 1 and "last 3 days" in said[0] and "--refetch" in said[0]

@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "backfill/core/errors.hpp"
@@ -9,6 +11,7 @@
 #include "backfill/core/padded_json.hpp"
 #include "backfill/http/paginate.hpp"
 #include "backfill/http/scrub.hpp"
+#include "backfill/sources/slack/thread.hpp"
 #include "sources/slack/fields.hpp"
 
 namespace backfill::slack_api {
@@ -69,6 +72,12 @@ std::string fix_for(const answer& a) {
   return "Slack's error " + a.error;
 }
 
+params history_args(const std::string& channel, int limit, const std::string& oldest,
+                    const std::string& latest, const std::string& cursor) {
+  return {{"channel", channel}, {"limit", std::to_string(limit)}, {"oldest", oldest},
+          {"latest", latest},   {"inclusive", "false"},           {"cursor", cursor}};
+}
+
 }  // namespace
 
 std::string ts_of_seconds(std::int64_t seconds) { return fmt::format("{}.000000", seconds); }
@@ -84,16 +93,11 @@ void fetch_conversation(web_api& api, const slack_api_options& options, const pa
     const bool replies = !at.roots.empty();
     const std::string_view method = replies ? "conversations.replies" : "conversations.history";
     const int limit = api.pace().page_limit(method, options.page_size);
-    params args{{"channel", channel}, {"limit", std::to_string(limit)}};
-    if (replies) {
-      args.emplace_back("ts", at.roots.front());
-      args.emplace_back("cursor", at.replies);
-    } else {
-      args.emplace_back("oldest", at.oldest);
-      args.emplace_back("latest", at.latest);
-      args.emplace_back("inclusive", "false");
-      args.emplace_back("cursor", at.history);
-    }
+    const params args = replies ? params{{"channel", channel},
+                                         {"limit", std::to_string(limit)},
+                                         {"ts", at.roots.front()},
+                                         {"cursor", at.replies}}
+                                : history_args(channel, limit, at.oldest, at.latest, at.history);
     answer a = api.call(method, args, ctx);
     if (a.error == "invalid_cursor") {
       // A saved cursor Slack no longer takes (an old resume): read that part again from its start.
@@ -143,6 +147,49 @@ void fetch_conversation(web_api& api, const slack_api_options& options, const pa
     out.page(a.resp.body, static_cast<std::int64_t>(v.messages), last ? std::string() : at.encode(),
              last ? std::string_view(at.latest) : std::string_view());
   }
+}
+
+void list_thread_ids(web_api& api, const slack_api_options& options, const partition_plan& partition,
+                     const std::string& oldest, const item_fn& fn, run_context& ctx) {
+  const std::string& channel = partition.name;
+  simdjson::dom::parser parser;
+  const std::string what = fmt::format("Slack conversations.history listing of {}", partition.label);
+  std::optional<http::pagination_guard> guard(std::in_place, what);
+  std::string cursor, id;
+  do {
+    ctx.checkpoint();
+    const std::string_view method = "conversations.history";
+    const int limit = api.pace().page_limit(method, options.page_size);
+    const answer a = api.call(method, history_args(channel, limit, oldest, "", cursor), ctx);
+    if (a.error == "invalid_cursor") {
+      cursor.clear();  // ids are deduplicated by reconcile: listing again from the start is harmless
+      guard.emplace(what);
+      continue;
+    }
+    // A conversation that cannot be listed would look emptied: nothing may be deleted on its account.
+    if (!a.error.empty())
+      throw source_error(
+          fmt::format("Slack: reconcile cannot list {} ({}): {} on {}: {}; nothing was deleted",
+                      partition.label, channel, a.error, method, fix_for(a)));
+    simdjson::dom::element root;
+    simdjson::dom::array messages;
+    if (json::parse_padded(parser, a.resp.body, root) != simdjson::SUCCESS ||
+        root["messages"].get(messages) != simdjson::SUCCESS)
+      throw source_error("Slack answered without a messages list");
+    std::vector<std::string> ids;
+    for (simdjson::dom::element e : messages) {
+      simdjson::dom::object m;
+      if (e.get_object().get(m) != simdjson::SUCCESS) continue;
+      const auto p = slack::place(m);
+      if (!p) continue;
+      ids.emplace_back(p->ts);
+      if (p->reply) continue;  // a thread broadcast: its document is its thread's
+      id.assign("slack:").append(channel).append(":").append(p->ts);
+      fn(id);
+    }
+    guard->check(cursor, a.resp.body, ids);
+    cursor = a.next_cursor;
+  } while (!cursor.empty());
 }
 
 }  // namespace backfill::slack_api

@@ -9,6 +9,7 @@
 
 #include <simdjson.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <ctime>
 #include <optional>
@@ -57,6 +58,23 @@ struct slack_api_source::impl {
     base_url = options.workspace_url.empty() ? std::string("https://slack.com") : options.workspace_url;
     while (!base_url.empty() && base_url.back() == '/') base_url.pop_back();
     skip.insert(options.skip_subtypes.begin(), options.skip_subtypes.end());
+  }
+
+  // History's lower bound from `since` ("" = all).
+  std::string since_ts() const {
+    return options.since.empty() ? std::string() : slack_api::ts_of_seconds(parse_day(options.since));
+  }
+
+  // Said once a run, when the first conversation is read again: what a later pass does not see.
+  std::atomic<bool> told_lookback{false};
+  void say_lookback() {
+    if (told_lookback.exchange(true)) return;
+    logger()->info(
+        "Slack: later runs read replies only of threads started in the last {} days "
+        "(source.thread_lookback_days); replies to older threads are not seen (Slack's history lists a "
+        "thread under its start), nor are deleted replies. To catch them, fetch a channel whole again: "
+        "backfill fetch CONFIG --refetch <channel id>; `backfill reconcile` removes deleted messages",
+        options.thread_lookback_days);
   }
 
   static const slack_api_options& check(const slack_api_options& o) {
@@ -110,6 +128,7 @@ std::int64_t slack_api_source::requests() const { return impl_->api.requests(); 
 double slack_api_source::paced_seconds() const { return impl_->api.paced_seconds(); }
 
 std::vector<partition_plan> slack_api_source::plan(run_context& ctx) {
+  impl_->told_lookback = false;
   std::vector<partition_plan> out;
   partition_plan workspace;
   workspace.name = workspace_partition;
@@ -128,11 +147,12 @@ std::string slack_api_source::reopen_cursor(const partition_plan& partition, std
   c.latest = now_ts();
   const auto mark = slack::parse_ts(watermark);
   if (!mark) {
-    if (!impl_->options.since.empty()) c.oldest = slack_api::ts_of_seconds(parse_day(impl_->options.since));
+    c.oldest = impl_->since_ts();
     return c.encode();
   }
   // History from the watermark back `thread_lookback_days`: new messages, recent edits, and the roots
   // whose threads got replies since (read again when their latest_reply is past the watermark).
+  impl_->say_lookback();
   const std::int64_t back = static_cast<std::int64_t>(impl_->options.thread_lookback_days) * 86400;
   c.oldest = slack_api::ts_of_seconds(*mark / 1000000 - back);
   c.replies_since = std::string(watermark);
@@ -188,6 +208,11 @@ void slack_api_source::page_items(std::string_view partition, const std::string&
     id.assign("slack:").append(partition).append(":").append(p->ts);
     fn(id);
   }
+}
+
+void slack_api_source::list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) {
+  if (partition.name == workspace_partition) return;
+  slack_api::list_thread_ids(impl_->api, impl_->options, partition, impl_->since_ts(), fn, ctx);
 }
 
 void slack_api_source::normalize(std::string_view partition, page_reader& pages, const document_fn& emit,

@@ -10,6 +10,11 @@
 //   - Incremental: a later run reads history after the channel's watermark (the `latest` of the last
 //     finished pass) minus `thread_lookback_days`, and the replies of every root seen there whose
 //     `latest_reply` is past the watermark; unchanged documents are then skipped by content hash.
+//     Replies to older roots are not seen (history lists a thread under its root's time, and Slack
+//     offers a bot no "threads changed since"): `--refetch <channel>` reads a channel whole again.
+//   - Deletions: `list_ids` lists the top-level messages of each conversation, so reconcile removes
+//     the documents of deleted messages and threads (a deleted root with replies stays as Slack's
+//     tombstone). A deleted reply leaves its thread's document until the thread is read again.
 //   - Pacing (pacer.hpp): a token bucket per method at its tier's rate (Tier 2 for the lists, Tier 3
 //     for history and replies), or the 2025 limits of apps outside the Marketplace (1 request a
 //     minute and 15 messages a page for history and replies); `tier = "auto"` starts at Tier 3 and
@@ -64,6 +69,10 @@ class slack_api_source final : public source {
   void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
              run_context& ctx) override;
   void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
+  // Reconcile: a conversation's documents now, from its history alone (one request a page of
+  // top-level messages, paced as the fetch is), so documents of deleted messages and threads go.
+  bool can_list_ids() const override { return true; }
+  void list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) override;
   void normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
                  run_context& ctx) override;
 
