@@ -328,3 +328,18 @@ def test_later_runs_say_what_the_thread_lookback_misses(tmp_path: Path, caplog: 
             pipeline(fake, tmp_path / "wd", thread_lookback_days=3).fetch()
         said = [r.getMessage() for r in caplog.records if "thread_lookback_days" in r.getMessage()]
         assert len(said) == 1 and "last 3 days" in said[0] and "--refetch" in said[0]
+
+
+def test_a_reused_pipeline_reads_the_lists_again_each_run(tmp_path: Path) -> None:
+    with SlackApiFake(TOKEN) as fake:
+        fake.generate(channels=1, messages=10)
+        p = pipeline(fake, tmp_path / "wd")
+        p.fetch_and_ingest()
+        fake.add_user("U09FAKE", "zoe", "Zoe Lane")
+        new = fake.add_channel("launches")
+        ts = fake.post(new, "ready for <@U09FAKE>", user="U09FAKE")
+        p.fetch_and_ingest()
+        docs = documents(tmp_path / "wd")
+        assert set(docs) == expected_ids(fake)
+        assert "Zoe Lane" in docs[f"slack:{new}:{ts}"]
+        assert len(fake.method_calls("conversations.list")) == 2 and len(fake.method_calls("users.list")) == 2

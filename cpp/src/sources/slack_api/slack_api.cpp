@@ -128,6 +128,8 @@ std::int64_t slack_api_source::requests() const { return impl_->api.requests(); 
 double slack_api_source::paced_seconds() const { return impl_->api.paced_seconds(); }
 
 std::vector<partition_plan> slack_api_source::plan(run_context& ctx) {
+  // A plan starts a run: the lists are read afresh, and what a run says once is said again.
+  impl_->lists.forget();
   impl_->told_lookback = false;
   std::vector<partition_plan> out;
   partition_plan workspace;

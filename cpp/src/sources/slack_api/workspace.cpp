@@ -89,6 +89,13 @@ const std::vector<std::string>& workspace_lists::pages(run_context& ctx) {
   return pages_;
 }
 
+void workspace_lists::forget() {
+  std::lock_guard lock(mu_);
+  read_ = false;
+  pages_.clear();
+  conversations_.clear();
+}
+
 const std::vector<conversation>& workspace_lists::conversations(run_context& ctx) {
   pages(ctx);
   return conversations_;

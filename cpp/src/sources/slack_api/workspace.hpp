@@ -1,6 +1,7 @@
 // The workspace as the token sees it: the conversations.list and users.list pages (cursor paging,
-// read once per run and journaled as the "_workspace" partition), the conversations they list, the
-// ones the configuration picks (by "#name", id or "*"), and the names read back from the journal.
+// read once per run (the plan starts a run) and journaled as the "_workspace" partition), the conversations
+// they list, the ones the configuration picks (by "#name", id or "*"), and the names read back from the
+// journal.
 #pragma once
 
 #include <mutex>
@@ -28,6 +29,8 @@ class workspace_lists {
 
   // The list pages, conversations first, then users; read on the first call of a run.
   const std::vector<std::string>& pages(run_context& ctx);
+  // A new run starts: the next call reads the lists again (channels and people come and go).
+  void forget();
   const std::vector<conversation>& conversations(run_context& ctx);
 
  private:
