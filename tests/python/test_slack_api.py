@@ -343,3 +343,34 @@ def test_a_reused_pipeline_reads_the_lists_again_each_run(tmp_path: Path) -> Non
         assert set(docs) == expected_ids(fake)
         assert "Zoe Lane" in docs[f"slack:{new}:{ts}"]
         assert len(fake.method_calls("conversations.list")) == 2 and len(fake.method_calls("users.list")) == 2
+
+
+def test_plan_estimates_the_paced_time_within_ten_percent(tmp_path: Path) -> None:
+    """Under the non-Marketplace limits (a Slack minute lasts 0.5 s here), the plan's estimate per
+    conversation adds up to within 10 % of the wall time the fetch takes."""
+    factor = 120.0
+    with SlackApiFake(TOKEN) as fake:
+        fake.time_factor = factor
+        fake.non_marketplace = True
+        fake.generate(channels=16, messages=12, thread_share=0.0)
+        p = pipeline(fake, tmp_path / "wd", tier="non_marketplace", rate_scale=factor)
+        plan = p.plan()
+        convs = [x for x in plan.partitions if x.name in fake.channels]
+        assert len(convs) == 16 and all(x.estimated_requests == 1 for x in convs)
+        estimate = sum(x.estimated_seconds for x in plan.partitions)
+        assert f"at least {len(convs)} requests" in str(plan)
+        t0 = time.monotonic()
+        p.fetch()
+        wall = time.monotonic() - t0
+        assert len(fake.method_calls("conversations.history")) == 16
+        assert abs(wall - estimate) <= 0.1 * wall, (wall, estimate)
+
+
+def test_plan_command_prints_the_estimate(tmp_path: Path) -> None:
+    with SlackApiFake(TOKEN) as fake:
+        fake.generate(channels=3, messages=5)
+        config = write_config(tmp_path / "c.toml", fake, tmp_path / "wd", 'tier = "non_marketplace"')
+        r = run_cli("plan", str(config), env={"SLACK_BOT_TOKEN": TOKEN})
+        assert r.code == 0, r.err
+        assert "at least 3 requests" in r.out and "at the paced rate" in r.out
+        assert "#chan-00: at least 1 request, 0.0 s" in r.out

@@ -18,8 +18,13 @@ struct partition_plan {
   std::string label;  // what a person calls it ("#general")
   std::int64_t estimated_items = -1;
   std::int64_t estimated_pages = -1;
+  // Sources paced for a rate limit: the requests the partition needs at least (-1 = not estimated),
+  // and the seconds they take at the pace the source keeps.
+  std::int64_t estimated_requests = -1;
+  double estimated_seconds = -1;
 };
-BACKFILL_FIELDS(partition_plan, &s::name, &s::label, &s::estimated_items, &s::estimated_pages)
+BACKFILL_FIELDS(partition_plan, &s::name, &s::label, &s::estimated_items, &s::estimated_pages,
+                &s::estimated_requests, &s::estimated_seconds)
 
 // The pages a plan expects in all (the fetch's progress total), or -1 when a partition's is unknown.
 inline std::int64_t estimated_pages(const std::vector<partition_plan>& plan) {

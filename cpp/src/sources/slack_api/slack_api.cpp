@@ -136,9 +136,20 @@ std::vector<partition_plan> slack_api_source::plan(run_context& ctx) {
   workspace.name = workspace_partition;
   workspace.label = "workspace (users and conversations)";
   workspace.estimated_pages = static_cast<std::int64_t>(impl_->lists.pages(ctx).size());
+  workspace.estimated_requests = 0;  // the plan has read the lists already
+  workspace.estimated_seconds = 0;
   out.push_back(std::move(workspace));
-  for (auto& p : slack_api::pick(impl_->options, impl_->lists.conversations(ctx)))
+  // The least each conversation needs: one history request (further pages and threads show only as
+  // it is read), its share of the time at the pace of the current tier, the first request at once.
+  const auto& pace = impl_->api.pace();
+  const std::string_view history = "conversations.history";
+  std::int64_t sent = 0;
+  for (auto& p : slack_api::pick(impl_->options, impl_->lists.conversations(ctx))) {
+    p.estimated_requests = 1;
+    p.estimated_seconds = pace.seconds_for(history, sent + 1) - pace.seconds_for(history, sent);
+    sent += p.estimated_requests;
     out.push_back(std::move(p));
+  }
   impl_->say_estimate(out.size() - 1);
   return out;
 }
