@@ -129,7 +129,7 @@ double slack_api_source::paced_seconds() const { return impl_->api.paced_seconds
 
 std::vector<partition_plan> slack_api_source::plan(run_context& ctx) {
   // A plan starts a run: the lists are read afresh, and what a run says once is said again.
-  impl_->lists.forget();
+  impl_->lists.start_run();
   impl_->told_lookback = false;
   std::vector<partition_plan> out;
   partition_plan workspace;
@@ -181,6 +181,7 @@ void slack_api_source::fetch(const partition_plan& partition, std::string_view c
       start = static_cast<std::size_t>(std::strtoull(std::string(cursor).c_str(), nullptr, 10));
     for (std::size_t i = start; i < pages.size(); ++i)
       out.page(pages[i], 0, i + 1 < pages.size() ? std::to_string(i + 1) : std::string());
+    impl_->lists.used();
     return;
   }
   std::optional<channel_cursor> at;

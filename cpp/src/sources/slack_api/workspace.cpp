@@ -85,15 +85,24 @@ const std::vector<std::string>& workspace_lists::pages(run_context& ctx) {
         "channels", ctx);
     read_list("users.list", {}, "members", ctx);
     read_ = true;
+    read_at_ = std::chrono::steady_clock::now();
   }
   return pages_;
 }
 
-void workspace_lists::forget() {
+void workspace_lists::start_run() {
+  constexpr auto fresh = std::chrono::minutes(5);
   std::lock_guard lock(mu_);
+  if (read_ && !used_ && std::chrono::steady_clock::now() - read_at_ < fresh) return;
   read_ = false;
+  used_ = false;
   pages_.clear();
   conversations_.clear();
+}
+
+void workspace_lists::used() {
+  std::lock_guard lock(mu_);
+  used_ = true;
 }
 
 const std::vector<conversation>& workspace_lists::conversations(run_context& ctx) {

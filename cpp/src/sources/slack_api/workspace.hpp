@@ -4,6 +4,7 @@
 // journal.
 #pragma once
 
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -29,8 +30,12 @@ class workspace_lists {
 
   // The list pages, conversations first, then users; read on the first call of a run.
   const std::vector<std::string>& pages(run_context& ctx);
-  // A new run starts: the next call reads the lists again (channels and people come and go).
-  void forget();
+  // A plan starts a run: the lists are read again (channels and people come and go) unless this run's
+  // are still at hand, read by a plan that no fetch has used yet (Pipeline.run plans, then fetches)
+  // within the last few minutes.
+  void start_run();
+  // A fetch journaled the lists: the next plan is a new run.
+  void used();
   const std::vector<conversation>& conversations(run_context& ctx);
 
  private:
@@ -40,6 +45,8 @@ class workspace_lists {
   const slack_api_options& options_;
   std::mutex mu_;
   bool read_ = false;
+  bool used_ = false;
+  std::chrono::steady_clock::time_point read_at_;
   std::vector<std::string> pages_;
   std::vector<conversation> conversations_;
 };
