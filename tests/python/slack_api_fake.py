@@ -14,6 +14,7 @@ of shared/API_FACTS.md section 3, and switchable failure modes. A test fixture, 
         slack.revoke()                                      # every call: token_revoked
         slack.expire_cursors()                              # cursors handed out so far: invalid_cursor
         slack.ratelimit_in_body(2)                          # the next 2 calls: HTTP 200 ok:false ratelimited
+        slack.kill_at("conversations.replies", 50, pid)     # SIGKILL pid as the 50th such call arrives
 
 Each method has a token bucket that refills continuously at its tier's rate (Tier 2: 20 a minute for
 the lists, Tier 3: 50 for history and replies; with ``non_marketplace`` 1 a minute and pages of at most
@@ -31,7 +32,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
+import signal
 import socket
 import threading
 import time
@@ -66,6 +69,20 @@ class Channel:
     member: bool = True
     archived: bool = False
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # ts -> message
+    # The replies of each root, oldest first, as of (mutations, messages): rebuilt when either moved.
+    _threads: tuple[tuple[int, int], dict[str, list[dict[str, Any]]]] = field(default_factory=lambda: ((-1, -1), {}), repr=False)
+
+    def replies(self, root: str, version: int) -> list[dict[str, Any]]:
+        key = (version, len(self.messages))
+        if self._threads[0] != key:
+            index: dict[str, list[dict[str, Any]]] = {}
+            for m in self.messages.values():
+                if m.get("thread_ts") not in (None, m["ts"]):
+                    index.setdefault(m["thread_ts"], []).append(m)
+            for rs in index.values():
+                rs.sort(key=lambda r: float(r["ts"]))
+            self._threads = (key, index)
+        return self._threads[1].get(root, [])
 
 
 class _Handler(FakeHandler):
@@ -104,6 +121,9 @@ class SlackApiFake(ServedFake):
         self._cursor_epoch = 0
         self._body_limits = 0
         self._seq = 0
+        self._version = 0  # bumped by every change of messages
+        self._kill: tuple[str, int, int] | None = None  # (method, nth call, pid)
+        self._kill_seen = 0
         self._conns: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -131,6 +151,7 @@ class SlackApiFake(ServedFake):
     def post(self, channel: str, text: str, *, user: str = "U01FAKE", ts: str | None = None,
              thread_ts: str | None = None, **extra: Any) -> str:
         with self._lock:
+            self._version += 1
             self._seq += 1
             ts = ts or _ts(self.epoch + self._seq * 60, self._seq)
             m: dict[str, Any] = {"type": "message", "user": user, "text": text, "ts": ts, **extra}
@@ -143,10 +164,12 @@ class SlackApiFake(ServedFake):
     def put(self, channel: str, message: dict[str, Any]) -> None:
         """Stores a message object as it is (from an export's day file)."""
         with self._lock:
+            self._version += 1
             self.channels[channel].messages[message["ts"]] = dict(message)
 
     def edit(self, channel: str, ts: str, text: str) -> None:
         with self._lock:
+            self._version += 1
             m = self.channels[channel].messages[ts]
             m["text"] = text
             m["edited"] = {"user": m.get("user", ""), "ts": _ts(time.time(), 1)}
@@ -155,6 +178,7 @@ class SlackApiFake(ServedFake):
         """Deletes a message as Slack does: gone from history and its thread, except a thread's root
         that still has replies, which stays as a tombstone ("This message was deleted.")."""
         with self._lock:
+            self._version += 1
             c = self.channels[channel]
             if any(r.get("thread_ts") == ts and r["ts"] != ts for r in c.messages.values()):
                 c.messages[ts] = {"type": "message", "subtype": "tombstone", "hidden": True, "user": "USLACKBOT",
@@ -204,6 +228,13 @@ class SlackApiFake(ServedFake):
     def ratelimit_in_body(self, n: int) -> None:
         self._body_limits = n
 
+    def kill_at(self, method: str, nth: int, pid: int) -> None:
+        """SIGKILLs process `pid` when the `nth` call of `method` (from now) arrives, before answering it:
+        that request is in flight when the client dies. The call is kept with status 0."""
+        with self._lock:
+            self._kill = (method, nth, pid)
+            self._kill_seen = 0
+
     def method_calls(self, method: str) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.method == method]
@@ -217,6 +248,19 @@ class SlackApiFake(ServedFake):
         n = int(h.headers.get("Content-Length") or 0)
         if n:
             h.rfile.read(n)
+        with self._lock:
+            kill = self._kill if self._kill and self._kill[0] == method else None
+            if kill:
+                self._kill_seen += 1
+                if self._kill_seen < kill[1]:
+                    kill = None
+                else:
+                    self._kill = None
+                    self.calls.append(Call(method, params, 0, time.monotonic(), "killed"))
+        if kill:
+            os.kill(kill[2], signal.SIGKILL)
+            h.close_connection = True
+            return
         status, body, headers = 200, {"ok": False, "error": "unknown_method"}, {}
         try:
             status, body, headers = self._answer(method, params, h.headers.get("Authorization", ""))
@@ -322,8 +366,7 @@ class SlackApiFake(ServedFake):
                 "is_im": False, "is_mpim": False, "created": int(self.epoch)}
 
     def _with_thread(self, channel: Channel, m: dict[str, Any]) -> dict[str, Any]:
-        replies = sorted((r for r in channel.messages.values() if r.get("thread_ts") == m["ts"] and r["ts"] != m["ts"]),
-                         key=lambda r: float(r["ts"]))
+        replies = channel.replies(m["ts"], self._version)
         if not replies:
             return m
         return {**m, "thread_ts": m["ts"], "reply_count": len(replies),
@@ -346,7 +389,6 @@ class SlackApiFake(ServedFake):
         root = channel.messages.get(params.get("ts", ""))
         if root is None:
             return {"ok": False, "error": "thread_not_found"}
-        replies = sorted((r for r in channel.messages.values() if r.get("thread_ts") == root["ts"] and r["ts"] != root["ts"]),
-                         key=lambda r: float(r["ts"]))
+        replies = channel.replies(root["ts"], self._version)
         return self._page("conversations.replies", f"r/{channel.id}/{root['ts']}", replies, params, "messages",
                           head=[self._with_thread(channel, root)])
