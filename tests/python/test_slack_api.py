@@ -374,3 +374,19 @@ def test_plan_command_prints_the_estimate(tmp_path: Path) -> None:
         assert r.code == 0, r.err
         assert "at least 3 requests" in r.out and "at the paced rate" in r.out
         assert "#chan-00: at least 1 request, 0.0 s" in r.out
+
+
+def test_a_resume_after_slack_expired_the_saved_cursors_reads_that_part_again(tmp_path: Path) -> None:
+    with SlackApiFake(TOKEN) as fake:
+        fake.generate(channels=2, messages=150, thread_share=0.2)
+        config = write_config(tmp_path / "c.toml", fake, tmp_path / "wd", "page_size = 20")
+        env = {"SLACK_BOT_TOKEN": TOKEN}
+        killed = run_cli("run", str(config), "--progress", "none",
+                         env={**env, "BACKFILL_FAILPOINTS": "fetch.page_committed=12:kill"})
+        assert killed.code == -signal.SIGKILL, killed.err
+        fake.expire_cursors()
+        r = run_cli("run", str(config), "--progress", "none", env=env)
+        assert r.code == 0, r.err
+        assert "expired" in r.err
+        assert {i.rsplit("#", 1)[0] for i in index_ids(tmp_path / "wd" / "index.sqlite")} == expected_ids(fake)
+        assert any(x.error == "invalid_cursor" for x in fake.calls)
