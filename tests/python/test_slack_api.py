@@ -45,6 +45,13 @@ def pipeline(fake: _Fake, workdir: Path, **source: Any) -> Pipeline:
     )
 
 
+def limited(fake: _Fake, factor: float) -> _Fake:
+    """The fake under the 2025 non-Marketplace limits, a Slack minute lasting 60 / `factor` seconds."""
+    fake.time_factor = factor
+    fake.non_marketplace = True
+    return fake
+
+
 def documents(workdir: Path) -> dict[str, str]:
     """Document id -> its text, from the local index (chunks joined in order)."""
     parts: dict[str, list[tuple[int, str]]] = defaultdict(list)
@@ -242,8 +249,7 @@ def test_non_marketplace_pacing_is_exact(tmp_path: Path, caplog: pytest.LogCaptu
     wall time within 1.1x of the ideal bound (requests / allowed rate)."""
     factor = 60.0
     with SlackApiFake(TOKEN) as fake:
-        fake.time_factor = factor
-        fake.non_marketplace = True
+        limited(fake, factor)
         fake.generate(channels=2, messages=60, thread_share=0.1, max_replies=3)
         p = pipeline(fake, tmp_path / "wd", tier="non_marketplace", rate_scale=factor)
         t0 = time.monotonic()
@@ -262,8 +268,7 @@ def test_non_marketplace_pacing_is_exact(tmp_path: Path, caplog: pytest.LogCaptu
 def test_auto_tier_learns_the_non_marketplace_limits(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     factor = 30.0
     with SlackApiFake(TOKEN) as fake:
-        fake.time_factor = factor
-        fake.non_marketplace = True
+        limited(fake, factor)
         fake.generate(channels=1, messages=60, thread_share=0.0)
         p = pipeline(fake, tmp_path / "wd", tier="auto", rate_scale=factor)
         with caplog.at_level(logging.INFO, logger="backfill"):
@@ -350,8 +355,7 @@ def test_plan_estimates_the_paced_time_within_ten_percent(tmp_path: Path) -> Non
     conversation adds up to within 10 % of the wall time the fetch takes."""
     factor = 120.0
     with SlackApiFake(TOKEN) as fake:
-        fake.time_factor = factor
-        fake.non_marketplace = True
+        limited(fake, factor)
         fake.generate(channels=16, messages=12, thread_share=0.0)
         p = pipeline(fake, tmp_path / "wd", tier="non_marketplace", rate_scale=factor)
         plan = p.plan()
