@@ -12,6 +12,7 @@
 #include "backfill/sinks/pinecone/pinecone.hpp"
 #include "backfill/sources/github/github.hpp"
 #include "backfill/sources/jira/jira.hpp"
+#include "backfill/sources/slack_api/slack_api.hpp"
 #include "backfill/sources/slack_export/slack_export.hpp"
 #include "bindings.hpp"
 #include "records.hpp"
@@ -35,6 +36,7 @@ void register_options(py::module_& m) {
   bind_options<jira_options>(m, "JiraOptions");
   bind_options<github_options>(m, "GitHubOptions");
   bind_options<slack_export_options>(m, "SlackExportOptions");
+  bind_options<slack_api_options>(m, "SlackApiOptions");
   bind_options<openai_options>(m, "OpenAIOptions");
   bind_options<pinecone_options>(m, "PineconeOptions");
   bind_options<pgvector_options>(m, "PgvectorOptions");
@@ -66,6 +68,10 @@ void register_components(py::module_& m) {
   bind_built<slack_export_source, slack_export_options, source>(m, "SlackExportSource");
   bind_built<jira_source, jira_options, source>(m, "JiraSource");
   bind_built<github_source, github_options, source>(m, "GitHubSource");
+  bind_built<slack_api_source, slack_api_options, source>(m, "SlackApiSource")
+      .def_property_readonly("requests", &slack_api_source::requests, "Web API requests made so far.")
+      .def_property_readonly("paced_seconds", &slack_api_source::paced_seconds,
+                             "Seconds spent waiting for the pace of Slack's rate limits.");
 
   py::class_<embedder, std::shared_ptr<embedder>>(m, "Embedder")
       .def_property_readonly("identity", &embedder::identity)

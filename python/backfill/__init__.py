@@ -9,7 +9,7 @@ from backfill import _core
 from backfill.chunking import Chunking
 from backfill.embedders import HashEmbedder, OpenAIEmbedder, PythonEmbedder
 from backfill.sinks import LocalIndex, PgvectorTable, PineconeIndex, PythonSink
-from backfill.sources import Document, GitHub, JiraCloud, Page, PythonSource, SlackExport
+from backfill.sources import Document, GitHub, JiraCloud, Page, PythonSource, SlackApi, SlackExport
 from backfill.config import Config, load_config
 from backfill.errors import (
     BackfillError,
@@ -70,6 +70,7 @@ __all__ = [
     "PlanReport",
     "RunReport",
     "SinkError",
+    "SlackApi",
     "SlackExport",
     "SourceError",
     "StatusReport",

@@ -118,8 +118,8 @@ class Partition(Report):
     label: str = ""
     estimated_items: int = -1
     estimated_pages: int = -1
-    estimated_requests: int = -1
-    estimated_seconds: float = -1
+    estimated_requests: int = -1  # sources behind a rate limit: the requests it needs at least
+    estimated_seconds: float = -1.0  # ... and the seconds they take at the limit or the source's pace
 
 
 @dataclass
@@ -133,12 +133,26 @@ class PlanReport(PhaseReport):
     def __str__(self) -> str:
         pages = sum(max(p.estimated_pages, 0) for p in self.partitions)
         line = f"plan: {len(self.partitions)} partitions, about {pages} pages; {self.known_done} already fetched"
-        requests = [p for p in self.partitions if p.estimated_requests >= 0]
-        if requests:
-            line += "\n" + "\n".join(
-                f"  {p.label or p.name}: {p.estimated_items} items, about {p.estimated_requests} requests, "
-                f"{p.estimated_seconds / 60:.1f} min at the current rate limit" for p in requests)
-        return line
+        paced = [p for p in self.partitions if p.estimated_requests >= 0]
+        if not paced:
+            return line
+        requests = sum(p.estimated_requests for p in paced)
+        seconds = sum(max(p.estimated_seconds, 0.0) for p in paced)
+        rows = [f"  {p.label or p.name}: " + (f"{p.estimated_items} items, " if p.estimated_items >= 0 else "")
+                + f"at least {_requests(p.estimated_requests)}, {_duration(p.estimated_seconds)}" for p in paced]
+        return "\n".join([f"{line}; at least {_requests(requests)}, {_duration(seconds)} at the paced rate", *rows])
+
+
+def _requests(n: int) -> str:
+    return f"{n} request" if n == 1 else f"{n} requests"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 @dataclass

@@ -77,6 +77,34 @@ class GitHubSource(Source):
     @overload
     def __init__(self, **kwargs: Any) -> None: ...
 
+class SlackApiOptions:
+    token: str
+    channels: builtins.list[str]
+    types: builtins.list[str]
+    since: str
+    include_threads: bool
+    tier: str
+    base_url: str
+    workspace_url: str
+    page_size: int
+    thread_lookback_days: int
+    include_archived: bool
+    rate_scale: float
+    timeout: float
+    verify_tls: bool
+    skip_subtypes: builtins.list[str]
+    def __init__(self, **kwargs: Any) -> None: ...
+
+class SlackApiSource(Source):
+    @overload
+    def __init__(self, options: SlackApiOptions) -> None: ...
+    @overload
+    def __init__(self, **kwargs: Any) -> None: ...
+    @property
+    def requests(self) -> int: ...
+    @property
+    def paced_seconds(self) -> float: ...
+
 class Embedder:
     @property
     def identity(self) -> str: ...

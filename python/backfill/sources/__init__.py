@@ -7,10 +7,17 @@ from typing import Union
 from backfill.sources.github import GitHub
 from backfill.sources.jira import JiraCloud
 from backfill.sources.python import Document, Page, PythonSource
+from backfill.sources.slack_api import SlackApi
 from backfill.sources.slack_export import SlackExport
 
-SourceSpec = Union[SlackExport, JiraCloud, GitHub, PythonSource]
-SOURCES: dict[str, type] = {SlackExport.type: SlackExport, JiraCloud.type: JiraCloud, GitHub.type: GitHub,
-                            PythonSource.type: PythonSource}
+SourceSpec = Union[SlackExport, SlackApi, JiraCloud, GitHub, PythonSource]
+SOURCES: dict[str, type] = {
+    SlackExport.type: SlackExport,
+    SlackApi.type: SlackApi,
+    JiraCloud.type: JiraCloud,
+    GitHub.type: GitHub,
+    PythonSource.type: PythonSource,
+}
 
-__all__ = ["Document", "GitHub", "JiraCloud", "Page", "PythonSource", "SOURCES", "SlackExport", "SourceSpec"]
+__all__ = ["Document", "GitHub", "JiraCloud", "Page", "PythonSource", "SOURCES", "SlackApi", "SlackExport",
+           "SourceSpec"]

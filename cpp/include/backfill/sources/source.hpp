@@ -18,8 +18,8 @@ struct partition_plan {
   std::string label;  // what a person calls it ("#general")
   std::int64_t estimated_items = -1;
   std::int64_t estimated_pages = -1;
-  // Sources behind a rate limit: the requests a full fetch needs and the seconds they take at the
-  // limit as it stands now (-1: unknown).
+  // Sources behind a rate limit: the requests a full fetch needs at least and the seconds they take
+  // at the limit as it stands now, or at the pace the source keeps (-1: not estimated).
   std::int64_t estimated_requests = -1;
   double estimated_seconds = -1;
 };

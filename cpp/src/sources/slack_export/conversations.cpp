@@ -10,6 +10,10 @@
 #include "sources/slack/fields.hpp"
 
 namespace backfill::slack_export {
+
+using slack::array;
+using slack::element;
+using slack::object;
 namespace {
 
 struct list_file {
@@ -52,8 +56,8 @@ void conversation_list::load() {
     const std::string file(list.file);
     auto body = files_.read(file);
     if (!body) continue;
-    parser_pool::lease parser(parsers_);
-    const array items = parse_array(*parser, *body, files_.where(file));
+    slack::parser_pool::lease parser(parsers_);
+    const array items = slack::parse_array(*parser, *body, files_.where(file));
     for (element item : items) {
       object o;
       if (item.get_object().get(o) != simdjson::SUCCESS) continue;
@@ -94,12 +98,12 @@ const conversation& conversation_list::find(std::string_view id) {
   return list_[it->second];
 }
 
-slack::directory load_directory(page_reader& pages, parser_pool& parsers) {
+slack::directory load_directory(page_reader& pages, slack::parser_pool& parsers) {
   slack::directory dir;
-  parser_pool::lease parser(parsers);
+  slack::parser_pool::lease parser(parsers);
   pages.for_each_in(slack_export_source::workspace_partition,
                     [&](std::int64_t, const std::string& body, const std::string& path) {
-                      const array items = parse_array(*parser, body, "slack export page " + path);
+                      const array items = slack::parse_array(*parser, body, "slack export page " + path);
                       for (element item : items) {
                         object o;
                         if (item.get_object().get(o) == simdjson::SUCCESS) dir.add(o);

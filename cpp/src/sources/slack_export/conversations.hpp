@@ -13,8 +13,8 @@
 
 #include "backfill/sources/slack/directory.hpp"
 #include "backfill/sources/source.hpp"
+#include "sources/slack/page_json.hpp"
 #include "sources/slack_export/export_files.hpp"
-#include "sources/slack_export/page_json.hpp"
 
 namespace backfill::slack_export {
 
@@ -35,7 +35,7 @@ struct conversation {
 // The export's conversations, read from its lists once, on first use. Thread-safe.
 class conversation_list {
  public:
-  conversation_list(export_files& files, parser_pool& parsers) : files_(files), parsers_(parsers) {}
+  conversation_list(export_files& files, slack::parser_pool& parsers) : files_(files), parsers_(parsers) {}
 
   // In list order (channels, groups, mpims, dms), each id once. Throws source_error when the export
   // has no channels.json.
@@ -47,7 +47,7 @@ class conversation_list {
   void load();
 
   export_files& files_;
-  parser_pool& parsers_;
+  slack::parser_pool& parsers_;
   std::mutex mutex_;
   bool loaded_ = false;
   std::vector<conversation> list_;
@@ -55,6 +55,6 @@ class conversation_list {
 };
 
 // The names of users and conversations, from the journaled pages of the "_workspace" partition.
-slack::directory load_directory(page_reader& pages, parser_pool& parsers);
+slack::directory load_directory(page_reader& pages, slack::parser_pool& parsers);
 
 }  // namespace backfill::slack_export

@@ -16,10 +16,10 @@
 
 #include "backfill/core/errors.hpp"
 #include "sources/slack/fields.hpp"
+#include "sources/slack/page_json.hpp"
+#include "sources/slack/threads.hpp"
 #include "sources/slack_export/conversations.hpp"
 #include "sources/slack_export/export_files.hpp"
-#include "sources/slack_export/page_json.hpp"
-#include "sources/slack_export/threads.hpp"
 
 namespace backfill {
 
@@ -30,7 +30,7 @@ struct slack_export_source::impl {
   std::string base_url;
   std::unordered_set<std::string> skip;
   slack_export::export_files files;
-  slack_export::parser_pool parsers;
+  slack::parser_pool parsers;
   slack_export::conversation_list conversations{files, parsers};
 
   explicit impl(slack_export_options opts) : options(std::move(opts)), files(options.path) {
@@ -50,8 +50,8 @@ struct slack_export_source::impl {
       if (!body) throw source_error(files.where(rel) + " disappeared while fetching");
       std::int64_t items = 0;
       {
-        slack_export::parser_pool::lease parser(parsers);
-        items = slack_export::count_items(*parser, *body, files.where(rel));
+        slack::parser_pool::lease parser(parsers);
+        items = slack::count_items(*parser, *body, files.where(rel));
       }
       out.page(*body, items, i + 1 < names.size() ? std::string_view(names[i + 1]) : std::string_view());
     }
@@ -124,9 +124,9 @@ void slack_export_source::fetch(const partition_plan& partition, std::string_vie
 
 void slack_export_source::page_items(std::string_view partition, const std::string& body, const item_fn& fn) {
   if (partition == workspace_partition) return;
-  slack_export::parser_pool::lease parser(impl_->parsers);
+  slack::parser_pool::lease parser(impl_->parsers);
   const simdjson::dom::array items =
-      slack_export::parse_array(*parser, body, "slack export page of " + std::string(partition));
+      slack::parse_array(*parser, body, "slack export page of " + std::string(partition));
   std::string id;
   for (simdjson::dom::element item : items) {
     simdjson::dom::object m;
@@ -147,7 +147,7 @@ void slack_export_source::normalize(std::string_view partition, page_reader& pag
   const std::string channel_name = direct ? dir.title(partition) : name ? *name : std::string(partition);
   const std::string source_kind = kind();
   const slack::conversation_ref conversation{partition, channel_name, source_kind, impl_->base_url, direct};
-  slack_export::emit_threads(pages, conversation, dir, impl_->skip, impl_->parsers, emit, ctx);
+  slack::emit_threads(pages, conversation, dir, impl_->skip, impl_->parsers, emit, ctx);
 }
 
 }  // namespace backfill

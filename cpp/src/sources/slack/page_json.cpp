@@ -1,9 +1,9 @@
-#include "sources/slack_export/page_json.hpp"
+#include "sources/slack/page_json.hpp"
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/padded_json.hpp"
 
-namespace backfill::slack_export {
+namespace backfill::slack {
 namespace {
 
 const char* type_name(element e) noexcept {
@@ -54,6 +54,16 @@ array parse_array(simdjson::dom::parser& parser, const std::string& body, const 
   return a;
 }
 
+array parse_array(simdjson::dom::parser& parser, const std::string& body, const std::string& what,
+                  std::string_view key) {
+  element root = parse_json(parser, body, what);
+  array a;
+  if (root[key].get_array().get(a) != simdjson::SUCCESS)
+    throw source_error(what + ": expected an object with a \"" + std::string(key) + "\" array, got " +
+                       type_name(root));
+  return a;
+}
+
 std::int64_t count_items(simdjson::dom::parser& parser, const std::string& body, const std::string& what) {
   const array items = parse_array(parser, body, what);
   std::size_t n = items.size();
@@ -64,4 +74,4 @@ std::int64_t count_items(simdjson::dom::parser& parser, const std::string& body,
   return static_cast<std::int64_t>(n);
 }
 
-}  // namespace backfill::slack_export
+}  // namespace backfill::slack

@@ -1,4 +1,5 @@
-// Parsing the export's JSON files (lists and day files, each a JSON array) with reused parsers.
+// Parsing Slack's JSON pages with reused parsers: an export's files (lists and day files, each a JSON
+// array) and Web API answers (an object holding the array under a key).
 #pragma once
 
 #include <simdjson.h>
@@ -7,11 +8,12 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
-namespace backfill::slack_export {
+namespace backfill::slack {
 
-// The DOM types the export's readers walk.
+// The DOM types the Slack readers walk.
 using simdjson::dom::array;
 using simdjson::dom::element;
 using simdjson::dom::object;
@@ -43,7 +45,12 @@ class parser_pool {
 simdjson::dom::array parse_array(simdjson::dom::parser& parser, const std::string& body,
                                  const std::string& what);
 
+// The array under `key` of the JSON object `body` (a Web API answer's "messages"); throws source_error
+// naming `what` when there is none.
+simdjson::dom::array parse_array(simdjson::dom::parser& parser, const std::string& body,
+                                 const std::string& what, std::string_view key);
+
 // The number of items of a JSON array file.
 std::int64_t count_items(simdjson::dom::parser& parser, const std::string& body, const std::string& what);
 
-}  // namespace backfill::slack_export
+}  // namespace backfill::slack

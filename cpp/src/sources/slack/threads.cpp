@@ -1,4 +1,4 @@
-#include "sources/slack_export/threads.hpp"
+#include "sources/slack/threads.hpp"
 
 #include <simdjson.h>
 
@@ -13,7 +13,7 @@
 #include "backfill/sources/slack/render.hpp"
 #include "sources/slack/fields.hpp"
 
-namespace backfill::slack_export {
+namespace backfill::slack {
 namespace {
 
 struct open_thread {
@@ -23,11 +23,11 @@ struct open_thread {
 
 }  // namespace
 
-void emit_threads(page_reader& pages, const slack::conversation_ref& conversation,
-                  const slack::directory& dir, const std::unordered_set<std::string>& skip,
-                  parser_pool& parsers, const document_fn& emit, run_context& ctx) {
+void emit_threads(page_reader& pages, const conversation_ref& conversation, const directory& dir,
+                  const std::unordered_set<std::string>& skip, parser_pool& parsers, const document_fn& emit,
+                  run_context& ctx, std::string_view items_key) {
   const auto skipped = [&](object m) {
-    const std::string_view subtype = slack::str(m, "subtype");
+    const std::string_view subtype = str(m, "subtype");
     return !subtype.empty() && skip.count(std::string(subtype)) != 0;
   };
   parser_pool::lease parser(parsers);
@@ -36,11 +36,13 @@ void emit_threads(page_reader& pages, const slack::conversation_ref& conversatio
   const auto pass = [&](const auto& on_message, const auto& on_page_end) {
     pages.for_each([&](std::int64_t seq, const std::string& body, const std::string& path) {
       ctx.checkpoint();
-      const array items = parse_array(*parser, body, "slack export page " + path);
+      const std::string what = (items_key.empty() ? "slack export page " : "slack page ") + path;
+      const array items =
+          items_key.empty() ? parse_array(*parser, body, what) : parse_array(*parser, body, what, items_key);
       for (element item : items) {
         object m;
         if (item.get_object().get(m) != simdjson::SUCCESS || skipped(m)) continue;
-        on_message(seq, m, slack::place(m));
+        on_message(seq, m, place(m));
       }
       on_page_end(seq);
     });
@@ -49,7 +51,7 @@ void emit_threads(page_reader& pages, const slack::conversation_ref& conversatio
   // Pass 1: for every thread with replies, the last page that holds a message of it.
   std::unordered_map<std::int64_t, std::int64_t> last_page;
   pass(
-      [&](std::int64_t seq, object, const std::optional<slack::placement>& p) {
+      [&](std::int64_t seq, object, const std::optional<placement>& p) {
         if (!p) return;
         if (p->reply) {
           auto [it, inserted] = last_page.try_emplace(p->root_us, seq);
@@ -66,7 +68,7 @@ void emit_threads(page_reader& pages, const slack::conversation_ref& conversatio
   auto flush = [&](std::int64_t upto, bool all) {
     for (auto it = open.begin(); it != open.end();) {
       if (all || it->second.last_seq <= upto) {
-        emit(slack::thread_document(std::move(it->second.thread), conversation));
+        emit(thread_document(std::move(it->second.thread), conversation));
         it = open.erase(it);
       } else {
         ++it;
@@ -74,7 +76,7 @@ void emit_threads(page_reader& pages, const slack::conversation_ref& conversatio
     }
   };
   pass(
-      [&](std::int64_t seq, object m, const std::optional<slack::placement>& p) {
+      [&](std::int64_t seq, object m, const std::optional<placement>& p) {
         if (!p) {
           ++bad_ts;
           return;
@@ -86,13 +88,13 @@ void emit_threads(page_reader& pages, const slack::conversation_ref& conversatio
           auto last = last_page.find(p->root_us);
           t.last_seq = last == last_page.end() ? seq : std::max(seq, last->second);
         }
-        t.thread.add(slack::read_message(m, p->ts, p->ts_us, dir), p->reply);
+        t.thread.add(read_message(m, p->ts, p->ts_us, dir), p->reply);
       },
       [&](std::int64_t seq) { flush(seq, false); });
   flush(0, true);
   if (bad_ts > 0)
-    logger()->warn("slack_export: {} messages in {} without a valid ts were skipped", bad_ts,
+    logger()->warn("{}: {} messages in {} without a valid ts were skipped", conversation.source, bad_ts,
                    conversation.id);
 }
 
-}  // namespace backfill::slack_export
+}  // namespace backfill::slack
