@@ -1,11 +1,15 @@
 # Entry points. Every target sets up what it needs first (scripts/setup.sh is idempotent).
-.PHONY: setup demo test test-cpp test-asan test-python test-wheel test-wheel-bare wheel typecheck format format-check bench clean
+.PHONY: setup test-services demo test test-cpp test-asan test-python test-wheel test-wheel-bare wheel typecheck format format-check bench clean
 
 VENV := .venv/bin
 JOBS ?= 2
 
 setup:
 	@bash scripts/setup.sh
+
+# What the tests need beyond the venv: PostgreSQL 15 with pgvector (the tests start their own server).
+test-services:
+	@bash scripts/setup_pgvector.sh
 
 demo: setup
 	@bash scripts/demo.sh
@@ -25,7 +29,7 @@ test-asan:
 	@$(VENV)/cmake --build build/asan -j $(JOBS)
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(VENV)/ctest --test-dir build/asan --output-on-failure -j $(JOBS)
 
-test-python:
+test-python: test-services
 	@$(VENV)/python -m pytest -q
 
 # Self-contained manylinux wheels into wheelhouse/ for every CPython 3.10+ on PATH (scripts/build_wheel.sh).
@@ -33,7 +37,7 @@ wheel:
 	@bash scripts/build_wheel.sh $(WHEEL_PYTHONS)
 
 # This Python's wheel, installed into a fresh venv: the README demo and every Python test against it.
-test-wheel: setup
+test-wheel: setup test-services
 	@bash scripts/build_wheel.sh $(CURDIR)/$(VENV)/python
 	@bash scripts/test_wheel.sh $(VENV)/python
 
@@ -56,7 +60,7 @@ typecheck:
 
 # Every benchmark, then BENCHMARKS.md from their results (bench/README.md; ~1.5 h on 2 cores).
 # E2E_BENCH_ARGS go to bench/e2e_bench.py, e.g. E2E_BENCH_ARGS="--issues 20000 --ladder 10000".
-bench: setup
+bench: setup test-services
 	@$(VENV)/python -c 'import requests, httpx, pinecone.grpc, psycopg, pgvector' 2>/dev/null || \
 	  $(VENV)/python -m pip install -q --disable-pip-version-check -r bench/requirements.txt
 	@$(VENV)/python bench/http_bench.py $(BENCH_ARGS)

@@ -38,9 +38,6 @@ fi
 
 [[ "${1:-}" == --packages ]] && exit 0
 
-# PostgreSQL with pgvector, for the pgvector sink's tests and benchmark.
-bash scripts/setup_pgvector.sh
-
 PY=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
   echo "setup: creating .venv"
