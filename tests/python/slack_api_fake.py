@@ -13,6 +13,7 @@ of shared/API_FACTS.md section 3, and switchable failure modes. A test fixture, 
         slack.deny(c, "not_in_channel")                     # or "missing_scope" (needed: groups:history)
         slack.revoke()                                      # every call: token_revoked
         slack.expire_cursors()                              # cursors handed out so far: invalid_cursor
+        slack.expire_cursors(after=3)                       # ... those handed out before 3 more answers
         slack.ratelimit_in_body(2)                          # the next 2 calls: HTTP 200 ok:false ratelimited
         slack.kill_at("conversations.replies", 50, pid)     # SIGKILL pid as the 50th such call arrives
 
@@ -122,6 +123,7 @@ class SlackApiFake(ServedFake):
         self._body_limits = 0
         self._seq = 0
         self._version = 0  # bumped by every change of messages
+        self._expire_after = 0  # answers to go until the cursors handed out expire (0: none pending)
         self._kill: tuple[str, int, int] | None = None  # (method, nth call, pid)
         self._kill_seen = 0
         self._conns: set[socket.socket] = set()
@@ -222,8 +224,12 @@ class SlackApiFake(ServedFake):
     def revoke(self) -> None:
         self._revoked = True
 
-    def expire_cursors(self) -> None:
-        self._cursor_epoch += 1
+    def expire_cursors(self, after: int = 0) -> None:
+        with self._lock:
+            if after > 0:
+                self._expire_after = after
+            else:
+                self._cursor_epoch += 1
 
     def ratelimit_in_body(self, n: int) -> None:
         self._body_limits = n
@@ -270,6 +276,10 @@ class SlackApiFake(ServedFake):
             status, body = 500, {"ok": False, "error": "fatal_error"}
         with self._lock:
             self.calls.append(Call(method, params, status, time.monotonic(), "" if body.get("ok") else body.get("error", "")))
+            if self._expire_after > 0:
+                self._expire_after -= 1
+                if self._expire_after == 0:
+                    self._cursor_epoch += 1
         payload = json.dumps(body).encode()
         h.send_response(status)
         h.send_header("Content-Type", "application/json; charset=utf-8")

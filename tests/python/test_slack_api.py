@@ -394,3 +394,19 @@ def test_a_resume_after_slack_expired_the_saved_cursors_reads_that_part_again(tm
         assert "expired" in r.err
         assert {i.rsplit("#", 1)[0] for i in index_ids(tmp_path / "wd" / "index.sqlite")} == expected_ids(fake)
         assert any(x.error == "invalid_cursor" for x in fake.calls)
+
+
+def test_reconcile_lists_again_when_slack_expires_the_cursor_midway(tmp_path: Path) -> None:
+    with SlackApiFake(TOKEN) as fake:
+        fake.generate(channels=1, messages=90, thread_share=0.0)
+        (c,) = list(fake.channels)
+        p = pipeline(fake, tmp_path / "wd", page_size=15)
+        p.fetch_and_ingest()
+        before = set(documents(tmp_path / "wd"))
+        calls = len(fake.calls)
+        fake.expire_cursors(after=4)  # the lists, then two history pages: the third page's cursor expires
+        report = p.reconcile()
+        history = [x for x in fake.calls[calls:] if x.method == "conversations.history"]
+        assert [x.error for x in history].count("invalid_cursor") == 1
+        assert report.documents_deleted == 0 and report.listed == len(before)
+        assert set(documents(tmp_path / "wd")) == before

@@ -156,7 +156,7 @@ void list_thread_ids(web_api& api, const slack_api_options& options, const parti
   const std::string what = fmt::format("Slack conversations.history listing of {}", partition.label);
   std::optional<http::pagination_guard> guard(std::in_place, what);
   std::string cursor, id;
-  do {
+  for (;;) {
     ctx.checkpoint();
     const std::string_view method = "conversations.history";
     const int limit = api.pace().page_limit(method, options.page_size);
@@ -188,8 +188,9 @@ void list_thread_ids(web_api& api, const slack_api_options& options, const parti
       fn(id);
     }
     guard->check(cursor, a.resp.body, ids);
+    if (a.next_cursor.empty()) return;
     cursor = a.next_cursor;
-  } while (!cursor.empty());
+  }
 }
 
 }  // namespace backfill::slack_api
