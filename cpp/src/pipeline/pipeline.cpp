@@ -154,7 +154,7 @@ reconcile_report pipeline::reconcile(run_context& ctx, double max_fraction) {
   if (!source_->can_list_ids())
     throw config_error(
         fmt::format("reconcile: {} cannot list the ids it holds, so documents gone from it cannot be "
-                    "told apart; reconcile is for sources that can (jira)",
+                    "told apart; reconcile is for sources that can (Jira, GitHub, the Slack Web API)",
                     source_->describe()));
   auto planned = plan(ctx);
   return reconcile_with_source(*source_, *sink_, *ledger_, planned.partitions, max_fraction,
