@@ -72,25 +72,23 @@ def test_a_429_with_try_again_in_is_waited_for_and_paces_the_rest(fake: OpenAIFa
     assert [r.status for r in fake.requests] == [429, 200]
 
 
+def jira_pipeline(jira: JiraFake, oa: OpenAIFake, pc: PineconeFake, name: str, tmp_path: Path) -> backfill.Pipeline:
+    return backfill.Pipeline(
+        backfill.JiraCloud(url=jira.url, email=jira.email, token=jira.token, projects=("QUO",)),
+        backfill.OpenAIEmbedder(model=MODEL, api_key=oa.api_key, base_url=oa.url, dimensions=8),
+        backfill.PineconeIndex(host=pc.url, api_key=pc.api_key, namespace=name),
+        name=name, workdir=tmp_path / name, progress="none", count_timeout_seconds=10)
+
+
 def test_a_throttled_pipeline_records_its_waits_per_quota_in_the_report_and_the_receipt(
         fake: OpenAIFake, tmp_path: Path) -> None:
     with JiraFake({"QUO": 40}, long_comment_share=0.0) as jira, PineconeFake(dimension=8) as pc:
-        pipeline = backfill.Pipeline(
-            backfill.JiraCloud(url=jira.url, email=jira.email, token=jira.token, projects=("QUO",)),
-            backfill.OpenAIEmbedder(model=MODEL, api_key=fake.api_key, base_url=fake.url, dimensions=8),
-            backfill.PineconeIndex(host=pc.url, api_key=pc.api_key, namespace="quota"),
-            name="quota", workdir=tmp_path / "wd", progress="none", count_timeout_seconds=10)
         with OpenAIFake() as probe:  # what the run will embed, counted on an unthrottled twin
-            probe_run = backfill.Pipeline(
-                backfill.JiraCloud(url=jira.url, email=jira.email, token=jira.token, projects=("QUO",)),
-                backfill.OpenAIEmbedder(model=MODEL, api_key=probe.api_key, base_url=probe.url, dimensions=8),
-                backfill.PineconeIndex(host=pc.url, api_key=pc.api_key, namespace="probe"),
-                name="probe", workdir=tmp_path / "probe", progress="none", count_timeout_seconds=10)
-            probe_run.fetch_and_ingest()
+            jira_pipeline(jira, probe, pc, "probe", tmp_path).fetch_and_ingest()
             need = sum(sum(r.tokens) for r in probe.requests if r.status == 200)
         # A bucket that holds all but ~2 s of refill: the run must wait for the tokens quota, briefly.
         fake.token_bucket(tokens_per_minute=max(600, need * 60 // 62))
-        report = pipeline.run()
+        report = jira_pipeline(jira, fake, pc, "quota", tmp_path).run()
         assert report.ok
         assert [r.status for r in fake.requests].count(429) == 0
         waits = report.ingest.waits
