@@ -67,6 +67,7 @@ bench: setup test-services
 	@$(VENV)/python bench/pinecone_bench.py $(PINECONE_BENCH_ARGS)
 	@$(VENV)/python bench/jira_normalize_bench.py $(JIRA_BENCH_ARGS)
 	@$(VENV)/python bench/latency_bench.py $(LATENCY_BENCH_ARGS)
+	@$(VENV)/python bench/quota_bench.py $(QUOTA_BENCH_ARGS)
 	@$(VENV)/python bench/openai_bench.py $(OPENAI_BENCH_ARGS)
 	@$(VENV)/python bench/e2e_bench.py $(E2E_BENCH_ARGS)
 	@$(VENV)/python bench/pgvector_bench.py $(PGVECTOR_BENCH_ARGS)

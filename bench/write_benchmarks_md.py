@@ -149,6 +149,29 @@ def section_normalize(n: dict[str, Any]) -> list[str]:
     return out
 
 
+def section_quota(q: dict[str, Any]) -> list[str]:
+    """bench/quota_bench.py's result: each binding quota, backfill against its ideal bound and the plain script."""
+    st, w = q["settings"], q["work"]
+    quotas = {"tpm": f"embedding tokens, {st['tpm']:,.0f} a minute", "rpm": f"embedding requests, {st['rpm']:g} a minute",
+              "jira": f"Jira requests, {st['jira_rps']} a second"}
+    out = [f"`{q['command']}` ({q['date']}): a Jira → chunk → OpenAI-compatible embedder → Pinecone backfill of "
+           f"{st['issues']:,} issues ({w['pages']} search pages, {w['texts']:,} texts, {w['tokens']:,} tokens as the "
+           f"fake counts them) against the test fakes ({st['page_latency'] * 1000:.0f} ms a page, "
+           f"{st['embed_latency'] * 1000:.0f} ms an embedding request, {st['upsert_latency'] * 1000:.0f} ms an upsert), "
+           "one quota binding at a time, OpenAI's model for the embedder's (per minute, full at first, refilling "
+           "continuously, 429 with \"try again in\"). *plain* pages through Jira, embeds the same texts in batches of "
+           "100, one request at a time, upserts batches of 100, and retries every 429 after the wait it suggests. "
+           "The ideal bound is the binding quota's work beyond its first full bucket over its refill rate (for "
+           "requests: the fewest requests the API's caps allow), plus one request of each stage. "
+           f"{st['repetitions']} repetitions, alternated; medians; every backfill run verified.", "",
+           "| binding quota | backfill s | plain s | ideal bound s | backfill ÷ ideal | plain ÷ backfill |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for name, m in q["median"].items():
+        out.append(f"| {quotas.get(name, name)} | {m['backfill_seconds']:.2f} | {m['plain_seconds']:.2f} | "
+                   f"{m['ideal_seconds']:.2f} | **{m['backfill_over_ideal']:.2f}** | {m['plain_over_backfill']:.2f} |")
+    return out
+
+
 def verdict(x: dict[str, Any]) -> str:
     if x["met"]:
         return "met"
@@ -255,6 +278,9 @@ def render(result: dict[str, Any], ladder: dict[str, Any] | None, findings: str)
     else:
         lines.append("Not measured in this run: `.venv/bin/python bench/latency_bench.py` writes "
                      "bench/results/latency.json, which this script reads.")
+    if result.get("quota"):
+        lines += ["", "## 4b. Quota-bound efficiency", ""]
+        lines += section_quota(result["quota"])
     if "normalize" in result:
         lines += ["", "## 5. Normalization of Jira pages", ""]
         lines += section_normalize(result["normalize"])
@@ -272,6 +298,7 @@ def render(result: dict[str, Any], ladder: dict[str, Any] | None, findings: str)
               ".venv/bin/python bench/e2e_bench.py --only e2e --issues 20000 --contenders backfill-cli,reference",
               ".venv/bin/python bench/write_benchmarks_md.py --ladder bench/results/ladder-1m.json",
               ".venv/bin/python bench/pgvector_bench.py                # section 6 (~5 min); bench/results/pgvector.json",
+              ".venv/bin/python bench/quota_bench.py                  # section 4b (a few minutes); bench/results/quota.json",
               "```", ""]
     return "\n".join(lines)
 
@@ -285,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="bench/jira_normalize_bench.py's result, used when it is newer than the e2e's copy")
     ap.add_argument("--latency", type=Path, default=RESULTS / "latency.json",
                     help="bench/latency_bench.py's result, used when it is newer than the e2e's copy")
+    ap.add_argument("--quota", type=Path, default=RESULTS / "quota.json", help="bench/quota_bench.py's result")
     ap.add_argument("--upsert", type=Path, default=RESULTS / "upsert.json",
                     help="a result of `bench/e2e_bench.py --only upsert`, used when the e2e has none or it is newer")
     ap.add_argument("--pgvector", type=Path, default=RESULTS / "pgvector.json",
@@ -318,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         if not fresh_lat.get("quick") and (have_lat.get("status") != "measured"
                                            or fresh_lat["date"] > have_lat.get("date", "")):
             result["latency"] = fresh_lat | {"status": "measured"}
+    if args.quota.exists() and not (quota := json.loads(args.quota.read_text())).get("quick"):
+        result["quota"] = quota
     if args.upsert.exists() and args.upsert.resolve() != args.e2e.resolve():
         from e2e_bench import goals
 

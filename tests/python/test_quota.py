@@ -4,13 +4,18 @@ throttled and never otherwise, and the waits in the ingest report."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+import backfill
 from backfill import _core
+from jira_fake import JiraFake
 from openai_fake import OpenAIFake
+from pinecone_fake import PineconeFake
 
 MODEL = "text-embedding-3-small"
 
@@ -65,3 +70,29 @@ def test_a_429_with_try_again_in_is_waited_for_and_paces_the_rest(fake: OpenAIFa
                               "Limit 1000, Used 1000, Requested 50. Please try again in 300ms.")
     embed(fake, texts(5))
     assert [r.status for r in fake.requests] == [429, 200]
+
+
+def jira_pipeline(jira: JiraFake, oa: OpenAIFake, pc: PineconeFake, name: str, tmp_path: Path) -> backfill.Pipeline:
+    return backfill.Pipeline(
+        backfill.JiraCloud(url=jira.url, email=jira.email, token=jira.token, projects=("QUO",)),
+        backfill.OpenAIEmbedder(model=MODEL, api_key=oa.api_key, base_url=oa.url, dimensions=8),
+        backfill.PineconeIndex(host=pc.url, api_key=pc.api_key, namespace=name),
+        name=name, workdir=tmp_path / name, progress="none", count_timeout_seconds=10)
+
+
+def test_a_throttled_pipeline_records_its_waits_per_quota_in_the_report_and_the_receipt(
+        fake: OpenAIFake, tmp_path: Path) -> None:
+    with JiraFake({"QUO": 40}, long_comment_share=0.0) as jira, PineconeFake(dimension=8) as pc:
+        with OpenAIFake() as probe:  # what the run will embed, counted on an unthrottled twin
+            jira_pipeline(jira, probe, pc, "probe", tmp_path).fetch_and_ingest()
+            need = sum(sum(r.tokens) for r in probe.requests if r.status == 200)
+        # A bucket that holds all but ~2 s of refill: the run must wait for the tokens quota, briefly.
+        fake.token_bucket(tokens_per_minute=max(600, need * 60 // 62))
+        report = jira_pipeline(jira, fake, pc, "quota", tmp_path).run()
+        assert report.ok
+        assert [r.status for r in fake.requests].count(429) == 0
+        waits = report.ingest.waits
+        assert set(waits) == {"openai tokens"} and waits["openai tokens"] > 0.5
+        assert "waited for quotas: openai tokens" in str(report.ingest)
+        receipt = json.loads(Path(report.verify.receipt or "").read_text())
+        assert receipt["ingest"]["waits"] == pytest.approx(waits)
