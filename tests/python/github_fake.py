@@ -31,6 +31,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -147,10 +148,15 @@ class GitHubFake(ServedFake):
 
     def __init__(self, repos: dict[str, int] | None = None, *, token: str = TOKEN, seed: int = 7,
                  max_comments: int = 8, limit: int = 5000, window: float = 3600.0, validate: bool = True,
-                 orgs: dict[str, list[str]] | None = None) -> None:
+                 orgs: dict[str, list[str]] | None = None,
+                 comment_counts: Callable[[random.Random], int] | None = None) -> None:
+        """``comment_counts(rng)``: how many comments, review comments and reviews an issue gets (by default
+        0 to ``max_comments``, evenly)."""
         self.token = token
         self.rng = random.Random(seed)
         self.max_comments = max_comments
+        self.comment_counts = comment_counts or (lambda rng: rng.randint(0, max_comments))
+        self._lists: dict[tuple[Any, ...], list[Any]] = {}  # sorted, filtered lists until the next change
         self.limit = limit
         self.window = window
         self._lock = threading.RLock()
@@ -215,7 +221,7 @@ class GitHubFake(ServedFake):
                           self.rng.sample(users, self.rng.randint(0, 1)), created, created, pull=pull,
                           merged=pull and n % 4 == 0, milestone="v1.0" if n % 5 == 0 else None)
             t = created
-            for _ in range(self.rng.randint(0, self.max_comments)):
+            for _ in range(self.comment_counts(self.rng)):
                 t += self.rng.randint(60, 36000)
                 kind = self.rng.choice((0, 0, 1, 2)) if pull else 0
                 state = self.rng.choice(("APPROVED", "CHANGES_REQUESTED", "COMMENTED")) if kind == 2 else "COMMENTED"
@@ -235,6 +241,7 @@ class GitHubFake(ServedFake):
 
     def edit_issue(self, full: str, number: int, **changes: Any) -> None:
         with self._lock:
+            self._lists.clear()
             issue = self.repos[full].issues[number]
             for k, v in changes.items():
                 setattr(issue, k, v)
@@ -242,6 +249,7 @@ class GitHubFake(ServedFake):
 
     def add_comment(self, full: str, number: int, body: str, author: str = "octocat") -> Note:
         with self._lock:
+            self._lists.clear()
             issue = self.repos[full].issues[number]
             t = self.now()
             note = Note(self._new_id(), number, 0, author, body, t, t)
@@ -252,6 +260,7 @@ class GitHubFake(ServedFake):
     def edit_comment(self, full: str, comment_id: int, body: str) -> None:
         """Edits a comment's body; as on GitHub, the issue's own updated_at does not move."""
         with self._lock:
+            self._lists.clear()
             for issue in self.repos[full].issues.values():
                 for note in issue.notes:
                     if note.id == comment_id:
@@ -261,6 +270,7 @@ class GitHubFake(ServedFake):
 
     def delete_issue(self, full: str, number: int) -> None:
         with self._lock:
+            self._lists.clear()
             del self.repos[full].issues[number]
 
     def secondary_burst(self, n: int, retry_after: float = 1.0) -> None:
@@ -432,7 +442,7 @@ class GitHubFake(ServedFake):
                 return 404, {"message": "Not Found", "documentation_url": DOCS}
             if kind == "org_repos" and groups[0].startswith("user-"):
                 return 404, {"message": "Not Found", "documentation_url": DOCS}
-            return self._page([self._repo_json(self.repos[n]) for n in names if n in self.repos], q, path, extra)
+            return self._page([self.repos[n] for n in names if n in self.repos], q, path, extra, self._repo_json)
         repo = self.repos.get(f"{groups[0]}/{groups[1]}")
         if repo is None:
             return 404, {"message": "Not Found", "documentation_url": DOCS}
@@ -449,17 +459,23 @@ class GitHubFake(ServedFake):
             key = {"updated": lambda i: (i.updated, i.number), "created": lambda i: (i.created, i.number)}
             items.sort(key=key.get(q.get("sort", "created"), key["created"]), reverse=desc)
             if kind == "pulls":
-                return self._page([{**self._issue_json(repo, i), "merged_at": iso(i.updated) if i.merged else None}
-                                   for i in items], q, path, extra)
-            return self._page([self._issue_json(repo, i) for i in items], q, path, extra)
+                return self._page(items, q, path, extra, lambda i: {
+                    **self._issue_json(repo, i), "merged_at": iso(i.updated) if i.merged else None})
+            return self._page(items, q, path, extra, lambda i: self._issue_json(repo, i))
         if kind in ("issue_comments", "review_comments"):
-            want = 0 if kind == "issue_comments" else 1
-            notes = [n for i in repo.issues.values() for n in i.notes if n.kind == want]
-            if since is not None:
-                notes = [n for n in notes if n.updated >= since]
             field_ = q.get("sort", "created")
-            notes.sort(key=lambda n: ((n.updated if field_ == "updated" else n.created), n.id), reverse=desc)
-            return self._page([self._note_json(repo, n) for n in notes], q, path, extra)
+            key = (repo.full_name, kind, since, field_, desc)
+            with self._lock:
+                notes = self._lists.get(key)
+            if notes is None:
+                want = 0 if kind == "issue_comments" else 1
+                notes = [n for i in repo.issues.values() for n in i.notes if n.kind == want]
+                if since is not None:
+                    notes = [n for n in notes if n.updated >= since]
+                notes.sort(key=lambda n: ((n.updated if field_ == "updated" else n.created), n.id), reverse=desc)
+                with self._lock:
+                    self._lists[key] = notes
+            return self._page(notes, q, path, extra, lambda n: self._note_json(repo, n))
         issue = repo.issues.get(int(groups[2]))
         if issue is None or not issue.pull:
             return 404, {"message": "Not Found", "documentation_url": DOCS}
@@ -467,9 +483,10 @@ class GitHubFake(ServedFake):
             return 200, {**self._issue_json(repo, issue), "merged": issue.merged,
                          "merged_at": iso(issue.updated) if issue.merged else None}
         reviews = [n for n in issue.notes if n.kind == 2]
-        return self._page([self._note_json(repo, n) for n in reviews], q, path, extra)
+        return self._page(reviews, q, path, extra, lambda n: self._note_json(repo, n))
 
-    def _page(self, items: list[Any], q: dict[str, str], path: str, extra: dict[str, str]) -> tuple[int, Any]:
+    def _page(self, items: list[Any], q: dict[str, str], path: str, extra: dict[str, str],
+              shape: Callable[[Any], Any]) -> tuple[int, Any]:
         per_page = min(int(q.get("per_page", "30")), 100)
         page = int(q.get("page", "1"))
         last = max(1, -(-len(items) // per_page))
@@ -483,4 +500,4 @@ class GitHubFake(ServedFake):
             links += [f'<{url(page - 1)}>; rel="prev"', f'<{url(1)}>; rel="first"']
         if links:
             extra["Link"] = ", ".join(links)
-        return 200, items[(page - 1) * per_page: page * per_page]
+        return 200, [shape(x) for x in items[(page - 1) * per_page: page * per_page]]
