@@ -258,6 +258,17 @@ def render(result: dict[str, Any], ladder: dict[str, Any] | None, findings: str)
     if "normalize" in result:
         lines += ["", "## 5. Normalization of Jira pages", ""]
         lines += section_normalize(result["normalize"])
+    gh = result.get("github")
+    if gh:
+        from github_bench import render as render_github
+
+        lines += ["", "## 6. GitHub: requests and client CPU against a `requests` script", "",
+                  f"`{gh['command']}` ({gh['date']}): backfill against bench/github_reference.py (per-issue comments, "
+                  "skipped when an issue says 0; per pull request its review comments and reviews) on the GitHub "
+                  "fake (tests/python/github_fake.py) in the harness's process. backfill-run also journals with "
+                  "fsync, chunks, embeds (hash), writes the local index and verifies it; the reference writes JSON "
+                  "lines. CPU is each child's user + system time.", ""]
+        lines.append(render_github(gh))
     if findings.strip():
         lines += ["", findings.strip()]
     lines += ["", "## Running it", "",
@@ -267,6 +278,7 @@ def render(result: dict[str, Any], ladder: dict[str, Any] | None, findings: str)
               ".venv/bin/python bench/e2e_bench.py --quick            # smoke run (what tests/python/test_bench_e2e_smoke.py runs)",
               ".venv/bin/python bench/e2e_bench.py --only e2e --issues 20000 --contenders backfill-cli,reference",
               ".venv/bin/python bench/write_benchmarks_md.py --ladder bench/results/ladder-1m.json",
+              ".venv/bin/python bench/github_bench.py                 # section 6 (~3 min); bench/results/github.json",
               "```", ""]
     return "\n".join(lines)
 
@@ -282,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="bench/latency_bench.py's result, used when it is newer than the e2e's copy")
     ap.add_argument("--upsert", type=Path, default=RESULTS / "upsert.json",
                     help="a result of `bench/e2e_bench.py --only upsert`, used when the e2e has none or it is newer")
+    ap.add_argument("--github", type=Path, default=RESULTS / "github.json", help="bench/github_bench.py's result")
     ap.add_argument("--findings", type=Path, default=HERE / "findings.md")
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args(argv)
@@ -305,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         if not fresh["quick"] and (have.get("status") != "measured" or have.get("quick")
                                    or fresh["created_at"] > have.get("created_at", "")):
             result["normalize"] = fresh
+    if args.github.exists() and not json.loads(args.github.read_text()).get("quick"):
+        result["github"] = json.loads(args.github.read_text())
     if args.latency.exists():
         fresh_lat = json.loads(args.latency.read_text())
         have_lat = result.get("latency", {})

@@ -3,7 +3,8 @@ comments, review comments and reviews, served as api.github.com serves them (sha
 in ../shared/fixtures/real/github, facts of ../shared/API_FACTS.md §4).
 
   - lists: /repos/{o}/{r}/issues (state, sort, direction, since, per_page ≤ 100, page; pull requests included,
-    marked by ``pull_request``), /repos/{o}/{r}/pulls (state, sort, direction), /repos/{o}/{r}/issues/comments and /pulls/comments (sort, direction, since),
+    marked by ``pull_request``), /repos/{o}/{r}/pulls (state, sort, direction), one issue's comments and one
+    pull request's review comments (/issues/{n}/comments, /pulls/{n}/comments), /repos/{o}/{r}/issues/comments and /pulls/comments (sort, direction, since),
     /pulls/{n}/reviews, /orgs/{org}/repos and /users/{user}/repos; paged by the ``Link`` header (next, last,
     prev, first), ``since`` inclusive;
   - /repos/{o}/{r}, /pulls/{n}, /rate_limit (free against the budget);
@@ -47,6 +48,10 @@ ROUTES = [
     (re.compile(r"^/repos/([^/]+)/([^/]+)/issues$"), "issues", "/repos/{owner}/{repo}/issues"),
     (re.compile(r"^/repos/([^/]+)/([^/]+)/issues/comments$"), "issue_comments", "/repos/{owner}/{repo}/issues/comments"),
     (re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/comments$"), "review_comments", "/repos/{owner}/{repo}/pulls/comments"),
+    (re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)/comments$"), "comments_of",
+     "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
+    (re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/(\d+)/comments$"), "review_comments_of",
+     "/repos/{owner}/{repo}/pulls/{pull_number}/comments"),
     (re.compile(r"^/repos/([^/]+)/([^/]+)/pulls$"), "pulls", "/repos/{owner}/{repo}/pulls"),
     (re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/(\d+)$"), "pull", "/repos/{owner}/{repo}/pulls/{pull_number}"),
     (re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/(\d+)/reviews$"), "reviews",
@@ -477,11 +482,17 @@ class GitHubFake(ServedFake):
                     self._lists[key] = notes
             return self._page(notes, q, path, extra, lambda n: self._note_json(repo, n))
         issue = repo.issues.get(int(groups[2]))
+        if kind == "comments_of" and issue is not None:  # one issue's comments, oldest first
+            notes = [n for n in issue.notes if n.kind == 0 and (since is None or n.updated >= since)]
+            return self._page(notes, q, path, extra, lambda n: self._note_json(repo, n))
         if issue is None or not issue.pull:
             return 404, {"message": "Not Found", "documentation_url": DOCS}
         if kind == "pull":
             return 200, {**self._issue_json(repo, issue), "merged": issue.merged,
                          "merged_at": iso(issue.updated) if issue.merged else None}
+        if kind == "review_comments_of":
+            return self._page([n for n in issue.notes if n.kind == 1], q, path, extra,
+                              lambda n: self._note_json(repo, n))
         reviews = [n for n in issue.notes if n.kind == 2]
         return self._page(reviews, q, path, extra, lambda n: self._note_json(repo, n))
 
