@@ -1,7 +1,7 @@
 // GitHub source, the plan: the repositories ("owner/*" expanded, each checked) and, for `backfill plan`
-// (estimate), what a full fetch of each reads: issues and pull requests, comments and review comments counted from one-item
-// list pages (the Link header's last page is the count; a request each), pages and requests, and the
-// time they take at the rate limit as the last response states it (rate.hpp).
+// (estimate), what a full fetch of each reads: issues and pull requests, comments and review comments counted
+// from one-item list pages (the Link header's last page is the count; a request each), pages and requests,
+// and the time they take at the rate limit as the last response states it (rate.hpp).
 #include <algorithm>
 #include <set>
 
@@ -19,14 +19,17 @@
 namespace backfill {
 namespace {
 
-std::int64_t pages_of(std::int64_t items, int per_page) { return std::max<std::int64_t>(1, (items + per_page - 1) / per_page); }
+std::int64_t pages_of(std::int64_t items, int per_page) {
+  return std::max<std::int64_t>(1, (items + per_page - 1) / per_page);
+}
 
 // The value of `page` in a URL's query, or -1.
 std::int64_t page_param(std::string_view url) {
   for (std::string_view key : {"?page=", "&page="})
     if (const auto at = url.find(key); at != std::string_view::npos) {
       std::int64_t n = 0;
-      for (auto i = at + key.size(); i < url.size() && url[i] >= '0' && url[i] <= '9'; ++i) n = n * 10 + (url[i] - '0');
+      for (auto i = at + key.size(); i < url.size() && url[i] >= '0' && url[i] <= '9'; ++i)
+        n = n * 10 + (url[i] - '0');
       return n;
     }
   return -1;
@@ -70,9 +73,10 @@ void github_source::estimate(std::vector<partition_plan>& repos, run_context& ct
       const std::int64_t review_comments =
           includes("review_comments") && pulls ? count(listing("review_comments"), ctx) : 0;
       p.estimated_items = (includes("issues") ? items - prs : 0) + prs;
-      p.estimated_pages = pages_of(items, options_.per_page) +
-                          (includes("issue_comments") ? pages_of(comments, options_.per_page) : 0) +
-                          (includes("review_comments") && pulls ? pages_of(review_comments, options_.per_page) : 0);
+      p.estimated_pages =
+          pages_of(items, options_.per_page) +
+          (includes("issue_comments") ? pages_of(comments, options_.per_page) : 0) +
+          (includes("review_comments") && pulls ? pages_of(review_comments, options_.per_page) : 0);
       // Reviews are read per pull request (one page each, 100 reviews).
       p.estimated_requests = p.estimated_pages + (includes("reviews") ? prs : 0);
       p.estimated_seconds = rate_->seconds_for(p.estimated_requests, options_.rate);
@@ -83,18 +87,20 @@ void github_source::estimate(std::vector<partition_plan>& repos, run_context& ct
         if (auto o = open_.find(p.name); o != open_.end()) open = o->second;
       }
       logger()->info(
-          "GitHub {}: {} issues and {} pull requests{}{}, {} comments, {} review comments: about {} requests, "
+          "GitHub {}: {} issues and {} pull requests{}{}, {} comments, {} review comments: about {} "
+          "requests, "
           "{} at the current rate limit",
           p.name, items - prs, prs, since.empty() ? "" : " updated since " + since,
-          open < 0 ? "" : fmt::format(" ({} open)", open), comments, review_comments,
-          p.estimated_requests, duration(p.estimated_seconds));
+          open < 0 ? "" : fmt::format(" ({} open)", open), comments, review_comments, p.estimated_requests,
+          duration(p.estimated_seconds));
     } catch (const http::http_error& e) {
       explain(e, p.name);
     }
   }
   if (counted < 2) return;
   const github_detail::budget b = rate_->last();
-  logger()->info("GitHub: {} repositories, about {} requests in all: {} at the current rate limit{}", counted, all_requests, duration(rate_->seconds_for(all_requests, options_.rate)),
+  logger()->info("GitHub: {} repositories, about {} requests in all: {} at the current rate limit{}", counted,
+                 all_requests, duration(rate_->seconds_for(all_requests, options_.rate)),
                  b.limit > 0 ? fmt::format(" ({} of {} left until {})", b.remaining, b.limit,
                                            github_detail::utc_clock(b.reset))
                              : "");
