@@ -288,6 +288,17 @@ def render(result: dict[str, Any], ladder: dict[str, Any] | None, findings: str)
         from pgvector_bench import section as pgvector_section
         lines += ["", "## 6. PostgreSQL + pgvector: the sink against psycopg 3", ""]
         lines += pgvector_section(result["pgvector"])
+    gh = result.get("github")
+    if gh:
+        from github_bench import render as render_github
+
+        lines += ["", "## 7. GitHub: requests and client CPU against a `requests` script", "",
+                  f"`{gh['command']}` ({gh['date']}): backfill against bench/github_reference.py (per-issue comments, "
+                  "skipped when an issue says 0; per pull request its review comments and reviews) on the GitHub "
+                  "fake (tests/python/github_fake.py) in the harness's process. backfill-run also journals with "
+                  "fsync, chunks, embeds (hash), writes the local index and verifies it; the reference writes JSON "
+                  "lines. CPU is each child's user + system time.", ""]
+        lines.append(render_github(gh))
     if findings.strip():
         lines += ["", findings.strip()]
     lines += ["", "## Running it", "",
@@ -299,6 +310,7 @@ def render(result: dict[str, Any], ladder: dict[str, Any] | None, findings: str)
               ".venv/bin/python bench/write_benchmarks_md.py --ladder bench/results/ladder-1m.json",
               ".venv/bin/python bench/pgvector_bench.py                # section 6 (~5 min); bench/results/pgvector.json",
               ".venv/bin/python bench/quota_bench.py                  # section 4b (a few minutes); bench/results/quota.json",
+              ".venv/bin/python bench/github_bench.py                 # section 7 (~3 min); bench/results/github.json",
               "```", ""]
     return "\n".join(lines)
 
@@ -317,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="a result of `bench/e2e_bench.py --only upsert`, used when the e2e has none or it is newer")
     ap.add_argument("--pgvector", type=Path, default=RESULTS / "pgvector.json",
                     help="bench/pgvector_bench.py's result (section 6), when it exists")
+    ap.add_argument("--github", type=Path, default=RESULTS / "github.json", help="bench/github_bench.py's result")
     ap.add_argument("--findings", type=Path, default=HERE / "findings.md")
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args(argv)
@@ -340,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         if not fresh["quick"] and (have.get("status") != "measured" or have.get("quick")
                                    or fresh["created_at"] > have.get("created_at", "")):
             result["normalize"] = fresh
+    if args.github.exists() and not json.loads(args.github.read_text()).get("quick"):
+        result["github"] = json.loads(args.github.read_text())
     if args.latency.exists():
         fresh_lat = json.loads(args.latency.read_text())
         have_lat = result.get("latency", {})

@@ -36,6 +36,11 @@ class script_server {
   std::string url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
+  // Adds a response to the script (one that names the server's own URL, say).
+  void push(std::string response) {
+    std::lock_guard<std::mutex> l(m_);
+    script_.push_back(std::move(response));
+  }
   int requests() const { return requests_.load(); }
   int max_open() const { return max_open_.load(); }
   std::string last_request() {

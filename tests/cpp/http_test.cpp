@@ -271,6 +271,40 @@ TEST(HttpClient, CancelStopsAWait) {
   t.join();
 }
 
+TEST(HttpClient, A304AnswersAConditionalRequestAndEndsAPaginationAtItsFirstPage) {
+  const header etag{"If-None-Match", "W/\"abc\""};
+  script_server s({reply(304, ""), reply(304, "")});
+  client c(fast_retries());
+  EXPECT_EQ(c.execute({"GET", s.url("/list"), {etag}, ""}).status, 304);
+  // Without a condition a 304 is no answer the caller could use: it fails as the redirect it is.
+  EXPECT_THROW(c.execute({"GET", s.url("/list"), {}, ""}), http_error);
+
+  page_spec spec;
+  spec.paging = page_spec::kind::link;
+  spec.items = "";
+  script_server unchanged({reply(304, "")});
+  pagination_guard g("unchanged");
+  int pages = 0;
+  paginate(c, {"GET", unchanged.url("/list"), {etag}, ""}, spec, "", g, [&](const page& p) {
+    ++pages;
+    EXPECT_EQ(p.resp.status, 304);
+    EXPECT_EQ(p.items, 0);
+    EXPECT_EQ(p.next_cursor, "");
+  });
+  EXPECT_EQ(pages, 1);
+
+  // The condition is about the first page: the next page goes without it.
+  script_server changed({});
+  changed.push(reply(200, "[1]", "Link: <" + changed.url("/list?page=2") + ">; rel=\"next\"\r\n"));
+  changed.push(reply(200, "[2]"));
+  pagination_guard g2("changed");
+  std::int64_t items = 0;
+  paginate(c, {"GET", changed.url("/list"), {etag}, ""}, spec, "", g2,
+           [&](const page& p) { items += p.items; });
+  EXPECT_EQ(items, 2);
+  EXPECT_EQ(changed.last_request().find("If-None-Match"), std::string::npos) << changed.last_request();
+}
+
 TEST(HttpClient, PaginatesTokensAndStopsARepeatingServer) {
   script_server s({reply(200, R"({"issues":[{"id":"1"},{"id":"2"}],"nextPageToken":"t2"})"),
                    reply(200, R"({"issues":[{"id":"3"}],"nextPageToken":"t3"})"),

@@ -3,7 +3,8 @@ comments, review comments and reviews, served as api.github.com serves them (sha
 in ../shared/fixtures/real/github, facts of ../shared/API_FACTS.md §4).
 
   - lists: /repos/{o}/{r}/issues (state, sort, direction, since, per_page ≤ 100, page; pull requests included,
-    marked by ``pull_request``), /repos/{o}/{r}/pulls (state, sort, direction), /repos/{o}/{r}/issues/comments and /pulls/comments (sort, direction, since),
+    marked by ``pull_request``), /repos/{o}/{r}/pulls (state, sort, direction), one issue's comments and one
+    pull request's review comments (/issues/{n}/comments, /pulls/{n}/comments), /repos/{o}/{r}/issues/comments and /pulls/comments (sort, direction, since),
     /pulls/{n}/reviews, /orgs/{org}/repos and /users/{user}/repos; paged by the ``Link`` header (next, last,
     prev, first), ``since`` inclusive;
   - /repos/{o}/{r}, /pulls/{n}, /rate_limit (free against the budget);
@@ -31,6 +32,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -46,6 +48,10 @@ ROUTES = [
     (re.compile(r"^/repos/([^/]+)/([^/]+)/issues$"), "issues", "/repos/{owner}/{repo}/issues"),
     (re.compile(r"^/repos/([^/]+)/([^/]+)/issues/comments$"), "issue_comments", "/repos/{owner}/{repo}/issues/comments"),
     (re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/comments$"), "review_comments", "/repos/{owner}/{repo}/pulls/comments"),
+    (re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)/comments$"), "comments_of",
+     "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
+    (re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/(\d+)/comments$"), "review_comments_of",
+     "/repos/{owner}/{repo}/pulls/{pull_number}/comments"),
     (re.compile(r"^/repos/([^/]+)/([^/]+)/pulls$"), "pulls", "/repos/{owner}/{repo}/pulls"),
     (re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/(\d+)$"), "pull", "/repos/{owner}/{repo}/pulls/{pull_number}"),
     (re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/(\d+)/reviews$"), "reviews",
@@ -147,10 +153,15 @@ class GitHubFake(ServedFake):
 
     def __init__(self, repos: dict[str, int] | None = None, *, token: str = TOKEN, seed: int = 7,
                  max_comments: int = 8, limit: int = 5000, window: float = 3600.0, validate: bool = True,
-                 orgs: dict[str, list[str]] | None = None) -> None:
+                 orgs: dict[str, list[str]] | None = None,
+                 comment_counts: Callable[[random.Random], int] | None = None) -> None:
+        """``comment_counts(rng)``: how many comments, review comments and reviews an issue gets (by default
+        0 to ``max_comments``, evenly)."""
         self.token = token
         self.rng = random.Random(seed)
         self.max_comments = max_comments
+        self.comment_counts = comment_counts or (lambda rng: rng.randint(0, max_comments))
+        self._lists: dict[tuple[Any, ...], list[Any]] = {}  # sorted, filtered lists until the next change
         self.limit = limit
         self.window = window
         self._lock = threading.RLock()
@@ -215,7 +226,7 @@ class GitHubFake(ServedFake):
                           self.rng.sample(users, self.rng.randint(0, 1)), created, created, pull=pull,
                           merged=pull and n % 4 == 0, milestone="v1.0" if n % 5 == 0 else None)
             t = created
-            for _ in range(self.rng.randint(0, self.max_comments)):
+            for _ in range(self.comment_counts(self.rng)):
                 t += self.rng.randint(60, 36000)
                 kind = self.rng.choice((0, 0, 1, 2)) if pull else 0
                 state = self.rng.choice(("APPROVED", "CHANGES_REQUESTED", "COMMENTED")) if kind == 2 else "COMMENTED"
@@ -235,6 +246,7 @@ class GitHubFake(ServedFake):
 
     def edit_issue(self, full: str, number: int, **changes: Any) -> None:
         with self._lock:
+            self._lists.clear()
             issue = self.repos[full].issues[number]
             for k, v in changes.items():
                 setattr(issue, k, v)
@@ -242,6 +254,7 @@ class GitHubFake(ServedFake):
 
     def add_comment(self, full: str, number: int, body: str, author: str = "octocat") -> Note:
         with self._lock:
+            self._lists.clear()
             issue = self.repos[full].issues[number]
             t = self.now()
             note = Note(self._new_id(), number, 0, author, body, t, t)
@@ -252,6 +265,7 @@ class GitHubFake(ServedFake):
     def edit_comment(self, full: str, comment_id: int, body: str) -> None:
         """Edits a comment's body; as on GitHub, the issue's own updated_at does not move."""
         with self._lock:
+            self._lists.clear()
             for issue in self.repos[full].issues.values():
                 for note in issue.notes:
                     if note.id == comment_id:
@@ -261,6 +275,7 @@ class GitHubFake(ServedFake):
 
     def delete_issue(self, full: str, number: int) -> None:
         with self._lock:
+            self._lists.clear()
             del self.repos[full].issues[number]
 
     def secondary_burst(self, n: int, retry_after: float = 1.0) -> None:
@@ -432,7 +447,7 @@ class GitHubFake(ServedFake):
                 return 404, {"message": "Not Found", "documentation_url": DOCS}
             if kind == "org_repos" and groups[0].startswith("user-"):
                 return 404, {"message": "Not Found", "documentation_url": DOCS}
-            return self._page([self._repo_json(self.repos[n]) for n in names if n in self.repos], q, path, extra)
+            return self._page([self.repos[n] for n in names if n in self.repos], q, path, extra, self._repo_json)
         repo = self.repos.get(f"{groups[0]}/{groups[1]}")
         if repo is None:
             return 404, {"message": "Not Found", "documentation_url": DOCS}
@@ -449,27 +464,40 @@ class GitHubFake(ServedFake):
             key = {"updated": lambda i: (i.updated, i.number), "created": lambda i: (i.created, i.number)}
             items.sort(key=key.get(q.get("sort", "created"), key["created"]), reverse=desc)
             if kind == "pulls":
-                return self._page([{**self._issue_json(repo, i), "merged_at": iso(i.updated) if i.merged else None}
-                                   for i in items], q, path, extra)
-            return self._page([self._issue_json(repo, i) for i in items], q, path, extra)
+                return self._page(items, q, path, extra, lambda i: {
+                    **self._issue_json(repo, i), "merged_at": iso(i.updated) if i.merged else None})
+            return self._page(items, q, path, extra, lambda i: self._issue_json(repo, i))
         if kind in ("issue_comments", "review_comments"):
-            want = 0 if kind == "issue_comments" else 1
-            notes = [n for i in repo.issues.values() for n in i.notes if n.kind == want]
-            if since is not None:
-                notes = [n for n in notes if n.updated >= since]
             field_ = q.get("sort", "created")
-            notes.sort(key=lambda n: ((n.updated if field_ == "updated" else n.created), n.id), reverse=desc)
-            return self._page([self._note_json(repo, n) for n in notes], q, path, extra)
+            key = (repo.full_name, kind, since, field_, desc)
+            with self._lock:
+                notes = self._lists.get(key)
+            if notes is None:
+                want = 0 if kind == "issue_comments" else 1
+                notes = [n for i in repo.issues.values() for n in i.notes if n.kind == want]
+                if since is not None:
+                    notes = [n for n in notes if n.updated >= since]
+                notes.sort(key=lambda n: ((n.updated if field_ == "updated" else n.created), n.id), reverse=desc)
+                with self._lock:
+                    self._lists[key] = notes
+            return self._page(notes, q, path, extra, lambda n: self._note_json(repo, n))
         issue = repo.issues.get(int(groups[2]))
+        if kind == "comments_of" and issue is not None:  # one issue's comments, oldest first
+            notes = [n for n in issue.notes if n.kind == 0 and (since is None or n.updated >= since)]
+            return self._page(notes, q, path, extra, lambda n: self._note_json(repo, n))
         if issue is None or not issue.pull:
             return 404, {"message": "Not Found", "documentation_url": DOCS}
         if kind == "pull":
             return 200, {**self._issue_json(repo, issue), "merged": issue.merged,
                          "merged_at": iso(issue.updated) if issue.merged else None}
+        if kind == "review_comments_of":
+            return self._page([n for n in issue.notes if n.kind == 1], q, path, extra,
+                              lambda n: self._note_json(repo, n))
         reviews = [n for n in issue.notes if n.kind == 2]
-        return self._page([self._note_json(repo, n) for n in reviews], q, path, extra)
+        return self._page(reviews, q, path, extra, lambda n: self._note_json(repo, n))
 
-    def _page(self, items: list[Any], q: dict[str, str], path: str, extra: dict[str, str]) -> tuple[int, Any]:
+    def _page(self, items: list[Any], q: dict[str, str], path: str, extra: dict[str, str],
+              shape: Callable[[Any], Any]) -> tuple[int, Any]:
         per_page = min(int(q.get("per_page", "30")), 100)
         page = int(q.get("page", "1"))
         last = max(1, -(-len(items) // per_page))
@@ -483,4 +511,4 @@ class GitHubFake(ServedFake):
             links += [f'<{url(page - 1)}>; rel="prev"', f'<{url(1)}>; rel="first"']
         if links:
             extra["Link"] = ", ".join(links)
-        return 200, items[(page - 1) * per_page: page * per_page]
+        return 200, [shape(x) for x in items[(page - 1) * per_page: page * per_page]]
