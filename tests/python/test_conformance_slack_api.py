@@ -25,8 +25,9 @@ SCALE = 500.0  # Slack's minutes last 0.12 s: the corpus is small, its pacing is
 
 pytestmark = pytest.mark.skipif(not (REAL / "slack").is_dir(), reason=f"no real-world corpus at {REAL}")
 
-# Metadata that names the source that made a document (the export source is "slack_export").
-SOURCE_FIELDS = {"source"}
+# Metadata that names the source that made a document (the export source is "slack_export"), and the
+# provenance hashes that cover it.
+SOURCE_FIELDS = {"source", "backfill_source", "backfill_doc_hash"}
 
 
 def indexed(workdir: Path) -> dict[str, dict[str, Any]]:
