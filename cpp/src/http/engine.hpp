@@ -98,7 +98,7 @@ class client::pending {
   };
   native_transfer native;
   bool on_native = false;    // running there now
-  bool quota_taken = false;  // taken from the client's quota, not yet settled
+  std::optional<quota_cost> quota_taken;  // taken from the client's quota, not yet settled
 };
 
 // An easy handle with the options every transfer of the client shares, set once. Between
