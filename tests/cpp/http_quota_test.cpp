@@ -161,9 +161,10 @@ TEST(QuotaHeaders, ATokens429IsRetriedWhenTheRequestFitsNotWhenTheBucketIsFull) 
                {"x-ratelimit-remaining-tokens", "7500"},
                {"x-ratelimit-reset-tokens", "58.5s"},
                {"x-ratelimit-reset-requests", "20ms"}};
-  r.body = R"({"error":{"message":"Rate limit reached for m on tokens per min (TPM): Limit 300000, Used 292500, )"
-           R"(Requested 15000. Please try again in 1.5s. Visit https://platform.openai.com/account/rate-limits",)"
-           R"("type":"tokens","code":"rate_limit_exceeded"}})";
+  r.body =
+      R"({"error":{"message":"Rate limit reached for m on tokens per min (TPM): Limit 300000, Used 292500, )"
+      R"(Requested 15000. Please try again in 1.5s. Visit https://platform.openai.com/account/rate-limits",)"
+      R"("type":"tokens","code":"rate_limit_exceeded"}})";
   const auto delay = server_retry_delay(r, std::chrono::system_clock::now());
   ASSERT_TRUE(delay);
   EXPECT_NEAR(*delay, 1.5, 1e-9);
