@@ -132,6 +132,50 @@ TEST(Quota, RetryAdvicePausesAndTokenCountsCalibrateEstimates) {
   EXPECT_NEAR(q.token_scale(), 1.05 * 0.75, 1e-9);
 }
 
+// Requests in flight while the quota learns the server's token count: each answer releases what its
+// request took, so once all are answered a full bucket is all there, and a request the refill can
+// hold waits for the refill only (not for a share stuck as "outstanding").
+TEST(Quota, SettlingReleasesWhatTakeTookWhileTheScaleIsLearnt) {
+  clock::time_point now{std::chrono::hours(1)};
+  quota q(
+      "test", [&] { return now; }, [&](clock::duration d) { now += d; });
+  q.observe(readings({{"tokens", 60000, 60000, 0.0}}));  // 60k a minute (1k a second), full
+  const quota_cost a = q.take({1, 20000});
+  const quota_cost b = q.take({1, 20000});
+  q.settle(a, 15000.0);  // the server counts 75 % of the estimate: the scale drops
+  q.settle(b, 15000.0);
+  EXPECT_LT(q.token_scale(), 1.0);
+  // The server reports the two requests spent 30k, refilling since.
+  q.observe(readings({{"tokens", 60000, 30000, 30.0}}));
+  EXPECT_NEAR(q.available("tokens", now), 30000, 1e-6);
+  // 40k estimated tokens, 31.5k at the learnt scale: 1.5 s of refill, not the 30 s until full.
+  EXPECT_NEAR(secs(q.when({1, 40000}) - now), 1.5, 1e-3);
+}
+
+// A 429 for tokens says when the refused request fits ("try again in 1.5s"); its reset-tokens is when
+// the bucket is full (most of a minute). The retry waits for the former.
+TEST(QuotaHeaders, ATokens429IsRetriedWhenTheRequestFitsNotWhenTheBucketIsFull) {
+  response r;
+  r.status = 429;
+  r.headers = {{"x-ratelimit-limit-tokens", "300000"},
+               {"x-ratelimit-remaining-tokens", "7500"},
+               {"x-ratelimit-reset-tokens", "58.5s"},
+               {"x-ratelimit-reset-requests", "20ms"}};
+  r.body =
+      R"({"error":{"message":"Rate limit reached for m on tokens per min (TPM): Limit 300000, Used 292500, )"
+      R"(Requested 15000. Please try again in 1.5s. Visit https://platform.openai.com/account/rate-limits",)"
+      R"("type":"tokens","code":"rate_limit_exceeded"}})";
+  const auto delay = server_retry_delay(r, std::chrono::system_clock::now());
+  ASSERT_TRUE(delay);
+  EXPECT_NEAR(*delay, 1.5, 1e-9);
+  // The quota pauses as long, and no longer, and then the request fits the refill.
+  clock::time_point now{std::chrono::hours(1)};
+  quota q(
+      "test", [&] { return now; }, [&](clock::duration d) { now += d; });
+  q.observe(read_openai_quota(r));
+  EXPECT_NEAR(secs(q.when({1, 15000}) - now), 1.5, 1e-3);
+}
+
 TEST(QuotaHeaders, OpenAIAndAzureAndTryAgainIn) {
   response r;
   r.status = 200;

@@ -97,8 +97,8 @@ class client::pending {
     void on_data(const char* data, std::size_t n) override { append_body(p->building.body, data, n); }
   };
   native_transfer native;
-  bool on_native = false;    // running there now
-  bool quota_taken = false;  // taken from the client's quota, not yet settled
+  bool on_native = false;                 // running there now
+  std::optional<quota_cost> quota_taken;  // taken from the client's quota, not yet settled
 };
 
 // An easy handle with the options every transfer of the client shares, set once. Between

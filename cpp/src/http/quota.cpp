@@ -61,7 +61,7 @@ const quota::bucket* quota::find(std::string_view name) const {
 }
 
 double quota::cost_in(const quota_cost& c, std::string_view name) const {
-  return name == "tokens" ? c.tokens * token_scale_ : c.requests;
+  return name == "tokens" ? c.tokens * (c.scale > 0 ? c.scale : token_scale_) : c.requests;
 }
 
 double quota::level_at(const bucket& b, clock::time_point t) {
@@ -137,36 +137,40 @@ clock::time_point quota::when(const quota_cost& c, std::string* binding) const {
   return at;
 }
 
-void quota::take(const quota_cost& c) {
+quota_cost quota::take(const quota_cost& c) {
   std::lock_guard<std::mutex> lock(mutex_);
-  take_locked(c, now_());
+  return take_locked(c, now_());
 }
 
-void quota::take_locked(const quota_cost& c, clock::time_point t) {
+quota_cost quota::take_locked(const quota_cost& c, clock::time_point t) {
   if (first_take_ == clock::time_point{}) first_take_ = t;
+  quota_cost taken = c;
+  taken.scale = token_scale_;
   ++in_flight_;
   for (auto& b : buckets_) {
-    const double cost = cost_in(c, b.name);
+    const double cost = cost_in(taken, b.name);
     b.level = level_at(b, t) - cost;
     b.at = t;
     b.outstanding += cost;
     b.taken += cost;
     if (b.rate > 0) b.full_at = std::max(b.full_at, t + seconds_ceil((b.limit - b.level) / b.rate));
   }
+  return taken;
 }
 
-void quota::settle(const quota_cost& c, std::optional<double> counted_tokens) {
+void quota::settle(const quota_cost& taken, std::optional<double> counted_tokens) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (counted_tokens && c.tokens > 0) {
-    estimated_ += c.tokens;
+  // Released at the scale it was taken at, before the count below changes the scale.
+  in_flight_ = std::max(0, in_flight_ - 1);
+  for (auto& b : buckets_) b.outstanding = std::max(0.0, b.outstanding - cost_in(taken, b.name));
+  if (counted_tokens && taken.tokens > 0) {
+    estimated_ += taken.tokens;
     counted_ += *counted_tokens;
     token_scale_ = std::clamp(1.05 * counted_ / estimated_, 0.1, 1.0);
   }
-  in_flight_ = std::max(0, in_flight_ - 1);
-  for (auto& b : buckets_) b.outstanding = std::max(0.0, b.outstanding - cost_in(c, b.name));
 }
 
-void quota::acquire(const quota_cost& c, run_context* ctx) {
+quota_cost quota::acquire(const quota_cost& c, run_context* ctx) {
   while (true) {
     std::string binding = "requests";
     clock::time_point t, until;
@@ -175,10 +179,7 @@ void quota::acquire(const quota_cost& c, run_context* ctx) {
       t = now_();
       const bucket* b = nullptr;
       until = when_locked(c, &b);
-      if (until <= t) {
-        take_locked(c, t);
-        return;
-      }
+      if (until <= t) return take_locked(c, t);
       if (b) binding = b->name;
     }
     note_wait(binding, seconds_between(t, until));

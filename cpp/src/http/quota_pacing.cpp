@@ -27,16 +27,15 @@ void client::impl::take_quota(pending& p, clock::time_point now) {
                                   std::chrono::duration<double>(now - quota_held.since).count());
     quota_held.since = {};
   }
-  opts.shared_quota->take({1, p.req.quota_tokens});
-  p.quota_taken = true;
+  p.quota_taken = opts.shared_quota->take({1, p.req.quota_tokens});
 }
 
 void client::impl::settle_quota(pending& p, const response* r) {
   if (!opts.shared_quota) return;
   quota_observation o;
   if (r && r->status && opts.read_quota) o = opts.read_quota(*r);
-  if (p.quota_taken) opts.shared_quota->settle({1, p.req.quota_tokens}, o.counted_tokens);
-  p.quota_taken = false;
+  if (p.quota_taken) opts.shared_quota->settle(*p.quota_taken, o.counted_tokens);
+  p.quota_taken.reset();
   if (r && r->status && opts.read_quota) opts.shared_quota->observe(o);
 }
 

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <string>
 
+#include "backfill/http/quota_headers.hpp"
 #include "http/text.hpp"
 
 namespace backfill::http {
@@ -111,6 +112,11 @@ std::optional<double> server_retry_delay(const response& r, std::chrono::system_
     if (const auto* reset = r.find("x-ratelimit-reset"))
       if (auto d = parse_reset(*reset, now)) return d;
   }
+  // OpenAI's 429 says in its message when the refused request fits ("try again in 1.234s"); the
+  // x-ratelimit-reset-* durations are when the buckets are full again (up to a minute), for an
+  // answer that does not say.
+  if (r.status == 429)
+    if (auto d = parse_try_again(r.body)) return d;
   // OpenAI: durations until the request and token budgets reset; wait for the later one.
   std::optional<double> best;
   for (const char* n : {"x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"}) {

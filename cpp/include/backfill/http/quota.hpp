@@ -56,6 +56,9 @@ struct quota_observation {
 struct quota_cost {
   double requests = 1;
   double tokens = 0;
+  // The token scale take() applied (set in the cost it returns), so that settle() releases exactly
+  // what was taken even when the scale was learnt anew in between; 0: not taken (the current scale).
+  double scale = 0;
 };
 
 class quota {
@@ -75,13 +78,15 @@ class quota {
   // already, or when nothing is known). A cost over a bucket's whole limit is held to the limit (it can never
   // fit). `binding` gets the bucket that holds it back, if one does.
   clock::time_point when(const quota_cost& c, std::string* binding = nullptr) const;
-  void take(const quota_cost& c);
-  // The answer to a request taken with cost `c` arrived (or the request ended without one), with the
-  // tokens the server counted for it when it says.
-  void settle(const quota_cost& c, std::optional<double> counted_tokens = std::nullopt);
+  // Takes `c` from the buckets; returns the cost taken, the one to settle().
+  quota_cost take(const quota_cost& c);
+  // The answer to a request that take() returned `taken` for arrived (or the request ended without
+  // one), with the tokens the server counted for it when it says. Releases what take() took.
+  void settle(const quota_cost& taken, std::optional<double> counted_tokens = std::nullopt);
   // Waits until `c` fits (checking `ctx` while waiting; never sleeping past the time it computed),
-  // counts the wait against the binding bucket, logs it (INFO, at most every 10 s), then takes `c`.
-  void acquire(const quota_cost& c, run_context* ctx = nullptr);
+  // counts the wait against the binding bucket, logs it (INFO, at most every 10 s), then takes `c`
+  // (returning the cost taken, as take()).
+  quota_cost acquire(const quota_cost& c, run_context* ctx = nullptr);
 
   // What a bucket holds at `t` (-1: unknown, i.e. unlimited), its limit and refill rate a second
   // (0 when unknown).
@@ -124,7 +129,7 @@ class quota {
   static double level_at(const bucket& b, clock::time_point t);
   double cost_in(const quota_cost& c, std::string_view name) const;
   clock::time_point when_locked(const quota_cost& c, const bucket** binding) const;
-  void take_locked(const quota_cost& c, clock::time_point t);
+  quota_cost take_locked(const quota_cost& c, clock::time_point t);
 
   std::string service_;
   now_fn now_;
