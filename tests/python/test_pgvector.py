@@ -288,3 +288,14 @@ def test_writes_from_several_python_threads(pg: pg_server.Server, table: str) ->
         th.join()
     assert not errors
     assert sink.stats()["count"] == 1200
+
+
+def test_metadata_holding_nul_is_written_with_u_fffd_in_its_place(pg: pg_server.Server, table: str) -> None:
+    # jsonb refuses \u0000: the batch still goes through, each NUL replaced by U+FFFD.
+    sink = _core.PgvectorSink(dsn=pg.dsn(), table=table, batch_size=4)
+    records = [{"id": f"n{i}", "values": [1.0, float(i)], "metadata": {"text": f"a\x00b{i}", "k\x00": "\\u0000"}}
+               for i in range(10)]
+    assert sink.upsert(records) == 10
+    got = sink.fetch(["n3"])
+    assert got["n3"]["metadata"] == {"text": "a\ufffdb3", "k\ufffd": "\\u0000"}, got
+    assert pg.psql(f"SELECT text FROM {table} WHERE id = 'n3'") == "a\ufffdb3"
