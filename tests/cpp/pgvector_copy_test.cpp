@@ -59,6 +59,18 @@ TEST(PgvectorCopy, ReadingRefusesMalformedValues) {
   EXPECT_EQ(pgcopy::read_jsonb(v1.data(), v1.size()).value(), "{}");
 }
 
+TEST(PgvectorCopy, JsonbReplacesEveryNulEscapeAndOnlyThose) {
+  // \u0000 escapes become \ufffd; an escaped backslash before "u0000" is text and stays.
+  const std::string json = R"({"a\u0000":"x\u0000y","b":"\\u0000","c":"\\\u0000\u0000"})";
+  std::string out;
+  pgcopy::append_jsonb(out, json);
+  ASSERT_EQ(out.size(), 5 + json.size());
+  EXPECT_EQ(out.substr(5), R"({"a\ufffd":"x\ufffdy","b":"\\u0000","c":"\\\ufffd\ufffd"})");
+  out.clear();
+  pgcopy::append_jsonb(out, "{}");
+  EXPECT_EQ(out.substr(5), "{}");
+}
+
 TEST(PgvectorCopy, FloatsRoundTripExactly) {
   std::vector<float> values = {0.0f, -0.0f, 1e-38f, 3.4028235e38f, 0.1f, -123.456f};
   std::string out;

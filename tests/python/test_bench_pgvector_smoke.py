@@ -26,17 +26,17 @@ def test_pgvector_bench_quick_run_has_every_row(tmp_path: Path) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail("PostgreSQL with pgvector is not installed; CI must run this (scripts/setup.sh installs it)")
         pytest.skip("PostgreSQL with pgvector is not installed (scripts/setup.sh installs them)")
-    missing = [m for m in ("psycopg", "pgvector", "numpy") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("psycopg", "pgvector", "numpy", "langchain_postgres") if importlib.util.find_spec(m) is None]
     if missing:
-        pytest.skip(f"the benchmark's peer needs {', '.join(missing)} (.venv/bin/pip install -r bench/requirements.txt)")
+        pytest.skip(f"the benchmark's peers need {', '.join(missing)} (.venv/bin/pip install -r bench/requirements.txt)")
     out = tmp_path / "pgvector.json"
     p = subprocess.run([sys.executable, str(ROOT / "bench" / "pgvector_bench.py"), "--quick", "--out", str(out)],
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert set(result["median"]) == {"backfill", "psycopg-copy", "psycopg-executemany"}
+    assert set(result["median"]) == {"backfill", "langchain", "psycopg-copy", "psycopg-executemany"}
     for runs in result["runs"].values():
         assert [r["written"] for r in runs] == [result["settings"]["records"]]
-    assert set(result["ratio"]) == {"psycopg-copy", "psycopg-executemany"}
+    assert set(result["ratio"]) == {"langchain", "psycopg-copy", "psycopg-executemany"}
     assert result["index"]["records"] == 300
-    assert "| psycopg-copy |" in p.stdout and "HNSW index" in p.stdout
+    assert "| psycopg-copy |" in p.stdout and "| langchain |" in p.stdout and "HNSW index" in p.stdout

@@ -288,3 +288,41 @@ def test_writes_from_several_python_threads(pg: pg_server.Server, table: str) ->
         th.join()
     assert not errors
     assert sink.stats()["count"] == 1200
+
+
+def test_metadata_holding_nul_is_written_with_u_fffd_in_its_place(pg: pg_server.Server, table: str) -> None:
+    # jsonb refuses \u0000: the batch still goes through, each NUL replaced by U+FFFD.
+    sink = _core.PgvectorSink(dsn=pg.dsn(), table=table, batch_size=4)
+    records = [{"id": f"n{i}", "values": [1.0, float(i)], "metadata": {"text": f"a\x00b{i}", "k\x00": "\\u0000"}}
+               for i in range(10)]
+    assert sink.upsert(records) == 10
+    got = sink.fetch(["n3"])
+    assert got["n3"]["metadata"] == {"text": "a\ufffdb3", "k\ufffd": "\\u0000"}, got
+    assert pg.psql(f"SELECT text FROM {table} WHERE id = 'n3'") == "a\ufffdb3"
+
+
+def test_an_index_over_2000_dimensions_is_refused_before_anything_is_written(
+        tmp_path: Path, pg: pg_server.Server, table: str, jira: Callable[..., JiraFake]) -> None:  # noqa: F811
+    fix = r'sink.index = "hnsw" cannot index vectors of dimension 3072.*set sink.index = "none"'
+    with pytest.raises(ConfigError, match=fix):  # set in the config: refused at construction
+        _core.PgvectorSink(dsn=pg.dsn(), table=table, dimension=3072)
+    # Taken from the first write: refused before the table is created.
+    sink = _core.PgvectorSink(dsn=pg.dsn(), table=table, index="ivfflat")
+    with pytest.raises(ConfigError, match=r'sink.index = "ivfflat" cannot index vectors of dimension 2001'):
+        sink.upsert([{"id": "a", "values": [0.5] * 2001, "metadata": {}}])
+    assert pg.psql(f"SELECT to_regclass('{table}') IS NULL") == "t"
+    # index = "none" takes them, and queries scan the table.
+    plain = _core.PgvectorSink(dsn=pg.dsn(), table=table, index="none", dimension=3072)
+    assert plain.upsert([{"id": f"v{i}", "values": [float(i + 1)] * 3072, "metadata": {}} for i in range(3)]) == 3
+    assert plain.stats() == {"count": 3, "dimension": 3072}
+    # An existing table that wide, opened with an index: refused at first use, before writing.
+    with pytest.raises(ConfigError, match=fix):
+        _core.PgvectorSink(dsn=pg.dsn(), table=table).stats()
+    # A run: fails at its start, naming the fix, and writes nothing.
+    fake = jira({"SUBS": 3})
+    config, _ = jira_config(tmp_path, fake, projects=("SUBS",), sink=sink_section(table + "_run"))
+    config.write_text(config.read_text().replace("dimension = 64", "dimension = 2048"))
+    r = run_cli("run", str(config), "--progress", "none", env=env(pg))
+    assert r.code != 0
+    assert 'sink.index = "hnsw" cannot index vectors of dimension 2048' in r.err, r.err[-2000:]
+    assert pg.psql(f"SELECT to_regclass('{table}_run') IS NULL") == "t"

@@ -26,7 +26,8 @@ class PgvectorTable:
     index after the first load, which is faster than maintaining it row by row), and an existing table
     is checked to match (columns, ``dimension``). ``index`` is ``"hnsw"`` (``hnsw_m``,
     ``hnsw_ef_construction``; ``ef_search`` for queries), ``"ivfflat"`` (``ivfflat_lists``) or
-    ``"none"``; ``metric`` is ``"cosine"``, ``"l2"`` or ``"inner_product"``. ``dimension`` 0 takes the
+    ``"none"`` (pgvector's hnsw and ivfflat index at most 2000 dimensions: wider vectors need
+    ``"none"``, refused before anything is written otherwise); ``metric`` is ``"cosine"``, ``"l2"`` or ``"inner_product"``. ``dimension`` 0 takes the
     table's, or the embedder's for a new table.
 
     Writes go ``batch_size`` records a transaction, ``connections`` transactions at once (binary COPY

@@ -37,6 +37,7 @@ void check_options(const pgvector_options& o) {
         fmt::format("sink.metric must be \"cosine\", \"l2\" or \"inner_product\", got \"{}\"", o.metric));
   if (o.dimension < 0 || o.dimension > 16000)
     throw config_error(fmt::format("sink.dimension must be between 0 and 16000, got {}", o.dimension));
+  check_indexable(o, o.dimension);
   if (o.batch_size < 1 || o.batch_size > 100000)
     throw config_error(fmt::format("sink.batch_size must be between 1 and 100000, got {}", o.batch_size));
   if (o.connections < 1 || o.connections > 64)

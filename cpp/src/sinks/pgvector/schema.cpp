@@ -46,6 +46,16 @@ void ensure_extension(connection& c, const pgvector_options& o) {
 
 }  // namespace
 
+void check_indexable(const pgvector_options& o, int dimension) {
+  constexpr int max_indexed = 2000;  // pgvector's HNSW and IVFFlat limit for vector columns
+  if (o.index == "none" || dimension <= max_indexed) return;
+  throw config_error(fmt::format(
+      "sink.index = \"{}\" cannot index vectors of dimension {}: pgvector's hnsw and ivfflat indexes take "
+      "at most {} dimensions; set sink.index = \"none\" (queries then scan the table) or use an "
+      "embedder of at most {} dimensions",
+      o.index, dimension, max_indexed, max_indexed));
+}
+
 const char* distance_operator(const std::string& metric) {
   if (metric == "l2") return "<->";
   if (metric == "inner_product") return "<#>";
@@ -113,6 +123,7 @@ table_state prepare_table(connection& c, const pgvector_options& o, const std::s
                       "sink.create = true",
                       plain_name(o)));
     if (want > 0) {
+      check_indexable(o, want);
       create_table(c, o, qualified, want);
       t = {true, want, o.index != "none"};
     }
@@ -146,6 +157,7 @@ table_state prepare_table(connection& c, const pgvector_options& o, const std::s
         fmt::format("the table {} holds vectors of dimension {}, but sink.dimension is {}; set "
                     "sink.dimension to {} or use another sink.table",
                     plain_name(o), t.dimension, o.dimension, t.dimension));
+  check_indexable(o, t.dimension);
   if (o.index == "none") return t;
   result idx =
       c.exec("reading the indexes of " + plain_name(o),

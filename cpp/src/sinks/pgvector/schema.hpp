@@ -24,6 +24,11 @@ void create_table(connection& c, const pgvector_options& o, const std::string& q
 // Builds the vector index the options name (none for index = "none").
 void build_index(connection& c, const pgvector_options& o, const std::string& qualified);
 
+// Throws config_error when sink.index is "hnsw" or "ivfflat" and `dimension` is over what pgvector
+// indexes (2000 for the vector type): refused before anything is written, never when the index is
+// built at the end of the first load.
+void check_indexable(const pgvector_options& o, int dimension);
+
 // The distance operator and operator class of the metric.
 const char* distance_operator(const std::string& metric);
 const char* operator_class(const std::string& metric);

@@ -19,6 +19,7 @@ void append_trailer(std::string& out);
 // A row's field count.
 void append_row_start(std::string& out, int fields);
 void append_text(std::string& out, std::string_view text);
+// Every \u0000 escape of the JSON text becomes \ufffd (jsonb refuses NUL).
 void append_jsonb(std::string& out, std::string_view json);
 void append_vector(std::string& out, const std::vector<float>& values);
 
