@@ -186,6 +186,15 @@ TEST(JsonTree, WritesAnyTreeCanonicallyAndStopsAtWhatItCannotWrite) {
   EXPECT_FALSE(bj::write_canonical(out, tree, &with_bad_number, 8));
 }
 
+TEST(Json, ReplacesEscapedNulsOnlyWhereTheyAreEscapes) {
+  std::string j = R"({"a\u0000":"x\u0000y","b":"\\u0000","c":"\\\u0000"})";
+  EXPECT_EQ(bj::replace_nul_escapes(j), 3u);
+  EXPECT_EQ(j, R"({"a\ufffd":"x\ufffdy","b":"\\u0000","c":"\\\ufffd"})");
+  std::string tail = R"(\u0000{"a":"\u0000"})";
+  EXPECT_EQ(bj::replace_nul_escapes(tail, 6), 1u);  // only from `from` on
+  EXPECT_EQ(tail, R"(\u0000{"a":"\ufffd"})");
+}
+
 TEST(Json, Utf8PrefixNeverCutsACodePoint) {
   std::string s = "a東b";  // 1 + 3 + 1 bytes
   EXPECT_EQ(bj::utf8_prefix(s, 1), "a");

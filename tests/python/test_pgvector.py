@@ -326,3 +326,27 @@ def test_an_index_over_2000_dimensions_is_refused_before_anything_is_written(
     assert r.code != 0
     assert 'sink.index = "hnsw" cannot index vectors of dimension 2048' in r.err, r.err[-2000:]
     assert pg.psql(f"SELECT to_regclass('{table}_run') IS NULL") == "t"
+
+
+def test_a_document_holding_nul_verifies_and_a_rerun_writes_nothing(
+        tmp_path: Path, pg: pg_server.Server, table: str) -> None:
+    # The record builder replaces an escaped NUL before it hashes the metadata, so what the table
+    # keeps (jsonb has no NUL) is what the ledger expects: the run verifies and a rerun heals nothing.
+    import backfill
+    from backfill import Document, Page, PythonSource
+
+    def pages(partition: str, cursor: str) -> Iterator[Page]:
+        if not cursor:
+            yield Page([Document(id="nul:1", text="before\x00after", metadata={"note": "a\x00b"}),
+                        Document(id="nul:2", text="plain", metadata={})], next_cursor="done")
+
+    def pipeline() -> backfill.Pipeline:
+        return backfill.Pipeline(PythonSource(lambda: ["p"], pages, name="nul"),
+                                 sink=backfill.PgvectorTable(dsn=pg.dsn(), table=table),
+                                 embedder=backfill.HashEmbedder(dimension=8), workdir=tmp_path / "wd", progress="none")
+
+    report = pipeline().run()
+    assert report.verify.ok and report.ingest.chunks_written == 2
+    assert pg.psql(f"SELECT metadata->>'note' FROM {table} WHERE id LIKE 'nul:1%'") == "a\ufffdb"
+    again = pipeline().run()
+    assert again.verify.ok and again.ingest.documents_written == 0

@@ -97,6 +97,20 @@ struct parsed_tree {
 
 }  // namespace
 
+std::size_t replace_nul_escapes(std::string& json, std::size_t from) {
+  static constexpr std::string_view nul = "\\u0000";
+  std::size_t replaced = 0;
+  for (std::size_t i = json.find(nul, from); i != std::string::npos; i = json.find(nul, i + 1)) {
+    std::size_t run = 0;
+    while (i - run > from && json[i - 1 - run] == '\\') ++run;
+    if (run % 2 == 0) {
+      json.replace(i + 2, 4, "fffd");
+      ++replaced;
+    }
+  }
+  return replaced;
+}
+
 bool valid_utf8(std::string_view s) noexcept { return simdjson::validate_utf8(s.data(), s.size()); }
 
 std::string_view utf8_prefix(std::string_view s, std::size_t max_bytes) noexcept {

@@ -1,5 +1,7 @@
 #include "backfill/ingest/record_builder.hpp"
 
+#include "backfill/core/json.hpp"
+
 #include "backfill/core/hash.hpp"
 
 namespace backfill {
@@ -43,6 +45,7 @@ pending_doc record_builder::build(const document& doc, std::string content_hash,
   for (auto& c : chunks) {
     if (fit_id_) c.id = fit_id_(c.id);
     std::string meta = record_metadata(doc, c, embedder_.empty() ? nullptr : &provenance);
+    json::replace_nul_escapes(meta);  // what every sink can store, so the ledger hashes what is read back
     if (metadata_limit_ && !fit_metadata(meta, sanitize_, fitted)) {
       pd.unsent.push_back({c.id, "its metadata keys alone exceed the sink's metadata limit"});
       unfit.push_back(c.id);

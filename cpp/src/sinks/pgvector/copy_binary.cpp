@@ -1,5 +1,7 @@
 #include "backfill/sinks/pgvector/copy_binary.hpp"
 
+#include "backfill/core/json.hpp"
+
 #include <bit>
 #include <cstdint>
 #include <type_traits>
@@ -43,21 +45,14 @@ void append_text(std::string& out, std::string_view text) {
   out.append(text);
 }
 
-// jsonb refuses the escape \u0000 (its text type cannot hold NUL) and would fail the whole batch:
-// each one inside a string is replaced by \ufffd (U+FFFD, the replacement character), same length,
-// rather than stripped, so the text keeps a visible mark where the NUL was and words stay apart.
-// An escape counts only after an even run of backslashes ("\\u0000" is a backslash, then "u0000").
+// jsonb refuses the escape \u0000 and would fail the whole batch. Records from the pipeline come
+// without it (the record builder replaces it); Sink.upsert's records from Python may not.
 void append_jsonb(std::string& out, std::string_view json) {
   append_be(out, static_cast<std::int32_t>(json.size() + 1));
   out.push_back('\1');
   const std::size_t at = out.size();
   out.append(json);
-  static constexpr std::string_view nul = "\\u0000";
-  for (std::size_t i = json.find(nul); i != std::string_view::npos; i = json.find(nul, i + 1)) {
-    std::size_t run = 0;
-    while (run < i && json[i - 1 - run] == '\\') ++run;
-    if (run % 2 == 0) out.replace(at + i + 2, 4, "fffd");
-  }
+  json::replace_nul_escapes(out, at);
 }
 
 void append_vector(std::string& out, const std::vector<float>& values) {
