@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "backfill/core/json_items.hpp"
 #include "backfill/core/padded_json.hpp"
 #include "backfill/http/paginate.hpp"
 #include "backfill/http/scrub.hpp"
@@ -28,6 +29,7 @@ std::string item_id(simdjson::dom::element item, const std::string& field) {
 void paginate(client& c, const request& first, const page_spec& spec, std::string_view start_cursor,
               pagination_guard& guard, const std::function<void(const page&)>& on_page, run_context* ctx) {
   simdjson::dom::parser parser;
+  std::string mended;  // a body with unreadable items, those items null
   auto request_for = [&](const std::string& cur) {
     request req = first;
     switch (spec.paging) {
@@ -49,8 +51,10 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
   while (true) {
     response resp = c.wait(in_flight, ctx);
     const std::string& body = resp.body;
+    std::vector<json::unreadable_item> unreadable;
+    const std::string& readable = json::readable(body, {spec.items, spec.id_field, ""}, mended, unreadable);
     simdjson::dom::element root;
-    const simdjson::error_code err = json::parse_padded(parser, body, root);
+    const simdjson::error_code err = json::parse_padded(parser, readable, root);
     if (err)
       throw source_error(fmt::format("{}: the response is not JSON ({}): {}", resp.url,
                                      simdjson::error_message(err), c.scrub(excerpt(body, 200))));
@@ -62,7 +66,7 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
     if (items_el.get(items))
       throw source_error(
           fmt::format("{}: '{}' is not an array", resp.url, spec.items.empty() ? "the body" : spec.items));
-    page p{resp, 0, {}, cursor, ""};
+    page p{resp, readable, 0, {}, cursor, ""};
     for (simdjson::dom::element item : items) {
       ++p.items;
       if (!spec.id_field.empty()) {

@@ -178,7 +178,13 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
       journal_pages pages(journal_, *ledger_, options_.workdir, kind, name, live ? feed : nullptr, &ctx,
                           show_progress);
       pages.count_pages_into(&pages_read);
+      std::vector<quarantined_item> held;
+      if (!options_.strict) pages.quarantine_into(source_->journal_items(), &held);
       source_->normalize(name, pages, on_document, ctx);
+      for (const auto& q : held)
+        logger()->error("{}: {} item {}{} was left out (quarantined): {}", q.partition, q.page, q.position,
+                        q.id.empty() ? "" : " (" + q.id + ")", q.reason);
+      ledger_->set_quarantined(kind, name, held);
     };
     if (feed && source_->pages_self_contained()) {
       // Follow the fetch page by page, partition by partition, in the order it fetches them.
@@ -235,6 +241,8 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   report.chunks_embedded += stages.chunks_embedded();
   writer.merge_into(report);
   report.unsent = ledger_->unsent(sink_id, options_.max_examples);
+  report.quarantined_count = ledger_->quarantined_count(kind);
+  report.quarantined = ledger_->quarantined(kind, options_.max_examples);
   report.embed_calls = embedder_->calls() - calls_before;
   report.warnings = ctx.warnings() - warnings_before;
   const std::vector<std::string> examples = ctx.warning_examples();  // of the kinds this ingest met first
