@@ -2,6 +2,7 @@
 #include "backfill/core/json_items.hpp"
 
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <string>
 
@@ -54,6 +55,17 @@ TEST(JsonItems, ABodyCutShortOrMalformedCannotBeMended) {
   EXPECT_FALSE(json::structure_whole(R"({"a":"b)"));
   EXPECT_FALSE(json::structure_whole(R"({"a":[1,2})"));
   EXPECT_TRUE(json::structure_whole("[\"\xff\"]"));
+}
+
+TEST(JsonItems, AWholeAnswerParsesOrFailsOnlyInsideItsStrings) {
+  auto padded = [](std::string s) {
+    s.reserve(s.size() + simdjson::SIMDJSON_PADDING);
+    return s;
+  };
+  EXPECT_TRUE(json::whole_answer(padded(R"({"issues":[]})")));
+  EXPECT_TRUE(json::whole_answer(padded("{\"issues\":[\"\xff\"]}")));
+  EXPECT_FALSE(json::whole_answer(padded(R"({"issues":[{"key":"A-1"},{"ke)")));
+  EXPECT_FALSE(json::whole_answer(padded(R"({"issues":[1,]})")));
 }
 
 TEST(JsonItems, ReadableIsTheBodyItselfWhenItParses) {

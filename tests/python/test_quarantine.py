@@ -1,5 +1,5 @@
-"""Items of the source that cannot be read are quarantined, not a blocked partition. Against the Jira
-fake (tests/python/jira_fake.py), through the CLI."""
+"""Items of the source that cannot be read are quarantined, not a blocked partition; a 200 whose body is
+cut short is requested again. Against the Jira fake (tests/python/jira_fake.py), through the CLI."""
 
 from __future__ import annotations
 
@@ -76,3 +76,14 @@ def test_strict_stops_at_the_first_item_that_cannot_be_read(jira: Callable[..., 
     assert "not valid JSON" in err.strip().splitlines()[-1]
     assert not (workdir / "index.sqlite").exists() or not index_docs(workdir / "index.sqlite")
 
+
+def test_a_search_page_cut_short_is_requested_again(jira: Callable[..., JiraFake], tmp_path: Path) -> None:
+    fake = jira({"SUBS": 120})
+    fake.mangle_searches(lambda body: body[: len(body) // 2], times=1)
+    config, workdir = jira_config(tmp_path, fake, projects=("SUBS",), max_results=50)
+    code, report, err = run(config)
+    assert code == 0, err
+    assert report["fetch"]["pages_fetched"] == 3 and report["ingest"]["documents_written"] == 120
+    first = fake.search_calls()[:2]
+    assert [c.status for c in first] == [200, 200] and first[0].target == first[1].target  # the same page, again
+    assert len(fake.search_calls()) == 4

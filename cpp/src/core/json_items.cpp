@@ -194,6 +194,18 @@ bool mend_items(std::string_view body, const item_layout& layout, std::string& m
   return true;
 }
 
+bool whole_answer(const std::string& body) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  switch (parse_padded(parser, body, root)) {
+    case simdjson::SUCCESS: return true;
+    case simdjson::UTF8_ERROR:
+    case simdjson::STRING_ERROR:
+    case simdjson::DEPTH_ERROR: return structure_whole(body);
+    default: return false;
+  }
+}
+
 const std::string& readable(const std::string& body, const item_layout& layout, std::string& scratch,
                             std::vector<unreadable_item>& bad) {
   if (!layout.known()) return body;

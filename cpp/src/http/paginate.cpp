@@ -32,6 +32,7 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
   std::string mended;  // a body with unreadable items, those items null
   auto request_for = [&](const std::string& cur) {
     request req = first;
+    req.expect_json = true;
     switch (spec.paging) {
       case page_spec::kind::token:
         if (!cur.empty()) req.url = with_query(first.url, spec.token_param, cur);

@@ -32,6 +32,11 @@ struct unreadable_item {
 // bytes are not checked): what a response cut short or a page of something else is not.
 bool structure_whole(std::string_view body) noexcept;
 
+// True when `body` parses, or when all that stops it is inside strings or nesting (invalid UTF-8, a
+// lone surrogate, too deep) in a whole structure, which mend_items can read around. False for a
+// body cut short or malformed: a fresh request may bring it whole. `body` has simdjson's padding.
+bool whole_answer(const std::string& body);
+
 // When `body` does not parse but its items can be told apart, writes into `mended` the body with
 // every unreadable item replaced by `null`, appends those items to `bad` and returns true; `mended`
 // then parses. Returns false when the page cannot be mended (its structure is broken, the array is

@@ -20,6 +20,9 @@ struct request {
   // A gRPC call (HTTP/2, application/grpc): it succeeded only when its grpc-status (from the
   // trailers, or a trailers-only response) is 0; other statuses are retried or failed by code.
   bool grpc = false;
+  // The answer is JSON: a 2xx whose body is not whole JSON (cut short, malformed) is retried as a
+  // transient failure. A whole body whose strings hold invalid UTF-8 passes (core/json_items.hpp).
+  bool expect_json = false;
 };
 
 struct response {
