@@ -24,6 +24,7 @@ log = logging.getLogger("backfill")
 
 
 _STRICT = "stop at the first item of the source that cannot be read, instead of quarantining it"
+_RESTORE = "rebuild the workdir's ledger from the sink first, even when the workdir has state"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--sample", type=int, default=None, metavar="N", help="verify a random sample of N records")
     c.add_argument("--junit", default=None, metavar="PATH", help="also write the verification as JUnit XML")
     c.add_argument("--strict", action="store_true", default=None, help=_STRICT)
+    c.add_argument("--restore", action="store_true", help=_RESTORE)
     command("plan", "list partitions and estimate the work")
     c = command("fetch", "journal every page not yet journaled")
     c.add_argument("--refetch", action="append", default=[], metavar="PARTITION", help="fetch a partition again")
@@ -60,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--strict", action="store_true", help="treat duplicate ids and unreadable items as a failure")
     c = command("ingest", "normalize, chunk, embed and upsert what changed")
     c.add_argument("--strict", action="store_true", default=None, help=_STRICT)
+    c.add_argument("--restore", action="store_true", help=_RESTORE)
     c = command("reconcile", "delete from the sink the documents the source no longer holds")
     c.add_argument("--max-fraction", type=float, default=None, metavar="F",
                    help="refuse when more than this fraction of the documents would go (default 0.5)")
@@ -153,8 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         if config.path is not None and _uses_python(config):
             _import_from(config.path.parent)
-        strict = args.strict if args.command in ("run", "ingest") else None
-        pipeline = Pipeline.from_config(config, progress=args.progress, strict=strict)
+        writes = args.command in ("run", "ingest")
+        pipeline = Pipeline.from_config(config, progress=args.progress, strict=args.strict if writes else None,
+                                        restore=writes and args.restore)
         cmd = args.command
         if cmd == "run":
             report: Any = pipeline.run(refetch=args.refetch, sample=args.sample, junit=args.junit)

@@ -56,6 +56,8 @@ class Pipeline:
     read (invalid UTF-8, a lone surrogate, nesting too deep, a field missing) is quarantined: left
     out and listed, the rest goes on, and the backfill is not verified until the source fixes it
     (its partition is fetched again on the next run); ``strict`` stops at the first one instead.
+    ``restore`` rebuilds the ledger from the sink before ingesting even when the workdir has state
+    (a workdir without any is rebuilt anyway).
     ``progress`` is ``"auto"`` (a tqdm bar when
     a person is watching, log lines otherwise), ``"tqdm"``, ``"log"``, ``"none"`` or a callable.
     """
@@ -78,6 +80,7 @@ class Pipeline:
         reconcile: bool = False,
         reconcile_max_fraction: float = 0.5,
         strict: bool = _DEFAULTS.strict,
+        restore: bool = _DEFAULTS.restore,
         progress: ProgressSetting = "auto",
     ) -> None:
         self.source = source
@@ -123,12 +126,18 @@ class Pipeline:
             embed_concurrency=embed_concurrency,
             fetch_concurrency=fetch_concurrency,
             strict=strict,
+            restore=restore,
         )
         self._core = _core.Pipeline(self._source, self._embedder, self._sink, options)
 
     @classmethod
     def from_config(
-        cls, path: str | os.PathLike[str] | Config, *, progress: ProgressSetting = "auto", strict: bool | None = None
+        cls,
+        path: str | os.PathLike[str] | Config,
+        *,
+        progress: ProgressSetting = "auto",
+        strict: bool | None = None,
+        restore: bool = False,
     ) -> Pipeline:
         """Builds a pipeline from a TOML file (or an already loaded :class:`~backfill.config.Config`);
         ``strict`` overrides ``[run] strict``."""
@@ -150,6 +159,7 @@ class Pipeline:
             reconcile=config.run.reconcile,
             reconcile_max_fraction=config.run.reconcile_max_fraction,
             strict=config.run.strict if strict is None else strict,
+            restore=restore,
             progress=progress,
         )
         if config.path is not None:

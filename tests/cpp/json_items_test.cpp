@@ -19,8 +19,9 @@ const item_layout jira{"/search/issues", "key", "jira:"};
 }  // namespace
 
 TEST(JsonItems, AnInvalidUtf8ItemIsNamedAndNulledAndTheRestReads) {
-  const std::string body = "{\"search\":{\"issues\":[{\"key\":\"A-1\",\"f\":\"ok\"},{\"key\":\"A-2\",\"f\":\"bad \xff\xfe\"},"
-                           "{\"key\":\"A-3\"}],\"isLast\":true},\"comments\":{}}";
+  const std::string body =
+      "{\"search\":{\"issues\":[{\"key\":\"A-1\",\"f\":\"ok\"},{\"key\":\"A-2\",\"f\":\"bad \xff\xfe\"},"
+      "{\"key\":\"A-3\"}],\"isLast\":true},\"comments\":{}}";
   std::string mended;
   std::vector<unreadable_item> bad;
   ASSERT_TRUE(json::mend_items(body, jira, mended, bad));
@@ -28,11 +29,14 @@ TEST(JsonItems, AnInvalidUtf8ItemIsNamedAndNulledAndTheRestReads) {
   EXPECT_EQ(bad[0].position, 1u);
   EXPECT_EQ(bad[0].id, "jira:A-2");
   EXPECT_NE(bad[0].reason.find("UTF-8"), std::string::npos);
-  EXPECT_EQ(mended, R"({"search":{"issues":[{"key":"A-1","f":"ok"},null,{"key":"A-3"}],"isLast":true},"comments":{}})");
+  EXPECT_EQ(
+      mended,
+      R"({"search":{"issues":[{"key":"A-1","f":"ok"},null,{"key":"A-3"}],"isLast":true},"comments":{}})");
 }
 
 TEST(JsonItems, ALoneSurrogateAndNestingTooDeepAreUnreadableItems) {
-  const std::string body = R"({"documents":[{"id":"x","t":"\ud800"},{"id":"y"},{"id":"z","n":)" + deep(1030) + "}]}";
+  const std::string body =
+      R"({"documents":[{"id":"x","t":"\ud800"},{"id":"y"},{"id":"z","n":)" + deep(1030) + "}]}";
   std::string mended;
   std::vector<unreadable_item> bad;
   ASSERT_TRUE(json::mend_items(body, {"/documents", "id", ""}, mended, bad));
@@ -48,7 +52,8 @@ TEST(JsonItems, ALoneSurrogateAndNestingTooDeepAreUnreadableItems) {
 TEST(JsonItems, ABodyCutShortOrMalformedCannotBeMended) {
   std::string mended;
   std::vector<unreadable_item> bad;
-  EXPECT_FALSE(json::mend_items(R"({"documents":[{"id":"x"},{"id":"y")", {"/documents", "id", ""}, mended, bad));
+  EXPECT_FALSE(
+      json::mend_items(R"({"documents":[{"id":"x"},{"id":"y")", {"/documents", "id", ""}, mended, bad));
   EXPECT_FALSE(json::mend_items("<html>502</html>", {"/documents", "id", ""}, mended, bad));
   EXPECT_FALSE(json::mend_items(R"({"other":[1]})", {"/documents", "id", ""}, mended, bad));
   EXPECT_TRUE(bad.empty());

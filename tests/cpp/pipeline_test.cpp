@@ -1,5 +1,6 @@
 // The pipeline end to end on an in-memory source, the local index and the hashing embedder.
 #include "backfill/pipeline/pipeline.hpp"
+#include "backfill/pipeline/restore.hpp"
 
 #include <gtest/gtest.h>
 
@@ -356,6 +357,26 @@ TEST(Pipeline, AnUnreadableItemIsQuarantinedTheRestIsWrittenAndAFixedSourceHeals
   EXPECT_EQ(ir2.documents_unchanged, 3);
   EXPECT_TRUE(f.p->verify(f.ctx).ok);
   (void)good;
+}
+
+TEST(Pipeline, ARestoreListsOnlyTheSourcesIdPrefix) {
+  fixture f("restore-prefix");
+  f.src->partitions["a"] = {page({{"d1", "alpha", "1"}, {"d2", "beta", "1"}})};
+  f.p->fetch(f.ctx);
+  f.p->ingest(f.ctx);
+  record other;
+  other.id = "x:1";
+  other.values.assign(32, 0.5f);
+  other.metadata_json = "{}";
+  f.idx->upsert({other});
+  const std::int64_t ours = f.idx->stats().count - 1;
+  ledger fresh(f.dir / "fresh.sqlite");
+  auto all = restore_from_sink(*f.idx, fresh, "memory", f.emb->identity(), 32, f.ctx);
+  EXPECT_EQ(all.listed, ours + 1);
+  EXPECT_EQ(all.chunks, ours);
+  auto mine = restore_from_sink(*f.idx, fresh, "memory", f.emb->identity(), 32, f.ctx, "d");
+  EXPECT_EQ(mine.listed, ours);
+  EXPECT_EQ(mine.documents, 2);
 }
 
 TEST(Pipeline, StrictStopsAtTheFirstUnreadableItem) {

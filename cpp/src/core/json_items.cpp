@@ -91,7 +91,7 @@ std::size_t member(std::string_view s, std::size_t i, std::string_view key) noex
 
 struct located {
   std::vector<std::pair<std::size_t, std::size_t>> items;  // [begin, end) of each
-  std::size_t depth = 0;                                    // containers around an item
+  std::size_t depth = 0;                                   // containers around an item
 };
 
 std::optional<located> locate(std::string_view s, std::string_view pointer) {

@@ -9,11 +9,19 @@ namespace backfill {
 void ledger::set_quarantined(std::string_view source, std::string_view partition,
                              const std::vector<quarantined_item>& items) {
   sql::transaction tx(db_);
-  db_.cached("DELETE FROM quarantine WHERE source=? AND partition=?").bind(1, source).bind(2, partition).run();
+  db_.cached("DELETE FROM quarantine WHERE source=? AND partition=?")
+      .bind(1, source)
+      .bind(2, partition)
+      .run();
   auto& add = db_.cached(
       "INSERT OR REPLACE INTO quarantine(source, partition, page, position, id, reason) VALUES(?,?,?,?,?,?)");
   for (const auto& q : items) {
-    add.bind(1, source).bind(2, partition).bind(3, q.page).bind(4, q.position).bind(5, q.id).bind(6, q.reason);
+    add.bind(1, source)
+        .bind(2, partition)
+        .bind(3, q.page)
+        .bind(4, q.position)
+        .bind(5, q.id)
+        .bind(6, q.reason);
     add.run();
   }
   tx.commit();
@@ -31,8 +39,8 @@ std::vector<quarantined_item> ledger::quarantined(std::string_view source, std::
   st.bind(1, source).bind(2, static_cast<std::int64_t>(limit));
   std::vector<quarantined_item> out;
   while (st.step())
-    out.push_back(
-        {st.column_string(0), st.column_string(1), st.column_int(2), st.column_string(3), st.column_string(4)});
+    out.push_back({st.column_string(0), st.column_string(1), st.column_int(2), st.column_string(3),
+                   st.column_string(4)});
   return out;
 }
 

@@ -63,13 +63,13 @@ void pipeline::check_sink_before_ingest(run_context& ctx) {
                     "use a matching embedder.dimension or another index",
                     sink_->describe(), before.dimension, embedder_->identity(), embedder_->dimension()));
   const std::string sink_id = sink_->identity();
-  if (!ledger_->sink_baseline(sink_id)) {
-    // The first write from this workdir: what the sink already holds of this backfill (a workdir
-    // that was lost) is recorded as written, the rest is the baseline.
+  if (!ledger_->sink_baseline(sink_id) || options_.restore) {
+    // The first write from this workdir (or a restore asked for): what the sink already holds of
+    // this backfill (a workdir that was lost) is recorded as written, the rest is the baseline.
     std::int64_t ours = 0;
-    if (before.count > 0 && ledger_->document_count(sink_id) == 0)
+    if (before.count > 0 && (ledger_->document_count(sink_id) == 0 || options_.restore))
       ours = restore_from_sink(*sink_, *ledger_, source_->kind(), embedder_->identity(),
-                               embedder_->dimension(), ctx)
+                               embedder_->dimension(), ctx, source_->id_prefix())
                  .chunks;
     ledger_->set_sink_baseline(sink_id, std::max<std::int64_t>(0, before.count - ours));
     if (before.count > ours)

@@ -163,6 +163,7 @@ class PipelineOptions:
     embed_concurrency: int
     batches_in_flight: int
     strict: bool
+    restore: bool
     def __init__(self, **kwargs: Any) -> None: ...
 
 # The reports of the phases: read-only structs that backfill.reports turns into dataclasses.

@@ -40,10 +40,13 @@ struct pipeline_options {
   // An item the normalizer cannot read stops its partition (instead of being quarantined: left out,
   // listed, the run failed, the partition fetched again next time).
   bool strict = false;
+  // Rebuild the ledger's documents, chunks and embedding cache from the sink before ingesting, even
+  // when the workdir has state (pipeline/restore.hpp; a workdir without any is rebuilt anyway).
+  bool restore = false;
 };
 BACKFILL_FIELDS(pipeline_options, &s::workdir, &s::chunking, &s::batch_records, &s::max_examples,
                 &s::count_timeout_seconds, &s::count_poll_seconds, &s::overlap, &s::fetch_concurrency,
-                &s::embed_concurrency, &s::batches_in_flight, &s::strict)
+                &s::embed_concurrency, &s::batches_in_flight, &s::strict, &s::restore)
 
 class fetch_feed;
 

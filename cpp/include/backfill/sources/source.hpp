@@ -80,6 +80,10 @@ class source {
   // A description for logs and receipts: where the data comes from, never a credential.
   virtual std::string describe() const = 0;
 
+  // What every document id of this source starts with ("jira:"), so that restoring a workdir from the
+  // sink lists only this source's records (pipeline/restore.hpp); "" lists the whole namespace.
+  virtual std::string id_prefix() const { return {}; }
+
   virtual std::vector<partition_plan> plan(run_context& ctx) = 0;
   // Incremental sources fetch a finished partition again on a later run, from the cursor this
   // returns for the partition's highest watermark; others skip finished partitions.

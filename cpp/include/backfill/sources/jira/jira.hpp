@@ -71,6 +71,7 @@ class jira_source final : public source {
   ~jira_source() override;
 
   std::string kind() const override { return "jira"; }
+  std::string id_prefix() const override { return "jira:"; }
   std::string describe() const override;
   std::vector<partition_plan> plan(run_context& ctx) override;
   bool incremental() const override { return true; }
