@@ -71,6 +71,7 @@ void register_reports(py::module_& m) {
   bind_report<validate_report>(m, "ValidateReport");
   bind_report<sanitize_report>(m, "MetadataChanges");
   bind_report<unsent_record>(m, "UnsentRecord");
+  bind_report<quarantined_item>(m, "QuarantinedItem");
   bind_report<ingest_report>(m, "IngestReport");
   bind_report<reconcile_report>(m, "ReconcileReport");
   bind_report<verify_report>(m, "VerifyReport");

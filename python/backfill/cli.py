@@ -1,6 +1,7 @@
 """The command line: ``backfill run|plan|fetch|validate|ingest|reconcile|verify|status|query CONFIG``.
 
-Exit codes: 0 done (for run and verify: verified); 1 verification or validation found a problem;
+Exit codes: 0 done (for run and verify: verified); 1 verification or validation found a problem, or
+ingest left records unsent or items of the source quarantined;
 2 bad configuration or usage, or the workdir is in use by another run; 3 any other error; 130 interrupted
 (SIGINT), 143 stopped by SIGTERM, 129 by SIGHUP. Failures print one line naming
 what is at fault.
@@ -20,6 +21,10 @@ from typing import Any, Sequence
 from backfill.errors import BackfillError, ConfigError, LedgerError, ValidationError, VerificationError
 
 log = logging.getLogger("backfill")
+
+
+_STRICT = "stop at the first item of the source that cannot be read, instead of quarantining it"
+_RESTORE = "rebuild the workdir's ledger from the sink first, even when the workdir has state"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,12 +53,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--refetch", action="append", default=[], metavar="PARTITION", help="fetch a partition again")
     c.add_argument("--sample", type=int, default=None, metavar="N", help="verify a random sample of N records")
     c.add_argument("--junit", default=None, metavar="PATH", help="also write the verification as JUnit XML")
+    c.add_argument("--strict", action="store_true", default=None, help=_STRICT)
+    c.add_argument("--restore", action="store_true", help=_RESTORE)
     command("plan", "list partitions and estimate the work")
     c = command("fetch", "journal every page not yet journaled")
     c.add_argument("--refetch", action="append", default=[], metavar="PARTITION", help="fetch a partition again")
     c = command("validate", "check the journal: counts, duplicate ids, damaged pages")
-    c.add_argument("--strict", action="store_true", help="treat duplicate ids as a failure")
-    command("ingest", "normalize, chunk, embed and upsert what changed")
+    c.add_argument("--strict", action="store_true", help="treat duplicate ids and unreadable items as a failure")
+    c = command("ingest", "normalize, chunk, embed and upsert what changed")
+    c.add_argument("--strict", action="store_true", default=None, help=_STRICT)
+    c.add_argument("--restore", action="store_true", help=_RESTORE)
     c = command("reconcile", "delete from the sink the documents the source no longer holds")
     c.add_argument("--max-fraction", type=float, default=None, metavar="F",
                    help="refuse when more than this fraction of the documents would go (default 0.5)")
@@ -98,9 +107,9 @@ def _print_json(data: dict[str, Any], code: int) -> None:
     print(json.dumps({"ok": code == 0, "exit_code": code, **data}, indent=2, ensure_ascii=False))
 
 
-def _emit(args: argparse.Namespace, report: Any) -> None:
+def _emit(args: argparse.Namespace, report: Any, code: int = 0) -> None:
     if args.json:
-        _print_json(report.to_dict(), 0)
+        _print_json(report.to_dict(), code)
     else:
         print(report)
 
@@ -147,7 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         if config.path is not None and _uses_python(config):
             _import_from(config.path.parent)
-        pipeline = Pipeline.from_config(config, progress=args.progress)
+        writes = args.command in ("run", "ingest")
+        pipeline = Pipeline.from_config(config, progress=args.progress, strict=args.strict if writes else None,
+                                        restore=writes and args.restore)
         cmd = args.command
         if cmd == "run":
             report: Any = pipeline.run(refetch=args.refetch, sample=args.sample, junit=args.junit)
@@ -174,8 +185,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         else:  # pragma: no cover - argparse rejects unknown commands
             raise AssertionError(cmd)
-        _emit(args, report)
-        return 0
+        # An ingest that left records unsent or items quarantined is not done (run and verify say so
+        # through verification).
+        code = 1 if cmd == "ingest" and not report.ok else 0
+        _emit(args, report, code)
+        if code:
+            print(f"backfill: ingest incomplete: {'; '.join(report.problems())}", file=sys.stderr)
+        return code
     except ConfigError as e:
         return _fail(args, 2, f"backfill: config error: {e}", e)
     except VerificationError as e:

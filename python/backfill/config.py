@@ -49,6 +49,7 @@ class RunSettings:
     fetch_concurrency: int = _PIPELINE.fetch_concurrency
     reconcile: bool = False
     reconcile_max_fraction: float = 0.5
+    strict: bool = _PIPELINE.strict
 
 
 @dataclass(frozen=True)

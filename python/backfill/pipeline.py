@@ -52,7 +52,13 @@ class Pipeline:
     pages, the ledger (``state.sqlite``) and the receipts. ``overlap`` runs fetch, normalize, embed and
     upsert concurrently (off: one after another); ``embed_concurrency`` is how many embedder calls
     may be in flight (0: the embedder's own choice); ``fetch_concurrency`` how many partitions are
-    fetched at once (the source's rate limit holds across them). ``progress`` is ``"auto"`` (a tqdm bar when
+    fetched at once (the source's rate limit holds across them). An item of the source that cannot be
+    read (invalid UTF-8, a lone surrogate, nesting too deep, a field missing) is quarantined: left
+    out and listed, the rest goes on, and the backfill is not verified until the source fixes it
+    (its partition is fetched again on the next run); ``strict`` stops at the first one instead.
+    ``restore`` rebuilds the ledger from the sink before ingesting even when the workdir has state
+    (a workdir without any is rebuilt anyway).
+    ``progress`` is ``"auto"`` (a tqdm bar when
     a person is watching, log lines otherwise), ``"tqdm"``, ``"log"``, ``"none"`` or a callable.
     """
 
@@ -73,6 +79,8 @@ class Pipeline:
         fetch_concurrency: int = _DEFAULTS.fetch_concurrency,
         reconcile: bool = False,
         reconcile_max_fraction: float = 0.5,
+        strict: bool = _DEFAULTS.strict,
+        restore: bool = _DEFAULTS.restore,
         progress: ProgressSetting = "auto",
     ) -> None:
         self.source = source
@@ -117,12 +125,22 @@ class Pipeline:
             overlap=overlap,
             embed_concurrency=embed_concurrency,
             fetch_concurrency=fetch_concurrency,
+            strict=strict,
+            restore=restore,
         )
         self._core = _core.Pipeline(self._source, self._embedder, self._sink, options)
 
     @classmethod
-    def from_config(cls, path: str | os.PathLike[str] | Config, *, progress: ProgressSetting = "auto") -> Pipeline:
-        """Builds a pipeline from a TOML file (or an already loaded :class:`~backfill.config.Config`)."""
+    def from_config(
+        cls,
+        path: str | os.PathLike[str] | Config,
+        *,
+        progress: ProgressSetting = "auto",
+        strict: bool | None = None,
+        restore: bool = False,
+    ) -> Pipeline:
+        """Builds a pipeline from a TOML file (or an already loaded :class:`~backfill.config.Config`);
+        ``strict`` overrides ``[run] strict``."""
         config = path if isinstance(path, Config) else load_config(path)
         workdir = config.run.workdir if config.run.workdir is not None else Path(".backfill") / config.run.name
         pipeline = cls(
@@ -140,6 +158,8 @@ class Pipeline:
             fetch_concurrency=config.run.fetch_concurrency,
             reconcile=config.run.reconcile,
             reconcile_max_fraction=config.run.reconcile_max_fraction,
+            strict=config.run.strict if strict is None else strict,
+            restore=restore,
             progress=progress,
         )
         if config.path is not None:
@@ -202,10 +222,11 @@ class Pipeline:
             return self._timed(FetchReport.from_dict(self._call(self._core.fetch, list(refetch))), "fetch")
 
     def validate(self, *, strict: bool = False) -> ValidateReport:
-        """Scans the journal: counts, duplicate ids with their pages, damaged pages. Writes nothing.
+        """Scans the journal: counts, duplicate ids with their pages, damaged pages, items that cannot
+        be read (quarantined). Writes nothing.
 
         Raises :class:`~backfill.errors.ValidationError` on a damaged page (and, with ``strict``, on
-        duplicate ids)."""
+        duplicate ids and on quarantined items)."""
         report = self._timed(ValidateReport.from_dict(self._call(self._core.validate, record=False)), "validate")
         if not report.ok:
             first = report.bad_pages[0]
@@ -214,6 +235,8 @@ class Pipeline:
             )
         if strict and report.duplicate_ids:
             raise ValidationError(f"{report.duplicate_ids} ids appear more than once in the journal", report)
+        if strict and report.quarantined_count:
+            raise ValidationError(f"{report.quarantined_count} items of the journal cannot be read", report)
         return report
 
     def ingest(self) -> IngestReport:

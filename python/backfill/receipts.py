@@ -58,6 +58,7 @@ def build_receipt(
             "mismatched_ids": report.mismatched,
         },
         "unsent": {"count": report.unsent_count, "records": [u.to_dict() for u in report.unsent]},
+        "quarantined": {"count": report.quarantined_count, "items": [q.to_dict() for q in report.quarantined]},
         "repaired": report.repair.chunks_written if report.repair is not None else None,
         "ingest": ingest.to_dict() if ingest is not None else None,
     }

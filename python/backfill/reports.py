@@ -187,6 +187,32 @@ class BadPage(Report):
 
 
 @dataclass
+class QuarantinedItem(Report):
+    """An item of the source the normalizer could not read (invalid UTF-8, a lone surrogate, nesting
+    too deep, a field it needs missing): left out, and its partition fetched again next run."""
+
+    partition: str
+    page: str
+    position: int
+    id: str
+    reason: str
+
+    def __str__(self) -> str:
+        who = f"{self.id} " if self.id else ""
+        return f"{who}({self.partition}, {self.page}, item {self.position}): {self.reason}"
+
+
+def _quarantine_lines(items: list[QuarantinedItem], count: int) -> str:
+    lines = "".join(f"\n    {q}" for q in items[:5])
+    return lines + (f"\n    ... and {count - 5} more" if count > 5 else "")
+
+
+def _quarantine_problem(items: list[QuarantinedItem], count: int) -> str:
+    some = _some([q.id or f"{q.page} item {q.position}" for q in items], count)
+    return f"{count} items of the source could not be read and were left out (quarantined: {some})"
+
+
+@dataclass
 class ValidateReport(PhaseReport):
     partitions: int = 0
     pages: int = 0
@@ -195,6 +221,8 @@ class ValidateReport(PhaseReport):
     duplicates: list[Duplicate] = field(default_factory=list)
     bad_pages: list[BadPage] = field(default_factory=list)
     unfetched_partitions: int = 0
+    quarantined_count: int = 0
+    quarantined: list[QuarantinedItem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -208,6 +236,8 @@ class ValidateReport(PhaseReport):
             out.append(f"{self.duplicate_ids} ids appear more than once (the latest wins): {_some(ids, self.duplicate_ids)}")
         if self.unfetched_partitions:
             out.append(f"{self.unfetched_partitions} partitions are not completely fetched")
+        if self.quarantined_count:
+            out.append(_quarantine_problem(self.quarantined, self.quarantined_count))
         return out
 
     def __str__(self) -> str:
@@ -221,6 +251,9 @@ class ValidateReport(PhaseReport):
             lines.append(f"  ... and {self.duplicate_ids - len(self.duplicates)} more duplicate ids")
         for b in self.bad_pages:
             lines.append(f"  bad page {b.path}: {b.problem}")
+        if self.quarantined_count:
+            lines.append(f"  {self.quarantined_count} items cannot be read (quarantined by ingest):"
+                         + _quarantine_lines(self.quarantined, self.quarantined_count))
         return "\n".join(lines)
 
 
@@ -258,6 +291,13 @@ class IngestReport(PhaseReport):
     warnings: int = 0
     warning_examples: list[str] = field(default_factory=list)
     waits: dict[str, float] = field(default_factory=dict)  # seconds waited for each API quota
+    quarantined_count: int = 0
+    quarantined: list[QuarantinedItem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """False while records are left unsent or items of the source quarantined."""
+        return not self.unsent and not self.quarantined_count
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IngestReport:
@@ -273,6 +313,8 @@ class IngestReport(PhaseReport):
             out.append(f"{self.records_skipped} records could not be sent at all: "
                        + _some(self.skipped_ids, self.records_skipped))
         out += [f"not sent, kept pending: {u.id}: {u.reason}" for u in self.unsent]
+        if self.quarantined_count:
+            out.append(_quarantine_problem(self.quarantined, self.quarantined_count))
         changes = [f"{k} truncated in {v}" for k, v in sorted(self.metadata_truncated.items())]
         changes += [f"{k} dropped in {v}" for k, v in sorted(self.metadata_dropped.items())]
         if changes:
@@ -297,6 +339,10 @@ class IngestReport(PhaseReport):
             line += _unsent_lines(self.unsent, len(self.unsent))
         if self.waits:
             line += "\n  waited for quotas: " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(self.waits.items()))
+        if self.quarantined_count:
+            line += (f"\n  {self.quarantined_count} items of the source could not be read and were left out "
+                     "(quarantined; fix them at the source and run again):"
+                     + _quarantine_lines(self.quarantined, self.quarantined_count))
         if self.warnings:
             line += (f"\n  values left out of the documents (a shape backfill does not read): {self.warnings}, "
                      "e.g.:" + "".join(f"\n    {w}" for w in self.warning_examples[:3]))
@@ -324,6 +370,8 @@ class VerifyReport(PhaseReport):
     unsent_count: int = 0
     unsent: list[UnsentRecord] = field(default_factory=list)
     marked_pending: int = 0
+    quarantined_count: int = 0
+    quarantined: list[QuarantinedItem] = field(default_factory=list)
     receipt: str | None = field(default=None, metadata=_FACADE)
     junit: str | None = field(default=None, metadata=_FACADE)
     #: The ingest that ``verify(repair=True)`` ran for what this verification found missing or altered
@@ -343,12 +391,17 @@ class VerifyReport(PhaseReport):
         if self.unsent_count:
             some = _some([u.id for u in self.unsent], self.unsent_count)
             parts.append(f"{self.unsent_count} never sent ({some}; see the ingest report for why)")
+        if self.quarantined_count:
+            parts.append(_quarantine_problem(self.quarantined, self.quarantined_count))
         return "; ".join(parts)
 
     def fix(self, config: str = "CONFIG") -> str:
         """What to run to heal what this verification found, or "" when nothing can be healed by a rerun."""
         if self.marked_pending or self.unsent_count:
             return f"run `backfill run {config}` again, or `backfill verify --repair {config}`"
+        if self.quarantined_count:
+            return (f"fix them at the source, then run `backfill run {config}` again (their partitions are "
+                    "fetched again); `backfill validate` lists them")
         return ""
 
     def problems(self) -> list[str]:
@@ -367,6 +420,8 @@ class VerifyReport(PhaseReport):
             line += f"\n  {self.problem()}"
             if self.unsent:
                 line += _unsent_lines(self.unsent, self.unsent_count)
+            if self.quarantined:
+                line += _quarantine_lines(self.quarantined, self.quarantined_count)
         if self.receipt:
             line += f"\n  receipt: {self.receipt}"
         return line

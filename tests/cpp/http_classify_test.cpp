@@ -60,6 +60,28 @@ TEST(HttpClassify, ARetryVerdictOnA200IsRetriedThenSucceeds) {
   EXPECT_EQ(s.requests(), 2);
 }
 
+TEST(HttpClassify, A200WhoseJsonIsCutShortIsRequestedAgainWhenJsonIsExpected) {
+  script_server s(
+      {reply(200, R"({"issues":[{"key":"A-1"},{"ke)"), reply(200, R"({"issues":[{"key":"A-1"}]})")});
+  client c(fast_retries());
+  request req{"GET", s.url("/search"), {}, ""};
+  req.expect_json = true;
+  auto r = c.execute(req);
+  EXPECT_EQ(r.body, R"({"issues":[{"key":"A-1"}]})");
+  EXPECT_EQ(r.attempts, 2);
+  EXPECT_EQ(c.stats().retries, 1);
+  EXPECT_EQ(s.requests(), 2);
+}
+
+TEST(HttpClassify, A200WithInvalidUtf8InAWholeBodyIsNotRequestedAgain) {
+  script_server s({reply(200, "{\"issues\":[{\"key\":\"A-1\xff\"}]}"), reply(200, "never")});
+  client c(fast_retries());
+  request req{"GET", s.url("/search"), {}, ""};
+  req.expect_json = true;
+  EXPECT_EQ(c.execute(req).attempts, 1);
+  EXPECT_EQ(s.requests(), 1);
+}
+
 TEST(HttpClassify, AQuotaVerdictFailsAtOnceWithItsReason) {
   // A 429 is retried by the engine's rules; the adapter knows this one will not get better.
   script_server s({reply(429, R"({"error":"credits_exhausted"})"), reply(200, "never")});

@@ -1,5 +1,6 @@
 // The pipeline end to end on an in-memory source, the local index and the hashing embedder.
 #include "backfill/pipeline/pipeline.hpp"
+#include "backfill/pipeline/restore.hpp"
 
 #include <gtest/gtest.h>
 
@@ -62,6 +63,10 @@ class memory_source final : public source {
     }
   }
   bool pages_self_contained() const override { return self_contained; }
+  bool quarantines = false;  // lays out its items for the pipeline's quarantine (and passes over nulls)
+  json::item_layout journal_items() const override {
+    return quarantines ? json::item_layout{"", "id", ""} : json::item_layout{};
+  }
   bool can_list_ids() const override { return true; }
   void list_ids(const partition_plan& p, const item_fn& fn, run_context&) override {
     for (const auto& body : partitions.at(p.name)) page_items(p.name, body, fn);
@@ -70,7 +75,13 @@ class memory_source final : public source {
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
     if (parser.parse(body).get(doc)) throw source_error("bad page");
-    for (auto item : doc.get_array()) fn(std::string(item["id"].get_string().value()));
+    for (auto item : doc.get_array()) {
+      std::string_view id;
+      if (!quarantines)
+        fn(std::string(item["id"].get_string().value()));
+      else if (!item.is_null() && !item["id"].get(id))
+        fn(id);
+    }
   }
   void normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
                  run_context& ctx) override {
@@ -78,7 +89,15 @@ class memory_source final : public source {
       simdjson::dom::parser parser;
       simdjson::dom::element doc;
       if (parser.parse(body).get(doc)) throw source_error("bad page");
+      std::size_t position = 0;
       for (auto item : doc.get_array()) {
+        const std::size_t at = position++;
+        if (quarantines && item.is_null()) continue;
+        std::string_view id;
+        if (quarantines && item["id"].get(id)) {
+          pages.skip_item(at, "", "the item has no \"id\"");
+          continue;
+        }
         document d;
         d.id = std::string(item["id"].get_string().value());
         d.source = "memory";
@@ -297,6 +316,78 @@ TEST(Pipeline, DamagedPageIsRefusedByIngestAndReportedByValidate) {
   EXPECT_NE(vr.bad_pages[0].problem.find("--refetch a"), std::string::npos);
   EXPECT_THROW(f.p->ingest(f.ctx), journal_error);
   EXPECT_EQ(f.idx->stats().count, 0);
+}
+
+TEST(Pipeline, AnUnreadableItemIsQuarantinedTheRestIsWrittenAndAFixedSourceHealsIt) {
+  fixture f("quarantine");
+  f.src->quarantines = true;
+  const std::string good = page({{"d1", "alpha", "1"}, {"d3", "gamma", "1"}});
+  f.src->partitions["a"] = {
+      "[{\"id\":\"d1\",\"text\":\"alpha\",\"updated\":\"1\"},"
+      "{\"id\":\"d2\",\"text\":\"bad \xff\",\"updated\":\"1\"},"
+      "{\"text\":\"no id\",\"updated\":\"1\"},"
+      "{\"id\":\"d3\",\"text\":\"gamma\",\"updated\":\"1\"}]"};
+  f.src->partitions["b"] = {page({{"d4", "delta", "1"}})};
+  f.p->fetch(f.ctx);
+  auto vr = f.p->validate(f.ctx);
+  EXPECT_TRUE(vr.bad_pages.empty());
+  ASSERT_EQ(vr.quarantined_count, 1);  // the unreadable one; the one without an id shows once ingest met it
+  EXPECT_EQ(vr.quarantined[0].id, "d2");
+  auto ir = f.p->ingest(f.ctx);
+  EXPECT_EQ(ir.documents_written, 3);
+  ASSERT_EQ(ir.quarantined_count, 2);
+  EXPECT_EQ(ir.quarantined[0].partition, "a");
+  EXPECT_EQ(ir.quarantined[0].page, "journal/memory/a/00000000.json");
+  EXPECT_EQ(ir.quarantined[0].position, 1);
+  EXPECT_EQ(ir.quarantined[0].id, "d2");
+  EXPECT_NE(ir.quarantined[0].reason.find("UTF-8"), std::string::npos);
+  EXPECT_EQ(ir.quarantined[1].position, 2);
+  EXPECT_NE(ir.quarantined[1].reason.find("no \"id\""), std::string::npos);
+  EXPECT_EQ(f.p->validate(f.ctx).quarantined_count, 2);
+
+  // The source fixes both: the partition that held them is fetched again, the rest is not.
+  f.src->partitions["a"] = {
+      page({{"d1", "alpha", "1"}, {"d2", "beta", "1"}, {"d5", "eps", "1"}, {"d3", "gamma", "1"}})};
+  f.src->pages_read = 0;
+  auto fr = f.p->fetch(f.ctx);
+  EXPECT_EQ(fr.pages_fetched, 1);
+  auto ir2 = f.p->ingest(f.ctx);
+  EXPECT_EQ(ir2.quarantined_count, 0);
+  EXPECT_EQ(ir2.documents_written, 2);
+  EXPECT_EQ(ir2.documents_unchanged, 3);
+  EXPECT_TRUE(f.p->verify(f.ctx).ok);
+  (void)good;
+}
+
+TEST(Pipeline, ARestoreListsOnlyTheSourcesIdPrefix) {
+  fixture f("restore-prefix");
+  f.src->partitions["a"] = {page({{"d1", "alpha", "1"}, {"d2", "beta", "1"}})};
+  f.p->fetch(f.ctx);
+  f.p->ingest(f.ctx);
+  record other;
+  other.id = "x:1";
+  other.values.assign(32, 0.5f);
+  other.metadata_json = "{}";
+  f.idx->upsert({other});
+  const std::int64_t ours = f.idx->stats().count - 1;
+  ledger fresh(f.dir / "fresh.sqlite");
+  auto all = restore_from_sink(*f.idx, fresh, "memory", f.emb->identity(), 32, f.ctx);
+  EXPECT_EQ(all.listed, ours + 1);
+  EXPECT_EQ(all.chunks, ours);
+  auto mine = restore_from_sink(*f.idx, fresh, "memory", f.emb->identity(), 32, f.ctx, "d");
+  EXPECT_EQ(mine.listed, ours);
+  EXPECT_EQ(mine.documents, 2);
+}
+
+TEST(Pipeline, StrictStopsAtTheFirstUnreadableItem) {
+  fixture f("strict");
+  f.src->quarantines = true;
+  f.src->partitions["a"] = {"[{\"id\":\"d1\",\"text\":\"bad \xff\",\"updated\":\"1\"}]"};
+  f.p->fetch(f.ctx);
+  pipeline_options o = f.p->options();
+  o.strict = true;
+  f.p = std::make_unique<pipeline>(f.src, f.emb, f.idx, o);
+  EXPECT_THROW(f.p->ingest(f.ctx), source_error);
 }
 
 TEST(Pipeline, DimensionMismatchIsAClearConfigError) {

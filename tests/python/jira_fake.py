@@ -78,7 +78,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -982,6 +982,8 @@ class JiraFake(ServedFake):
         self.in_flight = 0
         self.max_in_flight = 0
         self._faults: list[_Fault] = []
+        # Changes to the bytes of search responses: (times left, or None for always; bytes -> bytes).
+        self._mangles: list[list[Any]] = []
         self._deny: dict[str, tuple[int, set[str] | None]] = {}
         self._stuck: dict[str, int] = {}               # project ("*" any) -> pages served normally first
         self._page_pattern: tuple[int, ...] = ()
@@ -1258,6 +1260,27 @@ class JiraFake(ServedFake):
         email:token back, as some proxies do: the client must scrub them."""
         self._echo_auth = on
 
+    def mangle_searches(self, fn: Callable[[bytes], bytes] | None, times: int | None = None) -> None:
+        """The bytes of the next `times` search responses (all of them when None) go through `fn`, as a
+        server that writes a string it did not encode, or a proxy that cuts a body short, would send them.
+        `mangle_searches(None)` stops it."""
+        with self._lock:
+            if fn is None:
+                self._mangles.clear()
+            else:
+                self._mangles.append([times, fn])
+
+    def _mangle(self, path: str, payload: bytes) -> bytes:
+        if path != SEARCH:
+            return payload
+        with self._lock:
+            for m in self._mangles:
+                if m[0] is None or m[0] > 0:
+                    if m[0] is not None:
+                        m[0] -= 1
+                    return bytes(m[1](payload))
+        return payload
+
     def reset_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -1338,6 +1361,8 @@ class JiraFake(ServedFake):
             payload = body
         else:
             payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if status == 200:
+            payload = self._mangle(path, payload)
         rid = f"fake-{log.t:.6f}".replace(".", "")[-12:]
         out = {"Content-Type": "application/json;charset=UTF-8", "X-AREQUESTID": rid, "ATL-TraceId": rid,
                "Vary": "Accept-Encoding", **extra}

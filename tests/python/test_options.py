@@ -88,9 +88,11 @@ def test_the_pipeline_settings_default_to_the_core() -> None:
         "embed_concurrency": run.embed_concurrency,
         "fetch_concurrency": run.fetch_concurrency,
         "count_timeout_seconds": verify.count_timeout_seconds,
+        "strict": run.strict,
     }
-    # Set by the facade from other settings (workdir, chunking), or tuning the core keeps to itself.
-    internal = {"workdir", "chunking", "max_examples", "count_poll_seconds", "batches_in_flight"}
+    # Set by the facade from other settings (workdir, chunking), a choice of one call (restore: a CLI
+    # flag), or tuning the core keeps to itself.
+    internal = {"workdir", "chunking", "max_examples", "count_poll_seconds", "batches_in_flight", "restore"}
     assert set(option_names(_core.PipelineOptions)) == set(exposed) | internal
     signature = inspect.signature(Pipeline.__init__)
     for name, value in exposed.items():

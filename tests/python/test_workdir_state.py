@@ -235,3 +235,36 @@ def test_records_dropped_by_a_lossy_index_are_written_again_once_it_keeps_them(
     assert set(dropped) <= set(written)
     assert {i.rsplit("#", 1)[0] for i in written} == {i.rsplit("#", 1)[0] for i in dropped}
     assert report["ingest"]["chunks_embedded"] == 0 and report["verify"]["ok"] is True
+
+
+def test_ingest_alone_exits_1_while_records_are_unsent(fakes: Callable[..., PineconeFake], tmp_path: Path) -> None:
+    export = make_export(tmp_path / "export", channels=2, days=2, messages_per_day=5, seed=5)
+    fake = fakes()
+    config, workdir = pinecone_config(tmp_path, export, fake, transport="rest", target_tokens=300)
+    config.write_text(config.read_text().replace('transport = "rest"', 'transport = "rest"\nmax_request_bytes = 1500'))
+    assert cli("fetch", str(config), "--progress", "none").code == 0
+    r = cli("ingest", str(config), "--progress", "none", "--json")
+    assert r.code == 1, r.err
+    report = json.loads(r.out)
+    assert report["ok"] is False and report["unsent"] and "request limit" in report["unsent"][0]["reason"]
+    assert "ingest incomplete" in r.err.strip().splitlines()[-1]
+
+
+def test_restore_rebuilds_the_ledger_from_the_sink_although_the_workdir_has_state(tmp_path: Path) -> None:
+    export = make_export(tmp_path / "export", channels=2, days=3, messages_per_day=5, seed=11)
+    index = tmp_path / "index.sqlite"
+    workdir = tmp_path / "work"
+    from conftest import write_config
+    config = write_config(tmp_path / "c.toml", export, workdir=workdir,
+                          extra=f'\n[sink]\ntype = "local"\npath = "{index}"\n')
+    r = run_cli("run", str(config), "--json")
+    assert r.code == 0, r.err
+    ids = index_ids(index)
+    # The ledger loses what it wrote (a copied or half-restored workdir); its journal and cursors stay.
+    with sqlite3.connect(workdir / "state.sqlite") as db:
+        db.executescript("DELETE FROM documents; DELETE FROM chunks; DELETE FROM embeddings;")
+    r = run_cli("run", str(config), "--json", "--restore")
+    assert r.code == 0, r.err
+    report = json.loads(r.out)
+    assert report["ingest"]["chunks_embedded"] == 0 and report["ingest"]["chunks_written"] == 0
+    assert report["verify"]["ok"] is True and report["verify"]["checked"] == len(ids) and index_ids(index) == ids

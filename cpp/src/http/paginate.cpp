@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "backfill/core/json_items.hpp"
 #include "backfill/core/padded_json.hpp"
 #include "backfill/http/paginate.hpp"
 #include "backfill/http/scrub.hpp"
@@ -31,6 +32,7 @@ std::string item_id(simdjson::dom::element item, const std::string& field) {
 void paginate(client& c, const request& first, const page_spec& spec, std::string_view start_cursor,
               pagination_guard& guard, const std::function<void(const page&)>& on_page, run_context* ctx) {
   simdjson::dom::parser parser;
+  std::string mended;  // a body with unreadable items, those items null
   auto request_for = [&](const std::string& cur) {
     request req = first;
     // A conditional request (If-None-Match, If-Modified-Since) is about the first page only.
@@ -38,6 +40,7 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
       req.headers.erase(std::remove_if(req.headers.begin(), req.headers.end(),
                                        [](const header& h) { return conditional_header(h.name); }),
                         req.headers.end());
+    req.expect_json = true;
     switch (spec.paging) {
       case page_spec::kind::token:
         if (!cur.empty()) req.url = with_query(first.url, spec.token_param, cur);
@@ -57,12 +60,14 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
   while (true) {
     response resp = c.wait(in_flight, ctx);
     if (resp.status == 304) {  // the first page, unchanged since the request's condition: no items
-      on_page(page{resp, 0, {}, cursor, ""});
+      on_page(page{resp, resp.body, 0, {}, cursor, ""});
       return;
     }
     const std::string& body = resp.body;
+    std::vector<json::unreadable_item> unreadable;
+    const std::string& readable = json::readable(body, {spec.items, spec.id_field, ""}, mended, unreadable);
     simdjson::dom::element root;
-    const simdjson::error_code err = json::parse_padded(parser, body, root);
+    const simdjson::error_code err = json::parse_padded(parser, readable, root);
     if (err)
       throw source_error(fmt::format("{}: the response is not JSON ({}): {}", resp.url,
                                      simdjson::error_message(err), c.scrub(excerpt(body, 200))));
@@ -74,7 +79,7 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
     if (items_el.get(items))
       throw source_error(
           fmt::format("{}: '{}' is not an array", resp.url, spec.items.empty() ? "the body" : spec.items));
-    page p{resp, 0, {}, cursor, ""};
+    page p{resp, readable, 0, {}, cursor, ""};
     for (simdjson::dom::element item : items) {
       ++p.items;
       if (!spec.id_field.empty()) {

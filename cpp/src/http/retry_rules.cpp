@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "backfill/core/json_items.hpp"
 #include "backfill/http/url.hpp"
 #include "backfill/pack/grpc.hpp"
 #include "http/outcome.hpp"
@@ -103,10 +104,14 @@ decision classify(const request& req, CURLcode rc, long status, const response& 
     }
   }
   if (status >= 200 && status < 300) {
-    if (req.grpc)
+    if (req.grpc) {
       classify_grpc(r, d);
-    else
+    } else if (req.expect_json && !json::whole_answer(r.body)) {
+      d.retry = true;
+      d.why = "the body is not whole JSON (cut short or malformed)";
+    } else {
       d.ok = true;
+    }
   } else if (status == 429) {
     d.retry = d.rate_limited = true;
   } else if (status == 403) {

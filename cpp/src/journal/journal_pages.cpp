@@ -26,7 +26,17 @@ std::int64_t journal_pages::read_from(
       throw journal_error(fmt::format("journal page {} is damaged ({} bytes on disk, {} when written); {}",
                                       page.path, buffer_.size(), page.bytes, recovery_hint(partition)),
                           path.string());
-    fn(page.seq, buffer_, page.path);
+    const std::string* body = &buffer_;
+    if (held_) {
+      std::vector<json::unreadable_item> bad;
+      body = &json::readable(buffer_, layout_, mended_, bad);
+      for (auto& b : bad)
+        held_->push_back({std::string(partition), page.path, static_cast<std::int64_t>(b.position),
+                          std::move(b.id), "the item " + std::move(b.reason)});
+    }
+    partition_read_ = partition;
+    page_read_ = page.path;
+    fn(page.seq, *body, page.path);
     if (counting_ && pages_read_ && page.seq >= counted_to_) {  // a source may read its pages twice
       ++*pages_read_;
       counted_to_ = page.seq + 1;
@@ -62,6 +72,12 @@ void journal_pages::for_each(
     }
     seq = next;
   }
+}
+
+void journal_pages::skip_item(std::size_t position, std::string id, std::string reason) {
+  if (!held_) return page_reader::skip_item(position, std::move(id), std::move(reason));
+  held_->push_back(
+      {partition_read_, page_read_, static_cast<std::int64_t>(position), std::move(id), std::move(reason)});
 }
 
 void journal_pages::for_each_in(

@@ -59,6 +59,10 @@ CREATE TABLE IF NOT EXISTS unsent(
   sink TEXT NOT NULL, id TEXT NOT NULL, doc_id TEXT NOT NULL, reason TEXT NOT NULL,
   PRIMARY KEY(sink, id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS unsent_by_doc ON unsent(sink, doc_id);
+CREATE TABLE IF NOT EXISTS quarantine(
+  source TEXT NOT NULL, partition TEXT NOT NULL, page TEXT NOT NULL, position INTEGER NOT NULL,
+  id TEXT NOT NULL, reason TEXT NOT NULL,
+  PRIMARY KEY(source, partition, page, position)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS embeddings(
   embedder TEXT NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL,
   PRIMARY KEY(embedder, text_hash)) WITHOUT ROWID;

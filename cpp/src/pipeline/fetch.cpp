@@ -20,22 +20,40 @@ namespace backfill {
 
 fetch_report pipeline::fetch(run_context& ctx, const std::vector<std::string>& refetch) {
   auto planned = plan(ctx);
-  return fetch_planned(ctx, planned, refetch, *ledger_, nullptr);
+  start_over(planned, refetch);
+  return fetch_planned(ctx, planned, *ledger_, nullptr);
 }
 
-fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planned,
-                                     const std::vector<std::string>& refetch, ledger& book,
-                                     fetch_feed* feed) {
+// Before any page is read (an ingest that follows the fetch must not see the pages it replaces).
+void pipeline::start_over(const plan_report& planned, const std::vector<std::string>& refetch) {
   const std::string kind = source_->kind();
-  for (const auto& name : refetch) {
-    bool known = std::any_of(planned.partitions.begin(), planned.partitions.end(),
-                             [&](const auto& p) { return p.name == name; });
-    if (!known)
+  auto planned_now = [&](const std::string& name) {
+    return std::any_of(planned.partitions.begin(), planned.partitions.end(),
+                       [&](const auto& p) { return p.name == name; });
+  };
+  std::vector<std::string> again = refetch;
+  // A partition with quarantined items starts over, so an item the source has fixed since is read.
+  for (auto& name : ledger_->quarantined_partitions(kind)) {
+    if (planned_now(name) && std::find(again.begin(), again.end(), name) == again.end()) {
+      logger()->info("partition {} had items that could not be read (quarantined)", name);
+      again.push_back(std::move(name));
+    }
+  }
+  for (const auto& name : again) {
+    if (!planned_now(name))
       throw config_error(fmt::format("refetch: no partition named '{}' in {}", name, source_->describe()));
+    // The ledger first: a crash between the two leaves pages on disk that nothing lists (overwritten
+    // as the fetch writes them again), never a listed page that is gone.
+    ledger_->reset_partition(kind, name);
+    ledger_->set_quarantined(kind, name, {});
     journal_.clear_partition(kind, name);
-    book.reset_partition(kind, name);
     logger()->info("partition {} will be fetched again from the start", name);
   }
+}
+
+fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planned, ledger& book,
+                                     fetch_feed* feed) {
+  const std::string kind = source_->kind();
   ctx.begin_phase("fetch", "pages", estimated_pages(planned.partitions));
 
   // One partition, start to end (or from where an earlier run stopped), on `c` with ledger `l`.
@@ -144,6 +162,7 @@ run_report pipeline::fetch_and_ingest(run_context& ctx, const std::vector<std::s
     return r;
   }
   auto planned = plan(ctx);
+  start_over(planned, refetch);
   // The fetch runs on its own thread with its own ledger connection; the ingest follows it here.
   fetch_feed feed;
   ledger fetch_state(options_.workdir / "state.sqlite");
@@ -156,7 +175,7 @@ run_report pipeline::fetch_and_ingest(run_context& ctx, const std::vector<std::s
         },
         std::chrono::milliseconds(20));
     try {
-      r.fetch = fetch_planned(fetch_ctx, planned, refetch, fetch_state, &feed);
+      r.fetch = fetch_planned(fetch_ctx, planned, fetch_state, &feed);
       feed.finish(nullptr);
     } catch (...) {
       feed.finish(std::current_exception());

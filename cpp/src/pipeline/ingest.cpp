@@ -64,13 +64,13 @@ void pipeline::check_sink_before_ingest(run_context& ctx) {
                     "use a matching embedder.dimension or another index",
                     sink_->describe(), before.dimension, embedder_->identity(), embedder_->dimension()));
   const std::string sink_id = sink_->identity();
-  if (!ledger_->sink_baseline(sink_id)) {
-    // The first write from this workdir: what the sink already holds of this backfill (a workdir
-    // that was lost) is recorded as written, the rest is the baseline.
+  if (!ledger_->sink_baseline(sink_id) || options_.restore) {
+    // The first write from this workdir (or a restore asked for): what the sink already holds of
+    // this backfill (a workdir that was lost) is recorded as written, the rest is the baseline.
     std::int64_t ours = 0;
-    if (before.count > 0 && ledger_->document_count(sink_id) == 0)
+    if (before.count > 0 && (ledger_->document_count(sink_id) == 0 || options_.restore))
       ours = restore_from_sink(*sink_, *ledger_, source_->kind(), embedder_->identity(),
-                               embedder_->dimension(), ctx)
+                               embedder_->dimension(), ctx, source_->id_prefix())
                  .chunks;
     ledger_->set_sink_baseline(sink_id, std::max<std::int64_t>(0, before.count - ours));
     if (before.count > ours)
@@ -180,7 +180,13 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
       journal_pages pages(journal_, *ledger_, options_.workdir, kind, name, live ? feed : nullptr, &ctx,
                           show_progress);
       pages.count_pages_into(&pages_read);
+      std::vector<quarantined_item> held;
+      if (!options_.strict) pages.quarantine_into(source_->journal_items(), &held);
       source_->normalize(name, pages, on_document, ctx);
+      for (const auto& q : held)
+        logger()->error("{}: {} item {}{} was left out (quarantined): {}", q.partition, q.page, q.position,
+                        q.id.empty() ? "" : " (" + q.id + ")", q.reason);
+      ledger_->set_quarantined(kind, name, held);
     };
     if (feed && source_->pages_self_contained()) {
       // Follow the fetch page by page, partition by partition, in the order it fetches them.
@@ -237,6 +243,8 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   report.chunks_embedded += stages.chunks_embedded();
   writer.merge_into(report);
   report.unsent = ledger_->unsent(sink_id, options_.max_examples);
+  report.quarantined_count = ledger_->quarantined_count(kind);
+  report.quarantined = ledger_->quarantined(kind, options_.max_examples);
   report.embed_calls = embedder_->calls() - calls_before;
   for (const auto& [name, seconds] : http::quota_waits_total()) {
     auto before = waits_before.find(name);

@@ -3,11 +3,14 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <set>
+#include <utility>
 
 #include <fmt/format.h>
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/hash.hpp"
+#include "backfill/core/json_items.hpp"
 #include "backfill/core/log.hpp"
 #include "backfill/core/private_files.hpp"
 #include "backfill/core/split.hpp"
@@ -95,7 +98,14 @@ validate_report pipeline::validate(run_context& ctx) {
       "CREATE TABLE items(id TEXT NOT NULL, partition TEXT NOT NULL, path TEXT NOT NULL)");
   auto insert = seen.prepare("INSERT INTO items(id, partition, path) VALUES(?,?,?)");
   seen.exec("BEGIN");
-  std::string body;
+  std::string body, mended;
+  const json::item_layout layout = source_->journal_items();
+  std::set<std::pair<std::string, std::int64_t>> noted;  // (page, position) of the quarantined items
+  auto note_quarantined = [&](quarantined_item q) {
+    if (!noted.emplace(q.page, q.position).second) return;
+    ++report.quarantined_count;
+    if (report.quarantined.size() < options_.max_examples) report.quarantined.push_back(std::move(q));
+  };
   for (const auto& part : parts) {
     ++report.partitions;
     if (part.status != "done") ++report.unfetched_partitions;
@@ -118,8 +128,13 @@ validate_report pipeline::validate(run_context& ctx) {
                                                 page.bytes, recovery_hint(part.name))});
         continue;
       }
+      std::vector<json::unreadable_item> unreadable;
+      const std::string& readable = json::readable(body, layout, mended, unreadable);
+      for (auto& b : unreadable)
+        note_quarantined({part.name, page.path, static_cast<std::int64_t>(b.position), std::move(b.id),
+                          "the item " + std::move(b.reason)});
       try {
-        source_->page_items(part.name, body, [&](std::string_view id) {
+        source_->page_items(part.name, readable, [&](std::string_view id) {
           ++report.items;
           insert.bind(1, id).bind(2, part.name).bind(3, page.path);
           insert.run();
@@ -129,6 +144,9 @@ validate_report pipeline::validate(run_context& ctx) {
       }
     }
   }
+  // And those the last ingest left out that a scan of the pages does not see (a field missing).
+  for (auto& q : ledger_->quarantined(kind, static_cast<std::size_t>(ledger_->quarantined_count(kind))))
+    note_quarantined(std::move(q));
   seen.exec("COMMIT");
   seen.exec("CREATE INDEX items_by_id ON items(id)");
   auto dups = seen.prepare(
@@ -167,7 +185,11 @@ verify_report pipeline::verify(run_context& ctx, std::int64_t sample) {
   o.count_timeout_seconds = options_.count_timeout_seconds;
   o.count_poll_seconds = options_.count_poll_seconds;
   o.max_examples = options_.max_examples;
-  return verify_sink(*sink_, *ledger_, o, ctx, sample);
+  verify_report report = verify_sink(*sink_, *ledger_, o, ctx, sample);
+  report.quarantined_count = ledger_->quarantined_count(source_->kind());
+  report.quarantined = ledger_->quarantined(source_->kind(), options_.max_examples);
+  if (report.quarantined_count > 0) report.ok = false;
+  return report;
 }
 
 // --- status and query --------------------------------------------------------------------------

@@ -41,7 +41,8 @@ std::int64_t number_field(simdjson::dom::object& obj, std::string_view key) {
 }  // namespace
 
 restore_result restore_from_sink(sink& snk, ledger& book, std::string_view source_kind,
-                                 std::string_view embedder_identity, int dimension, run_context& ctx) {
+                                 std::string_view embedder_identity, int dimension, run_context& ctx,
+                                 std::string_view id_prefix) {
   restore_result out;
   const std::string sink_id = snk.identity();
   const std::size_t batch = std::min<std::size_t>(1000, std::max<std::size_t>(1, snk.max_batch()));
@@ -54,7 +55,7 @@ restore_result restore_from_sink(sink& snk, ledger& book, std::string_view sourc
   for (;;) {
     std::vector<std::string> ids;
     try {
-      ids = snk.list("", after, batch);
+      ids = snk.list(id_prefix, after, batch);
     } catch (const sink_error& e) {
       logger()->warn("restore: {} cannot list its records ({}); every document is written again",
                      snk.describe(), e.what());

@@ -67,11 +67,19 @@ meta_value meta_of(element value, std::string_view id, std::string_view key) {
 }  // namespace
 
 void read_document_page(const std::string& body, std::string_view source, std::string_view partition,
-                        const document_fn& emit) {
+                        const document_fn& emit, const skip_fn& skip) {
   std::size_t index = 0;
   for (element doc : documents_of(body)) {
+    const std::size_t at = index++;
+    if (doc.is_null()) continue;
     document d;
-    d.id = std::string(id_of(doc, index++));
+    try {
+      d.id = std::string(id_of(doc, at));
+    } catch (const source_error& e) {
+      if (!skip) throw;
+      skip(at, "", e.what());
+      continue;
+    }
     d.source = std::string(source);
     d.partition = std::string(partition);
     read_text(doc, d.id, "title", d.title);
@@ -93,7 +101,10 @@ void read_document_page(const std::string& body, std::string_view source, std::s
 
 void document_page_ids(const std::string& body, const item_fn& fn) {
   std::size_t index = 0;
-  for (element doc : documents_of(body)) fn(id_of(doc, index++));
+  for (element doc : documents_of(body)) {
+    const std::size_t at = index++;
+    if (!doc.is_null()) fn(id_of(doc, at));
+  }
 }
 
 }  // namespace backfill

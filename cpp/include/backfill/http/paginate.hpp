@@ -69,12 +69,18 @@ struct page_spec {
 
 struct page {
   const response& resp;
+  // The body as it parses: resp.body, or a copy whose unreadable items (invalid UTF-8, a lone
+  // surrogate, too deep) are null (core/json_items.hpp); the journal keeps resp.body.
+  const std::string& json;
   std::int64_t items = 0;
   std::vector<std::string> ids;
   std::string cursor;       // what fetched this page
   std::string next_cursor;  // resume here; "" = this was the last page
 };
 
+// A 2xx page whose body is not whole JSON (cut short, malformed) is requested again as a transient
+// failure (request::expect_json); one whose structure is whole but some items cannot be read is
+// handed on with those items null in `page::json`, for the source to quarantine.
 // Fetches pages starting at `cursor` ("" = the first page), calling `on_page` for each in order;
 // every page passes `guard` before on_page sees it. The next page's request is already in flight
 // while on_page runs (and is cancelled if on_page throws). Cursors are opaque strings: a token, a next URL

@@ -23,6 +23,9 @@ struct request {
   // What the request takes from its client's quota (client_options::quota) besides one request: the
   // tokens of an embeddings request, say.
   double quota_tokens = 0;
+  // The answer is JSON: a 2xx whose body is not whole JSON (cut short, malformed) is retried as a
+  // transient failure. A whole body whose strings hold invalid UTF-8 passes (core/json_items.hpp).
+  bool expect_json = false;
 };
 
 struct response {

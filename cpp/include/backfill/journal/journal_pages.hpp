@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "backfill/core/context.hpp"
 #include "backfill/journal/fetch_feed.hpp"
@@ -41,6 +42,14 @@ class journal_pages final : public page_reader {
       const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override;
   // Counts every page of the partition once it has been handed on (ingest's progress, in pages).
   void count_pages_into(std::int64_t* n) noexcept { pages_read_ = n; }
+  // Quarantine instead of failing: a page that does not parse is handed on with its unreadable
+  // items null (laid out as `layout` says), and those items, and the ones the normalizer skips, are
+  // appended to `held`. Without it, such a page fails the partition.
+  void quarantine_into(json::item_layout layout, std::vector<quarantined_item>* held) {
+    layout_ = std::move(layout);
+    held_ = held;
+  }
+  void skip_item(std::size_t position, std::string id, std::string reason) override;
 
  private:
   std::int64_t read_from(std::string_view partition, std::int64_t seq,
@@ -58,6 +67,10 @@ class journal_pages final : public page_reader {
   std::int64_t counted_to_ = 0;  // the pages below this seq are counted
   bool counting_ = false;        // reading the own partition (for_each), not a neighbour (for_each_in)
   std::string buffer_;
+  json::item_layout layout_;
+  std::vector<quarantined_item>* held_ = nullptr;
+  std::string partition_read_, page_read_;  // the page being handed on
+  std::string mended_;
 };
 
 }  // namespace backfill

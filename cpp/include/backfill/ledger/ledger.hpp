@@ -57,6 +57,18 @@ struct unsent_record {
 };
 BACKFILL_FIELDS(unsent_record, &s::id, &s::reason)
 
+// An item of a journal page the normalizer could not read (invalid UTF-8, a lone surrogate, too deep,
+// a field it needs missing): left out of the documents. Its partition is fetched again from the
+// start on the next fetch, so an item the source has fixed since is read then.
+struct quarantined_item {
+  std::string partition;
+  std::string page;       // the journal page, relative to the workdir
+  std::int64_t position;  // in the page's items, from 0
+  std::string id;         // the document id when it could be read, else ""
+  std::string reason;
+};
+BACKFILL_FIELDS(quarantined_item, &s::partition, &s::page, &s::position, &s::id, &s::reason)
+
 class ledger {
  public:
   static constexpr int schema_version = 1;
@@ -79,6 +91,13 @@ class ledger {
   // Forgets a partition's pages and cursor, so the next fetch starts it over.
   void reset_partition(std::string_view source, std::string_view name);
   std::vector<page_row> pages(std::string_view source, std::string_view partition, std::int64_t from_seq = 0);
+  // The items of a partition the last ingest quarantined (replacing what was recorded before).
+  void set_quarantined(std::string_view source, std::string_view partition,
+                       const std::vector<quarantined_item>& items);
+  std::int64_t quarantined_count(std::string_view source);
+  // The first `limit` quarantined items of a source, by partition, page and position.
+  std::vector<quarantined_item> quarantined(std::string_view source, std::size_t limit);
+  std::vector<std::string> quarantined_partitions(std::string_view source);
   std::int64_t page_count(std::string_view source);
 
   // --- documents and chunks, per sink ---------------------------------------------------

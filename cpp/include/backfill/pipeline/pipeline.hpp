@@ -37,10 +37,16 @@ struct pipeline_options {
   std::size_t fetch_concurrency = 4;  // partitions fetched at once
   std::size_t embed_concurrency = 0;  // embed calls in flight; 0 = the embedder's concurrency()
   std::size_t batches_in_flight = 0;  // batches between normalizing and committing; 0 = embed calls + 2
+  // An item the normalizer cannot read stops its partition (instead of being quarantined: left out,
+  // listed, the run failed, the partition fetched again next time).
+  bool strict = false;
+  // Rebuild the ledger's documents, chunks and embedding cache from the sink before ingesting, even
+  // when the workdir has state (pipeline/restore.hpp; a workdir without any is rebuilt anyway).
+  bool restore = false;
 };
 BACKFILL_FIELDS(pipeline_options, &s::workdir, &s::chunking, &s::batch_records, &s::max_examples,
                 &s::count_timeout_seconds, &s::count_poll_seconds, &s::overlap, &s::fetch_concurrency,
-                &s::embed_concurrency, &s::batches_in_flight)
+                &s::embed_concurrency, &s::batches_in_flight, &s::strict, &s::restore)
 
 class fetch_feed;
 
@@ -73,8 +79,9 @@ class pipeline {
   ledger& state() noexcept { return *ledger_; }
 
  private:
-  fetch_report fetch_planned(run_context& ctx, const plan_report& planned,
-                             const std::vector<std::string>& refetch, ledger& book, fetch_feed* feed);
+  // Partitions to fetch from the start: `refetch`, and those with quarantined items.
+  void start_over(const plan_report& planned, const std::vector<std::string>& refetch);
+  fetch_report fetch_planned(run_context& ctx, const plan_report& planned, ledger& book, fetch_feed* feed);
   void check_sink_before_ingest(run_context& ctx);
   // Throws config_error when the sink's settings let no record be sent at all (sink::unsendable_reason).
   void refuse_unsendable_settings();

@@ -52,9 +52,13 @@ struct validate_report {
   std::vector<duplicate_item> duplicates;  // the first max_examples of them, with evidence
   std::vector<bad_page> bad_pages;
   std::int64_t unfetched_partitions = 0;
+  // Items the normalizer cannot read (the pages that hold them are otherwise read): those found
+  // here, and those the last ingest quarantined (a field it needs missing), the first max_examples.
+  std::int64_t quarantined_count = 0;
+  std::vector<quarantined_item> quarantined;
 };
 BACKFILL_FIELDS(validate_report, &s::partitions, &s::pages, &s::items, &s::duplicate_ids, &s::duplicates,
-                &s::bad_pages, &s::unfetched_partitions)
+                &s::bad_pages, &s::unfetched_partitions, &s::quarantined_count, &s::quarantined)
 
 struct ingest_report {
   std::int64_t documents_seen = 0;
@@ -80,12 +84,17 @@ struct ingest_report {
   std::vector<std::string> warning_examples;
   // Seconds requests waited for an API's quota during the phase, per quota ("openai tokens").
   std::map<std::string, double> waits;
+  // Items of the journal that could not be read and were left out (pipeline_options::strict off),
+  // the first max_examples: the run fails until the source fixes them (their partitions are fetched
+  // again on the next run).
+  std::int64_t quarantined_count = 0;
+  std::vector<quarantined_item> quarantined;
 };
 BACKFILL_FIELDS(ingest_report, &s::documents_seen, &s::documents_unchanged, &s::documents_superseded,
                 &s::documents_deleted_upstream, &s::documents_written, &s::chunks_written,
                 &s::chunks_embedded, &s::embedding_cache_hits, &s::embed_calls, &s::stale_chunks_deleted,
                 &s::upsert_requests, &s::metadata, &s::records_skipped, &s::skipped_ids, &s::unsent,
-                &s::warnings, &s::warning_examples, &s::waits)
+                &s::warnings, &s::warning_examples, &s::waits, &s::quarantined_count, &s::quarantined)
 
 struct reconcile_report {
   std::int64_t listed = 0;             // ids the source holds now
@@ -122,11 +131,16 @@ struct verify_report {
   // Records found missing or altered whose documents were marked pending in the ledger: the next
   // ingest writes those documents again (vectors from the embedding cache); `verify --repair` at once.
   std::int64_t marked_pending = 0;
+  // Items of the source that could not be read and were left out (ingest_report::quarantined): while
+  // any is left, the backfill is not verified.
+  std::int64_t quarantined_count = 0;
+  std::vector<quarantined_item> quarantined;
 };
 BACKFILL_FIELDS(verify_report, &s::ok, &s::sink, &s::expected_count, &s::observed_count, &s::baseline,
                 &s::count_ok, &s::count_wait_seconds, &s::checked, &s::sampled, &s::missing_count,
                 &s::mismatched_count, &s::missing, &s::mismatched, &s::documents, &s::sink_info,
-                &s::criterion, &s::unsent_count, &s::unsent, &s::marked_pending)
+                &s::criterion, &s::unsent_count, &s::unsent, &s::marked_pending, &s::quarantined_count,
+                &s::quarantined)
 
 struct status_report {
   std::vector<partition_row> partitions;

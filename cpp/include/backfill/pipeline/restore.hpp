@@ -31,9 +31,11 @@ struct restore_result {
   bool supported = true;       // false: the sink cannot list or fetch (a full run follows)
 };
 
-// `source_kind`: documents whose "source" metadata differs are not this backfill's. Throws nothing
-// for a sink that cannot list (supported = false, with a log line saying a full run follows).
+// `source_kind`: documents whose "source" metadata differs are not this backfill's; `id_prefix`: what
+// the sink lists (source::id_prefix, "" = everything). Throws nothing for a sink that cannot list
+// (supported = false, with a log line saying a full run follows).
 restore_result restore_from_sink(sink& snk, ledger& book, std::string_view source_kind,
-                                 std::string_view embedder_identity, int dimension, run_context& ctx);
+                                 std::string_view embedder_identity, int dimension, run_context& ctx,
+                                 std::string_view id_prefix = {});
 
 }  // namespace backfill

@@ -9,7 +9,9 @@
 
 #include "backfill/core/context.hpp"
 #include "backfill/core/document.hpp"
+#include "backfill/core/errors.hpp"
 #include "backfill/core/fields.hpp"
+#include "backfill/core/json_items.hpp"
 
 namespace backfill {
 
@@ -59,10 +61,20 @@ class page_reader {
   virtual void for_each_in(
       std::string_view partition,
       const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) = 0;
+  // An item of the page being read that the normalizer cannot use (a field it needs is missing):
+  // the pipeline quarantines it and the page goes on. `position`: in the page's items, from 0.
+  // By default (a reader that keeps no quarantine) the page fails.
+  virtual void skip_item(std::size_t position, std::string id, std::string reason) {
+    (void)position;
+    throw source_error(id.empty() ? std::move(reason) : id + ": " + reason);
+  }
 };
 
 using document_fn = std::function<void(document&&)>;
 using item_fn = std::function<void(std::string_view id)>;
+// Hears of an item a normalizer leaves out for a field it lacks: its position on the page, its id
+// ("" when that is what lacks), why (page_reader::skip_item).
+using skip_fn = std::function<void(std::size_t position, std::string id, std::string reason)>;
 
 // A source object may be called from several threads at once (fetch of different partitions,
 // page_items, normalize), so implementations keep per-call state local or guarded.
@@ -72,6 +84,10 @@ class source {
   virtual std::string kind() const = 0;  // "slack_export"
   // A description for logs and receipts: where the data comes from, never a credential.
   virtual std::string describe() const = 0;
+
+  // What every document id of this source starts with ("jira:"), so that restoring a workdir from the
+  // sink lists only this source's records (pipeline/restore.hpp); "" lists the whole namespace.
+  virtual std::string id_prefix() const { return {}; }
 
   virtual std::vector<partition_plan> plan(run_context& ctx) = 0;
   // What a full fetch of each planned partition needs, for `backfill plan` only (run and fetch do not
@@ -106,7 +122,11 @@ class source {
   // True when every page normalizes on its own (no page needs a later one, nor another partition):
   // the pipeline may then normalize a partition's pages while later ones are still being fetched.
   virtual bool pages_self_contained() const { return false; }
-  // Turns a partition's pages into documents.
+  // Where the journal pages keep their items, so that an item the normalizer cannot read (invalid
+  // UTF-8, a lone surrogate, nesting too deep) is quarantined and the rest of its page goes on
+  // (core/json_items.hpp). The default, an empty layout, fails such a page as a whole.
+  virtual json::item_layout journal_items() const { return {}; }
+  // Turns a partition's pages into documents. Items of a page that could not be read come as null.
   virtual void normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
                          run_context& ctx) = 0;
 };

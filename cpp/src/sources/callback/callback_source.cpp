@@ -44,8 +44,12 @@ void callback_source::list_ids(const partition_plan& partition, const item_fn& f
 void callback_source::normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
                                 run_context& ctx) {
   pages.for_each([&](std::int64_t, const std::string& body, const std::string&) {
-    with_documents(partition, body,
-                   [&](const std::string& page) { read_document_page(page, kind_, partition, emit); });
+    with_documents(partition, body, [&](const std::string& page) {
+      read_document_page(page, kind_, partition, emit,
+                         [&](std::size_t position, std::string id, std::string reason) {
+                           pages.skip_item(position, std::move(id), std::move(reason));
+                         });
+    });
     ctx.checkpoint();
   });
 }

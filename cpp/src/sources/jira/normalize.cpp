@@ -85,13 +85,16 @@ void jira_source::normalize(std::string_view, page_reader& pages, const document
     normalize_jira_page(
         body, site_, emit,
         [&](std::string_view kind, const std::string& message) { ctx.warn(kind, message); },
-        options_.include_restricted);
+        options_.include_restricted,
+        [&](std::size_t position, std::string key, std::string reason) {
+          pages.skip_item(position, key.empty() ? key : "jira:" + escape_key(key), std::move(reason));
+        });
     ctx.checkpoint();
   });
 }
 
 void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit,
-                         const jira_warn_fn& warn, bool include_restricted) {
+                         const jira_warn_fn& warn, bool include_restricted, const skip_fn& skip) {
   thread_local simdjson::dom::parser parser;
   element root = parse_padded(parser, body, "a journaled Jira page");
   const simdjson::dom::array issues = journal_issues(root);
@@ -104,11 +107,17 @@ void normalize_jira_page(const std::string& body, std::string_view site, const d
   struct comment {
     std::string id, created, author, text;
   };
+  std::size_t position = 0;
   for (element issue : issues) {
+    const std::size_t at = position++;
+    if (issue.is_null()) continue;
     std::string key(get_str(issue, "/key"));
-    if (key.empty()) continue;
     element fields;
-    if (issue["fields"].get(fields)) continue;
+    if (key.empty() || issue["fields"].get(fields) || !fields.is_object()) {
+      if (skip)
+        skip(at, key, key.empty() ? "the issue has no \"key\"" : "the issue has no \"fields\" object");
+      continue;
+    }
     document d;
     d.id = "jira:" + escape_key(key);
     d.source = "jira";

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backfill/core/fields.hpp"
+#include "backfill/sources/document_page.hpp"
 #include "backfill/sources/source.hpp"
 
 namespace backfill {
@@ -56,6 +57,11 @@ class callback_source final : public source {
   void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
              run_context& ctx) override;
   void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
+  // Pages of documents are laid out as document_page.hpp says; pages a `documents` hook turns into
+  // them are the source's own.
+  json::item_layout journal_items() const override {
+    return hooks_.documents ? json::item_layout{} : document_page_layout();
+  }
   bool can_list_ids() const override { return static_cast<bool>(hooks_.list_ids); }
   void list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) override;
   bool pages_self_contained() const override { return true; }

@@ -71,6 +71,7 @@ class jira_source final : public source {
   ~jira_source() override;
 
   std::string kind() const override { return "jira"; }
+  std::string id_prefix() const override { return "jira:"; }
   std::string describe() const override;
   std::vector<partition_plan> plan(run_context& ctx) override;
   bool incremental() const override { return true; }
@@ -82,6 +83,7 @@ class jira_source final : public source {
   bool can_list_ids() const override { return true; }
   void list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) override;
   void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
+  json::item_layout journal_items() const override { return {"/search/issues", "key", "jira:"}; }
   void normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
                  run_context& ctx) override;
 
@@ -121,8 +123,11 @@ using jira_warn_fn = std::function<void(std::string_view kind, const std::string
 // fields shown>]}) into documents. `site` is the base of the browse links. `warn` hears of each field
 // value whose shape is not read (it is left out of the document); `include_restricted` as in
 // jira_options.
+// `skip` hears of an issue left out for a field it lacks (with its key); issues that are null
+// (unreadable, quarantined before) are passed over.
 void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit,
-                         const jira_warn_fn& warn = {}, bool include_restricted = false);
+                         const jira_warn_fn& warn = {}, bool include_restricted = false,
+                         const skip_fn& skip = {});
 
 // Jira's "2024-01-15T10:30:00.000+0100" as UTC ISO 8601 ("2024-01-15T09:30:00Z"); "" if unparseable.
 std::string jira_time_to_utc(std::string_view t);

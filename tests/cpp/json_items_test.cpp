@@ -1,0 +1,85 @@
+// Telling a page's items apart when some cannot be parsed (backfill/core/json_items.hpp).
+#include "backfill/core/json_items.hpp"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <string>
+
+using namespace backfill;
+using backfill::json::item_layout;
+using backfill::json::unreadable_item;
+
+namespace {
+
+std::string deep(std::size_t levels) { return std::string(levels, '[') + std::string(levels, ']'); }
+
+const item_layout jira{"/search/issues", "key", "jira:"};
+
+}  // namespace
+
+TEST(JsonItems, AnInvalidUtf8ItemIsNamedAndNulledAndTheRestReads) {
+  const std::string body =
+      "{\"search\":{\"issues\":[{\"key\":\"A-1\",\"f\":\"ok\"},{\"key\":\"A-2\",\"f\":\"bad \xff\xfe\"},"
+      "{\"key\":\"A-3\"}],\"isLast\":true},\"comments\":{}}";
+  std::string mended;
+  std::vector<unreadable_item> bad;
+  ASSERT_TRUE(json::mend_items(body, jira, mended, bad));
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].position, 1u);
+  EXPECT_EQ(bad[0].id, "jira:A-2");
+  EXPECT_NE(bad[0].reason.find("UTF-8"), std::string::npos);
+  EXPECT_EQ(
+      mended,
+      R"({"search":{"issues":[{"key":"A-1","f":"ok"},null,{"key":"A-3"}],"isLast":true},"comments":{}})");
+}
+
+TEST(JsonItems, ALoneSurrogateAndNestingTooDeepAreUnreadableItems) {
+  const std::string body =
+      R"({"documents":[{"id":"x","t":"\ud800"},{"id":"y"},{"id":"z","n":)" + deep(1030) + "}]}";
+  std::string mended;
+  std::vector<unreadable_item> bad;
+  ASSERT_TRUE(json::mend_items(body, {"/documents", "id", ""}, mended, bad));
+  ASSERT_EQ(bad.size(), 2u);
+  EXPECT_EQ(bad[0].id, "x");
+  EXPECT_NE(bad[0].reason.find("surrogate"), std::string::npos);
+  EXPECT_EQ(bad[1].position, 2u);
+  EXPECT_EQ(bad[1].id, "z");
+  EXPECT_NE(bad[1].reason.find("deeper"), std::string::npos);
+  EXPECT_EQ(mended, R"({"documents":[null,{"id":"y"},null]})");
+}
+
+TEST(JsonItems, ABodyCutShortOrMalformedCannotBeMended) {
+  std::string mended;
+  std::vector<unreadable_item> bad;
+  EXPECT_FALSE(
+      json::mend_items(R"({"documents":[{"id":"x"},{"id":"y")", {"/documents", "id", ""}, mended, bad));
+  EXPECT_FALSE(json::mend_items("<html>502</html>", {"/documents", "id", ""}, mended, bad));
+  EXPECT_FALSE(json::mend_items(R"({"other":[1]})", {"/documents", "id", ""}, mended, bad));
+  EXPECT_TRUE(bad.empty());
+  EXPECT_FALSE(json::structure_whole(R"({"a":"b)"));
+  EXPECT_FALSE(json::structure_whole(R"({"a":[1,2})"));
+  EXPECT_TRUE(json::structure_whole("[\"\xff\"]"));
+}
+
+TEST(JsonItems, AWholeAnswerParsesOrFailsOnlyInsideItsStrings) {
+  auto padded = [](std::string s) {
+    s.reserve(s.size() + simdjson::SIMDJSON_PADDING);
+    return s;
+  };
+  EXPECT_TRUE(json::whole_answer(padded(R"({"issues":[]})")));
+  EXPECT_TRUE(json::whole_answer(padded("{\"issues\":[\"\xff\"]}")));
+  EXPECT_FALSE(json::whole_answer(padded(R"({"issues":[{"key":"A-1"},{"ke)")));
+  EXPECT_FALSE(json::whole_answer(padded(R"({"issues":[1,]})")));
+}
+
+TEST(JsonItems, ReadableIsTheBodyItselfWhenItParses) {
+  std::string body = R"({"documents":[{"id":"x"}]})";
+  std::string scratch;
+  std::vector<unreadable_item> bad;
+  EXPECT_EQ(&json::readable(body, {"/documents", "id", ""}, scratch, bad), &body);
+  std::string broken = "{\"documents\":[{\"id\":\"x\xff\"}]}";
+  EXPECT_EQ(json::readable(broken, {"/documents", "id", ""}, scratch, bad), R"({"documents":[null]})");
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].id, "x");  // the printable part of an id that is not valid UTF-8
+}
