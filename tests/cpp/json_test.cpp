@@ -189,10 +189,11 @@ TEST(JsonTree, WritesAnyTreeCanonicallyAndStopsAtWhatItCannotWrite) {
 TEST(Json, ReplacesEscapedNulsOnlyWhereTheyAreEscapes) {
   std::string j = R"({"a\u0000":"x\u0000y","b":"\\u0000","c":"\\\u0000"})";
   EXPECT_EQ(bj::replace_nul_escapes(j), 3u);
-  EXPECT_EQ(j, R"({"a\ufffd":"x\ufffdy","b":"\\u0000","c":"\\\ufffd"})");
+  EXPECT_EQ(j, "{\"a\xEF\xBF\xBD\":\"x\xEF\xBF\xBDy\",\"b\":\"\\\\u0000\",\"c\":\"\\\\\xEF\xBF\xBD\"}");
+  EXPECT_EQ(bj::canonicalize(j), j);  // U+FFFD as canonical text writes it
   std::string tail = R"(\u0000{"a":"\u0000"})";
   EXPECT_EQ(bj::replace_nul_escapes(tail, 6), 1u);  // only from `from` on
-  EXPECT_EQ(tail, R"(\u0000{"a":"\ufffd"})");
+  EXPECT_EQ(tail, "\\u0000{\"a\":\"\xEF\xBF\xBD\"}");
 }
 
 TEST(Json, Utf8PrefixNeverCutsACodePoint) {

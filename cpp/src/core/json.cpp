@@ -104,7 +104,7 @@ std::size_t replace_nul_escapes(std::string& json, std::size_t from) {
     std::size_t run = 0;
     while (i - run > from && json[i - 1 - run] == '\\') ++run;
     if (run % 2 == 0) {
-      json.replace(i + 2, 4, "fffd");
+      json.replace(i, nul.size(), "\xEF\xBF\xBD");
       ++replaced;
     }
   }

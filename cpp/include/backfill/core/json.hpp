@@ -28,12 +28,13 @@ void append_floats(std::string& out, const std::vector<float>& values);
 // what metadata hashes compare. Throws backfill::error on invalid JSON.
 std::string canonicalize(std::string_view text);
 
-// Replaces each escaped NUL (\u0000) inside the JSON text from `from` on by \ufffd (U+FFFD, the
-// replacement character), in place and at the same length; returns how many. No index keeps NUL in
-// a string the same way (PostgreSQL's jsonb refuses it, C-string APIs cut there), so records leave
-// the record builder without it and every sink stores, hashes and reads back the same bytes. A
-// replacement rather than a cut keeps a visible mark where the NUL was and words apart. An escape
-// counts only after an even run of backslashes ("\\u0000" is a backslash, then "u0000").
+// Replaces each escaped NUL (\u0000) inside the JSON text from `from` on by U+FFFD (the replacement
+// character, as the three UTF-8 bytes append_string writes for it, so canonical text stays canonical);
+// returns how many. No index keeps NUL in a string the same way (PostgreSQL's jsonb refuses it,
+// C-string APIs cut there), so records leave the record builder without it and every sink stores,
+// hashes and reads back the same bytes. A replacement rather than a cut keeps a visible mark where
+// the NUL was and words apart. An escape counts only after an even run of backslashes ("\\u0000" is
+// a backslash, then "u0000").
 std::size_t replace_nul_escapes(std::string& json, std::size_t from = 0);
 
 // True when `s` is valid UTF-8.

@@ -48,11 +48,15 @@ void append_text(std::string& out, std::string_view text) {
 // jsonb refuses the escape \u0000 and would fail the whole batch. Records from the pipeline come
 // without it (the record builder replaces it); Sink.upsert's records from Python may not.
 void append_jsonb(std::string& out, std::string_view json) {
+  std::string replaced;
+  if (json.find("\\u0000") != std::string_view::npos) {
+    replaced.assign(json);
+    json::replace_nul_escapes(replaced);
+    json = replaced;
+  }
   append_be(out, static_cast<std::int32_t>(json.size() + 1));
   out.push_back('\1');
-  const std::size_t at = out.size();
   out.append(json);
-  json::replace_nul_escapes(out, at);
 }
 
 void append_vector(std::string& out, const std::vector<float>& values) {
