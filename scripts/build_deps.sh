@@ -144,6 +144,7 @@ pg=$(src postgresql-15)
 (cd "$pg" && run ./configure --prefix="$prefix" --with-includes="$prefix/include" --with-libraries="$prefix/lib" --with-openssl --without-readline --without-icu --without-gssapi \
   --without-ldap --without-zlib --without-lz4 --without-zstd --without-llvm --without-libxml --without-pam \
   --without-perl --without-python --without-tcl --without-selinux --without-systemd CFLAGS="-O2 -fPIC")
+run make -C "$pg/src/backend" generated-headers  # errcodes.h and the like, which src/common includes
 for dir in src/include src/common src/port src/interfaces/libpq; do run make -C "$pg/$dir" -j "$jobs"; done
 for dir in src/include src/interfaces/libpq; do run make -C "$pg/$dir" install; done
 cp "$pg/src/common/libpgcommon_shlib.a" "$pg/src/port/libpgport_shlib.a" "$prefix/lib/"
