@@ -22,7 +22,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="backfill-demo-") as empty:
         where = subprocess.run([sys.executable, "-c", "import backfill; print(backfill.__file__)"], cwd=empty,
                                capture_output=True, text=True, check=True).stdout.strip()
-        if Path(where).resolve().is_relative_to(repo):
+        if Path(where).resolve().is_relative_to(repo / "python"):
             print(f"wheel-demo: backfill imported from the source tree ({where}), not an installed wheel",
                   file=sys.stderr)
             return 1
