@@ -183,6 +183,7 @@ class Pipeline:
         progress = make_progress(self._progress_setting)
         timeline = Timeline(self.workdir, progress)
         ok = False
+        result = None
         try:
             result = core_value(fn(*args, progress=timeline, cancel=self._cancel))
             ok = True
@@ -194,7 +195,7 @@ class Pipeline:
             end = time.time()
             self._seconds = timeline.phase_seconds(end)
             if record:
-                timeline.save(end, ok)
+                timeline.save(end, ok, result)
             close = getattr(progress, "close", None)
             if close is not None:
                 close()

@@ -72,12 +72,31 @@ def phase_seconds(where: Where) -> dict[str, float]:
     return dict(out)
 
 
+def ingest_seconds(where: Where) -> dict[str, float]:
+    """Where the ingest's time went, summed over every call in the workdir's timeline: its stages
+    (read and normalize, waiting for the fetch, embed, upsert, held by embed and upsert; embed and
+    upsert summed over their workers) and, as ``waiting for <quota>``, the seconds requests waited
+    for each API quota."""
+    out: dict[str, float] = defaultdict(float)
+    for s in read_timeline(_workdir(where)):
+        for name, seconds in s.get("stages", {}).items():
+            out[name] += seconds
+        for name, seconds in s.get("waits", {}).items():
+            out[f"waiting for {name}"] += seconds
+    return dict(out)
+
+
 def time_spent(where: Where, ax: Any = None) -> Any:
-    """A bar per phase: the seconds it took, over every call recorded in the workdir."""
+    """A bar per phase: the seconds it took, over every call recorded in the workdir; then, inside
+    ingest, a bar per stage and per quota waited for (see ingest_seconds)."""
     fig, ax = _axes(ax)
     seconds = phase_seconds(where)
+    inside = {f"ingest: {k}": v for k, v in ingest_seconds(where).items() if v > 0}
     names = list(seconds)
-    ax.barh(names, [seconds[n] for n in names], color="#4c72b0")
+    colors = ["#4c72b0"] * len(names) + ["#dd8452" if "waiting" in n else "#55a868" for n in inside]
+    seconds |= inside
+    names += list(inside)
+    ax.barh(names, [seconds[n] for n in names], color=colors)
     ax.invert_yaxis()
     ax.set_xlabel("seconds")
     ax.set_title("where the time went")

@@ -291,6 +291,9 @@ class IngestReport(PhaseReport):
     warnings: int = 0
     warning_examples: list[str] = field(default_factory=list)
     waits: dict[str, float] = field(default_factory=dict)  # seconds waited for each API quota
+    # where the time went: read and normalize, waiting for the fetch, embed and upsert (summed over
+    # their workers), held by embed and upsert (the batches in flight were full)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
     quarantined_count: int = 0
     quarantined: list[QuarantinedItem] = field(default_factory=list)
 

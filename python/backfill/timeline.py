@@ -3,8 +3,9 @@
 Every phase call appends its progress samples to ``<workdir>/timeline.jsonl``, one JSON object a
 line: ``{"call", "t", "phase", "partition", "done", "total", "unit"}`` (``t`` in seconds since the
 epoch; at most one sample per phase every ``every`` seconds, plus each phase's first and last),
-then an ``{"call", "t", "end": true, "ok"}`` line when the call returns. A sample holds counters
-only: no secret, no document text."""
+then an ``{"call", "t", "end": true, "ok"}`` line when the call returns, with the ingest's
+``stages`` (seconds per stage, see IngestReport.stage_seconds) and ``waits`` (seconds per quota)
+when the call ingested. A sample holds counters only: no secret, no document text."""
 
 from __future__ import annotations
 
@@ -56,13 +57,14 @@ class Timeline:
             out[phase] = out.get(phase, 0.0) + max(stop - start, 0.0)
         return out
 
-    def save(self, end: float, ok: bool) -> None:
+    def save(self, end: float, ok: bool, result: Any = None) -> None:
         """Appends this call's samples to the workdir's timeline; a workdir that cannot be written
-        loses only the timeline."""
+        loses only the timeline. ``result`` is the call's plain-data result: an ingest's time split
+        is kept from it."""
         if self._last is not None and self.samples and self.samples[-1] is not self._last:
             self.samples.append(self._last)
         lines = [json.dumps(s, ensure_ascii=False) for s in self.samples]
-        lines.append(json.dumps({"call": self.call, "t": round(end, 3), "end": True, "ok": ok}))
+        lines.append(json.dumps({"call": self.call, "t": round(end, 3), "end": True, "ok": ok, **_time_split(result)}))
         try:
             # Private like every file of the workdir (0600 whatever the umask).
             fd = os.open(self.workdir / FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -70,6 +72,18 @@ class Timeline:
                 f.write("\n".join(lines) + "\n")
         except OSError:
             pass
+
+
+def _time_split(result: Any) -> dict[str, Any]:
+    """The stage seconds and quota waits of an ingest in a call's result (the ingest report itself,
+    or a dict holding it as ``ingest``), rounded; {} when it has none."""
+    ingest = result.get("ingest", result) if isinstance(result, dict) else None
+    if not isinstance(ingest, dict) or "stage_seconds" not in ingest:
+        return {}
+    return {
+        "stages": {k: round(v, 3) for k, v in ingest["stage_seconds"].items()},
+        "waits": {k: round(v, 3) for k, v in ingest.get("waits", {}).items()},
+    }
 
 
 def read_timeline(workdir: str | os.PathLike[str]) -> list[dict[str, Any]]:

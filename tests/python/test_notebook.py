@@ -77,6 +77,7 @@ def test_inspect_a_run_shows_plan_against_actual_receipts_and_figures(tmp_path: 
     assert any("estimated_pages" in h and "pages" in h and "#general" in h for h in tables)  # plan vs actual
     assert any("count_expected" in h and "readback_missing" in h for h in tables)  # the receipts
     assert "'fetch':" in text_of(outputs) and "'ingest':" in text_of(outputs)  # phase_seconds
+    assert "'embed':" in text_of(outputs) and "'upsert':" in text_of(outputs)  # ingest_seconds
     assert any("image/png" in o.get("data", {}) for o in outputs), "no figure was produced"
 
 

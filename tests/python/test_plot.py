@@ -41,15 +41,44 @@ def test_every_phase_call_is_recorded_in_the_workdir(workdir: Path) -> None:
 def test_the_figures_have_data(workdir: Path) -> None:
     seconds = backfill.plot.phase_seconds(workdir)
     assert {"plan", "fetch", "ingest", "verify"} <= set(seconds) and all(v >= 0 for v in seconds.values())
+    inside = {k: v for k, v in backfill.plot.ingest_seconds(workdir).items() if v > 0}
     fig = backfill.plot.overview(workdir)
     spent, speed, parts = fig.axes
-    assert len(spent.patches) == len(seconds)
+    assert len(spent.patches) == len(seconds) + len(inside)
+    assert [t.get_text() for t in spent.get_yticklabels()][len(seconds):] == [f"ingest: {k}" for k in inside]
     with ledger(workdir) as db:
         partitions = db.execute("SELECT COUNT(DISTINCT partition) FROM pages").fetchone()[0]
     assert len(parts.get_lines()) == partitions > 3  # a line per partition (conversations, the workspace)
     assert parts.get_lines()[0].get_ydata()[-1] >= 1
     # A small run may finish a phase between two progress ticks, so a rate can be 0; never negative.
     assert speed.get_lines() and min(min(line.get_ydata()) for line in speed.get_lines()) >= 0
+
+
+def test_each_ingest_records_where_its_time_went(workdir: Path) -> None:
+    stages = [s["stages"] for s in read_timeline(workdir) if s.get("end") and "stages" in s]
+    assert len(stages) == 2  # the ingest of each run; plan and verify have none
+    for split in stages:
+        assert set(split) == {"read and normalize", "waiting for the fetch", "embed", "upsert",
+                              "held by embed and upsert"}
+        assert all(v >= 0 for v in split.values())
+    assert stages[0]["embed"] > 0 and stages[0]["upsert"] > 0  # the second run finds nothing changed
+    total = backfill.plot.ingest_seconds(workdir)
+    assert total["embed"] == pytest.approx(sum(s["embed"] for s in stages))
+
+
+def test_quota_waits_are_drawn_beside_the_stages(tmp_path: Path) -> None:
+    rows = [
+        {"call": "a", "t": 10.0, "phase": "ingest", "partition": "", "done": 0, "total": 2, "unit": "pages"},
+        {"call": "a", "t": 20.0, "end": True, "ok": True,
+         "stages": {"read and normalize": 1.5, "embed": 8.0, "upsert": 0.5}, "waits": {"openai tokens": 6.25}},
+    ]
+    (tmp_path / "timeline.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert backfill.plot.ingest_seconds(tmp_path) == {"read and normalize": 1.5, "embed": 8.0, "upsert": 0.5,
+                                                      "waiting for openai tokens": 6.25}
+    (ax,) = backfill.plot.time_spent(tmp_path).axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "ingest", "ingest: read and normalize", "ingest: embed", "ingest: upsert", "ingest: waiting for openai tokens"]
+    assert [p.get_width() for p in ax.patches] == [10.0, 1.5, 8.0, 0.5, 6.25]
 
 
 def test_throughput_is_the_rate_between_samples(tmp_path: Path) -> None:

@@ -8,6 +8,14 @@
 
 namespace backfill {
 
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
 ingest_stages::ingest_stages(embedder& emb, batch_writer& writer, ledger& book, stage_options options)
     : emb_(emb), emb_id_(emb.identity()), writer_(writer), book_(book), overlap_(options.overlap) {
   const std::size_t workers = std::clamp<std::size_t>(options.embed_workers, 1, 64);
@@ -46,9 +54,13 @@ void ingest_stages::fail() noexcept {
 void ingest_stages::submit(std::shared_ptr<batch> b, std::vector<embed_job> jobs, bool drain,
                            run_context& ctx) {
   if (!overlap_) {
+    auto start = std::chrono::steady_clock::now();
     for (auto& job : jobs) chunks_embedded_ += static_cast<std::int64_t>(embed(job, &ctx));
+    seconds_.embed += seconds_since(start);
     if (!jobs.empty()) failpoint("ingest.batch_embedded");
+    start = std::chrono::steady_clock::now();
     writer_.write(*b, book_);
+    seconds_.write += seconds_since(start);
     ctx.checkpoint();
     return;
   }
@@ -76,8 +88,22 @@ void ingest_stages::abandon() noexcept {
   }
 }
 
+ingest_stages::busy_seconds ingest_stages::seconds() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return seconds_;
+}
+
 template <typename Pred>
 void ingest_stages::wait_until(run_context& ctx, Pred ready) {
+  const auto start = std::chrono::steady_clock::now();
+  struct held_time {  // counted however the wait ends
+    ingest_stages& self;
+    std::chrono::steady_clock::time_point start;
+    ~held_time() {
+      std::lock_guard<std::mutex> lock(self.mutex_);
+      self.seconds_.held += seconds_since(start);
+    }
+  } held{*this, start};
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -128,11 +154,14 @@ void ingest_stages::embed_loop() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
+    const auto start = std::chrono::steady_clock::now();
     std::size_t n = embed(job, &stop_ctx);
+    const double took = seconds_since(start);
     bool last = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       chunks_embedded_ += static_cast<std::int64_t>(n);
+      seconds_.embed += took;
       last = --job.owner->jobs_pending == 0;
     }
     if (last) failpoint("ingest.batch_embedded");
@@ -156,10 +185,13 @@ void ingest_stages::write_loop() {
       b = std::move(writes_.front());
       writes_.pop_front();
     }
+    const auto start = std::chrono::steady_clock::now();
     writer_.write(*b, *writer_ledger_);
+    const double took = seconds_since(start);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       --alive_;
+      seconds_.write += took;
     }
     done_.notify_all();
   }

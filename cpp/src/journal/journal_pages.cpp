@@ -1,5 +1,6 @@
 #include "backfill/journal/journal_pages.hpp"
 
+#include <chrono>
 #include <utility>
 
 #include <fmt/format.h>
@@ -66,7 +67,10 @@ void journal_pages::for_each(
     std::int64_t next = read_from(partition_, seq, fn);
     if (next == seq && finished) return;
     if (next == seq) {
+      const auto start = std::chrono::steady_clock::now();
       feed_->wait(version, std::chrono::milliseconds(50));
+      if (waited_)
+        *waited_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (on_wait_) on_wait_();
       if (ctx_) ctx_->checkpoint();
     }

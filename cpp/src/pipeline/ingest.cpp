@@ -115,6 +115,8 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
     ctx.begin_phase("ingest", "pages", fetched_pages());
   const std::int64_t calls_before = embedder_->calls();
   const auto waits_before = http::quota_waits_total();
+  const auto started = std::chrono::steady_clock::now();
+  double fetch_waits = 0;
   const std::int64_t warnings_before = ctx.warnings();
   const std::size_t examples_before = ctx.warning_examples().size();
 
@@ -180,6 +182,7 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
       journal_pages pages(journal_, *ledger_, options_.workdir, kind, name, live ? feed : nullptr, &ctx,
                           show_progress);
       pages.count_pages_into(&pages_read);
+      pages.count_waits_into(&fetch_waits);
       std::vector<quarantined_item> held;
       if (!options_.strict) pages.quarantine_into(source_->journal_items(), &held);
       source_->normalize(name, pages, on_document, ctx);
@@ -197,12 +200,14 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
     } else if (feed) {
       // Pages that need their neighbours (or other partitions) wait for the whole fetch.
       std::uint64_t v = feed->version();
+      const auto wait_start = std::chrono::steady_clock::now();
       while (!feed->done()) {
         feed->wait(v, std::chrono::milliseconds(50));
         v = feed->version();
         show_progress();
         ctx.checkpoint();
       }
+      fetch_waits += std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
     }
     if (feed) show_progress();
     if (feed) {
@@ -251,6 +256,14 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
     const double waited = seconds - (before == waits_before.end() ? 0.0 : before->second);
     if (waited > 0) report.waits[name] = waited;
   }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const auto busy = stages.seconds();
+  const double own = options_.overlap ? busy.held : busy.embed + busy.write;  // not the calling thread's work
+  report.stage_seconds = {{"read and normalize", std::max(wall - own - fetch_waits, 0.0)},
+                          {"waiting for the fetch", fetch_waits},
+                          {"embed", busy.embed},
+                          {"upsert", busy.write}};
+  if (options_.overlap) report.stage_seconds["held by embed and upsert"] = busy.held;
   report.warnings = ctx.warnings() - warnings_before;
   const std::vector<std::string> examples = ctx.warning_examples();  // of the kinds this ingest met first
   for (std::size_t i = examples_before;

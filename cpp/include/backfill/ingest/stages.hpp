@@ -62,6 +62,16 @@ class ingest_stages {
 
   std::int64_t chunks_embedded() const noexcept { return chunks_embedded_; }
 
+  // Where the stages' time went (valid after finish()): seconds spent in embed calls, summed over
+  // the workers (quota waits inside the embedder included); in writing batches to the sink and the
+  // ledger; and by the calling thread blocked in submit()/finish() waiting for both.
+  struct busy_seconds {
+    double embed = 0;
+    double write = 0;
+    double held = 0;
+  };
+  busy_seconds seconds() const;
+
  private:
   template <typename Pred>
   void wait_until(run_context& ctx, Pred ready);
@@ -82,7 +92,7 @@ class ingest_stages {
   std::unique_ptr<ledger> writer_ledger_;
   std::mutex cache_mutex_;
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable work_;  // wakes embed workers and the writer
   std::condition_variable done_;  // wakes the calling thread
   std::deque<embed_job> jobs_;
@@ -91,7 +101,8 @@ class ingest_stages {
   bool stopping_ = false;
   bool failed_ = false;
   std::int64_t chunks_embedded_ = 0;
-  task_group threads_;  // last: destroyed (stopped and joined) first
+  busy_seconds seconds_;  // guarded by mutex_
+  task_group threads_;    // last: destroyed (stopped and joined) first
 };
 
 }  // namespace backfill

@@ -42,6 +42,8 @@ class journal_pages final : public page_reader {
       const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override;
   // Counts every page of the partition once it has been handed on (ingest's progress, in pages).
   void count_pages_into(std::int64_t* n) noexcept { pages_read_ = n; }
+  // Adds the seconds spent waiting for the fetch to record more pages to `*seconds`.
+  void count_waits_into(double* seconds) noexcept { waited_ = seconds; }
   // Quarantine instead of failing: a page that does not parse is handed on with its unreadable
   // items null (laid out as `layout` says), and those items, and the ones the normalizer skips, are
   // appended to `held`. Without it, such a page fails the partition.
@@ -64,6 +66,7 @@ class journal_pages final : public page_reader {
   run_context* ctx_;
   std::function<void()> on_wait_;  // before each checkpoint while waiting for the fetch
   std::int64_t* pages_read_ = nullptr;
+  double* waited_ = nullptr;
   std::int64_t counted_to_ = 0;  // the pages below this seq are counted
   bool counting_ = false;        // reading the own partition (for_each), not a neighbour (for_each_in)
   std::string buffer_;

@@ -84,6 +84,12 @@ struct ingest_report {
   std::vector<std::string> warning_examples;
   // Seconds requests waited for an API's quota during the phase, per quota ("openai tokens").
   std::map<std::string, double> waits;
+  // Where the phase's time went, in seconds: "read and normalize" (the journal, dedup and record
+  // building on the calling thread), "waiting for the fetch" (an overlapped run's ingest waiting for
+  // pages), "embed" (embed calls, summed over the workers, quota waits included), "upsert" (writing
+  // batches to the sink and the ledger), "held by embed and upsert" (the calling thread blocked
+  // while the batches in flight were full).
+  std::map<std::string, double> stage_seconds;
   // Items of the journal that could not be read and were left out (pipeline_options::strict off),
   // the first max_examples: the run fails until the source fixes them (their partitions are fetched
   // again on the next run).
@@ -94,7 +100,8 @@ BACKFILL_FIELDS(ingest_report, &s::documents_seen, &s::documents_unchanged, &s::
                 &s::documents_deleted_upstream, &s::documents_written, &s::chunks_written,
                 &s::chunks_embedded, &s::embedding_cache_hits, &s::embed_calls, &s::stale_chunks_deleted,
                 &s::upsert_requests, &s::metadata, &s::records_skipped, &s::skipped_ids, &s::unsent,
-                &s::warnings, &s::warning_examples, &s::waits, &s::quarantined_count, &s::quarantined)
+                &s::warnings, &s::warning_examples, &s::waits, &s::stage_seconds, &s::quarantined_count,
+                &s::quarantined)
 
 struct reconcile_report {
   std::int64_t listed = 0;             // ids the source holds now
