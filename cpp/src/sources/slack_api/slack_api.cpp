@@ -154,6 +154,19 @@ std::vector<partition_plan> slack_api_source::plan(run_context& ctx) {
   return out;
 }
 
+void slack_api_source::estimate(std::vector<partition_plan>& partitions, run_context&) {
+  const auto& pace = impl_->api.pace();
+  const std::string_view history = "conversations.history";
+  std::int64_t sent = 0;
+  for (auto& p : partitions) {
+    if (p.name == workspace_partition) continue;
+    if (p.estimated_pages > p.estimated_requests) p.estimated_requests = p.estimated_pages;
+    p.estimated_seconds =
+        pace.seconds_for(history, sent + p.estimated_requests) - pace.seconds_for(history, sent);
+    sent += p.estimated_requests;
+  }
+}
+
 std::string slack_api_source::reopen_cursor(const partition_plan& partition, std::string_view watermark) {
   if (partition.name == workspace_partition) return {};
   channel_cursor c;
