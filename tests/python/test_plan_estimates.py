@@ -136,10 +136,10 @@ def test_github_plan_estimates_tokens_and_time_within_15_percent(github: Callabl
     check_against_run(planned, done)
 
 
-def slack_pipeline(fake: SlackApiFake, workdir: Path, factor: float) -> Pipeline:
+def slack_pipeline(fake: SlackApiFake, workdir: Path, factor: float, tier: str) -> Pipeline:
     return Pipeline(
         backfill.SlackApi(token=SLACK_TOKEN, base_url=fake.url, workspace_url="https://acme.slack.com",
-                          tier="non_marketplace", rate_scale=factor),
+                          tier=tier, rate_scale=factor, page_size=15),
         backfill.HashEmbedder(dimension=32),
         backfill.LocalIndex(),
         name="slack",
@@ -150,23 +150,22 @@ def slack_pipeline(fake: SlackApiFake, workdir: Path, factor: float) -> Pipeline
 
 def test_slack_plan_reads_history_pages_and_estimates_items_tokens_and_time_within_15_percent(
         tmp_path: Path) -> None:
-    """Under the non-Marketplace limits (15 messages a page, a Slack minute lasting a third of a second),
+    """At Tier 3 (50 history requests a minute, a Slack minute lasting 15 s here) with pages of 15 messages,
     the plan's sample of history pages gives each conversation's messages and pages, hence the time."""
-    factor = 180.0
+    factor = 4.0
     with SlackApiFake(SLACK_TOKEN) as fake:
         fake.time_factor = factor
-        fake.non_marketplace = True
         fake.generate(channels=6, messages=40, thread_share=0.0)
-        plan = slack_pipeline(fake, tmp_path / "wd", factor).plan()
+        plan = slack_pipeline(fake, tmp_path / "wd", factor, "marketplace").plan()
         convs = [p for p in plan.partitions if p.name in fake.channels]
         assert len(convs) == 6
         for p in convs:
             assert p.estimated_items == len(fake.channels[p.name].messages)
             assert p.estimated_requests == p.estimated_pages == 3
         assert plan.estimate is not None and plan.estimate.tokens > 0
-        time.sleep(60 / factor)  # the plan's last history request is a Slack minute old
+        time.sleep(1.0)  # the plan's last history request leaves the fake's bucket room for the run's first
         start = time.monotonic()
-        run = slack_pipeline(fake, tmp_path / "wd", factor).run()
+        run = slack_pipeline(fake, tmp_path / "wd", factor, "marketplace").run()
         wall = time.monotonic() - start
     within(sum(p.estimated_items for p in convs), run.fetch.items_fetched, "items")
     compared = {c.what: c for c in run.plan_vs_actual}
@@ -174,6 +173,20 @@ def test_slack_plan_reads_history_pages_and_estimates_items_tokens_and_time_with
     within(compared["tokens"].planned, run.ingest.tokens_embedded, "tokens")
     within(compared["seconds"].planned, wall, "seconds")
     assert "plan vs run: documents" in str(run) and "plan vs run" in run._repr_html_()
+
+
+def test_slack_plan_reads_no_history_sample_under_the_non_marketplace_limits(tmp_path: Path) -> None:
+    """There a history page costs a (Slack) minute: the plan spends none and says what it does not know."""
+    with SlackApiFake(SLACK_TOKEN) as fake:
+        fake.time_factor = 600.0
+        fake.non_marketplace = True
+        fake.generate(channels=3, messages=5, thread_share=0.0)
+        plan = slack_pipeline(fake, tmp_path / "wd", 600.0, "non_marketplace").plan()
+        assert not fake.method_calls("conversations.history")
+    convs = [p for p in plan.partitions if p.name in fake.channels]
+    assert all(p.sampled_items == -1 and p.estimated_tokens == -1 for p in convs)
+    assert plan.estimate is not None and len(plan.estimate.unestimated) == 3
+    assert "not estimated" in str(plan)
 
 
 def test_the_plan_prices_the_tokens_not_yet_cached_and_the_report_and_receipt_carry_them(

@@ -45,13 +45,16 @@ class collector final : public page_sink {
 // The sampled pages as the journal would give them to the normalizer.
 class memory_reader final : public page_reader {
  public:
-  memory_reader(const std::vector<page>& pages, const std::map<std::string, std::vector<page>, std::less<>>& others)
+  memory_reader(const std::vector<page>& pages,
+                const std::map<std::string, std::vector<page>, std::less<>>& others)
       : pages_(pages), others_(others) {}
-  void for_each(const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override {
+  void for_each(
+      const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override {
     each(pages_, fn);
   }
-  void for_each_in(std::string_view partition,
-                   const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override {
+  void for_each_in(
+      std::string_view partition,
+      const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override {
     if (auto it = others_.find(partition); it != others_.end()) each(it->second, fn);
   }
   void skip_item(std::size_t, std::string, std::string) override {}  // the sample counts what reads
@@ -70,9 +73,8 @@ class memory_reader final : public page_reader {
 std::int64_t scaled(std::int64_t amount, std::int64_t per, std::int64_t items) {
   if (items == 0) return 0;
   if (per <= 0 || items < 0) return -1;
-  return static_cast<std::int64_t>(static_cast<double>(amount) * static_cast<double>(items) /
-                                       static_cast<double>(per) +
-                                   0.5);
+  return static_cast<std::int64_t>(
+      static_cast<double>(amount) * static_cast<double>(items) / static_cast<double>(per) + 0.5);
 }
 
 }  // namespace
@@ -84,7 +86,8 @@ std::vector<partition_sample> read(source& src, ledger* cache, const settings& h
   std::size_t budget = how.max_pages;
   for (std::size_t i = 0; i < partitions.size() && budget > 0; ++i) {
     partition_plan& p = partitions[i];
-    if (p.estimated_items == 0) continue;  // counted empty: nothing to read
+    // Counted empty: nothing to read; sampled_items -1: the source asks for no sample of it.
+    if (p.estimated_items == 0 || p.sampled_items < 0) continue;
     ctx.state().partition = p.name;
     ctx.checkpoint();
     collector pages(std::min(how.pages_per_partition, budget));
@@ -111,17 +114,18 @@ std::vector<partition_sample> read(source& src, ledger* cache, const settings& h
     }
     s.pages = static_cast<std::int64_t>(pages.pages.size());
     memory_reader reader(pages.pages, read_pages);
-    src.normalize(p.name, reader,
-                  [&](document&& doc) {
-                    ++s.documents;
-                    for (const chunk& c : chunk_document(doc, how.chunking)) {
-                      const auto tokens = static_cast<std::int64_t>(billed_tokens(c.text));
-                      ++s.chunks;
-                      s.tokens += tokens;
-                      if (cache && cache->cached_embedding(how.embedder, c.text_hash)) s.cached_tokens += tokens;
-                    }
-                  },
-                  ctx);
+    src.normalize(
+        p.name, reader,
+        [&](document&& doc) {
+          ++s.documents;
+          for (const chunk& c : chunk_document(doc, how.chunking)) {
+            const auto tokens = static_cast<std::int64_t>(billed_tokens(c.text));
+            ++s.chunks;
+            s.tokens += tokens;
+            if (cache && cache->cached_embedding(how.embedder, c.text_hash)) s.cached_tokens += tokens;
+          }
+        },
+        ctx);
     p.sampled_items = s.items;
     if (s.whole) {
       if (p.estimated_items < 0) p.estimated_items = s.items;
@@ -153,7 +157,9 @@ void apply(const std::vector<partition_sample>& samples, std::vector<partition_p
     const partition_sample& s = samples[i].whole || samples[i].items > 0 ? samples[i] : all;
     const bool per_document = !samples[i].whole && p.estimated_documents >= 0;
     const std::int64_t per = per_document ? s.documents : s.items;
-    const std::int64_t items = samples[i].whole ? s.items : per_document ? p.estimated_documents : p.estimated_items;
+    const std::int64_t items = samples[i].whole ? s.items
+                               : per_document   ? p.estimated_documents
+                                                : p.estimated_items;
     if (!per_document) p.estimated_documents = scaled(s.documents, per, items);
     p.estimated_chunks = scaled(s.chunks, per, items);
     p.estimated_tokens = scaled(s.tokens, per, items);

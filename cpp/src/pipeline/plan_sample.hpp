@@ -29,6 +29,9 @@ struct partition_sample {
   bool whole = false;  // the partition ended within the sample
 };
 
+// A source whose pages cost it dearly (Slack's history under the non-Marketplace limits: a minute a
+// page) marks a partition not to sample by planning it with sampled_items -1.
+//
 // Reads the sample, in plan order (a partition's normalizer may read an earlier one's pages, as
 // Slack's names come from its workspace partition). Sets each partition's sampled_items, and
 // estimated_items and estimated_pages where the source left them unknown and the sample read the
@@ -36,9 +39,9 @@ struct partition_sample {
 std::vector<partition_sample> read(source& src, ledger* cache, const settings& how,
                                    std::vector<partition_plan>& partitions, run_context& ctx);
 
-// Sets estimated_documents, estimated_chunks, estimated_tokens, cached_tokens and estimated_bytes from the sample per item
-// and each partition's estimated_items; partitions the budget left unsampled get the sampled ones'
-// average per item. A partition whose time the source left unknown (no rate to pace it by) gets its
+// Sets estimated_documents, estimated_chunks, estimated_tokens, cached_tokens and estimated_bytes from the
+// sample per item and each partition's estimated_items; partitions the budget left unsampled get the sampled
+// ones' average per item. A partition whose time the source left unknown (no rate to pace it by) gets its
 // requests at the pace the sample's pages came.
 void apply(const std::vector<partition_sample>& samples, std::vector<partition_plan>& partitions);
 

@@ -29,7 +29,8 @@ void jira_source::estimate(std::vector<partition_plan>& partitions, run_context&
     http::request r;
     r.method = "POST";
     r.url = site_ + "/rest/api/3/search/approximate-count";
-    r.headers = {{"Authorization", auth_}, {"Accept", "application/json"}, {"Content-Type", "application/json"}};
+    r.headers = {
+        {"Authorization", auth_}, {"Accept", "application/json"}, {"Content-Type", "application/json"}};
     r.body = "{\"jql\":";
     json::append_string(r.body, jql);
     r.body += "}";

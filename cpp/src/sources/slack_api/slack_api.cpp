@@ -144,7 +144,10 @@ std::vector<partition_plan> slack_api_source::plan(run_context& ctx) {
   const auto& pace = impl_->api.pace();
   const std::string_view history = "conversations.history";
   std::int64_t sent = 0;
+  // Under the non-Marketplace limits a history page costs a minute: the plan reads no sample of it.
+  const bool costly = pace.non_marketplace();
   for (auto& p : slack_api::pick(impl_->options, impl_->lists.conversations(ctx))) {
+    if (costly) p.sampled_items = -1;
     p.estimated_requests = 1;
     p.estimated_seconds = pace.seconds_for(history, sent + 1) - pace.seconds_for(history, sent);
     sent += p.estimated_requests;
