@@ -50,6 +50,7 @@ class RunSettings:
     reconcile: bool = False
     reconcile_max_fraction: float = 0.5
     strict: bool = _PIPELINE.strict
+    plan_sample_pages: int = _PIPELINE.plan_sample_pages
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
-from backfill import _core
+from backfill import _core, estimates
 from backfill._options import core_options
 from backfill.chunking import Chunking
 from backfill.embedders import EmbedderSpec, HashEmbedder
@@ -57,7 +57,8 @@ class Pipeline:
     out and listed, the rest goes on, and the backfill is not verified until the source fixes it
     (its partition is fetched again on the next run); ``strict`` stops at the first one instead.
     ``restore`` rebuilds the ledger from the sink before ingesting even when the workdir has state
-    (a workdir without any is rebuilt anyway).
+    (a workdir without any is rebuilt anyway). ``plan_sample_pages``: the pages :meth:`plan` reads to
+    estimate tokens (0: none).
     ``progress`` is ``"auto"`` (a tqdm bar when
     a person is watching, log lines otherwise), ``"tqdm"``, ``"log"``, ``"none"`` or a callable.
     """
@@ -81,6 +82,7 @@ class Pipeline:
         reconcile_max_fraction: float = 0.5,
         strict: bool = _DEFAULTS.strict,
         restore: bool = _DEFAULTS.restore,
+        plan_sample_pages: int = _DEFAULTS.plan_sample_pages,
         progress: ProgressSetting = "auto",
     ) -> None:
         self.source = source
@@ -127,6 +129,7 @@ class Pipeline:
             fetch_concurrency=fetch_concurrency,
             strict=strict,
             restore=restore,
+            plan_sample_pages=plan_sample_pages,
         )
         self._core = _core.Pipeline(self._source, self._embedder, self._sink, options)
 
@@ -160,6 +163,7 @@ class Pipeline:
             reconcile_max_fraction=config.run.reconcile_max_fraction,
             strict=config.run.strict if strict is None else strict,
             restore=restore,
+            plan_sample_pages=config.run.plan_sample_pages,
             progress=progress,
         )
         if config.path is not None:
@@ -211,10 +215,21 @@ class Pipeline:
 
     def plan(self, *, estimate: bool = True) -> PlanReport:
         """Lists the partitions and estimates their size. With ``estimate``, sources that can tell say what
-        a full fetch of each partition needs (GitHub: items, requests, time at the rate limit), which may
-        cost them a few requests; ``run`` plans without."""
+        a full fetch of each partition needs (Jira: the approximate count; GitHub: items, requests, time at
+        the rate limit), which may cost them a few requests, and a sample of each partition's first pages
+        (read into memory, up to ``plan_sample_pages`` in all) goes through the normalizer and the
+        chunker for the documents, tokens, cost, time and disk (``report.estimate``; see
+        backfill.estimates). The estimate is kept in the workdir: the next ``run`` reports how it
+        compared. ``run`` plans without."""
         call = self._core.plan_with_estimates if estimate else self._core.plan
-        return self._timed(PlanReport.from_dict(self._call(call)), "plan")
+        report = self._timed(PlanReport.from_dict(self._call(call)), "plan")
+        if estimate:
+            report.estimate = estimates.estimate(
+                report, self.embedder, self._embedder.identity, self._embedder.dimension,
+                isinstance(self.sink, LocalIndex),
+            )
+            estimates.save(self.workdir, report)
+        return report
 
     def fetch(self, refetch: Sequence[str] = ()) -> FetchReport:
         """Journals every page not yet journaled. ``refetch`` names partitions to fetch again from the
@@ -243,9 +258,14 @@ class Pipeline:
     def ingest(self) -> IngestReport:
         """Normalizes, deduplicates, chunks, embeds (cache first) and upserts what changed."""
         with self._lock:
-            report = self._timed(IngestReport.from_dict(self._call(self._core.ingest)), "ingest")
+            report = self._priced(IngestReport.from_dict(self._call(self._core.ingest)))
         self._last_ingest = report
         return report
+
+    def _priced(self, report: IngestReport) -> IngestReport:
+        """The ingest report, timed, with the cost of its tokens at the embedder's price."""
+        report.estimated_cost = estimates.cost(report.tokens_embedded, estimates.price_per_million(self.embedder))
+        return self._timed(report, "ingest")
 
     def fetch_and_ingest(self, refetch: Sequence[str] = ()) -> tuple[FetchReport, IngestReport]:
         """fetch, then ingest, overlapped (unless ``overlap=False``): documents are normalized, embedded
@@ -254,7 +274,7 @@ class Pipeline:
         with self._lock:
             both = self._call(self._core.fetch_and_ingest, list(refetch))
         fetch = self._timed(FetchReport.from_dict(both["fetch"]), "fetch")
-        ingest = self._timed(IngestReport.from_dict(both["ingest"]), "ingest")
+        ingest = self._priced(IngestReport.from_dict(both["ingest"]))
         self._last_ingest = ingest
         return fetch, ingest
 
@@ -293,7 +313,7 @@ class Pipeline:
             report = self._timed(VerifyReport.from_dict(self._call(self._core.verify, n)), "verify")
             if repair and not report.ok and report.marked_pending:
                 log.info("verify: %d records missing or altered; writing their documents again", report.marked_pending)
-                fixed = self._timed(IngestReport.from_dict(self._call(self._core.ingest)), "ingest")
+                fixed = self._priced(IngestReport.from_dict(self._call(self._core.ingest)))
                 report = self._timed(VerifyReport.from_dict(self._call(self._core.verify, n)), "verify")
                 report.repair = fixed
             return self._conclude(report, junit, raise_on_failure)
@@ -332,13 +352,19 @@ class Pipeline:
         ingested while later pages are still being fetched. Each page is journaled and checked
         against its hash before it is normalized, so validation afterwards only reports (duplicate
         ids and their pages); a damaged page stops the run where it is met."""
+        start = time.monotonic()
         with self._lock:
+            planned = estimates.load(self.workdir)
             plan = self.plan(estimate=False)
             fetch, ingest = self.fetch_and_ingest(refetch)
             validate = self.validate()
             reconcile = self.reconcile() if self.reconcile_on_run else None
             verify = self.verify(sample, junit=junit, repair=True)
-        return RunReport(plan=plan, fetch=fetch, validate=validate, ingest=ingest, verify=verify, reconcile=reconcile)
+        report = RunReport(plan=plan, fetch=fetch, validate=validate, ingest=ingest, verify=verify, reconcile=reconcile)
+        if planned is not None:
+            report.plan_vs_actual = estimates.compare(planned, ingest, time.monotonic() - start)
+            estimates.forget(self.workdir)  # a plan is compared with the one run that follows it
+        return report
 
     def status(self) -> StatusReport:
         """Where the backfill stands, from the ledger."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -120,17 +121,81 @@ class Partition(Report):
     estimated_pages: int = -1
     estimated_requests: int = -1  # sources behind a rate limit: the requests it needs at least
     estimated_seconds: float = -1.0  # ... and the seconds they take at the limit or the source's pace
+    # From the plan's sample through the normalizer and chunker (-1: not estimated; see backfill.estimates).
+    estimated_documents: int = -1
+    estimated_chunks: int = -1
+    estimated_tokens: int = -1
+    estimated_bytes: int = -1  # journal bytes
+    sampled_items: int = 0  # 0: the other partitions' average per item stands for this one
+    cached_tokens: int = 0  # of estimated_tokens, those the embedding cache holds already
+    done_items: int = 0  # items already journaled
+
+
+@dataclass
+class PlanEstimate(Report):
+    """A plan's totals: what a full run reads, embeds, costs, takes and stores (backfill.estimates).
+    None where not known (a price or an embedding quota nobody gave)."""
+
+    model: str = ""
+    items: int = 0
+    documents: int = 0
+    chunks: int = 0
+    tokens: int = 0
+    tokens_to_embed: int = 0  # not in the embedding cache yet
+    token_method: str = ""
+    price_per_million_tokens: float | None = None
+    cost: float | None = None
+    fetch_requests: int = 0
+    fetch_seconds: float = 0.0
+    embed_requests: int = 0
+    embed_seconds: float | None = None
+    seconds: float = 0.0  # fetch and embed overlap: the longer of the two
+    disk_bytes: int = 0
+    unestimated: list[str] = field(default_factory=list)  # partitions whose size nothing told (left out above)
+
+    def __str__(self) -> str:
+        price = "" if self.cost is None else f", about ${self.cost:.2f} at ${self.price_per_million_tokens:g} a million"
+        embed = "unknown without embedder.tokens_per_minute" if self.embed_seconds is None else _duration(self.embed_seconds)
+        return (
+            f"estimate: {self.items} items, {self.documents} documents, {self.chunks} chunks; {self.tokens} tokens "
+            f"({self.token_method}), {self.tokens_to_embed} to embed with {self.model}{price}; fetch {self.fetch_requests} "
+            f"requests, {_duration(self.fetch_seconds)}; embed {self.embed_requests} requests, {embed}; "
+            f"run about {_duration(self.seconds)}; disk about {self.disk_bytes / 1e6:.1f} MB"
+        ) + (f"; not estimated (more than the sample): {_some(self.unestimated, len(self.unestimated))}"
+             if self.unestimated else "")
+
+
+@dataclass
+class PlanComparison(Report):
+    """One figure of a plan beside what the run did."""
+
+    what: str
+    planned: float
+    actual: float
+
+    @property
+    def error(self) -> float:
+        """(planned - actual) / actual; 0 when both are 0."""
+        return (self.planned - self.actual) / self.actual if self.actual else (0.0 if not self.planned else math.inf)
 
 
 @dataclass
 class PlanReport(PhaseReport):
     partitions: list[Partition] = field(default_factory=list)
     known_done: int = 0
+    sampled_pages: int = 0  # the pages the token sample read (into memory)
+    known_documents: int = 0  # documents the ledger holds for the sink (ingested, or restored from it)
+    cached_embeddings: int = 0  # vectors in the embedding cache for the embedder
+    estimate: PlanEstimate | None = field(default=None, metadata=_FACADE)
 
     def _frame_rows(self) -> list[dict[str, Any]]:
         return [p.to_dict() for p in self.partitions]
 
     def __str__(self) -> str:
+        text = self._pages_and_pace()
+        return text if self.estimate is None else f"{text}\n{self.estimate}"
+
+    def _pages_and_pace(self) -> str:
         pages = sum(max(p.estimated_pages, 0) for p in self.partitions)
         line = f"plan: {len(self.partitions)} partitions, about {pages} pages; {self.known_done} already fetched"
         paced = [p for p in self.partitions if p.estimated_requests >= 0]
@@ -277,6 +342,7 @@ class IngestReport(PhaseReport):
     documents_written: int = 0
     chunks_written: int = 0
     chunks_embedded: int = 0
+    tokens_embedded: int = 0  # estimated as billed (backfill.estimates)
     embedding_cache_hits: int = 0
     embed_calls: int = 0
     stale_chunks_deleted: int = 0
@@ -296,6 +362,7 @@ class IngestReport(PhaseReport):
     stage_seconds: dict[str, float] = field(default_factory=dict)
     quarantined_count: int = 0
     quarantined: list[QuarantinedItem] = field(default_factory=list)
+    estimated_cost: float | None = field(default=None, metadata=_FACADE)  # tokens_embedded at the embedder's price
 
     @property
     def ok(self) -> bool:
@@ -331,6 +398,9 @@ class IngestReport(PhaseReport):
             f"({self.chunks_embedded} embedded, {self.embedding_cache_hits} from cache), "
             f"{self.stale_chunks_deleted} stale chunks deleted"
         )
+        if self.tokens_embedded:
+            cost = "" if self.estimated_cost is None else f", about ${self.estimated_cost:.4f}"
+            line += f"; about {self.tokens_embedded} tokens embedded (estimated){cost}"
         if self.metadata_truncated or self.metadata_dropped:
             changes = [f"{k} truncated in {v}" for k, v in sorted(self.metadata_truncated.items())]
             changes += [f"{k} dropped in {v}" for k, v in sorted(self.metadata_dropped.items())]
@@ -504,6 +574,8 @@ class RunReport(Report):
     ingest: IngestReport
     verify: VerifyReport
     reconcile: ReconcileReport | None = None
+    # The last estimated plan of the workdir (``backfill plan``) beside this run: documents, tokens, seconds.
+    plan_vs_actual: list[PlanComparison] = field(default_factory=list, metadata=_FACADE)
 
     def phases(self) -> list[tuple[str, PhaseReport]]:
         """The phases that ran, in order (reconcile only when it did)."""
@@ -514,7 +586,13 @@ class RunReport(Report):
         return [(name, r) for name, r in named if r is not None]
 
     def __str__(self) -> str:
-        return "\n".join(str(r) for _, r in self.phases())
+        return "\n".join([*(str(r) for _, r in self.phases()), *self._against_plan()])
+
+    def _against_plan(self) -> list[str]:
+        if not self.plan_vs_actual:
+            return []
+        return ["plan vs run: " + ", ".join(f"{c.what} {c.planned:g} planned, {c.actual:g} done ({c.error:+.0%})"
+                                             for c in self.plan_vs_actual)]
 
     @property
     def ok(self) -> bool:
@@ -536,5 +614,8 @@ class RunReport(Report):
         body = _html.phase_table(rows) + "".join(
             _html.details(name, r._repr_html_()) for name, r in self.phases()
         )
+        if self.plan_vs_actual:
+            body += _html.table("plan vs run", [(f"{c.what} (planned, done)", f"{c.planned:g}, {c.actual:g} ({c.error:+.0%})")
+                                                for c in self.plan_vs_actual])
         head = ("verified" if self.ok else "NOT VERIFIED") + f" in {_html.seconds(self.seconds)}"
         return _html.card("RunReport", head, self.problems(), body, ok=self.ok)

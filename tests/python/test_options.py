@@ -89,6 +89,7 @@ def test_the_pipeline_settings_default_to_the_core() -> None:
         "fetch_concurrency": run.fetch_concurrency,
         "count_timeout_seconds": verify.count_timeout_seconds,
         "strict": run.strict,
+        "plan_sample_pages": run.plan_sample_pages,
     }
     # Set by the facade from other settings (workdir, chunking), a choice of one call (restore: a CLI
     # flag), or tuning the core keeps to itself.

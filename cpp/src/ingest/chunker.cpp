@@ -170,6 +170,8 @@ std::size_t estimate_tokens(std::string_view text) noexcept {
   return (text.size() + 2) / 3;
 }
 
+std::size_t billed_tokens(std::string_view text) noexcept { return text.empty() ? 1 : (text.size() + 3) / 4; }
+
 std::vector<chunk> chunk_document(const document& doc, const chunker_options& options) {
   if (options.target_tokens == 0) throw config_error("chunking.target_tokens must be at least 1, got 0");
   if (options.overlap_tokens >= options.target_tokens)

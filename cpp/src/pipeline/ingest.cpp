@@ -140,6 +140,9 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
     if (current->docs.empty()) return;
     record_intent(*ledger_, sink_id, *current);
     auto jobs = planner.plan(current, report.embedding_cache_hits);
+    for (const auto& job : jobs)
+      for (std::string_view text : job.texts)
+        report.tokens_embedded += static_cast<std::int64_t>(billed_tokens(text));
     stages.submit(std::move(current), std::move(jobs), drain_first, ctx);
     current = std::make_shared<batch>();
     drain_first = false;

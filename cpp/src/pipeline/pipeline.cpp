@@ -17,6 +17,7 @@
 #include "backfill/journal/journal_pages.hpp"
 #include "backfill/verify/reconcile.hpp"
 #include "backfill/verify/verifier.hpp"
+#include "pipeline/plan_sample.hpp"
 
 namespace backfill {
 namespace fs = std::filesystem;
@@ -77,9 +78,24 @@ plan_report pipeline::plan(run_context& ctx) {
   return report;
 }
 
+// The sample is read before the source's estimate, which may build on it (a partition the sample
+// read whole has its pages known), and scaled after it, to the items the source counted.
 plan_report pipeline::plan_with_estimates(run_context& ctx) {
   plan_report report = plan(ctx);
+  plan_sample::settings how;
+  how.max_pages = options_.plan_sample_pages;
+  how.chunking = options_.chunking;
+  if (embedder_) how.embedder = embedder_->identity();
+  auto samples = plan_sample::read(*source_, ledger_.get(), how, report.partitions, ctx);
   source_->estimate(report.partitions, ctx);
+  plan_sample::apply(samples, report.partitions);
+  for (std::size_t i = 0; i < report.partitions.size(); ++i) {
+    partition_plan& p = report.partitions[i];
+    if (auto row = ledger_->partition(source_->kind(), p.name)) p.done_items = row->items;
+    report.sampled_pages += samples[i].pages;
+  }
+  if (sink_) report.known_documents = ledger_->document_count(sink_->identity());
+  if (embedder_) report.cached_embeddings = ledger_->cached_embedding_count(embedder_->identity());
   return report;
 }
 

@@ -30,7 +30,8 @@ class OpenAIEmbedder:
     under ``openai:<model>:<dimension>``, so a rerun, or a run after a spent quota, never pays twice.
     ``rate`` caps requests per second (0: none; the server's rate-limit headers always pace requests).
     A failed request is tried up to ``max_attempts`` times, backing off from ``base_delay`` seconds,
-    for at most ``max_elapsed`` seconds.
+    for at most ``max_elapsed`` seconds. ``price_per_million_tokens``, ``tokens_per_minute`` and
+    ``requests_per_minute`` only inform ``backfill plan``'s cost and time (see backfill.estimates).
     """
 
     type: ClassVar[str] = "openai"
@@ -48,6 +49,11 @@ class OpenAIEmbedder:
     max_attempts: int = _DEFAULTS.max_attempts
     base_delay: float = _DEFAULTS.base_delay
     max_elapsed: float = _DEFAULTS.max_elapsed
+    # For `backfill plan` only: the price a million tokens (None: the model's list price,
+    # backfill.estimates.PRICES) and the account's embedding quota, to time the embedding by.
+    price_per_million_tokens: float | None = None
+    tokens_per_minute: float | None = None
+    requests_per_minute: float | None = None
 
     def build(self) -> _core.Embedder:
         if self.dimensions is not None and self.dimensions < 1:

@@ -32,6 +32,7 @@ class PythonEmbedder:
     name: str = ""
     batch_size: int = 64
     concurrency: int = 1
+    price_per_million_tokens: float | None = None  # for plans and reports; None: not known
 
     def build(self) -> _core.Embedder:
         fn = callable_at(self.function, "embedder.function")

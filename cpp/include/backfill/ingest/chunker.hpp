@@ -24,6 +24,11 @@ BACKFILL_FIELDS(chunker_options, &s::target_tokens, &s::overlap_tokens, &s::max_
 // bytes per token on English, fewer on code and non-Latin scripts).
 std::size_t estimate_tokens(std::string_view text) noexcept;
 
+// The tokens an embeddings API is likely to bill for a text: one per 4 bytes of UTF-8, rounded up,
+// at least 1 (BPE tokenizers such as OpenAI's average about 4 bytes a token on English; no tokenizer
+// ships offline). An estimate, for plans, reports and costs, never for limits (estimate_tokens).
+std::size_t billed_tokens(std::string_view text) noexcept;
+
 std::vector<chunk> chunk_document(const document& doc, const chunker_options& options);
 
 }  // namespace backfill

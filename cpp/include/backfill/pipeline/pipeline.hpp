@@ -43,10 +43,13 @@ struct pipeline_options {
   // Rebuild the ledger's documents, chunks and embedding cache from the sink before ingesting, even
   // when the workdir has state (pipeline/restore.hpp; a workdir without any is rebuilt anyway).
   bool restore = false;
+  // Pages `backfill plan` reads (into memory, up to 3 per partition) to estimate the tokens per item
+  // through the normalizer and the chunker; 0: no sample, no token estimate.
+  std::size_t plan_sample_pages = 40;
 };
 BACKFILL_FIELDS(pipeline_options, &s::workdir, &s::chunking, &s::batch_records, &s::max_examples,
                 &s::count_timeout_seconds, &s::count_poll_seconds, &s::overlap, &s::fetch_concurrency,
-                &s::embed_concurrency, &s::batches_in_flight, &s::strict, &s::restore)
+                &s::embed_concurrency, &s::batches_in_flight, &s::strict, &s::restore, &s::plan_sample_pages)
 
 class fetch_feed;
 

@@ -16,8 +16,14 @@ namespace backfill {
 struct plan_report {
   std::vector<partition_plan> partitions;
   std::int64_t known_done = 0;  // partitions already fetched completely
+  // With estimates: the pages the token sample read, the documents the ledger holds for the sink
+  // (ingested or restored from it) and the vectors in the embedding cache for the embedder.
+  std::int64_t sampled_pages = 0;
+  std::int64_t known_documents = 0;
+  std::int64_t cached_embeddings = 0;
 };
-BACKFILL_FIELDS(plan_report, &s::partitions, &s::known_done)
+BACKFILL_FIELDS(plan_report, &s::partitions, &s::known_done, &s::sampled_pages, &s::known_documents,
+                &s::cached_embeddings)
 
 struct fetch_report {
   std::int64_t partitions = 0;
@@ -68,6 +74,7 @@ struct ingest_report {
   std::int64_t documents_written = 0;
   std::int64_t chunks_written = 0;
   std::int64_t chunks_embedded = 0;  // texts sent to the embedder
+  std::int64_t tokens_embedded = 0;  // their tokens, as billed_tokens estimates them
   std::int64_t embedding_cache_hits = 0;
   std::int64_t embed_calls = 0;
   std::int64_t stale_chunks_deleted = 0;
@@ -98,10 +105,10 @@ struct ingest_report {
 };
 BACKFILL_FIELDS(ingest_report, &s::documents_seen, &s::documents_unchanged, &s::documents_superseded,
                 &s::documents_deleted_upstream, &s::documents_written, &s::chunks_written,
-                &s::chunks_embedded, &s::embedding_cache_hits, &s::embed_calls, &s::stale_chunks_deleted,
-                &s::upsert_requests, &s::metadata, &s::records_skipped, &s::skipped_ids, &s::unsent,
-                &s::warnings, &s::warning_examples, &s::waits, &s::stage_seconds, &s::quarantined_count,
-                &s::quarantined)
+                &s::chunks_embedded, &s::tokens_embedded, &s::embedding_cache_hits, &s::embed_calls,
+                &s::stale_chunks_deleted, &s::upsert_requests, &s::metadata, &s::records_skipped,
+                &s::skipped_ids, &s::unsent, &s::warnings, &s::warning_examples, &s::waits,
+                &s::stage_seconds, &s::quarantined_count, &s::quarantined)
 
 struct reconcile_report {
   std::int64_t listed = 0;             // ids the source holds now

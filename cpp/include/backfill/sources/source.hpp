@@ -24,9 +24,23 @@ struct partition_plan {
   // at the limit as it stands now, or at the pace the source keeps (-1: not estimated).
   std::int64_t estimated_requests = -1;
   double estimated_seconds = -1;
+  // Filled by the pipeline's plan (pipeline/plan_sample.hpp) from a sample of the partition's pages
+  // run through the normalizer and the chunker: the documents, chunks and tokens a full fetch gives
+  // the embedder, and the journal bytes it writes (-1: not estimated); `sampled_items`: the items the
+  // sample read (0: the figures are the other partitions' average per item).
+  std::int64_t estimated_documents = -1;
+  std::int64_t estimated_chunks = -1;
+  std::int64_t estimated_tokens = -1;
+  std::int64_t estimated_bytes = -1;
+  std::int64_t sampled_items = 0;
+  // Of the estimated tokens, those whose vectors the embedding cache already holds (the sample's share).
+  std::int64_t cached_tokens = 0;
+  std::int64_t done_items = 0;  // items already journaled (the ledger's count for the partition)
 };
 BACKFILL_FIELDS(partition_plan, &s::name, &s::label, &s::estimated_items, &s::estimated_pages,
-                &s::estimated_requests, &s::estimated_seconds)
+                &s::estimated_requests, &s::estimated_seconds, &s::estimated_documents, &s::estimated_chunks,
+                &s::estimated_tokens, &s::estimated_bytes, &s::sampled_items, &s::cached_tokens,
+                &s::done_items)
 
 // The pages a plan expects in all (the fetch's progress total), or -1 when a partition's is unknown.
 inline std::int64_t estimated_pages(const std::vector<partition_plan>& plan) {

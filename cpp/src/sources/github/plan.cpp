@@ -73,6 +73,7 @@ void github_source::estimate(std::vector<partition_plan>& repos, run_context& ct
       const std::int64_t review_comments =
           includes("review_comments") && pulls ? count(listing("review_comments"), ctx) : 0;
       p.estimated_items = (includes("issues") ? items - prs : 0) + prs;
+      p.estimated_documents = p.estimated_items;  // each issue and pull request is one
       p.estimated_pages =
           pages_of(items, options_.per_page) +
           (includes("issue_comments") ? pages_of(comments, options_.per_page) : 0) +

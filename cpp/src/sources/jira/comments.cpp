@@ -36,6 +36,7 @@ void jira_source::read_comments_of(comment_job& job, const std::vector<http::hea
     http::paginate(
         *client_, req, spec, "", guard,
         [&](const http::page& p) {
+          comment_requests_.fetch_add(1, std::memory_order_relaxed);
           job.pages += job.pages.empty() ? "" : ",";
           job.pages += p.resp.body;
         },

@@ -313,6 +313,7 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
             std::vector<comment_job> comment_jobs;
             simdjson::dom::array issues;
             if (!root["issues"].get(issues)) {
+              issues_read_.fetch_add(static_cast<std::int64_t>(issues.size()), std::memory_order_relaxed);
               for (element issue : issues) {
                 std::string key(get_str(issue, "/key"));
                 std::string updated = jira_time_to_utc(get_str(issue, "/fields/updated"));

@@ -144,7 +144,10 @@ std::vector<partition_plan> slack_api_source::plan(run_context& ctx) {
   const auto& pace = impl_->api.pace();
   const std::string_view history = "conversations.history";
   std::int64_t sent = 0;
+  // Under the non-Marketplace limits a history page costs a minute: the plan reads no sample of it.
+  const bool costly = pace.non_marketplace();
   for (auto& p : slack_api::pick(impl_->options, impl_->lists.conversations(ctx))) {
+    if (costly) p.sampled_items = -1;
     p.estimated_requests = 1;
     p.estimated_seconds = pace.seconds_for(history, sent + 1) - pace.seconds_for(history, sent);
     sent += p.estimated_requests;
@@ -152,6 +155,19 @@ std::vector<partition_plan> slack_api_source::plan(run_context& ctx) {
   }
   impl_->say_estimate(out.size() - 1);
   return out;
+}
+
+void slack_api_source::estimate(std::vector<partition_plan>& partitions, run_context&) {
+  const auto& pace = impl_->api.pace();
+  const std::string_view history = "conversations.history";
+  std::int64_t sent = 0;
+  for (auto& p : partitions) {
+    if (p.name == workspace_partition) continue;
+    if (p.estimated_pages > p.estimated_requests) p.estimated_requests = p.estimated_pages;
+    p.estimated_seconds =
+        pace.seconds_for(history, sent + p.estimated_requests) - pace.seconds_for(history, sent);
+    sent += p.estimated_requests;
+  }
 }
 
 std::string slack_api_source::reopen_cursor(const partition_plan& partition, std::string_view watermark) {

@@ -122,6 +122,18 @@ void slack_export_source::fetch(const partition_plan& partition, std::string_vie
   impl_->journal(folder, files, start, out, ctx);
 }
 
+void slack_export_source::estimate(std::vector<partition_plan>& partitions, run_context& ctx) {
+  struct counter final : page_sink {
+    std::int64_t items = 0;
+    void page(std::string_view, std::int64_t n, std::string_view, std::string_view) override { items += n; }
+  };
+  for (auto& p : partitions) {
+    counter messages;
+    if (p.name != workspace_partition) fetch(p, "", messages, ctx);
+    p.estimated_items = messages.items;
+  }
+}
+
 void slack_export_source::page_items(std::string_view partition, const std::string& body, const item_fn& fn) {
   if (partition == workspace_partition) return;
   slack::parser_pool::lease parser(impl_->parsers);

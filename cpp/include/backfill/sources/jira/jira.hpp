@@ -10,11 +10,15 @@
 //   - The field catalogue (GET /rest/api/3/field) is read once per run: `fields` names what the
 //     documents show by display name, the search asks for those fields' ids, and each journal page
 //     carries the chosen catalogue entries (see sources/jira/catalogue.hpp).
+//   - `backfill plan` (estimate) asks POST /rest/api/3/search/approximate-count for each partition's
+//     JQL; the comment requests an issue needs come from the plan's sample.
 //   - Incremental: a finished partition is fetched again on a later run from its highest `updated`
 //     minus `overlap_minutes` (as a relative JQL bound, so the user's time zone cannot shift it);
 //     unchanged issues are then skipped by content hash.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -74,6 +78,9 @@ class jira_source final : public source {
   std::string id_prefix() const override { return "jira:"; }
   std::string describe() const override;
   std::vector<partition_plan> plan(run_context& ctx) override;
+  // Each partition's issues by POST /rest/api/3/search/approximate-count with its JQL, its pages at
+  // max_results and, with `rate`, its time at that rate (estimate.cpp).
+  void estimate(std::vector<partition_plan>& partitions, run_context& ctx) override;
   bool incremental() const override { return true; }
   bool pages_self_contained() const override { return true; }  // a page carries its issues' comments
   std::string reopen_cursor(const partition_plan& partition, std::string_view watermark) override;
@@ -111,6 +118,10 @@ class jira_source final : public source {
   std::string site_;
   std::string auth_;  // "Basic ..."
   std::unique_ptr<http::client> client_;
+  // Issues the fetches read and the comment pages they needed beyond search, for estimate(): the
+  // plan's sample tells how many comment requests an issue takes on this site.
+  std::atomic<std::int64_t> issues_read_{0};
+  std::atomic<std::int64_t> comment_requests_{0};
   std::mutex catalogue_mu_;
   std::unique_ptr<jira_catalogue::choice> catalogue_;  // set by shown_fields()
 };

@@ -64,6 +64,9 @@ class slack_api_source final : public source {
   std::string kind() const override { return "slack"; }
   std::string describe() const override;
   std::vector<partition_plan> plan(run_context& ctx) override;
+  // A conversation the plan's sample read whole (pipeline/plan_sample.hpp) needs one request per page
+  // it read: its time at the pace of the current tier follows from them.
+  void estimate(std::vector<partition_plan>& partitions, run_context& ctx) override;
   bool incremental() const override { return true; }
   std::string reopen_cursor(const partition_plan& partition, std::string_view watermark) override;
   void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,

@@ -34,6 +34,8 @@ class slack_export_source final : public source {
   std::string kind() const override { return "slack_export"; }
   std::string describe() const override;
   std::vector<partition_plan> plan(run_context& ctx) override;
+  // Reading an export costs no request: every conversation's messages are counted, file by file.
+  void estimate(std::vector<partition_plan>& partitions, run_context& ctx) override;
   void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
              run_context& ctx) override;
   void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
