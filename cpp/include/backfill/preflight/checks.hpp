@@ -1,0 +1,59 @@
+// Preflight: cheap requests that prove a run's settings work before it spends anything (an
+// embedding, a fetch beyond two pages, an upsert). Each source, embedder and sink adds the checks
+// of its own service (the contracts' preflight hooks); preflight() (preflight.hpp) runs them in an
+// order that keeps the one that costs money (an embedding of one input) last.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "backfill/core/fields.hpp"
+
+namespace backfill {
+
+// One check: what it looked at, whether it passed, a one-line verdict and, when it did not, the fix.
+struct check_result {
+  std::string component;  // "source", "embedder", "sink", "workdir"
+  std::string name;       // "credentials", "dimension", "transport", "pagination", "disk", ...
+  std::string status;     // "ok", "warning", "failed" or "skipped"
+  std::string verdict;    // what was found, one line, no credential
+  std::string fix;        // what to change ("" when nothing needs to)
+  double seconds = 0;
+};
+BACKFILL_FIELDS(check_result, &s::component, &s::name, &s::status, &s::verdict, &s::fix, &s::seconds)
+
+struct preflight_report {
+  std::vector<check_result> checks;
+  bool ok = true;  // no check failed
+  double seconds = 0;
+};
+BACKFILL_FIELDS(preflight_report, &s::checks, &s::ok, &s::seconds)
+
+// What a probe hands back when it did not throw.
+struct check_outcome {
+  std::string status = "ok";
+  std::string verdict;
+  std::string fix;
+};
+
+// The checks of one run, collected as the components add them.
+class preflight_checks {
+ public:
+  using probe_fn = std::function<check_outcome()>;
+  // `rethrow`: a probe's exception leaves run() as it is (the checks before a run stop it with the
+  // error the run itself would have met, naming the setting at fault).
+  explicit preflight_checks(bool rethrow = false) : rethrow_(rethrow) {}
+  // Runs `probe`, timed. An exception is a failed check whose verdict is the error's line (errors
+  // of the engine and the adapters already name the setting at fault) and whose fix is `fix`.
+  void run(const std::string& component, const std::string& name, const std::string& fix, const probe_fn& probe);
+  void skip(const std::string& component, const std::string& name, const std::string& why);
+  bool failed() const noexcept;
+  std::vector<check_result>& results() noexcept { return results_; }
+
+ private:
+  bool rethrow_;
+  std::vector<check_result> results_;
+};
+
+}  // namespace backfill
