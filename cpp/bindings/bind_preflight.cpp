@@ -22,8 +22,8 @@ void register_preflight(py::module_& m) {
                      std::move(progress), std::move(cancel));
         return r;
       },
-      py::arg("source"), py::arg("embedder"), py::arg("sink"), py::arg("workdir"), py::arg("before_run") = false,
-      py::arg("progress") = py::none(), py::arg("cancel") = py::none());
+      py::arg("source"), py::arg("embedder"), py::arg("sink"), py::arg("workdir"),
+      py::arg("before_run") = false, py::arg("progress") = py::none(), py::arg("cancel") = py::none());
 }
 
 }  // namespace backfill::python

@@ -16,7 +16,8 @@ void openai_embedder::preflight(preflight_checks& out, run_context& ctx) {
             std::vector<std::vector<float>> got;
             const std::vector<std::string_view> one = {"backfill preflight"};
             embed_parts(
-                one, [&](std::size_t, std::vector<std::vector<float>>& part) { got = std::move(part); }, &ctx);
+                one, [&](std::size_t, std::vector<std::vector<float>>& part) { got = std::move(part); },
+                &ctx);
             check_outcome o;
             const std::size_t n = got.empty() ? 0 : got.front().size();
             o.verdict = fmt::format("{}: one input embedded, {} values", describe(), n);

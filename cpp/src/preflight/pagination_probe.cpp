@@ -54,7 +54,8 @@ check_outcome compare(const std::string& label, const std::vector<probed_page>& 
   const probed_page& b = pages[1];
   if (!b.next_cursor.empty() && b.next_cursor == a.next_cursor) {
     o.status = "failed";
-    o.verdict = fmt::format("{}: the cursor did not advance (page 2 points at the same next page as page 1)", label);
+    o.verdict =
+        fmt::format("{}: the cursor did not advance (page 2 points at the same next page as page 1)", label);
     o.fix = cursor_fix;
     return o;
   }
@@ -77,8 +78,9 @@ check_outcome compare(const std::string& label, const std::vector<probed_page>& 
 void probe_pagination(source& src, preflight_checks& out, run_context& ctx) {
   out.run("source", "pagination", "check the [source] settings (url, projects, channels, repos)", [&] {
     const std::vector<partition_plan> plan = src.plan(ctx);
-    if (plan.empty()) return check_outcome{"warning", "the source plans no partition: nothing to fetch",
-                                           "check which projects, channels or repositories [source] names"};
+    if (plan.empty())
+      return check_outcome{"warning", "the source plans no partition: nothing to fetch",
+                           "check which projects, channels or repositories [source] names"};
     const partition_plan& first = plan.front();
     probe_sink sink(src, first.name);
     try {

@@ -22,7 +22,9 @@ namespace fs = std::filesystem;
 constexpr std::uintmax_t disk_floor = 256ull << 20;
 constexpr std::uintmax_t disk_low = 2ull << 30;
 
-std::string gib(std::uintmax_t bytes) { return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1ull << 30)); }
+std::string gib(std::uintmax_t bytes) {
+  return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1ull << 30));
+}
 
 // The workdir, or the nearest folder above it that exists (a first run creates it).
 fs::path existing(const fs::path& workdir) {
@@ -44,7 +46,8 @@ void check_disk(const fs::path& workdir, preflight_checks& out) {
     o.verdict = fmt::format("{} free at {}", gib(s.available), at.string());
     if (s.available < disk_floor) {
       o.status = "failed";
-      o.fix = fmt::format("free at least {} there, or set run.workdir to a folder on another disk", gib(disk_low));
+      o.fix = fmt::format("free at least {} there, or set run.workdir to a folder on another disk",
+                          gib(disk_low));
     } else if (s.available < disk_low) {
       o.status = "warning";
       o.fix = "a large source may fill it: compare with the plan's disk estimate";

@@ -46,7 +46,8 @@ class preflight_checks {
   explicit preflight_checks(bool rethrow = false) : rethrow_(rethrow) {}
   // Runs `probe`, timed. An exception is a failed check whose verdict is the error's line (errors
   // of the engine and the adapters already name the setting at fault) and whose fix is `fix`.
-  void run(const std::string& component, const std::string& name, const std::string& fix, const probe_fn& probe);
+  void run(const std::string& component, const std::string& name, const std::string& fix,
+           const probe_fn& probe);
   void skip(const std::string& component, const std::string& name, const std::string& why);
   bool failed() const noexcept;
   std::vector<check_result>& results() noexcept { return results_; }

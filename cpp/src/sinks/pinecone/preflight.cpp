@@ -18,7 +18,8 @@ namespace {
 // that speaks only HTTP/1.1 may never answer the preface, and a run must not wait minutes to learn it.
 constexpr double grpc_probe_seconds = 3;
 constexpr const char* use_rest =
-    "set transport = \"rest\" in [sink] (the endpoint, or a proxy before it, does not speak gRPC over HTTP/2)";
+    "set transport = \"rest\" in [sink] (the endpoint, or a proxy before it, does not speak gRPC over "
+    "HTTP/2)";
 
 std::string_view text_at(simdjson::dom::element root, const char* key) {
   std::string_view v;
@@ -36,8 +37,9 @@ void pinecone_sink::preflight(preflight_checks& out, int dimension, run_context&
     const std::string_view metric = text_at(root, "metric");
     const std::string_view type = text_at(root, "vectorType");
     check_outcome o;
-    o.verdict = fmt::format("Pinecone {}: dimension {}{}; namespace \"{}\" holds {} records", http::scrub_url(base_),
-                            s.dimension, metric.empty() ? "" : fmt::format(", metric {}", metric), ns_, s.count);
+    o.verdict =
+        fmt::format("Pinecone {}: dimension {}{}; namespace \"{}\" holds {} records", http::scrub_url(base_),
+                    s.dimension, metric.empty() ? "" : fmt::format(", metric {}", metric), ns_, s.count);
     if (type == "sparse") {
       o.status = "failed";
       o.verdict += "; a sparse index, which takes no dense vectors";
@@ -45,12 +47,14 @@ void pinecone_sink::preflight(preflight_checks& out, int dimension, run_context&
     } else if (s.dimension != 0 && s.dimension != dimension) {
       o.status = "failed";
       o.verdict += fmt::format(", but the embedder makes vectors of dimension {}", dimension);
-      o.fix = fmt::format("use an index of dimension {} in sink.host, or set embedder.dimensions = {} (models "
-                          "that allow it)",
-                          dimension, s.dimension);
+      o.fix = fmt::format(
+          "use an index of dimension {} in sink.host, or set embedder.dimensions = {} (models "
+          "that allow it)",
+          dimension, s.dimension);
     } else if (metric == "euclidean") {
       o.status = "warning";
-      o.fix = "query scores are distances (lower is nearer); embedding models are made for cosine or dotproduct";
+      o.fix =
+          "query scores are distances (lower is nearer); embedding models are made for cosine or dotproduct";
     }
     return o;
   });
@@ -67,14 +71,16 @@ void pinecone_sink::preflight(preflight_checks& out, int dimension, run_context&
     try {
       probe.execute(std::move(r), &ctx);
     } catch (const http::http_error& e) {
-      if (e.status() == 401 || e.status() == 403 || e.grpc_status() == pinecone_detail::grpc_unauthenticated ||
+      if (e.status() == 401 || e.status() == 403 ||
+          e.grpc_status() == pinecone_detail::grpc_unauthenticated ||
           e.grpc_status() == pinecone_detail::grpc_permission_denied)
         std::rethrow_exception(explain(e));
       // Any other gRPC status is an answer: the transport works (the refusal is another check's).
       if (e.grpc_status() > 0)
         return check_outcome{"ok", fmt::format("gRPC answers at {} (status {})", where, e.grpc_status()), ""};
       // No gRPC answer: a setting to change, not a wait (the cause's retryability does not carry over).
-      throw config_error(fmt::format("Pinecone {}: gRPC (HTTP/2) did not answer ({}); {}", where, e.what(), use_rest));
+      throw config_error(
+          fmt::format("Pinecone {}: gRPC (HTTP/2) did not answer ({}); {}", where, e.what(), use_rest));
     }
     return check_outcome{"ok", fmt::format("gRPC answers at {}", where), ""};
   });

@@ -34,9 +34,11 @@ void github_source::preflight(preflight_checks& out, run_context& ctx) {
       }
     }
     check_outcome o;
-    const std::int64_t minutes = reset > 0 ? std::max<std::int64_t>(0, (reset - std::time(nullptr) + 59) / 60) : 0;
-    o.verdict = fmt::format("GitHub {}: the token works; {} of {} requests of this hour left (resets in {} min)",
-                            http::scrub_url(api_), remaining, limit, minutes);
+    const std::int64_t minutes =
+        reset > 0 ? std::max<std::int64_t>(0, (reset - std::time(nullptr) + 59) / 60) : 0;
+    o.verdict =
+        fmt::format("GitHub {}: the token works; {} of {} requests of this hour left (resets in {} min)",
+                    http::scrub_url(api_), remaining, limit, minutes);
     if (remaining == 0) {
       o.status = "warning";
       o.fix = fmt::format("the budget is spent: the run waits {} min before its first request", minutes);

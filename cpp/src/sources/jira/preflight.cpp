@@ -22,10 +22,11 @@ void jira_source::preflight(preflight_checks& out, run_context& ctx) {
     } catch (const http::http_error& e) {
       if (e.status() == 401 || e.status() == 403) explain(e, "");
       if (e.status() == 404)
-        throw source_error(fmt::format("Jira {} has no /rest/api/3/myself (404): check source.url, which must "
-                                       "be the site (https://<site>.atlassian.net)",
-                                       http::scrub_url(site_)),
-                           std::make_exception_ptr(e));
+        throw source_error(
+            fmt::format("Jira {} has no /rest/api/3/myself (404): check source.url, which must "
+                        "be the site (https://<site>.atlassian.net)",
+                        http::scrub_url(site_)),
+            std::make_exception_ptr(e));
       throw;
     }
     simdjson::dom::parser parser;
