@@ -19,7 +19,7 @@ void preflight_checks::run(const std::string& component, const std::string& name
   } catch (const cancelled&) {
     throw;  // Ctrl-C stops the checks as it stops a phase
   } catch (const std::exception& e) {
-    if (rethrow_) throw;
+    if (before_run_) throw;
     r.status = "failed";
     r.verdict = e.what();
     r.fix = fix;

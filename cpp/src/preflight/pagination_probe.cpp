@@ -76,6 +76,11 @@ check_outcome compare(const std::string& label, const std::vector<probed_page>& 
 }  // namespace
 
 void probe_pagination(source& src, preflight_checks& out, run_context& ctx) {
+  if (out.before_run()) {
+    // The run's fetch pages behind the same guard, which stops at a repeated cursor, page or id.
+    out.skip("source", "pagination", "checked by the run's fetch, which stops at a cursor that repeats");
+    return;
+  }
   out.run("source", "pagination", "check the [source] settings (url, projects, channels, repos)", [&] {
     const std::vector<partition_plan> plan = src.plan(ctx);
     if (plan.empty())

@@ -41,11 +41,11 @@ struct check_outcome {
 class preflight_checks {
  public:
   using probe_fn = std::function<check_outcome()>;
-  // `rethrow`: a probe's exception leaves run() as it is (the checks before a run stop it with the
-  // error the run itself would have met, naming the setting at fault).
-  explicit preflight_checks(bool rethrow = false) : rethrow_(rethrow) {}
-  // Runs `probe`, timed. An exception is a failed check whose verdict is the error's line (errors
-  // of the engine and the adapters already name the setting at fault) and whose fix is `fix`.
+  // `before_run`: the checks a run performs first. A probe's exception then leaves run() as it is
+  // (the run stops with the error it would itself have met, naming the setting at fault), and the
+  // probes that would fetch items are left to the run's own fetch (preflight.hpp).
+  explicit preflight_checks(bool before_run = false) : before_run_(before_run) {}
+  bool before_run() const noexcept { return before_run_; }
   void run(const std::string& component, const std::string& name, const std::string& fix,
            const probe_fn& probe);
   void skip(const std::string& component, const std::string& name, const std::string& why);
@@ -53,7 +53,7 @@ class preflight_checks {
   std::vector<check_result>& results() noexcept { return results_; }
 
  private:
-  bool rethrow_;
+  bool before_run_;
   std::vector<check_result> results_;
 };
 

@@ -18,13 +18,15 @@ class sink;
 // not called (their checks are listed as skipped).
 // `before_run`: the checks a run performs first. The embedder's is left out (a refused key costs
 // nothing and stops the run at its first embedding; a good one would pay for an input the run does
-// not use), and a check that throws stops them with its error, as the run would have met it.
+// not use), so is the pagination probe (the run's fetch pages behind the same guard, and the
+// probe's pages would be fetched twice), and a check that throws stops them with its error, as the
+// run would have met it.
 preflight_report preflight(source& src, embedder& emb, sink& snk, const std::filesystem::path& workdir,
                            run_context& ctx, bool before_run = false);
 
 // What a paging source runs from its preflight hook: the first two pages of its first planned
 // partition, fetched into memory (nothing is journaled): the cursor must move and the second page
-// must not repeat the first one's ids.
+// must not repeat the first one's ids. Before a run, listed as skipped.
 void probe_pagination(source& src, preflight_checks& out, run_context& ctx);
 
 // The sink's stats (sink::stats): it answers, and its vectors (if any) have `dimension` values.

@@ -14,6 +14,12 @@
 namespace backfill {
 
 void github_source::preflight(preflight_checks& out, run_context& ctx) {
+  if (out.before_run()) {
+    // The run's plan reads each repository first: a refused token stops it there, naming the fix.
+    out.skip("source", "credentials", "checked by the run's plan, whose first request is the token's");
+    probe_pagination(*this, out, ctx);
+    return;
+  }
   out.run("source", "credentials", "check source.token and source.base_url", [&] {
     http::response resp;
     try {
