@@ -93,7 +93,7 @@ from jsonschema import validators
 
 from fake_base import FakeHandler, FakeServer, ServedFake, find_spec
 
-__all__ = ["DEFAULT_API_KEY", "METADATA_LIMIT", "PineconeFake", "RequestLog", "Violation", "load_spec",
+__all__ = ["DEFAULT_API_KEY", "METADATA_LIMIT", "PineconeFake", "RequestLog", "Violation", "load_spec", "varint",
            "metadata_bytes", "spec_path"]
 
 DEFAULT_API_KEY = "pk-test-secret"
@@ -1215,17 +1215,12 @@ def _grpc_message(text: str) -> str:
 
 def _upsert_response(count: int) -> bytes:
     """UpsertResponse {upserted_count = 1} (a zero count is left out, as proto3 does)."""
-    message = bytearray()
-    if count:
-        message.append(0x08)
-        while count >= 0x80:
-            message.append((count & 0x7F) | 0x80)
-            count >>= 7
-        message.append(count)
-    return b"\x00" + len(message).to_bytes(4, "big") + bytes(message)
+    message = b"\x08" + varint(count) if count else b""
+    return b"\x00" + len(message).to_bytes(4, "big") + message
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """A protobuf base-128 varint."""
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
@@ -1237,7 +1232,7 @@ def _varint(n: int) -> bytes:
 def _stats_response(stats: Mapping[str, Any]) -> bytes:
     """A DescribeIndexStatsResponse in a gRPC frame: dimension (2) and total_vector_count (4); the
     namespaces map and the fullness are left out, as proto3 allows."""
-    message = b"\x10" + _varint(int(stats["dimension"])) + b"\x20" + _varint(int(stats["totalVectorCount"]))
+    message = b"\x10" + varint(int(stats["dimension"])) + b"\x20" + varint(int(stats["totalVectorCount"]))
     return b"\x00" + len(message).to_bytes(4, "big") + message
 
 
