@@ -23,6 +23,11 @@ void preflight_checks::run(const std::string& component, const std::string& name
     r.status = "failed";
     r.verdict = e.what();
     r.fix = fix;
+    // An error that ends with the fix (so that a run stopped by it says what to do) says it once here.
+    const std::string tail = "; " + fix;
+    if (r.verdict.size() > tail.size() &&
+        r.verdict.compare(r.verdict.size() - tail.size(), tail.size(), tail) == 0)
+      r.verdict.resize(r.verdict.size() - tail.size());
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   results_.push_back(std::move(r));
