@@ -61,6 +61,7 @@ void register_logging(py::module_& m);
 void register_components(py::module_& m);
 void register_python_adapters(py::module_& m);
 void register_pipeline(py::module_& m);
+void register_preflight(py::module_& m);
 // Test-only: registered into the backfill._core._testing submodule.
 void register_http(py::module_& testing);
 void register_testing(py::module_& testing);

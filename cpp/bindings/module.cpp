@@ -10,6 +10,7 @@ PYBIND11_MODULE(_core, m) {
   backfill::python::register_components(m);
   backfill::python::register_python_adapters(m);
   backfill::python::register_pipeline(m);
+  backfill::python::register_preflight(m);
   py::module_ testing =
       m.def_submodule("_testing", "Core pieces for tests and benchmarks (not part of the API)");
   py::module_::import("sys").attr("modules")["backfill._core._testing"] = testing;

@@ -2,7 +2,8 @@
 
 Exit codes: 0 done (for run and verify: verified); 1 verification or validation found a problem, or
 ingest left records unsent or items of the source quarantined;
-2 bad configuration or usage, or the workdir is in use by another run; 3 any other error; 130 interrupted
+2 bad configuration or usage, a preflight check failed (run, plan --check), or the workdir is in use by
+another run; 3 any other error; 130 interrupted
 (SIGINT), 143 stopped by SIGTERM, 129 by SIGHUP. Failures print one line naming
 what is at fault.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from backfill.errors import BackfillError, ConfigError, LedgerError, ValidationError, VerificationError
+from backfill.preflight import PreflightError
 
 log = logging.getLogger("backfill")
 
@@ -55,7 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--junit", default=None, metavar="PATH", help="also write the verification as JUnit XML")
     c.add_argument("--strict", action="store_true", default=None, help=_STRICT)
     c.add_argument("--restore", action="store_true", help=_RESTORE)
-    command("plan", "list partitions and estimate the work")
+    c.add_argument("--no-check", dest="check", action="store_false",
+                   help="skip the preflight checks (credentials, index, transport, pagination, disk)")
+    c = command("plan", "list partitions and estimate the work")
+    c.add_argument("--check", action="store_true",
+                   help="only run the preflight checks, one cheap request each; exit 2 when one fails")
     c = command("fetch", "journal every page not yet journaled")
     c.add_argument("--refetch", action="append", default=[], metavar="PARTITION", help="fetch a partition again")
     c = command("validate", "check the journal: counts, duplicate ids, damaged pages")
@@ -150,10 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose, args.quiet)
     _handle_termination()
     try:
-        from backfill.config import load_config
+        from backfill.config import ReadOnlyEnv, load_config
         from backfill.pipeline import Pipeline
 
-        config = load_config(args.config)
+        # status reads only the workdir: credentials it never sends need not be set.
+        config = load_config(args.config, ReadOnlyEnv() if args.command == "status" else None)
         if config.path is not None and _uses_python(config):
             _import_from(config.path.parent)
         writes = args.command in ("run", "ingest")
@@ -161,7 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         restore=writes and args.restore)
         cmd = args.command
         if cmd == "run":
-            report: Any = pipeline.run(refetch=args.refetch, sample=args.sample, junit=args.junit)
+            report: Any = pipeline.run(refetch=args.refetch, sample=args.sample, junit=args.junit, check=args.check)
+        elif cmd == "plan" and args.check:
+            report = pipeline.check()
+            if not report.ok:
+                raise PreflightError(report)
         elif cmd == "plan":
             report = pipeline.plan()
         elif cmd == "fetch":
@@ -192,6 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code:
             print(f"backfill: ingest incomplete: {'; '.join(report.problems())}", file=sys.stderr)
         return code
+    except PreflightError as e:
+        if args.json:
+            _print_json(e.report.to_dict(), 2)
+        else:
+            print(e.report)
+        print(f"backfill: {e}", file=sys.stderr)
+        return 2
     except ConfigError as e:
         return _fail(args, 2, f"backfill: config error: {e}", e)
     except VerificationError as e:

@@ -72,6 +72,22 @@ class Config:
     verify: VerifySettings = field(default_factory=VerifySettings)
 
 
+class ReadOnlyEnv(typing.Mapping[str, str]):
+    """The environment for commands that only read the workdir (``status``): a variable that is not
+    set (or empty) reads as a placeholder, so credentials such a command never sends need not be set."""
+
+    PLACEHOLDER = "unset"
+
+    def __getitem__(self, name: str) -> str:
+        return os.environ[name] or self.PLACEHOLDER
+
+    def __iter__(self) -> typing.Iterator[str]:
+        return iter(os.environ)
+
+    def __len__(self) -> int:
+        return len(os.environ)
+
+
 def interpolate(value: str, where: str, env: typing.Mapping[str, str] | None = None) -> str:
     """Replaces ``${NAME}`` (or ``${NAME:-default}``) with the environment's value; ``$$`` is a dollar."""
     environ = os.environ if env is None else env
@@ -84,6 +100,8 @@ def interpolate(value: str, where: str, env: typing.Mapping[str, str] | None = N
             return environ[name]
         if default is not None:
             return default
+        if isinstance(environ, ReadOnlyEnv):
+            return environ.PLACEHOLDER
         raise ConfigError(f"{where}: environment variable {name} is not set", key=where)
 
     return _VAR.sub(sub, value)

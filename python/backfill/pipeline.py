@@ -19,6 +19,7 @@ from backfill.sinks import LocalIndex, SinkSpec
 from backfill.sources import SourceSpec
 from backfill.config import Config, load_config
 from backfill.errors import ConfigError, ValidationError, VerificationError
+from backfill.preflight import PreflightError, PreflightReport
 from backfill.progress import ProgressSetting, make_progress
 from backfill.timeline import Timeline
 from backfill.workdir_lock import WorkdirLock
@@ -213,6 +214,18 @@ class Pipeline:
         :class:`~backfill.errors.Cancelled` and everything done so far is kept."""
         self._cancel.set()
 
+    def check(self, *, before_run: bool = False) -> PreflightReport:
+        """The preflight checks (backfill.preflight): one cheap request per check, each with a
+        verdict and, when it fails, the fix. Writes nothing and journals nothing; the embedder's
+        check (an embedding of one input) runs only when every other check passed.
+
+        ``before_run``: the checks :meth:`run` performs: without the embedder's (the run's first
+        embedding checks it, and a refused key costs nothing), and a check that meets an error
+        raises it, as the run would have."""
+        data = self._call(_core.preflight, self._source, self._embedder, self._sink, self.workdir, before_run,
+                          record=False)
+        return PreflightReport.from_dict(data)
+
     def plan(self, *, estimate: bool = True) -> PlanReport:
         """Lists the partitions and estimates their size. With ``estimate``, sources that can tell say what
         a full fetch of each partition needs (Jira: the approximate count; GitHub: items, requests, time at
@@ -343,7 +356,12 @@ class Pipeline:
         return report
 
     def run(
-        self, *, refetch: Sequence[str] = (), sample: int | None = None, junit: str | os.PathLike[str] | None = None
+        self,
+        *,
+        refetch: Sequence[str] = (),
+        sample: int | None = None,
+        junit: str | os.PathLike[str] | None = None,
+        check: bool = True,
     ) -> RunReport:
         """plan, fetch, ingest, validate, (reconcile, when enabled), verify (with ``repair``: what the
         sink lost or altered is written again, then verified). Safe to call again after any interruption.
@@ -351,10 +369,16 @@ class Pipeline:
         Fetch, normalize, embed and upsert overlap (unless ``overlap=False``): documents are
         ingested while later pages are still being fetched. Each page is journaled and checked
         against its hash before it is normalized, so validation afterwards only reports (duplicate
-        ids and their pages); a damaged page stops the run where it is met."""
+        ids and their pages); a damaged page stops the run where it is met.
+
+        With ``check`` (the default), the preflight checks (:meth:`check`) come first: when one
+        fails, :class:`~backfill.preflight.PreflightError` is raised before anything is fetched,
+        embedded or written."""
         start = time.monotonic()
         with self._lock:
             planned = estimates.load(self.workdir)
+            if check:
+                self._preflight()
             plan = self.plan(estimate=False)
             fetch, ingest = self.fetch_and_ingest(refetch)
             validate = self.validate()
@@ -365,6 +389,13 @@ class Pipeline:
             report.plan_vs_actual = estimates.compare(planned, ingest, time.monotonic() - start)
             estimates.forget(self.workdir)  # a plan is compared with the one run that follows it
         return report
+
+    def _preflight(self) -> None:
+        report = self.check(before_run=True)
+        for c in report.checks:
+            log.log(logging.WARNING if c.status in ("failed", "warning") else logging.INFO, "preflight %s", c.line())
+        if not report.ok:
+            raise PreflightError(report)
 
     def status(self) -> StatusReport:
         """Where the backfill stands, from the ledger."""

@@ -8,6 +8,8 @@ shared/API_FACTS.md section 1, and switchable failure modes. A test fixture, nev
         pc.fail_next(3, status=429, retry_after=1) # the next 3 requests get 429 with an rpcStatus body
         pc.short_ack(missing=2)                    # the next upsert acknowledges 2 vectors fewer than sent
         pc.take_violations()                       # every request it rejected as breaking a limit or the spec
+        pc.rest_only()                             # HTTP/1.1 only (a proxy, an old load balancer): no gRPC
+        pc.rest_only(silent=True)                  # ... and an HTTP/2 preface is never answered at all
     with PineconeFake(tls=True) as pc:             # HTTPS (REST, and gRPC by ALPN h2) on the same port:
         ...                                        # pc.url is https://127.0.0.1:PORT, verify against pc.ca_file
 
@@ -19,7 +21,9 @@ logged with ``RequestLog.http_version == "2"``; that is what libcurl sends when 
 
 gRPC, on the same port (HTTP/2 with prior knowledge, told apart by its connection preface; with
 ``tls=True``, HTTP/2 over TLS chosen by ALPN "h2"; framing by the ``h2`` library):
-``VectorService/Upsert`` of ``db_data_2025-10.proto``. The proto binds that call
+``VectorService/Upsert`` and ``VectorService/DescribeIndexStats`` (an empty request: the counts and the
+dimension, logged as ``POST /describe_index_stats`` with ``transport == "grpc"``) of
+``db_data_2025-10.proto``. The proto binds that call
 to ``POST /vectors/upsert``, and the fake treats it as the same operation: the request is decoded into
 the REST body's shape and goes through the same checks and switches, into the same store; it is
 logged as ``POST /vectors/upsert`` with ``RequestLog.transport == "grpc"`` and its ``grpc_status``
@@ -89,7 +93,7 @@ from jsonschema import validators
 
 from fake_base import FakeHandler, FakeServer, ServedFake, find_spec
 
-__all__ = ["DEFAULT_API_KEY", "METADATA_LIMIT", "PineconeFake", "RequestLog", "Violation", "load_spec",
+__all__ = ["DEFAULT_API_KEY", "METADATA_LIMIT", "PineconeFake", "RequestLog", "Violation", "load_spec", "varint",
            "metadata_bytes", "spec_path"]
 
 DEFAULT_API_KEY = "pk-test-secret"
@@ -335,9 +339,21 @@ class _Handler(FakeHandler):
         self.server.fake._violation("url_length", "?", "?", 414, "request line too long")
 
     def on_http2(self) -> bool:
+        mode = self.server.fake.http2_mode
+        if mode == "refuse":
+            return False  # answered as a bad HTTP/1.1 request, as an HTTP/1.1-only server does
         rest = self.rfile.read(len(H2_PREFACE_REST))
         if rest != H2_PREFACE_REST:
             return False
+        if mode == "silent":
+            # The preface read and never answered (the server waits for an HTTP/1.1 request that
+            # never comes), until the client gives up and closes.
+            try:
+                while self.rfile.read(1):
+                    pass
+            except OSError:
+                pass
+            return True
         _H2Connection(self.server.fake, self).serve()
         return True
 
@@ -391,6 +407,7 @@ class PineconeFake(ServedFake):
         self.dimension = dimension
         self.api_key = api_key
         self.metric = metric
+        self.http2_mode = "serve"  # "refuse" or "silent": rest_only()
         self.default_namespace_key = default_namespace_key
         self.max_request_bytes = max_request_bytes
         self.metadata_limit = metadata_limit
@@ -464,6 +481,12 @@ class PineconeFake(ServedFake):
         open on it are cut off. 0: never."""
         with self._lock:
             self._grpc_goaway_after = n
+
+    def rest_only(self, *, silent: bool = False) -> None:
+        """Speaks HTTP/1.1 only, as a proxy or load balancer in front of an index may: an HTTP/2
+        connection preface (what a gRPC client opens with) is refused as a bad request, or with
+        ``silent`` read and never answered."""
+        self.http2_mode = "silent" if silent else "refuse"
 
     def fail_next(self, n: int, status: int = 429, *, retry_after: float | str | None = None,
                   paths: Iterable[str] | None = None, message: str | None = None) -> None:
@@ -746,20 +769,27 @@ class PineconeFake(ServedFake):
             self.requests.append(log)
         extra: dict[str, str] = {}
         try:
-            if path != "/VectorService/Upsert":
-                raise Rejection(404, f"unknown or unsupported method {path}", "path", code=12)
-            self._check_key("POST", path, headers)
-            self._inject("/vectors/upsert", log)
-            if not headers.get("content-type", "").startswith("application/grpc"):
-                raise Rejection(415, f"content-type {headers.get('content-type')!r} is not application/grpc",
-                                "grpc_framing", code=3)
-            if headers.get("te") != "trailers":
-                self._warn(f"gRPC {path}: no 'te: trailers' header")
-            body = self._grpc_body(raw)
-            log.body = body
-            self._validate("/vectors/upsert", body)
-            status, out = self._upsert(body, extra)
-            code, payload, message = 0, _upsert_response(out["upsertedCount"]), ""
+            if path == "/VectorService/DescribeIndexStats":
+                log.path = "/describe_index_stats"
+                self._check_key("POST", path, headers)
+                self._inject("/describe_index_stats", log)
+                _, stats = self._stats({})
+                status, payload, message, code = 200, _stats_response(stats), "", 0
+            else:
+                if path != "/VectorService/Upsert":
+                    raise Rejection(404, f"unknown or unsupported method {path}", "path", code=12)
+                self._check_key("POST", path, headers)
+                self._inject("/vectors/upsert", log)
+                if not headers.get("content-type", "").startswith("application/grpc"):
+                    raise Rejection(415, f"content-type {headers.get('content-type')!r} is not application/grpc",
+                                    "grpc_framing", code=3)
+                if headers.get("te") != "trailers":
+                    self._warn(f"gRPC {path}: no 'te: trailers' header")
+                body = self._grpc_body(raw)
+                log.body = body
+                self._validate("/vectors/upsert", body)
+                status, out = self._upsert(body, extra)
+                code, payload, message = 0, _upsert_response(out["upsertedCount"]), ""
         except Rejection as r:
             if not log.injected:
                 self._violation(r.kind, "POST", path, r.status, r.message)
@@ -1185,14 +1215,25 @@ def _grpc_message(text: str) -> str:
 
 def _upsert_response(count: int) -> bytes:
     """UpsertResponse {upserted_count = 1} (a zero count is left out, as proto3 does)."""
-    message = bytearray()
-    if count:
-        message.append(0x08)
-        while count >= 0x80:
-            message.append((count & 0x7F) | 0x80)
-            count >>= 7
-        message.append(count)
-    return b"\x00" + len(message).to_bytes(4, "big") + bytes(message)
+    message = b"\x08" + varint(count) if count else b""
+    return b"\x00" + len(message).to_bytes(4, "big") + message
+
+
+def varint(n: int) -> bytes:
+    """A protobuf base-128 varint."""
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _stats_response(stats: Mapping[str, Any]) -> bytes:
+    """A DescribeIndexStatsResponse in a gRPC frame: dimension (2) and total_vector_count (4); the
+    namespaces map and the fullness are left out, as proto3 allows."""
+    message = b"\x10" + varint(int(stats["dimension"])) + b"\x20" + varint(int(stats["totalVectorCount"]))
+    return b"\x00" + len(message).to_bytes(4, "big") + message
 
 
 def _is_grpc(headers: Mapping[str, str]) -> bool:

@@ -1,5 +1,5 @@
 """A local Slack Web API server for tests: the shapes of ``shared/specs/slack/slack_web_openapi_v2.json``
-(conversations.list, users.list, conversations.history, conversations.replies), the behaviour and limits
+(auth.test, conversations.list, users.list, conversations.history, conversations.replies), the behaviour and limits
 of shared/API_FACTS.md section 3, and switchable failure modes. A test fixture, never part of the package.
 
     with SlackApiFake(token="xoxb-test") as slack:          # 127.0.0.1, ephemeral port
@@ -12,6 +12,7 @@ of shared/API_FACTS.md section 3, and switchable failure modes. A test fixture, 
         slack.non_marketplace = True                        # history/replies: 1 a minute, 15 a page
         slack.deny(c, "not_in_channel")                     # or "missing_scope" (needed: groups:history)
         slack.revoke()                                      # every call: token_revoked
+        slack.scopes = ["channels:read", "users:read"]      # what auth.test's X-OAuth-Scopes header lists
         slack.expire_cursors()                              # cursors handed out so far: invalid_cursor
         slack.expire_cursors(after=3)                       # ... those handed out before 3 more answers
         slack.ratelimit_in_body(2)                          # the next 2 calls: HTTP 200 ok:false ratelimited
@@ -119,6 +120,8 @@ class SlackApiFake(ServedFake):
         self._retry_not_before: float = 0.0
         self._denied: dict[str, str] = {}
         self._revoked = False
+        # The token's scopes, in auth.test's X-OAuth-Scopes header (Slack sends them with every answer).
+        self.scopes = ["channels:history", "channels:read", "groups:history", "groups:read", "users:read"]
         self._cursor_epoch = 0
         self._body_limits = 0
         self._seq = 0
@@ -339,6 +342,9 @@ class SlackApiFake(ServedFake):
                 return 200, {"ok": False, "error": "invalid_auth" if auth else "not_authed"}, {}
             if self._revoked:
                 return 200, {"ok": False, "error": "token_revoked"}, {}
+            if method == "auth.test":  # Tier 4 ("100+ a minute"): no bucket of the tiers modelled here
+                return 200, {"ok": True, "url": "https://fake.slack.com/", "team": "Fake Workspace", "user": "backfill",
+                             "team_id": "T0FAKE", "user_id": "U0FAKE"}, {"X-OAuth-Scopes": ",".join(self.scopes)}
             wait = self._take(method)
             if wait > 0 or self._body_limits > 0:
                 in_body = wait == 0

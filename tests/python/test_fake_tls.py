@@ -25,7 +25,7 @@ import h2.connection
 import h2.events
 import pytest
 from fake_base import FakeHandler, FakeServer, ServedFake, fakes_on_demand, untrusted_ca_file
-from pinecone_fake import PineconeFake, pinecone_problems
+from pinecone_fake import PineconeFake, pinecone_problems, varint
 
 KEY = "pk-test-secret"
 API_VERSION = "2025-10"
@@ -76,17 +76,8 @@ def tls_connect(fake: ServedFake, ctx: ssl.SSLContext, timeout: float = 10) -> s
         raise
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _length_delimited(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
 def upsert_request(vectors: list[tuple[str, list[float]]], namespace: str) -> bytes:

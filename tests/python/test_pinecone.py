@@ -99,7 +99,8 @@ def assert_sink_requests_well_formed(fake: PineconeFake, skip_sdk: bool = False)
         assert r.headers.get("api-key") == KEY, (r.method, r.path)
         assert r.headers.get("x-pinecone-api-version") == API_VERSION, (r.method, r.path, r.headers)
         if r.transport == "grpc":
-            assert r.headers.get(":path") == "/VectorService/Upsert", r.headers
+            # Upserts, and the run's preflight check of the transport (backfill.preflight).
+            assert r.headers.get(":path") in ("/VectorService/Upsert", "/VectorService/DescribeIndexStats"), r.headers
             assert r.headers.get("content-type") == "application/grpc" and r.headers.get("te") == "trailers", r.headers
         elif r.method == "POST":
             assert r.headers.get("content-type", "").startswith("application/json"), (r.path, r.headers)

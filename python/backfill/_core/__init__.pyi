@@ -522,3 +522,37 @@ class PythonSink(Sink):
     def __init__(
         self, hooks: dict[str, Any], name: str, description: str, batch_size: int, metadata_limit: int
     ) -> None: ...
+
+# -- preflight (cpp/include/backfill/preflight; backfill.preflight turns the report into dataclasses) --
+
+class CheckResult:
+    @property
+    def component(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def verdict(self) -> str: ...
+    @property
+    def fix(self) -> str: ...
+    @property
+    def seconds(self) -> float: ...
+
+class PreflightReport:
+    @property
+    def checks(self) -> builtins.list[CheckResult]: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def seconds(self) -> float: ...
+
+def preflight(
+    source: Source,
+    embedder: Embedder,
+    sink: Sink,
+    workdir: str | Path,
+    before_run: bool = False,
+    progress: _Progress = None,
+    cancel: Any = None,
+) -> PreflightReport: ...

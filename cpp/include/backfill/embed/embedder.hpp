@@ -12,6 +12,8 @@
 
 namespace backfill {
 
+class preflight_checks;  // preflight/checks.hpp
+
 class embedder {
  public:
   virtual ~embedder() = default;
@@ -40,6 +42,12 @@ class embedder {
   virtual void embed_parts(const std::vector<std::string_view>& texts, const part_fn& on_part,
                            run_context* ctx = nullptr);
 
+  // Adds the checks that prove the embedder works (an embedding of one input, its dimension); the
+  // last a run performs, and only when every other check passed. Offline embedders add none.
+  virtual void preflight(preflight_checks& out, run_context& ctx) {
+    (void)out;
+    (void)ctx;
+  }
   // Requests made (or, for an offline embedder, batches embedded) and texts embedded, across threads.
   std::int64_t calls() const noexcept { return calls_.load(std::memory_order_relaxed); }
   std::int64_t inputs() const noexcept { return inputs_.load(std::memory_order_relaxed); }

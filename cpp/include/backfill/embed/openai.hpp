@@ -127,6 +127,9 @@ class openai_embedder final : public embedder {
   void embed_parts(const std::vector<std::string_view>& texts, const part_fn& on_part,
                    run_context* ctx = nullptr) override;
 
+  // An embedding of one short input: the key, the model and the dimension (openai_preflight.cpp).
+  void preflight(preflight_checks& out, run_context& ctx) override;
+
   std::string describe() const;
   const openai_options& options() const noexcept { return options_; }
   // Tokens the server reported (usage.prompt_tokens), summed over every successful request.

@@ -13,6 +13,9 @@
 
 namespace backfill {
 
+class preflight_checks;  // preflight/checks.hpp
+class run_context;
+
 struct sink_stats {
   std::int64_t count = 0;  // records in the sink's namespace
   int dimension = 0;       // 0 when the index is empty and has no fixed dimension
@@ -67,6 +70,10 @@ class sink {
                                         std::size_t limit) = 0;
   virtual sink_stats stats() = 0;
   virtual std::vector<query_match> query(const std::vector<float>& vector, std::size_t top_k) = 0;
+  // Adds the checks that prove the sink's settings work before a run writes anything. By default:
+  // stats() answers and the vectors it holds have the embedder's `dimension`
+  // (preflight/sink_checks.cpp).
+  virtual void preflight(preflight_checks& out, int dimension, run_context& ctx);
 };
 
 }  // namespace backfill

@@ -15,6 +15,8 @@
 
 namespace backfill {
 
+class preflight_checks;  // preflight/checks.hpp
+
 struct partition_plan {
   std::string name;   // stable key, e.g. a channel id or a project key
   std::string label;  // what a person calls it ("#general")
@@ -109,6 +111,12 @@ class source {
   // fill the estimates plan() left at -1.
   virtual void estimate(std::vector<partition_plan>& partitions, run_context& ctx) {
     (void)partitions;
+    (void)ctx;
+  }
+  // Adds the checks that prove the source's settings work, each one cheap request (credentials,
+  // the pagination probe: preflight/preflight.hpp); a run performs them before it spends anything.
+  virtual void preflight(preflight_checks& out, run_context& ctx) {
+    (void)out;
     (void)ctx;
   }
   // Incremental sources fetch a finished partition again on a later run, from the cursor this

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "backfill/core/errors.hpp"
+#include "backfill/preflight/checks.hpp"
 
 namespace backfill {
 
@@ -24,6 +25,12 @@ std::vector<std::string> callback_sink::list(std::string_view prefix, std::strin
 std::vector<query_match> callback_sink::query(const std::vector<float>& vector, std::size_t top_k) {
   if (!hooks_.query) throw sink_error(options_.who + " has no query function to search it with");
   return hooks_.query(vector, top_k);
+}
+
+void callback_sink::preflight(preflight_checks& out, int dimension, run_context& ctx) {
+  (void)dimension;
+  (void)ctx;
+  out.skip("sink", "index", options_.who + ": a sink of functions, not called before the run");
 }
 
 }  // namespace backfill

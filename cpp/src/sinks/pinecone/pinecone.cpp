@@ -238,14 +238,17 @@ std::vector<std::string> pinecone_sink::list(std::string_view prefix, std::strin
 sink_stats pinecone_sink::stats() {
   http::response resp = call(make("POST", "/describe_index_stats", "{}"));
   simdjson::dom::parser parser;
-  simdjson::dom::element root = pinecone_detail::parse(parser, resp);
+  return pinecone_detail::read_stats(pinecone_detail::parse(parser, resp), ns_);
+}
+
+sink_stats pinecone_detail::read_stats(simdjson::dom::element root, const std::string& ns) {
   sink_stats s;
   std::int64_t dim = 0;
   if (!root.at_key("dimension").get(dim)) s.dimension = static_cast<int>(dim);
   simdjson::dom::object namespaces;
   if (!root.at_key("namespaces").get(namespaces)) {
     for (auto kv : namespaces) {
-      bool ours = kv.key == ns_ || (ns_ == default_namespace && kv.key.empty());
+      bool ours = kv.key == ns || (ns == default_namespace && kv.key.empty());
       if (!ours) continue;
       std::int64_t n = 0;
       if (!kv.value.at_key("vectorCount").get(n)) s.count = std::max<std::int64_t>(s.count, n);

@@ -4,14 +4,12 @@
 
 #include "backfill/core/errors.hpp"
 #include "backfill/sinks/pinecone/pinecone.hpp"
+#include "parse.hpp"
 
 namespace backfill {
-namespace {
 
-constexpr int grpc_permission_denied = 7;
-constexpr int grpc_unauthenticated = 16;
-
-}  // namespace
+using pinecone_detail::grpc_permission_denied;
+using pinecone_detail::grpc_unauthenticated;
 
 std::exception_ptr pinecone_sink::explain(const http::http_error& e) const {
   std::string fix;

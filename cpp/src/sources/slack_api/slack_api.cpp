@@ -20,12 +20,14 @@
 #include "backfill/core/errors.hpp"
 #include "backfill/core/log.hpp"
 #include "backfill/http/scrub.hpp"
+#include "backfill/preflight/preflight.hpp"
 #include "backfill/sources/slack/thread.hpp"
 #include "backfill/sources/slack/ts.hpp"
 #include "sources/slack/fields.hpp"
 #include "sources/slack/page_json.hpp"
 #include "sources/slack/threads.hpp"
 #include "sources/slack_api/history.hpp"
+#include "sources/slack_api/preflight.hpp"
 #include "sources/slack_api/workspace.hpp"
 
 namespace backfill {
@@ -119,6 +121,11 @@ slack_api_source::slack_api_source(slack_api_options options)
     : impl_(std::make_unique<impl>(std::move(options))) {}
 
 slack_api_source::~slack_api_source() = default;
+
+void slack_api_source::preflight(preflight_checks& out, run_context& ctx) {
+  slack_api::check_token(impl_->api, impl_->options, out, ctx);
+  probe_pagination(*this, out, ctx);
+}
 
 std::string slack_api_source::describe() const {
   return "Slack Web API " + http::scrub_url(impl_->api.base_url());

@@ -55,6 +55,8 @@ class callback_sink final : public sink {
   std::vector<std::string> list(std::string_view prefix, std::string_view after, std::size_t limit) override;
   sink_stats stats() override { return hooks_.stats(); }
   std::vector<query_match> query(const std::vector<float>& vector, std::size_t top_k) override;
+  // Its hooks are not called before the run: the check is listed as skipped.
+  void preflight(preflight_checks& out, int dimension, run_context& ctx) override;
 
  private:
   callback_sink_hooks hooks_;

@@ -69,6 +69,9 @@ class pinecone_sink final : public sink {
   std::vector<std::string> list(std::string_view prefix, std::string_view after, std::size_t limit) override;
   sink_stats stats() override;
   std::vector<query_match> query(const std::vector<float>& vector, std::size_t top_k) override;
+  // describe_index_stats (the key, the dimension, the metric, what the namespace holds), and with
+  // transport "grpc" a gRPC call that must answer within 5 s: preflight.cpp.
+  void preflight(preflight_checks& out, int dimension, run_context& ctx) override;
 
   std::string unsendable_reason(const record& probe) const override;
   std::vector<std::string> take_unsendable() override {

@@ -88,6 +88,8 @@ class github_source final : public source {
   bool can_list_ids() const override { return true; }
   void list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) override;
   void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
+  // GET /rate_limit (free against the budget), then the pagination probe: preflight.cpp.
+  void preflight(preflight_checks& out, run_context& ctx) override;
   // Comments live on pages of their own, so normalize reads all of a repository's pages before it
   // emits a document: following a fetch in progress (the pipeline's use of this) is safe, and the
   // repositories fetched before one that fails are ingested.

@@ -90,6 +90,9 @@ class jira_source final : public source {
   bool can_list_ids() const override { return true; }
   void list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) override;
   void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
+  // GET /rest/api/3/myself, then the pagination probe (which also meets a 410 of a site without
+  // /rest/api/3/search/jql): preflight.cpp.
+  void preflight(preflight_checks& out, run_context& ctx) override;
   json::item_layout journal_items() const override { return {"/search/issues", "key", "jira:"}; }
   void normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
                  run_context& ctx) override;
