@@ -163,6 +163,7 @@ class FetchReport(PhaseReport):
     pages_total: int = 0
     items_fetched: int = 0
     bytes_fetched: int = 0
+    memory_peak_bytes: int = 0  # the most bytes of fetched pages held at once (run.memory_budget_mb)
 
     def __str__(self) -> str:
         return (
@@ -293,6 +294,7 @@ class IngestReport(PhaseReport):
     waits: dict[str, float] = field(default_factory=dict)  # seconds waited for each API quota
     quarantined_count: int = 0
     quarantined: list[QuarantinedItem] = field(default_factory=list)
+    memory_peak_bytes: int = 0  # the most bytes the stages held at once (run.memory_budget_mb)
 
     @property
     def ok(self) -> bool:

@@ -241,6 +241,7 @@ class PipelineOptions:
     fetch_concurrency: int
     embed_concurrency: int
     batches_in_flight: int
+    memory_budget_mb: int
     strict: bool
     restore: bool
     def __init__(self, **kwargs: Any) -> None: ...
@@ -279,6 +280,8 @@ class FetchReport:
     def items_fetched(self) -> int: ...
     @property
     def bytes_fetched(self) -> int: ...
+    @property
+    def memory_peak_bytes(self) -> int: ...
 
 class Duplicate:
     @property
@@ -385,6 +388,8 @@ class IngestReport:
     def quarantined_count(self) -> int: ...
     @property
     def quarantined(self) -> builtins.list[QuarantinedItem]: ...
+    @property
+    def memory_peak_bytes(self) -> int: ...
 
 class ReconcileReport:
     @property
