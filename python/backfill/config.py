@@ -47,6 +47,7 @@ class RunSettings:
     overlap: bool = _PIPELINE.overlap
     embed_concurrency: int = _PIPELINE.embed_concurrency
     fetch_concurrency: int = _PIPELINE.fetch_concurrency
+    memory_budget_mb: int = _PIPELINE.memory_budget_mb
     reconcile: bool = False
     reconcile_max_fraction: float = 0.5
     strict: bool = _PIPELINE.strict

@@ -53,7 +53,9 @@ class Pipeline:
     pages, the ledger (``state.sqlite``) and the receipts. ``overlap`` runs fetch, normalize, embed and
     upsert concurrently (off: one after another); ``embed_concurrency`` is how many embedder calls
     may be in flight (0: the embedder's own choice); ``fetch_concurrency`` how many partitions are
-    fetched at once (the source's rate limit holds across them). An item of the source that cannot be
+    fetched at once (the source's rate limit holds across them); ``memory_budget_mb`` bounds the bytes
+    the stages hold at once (fetched pages until journaled, batches of records until written; 0: only
+    the counts bound them). An item of the source that cannot be
     read (invalid UTF-8, a lone surrogate, nesting too deep, a field missing) is quarantined: left
     out and listed, the rest goes on, and the backfill is not verified until the source fixes it
     (its partition is fetched again on the next run); ``strict`` stops at the first one instead.
@@ -79,6 +81,7 @@ class Pipeline:
         overlap: bool = _DEFAULTS.overlap,
         embed_concurrency: int = _DEFAULTS.embed_concurrency,
         fetch_concurrency: int = _DEFAULTS.fetch_concurrency,
+        memory_budget_mb: int = _DEFAULTS.memory_budget_mb,
         reconcile: bool = False,
         reconcile_max_fraction: float = 0.5,
         strict: bool = _DEFAULTS.strict,
@@ -97,6 +100,12 @@ class Pipeline:
         if fetch_concurrency < 1:
             raise ConfigError(
                 f"run.fetch_concurrency must be at least 1, got {fetch_concurrency}", key="run.fetch_concurrency"
+            )
+        if not 0 <= memory_budget_mb <= 1 << 20:
+            raise ConfigError(
+                f"run.memory_budget_mb must be 0 (no budget: counts alone) or a number of MB up to 1048576, "
+                f"got {memory_budget_mb}",
+                key="run.memory_budget_mb",
             )
         if embed_concurrency < 0:
             raise ConfigError(
@@ -128,6 +137,7 @@ class Pipeline:
             overlap=overlap,
             embed_concurrency=embed_concurrency,
             fetch_concurrency=fetch_concurrency,
+            memory_budget_mb=memory_budget_mb,
             strict=strict,
             restore=restore,
             plan_sample_pages=plan_sample_pages,
@@ -160,6 +170,7 @@ class Pipeline:
             overlap=config.run.overlap,
             embed_concurrency=config.run.embed_concurrency,
             fetch_concurrency=config.run.fetch_concurrency,
+            memory_budget_mb=config.run.memory_budget_mb,
             reconcile=config.run.reconcile,
             reconcile_max_fraction=config.run.reconcile_max_fraction,
             strict=config.run.strict if strict is None else strict,

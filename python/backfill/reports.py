@@ -228,6 +228,7 @@ class FetchReport(PhaseReport):
     pages_total: int = 0
     items_fetched: int = 0
     bytes_fetched: int = 0
+    memory_peak_bytes: int = 0  # the most bytes of fetched pages held at once (run.memory_budget_mb)
 
     def __str__(self) -> str:
         return (
@@ -363,6 +364,7 @@ class IngestReport(PhaseReport):
     quarantined_count: int = 0
     quarantined: list[QuarantinedItem] = field(default_factory=list)
     estimated_cost: float | None = field(default=None, metadata=_FACADE)  # tokens_embedded at the embedder's price
+    memory_peak_bytes: int = 0  # the most bytes the stages held at once (run.memory_budget_mb)
 
     @property
     def ok(self) -> bool:

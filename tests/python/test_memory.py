@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import backfill
+
 from conftest import make_export, write_config
 
 CHILD = textwrap.dedent("""
@@ -45,3 +47,25 @@ def test_peak_memory_does_not_grow_with_pages(tmp_path: Path) -> None:
         f"peak RSS grew by {growth / 1e6:.1f} MB for {extra / 1e6:.1f} MB more input "
         f"({rss_small / 1e6:.1f} -> {rss_large / 1e6:.1f} MB)"
     )
+
+
+def test_the_memory_budget_bounds_the_bytes_the_stages_hold(tmp_path: Path) -> None:
+    """`[run] memory_budget_mb` closes batches by bytes (not only by count) and holds fetched pages and
+    batches in flight within it: at dimension 1536 a batch of 1000 records is ~6 MB of vectors alone,
+    so a 1 MB budget only holds when batches are sized by bytes."""
+    export = make_export(tmp_path / "export", channels=2, days=30, messages_per_day=40, seed=3)
+    extra = "memory_budget_mb = 1\n"
+    config = write_config(tmp_path / "b.toml", export, workdir=tmp_path / "w", dimension=1536, batch_records=1000)
+    config.write_text(config.read_text().replace("[run]\n", "[run]\n" + extra, 1))
+    report = backfill.Pipeline.from_config(config, progress="none").run()
+    assert report.ok
+    assert report.ingest.chunks_written > 1000
+    assert 0 < report.ingest.memory_peak_bytes <= 1 << 20
+    assert report.ingest.upsert_requests > report.ingest.chunks_written / 1000 + 1
+
+
+@pytest.mark.parametrize("value", [-1, 1 << 21])
+def test_a_memory_budget_out_of_range_names_the_setting(tmp_path: Path, value: int) -> None:
+    with pytest.raises(backfill.errors.ConfigError, match="run.memory_budget_mb"):
+        backfill.Pipeline(backfill.SlackExport(tmp_path), workdir=tmp_path / "w", memory_budget_mb=value,
+                          progress="none")

@@ -87,6 +87,7 @@ def test_the_pipeline_settings_default_to_the_core() -> None:
         "overlap": run.overlap,
         "embed_concurrency": run.embed_concurrency,
         "fetch_concurrency": run.fetch_concurrency,
+        "memory_budget_mb": run.memory_budget_mb,
         "count_timeout_seconds": verify.count_timeout_seconds,
         "strict": run.strict,
         "plan_sample_pages": run.plan_sample_pages,

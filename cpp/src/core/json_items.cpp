@@ -209,9 +209,8 @@ bool whole_answer(const std::string& body) {
 const std::string& readable(const std::string& body, const item_layout& layout, std::string& scratch,
                             std::vector<unreadable_item>& bad) {
   if (!layout.known()) return body;
-  thread_local simdjson::dom::parser parser;
   simdjson::dom::element root;
-  if (!parse_padded(parser, body, root) || !mend_items(body, layout, scratch, bad)) return body;
+  if (!parse_padded(page_parser(), body, root) || !mend_items(body, layout, scratch, bad)) return body;
   scratch.reserve(scratch.size() + simdjson::SIMDJSON_PADDING);
   return scratch;
 }

@@ -64,10 +64,17 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
       return;
     }
     const std::string& body = resp.body;
-    std::vector<json::unreadable_item> unreadable;
-    const std::string& readable = json::readable(body, {spec.items, spec.id_field, ""}, mended, unreadable);
+    // One parse of a page that reads whole (nearly all of them); only one that does not is mended
+    // (its unreadable items null) and parsed again.
     simdjson::dom::element root;
-    const simdjson::error_code err = json::parse_padded(parser, readable, root);
+    simdjson::error_code err = json::parse_padded(parser, body, root);
+    const std::string* readable_body = &body;
+    if (err) {
+      std::vector<json::unreadable_item> unreadable;
+      readable_body = &json::readable(body, {spec.items, spec.id_field, ""}, mended, unreadable);
+      if (readable_body != &body) err = json::parse_padded(parser, *readable_body, root);
+    }
+    const std::string& readable = *readable_body;
     if (err)
       throw source_error(fmt::format("{}: the response is not JSON ({}): {}", resp.url,
                                      simdjson::error_message(err), c.scrub(excerpt(body, 200))));
@@ -79,7 +86,7 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
     if (items_el.get(items))
       throw source_error(
           fmt::format("{}: '{}' is not an array", resp.url, spec.items.empty() ? "the body" : spec.items));
-    page p{resp, readable, 0, {}, cursor, ""};
+    page p{resp, readable, 0, {}, cursor, "", &root};
     for (simdjson::dom::element item : items) {
       ++p.items;
       if (!spec.id_field.empty()) {

@@ -4,9 +4,11 @@
 namespace backfill::http {
 namespace {
 
-constexpr std::size_t max_count = 32;
-constexpr std::size_t max_body = 32u << 20;
-constexpr std::size_t max_total = 128u << 20;
+// Enough to serve the next pages of a few concurrent paginations without new allocations, little
+// enough that the pool does not hold a run's memory budget (pipeline_options::memory_budget_mb) idle.
+constexpr std::size_t max_count = 8;
+constexpr std::size_t max_body = 8u << 20;
+constexpr std::size_t max_total = 16u << 20;
 
 }  // namespace
 

@@ -17,7 +17,13 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 ingest_stages::ingest_stages(embedder& emb, batch_writer& writer, ledger& book, stage_options options)
-    : emb_(emb), emb_id_(emb.identity()), writer_(writer), book_(book), overlap_(options.overlap) {
+    : emb_(emb),
+      emb_id_(emb.identity()),
+      writer_(writer),
+      book_(book),
+      overlap_(options.overlap),
+      budget_(options.budget),
+      dimension_(options.dimension) {
   const std::size_t workers = std::clamp<std::size_t>(options.embed_workers, 1, 64);
   max_alive_ = options.batches_in_flight ? options.batches_in_flight : workers + 2;
   if (!overlap_) return;
@@ -54,6 +60,7 @@ void ingest_stages::fail() noexcept {
 void ingest_stages::submit(std::shared_ptr<batch> b, std::vector<embed_job> jobs, bool drain,
                            run_context& ctx) {
   if (!overlap_) {
+    if (budget_) b->held = budget_->take(b->bytes(dimension_), ctx);
     auto start = std::chrono::steady_clock::now();
     for (auto& job : jobs) chunks_embedded_ += static_cast<std::int64_t>(embed(job, &ctx));
     seconds_.embed += seconds_since(start);
@@ -64,7 +71,18 @@ void ingest_stages::submit(std::shared_ptr<batch> b, std::vector<embed_job> jobs
     ctx.checkpoint();
     return;
   }
-  wait_until(ctx, [&] { return drain ? alive_ == 0 : alive_ < max_alive_; });
+  const std::size_t bytes = budget_ ? b->bytes(dimension_) : 0;
+  bool admitted = false;  // the predicate runs more than once: it takes the bytes only once
+  wait_until(ctx, [&] {
+    if (admitted) return true;
+    if (drain ? alive_ != 0 : alive_ >= max_alive_) return false;
+    if (budget_) {
+      auto lease = budget_->try_take(bytes);  // given back by the writer, which then wakes this thread
+      if (!lease) return false;
+      b->held = std::move(*lease);
+    }
+    return admitted = true;
+  });
   {
     std::lock_guard<std::mutex> lock(mutex_);
     b->jobs_pending = jobs.size();
@@ -188,6 +206,7 @@ void ingest_stages::write_loop() {
     const auto start = std::chrono::steady_clock::now();
     writer_.write(*b, *writer_ledger_);
     const double took = seconds_since(start);
+    b->held.release();
     {
       std::lock_guard<std::mutex> lock(mutex_);
       --alive_;

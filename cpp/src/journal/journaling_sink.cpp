@@ -30,6 +30,8 @@ void journaling_sink::resume_after(std::string last_page_hash, std::string_view 
 
 void journaling_sink::page(std::string_view body, std::int64_t items, std::string_view next_cursor,
                            std::string_view watermark) {
+  memory_budget::lease held;
+  if (budget_ && budget_->total() > 0) held = budget_->take(2 * body.size(), ctx_);
   if (!resume_hash_.empty()) {
     bool same = hash_hex(body) == resume_hash_;
     resume_hash_.clear();

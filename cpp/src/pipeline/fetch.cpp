@@ -55,6 +55,7 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
                                      fetch_feed* feed) {
   const std::string kind = source_->kind();
   ctx.begin_phase("fetch", "pages", estimated_pages(planned.partitions));
+  if (!feed) budget_.reset_peak();  // beside an ingest, the run's peak started with it
 
   // One partition, start to end (or from where an earlier run stopped), on `c` with ledger `l`.
   auto fetch_one = [&](const partition_plan& p, run_context& c, ledger& l, fetch_report& rep) {
@@ -82,6 +83,7 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
     c.state().partition = p.label.empty() ? p.name : p.label;
     if (next_seq > 0) logger()->info("resuming {} after {} journaled pages", c.state().partition, next_seq);
     journaling_sink out(journal_, l, options_.workdir, kind, p.name, next_seq, rep, c, feed);
+    out.hold_pages_in(&budget_);
     if (!reopened && next_seq > 0 && !cursor.empty()) {
       auto pages = l.pages(kind, p.name);
       if (!pages.empty()) out.resume_after(pages.back().hash, cursor);
@@ -146,6 +148,7 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
     }
   }
   report.pages_total = book.page_count(kind);
+  report.memory_peak_bytes = static_cast<std::int64_t>(budget_.peak());
   logger()->info("fetch: {} pages read ({} bytes), {} journaled in all", report.pages_fetched,
                  report.bytes_fetched, report.pages_total);
   return report;
@@ -163,6 +166,7 @@ run_report pipeline::fetch_and_ingest(run_context& ctx, const std::vector<std::s
   }
   auto planned = plan(ctx);
   start_over(planned, refetch);
+  budget_.reset_peak();
   // The fetch runs on its own thread with its own ledger connection; the ingest follows it here.
   fetch_feed feed;
   ledger fetch_state(options_.workdir / "state.sqlite");

@@ -86,6 +86,7 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   const std::string sink_id = sink_->identity();
   ingest_report report;
   check_sink_before_ingest(ctx);
+  if (!feed) budget_.reset_peak();  // beside a fetch, the run's peak started with it
 
   // While a fetch runs beside the ingest, progress shows the fetch (pages); then the ingest, in
   // journal pages normalized out of the pages of every fetched partition (known from the ledger).
@@ -130,7 +131,12 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   so.embed_workers = options_.embed_concurrency ? options_.embed_concurrency : embedder_->concurrency();
   so.batches_in_flight = options_.batches_in_flight;
   so.ledger_path = options_.workdir / "state.sqlite";
+  so.budget = budget_.total() > 0 ? &budget_ : nullptr;
+  so.dimension = static_cast<std::size_t>(std::max(embedder_->dimension(), 0));
   ingest_stages stages(*embedder_, writer, *ledger_, so);
+  // A batch is closed when its records are due or when it holds its share of the budget: the one
+  // being built beside those in flight.
+  const std::size_t batch_share = budget_.total() / (stages.max_alive() + 1);
   embed_planner planner(*ledger_, embedder_->identity(), embedder_->max_batch(),
                         4 * stages.max_alive() * std::max<std::size_t>(options_.batch_records, 1));
 
@@ -173,7 +179,9 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
       logger()->error("record {} was skipped: its metadata keys alone exceed the sink's limit", id);
     }
     unfit.clear();
-    if (current->add(std::move(records)) >= options_.batch_records) flush();
+    if (current->add(std::move(records)) >= options_.batch_records ||
+        (batch_share > 0 && current->bytes(so.dimension) >= batch_share))
+      flush();
     ctx.checkpoint();
   };
 
@@ -249,6 +257,7 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
     throw;
   }
   report.chunks_embedded += stages.chunks_embedded();
+  report.memory_peak_bytes = static_cast<std::int64_t>(budget_.peak());
   writer.merge_into(report);
   report.unsent = ledger_->unsent(sink_id, options_.max_examples);
   report.quarantined_count = ledger_->quarantined_count(kind);

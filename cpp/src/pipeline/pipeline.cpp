@@ -1,6 +1,9 @@
 #include "backfill/pipeline/pipeline.hpp"
 
 #include <sys/stat.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <set>
@@ -28,7 +31,8 @@ pipeline::pipeline(std::shared_ptr<source> src, std::shared_ptr<embedder> emb, s
       embedder_(std::move(emb)),
       sink_(std::move(snk)),
       options_(std::move(options)),
-      journal_(options_.workdir / "journal") {
+      journal_(options_.workdir / "journal"),
+      budget_(options_.memory_budget_mb << 20) {
   if (!source_) throw config_error("pipeline needs a source");
   // Chunks must fit the embedder's per-input limit: the hard chunk limit is lowered to it.
   if (embedder_ && embedder_->max_input_tokens() > 0 &&
@@ -45,6 +49,13 @@ pipeline::pipeline(std::shared_ptr<source> src, std::shared_ptr<embedder> emb, s
   }
   open_workdir();
   ledger_ = std::make_unique<ledger>(options_.workdir / "state.sqlite");
+#if defined(__GLIBC__)
+  // glibc gives threads that allocate at once their own arenas (up to 8 a core), and each arena
+  // keeps what its threads freed: with a run's threads (HTTP engines, partition fetches, embed
+  // workers, the writer) that multiplies the working set the budget bounds. Two arenas hold it
+  // close to the budget (process-wide; set before the run's threads first allocate).
+  if (options_.memory_budget_mb > 0) mallopt(M_ARENA_MAX, 2);
+#endif
 }
 
 pipeline::~pipeline() = default;

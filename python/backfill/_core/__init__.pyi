@@ -241,6 +241,7 @@ class PipelineOptions:
     fetch_concurrency: int
     embed_concurrency: int
     batches_in_flight: int
+    memory_budget_mb: int
     strict: bool
     restore: bool
     plan_sample_pages: int
@@ -300,6 +301,8 @@ class FetchReport:
     def items_fetched(self) -> int: ...
     @property
     def bytes_fetched(self) -> int: ...
+    @property
+    def memory_peak_bytes(self) -> int: ...
 
 class Duplicate:
     @property
@@ -410,6 +413,8 @@ class IngestReport:
     def quarantined_count(self) -> int: ...
     @property
     def quarantined(self) -> builtins.list[QuarantinedItem]: ...
+    @property
+    def memory_peak_bytes(self) -> int: ...
 
 class ReconcileReport:
     @property

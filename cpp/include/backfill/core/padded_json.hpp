@@ -18,4 +18,13 @@ inline simdjson::error_code parse_padded(simdjson::dom::parser& parser, const st
   return parser.parse(body).get(root);
 }
 
+// The calling thread's parser for a journal page read whole and then let go (json::readable's
+// check, then the source's normalize of that page): one a thread instead of one a use, so a thread
+// holds one page's parse buffers (about ten times the page's bytes), not one set a call site.
+// Whoever parses into it must be done with the root of its previous parse.
+inline simdjson::dom::parser& page_parser() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
+}
+
 }  // namespace backfill::json

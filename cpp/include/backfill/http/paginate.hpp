@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include <simdjson.h>
+
 #include "backfill/core/context.hpp"
 #include "backfill/http/client.hpp"
 
@@ -76,6 +78,9 @@ struct page {
   std::vector<std::string> ids;
   std::string cursor;       // what fetched this page
   std::string next_cursor;  // resume here; "" = this was the last page
+  // `json` as paginate parsed it, valid while on_page runs, so the caller need not parse it again;
+  // null when the page was not parsed (a 304 answer has no body).
+  const simdjson::dom::element* root = nullptr;
 };
 
 // A 2xx page whose body is not whole JSON (cut short, malformed) is requested again as a transient

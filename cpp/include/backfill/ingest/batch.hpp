@@ -2,6 +2,7 @@
 // gathered into batches that are embedded (embed_plan.hpp) and written together (batch_writer.hpp).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "backfill/core/document.hpp"
+#include "backfill/core/memory_budget.hpp"
 #include "backfill/ledger/ledger.hpp"
 
 namespace backfill {
@@ -43,15 +45,19 @@ struct batch {
   std::size_t chunk_count = 0;
   std::vector<std::shared_ptr<vector_slot>> slots;
   std::unordered_map<std::string, std::size_t> slot_index;  // text hash -> position in slots
+  std::size_t record_bytes = 0;  // what its documents' strings take (doc_bytes), kept as they come
   std::size_t jobs_pending = 0;  // embed jobs not yet done; guarded by the stages' mutex
+  memory_budget::lease held;     // its bytes, taken from the run's budget while it is in flight
 
   bool holds(const std::string& doc_id) const { return doc_index.count(doc_id) > 0; }
   // Adds a document, or replaces the version of it this batch already holds. Returns chunk_count.
   std::size_t add(pending_doc doc) {
+    record_bytes += doc_bytes(doc);
     auto it = doc_index.find(doc.id);
     if (it != doc_index.end()) {
       chunk_count -= docs[it->second].chunks.size();
       chunk_count += doc.chunks.size();
+      record_bytes -= std::min(record_bytes, doc_bytes(docs[it->second]));
       docs[it->second] = std::move(doc);
     } else {
       chunk_count += doc.chunks.size();
@@ -59,6 +65,22 @@ struct batch {
       docs.push_back(std::move(doc));
     }
     return chunk_count;
+  }
+
+  // What the batch holds on to, in bytes (what memory_budget counts for it): its records' strings
+  // and one vector of `dimension` floats a text (a distinct text, once the embed plan has run).
+  std::size_t bytes(std::size_t dimension) const {
+    const std::size_t vectors = slots.empty() ? chunk_count : slots.size();
+    return record_bytes + vectors * (sizeof(vector_slot) + dimension * sizeof(float));
+  }
+
+  static std::size_t doc_bytes(const pending_doc& d) {
+    std::size_t n =
+        sizeof(pending_doc) + d.id.size() + d.partition.size() + d.content_hash.size() + d.updated_at.size();
+    for (const auto& pc : d.chunks)
+      n += sizeof(pending_chunk) + pc.c.id.size() + pc.c.doc_id.size() + pc.c.text.size() +
+           pc.c.text_hash.size() + pc.metadata_json.size() + pc.meta_hash.size();
+    return n;
   }
 };
 

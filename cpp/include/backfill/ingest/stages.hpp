@@ -6,10 +6,11 @@
 //   writer (1)            takes batches in the order they were submitted, once their vectors are all
 //                         there, and writes them (batch_writer.hpp).
 //
-// At most max_alive() batches exist between the calling thread and the writer, so memory is bounded
-// whatever the corpus size. The writer is the only thread that touches the sink. Without overlap,
-// every batch goes through the stages on the calling thread, one after another (the way a simple
-// script would do it; kept for comparison and for debugging).
+// At most max_alive() batches exist between the calling thread and the writer, and together they
+// hold no more bytes than the run's memory budget allows (core/memory_budget.hpp; one batch alone
+// always goes through), so memory is bounded whatever the corpus size. The writer is the only thread that
+// touches the sink. Without overlap, every batch goes through the stages on the calling thread, one after
+// another (the way a simple script would do it; kept for comparison and for debugging).
 #pragma once
 
 #include <condition_variable>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "backfill/core/context.hpp"
+#include "backfill/core/memory_budget.hpp"
 #include "backfill/core/task_group.hpp"
 #include "backfill/embed/embedder.hpp"
 #include "backfill/ingest/batch.hpp"
@@ -36,6 +38,8 @@ struct stage_options {
   std::size_t embed_workers = 1;      // embed calls in flight
   std::size_t batches_in_flight = 0;  // 0 = embed_workers + 2
   std::filesystem::path ledger_path;  // each thread that writes opens its own connection (WAL)
+  memory_budget* budget = nullptr;    // what the batches in flight take their bytes from, if any
+  std::size_t dimension = 0;          // the embedder's, for a batch's bytes
 };
 
 class ingest_stages {
@@ -87,6 +91,8 @@ class ingest_stages {
   ledger& book_;
   bool overlap_;
   std::size_t max_alive_;
+  memory_budget* budget_;
+  std::size_t dimension_;
 
   std::unique_ptr<ledger> cache_ledger_;
   std::unique_ptr<ledger> writer_ledger_;

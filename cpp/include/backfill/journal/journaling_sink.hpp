@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "backfill/core/context.hpp"
+#include "backfill/core/memory_budget.hpp"
 #include "backfill/journal/fetch_feed.hpp"
 #include "backfill/journal/journal.hpp"
 #include "backfill/ledger/ledger.hpp"
@@ -34,6 +35,10 @@ class journaling_sink final : public page_sink {
 
   // A fetch that resumes mid-partition: the page before it, which the guard of this process never saw.
   void resume_after(std::string last_page_hash, std::string_view cursor);
+  // Each page takes its bytes from `budget` until it is journaled, twice over (the page and the next
+  // one, requested before this one was handed over): a partition waits there while the budget is
+  // full, so partitions fetched at once hold no more than it allows beyond one page each.
+  void hold_pages_in(memory_budget* budget) noexcept { budget_ = budget; }
 
   void page(std::string_view body, std::int64_t items, std::string_view next_cursor,
             std::string_view watermark) override;
@@ -48,6 +53,7 @@ class journaling_sink final : public page_sink {
   fetch_report& report_;
   run_context& ctx_;
   fetch_feed* feed_;
+  memory_budget* budget_ = nullptr;
   std::string resume_hash_;
   std::string resume_cursor_;
 };

@@ -14,6 +14,7 @@
 
 #include "backfill/core/context.hpp"
 #include "backfill/core/fields.hpp"
+#include "backfill/core/memory_budget.hpp"
 #include "backfill/embed/embedder.hpp"
 #include "backfill/ingest/chunker.hpp"
 #include "backfill/journal/journal.hpp"
@@ -37,6 +38,10 @@ struct pipeline_options {
   std::size_t fetch_concurrency = 4;  // partitions fetched at once
   std::size_t embed_concurrency = 0;  // embed calls in flight; 0 = the embedder's concurrency()
   std::size_t batches_in_flight = 0;  // batches between normalizing and committing; 0 = embed calls + 2
+  // The bytes the run's stages hold at once at most, in MB (core/memory_budget.hpp): fetched pages
+  // until journaled, batches of records from building to written (a batch is closed early when its
+  // share is full). 0: counts alone bound them (batch_records, batches_in_flight).
+  std::size_t memory_budget_mb = 128;
   // An item the normalizer cannot read stops its partition (instead of being quarantined: left out,
   // listed, the run failed, the partition fetched again next time).
   bool strict = false;
@@ -49,7 +54,8 @@ struct pipeline_options {
 };
 BACKFILL_FIELDS(pipeline_options, &s::workdir, &s::chunking, &s::batch_records, &s::max_examples,
                 &s::count_timeout_seconds, &s::count_poll_seconds, &s::overlap, &s::fetch_concurrency,
-                &s::embed_concurrency, &s::batches_in_flight, &s::strict, &s::restore, &s::plan_sample_pages)
+                &s::embed_concurrency, &s::batches_in_flight, &s::memory_budget_mb, &s::strict, &s::restore,
+                &s::plan_sample_pages)
 
 class fetch_feed;
 
@@ -96,6 +102,7 @@ class pipeline {
   pipeline_options options_;
   journal journal_;
   std::unique_ptr<ledger> ledger_;
+  memory_budget budget_;
 };
 
 }  // namespace backfill

@@ -32,9 +32,10 @@ struct fetch_report {
   std::int64_t pages_total = 0;         // journaled, after this call
   std::int64_t items_fetched = 0;
   std::int64_t bytes_fetched = 0;
+  std::int64_t memory_peak_bytes = 0;  // the most bytes of fetched pages held at once (memory_budget_mb)
 };
 BACKFILL_FIELDS(fetch_report, &s::partitions, &s::partitions_skipped, &s::pages_fetched, &s::pages_total,
-                &s::items_fetched, &s::bytes_fetched)
+                &s::items_fetched, &s::bytes_fetched, &s::memory_peak_bytes)
 
 struct duplicate_item {
   std::string partition;
@@ -102,13 +103,17 @@ struct ingest_report {
   // again on the next run).
   std::int64_t quarantined_count = 0;
   std::vector<quarantined_item> quarantined;
+  // The most bytes the run's stages held at once (pipeline_options::memory_budget_mb), the pages
+  // of a fetch running beside the ingest included.
+  std::int64_t memory_peak_bytes = 0;
 };
 BACKFILL_FIELDS(ingest_report, &s::documents_seen, &s::documents_unchanged, &s::documents_superseded,
                 &s::documents_deleted_upstream, &s::documents_written, &s::chunks_written,
                 &s::chunks_embedded, &s::tokens_embedded, &s::embedding_cache_hits, &s::embed_calls,
                 &s::stale_chunks_deleted, &s::upsert_requests, &s::metadata, &s::records_skipped,
                 &s::skipped_ids, &s::unsent, &s::warnings, &s::warning_examples, &s::waits,
-                &s::stage_seconds, &s::quarantined_count, &s::quarantined)
+                &s::stage_seconds, &s::quarantined_count, &s::quarantined,
+                &s::memory_peak_bytes)
 
 struct reconcile_report {
   std::int64_t listed = 0;             // ids the source holds now

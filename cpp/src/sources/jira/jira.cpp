@@ -304,7 +304,7 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
       http::paginate(
           *client_, first, spec, token, guard,
           [&](const http::page& p) {
-            element root = parse_padded(parser, p.json, "a Jira search page");
+            element root = p.root ? *p.root : parse_padded(parser, p.json, "a Jira search page");
             std::string body = "{\"search\":";
             body += p.resp.body;
             body += ",\"comments\":{";

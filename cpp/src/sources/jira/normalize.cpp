@@ -73,8 +73,7 @@ std::string jira_time_to_utc(std::string_view t) {
 }
 
 void jira_source::page_items(std::string_view, const std::string& body, const item_fn& fn) {
-  simdjson::dom::parser parser;
-  for (element issue : journal_issues(parse_padded(parser, body, "a journaled Jira page"))) {
+  for (element issue : journal_issues(parse_padded(json::page_parser(), body, "a journaled Jira page"))) {
     std::string_view key = get_str(issue, "/key");
     if (!key.empty()) fn("jira:" + escape_key(key));
   }
@@ -95,8 +94,7 @@ void jira_source::normalize(std::string_view, page_reader& pages, const document
 
 void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit,
                          const jira_warn_fn& warn, bool include_restricted, const skip_fn& skip) {
-  thread_local simdjson::dom::parser parser;
-  element root = parse_padded(parser, body, "a journaled Jira page");
+  element root = parse_padded(json::page_parser(), body, "a journaled Jira page");
   const simdjson::dom::array issues = journal_issues(root);
   simdjson::dom::object extra;
   bool has_extra = !root["comments"].get(extra);
