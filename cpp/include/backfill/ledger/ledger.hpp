@@ -5,9 +5,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "backfill/core/fields.hpp"
@@ -71,7 +73,8 @@ BACKFILL_FIELDS(quarantined_item, &s::partition, &s::page, &s::position, &s::id,
 
 class ledger {
  public:
-  static constexpr int schema_version = 1;
+  // 2: per-sink rows keyed by an integer id (sink_ids), no longer by the sink's identity.
+  static constexpr int schema_version = 2;
 
   explicit ledger(const std::filesystem::path& path);
 
@@ -150,7 +153,15 @@ class ledger {
   void set_meta(std::string_view key, std::string_view value);
 
  private:
+  // The integer a sink's rows are keyed by (sink_ids); created on first use when `create`, else
+  // -1 for a sink the ledger has never seen (which matches no row).
+  std::int64_t sink_key(std::string_view sink, bool create = false);
+  // Rewrites a schema-1 ledger's per-sink tables with integer sink ids, in one transaction.
+  void migrate_to_sink_ids();
+
   sql::database db_;
+  std::mutex sink_keys_mutex_;
+  std::unordered_map<std::string, std::int64_t> sink_keys_;
 };
 
 std::string utc_now_iso();
