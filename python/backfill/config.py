@@ -50,6 +50,7 @@ class RunSettings:
     reconcile: bool = False
     reconcile_max_fraction: float = 0.5
     strict: bool = _PIPELINE.strict
+    keep_embeddings: bool = False
 
 
 @dataclass(frozen=True)

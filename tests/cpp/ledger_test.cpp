@@ -313,3 +313,43 @@ TEST_F(Ledger, ASchema1LedgerIsRewrittenWithSinkIdsAndKeepsEveryRow) {
   reopen_ledger();  // once: a second open finds nothing to rewrite
   EXPECT_EQ(book_->live_chunk_count("pc:a#n"), 2);
 }
+
+TEST_F(Ledger, TheCacheIsClearedAndAVerificationHoldsOnlyUntilTheNextChange) {
+  book_->store_embeddings("e", {{"h1", std::vector<float>(64, 1.0f)}, {"h2", std::vector<float>(64, 2.0f)}});
+  EXPECT_GT(book_->cached_embedding_bytes(), 2 * 64 * 4 - 1);
+  commit("s", "d1", "2024-01-01", {{"d1#0", "m"}});
+  EXPECT_FALSE(book_->verified_as_is("s"));
+  book_->note_verified("s");
+  EXPECT_TRUE(book_->verified_as_is("s"));
+  EXPECT_TRUE(book_->mark_chunk_pending("s", "d1#0"));
+  EXPECT_FALSE(book_->verified_as_is("s"));  // verify found a record missing since
+  book_->note_verified("s");
+  commit("s", "d2", "2024-01-01", {{"d2#0", "m"}});
+  EXPECT_FALSE(book_->verified_as_is("s"));  // ingested since
+  EXPECT_EQ(book_->clear_embedding_cache(), 2);
+  EXPECT_EQ(book_->cached_embedding_count("e"), 0);
+  book_->compact();
+  EXPECT_EQ(book_->cached_embedding_bytes(), 0);
+}
+
+TEST_F(Ledger, TheCacheCompactedToHalfPrecisionReadsBackWithinItsPrecision) {
+  std::vector<float> v = {0.0f, 1.0f, -0.3333333f, 65504.0f, 1e-6f, -2.5e-3f, 1e9f};
+  book_->store_embeddings("e", {{"h", v}});
+  const std::int64_t before = book_->cached_embedding_bytes();
+  EXPECT_EQ(book_->compact_embedding_cache(), 1);
+  EXPECT_EQ(book_->compact_embedding_cache(), 0);  // already compact
+  auto back = book_->cached_embedding("e", "h");
+  ASSERT_TRUE(back.has_value());
+  ASSERT_EQ(back->size(), v.size());
+  EXPECT_EQ((*back)[0], 0.0f);
+  EXPECT_EQ((*back)[1], 1.0f);
+  EXPECT_NEAR((*back)[2], -0.3333333f, 1e-3f);
+  EXPECT_EQ((*back)[3], 65504.0f);
+  EXPECT_NEAR((*back)[4], 1e-6f, 1e-7f);  // a subnormal half
+  EXPECT_NEAR((*back)[5], -2.5e-3f, 2e-6f);
+  EXPECT_EQ((*back)[6], 65504.0f);  // beyond half's range: saturated, not infinite
+  auto st = book_->db().prepare("SELECT length(vector) FROM embeddings");
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.column_int(0), static_cast<std::int64_t>(2 * v.size() + 1));
+  EXPECT_GT(before, 0);
+}

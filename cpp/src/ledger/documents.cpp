@@ -24,6 +24,7 @@ std::optional<doc_state> ledger::document(std::string_view sink, std::string_vie
 void ledger::begin_document(std::string_view sink, std::string_view id,
                             const std::vector<chunk_row>& chunks) {
   const std::int64_t key = sink_key(sink, true);
+  forget_verified(key);
   auto& st = db_.cached(
       "INSERT INTO chunks(sink, id, doc_id, meta_hash, live) VALUES(?,?,?,?,0)"
       " ON CONFLICT(sink, id) DO NOTHING");
@@ -58,6 +59,7 @@ void ledger::commit_document(std::string_view sink, std::string_view id, std::st
                              const std::vector<chunk_row>& chunks, const std::vector<unsent_record>& unsent) {
   const std::int64_t key = sink_key(sink, true);
   // The caller holds the transaction: several documents commit together.
+  forget_verified(key);
   db_.prepare("DELETE FROM chunks WHERE sink=? AND doc_id=?").bind(1, key).bind(2, id).run();
   auto& st = db_.cached("INSERT OR REPLACE INTO chunks(sink, id, doc_id, meta_hash, live) VALUES(?,?,?,?,1)");
   for (const auto& c : chunks) {
@@ -101,6 +103,7 @@ std::vector<unsent_record> ledger::unsent(std::string_view sink, std::size_t lim
 
 bool ledger::mark_chunk_pending(std::string_view sink, std::string_view chunk_id) {
   const std::int64_t key = sink_key(sink);
+  forget_verified(key);
   auto& st = db_.cached(
       "UPDATE documents SET complete=0 WHERE sink=?1 AND id=(SELECT doc_id FROM chunks WHERE sink=?1 AND "
       "id=?2)");
@@ -124,6 +127,7 @@ void ledger::for_each_document(std::string_view sink, const std::function<void(s
 
 void ledger::forget_document(std::string_view sink, std::string_view id) {
   const std::int64_t key = sink_key(sink);
+  forget_verified(key);
   db_.cached(
          "INSERT OR REPLACE INTO tombstones(sink, id, updated_at, deleted_at)"
          " SELECT sink, id, updated_at, ? FROM documents WHERE sink=? AND id=?")

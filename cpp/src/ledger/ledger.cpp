@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "backfill/core/errors.hpp"
+#include "half_vectors.hpp"
 #include "value_for.hpp"
 
 namespace backfill {
@@ -236,6 +237,11 @@ std::optional<std::vector<float>> ledger::cached_embedding(std::string_view embe
     return std::nullopt;
   }
   std::string_view blob = st.column_blob(0);
+  if (ledger_detail::is_half_blob(blob)) {  // compacted by `backfill gc --keep-embeddings`
+    auto v = ledger_detail::from_half_blob(blob);
+    st.reset();
+    return v;
+  }
   std::vector<float> v(blob.size() / sizeof(float));
   std::memcpy(v.data(), blob.data(), v.size() * sizeof(float));
   st.reset();
