@@ -5,7 +5,7 @@
 # Each entry: the name shown, then the Debian, Fedora and Homebrew packages that provide it.
 #
 # The core links them through backfill::deps, one interface target. With BACKFILL_BUNDLE_DEPS (wheels,
-# scripts/build_wheel.sh) curl, libzip, simdjson and libpq link statically as scripts/build_deps.sh builds them
+# scripts/build_wheel.sh) curl, libzip, simdjson, zstd and libpq link statically as scripts/build_deps.sh builds them
 # (in BACKFILL_DEPS_PREFIX), OpenSSL and xxHash from their static archives, spdlog and fmt
 # header-only; nghttp2, SQLite and zlib stay shared for auditwheel to copy into the wheel.
 include(CheckLanguage)
@@ -52,6 +52,11 @@ if(BACKFILL_BUNDLE_DEPS)
   if(_backfill_xxhash_archive)
     set(XXHASH_FOUND TRUE)
   endif()
+  # zstd compresses journal pages; scripts/build_deps.sh builds its archive (PIC) into the prefix.
+  find_library(_backfill_zstd_archive NAMES libzstd.a PATHS "${BACKFILL_DEPS_PREFIX}/lib" NO_DEFAULT_PATH)
+  if(_backfill_zstd_archive)
+    set(ZSTD_FOUND TRUE)
+  endif()
 else()
   find_package(spdlog CONFIG QUIET)
 endif()
@@ -69,6 +74,8 @@ if(PKG_CONFIG_FOUND)
     # libzip and xxhash through pkg-config: Debian's libzip CMake config insists on its command-line tools.
     pkg_check_modules(LIBZIP QUIET IMPORTED_TARGET libzip)
     pkg_check_modules(XXHASH QUIET IMPORTED_TARGET libxxhash)
+    # zstd compresses journal pages (cpp/src/journal/page_codec.cpp).
+    pkg_check_modules(ZSTD QUIET IMPORTED_TARGET libzstd)
   endif()
   if(NOT BACKFILL_BUNDLE_DEPS)
     # The pgvector sink speaks to PostgreSQL through libpq (cpp/src/sinks/pgvector/).
@@ -97,6 +104,7 @@ _backfill_need(spdlog_FOUND "spdlog and fmt" "libspdlog-dev;libfmt-dev" "spdlog-
 _backfill_need(OPENSSL_FOUND "OpenSSL" libssl-dev openssl-devel openssl@3)
 _backfill_need(LIBZIP_FOUND "libzip" libzip-dev libzip-devel libzip)
 _backfill_need(XXHASH_FOUND "xxHash" libxxhash-dev xxhash-devel xxhash)
+_backfill_need(ZSTD_FOUND "zstd" libzstd-dev libzstd-devel zstd)
 _backfill_need(NGHTTP2_FOUND "nghttp2" libnghttp2-dev libnghttp2-devel libnghttp2)
 _backfill_need(LIBPQ_FOUND "libpq (PostgreSQL's client library)" libpq-dev libpq-devel libpq)
 if(BACKFILL_BUILD_PYTHON)
@@ -138,7 +146,8 @@ target_link_libraries(backfill_deps INTERFACE simdjson::simdjson CURL::libcurl $
                       PkgConfig::NGHTTP2 ${_backfill_libpq} OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
 if(BACKFILL_BUNDLE_DEPS)
   target_compile_definitions(backfill_deps INTERFACE SPDLOG_FMT_EXTERNAL FMT_HEADER_ONLY)
-  target_link_libraries(backfill_deps INTERFACE libzip::zip ${_backfill_xxhash_archive} ${CMAKE_DL_LIBS})
+  target_link_libraries(backfill_deps INTERFACE libzip::zip ${_backfill_xxhash_archive} ${_backfill_zstd_archive}
+                        ${CMAKE_DL_LIBS})
 else()
-  target_link_libraries(backfill_deps INTERFACE spdlog::spdlog PkgConfig::LIBZIP PkgConfig::XXHASH)
+  target_link_libraries(backfill_deps INTERFACE spdlog::spdlog PkgConfig::LIBZIP PkgConfig::XXHASH PkgConfig::ZSTD)
 endif()

@@ -5,6 +5,7 @@
 #            PSL, FTP, mail or other protocols;
 #   libzip   reading Slack export zips (deflate, zlib); no bzip2/lzma/zstd, no encryption;
 #   simdjson the parser (Debian ships it only as a shared library);
+#   zstd     journal page compression: the library only (lib/, static and PIC), no CLI, no legacy formats;
 #   libpq    PostgreSQL's client library (the pgvector sink), from postgresql-15 with OpenSSL only: no
 #            GSSAPI, LDAP, ICU, readline or zlib (Debian's libpq5 pulls in Kerberos and OpenLDAP).
 # Where the sources come from:
@@ -25,12 +26,12 @@ cd "$(dirname "$0")/.."
 root=${BACKFILL_DEPS_ROOT:-$PWD/build/deps}
 prefix=$root/prefix
 jobs=${JOBS:-2}
-packages=(curl libzip simdjson)
+packages=(curl libzip simdjson libzstd)
 mode=apt
 if [[ ${1:-} == --lock ]] || ! command -v apt-get >/dev/null; then mode=lock; fi
 # Rebuilt when this script, the lock or (apt) the system's -dev packages of these sources change (their
 # source version is what `apt-get source` fetches; the system's apt has no deb-src lists to ask).
-dev_packages=(libcurl4-openssl-dev libzip-dev libsimdjson-dev libpq-dev)
+dev_packages=(libcurl4-openssl-dev libzip-dev libsimdjson-dev libzstd-dev libpq-dev)
 stamp=$( (echo "$mode"; cat "$0"; if [[ $mode == lock ]]; then cat scripts/deps.lock; else
   dpkg-query -W -f='${source:Version}\n' "${dev_packages[@]}" 2>/dev/null; fi) | sha256sum | cut -d' ' -f1)
 if [[ -f $prefix/.stamp && "$(cat "$prefix/.stamp")" == "$stamp" ]]; then
@@ -136,6 +137,14 @@ cmake_build libzip "$(src libzip)" -DENABLE_BZIP2=OFF -DENABLE_LZMA=OFF -DENABLE
   -DENABLE_OPENSSL=OFF -DENABLE_MBEDTLS=OFF -DENABLE_COMMONCRYPTO=OFF -DENABLE_WINDOWS_CRYPTO=OFF \
   -DBUILD_TOOLS=OFF -DBUILD_REGRESS=OFF -DBUILD_EXAMPLES=OFF -DBUILD_DOC=OFF
 cmake_build simdjson "$(src simdjson)" -DSIMDJSON_DEVELOPER_MODE=OFF -DSIMDJSON_ENABLE_THREADS=ON
+
+# zstd's library with its own Makefile (the archive alone: no CLI, no dictionary builder beyond the
+# library's, no legacy-format decoders), position independent for the extension.
+step "building zstd"
+zstd=$(src libzstd)
+run make -C "$zstd/lib" -j "$jobs" libzstd.a ZSTD_LEGACY_SUPPORT=0 CFLAGS="-O2 -fPIC"
+install -m 644 "$zstd/lib/zstd.h" "$zstd/lib/zstd_errors.h" "$zstd/lib/zdict.h" "$prefix/include/"
+install -m 644 "$zstd/lib/libzstd.a" "$prefix/lib/"
 
 # libpq with what it needs and nothing else: the generated headers, src/common and src/port (as
 # PIC archives), then the static library; the shared one is removed so the extension links the archive.

@@ -23,6 +23,7 @@ PACKAGES = {
     "curl": "HTTP client, configured with only HTTP(S), HTTP/2 and zlib",
     "libzip": "Slack export zips, deflate only",
     "simdjson": "the parser",
+    "libzstd": "journal page compression",
     "openssl": "TLS; the images' OpenSSL has no static archive or is older than 3.0",
     "xxhash": "content hashes",
     "spdlog": "logging, header-only",

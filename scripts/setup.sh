@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(build-essential pkg-config libcurl4-openssl-dev libsimdjson-dev libspdlog-dev libfmt-dev
-              libsqlite3-dev libgtest-dev libxxhash-dev libzip-dev libnghttp2-dev libssl-dev libpq-dev clang-format python3-venv
+              libsqlite3-dev libgtest-dev libxxhash-dev libzip-dev libzstd-dev zstd libnghttp2-dev libssl-dev libpq-dev clang-format python3-venv
               python3-dev)
 
 missing=()

@@ -76,6 +76,8 @@ void register_reports(py::module_& m) {
   bind_report<reconcile_report>(m, "ReconcileReport");
   bind_report<verify_report>(m, "VerifyReport");
   bind_report<partition_row>(m, "PartitionStatus");
+  bind_report<workdir_usage>(m, "WorkdirUsage");
+  bind_report<gc_report>(m, "GcReport");
   bind_report<status_report>(m, "StatusReport");
   bind_report<run_report>(m, "RunReport");
 }
@@ -110,6 +112,14 @@ void register_pipeline(py::module_& m) {
              drain_logs();
              return r;
            })
+      .def(
+          "gc",
+          [](pipeline& self, bool keep_embeddings) {
+            gc_report r = released([&] { return self.gc(keep_embeddings); });
+            drain_logs();
+            return r;
+          },
+          py::arg("keep_embeddings") = false)
       .def(
           "query",
           [](pipeline& self, const std::string& text, std::size_t top_k) {

@@ -29,6 +29,7 @@ from backfill.errors import (
 from backfill.pipeline import Pipeline
 from backfill.reports import (
     FetchReport,
+    GcReport,
     IngestReport,
     Match,
     PlanReport,
@@ -36,6 +37,7 @@ from backfill.reports import (
     StatusReport,
     ValidateReport,
     VerifyReport,
+    WorkdirUsage,
 )
 
 __version__: str = _core.__version__
@@ -49,6 +51,7 @@ __all__ = [
     "Document",
     "EmbedError",
     "FetchReport",
+    "GcReport",
     "HashEmbedder",
     "PythonEmbedder",
     "PythonSink",
@@ -79,6 +82,7 @@ __all__ = [
     "ValidationError",
     "VerificationError",
     "VerifyReport",
+    "WorkdirUsage",
     "__version__",
     "load_config",
 ]

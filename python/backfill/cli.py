@@ -1,4 +1,4 @@
-"""The command line: ``backfill run|plan|fetch|validate|ingest|reconcile|verify|status|query CONFIG``.
+"""The command line: ``backfill run|plan|fetch|validate|ingest|reconcile|verify|status|gc|query CONFIG``.
 
 Exit codes: 0 done (for run and verify: verified); 1 verification or validation found a problem, or
 ingest left records unsent or items of the source quarantined;
@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--repair", action="store_true",
                    help="write again what is missing or altered (from the embedding cache), then verify again")
     command("status", "where the backfill stands")
+    c = command("gc", "remove what a verified run no longer needs, and say what it freed")
+    c.add_argument("--keep-embeddings", action="store_true", default=None,
+                   help="keep the embedding cache, in half precision (to reuse the vectors for another index);"
+                        " default: [run] keep_embeddings")
     c = command("query", "print the records nearest to a question")
     c.add_argument("text", metavar="TEXT", help="the question")
     c.add_argument("-k", type=int, default=5, help="how many matches (default 5)")
@@ -187,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = pipeline.verify(args.sample, junit=args.junit, repair=args.repair)
         elif cmd == "status":
             report = pipeline.status()
+        elif cmd == "gc":
+            report = pipeline.gc(keep_embeddings=args.keep_embeddings)
         elif cmd == "query":
             matches = pipeline.query(args.text, args.k)
             if args.json:

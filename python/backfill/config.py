@@ -52,6 +52,7 @@ class RunSettings:
     reconcile_max_fraction: float = 0.5
     strict: bool = _PIPELINE.strict
     plan_sample_pages: int = _PIPELINE.plan_sample_pages
+    keep_embeddings: bool = False
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from backfill.workdir_lock import WorkdirLock
 from backfill.receipts import build_receipt, latest_receipt, write_junit, write_receipt
 from backfill.reports import (
     FetchReport,
+    GcReport,
     IngestReport,
     Match,
     PhaseReport,
@@ -87,6 +88,7 @@ class Pipeline:
         strict: bool = _DEFAULTS.strict,
         restore: bool = _DEFAULTS.restore,
         plan_sample_pages: int = _DEFAULTS.plan_sample_pages,
+        keep_embeddings: bool = False,
         progress: ProgressSetting = "auto",
     ) -> None:
         self.source = source
@@ -120,6 +122,7 @@ class Pipeline:
             )
         self.reconcile_on_run = reconcile
         self.reconcile_max_fraction = reconcile_max_fraction
+        self.keep_embeddings = keep_embeddings
         self._progress_setting = progress
         self._cancel = threading.Event()
         self._lock = WorkdirLock(self.workdir)
@@ -176,6 +179,7 @@ class Pipeline:
             strict=config.run.strict if strict is None else strict,
             restore=restore,
             plan_sample_pages=config.run.plan_sample_pages,
+            keep_embeddings=config.run.keep_embeddings,
             progress=progress,
         )
         if config.path is not None:
@@ -414,6 +418,16 @@ class Pipeline:
         last = latest_receipt(self.workdir)
         report.last_receipt = os.fspath(last) if last else None
         return report
+
+    def gc(self, *, keep_embeddings: bool | None = None) -> GcReport:
+        """Removes what a verified run no longer needs: the embedding cache, once a full verification
+        passed and nothing was ingested since (the sink holds the vectors; ``--restore`` reads them
+        back), or with ``keep_embeddings`` (default ``[run] keep_embeddings``) keeps it in half
+        precision; journal files no ledger row names (a killed fetch's page in flight); then gives the
+        ledger's free pages back to the file system. Says what it freed."""
+        keep = self.keep_embeddings if keep_embeddings is None else keep_embeddings
+        with self._lock:
+            return GcReport.from_dict(core_value(self._core.gc(keep)))
 
     def query(self, text: str, k: int = 5) -> list[Match]:
         """The ``k`` records nearest to ``text`` by the pipeline's embedder."""

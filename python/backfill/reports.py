@@ -511,6 +511,51 @@ class PartitionStatus(Report):
     updated_at: str = ""
 
 
+def _bytes(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} B"  # pragma: no cover
+
+
+@dataclass
+class WorkdirUsage(Report):
+    """What the workdir takes on disk, in bytes, by part."""
+
+    journal: int = 0
+    ledger: int = 0
+    cache: int = 0
+    other: int = 0
+    total: int = 0
+
+    def __str__(self) -> str:
+        return (f"{_bytes(self.total)} (journal {_bytes(self.journal)}, ledger {_bytes(self.ledger)}, "
+                f"embedding cache {_bytes(self.cache)}, other {_bytes(self.other)})")
+
+
+@dataclass
+class GcReport(Report):
+    """What ``backfill gc`` removed."""
+
+    before: WorkdirUsage = field(default_factory=WorkdirUsage)
+    after: WorkdirUsage = field(default_factory=WorkdirUsage)
+    freed: int = 0
+    embeddings_removed: int = 0
+    embeddings_compacted: int = 0
+    cache_kept: str = ""
+    orphan_files_removed: int = 0
+
+    def __str__(self) -> str:
+        lines = [f"gc: freed {_bytes(self.freed)}: {self.embeddings_removed} cached embeddings and "
+                 f"{self.orphan_files_removed} orphan journal files removed, {self.embeddings_compacted} "
+                 "cached embeddings kept in half precision",
+                 f"  before: {self.before}", f"  after:  {self.after}"]
+        if self.cache_kept:
+            lines.append(f"  embedding cache kept: {self.cache_kept}")
+        return "\n".join(lines)
+
+
 @dataclass
 class StatusReport(Report):
     partitions: list[PartitionStatus] = field(default_factory=list)
@@ -518,6 +563,7 @@ class StatusReport(Report):
     documents: int = 0
     live_chunks: int = 0
     cached_embeddings: int = 0
+    disk: WorkdirUsage = field(default_factory=WorkdirUsage)
     last_receipt: str | None = field(default=None, metadata=_FACADE)
 
     def _frame_rows(self) -> list[dict[str, Any]]:
@@ -532,7 +578,8 @@ class StatusReport(Report):
         lines = [
             f"status: {done}/{len(self.partitions)} partitions fetched, {self.pages} pages journaled; "
             f"{self.documents} documents and {self.live_chunks} chunks ingested; "
-            f"{self.cached_embeddings} embeddings cached"
+            f"{self.cached_embeddings} embeddings cached",
+            f"  workdir: {self.disk}",
         ]
         for p in self.partitions:
             lines.append(f"  {p.name:<24} {p.status:<9} {p.pages:>7} pages {p.items:>9} items")

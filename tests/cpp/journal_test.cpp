@@ -54,7 +54,7 @@ TEST(Journal, PagesStayInsideTheRoot) {
   auto canon = fs::weakly_canonical(p);
   auto jroot = fs::weakly_canonical(root / "journal");
   EXPECT_EQ(canon.string().rfind(jroot.string(), 0), 0u) << canon;
-  EXPECT_EQ(p.filename(), "00000003.json");
+  EXPECT_EQ(p.filename(), "00000003.json.zst");
   std::string body;
   j.read_page(p, body);
   EXPECT_EQ(body, "[1,2]");
@@ -73,7 +73,7 @@ TEST(Journal, WriteReplacesAtomicallyAndLeavesNoTempFiles) {
   int files = 0;
   for (auto& e : fs::directory_iterator(p.parent_path())) {
     ++files;
-    EXPECT_EQ(e.path().extension(), ".json");
+    EXPECT_EQ(e.path().extension(), ".zst");
   }
   EXPECT_EQ(files, 1);
   j.clear_partition("s", "p");
@@ -91,6 +91,61 @@ TEST(Journal, MissingPageIsAJournalErrorNamingTheFile) {
   } catch (const backfill::journal_error& e) {
     EXPECT_NE(std::string(e.what()).find("nope.json"), std::string::npos);
     EXPECT_NE(e.path().find("nope.json"), std::string::npos);
+  }
+  fs::remove_all(root);
+}
+
+namespace {
+std::string file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+}  // namespace
+
+TEST(Journal, PagesAreStoredAsZstdFramesAndReadBackAsWritten) {
+  auto root = temp_dir("zstd");
+  journal j(root);
+  std::string body = "[";
+  for (int i = 0; i < 500; ++i)
+    body += R"({"key":"PROJ-)" + std::to_string(i) + R"(","fields":{"summary":"a summary"}},)";
+  body.back() = ']';
+  auto p = j.write_page("jira", "PROJ", 0, body);
+  const std::string stored = file_bytes(p);
+  ASSERT_GE(stored.size(), 4u);
+  EXPECT_EQ(static_cast<unsigned char>(stored[0]), 0x28);  // zstd's magic number
+  EXPECT_LT(stored.size() * 5, body.size());
+  std::string back;
+  j.read_page(p, back);
+  EXPECT_EQ(back, body);
+  EXPECT_GE(back.capacity(), back.size() + 64);
+  fs::remove_all(root);
+}
+
+TEST(Journal, AnUncompressedPageOfAnOlderJournalReadsAsItIs) {
+  auto root = temp_dir("old");
+  journal j(root);
+  fs::create_directories(root / "jira" / "PROJ");
+  const fs::path old = root / "jira" / "PROJ" / "00000000.json";
+  std::ofstream(old, std::ios::binary) << R"([{"key":"PROJ-1"}])";
+  std::string body;
+  j.read_page(old, body);
+  EXPECT_EQ(body, R"([{"key":"PROJ-1"}])");
+  EXPECT_GE(body.capacity(), body.size() + 64);
+  fs::remove_all(root);
+}
+
+TEST(Journal, ATruncatedFrameIsAJournalErrorNamingTheFile) {
+  auto root = temp_dir("truncated");
+  journal j(root);
+  auto p = j.write_page("s", "p", 0, std::string(4000, 'x') + "[1,2,3]");
+  fs::resize_file(p, fs::file_size(p) / 2);
+  std::string body;
+  try {
+    j.read_page(p, body);
+    FAIL() << "expected journal_error";
+  } catch (const backfill::journal_error& e) {
+    EXPECT_NE(std::string(e.what()).find(p.filename().string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("zstd"), std::string::npos) << e.what();
   }
   fs::remove_all(root);
 }

@@ -250,3 +250,106 @@ TEST_F(Ledger, ALedgerFromANewerBackfillIsRefusedAndAnOlderOneGainsTheWatermark)
   book_->record_page(page("SUBS", 0), "c8", "2024-01-01");
   EXPECT_EQ(book_->partition("jira", "SUBS")->watermark, "2024-01-01");
 }
+
+TEST_F(Ledger, SinksAreKeyedByAnIntegerIdNotTheirIdentityInEveryRow) {
+  const std::string pinecone = "pinecone:http://127.0.0.1:9/#ns";
+  commit(pinecone, "d1", "2024-01-01", {{"d1#0", "m0"}, {"d1#1", "m1"}});
+  commit("local:/tmp/index#", "d1", "2024-01-01", {{"d1#0", "m0"}});
+  book_->set_sink_baseline(pinecone, 3);
+  auto st = book_->db().prepare("SELECT count(*) FROM chunks WHERE typeof(sink)='integer'");
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.column_int(0), 3);
+  auto ids = book_->db().prepare("SELECT count(*) FROM sink_ids");
+  ASSERT_TRUE(ids.step());
+  EXPECT_EQ(ids.column_int(0), 2);
+  EXPECT_EQ(book_->live_chunk_count(pinecone), 2);
+  EXPECT_EQ(book_->live_chunk_count("local:/tmp/index#"), 1);
+  EXPECT_EQ(book_->live_chunk_count("never:written"), 0);  // a sink the ledger has not seen
+  EXPECT_FALSE(book_->document("never:written", "d1").has_value());
+  EXPECT_EQ(book_->sink_baseline(pinecone), 3);
+}
+
+TEST_F(Ledger, ASchema1LedgerIsRewrittenWithSinkIdsAndKeepsEveryRow) {
+  book_.reset();
+  fs::remove(ledger_path());
+  {
+    sql::database old(ledger_path(), "schema 1 ledger");
+    old.exec(
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES('schema_version', '1');"
+        "CREATE TABLE documents(sink TEXT NOT NULL, id TEXT NOT NULL, partition TEXT NOT NULL,"
+        " content_hash TEXT NOT NULL, updated_at TEXT NOT NULL, complete INTEGER NOT NULL,"
+        " ingested_at TEXT NOT NULL, PRIMARY KEY(sink, id)) WITHOUT ROWID;"
+        "CREATE TABLE chunks(sink TEXT NOT NULL, id TEXT NOT NULL, doc_id TEXT NOT NULL,"
+        " meta_hash TEXT NOT NULL, live INTEGER NOT NULL, PRIMARY KEY(sink, id)) WITHOUT ROWID;"
+        "CREATE INDEX chunks_by_doc ON chunks(sink, doc_id);"
+        "CREATE TABLE sinks(sink TEXT PRIMARY KEY, baseline INTEGER NOT NULL);"
+        "CREATE TABLE tombstones(sink TEXT NOT NULL, id TEXT NOT NULL, updated_at TEXT NOT NULL,"
+        " deleted_at TEXT NOT NULL, PRIMARY KEY(sink, id)) WITHOUT ROWID;"
+        "CREATE TABLE unsent(sink TEXT NOT NULL, id TEXT NOT NULL, doc_id TEXT NOT NULL, reason TEXT NOT "
+        "NULL,"
+        " PRIMARY KEY(sink, id)) WITHOUT ROWID;"
+        "CREATE INDEX unsent_by_doc ON unsent(sink, doc_id);"
+        "INSERT INTO documents "
+        "VALUES('pc:a#n','d1','p','h1','2024','1','t'),('pc:a#n','d2','p','h2','2024',0,'t'),"
+        " ('local:b','d1','p','h1','2024',1,'t');"
+        "INSERT INTO chunks VALUES('pc:a#n','d1#0','d1','m',1),('pc:a#n','d2#0','d2','m',1),"
+        " ('local:b','d1#0','d1','m',1);"
+        "INSERT INTO sinks VALUES('pc:a#n', 5);"
+        "INSERT INTO tombstones VALUES('local:b','gone','2023','t');"
+        "INSERT INTO unsent VALUES('pc:a#n','d2#0','d2','too large');");
+  }
+  reopen_ledger();
+  EXPECT_EQ(book_->get_meta("schema_version"), "2");
+  EXPECT_EQ(book_->document_count("pc:a#n"), 1);
+  EXPECT_EQ(book_->pending_document_count("pc:a#n"), 1);
+  EXPECT_EQ(book_->live_chunk_count("pc:a#n"), 2);
+  EXPECT_EQ(book_->live_chunk_count("local:b"), 1);
+  EXPECT_EQ(book_->sink_baseline("pc:a#n"), 5);
+  EXPECT_EQ(book_->tombstone("local:b", "gone"), "2023");
+  ASSERT_EQ(book_->unsent("pc:a#n", 10).size(), 1u);
+  EXPECT_EQ(book_->unsent("pc:a#n", 10)[0].reason, "too large");
+  EXPECT_EQ(book_->stale_chunks("pc:a#n", "d1", {}), std::vector<std::string>{"d1#0"});
+  reopen_ledger();  // once: a second open finds nothing to rewrite
+  EXPECT_EQ(book_->live_chunk_count("pc:a#n"), 2);
+}
+
+TEST_F(Ledger, TheCacheIsClearedAndAVerificationHoldsOnlyUntilTheNextChange) {
+  book_->store_embeddings("e", {{"h1", std::vector<float>(64, 1.0f)}, {"h2", std::vector<float>(64, 2.0f)}});
+  EXPECT_GT(book_->cached_embedding_bytes(), 2 * 64 * 4 - 1);
+  commit("s", "d1", "2024-01-01", {{"d1#0", "m"}});
+  EXPECT_FALSE(book_->verified_as_is("s"));
+  book_->note_verified("s");
+  EXPECT_TRUE(book_->verified_as_is("s"));
+  EXPECT_TRUE(book_->mark_chunk_pending("s", "d1#0"));
+  EXPECT_FALSE(book_->verified_as_is("s"));  // verify found a record missing since
+  book_->note_verified("s");
+  commit("s", "d2", "2024-01-01", {{"d2#0", "m"}});
+  EXPECT_FALSE(book_->verified_as_is("s"));  // ingested since
+  EXPECT_EQ(book_->clear_embedding_cache(), 2);
+  EXPECT_EQ(book_->cached_embedding_count("e"), 0);
+  book_->compact();
+  EXPECT_EQ(book_->cached_embedding_bytes(), 0);
+}
+
+TEST_F(Ledger, TheCacheCompactedToHalfPrecisionReadsBackWithinItsPrecision) {
+  std::vector<float> v = {0.0f, 1.0f, -0.3333333f, 65504.0f, 1e-6f, -2.5e-3f, 1e9f};
+  book_->store_embeddings("e", {{"h", v}});
+  const std::int64_t before = book_->cached_embedding_bytes();
+  EXPECT_EQ(book_->compact_embedding_cache(), 1);
+  EXPECT_EQ(book_->compact_embedding_cache(), 0);  // already compact
+  auto back = book_->cached_embedding("e", "h");
+  ASSERT_TRUE(back.has_value());
+  ASSERT_EQ(back->size(), v.size());
+  EXPECT_EQ((*back)[0], 0.0f);
+  EXPECT_EQ((*back)[1], 1.0f);
+  EXPECT_NEAR((*back)[2], -0.3333333f, 1e-3f);
+  EXPECT_EQ((*back)[3], 65504.0f);
+  EXPECT_NEAR((*back)[4], 1e-6f, 1e-7f);  // a subnormal half
+  EXPECT_NEAR((*back)[5], -2.5e-3f, 2e-6f);
+  EXPECT_EQ((*back)[6], 65504.0f);  // beyond half's range: saturated, not infinite
+  auto st = book_->db().prepare("SELECT length(vector) FROM embeddings");
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.column_int(0), static_cast<std::int64_t>(2 * v.size() + 1));
+  EXPECT_GT(before, 0);
+}

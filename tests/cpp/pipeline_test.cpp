@@ -308,7 +308,7 @@ TEST(Pipeline, DamagedPageIsRefusedByIngestAndReportedByValidate) {
   fixture f("damaged");
   f.src->partitions["a"] = {page({{"d1", "alpha", "1"}})};
   f.p->fetch(f.ctx);
-  auto path = f.dir / "journal" / "memory" / "a" / "00000000.json";
+  auto path = f.dir / "journal" / "memory" / "a" / "00000000.json.zst";
   ASSERT_TRUE(fs::exists(path));
   fs::resize_file(path, 5);
   auto vr = f.p->validate(f.ctx);
@@ -337,7 +337,7 @@ TEST(Pipeline, AnUnreadableItemIsQuarantinedTheRestIsWrittenAndAFixedSourceHeals
   EXPECT_EQ(ir.documents_written, 3);
   ASSERT_EQ(ir.quarantined_count, 2);
   EXPECT_EQ(ir.quarantined[0].partition, "a");
-  EXPECT_EQ(ir.quarantined[0].page, "journal/memory/a/00000000.json");
+  EXPECT_EQ(ir.quarantined[0].page, "journal/memory/a/00000000.json.zst");
   EXPECT_EQ(ir.quarantined[0].position, 1);
   EXPECT_EQ(ir.quarantined[0].id, "d2");
   EXPECT_NE(ir.quarantined[0].reason.find("UTF-8"), std::string::npos);

@@ -78,6 +78,30 @@ def ledger(workdir: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{workdir / 'state.sqlite'}?mode=ro", uri=True)
 
 
+def journal_pages(workdir: Path) -> list[Path]:
+    """The journal's page files: ``<seq>.json.zst`` (a zstd frame), or ``<seq>.json`` in a journal
+    written before pages were compressed; never the temp files of interrupted writes."""
+    root = workdir / "journal"
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.rglob("*")
+                  if p.is_file() and p.name.endswith((".json", ".json.zst")) and not p.name.startswith("."))
+
+
+def content_bytes(path: Path) -> bytes:
+    """A workdir file's content as it holds it: a journal page decompressed (the zstd command), so
+    scans for secrets read what was stored, not its compressed form."""
+    data = path.read_bytes()
+    if path.name.endswith(".zst"):
+        data = subprocess.run(["zstd", "-dcq"], input=data, capture_output=True, check=True).stdout
+    return data
+
+
+def page_text(page: Path) -> str:
+    """A journal page's body as the source sent it."""
+    return content_bytes(page).decode()
+
+
 def latest_receipt(workdir: Path) -> dict[str, Any]:
     receipts = sorted((workdir / "receipts").glob("*-verify.json"), key=lambda p: p.stat().st_mtime_ns)
     assert receipts, f"no receipt in {workdir}"

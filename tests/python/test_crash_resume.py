@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import index_ids, ledger, make_export, run_cli, write_config
+from conftest import index_ids, journal_pages, ledger, make_export, run_cli, write_config
 
 
 @pytest.fixture(scope="module")
@@ -153,8 +153,7 @@ def index_rows(index: Path) -> dict[str, tuple[str, str]]:
 
 def orphan_pages(workdir: Path) -> int:
     """Journal files a killed run wrote and never recorded: the next run fetches them again."""
-    on_disk = {p.relative_to(workdir).as_posix() for p in (workdir / "journal").rglob("*.json")} \
-        if (workdir / "journal").is_dir() else set()
+    on_disk = {p.relative_to(workdir).as_posix() for p in journal_pages(workdir)}
     try:
         with ledger(workdir) as db:
             recorded = {r[0] for r in db.execute("SELECT path FROM pages")}

@@ -24,7 +24,7 @@ from typing import Any
 
 import backfill
 import pytest
-from conftest import run_cli
+from conftest import content_bytes, run_cli
 from fake_base import fakes_on_demand
 from github_fake import TOKEN, GitHubFake
 from test_jira import doc_text, index_docs, one_line
@@ -176,7 +176,7 @@ def test_the_token_reaches_only_the_configured_host_and_never_the_workdir(
     assert TOKEN not in r.err + r.out
     for p in workdir.rglob("*"):
         if p.is_file():
-            assert TOKEN.encode() not in p.read_bytes(), p
+            assert TOKEN.encode() not in content_bytes(p), p
     spec = backfill.GitHub(token=TOKEN, repos=("acme/widgets",), base_url=fake.url)
     assert TOKEN not in repr(spec) and TOKEN not in spec.build().describe()
 

@@ -37,7 +37,7 @@ from typing import Any
 import backfill
 import pytest
 from backfill._core import _testing
-from conftest import index_ids, ledger, run_cli
+from conftest import content_bytes, index_ids, ledger, page_text, run_cli
 from fake_base import fakes_on_demand
 from jira_fake import (
     ACCEPTANCE,
@@ -159,7 +159,7 @@ def journal(workdir: Path, partition: str | None = None) -> list[tuple[str, int,
     with ledger(workdir) as db:
         rows = db.execute("SELECT partition, seq, path FROM pages WHERE source='jira' "
                           "ORDER BY partition, seq").fetchall()
-    return [(p, s, json.loads((workdir / path).read_text())) for p, s, path in rows
+    return [(p, s, json.loads(page_text(workdir / path))) for p, s, path in rows
             if partition is None or p == partition]
 
 
@@ -777,7 +777,7 @@ def test_the_token_never_appears_anywhere(jira: Callable[..., JiraFake], tmp_pat
     files = [p for p in workdir.rglob("*") if p.is_file()]
     assert any("journal" in p.parts for p in files) and any("receipts" in p.parts for p in files)
     for p in files:
-        data = p.read_bytes()
+        data = content_bytes(p)
         for secret in (TOKEN, BASIC, "another-secret-token-xyz"):
             assert secret.encode() not in data, (p, secret)
     spec = backfill.JiraCloud(url=fake.url, email=EMAIL, token=TOKEN, projects=("SUBS",))

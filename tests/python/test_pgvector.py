@@ -25,7 +25,7 @@ import pytest
 import pg_server
 from backfill import _core
 from backfill.errors import ConfigError, SinkError
-from conftest import make_export, run_cli
+from conftest import content_bytes, make_export, run_cli
 from jira_fake import JiraFake
 from test_jira import TOKEN, jira, jira_config  # noqa: F401  (the Jira fake fixture)
 
@@ -124,7 +124,7 @@ def test_jira_to_pgvector_kill_9_inside_a_batch_then_rerun_verifies_exactly(
     assert "USING hnsw (embedding vector_cosine_ops)" in indexes, indexes
     for f in workdir.rglob("*"):
         if f.is_file():
-            assert pg_server.PASSWORD.encode() not in f.read_bytes(), f
+            assert pg_server.PASSWORD.encode() not in content_bytes(f), f
     assert_no_password(r.err + json.dumps(report))
 
 
@@ -223,7 +223,7 @@ def test_a_wrong_password_names_host_and_database_never_the_password(
     assert wrong not in r.out + r.err and pg_server.PASSWORD not in r.out + r.err
     for f in workdir.rglob("*"):
         if f.is_file():
-            assert wrong.encode() not in f.read_bytes(), f
+            assert wrong.encode() not in content_bytes(f), f
     with pytest.raises(SinkError) as e:
         _core.PgvectorSink(dsn=f"host=127.0.0.1 port={pg.port} dbname=nope user=backfill password={wrong}").stats()
     assert "127.0.0.1" in str(e.value) and wrong not in str(e.value) and wrong not in repr(e.value)

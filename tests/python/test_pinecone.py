@@ -29,7 +29,7 @@ from backfill import _core
 from backfill._canonical import dumps
 from backfill._core import _testing
 from backfill.errors import SinkError
-from conftest import make_export, run_cli
+from conftest import content_bytes, make_export, run_cli
 from fake_base import fakes_on_demand
 from pinecone_fake import METADATA_LIMIT, PineconeFake, metadata_bytes, pinecone_problems
 
@@ -870,7 +870,7 @@ def test_the_api_key_never_leaks(fakes: Callable[..., PineconeFake], pc_export: 
     assert any(p.suffix == ".json" and "receipts" in p.parts for p in files)
     assert any("journal" in p.parts for p in files)
     for p in files:
-        data = p.read_bytes()
+        data = content_bytes(p)
         assert KEY.encode() not in data and wrong.encode() not in data, p
     pi = backfill.PineconeIndex(host=fake.url, api_key=KEY, namespace="x")
     assert KEY not in repr(pi) and KEY not in str(pi)

@@ -20,7 +20,7 @@ import pytest
 
 import backfill
 from backfill.errors import ConfigError, EmbedError
-from conftest import index_ids, make_export, run_cli, write_config
+from conftest import index_ids, journal_pages, make_export, run_cli, write_config
 
 DIM = 8
 
@@ -107,7 +107,7 @@ def test_a_bad_function_is_an_embed_error_naming_it_and_nothing_is_lost(
     with pytest.raises(EmbedError, match=needle) as info:
         p.run()
     assert "broken" in str(info.value)
-    journaled = sorted((wd / "journal").rglob("*.json"))
+    journaled = journal_pages(wd)
     assert journaled  # the fetch is kept
     fixed = pipeline(export, wd, backfill.PythonEmbedder(lambda ts: [vector_of(t) for t in ts], dimension=DIM,
                                                          name="broken"))

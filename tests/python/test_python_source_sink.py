@@ -25,7 +25,7 @@ import pytest
 import backfill
 from backfill import Document, Page, PythonSink, PythonSource
 from backfill.errors import SinkError, SourceError, VerificationError
-from conftest import ROOT, ledger, latest_receipt, run_cli
+from conftest import ROOT, ledger, latest_receipt, page_text, run_cli
 
 EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(EXAMPLES))
@@ -97,7 +97,7 @@ def test_in_process_with_objects_journal_and_receipt(tmp_path: Path, monkeypatch
     assert report.verify.ok and report.validate.items == sum(FILES.values()) and report.validate.duplicate_ids == 0
     assert sorted(index.records) == expected_ids()
     pages = sorted(Path(p.workdir, "journal", "jsonl", "alpha").iterdir())
-    assert len(pages) == 3 and json.loads(pages[0].read_text())["documents"][0]["id"] == "alpha:1"
+    assert len(pages) == 3 and json.loads(page_text(pages[0]))["documents"][0]["id"] == "alpha:1"
     receipt = latest_receipt(tmp_path / "wd")
     assert receipt["ok"] and receipt["source"] == {"kind": "jsonl", "description": "Python source jsonl (jsonl_source.pages)"}
     assert receipt["sink"]["kind"] == "python" and receipt["readback"]["checked"] == len(expected_ids())
@@ -143,7 +143,7 @@ def test_kill_9_from_outside_at_random_moments(reference: dict[str, Any], tmp_pa
         # (each page sleeps 150 ms after its commit), so the kill lands inside the run, not after it.
         deadline = time.monotonic() + 30
         journal = tmp_path / "wd" / "journal"
-        while proc.poll() is None and time.monotonic() < deadline and not any(journal.glob("**/*.json")):
+        while proc.poll() is None and time.monotonic() < deadline and not any(journal.glob("**/*.json.zst")):
             time.sleep(0.01)
         time.sleep(rng.uniform(0.0, 0.4))
         if proc.poll() is None:
@@ -254,7 +254,7 @@ def test_raw_items_with_normalize_are_journaled_raw_and_normalized_at_ingest(tmp
                           sink=index.sink(), workdir=tmp_path / "wd", progress="none", reconcile=True)
     report = p.run()
     (page,) = (tmp_path / "wd" / "journal" / "raw" / "a").iterdir()
-    assert json.loads(page.read_text())["items"][0] == {"key": "A-1", "summary": "one"}
+    assert json.loads(page_text(page))["items"][0] == {"key": "A-1", "summary": "one"}
     assert report.validate.items == 2 and report.reconcile is not None and report.reconcile.deleted == ["raw:A-2"]
     assert sorted(index.records) == ["raw:A-1#0"] and report.verify.ok
 

@@ -22,6 +22,8 @@ PAIRS = [
     (_core.VerifyReport, reports.VerifyReport),
     (_core.PartitionStatus, reports.PartitionStatus),
     (_core.StatusReport, reports.StatusReport),
+    (_core.WorkdirUsage, reports.WorkdirUsage),
+    (_core.GcReport, reports.GcReport),
 ]
 
 
@@ -46,6 +48,8 @@ def test_nested_reports_round_trip() -> None:
     status = reports.StatusReport(partitions=[reports.PartitionStatus("C1", "done", 2, 5)], pages=2,
                                   last_receipt="r.json")
     assert reports.StatusReport.from_dict(status.to_dict()) == status
+    gc = reports.GcReport(before=reports.WorkdirUsage(journal=5, total=9), freed=4, cache_kept="why")
+    assert reports.GcReport.from_dict(gc.to_dict()) == gc and "freed 4 B" in str(gc) and "why" in str(gc)
     run = reports.RunReport(plan=reports.PlanReport([reports.Partition("C1")]), fetch=reports.FetchReport(),
                             validate=reports.ValidateReport(bad_pages=[reports.BadPage("C1", "p", "damaged")]),
                             ingest=reports.IngestReport(metadata_truncated={"text": 2}),

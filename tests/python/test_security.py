@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from backfill import ConfigError, Pipeline, load_config
-from conftest import Result, make_export, run_cli, write_config
+from conftest import Result, content_bytes, journal_pages, make_export, page_text, run_cli, write_config
 from fake_base import fakes_on_demand
 from http_server import FakeServer, json_response
 from jira_fake import JiraFake
@@ -132,7 +132,7 @@ def assert_no_secret(*texts: str, workdir: Path | None = None) -> None:
         return
     for path in workdir.rglob("*"):
         if path.is_file() and not path.is_symlink():
-            data = path.read_bytes()
+            data = content_bytes(path)
             for token in PLANTED:
                 assert token.encode() not in data, f"a planted token is in {path}"
 
@@ -374,8 +374,8 @@ def test_links_in_an_unpacked_export_are_refused(link: str, tmp_path: Path) -> N
     line = last_line(r.err)
     assert named in line and "symbolic link" in line, line
     assert OUTSIDE_TEXT not in index_text(workdir)
-    for page in (workdir / "journal").rglob("*.json") if (workdir / "journal").exists() else []:
-        assert OUTSIDE_TEXT not in page.read_text()
+    for page in journal_pages(workdir):
+        assert OUTSIDE_TEXT not in page_text(page)
 
 
 @pytest.mark.parametrize(("entry", "why"), [

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ledger, make_export, run_cli, write_config
+from conftest import journal_pages, ledger, make_export, run_cli, write_config
 
 
 def snapshot(workdir: Path) -> dict[str, str]:
@@ -64,7 +64,7 @@ def test_duplicates_are_reported_with_their_pages(export_with_duplicate: tuple[P
 def test_truncated_page_is_named_with_recovery_and_nothing_is_touched(project: tuple[Path, Path]) -> None:
     config, workdir = project
     assert run_cli("fetch", str(config)).code == 0
-    pages = sorted((workdir / "journal").rglob("*.json"))
+    pages = journal_pages(workdir)
     victim = pages[len(pages) // 2]
     data = victim.read_bytes()
     victim.write_bytes(data[: len(data) // 2])
@@ -96,7 +96,7 @@ def test_truncated_page_is_named_with_recovery_and_nothing_is_touched(project: t
 def test_deleted_page_is_reported(project: tuple[Path, Path]) -> None:
     config, workdir = project
     assert run_cli("fetch", str(config)).code == 0
-    victim = sorted((workdir / "journal").rglob("*.json"))[-1]
+    victim = journal_pages(workdir)[-1]
     victim.unlink()
     r = run_cli("validate", str(config))
     assert r.code == 1 and str(victim.relative_to(workdir)) in r.err
@@ -112,7 +112,7 @@ def test_journal_partition_names_cannot_escape(tmp_path: Path) -> None:
     r = run_cli("run", str(config), "--json")
     assert r.code == 0, r.err
     journal = (tmp_path / "wd" / "journal").resolve()
-    pages = list(journal.rglob("*.json"))
+    pages = journal_pages(tmp_path / "wd")
     assert any("C0ESC" in str(p) for p in pages)
     for p in pages:
         assert journal in p.resolve().parents

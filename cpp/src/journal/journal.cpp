@@ -15,6 +15,7 @@
 #include "backfill/core/errors.hpp"
 #include "backfill/core/hash.hpp"
 #include "backfill/core/private_files.hpp"
+#include "backfill/journal/page_codec.hpp"
 
 namespace backfill {
 namespace fs = std::filesystem;
@@ -119,43 +120,52 @@ fs::path journal::partition_dir(std::string_view source, std::string_view partit
 }
 
 fs::path journal::page_path(std::string_view source, std::string_view partition, std::int64_t seq) const {
-  return partition_dir(source, partition) / fmt::format("{:08d}.json", seq);
+  return partition_dir(source, partition) / fmt::format("{:08d}.json.zst", seq);
 }
 
 fs::path journal::write_page(std::string_view source, std::string_view partition, std::int64_t seq,
                              std::string_view body) const {
   fs::path path = page_path(source, partition, seq);
-  write_file_atomic(path, body);
+  thread_local std::string frame;
+  compress_page(body, frame);
+  write_file_atomic(path, frame);
   return path;
 }
 
 void journal::read_page(const fs::path& path, std::string& out) const {
+  auto unreadable = [&](const std::string& why) {
+    return journal_error("journal page " + path.string() + " cannot be read: " + why, path.string());
+  };
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    throw journal_error("journal page " + path.string() + " cannot be read: " + errno_text(err),
-                        path.string());
-  }
+  if (fd < 0) throw unreadable(errno_text(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     int err = errno;
     ::close(fd);
-    throw journal_error("journal page " + path.string() + " cannot be read: " + errno_text(err),
-                        path.string());
+    throw unreadable(errno_text(err));
   }
+  // The stored bytes go to `stored`; an uncompressed page (an older journal) is then swapped into
+  // `out`, so it needs the padding too.
+  thread_local std::string stored;
   std::size_t size = static_cast<std::size_t>(st.st_size);
-  out.clear();
-  out.reserve(size + simdjson::SIMDJSON_PADDING);
-  out.resize(size);
+  stored.clear();
+  stored.reserve(size + simdjson::SIMDJSON_PADDING);
+  stored.resize(size);
   std::size_t got = 0;
   while (got < size) {
-    ssize_t n = ::read(fd, out.data() + got, size - got);
+    ssize_t n = ::read(fd, stored.data() + got, size - got);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += static_cast<std::size_t>(n);
   }
   ::close(fd);
-  out.resize(got);
+  stored.resize(got);
+  if (!is_compressed_page(stored)) {
+    out.swap(stored);
+    return;
+  }
+  std::string why = decompress_page(stored, out, simdjson::SIMDJSON_PADDING);
+  if (!why.empty()) throw unreadable("it holds " + why);
 }
 
 void journal::clear_partition(std::string_view source, std::string_view partition) const {

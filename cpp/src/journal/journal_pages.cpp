@@ -22,7 +22,11 @@ std::int64_t journal_pages::read_from(
     const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) {
   for (const auto& page : ledger_.pages(source_, partition, seq)) {
     fs::path path = workdir_ / page.path;
-    journal_.read_page(path, buffer_);
+    try {
+      journal_.read_page(path, buffer_);
+    } catch (const journal_error& e) {
+      throw journal_error(fmt::format("{}; {}", e.what(), recovery_hint(partition)), path.string());
+    }
     if (hash_hex(buffer_) != page.hash)
       throw journal_error(fmt::format("journal page {} is damaged ({} bytes on disk, {} when written); {}",
                                       page.path, buffer_.size(), page.bytes, recovery_hint(partition)),

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "backfill/core/errors.hpp"
+#include "half_vectors.hpp"
 #include "value_for.hpp"
 
 namespace backfill {
@@ -41,22 +42,23 @@ CREATE TABLE IF NOT EXISTS pages(
   path TEXT NOT NULL, hash TEXT NOT NULL, items INTEGER NOT NULL, bytes INTEGER NOT NULL,
   cursor_after TEXT NOT NULL, fetched_at TEXT NOT NULL,
   PRIMARY KEY(source, partition, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sink_ids(id INTEGER PRIMARY KEY, identity TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS documents(
-  sink TEXT NOT NULL, id TEXT NOT NULL, partition TEXT NOT NULL,
+  sink INTEGER NOT NULL, id TEXT NOT NULL, partition TEXT NOT NULL,
   content_hash TEXT NOT NULL, updated_at TEXT NOT NULL, complete INTEGER NOT NULL,
   ingested_at TEXT NOT NULL,
   PRIMARY KEY(sink, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS chunks(
-  sink TEXT NOT NULL, id TEXT NOT NULL, doc_id TEXT NOT NULL,
+  sink INTEGER NOT NULL, id TEXT NOT NULL, doc_id TEXT NOT NULL,
   meta_hash TEXT NOT NULL, live INTEGER NOT NULL,
   PRIMARY KEY(sink, id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(sink, doc_id);
-CREATE TABLE IF NOT EXISTS sinks(sink TEXT PRIMARY KEY, baseline INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sinks(sink INTEGER PRIMARY KEY, baseline INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tombstones(
-  sink TEXT NOT NULL, id TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT NOT NULL,
+  sink INTEGER NOT NULL, id TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT NOT NULL,
   PRIMARY KEY(sink, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS unsent(
-  sink TEXT NOT NULL, id TEXT NOT NULL, doc_id TEXT NOT NULL, reason TEXT NOT NULL,
+  sink INTEGER NOT NULL, id TEXT NOT NULL, doc_id TEXT NOT NULL, reason TEXT NOT NULL,
   PRIMARY KEY(sink, id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS unsent_by_doc ON unsent(sink, doc_id);
 CREATE TABLE IF NOT EXISTS quarantine(
@@ -71,6 +73,14 @@ CREATE TABLE IF NOT EXISTS embeddings(
 }  // namespace
 
 ledger::ledger(const std::filesystem::path& path) : db_(path, "ledger") {
+  // A ledger of schema 1 keyed its per-sink rows by the sink's identity (a URL and a namespace,
+  // repeated in every row); it is rewritten with integer ids (ledger/sink_ids.cpp) before anything else.
+  db_.exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+  auto v = get_meta("schema_version");
+  if (v && std::atoi(v->c_str()) > schema_version)
+    throw ledger_error("ledger " + path.string() + " was written by a newer backfill (schema " + *v +
+                       "); upgrade backfill or use another workdir");
+  migrate_to_sink_ids();
   db_.exec(schema);
   // Ledgers written before partitions had a watermark gain the column.
   bool has_watermark = false;
@@ -78,13 +88,7 @@ ledger::ledger(const std::filesystem::path& path) : db_(path, "ledger") {
   while (cols.step())
     if (cols.column_text(1) == "watermark") has_watermark = true;
   if (!has_watermark) db_.exec("ALTER TABLE partitions ADD COLUMN watermark TEXT NOT NULL DEFAULT ''");
-  auto v = get_meta("schema_version");
-  if (!v) {
-    set_meta("schema_version", std::to_string(schema_version));
-  } else if (std::atoi(v->c_str()) > schema_version) {
-    throw ledger_error("ledger " + path.string() + " was written by a newer backfill (schema " + *v +
-                       "); upgrade backfill or use another workdir");
-  }
+  if (v != std::to_string(schema_version)) set_meta("schema_version", std::to_string(schema_version));
 }
 
 std::optional<std::string> ledger::get_meta(std::string_view key) {
@@ -233,6 +237,11 @@ std::optional<std::vector<float>> ledger::cached_embedding(std::string_view embe
     return std::nullopt;
   }
   std::string_view blob = st.column_blob(0);
+  if (ledger_detail::is_half_blob(blob)) {  // compacted by `backfill gc --keep-embeddings`
+    auto v = ledger_detail::from_half_blob(blob);
+    st.reset();
+    return v;
+  }
   std::vector<float> v(blob.size() / sizeof(float));
   std::memcpy(v.data(), blob.data(), v.size() * sizeof(float));
   st.reset();

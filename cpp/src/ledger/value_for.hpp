@@ -12,9 +12,10 @@
 namespace backfill::ledger_detail {
 
 // The first column of the first row `query` gives with `key` bound to its one parameter, as a
-// std::string or an std::int64_t; nullopt when there is no row (a count(*) always has one).
-template <class T>
-std::optional<T> value_for(sql::database& db, std::string_view query, std::string_view key) {
+// std::string or an std::int64_t (`key` a string or an integer); nullopt when there is no row (a count(*)
+// always has one).
+template <class T, class Key>
+std::optional<T> value_for(sql::database& db, std::string_view query, const Key& key) {
   auto st = db.prepare(query);
   st.bind(1, key);
   if (!st.step()) return std::nullopt;

@@ -18,6 +18,7 @@
 #include "backfill/core/private_files.hpp"
 #include "backfill/core/split.hpp"
 #include "backfill/journal/journal_pages.hpp"
+#include "backfill/pipeline/workdir_gc.hpp"
 #include "backfill/verify/reconcile.hpp"
 #include "backfill/verify/verifier.hpp"
 #include "pipeline/plan_sample.hpp"
@@ -216,6 +217,7 @@ verify_report pipeline::verify(run_context& ctx, std::int64_t sample) {
   report.quarantined_count = ledger_->quarantined_count(source_->kind());
   report.quarantined = ledger_->quarantined(source_->kind(), options_.max_examples);
   if (report.quarantined_count > 0) report.ok = false;
+  if (report.ok && !report.sampled) ledger_->note_verified(sink_->identity());
   return report;
 }
 
@@ -230,6 +232,7 @@ status_report pipeline::status() {
     report.live_chunks = ledger_->live_chunk_count(sink_->identity());
   }
   if (embedder_) report.cached_embeddings = ledger_->cached_embedding_count(embedder_->identity());
+  report.disk = measure_workdir(options_.workdir, *ledger_);
   return report;
 }
 

@@ -1,6 +1,10 @@
 // The journal: every raw page a source returned, one file per page, written atomically
 // (temp file, fsync, rename, fsync of the directory) so that a page on disk is always whole.
-// Layout: <root>/<source>/<partition>/<seq>.json with seq zero-padded to 8 digits, readable with jq.
+// Layout: <root>/<source>/<partition>/<seq>.json.zst with seq zero-padded to 8 digits: one zstd frame
+// of the page as the source sent it (`zstdcat 00000000.json.zst | jq`). Pages written uncompressed
+// (<seq>.json, by earlier versions) are read as they are: a page is a zstd frame when it starts with
+// zstd's magic number, which no JSON text does. The ledger's page hash and size are of the
+// uncompressed body, so a page reads back as exactly what was fetched.
 #pragma once
 
 #include <cstdint>
@@ -21,8 +25,8 @@ class journal {
   std::filesystem::path write_page(std::string_view source, std::string_view partition, std::int64_t seq,
                                    std::string_view body) const;
 
-  // Reads a page into `out` (with simdjson padding capacity reserved). Throws journal_error naming the
-  // file when it is missing or unreadable.
+  // Reads a page into `out`, uncompressed (with simdjson padding capacity reserved). Throws
+  // journal_error naming the file when it is missing, unreadable or not a whole zstd frame.
   void read_page(const std::filesystem::path& path, std::string& out) const;
 
   std::filesystem::path page_path(std::string_view source, std::string_view partition,

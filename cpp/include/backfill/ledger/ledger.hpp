@@ -5,9 +5,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "backfill/core/fields.hpp"
@@ -71,7 +73,8 @@ BACKFILL_FIELDS(quarantined_item, &s::partition, &s::page, &s::position, &s::id,
 
 class ledger {
  public:
-  static constexpr int schema_version = 1;
+  // 2: per-sink rows keyed by an integer id (sink_ids), no longer by the sink's identity.
+  static constexpr int schema_version = 2;
 
   explicit ledger(const std::filesystem::path& path);
 
@@ -99,6 +102,8 @@ class ledger {
   std::vector<quarantined_item> quarantined(std::string_view source, std::size_t limit);
   std::vector<std::string> quarantined_partitions(std::string_view source);
   std::int64_t page_count(std::string_view source);
+  // The journal paths of every recorded page, of every source.
+  std::vector<std::string> page_paths();
 
   // --- documents and chunks, per sink ---------------------------------------------------
   std::optional<doc_state> document(std::string_view sink, std::string_view id);
@@ -144,13 +149,40 @@ class ledger {
   void store_embeddings(std::string_view embedder,
                         const std::vector<std::pair<std::string, std::vector<float>>>& vectors);
   std::int64_t cached_embedding_count(std::string_view embedder);
+  // The bytes the embedding cache takes in the ledger's file (SQLite's page accounting where it has
+  // the dbstat table, else the stored bytes of its rows).
+  std::int64_t cached_embedding_bytes();
+  // Forgets every cached embedding; returns how many there were.
+  std::int64_t clear_embedding_cache();
+  // Rewrites the cached vectors still in float32 in half precision (half the bytes; cached_embedding
+  // reads both); returns how many. For vectors the sink holds and verified, kept for reuse.
+  std::int64_t compact_embedding_cache();
+
+  // --- upkeep --------------------------------------------------------------------------------
+  // Remembers that a full verification of the sink passed with the ledger as it is now. Writing a
+  // document for the sink, forgetting one or marking one pending forgets it again.
+  void note_verified(std::string_view sink);
+  // True when the last full verification of the sink passed and nothing changed for it since.
+  bool verified_as_is(std::string_view sink);
+  // Gives the file's free pages back to the file system (VACUUM, then a truncating checkpoint of
+  // the WAL). Slow on a large ledger: what `backfill gc` does, never a run.
+  void compact();
 
   // --- key/value -----------------------------------------------------------------------------
   std::optional<std::string> get_meta(std::string_view key);
   void set_meta(std::string_view key, std::string_view value);
 
  private:
+  // The integer a sink's rows are keyed by (sink_ids); created on first use when `create`, else
+  // -1 for a sink the ledger has never seen (which matches no row).
+  std::int64_t sink_key(std::string_view sink, bool create = false);
+  // Rewrites a schema-1 ledger's per-sink tables with integer sink ids, in one transaction.
+  void migrate_to_sink_ids();
+  void forget_verified(std::int64_t sink_key);
+
   sql::database db_;
+  std::mutex sink_keys_mutex_;
+  std::unordered_map<std::string, std::int64_t> sink_keys_;
 };
 
 std::string utc_now_iso();

@@ -82,6 +82,10 @@ class pipeline {
   // `sample` > 0 fetches back a random sample of that many ids instead of all of them.
   verify_report verify(run_context& ctx, std::int64_t sample = 0);
   status_report status();
+  // Removes what a verified run no longer needs (pipeline/workdir_gc.cpp): the embedding cache once
+  // a full verification passed and nothing changed since (unless `keep_embeddings`), journal files
+  // no ledger row names, the ledger's free pages.
+  gc_report gc(bool keep_embeddings = false);
   std::vector<query_match> query(std::string_view text, std::size_t top_k);
 
   const pipeline_options& options() const noexcept { return options_; }

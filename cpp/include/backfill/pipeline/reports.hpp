@@ -161,15 +161,42 @@ BACKFILL_FIELDS(verify_report, &s::ok, &s::sink, &s::expected_count, &s::observe
                 &s::criterion, &s::unsent_count, &s::unsent, &s::marked_pending, &s::quarantined_count,
                 &s::quarantined)
 
+// What the workdir takes on disk, by part (file sizes, in bytes).
+struct workdir_usage {
+  std::int64_t journal = 0;  // journal/: the pages
+  std::int64_t ledger = 0;   // state.sqlite and its WAL, without the embedding cache
+  std::int64_t cache = 0;    // the embedding cache's share of state.sqlite
+  std::int64_t other = 0;    // receipts, progress samples, a local index kept there, temp files
+  std::int64_t total = 0;
+};
+BACKFILL_FIELDS(workdir_usage, &s::journal, &s::ledger, &s::cache, &s::other, &s::total)
+
 struct status_report {
   std::vector<partition_row> partitions;
   std::int64_t pages = 0;
   std::int64_t documents = 0;
   std::int64_t live_chunks = 0;
   std::int64_t cached_embeddings = 0;
+  workdir_usage disk;
 };
 BACKFILL_FIELDS(status_report, &s::partitions, &s::pages, &s::documents, &s::live_chunks,
-                &s::cached_embeddings)
+                &s::cached_embeddings, &s::disk)
+
+// What `backfill gc` removed: what a verified run no longer needs.
+struct gc_report {
+  workdir_usage before;
+  workdir_usage after;
+  std::int64_t freed = 0;               // before.total - after.total
+  std::int64_t embeddings_removed = 0;  // the embedding cache, once the sink holds and verified them
+  // With keep_embeddings, the verified cache is kept in half precision instead: how many were rewritten.
+  std::int64_t embeddings_compacted = 0;
+  // Why the cache was kept ("" when it was removed or empty): not verified since the last change,
+  // or keep_embeddings.
+  std::string cache_kept;
+  std::int64_t orphan_files_removed = 0;  // journal files no ledger row names (a killed fetch's)
+};
+BACKFILL_FIELDS(gc_report, &s::before, &s::after, &s::freed, &s::embeddings_removed, &s::embeddings_compacted,
+                &s::cache_kept, &s::orphan_files_removed)
 
 struct run_report {
   fetch_report fetch;

@@ -1,0 +1,92 @@
+#include "backfill/pipeline/workdir_gc.hpp"
+
+#include <algorithm>
+#include <string>
+#include <unordered_set>
+
+#include "backfill/core/errors.hpp"
+#include "backfill/core/log.hpp"
+#include "backfill/pipeline/pipeline.hpp"
+
+namespace backfill {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* ledger_files[] = {"state.sqlite", "state.sqlite-wal", "state.sqlite-shm"};
+
+std::int64_t size_of(const fs::path& file) {
+  std::error_code ec;
+  auto n = fs::file_size(file, ec);
+  return ec ? 0 : static_cast<std::int64_t>(n);
+}
+
+// The regular files under `dir` (not following symbolic links), each with its size.
+template <class Fn>
+void for_each_file(const fs::path& dir, Fn&& fn) {
+  std::error_code ec;
+  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    std::error_code type_ec;
+    if (it->is_regular_file(type_ec) && !it->is_symlink(type_ec)) fn(it->path(), size_of(it->path()));
+  }
+}
+
+}  // namespace
+
+workdir_usage measure_workdir(const fs::path& workdir, ledger& book) {
+  workdir_usage u;
+  for_each_file(workdir, [&](const fs::path&, std::int64_t n) { u.total += n; });
+  for_each_file(workdir / "journal", [&](const fs::path&, std::int64_t n) { u.journal += n; });
+  std::int64_t state = 0;
+  for (const char* name : ledger_files) state += size_of(workdir / name);
+  u.cache = std::min(state, book.cached_embedding_bytes());
+  u.ledger = state - u.cache;
+  u.other = std::max<std::int64_t>(0, u.total - u.journal - state);
+  return u;
+}
+
+std::int64_t remove_orphan_journal_files(const fs::path& workdir, ledger& book) {
+  std::unordered_set<std::string> recorded;
+  for (auto& p : book.page_paths()) recorded.insert(std::move(p));
+  std::vector<fs::path> orphans;
+  for_each_file(workdir / "journal", [&](const fs::path& file, std::int64_t) {
+    std::error_code ec;
+    fs::path rel = fs::relative(file, workdir, ec);
+    if (!ec && !recorded.count(rel.string())) orphans.push_back(file);
+  });
+  std::int64_t removed = 0;
+  for (const auto& file : orphans) {
+    std::error_code ec;
+    if (fs::remove(file, ec))
+      ++removed;
+    else if (ec)
+      logger()->warn("gc: cannot remove {}: {}", file.string(), ec.message());
+  }
+  return removed;
+}
+
+gc_report pipeline::gc(bool keep_embeddings) {
+  gc_report report;
+  report.before = measure_workdir(options_.workdir, *ledger_);
+  if (report.before.cache > 0) {
+    if (!sink_ || !ledger_->verified_as_is(sink_->identity())) {
+      // Until the sink holds every vector and a full verification saw them, the cache is what a
+      // resumed or repaired ingest takes vectors from, exactly as embedded, instead of embedding again.
+      report.cache_kept =
+          "the sink has not been verified since the last ingest: run `backfill verify CONFIG`, then gc again";
+    } else if (keep_embeddings) {
+      report.cache_kept = "keep_embeddings is set: kept in half precision";
+      report.embeddings_compacted = ledger_->compact_embedding_cache();
+    } else {
+      report.embeddings_removed = ledger_->clear_embedding_cache();
+    }
+  }
+  report.orphan_files_removed = remove_orphan_journal_files(options_.workdir, *ledger_);
+  ledger_->compact();
+  report.after = measure_workdir(options_.workdir, *ledger_);
+  report.freed = report.before.total - report.after.total;
+  return report;
+}
+
+}  // namespace backfill
