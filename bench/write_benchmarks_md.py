@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/write_benchmarks_md.py                      # bench/results/e2e.json -> BENCHMARKS.md
     .venv/bin/python bench/write_benchmarks_md.py --e2e A.json --ladder B.json --ladder C.json --out X.md
+    .venv/bin/python bench/write_benchmarks_md.py --only pgvector     # section 6 alone, in the existing file
 
 --ladder adds the memory-ladder points of other runs of bench/e2e_bench.py (the 1M point is a run
 of its own); for the same contender and size, the --e2e file's own point wins, then the last --ladder.
@@ -211,6 +212,20 @@ def goals_table(result: dict[str, Any], ladder: dict[str, Any] | None) -> list[s
     return out
 
 
+PGVECTOR_HEADING = "## 6. PostgreSQL + pgvector: the sink against LangChain PGVector and psycopg 3"
+
+
+def replace_pgvector_section(text: str, result: dict[str, Any]) -> str:
+    """`text` (a BENCHMARKS.md) with section 6 rendered again from bench/pgvector_bench.py's result alone,
+    for a run that measured only that section; the other sections stay as they are."""
+    from pgvector_bench import section as pgvector_section
+
+    lines = text.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith("## 6. "))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "\n".join(lines[:start] + [PGVECTOR_HEADING, ""] + pgvector_section(result) + [""] + lines[end:])
+
+
 def render(result: dict[str, Any], ladder: dict[str, Any] | None, findings: str) -> str:
     h, v = result["host"], result["versions"]
     lines = ["# Benchmarks", "",
@@ -286,7 +301,7 @@ def render(result: dict[str, Any], ladder: dict[str, Any] | None, findings: str)
         lines += section_normalize(result["normalize"])
     if "pgvector" in result:
         from pgvector_bench import section as pgvector_section
-        lines += ["", "## 6. PostgreSQL + pgvector: the sink against psycopg 3", ""]
+        lines += ["", PGVECTOR_HEADING, ""]
         lines += pgvector_section(result["pgvector"])
     gh = result.get("github")
     if gh:
@@ -332,7 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--github", type=Path, default=RESULTS / "github.json", help="bench/github_bench.py's result")
     ap.add_argument("--findings", type=Path, default=HERE / "findings.md")
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    ap.add_argument("--only", choices=["pgvector"], help="render this section alone into the existing --out")
     args = ap.parse_args(argv)
+    if args.only == "pgvector":
+        args.out.write_text(replace_pgvector_section(args.out.read_text(), json.loads(args.pgvector.read_text())))
+        print(f"wrote section 6 of {args.out}")
+        return 0
     result = json.loads(args.e2e.read_text())
     extra = []
     for p in args.ladder:

@@ -4,7 +4,6 @@
 // the call alone. The facade (python/backfill/{embedders,sources,sinks}/python.py) checks what the
 // user's code returns and hands over plain values: pages as JSON text of documents, records as
 // (id, values, metadata JSON) tuples; the core checks the rest.
-#include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
 #include "backfill/embed/callback_embedder.hpp"
@@ -15,31 +14,23 @@
 namespace backfill::python {
 namespace {
 
-// The vectors of `out`: a 2-D buffer of floats (NumPy, PyTorch on CPU via __array__, array.array...),
-// copied once with no Python floats, or a sequence of float sequences. Needs the GIL.
+// The vectors of `out`, which the facade (backfill.embedders.python) made a C-contiguous float32 array
+// of shape (n, dimension), copied row by row with no Python floats, or left a sequence of float
+// sequences. Needs the GIL.
 std::vector<std::vector<float>> vectors_of(const py::object& out, std::size_t n, int dimension,
                                            const std::string& who) {
-  if (py::hasattr(out, "__array_interface__") || py::isinstance<py::buffer>(out)) {
-    auto arr = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(out);
-    if (!arr) {
-      PyErr_Clear();
-      throw embed_error(who + " returned an array that is not numeric");
-    }
-    if (arr.ndim() != 2 || static_cast<std::size_t>(arr.shape(0)) != n || arr.shape(1) != dimension) {
-      py::tuple shape(py::cast(std::vector<py::ssize_t>(arr.shape(), arr.shape() + arr.ndim())));
-      throw embed_error(fmt::format("{} returned an array of shape {}, expected ({}, {})", who,
-                                    std::string(py::str(shape)), n, dimension));
-    }
-    std::vector<std::vector<float>> vectors;
+  std::vector<std::vector<float>> vectors;
+  if (py::isinstance<py::buffer>(out)) {
+    py::buffer_info b = py::reinterpret_borrow<py::buffer>(out).request();
     const auto width = static_cast<std::size_t>(dimension);
-    for (const float* row = arr.data(); vectors.size() < n; row += width)
+    if (b.format != py::format_descriptor<float>::format() || b.ndim != 2 || b.shape[0] != py::ssize_t(n) ||
+        b.shape[1] != dimension || b.strides[1] != 4 || b.strides[0] != py::ssize_t(4 * width))
+      throw embed_error(fmt::format("{} returned an array that is not C-contiguous float32 of shape ({}, {})",
+                                    who, n, dimension));
+    for (const auto* row = static_cast<const float*>(b.ptr); vectors.size() < n; row += width)
       vectors.emplace_back(row, row + width);
     return vectors;
   }
-  if (!py::isinstance<py::sequence>(out) || py::isinstance<py::str>(out))
-    throw embed_error(fmt::format("{} returned {}, expected one vector per text", who,
-                                  std::string(py::str(py::type::of(out).attr("__name__")))));
-  std::vector<std::vector<float>> vectors;
   for (auto row : out) {
     try {
       vectors.push_back(row.cast<std::vector<float>>());

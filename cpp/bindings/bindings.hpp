@@ -106,8 +106,6 @@ py::object utf8(const std::string& s);
 
 // The backfill.errors twin of a core error, its attributes and cause set.
 py::object error_object(const error& e);
-// The names of the Python twins of `e`'s class and of every class above it, most derived first.
-std::vector<std::string> python_lineage(const error& e);
 
 // Forwards queued core log records to logging.getLogger("backfill"). Needs the GIL.
 void drain_logs();

@@ -92,7 +92,7 @@ void register_testing(py::module_& m) {
         try {
           std::rethrow_exception(sample_error(kind, "sample", cause_status, cause_retryable));
         } catch (const error& e) {
-          return py::make_tuple(python_lineage(e), e.transient());
+          return py::make_tuple(error_lineage(e), e.transient());
         }
       },
       py::arg("kind"), py::arg("cause_status") = 0, py::arg("cause_retryable") = false,

@@ -52,6 +52,7 @@ class Server:
     root: Path
     port: int
     run_as: str | None  # the unprivileged user under root, else None
+    options: str = ""  # the postgres command line's settings, for crash_and_restart()
 
     def dsn(self, *, user: str = USER, password: str = PASSWORD, database: str = DATABASE) -> str:
         return f"postgresql://{quote(user)}:{quote(password, safe='')}@127.0.0.1:{self.port}/{database}"
@@ -68,6 +69,15 @@ class Server:
         if check and p.returncode != 0:
             raise RuntimeError(f"psql failed: {p.stderr}")
         return p.stdout.strip()
+
+    def crash_and_restart(self) -> None:
+        """Stops the server as a crash would (immediate: no checkpoint, what was not flushed is lost) and
+        starts it again on the same data, which replays the WAL."""
+        data = str(self.root / "data")
+        subprocess.run(self._cmd(str(self.bindir / "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"),
+                       check=True, capture_output=True)
+        subprocess.run(self._cmd(str(self.bindir / "pg_ctl"), "-D", data, "-l", str(self.root / "server.log"), "-o",
+                                 self.options, "-w", "-t", "60", "start"), check=True, capture_output=True)
 
     def stop(self) -> None:
         subprocess.run(self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "-w",
@@ -101,6 +111,7 @@ def start(*, fsync: bool = False) -> Server:
                f"-c max_connections=100 -c fsync={'on' if fsync else 'off'}")
     if not fsync:
         options += " -c synchronous_commit=off -c full_page_writes=off"
+    server.options = options
     p = subprocess.run(cmd(str(bindir / "pg_ctl"), "-D", str(root / "data"), "-l", str(log), "-o", options, "-w",
                            "-t", "60", "start"), capture_output=True, text=True)
     if p.returncode != 0:

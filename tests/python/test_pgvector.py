@@ -270,6 +270,24 @@ def test_a_dropped_connection_is_reconnected_and_the_batch_written_again(pg: pg_
     assert sorted(sink.fetch(["r0007", "nope"])) == ["r0007"]
 
 
+def test_batches_committed_without_waiting_are_durable_once_upsert_returns(pg: pg_server.Server) -> None:
+    # The batches of one call commit without waiting for the disk and the call then waits once for all
+    # of them: a crash right after upsert() returns loses nothing. Its own server, with fsync and the
+    # server's synchronous_commit (the tests' shared server turns both off).
+    server = pg_server.start(fsync=True)
+    try:
+        sink = _core.PgvectorSink(dsn=server.dsn(), table="durable", connections=3, batch_size=40)
+        for round_ in range(3):
+            records = [{"id": f"{round_}-{i:04}", "values": [1.0, float(i)], "metadata": {"text": "x" * 300}}
+                       for i in range(400)]
+            assert sink.upsert(records) == 400
+            server.crash_and_restart()
+            count = int(server.psql(f"SELECT count(*) FROM durable WHERE id LIKE '{round_}-%'"))
+            assert count == 400, f"round {round_}: {count} of 400 rows survived the crash"
+    finally:
+        server.stop()
+
+
 def test_writes_from_several_python_threads(pg: pg_server.Server, table: str) -> None:
     sink = _core.PgvectorSink(dsn=pg.dsn(), table=table, connections=4, batch_size=25)
     errors: list[BaseException] = []

@@ -68,7 +68,11 @@ def test_the_lock_of_a_killed_run_is_taken_over(project: tuple[Path, Path]) -> N
 from collections.abc import Callable  # noqa: E402
 import sqlite3  # noqa: E402
 
-from conftest import index_ids, latest_receipt, make_export  # noqa: E402
+from typing import NamedTuple  # noqa: E402
+
+import pytest  # noqa: E402
+
+from conftest import index_ids, latest_receipt, make_export, write_config  # noqa: E402
 from pinecone_fake import PineconeFake  # noqa: E402
 from test_pinecone import cli, fakes, pinecone_config  # noqa: E402,F401
 
@@ -185,16 +189,28 @@ def test_a_deleted_workdir_is_restored_from_pinecone_and_nothing_is_embedded_aga
     assert len(fake.calls("/vectors/upsert")) == upserts and fake.vectors("slack") == held
 
 
-def test_a_deleted_workdir_is_restored_from_a_local_index_kept_elsewhere(tmp_path: Path) -> None:
+class LocalRun(NamedTuple):
+    """A finished, verified run whose local index lives outside its workdir."""
+    config: Path
+    workdir: Path
+    index: Path
+    ids: list[str]
+
+
+@pytest.fixture
+def local_run(tmp_path: Path) -> LocalRun:
     export = make_export(tmp_path / "export", channels=2, days=3, messages_per_day=5, seed=9)
     index = tmp_path / "index.sqlite"
     workdir = tmp_path / "work"
-    from conftest import write_config
     config = write_config(tmp_path / "c.toml", export, workdir=workdir,
                           extra=f'\n[sink]\ntype = "local"\npath = "{index}"\n')
     r = run_cli("run", str(config), "--json")
     assert r.code == 0, r.err
-    ids = index_ids(index)
+    return LocalRun(config, workdir, index, index_ids(index))
+
+
+def test_a_deleted_workdir_is_restored_from_a_local_index_kept_elsewhere(local_run: LocalRun) -> None:
+    config, workdir, index, ids = local_run
     shutil.rmtree(workdir)
     r = run_cli("run", str(config), "--json")
     assert r.code == 0, r.err
@@ -250,16 +266,8 @@ def test_ingest_alone_exits_1_while_records_are_unsent(fakes: Callable[..., Pine
     assert "ingest incomplete" in r.err.strip().splitlines()[-1]
 
 
-def test_restore_rebuilds_the_ledger_from_the_sink_although_the_workdir_has_state(tmp_path: Path) -> None:
-    export = make_export(tmp_path / "export", channels=2, days=3, messages_per_day=5, seed=11)
-    index = tmp_path / "index.sqlite"
-    workdir = tmp_path / "work"
-    from conftest import write_config
-    config = write_config(tmp_path / "c.toml", export, workdir=workdir,
-                          extra=f'\n[sink]\ntype = "local"\npath = "{index}"\n')
-    r = run_cli("run", str(config), "--json")
-    assert r.code == 0, r.err
-    ids = index_ids(index)
+def test_restore_rebuilds_the_ledger_from_the_sink_although_the_workdir_has_state(local_run: LocalRun) -> None:
+    config, workdir, index, ids = local_run
     # The ledger loses what it wrote (a copied or half-restored workdir); its journal and cursors stay.
     with sqlite3.connect(workdir / "state.sqlite") as db:
         db.executescript("DELETE FROM documents; DELETE FROM chunks; DELETE FROM embeddings;")

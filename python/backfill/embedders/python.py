@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Callable, ClassVar, Union
 
 from backfill import _core
 from backfill._callables import callable_at
-from backfill.errors import ConfigError
+from backfill.errors import ConfigError, EmbedError
 
 
 @dataclass(frozen=True)
@@ -46,4 +47,38 @@ class PythonEmbedder:
             raise ConfigError(f"embedder.dimension must be positive, got {self.dimension}", key="embedder.dimension")
         if self.batch_size < 1 or self.concurrency < 1:
             raise ConfigError("embedder.batch_size and embedder.concurrency must be at least 1", key="embedder")
-        return _core.PythonEmbedder(fn, self.dimension, name, self.batch_size, self.concurrency)
+        return _core.PythonEmbedder(_vectors_of(fn, self.dimension, f"the Python embedder {name}"), self.dimension,
+                                    name, self.batch_size, self.concurrency)
+
+
+def _vectors_of(fn: Callable[[list[str]], Any], dimension: int, who: str) -> Callable[[list[str]], Any]:
+    """``fn`` returning what the core copies: a C-contiguous float32 array of shape ``(len(texts), dimension)``
+    when ``fn`` returns an array (copied at once, no Python floats), else its sequence of float sequences. The
+    core checks the rest (the count, each vector's length and numbers); each error names ``who``."""
+
+    def vectors(texts: list[str]) -> Any:
+        out = fn(texts)
+        if hasattr(out, "__array_interface__") or _is_buffer(out):
+            import numpy as np  # an array came back, so NumPy (or its interface) is at hand
+
+            try:
+                arr = np.ascontiguousarray(out, dtype=np.float32)
+            except (TypeError, ValueError):
+                raise EmbedError(f"{who} returned an array that is not numeric") from None
+            if arr.shape != (len(texts), dimension):
+                raise EmbedError(f"{who} returned an array of shape {tuple(arr.shape)}, expected "
+                                 f"({len(texts)}, {dimension})")
+            return arr
+        if isinstance(out, (str, bytes)) or not isinstance(out, Sequence):
+            raise EmbedError(f"{who} returned {type(out).__name__}, expected one vector per text")
+        return out
+
+    return vectors
+
+
+def _is_buffer(obj: Any) -> bool:
+    try:
+        memoryview(obj)
+    except TypeError:
+        return False
+    return True

@@ -1,5 +1,5 @@
 // The core's error tree. It has the same names and parents as backfill.errors in Python; the binding
-// translates each class to its twin through one table (cpp/bindings/bind_errors.cpp):
+// raises each error as its twin, by the names error_lineage() gives:
 //
 //   error                       BackfillError
 //   ├── config_error            ├── ConfigError         terminal
@@ -27,6 +27,7 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace backfill {
 
@@ -158,5 +159,9 @@ class cancelled : public error {
  public:
   cancelled() : error("cancelled") {}
 };
+
+// The names of e's class and of every class above it, most derived first, as backfill.errors calls
+// them: {"JournalError", "StorageError", "BackfillError"} for a journal_error.
+std::vector<const char*> error_lineage(const error& e);
 
 }  // namespace backfill

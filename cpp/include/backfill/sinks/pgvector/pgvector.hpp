@@ -85,7 +85,8 @@ class pgvector_sink final : public sink {
   // creates a missing table with that many dimensions.
   pgvector_detail::table_state& table(int dimension = 0);
   void build_pending_index();
-  std::int64_t write_batch(const std::vector<const record*>& batch, int dimension);
+  std::int64_t write_batch(const std::vector<const record*>& batch, int dimension, bool deferred);
+  void flush_commits(const record& written);
 
   pgvector_options options_;
   std::string where_;      // host:port/database, for messages
