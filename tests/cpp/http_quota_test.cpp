@@ -93,7 +93,8 @@ TEST(Quota, AnswersOvertakingEachOtherNeverLetARequestOverTheBudget) {
   clock::time_point now{std::chrono::hours(1)};
   quota q(
       "test", [&] { return now; }, [&](clock::duration d) { now += d; });
-  server_bucket tokens{6000, 6000, now};  // 100 a second
+  server_bucket tokens{6000, 6000, now};                 // 100 a second
+  q.observe(readings({tokens.reading("tokens", now)}));  // known (else one request at a time)
   struct flight {
     quota_cost taken;
     quota_reading reading;
