@@ -6,7 +6,8 @@ Jira (tests/python/jira_fake.py) -> OpenAI-compatible embeddings (tests/python/o
 
   tpm    the embeddings fake's token bucket (OpenAI's model: per minute, full at first, refilled at
          limit/60 a second; a request that does not fit gets 429 "Please try again in 1.234s");
-  rpm    the embeddings fake's request bucket, the same model;
+  rpm    the embeddings fake's request bucket, the same model, on a deployment that takes at most
+         --rpm-max-inputs texts a request (both contenders send requests of at most that many);
   jira   the Jira fake's burst limit (at most N requests in any second; 429 with Retry-After).
 
 Contenders, alternated in each repetition:
@@ -20,9 +21,11 @@ The ideal bound of a scenario is the binding quota's work beyond its first full 
 refill rate, plus the unavoidable first request of each stage (a Jira page, an embedding, an upsert: the
 chain the first record must cross):
   tpm:  max(0, tokens - limit) / (limit / 60)
-  rpm:  max(0, fewest requests - limit) / (limit / 60), the fewest requests being what the API's own caps
-        allow (2048 texts, 300k tokens a request)
-  jira: max(0, pages - N) / N (a page a request; partitions in parallel cannot beat the limit)
+  rpm:  max(0, fewest requests - limit) / (limit / 60), the fewest requests being what the caps allow
+        (--rpm-max-inputs texts, 300k tokens a request)
+  jira: max(0, requests - N) / N, the requests being the search pages (partitions in parallel cannot beat
+        the limit) and backfill's one request for the field catalogue (GET /rest/api/3/field: which
+        fields to ask for and how to show them), which the plain script, with its fixed field list, skips
 Reported: medians of the wall times, backfill / ideal (goal <= 1.1) and plain / backfill (goal >= 1).
 Every backfill run is verified against the Pinecone fake (not timed).
 
@@ -84,7 +87,7 @@ def _send(session: requests.Session, method: str, url: str, **kw: Any) -> reques
 
 
 def plain_run(jira: JiraFake, oa: OpenAIFake, pc: PineconeFake, projects: list[str], texts: list[str],
-              dimension: int, namespace: str) -> dict[str, Any]:
+              dimension: int, namespace: str, batch: int = BATCH) -> dict[str, Any]:
     """The plain script: sequential, batches of 100, a retry on 429 after the suggested wait."""
     t0 = time.perf_counter()
     s = requests.Session()
@@ -103,8 +106,8 @@ def plain_run(jira: JiraFake, oa: OpenAIFake, pc: PineconeFake, projects: list[s
     e = requests.Session()
     e.headers["Authorization"] = f"Bearer {oa.api_key}"
     vectors: list[list[float]] = []
-    for i in range(0, len(texts), BATCH):
-        body = {"model": MODEL, "input": texts[i:i + BATCH], "dimensions": dimension}
+    for i in range(0, len(texts), batch):
+        body = {"model": MODEL, "input": texts[i:i + batch], "dimensions": dimension}
         data = _send(e, "POST", f"{oa.url}/embeddings", json=body).json()["data"]
         vectors.extend(d["embedding"] for d in sorted(data, key=lambda d: d["index"]))
     u = requests.Session()
@@ -119,10 +122,11 @@ def plain_run(jira: JiraFake, oa: OpenAIFake, pc: PineconeFake, projects: list[s
 
 
 def backfill_run(args: argparse.Namespace, jira: JiraFake, oa: OpenAIFake, pc: PineconeFake, namespace: str,
-                 workdir: Path) -> dict[str, Any]:
+                 workdir: Path, max_inputs: int = MAX_INPUTS) -> dict[str, Any]:
     pipeline = backfill.Pipeline(
         backfill.JiraCloud(url=jira.url, email=jira.email, token=jira.token, projects=tuple(args.project_keys)),
-        backfill.OpenAIEmbedder(model=MODEL, api_key=oa.api_key, base_url=oa.url, dimensions=args.dimension),
+        backfill.OpenAIEmbedder(model=MODEL, api_key=oa.api_key, base_url=oa.url, dimensions=args.dimension,
+                                max_inputs=max_inputs),
         backfill.PineconeIndex(host=pc.url, api_key=pc.api_key, namespace=namespace),
         name="quota", workdir=workdir, progress="none", count_timeout_seconds=10,
     )
@@ -154,9 +158,9 @@ def ideal(scenario: str, args: argparse.Namespace, work: dict[str, int]) -> floa
     if scenario == "tpm":
         return max(0, work["tokens"] - args.tpm) / (args.tpm / 60) + first
     if scenario == "rpm":
-        fewest = max(-(-work["texts"] // MAX_INPUTS), -(-work["tokens"] // MAX_REQUEST_TOKENS))
+        fewest = max(-(-work["texts"] // args.rpm_max_inputs), -(-work["tokens"] // MAX_REQUEST_TOKENS))
         return max(0, fewest - args.rpm) / (args.rpm / 60) + first
-    return max(0, work["pages"] - args.jira_rps) / args.jira_rps + first
+    return max(0, work["jira_requests"] - args.jira_rps) / args.jira_rps + first
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--projects", type=int, default=2)
     ap.add_argument("--tpm", type=float, default=0.0, help="embedding tokens a minute (default: 80%% of the work)")
     ap.add_argument("--rpm", type=float, default=12.0, help="embedding requests a minute (default 12)")
+    ap.add_argument("--rpm-max-inputs", type=int, default=100,
+                    help="texts a request at most in the rpm scenario (default 100: 16 requests for 600 issues)")
     ap.add_argument("--jira-rps", type=int, default=1, help="Jira requests a second (default 1)")
     ap.add_argument("--page-latency", type=float, default=0.02)
     ap.add_argument("--embed-latency", type=float, default=0.05)
@@ -191,12 +197,12 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="backfill-quota-") as tmp:
             # Warm-up, unthrottled and not measured: the Jira fake generates its issues, and the texts
             # backfill embeds (the plain script embeds the same ones) and the work are counted.
-            pages0, n0 = len(jira.search_calls()), len(oa.requests)
+            pages0, n0, j0 = len(jira.search_calls()), len(oa.requests), len(jira.requests)
             backfill_run(args, jira, oa, pc, "warm-up", Path(tmp) / "warm-up")
             served = [r for r in oa.requests[n0:] if r.status == 200]
             texts = [t for r in served for t in r.inputs]
             work = {"texts": len(texts), "tokens": sum(t for r in served for t in r.tokens),
-                    "pages": len(jira.search_calls()) - pages0}
+                    "pages": len(jira.search_calls()) - pages0, "jira_requests": len(jira.requests) - j0}
             if not args.tpm:
                 args.tpm = float(int(work["tokens"] * (0.95 if args.quick else 0.8)))
             jira.search_latency = args.page_latency
@@ -209,10 +215,11 @@ def main(argv: list[str] | None = None) -> int:
                         ns = f"{scenario}-{who}-{rep}"
                         set_quota(scenario, args, jira, oa)
                         n0, j0 = len(oa.requests), len(jira.requests)
+                        cap = args.rpm_max_inputs if scenario == "rpm" else None
                         if who == "backfill":
-                            r = backfill_run(args, jira, oa, pc, ns, Path(tmp) / ns)
+                            r = backfill_run(args, jira, oa, pc, ns, Path(tmp) / ns, cap or MAX_INPUTS)
                         else:
-                            r = plain_run(jira, oa, pc, args.project_keys, texts, args.dimension, ns)
+                            r = plain_run(jira, oa, pc, args.project_keys, texts, args.dimension, ns, cap or BATCH)
                         refused = sum(1 for x in oa.requests[n0:] if x.status == 429)
                         r.update({"scenario": scenario, "contender": who, "repetition": rep,
                                   "ideal_seconds": bound, "embed_requests": len(oa.requests) - n0 - refused,
@@ -241,8 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
         "backfill": backfill.__version__,
         "quick": args.quick,
-        "settings": {k: getattr(args, k) for k in ("issues", "projects", "tpm", "rpm", "jira_rps", "page_latency",
-                                                    "embed_latency", "upsert_latency", "dimension", "repetitions")},
+        "settings": {k: getattr(args, k) for k in ("issues", "projects", "tpm", "rpm", "rpm_max_inputs", "jira_rps",
+                                                    "page_latency", "embed_latency", "upsert_latency", "dimension",
+                                                    "repetitions")},
         "work": work,
         "runs": runs,
         "median": medians,

@@ -153,7 +153,10 @@ def section_normalize(n: dict[str, Any]) -> list[str]:
 def section_quota(q: dict[str, Any]) -> list[str]:
     """bench/quota_bench.py's result: each binding quota, backfill against its ideal bound and the plain script."""
     st, w = q["settings"], q["work"]
-    quotas = {"tpm": f"embedding tokens, {st['tpm']:,.0f} a minute", "rpm": f"embedding requests, {st['rpm']:g} a minute",
+    rpm = f"embedding requests, {st['rpm']:g} a minute"
+    if st.get("rpm_max_inputs"):
+        rpm += f" ({st['rpm_max_inputs']} texts a request at most)"
+    quotas = {"tpm": f"embedding tokens, {st['tpm']:,.0f} a minute", "rpm": rpm,
               "jira": f"Jira requests, {st['jira_rps']} a second"}
     out = [f"`{q['command']}` ({q['date']}): a Jira → chunk → OpenAI-compatible embedder → Pinecone backfill of "
            f"{st['issues']:,} issues ({w['pages']} search pages, {w['texts']:,} texts, {w['tokens']:,} tokens as the "
@@ -163,7 +166,8 @@ def section_quota(q: dict[str, Any]) -> list[str]:
            "continuously, 429 with \"try again in\"). *plain* pages through Jira, embeds the same texts in batches of "
            "100, one request at a time, upserts batches of 100, and retries every 429 after the wait it suggests. "
            "The ideal bound is the binding quota's work beyond its first full bucket over its refill rate (for "
-           "requests: the fewest requests the API's caps allow), plus one request of each stage. "
+           "requests: the fewest requests the caps allow; for Jira: the search pages and backfill's one request "
+           "for the field catalogue), plus one request of each stage. "
            f"{st['repetitions']} repetitions, alternated; medians; every backfill run verified.", "",
            "| binding quota | backfill s | plain s | ideal bound s | backfill ÷ ideal | plain ÷ backfill |",
            "|---|---:|---:|---:|---:|---:|"]

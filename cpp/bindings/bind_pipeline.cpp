@@ -24,7 +24,8 @@ void run_released(const std::function<void(run_context&)>& work, py::object prog
       if (!cancel.is_none() && cancel.attr("is_set")().cast<bool>()) return true;
       if (!progress_cb.is_none())
         progress_cb(py::dict(py::arg("phase") = p.phase, py::arg("partition") = p.partition,
-                             py::arg("done") = p.done, py::arg("total") = p.total, py::arg("unit") = p.unit));
+                             py::arg("done") = p.done, py::arg("total") = p.total, py::arg("unit") = p.unit,
+                             py::arg("quota") = p.quota));
     } catch (py::error_already_set&) {
       callback_error = std::current_exception();
       return true;

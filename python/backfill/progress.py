@@ -1,6 +1,7 @@
 """Progress display. The core reports counters at most every 50 ms, and once more when a phase ends
 (the next phase begins); these turn them into a tqdm bar (terminals and notebooks) or periodic log
-lines with rate and ETA (scripts, CI, Airflow)."""
+lines with rate and ETA (scripts, CI, Airflow). While an API's quota holds the phase back, its
+counters name that quota (``"quota": "openai tokens"``), and so do the bar and the lines."""
 
 from __future__ import annotations
 
@@ -88,6 +89,8 @@ class _Phase:
                 text += f", ETA {duration(max(total - done, 0) / rate)}"
         if p["partition"] and not finished:
             text += f" ({p['partition']})"
+        if p.get("quota") and not finished:
+            text += f"; the {p['quota']} quota binds"
         return text
 
 
@@ -111,8 +114,9 @@ class TqdmProgress:
         if p["total"] >= 0 and bar.total != max(p["total"], p["done"]):
             bar.total = max(p["total"], p["done"])
         bar.n = p["done"]
-        if p["partition"]:
-            bar.set_postfix_str(p["partition"], refresh=False)
+        postfix = ", ".join(x for x in (p["partition"], f"{p['quota']} binds" if p.get("quota") else "") if x)
+        if postfix or bar.postfix:
+            bar.set_postfix_str(postfix, refresh=False)
         bar.refresh()
 
     def finish(self) -> None:

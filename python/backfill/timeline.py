@@ -1,7 +1,7 @@
 """What a run did over time, recorded in the workdir for backfill.plot and for people reading it later.
 
 Every phase call appends its progress samples to ``<workdir>/timeline.jsonl``, one JSON object a
-line: ``{"call", "t", "phase", "partition", "done", "total", "unit"}`` (``t`` in seconds since the
+line: ``{"call", "t", "phase", "partition", "done", "total", "unit", "quota"}`` (``t`` in seconds since the
 epoch; at most one sample per phase every ``every`` seconds, plus each phase's first and last),
 then an ``{"call", "t", "end": true, "ok"}`` line when the call returns, with the ingest's
 ``stages`` (seconds per stage, see IngestReport.stage_seconds) and ``waits`` (seconds per quota)

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 
+#include "backfill/core/progress_board.hpp"
 #include "backfill/http/quota.hpp"
 #include "backfill/http/quota_headers.hpp"
 #include "backfill/http/retry_after.hpp"
@@ -81,6 +83,45 @@ TEST(Quota, NeverSendsWhatTheBudgetCannotHoldAndNeverSleepsPastTheRefillTime) {
   }
   EXPECT_GT(q.waits().at("test tokens"), 0);
   EXPECT_GT(q.holds(), 0);
+}
+
+// Three requests in flight, answered newest first (answers overtake each other on separate
+// connections) while the server counts them in the order sent: an older answer, which does not count
+// the newer requests, must not give their tokens back. Still no request over the budget, and no wait
+// past the time computed.
+TEST(Quota, AnswersOvertakingEachOtherNeverLetARequestOverTheBudget) {
+  clock::time_point now{std::chrono::hours(1)};
+  quota q(
+      "test", [&] { return now; }, [&](clock::duration d) { now += d; });
+  server_bucket tokens{6000, 6000, now};                 // 100 a second
+  q.observe(readings({tokens.reading("tokens", now)}));  // known (else one request at a time)
+  struct flight {
+    quota_cost taken;
+    quota_reading reading;
+  };
+  std::vector<flight> window;
+  unsigned seed = 11;
+  int over = 0;
+  for (int i = 0; i < 300; ++i) {
+    seed = seed * 1103515245u + 12345u;
+    const quota_cost c{1, static_cast<double>(1 + (seed >> 8) % 700)};
+    const auto computed = q.when(c);
+    const auto before = now;
+    const quota_cost taken = q.acquire(c);
+    EXPECT_LE(now, std::max(before, computed)) << "request " << i << " slept past the computed refill time";
+    if (tokens.at_time(now) < c.tokens - 1e-6) ++over;
+    tokens.take(c.tokens, now);
+    window.push_back({taken, tokens.reading("tokens", now)});  // what the server says when it counts it
+    now += std::chrono::milliseconds(10);
+    if (window.size() < 3) continue;
+    for (auto f = window.rbegin(); f != window.rend(); ++f) {
+      q.settle(f->taken);
+      q.observe(readings({f->reading}));
+    }
+    window.clear();
+  }
+  EXPECT_EQ(over, 0) << "requests sent over the token budget";
+  EXPECT_GT(q.waits().at("test tokens"), 0);
 }
 
 TEST(Quota, RequestsInFlightCountAgainstWhatTheServerReports) {
@@ -224,6 +265,59 @@ TEST(QuotaHeaders, JiraFillRateAndReset) {
   q.observe(read_ratelimit_quota(r));
   EXPECT_NEAR(secs(q.when({1, 0}) - now), 2, 1e-6);
   EXPECT_NEAR(*parse_reset("30", std::chrono::system_clock::now()), 30, 1e-9);
+}
+
+// Jira's burst limits are per second; a 429 says the wait in Retry-After and rounds X-RateLimit-Reset
+// up to the minute: one request a second, not one a minute.
+TEST(QuotaHeaders, JiraBurstLimitsArePerSecondAndA429WaitsItsRetryAfter) {
+  clock::time_point now{std::chrono::hours(1)};
+  quota q(
+      "Jira", [&] { return now; }, [&](clock::duration d) { now += d; });
+  response r;
+  r.status = 200;
+  r.headers = {{"x-ratelimit-limit", "1"}, {"x-ratelimit-remaining", "0"}};
+  q.observe(read_jira_quota(r));
+  EXPECT_NEAR(secs(q.when({1, 0}) - now), 1, 1e-6);
+  now += std::chrono::seconds(1);
+  const std::time_t minute =
+      std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()) / 60 * 60 + 60;
+  std::tm tm{};
+  gmtime_r(&minute, &tm);
+  char reset[32];
+  std::strftime(reset, sizeof reset, "%Y-%m-%dT%H:%MZ", &tm);
+  r.status = 429;
+  r.headers = {{"retry-after", "1"},
+               {"x-ratelimit-limit", "1"},
+               {"x-ratelimit-remaining", "0"},
+               {"x-ratelimit-reset", reset},
+               {"ratelimit-reason", "jira-burst-based"}};
+  q.observe(read_jira_quota(r));
+  EXPECT_NEAR(secs(q.when({1, 0}) - now), 1, 1e-6);
+}
+
+// The board a wait's INFO line and the progress read each other from: the phase's share and ETA
+// (at its rate since its first post), and the quota that holds requests back until its wait ends.
+TEST(ProgressBoard, QuotesThePhaseAndTheQuotaThatBinds) {
+  const auto t0 = clock::now();
+  const int owner = 0;
+  progress p;
+  p.phase = "ingest";
+  p.unit = "pages";
+  p.total = 100;
+  p.done = 10;
+  progress_board::post(p, t0, &owner);
+  p.done = 30;
+  progress_board::post(p, t0 + std::chrono::seconds(10), &owner);
+  const auto e = progress_board::estimate(t0 + std::chrono::seconds(10));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->phase, "ingest");
+  EXPECT_NEAR(e->share, 0.3, 1e-9);
+  EXPECT_NEAR(e->seconds, 35, 1e-9);  // 70 pages left at 2 a second
+  progress_board::forget(&owner);
+  EXPECT_FALSE(progress_board::estimate(t0 + std::chrono::seconds(10)));
+  progress_board::post_wait("openai tokens", t0 + std::chrono::seconds(2));
+  EXPECT_EQ(progress_board::binding(t0 + std::chrono::seconds(1)), "openai tokens");
+  EXPECT_EQ(progress_board::binding(t0 + std::chrono::seconds(3)), "");
 }
 
 }  // namespace

@@ -1430,6 +1430,7 @@ class JiraFake(ServedFake):
             if over:
                 log.injected = "burst"
                 extra.update(self._rate_headers(max(1, math.ceil(wait)), with_reset=True))
+                extra["X-RateLimit-Limit"] = str(limit)  # the burst limit that refused it, as its 200s say
                 return self._error(429, "Rate limit exceeded.")
             extra.update({"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining)})
             if remaining < limit * 0.2:

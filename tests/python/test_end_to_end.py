@@ -107,7 +107,7 @@ def test_progress_callback_is_called(small_export: Path, tmp_path: Path) -> None
     p = Pipeline(backfill.SlackExport(small_export), name="prog", workdir=tmp_path / "wd", progress=seen.append)
     p.fetch()
     assert seen and {s["phase"] for s in seen} >= {"fetch"}
-    assert all(set(s) == {"phase", "partition", "done", "total", "unit"} for s in seen)
+    assert all(set(s) == {"phase", "partition", "done", "total", "unit", "quota"} for s in seen)
 
 
 def test_console_script_and_module_agree(project: tuple[Path, Path]) -> None:

@@ -35,7 +35,7 @@ def test_every_phase_call_is_recorded_in_the_workdir(workdir: Path) -> None:
     phases = {s["phase"] for s in samples if "phase" in s}
     assert {"plan", "fetch", "ingest", "verify"} <= phases
     assert "validate" not in phases  # a phase that writes nothing leaves no trace
-    assert all(set(s) == {"call", "t", "phase", "partition", "done", "total", "unit"} for s in samples if "phase" in s)
+    assert all(set(s) == {"call", "t", "phase", "partition", "done", "total", "unit", "quota"} for s in samples if "phase" in s)
 
 
 def test_the_figures_have_data(workdir: Path) -> None:

@@ -1,18 +1,22 @@
 """Pacing at the quota an API announces (cpp/include/backfill/http/quota.hpp), against fakes whose token
-buckets refill as the real APIs' do: no request over the budget, the binding quota named at INFO while
-throttled and never otherwise, and the waits in the ingest report."""
+buckets refill as the real APIs' do: no request over the budget, the binding quota named at INFO (with
+the phase's progress) and in the progress while throttled and never otherwise, and the waits in the
+ingest report."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import backfill
 from backfill import _core
+from backfill.progress import LogProgress, ProgressSetting, TqdmProgress
 from jira_fake import JiraFake
 from openai_fake import OpenAIFake
 from pinecone_fake import PineconeFake
@@ -72,12 +76,55 @@ def test_a_429_with_try_again_in_is_waited_for_and_paces_the_rest(fake: OpenAIFa
     assert [r.status for r in fake.requests] == [429, 200]
 
 
-def jira_pipeline(jira: JiraFake, oa: OpenAIFake, pc: PineconeFake, name: str, tmp_path: Path) -> backfill.Pipeline:
+def jira_pipeline(jira: JiraFake, oa: OpenAIFake, pc: PineconeFake, name: str, tmp_path: Path,
+                  progress: ProgressSetting = "none") -> backfill.Pipeline:
     return backfill.Pipeline(
         backfill.JiraCloud(url=jira.url, email=jira.email, token=jira.token, projects=("QUO",)),
         backfill.OpenAIEmbedder(model=MODEL, api_key=oa.api_key, base_url=oa.url, dimensions=8),
         backfill.PineconeIndex(host=pc.url, api_key=pc.api_key, namespace=name),
-        name=name, workdir=tmp_path / name, progress="none", count_timeout_seconds=10)
+        name=name, workdir=tmp_path / name, progress=progress, count_timeout_seconds=10)
+
+
+def test_a_throttled_pipeline_says_at_info_which_quota_binds_and_how_far_the_phase_is(
+        fake: OpenAIFake, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="backfill")
+    with JiraFake({"QUO": 40}, long_comment_share=0.0) as jira, PineconeFake(dimension=8) as pc:
+        calm: list[dict[str, Any]] = []
+        with OpenAIFake() as probe:  # unthrottled: no quota line, no quota in the progress
+            jira_pipeline(jira, probe, pc, "probe", tmp_path, calm.append).fetch_and_ingest()
+            need = sum(sum(r.tokens) for r in probe.requests if r.status == 200)
+        assert quota_lines(caplog) == []
+        assert calm and all(p["quota"] == "" for p in calm), {p["quota"] for p in calm}
+        fake.token_bucket(tokens_per_minute=max(600, need * 60 // 62))  # ~2 s of refill to wait for
+        seen: list[dict[str, Any]] = []
+        jira_pipeline(jira, fake, pc, "quota", tmp_path, seen.append).fetch_and_ingest()
+    lines = quota_lines(caplog)
+    assert lines and lines[0].startswith("openai: the quota of") and "tokens a minute binds" in lines[0]
+    assert re.search(r"waiting \d+\.\d s; .*\b(fetch|ingest) \d+ % done", lines[0]), lines[0]
+    assert any(p["quota"] == "openai tokens" for p in seen)
+
+
+def test_progress_lines_and_bars_name_the_quota_that_binds(caplog: pytest.LogCaptureFixture,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("backfill.progress.time.monotonic", lambda: clock[0])
+    shown = LogProgress(every=10)
+    tick = {"phase": "ingest", "partition": "", "done": 0, "total": 40, "unit": "pages", "quota": ""}
+    with caplog.at_level(logging.INFO, logger="backfill"):
+        shown(tick)
+        clock[0] += 10
+        shown({**tick, "done": 10, "quota": "openai tokens"})
+        clock[0] += 10
+        shown({**tick, "done": 20})
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["ingest: 10/40 pages (25%), 1.0 pages/s, ETA 30 s; the openai tokens quota binds",
+                     "ingest: 20/40 pages (50%), 1.0 pages/s, ETA 20 s"]
+    bar = TqdmProgress()
+    bar({**tick, "done": 10, "quota": "openai tokens"})
+    assert bar._bar.postfix == "openai tokens binds"
+    bar({**tick, "done": 11})
+    assert not bar._bar.postfix
+    bar.close()
 
 
 def test_a_throttled_pipeline_records_its_waits_per_quota_in_the_report_and_the_receipt(

@@ -2,8 +2,11 @@
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/log.hpp"
+#include "backfill/core/progress_board.hpp"
 
 namespace backfill {
+
+run_context::~run_context() { progress_board::forget(this); }
 
 void run_context::checkpoint() {
   if (stop_requested()) throw cancelled();
@@ -11,6 +14,8 @@ void run_context::checkpoint() {
   auto now = std::chrono::steady_clock::now();
   if (now - last_ < interval_) return;
   last_ = now;
+  progress_board::post(progress_, now, this);
+  progress_.quota = progress_board::binding(now);
   if (tick_(progress_)) request_stop();
   if (stop_requested()) throw cancelled();
 }
@@ -20,12 +25,12 @@ void run_context::checkpoint_now() {
   checkpoint();
 }
 
-void run_context::begin_phase(std::string phase, std::string unit, std::int64_t total) {
+void run_context::begin_phase(std::string phase, std::string unit, std::int64_t total, std::int64_t done) {
   if (!progress_.phase.empty() && progress_.phase != phase) checkpoint_now();  // where the last one ended
   progress_.phase = std::move(phase);
   progress_.unit = std::move(unit);
   progress_.total = total;
-  progress_.done = 0;
+  progress_.done = done;
   progress_.partition.clear();
   checkpoint_now();
 }

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "backfill/core/log.hpp"
+#include "backfill/core/progress_board.hpp"
 
 namespace backfill::http {
 
@@ -79,6 +80,12 @@ void quota::observe(const quota_observation& o) {
   for (const quota_reading& r : o.buckets) observe_locked(r, t);
 }
 
+double quota::uncounted(std::string_view name) const {
+  double n = 0;
+  for (const sent& x : sent_) n += name == "tokens" ? x.tokens : x.requests;
+  return n;
+}
+
 void quota::observe_locked(const quota_reading& r, clock::time_point t) {
   bucket* b = find(r.bucket);
   const double limit = r.limit && *r.limit > 0 ? *r.limit : b ? b->limit : 0;
@@ -103,10 +110,20 @@ void quota::observe_locked(const quota_reading& r, clock::time_point t) {
   b->limit = limit;
   b->rate = rate;
   if (!r.remaining && b->at != clock::time_point{}) return;  // the limit alone: the level stays
-  b->level = remaining - b->outstanding;
-  b->at = t;
+  // What the server reports less the requests still unanswered, which it may not have counted yet.
+  // The level counts every request taken already (trued up by settle()): the reading only lowers
+  // it. A server counts requests in an order of its own (a small request sent later can be counted,
+  // and answered, before a large one sent earlier), so a reading may leave out a request answered
+  // already; the level does not.
+  const double pending = uncounted(b->name);
+  const double level = remaining - pending;
   const double until_full = r.reset ? *r.reset : (limit - remaining) / rate;
-  b->full_at = t + seconds_ceil(until_full + b->outstanding / rate);
+  const auto full_at = t + seconds_ceil(until_full + pending / rate);
+  const bool known = b->at != clock::time_point{};
+  if (known && level >= level_at(*b, t)) return;
+  b->level = level;
+  b->at = t;
+  b->full_at = known ? std::max(b->full_at, full_at) : full_at;
 }
 
 clock::time_point quota::when_locked(const quota_cost& c, const bucket** binding) const {
@@ -146,23 +163,39 @@ quota_cost quota::take_locked(const quota_cost& c, clock::time_point t) {
   if (first_take_ == clock::time_point{}) first_take_ = t;
   quota_cost taken = c;
   taken.scale = token_scale_;
+  taken.seq = next_seq_++;
   ++in_flight_;
+  sent_.push_back({taken.seq, cost_in(taken, "requests"), cost_in(taken, "tokens")});
   for (auto& b : buckets_) {
     const double cost = cost_in(taken, b.name);
     b.level = level_at(b, t) - cost;
     b.at = t;
-    b.outstanding += cost;
     b.taken += cost;
     if (b.rate > 0) b.full_at = std::max(b.full_at, t + seconds_ceil((b.limit - b.level) / b.rate));
   }
   return taken;
 }
 
-void quota::settle(const quota_cost& taken, std::optional<double> counted_tokens) {
+void quota::settle(const quota_cost& taken, std::optional<double> counted_tokens, bool refused) {
   std::lock_guard<std::mutex> lock(mutex_);
-  // Released at the scale it was taken at, before the count below changes the scale.
   in_flight_ = std::max(0, in_flight_ - 1);
-  for (auto& b : buckets_) b.outstanding = std::max(0.0, b.outstanding - cost_in(taken, b.name));
+  // A cost that did not come from take() settles the oldest request still open.
+  auto open = std::find_if(sent_.begin(), sent_.end(),
+                           [&](const sent& x) { return taken.seq == 0 || x.seq == taken.seq; });
+  if (open != sent_.end()) {
+    // What the server did not spend goes back: all of a refused request, the tokens estimated
+    // beyond what it counted.
+    const auto t = now_();
+    for (auto& b : buckets_) {
+      const bool tokens = b.name == "tokens";
+      const double took = tokens ? open->tokens : open->requests;
+      const double back = refused ? took : tokens && counted_tokens ? took - *counted_tokens : 0;
+      if (back <= 0) continue;
+      b.level = std::min(b.limit, level_at(b, t) + back);
+      b.at = t;
+    }
+    sent_.erase(open);
+  }
   if (counted_tokens && taken.tokens > 0) {
     estimated_ += taken.tokens;
     counted_ += *counted_tokens;
@@ -194,23 +227,40 @@ quota_cost quota::acquire(const quota_cost& c, run_context* ctx) {
   }
 }
 
+namespace {
+
+// "; ingest 62 % done, ETA 41 s": how far the phase running is, when it knows its total.
+std::string phase_progress(std::chrono::steady_clock::time_point now) {
+  const auto e = progress_board::estimate(now);
+  if (!e) return {};
+  std::string out = fmt::format("; {} {:.0f} % done", e->phase, 100 * e->share);
+  if (e->seconds >= 0) out += fmt::format(", ETA {:.0f} s", e->seconds);
+  return out;
+}
+
+}  // namespace
+
 void quota::note_wait(std::string_view name, double wait) {
   std::lock_guard<std::mutex> lock(mutex_);
   ++holds_;
   const auto now = now_();
+  progress_board::post_wait(fmt::format("{} {}", service_, name),
+                            std::chrono::steady_clock::now() + seconds_ceil(wait));
   if (!gate_.due(now)) return;
   const int skipped = gate_.take_skipped();
   const bucket* b = find(name);
   if (!b) {
-    logger()->info("{}: the server asked to wait; waiting {:.1f} s{}", service_, wait,
+    logger()->info("{}: the server asked to wait; waiting {:.1f} s{}{}", service_, wait,
+                   phase_progress(std::chrono::steady_clock::now()),
                    skipped ? fmt::format(" ({} more waits in the last 10 s)", skipped) : "");
     return;
   }
   const double elapsed = first_take_ == clock::time_point{} ? 0 : seconds_between(first_take_, now);
   const std::string effective =
       elapsed > 1 ? fmt::format("; {} {}/s sent on average", amount(b->taken / elapsed), b->name) : "";
-  logger()->info("{}: the quota of {} {} a minute binds (refills {} {}/s); waiting {:.1f} s{}{}", service_,
+  logger()->info("{}: the quota of {} {} a minute binds (refills {} {}/s); waiting {:.1f} s{}{}{}", service_,
                  amount(b->rate * 60), b->name, amount(b->rate), b->name, wait, effective,
+                 phase_progress(std::chrono::steady_clock::now()),
                  skipped ? fmt::format(" ({} more waits in the last 10 s)", skipped) : "");
 }
 

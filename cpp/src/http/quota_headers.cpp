@@ -98,4 +98,15 @@ quota_observation read_ratelimit_quota(const response& r) {
   return o;
 }
 
+quota_observation read_jira_quota(const response& r) {
+  quota_observation o = read_ratelimit_quota(r);
+  for (quota_reading& q : o.buckets) {
+    if (q.window <= 0) q.window = 1;
+    // X-RateLimit-Reset is rounded up to the minute: beside Retry-After it would stretch a wait of
+    // a second to the minute's end, and a per-second bucket's refill to a minute.
+    if (o.retry_after) q.reset.reset();
+  }
+  return o;
+}
+
 }  // namespace backfill::http

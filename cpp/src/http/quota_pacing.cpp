@@ -3,6 +3,8 @@
 // every answer settles what its request took and tells the quota what the server announced.
 #include "http/engine.hpp"
 
+#include "backfill/core/progress_board.hpp"
+
 namespace backfill::http {
 
 bool client::impl::quota_ready(const pending& p, clock::time_point now, clock::time_point& wake_at) {
@@ -11,6 +13,9 @@ bool client::impl::quota_ready(const pending& p, clock::time_point now, clock::t
   const auto until = opts.shared_quota->when({1, p.req.quota_tokens}, &bucket);
   if (until <= now) return true;
   wake_at = std::min(wake_at, until);
+  if (opts.shared_quota->answered())
+    progress_board::post_wait(opts.shared_quota->service() + " " + (bucket.empty() ? "requests" : bucket),
+                              until);
   // Waiting for the first answer (one request at a time until then) is not a quota's wait.
   if (quota_held.since == clock::time_point{} && opts.shared_quota->answered()) {
     quota_held.since = now;
@@ -34,7 +39,7 @@ void client::impl::settle_quota(pending& p, const response* r) {
   if (!opts.shared_quota) return;
   quota_observation o;
   if (r && r->status && opts.read_quota) o = opts.read_quota(*r);
-  if (p.quota_taken) opts.shared_quota->settle(*p.quota_taken, o.counted_tokens);
+  if (p.quota_taken) opts.shared_quota->settle(*p.quota_taken, o.counted_tokens, r && r->status == 429);
   p.quota_taken.reset();
   if (r && r->status && opts.read_quota) opts.shared_quota->observe(o);
 }

@@ -102,8 +102,7 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
     if (!showing_fetch) return;
     if (feed->done()) {
       showing_fetch = false;
-      ctx.begin_phase("ingest", "pages", fetched_pages());
-      ctx.state().done = pages_read;
+      ctx.begin_phase("ingest", "pages", fetched_pages(), pages_read);
       return;
     }
     progress p = feed->published();

@@ -21,6 +21,7 @@ struct progress {
   std::int64_t done = 0;    // units done in this phase
   std::int64_t total = -1;  // -1 when unknown
   std::string unit;         // "pages", "documents", "records"
+  std::string quota;        // the quota holding the phase back at this tick ("openai tokens"), or ""
 };
 
 // One run_context per phase call, used from the thread that runs the phase (request_stop() may be
@@ -32,6 +33,9 @@ class run_context {
   run_context() = default;
   explicit run_context(tick_fn tick, std::chrono::milliseconds interval = std::chrono::milliseconds(50))
       : tick_(std::move(tick)), interval_(interval) {}
+  ~run_context();
+  run_context(const run_context&) = delete;
+  run_context& operator=(const run_context&) = delete;
 
   // Cheap when called often: calls the tick at most once per interval. Throws backfill::cancelled
   // when a stop was requested.
@@ -43,8 +47,9 @@ class run_context {
   bool stop_requested() const noexcept { return stop_.load(std::memory_order_relaxed); }
 
   progress& state() noexcept { return progress_; }
-  // Ticks the state the previous phase ended in (when it was another phase), then starts `phase`.
-  void begin_phase(std::string phase, std::string unit, std::int64_t total = -1);
+  // Ticks the state the previous phase ended in (when it was another phase), then starts `phase`
+  // with `done` of its `total` done already.
+  void begin_phase(std::string phase, std::string unit, std::int64_t total = -1, std::int64_t done = 0);
 
   // A warning about the data a phase reads (a value of a shape nothing reads, left out): every one
   // is counted; the first of each `kind` is logged and kept as an example (up to max_warning_kinds).

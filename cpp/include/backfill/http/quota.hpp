@@ -19,6 +19,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -59,6 +60,8 @@ struct quota_cost {
   // The token scale take() applied (set in the cost it returns), so that settle() releases exactly
   // what was taken even when the scale was learnt anew in between; 0: not taken (the current scale).
   double scale = 0;
+  // Which take() it was (set in the cost it returns, for settle(); 0: not taken).
+  std::uint64_t seq = 0;
 };
 
 class quota {
@@ -71,7 +74,10 @@ class quota {
   // `sleep` default to the steady clock and this_thread::sleep_for (tests inject their own).
   explicit quota(std::string service, now_fn now = {}, sleep_fn sleep = {});
 
-  // Adapter side: what an answer said.
+  // Adapter side: what an answer said. What it reports remaining, less the requests still
+  // unanswered, lowers the level where it is below what the quota counts itself (every take, trued
+  // up by settle()); it never raises it: servers count requests in an order of their own, and
+  // answers overtake each other.
   void observe(const quota_observation& o);
 
   // Engine side. The earliest time a request of cost `c` fits (the zero time point when it fits
@@ -81,8 +87,10 @@ class quota {
   // Takes `c` from the buckets; returns the cost taken, the one to settle().
   quota_cost take(const quota_cost& c);
   // The answer to a request that take() returned `taken` for arrived (or the request ended without
-  // one), with the tokens the server counted for it when it says. Releases what take() took.
-  void settle(const quota_cost& taken, std::optional<double> counted_tokens = std::nullopt);
+  // one), with the tokens the server counted for it when it says, or `refused` (a 429: the server
+  // spent nothing on it). Gives back what the server did not spend.
+  void settle(const quota_cost& taken, std::optional<double> counted_tokens = std::nullopt,
+              bool refused = false);
   // Waits until `c` fits (checking `ctx` while waiting; never sleeping past the time it computed),
   // counts the wait against the binding bucket, logs it (INFO, at most every 10 s), then takes `c`
   // (returning the cost taken, as take()).
@@ -120,11 +128,17 @@ class quota {
     double level = 0;
     clock::time_point at{};
     clock::time_point full_at{};
-    double outstanding = 0;  // taken, answer not yet seen
-    double taken = 0;        // in total, for the effective rate
+    double taken = 0;  // in total, for the effective rate
+  };
+  // A request taken, not yet answered.
+  struct sent {
+    std::uint64_t seq;
+    double requests, tokens;  // as taken from the buckets (tokens at the scale of then)
   };
   bucket* find(std::string_view name);
   const bucket* find(std::string_view name) const;
+  // What the requests unanswered took from `bucket`.
+  double uncounted(std::string_view bucket) const;
   void observe_locked(const quota_reading& r, clock::time_point t);
   static double level_at(const bucket& b, clock::time_point t);
   double cost_in(const quota_cost& c, std::string_view name) const;
@@ -141,6 +155,8 @@ class quota {
   double token_scale_ = 1;
   double estimated_ = 0, counted_ = 0;  // tokens, over the answers that said
   int in_flight_ = 0;                   // taken, not settled
+  std::vector<sent> sent_;              // unanswered, in the order sent
+  std::uint64_t next_seq_ = 1;
   std::map<std::string, double> waits_;
   clock::time_point first_take_{};
   notice_gate gate_;  // the INFO lines about waits

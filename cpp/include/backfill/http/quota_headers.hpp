@@ -22,6 +22,10 @@ quota_observation read_openai_quota(const response& r);
 // minute); X-RateLimit-NearLimit; Retry-After on a 429 or 503. One bucket, "requests".
 quota_observation read_ratelimit_quota(const response& r);
 
+// Jira Cloud: the family above, where a limit without a fill rate is a burst limit, per second, and a
+// 429's Retry-After (whole seconds) says the wait, not its X-RateLimit-Reset (rounded to the minute).
+quota_observation read_jira_quota(const response& r);
+
 // Seconds from "try again in 1.234s", "try again in 20ms", "retry after 3 seconds" in a message.
 std::optional<double> parse_try_again(std::string_view text);
 

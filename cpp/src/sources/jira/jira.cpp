@@ -110,7 +110,7 @@ jira_source::jira_source(jira_options options) : options_(std::move(options)) {
   o.default_limit = {options_.rate, std::max(1.0, options_.rate / 2), options_.max_in_flight};
   // Paced by the site's own X-RateLimit-* and Retry-After (http/quota.hpp), `rate` only caps it.
   o.shared_quota = std::make_shared<http::quota>("Jira");
-  o.read_quota = http::read_ratelimit_quota;
+  o.read_quota = http::read_jira_quota;
   client_ = std::make_unique<http::client>(std::move(o));
 }
 
