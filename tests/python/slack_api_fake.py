@@ -39,6 +39,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -126,6 +127,7 @@ class SlackApiFake(ServedFake):
         self._expire_after = 0  # answers to go until the cursors handed out expire (0: none pending)
         self._kill: tuple[str, int, int] | None = None  # (method, nth call, pid)
         self._kill_seen = 0
+        self.mangle: Callable[[str, bytes], bytes] | None = None  # (method, body) -> the body sent instead
         self._conns: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -281,6 +283,8 @@ class SlackApiFake(ServedFake):
                 if self._expire_after == 0:
                     self._cursor_epoch += 1
         payload = json.dumps(body).encode()
+        if self.mangle is not None:
+            payload = self.mangle(method, payload)
         h.send_response(status)
         h.send_header("Content-Type", "application/json; charset=utf-8")
         h.send_header("Content-Length", str(len(payload)))

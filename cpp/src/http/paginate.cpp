@@ -55,6 +55,9 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
     }
     return req;
   };
+  // Where the items are, so a page with some that cannot be read is mended (those items null).
+  json::item_layout layout{spec.items, spec.id_field, ""};
+  layout.at_root = spec.items.empty();
   std::string cursor(start_cursor);
   client::handle in_flight = c.submit(request_for(cursor));
   while (true) {
@@ -65,7 +68,7 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
     }
     const std::string& body = resp.body;
     std::vector<json::unreadable_item> unreadable;
-    const std::string& readable = json::readable(body, {spec.items, spec.id_field, ""}, mended, unreadable);
+    const std::string& readable = json::readable(body, layout, mended, unreadable);
     simdjson::dom::element root;
     const simdjson::error_code err = json::parse_padded(parser, readable, root);
     if (err)

@@ -6,7 +6,8 @@
 //     (/pulls/comments), each with `since`, 100 a page, followed by the Link header behind the
 //     pagination guard. Per pull request on an issues page, its reviews and (only when the issue
 //     lacks `pull_request.merged_at`) /pulls/{n} are read before the page is journaled, so a journal
-//     page is whole: {"kind":"issues","body":<raw>,"pulls":{"n":<raw>},"reviews":{"n":[<raw>...]}}.
+//     page is whole: {"kind":"issues","body":<raw>,"pulls":{"n":<raw>},"reviews":{"n":[<raw>...]}},
+//     and "unreadable":{"n":<why>} for a pull request whose reviews or details cannot be read.
 //   - Lists are read newest first (`direction=desc`): with page numbers, an item updated while the
 //     list is read moves to the front, so later pages repeat an item but never skip one (in
 //     ascending order they would skip one each time). Repeats are merged by id in normalize.
@@ -88,6 +89,10 @@ class github_source final : public source {
   bool can_list_ids() const override { return true; }
   void list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) override;
   void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
+  // The list under "body" of a journal page; an item that cannot be read is named as its document
+  // (an issue) or as page_items names it (a comment). A pull request whose reviews or details cannot
+  // be read is quarantined by normalize (the page's "unreadable" member says why).
+  json::item_layout journal_items(std::string_view partition) const override;
   // Comments live on pages of their own, so normalize reads all of a repository's pages before it
   // emits a document: following a fetch in progress (the pipeline's use of this) is safe, and the
   // repositories fetched before one that fails are ingested.

@@ -83,7 +83,9 @@ class jira_source final : public source {
   bool can_list_ids() const override { return true; }
   void list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) override;
   void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
-  json::item_layout journal_items() const override { return {"/search/issues", "key", "jira:"}; }
+  json::item_layout journal_items(std::string_view) const override {
+    return {"/search/issues", "key", "jira:"};
+  }
   void normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
                  run_context& ctx) override;
 
