@@ -105,6 +105,9 @@ class source {
     (void)watermark;
     return {};
   }
+  // A watermark as a person reads it in the log ("" = none): sources whose watermark carries more
+  // than a time (GitHub's ETags) say just the time.
+  virtual std::string describe_watermark(std::string_view watermark) const { return std::string(watermark); }
   // Fetches the pages of one partition, starting at `cursor` ("" = from the start).
   virtual void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
                      run_context& ctx) = 0;

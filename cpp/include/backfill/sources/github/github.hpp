@@ -84,6 +84,8 @@ class github_source final : public source {
   void estimate(std::vector<partition_plan>& partitions, run_context& ctx) override;
   bool incremental() const override { return true; }
   std::string reopen_cursor(const partition_plan& partition, std::string_view watermark) override;
+  // The highest issue updated_at of the watermark (not the ETags it carries).
+  std::string describe_watermark(std::string_view watermark) const override;
   void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
              run_context& ctx) override;
   bool can_list_ids() const override { return true; }
