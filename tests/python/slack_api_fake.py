@@ -71,6 +71,7 @@ class Channel:
     member: bool = True
     archived: bool = False
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # ts -> message
+    im_user: str = ""  # a DM: the user it is with
     # The replies of each root, oldest first, as of (mutations, messages): rebuilt when either moved.
     _threads: tuple[tuple[int, int], dict[str, list[dict[str, Any]]]] = field(default_factory=lambda: ((-1, -1), {}), repr=False)
 
@@ -150,6 +151,13 @@ class SlackApiFake(ServedFake):
         with self._lock:
             cid = cid or f"C{len(self.channels) + 1:08d}"
             self.channels[cid] = Channel(cid, name, private, member, archived)
+            return cid
+
+    def add_im(self, user: str) -> str:
+        """A DM with `user` (listed under the type "im")."""
+        with self._lock:
+            cid = f"D{len(self.channels) + 1:08d}"
+            self.channels[cid] = Channel(cid, "", im_user=user)
             return cid
 
     def post(self, channel: str, text: str, *, user: str = "U01FAKE", ts: str | None = None,
@@ -356,7 +364,7 @@ class SlackApiFake(ServedFake):
             if method == "conversations.list":
                 types = set((params.get("types") or "public_channel").split(","))
                 listed = [self._channel_json(c) for c in self.channels.values()
-                          if ("private_channel" if c.private else "public_channel") in types
+                          if ("im" if c.im_user else "private_channel" if c.private else "public_channel") in types
                           and not (c.archived and params.get("exclude_archived") == "true")]
                 return 200, self._page(method, "channels", listed, params, "channels"), {}
             channel = self.channels.get(params.get("channel", ""))
@@ -375,6 +383,8 @@ class SlackApiFake(ServedFake):
             return 200, {"ok": False, "error": "unknown_method"}, {}
 
     def _channel_json(self, c: Channel) -> dict[str, Any]:
+        if c.im_user:
+            return {"id": c.id, "is_im": True, "user": c.im_user, "is_user_deleted": False, "created": int(self.epoch)}
         return {"id": c.id, "name": c.name, "is_channel": not c.private, "is_group": c.private,
                 "is_private": c.private, "is_archived": c.archived, "is_member": c.member,
                 "is_im": False, "is_mpim": False, "created": int(self.epoch)}
