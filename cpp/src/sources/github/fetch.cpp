@@ -111,14 +111,21 @@ void github_source::fetch_phase(const partition_plan& partition, const std::stri
           body += unchanged ? ",\"not_modified\":true,\"body\":[]" : ",\"body\":" + p.resp.body;
           std::string watermark;
           if (phase == "issues" && !unchanged) {
+            // One parse of the page: its latest update, and its pull requests (their numbers, and
+            // whether the issue lacks merged_at, so /pulls/{n} must say).
+            std::vector<std::pair<std::string, bool>> prs;
             simdjson::dom::array items;
             if (!parse_body(parser, p.json, "a GitHub issues page").get(items))
               for (element item : items) {
                 std::string_view updated;
                 if (!item["updated_at"].get(updated) && updated > watermark) watermark = std::string(updated);
+                element pr, merged;
+                if (item["pull_request"].get(pr) || !pr.is_object()) continue;
+                if (std::string n = number_of(item); !n.empty())
+                  prs.emplace_back(std::move(n), pr["merged_at"].get(merged) != simdjson::SUCCESS);
               }
             k.saw(watermark);
-            body += pull_extras(partition.name, p.json, ctx);
+            body += pull_extras(partition.name, prs, parser, ctx);
           }
           body += "}";
           const std::string state = "\n" + k.text();
@@ -137,11 +144,10 @@ void github_source::fetch_phase(const partition_plan& partition, const std::stri
   }
 }
 
-std::string github_source::pull_extras(std::string_view repo, const std::string& body, run_context& ctx) {
+std::string github_source::pull_extras(std::string_view repo,
+                                       const std::vector<std::pair<std::string, bool>>& prs,
+                                       simdjson::dom::parser& parser, run_context& ctx) {
   if (!includes("pulls")) return {};
-  simdjson::dom::parser parser;
-  simdjson::dom::array items;
-  if (parse_body(parser, body, "a GitHub issues page").get(items)) return {};
   std::string pulls, reviews;
   std::string unreadable;  // pull requests whose reviews or details cannot be read, and why
   auto cannot_read = [&](const std::string& n, std::string_view why) {
@@ -150,13 +156,9 @@ std::string github_source::pull_extras(std::string_view repo, const std::string&
     unreadable += ':';
     json::append_string(unreadable, why);
   };
-  for (element item : items) {
-    element pr;
-    if (item["pull_request"].get(pr) || !pr.is_object()) continue;
-    const std::string n = number_of(item);
-    if (n.empty()) continue;
+  for (const auto& [n, needs_details] : prs) {
     try {
-      if (element merged; pr["merged_at"].get(merged)) {
+      if (needs_details) {
         // An issue without pull_request.merged_at (older servers): the pull request says.
         rate_->pace(ctx);
         http::response r = client_->execute(get(repo_url(repo, "/pulls/" + n)), &ctx);

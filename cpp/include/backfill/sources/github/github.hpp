@@ -33,12 +33,17 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backfill/core/fields.hpp"
 #include "backfill/http/client.hpp"
 #include "backfill/http/paginate.hpp"
 #include "backfill/sources/source.hpp"
+
+namespace simdjson::dom {
+class parser;
+}  // namespace simdjson::dom
 
 namespace backfill {
 
@@ -119,7 +124,10 @@ class github_source final : public source {
                    page_sink& out, run_context& ctx);
   // The reviews and (when the issue lacks merged_at) the pull request of each pull request on an
   // issues page, as the JSON members "pulls" and "reviews" of its journal page.
-  std::string pull_extras(std::string_view repo, const std::string& body, run_context& ctx);
+  // `prs`: the page's pull requests, each with whether its details (/pulls/{n}) must be read;
+  // `parser` is free to reuse.
+  std::string pull_extras(std::string_view repo, const std::vector<std::pair<std::string, bool>>& prs,
+                          simdjson::dom::parser& parser, run_context& ctx);
   [[noreturn]] void explain(const http::http_error& e, std::string_view what) const;
 
   github_options options_;
