@@ -83,3 +83,29 @@ TEST(JsonItems, ReadableIsTheBodyItselfWhenItParses) {
   ASSERT_EQ(bad.size(), 1u);
   EXPECT_EQ(bad[0].id, "x");  // the printable part of an id that is not valid UTF-8
 }
+
+TEST(JsonItems, APageThatIsTheArrayAndANamingHookNameTheItems) {
+  const std::string body = "[{\"ts\":\"1.1\"},{\"ts\":\"1.2\",\"t\":\"\xff\"},{\"ts\":\"1.3\"}]";
+  std::string mended;
+  std::vector<unreadable_item> bad;
+  item_layout bare;
+  bare.at_root = true;  // no id field: still a place where items are
+  ASSERT_TRUE(json::mend_items(body, bare, mended, bad));
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].position, 1u);
+  EXPECT_EQ(bad[0].id, "");
+  EXPECT_EQ(mended, R"([{"ts":"1.1"},null,{"ts":"1.3"}])");
+
+  const std::string page =
+      "{\"kind\":\"issues\",\"repo\":\"acme/widgets\",\"body\":[{\"number\":7,\"title\":\"\xff\"}]}";
+  item_layout named{"/body", "", ""};
+  named.name = [](std::string_view p, std::string_view item) {
+    return json::raw_member(p, "repo") + "#" + json::raw_member(item, "number");
+  };
+  bad.clear();
+  ASSERT_TRUE(json::mend_items(page, named, mended, bad));
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].id, "acme/widgets#7");
+  EXPECT_EQ(json::raw_member(R"({"a":{"b":1},"id":"x\u0041"})", "id"), "x\\u0041");  // the raw bytes
+  EXPECT_EQ(json::raw_member(R"({"a":1})", "id"), "");
+}

@@ -64,7 +64,7 @@ class memory_source final : public source {
   }
   bool pages_self_contained() const override { return self_contained; }
   bool quarantines = false;  // lays out its items for the pipeline's quarantine (and passes over nulls)
-  json::item_layout journal_items() const override {
+  json::item_layout journal_items(std::string_view) const override {
     return quarantines ? json::item_layout{"", "id", ""} : json::item_layout{};
   }
   bool can_list_ids() const override { return true; }

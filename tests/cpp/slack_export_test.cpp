@@ -250,7 +250,11 @@ TEST(SlackExport, PlanListsWorkspaceThenConversationsWithLabelsAndPageCounts) {
   EXPECT_EQ(plans[0].name, "_workspace");
   EXPECT_EQ(plans[0].estimated_pages, 4);  // users, channels, groups, dms (no mpims.json)
   const std::vector<std::pair<std::string, std::string>> expected = {
-      {"C1", "#general"}, {"C2", "#engineering"}, {"C3", "#no-folder"}, {"G1", "#secret-ops"}, {"D1", "#D1"}};
+      {"C1", "#general"},
+      {"C2", "#engineering"},
+      {"C3", "#no-folder"},
+      {"G1", "#secret-ops"},
+      {"D1", "Ada Quill, Bo Lindqvist"}};  // a DM: its members, as Slack's sidebar names it
   const std::vector<std::int64_t> pages = {2, 1, 0, 1, 1};
   for (std::size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(plans[i + 1].name, expected[i].first);

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,31 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     p = subprocess.run([sys.executable, "-m", "backfill", *args], cwd=cwd, env=full_env, capture_output=True,
                        text=True, timeout=timeout)
     return Result(p.returncode, p.stdout, p.stderr)
+
+
+def kill_after_pages(config: Path, workdir: Path, env: dict[str, str], *, pages: int = 10,
+                     pause_ms: int = 100, timeout: float = 60) -> int:
+    """Runs `backfill run CONFIG` with a pause after every journaled page, kills it (SIGKILL, from
+    outside) once its ledger lists at least `pages` pages, and returns how many it listed then."""
+    full = dict(os.environ, **env, BACKFILL_FAILPOINTS=f"fetch.page_committed=*:sleep({pause_ms})")
+    proc = subprocess.Popen([sys.executable, "-m", "backfill", "run", str(config), "--progress", "none"],
+                            env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    done = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        try:
+            with ledger(workdir) as db:
+                done = db.execute("SELECT count(*) FROM pages").fetchone()[0]
+        except sqlite3.Error:
+            continue
+        if done >= pages:
+            break
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert done >= pages, f"{done} pages journaled in {timeout} s"
+    return done
 
 
 def index_ids(index: Path, namespace: str = "") -> list[str]:

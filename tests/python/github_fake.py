@@ -181,6 +181,7 @@ class GitHubFake(ServedFake):
         self.secondary_answered = 0
         self.primary_answered = 0
         self.not_modified = 0
+        self.mangle: Callable[[str, bytes], bytes] | None = None  # (path, body) -> the body sent instead
         self._spec_params = self._load_spec() if validate else None
         self._clock = parse_iso("2024-01-01T00:00:00Z")
         for full, count in (repos or {"acme/widgets": 40}).items():
@@ -373,6 +374,8 @@ class GitHubFake(ServedFake):
             self.errors.append(f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
             status, body = 500, {"message": "fake error"}
         payload = b"" if status == 304 else json.dumps(body, separators=(",", ":")).encode()
+        if status == 200 and self.mangle is not None:
+            payload = self.mangle(split.path, payload)
         if status == 200:
             etag = 'W/"' + hashlib.sha1(payload).hexdigest() + '"'
             if headers.get("if-none-match") == etag:

@@ -40,6 +40,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -71,6 +72,7 @@ class Channel:
     member: bool = True
     archived: bool = False
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # ts -> message
+    im_user: str = ""  # a DM: the user it is with
     # The replies of each root, oldest first, as of (mutations, messages): rebuilt when either moved.
     _threads: tuple[tuple[int, int], dict[str, list[dict[str, Any]]]] = field(default_factory=lambda: ((-1, -1), {}), repr=False)
 
@@ -129,6 +131,7 @@ class SlackApiFake(ServedFake):
         self._expire_after = 0  # answers to go until the cursors handed out expire (0: none pending)
         self._kill: tuple[str, int, int] | None = None  # (method, nth call, pid)
         self._kill_seen = 0
+        self.mangle: Callable[[str, bytes], bytes] | None = None  # (method, body) -> the body sent instead
         self._conns: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -151,6 +154,13 @@ class SlackApiFake(ServedFake):
         with self._lock:
             cid = cid or f"C{len(self.channels) + 1:08d}"
             self.channels[cid] = Channel(cid, name, private, member, archived)
+            return cid
+
+    def add_im(self, user: str) -> str:
+        """A DM with `user` (listed under the type "im")."""
+        with self._lock:
+            cid = f"D{len(self.channels) + 1:08d}"
+            self.channels[cid] = Channel(cid, "", im_user=user)
             return cid
 
     def post(self, channel: str, text: str, *, user: str = "U01FAKE", ts: str | None = None,
@@ -284,6 +294,8 @@ class SlackApiFake(ServedFake):
                 if self._expire_after == 0:
                     self._cursor_epoch += 1
         payload = json.dumps(body).encode()
+        if self.mangle is not None:
+            payload = self.mangle(method, payload)
         h.send_response(status)
         h.send_header("Content-Type", "application/json; charset=utf-8")
         h.send_header("Content-Length", str(len(payload)))
@@ -358,7 +370,7 @@ class SlackApiFake(ServedFake):
             if method == "conversations.list":
                 types = set((params.get("types") or "public_channel").split(","))
                 listed = [self._channel_json(c) for c in self.channels.values()
-                          if ("private_channel" if c.private else "public_channel") in types
+                          if ("im" if c.im_user else "private_channel" if c.private else "public_channel") in types
                           and not (c.archived and params.get("exclude_archived") == "true")]
                 return 200, self._page(method, "channels", listed, params, "channels"), {}
             channel = self.channels.get(params.get("channel", ""))
@@ -377,6 +389,8 @@ class SlackApiFake(ServedFake):
             return 200, {"ok": False, "error": "unknown_method"}, {}
 
     def _channel_json(self, c: Channel) -> dict[str, Any]:
+        if c.im_user:
+            return {"id": c.id, "is_im": True, "user": c.im_user, "is_user_deleted": False, "created": int(self.epoch)}
         return {"id": c.id, "name": c.name, "is_channel": not c.private, "is_group": c.private,
                 "is_private": c.private, "is_archived": c.archived, "is_member": c.member,
                 "is_im": False, "is_mpim": False, "created": int(self.epoch)}

@@ -26,7 +26,7 @@ import backfill
 import pytest
 from conftest import content_bytes, run_cli
 from fake_base import fakes_on_demand
-from github_fake import TOKEN, GitHubFake
+from github_fake import TOKEN, GitHubFake, iso
 from test_jira import doc_text, index_docs, one_line
 
 DIM = 32
@@ -381,3 +381,16 @@ def test_plan_counts_each_repository_and_the_requests_and_time_at_the_rate_limit
     reads = [x for x in fake.requests if x.path not in ("/repos/acme/widgets", "/repos/acme/gears")]
     assert len(reads) == sum(p["estimated_requests"] for p in plan.values())
     assert not [x for x in fake.requests if x.query.get("per_page") == ["1"]]
+
+
+def test_an_incremental_run_logs_the_time_it_reads_from_not_the_etags(
+        github: Callable[..., GitHubFake], tmp_path: Path) -> None:
+    fake = github({"acme/widgets": 12})
+    path, _ = config(tmp_path, fake)
+    run_json(path)
+    latest = max(i.updated for i in fake.repos["acme/widgets"].issues.values())
+    r = cli("run", str(path), "--progress", "none")
+    assert r.code == 0, r.err[-2000:]
+    [line] = [x for x in r.err.splitlines() if "fetching what changed since" in x]
+    assert line.split("fetching what changed since ", 1)[1].startswith(iso(latest)), line
+    assert 'W/"' not in line and "\t" not in line, line

@@ -7,18 +7,14 @@ only the pages with them and embeds only the chunks whose text changed.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import index_ids, ledger
+from conftest import index_ids, kill_after_pages, ledger
 from github_fake import TOKEN, GitHubFake
 from pinecone_fake import PineconeFake
 from test_github import DIM, cli, config, run_json
@@ -119,25 +115,7 @@ def test_three_repositories_of_1500_killed_during_fetch_verified_then_5_percent_
             path, workdir = config(tmp_path / "pc", fake, REPOS, extra=sink.replace("\n                ", "\n"),
                                    name="gh-pc")
             with_chunking(path)
-            env = dict(os.environ, GITHUB_TOKEN=TOKEN, PINECONE_API_KEY="pk-test-secret",
-                       BACKFILL_FAILPOINTS="fetch.page_committed=*:sleep(100)")
-            proc = subprocess.Popen([sys.executable, "-m", "backfill", "run", str(path), "--progress", "none"],
-                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 60
-            pages_done = 0
-            while time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(0.2)
-                try:
-                    with ledger(workdir) as db:
-                        pages_done = db.execute("SELECT count(*) FROM pages").fetchone()[0]
-                except sqlite3.Error:
-                    continue
-                if pages_done >= 10:
-                    break
-            assert proc.poll() is None, "the run ended before it could be killed"
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
-            assert pages_done >= 10
+            kill_after_pages(path, workdir, {"GITHUB_TOKEN": TOKEN, "PINECONE_API_KEY": "pk-test-secret"})
             report = run_json(path, env={"PINECONE_API_KEY": "pk-test-secret"})
             assert report["verify"]["ok"] is True and report["verify"]["documents"] == 4500
             assert report["verify"]["observed_count"] == pc.count("github") == report["verify"]["checked"]

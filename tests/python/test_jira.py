@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import signal
 import sqlite3
-import subprocess
-import sys
 import textwrap
 import time
 from collections import Counter
@@ -37,7 +34,7 @@ from typing import Any
 import backfill
 import pytest
 from backfill._core import _testing
-from conftest import content_bytes, index_ids, ledger, page_text, run_cli
+from conftest import content_bytes, index_ids, kill_after_pages, ledger, page_text, run_cli
 from fake_base import fakes_on_demand
 from jira_fake import (
     ACCEPTANCE,
@@ -1108,25 +1105,9 @@ def test_three_projects_of_2000_issues_killed_during_fetch_then_verified(tmp_pat
                 """
             config, workdir = jira_config(tmp_path / "pc", fake, projects=projects, max_results=100, sink=sink,
                                           target_tokens=1024, batch_records=1000, rate=200, name="jira-pc")
-            env = dict(os.environ, JIRA_API_TOKEN=TOKEN, PINECONE_API_KEY="pk-test-secret",
-                       BACKFILL_FAILPOINTS="fetch.page_committed=*:sleep(150)")
-            proc = subprocess.Popen([sys.executable, "-m", "backfill", "run", str(config), "--progress", "none"],
-                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 60
-            pages = 0
-            while time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(0.2)
-                try:
-                    with ledger(workdir) as db:
-                        pages = db.execute("SELECT count(*) FROM pages").fetchone()[0]
-                except sqlite3.Error:
-                    continue
-                if pages >= 10:
-                    break
-            assert proc.poll() is None, "the run ended before it could be killed"
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
-            assert 10 <= pages < 60
+            pages = kill_after_pages(config, workdir, {"JIRA_API_TOKEN": TOKEN, "PINECONE_API_KEY": "pk-test-secret"},
+                                     pause_ms=150)
+            assert pages < 60
             report = run_json(config, env={"PINECONE_API_KEY": "pk-test-secret"})
             assert report["verify"]["ok"] is True and report["verify"]["documents"] == 6000
             assert report["verify"]["observed_count"] == pc.count("jira") == report["verify"]["checked"]

@@ -410,3 +410,25 @@ def test_reconcile_lists_again_when_slack_expires_the_cursor_midway(tmp_path: Pa
         assert [x.error for x in history].count("invalid_cursor") == 1
         assert report.documents_deleted == 0 and report.listed == len(before)
         assert set(documents(tmp_path / "wd")) == before
+
+
+def test_a_dm_is_labelled_with_the_name_of_the_person_in_both_sources(tmp_path: Path) -> None:
+    with SlackApiFake(TOKEN) as fake:
+        general = fake.add_channel("general")
+        dm = fake.add_im("U02FAKE")
+        fake.post(general, "hello all")
+        fake.post(dm, "hello you", user="U01FAKE")
+        p = pipeline(fake, tmp_path / "wd", types=["public_channel", "im"])
+        labels = {x.name: x.label for x in p.plan().partitions}
+    assert labels[dm] == "Kenji Mori" and labels[general] == "#general"
+
+    export = tmp_path / "export"
+    (export / "D0001").mkdir(parents=True)
+    (export / "users.json").write_text(json.dumps(fake.users))
+    (export / "channels.json").write_text("[]")
+    (export / "dms.json").write_text(json.dumps([{"id": "D0001", "created": 0, "members": ["U01FAKE", "U03FAKE"]}]))
+    (export / "D0001" / "2023-11-14.json").write_text(json.dumps([{"type": "message", "user": "U01FAKE",
+                                                                  "text": "hi", "ts": "1700000000.000100"}]))
+    q = Pipeline(backfill.SlackExport(export), backfill.HashEmbedder(dimension=32), backfill.LocalIndex(),
+                 name="export", workdir=tmp_path / "exp", progress="none")
+    assert {x.name: x.label for x in q.plan().partitions}["D0001"] == "Ada Quill, Lin Park"

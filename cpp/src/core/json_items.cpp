@@ -120,28 +120,11 @@ std::optional<located> locate(std::string_view s, std::string_view pointer) {
   return out;
 }
 
-// The item's id as a person can read it: a string's bytes (printable ASCII only when they are not
-// valid UTF-8) or a number's digits; "" when the item has none.
-std::string id_of(std::string_view item, const item_layout& layout) {
+std::string id_of(std::string_view page, std::string_view item, const item_layout& layout) {
+  if (layout.name) return layout.name(page, item);
   if (layout.id_field.empty()) return {};
-  const std::size_t at = member(item, 0, layout.id_field);
-  if (at == npos) return {};
-  std::string_view raw;
-  if (item[at] == '"') {
-    const std::size_t end = skip_string(item, at);
-    if (end == npos) return {};
-    raw = item.substr(at + 1, end - at - 2);
-  } else {
-    std::size_t end = at;
-    while (end < item.size() && item[end] >= '0' && item[end] <= '9') ++end;
-    raw = item.substr(at, end - at);
-  }
-  if (raw.empty()) return {};
-  std::string id = layout.id_prefix;
-  if (valid_utf8(raw)) return id.append(raw);
-  for (char c : raw)
-    if (c >= 0x20 && c < 0x7f) id.push_back(c);
-  return id;
+  std::string raw = raw_member(item, layout.id_field);
+  return raw.empty() ? raw : layout.id_prefix + raw;
 }
 
 std::string reason_of(simdjson::error_code err, std::size_t max_depth) {
@@ -155,6 +138,26 @@ std::string reason_of(simdjson::error_code err, std::size_t max_depth) {
 }
 
 }  // namespace
+
+std::string raw_member(std::string_view object, std::string_view key) {
+  const std::size_t at = member(object, 0, key);
+  if (at == npos) return {};
+  std::string_view raw;
+  if (object[at] == '"') {
+    const std::size_t end = skip_string(object, at);
+    if (end == npos) return {};
+    raw = object.substr(at + 1, end - at - 2);
+  } else {
+    std::size_t end = at;
+    while (end < object.size() && object[end] >= '0' && object[end] <= '9') ++end;
+    raw = object.substr(at, end - at);
+  }
+  if (valid_utf8(raw)) return std::string(raw);
+  std::string out;
+  for (char c : raw)
+    if (c >= 0x20 && c < 0x7f) out.push_back(c);
+  return out;
+}
 
 bool structure_whole(std::string_view body) noexcept {
   const std::size_t end = skip_value(body, skip_space(body, 0));
@@ -180,7 +183,7 @@ bool mend_items(std::string_view body, const item_layout& layout, std::string& m
     simdjson::dom::element ignored;
     const simdjson::error_code err = parser.parse(item).get(ignored);
     if (!err) continue;
-    bad.push_back({n, id_of(item, layout), reason_of(err, max_depth)});
+    bad.push_back({n, id_of(body, item, layout), reason_of(err, max_depth)});
     mended.append(body.substr(copied, begin - copied)).append("null");
     copied = end;
   }

@@ -31,6 +31,9 @@ bool tighten(const fs::path& path, const struct stat& st, unsigned mode) {
 
 void make_private_dirs(const fs::path& dir) {
   if (dir.empty()) return;
+  // Folders that exist are left as they are: one stat, not a mkdir per component (the journal asks
+  // for its partition's folder at every page).
+  if (struct stat st{}; ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return;
   fs::path built;
   for (const auto& part : dir) {
     built /= part;

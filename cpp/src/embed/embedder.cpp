@@ -67,33 +67,38 @@ std::size_t hash_embedder::concurrency() const {
 std::vector<float> hash_embedder::embed_one(std::string_view text) const {
   // Collect every feature occurrence, then sort: equal features become runs (their count is the term
   // frequency) and the accumulation order is fixed, so the result is bit-identical everywhere.
-  std::vector<feature> features;
-  std::string word, previous, pair;
+  // The buffers are the thread's own and keep their capacity from chunk to chunk: a chunk costs no
+  // allocation but its result, and words are views into the lowered text, not bytes pushed one by one.
+  thread_local std::string lowered, pair;
+  thread_local std::vector<feature> features;
+  thread_local std::vector<double> acc;
+  features.clear();
+  lowered.resize(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) lowered[i] = lower_ascii(static_cast<unsigned char>(text[i]));
   auto add = [&](std::string_view f, bool is_pair) {
     features.push_back({hash64(f, kBucketSeed), hash64(f, kSignSeed), is_pair});
   };
-  auto finish_word = [&] {
-    if (word.empty()) return;
+  const std::string_view all(lowered);
+  std::string_view previous;
+  for (std::size_t i = 0; i < all.size();) {
+    if (!word_byte(static_cast<unsigned char>(all[i]))) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i + 1;
+    while (j < all.size() && word_byte(static_cast<unsigned char>(all[j]))) ++j;
+    const std::string_view word = all.substr(i, j - i);
     add(word, false);
     if (!previous.empty()) {
-      pair.assign(previous);
-      pair.push_back(' ');
+      pair.assign(previous).push_back(' ');
       pair.append(word);
       add(pair, true);
     }
-    std::swap(previous, word);
-    word.clear();
-  };
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (word_byte(c))
-      word.push_back(lower_ascii(c));
-    else
-      finish_word();
+    previous = word;
+    i = j;
   }
-  finish_word();
 
-  std::vector<double> acc(static_cast<std::size_t>(dimension_), 0.0);
+  acc.assign(static_cast<std::size_t>(dimension_), 0.0);
   std::sort(features.begin(), features.end());
   const auto d = static_cast<std::uint64_t>(dimension_);
   for (std::size_t i = 0; i < features.size();) {
@@ -108,11 +113,12 @@ std::vector<float> hash_embedder::embed_one(std::string_view text) const {
 
   double norm2 = 0;
   for (double v : acc) norm2 += v * v;
-  std::vector<float> out(acc.size(), 0.0f);
-  if (norm2 > 0) {  // an empty text (or a full cancellation) stays the zero vector: no NaN
-    const double inv = 1.0 / std::sqrt(norm2);
-    for (std::size_t i = 0; i < acc.size(); ++i) out[i] = static_cast<float>(acc[i] * inv);
-  }
+  if (norm2 <= 0)
+    return std::vector<float>(acc.size(), 0.0f);  // an empty text (or a full cancellation): no NaN
+  const double inv = 1.0 / std::sqrt(norm2);
+  std::vector<float> out;
+  out.reserve(acc.size());
+  for (double v : acc) out.push_back(static_cast<float>(v * inv));
   return out;
 }
 

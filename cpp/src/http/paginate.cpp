@@ -55,6 +55,9 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
     }
     return req;
   };
+  // Where the items are, so a page with some that cannot be read is mended (those items null).
+  json::item_layout layout{spec.items, spec.id_field, ""};
+  layout.at_root = spec.items.empty();
   std::string cursor(start_cursor);
   client::handle in_flight = c.submit(request_for(cursor));
   while (true) {
@@ -71,7 +74,7 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
     const std::string* readable_body = &body;
     if (err) {
       std::vector<json::unreadable_item> unreadable;
-      readable_body = &json::readable(body, {spec.items, spec.id_field, ""}, mended, unreadable);
+      readable_body = &json::readable(body, layout, mended, unreadable);
       if (readable_body != &body) err = json::parse_padded(parser, *readable_body, root);
     }
     const std::string& readable = *readable_body;

@@ -74,8 +74,9 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
       std::string cursor = source_->reopen_cursor(p, row->watermark);
       l.reopen_partition(kind, p.name, cursor);
       row = l.partition(kind, p.name);
+      const std::string since = source_->describe_watermark(row->watermark);
       logger()->info("{}: fetching what changed since {}", p.label.empty() ? p.name : p.label,
-                     row->watermark.empty() ? "the start" : row->watermark);
+                     since.empty() ? "the start" : since);
     }
     std::int64_t next_seq = row ? row->pages : 0;
     std::string cursor = row ? row->cursor : "";

@@ -194,7 +194,7 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
       pages.count_pages_into(&pages_read);
       pages.count_waits_into(&fetch_waits);
       std::vector<quarantined_item> held;
-      if (!options_.strict) pages.quarantine_into(source_->journal_items(), &held);
+      if (!options_.strict) pages.quarantine_into(source_->journal_items(name), &held);
       source_->normalize(name, pages, on_document, ctx);
       for (const auto& q : held)
         logger()->error("{}: {} item {}{} was left out (quarantined): {}", q.partition, q.page, q.position,

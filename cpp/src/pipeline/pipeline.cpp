@@ -127,7 +127,6 @@ validate_report pipeline::validate(run_context& ctx) {
   auto insert = seen.prepare("INSERT INTO items(id, partition, path) VALUES(?,?,?)");
   seen.exec("BEGIN");
   std::string body, mended;
-  const json::item_layout layout = source_->journal_items();
   std::set<std::pair<std::string, std::int64_t>> noted;  // (page, position) of the quarantined items
   auto note_quarantined = [&](quarantined_item q) {
     if (!noted.emplace(q.page, q.position).second) return;
@@ -135,6 +134,7 @@ validate_report pipeline::validate(run_context& ctx) {
     if (report.quarantined.size() < options_.max_examples) report.quarantined.push_back(std::move(q));
   };
   for (const auto& part : parts) {
+    const json::item_layout layout = source_->journal_items(part.name);
     ++report.partitions;
     if (part.status != "done") ++report.unfetched_partitions;
     ctx.state().partition = part.name;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,13 +15,25 @@ namespace backfill::json {
 
 // Where a source's pages keep their items: the JSON pointer of the array ("" = the page is the
 // array), the field of an item that holds its id, and the prefix that makes that id a document id.
-// An empty layout (`items_pointer` "" and `id_field` "") means the source cannot tell items apart.
+// An empty layout (`items_pointer` "" and `id_field` "", no `name`, not `at_root`) means the source
+// cannot tell items apart.
 struct item_layout {
   std::string items_pointer;
   std::string id_field;
   std::string id_prefix;
-  bool known() const noexcept { return !items_pointer.empty() || !id_field.empty(); }
+  // Names an unreadable item from its page and its raw JSON (raw_member reads its fields), for pages
+  // whose items are named by more than one field (GitHub's issues and comments); else the name is
+  // id_prefix + the item's id_field.
+  std::function<std::string(std::string_view page, std::string_view item)> name = {};
+  // The page is the items array itself: known even without an id field to name the items by.
+  bool at_root = false;
+  bool known() const noexcept { return !items_pointer.empty() || !id_field.empty() || name || at_root; }
 };
+
+// The member `key` of the JSON object `object` read without parsing it, as a person can read it: a
+// string's bytes (printable ASCII only when they are not valid UTF-8) or a number's digits; "" when
+// it is absent or neither.
+std::string raw_member(std::string_view object, std::string_view key);
 
 struct unreadable_item {
   std::size_t position = 0;  // in the items array, from 0

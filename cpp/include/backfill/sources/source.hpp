@@ -127,6 +127,9 @@ class source {
     (void)watermark;
     return {};
   }
+  // A watermark as a person reads it in the log ("" = none): sources whose watermark carries more
+  // than a time (GitHub's ETags) say just the time.
+  virtual std::string describe_watermark(std::string_view watermark) const { return std::string(watermark); }
   // Fetches the pages of one partition, starting at `cursor` ("" = from the start).
   virtual void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
                      run_context& ctx) = 0;
@@ -144,10 +147,13 @@ class source {
   // True when every page normalizes on its own (no page needs a later one, nor another partition):
   // the pipeline may then normalize a partition's pages while later ones are still being fetched.
   virtual bool pages_self_contained() const { return false; }
-  // Where the journal pages keep their items, so that an item the normalizer cannot read (invalid
-  // UTF-8, a lone surrogate, nesting too deep) is quarantined and the rest of its page goes on
+  // Where the journal pages of `partition` keep their items, so that an item the normalizer cannot read
+  // (invalid UTF-8, a lone surrogate, nesting too deep) is quarantined and the rest of its page goes on
   // (core/json_items.hpp). The default, an empty layout, fails such a page as a whole.
-  virtual json::item_layout journal_items() const { return {}; }
+  virtual json::item_layout journal_items(std::string_view partition) const {
+    (void)partition;
+    return {};
+  }
   // Turns a partition's pages into documents. Items of a page that could not be read come as null.
   virtual void normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
                          run_context& ctx) = 0;

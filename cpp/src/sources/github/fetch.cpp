@@ -6,6 +6,7 @@
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/json.hpp"
+#include "backfill/core/json_items.hpp"
 #include "backfill/core/log.hpp"
 #include "backfill/core/padded_json.hpp"
 #include "backfill/http/scrub.hpp"
@@ -110,14 +111,21 @@ void github_source::fetch_phase(const partition_plan& partition, const std::stri
           body += unchanged ? ",\"not_modified\":true,\"body\":[]" : ",\"body\":" + p.resp.body;
           std::string watermark;
           if (phase == "issues" && !unchanged) {
+            // One parse of the page: its latest update, and its pull requests (their numbers, and
+            // whether the issue lacks merged_at, so /pulls/{n} must say).
+            std::vector<std::pair<std::string, bool>> prs;
             simdjson::dom::array items;
-            if (!parse_body(parser, p.resp.body, "a GitHub issues page").get(items))
+            if (!parse_body(parser, p.json, "a GitHub issues page").get(items))
               for (element item : items) {
                 std::string_view updated;
                 if (!item["updated_at"].get(updated) && updated > watermark) watermark = std::string(updated);
+                element pr, merged;
+                if (item["pull_request"].get(pr) || !pr.is_object()) continue;
+                if (std::string n = number_of(item); !n.empty())
+                  prs.emplace_back(std::move(n), pr["merged_at"].get(merged) != simdjson::SUCCESS);
               }
             k.saw(watermark);
-            body += pull_extras(partition.name, p.resp.body, ctx);
+            body += pull_extras(partition.name, prs, parser, ctx);
           }
           body += "}";
           const std::string state = "\n" + k.text();
@@ -136,28 +144,36 @@ void github_source::fetch_phase(const partition_plan& partition, const std::stri
   }
 }
 
-std::string github_source::pull_extras(std::string_view repo, const std::string& body, run_context& ctx) {
+std::string github_source::pull_extras(std::string_view repo,
+                                       const std::vector<std::pair<std::string, bool>>& prs,
+                                       simdjson::dom::parser& parser, run_context& ctx) {
   if (!includes("pulls")) return {};
-  simdjson::dom::parser parser;
-  simdjson::dom::array items;
-  if (parse_body(parser, body, "a GitHub issues page").get(items)) return {};
   std::string pulls, reviews;
-  for (element item : items) {
-    element pr;
-    if (item["pull_request"].get(pr) || !pr.is_object()) continue;
-    const std::string n = number_of(item);
-    if (n.empty()) continue;
+  std::string unreadable;  // pull requests whose reviews or details cannot be read, and why
+  auto cannot_read = [&](const std::string& n, std::string_view why) {
+    unreadable += unreadable.empty() ? "" : ",";
+    json::append_string(unreadable, n);
+    unreadable += ':';
+    json::append_string(unreadable, why);
+  };
+  for (const auto& [n, needs_details] : prs) {
     try {
-      if (element merged; pr["merged_at"].get(merged)) {
+      if (needs_details) {
         // An issue without pull_request.merged_at (older servers): the pull request says.
         rate_->pace(ctx);
         http::response r = client_->execute(get(repo_url(repo, "/pulls/" + n)), &ctx);
-        pulls += pulls.empty() ? "" : ",";
-        json::append_string(pulls, n);
-        pulls += ":" + r.body;
+        element ignored;
+        if (json::parse_padded(parser, r.body, ignored)) {
+          cannot_read(n, "the pull request (/pulls/" + n + ") cannot be read as JSON");
+        } else {
+          pulls += pulls.empty() ? "" : ",";
+          json::append_string(pulls, n);
+          pulls += ":" + r.body;
+        }
       }
       if (includes("reviews")) {
         std::string pages;
+        bool mended = false;
         http::pagination_guard guard(fmt::format("GitHub reviews of {}#{}", repo, n));
         rate_->pace(ctx);
         http::paginate(
@@ -165,13 +181,17 @@ std::string github_source::pull_extras(std::string_view repo, const std::string&
             guard,
             [&](const http::page& p) {
               pages += pages.empty() ? "" : ",";
-              pages += p.resp.body;
+              pages += p.json;  // a review that cannot be read is null there
+              mended = mended || &p.json != &p.resp.body;
               rate_->pace(ctx);
             },
             &ctx);
         reviews += reviews.empty() ? "" : ",";
         json::append_string(reviews, n);
         reviews += ":[" + pages + "]";
+        if (mended)
+          cannot_read(
+              n, "some of its reviews cannot be read (invalid UTF-8, a lone surrogate or nesting too deep)");
       }
     } catch (const http::http_error& e) {
       if (e.status() != 404 && e.status() != 410) throw;
@@ -180,7 +200,9 @@ std::string github_source::pull_extras(std::string_view repo, const std::string&
                      repo, n, e.status());
     }
   }
-  return ",\"pulls\":{" + pulls + "},\"reviews\":{" + reviews + "}";
+  std::string out = ",\"pulls\":{" + pulls + "},\"reviews\":{" + reviews + "}";
+  if (!unreadable.empty()) out += ",\"unreadable\":{" + unreadable + "}";
+  return out;
 }
 
 void github_source::list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) {
@@ -197,7 +219,7 @@ void github_source::list_ids(const partition_plan& partition, const item_fn& fn,
         *client_, get(phase_url(partition.name, "issues", since)), link_spec(""), "", guard,
         [&](const http::page& p) {
           simdjson::dom::array items;
-          if (parse_body(parser, p.resp.body, "a GitHub issues page").get(items)) return;
+          if (parse_body(parser, p.json, "a GitHub issues page").get(items)) return;
           for (element item : items) {
             const bool is_pull = item["pull_request"].error() == simdjson::SUCCESS;
             const std::string n = number_of(item);
@@ -210,6 +232,18 @@ void github_source::list_ids(const partition_plan& partition, const item_fn& fn,
   } catch (const http::http_error& e) {
     explain(e, partition.name);
   }
+}
+
+json::item_layout github_source::journal_items(std::string_view) const {
+  json::item_layout layout{"/body", "", ""};
+  layout.name = [](std::string_view page, std::string_view item) {
+    const std::string kind = json::raw_member(page, "kind");
+    const std::string prefix = "github:" + escape_key(json::raw_member(page, "repo"));
+    const std::string id = json::raw_member(item, kind == "issues" ? "number" : "id");
+    if (id.empty()) return id;
+    return kind == "issues" ? prefix + "#" + id : fmt::format("{}/{}/{}", prefix, kind, id);
+  };
+  return layout;
 }
 
 void github_source::page_items(std::string_view, const std::string& body, const item_fn& fn) {

@@ -126,6 +126,11 @@ std::string github_source::reopen_cursor(const partition_plan&, std::string_view
   return "issues\n" + (since.empty() ? github_time::since_param(options_.since) : since) + "\n\n" + k.text();
 }
 
+std::string github_source::describe_watermark(std::string_view watermark) const {
+  const std::string updated = github_detail::known::parse(watermark).updated;
+  return updated.empty() ? updated : updated + " (the latest issue update seen)";
+}
+
 void github_source::explain(const http::http_error& e, std::string_view what) const {
   const std::string site = http::scrub_url(api_);
   const std::exception_ptr cause = std::make_exception_ptr(e);

@@ -148,10 +148,19 @@ void normalize_github_repo(std::string_view repo, page_reader& pages, const std:
     simdjson::dom::array list;
     if (root["kind"].get(kind) || root["body"].get(list))
       throw source_error(fmt::format("{} is not a GitHub journal page (no kind or body list)", path));
+    simdjson::dom::object unreadable;
+    const bool some_unreadable = kind == "issues" && !root["unreadable"].get(unreadable);
+    std::size_t position = 0;
     for (element e : list) {
+      const std::size_t at_position = position++;
       if (kind == "issues") {
         std::int64_t n = 0;
         if (e["number"].get(n)) continue;
+        if (std::string_view why; some_unreadable && !unreadable[std::to_string(n)].get(why)) {
+          // Whole or not at all: without its reviews the pull request waits in quarantine.
+          pages.skip_item(at_position, fmt::format("github:{}#{}", escape_key(repo), n), std::string(why));
+          continue;
+        }
         item it = read_item(e);
         auto [at, fresh] = items.try_emplace(n);
         if (fresh || it.updated >= at->second.updated) at->second = std::move(it);

@@ -116,7 +116,7 @@ void fetch_conversation(web_api& api, const slack_api_options& options, const pa
                                                partition.label, channel, a.error, method, fix_for(a)));
       return;
     }
-    const page_view v = read_page(parser, a.resp.body, replies ? std::string_view(at.roots.front()) : "", at,
+    const page_view v = read_page(parser, a.json(), replies ? std::string_view(at.roots.front()) : "", at,
                                   options.include_threads && !replies);
     std::string_view cursor_in = replies ? at.replies : at.history;
     if (replies) {
@@ -173,7 +173,7 @@ void list_thread_ids(web_api& api, const slack_api_options& options, const parti
                       partition.label, channel, a.error, method, fix_for(a)));
     simdjson::dom::element root;
     simdjson::dom::array messages;
-    if (json::parse_padded(parser, a.resp.body, root) != simdjson::SUCCESS ||
+    if (json::parse_padded(parser, a.json(), root) != simdjson::SUCCESS ||
         root["messages"].get(messages) != simdjson::SUCCESS)
       throw source_error("Slack answered without a messages list");
     std::vector<std::string> ids;

@@ -28,6 +28,7 @@
 #include "sources/slack/threads.hpp"
 #include "sources/slack_api/history.hpp"
 #include "sources/slack_api/preflight.hpp"
+#include "sources/slack_api/web_api.hpp"
 #include "sources/slack_api/workspace.hpp"
 
 namespace backfill {
@@ -245,6 +246,11 @@ void slack_api_source::page_items(std::string_view partition, const std::string&
     id.assign("slack:").append(partition).append(":").append(p->ts);
     fn(id);
   }
+}
+
+json::item_layout slack_api_source::journal_items(std::string_view partition) const {
+  if (partition == workspace_partition) return {};
+  return slack_api::message_items(partition);
 }
 
 void slack_api_source::list_ids(const partition_plan& partition, const item_fn& fn, run_context& ctx) {

@@ -8,7 +8,9 @@
 #include <fmt/format.h>
 
 #include "backfill/core/errors.hpp"
+#include "backfill/core/json_items.hpp"
 #include "backfill/core/log.hpp"
+#include "backfill/core/padded_json.hpp"
 #include "backfill/http/retry_after.hpp"
 #include "backfill/http/scrub.hpp"
 #include "backfill/http/url.hpp"
@@ -27,6 +29,10 @@ std::string limit_words(const pacer& p, std::string_view method) {
 }
 
 }  // namespace
+
+json::item_layout message_items(std::string_view channel) {
+  return {"/messages", "ts", channel.empty() ? std::string() : "slack:" + std::string(channel) + ":"};
+}
 
 std::string_view method_of(std::string_view url) {
   url = url.substr(0, url.find('?'));
@@ -96,7 +102,10 @@ answer web_api::call(std::string_view method, const params& args, run_context& c
 
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element root;
-  if (parser.parse(a.resp.body.data(), a.resp.body.size()).get(root) != simdjson::SUCCESS)
+  std::vector<json::unreadable_item> unreadable;
+  const std::string& body = json::readable(a.resp.body, message_items(""), a.mended, unreadable);
+  a.is_mended = &body != &a.resp.body;
+  if (json::parse_padded(parser, body, root) != simdjson::SUCCESS)
     throw source_error(fmt::format("Slack {} {}: the answer is not JSON (check source.base_url)",
                                    http::scrub_url(base_), method));
   bool ok = false;

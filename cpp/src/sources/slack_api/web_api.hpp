@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backfill/core/context.hpp"
+#include "backfill/core/json_items.hpp"
 #include "backfill/http/client.hpp"
 #include "backfill/sources/slack_api/pacer.hpp"
 #include "backfill/sources/slack_api/slack_api.hpp"
@@ -20,12 +21,21 @@ namespace backfill::slack_api {
 
 using params = std::vector<std::pair<std::string, std::string>>;
 
+// Where a history or replies answer keeps its messages; an unreadable one is named as a message of
+// `channel` ("" names none).
+json::item_layout message_items(std::string_view channel);
+
 struct answer {
   http::response resp;
   std::string error;   // "" when ok
   std::string needed;  // missing_scope: the scope the token lacks
   std::string next_cursor;
   bool has_more = false;
+  // The body as it parses: resp.body, or (when some messages cannot be read: invalid UTF-8, a lone
+  // surrogate, nesting too deep) a copy with those messages null; the journal keeps resp.body.
+  const std::string& json() const { return is_mended ? mended : resp.body; }
+  std::string mended;
+  bool is_mended = false;
 };
 
 class web_api {

@@ -38,6 +38,22 @@ std::string joined(const std::vector<std::string>& v) {
   throw source_error(fmt::format("Slack {} {} failed: {}", base, method, a.error));
 }
 
+// Adds the users and conversations of a users.list or conversations.list answer to `dir`; false
+// when `body` is not JSON.
+bool add_to(slack::directory& dir, simdjson::dom::parser& parser, const std::string& body) {
+  simdjson::dom::element root;
+  if (json::parse_padded(parser, body, root) != simdjson::SUCCESS) return false;
+  for (const char* key : {"members", "channels"}) {
+    simdjson::dom::array list;
+    if (root[key].get(list) != simdjson::SUCCESS) continue;
+    for (simdjson::dom::element e : list) {
+      simdjson::dom::object o;
+      if (e.get_object().get(o) == simdjson::SUCCESS) dir.add(o);
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 void workspace_lists::read_list(std::string_view method, const params& args, std::string_view items,
@@ -76,6 +92,13 @@ void workspace_lists::read_list(std::string_view method, const params& args, std
   } while (!cursor.empty());
 }
 
+void workspace_lists::label_conversations() {
+  slack::directory dir;
+  simdjson::dom::parser parser;
+  for (const std::string& page : pages_) add_to(dir, parser, page);
+  for (auto& c : conversations_) c.label = dir.title(c.id);
+}
+
 const std::vector<std::string>& workspace_lists::pages(run_context& ctx) {
   std::lock_guard lock(mu_);
   if (!read_) {
@@ -84,6 +107,7 @@ const std::vector<std::string>& workspace_lists::pages(run_context& ctx) {
         {{"types", joined(options_.types)}, {"exclude_archived", options_.include_archived ? "" : "true"}},
         "channels", ctx);
     read_list("users.list", {}, "members", ctx);
+    label_conversations();
     read_ = true;
     read_at_ = std::chrono::steady_clock::now();
   }
@@ -115,7 +139,7 @@ std::vector<partition_plan> pick(const slack_api_options& options, const std::ve
   std::set<std::string> taken;
   const auto add = [&](const conversation& c) {
     if (!taken.insert(c.id).second) return;
-    out.push_back({c.id, c.name.empty() ? c.id : "#" + c.name, -1, -1});
+    out.push_back({c.id, !c.label.empty() ? c.label : c.name.empty() ? c.id : "#" + c.name, -1, -1});
   };
   for (const auto& wanted : options.channels) {
     if (wanted == "*") {
@@ -143,7 +167,8 @@ std::vector<partition_plan> pick(const slack_api_options& options, const std::ve
     } else if (!wanted.starts_with('#') && name.size() >= 9 &&
                std::all_of(name.begin(), name.end(),
                            [](char ch) { return std::isupper(ch) || std::isdigit(ch); })) {
-      add({std::string(name), "", true, false});  // an id conversations.list did not show: history will say
+      add({std::string(name), "", true, false,
+           ""});  // an id conversations.list did not show: history will say
     } else {
       logger()->warn(
           "Slack: no conversation named {} among those the token can list (types {}); check the "
@@ -159,17 +184,8 @@ slack::directory load_directory(page_reader& pages) {
   simdjson::dom::parser parser;
   pages.for_each_in(slack_api_source::workspace_partition,
                     [&](std::int64_t, const std::string& body, const std::string& path) {
-                      simdjson::dom::element root;
-                      if (json::parse_padded(parser, body, root) != simdjson::SUCCESS)
+                      if (!add_to(dir, parser, body))
                         throw source_error("Slack workspace page " + path + ": invalid JSON");
-                      for (const char* key : {"members", "channels"}) {
-                        simdjson::dom::array list;
-                        if (root[key].get(list) != simdjson::SUCCESS) continue;
-                        for (simdjson::dom::element e : list) {
-                          simdjson::dom::object o;
-                          if (e.get_object().get(o) == simdjson::SUCCESS) dir.add(o);
-                        }
-                      }
                     });
   return dir;
 }

@@ -22,6 +22,7 @@ struct conversation {
   std::string name;  // "" for a DM
   bool member = true;
   bool archived = false;
+  std::string label;  // "#name"; a DM or group DM: its members' names, as Slack's sidebar shows it
 };
 
 class workspace_lists {
@@ -40,6 +41,8 @@ class workspace_lists {
 
  private:
   void read_list(std::string_view method, const params& args, std::string_view items, run_context& ctx);
+  // Each conversation's label, from the lists read (a DM's needs users.list).
+  void label_conversations();
 
   web_api& api_;
   const slack_api_options& options_;

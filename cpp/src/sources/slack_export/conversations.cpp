@@ -2,10 +2,12 @@
 
 #include <simdjson.h>
 
+#include <optional>
 #include <utility>
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/log.hpp"
+#include "backfill/core/padded_json.hpp"
 #include "backfill/sources/slack_export/slack_export.hpp"
 #include "sources/slack/fields.hpp"
 
@@ -52,6 +54,19 @@ void conversation_list::load() {
   if (!files_.has_file("channels.json")) throw source_error(files_.where("channels.json") + " not found");
   std::vector<conversation> found;
   std::unordered_map<std::string, std::size_t> index;
+  slack::directory names;  // a DM is labelled by its members' names, as Slack's sidebar shows it
+  for (const char* users : {"users.json", "org_users.json"}) {
+    auto body = files_.has_file(users) ? files_.read(users) : std::nullopt;
+    if (!body) continue;
+    slack::parser_pool::lease parser(parsers_);
+    element root;
+    array items;
+    if (json::parse_padded(*parser, *body, root) != simdjson::SUCCESS || root.get_array().get(items))
+      continue;
+    for (element item : items)
+      if (object o; item.get_object().get(o) == simdjson::SUCCESS) names.add(o);
+    break;
+  }
   for (const auto& list : list_files) {
     const std::string file(list.file);
     auto body = files_.read(file);
@@ -68,11 +83,16 @@ void conversation_list::load() {
       }
       if (index.count(std::string(id))) continue;
       const std::string_view name = slack::str(o, "name");
+      names.add(o);
       conversation c;
       c.id = escape_key(id);
-      c.label =
-          "#";  // not "#" + std::string(...): GCC 12 at -O3 warns falsely on it (-Wrestrict, GCC bug 105329)
-      c.label += list.by_id || name.empty() ? id : name;
+      if (names.direct(id)) {
+        c.label = names.title(id);
+      } else {
+        c.label = "#";  // not "#" + std::string(...): GCC 12 at -O3 warns falsely on it (-Wrestrict, GCC bug
+                        // 105329)
+        c.label += list.by_id || name.empty() ? id : name;
+      }
       const std::string_view folder = list.by_id ? id : name;
       if (safe_folder_name(folder) && files_.has_folder(std::string(folder))) c.folder = std::string(folder);
       index.emplace(c.id, found.size());

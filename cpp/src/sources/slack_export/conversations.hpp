@@ -28,7 +28,7 @@ std::vector<std::string> workspace_pages(const export_files& files);
 
 struct conversation {
   std::string id;
-  std::string label;   // "#general"; dms by id
+  std::string label;   // "#general"; a DM or group DM: its members' names
   std::string folder;  // empty when the export has no folder for it
 };
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backfill/core/errors.hpp"
+#include "backfill/core/json_items.hpp"
 #include "sources/slack/fields.hpp"
 #include "sources/slack/page_json.hpp"
 #include "sources/slack/threads.hpp"
@@ -43,6 +44,7 @@ struct slack_export_source::impl {
   // is the next name.
   void journal(const std::string& folder, const std::vector<std::string>& names, std::size_t start,
                page_sink& out, run_context& ctx) {
+    std::string mended;
     for (std::size_t i = start; i < names.size(); ++i) {
       ctx.checkpoint();
       const std::string rel = folder.empty() ? names[i] : folder + "/" + names[i];
@@ -50,8 +52,13 @@ struct slack_export_source::impl {
       if (!body) throw source_error(files.where(rel) + " disappeared while fetching");
       std::int64_t items = 0;
       {
+        // A file some of whose messages cannot be read is journaled as it is: ingest quarantines them.
+        json::item_layout layout;
+        layout.at_root = true;
+        std::vector<json::unreadable_item> unreadable;
         slack::parser_pool::lease parser(parsers);
-        items = slack::count_items(*parser, *body, files.where(rel));
+        items =
+            slack::count_items(*parser, json::readable(*body, layout, mended, unreadable), files.where(rel));
       }
       out.page(*body, items, i + 1 < names.size() ? std::string_view(names[i + 1]) : std::string_view());
     }
@@ -148,6 +155,13 @@ void slack_export_source::page_items(std::string_view partition, const std::stri
     id.assign("slack:").append(partition).append(":").append(ts);
     fn(id);
   }
+}
+
+json::item_layout slack_export_source::journal_items(std::string_view partition) const {
+  if (partition == workspace_partition) return {};
+  json::item_layout layout{"", "ts", "slack:" + std::string(partition) + ":"};
+  layout.at_root = true;
+  return layout;
 }
 
 void slack_export_source::normalize(std::string_view partition, page_reader& pages, const document_fn& emit,

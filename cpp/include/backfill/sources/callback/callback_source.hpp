@@ -59,7 +59,7 @@ class callback_source final : public source {
   void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
   // Pages of documents are laid out as document_page.hpp says; pages a `documents` hook turns into
   // them are the source's own.
-  json::item_layout journal_items() const override {
+  json::item_layout journal_items(std::string_view) const override {
     return hooks_.documents ? json::item_layout{} : document_page_layout();
   }
   bool can_list_ids() const override { return static_cast<bool>(hooks_.list_ids); }

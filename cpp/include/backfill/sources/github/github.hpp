@@ -6,7 +6,8 @@
 //     (/pulls/comments), each with `since`, 100 a page, followed by the Link header behind the
 //     pagination guard. Per pull request on an issues page, its reviews and (only when the issue
 //     lacks `pull_request.merged_at`) /pulls/{n} are read before the page is journaled, so a journal
-//     page is whole: {"kind":"issues","body":<raw>,"pulls":{"n":<raw>},"reviews":{"n":[<raw>...]}}.
+//     page is whole: {"kind":"issues","body":<raw>,"pulls":{"n":<raw>},"reviews":{"n":[<raw>...]}},
+//     and "unreadable":{"n":<why>} for a pull request whose reviews or details cannot be read.
 //   - Lists are read newest first (`direction=desc`): with page numbers, an item updated while the
 //     list is read moves to the front, so later pages repeat an item but never skip one (in
 //     ascending order they would skip one each time). Repeats are merged by id in normalize.
@@ -32,12 +33,17 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backfill/core/fields.hpp"
 #include "backfill/http/client.hpp"
 #include "backfill/http/paginate.hpp"
 #include "backfill/sources/source.hpp"
+
+namespace simdjson::dom {
+class parser;
+}  // namespace simdjson::dom
 
 namespace backfill {
 
@@ -83,6 +89,8 @@ class github_source final : public source {
   void estimate(std::vector<partition_plan>& partitions, run_context& ctx) override;
   bool incremental() const override { return true; }
   std::string reopen_cursor(const partition_plan& partition, std::string_view watermark) override;
+  // The highest issue updated_at of the watermark (not the ETags it carries).
+  std::string describe_watermark(std::string_view watermark) const override;
   void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
              run_context& ctx) override;
   bool can_list_ids() const override { return true; }
@@ -90,6 +98,10 @@ class github_source final : public source {
   void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
   // GET /rate_limit (free against the budget), then the pagination probe: preflight.cpp.
   void preflight(preflight_checks& out, run_context& ctx) override;
+  // The list under "body" of a journal page; an item that cannot be read is named as its document
+  // (an issue) or as page_items names it (a comment). A pull request whose reviews or details cannot
+  // be read is quarantined by normalize (the page's "unreadable" member says why).
+  json::item_layout journal_items(std::string_view partition) const override;
   // Comments live on pages of their own, so normalize reads all of a repository's pages before it
   // emits a document: following a fetch in progress (the pipeline's use of this) is safe, and the
   // repositories fetched before one that fails are ingested.
@@ -114,7 +126,10 @@ class github_source final : public source {
                    page_sink& out, run_context& ctx);
   // The reviews and (when the issue lacks merged_at) the pull request of each pull request on an
   // issues page, as the JSON members "pulls" and "reviews" of its journal page.
-  std::string pull_extras(std::string_view repo, const std::string& body, run_context& ctx);
+  // `prs`: the page's pull requests, each with whether its details (/pulls/{n}) must be read;
+  // `parser` is free to reuse.
+  std::string pull_extras(std::string_view repo, const std::vector<std::pair<std::string, bool>>& prs,
+                          simdjson::dom::parser& parser, run_context& ctx);
   [[noreturn]] void explain(const http::http_error& e, std::string_view what) const;
 
   github_options options_;

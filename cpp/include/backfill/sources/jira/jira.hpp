@@ -93,7 +93,9 @@ class jira_source final : public source {
   // GET /rest/api/3/myself, then the pagination probe (which also meets a 410 of a site without
   // /rest/api/3/search/jql): preflight.cpp.
   void preflight(preflight_checks& out, run_context& ctx) override;
-  json::item_layout journal_items() const override { return {"/search/issues", "key", "jira:"}; }
+  json::item_layout journal_items(std::string_view) const override {
+    return {"/search/issues", "key", "jira:"};
+  }
   void normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
                  run_context& ctx) override;
 

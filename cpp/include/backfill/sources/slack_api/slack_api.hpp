@@ -74,6 +74,8 @@ class slack_api_source final : public source {
   void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
   // auth.test and the scopes `types` needs, then the pagination probe.
   void preflight(preflight_checks& out, run_context& ctx) override;
+  // A conversation's pages keep their messages under "messages", each named by its ts.
+  json::item_layout journal_items(std::string_view partition) const override;
   // Reconcile: a conversation's documents now, from its history alone (one request a page of
   // top-level messages, paced as the fetch is), so documents of deleted messages and threads go.
   bool can_list_ids() const override { return true; }

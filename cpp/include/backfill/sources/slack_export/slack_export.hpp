@@ -39,6 +39,8 @@ class slack_export_source final : public source {
   void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
              run_context& ctx) override;
   void page_items(std::string_view partition, const std::string& body, const item_fn& fn) override;
+  // A conversation's day files are arrays of messages, each named by its ts.
+  json::item_layout journal_items(std::string_view partition) const override;
   void normalize(std::string_view partition, page_reader& pages, const document_fn& emit,
                  run_context& ctx) override;
 
