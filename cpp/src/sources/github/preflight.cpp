@@ -34,9 +34,10 @@ void github_source::preflight(preflight_checks& out, run_context& ctx) {
     if (json::parse_padded(parser, resp.body, root) == simdjson::SUCCESS) {
       simdjson::dom::element core;
       if (root.at_pointer("/resources/core").get(core) == simdjson::SUCCESS) {
-        (void)core.at_key("limit").get(limit);
-        (void)core.at_key("remaining").get(remaining);
-        (void)core.at_key("reset").get(reset);
+        // A field missing or of another type keeps its "unknown" value.
+        if (core.at_key("limit").get(limit)) limit = -1;
+        if (core.at_key("remaining").get(remaining)) remaining = -1;
+        if (core.at_key("reset").get(reset)) reset = 0;
       }
     }
     check_outcome o;
