@@ -1,12 +1,5 @@
 // Calling Python from the core's threads: the one way the adapters of user code (PythonEmbedder,
-// PythonSource, PythonSink) do it. The GIL is taken for the call and the conversion of its result only.
-//
-// A Python exception leaves the call as the core error `Error` (so the core handles it as any failure
-// of that stage: a bad page in validate, a failed partition in fetch), carrying the Python exception.
-// At the boundary it is raised again as a backfill error that names the callable, with the original
-// as its __cause__; a backfill error the callable raised itself passes through as it is. A
-// KeyboardInterrupt (any BaseException that is not an Exception) leaves as `cancelled`, so the core
-// stops as it does for Ctrl-C, and comes back to Python as itself.
+// PythonSource, PythonSink) do it. How errors cross is in docs/architecture.md ("Calling Python").
 #pragma once
 
 #include <functional>
