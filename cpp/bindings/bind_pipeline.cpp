@@ -106,26 +106,14 @@ void register_pipeline(py::module_& m) {
            py::arg("progress") = none, py::arg("cancel") = none)
       .def("verify", phase(&pipeline::verify), py::arg("sample") = 0, py::arg("progress") = none,
            py::arg("cancel") = none)
-      .def("status",
-           [](pipeline& self) {
-             status_report r = released([&] { return self.status(); });
-             drain_logs();
-             return r;
-           })
+      .def("status", [](pipeline& self) { return released([&] { return self.status(); }); })
       .def(
-          "gc",
-          [](pipeline& self, bool keep_embeddings) {
-            gc_report r = released([&] { return self.gc(keep_embeddings); });
-            drain_logs();
-            return r;
-          },
+          "gc", [](pipeline& self, bool keep) { return released([&] { return self.gc(keep); }); },
           py::arg("keep_embeddings") = false)
       .def(
           "query",
           [](pipeline& self, const std::string& text, std::size_t top_k) {
-            auto matches = released([&] { return self.query(text, top_k); });
-            drain_logs();
-            return matches_to_list(matches);
+            return matches_to_list(released([&] { return self.query(text, top_k); }));
           },
           py::arg("text"), py::arg("top_k") = 5);
 }

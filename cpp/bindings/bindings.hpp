@@ -114,11 +114,16 @@ void drain_logs();
 // it.
 using release_gil = py::call_guard<py::gil_scoped_release>;
 
-// f() with the GIL released, for a short call (no ticks: see run_released for long work).
+// f() with the GIL released, for a short call (no ticks: see run_released for long work); the core's
+// logs are forwarded once it returns.
 template <class F>
 auto released(F&& f) {
-  py::gil_scoped_release nogil;
-  return f();
+  auto r = [&] {
+    py::gil_scoped_release nogil;
+    return f();
+  }();
+  drain_logs();
+  return r;
 }
 
 // Runs `work` with the GIL released. The core ticks (at most every 50 ms) reacquire the GIL to
