@@ -62,30 +62,15 @@ auto phase(R (pipeline::*run)(run_context&, A...)) {
   };
 }
 
-void register_reports(py::module_& m) {
-  bind_report<partition_plan>(m, "PartitionPlan");
-  bind_report<plan_report>(m, "PlanReport");
-  bind_report<fetch_report>(m, "FetchReport");
-  bind_report<duplicate_item>(m, "Duplicate");
-  bind_report<bad_page>(m, "BadPage");
-  bind_report<validate_report>(m, "ValidateReport");
-  bind_report<sanitize_report>(m, "MetadataChanges");
-  bind_report<unsent_record>(m, "UnsentRecord");
-  bind_report<quarantined_item>(m, "QuarantinedItem");
-  bind_report<ingest_report>(m, "IngestReport");
-  bind_report<reconcile_report>(m, "ReconcileReport");
-  bind_report<verify_report>(m, "VerifyReport");
-  bind_report<partition_row>(m, "PartitionStatus");
-  bind_report<workdir_usage>(m, "WorkdirUsage");
-  bind_report<gc_report>(m, "GcReport");
-  bind_report<status_report>(m, "StatusReport");
-  bind_report<run_report>(m, "RunReport");
-}
-
 }  // namespace
 
 void register_pipeline(py::module_& m) {
-  register_reports(m);
+  bind_reports<partition_plan, plan_report, fetch_report, duplicate_item, bad_page, validate_report,
+               sanitize_report, unsent_record, quarantined_item, ingest_report, reconcile_report,
+               verify_report, partition_row, workdir_usage, gc_report, status_report, run_report>(
+      m, "PartitionPlan", "PlanReport", "FetchReport", "Duplicate", "BadPage", "ValidateReport",
+      "MetadataChanges", "UnsentRecord", "QuarantinedItem", "IngestReport", "ReconcileReport", "VerifyReport",
+      "PartitionStatus", "WorkdirUsage", "GcReport", "StatusReport", "RunReport");
 
   const auto none = py::none();
   const std::vector<std::string> no_refetch;

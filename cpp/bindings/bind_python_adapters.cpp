@@ -50,8 +50,8 @@ Hooks python_hooks(const py::dict& fns, const std::string& who) {
   fields_of(&h).each([&](std::string_view name, auto member) {
     py::str key(name.data(), name.size());
     if (!fns.contains(key)) return;
-    using signature = typename signature_of<std::remove_reference_t<decltype(h.*member)>>::type;
-    h.*member = python_function<Error, signature>{share(fns[key]), fmt::format("{} ({})", who, name)};
+    using function = std::remove_reference_t<decltype(h.*member)>;
+    h.*member = python_function<Error, function>{share(fns[key]), fmt::format("{} ({})", who, name)};
   });
   return h;
 }
@@ -65,7 +65,7 @@ std::shared_ptr<callback_source> python_source(const py::dict& hooks, std::strin
                                                                    std::string_view cursor) {
     auto next = call_python<source_error>(who, [&] { return share((*open)(partition, cursor)); });
     return callback_source_hooks::page_stream(
-        python_function<source_error, std::optional<callback_page>()>{std::move(next), who});
+        python_function<source_error, callback_source_hooks::page_stream>{std::move(next), who});
   };
   return std::make_shared<callback_source>(std::move(h), std::move(kind), std::move(description));
 }

@@ -71,12 +71,12 @@ auto call_python(std::string_view who, F&& f) -> decltype(f()) {
   }
 }
 
-// A Python callable as the plain function the core's callback adapters take: each call converts the
-// arguments, calls it and converts its result to R, through call_python.
-template <class Error, class Signature>
+// A Python callable as the std::function<R(A...)> the core's callback adapters take: each call converts
+// the arguments, calls it and converts its result to R, through call_python.
+template <class Error, class Function>
 struct python_function;
 template <class Error, class R, class... A>
-struct python_function<Error, R(A...)> {
+struct python_function<Error, std::function<R(A...)>> {
   shared_object fn;
   std::string who;
   R operator()(A... args) const {
@@ -85,14 +85,6 @@ struct python_function<Error, R(A...)> {
       if constexpr (!std::is_void_v<R>) return out.template cast<R>();
     });
   }
-};
-
-// The signature S of a std::function<S>.
-template <class F>
-struct signature_of;
-template <class S>
-struct signature_of<std::function<S>> {
-  using type = S;
 };
 
 // Registers the translator that raises the Python exception a core error carries.

@@ -19,7 +19,7 @@
 #include "backfill/core/json_tree.hpp"
 #include "backfill/pack/crew.hpp"
 #include "backfill/pack/upsert_feed.hpp"
-#include "records.hpp"
+#include "bindings.hpp"
 
 namespace backfill::python {
 namespace {
