@@ -50,16 +50,18 @@ void run_released(const std::function<void(run_context&)>& work, py::object prog
 
 namespace {
 
-// A phase of the pipeline as a method: its arguments, then progress and cancel; run with the GIL
-// released, returning the phase's report.
-template <class R, class... A>
-auto phase(R (pipeline::*run)(run_context&, A...)) {
-  return [run](pipeline& self, A... args, py::object progress, py::object cancel) {
+// A phase of the pipeline as the method `name`: its arguments (`args` name them), then progress and
+// cancel; run with the GIL released, returning the phase's report.
+template <class R, class... A, class... Arg>
+void def_phase(py::class_<pipeline>& c, const char* name, R (pipeline::*run)(run_context&, A...),
+               Arg... args) {
+  auto method = [run](pipeline& self, A... a, py::object progress, py::object cancel) {
     R r;
-    run_released([&](run_context& ctx) { r = (self.*run)(ctx, args...); }, std::move(progress),
+    run_released([&](run_context& ctx) { r = (self.*run)(ctx, a...); }, std::move(progress),
                  std::move(cancel));
     return r;
   };
+  c.def(name, method, args..., py::arg("progress") = py::none(), py::arg("cancel") = py::none());
 }
 
 }  // namespace
@@ -72,25 +74,19 @@ void register_pipeline(py::module_& m) {
       "MetadataChanges", "UnsentRecord", "QuarantinedItem", "IngestReport", "ReconcileReport", "VerifyReport",
       "PartitionStatus", "WorkdirUsage", "GcReport", "StatusReport", "RunReport");
 
-  const auto none = py::none();
   const std::vector<std::string> no_refetch;
-  py::class_<pipeline>(m, "Pipeline")
-      .def(py::init<std::shared_ptr<source>, std::shared_ptr<embedder>, std::shared_ptr<sink>,
-                    pipeline_options>(),
-           py::arg("source"), py::arg("embedder"), py::arg("sink"), py::arg("options"))
-      .def("plan", phase(&pipeline::plan), py::arg("progress") = none, py::arg("cancel") = none)
-      .def("plan_with_estimates", phase(&pipeline::plan_with_estimates), py::arg("progress") = none,
-           py::arg("cancel") = none)
-      .def("fetch", phase(&pipeline::fetch), py::arg("refetch") = no_refetch, py::arg("progress") = none,
-           py::arg("cancel") = none)
-      .def("validate", phase(&pipeline::validate), py::arg("progress") = none, py::arg("cancel") = none)
-      .def("ingest", phase(&pipeline::ingest), py::arg("progress") = none, py::arg("cancel") = none)
-      .def("fetch_and_ingest", phase(&pipeline::fetch_and_ingest), py::arg("refetch") = no_refetch,
-           py::arg("progress") = none, py::arg("cancel") = none)
-      .def("reconcile", phase(&pipeline::reconcile), py::arg("max_fraction") = 0.5,
-           py::arg("progress") = none, py::arg("cancel") = none)
-      .def("verify", phase(&pipeline::verify), py::arg("sample") = 0, py::arg("progress") = none,
-           py::arg("cancel") = none)
+  py::class_<pipeline> c(m, "Pipeline");
+  def_phase(c, "plan", &pipeline::plan);
+  def_phase(c, "plan_with_estimates", &pipeline::plan_with_estimates);
+  def_phase(c, "fetch", &pipeline::fetch, py::arg("refetch") = no_refetch);
+  def_phase(c, "validate", &pipeline::validate);
+  def_phase(c, "ingest", &pipeline::ingest);
+  def_phase(c, "fetch_and_ingest", &pipeline::fetch_and_ingest, py::arg("refetch") = no_refetch);
+  def_phase(c, "reconcile", &pipeline::reconcile, py::arg("max_fraction") = 0.5);
+  def_phase(c, "verify", &pipeline::verify, py::arg("sample") = 0);
+  c.def(py::init<std::shared_ptr<source>, std::shared_ptr<embedder>, std::shared_ptr<sink>,
+                 pipeline_options>(),
+        py::arg("source"), py::arg("embedder"), py::arg("sink"), py::arg("options"))
       .def("status", [](pipeline& self) { return released([&] { return self.status(); }); })
       .def(
           "gc", [](pipeline& self, bool keep) { return released([&] { return self.gc(keep); }); },
