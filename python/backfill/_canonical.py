@@ -48,6 +48,10 @@ def _float_buffer(values: Any, rid: str) -> memoryview:
         if view.c_contiguous and view.format.lstrip("<=@") == "f":
             return view
         if view.c_contiguous and view.format.lstrip("<=@") == "d":
+            if hasattr(values, "__array_interface__"):  # NumPy converts without Python floats
+                import numpy as np
+
+                return np.ascontiguousarray(values, dtype=np.float32).data
             return memoryview(array.array("f", view.cast("B").cast("d")))
     except TypeError:
         pass
