@@ -15,7 +15,6 @@
 #include "backfill/sources/slack_api/slack_api.hpp"
 #include "backfill/sources/slack_export/slack_export.hpp"
 #include "bindings.hpp"
-#include "records.hpp"
 
 namespace backfill::python {
 namespace {

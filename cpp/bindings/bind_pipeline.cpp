@@ -51,82 +51,51 @@ void run_released(const std::function<void(run_context&)>& work, py::object prog
 
 namespace {
 
-// A phase of the pipeline as a method: its arguments, then progress and cancel; run with the GIL
-// released, returning the phase's report.
-template <class R, class... A>
-auto phase(R (pipeline::*run)(run_context&, A...)) {
-  return [run](pipeline& self, A... args, py::object progress, py::object cancel) {
+// A phase of the pipeline as the method `name`: its arguments (`args` name them), then progress and
+// cancel; run with the GIL released, returning the phase's report.
+template <class R, class... A, class... Arg>
+void def_phase(py::class_<pipeline>& c, const char* name, R (pipeline::*run)(run_context&, A...),
+               Arg... args) {
+  auto method = [run](pipeline& self, A... a, py::object progress, py::object cancel) {
     R r;
-    run_released([&](run_context& ctx) { r = (self.*run)(ctx, args...); }, std::move(progress),
+    run_released([&](run_context& ctx) { r = (self.*run)(ctx, a...); }, std::move(progress),
                  std::move(cancel));
     return r;
   };
-}
-
-void register_reports(py::module_& m) {
-  bind_report<partition_plan>(m, "PartitionPlan");
-  bind_report<plan_report>(m, "PlanReport");
-  bind_report<fetch_report>(m, "FetchReport");
-  bind_report<duplicate_item>(m, "Duplicate");
-  bind_report<bad_page>(m, "BadPage");
-  bind_report<validate_report>(m, "ValidateReport");
-  bind_report<sanitize_report>(m, "MetadataChanges");
-  bind_report<unsent_record>(m, "UnsentRecord");
-  bind_report<quarantined_item>(m, "QuarantinedItem");
-  bind_report<ingest_report>(m, "IngestReport");
-  bind_report<reconcile_report>(m, "ReconcileReport");
-  bind_report<verify_report>(m, "VerifyReport");
-  bind_report<partition_row>(m, "PartitionStatus");
-  bind_report<workdir_usage>(m, "WorkdirUsage");
-  bind_report<gc_report>(m, "GcReport");
-  bind_report<status_report>(m, "StatusReport");
-  bind_report<run_report>(m, "RunReport");
+  c.def(name, method, args..., py::arg("progress") = py::none(), py::arg("cancel") = py::none());
 }
 
 }  // namespace
 
 void register_pipeline(py::module_& m) {
-  register_reports(m);
+  bind_reports<partition_plan, plan_report, fetch_report, duplicate_item, bad_page, validate_report,
+               sanitize_report, unsent_record, quarantined_item, ingest_report, reconcile_report,
+               verify_report, partition_row, workdir_usage, gc_report, status_report, run_report>(
+      m, "PartitionPlan", "PlanReport", "FetchReport", "Duplicate", "BadPage", "ValidateReport",
+      "MetadataChanges", "UnsentRecord", "QuarantinedItem", "IngestReport", "ReconcileReport", "VerifyReport",
+      "PartitionStatus", "WorkdirUsage", "GcReport", "StatusReport", "RunReport");
 
-  const auto none = py::none();
   const std::vector<std::string> no_refetch;
-  py::class_<pipeline>(m, "Pipeline")
-      .def(py::init<std::shared_ptr<source>, std::shared_ptr<embedder>, std::shared_ptr<sink>,
-                    pipeline_options>(),
-           py::arg("source"), py::arg("embedder"), py::arg("sink"), py::arg("options"))
-      .def("plan", phase(&pipeline::plan), py::arg("progress") = none, py::arg("cancel") = none)
-      .def("plan_with_estimates", phase(&pipeline::plan_with_estimates), py::arg("progress") = none,
-           py::arg("cancel") = none)
-      .def("fetch", phase(&pipeline::fetch), py::arg("refetch") = no_refetch, py::arg("progress") = none,
-           py::arg("cancel") = none)
-      .def("validate", phase(&pipeline::validate), py::arg("progress") = none, py::arg("cancel") = none)
-      .def("ingest", phase(&pipeline::ingest), py::arg("progress") = none, py::arg("cancel") = none)
-      .def("fetch_and_ingest", phase(&pipeline::fetch_and_ingest), py::arg("refetch") = no_refetch,
-           py::arg("progress") = none, py::arg("cancel") = none)
-      .def("reconcile", phase(&pipeline::reconcile), py::arg("max_fraction") = 0.5,
-           py::arg("progress") = none, py::arg("cancel") = none)
-      .def("verify", phase(&pipeline::verify), py::arg("sample") = 0, py::arg("progress") = none,
-           py::arg("cancel") = none)
-      .def("status",
-           [](pipeline& self) {
-             status_report r = released([&] { return self.status(); });
-             drain_logs();
-             return r;
-           })
+  py::class_<pipeline> c(m, "Pipeline");
+  def_phase(c, "plan", &pipeline::plan);
+  def_phase(c, "plan_with_estimates", &pipeline::plan_with_estimates);
+  def_phase(c, "fetch", &pipeline::fetch, py::arg("refetch") = no_refetch);
+  def_phase(c, "validate", &pipeline::validate);
+  def_phase(c, "ingest", &pipeline::ingest);
+  def_phase(c, "fetch_and_ingest", &pipeline::fetch_and_ingest, py::arg("refetch") = no_refetch);
+  def_phase(c, "reconcile", &pipeline::reconcile, py::arg("max_fraction") = 0.5);
+  def_phase(c, "verify", &pipeline::verify, py::arg("sample") = 0);
+  c.def(py::init<std::shared_ptr<source>, std::shared_ptr<embedder>, std::shared_ptr<sink>,
+                 pipeline_options>(),
+        py::arg("source"), py::arg("embedder"), py::arg("sink"), py::arg("options"))
+      .def("status", [](pipeline& self) { return released([&] { return self.status(); }); })
       .def(
-          "gc",
-          [](pipeline& self, bool keep_embeddings) {
-            gc_report r = released([&] { return self.gc(keep_embeddings); });
-            drain_logs();
-            return r;
-          },
+          "gc", [](pipeline& self, bool keep) { return released([&] { return self.gc(keep); }); },
           py::arg("keep_embeddings") = false)
       .def(
           "query",
           [](pipeline& self, const std::string& text, std::size_t top_k) {
-            auto matches = released([&] { return self.query(text, top_k); });
-            drain_logs();
-            return matches_to_list(matches);
+            return matches_to_list(released([&] { return self.query(text, top_k); }));
           },
           py::arg("text"), py::arg("top_k") = 5);
 }

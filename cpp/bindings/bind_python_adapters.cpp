@@ -3,7 +3,7 @@
 // callback_sink.hpp) with each Python callable wrapped as a python_function, which holds the GIL for
 // the call alone. The facade (python/backfill/{embedders,sources,sinks}/python.py) checks what the
 // user's code returns and hands over plain values: pages as JSON text of documents, records as
-// (id, values, metadata JSON) tuples; the core checks the rest.
+// (id, values, metadata JSON) tuples, vectors as one float32 buffer; the core checks the rest.
 #include <pybind11/stl.h>
 
 #include "backfill/embed/callback_embedder.hpp"
@@ -14,31 +14,20 @@
 namespace backfill::python {
 namespace {
 
-// The vectors of `out`, which the facade (backfill.embedders.python) made a C-contiguous float32 array
-// of shape (n, dimension), copied row by row with no Python floats, or left a sequence of float
-// sequences. Needs the GIL.
+// The vectors of `out`, which the facade (backfill.embedders.python) made a C-contiguous float32 buffer
+// of shape (n, dimension), copied row by row with no Python floats. Needs the GIL.
 std::vector<std::vector<float>> vectors_of(const py::object& out, std::size_t n, int dimension,
                                            const std::string& who) {
   std::vector<std::vector<float>> vectors;
-  if (py::isinstance<py::buffer>(out)) {
-    py::buffer_info b = py::reinterpret_borrow<py::buffer>(out).request();
-    const auto width = static_cast<std::size_t>(dimension);
-    if (b.format != py::format_descriptor<float>::format() || b.ndim != 2 || b.shape[0] != py::ssize_t(n) ||
-        b.shape[1] != dimension || b.strides[1] != 4 || b.strides[0] != py::ssize_t(4 * width))
-      throw embed_error(fmt::format("{} returned an array that is not C-contiguous float32 of shape ({}, {})",
-                                    who, n, dimension));
-    for (const auto* row = static_cast<const float*>(b.ptr); vectors.size() < n; row += width)
-      vectors.emplace_back(row, row + width);
-    return vectors;
-  }
-  for (auto row : out) {
-    try {
-      vectors.push_back(row.cast<std::vector<float>>());
-    } catch (const py::cast_error&) {
-      throw embed_error(
-          fmt::format("{} returned a vector {} that is not a list of numbers", who, vectors.size()));
-    }
-  }
+  if (n == 0) return vectors;
+  py::buffer_info b = out.cast<py::buffer>().request();
+  const auto width = static_cast<std::size_t>(dimension);
+  if (b.format != py::format_descriptor<float>::format() || b.ndim != 2 || b.shape[0] != py::ssize_t(n) ||
+      b.shape[1] != dimension || b.strides[1] != 4 || b.strides[0] != py::ssize_t(4 * width))
+    throw embed_error(fmt::format("{} returned an array that is not C-contiguous float32 of shape ({}, {})",
+                                  who, n, dimension));
+  for (const auto* row = static_cast<const float*>(b.ptr); vectors.size() < n; row += width)
+    vectors.emplace_back(row, row + width);
   return vectors;
 }
 
@@ -53,19 +42,6 @@ std::shared_ptr<callback_embedder> python_embedder(py::function fn, int dimensio
       embed, callback_embedder_options{"python", std::move(name), who, dimension, batch_size, concurrency});
 }
 
-// Pages of a Python iterator of (body, items, next_cursor, watermark) tuples, one call each.
-struct python_pages {
-  shared_object pages;
-  std::string who;
-  std::optional<callback_page> operator()() const {
-    return call_python<source_error>(who, [&]() -> std::optional<callback_page> {
-      auto item = py::reinterpret_steal<py::object>(PyIter_Next(pages->ptr()));
-      if (!item && PyErr_Occurred()) throw py::error_already_set();
-      return item ? std::optional(item.cast<callback_page>()) : std::nullopt;
-    });
-  }
-};
-
 // Each hook of `Hooks` (a struct of std::function fields) that `fns` names, as a python_function
 // raising Error; the hooks it does not name stay empty.
 template <class Error, class Hooks>
@@ -74,8 +50,8 @@ Hooks python_hooks(const py::dict& fns, const std::string& who) {
   fields_of(&h).each([&](std::string_view name, auto member) {
     py::str key(name.data(), name.size());
     if (!fns.contains(key)) return;
-    using signature = typename signature_of<std::remove_reference_t<decltype(h.*member)>>::type;
-    h.*member = python_function<Error, signature>{share(fns[key]), fmt::format("{} ({})", who, name)};
+    using function = std::remove_reference_t<decltype(h.*member)>;
+    h.*member = python_function<Error, function>{share(fns[key]), fmt::format("{} ({})", who, name)};
   });
   return h;
 }
@@ -84,11 +60,12 @@ std::shared_ptr<callback_source> python_source(const py::dict& hooks, std::strin
                                                std::string description) {
   std::string who = "the Python source " + kind;
   auto h = python_hooks<source_error, callback_source_hooks>(hooks, who);
-  // pages returns an iterator of pages, read one call at a time.
+  // pages returns a callable that gives the partition's next page at each call, None after the last.
   h.pages = [open = share(hooks["pages"]), who = who + " (pages)"](std::string_view partition,
                                                                    std::string_view cursor) {
-    auto pages = call_python<source_error>(who, [&] { return share(py::iter((*open)(partition, cursor))); });
-    return callback_source_hooks::page_stream(python_pages{std::move(pages), who});
+    auto next = call_python<source_error>(who, [&] { return share((*open)(partition, cursor)); });
+    return callback_source_hooks::page_stream(
+        python_function<source_error, callback_source_hooks::page_stream>{std::move(next), who});
   };
   return std::make_shared<callback_source>(std::move(h), std::move(kind), std::move(description));
 }

@@ -3,6 +3,7 @@
 
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -94,6 +95,19 @@ py::class_<T> bind_report(py::module_& m, const char* name) {
   return c;
 }
 
+// bind_report<T>(m, name) for each report type and name, paired in order.
+template <class... T, class... Name>
+void bind_reports(py::module_& m, Name... names) {
+  static_assert(sizeof...(T) == sizeof...(Name), "one name per report");
+  (bind_report<T>(m, names), ...);
+}
+
+// The records of a list of record dicts (records.cpp; large lists are read on helper threads too).
+std::vector<record> records_from_python(const py::handle& records);
+// sink.upsert(records) of a list of record dicts: converting slices overlaps with sending the previous
+// ones. Raises the first error of either.
+std::int64_t upsert_from_python(sink& target, const py::list& records);
+
 // Query matches as [{"id", "score", "metadata"}], the shape Sink.query and Pipeline.query return.
 py::list matches_to_list(const std::vector<query_match>& matches);
 
@@ -114,11 +128,16 @@ void drain_logs();
 // it.
 using release_gil = py::call_guard<py::gil_scoped_release>;
 
-// f() with the GIL released, for a short call (no ticks: see run_released for long work).
+// f() with the GIL released, for a short call (no ticks: see run_released for long work); the core's
+// logs are forwarded once it returns.
 template <class F>
 auto released(F&& f) {
-  py::gil_scoped_release nogil;
-  return f();
+  auto r = [&] {
+    py::gil_scoped_release nogil;
+    return f();
+  }();
+  drain_logs();
+  return r;
 }
 
 // Runs `work` with the GIL released. The core ticks (at most every 50 ms) reacquire the GIL to

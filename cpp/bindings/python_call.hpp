@@ -1,12 +1,5 @@
 // Calling Python from the core's threads: the one way the adapters of user code (PythonEmbedder,
-// PythonSource, PythonSink) do it. The GIL is taken for the call and the conversion of its result only.
-//
-// A Python exception leaves the call as the core error `Error` (so the core handles it as any failure
-// of that stage: a bad page in validate, a failed partition in fetch), carrying the Python exception.
-// At the boundary it is raised again as a backfill error that names the callable, with the original
-// as its __cause__; a backfill error the callable raised itself passes through as it is. A
-// KeyboardInterrupt (any BaseException that is not an Exception) leaves as `cancelled`, so the core
-// stops as it does for Ctrl-C, and comes back to Python as itself.
+// PythonSource, PythonSink) do it. How errors cross is in docs/architecture.md ("Calling Python").
 #pragma once
 
 #include <functional>
@@ -78,12 +71,12 @@ auto call_python(std::string_view who, F&& f) -> decltype(f()) {
   }
 }
 
-// A Python callable as the plain function the core's callback adapters take: each call converts the
-// arguments, calls it and converts its result to R, through call_python.
-template <class Error, class Signature>
+// A Python callable as the std::function<R(A...)> the core's callback adapters take: each call converts
+// the arguments, calls it and converts its result to R, through call_python.
+template <class Error, class Function>
 struct python_function;
 template <class Error, class R, class... A>
-struct python_function<Error, R(A...)> {
+struct python_function<Error, std::function<R(A...)>> {
   shared_object fn;
   std::string who;
   R operator()(A... args) const {
@@ -92,14 +85,6 @@ struct python_function<Error, R(A...)> {
       if constexpr (!std::is_void_v<R>) return out.template cast<R>();
     });
   }
-};
-
-// The signature S of a std::function<S>.
-template <class F>
-struct signature_of;
-template <class S>
-struct signature_of<std::function<S>> {
-  using type = S;
 };
 
 // Registers the translator that raises the Python exception a core error carries.

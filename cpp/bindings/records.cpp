@@ -1,26 +1,6 @@
-// Records from Python: [{"id": str, "values": [float] | float32/float64 buffer, "metadata": dict}]
-// into core records. This is the part of Sink.upsert that needs the GIL, so it is kept short:
-//   - values: a list or tuple of floats is read item by item with the C API (no pybind11 caster,
-//     no temporary vector of doubles); a buffer of float32 (array.array("f"), numpy) is one memcpy;
-//   - metadata: written as canonical JSON (keys sorted, compact, UTF-8, floats as repr() writes
-//     them) straight from the dict by the core's json::write_canonical, the same bytes
-//     backfill._canonical.dumps gives;
-//   - a large call reads its records on helper threads too (a pack::crew), see below.
-// The rest is the core's: the JSON text (core/json.hpp), the helper threads (pack/crew.hpp), the
-// metadata step and the slices upserted while the next are read (pack/upsert_feed.hpp).
-//
-// Reading without the GIL. Reading 1536 floats a record is ~48 kB of pointers and float objects,
-// bound by how fast one core pulls memory (~3.5 us a record here) rather than by work, so a second
-// thread reading at the same time takes part of the calling thread's load off the critical path
-// (bench/README.md, Pinecone section, has the measurement). The helpers never take the GIL; they
-// read while the calling thread holds it, and the calling thread runs no Python code (it reads
-// records too) until every helper is done, so no thread can change or free the objects. The
-// "plain" reader, which is all the helpers run, keeps to that: it reads exact dicts, str, float,
-// int, bool, None, list and tuple, and never raises, changes a reference count, allocates Python
-// memory or calls anything that could run Python code. A record it cannot read whole (a subclass,
-// a buffer, an int among the values, a lone surrogate, an error to raise) is read again afterwards
-// by the facade's backfill._canonical.record_parts, on the calling thread, in record order, so the
-// first bad record is the one named. Builds without a GIL get no helpers.
+// Records from Python ([{"id", "values", "metadata"}]) into core records: the part of Sink.upsert
+// that needs the GIL. How the plain reader reads on helper threads without the GIL, and why, is in
+// docs/architecture.md ("Reading records from Python").
 #include <Python.h>
 
 #include <algorithm>
@@ -39,7 +19,7 @@
 #include "backfill/core/json_tree.hpp"
 #include "backfill/pack/crew.hpp"
 #include "backfill/pack/upsert_feed.hpp"
-#include "records.hpp"
+#include "bindings.hpp"
 
 namespace backfill::python {
 namespace {
@@ -66,8 +46,6 @@ const keys& key_names() {
   static const keys* k = new keys();  // kept for the life of the process
   return *k;
 }
-
-[[noreturn]] void type_error(const std::string& text) { throw py::type_error(text); }
 
 // ---- the plain reader: safe on a helper thread while the calling thread holds the GIL -----------
 
@@ -216,7 +194,7 @@ bool read_plain(PyObject* d, record& r, scratch_space& scratch) {
 
 // ---- the general reader: the calling thread, with the GIL ---------------------------------------
 
-// A float32 or float64 buffer (C-contiguous), copied as float32; false for any other object.
+// A C-contiguous float32 buffer, copied; false for any other object.
 bool read_buffer(PyObject* obj, std::vector<float>& out) {
   if (!PyObject_CheckBuffer(obj)) return false;
   Py_buffer view;
@@ -226,17 +204,10 @@ bool read_buffer(PyObject* obj, std::vector<float>& out) {
   }
   std::string_view fmt = view.format ? view.format : "B";
   if (!fmt.empty() && (fmt.front() == '<' || fmt.front() == '=' || fmt.front() == '@')) fmt.remove_prefix(1);
-  bool ok = true;
-  if (fmt == "f" && view.itemsize == 4) {
+  const bool ok = fmt == "f" && view.itemsize == 4;
+  if (ok) {
     out.resize(static_cast<std::size_t>(view.len) / 4);
     std::memcpy(out.data(), view.buf, out.size() * 4);
-  } else if (fmt == "d" && view.itemsize == 8) {
-    std::size_t n = static_cast<std::size_t>(view.len) / 8;
-    out.resize(n);
-    const auto* d = static_cast<const double*>(view.buf);
-    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<float>(d[i]);
-  } else {
-    ok = false;
   }
   PyBuffer_Release(&view);
   return ok;
@@ -249,7 +220,7 @@ void read_general(PyObject* d, record& r, py::object& record_parts) {
   py::tuple parts = record_parts(py::handle(d));
   r.id = parts[0].cast<std::string>();
   if (!read_buffer(parts[1].ptr(), r.values))
-    type_error("record " + r.id + ": values are not a float buffer");
+    throw py::type_error("record " + r.id + ": values are not a float32 buffer");
   r.metadata_json = parts[2].cast<std::string>();
 }
 

@@ -9,7 +9,6 @@
 #include "backfill/sources/jira/adf.hpp"
 #include "backfill/sources/jira/jira.hpp"
 #include "bindings.hpp"
-#include "records.hpp"
 
 namespace backfill::python {
 namespace {

@@ -13,7 +13,7 @@ def dumps(value: Any) -> str:
 
 def record_parts(record: Any) -> tuple[bytes, memoryview, bytes]:
     """A record dict of ``Sink.upsert`` as the core stores it: the id in UTF-8, the values as a buffer of
-    float32 or float64, the metadata as canonical JSON in UTF-8 (``"{}"`` when it has none).
+    float32, the metadata as canonical JSON in UTF-8 (``"{}"`` when it has none).
 
     The core reads plain records (exact dicts, lists of floats, JSON types) itself, on several threads;
     it hands every other record here: a dict subclass, values as a float buffer (NumPy, array.array) or
@@ -40,13 +40,19 @@ def record_parts(record: Any) -> tuple[bytes, memoryview, bytes]:
 
 
 def _float_buffer(values: Any, rid: str) -> memoryview:
-    """``values`` as a C-contiguous buffer of float32 or float64: its own when it is one, else a copy."""
+    """``values`` as a C-contiguous buffer of float32: its own when it is one, else a float32 copy."""
     if isinstance(values, (str, bytes)):
         raise TypeError(f"record {rid}: values must be a list of numbers or a float buffer")
     try:
         view = memoryview(values)
-        if view.c_contiguous and view.format.lstrip("<=@") in ("f", "d"):
+        if view.c_contiguous and view.format.lstrip("<=@") == "f":
             return view
+        if view.c_contiguous and view.format.lstrip("<=@") == "d":
+            if hasattr(values, "__array_interface__"):  # NumPy converts without Python floats
+                import numpy as np
+
+                return np.ascontiguousarray(values, dtype=np.float32).data
+            return memoryview(array.array("f", view.cast("B").cast("d")))
     except TypeError:
         pass
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 from dataclasses import dataclass
 from collections.abc import Sequence
 from typing import Any, Callable, ClassVar, Union
@@ -53,8 +54,8 @@ class PythonEmbedder:
 
 def _vectors_of(fn: Callable[[list[str]], Any], dimension: int, who: str) -> Callable[[list[str]], Any]:
     """``fn`` returning what the core copies: a C-contiguous float32 array of shape ``(len(texts), dimension)``
-    when ``fn`` returns an array (copied at once, no Python floats), else its sequence of float sequences. The
-    core checks the rest (the count, each vector's length and numbers); each error names ``who``."""
+    (copied at once, no Python floats), from an array or a sequence of float sequences. Each error names
+    ``who``."""
 
     def vectors(texts: list[str]) -> Any:
         out = fn(texts)
@@ -71,7 +72,17 @@ def _vectors_of(fn: Callable[[list[str]], Any], dimension: int, who: str) -> Cal
             return arr
         if isinstance(out, (str, bytes)) or not isinstance(out, Sequence):
             raise EmbedError(f"{who} returned {type(out).__name__}, expected one vector per text")
-        return out
+        if len(out) != len(texts):
+            raise EmbedError(f"{who} returned {len(out)} vectors for {len(texts)} texts")
+        flat = array.array("f")
+        for i, row in enumerate(out):
+            try:
+                flat.extend(array.array("f", row))
+            except TypeError:
+                raise EmbedError(f"{who} returned a vector {i} that is not a list of numbers") from None
+            if len(flat) != (i + 1) * dimension:
+                raise EmbedError(f"{who} returned a vector of dimension {len(flat) - i * dimension}, expected {dimension}")
+        return memoryview(flat).cast("B").cast("f", (len(texts), dimension)) if texts else flat
 
     return vectors
 

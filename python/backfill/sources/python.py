@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -114,7 +115,11 @@ class _SourceHooks:
             raise SourceError(f"{self.partitions_fn.name} returned a partition name twice: {names}")
         return names
 
-    def pages(self, partition: str, cursor: str) -> Iterator[tuple[str, int, str, str]]:
+    def pages(self, partition: str, cursor: str) -> Callable[[], Optional[tuple[str, int, str, str]]]:
+        """The partition's next page at each call, None after the last."""
+        return functools.partial(next, self._pages(partition, cursor), None)
+
+    def _pages(self, partition: str, cursor: str) -> Iterator[tuple[str, int, str, str]]:
         fn = self.pages_fn
         got = fn(partition, cursor)
         if not isinstance(got, Iterable):
