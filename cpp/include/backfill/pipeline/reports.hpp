@@ -111,9 +111,8 @@ BACKFILL_FIELDS(ingest_report, &s::documents_seen, &s::documents_unchanged, &s::
                 &s::documents_deleted_upstream, &s::documents_written, &s::chunks_written,
                 &s::chunks_embedded, &s::tokens_embedded, &s::embedding_cache_hits, &s::embed_calls,
                 &s::stale_chunks_deleted, &s::upsert_requests, &s::metadata, &s::records_skipped,
-                &s::skipped_ids, &s::unsent, &s::warnings, &s::warning_examples, &s::waits,
-                &s::stage_seconds, &s::quarantined_count, &s::quarantined,
-                &s::memory_peak_bytes)
+                &s::skipped_ids, &s::unsent, &s::warnings, &s::warning_examples, &s::waits, &s::stage_seconds,
+                &s::quarantined_count, &s::quarantined, &s::memory_peak_bytes)
 
 struct reconcile_report {
   std::int64_t listed = 0;             // ids the source holds now
