@@ -58,14 +58,16 @@ LIST
     -o "Dir::State::Lists=$root/apt/lists" -o "Dir::Cache=$root/apt/cache" -o APT::Sandbox::User=root)
   step "fetching Debian sources: ${packages[*]} postgresql-15"
   run "${apt[@]}" update
-  (cd "$root/src" && run "${apt[@]}" source "${packages[@]}")
-  # postgresql-15: the newest version whose source the mirrors serve (debian-security may serve the
-  # binary packages of a release without its source).
-  local v fetched=""
-  for v in $(apt-cache "${apt[@]:1}" showsrc postgresql-15 2>/dev/null | sed -n 's/^Version: //p' | sort -V -r -u); do
-    if (cd "$root/src" && "${apt[@]}" source "postgresql-15=$v" >>"$log" 2>&1); then fetched=$v; break; fi
+  # Each package at the newest version whose source the mirrors serve: debian-security may list a
+  # release (and serve its binary packages) without serving its source.
+  local p v fetched
+  for p in "${packages[@]}" postgresql-15; do
+    fetched=""
+    for v in $(apt-cache "${apt[@]:1}" showsrc "$p" 2>/dev/null | sed -n 's/^Version: //p' | sort -V -r -u); do
+      if (cd "$root/src" && "${apt[@]}" source "$p=$v" >>"$log" 2>&1); then fetched=$v; break; fi
+    done
+    [[ -n $fetched ]] || { tail -n 20 "$log" >&2; echo "deps: no source of $p could be fetched" >&2; exit 1; }
   done
-  [[ -n $fetched ]] || { tail -n 20 "$log" >&2; echo "deps: no source of postgresql-15 could be fetched" >&2; exit 1; }
 }
 
 # The files scripts/deps.lock pins, checked, unpacked into src/<package>-lock with Debian's patches
