@@ -22,7 +22,7 @@ import pytest
 import backfill
 from backfill.cli import main
 from backfill.preflight import PreflightReport
-from conftest import make_export, run_cli
+from conftest import journal_pages, make_export, run_cli
 from github_fake import GitHubFake
 from jira_fake import GONE_BODY, SEARCH, JiraFake
 from openai_fake import DEFAULT_API_KEY as OPENAI_KEY
@@ -290,7 +290,7 @@ def test_a_bad_pinecone_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jir
     r = run(config, PINECONE_API_KEY="pk-wrong-key-0123456789")
     assert r.code == 3 and "sink.api_key" in r.err.strip().splitlines()[-1], r.err
     assert openai.calls == 0
-    assert not list((tmp_path / "work").glob("journal/*/*/*.json")), "nothing fetched before the checks"
+    assert not journal_pages(tmp_path / "work"), "nothing fetched before the checks"
 
 
 def test_the_wrong_dimension(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jira: JiraFake, openai: OpenAIFake,
