@@ -9,11 +9,6 @@
 namespace backfill::python {
 namespace {
 
-log_queue& queue() {
-  static log_queue* q = new log_queue();  // never destroyed: core threads may log during shutdown
-  return *q;
-}
-
 // spdlog's levels (0 trace .. 5 critical) and Python's (5 trace, 10 debug .. 50 critical).
 int python_level(int spd) { return spd <= 0 ? 5 : std::min(spd, 5) * 10; }
 int spdlog_level(int python) { return python <= 5 ? 0 : std::min(5, (python + 9) / 10); }
@@ -21,7 +16,7 @@ int spdlog_level(int python) { return python <= 5 ? 0 : std::min(5, (python + 9)
 }  // namespace
 
 void drain_logs() {
-  log_queue::batch b = queue().take();
+  log_queue::batch b = log_queue::capture().take();
   if (b.records.empty() && b.dropped == 0) return;
   py::object log = py::module_::import("logging").attr("getLogger")("backfill");
   for (auto& [level, message] : b.records) log.attr("log")(python_level(level), "%s", utf8(message));
@@ -29,7 +24,7 @@ void drain_logs() {
 }
 
 void register_logging(py::module_& m) {
-  set_log_function([](int level, const std::string& message) { queue().push(level, message); });
+  log_queue::capture();
   m.def("drain_logs", &drain_logs, "Forward queued core log records to logging.getLogger('backfill').");
   m.def(
       "set_log_level", [](int level) { set_log_level(spdlog_level(level)); }, py::arg("level"),

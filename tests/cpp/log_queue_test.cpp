@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "backfill/core/log.hpp"
+
 #include <thread>
 #include <vector>
 
@@ -35,4 +37,14 @@ TEST(LogQueue, TakesPushesFromManyThreads) {
   auto b = q.take();
   EXPECT_EQ(b.records.size(), 1000u);
   EXPECT_EQ(b.dropped, 200u);
+}
+
+TEST(LogQueue, TheCaptureQueueTakesEveryCoreLogRecord) {
+  log_queue& q = log_queue::capture();
+  backfill::set_log_level(2);
+  backfill::logger()->info("captured {}", 1);
+  auto b = q.take();
+  ASSERT_EQ(b.records.size(), 1u);
+  EXPECT_EQ(b.records[0], (std::pair<int, std::string>{2, "captured 1"}));
+  EXPECT_EQ(&log_queue::capture(), &q);
 }

@@ -1,5 +1,7 @@
 #include "backfill/core/log_queue.hpp"
 
+#include "backfill/core/log.hpp"
+
 namespace backfill {
 
 void log_queue::push(int level, const std::string& message) {
@@ -14,6 +16,15 @@ void log_queue::push(int level, const std::string& message) {
 log_queue::batch log_queue::take() {
   std::lock_guard<std::mutex> lock(mutex_);
   return std::exchange(queued_, batch{});
+}
+
+log_queue& log_queue::capture() {
+  static log_queue* q = [] {
+    auto* queue = new log_queue();
+    set_log_function([queue](int level, const std::string& message) { queue->push(level, message); });
+    return queue;
+  }();
+  return *q;
 }
 
 }  // namespace backfill

@@ -25,6 +25,10 @@ class log_queue {
   // Everything queued and the drop count, leaving the queue empty.
   batch take();
 
+  // The process's queue: from the first call on, every core log record goes to it (set_log_function)
+  // instead of spdlog. Never destroyed: core threads may log during shutdown.
+  static log_queue& capture();
+
  private:
   std::mutex mutex_;
   batch queued_;
