@@ -218,14 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ConfigError as e:
         return _fail(args, 2, f"backfill: config error: {e}", e)
-    except VerificationError as e:
-        if args.json and e.report is not None:
-            _print_json(e.report.to_dict(), 1)
-        elif e.report is not None:
-            print(e.report)
-        print(f"backfill: {e}", file=sys.stderr)
-        return 1
-    except ValidationError as e:
+    except (VerificationError, ValidationError) as e:
         if args.json and e.report is not None:
             _print_json(e.report.to_dict(), 1)
         elif e.report is not None:
