@@ -19,8 +19,6 @@
 namespace backfill::python {
 namespace {
 
-py::object json_value(const std::string& text) { return py::module_::import("json").attr("loads")(text); }
-
 // A component built from its options struct, or from keyword arguments naming the struct's fields.
 template <class S, class O, class Base>
 py::class_<S, Base, std::shared_ptr<S>> bind_built(py::module_& m, const char* name) {
@@ -30,37 +28,14 @@ py::class_<S, Base, std::shared_ptr<S>> bind_built(py::module_& m, const char* n
   return c;
 }
 
-// Every options struct: the components' and the pipeline's.
-void register_options(py::module_& m) {
-  bind_options<jira_options>(m, "JiraOptions");
-  bind_options<github_options>(m, "GitHubOptions");
-  bind_options<slack_export_options>(m, "SlackExportOptions");
-  bind_options<slack_api_options>(m, "SlackApiOptions");
-  bind_options<openai_options>(m, "OpenAIOptions");
-  bind_options<pinecone_options>(m, "PineconeOptions");
-  bind_options<pgvector_options>(m, "PgvectorOptions");
-  bind_options<chunker_options>(m, "ChunkingOptions");
-  bind_options<pipeline_options>(m, "PipelineOptions");
-}
-
 }  // namespace
 
-py::dict stats_dict(const http::client_stats& s) {
-  return py::dict(py::arg("requests") = s.requests, py::arg("attempts") = s.attempts,
-                  py::arg("retries") = s.retries, py::arg("failures") = s.failures,
-                  py::arg("bytes_received") = s.bytes_received, py::arg("max_in_flight") = s.max_in_flight);
-}
-
-py::list matches_to_list(const std::vector<query_match>& matches) {
-  py::list out;
-  for (const auto& mt : matches)
-    out.append(py::dict(py::arg("id") = mt.id, py::arg("score") = mt.score,
-                        py::arg("metadata") = json_value(mt.metadata_json)));
-  return out;
-}
-
 void register_components(py::module_& m) {
-  register_options(m);
+  // Every options struct: the components' and the pipeline's.
+  bind_structs<true, jira_options, github_options, slack_export_options, slack_api_options, openai_options,
+               pinecone_options, pgvector_options, chunker_options, pipeline_options>(
+      m, "JiraOptions", "GitHubOptions", "SlackExportOptions", "SlackApiOptions", "OpenAIOptions",
+      "PineconeOptions", "PgvectorOptions", "ChunkingOptions", "PipelineOptions");
   py::class_<source, std::shared_ptr<source>>(m, "Source")
       .def_property_readonly("kind", &source::kind)
       .def("describe", &source::describe);
@@ -97,7 +72,7 @@ void register_components(py::module_& m) {
       .def_property_readonly(
           "quota_waits", [](const openai_embedder& self) { return self.quota().waits(); },
           "Seconds requests waited for the server's quota, per quota (\"openai tokens\").")
-      .def("http_stats", [](const openai_embedder& self) { return stats_dict(self.http_stats()); });
+      .def("http_stats", [](const openai_embedder& self) { return fields_dict(self.http_stats()); });
 
   py::class_<sink, std::shared_ptr<sink>>(m, "Sink")
       .def_property_readonly("kind", &sink::kind)
@@ -110,23 +85,18 @@ void register_components(py::module_& m) {
           [](sink& self, const std::vector<std::string>& ids) {
             py::dict out;
             for (const auto& r : released([&] { return self.fetch(ids); }))
-              out[py::str(r.id)] = py::dict(py::arg("id") = r.id, py::arg("values") = r.values,
-                                            py::arg("metadata") = json_value(r.metadata_json));
+              out[py::str(r.id)] = fields_dict(r);
             return out;
           },
           py::arg("ids"), "Fetch records by id: a dict id -> record; absent ids are missing.")
       .def("delete", &sink::remove, release_gil(), py::arg("ids"))
       .def("list", &sink::list, release_gil(), py::arg("prefix") = "", py::arg("after") = "",
            py::arg("limit") = 100)
-      .def("stats",
-           [](sink& self) {
-             sink_stats s = released([&] { return self.stats(); });
-             return py::dict(py::arg("count") = s.count, py::arg("dimension") = s.dimension);
-           })
+      .def("stats", [](sink& self) { return fields_dict(released([&] { return self.stats(); })); })
       .def(
           "query",
           [](sink& self, const std::vector<float>& vector, std::size_t top_k) {
-            return matches_to_list(released([&] { return self.query(vector, top_k); }));
+            return fields_dicts(released([&] { return self.query(vector, top_k); }));
           },
           py::arg("vector"), py::arg("top_k") = 10);
   bind_built<pinecone_sink, pinecone_options, sink>(m, "PineconeSink");

@@ -11,25 +11,13 @@
 namespace backfill::python {
 
 void run_released(const std::function<void(run_context&)>& work, py::object progress_cb, py::object cancel) {
-  bool interrupted = false;
-  std::exception_ptr callback_error;
+  // A tick's error (a KeyboardInterrupt, the callbacks' own) stops the run and is raised as itself.
   run_context ctx([&](const backfill::progress& p) -> bool {
     py::gil_scoped_acquire gil;
     drain_logs();
-    if (PyErr_CheckSignals() != 0) {
-      interrupted = true;
-      return true;
-    }
-    try {
-      if (!cancel.is_none() && cancel.attr("is_set")().cast<bool>()) return true;
-      if (!progress_cb.is_none())
-        progress_cb(py::dict(py::arg("phase") = p.phase, py::arg("partition") = p.partition,
-                             py::arg("done") = p.done, py::arg("total") = p.total, py::arg("unit") = p.unit,
-                             py::arg("quota") = p.quota));
-    } catch (py::error_already_set&) {
-      callback_error = std::current_exception();
-      return true;
-    }
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    if (!cancel.is_none() && cancel.attr("is_set")().cast<bool>()) return true;
+    if (!progress_cb.is_none()) progress_cb(fields_dict(p));
     return false;
   });
   try {
@@ -37,8 +25,7 @@ void run_released(const std::function<void(run_context&)>& work, py::object prog
     work(ctx);
   } catch (const cancelled&) {
     drain_logs();
-    if (interrupted) throw py::error_already_set();  // the pending KeyboardInterrupt, as itself
-    if (callback_error) std::rethrow_exception(callback_error);
+    if (ctx.tick_error()) std::rethrow_exception(ctx.tick_error());
     throw;
   } catch (...) {
     drain_logs();
@@ -68,7 +55,7 @@ void def_phase(py::class_<pipeline>& c, const char* name, R (pipeline::*run)(run
 }  // namespace
 
 void register_pipeline(py::module_& m) {
-  bind_reports<partition_plan, plan_report, fetch_report, duplicate_item, bad_page, validate_report,
+  bind_structs<false, partition_plan, plan_report, fetch_report, duplicate_item, bad_page, validate_report,
                sanitize_report, unsent_record, quarantined_item, ingest_report, reconcile_report,
                verify_report, partition_row, workdir_usage, gc_report, status_report, run_report>(
       m, "PartitionPlan", "PlanReport", "FetchReport", "Duplicate", "BadPage", "ValidateReport",
@@ -95,7 +82,7 @@ void register_pipeline(py::module_& m) {
       .def(
           "query",
           [](pipeline& self, const std::string& text, std::size_t top_k) {
-            return matches_to_list(released([&] { return self.query(text, top_k); }));
+            return fields_dicts(released([&] { return self.query(text, top_k); }));
           },
           py::arg("text"), py::arg("top_k") = 5);
 }

@@ -11,8 +11,7 @@
 namespace backfill::python {
 
 void register_preflight(py::module_& m) {
-  bind_report<check_result>(m, "CheckResult");
-  bind_report<preflight_report>(m, "PreflightReport");
+  bind_structs<false, check_result, preflight_report>(m, "CheckResult", "PreflightReport");
   m.def(
       "preflight",
       [](source& src, embedder& emb, sink& snk, const std::filesystem::path& workdir, bool before_run,

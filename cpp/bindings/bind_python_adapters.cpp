@@ -19,15 +19,12 @@ namespace {
 std::vector<std::vector<float>> vectors_of(const py::object& out, std::size_t n, int dimension,
                                            const std::string& who) {
   std::vector<std::vector<float>> vectors;
-  if (n == 0) return vectors;
-  py::buffer_info b = out.cast<py::buffer>().request();
+  std::vector<float> flat;
   const auto width = static_cast<std::size_t>(dimension);
-  if (b.format != py::format_descriptor<float>::format() || b.ndim != 2 || b.shape[0] != py::ssize_t(n) ||
-      b.shape[1] != dimension || b.strides[1] != 4 || b.strides[0] != py::ssize_t(4 * width))
+  if (n && (!float32_buffer(out.ptr(), flat) || flat.size() != n * width))
     throw embed_error(fmt::format("{} returned an array that is not C-contiguous float32 of shape ({}, {})",
                                   who, n, dimension));
-  for (const auto* row = static_cast<const float*>(b.ptr); vectors.size() < n; row += width)
-    vectors.emplace_back(row, row + width);
+  for (auto row = flat.begin(); vectors.size() < n; row += dimension) vectors.emplace_back(row, row + width);
   return vectors;
 }
 
@@ -82,7 +79,6 @@ std::shared_ptr<callback_sink> python_sink(const py::dict& hooks, std::string na
 }  // namespace
 
 void register_python_adapters(py::module_& m) {
-  register_python_exceptions();
   py::class_<callback_embedder, embedder, std::shared_ptr<callback_embedder>>(m, "PythonEmbedder")
       .def(py::init(&python_embedder), py::arg("fn"), py::arg("dimension"), py::arg("name"),
            py::arg("batch_size") = 64, py::arg("concurrency") = 1);

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "backfill/core/context.hpp"
@@ -16,41 +17,32 @@
 #include "backfill/sinks/sink.hpp"
 #include "backfill/sources/callback/callback_source.hpp"
 
-namespace backfill::http {
-struct client_stats;
-}
-
 // Core structs the adapters of Python code (bind_python_adapters.cpp) exchange as tuples of their
-// fields, in order. Declared here so that every binding file sees the same casters.
+// fields (core/fields.hpp), in order. Declared here so that every binding file sees the same casters.
 namespace pybind11::detail {
-template <class T, class... F>
-struct fields_caster {
+template <class T>
+constexpr bool tuple_struct =
+    std::is_same_v<T, backfill::record> || std::is_same_v<T, backfill::fetched_record> ||
+    std::is_same_v<T, backfill::query_match> || std::is_same_v<T, backfill::sink_stats> ||
+    std::is_same_v<T, backfill::callback_page>;
+template <class C, class... V>
+std::tuple<V...> tuple_of(const backfill::field_list<V C::*...>&);
+template <class T>
+struct type_caster<T, std::enable_if_t<tuple_struct<T>>> {
+  using fields = decltype(tuple_of(fields_of(static_cast<const T*>(nullptr))));
   PYBIND11_TYPE_CASTER(T, const_name("tuple"));
   bool load(handle src, bool convert) {
-    make_caster<std::tuple<F...>> fields;
-    if (!fields.load(src, convert)) return false;
-    value = std::make_from_tuple<T>(cast_op<std::tuple<F...>&&>(std::move(fields)));
+    make_caster<fields> items;
+    if (!items.load(src, convert)) return false;
+    value = std::make_from_tuple<T>(cast_op<fields&&>(std::move(items)));
     return true;
   }
   static handle cast(const T& v, return_value_policy, handle) {
-    const auto& [a, b, c] = v;  // record: the one that goes to Python
-    return pybind11::make_tuple(a, b, c).release();
+    list items;
+    fields_of(&v).each([&](std::string_view, auto member) { items.append(pybind11::cast(v.*member)); });
+    return tuple(std::move(items)).release();
   }
 };
-template <>
-struct type_caster<backfill::record>
-    : fields_caster<backfill::record, std::string, std::vector<float>, std::string> {};
-template <>
-struct type_caster<backfill::fetched_record>
-    : fields_caster<backfill::fetched_record, std::string, std::vector<float>, std::string> {};
-template <>
-struct type_caster<backfill::query_match>
-    : fields_caster<backfill::query_match, std::string, double, std::string> {};
-template <>
-struct type_caster<backfill::sink_stats> : fields_caster<backfill::sink_stats, std::int64_t, int> {};
-template <>
-struct type_caster<backfill::callback_page>
-    : fields_caster<backfill::callback_page, std::string, std::int64_t, std::string, std::string> {};
 }  // namespace pybind11::detail
 
 namespace backfill::python {
@@ -70,50 +62,62 @@ void register_testing(py::module_& testing);
 // A struct whose fields are listed beside it (core/fields.hpp) as a Python class with those fields
 // as attributes. Options are read-write, built from keyword arguments over the struct's defaults (an
 // unknown name raises AttributeError), so a default instance is where Python reads every default
-// from. Reports are read-only.
+// from (bind_struct<T, true>). Reports are read-only (bind_struct<T>).
 template <class T>
 T options_from(const py::kwargs& kw) {
   py::object o = py::cast(T{});
   for (auto item : kw) py::setattr(o, item.first, item.second);
   return o.cast<T>();
 }
-template <class T>
-py::class_<T> bind_options(py::module_& m, const char* name) {
+template <class T, bool options = false>
+py::class_<T> bind_struct(py::module_& m, const char* name) {
   py::class_<T> c(m, name);
-  c.def(py::init(&options_from<T>));
+  if constexpr (options) c.def(py::init(&options_from<T>));
   fields_of(static_cast<const T*>(nullptr)).each([&](std::string_view field, auto member) {
-    c.def_readwrite(std::string(field).c_str(), member);
-  });
-  return c;
-}
-template <class T>
-py::class_<T> bind_report(py::module_& m, const char* name) {
-  py::class_<T> c(m, name);
-  fields_of(static_cast<const T*>(nullptr)).each([&](std::string_view field, auto member) {
-    c.def_readonly(std::string(field).c_str(), member);
+    if constexpr (options)
+      c.def_readwrite(std::string(field).c_str(), member);
+    else
+      c.def_readonly(std::string(field).c_str(), member);
   });
   return c;
 }
 
-// bind_report<T>(m, name) for each report type and name, paired in order.
-template <class... T, class... Name>
-void bind_reports(py::module_& m, Name... names) {
-  static_assert(sizeof...(T) == sizeof...(Name), "one name per report");
-  (bind_report<T>(m, names), ...);
+// bind_struct<T, options>(m, name) for each type and name, paired in order.
+template <bool options, class... T, class... Name>
+void bind_structs(py::module_& m, Name... names) {
+  static_assert(sizeof...(T) == sizeof...(Name), "one name per struct");
+  (bind_struct<T, options>(m, names), ...);
 }
 
 // The records of a list of record dicts (records.cpp; large lists are read on helper threads too).
 std::vector<record> records_from_python(const py::handle& records);
+// A C-contiguous float32 buffer's items, copied; false for any other object.
+bool float32_buffer(PyObject* obj, std::vector<float>& out);
 // sink.upsert(records) of a list of record dicts: converting slices overlaps with sending the previous
 // ones. Raises the first error of either.
 std::int64_t upsert_from_python(sink& target, const py::list& records);
 
-// Query matches as [{"id", "score", "metadata"}], the shape Sink.query and Pipeline.query return.
-py::list matches_to_list(const std::vector<query_match>& matches);
-
-// An HTTP engine's counters as {"requests", "attempts", "retries", "failures", "bytes_received",
-// "max_in_flight"}.
-py::dict stats_dict(const http::client_stats& s);
+// A struct whose fields are listed beside it as a dict, field name -> value; a field `x_json` (JSON
+// text, as a record's metadata) becomes "x", parsed. fields_dicts: a list of them.
+template <class T>
+py::dict fields_dict(const T& v) {
+  py::dict d;
+  fields_of(&v).each([&](std::string_view field, auto member) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(v.*member)>, std::string>)
+      if (field.ends_with("_json")) {
+        d[py::str(field.substr(0, field.size() - 5))] = py::module_::import("json").attr("loads")(v.*member);
+        return;
+      }
+    d[py::str(field)] = py::cast(v.*member);
+  });
+  return d;
+}
+template <class T>
+py::list fields_dicts(const std::vector<T>& items) {
+  py::list out;
+  for (const T& item : items) out.append(fields_dict(item));
+  return out;
+}
 
 // A Python str of UTF-8 text, invalid bytes replaced (never a UnicodeDecodeError).
 py::object utf8(const std::string& s);

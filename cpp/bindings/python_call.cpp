@@ -19,15 +19,4 @@ bool is_backfill_error(const py::object& exc) {
 
 std::string type_name(const py::object& value) { return py::str(py::type::of(value).attr("__name__")); }
 
-void register_python_exceptions() {
-  // Registered after the table of core errors, so it is tried first.
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const python_exception& e) {
-      e.restore();
-    }
-  });
-}
-
 }  // namespace backfill::python

@@ -87,7 +87,4 @@ struct python_function<Error, std::function<R(A...)>> {
   }
 };
 
-// Registers the translator that raises the Python exception a core error carries.
-void register_python_exceptions();
-
 }  // namespace backfill::python

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <deque>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -17,24 +16,14 @@
 
 #include "backfill/core/json.hpp"
 #include "backfill/core/json_tree.hpp"
-#include "backfill/pack/crew.hpp"
+#include "backfill/pack/record_reader.hpp"
 #include "backfill/pack/upsert_feed.hpp"
 #include "bindings.hpp"
 
 namespace backfill::python {
 namespace {
 
-// Scratch space of one thread reading records.
-struct scratch_space {
-  // UTF-8 of the non-ASCII strings in use (a dict's keys are all in use while it is sorted); a deque,
-  // so that views into earlier texts stay valid as more are added.
-  std::deque<std::string> texts;
-  std::size_t used = 0;
-  std::string& next_text() {
-    if (used == texts.size()) texts.emplace_back();
-    return texts[used++];
-  }
-};
+using pack::text_scratch;
 
 struct keys {
   PyObject* id = PyUnicode_InternFromString("id");
@@ -50,7 +39,7 @@ const keys& key_names() {
 // ---- the plain reader: safe on a helper thread while the calling thread holds the GIL -----------
 
 // The UTF-8 of an exact str, from its code points: `view` points into the str itself when it is
-// ASCII, else into `scratch` (which only grows, so that its memory is written once and reused).
+// ASCII, else into `scratch` (json::encode_utf8).
 // False for a lone surrogate (not UTF-8) or a string not yet in the canonical form (only from
 // deprecated APIs, before 3.12).
 bool str_utf8(PyObject* s, std::string_view& view, std::string& scratch) {
@@ -62,18 +51,7 @@ bool str_utf8(PyObject* s, std::string_view& view, std::string& scratch) {
     view = std::string_view(static_cast<const char*>(PyUnicode_DATA(s)), static_cast<std::size_t>(n));
     return true;
   }
-  const int kind = PyUnicode_KIND(s);
-  const std::size_t per_unit = kind == PyUnicode_1BYTE_KIND ? 2 : kind == PyUnicode_2BYTE_KIND ? 3 : 4;
-  const std::size_t room = static_cast<std::size_t>(n) * per_unit;
-  if (scratch.size() < room) scratch.resize(room);
-  const auto units = static_cast<std::size_t>(n);
-  char* end = kind == PyUnicode_1BYTE_KIND ? json::encode_utf8(PyUnicode_1BYTE_DATA(s), units, scratch.data())
-              : kind == PyUnicode_2BYTE_KIND
-                  ? json::encode_utf8(PyUnicode_2BYTE_DATA(s), units, scratch.data())
-                  : json::encode_utf8(PyUnicode_4BYTE_DATA(s), units, scratch.data());
-  if (!end) return false;
-  view = std::string_view(scratch.data(), static_cast<std::size_t>(end - scratch.data()));
-  return true;
+  return json::encode_utf8(PyUnicode_DATA(s), PyUnicode_KIND(s), static_cast<std::size_t>(n), scratch, view);
 }
 
 // Metadata as a json_tree (core/json_tree.hpp writes it): exact dicts with str keys, str, float, int,
@@ -82,7 +60,7 @@ bool str_utf8(PyObject* s, std::string_view& view, std::string& scratch) {
 struct python_tree {
   using node = PyObject*;
   using mark = std::size_t;
-  scratch_space& scratch;
+  text_scratch& scratch;
   json::value_kind kind_of(node v) const {
     using json::value_kind;
     if (PyUnicode_CheckExact(v)) return value_kind::string;
@@ -159,7 +137,7 @@ bool same_key(PyObject* k, PyObject* name) {
 }
 
 // A whole record, or false (and `r` in any state) for the general reader to do it again.
-bool read_plain(PyObject* d, record& r, scratch_space& scratch) {
+bool read_plain(PyObject* d, record& r, text_scratch& scratch) {
   if (!PyDict_CheckExact(d)) return false;
   const keys& names = key_names();
   PyObject *id = nullptr, *values = nullptr, *metadata = nullptr;
@@ -194,8 +172,9 @@ bool read_plain(PyObject* d, record& r, scratch_space& scratch) {
 
 // ---- the general reader: the calling thread, with the GIL ---------------------------------------
 
-// A C-contiguous float32 buffer, copied; false for any other object.
-bool read_buffer(PyObject* obj, std::vector<float>& out) {
+}  // namespace
+
+bool float32_buffer(PyObject* obj, std::vector<float>& out) {
   if (!PyObject_CheckBuffer(obj)) return false;
   Py_buffer view;
   if (PyObject_GetBuffer(obj, &view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) != 0) {
@@ -213,61 +192,47 @@ bool read_buffer(PyObject* obj, std::vector<float>& out) {
   return ok;
 }
 
+namespace {
+
 // A record the plain reader could not read whole, through backfill._canonical.record_parts, which
 // raises naming the record at fault.
 void read_general(PyObject* d, record& r, py::object& record_parts) {
   if (!record_parts) record_parts = py::module_::import("backfill._canonical").attr("record_parts");
   py::tuple parts = record_parts(py::handle(d));
   r.id = parts[0].cast<std::string>();
-  if (!read_buffer(parts[1].ptr(), r.values))
+  if (!float32_buffer(parts[1].ptr(), r.values))
     throw py::type_error("record " + r.id + ": values are not a float32 buffer");
   r.metadata_json = parts[2].cast<std::string>();
 }
 
 // ---- records_from_python ---------------------------------------------------------------------
 
-constexpr std::size_t worth_helpers = 64;    // fewer records are read faster alone
-constexpr std::size_t records_per_grab = 8;  // small enough to even out the helpers' shares
-
-std::size_t helpers_for(std::size_t records) {
+// Without a GIL (a free-threaded build) nothing keeps other threads off the objects: no helpers.
 #ifdef Py_GIL_DISABLED
-  (void)records;
-  return 0;  // no GIL, so nothing keeps other threads off the objects
+pack::record_reader reader_for(std::size_t) { return pack::record_reader(0); }
 #else
-  return records >= worth_helpers ? pack::crew::default_helpers() : 0;
-#endif
+pack::record_reader reader_for(std::size_t n) {
+  return pack::record_reader(pack::record_reader::helpers_for(n));
 }
+#endif
 
-// Readers of one call: the helper threads and each one's scratch space ([0] is the calling thread's).
-struct readers {
-  explicit readers(std::size_t helpers) : crew(helpers, records_per_grab), scratch(helpers + 1) {}
-  pack::crew crew;
-  std::deque<scratch_space> scratch;
-};
-
-// Records [begin, end) of `records` into `out`, read by this thread and the crew's helpers.
+// Records [begin, end) of `records` into `out`, read by this thread and the reader's helpers.
 void records_from_python(const py::list& records, std::size_t begin, std::size_t end,
-                         std::vector<record>& out, readers& with) {
-  // Records already in `out` (a slice handed back for reuse) keep their memory: the strings and
-  // vectors are assigned and resized, not allocated again.
-  const std::size_t n = end - begin;
-  out.resize(n);
+                         std::vector<record>& out, pack::record_reader& reader) {
   key_names();  // made here, with the GIL (interning is a Python call): the helpers only read them
   PyObject** items = PySequence_Fast_ITEMS(records.ptr()) + begin;
-  std::vector<char> general(n, 0);
-  with.crew.run(n, [&](std::size_t lo, std::size_t hi, std::size_t worker) {
-    for (std::size_t i = lo; i < hi; ++i) general[i] = !read_plain(items[i], out[i], with.scratch[worker]);
-  });
-  // Every helper is done: from here on Python code may run (dumps, __float__, errors), and may
-  // even change the list, so each record is looked up again and held while it is read.
   py::object record_parts;  // imported when first needed
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!general[i]) continue;
-    if (begin + i >= static_cast<std::size_t>(PyList_GET_SIZE(records.ptr())))
-      throw py::value_error("the list of records changed while it was being read");
-    py::object item = py::reinterpret_borrow<py::object>(PyList_GET_ITEM(records.ptr(), begin + i));
-    read_general(item.ptr(), out[i], record_parts);
-  }
+  reader.read(
+      end - begin, out,
+      [&](std::size_t i, record& r, text_scratch& scratch) { return read_plain(items[i], r, scratch); },
+      [&](std::size_t i, record& r) {
+        // Every helper is done: Python code may run (dumps, __float__, errors), and may even change
+        // the list, so each record is looked up again and held while it is read.
+        if (begin + i >= static_cast<std::size_t>(PyList_GET_SIZE(records.ptr())))
+          throw py::value_error("the list of records changed while it was being read");
+        py::object item = py::reinterpret_borrow<py::object>(PyList_GET_ITEM(records.ptr(), begin + i));
+        read_general(item.ptr(), r, record_parts);
+      });
 }
 
 }  // namespace
@@ -276,19 +241,19 @@ std::vector<record> records_from_python(const py::handle& records) {
   py::list list = py::reinterpret_borrow<py::object>(records);  // a copy only when it is not a list
   std::vector<record> out;
   const std::size_t n = py::len(list);
-  readers with(helpers_for(n));
-  records_from_python(list, 0, n, out, with);
+  pack::record_reader reader = reader_for(n);
+  records_from_python(list, 0, n, out, reader);
   return out;
 }
 
 std::int64_t upsert_from_python(sink& target, const py::list& records) {
   // Slices are read here, with the GIL, while the core fits and sends the ones before without it.
   const std::size_t n = py::len(records);
-  readers with(helpers_for(n));
+  pack::record_reader reader = reader_for(n);
   return pack::upsert_in_slices(
       target, n,
       [&](std::size_t begin, std::size_t end, std::vector<record>& out) {
-        records_from_python(records, begin, end, out, with);
+        records_from_python(records, begin, end, out, reader);
       },
       [](const std::function<void()>& fn) {
         py::gil_scoped_release nogil;

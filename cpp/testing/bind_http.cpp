@@ -237,7 +237,7 @@ void register_http(py::module_& m) {
           },
           py::arg("requests"), py::arg("raise_on_error") = true,
           "Many requests in flight at once (within the limits); results in order.")
-      .def("stats", [](client& self) { return stats_dict(self.stats()); })
+      .def("stats", [](client& self) { return fields_dict(self.stats()); })
       .def("scrub", &client::scrub, py::arg("text"));
 
   m.def(

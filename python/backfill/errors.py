@@ -112,6 +112,16 @@ class HttpError(BackfillError, OSError):
         """True when the retry budget ran out on something retrying can fix (``retryable``)."""
         return self.retryable
 
+    @classmethod
+    def _from_core(cls, message: str, status: int, method: str, url: str, request_id: str, body: str,
+                   attempts: int, retryable: bool, grpc_status: int) -> HttpError:
+        """The twin of the core's ``http_error``, from its fields in order (``grpc_status`` -1: none)."""
+        e = cls(message)
+        e.status, e.method, e.url, e.request_id, e.body = status, method, url, request_id, body
+        e.attempts, e.retryable = attempts, retryable
+        e.grpc_status = grpc_status if grpc_status >= 0 else None
+        return e
+
 
 class SinkError(BackfillError, RuntimeError):
     """The sink refused or lost a write."""

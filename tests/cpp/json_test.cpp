@@ -196,6 +196,23 @@ TEST(Json, ReplacesEscapedNulsOnlyWhereTheyAreEscapes) {
   EXPECT_EQ(tail, "\\u0000{\"a\":\"\xEF\xBF\xBD\"}");
 }
 
+TEST(Json, EncodesCodeUnitsOfEachWidthIntoAScratchThatOnlyGrows) {
+  const std::uint8_t latin1[] = {'c', 'a', 'f', 0xE9};
+  const std::uint16_t ucs2[] = {0x6771, 0x4EAC};
+  const std::uint32_t ucs4[] = {'a', 0x1F600};
+  std::string scratch;
+  std::string_view out;
+  ASSERT_TRUE(bj::encode_utf8(latin1, 1, 4, scratch, out));
+  EXPECT_EQ(out, "caf\xC3\xA9");
+  ASSERT_TRUE(bj::encode_utf8(ucs2, 2, 2, scratch, out));
+  EXPECT_EQ(out, "\xE6\x9D\xB1\xE4\xBA\xAC");
+  EXPECT_EQ(scratch.size(), 8u);  // room for the four Latin-1 units is kept
+  ASSERT_TRUE(bj::encode_utf8(ucs4, 4, 2, scratch, out));
+  EXPECT_EQ(out, "a\xF0\x9F\x98\x80");
+  const std::uint16_t lone_surrogate[] = {'x', 0xD800};
+  EXPECT_FALSE(bj::encode_utf8(lone_surrogate, 2, 2, scratch, out));
+}
+
 TEST(Json, Utf8PrefixNeverCutsACodePoint) {
   std::string s = "a東b";  // 1 + 3 + 1 bytes
   EXPECT_EQ(bj::utf8_prefix(s, 1), "a");

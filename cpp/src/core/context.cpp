@@ -16,7 +16,12 @@ void run_context::checkpoint() {
   last_ = now;
   progress_board::post(progress_, now, this);
   progress_.quota = progress_board::binding(now);
-  if (tick_(progress_)) request_stop();
+  try {
+    if (tick_(progress_)) request_stop();
+  } catch (...) {
+    tick_error_ = std::current_exception();
+    request_stop();
+  }
   if (stop_requested()) throw cancelled();
 }
 

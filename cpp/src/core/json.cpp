@@ -366,5 +366,15 @@ char* encode_utf8(const std::uint16_t* units, std::size_t n, char* out) noexcept
 char* encode_utf8(const std::uint32_t* units, std::size_t n, char* out) noexcept {
   return encode_units(units, n, out);
 }
+bool encode_utf8(const void* units, int width, std::size_t n, std::string& scratch, std::string_view& out) {
+  const std::size_t room = n * (width == 1 ? 2 : width == 2 ? 3 : 4);
+  if (scratch.size() < room) scratch.resize(room);
+  char* end = width == 1   ? encode_units(static_cast<const std::uint8_t*>(units), n, scratch.data())
+              : width == 2 ? encode_units(static_cast<const std::uint16_t*>(units), n, scratch.data())
+                           : encode_units(static_cast<const std::uint32_t*>(units), n, scratch.data());
+  if (!end) return false;
+  out = std::string_view(scratch.data(), static_cast<std::size_t>(end - scratch.data()));
+  return true;
+}
 
 }  // namespace backfill::json

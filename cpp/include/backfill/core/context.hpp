@@ -6,12 +6,15 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "backfill/core/fields.hpp"
 
 namespace backfill {
 
@@ -23,12 +26,15 @@ struct progress {
   std::string unit;         // "pages", "documents", "records"
   std::string quota;        // the quota holding the phase back at this tick ("openai tokens"), or ""
 };
+BACKFILL_FIELDS(progress, &s::phase, &s::partition, &s::done, &s::total, &s::unit, &s::quota)
 
 // One run_context per phase call, used from the thread that runs the phase (request_stop() may be
 // called from any thread).
 class run_context {
  public:
-  using tick_fn = std::function<bool(const progress&)>;  // returns true to stop
+  // Returns true to stop. An error it raises stops the run too: the phase unwinds with cancelled,
+  // and tick_error() holds the error for the caller to raise in its place.
+  using tick_fn = std::function<bool(const progress&)>;
 
   run_context() = default;
   explicit run_context(tick_fn tick, std::chrono::milliseconds interval = std::chrono::milliseconds(50))
@@ -45,6 +51,7 @@ class run_context {
 
   void request_stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
   bool stop_requested() const noexcept { return stop_.load(std::memory_order_relaxed); }
+  std::exception_ptr tick_error() const noexcept { return tick_error_; }
 
   progress& state() noexcept { return progress_; }
   // Ticks the state the previous phase ended in (when it was another phase), then starts `phase`
@@ -64,6 +71,7 @@ class run_context {
   std::chrono::milliseconds interval_{50};
   std::chrono::steady_clock::time_point last_{};
   std::atomic<bool> stop_{false};
+  std::exception_ptr tick_error_;
   progress progress_;
   mutable std::mutex warn_mu_;
   std::int64_t warnings_ = 0;

@@ -7,6 +7,8 @@
 #include <variant>
 #include <vector>
 
+#include "backfill/core/fields.hpp"
+
 namespace backfill {
 
 // A flat metadata value: the types every vector database accepts.
@@ -66,6 +68,7 @@ struct record {
   std::vector<float> values;
   std::string metadata_json;
 };
+BACKFILL_FIELDS(record, &s::id, &s::values, &s::metadata_json)
 
 // What a sink returns from fetch.
 struct fetched_record {
@@ -73,12 +76,14 @@ struct fetched_record {
   std::vector<float> values;
   std::string metadata_json;
 };
+BACKFILL_FIELDS(fetched_record, &s::id, &s::values, &s::metadata_json)
 
 struct query_match {
   std::string id;
   double score = 0;
   std::string metadata_json;
 };
+BACKFILL_FIELDS(query_match, &s::id, &s::score, &s::metadata_json)
 
 std::string chunk_id(std::string_view doc_id, int index);
 

@@ -48,5 +48,8 @@ std::string_view utf8_prefix(std::string_view s, std::size_t max_bytes) noexcept
 char* encode_utf8(const std::uint8_t* units, std::size_t n, char* out) noexcept;
 char* encode_utf8(const std::uint16_t* units, std::size_t n, char* out) noexcept;
 char* encode_utf8(const std::uint32_t* units, std::size_t n, char* out) noexcept;
+// The same for units of `width` bytes (1, 2 or 4), into `scratch`, grown to room for them and never
+// shrunk (its memory is written once and reused): `out` views the text; false at a lone surrogate.
+bool encode_utf8(const void* units, int width, std::size_t n, std::string& scratch, std::string_view& out);
 
 }  // namespace backfill::json

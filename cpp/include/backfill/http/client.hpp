@@ -25,6 +25,7 @@
 
 #include "backfill/core/context.hpp"
 #include "backfill/core/errors.hpp"
+#include "backfill/core/fields.hpp"
 #include "backfill/http/options.hpp"
 #include "backfill/http/request.hpp"
 
@@ -41,6 +42,8 @@ struct client_stats {
   std::int64_t bytes_received = 0;
   int max_in_flight = 0;  // largest number of transfers at once
 };
+BACKFILL_FIELDS(client_stats, &s::requests, &s::attempts, &s::retries, &s::failures, &s::bytes_received,
+                &s::max_in_flight)
 
 class client {
  public:

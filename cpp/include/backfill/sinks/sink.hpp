@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backfill/core/document.hpp"
+#include "backfill/core/fields.hpp"
 
 namespace backfill {
 
@@ -20,6 +21,7 @@ struct sink_stats {
   std::int64_t count = 0;  // records in the sink's namespace
   int dimension = 0;       // 0 when the index is empty and has no fixed dimension
 };
+BACKFILL_FIELDS(sink_stats, &s::count, &s::dimension)
 
 // A sink is used by one thread at a time; the pipeline serializes its calls.
 class sink {

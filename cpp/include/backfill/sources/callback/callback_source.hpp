@@ -25,6 +25,7 @@ struct callback_page {
   std::string next_cursor;  // "" on the last page
   std::string watermark;
 };
+BACKFILL_FIELDS(callback_page, &s::body, &s::items, &s::next_cursor, &s::watermark)
 
 // Each hook may be called from several pipeline threads at once; what a hook throws leaves the source
 // as it is. The optional ones (empty std::function) turn the matching feature off.
