@@ -4,7 +4,6 @@ fetch holds a partition's newest page until the next one has passed the paginati
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,22 +13,10 @@ from github_fake import GitHubFake
 from jira_fake import JiraFake
 from openai_fake import OpenAIFake
 from pinecone_fake import PineconeFake
-from slack_api_fake import SlackApiFake
-from test_preflight import DIM, assert_fails_fast_naming, check, failed, run, slack_fake, source_of, write
+from test_preflight import (  # noqa: F401  (openai, pinecone: the fakes' fixtures)
+    assert_fails_fast_naming, check, failed, openai, pinecone, run, slack_fake, source_of, write)
 
 FIX = "check that the source's URL is the service itself"
-
-
-@pytest.fixture()
-def openai() -> Iterator[OpenAIFake]:
-    with OpenAIFake() as fake:
-        yield fake
-
-
-@pytest.fixture()
-def pinecone() -> Iterator[PineconeFake]:
-    with PineconeFake(dimension=DIM) as fake:
-        yield fake
 
 
 def jira_stuck() -> tuple[Any, str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -18,38 +17,19 @@ import pytest
 import pg_server
 from backfill import _core
 from backfill.cli import main
-from conftest import journal_pages, make_export, run_cli
-from test_pgvector import pg, table  # noqa: F401  (the PostgreSQL server and a fresh table name)
+from conftest import journal_pages, make_export, run_cli, write_config
+from test_pgvector import pg, sink_section, table  # noqa: F401  (the PostgreSQL server, a fresh table name)
 
 DIM = 8
 
 
-def config(tmp_path: Path, table: str, *, create: bool = True, extra: str = "") -> Path:  # noqa: F811
+def config(tmp_path: Path, table: str, *, create: bool = True) -> Path:  # noqa: F811
     export = tmp_path / "export"
     if not export.exists():
         make_export(export, channels=1, days=1, messages_per_day=3)
-    path = tmp_path / "backfill.toml"
-    path.write_text(textwrap.dedent(f"""\
-        [run]
-        name = "pf"
-        workdir = "{tmp_path / 'work'}"
-
-        [source]
-        type = "slack_export"
-        path = "{export}"
-
-        [embedder]
-        type = "hash"
-        dimension = {DIM}
-
-        [sink]
-        type = "pgvector"
-        dsn = "${{DATABASE_URL}}"
-        table = "{table}"
-        namespace = "pf"
-        create = {'true' if create else 'false'}
-        """) + extra)
-    return path
+    sink = sink_section(table, namespace="pf", extra=f"create = {'true' if create else 'false'}\n")
+    return write_config(tmp_path / "backfill.toml", export, name="pf", workdir=tmp_path / "work", dimension=DIM,
+                        extra=sink)
 
 
 def check(path: Path, monkeypatch: pytest.MonkeyPatch, dsn: str) -> tuple[int, dict[str, Any], str, float]:
