@@ -184,3 +184,11 @@ def test_a_user_who_may_only_read_the_table(
     result = check(config(tmp_path, table), monkeypatch, dsn)
     assert_fails_naming(result, "privileges", f"user {name} lacks INSERT, UPDATE, DELETE on public.{table}",
                         f"GRANT SELECT, INSERT, UPDATE, DELETE ON public.{table} TO {name}")
+
+
+def test_a_wrong_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg: pg_server.Server,  # noqa: F811
+                          table: str) -> None:  # noqa: F811
+    result = check(config(tmp_path, table), monkeypatch, pg.dsn(password="wrong-Pa55word"))
+    assert_fails_naming(result, "connection", "password authentication failed", "sink.dsn")
+    assert "wrong-Pa55word" not in json.dumps(result[1]) + result[2]
+    assert sink_checks(result[1])["table"]["status"] == "skipped"
