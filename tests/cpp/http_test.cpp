@@ -156,6 +156,29 @@ TEST(PaginationGuard, RepeatedCursorBodyAndIds) {
   }
 }
 
+// A page that names, as the next one's cursor, a cursor that already fetched a page (its own here) is
+// refused at once, before the request that would use it; its error ends with the fix.
+TEST(PaginationGuard, ANextCursorThatFetchedAPageIsRefusedOnThePageThatNamesIt) {
+  pagination_guard g("GitHub issues of acme/widgets");
+  g.check("", "[1]", {"1"}, "https://h/x?page=2");
+  try {
+    g.check("https://h/x?page=2", "[2]", {"2"}, "https://h/x?page=2");
+    FAIL();
+  } catch (const pagination_error& e) {
+    const std::string w = e.what();
+    EXPECT_NE(w.find("page 2 (cursor 'https://h/x?page=2') names cursor 'https://h/x?page=2'"),
+              std::string::npos)
+        << w;
+    EXPECT_NE(w.find("already fetched page 2"), std::string::npos) << w;
+    EXPECT_NE(w.find(repeating_server_fix), std::string::npos) << w;
+  }
+  pagination_guard fine("fine");
+  fine.check("", "[1]", {"1"}, "t2");
+  fine.check("t2", "[2]", {"2"}, "t3");
+  fine.check("t3", "[3]", {"3"});
+  EXPECT_EQ(fine.pages(), 3);
+}
+
 // A partition of many pages: the guard's id table grows many times over, keeps every id with the page
 // that first had it, and still names that page when an id comes back thousands of pages later.
 TEST(PaginationGuard, ManyIdsKeepTheirFirstPage) {

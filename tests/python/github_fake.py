@@ -14,6 +14,8 @@ in ../shared/fixtures/real/github, facts of ../shared/API_FACTS.md §4).
     over it gets 403 with remaining 0;
   - secondary limits: ``secondary_burst(n, retry_after)`` answers the next n requests 403 with Retry-After
     and GitHub's message;
+  - broken paginators: ``stuck_pages = "page"``: every list ignores ``page`` (page 1 again, its Link next
+    page 2); ``stuck_pages = "link"``: pages are right, but every Link next names page 2;
   - ETags on every 200, and 304 (not counted against the budget) for a matching If-None-Match.
 
 Every request is checked against the API's rules (the headers GitHub asks for, per_page ≤ 100, known query
@@ -182,6 +184,7 @@ class GitHubFake(ServedFake):
         self.primary_answered = 0
         self.not_modified = 0
         self.mangle: Callable[[str, bytes], bytes] | None = None  # (path, body) -> the body sent instead
+        self.stuck_pages = ""  # "page" or "link": a broken paginator (see the module's docstring)
         self._spec_params = self._load_spec() if validate else None
         self._clock = parse_iso("2024-01-01T00:00:00Z")
         for full, count in (repos or {"acme/widgets": 40}).items():
@@ -502,14 +505,15 @@ class GitHubFake(ServedFake):
     def _page(self, items: list[Any], q: dict[str, str], path: str, extra: dict[str, str],
               shape: Callable[[Any], Any]) -> tuple[int, Any]:
         per_page = min(int(q.get("per_page", "30")), 100)
-        page = int(q.get("page", "1"))
+        page = 1 if self.stuck_pages == "page" else int(q.get("page", "1"))
         last = max(1, -(-len(items) // per_page))
         links = []
 
         def url(p: int) -> str:
             return f"{self.url}{path}?{urlencode({**q, 'page': str(p)})}"
         if page < last:
-            links += [f'<{url(page + 1)}>; rel="next"', f'<{url(last)}>; rel="last"']
+            following = 2 if self.stuck_pages == "link" else page + 1
+            links += [f'<{url(following)}>; rel="next"', f'<{url(last)}>; rel="last"']
         if page > 1:
             links += [f'<{url(page - 1)}>; rel="prev"', f'<{url(1)}>; rel="first"']
         if links:

@@ -16,6 +16,7 @@ of shared/API_FACTS.md section 3, and switchable failure modes. A test fixture, 
         slack.expire_cursors()                              # cursors handed out so far: invalid_cursor
         slack.expire_cursors(after=3)                       # ... those handed out before 3 more answers
         slack.ratelimit_in_body(2)                          # the next 2 calls: HTTP 200 ok:false ratelimited
+        slack.stuck_cursor()                                # history ignores its cursor: page 1, forever
         slack.kill_at("conversations.replies", 50, pid)     # SIGKILL pid as the 50th such call arrives
 
 Each method has a token bucket that refills continuously at its tier's rate (Tier 2: 20 a minute for
@@ -129,6 +130,7 @@ class SlackApiFake(ServedFake):
         self._seq = 0
         self._version = 0  # bumped by every change of messages
         self._expire_after = 0  # answers to go until the cursors handed out expire (0: none pending)
+        self._stuck: set[str] = set()  # methods whose pages ignore the cursor (stuck_cursor)
         self._kill: tuple[str, int, int] | None = None  # (method, nth call, pid)
         self._kill_seen = 0
         self.mangle: Callable[[str, bytes], bytes] | None = None  # (method, body) -> the body sent instead
@@ -244,6 +246,12 @@ class SlackApiFake(ServedFake):
             else:
                 self._cursor_epoch += 1
 
+    def stuck_cursor(self, method: str = "conversations.history") -> None:
+        """A broken paginator: `method` ignores the cursor it is given, so every page is the first one,
+        whose next_cursor points at the second, forever."""
+        with self._lock:
+            self._stuck.add(method)
+
     def ratelimit_in_body(self, n: int) -> None:
         self._body_limits = n
 
@@ -331,7 +339,7 @@ class SlackApiFake(ServedFake):
 
     def _page(self, method: str, call: str, items: list[Any], params: dict[str, str], key: str,
               default_limit: int = 100, head: list[Any] | None = None) -> dict[str, Any]:
-        offset = self._offset(call, params.get("cursor", ""))
+        offset = 0 if method in self._stuck else self._offset(call, params.get("cursor", ""))
         if offset is None:
             return {"ok": False, "error": "invalid_cursor"}
         limit = int(params.get("limit") or default_limit)

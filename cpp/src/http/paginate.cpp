@@ -131,7 +131,7 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
       }
     }
     try {
-      guard.check(cursor, body, p.ids);
+      guard.check(cursor, body, p.ids, p.next_cursor);
     } catch (const pagination_error& e) {
       throw pagination_error(c.scrub(e.what()));  // the client's secrets, wherever they appear
     }

@@ -45,28 +45,35 @@ void pagination_guard::id_pages::grow() {
 
 pagination_guard::pagination_guard(std::string what) : what_(std::move(what)) {}
 
+namespace {
+
+// Cursors may be URLs (Link paging) carrying credentials: only their scrubbed form is quoted.
+std::string shown_cursor(std::string_view cursor) {
+  return excerpt(cursor.find("://") != std::string_view::npos ? scrub_url(cursor) : std::string(cursor), 120);
+}
+
+}  // namespace
+
 void pagination_guard::check(std::string_view raw_cursor, std::string_view body,
-                             const std::vector<std::string>& ids) {
+                             const std::vector<std::string>& ids, std::string_view next_cursor) {
   const std::int64_t page_no = ++pages_;
-  // Cursors may be URLs (Link paging) carrying credentials: only their scrubbed form is quoted.
-  const std::string shown =
-      raw_cursor.find("://") != std::string_view::npos ? scrub_url(raw_cursor) : std::string(raw_cursor);
+  const std::string shown = shown_cursor(raw_cursor);
   std::string_view cursor = raw_cursor;
   if (!cursor.empty()) {
     auto it = cursors_.find(cursor);
     if (it != cursors_.end())
       throw pagination_error(
           fmt::format("{}: the server repeated itself: page {} was requested with cursor '{}', which already "
-                      "fetched page {}",
-                      what_, page_no, excerpt(shown, 120), it->second));
+                      "fetched page {}; {}",
+                      what_, page_no, shown, it->second, repeating_server_fix));
     cursors_.emplace(std::string(cursor), page_no);
   }
   hash128 h = hash_bytes(body);
   auto key = std::make_pair(h.high, h.low);
   if (auto it = bodies_.find(key); it != bodies_.end())
     throw pagination_error(
-        fmt::format("{}: the server repeated itself: page {} (cursor '{}') is identical to page {}", what_,
-                    page_no, excerpt(shown, 120), it->second));
+        fmt::format("{}: the server repeated itself: page {} (cursor '{}') is identical to page {}; {}",
+                    what_, page_no, shown, it->second, repeating_server_fix));
   bodies_.emplace(key, page_no);
   std::vector<std::string> repeated;
   std::int64_t earlier = 0;
@@ -81,8 +88,16 @@ void pagination_guard::check(std::string_view raw_cursor, std::string_view body,
     std::string sample;
     for (const auto& id : repeated) sample += (sample.empty() ? "" : ", ") + excerpt(id, 60);
     throw pagination_error(fmt::format(
-        "{}: the server repeated itself: page {} (cursor '{}') holds ids already seen on page {} ({})", what_,
-        page_no, excerpt(shown, 120), earlier, sample));
+        "{}: the server repeated itself: page {} (cursor '{}') holds ids already seen on page {} ({}); {}",
+        what_, page_no, shown, earlier, sample, repeating_server_fix));
+  }
+  if (!next_cursor.empty()) {
+    auto it = cursors_.find(next_cursor);
+    if (it != cursors_.end())
+      throw pagination_error(
+          fmt::format("{}: the server repeated itself: page {} (cursor '{}') names cursor '{}' for the next "
+                      "page, which already fetched page {}; {}",
+                      what_, page_no, shown, shown_cursor(next_cursor), it->second, repeating_server_fix));
   }
 }
 

@@ -19,8 +19,10 @@ std::string recovery_hint(std::string_view partition) {
 
 std::int64_t journal_pages::read_from(
     std::string_view partition, std::int64_t seq,
-    const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) {
-  for (const auto& page : ledger_.pages(source_, partition, seq)) {
+    const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn, bool hold_newest) {
+  std::vector<page_row> pages = ledger_.pages(source_, partition, seq);
+  if (hold_newest && !pages.empty()) pages.pop_back();
+  for (const auto& page : pages) {
     fs::path path = workdir_ / page.path;
     try {
       journal_.read_page(path, buffer_);
@@ -59,16 +61,21 @@ void journal_pages::for_each(
     ~counting() { flag = false; }
   } scope(counting_);
   if (!feed_) {
-    read_from(partition_, 0, fn);
+    read_from(partition_, 0, fn, false);
     return;
   }
   // Follow a fetch in progress: read what is recorded, wait for more, until the fetch has finished
-  // the partition (then read once more: pages recorded just before it said so).
+  // the partition (then read once more: pages recorded just before it said so). The newest page
+  // waits until the page after it has passed the pagination guard, or the partition has ended other
+  // than by the guard refusing that page: page 1 of a server that repeats itself (a cursor that
+  // does not advance, a page or ids served again) is never embedded. A partition of one page, or the
+  // last page of any, goes on as soon as the fetch says the partition is done.
   std::int64_t seq = 0;
   for (;;) {
     std::uint64_t version = feed_->version();
     bool finished = feed_->finished(partition_);
-    std::int64_t next = read_from(partition_, seq, fn);
+    const bool hold_newest = !finished || feed_->refused(partition_);
+    std::int64_t next = read_from(partition_, seq, fn, hold_newest);
     if (next == seq && finished) return;
     if (next == seq) {
       const auto start = std::chrono::steady_clock::now();
@@ -92,7 +99,7 @@ void journal_pages::for_each_in(
     std::string_view partition,
     const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) {
   const bool was = std::exchange(counting_, false);
-  read_from(partition, 0, fn);
+  read_from(partition, 0, fn, false);
   counting_ = was;
 }
 

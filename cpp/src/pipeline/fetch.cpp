@@ -89,7 +89,12 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
       auto pages = l.pages(kind, p.name);
       if (!pages.empty()) out.resume_after(pages.back().hash, cursor);
     }
-    source_->fetch(p, cursor, out, c);
+    try {
+      source_->fetch(p, cursor, out, c);
+    } catch (const pagination_error&) {
+      if (feed) feed->partition_refused(p.name);  // its newest journaled page is not ingested
+      throw;
+    }
     l.finish_partition(kind, p.name);
     if (feed) feed->partition_finished(p.name);
   };

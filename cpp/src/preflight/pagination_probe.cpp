@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "backfill/http/paginate.hpp"
 #include "backfill/preflight/preflight.hpp"
 #include "backfill/sources/source.hpp"
 
@@ -39,10 +40,6 @@ class probe_sink final : public page_sink {
   std::string partition_;
 };
 
-constexpr const char* cursor_fix =
-    "the server does not page: check that the source's URL is the service itself (not a proxy or "
-    "mirror that drops query parameters), and report it to its owner";
-
 check_outcome compare(const std::string& label, const std::vector<probed_page>& pages) {
   check_outcome o;
   if (pages.size() < 2) {
@@ -56,7 +53,7 @@ check_outcome compare(const std::string& label, const std::vector<probed_page>& 
     o.status = "failed";
     o.verdict =
         fmt::format("{}: the cursor did not advance (page 2 points at the same next page as page 1)", label);
-    o.fix = cursor_fix;
+    o.fix = http::repeating_server_fix;
     return o;
   }
   const std::unordered_set<std::string> first(a.ids.begin(), a.ids.end());
@@ -65,7 +62,7 @@ check_outcome compare(const std::string& label, const std::vector<probed_page>& 
   if (repeated > 0) {
     o.status = "failed";
     o.verdict = fmt::format("{}: page 2 repeats {} of page 1's {} ids", label, repeated, a.ids.size());
-    o.fix = cursor_fix;
+    o.fix = http::repeating_server_fix;
     return o;
   }
   o.verdict = fmt::format("{}: two pages ({} and {} items), the cursor advanced, no id repeated", label,
@@ -75,24 +72,26 @@ check_outcome compare(const std::string& label, const std::vector<probed_page>& 
 
 }  // namespace
 
-void probe_pagination(source& src, preflight_checks& out, run_context& ctx) {
+void probe_pagination(source& src, preflight_checks& out, run_context& ctx, std::size_t first) {
   if (out.before_run()) {
     // The run's fetch pages behind the same guard, which stops at a repeated cursor, page or id.
-    out.skip("source", "pagination", "checked by the run's fetch, which stops at a cursor that repeats");
+    out.skip(
+        "source", "pagination",
+        "checked by the run's fetch, which stops at a cursor that repeats before its pages are embedded");
     return;
   }
   out.run("source", "pagination", "check the [source] settings (url, projects, channels, repos)", [&] {
     const std::vector<partition_plan> plan = src.plan(ctx);
-    if (plan.empty())
+    if (plan.size() <= first)
       return check_outcome{"warning", "the source plans no partition: nothing to fetch",
                            "check which projects, channels or repositories [source] names"};
-    const partition_plan& first = plan.front();
-    probe_sink sink(src, first.name);
+    const partition_plan& probed = plan[first];
+    probe_sink sink(src, probed.name);
     try {
-      src.fetch(first, "", sink, ctx);
+      src.fetch(probed, "", sink, ctx);
     } catch (const probe_done&) {
     }
-    return compare(first.label.empty() ? first.name : first.label, sink.pages);
+    return compare(probed.label.empty() ? probed.name : probed.label, sink.pages);
   });
 }
 

@@ -17,13 +17,23 @@
 
 namespace backfill::http {
 
+// What to do about a server that repeats itself; the guard's errors and the preflight's pagination
+// probe end with it.
+inline constexpr std::string_view repeating_server_fix =
+    "the server does not page: check that the source's URL is the service itself (not a proxy or mirror "
+    "that drops query parameters), and report it to its owner";
+
 // Fails loudly when a paginator repeats itself: a cursor used before, a page body seen before, or
-// item ids that an earlier page of the same partition already had. The error carries the evidence.
+// item ids that an earlier page of the same partition already had. The error carries the evidence
+// and ends with repeating_server_fix.
 class pagination_guard {
  public:
   explicit pagination_guard(std::string what);
-  // `cursor`: what fetched this page ("" for the first). Throws pagination_error.
-  void check(std::string_view cursor, std::string_view body, const std::vector<std::string>& ids);
+  // `cursor`: what fetched this page ("" for the first); `next_cursor`: what the page says fetches
+  // the next one ("" = none, or not known yet), refused here already when it fetched a page before
+  // (this one included), rather than when it is used. Throws pagination_error.
+  void check(std::string_view cursor, std::string_view body, const std::vector<std::string>& ids,
+             std::string_view next_cursor = {});
   std::int64_t pages() const noexcept { return pages_; }
 
  private:

@@ -26,6 +26,16 @@ class fetch_feed {
     }
     bump();
   }
+  // The pagination guard refused a page of `partition` (its server repeated itself): the page
+  // journaled before it is not ingested (journal_pages holds a partition's newest page until the
+  // next one has passed the guard), so a cursor that repeats costs no embedding.
+  void partition_refused(std::string_view partition) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      refused_.emplace(partition);
+    }
+    bump();
+  }
   // The fetch ended: completely (error == nullptr) or with an error.
   void finish(std::exception_ptr error) {
     {
@@ -39,6 +49,10 @@ class fetch_feed {
   bool finished(std::string_view partition) {
     std::lock_guard<std::mutex> lock(mutex_);
     return done_ || finished_.count(std::string(partition)) > 0;
+  }
+  bool refused(std::string_view partition) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return refused_.count(std::string(partition)) > 0;
   }
   bool done() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -83,6 +97,7 @@ class fetch_feed {
   std::condition_variable changed_;
   std::uint64_t version_ = 0;
   std::unordered_set<std::string> finished_;
+  std::unordered_set<std::string> refused_;
   bool done_ = false;
   std::exception_ptr error_;
   progress progress_;

@@ -21,7 +21,8 @@ std::string recovery_hint(std::string_view partition);
 
 // Journal pages of one partition, read in order; every body is checked against the hash the ledger
 // recorded when the page was written, so a damaged page is never normalized. With a feed, pages
-// are read as the fetch records them, until the fetch has finished the partition.
+// are read as the fetch records them, each once the next one has passed the pagination guard (or
+// the partition has ended), until the fetch has finished the partition.
 class journal_pages final : public page_reader {
  public:
   journal_pages(const journal& j, ledger& l, std::filesystem::path workdir, std::string source,
@@ -54,8 +55,10 @@ class journal_pages final : public page_reader {
   void skip_item(std::size_t position, std::string id, std::string reason) override;
 
  private:
+  // Hands on the recorded pages from `seq` (but the newest one, with `hold_newest`); the next seq.
   std::int64_t read_from(std::string_view partition, std::int64_t seq,
-                         const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn);
+                         const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn,
+                         bool hold_newest);
 
   const journal& journal_;
   ledger& ledger_;

@@ -9,8 +9,6 @@
 namespace backfill::pgvector_detail {
 namespace {
 
-std::string plain_name(const pgvector_options& o) { return o.schema + "." + o.table; }
-
 std::string index_name(const pgvector_options& o) {
   return quote_ident(o.table.substr(0, 40) + "_embedding_" + o.index);
 }
@@ -45,6 +43,66 @@ void ensure_extension(connection& c, const pgvector_options& o) {
 }
 
 }  // namespace
+
+std::string plain_name(const pgvector_options& o) { return o.schema + "." + o.table; }
+
+result table_columns(connection& c, const pgvector_options& o, const std::string& qualified) {
+  return c.exec("reading the columns of " + plain_name(o),
+                "SELECT a.attname, format_type(a.atttypid, NULL), a.atttypmod FROM pg_attribute a "
+                "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+                {qualified});
+}
+
+int checked_dimension(const pgvector_options& o, const PGresult* cols) {
+  const char* needed[][2] = {{"namespace", "text"},
+                             {"id", "text"},
+                             {"embedding", "vector"},
+                             {"metadata", "jsonb"},
+                             {"metadata_hash", "text"}};
+  int dimension = 0;
+  for (const auto& [name, type] : needed) {
+    bool found = false;
+    for (int i = 0; i < PQntuples(cols); ++i) {
+      if (std::string_view(PQgetvalue(cols, i, 0)) != name) continue;
+      found = std::string_view(PQgetvalue(cols, i, 1)) == type;
+      if (found && std::string_view(name) == "embedding") dimension = std::atoi(PQgetvalue(cols, i, 2));
+    }
+    if (!found)
+      throw config_error(
+          fmt::format("the table {} has no column {} of type {}, so it is not a backfill table; "
+                      "set sink.table to another name (backfill creates it)",
+                      plain_name(o), name, type));
+  }
+  if (dimension <= 0)
+    throw config_error(fmt::format(
+        "the column embedding of {} has no fixed dimension; backfill needs vector(n)", plain_name(o)));
+  if (o.dimension > 0 && o.dimension != dimension)
+    throw config_error(
+        fmt::format("the table {} holds vectors of dimension {}, but sink.dimension is {}; set "
+                    "sink.dimension to {} or use another sink.table",
+                    plain_name(o), dimension, o.dimension, dimension));
+  return dimension;
+}
+
+std::vector<std::pair<std::string, std::string>> vector_indexes(connection& c, const pgvector_options& o,
+                                                                const std::string& qualified) {
+  result idx =
+      c.exec("reading the indexes of " + plain_name(o),
+             "SELECT am.amname, opc.opcname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+             "JOIN pg_am am ON am.oid = ic.relam JOIN pg_opclass opc ON opc.oid = i.indclass[0] "
+             "WHERE i.indrelid = to_regclass($1) AND am.amname IN ('hnsw', 'ivfflat')",
+             {qualified});
+  std::vector<std::pair<std::string, std::string>> out;
+  for (int i = 0; i < PQntuples(idx.get()); ++i)
+    out.emplace_back(PQgetvalue(idx.get(), i, 0), PQgetvalue(idx.get(), i, 1));
+  return out;
+}
+
+std::string unused_index(const pgvector_options& o, const std::string& method, const std::string& opclass) {
+  return fmt::format(
+      "{} has a {} index with {}, which queries by sink.metric \"{}\" and sink.index \"{}\" do not use",
+      plain_name(o), method, opclass, o.metric, o.index);
+}
 
 void check_indexable(const pgvector_options& o, int dimension) {
   constexpr int max_indexed = 2000;  // pgvector's HNSW and IVFFlat limit for vector columns
@@ -111,10 +169,7 @@ table_state prepare_table(connection& c, const pgvector_options& o, const std::s
     if (PQntuples(ext.get()) == 0) ensure_extension(c, o);  // throws, naming the fix
   }
   table_state t;
-  result cols = c.exec("reading the columns of " + plain_name(o),
-                       "SELECT a.attname, format_type(a.atttypid, NULL), a.atttypmod FROM pg_attribute a "
-                       "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
-                       {qualified});
+  result cols = table_columns(c, o, qualified);
   const int want = o.dimension > 0 ? o.dimension : dimension;
   if (PQntuples(cols.get()) == 0) {
     if (!o.create)
@@ -130,50 +185,15 @@ table_state prepare_table(connection& c, const pgvector_options& o, const std::s
     return t;
   }
   t.exists = true;
-  const char* needed[][2] = {{"namespace", "text"},
-                             {"id", "text"},
-                             {"embedding", "vector"},
-                             {"metadata", "jsonb"},
-                             {"metadata_hash", "text"}};
-  for (const auto& [name, type] : needed) {
-    bool found = false;
-    for (int i = 0; i < PQntuples(cols.get()); ++i) {
-      if (std::string_view(PQgetvalue(cols.get(), i, 0)) != name) continue;
-      found = std::string_view(PQgetvalue(cols.get(), i, 1)) == type;
-      if (found && std::string_view(name) == "embedding")
-        t.dimension = std::atoi(PQgetvalue(cols.get(), i, 2));
-    }
-    if (!found)
-      throw config_error(
-          fmt::format("the table {} has no column {} of type {}, so it is not a backfill table; "
-                      "set sink.table to another name (backfill creates it)",
-                      plain_name(o), name, type));
-  }
-  if (t.dimension <= 0)
-    throw config_error(fmt::format(
-        "the column embedding of {} has no fixed dimension; backfill needs vector(n)", plain_name(o)));
-  if (o.dimension > 0 && o.dimension != t.dimension)
-    throw config_error(
-        fmt::format("the table {} holds vectors of dimension {}, but sink.dimension is {}; set "
-                    "sink.dimension to {} or use another sink.table",
-                    plain_name(o), t.dimension, o.dimension, t.dimension));
+  t.dimension = checked_dimension(o, cols.get());
   check_indexable(o, t.dimension);
   if (o.index == "none") return t;
-  result idx =
-      c.exec("reading the indexes of " + plain_name(o),
-             "SELECT am.amname, opc.opcname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
-             "JOIN pg_am am ON am.oid = ic.relam JOIN pg_opclass opc ON opc.oid = i.indclass[0] "
-             "WHERE i.indrelid = to_regclass($1) AND am.amname IN ('hnsw', 'ivfflat')",
-             {qualified});
   bool matching = false;
-  for (int i = 0; i < PQntuples(idx.get()); ++i) {
-    if (o.index == PQgetvalue(idx.get(), i, 0) &&
-        std::string_view(operator_class(o.metric)) == PQgetvalue(idx.get(), i, 1))
+  for (const auto& [method, opclass] : vector_indexes(c, o, qualified)) {
+    if (o.index == method && opclass == operator_class(o.metric))
       matching = true;
     else
-      logger()->warn(
-          "{} has a {} index with {}, which queries by sink.metric \"{}\" and sink.index \"{}\" do not use",
-          plain_name(o), PQgetvalue(idx.get(), i, 0), PQgetvalue(idx.get(), i, 1), o.metric, o.index);
+      logger()->warn("{}", unused_index(o, method, opclass));
   }
   if (!matching) {
     if (o.create)

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "backfill/sinks/pgvector/pgvector.hpp"
 #include "connection.hpp"
@@ -19,6 +21,18 @@ struct table_state {
 // (create = false) or created when missing (create = true; a table only when `dimension` > 0).
 table_state prepare_table(connection& c, const pgvector_options& o, const std::string& qualified,
                           int dimension);
+// "schema.table", unquoted, for messages.
+std::string plain_name(const pgvector_options& o);
+// The table's columns (name, type, typmod); no rows when the table does not exist.
+result table_columns(connection& c, const pgvector_options& o, const std::string& qualified);
+// The dimension of an existing table with columns `cols`, checked to be a backfill table (and of
+// sink.dimension when set); throws config_error naming the fix.
+int checked_dimension(const pgvector_options& o, const PGresult* cols);
+// The table's vector indexes: the access method (hnsw, ivfflat) and operator class of each.
+std::vector<std::pair<std::string, std::string>> vector_indexes(connection& c, const pgvector_options& o,
+                                                                const std::string& qualified);
+// What to say of an index that queries with sink.index and sink.metric do not use.
+std::string unused_index(const pgvector_options& o, const std::string& method, const std::string& opclass);
 // Creates the table (and the schema and extension) for vectors of `dimension`.
 void create_table(connection& c, const pgvector_options& o, const std::string& qualified, int dimension);
 // Builds the vector index the options name (none for index = "none").

@@ -123,9 +123,9 @@ void fetch_conversation(web_api& api, const slack_api_options& options, const pa
       if (!thread_guard || cursor_in.empty())
         thread_guard = std::make_unique<http::pagination_guard>(
             fmt::format("Slack conversations.replies of {} in {}", at.roots.front(), partition.label));
-      thread_guard->check(cursor_in, a.resp.body, v.ids);
+      thread_guard->check(cursor_in, a.resp.body, v.ids, a.next_cursor);
     } else {
-      history_guard.check(cursor_in, a.resp.body, v.ids);
+      history_guard.check(cursor_in, a.resp.body, v.ids, a.next_cursor);
     }
     if (api.pace().saw_page(method, limit, v.messages, a.has_more || !a.next_cursor.empty()))
       logger()->info(

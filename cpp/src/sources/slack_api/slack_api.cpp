@@ -125,7 +125,7 @@ slack_api_source::~slack_api_source() = default;
 
 void slack_api_source::preflight(preflight_checks& out, run_context& ctx) {
   slack_api::check_token(impl_->api, impl_->options, out, ctx);
-  probe_pagination(*this, out, ctx);
+  probe_pagination(*this, out, ctx, 1);  // the first conversation: the workspace's lists come first
 }
 
 std::string slack_api_source::describe() const {

@@ -79,6 +79,9 @@ class pgvector_sink final : public sink {
   std::vector<std::string> list(std::string_view prefix, std::string_view after, std::size_t limit) override;
   sink_stats stats() override;
   std::vector<query_match> query(const std::vector<float>& vector, std::size_t top_k) override;
+  // Read from the catalog, nothing created: the connection, the extension, the table (or that it
+  // may be created), the user's privileges, what the namespace holds (preflight.cpp).
+  void preflight(preflight_checks& out, int dimension, run_context& ctx) override;
 
  private:
   // The table's state, checked (and created, with create = true) on first use; `dimension` > 0
