@@ -10,8 +10,10 @@ the server's defaults otherwise) and stopped at the end. Every contender loads t
 vector index), each in a child process that makes its records first and then times the load alone:
 wall time and the process's user + system CPU (every thread). Contenders:
 
-- ``backfill``: ``_core.PgvectorSink.upsert`` (binary COPY into a temporary table + one INSERT ...
-  ON CONFLICT per 1,000 records, 4 connections), records handed over as Python dicts;
+- ``backfill``: ``_core.PgvectorSink.upsert`` (a transaction per batch of at most 1,000 records, 4
+  connections; into a fresh table the batches COPY straight in, the path of a first load; a batch
+  meeting an existing id goes through a temporary table + INSERT ... ON CONFLICT), records handed
+  over as Python dicts;
 - ``langchain``: langchain-postgres's ``PGVector.add_embeddings(texts, embeddings, metadatas, ids)``
   with the precomputed vectors, as its documentation shows, 1,000 records a call (one multi-row
   ``INSERT ... ON CONFLICT`` through SQLAlchemy and psycopg 3 per call); its own tables

@@ -368,3 +368,42 @@ def test_a_document_holding_nul_verifies_and_a_rerun_writes_nothing(
     assert pg.psql(f"SELECT metadata->>'note' FROM {table} WHERE id LIKE 'nul:1%'") == "a\ufffdb"
     again = pipeline().run()
     assert again.verify.ok and again.ingest.documents_written == 0
+
+
+def test_a_first_load_copied_straight_in_then_updated_by_reruns_ends_exact(pg: pg_server.Server, table: str) -> None:
+    # A first load's batches are copied straight into the table; a batch meeting an id the table holds
+    # (another writer's row, a rerun's, an update's) is merged instead, and so is every later batch.
+    def records(ids: range, version: int) -> list[dict[str, Any]]:
+        return [{"id": f"r{i:04}", "values": [float(version), float(i)], "metadata": {"v": version, "i": i}}
+                for i in ids]
+
+    sink = _core.PgvectorSink(dsn=pg.dsn(), table=table, connections=3, batch_size=10)
+    assert sink.upsert(records(range(0, 40), 1)) == 40  # creates the table: every id new
+    pg.psql(f"INSERT INTO {table} (namespace, id, embedding, metadata, metadata_hash) "
+            "VALUES ('', 'r0065', '[9,9]', '{\"other\": true}', 'x')")
+    # New ids but one another writer holds: that batch falls back to the merge, and updates it.
+    assert sink.upsert(records(range(40, 100), 1)) == 60
+    # Updates mixed with new ids, from the same sink and from a new one (a rerun).
+    assert sink.upsert(records(range(90, 120), 2)) == 30
+    assert _core.PgvectorSink(dsn=pg.dsn(), table=table, connections=3, batch_size=10).upsert(
+        records(range(0, 15), 3) + records(range(115, 130), 3)) == 30
+    want = {**{r["id"]: r for r in records(range(0, 90), 1)}, **{r["id"]: r for r in records(range(90, 120), 2)},
+            **{r["id"]: r for r in records(range(0, 15), 3)}, **{r["id"]: r for r in records(range(115, 130), 3)}}
+    assert sink.stats()["count"] == len(want) == 130
+    got = sink.fetch(sorted(want))
+    assert {i: (g["values"], g["metadata"]) for i, g in got.items()} == {
+        i: (r["values"], r["metadata"]) for i, r in want.items()}
+
+
+def test_a_new_tables_rows_stay_whole_in_its_pages(pg: pg_server.Server, table: str) -> None:
+    # A table the sink creates keeps rows up to a page in place: a 768-float vector and its chunk's text
+    # are written and read back without TOAST (chunks stored apart, each a row and an index entry).
+    sink = _core.PgvectorSink(dsn=pg.dsn(), table=table, batch_size=25)
+    records = [{"id": f"w{i:03}", "values": [((i * 7 + k) % 97) / 97 for k in range(768)],
+                "metadata": {"text": " ".join(f"word{(i + k) % 50}" for k in range(150))}} for i in range(60)]
+    assert sink.upsert(records) == 60
+    toast = pg.psql(f"SELECT reltoastrelid::regclass FROM pg_class WHERE oid = '{table}'::regclass")
+    assert pg.psql(f"SELECT count(*) FROM {toast}") == "0"
+    got = sink.fetch(["w007"])
+    assert got["w007"]["values"] == pytest.approx(records[7]["values"])
+    assert got["w007"]["metadata"] == records[7]["metadata"]

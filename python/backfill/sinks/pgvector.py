@@ -31,7 +31,8 @@ class PgvectorTable:
     table's, or the embedder's for a new table.
 
     Writes go ``batch_size`` records a transaction, ``connections`` transactions at once (binary COPY
-    into a temporary table, then one ``INSERT ... ON CONFLICT``). Metadata is stored as ``jsonb`` and
+    straight into the table while the ids are new, as in a first load; else into a temporary table,
+    then one ``INSERT ... ON CONFLICT``). Metadata is stored as ``jsonb`` and
     trimmed by the pipeline to ``metadata_max_bytes`` (0: no limit).
     """
 

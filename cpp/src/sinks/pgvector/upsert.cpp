@@ -1,5 +1,6 @@
 // The pgvector sink's writes: each batch one transaction on a connection of its own, COPY (FORMAT
-// BINARY) into a temporary table, then one INSERT ... ON CONFLICT into the table.
+// BINARY) straight into the table while its ids are new, else into a temporary table and then one
+// INSERT ... ON CONFLICT into the table.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -54,21 +55,16 @@ std::string encode(const std::vector<const record*>& batch, std::string_view nam
 // once for all its batches: flush_commits). The batch is atomic either way: recovery replays it whole
 // or not at all.
 //
-// A batch none of whose ids the table holds yet (a first load: checked by one probe of the primary
-// key) is copied straight into the table; any other batch is staged and merged by INSERT ... ON
-// CONFLICT. The direct COPY writes each row once instead of twice, about twice as fast on the
-// server (bench/pgvector_bench.py). A concurrent writer that inserts one of the ids in between makes
-// the COPY fail on the key; the batch is then merged instead.
+// Until the table has refused an id this sink wrote (a first load: the ids are new), a batch is
+// copied straight into the table: each row written once instead of twice (staged, then merged), and
+// no question asked first. A batch holding an id the table has fails the COPY on the primary key
+// (SQLSTATE 23505) at that row; its transaction rolls back and the batch is staged and merged by
+// INSERT ... ON CONFLICT instead, as is every later batch of this sink (the ids of a rerun, an
+// update or a concurrent writer's are not new). bench/pgvector_bench.py measures both paths.
 std::int64_t pgvector_sink::write_batch(const std::vector<const record*>& batch, int dimension,
                                         bool deferred) {
   const std::string data = encode(batch, options_.namespace_);
-  std::vector<std::string> ids;
-  ids.reserve(batch.size());
-  for (const record* r : batch) ids.push_back(r->id);
-  const std::string id_list = text_array(ids);
   const std::string target = options_.schema + "." + options_.table;
-  const std::string probe =
-      fmt::format("SELECT 1 FROM {} WHERE namespace = $1 AND id = ANY($2::text[]) LIMIT 1", qualified_);
   const std::string copy = fmt::format("COPY {} {} FROM STDIN (FORMAT BINARY)", qualified_, columns);
   const std::string merge = fmt::format(
       "INSERT INTO {0} {1} SELECT namespace, id, embedding::vector({2}), metadata, metadata_hash "
@@ -76,9 +72,12 @@ std::int64_t pgvector_sink::write_batch(const std::vector<const record*>& batch,
       "metadata = EXCLUDED.metadata, metadata_hash = EXCLUDED.metadata_hash, updated_at = now()",
       qualified_, columns, dimension);
   return pool_->run([&](connection& c) {
-    c.exec("BEGIN", "BEGIN");
-    if (deferred) c.exec("deferring the commit's flush", "SET LOCAL synchronous_commit = off");
-    if (PQntuples(c.exec("reading which ids exist", probe, {options_.namespace_, id_list}).get()) == 0) {
+    const auto begin = [&] {
+      c.exec("BEGIN", "BEGIN");
+      if (deferred) c.exec("deferring the commit's flush", "SET LOCAL synchronous_commit = off");
+    };
+    begin();
+    if (ids_new_.load(std::memory_order_relaxed)) {
       try {
         const std::int64_t written = c.copy_in("COPY of a batch into " + target, copy, data);
         failpoint("pgvector.batch_copied");
@@ -86,8 +85,9 @@ std::int64_t pgvector_sink::write_batch(const std::vector<const record*>& batch,
         return written;
       } catch (const pg_failure& e) {
         if (e.sqlstate() != "23505") throw;
+        ids_new_.store(false, std::memory_order_relaxed);
         c.exec("ROLLBACK", "ROLLBACK");
-        c.exec("BEGIN", "BEGIN");
+        begin();
       }
     }
     c.exec("creating the staging table", stage_sql);

@@ -5,13 +5,16 @@
 //     from metadata->>'text'), metadata_hash (of the canonical metadata JSON as written) and
 //     updated_at. Together they are everything a restore from the table needs.
 //   - Upserts: each call is cut into batches of batch_size records; each batch is one transaction
-//     on its own connection (up to `connections` at once): COPY ... FROM STDIN (FORMAT BINARY) into
-//     a temporary table, then one INSERT ... ON CONFLICT (namespace, id) DO UPDATE. A crash never
-//     leaves half a batch, and the acknowledged count is the rows the INSERT wrote (a trigger that
+//     on its own connection (up to `connections` at once). While no batch has met an id the table
+//     holds (a first load), COPY ... FROM STDIN (FORMAT BINARY) straight into the table; from the
+//     first batch that fails on the key (it rolls back and is redone so), COPY into a temporary
+//     table, then one INSERT ... ON CONFLICT (namespace, id) DO UPDATE. A crash never leaves half a
+//     batch, and the acknowledged count is the rows the COPY or the INSERT wrote (a trigger that
 //     drops rows shows as a short count). A batch whose connection dropped, or that lost a deadlock,
 //     is retried once on a fresh connection.
-//   - create = true creates the extension, the table and its indexes when missing and checks an
-//     existing table's columns, dimension and vector index otherwise; create = false only checks.
+//   - create = true creates the extension, the table (rows up to a page kept in place, not in TOAST:
+//     schema.cpp) and its indexes when missing and checks an existing table's columns, dimension and
+//     vector index otherwise; create = false only checks.
 //     The vector index (hnsw or ivfflat) of a new table is built after its first load (when stats()
 //     or query() first reads it: the end of a run's ingest), which is faster than maintaining it
 //     row by row during a bulk load (bench/pgvector_bench.py measures both).
@@ -97,6 +100,8 @@ class pgvector_sink final : public sink {
   std::unique_ptr<pgvector_detail::pool> pool_;
   std::mutex table_mutex_;
   std::unique_ptr<pgvector_detail::table_state> table_;
+  // No batch has met an id the table already holds: batches COPY straight into the table.
+  std::atomic<bool> ids_new_{true};
 };
 
 }  // namespace backfill
