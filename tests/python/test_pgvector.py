@@ -394,16 +394,3 @@ def test_a_first_load_copied_straight_in_then_updated_by_reruns_ends_exact(pg: p
     assert {i: (g["values"], g["metadata"]) for i, g in got.items()} == {
         i: (r["values"], r["metadata"]) for i, r in want.items()}
 
-
-def test_a_new_tables_rows_stay_whole_in_its_pages(pg: pg_server.Server, table: str) -> None:
-    # A table the sink creates keeps rows up to a page in place: a 768-float vector and its chunk's text
-    # are written and read back without TOAST (chunks stored apart, each a row and an index entry).
-    sink = _core.PgvectorSink(dsn=pg.dsn(), table=table, batch_size=25)
-    records = [{"id": f"w{i:03}", "values": [((i * 7 + k) % 97) / 97 for k in range(768)],
-                "metadata": {"text": " ".join(f"word{(i + k) % 50}" for k in range(150))}} for i in range(60)]
-    assert sink.upsert(records) == 60
-    toast = pg.psql(f"SELECT reltoastrelid::regclass FROM pg_class WHERE oid = '{table}'::regclass")
-    assert pg.psql(f"SELECT count(*) FROM {toast}") == "0"
-    got = sink.fetch(["w007"])
-    assert got["w007"]["values"] == pytest.approx(records[7]["values"])
-    assert got["w007"]["metadata"] == records[7]["metadata"]

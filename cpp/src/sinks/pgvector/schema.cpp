@@ -126,13 +126,6 @@ const char* operator_class(const std::string& metric) {
   return "vector_cosine_ops";
 }
 
-// A row up to this size stays whole in the table's page: PostgreSQL's most. At the default (2 kB)
-// the vector of any embedder over ~400 dimensions goes to TOAST in 2 kB chunks, each a row and an
-// index entry of its own, after an attempt to compress the metadata; writing a 768-float row then
-// costs the server ~40 % more CPU (bench/pgvector_bench.py's tables), and reading it back detoasts.
-// In exchange a page holds fewer rows (one of 768 floats with a chunk's text).
-constexpr int inline_row_bytes = 8160;
-
 void create_table(connection& c, const pgvector_options& o, const std::string& qualified, int dimension) {
   locked(c, qualified, [&] {
     ensure_extension(c, o);
@@ -146,8 +139,8 @@ void create_table(connection& c, const pgvector_options& o, const std::string& q
                        "text text GENERATED ALWAYS AS (metadata->>'text') STORED, "
                        "metadata_hash text NOT NULL, "
                        "updated_at timestamptz NOT NULL DEFAULT now(), "
-                       "PRIMARY KEY (namespace, id)) WITH (toast_tuple_target = {})",
-                       qualified, dimension, inline_row_bytes));
+                       "PRIMARY KEY (namespace, id))",
+                       qualified, dimension));
   });
 }
 

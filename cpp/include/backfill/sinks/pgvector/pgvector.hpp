@@ -12,9 +12,8 @@
 //     batch, and the acknowledged count is the rows the COPY or the INSERT wrote (a trigger that
 //     drops rows shows as a short count). A batch whose connection dropped, or that lost a deadlock,
 //     is retried once on a fresh connection.
-//   - create = true creates the extension, the table (rows up to a page kept in place, not in TOAST:
-//     schema.cpp) and its indexes when missing and checks an existing table's columns, dimension and
-//     vector index otherwise; create = false only checks.
+//   - create = true creates the extension, the table and its indexes when missing and checks an
+//     existing table's columns, dimension and vector index otherwise; create = false only checks.
 //     The vector index (hnsw or ivfflat) of a new table is built after its first load (when stats()
 //     or query() first reads it: the end of a run's ingest), which is faster than maintaining it
 //     row by row during a bulk load (bench/pgvector_bench.py measures both).
