@@ -143,3 +143,27 @@ def test_a_throttled_pipeline_records_its_waits_per_quota_in_the_report_and_the_
         assert "waited for quotas: openai tokens" in str(report.ingest)
         receipt = json.loads(Path(report.verify.receipt or "").read_text())
         assert receipt["ingest"]["waits"] == pytest.approx(waits)
+
+
+def test_under_a_binding_request_quota_every_embedding_request_is_full(fake: OpenAIFake, tmp_path: Path) -> None:
+    # Small batches (10 records) and small requests (3 texts): each batch alone would end in a
+    # part-filled request; merged across batches, only the run's last request may be.
+    def pipeline(oa: OpenAIFake, pc: PineconeFake, name: str) -> backfill.Pipeline:
+        return backfill.Pipeline(
+            backfill.JiraCloud(url=jira.url, email=jira.email, token=jira.token, projects=("QUO",)),
+            backfill.OpenAIEmbedder(model=MODEL, api_key=oa.api_key, base_url=oa.url, dimensions=8, max_inputs=3),
+            backfill.PineconeIndex(host=pc.url, api_key=pc.api_key, namespace=name),
+            name=name, workdir=tmp_path / name, progress="none", count_timeout_seconds=10, batch_records=10)
+
+    with JiraFake({"QUO": 30}, long_comment_share=0.0) as jira, PineconeFake(dimension=8) as pc:
+        with OpenAIFake() as probe:  # the texts the run embeds, on an unthrottled twin
+            pipeline(probe, pc, "probe").fetch_and_ingest()
+            texts = {t for r in probe.requests if r.status == 200 for t in r.inputs}
+        fewest = -(-len(texts) // 3)  # every request holds 3 texts (~100 tokens each: far below the token caps)
+        # A request bucket a little smaller than the run needs (with the preflight's request): it binds.
+        fake.token_bucket(requests_per_minute=fewest - 1)
+        assert pipeline(fake, pc, "quota").run().ok
+    assert [r.status for r in fake.requests].count(429) == 0
+    ingest = [r for r in fake.requests if r.status == 200 and set(r.inputs) <= texts]
+    assert sum(len(r.inputs) for r in ingest) == len(texts)
+    assert len(ingest) == fewest, " ".join(str(len(r.inputs)) for r in ingest)
