@@ -62,7 +62,11 @@ void ingest_stages::submit(std::shared_ptr<batch> b, std::vector<embed_job> jobs
   if (!overlap_) {
     if (budget_) b->held = budget_->take(b->bytes(dimension_), ctx);
     auto start = std::chrono::steady_clock::now();
-    if (!jobs.empty()) chunks_embedded_ += static_cast<std::int64_t>(embed(jobs, &ctx));
+    for (auto& job : jobs) {  // one call a job: a job is at most what one embedder call may take
+      std::vector<embed_job> one;
+      one.push_back(std::move(job));
+      chunks_embedded_ += static_cast<std::int64_t>(embed(one, &ctx));
+    }
     seconds_.embed += seconds_since(start);
     if (!jobs.empty()) failpoint("ingest.batch_embedded");
     start = std::chrono::steady_clock::now();

@@ -104,7 +104,7 @@ std::size_t request_token_cap(const http::quota& q, std::size_t max_tokens_per_r
 
 // Whether `q`'s request quota binds before its token quota: a request bucket is announced, and the
 // token bucket (if any) refills at least a full request's tokens (max_inputs inputs of
-// `tokens_per_input`, as the server counted them so far; 0 when not known yet) per request refilled.
+// `tokens_per_input`) per request refilled.
 bool requests_bind(const http::quota& q, std::size_t max_inputs, double tokens_per_input);
 
 // Whether an answer says the account is out of quota (429 insufficient_quota): waiting will not
