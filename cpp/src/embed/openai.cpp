@@ -101,7 +101,8 @@ http::client_stats openai_embedder::http_stats() const { return client_->stats()
 
 std::size_t openai_embedder::full_request_inputs() const {
   const std::int64_t n = inputs();
-  // Until the server has counted some, an input is taken at its largest: requests bind only when they surely do.
+  // Until the server has counted some, an input is taken at its largest: requests bind only when they surely
+  // do.
   const double per_input = n > 0 ? static_cast<double>(tokens()) / static_cast<double>(n)
                                  : static_cast<double>(options_.max_input_tokens);
   return openai::requests_bind(*quota_, options_.max_inputs, per_input) ? options_.max_inputs : 0;
