@@ -8,7 +8,11 @@ Jira (tests/python/jira_fake.py) -> OpenAI-compatible embeddings (tests/python/o
          limit/60 a second; a request that does not fit gets 429 "Please try again in 1.234s");
   rpm    the embeddings fake's request bucket, the same model, on a deployment that takes at most
          --rpm-max-inputs texts a request (both contenders send requests of at most that many);
-  jira   the Jira fake's burst limit (at most N requests in any second; 429 with Retry-After).
+  jira   the Jira fake's burst limit (at most N requests in any second; 429 with Retry-After);
+  pinecone  the Pinecone fake's upsert requests a second per namespace (Pinecone's documented limit, a
+         bucket of a second's worth refilled continuously; 429 without Retry-After), on upserts of at most
+         --pinecone-max-records records (both contenders send upserts of that many; backfill's sink is
+         configured with the rate, as Pinecone announces none).
 
 Contenders, alternated in each repetition:
 
@@ -23,6 +27,7 @@ chain the first record must cross):
   tpm:  max(0, tokens - limit) / (limit / 60)
   rpm:  max(0, fewest requests - limit) / (limit / 60), the fewest requests being what the caps allow
         (--rpm-max-inputs texts, 300k tokens a request)
+  pinecone: max(0, upserts - N) / N, the upserts being the records over --pinecone-max-records
   jira: max(0, requests - N) / N, the requests being the search pages (partitions in parallel cannot beat
         the limit) and backfill's one request for the field catalogue (GET /rest/api/3/field: which
         fields to ask for and how to show them), which the plain script, with its fixed field list, skips
@@ -87,7 +92,7 @@ def _send(session: requests.Session, method: str, url: str, **kw: Any) -> reques
 
 
 def plain_run(jira: JiraFake, oa: OpenAIFake, pc: PineconeFake, projects: list[str], texts: list[str],
-              dimension: int, namespace: str, batch: int = BATCH) -> dict[str, Any]:
+              dimension: int, namespace: str, batch: int = BATCH, upsert_batch: int = BATCH) -> dict[str, Any]:
     """The plain script: sequential, batches of 100, a retry on 429 after the suggested wait."""
     t0 = time.perf_counter()
     s = requests.Session()
@@ -112,8 +117,9 @@ def plain_run(jira: JiraFake, oa: OpenAIFake, pc: PineconeFake, projects: list[s
         vectors.extend(d["embedding"] for d in sorted(data, key=lambda d: d["index"]))
     u = requests.Session()
     u.headers.update({"Api-Key": pc.api_key, "X-Pinecone-Api-Version": "2025-04"})
-    for i in range(0, len(vectors), BATCH):
-        batch = [{"id": f"{namespace}-{j}", "values": v} for j, v in enumerate(vectors[i:i + BATCH], start=i)]
+    for i in range(0, len(vectors), upsert_batch):
+        batch = [{"id": f"{namespace}-{j}", "values": v}
+                 for j, v in enumerate(vectors[i:i + upsert_batch], start=i)]
         _send(u, "POST", f"{pc.url}/vectors/upsert", json={"vectors": batch, "namespace": namespace})
     return {"wall_seconds": time.perf_counter() - t0, "issues": issues, "texts": len(texts)}
 
@@ -122,12 +128,12 @@ def plain_run(jira: JiraFake, oa: OpenAIFake, pc: PineconeFake, projects: list[s
 
 
 def backfill_run(args: argparse.Namespace, jira: JiraFake, oa: OpenAIFake, pc: PineconeFake, namespace: str,
-                 workdir: Path, max_inputs: int = MAX_INPUTS) -> dict[str, Any]:
+                 workdir: Path, max_inputs: int = MAX_INPUTS, sink: dict[str, Any] | None = None) -> dict[str, Any]:
     pipeline = backfill.Pipeline(
         backfill.JiraCloud(url=jira.url, email=jira.email, token=jira.token, projects=tuple(args.project_keys)),
         backfill.OpenAIEmbedder(model=MODEL, api_key=oa.api_key, base_url=oa.url, dimensions=args.dimension,
                                 max_inputs=max_inputs),
-        backfill.PineconeIndex(host=pc.url, api_key=pc.api_key, namespace=namespace),
+        backfill.PineconeIndex(host=pc.url, api_key=pc.api_key, namespace=namespace, **(sink or {})),
         name="quota", workdir=workdir, progress="none", count_timeout_seconds=10,
     )
     t0 = time.perf_counter()
@@ -141,10 +147,13 @@ def backfill_run(args: argparse.Namespace, jira: JiraFake, oa: OpenAIFake, pc: P
 # --- scenarios -----------------------------------------------------------------------------------------
 
 
-def set_quota(scenario: str, args: argparse.Namespace, jira: JiraFake, oa: OpenAIFake) -> None:
+def set_quota(scenario: str, args: argparse.Namespace, jira: JiraFake, oa: OpenAIFake, pc: PineconeFake) -> None:
     """Fresh buckets (full, as a quota is after a quiet minute) before every run."""
     oa.token_bucket()
     jira.burst_limit(0)
+    pc.rate_limit()
+    if scenario == "pinecone":
+        pc.rate_limit(upserts_per_second=args.pinecone_rps)
     if scenario == "tpm":
         oa.token_bucket(tokens_per_minute=args.tpm)
     elif scenario == "rpm":
@@ -160,6 +169,9 @@ def ideal(scenario: str, args: argparse.Namespace, work: dict[str, int]) -> floa
     if scenario == "rpm":
         fewest = max(-(-work["texts"] // args.rpm_max_inputs), -(-work["tokens"] // MAX_REQUEST_TOKENS))
         return max(0, fewest - args.rpm) / (args.rpm / 60) + first
+    if scenario == "pinecone":
+        upserts = -(-work["records"] // args.pinecone_max_records)
+        return max(0, upserts - args.pinecone_rps) / args.pinecone_rps + first
     return max(0, work["jira_requests"] - args.jira_rps) / args.jira_rps + first
 
 
@@ -172,11 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rpm-max-inputs", type=int, default=100,
                     help="texts a request at most in the rpm scenario (default 100: 16 requests for 600 issues)")
     ap.add_argument("--jira-rps", type=int, default=1, help="Jira requests a second (default 1)")
+    ap.add_argument("--pinecone-rps", type=float, default=2.0, help="Pinecone upserts a second (default 2)")
+    ap.add_argument("--pinecone-max-records", type=int, default=50,
+                    help="records an upsert at most in the pinecone scenario (default 50: 32 upserts for 600 issues)")
     ap.add_argument("--page-latency", type=float, default=0.02)
     ap.add_argument("--embed-latency", type=float, default=0.05)
     ap.add_argument("--upsert-latency", type=float, default=0.01)
     ap.add_argument("--dimension", type=int, default=64)
-    ap.add_argument("--scenarios", default="tpm,rpm,jira")
+    ap.add_argument("--scenarios", default="tpm,rpm,jira,pinecone")
     ap.add_argument("--repetitions", type=int, default=3)
     ap.add_argument("--quick", action="store_true",
                     help="a smoke run: 60 issues, 1 repetition, a token quota of 95%% of the work")
@@ -198,11 +213,12 @@ def main(argv: list[str] | None = None) -> int:
             # Warm-up, unthrottled and not measured: the Jira fake generates its issues, and the texts
             # backfill embeds (the plain script embeds the same ones) and the work are counted.
             pages0, n0, j0 = len(jira.search_calls()), len(oa.requests), len(jira.requests)
-            backfill_run(args, jira, oa, pc, "warm-up", Path(tmp) / "warm-up")
+            warm = backfill_run(args, jira, oa, pc, "warm-up", Path(tmp) / "warm-up")
             served = [r for r in oa.requests[n0:] if r.status == 200]
             texts = [t for r in served for t in r.inputs]
             work = {"texts": len(texts), "tokens": sum(t for r in served for t in r.tokens),
-                    "pages": len(jira.search_calls()) - pages0, "jira_requests": len(jira.requests) - j0}
+                    "pages": len(jira.search_calls()) - pages0, "jira_requests": len(jira.requests) - j0,
+                    "records": warm["chunks"]}
             if not args.tpm:
                 args.tpm = float(int(work["tokens"] * (0.95 if args.quick else 0.8)))
             jira.search_latency = args.page_latency
@@ -213,20 +229,27 @@ def main(argv: list[str] | None = None) -> int:
                 for rep in range(args.repetitions):
                     for who in (["backfill", "plain"] if rep % 2 == 0 else ["plain", "backfill"]):
                         ns = f"{scenario}-{who}-{rep}"
-                        set_quota(scenario, args, jira, oa)
-                        n0, j0 = len(oa.requests), len(jira.requests)
+                        set_quota(scenario, args, jira, oa, pc)
+                        n0, j0, p0 = len(oa.requests), len(jira.requests), len(pc.requests)
                         cap = args.rpm_max_inputs if scenario == "rpm" else None
+                        pcap = args.pinecone_max_records if scenario == "pinecone" else None
                         if who == "backfill":
-                            r = backfill_run(args, jira, oa, pc, ns, Path(tmp) / ns, cap or MAX_INPUTS)
+                            sink = {"max_records": pcap, "rate": args.pinecone_rps} if pcap else None
+                            r = backfill_run(args, jira, oa, pc, ns, Path(tmp) / ns, cap or MAX_INPUTS, sink)
                         else:
-                            r = plain_run(jira, oa, pc, args.project_keys, texts, args.dimension, ns, cap or BATCH)
+                            r = plain_run(jira, oa, pc, args.project_keys, texts, args.dimension, ns, cap or BATCH,
+                                          pcap or BATCH)
                         refused = sum(1 for x in oa.requests[n0:] if x.status == 429)
+                        upserts = [x for x in pc.requests[p0:] if x.path == "/vectors/upsert"]
+                        r["upserts"] = sum(1 for x in upserts if x.status == 200)
+                        r["upsert_429"] = sum(1 for x in upserts if x.status == 429)
                         r.update({"scenario": scenario, "contender": who, "repetition": rep,
                                   "ideal_seconds": bound, "embed_requests": len(oa.requests) - n0 - refused,
                                   "embed_429": refused, "jira_requests": len(jira.requests) - j0})
                         runs.append(r)
                         print(f"  {scenario:<5} {who:<9} {r['wall_seconds']:6.2f} s   ideal {bound:5.2f} s   "
-                              f"{r['embed_requests']} embed requests, {refused} refused, {r['jira_requests']} Jira requests"
+                              f"{r['embed_requests']} embed requests, {refused} refused, {r['jira_requests']} Jira requests, "
+                              f"{r['upserts']} upserts, {r['upsert_429']} refused"
                               + (f", waits {r['waits']}, verified={r['verified']}" if who == "backfill" else ""),
                               flush=True)
     finally:
@@ -249,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         "backfill": backfill.__version__,
         "quick": args.quick,
         "settings": {k: getattr(args, k) for k in ("issues", "projects", "tpm", "rpm", "rpm_max_inputs", "jira_rps",
+                                                    "pinecone_rps", "pinecone_max_records",
                                                     "page_latency", "embed_latency", "upsert_latency", "dimension",
                                                     "repetitions")},
         "work": work,

@@ -5,6 +5,7 @@
     .venv/bin/python bench/write_benchmarks_md.py --e2e A.json --ladder B.json --ladder C.json --out X.md
     .venv/bin/python bench/write_benchmarks_md.py --only pgvector     # section 6 alone, in the existing file
     .venv/bin/python bench/write_benchmarks_md.py --only github       # section 7 alone, in the existing file
+    .venv/bin/python bench/write_benchmarks_md.py --only quota        # section 4b alone, in the existing file
 
 --ladder adds the memory-ladder points of other runs of bench/e2e_bench.py (the 1M point is a run
 of its own); for the same contender and size, the --e2e file's own point wins, then the last --ladder.
@@ -159,6 +160,9 @@ def section_quota(q: dict[str, Any]) -> list[str]:
         rpm += f" ({st['rpm_max_inputs']} texts a request at most)"
     quotas = {"tpm": f"embedding tokens, {st['tpm']:,.0f} a minute", "rpm": rpm,
               "jira": f"Jira requests, {st['jira_rps']} a second"}
+    if "pinecone_rps" in st:
+        quotas["pinecone"] = (f"Pinecone upsert requests, {st['pinecone_rps']:g} a second "
+                              f"({st['pinecone_max_records']} records an upsert at most)")
     out = [f"`{q['command']}` ({q['date']}): a Jira → chunk → OpenAI-compatible embedder → Pinecone backfill of "
            f"{st['issues']:,} issues ({w['pages']} search pages, {w['texts']:,} texts, {w['tokens']:,} tokens as the "
            f"fake counts them) against the test fakes ({st['page_latency'] * 1000:.0f} ms a page, "
@@ -168,7 +172,8 @@ def section_quota(q: dict[str, Any]) -> list[str]:
            "100, one request at a time, upserts batches of 100, and retries every 429 after the wait it suggests. "
            "The ideal bound is the binding quota's work beyond its first full bucket over its refill rate (for "
            "requests: the fewest requests the caps allow; for Jira: the search pages and backfill's one request "
-           "for the field catalogue), plus one request of each stage. "
+           "for the field catalogue; for Pinecone, which announces no quota: the upserts, backfill's sink "
+           "configured with the documented rate), plus one request of each stage. "
            f"{st['repetitions']} repetitions, alternated; medians; every backfill run verified.", "",
            "| binding quota | backfill s | plain s | ideal bound s | backfill ÷ ideal | plain ÷ backfill |",
            "|---|---:|---:|---:|---:|---:|"]
@@ -367,13 +372,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--findings", type=Path, default=HERE / "findings.md")
     ap.add_argument("--github-findings", type=Path, default=HERE / "findings_github.md")
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
-    ap.add_argument("--only", choices=["pgvector", "github"],
+    ap.add_argument("--only", choices=["pgvector", "github", "quota"],
                     help="render this section alone into the existing --out (the other results need not be at hand)")
     args = ap.parse_args(argv)
     github_findings = args.github_findings.read_text() if args.github_findings.exists() else ""
     if args.only == "pgvector":
         args.out.write_text(replace_pgvector_section(args.out.read_text(), json.loads(args.pgvector.read_text())))
         print(f"wrote section 6 of {args.out}")
+        return 0
+    if args.only == "quota":
+        text = args.out.read_text()
+        start = text.index("## 4b. Quota-bound efficiency")
+        end = text.index("\n## ", start)
+        section = "\n".join(["## 4b. Quota-bound efficiency", ""] + section_quota(json.loads(args.quota.read_text())))
+        args.out.write_text(text[:start] + section + "\n" + text[end:])
+        print(f"wrote section 4b of {args.out}")
         return 0
     if args.only == "github":
         text = args.out.read_text()

@@ -148,6 +148,27 @@ TEST(Quota, AFixedWindowServerIsFullAtItsReset) {
   EXPECT_NEAR(secs(q.when({1, 0}) - now), 0.5, 1e-6);
 }
 
+TEST(Quota, ConfiguredBucketsPaceAMeteredUnitFromTheFirstRequest) {
+  clock::time_point now{std::chrono::hours(1)};
+  quota q(
+      "Pinecone", [&] { return now; }, [&](clock::duration d) { now += d; });
+  q.meter("bytes");
+  q.configure("requests", 2, 2);     // 2 a second, a second's worth
+  q.configure("bytes", 1000, 1000);  // 1,000 bytes a second
+  // Known from the start: no first request alone; both fit at once.
+  q.acquire({1, 400});
+  EXPECT_LE(q.when({1, 400}), now);
+  q.take({1, 400});
+  // 200 bytes left and no request: the request bucket binds first (0.5 s), the bytes one at 0.6 s.
+  std::string binding;
+  EXPECT_NEAR(secs(q.when({1, 800}, &binding) - now), 0.6, 1e-3);
+  EXPECT_EQ(binding, "bytes");
+  EXPECT_NEAR(secs(q.when({1, 100}, &binding) - now), 0.5, 1e-3);
+  EXPECT_EQ(binding, "requests");
+  // A cost over the bucket is held to the whole bucket, never refused for ever.
+  EXPECT_NEAR(secs(q.when({0, 5000}) - now), 0.8, 1e-3);
+}
+
 TEST(Quota, OneRequestAtATimeUntilTheFirstAnswerAndUnknownMeansUnlimited) {
   clock::time_point now{std::chrono::hours(1)};
   quota q(

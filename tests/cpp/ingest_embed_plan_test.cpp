@@ -121,8 +121,8 @@ TEST_F(IngestEmbedPlan, AJobFillsItsSlotsAndTheCache) {
   auto jobs = planner.plan(b, hits);
   ASSERT_EQ(jobs.size(), 1u);
   std::size_t stored = 0;
-  auto n = run_embed_job(
-      emb_, emb_.identity(), jobs[0],
+  auto n = run_embed_jobs(
+      emb_, emb_.identity(), jobs,
       [&](const std::vector<std::pair<std::string, std::vector<float>>>& fresh) {
         book_->store_embeddings(emb_.identity(), fresh);
         stored += fresh.size();
@@ -137,6 +137,25 @@ TEST_F(IngestEmbedPlan, AJobFillsItsSlotsAndTheCache) {
   }
 }
 
+TEST_F(IngestEmbedPlan, JobsOfTwoBatchesGoInOneCallAndFillEachBatch) {
+  embed_planner planner(*book_, emb_.identity(), 8, 1000);
+  auto first = batch_of({"one", "two"});
+  auto second = batch_of({"three"});
+  std::int64_t hits = 0;
+  auto jobs = planner.plan(first, hits);
+  for (auto& j : planner.plan(second, hits)) jobs.push_back(std::move(j));
+  ASSERT_EQ(jobs.size(), 2u);
+  const auto calls = emb_.calls();
+  auto n = run_embed_jobs(
+      emb_, emb_.identity(), jobs, [](const std::vector<std::pair<std::string, std::vector<float>>>&) {},
+      nullptr);
+  EXPECT_EQ(n, 3u);
+  EXPECT_EQ(emb_.calls() - calls, 1);
+  for (const auto& b : {first, second})
+    for (const auto& d : b->docs)
+      EXPECT_EQ(b->slots[d.chunks[0].slot]->values, emb_.embed_one(d.chunks[0].c.text));
+}
+
 TEST_F(IngestEmbedPlan, AVectorOfTheWrongDimensionIsRefused) {
   broken_embedder wrong(true);
   embed_planner planner(*book_, wrong.identity(), 8, 1000);
@@ -147,7 +166,7 @@ TEST_F(IngestEmbedPlan, AVectorOfTheWrongDimensionIsRefused) {
   auto store = [&](const std::vector<std::pair<std::string, std::vector<float>>>& fresh) {
     stored += fresh.size();
   };
-  EXPECT_THROW(run_embed_job(wrong, wrong.identity(), jobs[0], store, nullptr), embed_error);
+  EXPECT_THROW(run_embed_jobs(wrong, wrong.identity(), jobs, store, nullptr), embed_error);
   EXPECT_EQ(stored, 0u);
 }
 
@@ -160,7 +179,7 @@ TEST_F(IngestEmbedPlan, WhatArrivedBeforeAFailureIsKept) {
   auto store = [&](const std::vector<std::pair<std::string, std::vector<float>>>& fresh) {
     book_->store_embeddings(failing.identity(), fresh);
   };
-  EXPECT_THROW(run_embed_job(failing, failing.identity(), jobs[0], store, nullptr), embed_error);
+  EXPECT_THROW(run_embed_jobs(failing, failing.identity(), jobs, store, nullptr), embed_error);
   EXPECT_EQ(book_->cached_embedding_count(failing.identity()), 2);
   EXPECT_TRUE(book_->cached_embedding(failing.identity(), hash_hex("two")).has_value());
   EXPECT_FALSE(book_->cached_embedding(failing.identity(), hash_hex("three")).has_value());

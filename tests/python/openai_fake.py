@@ -315,12 +315,15 @@ class OpenAIFake(ServedFake):
         """Per-minute buckets as OpenAI's (shared/API_FACTS.md section 5): full at first, refilled
         continuously at limit/60 a second; ``x-ratelimit-remaining-*`` is what is left now and
         ``x-ratelimit-reset-*`` the time until full again. A request that does not fit is refused with 429
-        rate_limit_exceeded and "Please try again in 1.234s". ``None`` for both turns them off."""
+        rate_limit_exceeded and "Please try again in 1.234s". ``None`` for both turns them off. A request bucket
+        alone comes with a token bucket of the same kind at the fixed window's limit (rate_limit()), as OpenAI
+        announces both (the fixed window's token reset would read as a slow refill); a token bucket alone keeps
+        the fixed window's request headers."""
         with self._lock:
             now = time.monotonic()
+            tokens = tokens_per_minute or (self._limit_tokens if requests_per_minute else None)
             self._buckets = {name: [float(limit), float(limit), now]
-                             for name, limit in (("requests", requests_per_minute), ("tokens", tokens_per_minute))
-                             if limit}
+                             for name, limit in (("requests", requests_per_minute), ("tokens", tokens)) if limit}
 
     def _bucket_level(self, name: str, now: float) -> float:
         limit, level, at = self._buckets[name]

@@ -438,6 +438,9 @@ class PineconeFake(ServedFake):
         self._lossy_ids: set[str] = set()
         self._lossy_seed = 0
         self._short_ack: list[int] = []
+        self._write_limits: dict[str, float] = {}          # rate_limit()
+        self._write_buckets: dict[str, dict[str, list[float]]] = {}
+        self.throttled = 0                                  # upserts refused by rate_limit()
         self._faults: list[_Fault] = []
         self._conns: set[socket.socket] = set()
         self._server: _Server | None = None
@@ -495,6 +498,40 @@ class PineconeFake(ServedFake):
         ra = None if retry_after is None else (retry_after if isinstance(retry_after, str) else f"{retry_after:g}")
         with self._lock:
             self._faults.append(_Fault(n, status, ra, frozenset(paths) if paths is not None else None, message))
+
+    def rate_limit(self, *, upserts_per_second: float | None = None, bytes_per_second: float | None = None) -> None:
+        """Pinecone's write limits per namespace (shared/API_FACTS.md: 100 upserts a second, 50 MB a second on
+        serverless) as token buckets of one second's worth, full at first and refilled continuously. An
+        upsert that does not fit (REST or gRPC) is refused with 429 TOO_MANY_REQUESTS (gRPC
+        RESOURCE_EXHAUSTED) naming the limit, and without Retry-After, as Pinecone does; it spends nothing.
+        ``None`` for both turns them off."""
+        with self._lock:
+            self._write_limits = {k: float(v) for k, v in (("requests", upserts_per_second),
+                                                            ("bytes", bytes_per_second)) if v}
+            self._write_buckets = {}
+            self.throttled = 0
+
+    def _throttle(self, namespace: str | None, size: int) -> None:
+        """Takes one upsert of ``size`` bytes from the namespace's buckets, or raises the 429."""
+        with self._lock:
+            if not self._write_limits:
+                return
+            ns = _canonical_ns(namespace)
+            now = time.monotonic()
+            buckets = self._write_buckets.setdefault(ns, {k: [v, now] for k, v in self._write_limits.items()})
+            cost = {"requests": 1.0, "bytes": float(size)}
+            for name, limit in self._write_limits.items():
+                level, at = buckets[name]
+                buckets[name] = [min(limit, level + (now - at) * limit), now]
+            for name, limit in self._write_limits.items():
+                if buckets[name][0] < min(cost[name], limit):
+                    self.throttled += 1
+                    what = "upsert requests" if name == "requests" else "upsert bytes"
+                    raise Rejection(429, f"Request failed. You've reached the max {what} per second ({limit:g}) for "
+                                         f"namespace {ns} in this index. Wait a bit and try again, or reduce the "
+                                         "rate of your requests.", "rate_limit")
+            for name in self._write_limits:
+                buckets[name][0] -= cost[name]
 
     def short_ack(self, missing: int = 1, times: int = 1) -> None:
         """The next ``times`` upserts store all but their last ``missing`` vectors and answer an
@@ -656,7 +693,7 @@ class PineconeFake(ServedFake):
         try:
             status, body = self._handle(method, path, query, headers, raw, log, extra)
         except Rejection as r:
-            if not log.injected:
+            if not log.injected and r.kind != "rate_limit":
                 self._violation(r.kind, method, path, r.status, r.message)
             status, body = r.status, {"code": r.code, "message": r.message, "details": []}
             extra.update(r.headers)
@@ -707,6 +744,7 @@ class PineconeFake(ServedFake):
             body = self._json_body(path, raw, headers)
             log.body = body
             if path == "/vectors/upsert":
+                self._throttle(body.get("namespace"), len(raw))
                 return self._upsert(body, extra)
             if path == "/vectors/delete":
                 return self._delete(body, extra)
@@ -788,10 +826,11 @@ class PineconeFake(ServedFake):
                 body = self._grpc_body(raw)
                 log.body = body
                 self._validate("/vectors/upsert", body)
+                self._throttle(body.get("namespace"), len(raw))
                 status, out = self._upsert(body, extra)
                 code, payload, message = 0, _upsert_response(out["upsertedCount"]), ""
         except Rejection as r:
-            if not log.injected:
+            if not log.injected and r.kind != "rate_limit":
                 self._violation(r.kind, "POST", path, r.status, r.message)
             status, payload, message = r.status, b"", r.message
             # What a gRPC front end answers: rate limits are RESOURCE_EXHAUSTED, a server error UNAVAILABLE.

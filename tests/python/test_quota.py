@@ -143,3 +143,65 @@ def test_a_throttled_pipeline_records_its_waits_per_quota_in_the_report_and_the_
         assert "waited for quotas: openai tokens" in str(report.ingest)
         receipt = json.loads(Path(report.verify.receipt or "").read_text())
         assert receipt["ingest"]["waits"] == pytest.approx(waits)
+
+
+def test_under_a_binding_request_quota_every_embedding_request_is_full(fake: OpenAIFake, tmp_path: Path) -> None:
+    # Small batches (10 records) and small requests (3 texts): each batch alone would end in a
+    # part-filled request; merged across batches, only the run's last request may be.
+    def pipeline(oa: OpenAIFake, pc: PineconeFake, name: str) -> backfill.Pipeline:
+        return backfill.Pipeline(
+            backfill.JiraCloud(url=jira.url, email=jira.email, token=jira.token, projects=("QUO",)),
+            backfill.OpenAIEmbedder(model=MODEL, api_key=oa.api_key, base_url=oa.url, dimensions=8, max_inputs=3),
+            backfill.PineconeIndex(host=pc.url, api_key=pc.api_key, namespace=name),
+            name=name, workdir=tmp_path / name, progress="none", count_timeout_seconds=10, batch_records=10)
+
+    with JiraFake({"QUO": 30}, long_comment_share=0.0) as jira, PineconeFake(dimension=8) as pc:
+        with OpenAIFake() as probe:  # the texts the run embeds, on an unthrottled twin
+            pipeline(probe, pc, "probe").fetch_and_ingest()
+            texts = {t for r in probe.requests if r.status == 200 for t in r.inputs}
+        fewest = -(-len(texts) // 3)  # every request holds 3 texts (~100 tokens each: far below the token caps)
+        # A request bucket a little smaller than the run needs (with the preflight's request): it binds.
+        fake.token_bucket(requests_per_minute=fewest - 1)
+        assert pipeline(fake, pc, "quota").run().ok
+    assert [r.status for r in fake.requests].count(429) == 0
+    ingest = [r for r in fake.requests if r.status == 200 and set(r.inputs) <= texts]
+    assert sum(len(r.inputs) for r in ingest) == len(texts)
+    assert len(ingest) == fewest, " ".join(str(len(r.inputs)) for r in ingest)
+
+
+def _within_bucket(times: list[float], sizes: list[float], per_second: float) -> bool:
+    """Whether sends at `times` costing `sizes` fit a bucket of one second's worth of `per_second` (full at first)."""
+    level, at = per_second, times[0] if times else 0.0
+    for t, cost in zip(times, sizes):
+        level = min(per_second, level + (t - at) * per_second) - cost
+        at = t
+        if level < -1e-6:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+@pytest.mark.parametrize("limits", [{"upserts_per_second": 4.0}, {"bytes_per_second": 30_000.0}],
+                         ids=["requests", "bytes"])
+def test_the_pinecone_sink_keeps_to_its_configured_rates_without_a_429(
+        tmp_path: Path, transport: str, limits: dict[str, float]) -> None:
+    # Pinecone announces no rate limit: the sink paces at the documented limits it is configured with
+    # (here lowered to what a short test can see), which the fake enforces with its own buckets.
+    rate, byte_rate = limits.get("upserts_per_second", 100.0), limits.get("bytes_per_second", 50e6)
+    with JiraFake({"QUO": 25}, long_comment_share=0.0) as jira, OpenAIFake() as oa, \
+            PineconeFake(dimension=8) as pc:
+        pc.rate_limit(**limits)
+        report = backfill.Pipeline(
+            backfill.JiraCloud(url=jira.url, email=jira.email, token=jira.token, projects=("QUO",)),
+            backfill.OpenAIEmbedder(model=MODEL, api_key=oa.api_key, base_url=oa.url, dimensions=8),
+            backfill.PineconeIndex(host=pc.url, api_key=pc.api_key, namespace="rates", transport=transport,
+                                   max_records=3, max_request_bytes=10_000, rate=rate, byte_rate=byte_rate),
+            name="rates", workdir=tmp_path / "rates", progress="none", count_timeout_seconds=10).run()
+        assert report.ok
+        upserts = [r for r in pc.requests if r.path == "/vectors/upsert"]
+    assert pc.throttled == 0 and [r.status for r in upserts].count(429) == 0
+    times = [r.t for r in upserts]
+    assert _within_bucket(times, [1.0] * len(upserts), rate)
+    assert _within_bucket(times, [float(r.body_bytes) for r in upserts], byte_rate)
+    spent = sum(float(r.body_bytes) for r in upserts) if "bytes_per_second" in limits else float(len(upserts))
+    assert spent > 2 * (byte_rate if "bytes_per_second" in limits else rate), "the test's limit does not bind"

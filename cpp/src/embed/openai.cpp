@@ -99,6 +99,15 @@ std::size_t openai_embedder::max_batch() const {
 
 http::client_stats openai_embedder::http_stats() const { return client_->stats(); }
 
+std::size_t openai_embedder::full_request_inputs() const {
+  const std::int64_t n = inputs();
+  // Until the server has counted some, an input is taken at its largest: requests bind only when they surely
+  // do.
+  const double per_input = n > 0 ? static_cast<double>(tokens()) / static_cast<double>(n)
+                                 : static_cast<double>(options_.max_input_tokens);
+  return openai::requests_bind(*quota_, options_.max_inputs, per_input) ? options_.max_inputs : 0;
+}
+
 http::request openai_embedder::make_request(const std::vector<std::string_view>& texts,
                                             const openai::slice& s) const {
   http::request r;
@@ -128,11 +137,12 @@ void openai_embedder::embed_parts(const std::vector<std::string_view>& texts, co
                                   run_context* ctx) {
   if (texts.empty()) return;
   const std::size_t target = openai::request_token_cap(*quota_, options_.max_tokens_per_request);
+  // Requests spread over the window for latency, unless requests are the scarce quota: then each is full.
+  const std::size_t spread = full_request_inputs() ? 1 : static_cast<std::size_t>(options_.concurrency);
   std::vector<openai::slice> slices;
   try {
     slices = openai::plan_requests(texts, options_.max_inputs, options_.max_tokens_per_request,
-                                   options_.max_input_tokens, static_cast<std::size_t>(options_.concurrency),
-                                   target);
+                                   options_.max_input_tokens, spread, target);
   } catch (const embed_error& e) {
     throw embed_error(fmt::format("{}: {}", where_, e.what()));
   }

@@ -86,4 +86,12 @@ std::size_t request_token_cap(const http::quota& q, std::size_t max_tokens_per_r
   return std::clamp<std::size_t>(static_cast<std::size_t>(cap), 1, max_tokens_per_request);
 }
 
+bool requests_bind(const http::quota& q, std::size_t max_inputs, double tokens_per_input) {
+  const double requests_rate = q.rate("requests");
+  if (!(requests_rate > 0)) return false;
+  const double tokens_rate = q.rate("tokens");
+  return !(tokens_rate > 0) ||
+         tokens_rate / requests_rate >= static_cast<double>(max_inputs) * tokens_per_input;
+}
+
 }  // namespace backfill::openai

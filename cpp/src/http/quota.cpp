@@ -62,13 +62,33 @@ const quota::bucket* quota::find(std::string_view name) const {
 }
 
 double quota::cost_in(const quota_cost& c, std::string_view name) const {
-  return name == "tokens" ? c.tokens * (c.scale > 0 ? c.scale : token_scale_) : c.requests;
+  return name == metered_ ? c.tokens * (c.scale > 0 ? c.scale : token_scale_) : c.requests;
 }
 
 double quota::level_at(const bucket& b, clock::time_point t) {
   if (t >= b.full_at) return b.limit;
   if (t <= b.at) return b.level;
   return std::min(b.limit, b.level + b.rate * seconds_between(b.at, t));
+}
+
+void quota::configure(std::string_view name, double capacity, double per_second) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!(capacity > 0) || !(per_second > 0)) return;
+  answered_ = true;  // known: no need to probe with one request first
+  bucket* b = find(name);
+  if (!b) {
+    buckets_.push_back(bucket{std::string(name)});
+    b = &buckets_.back();
+  }
+  b->limit = capacity;
+  b->rate = per_second;
+  b->level = capacity;
+  b->at = b->full_at = now_();
+}
+
+void quota::meter(std::string name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  metered_ = std::move(name);
 }
 
 void quota::observe(const quota_observation& o) {
@@ -82,7 +102,7 @@ void quota::observe(const quota_observation& o) {
 
 double quota::uncounted(std::string_view name) const {
   double n = 0;
-  for (const sent& x : sent_) n += name == "tokens" ? x.tokens : x.requests;
+  for (const sent& x : sent_) n += name == metered_ ? x.tokens : x.requests;
   return n;
 }
 
@@ -165,7 +185,7 @@ quota_cost quota::take_locked(const quota_cost& c, clock::time_point t) {
   taken.scale = token_scale_;
   taken.seq = next_seq_++;
   ++in_flight_;
-  sent_.push_back({taken.seq, cost_in(taken, "requests"), cost_in(taken, "tokens")});
+  sent_.push_back({taken.seq, cost_in(taken, "requests"), cost_in(taken, metered_)});
   for (auto& b : buckets_) {
     const double cost = cost_in(taken, b.name);
     b.level = level_at(b, t) - cost;
@@ -187,7 +207,7 @@ void quota::settle(const quota_cost& taken, std::optional<double> counted_tokens
     // beyond what it counted.
     const auto t = now_();
     for (auto& b : buckets_) {
-      const bool tokens = b.name == "tokens";
+      const bool tokens = b.name == metered_;
       const double took = tokens ? open->tokens : open->requests;
       const double back = refused ? took : tokens && counted_tokens ? took - *counted_tokens : 0;
       if (back <= 0) continue;

@@ -68,27 +68,38 @@ std::vector<embed_job> embed_planner::plan(const std::shared_ptr<batch>& owner, 
   return jobs;
 }
 
-std::size_t run_embed_job(embedder& emb, const std::string& embedder_id, embed_job& job,
-                          const embedding_store& store, run_context* ctx) {
-  const std::size_t n = job.texts.size();
+std::size_t run_embed_jobs(embedder& emb, const std::string& embedder_id, std::vector<embed_job>& jobs,
+                           const embedding_store& store, run_context* ctx) {
+  // One call for every job's texts, in order; `starts` maps a text of the call back to its job.
+  std::vector<std::string_view> texts;
+  std::vector<std::size_t> starts;
+  for (const auto& job : jobs) {
+    starts.push_back(texts.size());
+    texts.insert(texts.end(), job.texts.begin(), job.texts.end());
+  }
+  const std::size_t n = texts.size();
   std::vector<char> got(n, 0);
   std::size_t received = 0;
   emb.embed_parts(
-      job.texts,
+      texts,
       [&](std::size_t first, std::vector<std::vector<float>>& out) {
         if (first + out.size() > n)
           throw embed_error(fmt::format("embedder {} returned vectors {}..{} for {} texts", embedder_id,
                                         first, first + out.size(), n));
         std::vector<std::pair<std::string, std::vector<float>>> fresh;
         fresh.reserve(out.size());
+        auto j = std::upper_bound(starts.begin(), starts.end(), first) - starts.begin() - 1;
         for (std::size_t k = 0; k < out.size(); ++k) {
+          const std::size_t i = first + k;
+          while (static_cast<std::size_t>(j + 1) < starts.size() && starts[j + 1] <= i) ++j;
           if (static_cast<int>(out[k].size()) != emb.dimension())
             throw embed_error(fmt::format("embedder {} returned a vector of dimension {}, expected {}",
                                           embedder_id, out[k].size(), emb.dimension()));
-          if (got[first + k]++)
-            throw embed_error(fmt::format("embedder {} returned text {} twice", embedder_id, first + k));
-          job.owner->slots[job.slots[first + k]]->values = out[k];
-          fresh.emplace_back(job.hashes[first + k], std::move(out[k]));
+          if (got[i]++) throw embed_error(fmt::format("embedder {} returned text {} twice", embedder_id, i));
+          embed_job& job = jobs[j];
+          const std::size_t local = i - starts[j];
+          job.owner->slots[job.slots[local]]->values = out[k];
+          fresh.emplace_back(job.hashes[local], std::move(out[k]));
         }
         store(fresh);
         received += fresh.size();

@@ -62,7 +62,11 @@ void ingest_stages::submit(std::shared_ptr<batch> b, std::vector<embed_job> jobs
   if (!overlap_) {
     if (budget_) b->held = budget_->take(b->bytes(dimension_), ctx);
     auto start = std::chrono::steady_clock::now();
-    for (auto& job : jobs) chunks_embedded_ += static_cast<std::int64_t>(embed(job, &ctx));
+    for (auto& job : jobs) {  // one call a job: a job is at most what one embedder call may take
+      std::vector<embed_job> one;
+      one.push_back(std::move(job));
+      chunks_embedded_ += static_cast<std::int64_t>(embed(one, &ctx));
+    }
     seconds_.embed += seconds_since(start);
     if (!jobs.empty()) failpoint("ingest.batch_embedded");
     start = std::chrono::steady_clock::now();
@@ -86,7 +90,10 @@ void ingest_stages::submit(std::shared_ptr<batch> b, std::vector<embed_job> jobs
   {
     std::lock_guard<std::mutex> lock(mutex_);
     b->jobs_pending = jobs.size();
-    for (auto& job : jobs) jobs_.push_back(std::move(job));
+    for (auto& job : jobs) {
+      queued_texts_ += job.texts.size();
+      jobs_.push_back(std::move(job));
+    }
     writes_.push_back(std::move(b));
     ++alive_;
   }
@@ -120,8 +127,16 @@ void ingest_stages::wait_until(run_context& ctx, Pred ready) {
     ~held_time() {
       std::lock_guard<std::mutex> lock(self.mutex_);
       self.seconds_.held += seconds_since(start);
+      self.caller_waiting_ = false;
     }
   } held{*this, start};
+  {
+    // Embed workers holding a part-filled request for more texts send it now.
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!failed_ && ready()) return;
+    caller_waiting_ = true;
+  }
+  work_.notify_all();
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -144,9 +159,9 @@ void ingest_stages::stop_and_join() {
   threads_.wait();
 }
 
-std::size_t ingest_stages::embed(embed_job& job, run_context* ctx) {
-  return run_embed_job(
-      emb_, emb_id_, job,
+std::size_t ingest_stages::embed(std::vector<embed_job>& jobs, run_context* ctx) {
+  return run_embed_jobs(
+      emb_, emb_id_, jobs,
       [this](const std::vector<std::pair<std::string, std::vector<float>>>& fresh) {
         if (!overlap_) return book_.store_embeddings(emb_id_, fresh);
         std::lock_guard<std::mutex> lock(cache_mutex_);
@@ -164,27 +179,81 @@ void ingest_stages::embed_loop() {
       },
       std::chrono::milliseconds(100));
   for (;;) {
-    embed_job job;
+    std::vector<embed_job> jobs;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      work_.wait(lock, [&] { return stopping_ || failed_ || !jobs_.empty(); });
+      std::size_t due = 0;
+      // Woken by new jobs and by the calling thread starting to wait; the timeout looks again at
+      // whether requests bind.
+      work_.wait_for(lock, std::chrono::milliseconds(100),
+                     [&] { return stopping_ || failed_ || (due = texts_due()) > 0; });
       if (stopping_ || failed_) return;
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
+      if (due == 0) continue;
+      jobs = take_texts(due);
+      ++calls_in_flight_;
     }
     const auto start = std::chrono::steady_clock::now();
-    std::size_t n = embed(job, &stop_ctx);
+    std::size_t n = 0;
+    try {
+      n = embed(jobs, &stop_ctx);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      --calls_in_flight_;
+      throw;
+    }
     const double took = seconds_since(start);
     bool last = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      --calls_in_flight_;
       chunks_embedded_ += static_cast<std::int64_t>(n);
       seconds_.embed += took;
-      last = --job.owner->jobs_pending == 0;
+      for (const auto& job : jobs) last = --job.owner->jobs_pending == 0 || last;
     }
     if (last) failpoint("ingest.batch_embedded");
     work_.notify_all();  // the writer may be waiting for this batch
   }
+}
+
+std::size_t ingest_stages::texts_due() const {
+  if (jobs_.empty()) return 0;
+  const std::size_t first = jobs_.front().texts.size();
+  const std::size_t full = emb_.full_request_inputs();
+  if (full == 0) return first;  // one job a call, as planned
+  // Whole requests: the first job's texts rounded up to them, from what is queued. A part-filled one
+  // only when no more texts can come before these are embedded: the calling thread waits for the
+  // stages, and no other embed call is in flight (whose end could let it submit more).
+  const std::size_t want = std::min(queued_texts_, (first + full - 1) / full * full);
+  if (want >= full) return want / full * full;
+  return caller_waiting_ && calls_in_flight_ == 0 ? want : 0;
+}
+
+std::vector<embed_job> ingest_stages::take_texts(std::size_t n) {
+  std::vector<embed_job> out;
+  while (n > 0 && !jobs_.empty()) {
+    embed_job& next = jobs_.front();
+    if (next.texts.size() <= n) {
+      n -= next.texts.size();
+      queued_texts_ -= next.texts.size();
+      out.push_back(std::move(next));
+      jobs_.pop_front();
+      continue;
+    }
+    // The first n texts of the job become a job of their own, of the same batch.
+    const auto cut = static_cast<std::ptrdiff_t>(n);
+    embed_job part{next.owner,
+                   {next.slots.begin(), next.slots.begin() + cut},
+                   {next.texts.begin(), next.texts.begin() + cut},
+                   {next.hashes.begin(), next.hashes.begin() + cut}};
+    next.slots.erase(next.slots.begin(), next.slots.begin() + cut);
+    next.texts.erase(next.texts.begin(), next.texts.begin() + cut);
+    next.hashes.erase(next.hashes.begin(), next.hashes.begin() + cut);
+    ++next.owner->jobs_pending;
+    queued_texts_ -= n;
+    out.push_back(std::move(part));
+    n = 0;
+  }
+  return out;
 }
 
 void ingest_stages::write_loop() {

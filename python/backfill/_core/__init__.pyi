@@ -184,6 +184,7 @@ class PineconeOptions:
     max_request_bytes: int
     max_in_flight: int
     rate: float
+    byte_rate: float
     timeout: float
     verify_tls: bool
     metadata_max_bytes: int

@@ -27,6 +27,10 @@ class PineconeIndex:
     JSON) or ``"rest"`` (POST /vectors/upsert, for a proxy that does not pass HTTP/2). Fetch, list,
     delete, stats and query always use REST. A failed request is tried up to ``max_attempts`` times,
     backing off from ``base_delay`` seconds.
+
+    ``rate`` (requests a second) and ``byte_rate`` (upsert bytes a second) are Pinecone's documented limits
+    per namespace (100 and 50 MB); Pinecone announces none in its answers, so the sink paces at these
+    (0: no limit of its own).
     """
 
     type: ClassVar[str] = "pinecone"
@@ -38,6 +42,7 @@ class PineconeIndex:
     max_request_bytes: int = _DEFAULTS.max_request_bytes
     max_in_flight: int = _DEFAULTS.max_in_flight
     rate: float = _DEFAULTS.rate
+    byte_rate: float = _DEFAULTS.byte_rate
     timeout: float = _DEFAULTS.timeout
     verify_tls: bool = _DEFAULTS.verify_tls
     metadata_max_bytes: int = _DEFAULTS.metadata_max_bytes

@@ -28,6 +28,10 @@ class embedder {
   virtual std::size_t max_input_tokens() const { return 0; }
   // How many embed calls the pipeline may have in flight at once (each from its own thread).
   virtual std::size_t concurrency() const { return 1; }
+  // When the embedder's request quota (rather than its token quota) binds: the inputs one full request
+  // holds. The pipeline then merges its queued work into calls of whole requests, so that every scarce
+  // request goes full. 0 (the default): requests are not what binds.
+  virtual std::size_t full_request_inputs() const { return 0; }
   // Returns one vector of dimension() floats per text, in order. Implementations must allow calls
   // from several threads at once.
   virtual std::vector<std::vector<float>> embed(const std::vector<std::string_view>& texts) = 0;

@@ -102,6 +102,11 @@ parsed parse_response(const std::string& body, std::size_t n, int dimension, std
 // quota's token_scale() says how the server's count compares).
 std::size_t request_token_cap(const http::quota& q, std::size_t max_tokens_per_request);
 
+// Whether `q`'s request quota binds before its token quota: a request bucket is announced, and the
+// token bucket (if any) refills at least a full request's tokens (max_inputs inputs of
+// `tokens_per_input`) per request refilled.
+bool requests_bind(const http::quota& q, std::size_t max_inputs, double tokens_per_input);
+
 // Whether an answer says the account is out of quota (429 insufficient_quota): waiting will not
 // help, so it is not retried. `body` may be an excerpt of the body.
 bool out_of_quota(long status, std::string_view body);
@@ -123,6 +128,9 @@ class openai_embedder final : public embedder {
   // Two pipeline batches at once, so the next batch's requests wait in the client while the last
   // requests of one batch finish; requests in flight stay capped at options.concurrency.
   std::size_t concurrency() const override { return 2; }
+  // max_inputs once the server announced a request quota that binds before its token quota does (the
+  // token quota, if any, holds more than max_inputs texts' tokens per request; see openai_plan.cpp).
+  std::size_t full_request_inputs() const override;
   std::vector<std::vector<float>> embed(const std::vector<std::string_view>& texts) override;
   void embed_parts(const std::vector<std::string_view>& texts, const part_fn& on_part,
                    run_context* ctx = nullptr) override;

@@ -56,7 +56,7 @@ struct quota_observation {
 // quota learnt of the server's counting, token_scale()).
 struct quota_cost {
   double requests = 1;
-  double tokens = 0;
+  double tokens = 0;  // of the metered bucket (quota::meter(): tokens, bytes)
   // The token scale take() applied (set in the cost it returns), so that settle() releases exactly
   // what was taken even when the scale was learnt anew in between; 0: not taken (the current scale).
   double scale = 0;
@@ -73,6 +73,12 @@ class quota {
   // `service` names the quota in log lines and in waits ("openai", "Jira", "Pinecone"). `now` and
   // `sleep` default to the steady clock and this_thread::sleep_for (tests inject their own).
   explicit quota(std::string service, now_fn now = {}, sleep_fn sleep = {});
+
+  // A bucket the API documents rather than announces (Pinecone sends no rate-limit headers): it holds
+  // `capacity` and refills `per_second`, full now. The quota counts it as if an answer had said so.
+  void configure(std::string_view bucket, double capacity, double per_second);
+  // The bucket quota_cost::tokens is taken from ("tokens" unless told: Pinecone meters "bytes").
+  void meter(std::string bucket);
 
   // Adapter side: what an answer said. What it reports remaining, less the requests still
   // unanswered, lowers the level where it is below what the quota counts itself (every take, trued
@@ -146,6 +152,7 @@ class quota {
   quota_cost take_locked(const quota_cost& c, clock::time_point t);
 
   std::string service_;
+  std::string metered_ = "tokens";
   now_fn now_;
   sleep_fn sleep_;
   mutable std::mutex mutex_;

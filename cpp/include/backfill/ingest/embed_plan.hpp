@@ -45,11 +45,11 @@ class embed_planner {
 // Where an embed job's vectors go as they arrive: (text hash, vector) pairs for the cache.
 using embedding_store = std::function<void(const std::vector<std::pair<std::string, std::vector<float>>>&)>;
 
-// Embeds one job, checks what came back (count, dimension, each text once), fills the job's slots
-// and stores each part in `store` as the embedder hands parts over: when a later part fails (a spent
-// quota, a refused key), what was already paid for is kept and a rerun embeds only the rest.
-// Returns the texts embedded.
-std::size_t run_embed_job(embedder& emb, const std::string& embedder_id, embed_job& job,
-                          const embedding_store& store, run_context* ctx);
+// Embeds jobs (of one batch or several) in one embedder call, checks what came back (count,
+// dimension, each text once), fills the jobs' slots and stores each part in `store` as the embedder
+// hands parts over: when a later part fails (a spent quota, a refused key), what was already paid for
+// is kept and a rerun embeds only the rest. Returns the texts embedded.
+std::size_t run_embed_jobs(embedder& emb, const std::string& embedder_id, std::vector<embed_job>& jobs,
+                           const embedding_store& store, run_context* ctx);
 
 }  // namespace backfill

@@ -2,7 +2,11 @@
 //
 //   calling thread        builds batches (dedup, records, intent, embed plan) and submits them;
 //   embed workers (N)     call the embedder, N calls in flight, and store each call's vectors in the
-//                         cache as soon as it returns (a crash never pays for them twice);
+//                         cache as soon as it returns (a crash never pays for them twice); when the
+//                         embedder's request quota binds (embedder::full_request_inputs()), a call
+//                         takes queued texts in whole requests, across jobs and batches; a part-filled
+//                         request waits for more texts while any can still come (the calling thread
+//                         is not waiting for the stages, or another embed call is in flight);
 //   writer (1)            takes batches in the order they were submitted, once their vectors are all
 //                         there, and writes them (batch_writer.hpp).
 //
@@ -83,7 +87,10 @@ class ingest_stages {
   void fail() noexcept;
   void embed_loop();
   void write_loop();
-  std::size_t embed(embed_job& job, run_context* ctx);
+  std::size_t embed(std::vector<embed_job>& jobs, run_context* ctx);
+  // The texts an embed call takes next (0: none yet), and taking them off the queue (with mutex_ held).
+  std::size_t texts_due() const;
+  std::vector<embed_job> take_texts(std::size_t n);
 
   embedder& emb_;
   std::string emb_id_;
@@ -102,6 +109,9 @@ class ingest_stages {
   std::condition_variable work_;  // wakes embed workers and the writer
   std::condition_variable done_;  // wakes the calling thread
   std::deque<embed_job> jobs_;
+  std::size_t queued_texts_ = 0;  // in jobs_
+  bool caller_waiting_ = false;   // the calling thread waits in submit() or finish()
+  std::size_t calls_in_flight_ = 0;
   std::deque<std::shared_ptr<batch>> writes_;
   std::size_t alive_ = 0;
   bool stopping_ = false;

@@ -78,10 +78,20 @@ pinecone_sink::pinecone_sink(pinecone_options options) : options_(std::move(opti
   o.secrets = {options_.api_key};
   o.retry.max_attempts = options_.max_attempts;
   o.retry.base_delay = options_.base_delay;
-  o.default_limit = {options_.rate, std::max(1.0, options_.rate / 10), options_.max_in_flight};
+  if (options_.rate < 0 || options_.byte_rate < 0)
+    throw config_error("sink.rate and sink.byte_rate must be 0 (no limit) or positive");
+  o.default_limit = {0, 1, options_.max_in_flight};
   o.max_total_in_flight = std::max(options_.max_in_flight, 1);
-  // A 429's Retry-After and any X-RateLimit-* pace every request, not only the one refused.
-  o.shared_quota = std::make_shared<http::quota>("Pinecone");
+  // The documented rates are buckets of a second's worth that refill continuously; one request's worth
+  // is kept in reserve, so that answers arriving closer together than they were sent still fit the
+  // server's bucket. A 429's Retry-After and any X-RateLimit-* pace every request, not only the one refused.
+  auto q = std::make_shared<http::quota>("Pinecone");
+  q->meter("bytes");
+  const double bytes = static_cast<double>(options_.max_request_bytes);
+  if (options_.rate > 0) q->configure("requests", std::max(1.0, options_.rate - 1), options_.rate);
+  if (options_.byte_rate > 0)
+    q->configure("bytes", std::max(bytes, options_.byte_rate - bytes), options_.byte_rate);
+  o.shared_quota = std::move(q);
   o.read_quota = http::read_ratelimit_quota;
   if (options_.transport == "grpc") {
     // gRPC needs HTTP/2 end to end. The engine's own connections carry the calls (cpp/src/http/h2/),

@@ -107,6 +107,7 @@ std::int64_t pinecone_sink::upsert(const std::vector<record>& records) {
     auto hand_over = [&](pack::request r) {
       http::request call =
           grpc() ? make_grpc(std::move(r.body)) : make("POST", "/vectors/upsert", std::move(r.body));
+      call.quota_tokens = static_cast<double>(call.body.size());  // the bytes-a-second bucket's cost
       auto h = sender.submit(std::move(call));
       std::lock_guard<std::mutex> lock(mutex);
       requests.push_back({r.members.front(), std::move(h), std::move(r.members)});

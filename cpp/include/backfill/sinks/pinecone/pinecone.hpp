@@ -10,7 +10,9 @@
 //   - Upserts are packed by count (<= max_records) and by serialized bytes (<= max_request_bytes)
 //     by the one packer (pack/packer.hpp); a record that cannot fit even alone is reported
 //     (take_unsendable) and never sent; requests go out concurrently (bounded per host) and every
-//     upsertedCount is checked (cpp/src/sinks/pinecone/upsert.cpp).
+//     upsertedCount is checked (cpp/src/sinks/pinecone/upsert.cpp). Pinecone announces no rate limit:
+//     requests and upsert bytes are paced at its documented limits (rate, byte_rate: buckets of a
+//     second's worth in the client's quota, http/quota.hpp).
 //   - Metadata is sent as it comes: records arrive fitted to metadata_limit() where they were built
 //     (pack/sanitize.hpp's fit_metadata: the ingest, and Sink.upsert from Python).
 //   - Counts lag behind writes (eventual consistency): count_lags() is true, so verify polls.
@@ -36,7 +38,10 @@ struct pinecone_options {
   std::size_t max_records = 1000;
   std::size_t max_request_bytes = 2 * 1000 * 1000;
   int max_in_flight = 16;
-  double rate = 100;  // requests per second (Pinecone allows 100/s per namespace for writes)
+  // Pinecone's documented limits, per namespace: upsert (and query, delete) requests a second, and upsert
+  // bytes a second. It sends no rate-limit headers: the sink paces at these (0: no limit of its own).
+  double rate = 100;
+  double byte_rate = 50e6;
   double timeout = 60;
   bool verify_tls = true;
   std::size_t metadata_max_bytes = 40960;
@@ -45,8 +50,8 @@ struct pinecone_options {
   std::string transport = "grpc";  // of upserts: "grpc" (needs libcurl with HTTP/2) or "rest"
 };
 BACKFILL_FIELDS(pinecone_options, &s::host, &s::api_key, &s::namespace_, &s::api_version, &s::max_records,
-                &s::max_request_bytes, &s::max_in_flight, &s::rate, &s::timeout, &s::verify_tls,
-                &s::metadata_max_bytes, &s::max_attempts, &s::base_delay, &s::transport)
+                &s::max_request_bytes, &s::max_in_flight, &s::rate, &s::byte_rate, &s::timeout,
+                &s::verify_tls, &s::metadata_max_bytes, &s::max_attempts, &s::base_delay, &s::transport)
 
 class pinecone_sink final : public sink {
  public:
