@@ -145,6 +145,11 @@ struct client::impl {
   bool quota_ready(const pending& p, clock::time_point now, clock::time_point& wake_at);
   void take_quota(pending& p, clock::time_point now);
   void settle_quota(pending& p, const response* r);
+  // The readings of the answers settled in this pass of the loop, observed once all are settled
+  // (observe_quota_readings): a reading counts every request the server answered, so it must not
+  // meet one of them still open, which it would count a second time.
+  std::vector<quota_observation> quota_readings;
+  void observe_quota_readings();
   std::multimap<clock::time_point, handle> timers;
   std::vector<std::unique_ptr<easy_slot>> slots;  // every easy handle
   std::vector<easy_slot*> idle;                   // those without a transfer

@@ -138,6 +138,7 @@ void client::impl::run() {
       for (auto& o : native_done) finished |= finish_native(o);
       native_done.clear();
     }
+    if (!quota_readings.empty()) observe_quota_readings();
     if (loop_now >= stall_check) check_stalls();
     // Something finished: its slot may take the next request at once (as a bare loop re-adds a
     // handle), before anyone is woken or the loop sleeps.

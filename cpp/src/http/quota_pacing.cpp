@@ -1,6 +1,7 @@
 // The engine's side of a client's quota (client_options::quota, quota.hpp): a request starts only
 // when it fits, the time the queue's head waited is counted against the bucket that held it, and
-// every answer settles what its request took and tells the quota what the server announced.
+// every answer settles what its request took and tells the quota what the server announced, once
+// every answer of the loop's pass has settled.
 #include "http/engine.hpp"
 
 #include "backfill/core/progress_board.hpp"
@@ -41,7 +42,12 @@ void client::impl::settle_quota(pending& p, const response* r) {
   if (r && r->status && opts.read_quota) o = opts.read_quota(*r);
   if (p.quota_taken) opts.shared_quota->settle(*p.quota_taken, o.counted_tokens, r && r->status == 429);
   p.quota_taken.reset();
-  if (r && r->status && opts.read_quota) opts.shared_quota->observe(o);
+  if (r && r->status && opts.read_quota) quota_readings.push_back(std::move(o));
+}
+
+void client::impl::observe_quota_readings() {
+  for (const quota_observation& o : quota_readings) opts.shared_quota->observe(o);
+  quota_readings.clear();
 }
 
 }  // namespace backfill::http
