@@ -138,6 +138,30 @@ TEST(Quota, RequestsInFlightCountAgainstWhatTheServerReports) {
   EXPECT_NEAR(secs(q.when({1, 100}) - now), 5, 1e-6);  // 50 more at 10 a second
 }
 
+TEST(Quota, AnswersArrivingTogetherAreCountedOnceWhateverTheirOrder) {
+  clock::time_point now{std::chrono::hours(1)};
+  quota q(
+      "test", [&] { return now; }, [&](clock::duration d) { now += d; });
+  q.observe(readings({{"tokens", 600, 600, 0.0}}));  // 600 a minute (10 a second), full
+  const quota_cost a = q.take({1, 300});
+  const quota_cost b = q.take({1, 200});
+  // The server counted both (500): the later request's answer says 100 left, the earlier one's
+  // (answered last) 300. Both settle before either reading is looked at, as the engine does.
+  q.settle(b);
+  q.settle(a);
+  q.observe(std::vector<quota_observation>{readings({{"tokens", 600, 100, 50.0}}),
+                                           readings({{"tokens", 600, 300, 30.0}})});
+  EXPECT_NEAR(q.available("tokens", now), 100, 1e-9);  // not 100 less the other request again
+  EXPECT_NEAR(secs(q.when({1, 150}) - now), 5, 1e-6);  // 50 more at 10 a second
+  // Estimates above what the server counted: the reading, with nothing unanswered, takes back
+  // what the estimate held beyond it.
+  const quota_cost c = q.take({1, 100});
+  now += std::chrono::seconds(1);
+  q.settle(c);
+  q.observe(std::vector<quota_observation>{readings({{"tokens", 600, 150, 45.0}})});
+  EXPECT_NEAR(q.available("tokens", now), 150, 1e-9);
+}
+
 TEST(Quota, AFixedWindowServerIsFullAtItsReset) {
   clock::time_point now{std::chrono::hours(1)};
   quota q(

@@ -100,13 +100,35 @@ void quota::observe(const quota_observation& o) {
   for (const quota_reading& r : o.buckets) observe_locked(r, t);
 }
 
+void quota::observe(const std::vector<quota_observation>& answers) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto t = now_();
+  answered_ = true;
+  const bool settled_all = sent_.empty();
+  // Per bucket, the reading that says least remains: the server's state after the last of them.
+  std::vector<const quota_reading*> lowest;
+  for (const quota_observation& o : answers) {
+    if (o.retry_after && *o.retry_after > 0)
+      paused_until_ = std::max(paused_until_, t + seconds_ceil(*o.retry_after));
+    for (const quota_reading& r : o.buckets) {
+      auto same = std::find_if(lowest.begin(), lowest.end(),
+                               [&](const quota_reading* x) { return x->bucket == r.bucket; });
+      if (same == lowest.end())
+        lowest.push_back(&r);
+      else if (r.remaining && (!(*same)->remaining || *r.remaining < *(*same)->remaining))
+        *same = &r;
+    }
+  }
+  for (const quota_reading* r : lowest) observe_locked(*r, t, settled_all);
+}
+
 double quota::uncounted(std::string_view name) const {
   double n = 0;
   for (const sent& x : sent_) n += name == metered_ ? x.tokens : x.requests;
   return n;
 }
 
-void quota::observe_locked(const quota_reading& r, clock::time_point t) {
+void quota::observe_locked(const quota_reading& r, clock::time_point t, bool settled_all) {
   bucket* b = find(r.bucket);
   const double limit = r.limit && *r.limit > 0 ? *r.limit : b ? b->limit : 0;
   const double remaining = std::clamp(r.remaining.value_or(limit), 0.0, limit);
@@ -140,6 +162,12 @@ void quota::observe_locked(const quota_reading& r, clock::time_point t) {
   const double until_full = r.reset ? *r.reset : (limit - remaining) / rate;
   const auto full_at = t + seconds_ceil(until_full + pending / rate);
   const bool known = b->at != clock::time_point{};
+  if (settled_all && r.remaining) {  // every request counted: the reading is the level
+    b->level = level;
+    b->at = t;
+    b->full_at = full_at;
+    return;
+  }
   if (known && level >= level_at(*b, t)) return;
   b->level = level;
   b->at = t;

@@ -46,7 +46,7 @@ void client::impl::settle_quota(pending& p, const response* r) {
 }
 
 void client::impl::observe_quota_readings() {
-  for (const quota_observation& o : quota_readings) opts.shared_quota->observe(o);
+  opts.shared_quota->observe(quota_readings);
   quota_readings.clear();
 }
 

@@ -85,6 +85,11 @@ class quota {
   // up by settle()); it never raises it: servers count requests in an order of their own, and
   // answers overtake each other.
   void observe(const quota_observation& o);
+  // The answers that arrived together (one pass of the engine's loop), observed once all of them
+  // have settled. When no request is left unanswered, the server has counted every request it was
+  // sent, so the lowest reading of each bucket is what it holds: that reading may raise the level
+  // too, taking back what the requests' estimates and the answers' order made the quota count twice.
+  void observe(const std::vector<quota_observation>& answers);
 
   // Engine side. The earliest time a request of cost `c` fits (the zero time point when it fits
   // already, or when nothing is known). A cost over a bucket's whole limit is held to the limit (it can never
@@ -145,7 +150,7 @@ class quota {
   const bucket* find(std::string_view name) const;
   // What the requests unanswered took from `bucket`.
   double uncounted(std::string_view bucket) const;
-  void observe_locked(const quota_reading& r, clock::time_point t);
+  void observe_locked(const quota_reading& r, clock::time_point t, bool settled_all = false);
   static double level_at(const bucket& b, clock::time_point t);
   double cost_in(const quota_cost& c, std::string_view name) const;
   clock::time_point when_locked(const quota_cost& c, const bucket** binding) const;
