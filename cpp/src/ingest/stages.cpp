@@ -222,10 +222,14 @@ std::size_t ingest_stages::texts_due() const {
   if (full == 0) return first;  // one job a call, as planned
   // Whole requests: the first job's texts rounded up to them, from what is queued. A part-filled one
   // only when no more texts can come before these are embedded: the calling thread waits for the
-  // stages, and no other embed call is in flight (whose end could let it submit more).
+  // stages, no other embed call is in flight (whose end could let it submit more), and the writer
+  // can free no batch without them (it writes in order: it is idle, and the next batch waits for
+  // its embeddings).
   const std::size_t want = std::min(queued_texts_, (first + full - 1) / full * full);
   if (want >= full) return want / full * full;
-  return caller_waiting_ && calls_in_flight_ == 0 ? want : 0;
+  const bool writer_frees_one =
+      alive_ > writes_.size() || (!writes_.empty() && writes_.front()->jobs_pending == 0);
+  return caller_waiting_ && calls_in_flight_ == 0 && !writer_frees_one ? want : 0;
 }
 
 std::vector<embed_job> ingest_stages::take_texts(std::size_t n) {
@@ -282,6 +286,7 @@ void ingest_stages::write_loop() {
       seconds_.write += took;
     }
     done_.notify_all();
+    work_.notify_all();  // an embed worker holding a part-filled request may send it now
   }
 }
 
