@@ -115,6 +115,7 @@ host = {json.dumps(pinecone_url)}
 api_key = "${{BENCH_PINECONE_KEY}}"
 namespace = {json.dumps(namespace)}
 rate = 0.0
+byte_rate = 0.0
 
 [verify]
 sample = {verify_sample}
@@ -127,7 +128,8 @@ def child_api(spec: dict[str, Any]) -> int:
 
     p = Pipeline(JiraCloud(url=spec["jira"], email=EMAIL, token=TOKEN, projects=tuple(spec["projects"]), rate=0.0),
                  HashEmbedder(spec["dimension"]),
-                 PineconeIndex(host=spec["pinecone"], api_key=API_KEY, namespace=spec["namespace"], rate=0.0),
+                 PineconeIndex(host=spec["pinecone"], api_key=API_KEY, namespace=spec["namespace"], rate=0.0,
+                               byte_rate=0.0),
                  name="bench", workdir=spec["workdir"], verify_sample=spec["verify_sample"], progress="none")
     report = p.run()
     print(json.dumps(report.to_dict()))

@@ -58,7 +58,7 @@ def one_run(args: argparse.Namespace, jira: JiraFake, oa: OpenAIFake, pc: Pineco
                                 dimensions=args.dimension, concurrency=args.embed_concurrency,
                                 max_inputs=args.embed_inputs),
         backfill.PineconeIndex(host=pc.url, api_key=pc.api_key, namespace=namespace,
-                               max_in_flight=args.upsert_concurrency, rate=1000.0),
+                               max_in_flight=args.upsert_concurrency, rate=1000.0, byte_rate=0.0),
         name="latency", workdir=workdir, batch_records=args.batch_records, overlap=overlap, progress="none",
         embed_concurrency=getattr(args, "pipeline_embed_calls", 0),
         count_timeout_seconds=10,
