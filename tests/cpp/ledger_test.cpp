@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -330,6 +332,49 @@ TEST_F(Ledger, TheCacheIsClearedAndAVerificationHoldsOnlyUntilTheNextChange) {
   EXPECT_EQ(book_->cached_embedding_count("e"), 0);
   book_->compact();
   EXPECT_EQ(book_->cached_embedding_bytes(), 0);
+}
+
+TEST_F(Ledger, HealCopiesReplaceTheCacheAndReadBackWithinAByteAComponent) {
+  std::vector<float> v(1536), zero(8, 0.0f);
+  double norm = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    v[i] = std::sin(static_cast<float>(i) * 0.37f) * (i % 7 == 0 ? 3.0f : 1.0f);
+    norm += static_cast<double>(v[i]) * v[i];
+  }
+  book_->store_embeddings("e", {{"h", v}, {"z", zero}});
+  book_->store_embeddings("e", {{"half", {0.5f, -0.5f, 0.0f}}});
+  EXPECT_EQ(book_->compact_embedding_cache(), 3);  // a cache compacted first gives its copies too
+  book_->store_embeddings("e", {{"h", v}});
+  EXPECT_EQ(book_->keep_heal_copies(), 3);
+  EXPECT_EQ(book_->keep_heal_copies(), 0);  // the cache is empty; the copies stay
+  EXPECT_EQ(book_->cached_embedding_count("e"), 3);
+  EXPECT_GT(book_->cached_embedding_bytes(), 0);  // the copies are the cache's part of the workdir
+  {
+    auto rows = book_->db().prepare("SELECT count(*) FROM embeddings");
+    ASSERT_TRUE(rows.step());
+    EXPECT_EQ(rows.column_int(0), 0);
+  }
+  auto back = book_->cached_embedding("e", "h");
+  ASSERT_TRUE(back.has_value());
+  ASSERT_EQ(back->size(), v.size());
+  double dot = 0, back_norm = 0, largest = 0;
+  for (float x : v) largest = std::max(largest, std::fabs(static_cast<double>(x)));
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    dot += static_cast<double>(v[i]) * (*back)[i];
+    back_norm += static_cast<double>((*back)[i]) * (*back)[i];
+    EXPECT_LE(std::fabs((*back)[i] - v[i]), largest / 254 + 1e-6) << i;
+  }
+  EXPECT_GT(dot / std::sqrt(norm * back_norm), 0.9999);
+  EXPECT_EQ(book_->cached_embedding("e", "z"), zero);
+  auto half = book_->cached_embedding("e", "half");
+  ASSERT_TRUE(half.has_value());
+  EXPECT_EQ(*half, (std::vector<float>{0.5f, -0.5f, 0.0f}));
+  // A text embedded again is cached whole, and read so before its heal copy.
+  book_->store_embeddings("e", {{"h", v}});
+  EXPECT_EQ(book_->cached_embedding("e", "h"), v);
+  EXPECT_EQ(book_->cached_embedding_count("e"), 3);
+  EXPECT_EQ(book_->clear_embedding_cache(), 4);
+  EXPECT_FALSE(book_->cached_embedding("e", "z").has_value());
 }
 
 TEST_F(Ledger, TheCacheCompactedToHalfPrecisionReadsBackWithinItsPrecision) {

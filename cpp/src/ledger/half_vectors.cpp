@@ -1,5 +1,7 @@
 #include "half_vectors.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -74,6 +76,33 @@ std::vector<float> from_half_blob(std::string_view blob) {
     const auto hi = static_cast<std::uint16_t>(static_cast<unsigned char>(blob[2 * i + 1]));
     v[i] = from_half(static_cast<std::uint16_t>(lo | (hi << 8)));
   }
+  return v;
+}
+
+std::string to_byte_blob(const float* v, std::size_t n) {
+  float largest = 0.0f;
+  for (std::size_t i = 0; i < n; ++i)
+    if (std::isfinite(v[i])) largest = std::max(largest, std::fabs(v[i]));
+  std::string out(sizeof(float) + n, '\0');
+  std::memcpy(out.data(), &largest, sizeof(float));
+  if (largest == 0.0f) return out;
+  const float to_byte = 127.0f / largest;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float x = std::isfinite(v[i]) ? v[i] : 0.0f;
+    const long q = std::clamp(std::lround(x * to_byte), -127L, 127L);
+    out[sizeof(float) + i] = static_cast<char>(static_cast<signed char>(q));
+  }
+  return out;
+}
+
+std::vector<float> from_byte_blob(std::string_view blob) {
+  if (blob.size() < sizeof(float)) return {};
+  float largest;
+  std::memcpy(&largest, blob.data(), sizeof(float));
+  const float step = largest / 127.0f;
+  std::vector<float> v(blob.size() - sizeof(float));
+  for (std::size_t i = 0; i < v.size(); ++i)
+    v[i] = static_cast<float>(static_cast<signed char>(blob[sizeof(float) + i])) * step;
   return v;
 }
 

@@ -19,4 +19,11 @@ inline bool is_half_blob(std::string_view blob) noexcept { return blob.size() % 
 // The float32 components of a compact blob.
 std::vector<float> from_half_blob(std::string_view blob);
 
+// A heal copy (ledger::keep_heal_copies): one signed byte a component and the vector's scale, a
+// float32 first: component i is byte[i] * scale / 127, the largest |component| exactly. A component
+// moves by at most 1/254 of the largest: cosine similarity to the original stays above 0.9999 for
+// embedding vectors, whose weight is spread over their components.
+std::string to_byte_blob(const float* v, std::size_t n);
+std::vector<float> from_byte_blob(std::string_view blob);
+
 }  // namespace backfill::ledger_detail

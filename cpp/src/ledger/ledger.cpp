@@ -68,6 +68,10 @@ CREATE TABLE IF NOT EXISTS quarantine(
 CREATE TABLE IF NOT EXISTS embeddings(
   embedder TEXT NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL,
   PRIMARY KEY(embedder, text_hash)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS heal_groups(id INTEGER PRIMARY KEY, copies BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS heal_copies(
+  embedder TEXT NOT NULL, text_hash TEXT NOT NULL, grp INTEGER NOT NULL, offset INTEGER NOT NULL,
+  size INTEGER NOT NULL, PRIMARY KEY(embedder, text_hash)) WITHOUT ROWID;
 )sql";
 
 }  // namespace
@@ -234,7 +238,7 @@ std::optional<std::vector<float>> ledger::cached_embedding(std::string_view embe
   st.bind(1, embedder).bind(2, text_hash);
   if (!st.step()) {
     st.reset();
-    return std::nullopt;
+    return heal_copy(embedder, text_hash);
   }
   std::string_view blob = st.column_blob(0);
   if (ledger_detail::is_half_blob(blob)) {  // compacted by `backfill gc --keep-embeddings`
@@ -260,7 +264,10 @@ void ledger::store_embeddings(std::string_view embedder,
 }
 
 std::int64_t ledger::cached_embedding_count(std::string_view embedder) {
-  return value_for<std::int64_t>(db_, "SELECT count(*) FROM embeddings WHERE embedder=?", embedder)
+  return value_for<std::int64_t>(db_,
+                                 "SELECT count(*) FROM (SELECT text_hash FROM embeddings WHERE embedder=?1"
+                                 " UNION SELECT text_hash FROM heal_copies WHERE embedder=?1)",
+                                 embedder)
       .value_or(0);
 }
 

@@ -1,5 +1,6 @@
-// The ledger's upkeep: the embedding cache's size and eviction, and what `backfill gc` asks before
-// evicting (did a full verification pass, and has nothing been written for the sink since?).
+// The ledger's upkeep: the embedding cache's size and eviction (to heal copies after a verified run,
+// or entirely by `backfill gc`), and what both ask before evicting (did a full verification pass, and
+// has nothing been written for the sink since?).
 #include <cstring>
 
 #include <fmt/format.h>
@@ -10,28 +11,97 @@
 namespace backfill {
 
 std::int64_t ledger::cached_embedding_bytes() {
-  auto rows = db_.prepare("SELECT EXISTS(SELECT 1 FROM embeddings)");
+  auto rows = db_.prepare("SELECT EXISTS(SELECT 1 FROM embeddings) OR EXISTS(SELECT 1 FROM heal_copies)");
   if (!rows.step() || rows.column_int(0) == 0) return 0;  // an empty table keeps only its root page
   // dbstat is SQLite's page accounting (SQLITE_ENABLE_DBSTAT_VTAB, on in Debian's and most builds).
   try {
-    auto st = db_.prepare("SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name='embeddings'");
+    auto st = db_.prepare(
+        "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN"
+        " ('embeddings', 'heal_copies', 'heal_groups')");
     if (st.step()) return st.column_int(0);
   } catch (const std::exception&) {
     // no dbstat: the rows' own bytes, a slight undercount of the pages they fill
   }
   auto st = db_.prepare(
-      "SELECT coalesce(sum(length(vector) + length(text_hash) + length(embedder) + 8), 0) FROM embeddings");
-  return st.step() ? st.column_int(0) : 0;
+      "SELECT coalesce(sum(length(vector) + length(text_hash) + length(embedder) + 8), 0) FROM embeddings"
+      " UNION ALL SELECT coalesce(sum(length(copies)), 0) FROM heal_groups");
+  std::int64_t n = 0;
+  while (st.step()) n += st.column_int(0);
+  return n;
 }
 
 std::int64_t ledger::clear_embedding_cache() {
   sql::transaction tx(db_);
-  auto st = db_.prepare("SELECT count(*) FROM embeddings");
+  auto st = db_.prepare("SELECT (SELECT count(*) FROM embeddings) + (SELECT count(*) FROM heal_copies)");
   std::int64_t n = st.step() ? st.column_int(0) : 0;
   st.reset();
+  db_.exec("DELETE FROM embeddings; DELETE FROM heal_copies; DELETE FROM heal_groups");
+  tx.commit();
+  return n;
+}
+
+// Heal copies are written side by side, many to a row of heal_groups: a row larger than a page
+// fills whole overflow pages, where rows of one copy each would leave a third of every page empty.
+std::int64_t ledger::keep_heal_copies() {
+  constexpr std::size_t group_bytes = 64 << 10;
+  sql::transaction tx(db_);
+  auto read = db_.prepare(
+      "SELECT e.embedder, e.text_hash, e.vector FROM embeddings e WHERE NOT EXISTS"
+      " (SELECT 1 FROM heal_copies h WHERE h.embedder = e.embedder AND h.text_hash = e.text_hash)");
+  auto last = db_.prepare("SELECT coalesce(max(id), 0) FROM heal_groups");
+  std::int64_t id = last.step() ? last.column_int(0) : 0;
+  last.reset();
+  auto add_group = db_.prepare("INSERT INTO heal_groups(id, copies) VALUES(?,?)");
+  auto add_copy =
+      db_.prepare("INSERT INTO heal_copies(embedder, text_hash, grp, offset, size) VALUES(?,?,?,?,?)");
+  struct placed {
+    std::string embedder, text_hash;
+    std::size_t offset, size;
+  };
+  std::string group;
+  std::vector<placed> in_group;
+  auto write_group = [&] {
+    if (in_group.empty()) return;
+    add_group.bind(1, ++id).bind_blob(2, group.data(), group.size()).run();
+    for (const auto& c : in_group) {
+      add_copy.bind(1, c.embedder).bind(2, c.text_hash).bind(3, id);
+      add_copy.bind(4, static_cast<std::int64_t>(c.offset)).bind(5, static_cast<std::int64_t>(c.size)).run();
+    }
+    group.clear();
+    in_group.clear();
+  };
+  std::int64_t n = 0;
+  std::vector<float> v;
+  while (read.step()) {
+    std::string_view blob = read.column_blob(2);
+    if (ledger_detail::is_half_blob(blob)) {
+      v = ledger_detail::from_half_blob(blob);
+    } else {
+      v.resize(blob.size() / sizeof(float));
+      std::memcpy(v.data(), blob.data(), v.size() * sizeof(float));
+    }
+    const std::string copy = ledger_detail::to_byte_blob(v.data(), v.size());
+    in_group.push_back(
+        {std::string(read.column_text(0)), std::string(read.column_text(1)), group.size(), copy.size()});
+    group += copy;
+    if (group.size() >= group_bytes) write_group();
+    ++n;
+  }
+  write_group();
   db_.exec("DELETE FROM embeddings");
   tx.commit();
   return n;
+}
+
+std::optional<std::vector<float>> ledger::heal_copy(std::string_view embedder, std::string_view text_hash) {
+  auto& st = db_.cached(
+      "SELECT substr(g.copies, h.offset + 1, h.size) FROM heal_copies h JOIN heal_groups g ON g.id = h.grp"
+      " WHERE h.embedder=? AND h.text_hash=?");
+  st.bind(1, embedder).bind(2, text_hash);
+  std::optional<std::vector<float>> out;
+  if (st.step()) out = ledger_detail::from_byte_blob(st.column_blob(0));
+  st.reset();
+  return out;
 }
 
 namespace {

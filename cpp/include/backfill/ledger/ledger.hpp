@@ -152,11 +152,16 @@ class ledger {
   // The bytes the embedding cache takes in the ledger's file (SQLite's page accounting where it has
   // the dbstat table, else the stored bytes of its rows).
   std::int64_t cached_embedding_bytes();
-  // Forgets every cached embedding; returns how many there were.
+  // Forgets every cached embedding and heal copy; returns how many there were.
   std::int64_t clear_embedding_cache();
   // Rewrites the cached vectors still in float32 in half precision (half the bytes; cached_embedding
   // reads both); returns how many. For vectors the sink holds and verified, kept for reuse.
   std::int64_t compact_embedding_cache();
+  // Replaces every cached vector by its heal copy (one byte a component; half_vectors.hpp) in one
+  // transaction; returns how many. For vectors the sink holds and a full verification saw: the copy
+  // is what heals a record the sink loses later without embedding its text again. cached_embedding
+  // reads a heal copy when the cache has no vector for the text.
+  std::int64_t keep_heal_copies();
 
   // --- upkeep --------------------------------------------------------------------------------
   // Remembers that a full verification of the sink passed with the ledger as it is now. Writing a
@@ -179,6 +184,7 @@ class ledger {
   // Rewrites a schema-1 ledger's per-sink tables with integer sink ids, in one transaction.
   void migrate_to_sink_ids();
   void forget_verified(std::int64_t sink_key);
+  std::optional<std::vector<float>> heal_copy(std::string_view embedder, std::string_view text_hash);
 
   sql::database db_;
   std::mutex sink_keys_mutex_;
