@@ -80,6 +80,12 @@ void register_pipeline(py::module_& m) {
           "gc", [](pipeline& self, bool keep) { return released([&] { return self.gc(keep); }); },
           py::arg("keep_embeddings") = false)
       .def(
+          "evict_verified_embeddings",
+          [](pipeline& self, bool keep) {
+            return released([&] { return self.evict_verified_embeddings(keep); });
+          },
+          py::arg("keep_embeddings") = false)
+      .def(
           "query",
           [](pipeline& self, const std::string& text, std::size_t top_k) {
             return fields_dicts(released([&] { return self.query(text, top_k); }));

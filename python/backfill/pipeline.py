@@ -388,7 +388,13 @@ class Pipeline:
 
         With ``check`` (the default), the preflight checks (:meth:`check`) come first: when one
         fails, :class:`~backfill.preflight.PreflightError` is raised before anything is fetched,
-        embedded or written."""
+        embedded or written.
+
+        Once a full verification passed (every record this backfill owns read back, not a sample),
+        the sink holds the vectors: the embedding cache keeps only a heal copy of each (one byte a
+        component), which writes a record the sink loses later without embedding its text again
+        (``keep_embeddings`` keeps the cache whole; ``gc`` removes the copies too). A run stopped
+        before that keeps the whole cache for the rerun."""
         start = time.monotonic()
         with self._lock:
             planned = estimates.load(self.workdir)
@@ -399,6 +405,7 @@ class Pipeline:
             validate = self.validate()
             reconcile = self.reconcile() if self.reconcile_on_run else None
             verify = self.verify(sample, junit=junit, repair=True)
+            self._core.evict_verified_embeddings(self.keep_embeddings)
         report = RunReport(plan=plan, fetch=fetch, validate=validate, ingest=ingest, verify=verify, reconcile=reconcile)
         if planned is not None:
             report.plan_vs_actual = estimates.compare(planned, ingest, time.monotonic() - start)
@@ -420,9 +427,9 @@ class Pipeline:
         return report
 
     def gc(self, *, keep_embeddings: bool | None = None) -> GcReport:
-        """Removes what a verified run no longer needs: the embedding cache, once a full verification
-        passed and nothing was ingested since (the sink holds the vectors; ``--restore`` reads them
-        back), or with ``keep_embeddings`` (default ``[run] keep_embeddings``) keeps it in half
+        """Removes what a verified run no longer needs: the embedding cache and its heal copies, once a
+        full verification passed and nothing was ingested since (the sink holds the vectors;
+        ``--restore`` reads them back; a record the sink loses after that is embedded again), or with ``keep_embeddings`` (default ``[run] keep_embeddings``) keeps it in half
         precision; journal files no ledger row names (a killed fetch's page in flight); then gives the
         ledger's free pages back to the file system. Says what it freed."""
         keep = self.keep_embeddings if keep_embeddings is None else keep_embeddings

@@ -5,8 +5,10 @@ the ledger's sinks by integer id (and a schema-1 ledger migrated), `backfill sta
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import subprocess
+from array import array
 from pathlib import Path
 
 import pytest
@@ -161,6 +163,68 @@ def test_a_verified_run_leaves_at_most_10_kb_a_document_at_dimension_1536(tmp_pa
     run_json("gc", str(config))
     used = files_bytes(workdir)
     assert used / documents <= 10_000, (used, documents, run_json("status", str(config))["disk"])
+
+
+def _vectors(index: Path) -> dict[str, list[float]]:
+    with sqlite3.connect(index) as db:
+        return {i: list(array("f", v)) for i, v in db.execute("SELECT id, vector FROM vectors")}
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+
+
+def test_a_verified_run_keeps_heal_copies_only_and_heals_a_lost_record_without_embedding(
+        tmp_path: Path, export: Path) -> None:
+    config, workdir = configured(tmp_path, export, dimension=1536)
+    report = run_json("run", str(config))
+    documents, embedded = report["ingest"]["documents_written"], report["ingest"]["chunks_embedded"]  # type: ignore[index]
+    assert documents >= 50 and embedded > 0
+    used = files_bytes(workdir)  # no gc: what the run itself leaves
+    disk = run_json("status", str(config))["disk"]
+    assert used / documents <= 10_000, (used, documents, disk)
+    with ledger(workdir) as db:
+        assert db.execute("SELECT count(*) FROM embeddings").fetchone() == (0,)
+        assert db.execute("SELECT count(*), min(size), max(size) FROM heal_copies").fetchone() \
+            == (embedded, 4 + 1536, 4 + 1536)
+    assert 0 < disk["cache"] <= embedded * 2 * (4 + 1536)  # type: ignore[index]
+
+    # A record the index loses after that verification is written again from its heal copy.
+    index = tmp_path / "index.sqlite"
+    held = _vectors(index)
+    lost = sorted(held)[3:6]
+    with sqlite3.connect(index) as db:
+        db.executemany("DELETE FROM vectors WHERE id=?", [(i,) for i in lost])
+    again = run_json("run", str(config))
+    assert again["ingest"]["chunks_embedded"] == 0 and again["verify"]["ok"] is True  # type: ignore[index]
+    healed = _vectors(index)
+    assert set(healed) == set(held)
+    for i in lost:
+        assert _cosine(healed[i], held[i]) > 0.9999, i
+
+
+def test_keep_embeddings_keeps_the_whole_cache_after_a_verified_run(tmp_path: Path, export: Path) -> None:
+    config, workdir = configured(tmp_path, export, dimension=256)
+    config.write_text(config.read_text().replace("[run]\n", "[run]\nkeep_embeddings = true\n", 1))
+    report = run_json("run", str(config))
+    with ledger(workdir) as db:
+        assert db.execute("SELECT count(*), min(length(vector)) FROM embeddings").fetchone() \
+            == (report["ingest"]["chunks_embedded"], 4 * 256)  # type: ignore[index]
+        assert db.execute("SELECT count(*) FROM heal_copies").fetchone() == (0,)
+
+
+def test_a_run_that_is_not_verified_keeps_the_whole_cache(tmp_path: Path, export: Path) -> None:
+    config, workdir = configured(tmp_path, export)
+    run_json("fetch", str(config))
+    ingested = run_json("ingest", str(config))
+    with sqlite3.connect(tmp_path / "index.sqlite") as db:
+        db.execute("DELETE FROM vectors WHERE id IN (SELECT id FROM vectors ORDER BY id LIMIT 2)")
+    r = run_cli("run", str(config), "--progress", "none", "--json")
+    assert r.code == 0, r.err[-3000:]  # verify found two missing, the repair wrote them, then verified
+    assert json.loads(r.out)["verify"]["repair"]["chunks_embedded"] == 0
+    with ledger(workdir) as db:  # and only then did the cache give way
+        assert db.execute("SELECT count(*) FROM embeddings").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM heal_copies").fetchone() == (ingested["chunks_embedded"],)
 
 
 def test_a_schema_1_ledger_is_migrated_to_integer_sink_ids(tmp_path: Path, export: Path) -> None:

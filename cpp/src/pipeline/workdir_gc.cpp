@@ -66,6 +66,22 @@ std::int64_t remove_orphan_journal_files(const fs::path& workdir, ledger& book) 
   return removed;
 }
 
+std::int64_t pipeline::evict_verified_embeddings(bool keep_embeddings) {
+  // Before a full verification saw every record in the sink, the cache is what a resumed or repaired
+  // ingest takes vectors from, exactly as embedded. After it, a record the sink loses later is
+  // written again from its heal copy, still without embedding its text again.
+  if (keep_embeddings || !sink_ || !ledger_->verified_as_is(sink_->identity())) return 0;
+  const std::int64_t before = ledger_->cached_embedding_bytes();
+  const std::int64_t n = ledger_->keep_heal_copies();
+  if (n == 0) return 0;
+  ledger_->compact();
+  logger()->info(
+      "the sink holds and verified {} cached vectors: kept as heal copies of one byte a component ({} "
+      "MB of cache left of {} MB; `backfill gc` removes them, [run] keep_embeddings keeps them whole)",
+      n, ledger_->cached_embedding_bytes() >> 20, before >> 20);
+  return n;
+}
+
 gc_report pipeline::gc(bool keep_embeddings) {
   gc_report report;
   report.before = measure_workdir(options_.workdir, *ledger_);

@@ -82,10 +82,15 @@ class pipeline {
   // `sample` > 0 fetches back a random sample of that many ids instead of all of them.
   verify_report verify(run_context& ctx, std::int64_t sample = 0);
   status_report status();
-  // Removes what a verified run no longer needs (pipeline/workdir_gc.cpp): the embedding cache once
-  // a full verification passed and nothing changed since (unless `keep_embeddings`), journal files
-  // no ledger row names, the ledger's free pages.
+  // Removes what a verified run no longer needs (pipeline/workdir_gc.cpp): the embedding cache (and
+  // its heal copies) once a full verification passed and nothing changed since (unless
+  // `keep_embeddings`), journal files no ledger row names, the ledger's free pages.
   gc_report gc(bool keep_embeddings = false);
+  // What `run` does after its verification (pipeline/workdir_gc.cpp): when a full verification
+  // passed and nothing changed since, the cached vectors, which the sink now holds, give way to their
+  // heal copies (one byte a component), and the ledger's file shrinks to what it holds. Returns how
+  // many vectors were replaced (0 when not verified as is, or with `keep_embeddings`: kept whole).
+  std::int64_t evict_verified_embeddings(bool keep_embeddings);
   std::vector<query_match> query(std::string_view text, std::size_t top_k);
 
   const pipeline_options& options() const noexcept { return options_; }
