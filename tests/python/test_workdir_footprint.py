@@ -189,18 +189,24 @@ def test_a_verified_run_keeps_heal_copies_only_and_heals_a_lost_record_without_e
             == (embedded, 4 + 1536, 4 + 1536)
     assert 0 < disk["cache"] <= embedded * 2 * (4 + 1536)  # type: ignore[index]
 
-    # A record the index loses after that verification is written again from its heal copy.
+    # A record the index loses after that verification is written again from its heal copy; one it
+    # still holds, altered, takes its vector back from the index, whole.
     index = tmp_path / "index.sqlite"
     held = _vectors(index)
-    lost = sorted(held)[3:6]
+    lost, altered = sorted(held)[3:6], sorted(held)[8]
     with sqlite3.connect(index) as db:
         db.executemany("DELETE FROM vectors WHERE id=?", [(i,) for i in lost])
+        (meta,) = db.execute("SELECT metadata FROM vectors WHERE id=?", (altered,)).fetchone()
+        db.execute("UPDATE vectors SET metadata=? WHERE id=?", (meta.replace('"title":"', '"title":"x'), altered))
     again = run_json("run", str(config))
-    assert again["ingest"]["chunks_embedded"] == 0 and again["verify"]["ok"] is True  # type: ignore[index]
+    repair = again["verify"]["repair"]  # type: ignore[index]
+    assert again["verify"]["ok"] is True and repair["chunks_embedded"] == 0  # type: ignore[index]
+    assert repair["documents_written"] == len({i.rsplit("#", 1)[0] for i in [*lost, altered]})
     healed = _vectors(index)
     assert set(healed) == set(held)
     for i in lost:
         assert _cosine(healed[i], held[i]) > 0.9999, i
+    assert healed[altered] == held[altered]
 
 
 def test_keep_embeddings_keeps_the_whole_cache_after_a_verified_run(tmp_path: Path, export: Path) -> None:

@@ -1,12 +1,15 @@
 #include "backfill/ingest/batch_writer.hpp"
 
 #include <algorithm>
+#include <iterator>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/failpoint.hpp"
 #include "backfill/core/log.hpp"
+#include "backfill/ingest/record_builder.hpp"
 
 namespace backfill {
 
@@ -21,8 +24,50 @@ void record_intent(ledger& book, std::string_view sink_id, const batch& b) {
   tx.commit();
 }
 
-batch_writer::batch_writer(sink& snk, std::size_t max_examples)
-    : sink_(snk), sink_id_(snk.identity()), max_examples_(max_examples) {}
+batch_writer::batch_writer(sink& snk, std::size_t max_examples, std::string embedder_id)
+    : sink_(snk),
+      sink_id_(snk.identity()),
+      max_examples_(max_examples),
+      embedder_id_(std::move(embedder_id)) {}
+
+// A heal copy stands for a vector the sink held when a run was verified. Where the sink still holds
+// it (a document written again for a record it lost, or for an edit that left chunk texts as they
+// were), the vector is taken back whole, as embedded; only what the sink lost keeps its copy.
+void batch_writer::take_whole_vectors(const batch& b, ledger& book) {
+  std::unordered_map<std::string_view, vector_slot*> wanted;  // text hash -> a slot with a heal copy
+  std::vector<std::string> ids;
+  for (const auto& d : b.docs) {
+    const std::size_t before = wanted.size();
+    for (const auto& pc : d.chunks)
+      if (b.slots[pc.slot]->from_heal_copy) wanted.emplace(pc.c.text_hash, b.slots[pc.slot].get());
+    if (wanted.size() == before) continue;
+    auto held = book.stale_chunks(sink_id_, d.id, {});  // every id the ledger knows for the document
+    ids.insert(ids.end(), std::make_move_iterator(held.begin()), std::make_move_iterator(held.end()));
+  }
+  if (wanted.empty()) return;
+  constexpr std::size_t per_fetch = 100;
+  for (std::size_t first = 0; first < ids.size(); first += per_fetch) {
+    std::vector<std::string> part(
+        ids.begin() + static_cast<std::ptrdiff_t>(first),
+        ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), first + per_fetch)));
+    std::vector<fetched_record> found;
+    try {
+      found = sink_.fetch(part);
+    } catch (const sink_error& e) {
+      logger()->warn("{} cannot give vectors back ({}); the heal copies are written instead",
+                     sink_.describe(), e.what());
+      return;
+    }
+    for (auto& rec : found) {
+      auto it = wanted.find(reusable_text_hash(rec.metadata_json, embedder_id_));
+      if (it == wanted.end() || !it->second->from_heal_copy || rec.values.size() != it->second->values.size())
+        continue;
+      it->second->values = std::move(rec.values);
+      it->second->from_heal_copy = false;
+      ++vectors_from_sink_;
+    }
+  }
+}
 
 namespace {
 constexpr std::string_view refused_reason = "it is larger than the sink's request limit even alone";
@@ -60,6 +105,7 @@ void batch_writer::upsert(std::vector<record>& records) {
 }
 
 void batch_writer::write(const batch& b, ledger& book) {
+  if (!embedder_id_.empty()) take_whole_vectors(b, book);
   // 2. Upserts.
   std::vector<record> records;
   const std::size_t max_records = std::max<std::size_t>(1, sink_.max_batch());
@@ -109,6 +155,10 @@ void batch_writer::merge_into(ingest_report& report) {
   report.upsert_requests += upsert_requests_;
   report.documents_written += documents_written_;
   report.records_skipped += records_skipped_;
+  if (vectors_from_sink_ > 0)
+    logger()->info("{} vectors of unchanged texts were read back whole from {} in place of their heal copies",
+                   vectors_from_sink_, sink_.describe());
+  vectors_from_sink_ = 0;
   for (auto& id : skipped_ids_)
     if (report.skipped_ids.size() < max_examples_) report.skipped_ids.push_back(std::move(id));
   skipped_ids_.clear();

@@ -51,7 +51,9 @@ std::vector<embed_job> embed_planner::plan(const std::shared_ptr<batch>& owner, 
         continue;
       }
       auto slot = std::make_shared<vector_slot>();
-      if (auto cached = cache_.cached_embedding(embedder_id_, h)) {
+      auto cached = cache_.whole_embedding(embedder_id_, h);
+      if (!cached && (cached = cache_.heal_copy(embedder_id_, h))) slot->from_heal_copy = true;
+      if (cached) {
         slot->values = std::move(*cached);
         b.slots.push_back(std::move(slot));
         ++cache_hits;

@@ -1,5 +1,7 @@
 #include "backfill/ingest/record_builder.hpp"
 
+#include <simdjson.h>
+
 #include "backfill/core/json.hpp"
 
 #include "backfill/core/hash.hpp"
@@ -55,6 +57,18 @@ pending_doc record_builder::build(const document& doc, std::string content_hash,
     pd.chunks.push_back({std::move(c), std::move(meta), std::move(meta_hash), 0});
   }
   return pd;
+}
+
+std::string reusable_text_hash(std::string_view metadata_json, std::string_view embedder_identity) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::padded_string padded(metadata_json);
+  simdjson::dom::object meta;
+  std::string_view embedder, text_hash;
+  if (parser.parse(padded).get_object().get(meta) != simdjson::SUCCESS) return {};
+  if (meta[embedder_key].get_string().get(embedder) != simdjson::SUCCESS || embedder != embedder_identity)
+    return {};
+  if (meta[text_hash_key].get_string().get(text_hash) != simdjson::SUCCESS) return {};
+  return std::string(text_hash);
 }
 
 }  // namespace backfill

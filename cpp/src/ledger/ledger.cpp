@@ -234,11 +234,17 @@ std::int64_t ledger::page_count(std::string_view source) {
 
 std::optional<std::vector<float>> ledger::cached_embedding(std::string_view embedder,
                                                            std::string_view text_hash) {
+  if (auto whole = whole_embedding(embedder, text_hash)) return whole;
+  return heal_copy(embedder, text_hash);
+}
+
+std::optional<std::vector<float>> ledger::whole_embedding(std::string_view embedder,
+                                                          std::string_view text_hash) {
   auto& st = db_.cached("SELECT vector FROM embeddings WHERE embedder=? AND text_hash=?");
   st.bind(1, embedder).bind(2, text_hash);
   if (!st.step()) {
     st.reset();
-    return heal_copy(embedder, text_hash);
+    return std::nullopt;
   }
   std::string_view blob = st.column_blob(0);
   if (ledger_detail::is_half_blob(blob)) {  // compacted by `backfill gc --keep-embeddings`

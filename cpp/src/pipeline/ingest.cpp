@@ -124,7 +124,7 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   record_builder builder(options_.chunking, sink_->metadata_limit(),
                          [this](std::string_view id) { return sink_->fit_record_id(id); });
   builder.carry_provenance(embedder_->identity(), kind);
-  batch_writer writer(*sink_, options_.max_examples);
+  batch_writer writer(*sink_, options_.max_examples, embedder_->identity());
   stage_options so;
   so.overlap = options_.overlap;
   so.embed_workers = options_.embed_concurrency ? options_.embed_concurrency : embedder_->concurrency();

@@ -89,9 +89,8 @@ restore_result restore_from_sink(sink& snk, ledger& book, std::string_view sourc
                                   {}};
       it->second.chunks.push_back({rec.id, std::move(meta_hash)});
       ++out.chunks;
-      std::string text_hash = string_field(meta, text_hash_key);
-      if (!text_hash.empty() && string_field(meta, embedder_key) == embedder_identity &&
-          static_cast<int>(rec.values.size()) == dimension)
+      std::string text_hash = reusable_text_hash(rec.metadata_json, embedder_identity);
+      if (!text_hash.empty() && static_cast<int>(rec.values.size()) == dimension)
         vectors.emplace_back(std::move(text_hash), std::move(rec.values));
     }
     if (!vectors.empty()) book.store_embeddings(embedder_identity, vectors);

@@ -19,6 +19,9 @@ namespace backfill {
 // refers to it is written. Batches share slots, so a text in flight is never embedded twice.
 struct vector_slot {
   std::vector<float> values;
+  // Filled from a heal copy (one byte a component): the writer takes the whole vector from the
+  // sink instead where it still holds one for the text.
+  bool from_heal_copy = false;
 };
 
 // A chunk made into a record, all but its vector: the id the sink stores, the metadata as the sink

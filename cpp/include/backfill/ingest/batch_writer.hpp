@@ -26,7 +26,9 @@ void record_intent(ledger& book, std::string_view sink_id, const batch& b);
 // given, so a later version of a record is never overwritten by an earlier one.
 class batch_writer {
  public:
-  batch_writer(sink& snk, std::size_t max_examples);
+  // `embedder_id`: whose vectors the records' metadata must name for a vector of the sink to stand
+  // for a heal copy's ("": heal copies are written as they are).
+  batch_writer(sink& snk, std::size_t max_examples, std::string embedder_id = {});
 
   void write(const batch& b, ledger& book);
 
@@ -38,15 +40,20 @@ class batch_writer {
   // one after another. Throws sink_error when the sink acknowledges fewer than it was given.
   void upsert(std::vector<record>& records);
   void skip(const std::string& id, std::string_view why);
+  // Replaces the vectors of `b` that came from heal copies by the whole ones the sink still holds
+  // for the same texts in the documents' records (fetched by the ids the ledger knows for them).
+  void take_whole_vectors(const batch& b, ledger& book);
 
   sink& sink_;
   std::string sink_id_;
   std::size_t max_examples_;
+  std::string embedder_id_;
   std::int64_t chunks_written_ = 0;
   std::int64_t stale_chunks_deleted_ = 0;
   std::int64_t upsert_requests_ = 0;
   std::int64_t documents_written_ = 0;
   std::int64_t records_skipped_ = 0;
+  std::int64_t vectors_from_sink_ = 0;
   std::vector<std::string> skipped_ids_;
   std::unordered_set<std::string> refused_;  // ids the sink would not send: never recorded as live
 };

@@ -35,6 +35,11 @@ inline constexpr std::string_view embedder_key = "backfill_embedder";
 inline constexpr std::string_view source_kind_key = "backfill_source";
 inline constexpr std::string_view chunk_count_key = "backfill_chunks";
 
+// The hash of the chunk text a record read back from the sink was embedded from, when its metadata
+// says `embedder_identity` embedded it ("" otherwise, or when the metadata cannot be read): the
+// record's vector can stand for that text's (restore, and the writer in place of a heal copy).
+std::string reusable_text_hash(std::string_view metadata_json, std::string_view embedder_identity);
+
 class record_builder {
  public:
   using id_fitter = std::function<std::string(std::string_view)>;  // sink::fit_record_id

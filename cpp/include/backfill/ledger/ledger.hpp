@@ -145,7 +145,11 @@ class ledger {
   void set_sink_baseline(std::string_view sink, std::int64_t count);
 
   // --- embedding cache --------------------------------------------------------------------
+  // The vector cached for a text: as embedded (or compacted by gc), else its heal copy.
   std::optional<std::vector<float>> cached_embedding(std::string_view embedder, std::string_view text_hash);
+  // The same, each from one place only: the cache as embedded, or the heal copies.
+  std::optional<std::vector<float>> whole_embedding(std::string_view embedder, std::string_view text_hash);
+  std::optional<std::vector<float>> heal_copy(std::string_view embedder, std::string_view text_hash);
   void store_embeddings(std::string_view embedder,
                         const std::vector<std::pair<std::string, std::vector<float>>>& vectors);
   std::int64_t cached_embedding_count(std::string_view embedder);
@@ -184,7 +188,6 @@ class ledger {
   // Rewrites a schema-1 ledger's per-sink tables with integer sink ids, in one transaction.
   void migrate_to_sink_ids();
   void forget_verified(std::int64_t sink_key);
-  std::optional<std::vector<float>> heal_copy(std::string_view embedder, std::string_view text_hash);
 
   sql::database db_;
   std::mutex sink_keys_mutex_;
