@@ -4,7 +4,7 @@
 
     .venv/bin/python bench/mem_profile.py --issues 10000 -- heaptrack -o /tmp/bf
     .venv/bin/python bench/mem_profile.py --issues 30000            # no wrapper: peak RSS only
-    .venv/bin/python bench/mem_profile.py --issues 10000 --set run.memory_budget=64
+    .venv/bin/python bench/mem_profile.py --issues 10000 --set run.memory_budget_mb=64
 
 Prints the run's peak RSS (GNU time) and documents/s; the profile is wherever the wrapper writes it.
 `--set section.key=value` adds a TOML line to the config (a value written as TOML: 64, "x", true).
@@ -50,7 +50,8 @@ def main() -> int:
     args = ap.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bf-mem-"))
     try:
-        with JiraFastServer(issues=args.issues) as jira, FastServer(store=True, dimension=args.dimension) as pc:
+        with JiraFastServer(issues=args.issues) as jira, \
+                FastServer(store=True, dimension=args.dimension) as pc:
             config = scratch / "bench.toml"
             backfill_config(config, jira, pc.url, "mem", scratch / "workdir", args.dimension, 1000)
             with_settings(config, args.set)
@@ -61,13 +62,14 @@ def main() -> int:
                 print(child.stdout[-2000:], child.stderr[-4000:], file=sys.stderr)
                 return child.returncode
             report = json.loads(child.stdout) if not args.wrapper or child.stdout.startswith("{") else {}
-            fetch = report.get("fetch", {})
+            fetch, ingest = report.get("fetch", {}), report.get("ingest", {})
             if fetch:
-                print(f"pages {fetch.get('pages_fetched')}, {fetch.get('bytes_fetched', 0) / 1e6:,.0f} MB fetched, "
-                      f"fetch budget peak {fetch.get('memory_peak_bytes', 0) / 1e6:.0f} MB, ingest "
-                      f"{report.get('ingest', {}).get('memory_peak_bytes', 0) / 1e6:.0f} MB")
-            print(f"{args.issues:,} issues: peak RSS {child.max_rss_mb:.1f} MB, {child.cpu_seconds:.1f} CPU s, "
-                  f"{args.issues / child.wall_seconds:,.0f} docs/s (wall {child.wall_seconds:.1f} s)")
+                print(f"pages {fetch.get('pages_fetched')}, {fetch.get('bytes_fetched', 0) / 1e6:,.0f} MB "
+                      f"fetched, budget peak: fetch {fetch.get('memory_peak_bytes', 0) / 1e6:.0f} MB, "
+                      f"ingest {ingest.get('memory_peak_bytes', 0) / 1e6:.0f} MB")
+            wall = child.wall_seconds
+            print(f"{args.issues:,} issues: peak RSS {child.max_rss_mb:.1f} MB, "
+                  f"{child.cpu_seconds:.1f} CPU s, {args.issues / wall:,.0f} docs/s (wall {wall:.1f} s)")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
