@@ -431,3 +431,18 @@ TEST(HttpClient, RecycledResponsesCarryNothingOver) {
   c.recycle(std::move(second));
   EXPECT_THROW(c.execute({"GET", s.url("/third"), {}, ""}), http_error);
 }
+
+TEST(HttpClient, APageSizedBodyIsNotKeptForTheNextResponse) {
+  // A recycled body of a page's size would stay resident between pages; only small ones are kept.
+  std::string page(2u << 20, 'p');
+  script_server s({reply(200, page), reply(200, "small")});
+  auto o = fast_retries();
+  o.default_limit.max_in_flight = 1;
+  client c(o);
+  auto first = c.execute({"GET", s.url("/page"), {}, ""});
+  ASSERT_EQ(first.body.size(), page.size());
+  c.recycle(std::move(first));
+  auto second = c.execute({"GET", s.url("/small"), {}, ""});
+  EXPECT_EQ(second.body, "small");
+  EXPECT_LT(second.body.capacity(), std::size_t{1} << 20);
+}

@@ -16,6 +16,7 @@ namespace backfill::json {
 namespace {
 
 constexpr std::size_t npos = std::string_view::npos;
+constexpr std::size_t kept_parser_capacity = 128u << 10;  // bytes of JSON (~1.3 MB of parse buffers)
 
 bool space(char c) noexcept { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
@@ -200,7 +201,12 @@ bool mend_items(std::string_view body, const item_layout& layout, std::string& m
 bool whole_answer(const std::string& body) {
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element root;
-  switch (parse_padded(parser, body, root)) {
+  const simdjson::error_code err = parse_padded(parser, body, root);
+  // The HTTP engine checks a page here and lets it go: a parser sized for a page (about ten times
+  // its bytes, past the 1 MB mmap threshold of pipeline.cpp) is freed rather than held resident
+  // between pages; small answers keep theirs.
+  if (parser.capacity() > kept_parser_capacity) parser = simdjson::dom::parser{};
+  switch (err) {
     case simdjson::SUCCESS: return true;
     case simdjson::UTF8_ERROR:
     case simdjson::STRING_ERROR:

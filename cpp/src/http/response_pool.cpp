@@ -4,10 +4,13 @@
 namespace backfill::http {
 namespace {
 
-// Enough to serve the next pages of a few concurrent paginations without new allocations, little
-// enough that the pool does not hold a run's memory budget (pipeline_options::memory_budget_mb) idle.
+// Enough to serve the many small answers of a sink's or an embedder's calls without new allocations,
+// little enough that the pool does not hold a run's memory budget (pipeline_options::memory_budget_mb)
+// idle. A page-sized body (a 3 MB search page) is freed, not kept: mapped on its own (pipeline.cpp's
+// mmap threshold), it goes back to the system, and the next one costs a page's faults (~0.5 ms),
+// little beside the page's parse and journaling.
 constexpr std::size_t max_count = 8;
-constexpr std::size_t max_body = 8u << 20;
+constexpr std::size_t max_body = 1u << 20;
 constexpr std::size_t max_total = 16u << 20;
 
 }  // namespace

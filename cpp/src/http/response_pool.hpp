@@ -17,7 +17,7 @@
 
 namespace backfill::http {
 
-// A few recycled responses (bounded count and bytes; bodies over 32 MB are freed): the body's
+// A few recycled responses (bounded count and bytes; bodies over 1 MB are freed): the body's
 // capacity, the header strings (left in place past the count a builder keeps) and the URL.
 class response_pool {
  public:

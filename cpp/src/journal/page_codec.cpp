@@ -38,11 +38,14 @@ ZSTD_DCtx* decompressor() {
 }  // namespace
 
 void compress_page(std::string_view body, std::string& out) {
-  out.resize(ZSTD_compressBound(body.size()));
-  std::size_t n = ZSTD_compressCCtx(compressor(), out.data(), out.size(), body.data(), body.size(), level);
+  // Into a buffer left uninitialised (a string's resize would write every byte of the bound, a
+  // page's size): only the frame's bytes are touched, then copied out.
+  const std::size_t bound = ZSTD_compressBound(body.size());
+  std::unique_ptr<char[]> frame(new char[bound]);
+  std::size_t n = ZSTD_compressCCtx(compressor(), frame.get(), bound, body.data(), body.size(), level);
   if (ZSTD_isError(n))
     throw io_error(fmt::format("cannot compress a journal page: {}", ZSTD_getErrorName(n)));
-  out.resize(n);
+  out.assign(frame.get(), n);
 }
 
 bool is_compressed_page(std::string_view stored) noexcept {

@@ -55,7 +55,15 @@ pipeline::pipeline(std::shared_ptr<source> src, std::shared_ptr<embedder> emb, s
   // keeps what its threads freed: with a run's threads (HTTP engines, partition fetches, embed
   // workers, the writer) that multiplies the working set the budget bounds. Two arenas hold it
   // close to the budget (process-wide; set before the run's threads first allocate).
-  if (options_.memory_budget_mb > 0) mallopt(M_ARENA_MAX, 2);
+  // glibc also raises its mmap threshold to the largest block freed (up to 32 MB): after the first
+  // page, page-sized buffers (bodies, parse buffers, compressed frames) come from the arenas, and
+  // what is freed there stays resident, fragmented between smaller blocks. A fixed threshold keeps
+  // every block of 1 MB or more in its own mapping, given back to the system when freed (10k issues:
+  // peak RSS 260 -> 170 MB).
+  if (options_.memory_budget_mb > 0) {
+    mallopt(M_ARENA_MAX, 2);
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  }
 #endif
 }
 

@@ -305,9 +305,6 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
           *client_, first, spec, token, guard,
           [&](const http::page& p) {
             element root = p.root ? *p.root : parse_padded(parser, p.json, "a Jira search page");
-            std::string body = "{\"search\":";
-            body += p.resp.body;
-            body += ",\"comments\":{";
             bool any_comments = false;
             std::string watermark;
             std::vector<comment_job> comment_jobs;
@@ -331,6 +328,15 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
               }
             }
             read_comments(comment_jobs, first.headers, ctx);
+            // Sized once: grown by appends, a page's copy would double its buffer (~2x a page a
+            // partition fetched at once).
+            std::size_t size = p.resp.body.size() + shown.page_fields.size() + 64;
+            for (const auto& job : comment_jobs) size += job.key.size() + job.pages.size() + 8;
+            std::string body;
+            body.reserve(size);
+            body += "{\"search\":";
+            body += p.resp.body;
+            body += ",\"comments\":{";
             for (auto& job : comment_jobs) {
               if (job.unreadable) continue;
               body += any_comments ? "," : "";
