@@ -43,6 +43,12 @@ class memory_source final : public source {
   }
   void fetch(const partition_plan& p, std::string_view cursor, page_sink& out, run_context& ctx) override {
     auto& pages = partitions.at(p.name);
+    if (cursor == "end") return;
+    if (cursor == "requery") {
+      ++pages_read;
+      out.page(requery_pages.at(p.name), 1, "");
+      return;
+    }
     std::size_t start = cursor.empty() ? 0 : std::stoul(std::string(cursor));
     if (p.name == fail_partition) throw source_error("partition " + p.name + " cannot be read");
     int now = ++active;
@@ -63,6 +69,19 @@ class memory_source final : public source {
     }
   }
   bool pages_self_contained() const override { return self_contained; }
+  // With `requeries`: incremental (a reopened partition has nothing new), and quarantined items are
+  // asked for again alone: that fetch journals requery_pages[partition] and ends.
+  bool requeries = false;
+  std::map<std::string, std::string> requery_pages;
+  std::vector<std::string> requeried_ids;
+  bool incremental() const override { return requeries; }
+  bool requeries_items() const override { return requeries; }
+  std::string reopen_cursor(const partition_plan&, std::string_view) override { return "end"; }
+  std::string requery_cursor(const partition_plan&, std::string_view,
+                             const std::vector<std::string>& ids) override {
+    requeried_ids = ids;
+    return "requery";
+  }
   bool quarantines = false;  // lays out its items for the pipeline's quarantine (and passes over nulls)
   json::item_layout journal_items(std::string_view) const override {
     return quarantines ? json::item_layout{"", "id", ""} : json::item_layout{};
@@ -357,6 +376,39 @@ TEST(Pipeline, AnUnreadableItemIsQuarantinedTheRestIsWrittenAndAFixedSourceHeals
   EXPECT_EQ(ir2.documents_unchanged, 3);
   EXPECT_TRUE(f.p->verify(f.ctx).ok);
   (void)good;
+}
+
+TEST(Pipeline, AQuarantinedItemIsAskedForAloneAndALaterPageThatReadsItEndsItsQuarantine) {
+  fixture f("requery");
+  f.src->quarantines = true;
+  f.src->requeries = true;
+  const std::string bad = "{\"id\":\"d2\",\"text\":\"bad \xff\",\"updated\":\"1\"}";
+  f.src->partitions["a"] = {page({{"d1", "alpha", "1"}}), "[" + bad + "]", page({{"d3", "gamma", "1"}})};
+  f.src->partitions["b"] = {page({{"d4", "delta", "1"}})};
+  f.p->fetch(f.ctx);
+  ASSERT_EQ(f.p->ingest(f.ctx).quarantined_count, 1);
+
+  // Still bad: one page asked for (the item), not the partition's three; quarantined once, not twice.
+  f.src->requery_pages["a"] = "[" + bad + "]";
+  f.src->pages_read = 0;
+  EXPECT_EQ(f.p->fetch(f.ctx).pages_fetched, 1);
+  EXPECT_EQ(f.src->requeried_ids, std::vector<std::string>{"d2"});
+  auto still = f.p->ingest(f.ctx);
+  ASSERT_EQ(still.quarantined_count, 1);
+  EXPECT_EQ(still.quarantined[0].page, "journal/memory/a/00000003.json.zst");
+  EXPECT_EQ(f.p->validate(f.ctx).quarantined_count, 1);
+
+  // Fixed: the page that reads it ends its quarantine; the next fetch asks for nothing.
+  f.src->requery_pages["a"] = page({{"d2", "beta", "2"}});
+  EXPECT_EQ(f.p->fetch(f.ctx).pages_fetched, 1);
+  auto fixed = f.p->ingest(f.ctx);
+  EXPECT_EQ(fixed.quarantined_count, 0);
+  EXPECT_EQ(fixed.documents_written, 1);
+  EXPECT_EQ(f.p->validate(f.ctx).quarantined_count, 0);
+  EXPECT_TRUE(f.p->verify(f.ctx).ok);
+  f.src->requeried_ids.clear();
+  EXPECT_EQ(f.p->fetch(f.ctx).pages_fetched, 0);
+  EXPECT_TRUE(f.src->requeried_ids.empty());
 }
 
 TEST(Pipeline, ARestoreListsOnlyTheSourcesIdPrefix) {

@@ -87,3 +87,51 @@ def test_a_search_page_cut_short_is_requested_again(jira: Callable[..., JiraFake
     first = fake.search_calls()[:2]
     assert [c.status for c in first] == [200, 200] and first[0].target == first[1].target  # the same page, again
     assert len(fake.search_calls()) == 4
+
+
+def test_a_rerun_asks_for_the_quarantined_issue_alone_not_the_whole_project(
+    jira: Callable[..., JiraFake], tmp_path: Path
+) -> None:
+    fake = jira({"SUBS": 400})
+    keys = keys_of(fake, "SUBS")
+    bad = keys[217]
+    own = f'"key":"{bad}","fields":'.encode()
+    # Every search response that carries the issue carries it with a string that is not UTF-8.
+    fake.mangle_searches(lambda body: spoil(bad)(body) if own in body else body)
+    config, workdir = jira_config(tmp_path, fake, projects=("SUBS",), max_results=50)
+
+    code, report, err = run(config)
+    assert code == 1, err
+    assert len(fake.search_calls()) == 8 and report["quarantined_count"] == 1
+    assert len(index_docs(workdir / "index.sqlite")) == 399
+
+    # The issue is still bad: its key is searched for, then what changed, not the 8 pages again.
+    before = len(fake.search_calls())
+    code, report, err = run(config)
+    assert code == 1, err
+    calls = fake.search_calls()[before:]
+    assert len(calls) <= 3, [c.jql for c in calls]
+    assert f'key in ("{bad}")' in (calls[0].jql or "")
+    assert report["quarantined_count"] == 1 and [q["id"] for q in report["quarantined"]] == [f"jira:{bad}"]
+    assert f"jira:{bad}" in err.strip().splitlines()[-1]
+    assert len(index_docs(workdir / "index.sqlite")) == 399
+
+    # The site fixes it (an edit: `updated` moves on): read again, indexed, verified, quarantine empty.
+    fake.mangle_searches(None)
+    fake.edit(bad, summary="readable again")
+    before = len(fake.search_calls())
+    code, report, err = run(config)
+    assert code == 0, err
+    assert len(fake.search_calls()) - before <= 3
+    assert report["verify"]["quarantined_count"] == 0 and report["verify"]["ok"] is True
+    assert report["ingest"]["documents_written"] == 1
+    docs = index_docs(workdir / "index.sqlite")
+    assert sorted(docs) == sorted(f"jira:{k}" for k in keys) and "readable again" in docs[f"jira:{bad}"][0]["text"]
+    v = cli("validate", str(config), "--progress", "none")
+    assert v.code == 0 and "cannot be read" not in v.out, v.out
+
+    # Nothing quarantined any more: the next run asks for no key.
+    before = len(fake.search_calls())
+    code, report, err = run(config)
+    assert code == 0, err
+    assert not any("key in" in (c.jql or "") for c in fake.search_calls()[before:])

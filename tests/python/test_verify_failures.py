@@ -62,3 +62,5 @@ def test_a_sink_that_already_holds_records_is_counted_from_its_baseline(project:
     assert r.code == 0, r.err
     v = json.loads(r.out)["verify"]
     assert v["baseline"] == 7 and v["observed_count"] == v["expected_count"]
+    # Other writers' records were there first: the ids this backfill owns decide, and the receipt says so.
+    assert v["criterion"] == "ids" and latest_receipt(workdir)["criterion"] == "ids"

@@ -276,3 +276,52 @@ def test_restore_rebuilds_the_ledger_from_the_sink_although_the_workdir_has_stat
     report = json.loads(r.out)
     assert report["ingest"]["chunks_embedded"] == 0 and report["ingest"]["chunks_written"] == 0
     assert report["verify"]["ok"] is True and report["verify"]["checked"] == len(ids) and index_ids(index) == ids
+
+
+def test_a_sink_that_cannot_list_says_so_and_the_run_writes_everything_again(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    import backfill
+    from backfill import PythonSink
+    from backfill.errors import SinkError
+    from test_python_source_sink import DictIndex, docs_source, small_pages
+
+    index = DictIndex()
+
+    def cannot_list(prefix: str, after: str, limit: int) -> list[str]:
+        raise SinkError("this index cannot list its ids")
+
+    def pipeline() -> backfill.Pipeline:
+        sink = PythonSink(index.upsert, index.fetch, index.delete, cannot_list, index.stats)
+        return backfill.Pipeline(docs_source(small_pages()), sink=sink, workdir=tmp_path / "wd", progress="none")
+
+    assert pipeline().run().verify.ok
+    held = dict(index.records)
+    shutil.rmtree(tmp_path / "wd")
+    with caplog.at_level(logging.WARNING, logger="backfill"):
+        again = pipeline().run()
+    assert "cannot list its records" in caplog.text and "every document is written again" in caplog.text
+    assert again.verify.ok and again.verify.criterion == "ids"
+    assert again.ingest.documents_written == 3 * 4 and index.records.keys() == held.keys()
+
+
+def test_records_written_before_provenance_count_as_baseline_and_are_written_again(local_run: LocalRun) -> None:
+    config, workdir, index, ids = local_run
+    # As an older backfill wrote them: no provenance keys, so restore cannot claim them.
+    with sqlite3.connect(index) as db:
+        for vid, meta in db.execute("SELECT id, metadata FROM vectors").fetchall():
+            m = {k: v for k, v in json.loads(meta).items() if not k.startswith("backfill_")}
+            db.execute("UPDATE vectors SET metadata=? WHERE id=?", (json.dumps(m), vid))
+    shutil.rmtree(workdir)
+    r = run_cli("run", str(config), "--json")
+    assert r.code == 0, r.err
+    report = json.loads(r.out)
+    v = report["verify"]
+    assert v["ok"] is True and v["criterion"] == "ids" and v["baseline"] == len(ids) and v["checked"] == len(ids)
+    assert report["ingest"]["chunks_written"] == len(ids) and index_ids(index) == ids
+    with sqlite3.connect(index) as db:
+        assert all("backfill_doc_hash" in json.loads(m) for (m,) in db.execute("SELECT metadata FROM vectors"))
+    r = run_cli("run", str(config), "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["ingest"]["chunks_written"] == 0

@@ -52,4 +52,12 @@ std::vector<std::string> ledger::quarantined_partitions(std::string_view source)
   return out;
 }
 
+std::vector<std::string> ledger::quarantined_ids(std::string_view source, std::string_view partition) {
+  auto st = db_.prepare("SELECT id FROM quarantine WHERE source=? AND partition=? ORDER BY page, position");
+  st.bind(1, source).bind(2, partition);
+  std::vector<std::string> out;
+  while (st.step()) out.push_back(st.column_string(0));
+  return out;
+}
+
 }  // namespace backfill

@@ -24,20 +24,34 @@ fetch_report pipeline::fetch(run_context& ctx, const std::vector<std::string>& r
   return fetch_planned(ctx, planned, *ledger_, nullptr);
 }
 
+// The cursor that fetches a finished partition's changes and reads its quarantined items again, when
+// the source can ask for those items alone (source::requery_cursor); "" otherwise.
+static std::string requery_cursor(source& src, const partition_plan& p, ledger& book) {
+  if (!src.incremental() || !src.requeries_items()) return {};
+  auto row = book.partition(src.kind(), p.name);
+  if (!row || row->status != "done") return {};
+  auto ids = book.quarantined_ids(src.kind(), p.name);
+  return ids.empty() ? std::string() : src.requery_cursor(p, row->watermark, ids);
+}
+
 // Before any page is read (an ingest that follows the fetch must not see the pages it replaces).
 void pipeline::start_over(const plan_report& planned, const std::vector<std::string>& refetch) {
   const std::string kind = source_->kind();
-  auto planned_now = [&](const std::string& name) {
-    return std::any_of(planned.partitions.begin(), planned.partitions.end(),
-                       [&](const auto& p) { return p.name == name; });
+  auto planned_as = [&](const std::string& name) -> const partition_plan* {
+    auto it = std::find_if(planned.partitions.begin(), planned.partitions.end(),
+                           [&](const auto& p) { return p.name == name; });
+    return it == planned.partitions.end() ? nullptr : &*it;
   };
+  auto planned_now = [&](const std::string& name) { return planned_as(name) != nullptr; };
   std::vector<std::string> again = refetch;
-  // A partition with quarantined items starts over, so an item the source has fixed since is read.
+  // A partition with quarantined items starts over, so an item the source has fixed since is read,
+  // unless the source can ask for those items alone (then its fetch does: fetch_one).
   for (auto& name : ledger_->quarantined_partitions(kind)) {
-    if (planned_now(name) && std::find(again.begin(), again.end(), name) == again.end()) {
-      logger()->info("partition {} had items that could not be read (quarantined)", name);
-      again.push_back(std::move(name));
-    }
+    const partition_plan* p = planned_as(name);
+    if (!p || std::find(again.begin(), again.end(), name) != again.end()) continue;
+    if (!requery_cursor(*source_, *p, *ledger_).empty()) continue;
+    logger()->info("partition {} had items that could not be read (quarantined)", name);
+    again.push_back(std::move(name));
   }
   for (const auto& name : again) {
     if (!planned_now(name))
@@ -71,7 +85,11 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
         return;
       }
       // An incremental source picks up what changed since the partition's highest watermark.
-      std::string cursor = source_->reopen_cursor(p, row->watermark);
+      std::string cursor = requery_cursor(*source_, p, l);
+      if (!cursor.empty())
+        logger()->info("{}: reading its quarantined items again", p.label.empty() ? p.name : p.label);
+      else
+        cursor = source_->reopen_cursor(p, row->watermark);
       l.reopen_partition(kind, p.name, cursor);
       row = l.partition(kind, p.name);
       const std::string since = source_->describe_watermark(row->watermark);

@@ -21,6 +21,7 @@
 #include "backfill/journal/journal_pages.hpp"
 #include "backfill/pipeline/pipeline.hpp"
 #include "backfill/pipeline/restore.hpp"
+#include "pipeline/quarantine_keeper.hpp"
 
 namespace backfill {
 
@@ -193,9 +194,16 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
                           show_progress);
       pages.count_pages_into(&pages_read);
       pages.count_waits_into(&fetch_waits);
-      std::vector<quarantined_item> held;
-      if (!options_.strict) pages.quarantine_into(source_->journal_items(name), &held);
-      source_->normalize(name, pages, on_document, ctx);
+      quarantine_keeper keeper(source_->requeries_items());
+      if (!options_.strict) pages.quarantine_into(source_->journal_items(name), &keeper.held);
+      source_->normalize(
+          name, pages,
+          [&](document&& doc) {
+            keeper.read(doc.id);
+            on_document(std::move(doc));
+          },
+          ctx);
+      const std::vector<quarantined_item> held = keeper.still_held();
       for (const auto& q : held)
         logger()->error("{}: {} item {}{} was left out (quarantined): {}", q.partition, q.page, q.position,
                         q.id.empty() ? "" : " (" + q.id + ")", q.reason);

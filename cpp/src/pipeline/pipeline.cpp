@@ -22,6 +22,7 @@
 #include "backfill/verify/reconcile.hpp"
 #include "backfill/verify/verifier.hpp"
 #include "pipeline/plan_sample.hpp"
+#include "pipeline/quarantine_keeper.hpp"
 
 namespace backfill {
 namespace fs = std::filesystem;
@@ -143,6 +144,7 @@ validate_report pipeline::validate(run_context& ctx) {
   };
   for (const auto& part : parts) {
     const json::item_layout layout = source_->journal_items(part.name);
+    quarantine_keeper keeper(source_->requeries_items());
     ++report.partitions;
     if (part.status != "done") ++report.unfetched_partitions;
     ctx.state().partition = part.name;
@@ -167,11 +169,12 @@ validate_report pipeline::validate(run_context& ctx) {
       std::vector<json::unreadable_item> unreadable;
       const std::string& readable = json::readable(body, layout, mended, unreadable);
       for (auto& b : unreadable)
-        note_quarantined({part.name, page.path, static_cast<std::int64_t>(b.position), std::move(b.id),
-                          "the item " + std::move(b.reason)});
+        keeper.held.push_back({part.name, page.path, static_cast<std::int64_t>(b.position), std::move(b.id),
+                               "the item " + std::move(b.reason)});
       try {
         source_->page_items(part.name, readable, [&](std::string_view id) {
           ++report.items;
+          keeper.read(id);
           insert.bind(1, id).bind(2, part.name).bind(3, page.path);
           insert.run();
         });
@@ -179,6 +182,7 @@ validate_report pipeline::validate(run_context& ctx) {
         report.bad_pages.push_back({part.name, page.path, fmt::format("cannot be parsed: {}", e.what())});
       }
     }
+    for (auto& q : keeper.still_held()) note_quarantined(std::move(q));
   }
   // And those the last ingest left out that a scan of the pages does not see (a field missing).
   for (auto& q : ledger_->quarantined(kind, static_cast<std::size_t>(ledger_->quarantined_count(kind))))

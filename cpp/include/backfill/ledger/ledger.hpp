@@ -60,8 +60,9 @@ struct unsent_record {
 BACKFILL_FIELDS(unsent_record, &s::id, &s::reason)
 
 // An item of a journal page the normalizer could not read (invalid UTF-8, a lone surrogate, too deep,
-// a field it needs missing): left out of the documents. Its partition is fetched again from the
-// start on the next fetch, so an item the source has fixed since is read then.
+// a field it needs missing): left out of the documents. The next fetch reads it again (the partition
+// from the start, or where the source can ask for it, the item alone: source::requery_cursor), so an
+// item the source has fixed since is read then; a later page that reads it ends its quarantine.
 struct quarantined_item {
   std::string partition;
   std::string page;       // the journal page, relative to the workdir
@@ -101,6 +102,8 @@ class ledger {
   // The first `limit` quarantined items of a source, by partition, page and position.
   std::vector<quarantined_item> quarantined(std::string_view source, std::size_t limit);
   std::vector<std::string> quarantined_partitions(std::string_view source);
+  // The document ids of a partition's quarantined items ("" for one whose id could not be read).
+  std::vector<std::string> quarantined_ids(std::string_view source, std::string_view partition);
   std::int64_t page_count(std::string_view source);
   // The journal paths of every recorded page, of every source.
   std::vector<std::string> page_paths();

@@ -97,7 +97,8 @@ class pipeline {
   ledger& state() noexcept { return *ledger_; }
 
  private:
-  // Partitions to fetch from the start: `refetch`, and those with quarantined items.
+  // Partitions to fetch from the start: `refetch`, and those with quarantined items (unless the source
+  // can ask for those items alone: source::requery_cursor).
   void start_over(const plan_report& planned, const std::vector<std::string>& refetch);
   fetch_report fetch_planned(run_context& ctx, const plan_report& planned, ledger& book, fetch_feed* feed);
   void check_sink_before_ingest(run_context& ctx);

@@ -127,6 +127,20 @@ class source {
     (void)watermark;
     return {};
   }
+  // A partition with quarantined items is fetched again from the start (so an item the source has
+  // fixed since is read), unless its source can ask for single items again: then its next incremental
+  // fetch starts at requery_cursor, which reads the quarantined `ids` (their document ids, "" where
+  // none could be read) and then what changed since the watermark ("" when it cannot: from the start).
+  // Such a source's normalizer emits each document from the page it reads it on, so a document read
+  // on a later page than a quarantined item of its id ends that item's quarantine.
+  virtual bool requeries_items() const { return false; }
+  virtual std::string requery_cursor(const partition_plan& partition, std::string_view watermark,
+                                     const std::vector<std::string>& ids) {
+    (void)partition;
+    (void)watermark;
+    (void)ids;
+    return {};
+  }
   // A watermark as a person reads it in the log ("" = none): sources whose watermark carries more
   // than a time (GitHub's ETags) say just the time.
   virtual std::string describe_watermark(std::string_view watermark) const { return std::string(watermark); }

@@ -204,6 +204,23 @@ std::string jira_source::reopen_cursor(const partition_plan& partition, std::str
   return partition_jql(partition.name, jql_quote(buf)) + "\n";
 }
 
+// The quarantined issues by key first, then the changes: one JQL cannot do both, as the search must be
+// bounded by `updated` at its top level. The cursor is "<key search>\n\n<reopen cursor>", which fetch
+// reads as a search, its page token and the cursor that follows it.
+std::string jira_source::requery_cursor(const partition_plan& partition, std::string_view watermark,
+                                        const std::vector<std::string>& ids) {
+  if (ids.empty() || ids.size() > static_cast<std::size_t>(std::max(options_.max_results, 1))) return {};
+  std::string keys;
+  for (const auto& id : ids) {
+    if (id.size() <= 5 || id.compare(0, 5, "jira:") != 0) return {};  // an issue whose key was not read
+    keys += (keys.empty() ? "" : ", ") + jql_quote(std::string_view(id).substr(5));
+  }
+  std::string jql = initial_jql(partition);
+  const std::string_view order = " ORDER BY key ASC";  // partition_jql's ending
+  jql.insert(jql.size() - order.size(), " AND key in (" + keys + ")");
+  return jql + "\n\n" + reopen_cursor(partition, watermark);
+}
+
 void jira_source::explain(const http::http_error& e, std::string_view partition) const {
   std::string site = http::scrub_url(site_);
   const std::exception_ptr cause = std::make_exception_ptr(e);  // the status and request id stay reachable
@@ -287,13 +304,17 @@ void jira_source::list_ids(const partition_plan& partition, const item_fn& fn, r
 
 void jira_source::fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
                         run_context& ctx) {
-  std::string jql, token;
+  std::string jql, token, then;  // `then`: the cursor of the search after this one (requery_cursor)
   if (cursor.empty()) {
     jql = initial_jql(partition);
   } else {
     auto nl = cursor.find('\n');
     jql = std::string(cursor.substr(0, nl));
     token = nl == std::string_view::npos ? "" : std::string(cursor.substr(nl + 1));
+    if (auto next = token.find('\n'); next != std::string::npos) {
+      then = token.substr(next + 1);
+      token.resize(next);
+    }
   }
   const jira_catalogue::choice& shown = shown_fields(ctx);
   http::request first = search_request(jql, shown.api_fields);
@@ -345,12 +366,14 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
               any_comments = true;
             }
             body += "},\"fields\":" + shown.page_fields + "}";  // what the page shows, named
-            std::string next = p.next_cursor.empty() ? "" : jql + "\n" + p.next_cursor;
+            std::string next = p.next_cursor.empty() ? then
+                               : then.empty()        ? jql + "\n" + p.next_cursor
+                                                     : jql + "\n" + p.next_cursor + "\n" + then;
             out.page(body, p.items, next, watermark);
             ctx.checkpoint();
           },
           &ctx);
-      return;
+      break;
     } catch (const http::http_error& e) {
       bool expired = e.status() == 400 && !token.empty() && attempt == 0 &&
                      e.body_excerpt().find("page token") != std::string::npos;
@@ -363,6 +386,7 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
       token.clear();
       guard = http::pagination_guard(fmt::format("Jira search for {}", partition.label));
     }
+  if (!then.empty()) fetch(partition, then, out, ctx);
 }
 
 }  // namespace backfill

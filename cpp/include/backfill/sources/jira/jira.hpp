@@ -14,7 +14,8 @@
 //     JQL; the comment requests an issue needs come from the plan's sample.
 //   - Incremental: a finished partition is fetched again on a later run from its highest `updated`
 //     minus `overlap_minutes` (as a relative JQL bound, so the user's time zone cannot shift it);
-//     unchanged issues are then skipped by content hash.
+//     unchanged issues are then skipped by content hash. Issues quarantined (unreadable) are searched for
+//     again by key before it, so one the site has fixed is read without fetching the project again.
 #pragma once
 
 #include <atomic>
@@ -84,6 +85,10 @@ class jira_source final : public source {
   bool incremental() const override { return true; }
   bool pages_self_contained() const override { return true; }  // a page carries its issues' comments
   std::string reopen_cursor(const partition_plan& partition, std::string_view watermark) override;
+  // A partition's quarantined issues are searched for again by key (then its changes as usual).
+  bool requeries_items() const override { return true; }
+  std::string requery_cursor(const partition_plan& partition, std::string_view watermark,
+                             const std::vector<std::string>& ids) override;
   void fetch(const partition_plan& partition, std::string_view cursor, page_sink& out,
              run_context& ctx) override;
   // Every issue key in the partition's scope (project, window, since, jql) as document ids.
