@@ -138,6 +138,30 @@ def test_every_phase_of_a_run_knows_its_total(tmp_path: Path, overlap: bool) -> 
     assert totals["ingest"] == {run.fetch.pages_total}
 
 
+def test_every_pass_of_the_plan_knows_its_total(tmp_path: Path) -> None:
+    """Once the partitions are listed, the plan's sample (in pages) and its estimate (in partitions)
+    each have a total, so each has an ETA, and each ends complete."""
+    export = make_export(tmp_path / "export", channels=3, days=4, messages_per_day=5)
+    seen: list[dict[str, Any]] = []
+    p = backfill.Pipeline(backfill.SlackExport(export), workdir=tmp_path / "wd", progress=seen.append)
+    plan = p.plan()
+    passes: list[dict[str, Any]] = []  # the last counters of each pass, in order
+    for s in seen:
+        assert s["phase"] == "plan", s
+        assert s["total"] < 0 or 0 <= s["done"] <= s["total"], s
+        if passes and passes[-1]["unit"] == s["unit"]:
+            passes[-1] = s
+        else:
+            passes.append(s)
+    assert [s["unit"] for s in passes] == ["partitions", "sample pages", "partitions"]
+    listed = len(plan.partitions)
+    assert (passes[0]["done"], passes[0]["total"]) == (listed, listed)
+    assert passes[1]["done"] == passes[1]["total"] == plan.sampled_pages > 0
+    assert (passes[2]["done"], passes[2]["total"]) == (listed, listed)
+    first_sample = next(s for s in seen if s["unit"] == "sample pages")
+    assert first_sample["done"] == 0 and first_sample["total"] >= plan.sampled_pages  # known before it reads
+
+
 def test_log_progress_gives_rate_and_eta_at_most_every_interval(caplog: pytest.LogCaptureFixture,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [100.0]

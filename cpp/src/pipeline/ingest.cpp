@@ -70,7 +70,7 @@ void pipeline::check_sink_before_ingest(run_context& ctx) {
     std::int64_t ours = 0;
     if (before.count > 0 && (ledger_->document_count(sink_id) == 0 || options_.restore))
       ours = restore_from_sink(*sink_, *ledger_, source_->kind(), embedder_->identity(),
-                               embedder_->dimension(), ctx, source_->id_prefix())
+                               embedder_->dimension(), ctx, source_->id_prefix(), before.count)
                  .chunks;
     ledger_->set_sink_baseline(sink_id, std::max<std::int64_t>(0, before.count - ours));
     if (before.count > ours)

@@ -108,7 +108,8 @@ class source {
   virtual std::vector<partition_plan> plan(run_context& ctx) = 0;
   // What a full fetch of each planned partition needs, for `backfill plan` only (run and fetch do not
   // call it, so requests spent on counting are spent only when a person asks): sources that can tell
-  // fill the estimates plan() left at -1.
+  // fill the estimates plan() left at -1. Progress: ctx.step() as each partition starts (the phase's
+  // total is the partitions).
   virtual void estimate(std::vector<partition_plan>& partitions, run_context& ctx) {
     (void)partitions;
     (void)ctx;
