@@ -162,6 +162,34 @@ def test_every_pass_of_the_plan_knows_its_total(tmp_path: Path) -> None:
     assert first_sample["done"] == 0 and first_sample["total"] >= plan.sampled_pages  # known before it reads
 
 
+def test_each_pass_of_a_phase_gets_its_own_rate_and_eta(caplog: pytest.LogCaptureFixture,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("backfill.progress.time.monotonic", lambda: clock[0])
+    shown = LogProgress(every=10)
+
+    def tick(unit: str, done: int, total: int, after: float, partition: str = "") -> None:
+        clock[0] += after
+        shown({"phase": "plan", "partition": partition, "done": done, "total": total, "unit": unit, "quota": ""})
+
+    with caplog.at_level(logging.INFO, logger="backfill"):
+        tick("partitions", 0, -1, 0)
+        tick("partitions", 3, 3, 30)  # the listing's last counters, as the sample begins
+        tick("sample pages", 0, 9, 0)
+        tick("sample pages", 5, 9, 10, "#general")
+        tick("sample pages", 9, 9, 4)
+        tick("partitions", 0, 3, 0)
+        tick("partitions", 1, 3, 10, "#random")
+        shown.finish()
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["plan: 3/3 partitions (100%), 0.1 partitions/s, ETA 0 s",
+                     "plan: 3/3 partitions (100%) in 30 s, 0.1 partitions/s",
+                     "plan: 5/9 sample pages (56%), 0.5 sample pages/s, ETA 8 s (#general)",
+                     "plan: 9/9 sample pages (100%) in 14 s, 0.6 sample pages/s",
+                     "plan: 1/3 partitions (33%), 0.1 partitions/s, ETA 20 s (#random)",
+                     "plan: 3/3 partitions (100%) in 10 s, 0.1 partitions/s"]
+
+
 def test_log_progress_gives_rate_and_eta_at_most_every_interval(caplog: pytest.LogCaptureFixture,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [100.0]
