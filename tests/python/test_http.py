@@ -14,6 +14,7 @@ import gzip
 import http.client
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -507,6 +508,23 @@ def test_a_response_slow_to_begin_is_not_a_stall(srv: FakeServer, make_client: M
     srv.script("/late", [respond(200, b"worth the wait", delay=2.5)])
     r = make_client(low_speed_seconds=1.0, timeout=30.0).request("GET", srv.url("/late"))
     assert (r["status"], r["body"], r["attempts"]) == (200, b"worth the wait", 1)
+
+
+def test_a_slow_answer_is_one_info_line_and_a_quick_one_is_none(srv: FakeServer, make_client: MakeClient,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """An orchestrator's log shows why a run is quiet: an answer slower than slow_seconds is an INFO
+    line naming the service's request (no query: it may hold a credential) and how long it took."""
+    caplog.set_level(logging.INFO, logger="backfill")
+    srv.script("/quick", [], default=respond(200, b"ok"))
+    srv.script("/late", [], default=respond(200, b"late", delay=0.6))
+    client = make_client(slow_seconds=0.4)
+    client.request("GET", srv.url("/quick"))
+    assert not [r for r in caplog.records if "slow" in r.getMessage()]
+    client.request("GET", srv.url("/late", token="tok-abcdef123456"))
+    slow = [r for r in caplog.records if "(slow)" in r.getMessage()]
+    assert len(slow) == 1 and slow[0].levelno == logging.INFO, [r.getMessage() for r in caplog.records]
+    assert re.search(r": GET /late took 0\.[6-9] s to answer \(slow\)$", slow[0].getMessage()), slow[0].getMessage()
+    assert "tok-abcdef" not in slow[0].getMessage()
 
 
 def test_total_timeout_is_retried_then_fails_with_status_0(srv: FakeServer, make_client: MakeClient) -> None:
