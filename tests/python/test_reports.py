@@ -213,6 +213,22 @@ def test_log_progress_gives_rate_and_eta_at_most_every_interval(caplog: pytest.L
     assert not any(line.startswith("verify") for line in lines)  # too short for a line
 
 
+@pytest.mark.parametrize("terminal", [False, True])
+def test_auto_progress_is_log_lines_unless_a_person_watches(monkeypatch: pytest.MonkeyPatch, terminal: bool) -> None:
+    """An orchestrator's log (stderr not a terminal, no notebook) gets the INFO lines; a terminal the bar."""
+    import io
+
+    from backfill.progress import TqdmProgress, make_progress
+
+    class Stderr(io.StringIO):
+        def isatty(self) -> bool:
+            return terminal
+
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    monkeypatch.setattr(sys, "stderr", Stderr())
+    assert isinstance(make_progress("auto"), TqdmProgress if terminal else LogProgress)
+
+
 @pytest.mark.parametrize("widgets", [False, True])
 def test_progress_in_a_notebook_without_widgets_is_a_text_bar_without_a_warning(
         monkeypatch: pytest.MonkeyPatch, widgets: bool) -> None:
