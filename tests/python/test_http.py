@@ -527,6 +527,29 @@ def test_a_slow_answer_is_one_info_line_and_a_quick_one_is_none(srv: FakeServer,
     assert "tok-abcdef" not in slow[0].getMessage()
 
 
+@pytest.mark.parametrize("level", [logging.DEBUG, logging.INFO])
+def test_debug_gives_one_scrubbed_line_per_request_and_info_none(srv: FakeServer, make_client: MakeClient,
+                                                                 caplog: pytest.LogCaptureFixture, level: int) -> None:
+    """``-v``: every request is a line with its method, URL (credentials removed), status, time and
+    attempt; at the default level, none."""
+    caplog.set_level(level, logger="backfill")
+    _core.set_log_level(level)
+    try:
+        srv.script("/d", [respond(503, b"busy"), respond(200, b"ok")])
+        make_client(secrets=[QUERY_SECRET], base_delay=0.01).request("GET", srv.url("/d", token=QUERY_SECRET))
+    finally:
+        _core.set_log_level(logging.INFO)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("http: ")]
+    if level == logging.INFO:
+        assert lines == []
+        return
+    done = [line for line in lines if " -> 200 in " in line]
+    assert len(done) == 1 and re.search(r"^http: GET http://127\.0\.0\.1:\d+/d\?token=\*\*\* -> 200 in \d+ ms "
+                                        r"\(attempt 2\)$", done[0]), lines
+    assert any(" -> 503" in line for line in lines), lines
+    assert not any(QUERY_SECRET in line for line in lines)
+
+
 def test_total_timeout_is_retried_then_fails_with_status_0(srv: FakeServer, make_client: MakeClient) -> None:
     srv.script("/slow", [], default=respond(200, b"late", delay=4.0))
     with pytest.raises(HttpError) as e:
