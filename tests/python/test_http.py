@@ -527,6 +527,24 @@ def test_a_slow_answer_is_one_info_line_and_a_quick_one_is_none(srv: FakeServer,
     assert "tok-abcdef" not in slow[0].getMessage()
 
 
+def test_a_server_error_and_a_refused_connection_are_warning_lines_before_their_retries(
+        srv: FakeServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture) -> None:
+    """What an orchestrator's log shows while a run retries: the reason and the wait, never silence."""
+    caplog.set_level(logging.INFO, logger="backfill")
+    srv.script("/busy", [respond(503, b"busy"), respond(200, b"ok")])
+    make_client(base_delay=0.05).request("GET", srv.url("/busy"))
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    with pytest.raises(HttpError):
+        make_client(base_delay=0.05, max_attempts=2).request("GET", f"http://127.0.0.1:{closed}/gone")
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(re.search(r"503 Service Unavailable on GET /busy; waiting \d+\.\d s before retry 1 of 4", m)
+               for m in warned), warned
+    assert any(f"127.0.0.1:{closed}: connection failed" in m and "GET /gone" in m and "before retry 1 of 1" in m
+               for m in warned), warned
+
+
 @pytest.mark.parametrize("level", [logging.DEBUG, logging.INFO])
 def test_debug_gives_one_scrubbed_line_per_request_and_info_none(srv: FakeServer, make_client: MakeClient,
                                                                  caplog: pytest.LogCaptureFixture, level: int) -> None:
