@@ -65,10 +65,16 @@ import logging  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
+import contextlib  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 
 import backfill  # noqa: E402
 from backfill.progress import LogProgress  # noqa: E402
 from conftest import make_export  # noqa: E402
+from github_fake import TOKEN as GITHUB_TOKEN  # noqa: E402
+from github_fake import GitHubFake  # noqa: E402
+from jira_fake import JiraFake  # noqa: E402
+from slack_api_fake import SlackApiFake  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +142,45 @@ def test_every_phase_of_a_run_knows_its_total(tmp_path: Path, overlap: bool) -> 
     for phase in ("fetch", "ingest", "validate", "verify"):
         assert min(totals[phase]) >= 0, (phase, totals[phase])
     assert totals["ingest"] == {run.fetch.pages_total}
+
+
+def _service_source(kind: str, stack: contextlib.ExitStack) -> tuple[Any, Callable[[], int]]:
+    """A source of `kind` against its local fake (3 partitions), and the requests the fake has seen."""
+    if kind == "jira":
+        jira = stack.enter_context(JiraFake({"SUBS": 40, "OPS": 12, "WEB": 5}))
+        return (backfill.JiraCloud(url=jira.url, email=jira.email, token=jira.token, projects=("SUBS", "OPS", "WEB"),
+                                   max_results=10, rate=200), lambda: len(jira.requests))
+    if kind == "github":
+        gh = stack.enter_context(GitHubFake({"acme/widgets": 25, "acme/gadgets": 8, "acme/tools": 3}))
+        return (backfill.GitHub(token=GITHUB_TOKEN, repos=("acme/widgets", "acme/gadgets", "acme/tools"),
+                                base_url=gh.url, per_page=10, rate=200), lambda: len(gh.requests))
+    slack = stack.enter_context(SlackApiFake())
+    slack.time_factor = 200.0
+    slack.generate(channels=3, messages=60, thread_share=0.2)
+    return (backfill.SlackApi(token=slack.token, base_url=slack.url, workspace_url="https://acme.slack.com",
+                              channels=["*"], rate_scale=slack.time_factor), lambda: len(slack.calls))
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+@pytest.mark.parametrize("kind", ["jira", "github", "slack_api"])
+def test_a_run_against_a_service_knows_the_fetch_total(tmp_path: Path, kind: str, overlap: bool) -> None:
+    """The services' sources know their pages only from `plan`'s estimate, which a run does not ask for:
+    the fetch still has a total (so an ETA) that it reaches, and knowing it costs at most a request per
+    partition."""
+    with contextlib.ExitStack() as stack:
+        source, requests = _service_source(kind, stack)
+        backfill.Pipeline(source, workdir=tmp_path / "quiet", progress="none").fetch()
+        quiet = requests()
+        seen: list[dict[str, Any]] = []
+        partitions = backfill.Pipeline(source, workdir=tmp_path / "wd", progress=seen.append,
+                                       overlap=overlap).run().fetch.partitions
+        fetch = [s for s in seen if s["phase"] == "fetch"]
+        assert fetch and min(s["total"] for s in fetch) > 0, fetch[:3]
+        assert all(s["done"] <= s["total"] for s in fetch), fetch
+        assert fetch[-1]["done"] == fetch[-1]["total"], fetch[-1]
+        before = requests()
+        backfill.Pipeline(source, workdir=tmp_path / "counted", progress=lambda s: None).fetch()
+        assert requests() - before <= quiet + partitions, (quiet, requests() - before)
 
 
 def test_every_pass_of_the_plan_knows_its_total(tmp_path: Path) -> None:
