@@ -143,7 +143,7 @@ void register_http(py::module_& m) {
                       std::string ca_bundle, std::string proxy, std::string user_agent, bool http2,
                       int max_attempts, double base_delay, double max_delay, double max_elapsed, double rate,
                       double burst, int max_in_flight, py::dict host_limits, std::vector<std::string> secrets,
-                      int max_total_in_flight, const std::string& classify) {
+                      int max_total_in_flight, const std::string& classify, double slow_seconds) {
             client_options o;
             o.connect_timeout = connect_timeout;
             o.timeout = timeout;
@@ -161,6 +161,7 @@ void register_http(py::module_& m) {
             o.secrets = std::move(secrets);
             o.max_total_in_flight = max_total_in_flight;
             o.classify = classifier_named(classify);
+            o.slow_seconds = slow_seconds;
             return std::make_shared<client>(std::move(o));
           }),
           py::kw_only(), py::arg("connect_timeout") = 10.0, py::arg("timeout") = 120.0,
@@ -170,7 +171,7 @@ void register_http(py::module_& m) {
           py::arg("max_elapsed") = 900.0, py::arg("rate") = 0.0, py::arg("burst") = 1.0,
           py::arg("max_in_flight") = 8, py::arg("host_limits") = py::dict(),
           py::arg("secrets") = std::vector<std::string>{}, py::arg("max_total_in_flight") = 64,
-          py::arg("classify") = "")
+          py::arg("classify") = "", py::arg("slow_seconds") = 10.0)
       .def(
           "request",
           [](client& self, std::string method, std::string url, py::object headers, py::object body) {

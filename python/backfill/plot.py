@@ -115,7 +115,7 @@ def throughput(where: Where, ax: Any = None) -> Any:
     for call in calls:
         samples = [s for s in call if "phase" in s]
         for a, b in zip(samples, samples[1:]):
-            if a["phase"] != b["phase"] or b["t"] <= a["t"]:
+            if a["phase"] != b["phase"] or a["unit"] != b["unit"] or b["t"] <= a["t"]:
                 continue
             xs, ys = series[f"{a['phase']} ({a['unit']}/s)"]
             xs.append((a["t"] + b["t"]) / 2 - t0)

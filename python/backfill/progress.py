@@ -1,7 +1,9 @@
 """Progress display. The core reports counters at most every 50 ms, and once more when a phase ends
 (the next phase begins); these turn them into a tqdm bar (terminals and notebooks) or periodic log
 lines with rate and ETA (scripts, CI, Airflow). While an API's quota holds the phase back, its
-counters name that quota (``"quota": "openai tokens"``), and so do the bar and the lines."""
+counters name that quota (``"quota": "openai tokens"``), and so do the bar and the lines. A phase
+may go on in passes, each with its own unit and total (the plan: its partitions listed, then its
+sample's pages, then each partition's estimate): a pass is shown as a phase of its own."""
 
 from __future__ import annotations
 
@@ -53,11 +55,17 @@ def duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
+def _pass(p: dict[str, Any]) -> tuple[str, str]:
+    """What progress counts in: its phase and, within the phase, its pass (its unit)."""
+    return p["phase"], p["unit"]
+
+
 class _Phase:
-    """The rate and ETA of one phase, from its first and latest counters."""
+    """The rate and ETA of one pass of a phase, from its first and latest counters."""
 
     def __init__(self, p: dict[str, Any], now: float) -> None:
         self.name = p["phase"]
+        self.key = _pass(p)
         self.started = now
         self.first_done = p["done"]
         self.p = p
@@ -100,12 +108,12 @@ class TqdmProgress:
 
     def __init__(self) -> None:
         self._bar: Any = None
-        self._phase = ""
+        self._phase = ("", "")
 
     def __call__(self, p: dict[str, Any]) -> None:
-        if p["phase"] != self._phase or self._bar is None:
+        if _pass(p) != self._phase or self._bar is None:
             self.close()
-            self._phase = p["phase"]
+            self._phase = _pass(p)
             total = p["total"] if p["total"] >= 0 else None
             self._bar = _tqdm_class()(
                 total=total, desc=p["phase"], unit=" " + p["unit"], leave=False, dynamic_ncols=True
@@ -143,7 +151,7 @@ class LogProgress:
 
     def __call__(self, p: dict[str, Any]) -> None:
         now = time.monotonic()
-        if self._phase is None or p["phase"] != self._phase.name:
+        if self._phase is None or _pass(p) != self._phase.key:
             self._end(now)  # the core ticks a phase's last counters as the next begins
             self._phase = _Phase(p, now)  # a phase just began; its first line comes after `every`
             self._last = now

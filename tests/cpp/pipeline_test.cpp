@@ -4,12 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include <simdjson.h>
 
@@ -66,6 +68,15 @@ class memory_source final : public source {
       std::lock_guard<std::mutex> lock(mutex_);
       last_page_at = std::chrono::steady_clock::now();
       out.page(pages[i], 1, i + 1 < pages.size() ? std::to_string(i + 1) : "");
+    }
+  }
+  // As the sources that count do: a step per partition, so the plan's last pass has its progress.
+  std::vector<std::int64_t> estimate_done;  // the done counter as each partition's estimate began
+  void estimate(std::vector<partition_plan>& planned, run_context& ctx) override {
+    std::int64_t n = 0;
+    for (auto& p : planned) {
+      ctx.step(p.name, n++);
+      estimate_done.push_back(ctx.state().done);
     }
   }
   bool pages_self_contained() const override { return self_contained; }
@@ -217,6 +228,16 @@ std::string page(std::initializer_list<std::tuple<const char*, const char*, cons
   }
   return out + "]";
 }
+
+// A run context that keeps every tick.
+struct recording_context {
+  std::vector<progress> ticks;
+  run_context ctx{[this](const progress& p) {
+                    ticks.push_back(p);
+                    return false;
+                  },
+                  std::chrono::milliseconds(0)};
+};
 
 }  // namespace
 
@@ -426,9 +447,60 @@ TEST(Pipeline, ARestoreListsOnlyTheSourcesIdPrefix) {
   auto all = restore_from_sink(*f.idx, fresh, "memory", f.emb->identity(), 32, f.ctx);
   EXPECT_EQ(all.listed, ours + 1);
   EXPECT_EQ(all.chunks, ours);
-  auto mine = restore_from_sink(*f.idx, fresh, "memory", f.emb->identity(), 32, f.ctx, "d");
+  // Its progress counts against the sink's count; the listing ends short of it (the prefix), and
+  // the total becomes what it listed.
+  recording_context rec;
+  auto& ticks = rec.ticks;
+  auto& ctx = rec.ctx;
+  auto mine = restore_from_sink(*f.idx, fresh, "memory", f.emb->identity(), 32, ctx, "d", ours + 1);
   EXPECT_EQ(mine.listed, ours);
   EXPECT_EQ(mine.documents, 2);
+  ASSERT_FALSE(ticks.empty());
+  EXPECT_EQ(ticks.front().phase, "restore");
+  EXPECT_EQ(ticks.front().total, ours + 1);
+  for (const auto& t : ticks) EXPECT_LE(t.done, t.total);
+  EXPECT_EQ(ctx.state().total, ours);
+  EXPECT_EQ(ctx.state().done, ours);
+}
+
+// Each pass of the plan has its total once the partitions are listed: the listing (partitions), the
+// sample (its pages, at most 3 a partition) and the estimate (partitions), each ending complete.
+TEST(Pipeline, EveryPassOfThePlanHasATotal) {
+  fixture f("plan-progress");
+  const std::string p1 = page({{"d1", "alpha", "1"}});
+  f.src->partitions["a"] = {p1, p1, p1, p1, p1};
+  f.src->partitions["b"] = {p1};
+  f.src->partitions["c"] = {p1, p1};
+  recording_context rec;
+  auto& ticks = rec.ticks;
+  auto& ctx = rec.ctx;
+  f.p->plan_with_estimates(ctx);
+  // Each pass's last counters, in order.
+  std::vector<progress> ends;
+  for (const auto& t : ticks) {
+    EXPECT_EQ(t.phase, "plan");
+    EXPECT_LE(t.done, t.total < 0 ? t.done : t.total) << t.unit;
+    if (!ends.empty() && ends.back().unit == t.unit)
+      ends.back() = t;
+    else
+      ends.push_back(t);
+  }
+  ASSERT_EQ(ends.size(), 3u);
+  EXPECT_EQ(ends[0].unit, "partitions");
+  EXPECT_EQ(ends[0].total, 3);
+  EXPECT_EQ(ends[0].done, 3);
+  EXPECT_EQ(ends[1].unit, "sample pages");
+  EXPECT_EQ(ends[1].total, 3 + 1 + 2);  // at most 9, lowered to what the sample read
+  EXPECT_EQ(ends[1].done, 3 + 1 + 2);
+  EXPECT_EQ(ends[2].unit, "partitions");
+  EXPECT_EQ(ends[2].total, 3);
+  EXPECT_EQ(ends[2].done, 3);
+  EXPECT_EQ(f.src->estimate_done, (std::vector<std::int64_t>{0, 1, 2}));
+  const auto sampling =
+      std::find_if(ticks.begin(), ticks.end(), [](const progress& t) { return t.unit == "sample pages"; });
+  ASSERT_NE(sampling, ticks.end());
+  EXPECT_EQ(sampling->total, 9);  // known before the first page is read
+  EXPECT_EQ(sampling->done, 0);
 }
 
 TEST(Pipeline, StrictStopsAtTheFirstUnreadableItem) {

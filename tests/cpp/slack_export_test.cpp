@@ -341,6 +341,30 @@ TEST(SlackExport, ZipWithEverythingInsideOneFolderIsRead) {
   check_three_days(src, f);
 }
 
+// The estimate reads every day file: the plan's progress names each conversation as it starts, with
+// the ones before it done.
+TEST(SlackExport, TheEstimateCountsEachConversationInThePlansProgress) {
+  temp_dir dir;
+  write_folder(dir.path(), three_days());
+  slack_export_source src(options_for(dir.path()));
+  run_context plain;
+  auto plans = src.plan(plain);
+  std::vector<std::pair<std::string, std::int64_t>> steps;
+  run_context ctx(
+      [&](const backfill::progress& p) {
+        if (steps.empty() || steps.back().first != p.partition) steps.emplace_back(p.partition, p.done);
+        return false;
+      },
+      std::chrono::milliseconds(0));
+  ctx.begin_phase("plan", "partitions", static_cast<std::int64_t>(plans.size()));
+  src.estimate(plans, ctx);
+  ASSERT_EQ(steps.size(), plans.size() + 1);  // "" as the pass begins
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    EXPECT_EQ(steps[i + 1].first, plans[i].label.empty() ? plans[i].name : plans[i].label);
+    EXPECT_EQ(steps[i + 1].second, static_cast<std::int64_t>(i));
+  }
+}
+
 TEST(SlackExport, FetchChecksCancellationBeforeEachPage) {
   temp_dir dir;
   write_folder(dir.path(), three_days());

@@ -185,6 +185,7 @@ class GitHubFake(ServedFake):
         self.not_modified = 0
         self.mangle: Callable[[str, bytes], bytes] | None = None  # (path, body) -> the body sent instead
         self.stuck_pages = ""  # "page" or "link": a broken paginator (see the module's docstring)
+        self.forbidden: set[str] = set()  # repositories the token may not read: 403, as a fine-grained token gets
         self._spec_params = self._load_spec() if validate else None
         self._clock = parse_iso("2024-01-01T00:00:00Z")
         for full, count in (repos or {"acme/widgets": 40}).items():
@@ -442,6 +443,8 @@ class GitHubFake(ServedFake):
             self._used += 1
             log.remaining = remaining - 1
             extra.update({"X-RateLimit-Remaining": str(remaining - 1), "X-RateLimit-Used": str(used + 1)})
+            if any(path == f"/repos/{r}" or path.startswith(f"/repos/{r}/") for r in self.forbidden):
+                return 403, {"message": "Resource not accessible by personal access token", "documentation_url": DOCS}
             return self._route(kind, groups, query, path, extra)
 
     def _route(self, kind: str, groups: tuple[str, ...], query: dict[str, list[str]], path: str,

@@ -254,6 +254,19 @@ def test_a_bad_token_is_one_line(github: Callable[..., GitHubFake], tmp_path: Pa
     assert "ghp_wrongwrong" not in r.err
 
 
+def test_a_repository_the_token_may_not_read_names_the_permissions_it_needs(
+        github: Callable[..., GitHubFake], tmp_path: Path) -> None:
+    fake = github({"acme/widgets": 5, "acme/vault": 5})
+    fake.forbidden.add("acme/vault")
+    path, _ = config(tmp_path, fake, ("acme/widgets", "acme/vault"))
+    r = cli("run", str(path), "--progress", "none")
+    assert r.code != 0
+    line = one_line(r.err)
+    assert "acme/vault" in line and "403" in line and "Issues (read) and Pull requests (read)" in line, line
+    assert "rate limit" not in line, line  # a refusal, not a limit to wait out
+    assert TOKEN not in r.err
+
+
 def test_rate_limits_are_paced_and_waited_out_with_the_waits_at_info(
         github: Callable[..., GitHubFake], tmp_path: Path) -> None:
     """A primary limit of 40 requests a 6-second window and a secondary-limit burst: the run finishes with

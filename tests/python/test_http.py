@@ -14,6 +14,7 @@ import gzip
 import http.client
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -507,6 +508,64 @@ def test_a_response_slow_to_begin_is_not_a_stall(srv: FakeServer, make_client: M
     srv.script("/late", [respond(200, b"worth the wait", delay=2.5)])
     r = make_client(low_speed_seconds=1.0, timeout=30.0).request("GET", srv.url("/late"))
     assert (r["status"], r["body"], r["attempts"]) == (200, b"worth the wait", 1)
+
+
+def test_a_slow_answer_is_one_info_line_and_a_quick_one_is_none(srv: FakeServer, make_client: MakeClient,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """An orchestrator's log shows why a run is quiet: an answer slower than slow_seconds is an INFO
+    line naming the service's request (no query: it may hold a credential) and how long it took."""
+    caplog.set_level(logging.INFO, logger="backfill")
+    srv.script("/quick", [], default=respond(200, b"ok"))
+    srv.script("/late", [], default=respond(200, b"late", delay=0.6))
+    client = make_client(slow_seconds=0.4)
+    client.request("GET", srv.url("/quick"))
+    assert not [r for r in caplog.records if "slow" in r.getMessage()]
+    client.request("GET", srv.url("/late", token="tok-abcdef123456"))
+    slow = [r for r in caplog.records if "(slow)" in r.getMessage()]
+    assert len(slow) == 1 and slow[0].levelno == logging.INFO, [r.getMessage() for r in caplog.records]
+    assert re.search(r": GET /late took 0\.[6-9] s to answer \(slow\)$", slow[0].getMessage()), slow[0].getMessage()
+    assert "tok-abcdef" not in slow[0].getMessage()
+
+
+def test_a_server_error_and_a_refused_connection_are_warning_lines_before_their_retries(
+        srv: FakeServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture) -> None:
+    """What an orchestrator's log shows while a run retries: the reason and the wait, never silence."""
+    caplog.set_level(logging.INFO, logger="backfill")
+    srv.script("/busy", [respond(503, b"busy"), respond(200, b"ok")])
+    make_client(base_delay=0.05).request("GET", srv.url("/busy"))
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    with pytest.raises(HttpError):
+        make_client(base_delay=0.05, max_attempts=2).request("GET", f"http://127.0.0.1:{closed}/gone")
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(re.search(r"503 Service Unavailable on GET /busy; waiting \d+\.\d s before retry 1 of 4", m)
+               for m in warned), warned
+    assert any(f"127.0.0.1:{closed}: connection failed" in m and "GET /gone" in m and "before retry 1 of 1" in m
+               for m in warned), warned
+
+
+@pytest.mark.parametrize("level", [logging.DEBUG, logging.INFO])
+def test_debug_gives_one_scrubbed_line_per_request_and_info_none(srv: FakeServer, make_client: MakeClient,
+                                                                 caplog: pytest.LogCaptureFixture, level: int) -> None:
+    """``-v``: every request is a line with its method, URL (credentials removed), status, time and
+    attempt; at the default level, none."""
+    caplog.set_level(level, logger="backfill")
+    _core.set_log_level(level)
+    try:
+        srv.script("/d", [respond(503, b"busy"), respond(200, b"ok")])
+        make_client(secrets=[QUERY_SECRET], base_delay=0.01).request("GET", srv.url("/d", token=QUERY_SECRET))
+    finally:
+        _core.set_log_level(logging.INFO)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("http: ")]
+    if level == logging.INFO:
+        assert lines == []
+        return
+    done = [line for line in lines if " -> 200 in " in line]
+    assert len(done) == 1 and re.search(r"^http: GET http://127\.0\.0\.1:\d+/d\?token=\*\*\* -> 200 in \d+ ms "
+                                        r"\(attempt 2\)$", done[0]), lines
+    assert any(" -> 503" in line for line in lines), lines
+    assert not any(QUERY_SECRET in line for line in lines)
 
 
 def test_total_timeout_is_retried_then_fails_with_status_0(srv: FakeServer, make_client: MakeClient) -> None:

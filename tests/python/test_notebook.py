@@ -55,6 +55,7 @@ def test_quickstart_notebook_executes(tmp_path: Path, monkeypatch: pytest.Monkey
     outputs = execute("quickstart", tmp_path, monkeypatch)
     text = text_of(outputs)
     assert "verify: verified" in text
+    run_report_html(outputs)  # the cell that ends with the report shows its summary, each phase a row
     assert "INC-" in text  # the query found the incident thread
     assert (tmp_path / "notebooks" / ".backfill" / "notebook-demo" / "receipts").is_dir()
     assert not any(o.get("name") == "stderr" and "Warning" in o.get("text", "") for o in outputs)

@@ -349,6 +349,20 @@ def test_refused_key_and_spent_quota_fail_with_one_clear_line(fakes: Callable[..
     assert len(fake.requests) == 2, "neither failure may be retried"
 
 
+def test_a_key_without_permission_names_the_permission_it_needs(fakes: Callable[..., OpenAIFake]) -> None:
+    """A restricted key without the embeddings permission: OpenAI answers 403 (the key is known)."""
+    fake = fakes()
+    fake.fail_next(1, 403, code="", type="invalid_request_error",
+                   message="You have insufficient permissions for this operation. Missing scopes: model.request.")
+    with pytest.raises(EmbedError) as e:
+        embedder(fake).embed(texts_of(3))
+    msg = str(e.value)
+    assert "the API key was refused (403 Forbidden" in msg and "embedder.api_key" in msg, msg
+    assert "Model capabilities" in msg and "model.request" in msg and "embedder.model" in msg, msg
+    assert KEY not in msg and "\n" not in msg
+    assert len(fake.requests) == 1, "a refusal is not retried"
+
+
 def test_configuration_errors_are_config_errors(fakes: Callable[..., OpenAIFake]) -> None:
     fake = fakes()
     for kw, text in [({"max_inputs": 0}, "max_inputs"), ({"max_inputs": 4096}, "max_inputs"),

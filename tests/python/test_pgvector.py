@@ -220,6 +220,7 @@ def test_a_wrong_password_names_host_and_database_never_the_password(
     r = run_cli("run", str(config), "--progress", "none", "-v", env=env(pg, password=wrong))
     assert r.code != 0
     assert f"127.0.0.1:{pg.port}/{pg_server.DATABASE}" in r.err and "password authentication failed" in r.err, r.err
+    assert "check sink.dsn" in r.err.strip().splitlines()[-1], r.err  # the last line names the setting to fix
     assert wrong not in r.out + r.err and pg_server.PASSWORD not in r.out + r.err
     for f in workdir.rglob("*"):
         if f.is_file():

@@ -143,6 +143,8 @@ def test_a_throttled_pipeline_records_its_waits_per_quota_in_the_report_and_the_
         assert "waited for quotas: openai tokens" in str(report.ingest)
         receipt = json.loads(Path(report.verify.receipt or "").read_text())
         assert receipt["ingest"]["waits"] == pytest.approx(waits)
+        page = report._repr_html_()  # a notebook's summary: the waits per quota, inside the ingest
+        assert "<caption>waits</caption><tr><th>openai tokens</th>" in page, page
 
 
 def test_under_a_binding_request_quota_every_embedding_request_is_full(fake: OpenAIFake, tmp_path: Path) -> None:

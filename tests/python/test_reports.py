@@ -65,10 +65,16 @@ import logging  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
+import contextlib  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 
 import backfill  # noqa: E402
 from backfill.progress import LogProgress  # noqa: E402
 from conftest import make_export  # noqa: E402
+from github_fake import TOKEN as GITHUB_TOKEN  # noqa: E402
+from github_fake import GitHubFake  # noqa: E402
+from jira_fake import JiraFake  # noqa: E402
+from slack_api_fake import SlackApiFake  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +144,97 @@ def test_every_phase_of_a_run_knows_its_total(tmp_path: Path, overlap: bool) -> 
     assert totals["ingest"] == {run.fetch.pages_total}
 
 
+def _service_source(kind: str, stack: contextlib.ExitStack) -> tuple[Any, Callable[[], int]]:
+    """A source of `kind` against its local fake (3 partitions), and the requests the fake has seen."""
+    if kind == "jira":
+        jira = stack.enter_context(JiraFake({"SUBS": 40, "OPS": 12, "WEB": 5}))
+        return (backfill.JiraCloud(url=jira.url, email=jira.email, token=jira.token, projects=("SUBS", "OPS", "WEB"),
+                                   max_results=10, rate=200), lambda: len(jira.requests))
+    if kind == "github":
+        gh = stack.enter_context(GitHubFake({"acme/widgets": 25, "acme/gadgets": 8, "acme/tools": 3}))
+        return (backfill.GitHub(token=GITHUB_TOKEN, repos=("acme/widgets", "acme/gadgets", "acme/tools"),
+                                base_url=gh.url, per_page=10, rate=200), lambda: len(gh.requests))
+    slack = stack.enter_context(SlackApiFake())
+    slack.time_factor = 200.0
+    slack.generate(channels=3, messages=60, thread_share=0.2)
+    return (backfill.SlackApi(token=slack.token, base_url=slack.url, workspace_url="https://acme.slack.com",
+                              channels=["*"], rate_scale=slack.time_factor), lambda: len(slack.calls))
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+@pytest.mark.parametrize("kind", ["jira", "github", "slack_api"])
+def test_a_run_against_a_service_knows_the_fetch_total(tmp_path: Path, kind: str, overlap: bool) -> None:
+    """The services' sources know their pages only from `plan`'s estimate, which a run does not ask for:
+    the fetch still has a total (so an ETA) that it reaches, and knowing it costs at most a request per
+    partition."""
+    with contextlib.ExitStack() as stack:
+        source, requests = _service_source(kind, stack)
+        backfill.Pipeline(source, workdir=tmp_path / "quiet", progress="none").fetch()
+        quiet = requests()
+        seen: list[dict[str, Any]] = []
+        partitions = backfill.Pipeline(source, workdir=tmp_path / "wd", progress=seen.append,
+                                       overlap=overlap).run().fetch.partitions
+        fetch = [s for s in seen if s["phase"] == "fetch"]
+        assert fetch and min(s["total"] for s in fetch) > 0, fetch[:3]
+        assert all(s["done"] <= s["total"] for s in fetch), fetch
+        assert fetch[-1]["done"] == fetch[-1]["total"], fetch[-1]
+        before = requests()
+        backfill.Pipeline(source, workdir=tmp_path / "counted", progress=lambda s: None).fetch()
+        assert requests() - before <= quiet + partitions, (quiet, requests() - before)
+
+
+def test_every_pass_of_the_plan_knows_its_total(tmp_path: Path) -> None:
+    """Once the partitions are listed, the plan's sample (in pages) and its estimate (in partitions)
+    each have a total, so each has an ETA, and each ends complete."""
+    export = make_export(tmp_path / "export", channels=3, days=4, messages_per_day=5)
+    seen: list[dict[str, Any]] = []
+    p = backfill.Pipeline(backfill.SlackExport(export), workdir=tmp_path / "wd", progress=seen.append)
+    plan = p.plan()
+    passes: list[dict[str, Any]] = []  # the last counters of each pass, in order
+    for s in seen:
+        assert s["phase"] == "plan", s
+        assert s["total"] < 0 or 0 <= s["done"] <= s["total"], s
+        if passes and passes[-1]["unit"] == s["unit"]:
+            passes[-1] = s
+        else:
+            passes.append(s)
+    assert [s["unit"] for s in passes] == ["partitions", "sample pages", "partitions"]
+    listed = len(plan.partitions)
+    assert (passes[0]["done"], passes[0]["total"]) == (listed, listed)
+    assert passes[1]["done"] == passes[1]["total"] == plan.sampled_pages > 0
+    assert (passes[2]["done"], passes[2]["total"]) == (listed, listed)
+    first_sample = next(s for s in seen if s["unit"] == "sample pages")
+    assert first_sample["done"] == 0 and first_sample["total"] >= plan.sampled_pages  # known before it reads
+
+
+def test_each_pass_of_a_phase_gets_its_own_rate_and_eta(caplog: pytest.LogCaptureFixture,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("backfill.progress.time.monotonic", lambda: clock[0])
+    shown = LogProgress(every=10)
+
+    def tick(unit: str, done: int, total: int, after: float, partition: str = "") -> None:
+        clock[0] += after
+        shown({"phase": "plan", "partition": partition, "done": done, "total": total, "unit": unit, "quota": ""})
+
+    with caplog.at_level(logging.INFO, logger="backfill"):
+        tick("partitions", 0, -1, 0)
+        tick("partitions", 3, 3, 30)  # the listing's last counters, as the sample begins
+        tick("sample pages", 0, 9, 0)
+        tick("sample pages", 5, 9, 10, "#general")
+        tick("sample pages", 9, 9, 4)
+        tick("partitions", 0, 3, 0)
+        tick("partitions", 1, 3, 10, "#random")
+        shown.finish()
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["plan: 3/3 partitions (100%), 0.1 partitions/s, ETA 0 s",
+                     "plan: 3/3 partitions (100%) in 30 s, 0.1 partitions/s",
+                     "plan: 5/9 sample pages (56%), 0.5 sample pages/s, ETA 8 s (#general)",
+                     "plan: 9/9 sample pages (100%) in 14 s, 0.6 sample pages/s",
+                     "plan: 1/3 partitions (33%), 0.1 partitions/s, ETA 20 s (#random)",
+                     "plan: 3/3 partitions (100%) in 10 s, 0.1 partitions/s"]
+
+
 def test_log_progress_gives_rate_and_eta_at_most_every_interval(caplog: pytest.LogCaptureFixture,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [100.0]
@@ -159,6 +256,22 @@ def test_log_progress_gives_rate_and_eta_at_most_every_interval(caplog: pytest.L
                          "ingest: 200/400 pages (50%), 10.0 pages/s, ETA 20 s (SUBS)"]
     assert lines[-1].startswith("ingest: 290/400 pages (72%) in 30 s")
     assert not any(line.startswith("verify") for line in lines)  # too short for a line
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_auto_progress_is_log_lines_unless_a_person_watches(monkeypatch: pytest.MonkeyPatch, terminal: bool) -> None:
+    """An orchestrator's log (stderr not a terminal, no notebook) gets the INFO lines; a terminal the bar."""
+    import io
+
+    from backfill.progress import TqdmProgress, make_progress
+
+    class Stderr(io.StringIO):
+        def isatty(self) -> bool:
+            return terminal
+
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    monkeypatch.setattr(sys, "stderr", Stderr())
+    assert isinstance(make_progress("auto"), TqdmProgress if terminal else LogProgress)
 
 
 @pytest.mark.parametrize("widgets", [False, True])

@@ -31,7 +31,8 @@ void run_context::checkpoint_now() {
 }
 
 void run_context::begin_phase(std::string phase, std::string unit, std::int64_t total, std::int64_t done) {
-  if (!progress_.phase.empty() && progress_.phase != phase) checkpoint_now();  // where the last one ended
+  // Where the last one ended: another phase, or another pass of this one (another unit).
+  if (!progress_.phase.empty() && (progress_.phase != phase || progress_.unit != unit)) checkpoint_now();
   progress_.phase = std::move(phase);
   progress_.unit = std::move(unit);
   progress_.total = total;

@@ -47,10 +47,19 @@ std::exception_ptr openai_embedder::explain(const http::http_error& e) const {
   const std::exception_ptr cause = std::make_exception_ptr(e);  // the status and request id stay reachable
   const std::string code = error_code(e.body_excerpt());
   const std::string rid = e.request_id().empty() ? "" : fmt::format("; request id {}", e.request_id());
-  if (e.status() == 401 || e.status() == 403)
+  if (e.status() == 401)
+    return std::make_exception_ptr(
+        embed_error(fmt::format("{}: the API key was refused (401 Unauthorized{}{}); check embedder.api_key",
+                                where_, code.empty() ? "" : ": " + code, rid),
+                    cause));
+  // A key that is known but may not embed: a restricted key without the permission, or a project
+  // without the model.
+  if (e.status() == 403)
     return std::make_exception_ptr(embed_error(
-        fmt::format("{}: the API key was refused ({} {}{}{}); check embedder.api_key", where_, e.status(),
-                    e.status() == 401 ? "Unauthorized" : "Forbidden", code.empty() ? "" : ": " + code, rid),
+        fmt::format("{}: the API key was refused (403 Forbidden{}{}); check embedder.api_key: a restricted "
+                    "key needs the Model capabilities permission (scope model.request), and its project "
+                    "access to embedder.model",
+                    where_, code.empty() ? "" : ": " + code, rid),
         cause));
   if (openai::out_of_quota(e.status(), e.body_excerpt()))
     return std::make_exception_ptr(

@@ -63,7 +63,7 @@ void journaling_sink::page(std::string_view body, std::int64_t items, std::strin
   ++report_.pages_fetched;
   report_.items_fetched += items;
   report_.bytes_fetched += row.bytes;
-  ++ctx_.state().done;
+  if (count_pages_) ++ctx_.state().done;
   ctx_.checkpoint();
 }
 

@@ -68,7 +68,7 @@ void pipeline::start_over(const plan_report& planned, const std::vector<std::str
 fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planned, ledger& book,
                                      fetch_feed* feed) {
   const std::string kind = source_->kind();
-  ctx.begin_phase("fetch", "pages", estimated_pages(planned.partitions));
+  const bool in_pages = begin_fetch_phase(ctx, planned.partitions);
   if (!feed) budget_.reset_peak();  // beside an ingest, the run's peak started with it
 
   // One partition, start to end (or from where an earlier run stopped), on `c` with ledger `l`.
@@ -80,7 +80,7 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
       reopened = true;
       if (!source_->incremental()) {
         ++rep.partitions_skipped;
-        c.state().done += row->pages;
+        c.state().done += in_pages ? row->pages : 1;
         if (feed) feed->partition_finished(p.name);
         return;
       }
@@ -98,11 +98,12 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
     }
     std::int64_t next_seq = row ? row->pages : 0;
     std::string cursor = row ? row->cursor : "";
-    c.state().done += next_seq;
+    if (in_pages) c.state().done += next_seq;
     c.state().partition = p.label.empty() ? p.name : p.label;
     if (next_seq > 0) logger()->info("resuming {} after {} journaled pages", c.state().partition, next_seq);
     journaling_sink out(journal_, l, options_.workdir, kind, p.name, next_seq, rep, c, feed);
     out.hold_pages_in(&budget_);
+    out.count_pages_done(in_pages);
     if (!reopened && next_seq > 0 && !cursor.empty()) {
       auto pages = l.pages(kind, p.name);
       if (!pages.empty()) out.resume_after(pages.back().hash, cursor);
@@ -114,6 +115,7 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
       throw;
     }
     l.finish_partition(kind, p.name);
+    if (!in_pages) ++c.state().done;
     if (feed) feed->partition_finished(p.name);
   };
 
@@ -163,7 +165,9 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
         throw;
       }
     });
+    ctx.state().done = 0;  // where the workers ended, whatever the last tick saw
     for (const auto& me : crew) {
+      ctx.state().done += me.done.load(std::memory_order_relaxed);
       report.partitions += me.report.partitions;
       report.partitions_skipped += me.report.partitions_skipped;
       report.pages_fetched += me.report.pages_fetched;
@@ -171,6 +175,7 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
       report.bytes_fetched += me.report.bytes_fetched;
     }
   }
+  ctx.checkpoint_now();  // the fetch's last counts, before the phase that follows
   report.pages_total = book.page_count(kind);
   report.memory_peak_bytes = static_cast<std::int64_t>(budget_.peak());
   logger()->info("fetch: {} pages read ({} bytes), {} journaled in all", report.pages_fetched,

@@ -71,7 +71,7 @@ void pipeline::check_sink_before_ingest(run_context& ctx) {
     std::int64_t ours = 0;
     if (before.count > 0 && (ledger_->document_count(sink_id) == 0 || options_.restore))
       ours = restore_from_sink(*sink_, *ledger_, source_->kind(), embedder_->identity(),
-                               embedder_->dimension(), ctx, source_->id_prefix())
+                               embedder_->dimension(), ctx, source_->id_prefix(), before.count)
                  .chunks;
     ledger_->set_sink_baseline(sink_id, std::max<std::int64_t>(0, before.count - ours));
     if (before.count > ours)
@@ -101,17 +101,15 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   bool showing_fetch = feed != nullptr;
   auto show_progress = [&] {
     if (!showing_fetch) return;
-    if (feed->done()) {
+    const bool fetched = feed->done();  // then what it published last is where it ended
+    if (progress p = feed->published(); !p.phase.empty()) ctx.state() = std::move(p);
+    if (fetched) {
       showing_fetch = false;
       ctx.begin_phase("ingest", "pages", fetched_pages(), pages_read);
-      return;
     }
-    progress p = feed->published();
-    if (p.phase.empty()) return;
-    ctx.state() = std::move(p);
   };
   if (feed)
-    ctx.begin_phase("fetch", "pages", estimated_pages(order));
+    begin_fetch_phase(ctx, order);
   else
     ctx.begin_phase("ingest", "pages", fetched_pages());
   const std::int64_t calls_before = embedder_->calls();
@@ -215,8 +213,10 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
         visited.insert(p.name);
         ingest_partition(p.name, true);
       }
-    } else if (feed) {
-      // Pages that need their neighbours (or other partitions) wait for the whole fetch.
+    }
+    if (feed) {
+      // Pages that need their neighbours (or other partitions) wait for the whole fetch; pages followed
+      // one by one, for its end (so the progress shows where it ended).
       std::uint64_t v = feed->version();
       const auto wait_start = std::chrono::steady_clock::now();
       while (!feed->done()) {

@@ -87,6 +87,7 @@ void pipeline::open_workdir() {
 
 // --- plan --------------------------------------------------------------------------------------
 
+// The listing's total is known once it ends: the phase ends with every partition listed.
 plan_report pipeline::plan(run_context& ctx) {
   ctx.begin_phase("plan", "partitions");
   plan_report report;
@@ -96,19 +97,28 @@ plan_report pipeline::plan(run_context& ctx) {
     auto row = ledger_->partition(source_->kind(), p.name);
     if (row && row->status == "done") ++report.known_done;
   }
+  ctx.state().partition.clear();
+  ctx.state().done = ctx.state().total = static_cast<std::int64_t>(report.partitions.size());
   return report;
 }
 
 // The sample is read before the source's estimate, which may build on it (a partition the sample
-// read whole has its pages known), and scaled after it, to the items the source counted.
+// read whole has its pages known), and scaled after it, to the items the source counted. After the
+// listing, the phase goes on in two passes with their own totals, so each has an ETA: the sample
+// ("sample pages") and the estimate ("partitions", which the source counts as it goes).
 plan_report pipeline::plan_with_estimates(run_context& ctx) {
   plan_report report = plan(ctx);
+  const auto listed = static_cast<std::int64_t>(report.partitions.size());
   plan_sample::settings how;
   how.max_pages = options_.plan_sample_pages;
   how.chunking = options_.chunking;
   if (embedder_) how.embedder = embedder_->identity();
   auto samples = plan_sample::read(*source_, ledger_.get(), how, report.partitions, ctx);
+  ctx.begin_phase("plan", "partitions", listed);
   source_->estimate(report.partitions, ctx);
+  ctx.state().partition.clear();
+  ctx.state().done = listed;  // a source that counts nothing has estimated them all now
+  ctx.checkpoint_now();       // the phase's last counters, for the display
   plan_sample::apply(samples, report.partitions);
   for (std::size_t i = 0; i < report.partitions.size(); ++i) {
     partition_plan& p = report.partitions[i];

@@ -24,10 +24,11 @@ struct page {
 
 class collector final : public page_sink {
  public:
-  explicit collector(std::size_t limit) : limit_(limit) {}
+  collector(std::size_t limit, run_context& ctx) : limit_(limit), ctx_(ctx) {}
   void page(std::string_view body, std::int64_t items, std::string_view next_cursor,
             std::string_view watermark) override {
     (void)watermark;
+    ++ctx_.state().done;
     plan_sample::page p;
     p.body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
     p.body.assign(body);
@@ -40,7 +41,12 @@ class collector final : public page_sink {
 
  private:
   std::size_t limit_;
+  run_context& ctx_;
 };
+
+// Whether the sample reads the partition: one counted empty has nothing to read; sampled_items -1:
+// the source asks for no sample of it.
+bool sampled(const partition_plan& p) { return p.estimated_items != 0 && p.sampled_items >= 0; }
 
 // The sampled pages as the journal would give them to the normalizer.
 class memory_reader final : public page_reader {
@@ -84,13 +90,19 @@ std::vector<partition_sample> read(source& src, ledger* cache, const settings& h
   std::vector<partition_sample> out(partitions.size());
   std::map<std::string, std::vector<page>, std::less<>> read_pages;
   std::size_t budget = how.max_pages;
+  // At most pages_per_partition of each partition it reads, and max_pages in all: the pass's total,
+  // lowered to the pages read when partitions end sooner.
+  const auto to_read = static_cast<std::size_t>(std::count_if(partitions.begin(), partitions.end(), sampled));
+  const bool counted = budget > 0 && to_read > 0;
+  if (counted)
+    ctx.begin_phase("plan", "sample pages",
+                    static_cast<std::int64_t>(std::min(budget, to_read * how.pages_per_partition)));
   for (std::size_t i = 0; i < partitions.size() && budget > 0; ++i) {
     partition_plan& p = partitions[i];
-    // Counted empty: nothing to read; sampled_items -1: the source asks for no sample of it.
-    if (p.estimated_items == 0 || p.sampled_items < 0) continue;
-    ctx.state().partition = p.name;
+    if (!sampled(p)) continue;
+    ctx.state().partition = p.label.empty() ? p.name : p.label;
     ctx.checkpoint();
-    collector pages(std::min(how.pages_per_partition, budget));
+    collector pages(std::min(how.pages_per_partition, budget), ctx);
     partition_sample& s = out[i];
     const auto start = std::chrono::steady_clock::now();
     try {
@@ -133,6 +145,7 @@ std::vector<partition_sample> read(source& src, ledger* cache, const settings& h
     }
     read_pages.emplace(p.name, std::move(pages.pages));
   }
+  if (counted) ctx.state().total = ctx.state().done;
   return out;
 }
 

@@ -36,6 +36,7 @@ struct partition_sample {
 // Slack's names come from its workspace partition). Sets each partition's sampled_items, and
 // estimated_items and estimated_pages where the source left them unknown and the sample read the
 // whole partition. A partition whose sample fails (the source refuses it) is left out, with a warning.
+// Progress: the plan's "sample pages" pass, its total the most it may read.
 std::vector<partition_sample> read(source& src, ledger* cache, const settings& how,
                                    std::vector<partition_plan>& partitions, run_context& ctx);
 

@@ -42,7 +42,7 @@ std::int64_t number_field(simdjson::dom::object& obj, std::string_view key) {
 
 restore_result restore_from_sink(sink& snk, ledger& book, std::string_view source_kind,
                                  std::string_view embedder_identity, int dimension, run_context& ctx,
-                                 std::string_view id_prefix) {
+                                 std::string_view id_prefix, std::int64_t sink_count) {
   restore_result out;
   const std::string sink_id = snk.identity();
   const std::size_t batch = std::min<std::size_t>(1000, std::max<std::size_t>(1, snk.max_batch()));
@@ -51,7 +51,7 @@ restore_result restore_from_sink(sink& snk, ledger& book, std::string_view sourc
   // The documents, whole: a document's chunks may come in different listings (and fetch answers in
   // any order). Held until the listing ends: an id and a hash per record.
   std::map<std::string, restored_doc> docs;
-  ctx.begin_phase("restore", "records");
+  ctx.begin_phase("restore", "records", sink_count);
   for (;;) {
     std::vector<std::string> ids;
     try {
@@ -96,8 +96,10 @@ restore_result restore_from_sink(sink& snk, ledger& book, std::string_view sourc
     if (!vectors.empty()) book.store_embeddings(embedder_identity, vectors);
     out.vectors += static_cast<std::int64_t>(vectors.size());
     ctx.state().done = out.listed;
+    if (sink_count >= 0) ctx.state().total = std::max(sink_count, out.listed);  // a count that lags
     ctx.checkpoint();
   }
+  if (sink_count >= 0) ctx.state().total = out.listed;  // the listing ended: all of it is done
   sql::transaction tx(book.db());
   for (auto& [id, d] : docs) {
     book.commit_document(sink_id, id, d.partition, d.content_hash, d.updated_at, d.chunks);

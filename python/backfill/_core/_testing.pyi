@@ -36,6 +36,7 @@ class HttpClient:
         secrets: builtins.list[str] = ...,
         max_total_in_flight: int = 64,
         classify: str = "",
+        slow_seconds: float = 10.0,
     ) -> None: ...
     def request(
         self,

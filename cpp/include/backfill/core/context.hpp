@@ -54,8 +54,14 @@ class run_context {
   std::exception_ptr tick_error() const noexcept { return tick_error_; }
 
   progress& state() noexcept { return progress_; }
-  // Ticks the state the previous phase ended in (when it was another phase), then starts `phase`
-  // with `done` of its `total` done already.
+  // A pass over a list (the plan's partitions): starts `item`, with `before` of the list done.
+  void step(std::string_view item, std::int64_t before) {
+    progress_.partition = item;
+    progress_.done = before;
+    checkpoint();
+  }
+  // Ticks the state the previous phase ended in (when it was another phase, or another pass of this
+  // one: another unit), then starts `phase` with `done` of its `total` done already.
   void begin_phase(std::string phase, std::string unit, std::int64_t total = -1, std::int64_t done = 0);
 
   // A warning about the data a phase reads (a value of a shape nothing reads, left out): every one

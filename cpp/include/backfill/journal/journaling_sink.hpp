@@ -39,6 +39,8 @@ class journaling_sink final : public page_sink {
   // one, requested before this one was handed over): a partition waits there while the budget is
   // full, so partitions fetched at once hold no more than it allows beyond one page each.
   void hold_pages_in(memory_budget* budget) noexcept { budget_ = budget; }
+  // Whether each page counts one done in ctx's progress (no: the fetch counts partitions).
+  void count_pages_done(bool yes) noexcept { count_pages_ = yes; }
 
   void page(std::string_view body, std::int64_t items, std::string_view next_cursor,
             std::string_view watermark) override;
@@ -54,6 +56,7 @@ class journaling_sink final : public page_sink {
   run_context& ctx_;
   fetch_feed* feed_;
   memory_budget* budget_ = nullptr;
+  bool count_pages_ = true;
   std::string resume_hash_;
   std::string resume_cursor_;
 };

@@ -33,9 +33,11 @@ struct restore_result {
 
 // `source_kind`: documents whose "source" metadata differs are not this backfill's; `id_prefix`: what
 // the sink lists (source::id_prefix, "" = everything). Throws nothing for a sink that cannot list
-// (supported = false, with a log line saying a full run follows).
+// (supported = false, with a log line saying a full run follows). `sink_count`: the records the sink
+// holds (sink_stats::count), the progress's total (-1 when not known); with a prefix, the listing may
+// end short of it.
 restore_result restore_from_sink(sink& snk, ledger& book, std::string_view source_kind,
                                  std::string_view embedder_identity, int dimension, run_context& ctx,
-                                 std::string_view id_prefix = {});
+                                 std::string_view id_prefix = {}, std::int64_t sink_count = -1);
 
 }  // namespace backfill

@@ -54,6 +54,21 @@ inline std::int64_t estimated_pages(const std::vector<partition_plan>& plan) {
   return total;
 }
 
+// Starts the fetch's progress: in pages when the plan knows every partition's (a source that counts
+// them cheaply when it plans, or `backfill plan`'s estimates), else in partitions, each done when it
+// finishes. A run does not ask the services' sources for their estimates: Jira's counts the whole
+// project where an incremental rerun reads only what changed, GitHub's takes up to four requests a
+// repository, the Slack Web API has none short of listing every page; partitions cost no request and
+// still give an ETA. Returns whether it counts pages.
+inline bool begin_fetch_phase(run_context& ctx, const std::vector<partition_plan>& plan) {
+  const std::int64_t pages = estimated_pages(plan);
+  if (pages >= 0)
+    ctx.begin_phase("fetch", "pages", pages);
+  else
+    ctx.begin_phase("fetch", "partitions", static_cast<std::int64_t>(plan.size()));
+  return pages >= 0;
+}
+
 // Where fetched pages go. The pipeline journals each page and advances the cursor in the ledger in
 // that order, so a page is durable before its cursor moves.
 class page_sink {
@@ -108,7 +123,8 @@ class source {
   virtual std::vector<partition_plan> plan(run_context& ctx) = 0;
   // What a full fetch of each planned partition needs, for `backfill plan` only (run and fetch do not
   // call it, so requests spent on counting are spent only when a person asks): sources that can tell
-  // fill the estimates plan() left at -1.
+  // fill the estimates plan() left at -1. Progress: ctx.step() as each partition starts (the phase's
+  // total is the partitions).
   virtual void estimate(std::vector<partition_plan>& partitions, run_context& ctx) {
     (void)partitions;
     (void)ctx;

@@ -58,7 +58,9 @@ void github_source::estimate(std::vector<partition_plan>& repos, run_context& ct
   const bool pulls = includes("pulls");
   std::int64_t all_requests = 0;
   std::int64_t counted = 0;
+  std::int64_t passed = 0;
   for (auto& p : repos) {
+    ctx.step(p.label.empty() ? p.name : p.label, passed++);
     {
       std::lock_guard lock(missing_mu_);
       if (missing_.count(p.name)) continue;

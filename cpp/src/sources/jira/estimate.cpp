@@ -23,7 +23,9 @@ void jira_source::estimate(std::vector<partition_plan>& partitions, run_context&
   };
   std::int64_t sent = 1;  // the field list, once a run
   simdjson::dom::parser parser;
+  std::int64_t counted = 0;
   for (auto& p : partitions) {
+    ctx.step(p.label.empty() ? p.name : p.label, counted++);
     std::string jql = initial_jql(p);
     if (auto order = jql.rfind(" ORDER BY "); order != std::string::npos) jql.resize(order);
     http::request r;

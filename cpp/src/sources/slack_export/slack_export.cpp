@@ -134,7 +134,9 @@ void slack_export_source::estimate(std::vector<partition_plan>& partitions, run_
     std::int64_t items = 0;
     void page(std::string_view, std::int64_t n, std::string_view, std::string_view) override { items += n; }
   };
+  std::int64_t counted = 0;
   for (auto& p : partitions) {
+    ctx.step(p.label.empty() ? p.name : p.label, counted++);
     counter messages;
     if (p.name != workspace_partition) fetch(p, "", messages, ctx);
     p.estimated_items = messages.items;
