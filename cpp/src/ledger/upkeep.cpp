@@ -153,4 +153,11 @@ void ledger::compact() {
   db_.exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
+double ledger::free_share() {
+  auto pages = db_.prepare("PRAGMA page_count");
+  auto free = db_.prepare("PRAGMA freelist_count");
+  if (!pages.step() || !free.step() || pages.column_int(0) <= 0) return 0;
+  return static_cast<double>(free.column_int(0)) / static_cast<double>(pages.column_int(0));
+}
+
 }  // namespace backfill

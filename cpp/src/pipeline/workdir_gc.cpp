@@ -74,7 +74,9 @@ std::int64_t pipeline::evict_verified_embeddings(bool keep_embeddings) {
   const std::int64_t before = ledger_->cached_embedding_bytes();
   const std::int64_t n = ledger_->keep_heal_copies();
   if (n == 0) return 0;
-  ledger_->compact();
+  // A first load frees most of the file (its whole float32 cache); a later run's few new vectors
+  // leave free pages the next writes reuse, not worth rewriting a ledger of millions of rows for.
+  if (ledger_->free_share() > 0.25) ledger_->compact();
   logger()->info(
       "the sink holds and verified {} cached vectors: kept as heal copies of one byte a component ({} "
       "MB of cache left of {} MB; `backfill gc` removes them, [run] keep_embeddings keeps them whole)",

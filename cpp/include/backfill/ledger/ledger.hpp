@@ -177,8 +177,11 @@ class ledger {
   // True when the last full verification of the sink passed and nothing changed for it since.
   bool verified_as_is(std::string_view sink);
   // Gives the file's free pages back to the file system (VACUUM, then a truncating checkpoint of
-  // the WAL). Slow on a large ledger: what `backfill gc` does, never a run.
+  // the WAL). It rewrites the whole file: `backfill gc` always, a run only when free_share() is large.
   void compact();
+  // The share of the file's pages that are free (0 to 1): what compact() would give back. SQLite
+  // reuses free pages for later writes, so a small share is not worth a rewrite of the file.
+  double free_share();
 
   // --- key/value -----------------------------------------------------------------------------
   std::optional<std::string> get_meta(std::string_view key);
