@@ -6,8 +6,11 @@ bench/write_benchmarks_md.py makes BENCHMARKS.md):
 
 1. e2e (CPU-bound): --issues N synthetic Jira issues (default 50,000; ~30 kB of JSON each, ADF
    descriptions, 0-60 comments) from bench/jira_fast_server.py (no added latency) -> chunk -> embed
-   (the same deterministic embedder for everyone: backfill's C++ hash embedder, --dimension 1536)
-   -> bench/pinecone_fast_server.py (a separate process that never sets the pace; --store, so that
+   (--embedder hash, the default: the same deterministic embedder in every process, backfill's C++
+   hash embedder, --dimension 1536; --embedder openai: bench/openai_fast_server.py, an
+   OpenAI-compatible embeddings server in a process of its own, which backfill reaches with its
+   `openai` embedder and the reference with the official `openai` SDK, so each side pays its own
+   requests and decoding) -> bench/pinecone_fast_server.py (a separate process that never sets the pace; --store, so that
    backfill's verify can read back). Contenders, each a child process measured by the kernel
    (os.wait4: wall, user+system CPU, peak RSS), alternated, --repetitions rounds in a rotating order:
 
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import array
+import contextlib
 import itertools
 import json
 import os
@@ -70,6 +74,7 @@ from _common import (  # noqa: E402
     wait_for_quiet,
 )
 from jira_fast_server import AUTH, EMAIL, TOKEN, JiraFastServer  # noqa: E402
+from openai_fast_server import OpenAIFastServer  # noqa: E402
 from pinecone_fast_server import FastServer  # noqa: E402
 
 SCHEMA = "backfill.bench.e2e/1"
@@ -89,9 +94,13 @@ no_proxy_for_loopback()
 
 
 def backfill_config(path: Path, jira: JiraFastServer, pinecone_url: str, namespace: str, workdir: Path,
-                    dimension: int, verify_sample: int) -> None:
-    """The TOML a user would write for this backfill (no client-side rate limits: local servers)."""
+                    dimension: int, verify_sample: int, embedder: OpenAIFastServer | None = None) -> None:
+    """The TOML a user would write for this backfill (no client-side rate limits: local servers); the
+    hash embedder unless an OpenAI-compatible server is given."""
     projects = ", ".join(json.dumps(p) for p in jira.projects)
+    embedder_toml = f'type = "hash"\ndimension = {dimension}' if embedder is None else (
+        f'type = "openai"\nmodel = {json.dumps(embedder.model)}\napi_key = "${{BENCH_OPENAI_KEY}}"\n'
+        f'base_url = {json.dumps(embedder.url)}\ndimensions = {dimension}')
     path.write_text(f"""# written by bench/e2e_bench.py
 [run]
 name = "bench"
@@ -106,8 +115,7 @@ projects = [{projects}]
 rate = 0.0
 
 [embedder]
-type = "hash"
-dimension = {dimension}
+{embedder_toml}
 
 [sink]
 type = "pinecone"
@@ -124,10 +132,13 @@ sample = {verify_sample}
 
 def child_api(spec: dict[str, Any]) -> int:
     """The backfill-api contender, in its own process: Pipeline(...).run() from Python."""
-    from backfill import HashEmbedder, JiraCloud, Pipeline, PineconeIndex
+    from backfill import HashEmbedder, JiraCloud, OpenAIEmbedder, Pipeline, PineconeIndex
 
+    embedder = HashEmbedder(spec["dimension"]) if not spec.get("openai") else \
+        OpenAIEmbedder(model=spec["openai_model"], api_key=spec["openai_key"], base_url=spec["openai"],
+                       dimensions=spec["dimension"])
     p = Pipeline(JiraCloud(url=spec["jira"], email=EMAIL, token=TOKEN, projects=tuple(spec["projects"]), rate=0.0),
-                 HashEmbedder(spec["dimension"]),
+                 embedder,
                  PineconeIndex(host=spec["pinecone"], api_key=API_KEY, namespace=spec["namespace"], rate=0.0,
                                byte_rate=0.0),
                  name="bench", workdir=spec["workdir"], verify_sample=spec["verify_sample"], progress="none")
@@ -137,31 +148,50 @@ def child_api(spec: dict[str, Any]) -> int:
 
 
 def run_contender(name: str, jira: JiraFastServer, pinecone: FastServer, scratch: Path, namespace: str,
-                  dimension: int, verify_sample: int, timeout: float | None = None) -> dict[str, Any]:
-    """One run of one contender in a child process; its workdir or cache is made fresh and removed after."""
+                  dimension: int, verify_sample: int, timeout: float | None = None,
+                  embedder: OpenAIFastServer | None = None) -> dict[str, Any]:
+    """One run of one contender in a child process; its workdir or cache is made fresh and removed after.
+    With `embedder`, every contender embeds through that OpenAI-compatible server."""
     work = scratch / f"{name}-{namespace}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     env = {**os.environ, "BENCH_JIRA_TOKEN": TOKEN, "BENCH_PINECONE_KEY": API_KEY}
+    if embedder is not None:
+        env["BENCH_OPENAI_KEY"] = env["OPENAI_API_KEY"] = embedder.api_key
     if name == "backfill-cli":
         config = work / "bench.toml"
-        backfill_config(config, jira, pinecone.url, namespace, work / "workdir", dimension, verify_sample)
+        backfill_config(config, jira, pinecone.url, namespace, work / "workdir", dimension, verify_sample, embedder)
         cmd = [BACKFILL_CLI, "run", str(config), "--json", "--progress", "none", "-q"]
     elif name == "backfill-api":
         spec = {"jira": jira.url, "projects": jira.projects, "pinecone": pinecone.url, "namespace": namespace,
                 "workdir": str(work / "workdir"), "dimension": dimension, "verify_sample": verify_sample}
+        if embedder is not None:
+            spec.update(openai=embedder.url, openai_model=embedder.model, openai_key=embedder.api_key)
         cmd = [PYTHON, str(Path(__file__).resolve()), "--child-api", json.dumps(spec)]
     elif name == "reference":
         cmd = [PYTHON, str(HERE / "reference_pipeline.py"), "--jira", jira.url, "--projects", ",".join(jira.projects),
                "--pinecone", pinecone.url, "--namespace", namespace, "--cache", str(work / "cache"),
                "--dimension", str(dimension)]
+        if embedder is not None:
+            cmd += ["--openai", embedder.url, "--openai-model", embedder.model]
     else:
         raise ValueError(name)
     before_p = pinecone.stats()
+    before_e = embedder.stats() if embedder is not None else {}
     j0, p0 = jira.cpu_seconds(), pinecone.cpu_seconds()
+    e0 = embedder.cpu_seconds() if embedder is not None else 0.0
     child = run_child(cmd, env=env, cwd=str(work), timeout=timeout)
     j1, p1 = jira.cpu_seconds(), pinecone.cpu_seconds()
+    e1 = embedder.cpu_seconds() if embedder is not None else 0.0
     after_p = pinecone.stats()
+    embedded: dict[str, Any] = {}
+    if embedder is not None:
+        after_e = embedder.stats()
+        if after_e["rejected"] != before_e["rejected"]:
+            raise RuntimeError(f"{name}: the embeddings server rejected requests: {after_e['last_error']}")
+        embedded = {"embedder_server_cpu_seconds": round(e1 - e0, 3),
+                    "embed_requests": after_e["requests"] - before_e["requests"],
+                    "embedded_inputs": after_e["inputs"] - before_e["inputs"]}
     disk = sum(f.stat().st_size for f in work.rglob("*") if f.is_file())
     shutil.rmtree(work, ignore_errors=True)
     pinecone.reset()  # drops what the store kept for this run (disk)
@@ -188,7 +218,7 @@ def run_contender(name: str, jira: JiraFastServer, pinecone: FastServer, scratch
             "documents_per_second": round(documents / wall, 2), "records_per_second": round(records / wall, 2),
             "cpu_ms_per_document": round(child.cpu_seconds / documents * 1000, 4),
             "jira_server_cpu_seconds": round(j1 - j0, 3), "pinecone_server_cpu_seconds": round(p1 - p0, 3),
-            "disk_bytes": disk, **phases}
+            "disk_bytes": disk, **phases, **embedded}
 
 
 # --- 1. end to end ---------------------------------------------------------------------------------
@@ -196,12 +226,18 @@ def run_contender(name: str, jira: JiraFastServer, pinecone: FastServer, scratch
 
 def e2e_section(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     contenders = [c for c in args.contenders.split(",") if c]
-    with JiraFastServer(issues=args.issues, projects=args.projects, templates=args.templates, seed=args.seed) as jira, \
-            FastServer(store=True, dimension=args.dimension) as pinecone:
-        print(f"e2e: {args.issues:,} issues in {jira.projects} on {jira.url}; Pinecone on {pinecone.url}", flush=True)
+    with contextlib.ExitStack() as stack:
+        jira = stack.enter_context(JiraFastServer(issues=args.issues, projects=args.projects,
+                                                  templates=args.templates, seed=args.seed))
+        pinecone = stack.enter_context(FastServer(store=True, dimension=args.dimension))
+        embedder = stack.enter_context(OpenAIFastServer(dimension=args.dimension)) if args.embedder == "openai" \
+            else None
+        print(f"e2e: {args.issues:,} issues in {jira.projects} on {jira.url}; Pinecone on {pinecone.url}; embedder "
+              + (f"openai on {embedder.url}" if embedder else f"hash ({args.dimension})"), flush=True)
 
         def run_one(c: str, r: int) -> dict[str, Any]:
-            run = run_contender(c, jira, pinecone, scratch, f"{c}-r{r + 1}", args.dimension, args.verify_sample)
+            run = run_contender(c, jira, pinecone, scratch, f"{c}-r{r + 1}", args.dimension, args.verify_sample,
+                                embedder=embedder)
             print(f"e2e: round {r + 1}/{args.repetitions} {c:13} {run['documents_per_second']:9,.0f} docs/s, "
                   f"{run['cpu_seconds']:7.1f} CPU s, peak RSS {run['max_rss_mb']:6.0f} MB, "
                   f"{run['records']:,} records", flush=True)
@@ -216,7 +252,7 @@ def e2e_section(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     if {"backfill-api", "reference"} <= set(runs):
         ratios["backfill_api_vs_reference"] = paired_ratios(runs, rounds, "backfill-api", "reference")
     return {"issues": args.issues, "projects": args.projects, "dimension": args.dimension,
-            "verify_sample": args.verify_sample, "repetitions": args.repetitions, "rows": rows, "rounds": rounds,
+            "embedder": args.embedder, "verify_sample": args.verify_sample, "repetitions": args.repetitions, "rows": rows, "rounds": rounds,
             "ratios": ratios, "jira_server_totals": served,
             "bytes_per_issue": round(served["body_bytes"] / max(1, served["issues"]), 1)}
 
@@ -224,8 +260,8 @@ def e2e_section(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
 def summarize_runs(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     keys = ["documents_per_second", "records_per_second", "wall_seconds", "cpu_seconds", "max_rss_mb",
             "cpu_ms_per_document", "jira_server_cpu_seconds", "pinecone_server_cpu_seconds", "other_cpu_seconds",
-            "disk_bytes"]
-    med = {k: round(median(r[k] for r in runs), 3) for k in keys}
+            "disk_bytes", "embedder_server_cpu_seconds"]
+    med = {k: round(median(r[k] for r in runs), 3) for k in keys if k in runs[0]}
     return {"contender": name, "median": med, "records": runs[0]["records"], "documents": runs[0]["documents"],
             "spread_percent": round(spread_percent([r["documents_per_second"] for r in runs]), 1), "runs": runs}
 
@@ -236,6 +272,7 @@ def paired_ratios(runs: dict[str, list[dict[str, Any]]], rounds: list[Any], a: s
     return {"documents_per_second": round(median(x["documents_per_second"] / y["documents_per_second"]
                                                  for x, y in pairs), 3),
             "cpu_seconds": round(median(y["cpu_seconds"] / x["cpu_seconds"] for x, y in pairs), 3),
+            "per_round_cpu_seconds": [round(y["cpu_seconds"] / x["cpu_seconds"], 3) for x, y in pairs],
             "max_rss_mb": round(median(x["max_rss_mb"] / y["max_rss_mb"] for x, y in pairs), 3),
             "per_round_documents_per_second": [round(x["documents_per_second"] / y["documents_per_second"], 3)
                                                for x, y in pairs]}
@@ -576,6 +613,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--templates", type=int, help="distinct issues the Jira server renders from (default 1000)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--dimension", type=int, default=1536, help="embedding dimension for e2e and upsert")
+    ap.add_argument("--embedder", choices=("hash", "openai"), default="hash",
+                    help="e2e: the C++ hash embedder in every process, or bench/openai_fast_server.py reached "
+                         "over HTTP (backfill's openai embedder, the openai SDK in the reference)")
     ap.add_argument("--repetitions", type=int, help="rounds for e2e and upsert (default 3, at least 3 unless --quick)")
     ap.add_argument("--contenders", default=",".join(E2E_CONTENDERS))
     ap.add_argument("--verify-sample", type=int, default=VERIFY_SAMPLE,
@@ -623,7 +663,8 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "schema": SCHEMA, "created_at": now_utc(), "quick": q,
         "command": " ".join(["bench/e2e_bench.py", *(argv if argv is not None else sys.argv[1:])]),
-        "host": host_info(), "versions": versions("pinecone", "requests", "orjson", "urllib3", "grpcio"),
+        "host": host_info(),
+        "versions": versions("pinecone", "requests", "orjson", "urllib3", "grpcio", "openai", "numpy"),
         "goals": {}, "sections": sections,
     }
     def checkpoint(section: str, partial: dict[str, Any]) -> None:

@@ -15,7 +15,11 @@ The common pattern, done carefully:
    512 tokens of 3 bytes a chunk, 64 overlapping, the title in front of every chunk); embedding in
    batches with the same deterministic embedder backfill uses (``backfill._core.HashEmbedder``: the
    same C++ code, so embedding costs both the same; a pure-Python twin would charge this script for
-   Python hashing instead of measuring the pipeline); metadata as backfill writes it.
+   Python hashing instead of measuring the pipeline), or with ``--openai URL`` through an
+   OpenAI-compatible server the way scripts call one: the official ``openai`` SDK's
+   ``client.embeddings.create(model, input=<a batch of texts>, dimensions)`` (its default base64
+   encoding, decoded by the SDK; batches of --embed-batch, well under the API's 2,048 inputs and
+   300,000 tokens a request); metadata as backfill writes it.
 3. upsert with the official ``pinecone`` SDK: ``Index(host, pool_threads=T).upsert(async_req=True)``,
    the fastest of the SDK's REST ways in bench/pinecone_bench.py, with batches packed under Pinecone's
    2 MB request limit by each record's JSON size (orjson, which the SDK brings), at most T requests in
@@ -24,7 +28,7 @@ The common pattern, done carefully:
 Prints one JSON line: documents, chunks, records, pages, bytes, and seconds per stage.
 
     python bench/reference_pipeline.py --jira URL --projects BENCH,OPS --pinecone URL --namespace ns \\
-        --cache DIR [--dimension 1536] [--threads 8]
+        --cache DIR [--dimension 1536] [--threads 8] [--openai URL [--openai-model M]]
 """
 
 from __future__ import annotations
@@ -167,6 +171,20 @@ def records(cache: Path, projects: list[str], site: str, embedder: Any, batch: i
         yield from flush()
 
 
+class OpenAIEmbeddings:
+    """Embeddings from an OpenAI-compatible server through the official SDK, as a script writes it."""
+
+    def __init__(self, base_url: str, model: str, dimension: int, api_key: str | None) -> None:
+        import openai
+
+        self.client = openai.OpenAI(api_key=api_key, base_url=base_url)
+        self.model, self.dimension = model, dimension
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        got = self.client.embeddings.create(model=self.model, input=texts, dimensions=self.dimension)
+        return [d.embedding for d in got.data]
+
+
 # --- 3. upsert ------------------------------------------------------------------------------------
 
 
@@ -228,12 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dimension", type=int, default=1536)
     ap.add_argument("--threads", type=int, default=8, help="upsert requests in flight (the SDK's pool_threads)")
     ap.add_argument("--embed-batch", type=int, default=256)
+    ap.add_argument("--openai", help="embed through this OpenAI-compatible base URL (else the C++ hash embedder)")
+    ap.add_argument("--openai-model", default="text-embedding-3-small")
+    ap.add_argument("--openai-key", default=os.environ.get("OPENAI_API_KEY"))
     args = ap.parse_args(argv)
 
     import requests
     from pinecone import Pinecone
-
-    from backfill import _core
 
     projects = [p for p in args.projects.split(",") if p]
     t0 = time.perf_counter()
@@ -250,7 +269,12 @@ def main(argv: list[str] | None = None) -> int:
 
     counts = {"documents": 0, "chunks": 0}
     index = Pinecone(api_key=args.api_key).Index(host=args.pinecone, pool_threads=args.threads)
-    embedder = _core.HashEmbedder(args.dimension)
+    if args.openai:
+        embedder: Any = OpenAIEmbeddings(args.openai, args.openai_model, args.dimension, args.openai_key)
+    else:
+        from backfill import _core
+
+        embedder = _core.HashEmbedder(args.dimension)
     upserted = upsert_all(index, records(args.cache, projects, args.jira.rstrip("/"), embedder, args.embed_batch,
                                          counts), args.namespace, args.threads)
     index.close()

@@ -101,3 +101,50 @@ def test_e2e_bench_quick_run_is_well_formed(tmp_path: Path) -> None:
     for heading in ("## Goals", "## 1. End to end", "## 2. Upsert stage", "## 3. Memory scaling",
                     "## 4. Latency-bound efficiency", "## 5. Normalization"):
         assert heading in text, heading
+
+
+@pytest.mark.slow
+def test_e2e_bench_openai_embedder_mode_runs_every_contender_through_the_server(tmp_path: Path) -> None:
+    for mod in ("pinecone", "requests", "openai"):
+        if importlib.util.find_spec(mod) is None:
+            pytest.skip(f"the benchmark needs {mod} (bench/requirements.txt; `make bench` installs it)")
+
+    out = tmp_path / "e2e.json"
+    p = _run([sys.executable, str(BENCH / "e2e_bench.py"), "--quick", "--only", "e2e", "--embedder", "openai",
+              "--scratch", str(tmp_path), "--out", str(out)], 600)
+    assert p.returncode == 0, f"e2e_bench.py --embedder openai failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
+    e2e = json.loads(out.read_text())["e2e"]
+    assert e2e["embedder"] == "openai"
+    for row in e2e["rows"]:
+        for run in row["runs"]:
+            _process_figures(run)
+            # Every record's text went through the embeddings server, and its CPU is counted apart.
+            assert run["embedded_inputs"] >= run["records"] > 0, row["contender"]
+            assert run["embed_requests"] > 0 and run["embedder_server_cpu_seconds"] >= 0
+        assert "embedder_server_cpu_seconds" in row["median"]
+
+
+def test_openai_fast_server_answers_float_and_base64_as_openai_does() -> None:
+    openai = pytest.importorskip("openai")
+    sys.path.insert(0, str(BENCH))
+    from openai_fast_server import OpenAIFastServer
+
+    with OpenAIFastServer(dimension=64, vectors=16) as server:
+        client = openai.OpenAI(api_key=server.api_key, base_url=server.url, max_retries=0)
+        texts = ["one", "two", "three"]
+        as_base64 = client.embeddings.create(model=server.model, input=texts, dimensions=64)  # the SDK's default
+        as_float = client.embeddings.create(model=server.model, input=texts, dimensions=64, encoding_format="float")
+        assert [d.index for d in as_float.data] == [0, 1, 2]
+        for b, f in zip(as_base64.data, as_float.data):
+            assert len(b.embedding) == len(f.embedding) == 64
+            assert b.embedding == pytest.approx(f.embedding, abs=1e-7)
+            assert sum(x * x for x in f.embedding) == pytest.approx(1.0, abs=1e-5)
+        assert as_float.usage.prompt_tokens == 4  # ceil(UTF-8 bytes / 4) an input
+        with pytest.raises(openai.BadRequestError):
+            client.embeddings.create(model=server.model, input=texts, encoding_format="bogus")  # type: ignore[arg-type]
+        with pytest.raises(openai.BadRequestError):
+            client.embeddings.create(model=server.model, input=[""])
+        with pytest.raises(openai.BadRequestError):
+            client.embeddings.create(model=server.model, input=texts, dimensions=65)
+        assert server.stats()["rejected"] == 3
+        client.close()
