@@ -29,6 +29,10 @@ ingest_stages::ingest_stages(embedder& emb, batch_writer& writer, ledger& book, 
   if (!overlap_) return;
   // Every thread that writes gets its own connection; WAL lets them interleave safely.
   cache_ledger_ = std::make_unique<ledger>(options.ledger_path);
+  // The embedding cache saves a second payment after a crash, nothing more: its commits need not wait
+  // for the disk. WAL keeps the file consistent; a power loss may drop the newest cached vectors (they
+  // are embedded again), never a ledger row, whose connections keep synchronous=FULL.
+  cache_ledger_->db().exec("PRAGMA synchronous=NORMAL");
   writer_ledger_ = std::make_unique<ledger>(options.ledger_path);
   // A stage that fails marks the stages failed (so the others and the calling thread stop waiting)
   // and leaves its error with the group, which stop_and_join() raises.

@@ -65,9 +65,11 @@ CREATE TABLE IF NOT EXISTS quarantine(
   source TEXT NOT NULL, partition TEXT NOT NULL, page TEXT NOT NULL, position INTEGER NOT NULL,
   id TEXT NOT NULL, reason TEXT NOT NULL,
   PRIMARY KEY(source, partition, page, position)) WITHOUT ROWID;
+-- A rowid table (its key in an index of its own): a vector is kilobytes, and rows that large in a
+-- WITHOUT ROWID b-tree under random keys cost splits and rewrites of whole pages for every insert.
 CREATE TABLE IF NOT EXISTS embeddings(
   embedder TEXT NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL,
-  PRIMARY KEY(embedder, text_hash)) WITHOUT ROWID;
+  PRIMARY KEY(embedder, text_hash));
 CREATE TABLE IF NOT EXISTS heal_groups(id INTEGER PRIMARY KEY, copies BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS heal_copies(
   embedder TEXT NOT NULL, text_hash TEXT NOT NULL, grp INTEGER NOT NULL, offset INTEGER NOT NULL,

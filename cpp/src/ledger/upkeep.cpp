@@ -17,7 +17,7 @@ std::int64_t ledger::cached_embedding_bytes() {
   try {
     auto st = db_.prepare(
         "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN"
-        " ('embeddings', 'heal_copies', 'heal_groups')");
+        " ('embeddings', 'sqlite_autoindex_embeddings_1', 'heal_copies', 'heal_groups')");
     if (st.step()) return st.column_int(0);
   } catch (const std::exception&) {
     // no dbstat: the rows' own bytes, a slight undercount of the pages they fill
