@@ -1,5 +1,6 @@
 // Telling a page's items apart when some cannot be parsed (backfill/core/json_items.hpp).
 #include "backfill/core/json_items.hpp"
+#include "backfill/core/padded_json.hpp"
 
 #include <gtest/gtest.h>
 #include <simdjson.h>
@@ -108,4 +109,37 @@ TEST(JsonItems, APageThatIsTheArrayAndANamingHookNameTheItems) {
   EXPECT_EQ(bad[0].id, "acme/widgets#7");
   EXPECT_EQ(json::raw_member(R"({"a":{"b":1},"id":"x\u0041"})", "id"), "x\\u0041");  // the raw bytes
   EXPECT_EQ(json::raw_member(R"({"a":1})", "id"), "");
+}
+
+// A journal page is parsed once when it is read: the readability check hands its parse to the
+// source's normalize, for those very bytes only.
+TEST(JsonItems, TheCheckHandsItsParseToTheReaderOfTheSamePageOnly) {
+  std::string body = R"({"documents":[{"id":"a"}]})";
+  body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  std::string scratch;
+  std::vector<unreadable_item> bad;
+  ASSERT_EQ(&json::readable(body, {"/documents", "id", ""}, scratch, bad), &body);
+  simdjson::dom::element root;
+  ASSERT_EQ(json::parse_page(body, root), simdjson::SUCCESS);
+  std::string_view id;
+  ASSERT_EQ(root.at_pointer("/documents/0/id").get(id), simdjson::SUCCESS);
+  EXPECT_EQ(id, "a");
+
+  // The same buffer refilled with other bytes of the same size after the reader returned: parsed afresh.
+  ASSERT_EQ(&json::readable(body, {"/documents", "id", ""}, scratch, bad), &body);
+  json::drop_page_parse();
+  const char* at = body.data();
+  body.replace(0, body.size(), R"({"documents":[{"id":"b"}]})");
+  ASSERT_EQ(body.data(), at);
+  ASSERT_EQ(json::parse_page(body, root), simdjson::SUCCESS);
+  ASSERT_EQ(root.at_pointer("/documents/0/id").get(id), simdjson::SUCCESS);
+  EXPECT_EQ(id, "b");
+
+  // Other bytes than the checked ones are parsed, never given the check's parse.
+  std::string other = R"({"documents":[{"id":"c"}]})";
+  other.reserve(other.size() + simdjson::SIMDJSON_PADDING);
+  ASSERT_EQ(&json::readable(body, {"/documents", "id", ""}, scratch, bad), &body);
+  ASSERT_EQ(json::parse_page(other, root), simdjson::SUCCESS);
+  ASSERT_EQ(root.at_pointer("/documents/0/id").get(id), simdjson::SUCCESS);
+  EXPECT_EQ(id, "c");
 }

@@ -219,7 +219,7 @@ const std::string& readable(const std::string& body, const item_layout& layout, 
                             std::vector<unreadable_item>& bad) {
   if (!layout.known()) return body;
   simdjson::dom::element root;
-  if (!parse_padded(page_parser(), body, root) || !mend_items(body, layout, scratch, bad)) return body;
+  if (!parse_page_to_hand_over(body, root) || !mend_items(body, layout, scratch, bad)) return body;
   scratch.reserve(scratch.size() + simdjson::SIMDJSON_PADDING);
   return scratch;
 }

@@ -7,6 +7,7 @@
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/hash.hpp"
+#include "backfill/core/padded_json.hpp"
 
 namespace backfill {
 namespace fs = std::filesystem;
@@ -43,6 +44,9 @@ std::int64_t journal_pages::read_from(
     }
     partition_read_ = partition;
     page_read_ = page.path;
+    struct dropped {  // the check's parse of this page serves only this page's reader
+      ~dropped() { json::drop_page_parse(); }
+    } drop;
     fn(page.seq, *body, page.path);
     if (counting_ && pages_read_ && page.seq >= counted_to_) {  // a source may read its pages twice
       ++*pages_read_;

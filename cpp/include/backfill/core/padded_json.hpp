@@ -27,4 +27,44 @@ inline simdjson::dom::parser& page_parser() {
   return parser;
 }
 
+// A page's parse handed from the check that made it to the reader of the same page: json::readable
+// parses a journal page whole into page_parser() and hands that parse over; the source's normalize
+// reading the page next takes it (parse_page) instead of parsing the page a second time. A hand-over
+// names the exact bytes (address and size) and lasts until the next parse_page or drop_page_parse()
+// (journal_pages drops it when the page's reader returns), so other bytes in the same buffer later
+// are always parsed afresh.
+namespace detail {
+struct handed_page {
+  const char* data = nullptr;
+  std::size_t size = 0;
+  simdjson::dom::element root;
+};
+inline handed_page& page_handed_over() {
+  thread_local handed_page h;
+  return h;
+}
+}  // namespace detail
+
+inline void drop_page_parse() noexcept { detail::page_handed_over().data = nullptr; }
+
+// Parses `body` into page_parser() and hands the parse over to the next parse_page of `body`.
+inline simdjson::error_code parse_page_to_hand_over(const std::string& body, simdjson::dom::element& root) {
+  drop_page_parse();
+  const simdjson::error_code err = parse_padded(page_parser(), body, root);
+  if (!err) detail::page_handed_over() = {body.data(), body.size(), root};
+  return err;
+}
+
+// `body` parsed with page_parser(), or the parse of these very bytes handed over just before.
+inline simdjson::error_code parse_page(const std::string& body, simdjson::dom::element& root) {
+  detail::handed_page& h = detail::page_handed_over();
+  if (h.data != nullptr && h.data == body.data() && h.size == body.size()) {
+    root = h.root;
+    h.data = nullptr;
+    return simdjson::SUCCESS;
+  }
+  h.data = nullptr;
+  return parse_padded(page_parser(), body, root);
+}
+
 }  // namespace backfill::json

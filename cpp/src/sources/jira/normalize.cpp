@@ -18,7 +18,6 @@ namespace backfill {
 namespace {
 
 using jira_json::get_str;
-using jira_json::parse_padded;
 using simdjson::dom::element;
 
 // The issues of a journal page; a page without them is not one the source wrote.
@@ -73,7 +72,7 @@ std::string jira_time_to_utc(std::string_view t) {
 }
 
 void jira_source::page_items(std::string_view, const std::string& body, const item_fn& fn) {
-  for (element issue : journal_issues(parse_padded(json::page_parser(), body, "a journaled Jira page"))) {
+  for (element issue : journal_issues(jira_json::parse_page(body, "a journaled Jira page"))) {
     std::string_view key = get_str(issue, "/key");
     if (!key.empty()) fn("jira:" + escape_key(key));
   }
@@ -94,7 +93,7 @@ void jira_source::normalize(std::string_view, page_reader& pages, const document
 
 void normalize_jira_page(const std::string& body, std::string_view site, const document_fn& emit,
                          const jira_warn_fn& warn, bool include_restricted, const skip_fn& skip) {
-  element root = parse_padded(json::page_parser(), body, "a journaled Jira page");
+  element root = jira_json::parse_page(body, "a journaled Jira page");
   const simdjson::dom::array issues = journal_issues(root);
   simdjson::dom::object extra;
   bool has_extra = !root["comments"].get(extra);

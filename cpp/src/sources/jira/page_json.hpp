@@ -29,4 +29,12 @@ inline simdjson::dom::element parse_padded(simdjson::dom::parser& parser, const 
   return root;
 }
 
+// A journal page parsed with the thread's page parser (or the parse json::readable handed over).
+inline simdjson::dom::element parse_page(const std::string& body, const std::string& what) {
+  simdjson::dom::element root;
+  if (const simdjson::error_code err = json::parse_page(body, root))
+    throw source_error(fmt::format("{} is not valid JSON: {}", what, simdjson::error_message(err)));
+  return root;
+}
+
 }  // namespace backfill::jira_json
