@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import math
 import random
@@ -155,6 +156,11 @@ class Server(ThreadedServer):
         return self.embeddings(body)
 
     def handle(self, conn: socket.socket) -> None:
+        with contextlib.suppress(ConnectionError, OSError), contextlib.closing(conn):
+            self.serve(conn)
+
+    def serve(self, conn: socket.socket) -> None:
+        """Answers the requests of one keep-alive connection until it closes."""
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buf = bytearray()
         reasons = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed"}
@@ -164,45 +170,36 @@ class Server(ThreadedServer):
             buf.extend(chunk)
             return bool(chunk)
 
-        try:
-            while True:
-                head = read_request_head(buf, recv_more)
-                if head is None:
+        keep = True
+        while keep:
+            head = read_request_head(buf, recv_more)
+            if head is None:
+                return
+            if head.headers.get("expect", "").lower() == "100-continue":
+                conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            n = int(head.headers.get("content-length", "0") or 0)
+            if n > MAX_BODY or "chunked" in head.headers.get("transfer-encoding", "").lower():
+                conn.sendall(response_head("413 Payload Too Large", "application/json", 0, False))
+                return
+            while len(buf) < n:
+                if not recv_more():
                     return
-                if head.headers.get("expect", "").lower() == "100-continue":
-                    conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-                n = int(head.headers.get("content-length", "0") or 0)
-                if n > MAX_BODY or "chunked" in head.headers.get("transfer-encoding", "").lower():
-                    conn.sendall(response_head("413 Payload Too Large", "application/json", 0, False))
-                    return
-                while len(buf) < n:
-                    if not recv_more():
-                        return
-                body = bytes(buf[:n])
-                del buf[:n]
-                try:
-                    status, payload = self.answer(head.method, head.target.partition("?")[0], head.headers, body)
-                except Exception as e:  # noqa: BLE001 - a bug here: loud, and a 500 to the client
-                    print(f"openai_fast_server: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-                    status, payload = 500, error("server error", kind="server_error")
-                keep = head.keep_alive
-                conn.sendall(response_head(f"{status} {reasons.get(status, 'Error')}", "application/json",
-                                           len(payload), keep) + payload)
-                with self.stats.lock:
-                    self.stats.requests += 1
-                    self.stats.body_bytes += n
-                    if status >= 400 and "/__bench/" not in head.target:
-                        self.stats.rejected += 1
-                        self.stats.last_error = payload.decode(errors="replace")[:300]
-                if not keep:
-                    return
-        except (ConnectionError, OSError):
-            return
-        finally:
+            body = bytes(buf[:n])
+            del buf[:n]
             try:
-                conn.close()
-            except OSError:
-                pass
+                status, payload = self.answer(head.method, head.target.partition("?")[0], head.headers, body)
+            except Exception as e:  # noqa: BLE001 - a bug here: loud, and a 500 to the client
+                print(f"openai_fast_server: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+                status, payload = 500, error("server error", kind="server_error")
+            keep = head.keep_alive
+            conn.sendall(response_head(f"{status} {reasons.get(status, 'Error')}", "application/json",
+                                       len(payload), keep) + payload)
+            with self.stats.lock:
+                self.stats.requests += 1
+                self.stats.body_bytes += n
+                if status >= 400 and "/__bench/" not in head.target:
+                    self.stats.rejected += 1
+                    self.stats.last_error = payload.decode(errors="replace")[:300]
 
 
 class OpenAIFastServer(ChildServer):
