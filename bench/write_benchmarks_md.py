@@ -6,6 +6,7 @@
     .venv/bin/python bench/write_benchmarks_md.py --only pgvector     # section 6 alone, in the existing file
     .venv/bin/python bench/write_benchmarks_md.py --only github       # section 7 alone, in the existing file
     .venv/bin/python bench/write_benchmarks_md.py --only quota        # section 4b alone, in the existing file
+    .venv/bin/python bench/write_benchmarks_md.py --only e2e-openai   # section 1b and the findings, in the existing file
 
 --ladder adds the memory-ladder points of other runs of bench/e2e_bench.py (the 1M point is a run
 of its own); for the same contender and size, the --e2e file's own point wins, then the last --ladder.
@@ -225,6 +226,52 @@ def goals_table(result: dict[str, Any], ladder: dict[str, Any] | None) -> list[s
 PGVECTOR_HEADING = "## 6. PostgreSQL + pgvector: the sink against LangChain PGVector and psycopg 3"
 
 
+OPENAI_HEADING = "## 1b. End to end with an OpenAI-compatible embedder: client CPU"
+
+
+def section_e2e_openai(r: dict[str, Any]) -> list[str]:
+    """Section 1b from a run of `bench/e2e_bench.py --only e2e --embedder openai`."""
+    e = r["e2e"]
+    out = [f"Produced on {r['created_at']} (commit {r['versions'].get('backfill_commit', '?')}): `{r['command']}`.", "",
+           "As section 1, but every contender embeds through bench/openai_fast_server.py, an OpenAI-compatible "
+           "embeddings server in a process of its own (precomputed dense unit vectors, float or base64 as asked; its "
+           "CPU is reported apart): backfill with its `openai` embedder, the reference with the official `openai` "
+           "SDK's `client.embeddings.create` on batches of 256 texts (its default base64, decoded by the SDK). Goal "
+           "(issue 22): the reference's client CPU per document at least 10× backfill's.", ""]
+    out += section_e2e(e)
+    out += ["", "| contender | embeddings server CPU s | requests to it |", "|---|---:|---:|"]
+    for row in e["rows"]:
+        runs = row["runs"]
+        out.append(f"| {row['contender']} | {fmt(row['median'].get('embedder_server_cpu_seconds', 0), 2)} "
+                   f"| {fmt(sorted(x.get('embed_requests', 0) for x in runs)[len(runs) // 2])} |")
+    q = e.get("ratios", {})
+    if q:
+        x = q["cpu_seconds"]
+        out += ["", f"Client CPU per document, reference ÷ backfill-cli: **{x:.2f}×** (per round: "
+                f"{', '.join(f'{v:.2f}' for v in q.get('per_round_cpu_seconds', []))}); goal 10×: "
+                f"{'met' if x >= 10 else 'missed'}."]
+    return out
+
+
+def replace_e2e_openai_section(text: str, result: dict[str, Any], findings: str) -> str:
+    """`text` (a BENCHMARKS.md) with section 1b rendered from its own result (placed before section 2) and the
+    findings read again from bench/findings.md; the other sections stay as they are."""
+    lines = text.split("\n")
+    if OPENAI_HEADING in lines:
+        start = lines.index(OPENAI_HEADING)
+        end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("## "))
+    else:
+        start = end = next(i for i, line in enumerate(lines) if line.startswith("## 2. "))
+    lines = lines[:start] + [OPENAI_HEADING, ""] + section_e2e_openai(result) + [""] + lines[end:]
+    if findings.strip():
+        first = findings.strip().split("\n", 1)[0]
+        if first in lines:
+            start = lines.index(first)
+            end = lines.index("## Running it") if "## Running it" in lines else len(lines)
+            lines = lines[:start] + findings.strip().split("\n") + [""] + lines[end:]
+    return "\n".join(lines)
+
+
 def replace_pgvector_section(text: str, result: dict[str, Any]) -> str:
     """`text` (a BENCHMARKS.md) with section 6 rendered again from bench/pgvector_bench.py's result alone,
     for a run that measured only that section; the other sections stay as they are."""
@@ -346,6 +393,8 @@ def render(result: dict[str, Any], ladder: dict[str, Any] | None, findings: str,
               ".venv/bin/python bench/e2e_bench.py                    # sections 1-5 (~1 h); bench/results/e2e.json",
               ".venv/bin/python bench/e2e_bench.py --quick            # smoke run (what tests/python/test_bench_e2e_smoke.py runs)",
               ".venv/bin/python bench/e2e_bench.py --only e2e --issues 20000 --contenders backfill-cli,reference",
+              ".venv/bin/python bench/e2e_bench.py --only e2e --embedder openai --issues 3000 --contenders "
+              "backfill-cli,reference --out bench/results/e2e-openai.json  # section 1b (then --only e2e-openai)",
               ".venv/bin/python bench/write_benchmarks_md.py --ladder bench/results/ladder-1m.json",
               ".venv/bin/python bench/pgvector_bench.py                # section 6 (~5 min); bench/results/pgvector.json",
               ".venv/bin/python bench/quota_bench.py                  # section 4b (a few minutes); bench/results/quota.json",
@@ -369,16 +418,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pgvector", type=Path, default=RESULTS / "pgvector.json",
                     help="bench/pgvector_bench.py's result (section 6), when it exists")
     ap.add_argument("--github", type=Path, default=RESULTS / "github.json", help="bench/github_bench.py's result")
+    ap.add_argument("--e2e-openai", type=Path, default=RESULTS / "e2e-openai.json",
+                    help="a run of e2e_bench.py --only e2e --embedder openai (section 1b)")
     ap.add_argument("--findings", type=Path, default=HERE / "findings.md")
     ap.add_argument("--github-findings", type=Path, default=HERE / "findings_github.md")
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
-    ap.add_argument("--only", choices=["pgvector", "github", "quota"],
+    ap.add_argument("--only", choices=["pgvector", "github", "quota", "e2e-openai"],
                     help="render this section alone into the existing --out (the other results need not be at hand)")
     args = ap.parse_args(argv)
     github_findings = args.github_findings.read_text() if args.github_findings.exists() else ""
     if args.only == "pgvector":
         args.out.write_text(replace_pgvector_section(args.out.read_text(), json.loads(args.pgvector.read_text())))
         print(f"wrote section 6 of {args.out}")
+        return 0
+    if args.only == "e2e-openai":
+        findings_text = args.findings.read_text() if args.findings.exists() else ""
+        args.out.write_text(replace_e2e_openai_section(args.out.read_text(), json.loads(args.e2e_openai.read_text()),
+                                                       findings_text))
+        print(f"wrote section 1b and the findings of {args.out}")
         return 0
     if args.only == "quota":
         text = args.out.read_text()
