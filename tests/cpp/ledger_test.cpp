@@ -398,3 +398,22 @@ TEST_F(Ledger, TheCacheCompactedToHalfPrecisionReadsBackWithinItsPrecision) {
   EXPECT_EQ(st.column_int(0), static_cast<std::int64_t>(2 * v.size() + 1));
   EXPECT_GT(before, 0);
 }
+
+// Vectors are kilobytes: the cache keeps them in a rowid table (appended, not split into a b-tree
+// under random keys), and the workdir's size by part counts the index of its keys too.
+TEST_F(Ledger, TheEmbeddingCacheIsARowidTableWhoseKeyIndexCountsInItsSize) {
+  std::vector<std::pair<std::string, std::vector<float>>> vectors;
+  for (int i = 0; i < 50; ++i)
+    vectors.push_back({"hash-" + std::to_string(i), std::vector<float>(1536, 0.25f)});
+  book_->store_embeddings("openai:m:1536", vectors);
+  auto sql = book_->db().prepare("SELECT sql FROM sqlite_master WHERE name = 'embeddings'");
+  ASSERT_TRUE(sql.step());
+  EXPECT_EQ(sql.column_text(0).find("WITHOUT ROWID"), std::string::npos) << sql.column_text(0);
+  sql.reset();
+  auto pages = book_->db().prepare(
+      "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN ('embeddings', "
+      "'sqlite_autoindex_embeddings_1', 'heal_copies', 'heal_groups')");
+  ASSERT_TRUE(pages.step());
+  EXPECT_EQ(book_->cached_embedding_bytes(), pages.column_int(0));
+  EXPECT_GT(pages.column_int(0), 50 * 1536 * 4);
+}
