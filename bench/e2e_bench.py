@@ -10,8 +10,8 @@ bench/write_benchmarks_md.py makes BENCHMARKS.md):
    hash embedder, --dimension 1536; --embedder openai: bench/openai_fast_server.py, an
    OpenAI-compatible embeddings server in a process of its own, which backfill reaches with its
    `openai` embedder and the reference with the official `openai` SDK, so each side pays its own
-   requests and decoding) -> bench/pinecone_fast_server.py (a separate process that never sets the pace; --store, so that
-   backfill's verify can read back). Contenders, each a child process measured by the kernel
+   requests and decoding) -> bench/pinecone_fast_server.py (a separate process that never sets the
+   pace; --store, so that backfill's verify can read back). Contenders, each a child process measured by the kernel
    (os.wait4: wall, user+system CPU, peak RSS), alternated, --repetitions rounds in a rotating order:
 
        backfill-cli   `backfill run CONFIG` (plan, fetch, validate, ingest, verify of a 1,000-record sample)
@@ -252,7 +252,8 @@ def e2e_section(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     if {"backfill-api", "reference"} <= set(runs):
         ratios["backfill_api_vs_reference"] = paired_ratios(runs, rounds, "backfill-api", "reference")
     return {"issues": args.issues, "projects": args.projects, "dimension": args.dimension,
-            "embedder": args.embedder, "verify_sample": args.verify_sample, "repetitions": args.repetitions, "rows": rows, "rounds": rounds,
+            "embedder": args.embedder, "verify_sample": args.verify_sample, "repetitions": args.repetitions,
+            "rows": rows, "rounds": rounds,
             "ratios": ratios, "jira_server_totals": served,
             "bytes_per_issue": round(served["body_bytes"] / max(1, served["issues"]), 1)}
 

@@ -6,7 +6,7 @@
     .venv/bin/python bench/write_benchmarks_md.py --only pgvector     # section 6 alone, in the existing file
     .venv/bin/python bench/write_benchmarks_md.py --only github       # section 7 alone, in the existing file
     .venv/bin/python bench/write_benchmarks_md.py --only quota        # section 4b alone, in the existing file
-    .venv/bin/python bench/write_benchmarks_md.py --only e2e-openai   # section 1b and the findings, in the existing file
+    .venv/bin/python bench/write_benchmarks_md.py --only e2e-openai   # section 1b and the findings
 
 --ladder adds the memory-ladder points of other runs of bench/e2e_bench.py (the 1M point is a run
 of its own); for the same contender and size, the --e2e file's own point wins, then the last --ladder.
