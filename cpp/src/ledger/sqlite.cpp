@@ -171,4 +171,19 @@ void transaction::commit() {
   done_ = true;
 }
 
+read_snapshot::read_snapshot(database& db) : db_(db) { db_.exec("BEGIN"); }
+
+read_snapshot::~read_snapshot() {
+  if (!done_) {
+    char* err = nullptr;
+    sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, &err);
+    sqlite3_free(err);
+  }
+}
+
+void read_snapshot::end() {
+  db_.exec("COMMIT");
+  done_ = true;
+}
+
 }  // namespace backfill::sql

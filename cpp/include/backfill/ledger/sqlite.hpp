@@ -95,4 +95,21 @@ class transaction {
   bool done_ = false;
 };
 
+// BEGIN (deferred) ... COMMIT around reads: one consistent snapshot, and one lock of the WAL for all
+// of them where each statement on its own would take and drop one. Ended by end(), else rolled back
+// in the destructor. Holds no write lock: a write on the same connection inside it may fail with
+// SQLITE_BUSY_SNAPSHOT, so only reads belong there.
+class read_snapshot {
+ public:
+  explicit read_snapshot(database& db);
+  ~read_snapshot();
+  read_snapshot(const read_snapshot&) = delete;
+  read_snapshot& operator=(const read_snapshot&) = delete;
+  void end();
+
+ private:
+  database& db_;
+  bool done_ = false;
+};
+
 }  // namespace backfill::sql
