@@ -156,7 +156,7 @@ std::string_view statement::column_blob(int i) const {
 
 bool statement::column_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
 
-transaction::transaction(database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+transaction::transaction(database& db, const char* begin) : db_(db) { db_.exec(begin); }
 
 transaction::~transaction() {
   if (!done_) {
@@ -167,21 +167,6 @@ transaction::~transaction() {
 }
 
 void transaction::commit() {
-  db_.exec("COMMIT");
-  done_ = true;
-}
-
-read_snapshot::read_snapshot(database& db) : db_(db) { db_.exec("BEGIN"); }
-
-read_snapshot::~read_snapshot() {
-  if (!done_) {
-    char* err = nullptr;
-    sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, &err);
-    sqlite3_free(err);
-  }
-}
-
-void read_snapshot::end() {
   db_.exec("COMMIT");
   done_ = true;
 }

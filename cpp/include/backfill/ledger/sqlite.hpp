@@ -84,11 +84,14 @@ class statement {
 // BEGIN IMMEDIATE ... COMMIT; rolls back in the destructor unless committed.
 class transaction {
  public:
-  explicit transaction(database& db);
+  explicit transaction(database& db) : transaction(db, "BEGIN IMMEDIATE") {}
   ~transaction();
   transaction(const transaction&) = delete;
   transaction& operator=(const transaction&) = delete;
   void commit();
+
+ protected:
+  transaction(database& db, const char* begin);
 
  private:
   database& db_;
@@ -99,17 +102,10 @@ class transaction {
 // of them where each statement on its own would take and drop one. Ended by end(), else rolled back
 // in the destructor. Holds no write lock: a write on the same connection inside it may fail with
 // SQLITE_BUSY_SNAPSHOT, so only reads belong there.
-class read_snapshot {
+class read_snapshot : private transaction {
  public:
-  explicit read_snapshot(database& db);
-  ~read_snapshot();
-  read_snapshot(const read_snapshot&) = delete;
-  read_snapshot& operator=(const read_snapshot&) = delete;
-  void end();
-
- private:
-  database& db_;
-  bool done_ = false;
+  explicit read_snapshot(database& db) : transaction(db, "BEGIN") {}
+  void end() { commit(); }
 };
 
 }  // namespace backfill::sql
