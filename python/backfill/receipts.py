@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -82,7 +81,9 @@ def write_receipt(workdir: Path, receipt: dict[str, Any]) -> Path:
     while path.exists():
         n += 1
         path = folder / f"{stamp}-{n}-verify.json"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".receipt.", suffix=".tmp")
+    # tempfile.mkstemp's way (a fresh name, created exclusively, mode 0600) without its imports at every start.
+    tmp = folder / f".receipt.{os.getpid()}.{os.urandom(6).hex()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(receipt, f, indent=2, ensure_ascii=False)
         f.write("\n")

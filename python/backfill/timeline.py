@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,7 +25,7 @@ class Timeline:
         self.workdir = workdir
         self.display = display
         self.every = every
-        self.call = uuid.uuid4().hex[:12]
+        self.call = os.urandom(6).hex()  # 12 random hex digits (uuid would add its imports to every start)
         self.samples: list[dict[str, Any]] = []
         self._last: dict[str, Any] | None = None  # the latest sample, kept or not
         self._phase_start: dict[str, float] = {}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import socket
 import threading
 import time
 from pathlib import Path
@@ -68,7 +67,7 @@ class WorkdirLock:
             raise
         me = {
             "pid": os.getpid(),
-            "host": socket.gethostname(),
+            "host": os.uname().nodename,  # socket.gethostname(), without socket's import at every start
             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         os.ftruncate(fd, 0)

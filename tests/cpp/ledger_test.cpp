@@ -177,6 +177,42 @@ TEST_F(Ledger, AForgottenDocumentLeavesATombstoneUntilItIsCommittedAgain) {
   EXPECT_EQ(book_->live_chunk_count("s"), 1);
 }
 
+TEST_F(Ledger, LookupDocumentSaysInOneQueryWhatDocumentAndTombstoneSay) {
+  commit("s", "d1", "2024-03-01", {{"d1#0", "m"}});
+  commit("s", "d2", "2024-03-02", {{"d2#0", "m"}});
+  {
+    sql::transaction tx(book_->db());
+    book_->forget_document("s", "d2");
+    tx.commit();
+  }
+  for (const std::string id : {"d1", "d2", "d3"}) {
+    for (const std::string sink : {"s", "other"}) {
+      const doc_lookup both = book_->lookup_document(sink, id);
+      const auto stored = book_->document(sink, id);
+      ASSERT_EQ(both.stored.has_value(), stored.has_value()) << sink << " " << id;
+      if (stored) {
+        EXPECT_EQ(both.stored->content_hash, stored->content_hash);
+        EXPECT_EQ(both.stored->updated_at, stored->updated_at);
+        EXPECT_EQ(both.stored->complete, stored->complete);
+      }
+      EXPECT_EQ(both.tombstone, book_->tombstone(sink, id)) << sink << " " << id;
+    }
+  }
+  EXPECT_EQ(book_->lookup_document("s", "d1").stored->content_hash, "content-2024-03-01");
+  EXPECT_EQ(book_->lookup_document("s", "d2").tombstone, "2024-03-02");
+}
+
+TEST_F(Ledger, AReadSnapshotSeesTheLedgerAsItWasWhenItsFirstReadRan) {
+  ledger other(ledger_path());  // another connection, as the ingest's writer thread has
+  commit("s", "d1", "2024-03-01", {{"d1#0", "m"}});
+  sql::read_snapshot snapshot(other.db());
+  EXPECT_TRUE(other.document("s", "d1").has_value());
+  commit("s", "d2", "2024-03-02", {{"d2#0", "m"}});
+  EXPECT_FALSE(other.document("s", "d2").has_value());  // committed after the snapshot's first read
+  snapshot.end();
+  EXPECT_TRUE(other.document("s", "d2").has_value());
+}
+
 TEST_F(Ledger, TheEmbeddingCacheReturnsExactlyWhatWasStoredPerEmbedder) {
   std::vector<float> a = {0.1f, -2.5f, 3.0e-8f, 1e30f};
   std::vector<float> b = {1.0f, 2.0f};

@@ -186,6 +186,9 @@ class GitHubFake(ServedFake):
         self.mangle: Callable[[str, bytes], bytes] | None = None  # (path, body) -> the body sent instead
         self.stuck_pages = ""  # "page" or "link": a broken paginator (see the module's docstring)
         self.forbidden: set[str] = set()  # repositories the token may not read: 403, as a fine-grained token gets
+        self.latency = 0.0  # seconds each answer takes, as a distant server's would
+        self.active = 0  # requests being answered now, and the most at once
+        self.max_active = 0
         self._spec_params = self._load_spec() if validate else None
         self._clock = parse_iso("2024-01-01T00:00:00Z")
         for full, count in (repos or {"acme/widgets": 40}).items():
@@ -370,16 +373,28 @@ class GitHubFake(ServedFake):
         log = Logged(h.command, split.path, query, headers, time.time())
         with self._lock:
             self.requests.append(log)
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            self._answer(h, split.path, query, headers, log)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def _answer(self, h: _Handler, path: str, query: dict[str, list[str]], headers: dict[str, str],
+                log: Logged) -> None:
         extra: dict[str, str] = {}
         try:
-            status, body = self._serve(split.path, query, headers, log, extra)
+            status, body = self._serve(path, query, headers, log, extra)
         except Exception as e:  # noqa: BLE001 - the fake's own bug: loud, and a 500 to the client
             import traceback
             self.errors.append(f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
             status, body = 500, {"message": "fake error"}
         payload = b"" if status == 304 else json.dumps(body, separators=(",", ":")).encode()
         if status == 200 and self.mangle is not None:
-            payload = self.mangle(split.path, payload)
+            payload = self.mangle(path, payload)
         if status == 200:
             etag = 'W/"' + hashlib.sha1(payload).hexdigest() + '"'
             if headers.get("if-none-match") == etag:

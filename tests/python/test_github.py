@@ -181,6 +181,27 @@ def test_the_token_reaches_only_the_configured_host_and_never_the_workdir(
     assert TOKEN not in repr(spec) and TOKEN not in spec.build().describe()
 
 
+def test_the_pull_requests_of_a_page_have_their_reviews_requests_in_flight_together(
+        github: Callable[..., GitHubFake], tmp_path: Path) -> None:
+    """At 100 ms a request, the reviews of a page's pull requests are asked for a few at once (up to
+    max_in_flight, never more), not one round trip after the other; every review still lands."""
+    fake = github({"acme/widgets": 30})
+    fake.latency = 0.1
+    path, workdir = config(tmp_path, fake, extra="max_in_flight = 3\n")
+    assert run_json(path)["verify"]["ok"] is True
+    starts = sorted(r.t for r in fake.requests if r.path.endswith("/reviews"))
+    pulls = [i for i in fake.repos["acme/widgets"].issues.values() if i.pull]
+    assert len(starts) == len(pulls) >= 5
+    together = max(sum(1 for t in starts if s <= t < s + 0.05) for s in starts)
+    assert together >= 2, f"each reviews request waited for the one before: {starts}"
+    assert fake.max_active <= 3
+    docs = index_docs(workdir / "index.sqlite")
+    for i in pulls:
+        for n in i.notes:
+            if n.kind == 2 and n.body:
+                assert n.body.split(":")[0] + ":" in doc_text(docs[f"github:acme/widgets#{i.number}"])
+
+
 def test_a_kill_mid_partition_resumes_at_the_next_page(github: Callable[..., GitHubFake], tmp_path: Path) -> None:
     fake = github({"acme/widgets": 60, "acme/gears": 30})
     path, workdir = config(tmp_path, fake, ("acme/widgets", "acme/gears"))

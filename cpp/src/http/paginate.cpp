@@ -29,37 +29,39 @@ std::string item_id(simdjson::dom::element item, const std::string& field) {
 
 }  // namespace
 
+request page_request(const request& first, const page_spec& spec, const std::string& cur) {
+  request req = first;
+  // A conditional request (If-None-Match, If-Modified-Since) is about the first page only.
+  if (!cur.empty())
+    req.headers.erase(std::remove_if(req.headers.begin(), req.headers.end(),
+                                     [](const header& h) { return conditional_header(h.name); }),
+                      req.headers.end());
+  req.expect_json = true;
+  switch (spec.paging) {
+    case page_spec::kind::token:
+      if (!cur.empty()) req.url = with_query(first.url, spec.token_param, cur);
+      break;
+    case page_spec::kind::link:
+      if (!cur.empty()) req.url = cur;
+      break;
+    case page_spec::kind::offset:
+      req.url = with_query(with_query(first.url, spec.offset_param, cur.empty() ? "0" : cur),
+                           spec.limit_param, std::to_string(spec.page_size));
+      break;
+  }
+  return req;
+}
+
 void paginate(client& c, const request& first, const page_spec& spec, std::string_view start_cursor,
-              pagination_guard& guard, const std::function<void(const page&)>& on_page, run_context* ctx) {
+              pagination_guard& guard, const std::function<void(const page&)>& on_page, run_context* ctx,
+              client::handle submitted) {
   simdjson::dom::parser parser;
   std::string mended;  // a body with unreadable items, those items null
-  auto request_for = [&](const std::string& cur) {
-    request req = first;
-    // A conditional request (If-None-Match, If-Modified-Since) is about the first page only.
-    if (!cur.empty())
-      req.headers.erase(std::remove_if(req.headers.begin(), req.headers.end(),
-                                       [](const header& h) { return conditional_header(h.name); }),
-                        req.headers.end());
-    req.expect_json = true;
-    switch (spec.paging) {
-      case page_spec::kind::token:
-        if (!cur.empty()) req.url = with_query(first.url, spec.token_param, cur);
-        break;
-      case page_spec::kind::link:
-        if (!cur.empty()) req.url = cur;
-        break;
-      case page_spec::kind::offset:
-        req.url = with_query(with_query(first.url, spec.offset_param, cur.empty() ? "0" : cur),
-                             spec.limit_param, std::to_string(spec.page_size));
-        break;
-    }
-    return req;
-  };
   // Where the items are, so a page with some that cannot be read is mended (those items null).
   json::item_layout layout{spec.items, spec.id_field, ""};
   layout.at_root = spec.items.empty();
   std::string cursor(start_cursor);
-  client::handle in_flight = c.submit(request_for(cursor));
+  client::handle in_flight = submitted ? std::move(submitted) : c.submit(page_request(first, spec, cursor));
   while (true) {
     response resp = c.wait(in_flight, ctx);
     if (resp.status == 304) {  // the first page, unchanged since the request's condition: no items
@@ -138,7 +140,7 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
     // The next page is requested before this one is handed over, so its round trip overlaps whatever
     // on_page does (journaling, fsync, more requests): a paginated fetch costs one round trip a page,
     // not a round trip plus the caller's work.
-    if (!p.next_cursor.empty()) in_flight = c.submit(request_for(p.next_cursor));
+    if (!p.next_cursor.empty()) in_flight = c.submit(page_request(first, spec, p.next_cursor));
     try {
       on_page(p);
     } catch (...) {

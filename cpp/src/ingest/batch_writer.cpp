@@ -117,16 +117,22 @@ void batch_writer::write(const batch& b, ledger& book) {
   }
   upsert(records);
   failpoint("ingest.batch_upserted");
-  // 3. Chunks the documents no longer have.
-  for (const auto& d : b.docs) {
-    std::vector<std::string> keep;
-    keep.reserve(d.chunks.size());
-    for (const auto& pc : d.chunks) keep.push_back(pc.c.id);
-    auto stale = book.stale_chunks(sink_id_, d.id, keep);
-    if (!stale.empty()) {
-      sink_.remove(stale);
-      stale_chunks_deleted_ += static_cast<std::int64_t>(stale.size());
+  // 3. Chunks the documents no longer have: looked up under one snapshot, then deleted.
+  std::vector<std::vector<std::string>> stale(b.docs.size());
+  {
+    sql::read_snapshot snapshot(book.db());
+    for (std::size_t i = 0; i < b.docs.size(); ++i) {
+      std::vector<std::string> keep;
+      keep.reserve(b.docs[i].chunks.size());
+      for (const auto& pc : b.docs[i].chunks) keep.push_back(pc.c.id);
+      stale[i] = book.stale_chunks(sink_id_, b.docs[i].id, keep);
     }
+    snapshot.end();
+  }
+  for (const auto& ids : stale) {
+    if (ids.empty()) continue;
+    sink_.remove(ids);
+    stale_chunks_deleted_ += static_cast<std::int64_t>(ids.size());
   }
   // 4. The documents, committed.
   {

@@ -38,7 +38,7 @@ dedup_verdict document_dedup::check(const document& doc, std::string_view conten
     if (!(doc.updated_at > *seen_at)) return dedup_verdict::superseded;
     verdict = dedup_verdict::write_again;
   } else {
-    auto stored = book_.document(sink_id_, doc.id);
+    auto [stored, gone] = book_.lookup_document(sink_id_, doc.id);
     if (stored && stored->complete && stored->content_hash == content_hash) {
       remember(doc.id, doc.updated_at);
       return dedup_verdict::unchanged;
@@ -49,7 +49,7 @@ dedup_verdict document_dedup::check(const document& doc, std::string_view conten
     }
     if (!stored) {
       // Reconcile deleted it: only a later version than the one it deleted comes back.
-      if (auto gone = book_.tombstone(sink_id_, doc.id); gone && !(doc.updated_at > *gone)) {
+      if (gone && !(doc.updated_at > *gone)) {
         remember(doc.id, *gone);
         return dedup_verdict::deleted_upstream;
       }

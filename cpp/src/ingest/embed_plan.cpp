@@ -35,6 +35,7 @@ void embed_planner::remember(const std::string& text_hash, const std::shared_ptr
 std::vector<embed_job> embed_planner::plan(const std::shared_ptr<batch>& owner, std::int64_t& cache_hits) {
   batch& b = *owner;
   std::vector<embed_job> jobs;
+  sql::read_snapshot snapshot(cache_.db());  // the cache lookups of the whole batch under one lock
   for (auto& d : b.docs) {
     for (auto& pc : d.chunks) {
       const std::string& h = pc.c.text_hash;
@@ -67,6 +68,7 @@ std::vector<embed_job> embed_planner::plan(const std::shared_ptr<batch>& owner, 
       jobs.back().hashes.push_back(h);
     }
   }
+  snapshot.end();
   return jobs;
 }
 

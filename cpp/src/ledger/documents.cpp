@@ -21,6 +21,23 @@ std::optional<doc_state> ledger::document(std::string_view sink, std::string_vie
   return out;
 }
 
+doc_lookup ledger::lookup_document(std::string_view sink, std::string_view id) {
+  const std::int64_t key = sink_key(sink);
+  // A tombstone's row has no content hash; a document has at most one row of each kind.
+  auto& st = db_.cached(
+      "SELECT content_hash, updated_at, complete FROM documents WHERE sink=?1 AND id=?2"
+      " UNION ALL SELECT NULL, updated_at, NULL FROM tombstones WHERE sink=?1 AND id=?2");
+  st.bind(1, key).bind(2, id);
+  doc_lookup out;
+  while (st.step()) {
+    if (st.column_null(0))
+      out.tombstone = st.column_string(1);
+    else
+      out.stored = doc_state{st.column_string(0), st.column_string(1), st.column_int(2) != 0};
+  }
+  return out;
+}
+
 void ledger::begin_document(std::string_view sink, std::string_view id,
                             const std::vector<chunk_row>& chunks) {
   const std::int64_t key = sink_key(sink, true);
@@ -60,7 +77,7 @@ void ledger::commit_document(std::string_view sink, std::string_view id, std::st
   const std::int64_t key = sink_key(sink, true);
   // The caller holds the transaction: several documents commit together.
   forget_verified(key);
-  db_.prepare("DELETE FROM chunks WHERE sink=? AND doc_id=?").bind(1, key).bind(2, id).run();
+  db_.cached("DELETE FROM chunks WHERE sink=? AND doc_id=?").bind(1, key).bind(2, id).run();
   auto& st = db_.cached("INSERT OR REPLACE INTO chunks(sink, id, doc_id, meta_hash, live) VALUES(?,?,?,?,1)");
   for (const auto& c : chunks) {
     st.bind(1, key).bind(2, c.id).bind(3, id).bind(4, c.meta_hash);
@@ -73,7 +90,7 @@ void ledger::commit_document(std::string_view sink, std::string_view id, std::st
     un.run();
   }
   db_.cached("DELETE FROM tombstones WHERE sink=? AND id=?").bind(1, key).bind(2, id).run();
-  db_.prepare(
+  db_.cached(
          "INSERT OR REPLACE INTO documents(sink, id, partition, content_hash, updated_at, complete, "
          "ingested_at)"
          " VALUES(?,?,?,?,?,?,?)")

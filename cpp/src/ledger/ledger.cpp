@@ -151,7 +151,7 @@ std::vector<partition_row> ledger::partitions(std::string_view source) {
 
 void ledger::record_page(const page_row& page, std::string_view next_cursor, std::string_view watermark) {
   sql::transaction tx(db_);
-  db_.prepare(
+  db_.cached(
          "INSERT OR REPLACE INTO pages(source, partition, seq, path, hash, items, bytes, cursor_after, "
          "fetched_at)"
          " VALUES(?,?,?,?,?,?,?,?,?)")
@@ -165,7 +165,7 @@ void ledger::record_page(const page_row& page, std::string_view next_cursor, std
       .bind(8, next_cursor)
       .bind(9, utc_now_iso())
       .run();
-  db_.prepare(
+  db_.cached(
          "UPDATE partitions SET status=CASE WHEN ?1='' THEN 'done' ELSE 'fetching' END, cursor=?1,"
          " pages=(SELECT count(*) FROM pages WHERE source=?3 AND partition=?4),"
          " items=(SELECT coalesce(sum(items), 0) FROM pages WHERE source=?3 AND partition=?4),"
@@ -211,7 +211,7 @@ void ledger::reset_partition(std::string_view source, std::string_view name) {
 
 std::vector<page_row> ledger::pages(std::string_view source, std::string_view partition,
                                     std::int64_t from_seq) {
-  auto st = db_.prepare(
+  auto& st = db_.cached(
       "SELECT seq, path, hash, items, bytes FROM pages WHERE source=? AND partition=? AND seq>=? ORDER BY "
       "seq");
   st.bind(1, source).bind(2, partition).bind(3, from_seq);

@@ -156,7 +156,7 @@ std::string_view statement::column_blob(int i) const {
 
 bool statement::column_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
 
-transaction::transaction(database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+transaction::transaction(database& db, const char* begin) : db_(db) { db_.exec(begin); }
 
 transaction::~transaction() {
   if (!done_) {

@@ -100,8 +100,14 @@ struct page {
 // every page passes `guard` before on_page sees it. The next page's request is already in flight
 // while on_page runs (and is cancelled if on_page throws). Cursors are opaque strings: a token, a next URL
 // (link paging) or an offset.
+// `submitted`: the request of the page at `cursor`, already submitted by the caller (built by
+// page_request), so that callers with several lists to read can have their first pages in flight
+// at once; null = paginate submits it.
 void paginate(client& c, const request& first, const page_spec& spec, std::string_view cursor,
               pagination_guard& guard, const std::function<void(const page&)>& on_page,
-              run_context* ctx = nullptr);
+              run_context* ctx = nullptr, client::handle submitted = nullptr);
+
+// The request paginate sends for the page at `cursor` ("" = the first) of the list `first` starts.
+request page_request(const request& first, const page_spec& spec, const std::string& cursor);
 
 }  // namespace backfill::http

@@ -46,6 +46,13 @@ struct doc_state {
   bool complete = false;  // every chunk upserted and committed
 };
 
+// What the ledger holds for a document id of a sink: its state, or the updated_at of its tombstone
+// (reconcile deleted it; see forget_document), or neither.
+struct doc_lookup {
+  std::optional<doc_state> stored;
+  std::optional<std::string> tombstone;
+};
+
 struct chunk_row {
   std::string id;
   std::string meta_hash;
@@ -110,6 +117,9 @@ class ledger {
 
   // --- documents and chunks, per sink ---------------------------------------------------
   std::optional<doc_state> document(std::string_view sink, std::string_view id);
+  // document() and tombstone() in one statement (one read of the WAL): what ingest asks of every
+  // document it sees.
+  doc_lookup lookup_document(std::string_view sink, std::string_view id);
   // Step 1 of ingesting a document: remember the chunk ids about to be written (state pending), so a
   // crash between upsert and commit leaves no id the ledger does not know about.
   void begin_document(std::string_view sink, std::string_view id, const std::vector<chunk_row>& chunks);

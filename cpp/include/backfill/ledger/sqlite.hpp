@@ -84,15 +84,28 @@ class statement {
 // BEGIN IMMEDIATE ... COMMIT; rolls back in the destructor unless committed.
 class transaction {
  public:
-  explicit transaction(database& db);
+  explicit transaction(database& db) : transaction(db, "BEGIN IMMEDIATE") {}
   ~transaction();
   transaction(const transaction&) = delete;
   transaction& operator=(const transaction&) = delete;
   void commit();
 
+ protected:
+  transaction(database& db, const char* begin);
+
  private:
   database& db_;
   bool done_ = false;
+};
+
+// BEGIN (deferred) ... COMMIT around reads: one consistent snapshot, and one lock of the WAL for all
+// of them where each statement on its own would take and drop one. Ended by end(), else rolled back
+// in the destructor. Holds no write lock: a write on the same connection inside it may fail with
+// SQLITE_BUSY_SNAPSHOT, so only reads belong there.
+class read_snapshot : private transaction {
+ public:
+  explicit read_snapshot(database& db) : transaction(db, "BEGIN") {}
+  void end() { commit(); }
 };
 
 }  // namespace backfill::sql

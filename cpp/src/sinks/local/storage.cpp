@@ -32,20 +32,4 @@ void decode_vector(std::string_view blob, std::vector<float>& out) {
   }
 }
 
-read_snapshot::read_snapshot(sql::database& db) : db_(db) { db_.exec("BEGIN"); }
-
-read_snapshot::~read_snapshot() {
-  if (!done_) {
-    try {
-      db_.exec("ROLLBACK");
-    } catch (...) {
-    }
-  }
-}
-
-void read_snapshot::end() {
-  db_.exec("COMMIT");
-  done_ = true;
-}
-
 }  // namespace backfill::local_store

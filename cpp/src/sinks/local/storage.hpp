@@ -17,18 +17,7 @@ void encode_vector(const std::vector<float>& values, std::string& out);
 void decode_vector(std::string_view blob, std::vector<float>& out);
 
 // A deferred read transaction: one consistent snapshot for multi-statement reads.
-class read_snapshot {
- public:
-  explicit read_snapshot(sql::database& db);
-  ~read_snapshot();
-  read_snapshot(const read_snapshot&) = delete;
-  read_snapshot& operator=(const read_snapshot&) = delete;
-  void end();
-
- private:
-  sql::database& db_;
-  bool done_ = false;
-};
+using sql::read_snapshot;
 
 // The SQLite layer reports a busy or damaged file as io_error; for the index the caller should see a
 // sink_error with the same message, since the index is the sink.

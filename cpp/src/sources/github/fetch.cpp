@@ -1,6 +1,10 @@
 // GitHub source, the HTTP side: a repository's phases (issues, issue comments, review comments), each
 // a Link-paginated list journaled page by page, the reviews and pull requests an issues page needs,
 // the id listing of reconcile. Cursors and the ETags they carry: cursor.hpp.
+#include <deque>
+#include <functional>
+#include <utility>
+
 #include <fmt/format.h>
 #include <simdjson.h>
 
@@ -156,12 +160,52 @@ std::string github_source::pull_extras(std::string_view repo,
     unreadable += ':';
     json::append_string(unreadable, why);
   };
-  for (const auto& [n, needs_details] : prs) {
-    try {
-      if (needs_details) {
-        // An issue without pull_request.merged_at (older servers): the pull request says.
+  // Each pull request's requests (its details where the issue lacks them, its first page of reviews)
+  // are sent ahead of the one being read, up to the client's cap on requests in flight: the round
+  // trips overlap, and the engine's thread and this one wake once per burst instead of once per
+  // request. Requests sent ahead that nobody reads (a fatal error, a stop) are cancelled.
+  const bool with_reviews = includes("reviews");
+  const http::page_spec reviews_spec = link_spec("id");
+  auto reviews_url = [&](const std::string& n) {
+    return get(repo_url(repo, "/pulls/" + n + "/reviews?per_page=100"));
+  };
+  struct sent {
+    http::client::handle details, reviews;
+  };
+  std::deque<sent> ahead;
+  std::size_t next = 0;
+  auto drop = [&](const sent& s) {
+    if (s.details) client_->cancel(s.details);
+    if (s.reviews) client_->cancel(s.reviews);
+  };
+  struct cancel_ahead {
+    std::deque<sent>& q;
+    const std::function<void(const sent&)> drop;
+    ~cancel_ahead() {
+      for (const auto& s : q) drop(s);
+    }
+  } on_exit{ahead, drop};
+  const std::size_t window = static_cast<std::size_t>(std::max(1, options_.max_in_flight));
+  for (std::size_t i = 0; i < prs.size(); ++i) {
+    for (; next < prs.size() && next < i + window; ++next) {
+      sent s;
+      if (prs[next].second) {
         rate_->pace(ctx);
-        http::response r = client_->execute(get(repo_url(repo, "/pulls/" + n)), &ctx);
+        s.details = client_->submit(get(repo_url(repo, "/pulls/" + prs[next].first)));
+      }
+      if (with_reviews) {
+        rate_->pace(ctx);
+        s.reviews = client_->submit(http::page_request(reviews_url(prs[next].first), reviews_spec, ""));
+      }
+      ahead.push_back(std::move(s));
+    }
+    const std::string& n = prs[i].first;
+    sent mine = std::move(ahead.front());
+    ahead.pop_front();
+    try {
+      if (mine.details) {
+        // An issue without pull_request.merged_at (older servers): the pull request says.
+        http::response r = client_->wait(std::exchange(mine.details, nullptr), &ctx);
         element ignored;
         if (json::parse_padded(parser, r.body, ignored)) {
           cannot_read(n, "the pull request (/pulls/" + n + ") cannot be read as JSON");
@@ -171,21 +215,19 @@ std::string github_source::pull_extras(std::string_view repo,
           pulls += ":" + r.body;
         }
       }
-      if (includes("reviews")) {
+      if (mine.reviews) {
         std::string pages;
         bool mended = false;
         http::pagination_guard guard(fmt::format("GitHub reviews of {}#{}", repo, n));
-        rate_->pace(ctx);
         http::paginate(
-            *client_, get(repo_url(repo, "/pulls/" + n + "/reviews?per_page=100")), link_spec("id"), "",
-            guard,
+            *client_, reviews_url(n), reviews_spec, "", guard,
             [&](const http::page& p) {
               pages += pages.empty() ? "" : ",";
               pages += p.json;  // a review that cannot be read is null there
               mended = mended || &p.json != &p.resp.body;
               rate_->pace(ctx);
             },
-            &ctx);
+            &ctx, std::exchange(mine.reviews, nullptr));
         reviews += reviews.empty() ? "" : ",";
         json::append_string(reviews, n);
         reviews += ":[" + pages + "]";
@@ -194,6 +236,7 @@ std::string github_source::pull_extras(std::string_view repo,
               n, "some of its reviews cannot be read (invalid UTF-8, a lone surrogate or nesting too deep)");
       }
     } catch (const http::http_error& e) {
+      drop(mine);
       if (e.status() != 404 && e.status() != 410) throw;
       // Gone between the list and now (deleted, or moved): the issue's own fields are kept.
       logger()->warn("GitHub {}#{}: the pull request cannot be read ({}); keeping what the issue list says",
