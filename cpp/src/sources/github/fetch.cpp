@@ -188,7 +188,7 @@ std::string github_source::pull_extras(std::string_view repo,
   const std::size_t window = static_cast<std::size_t>(std::max(1, options_.max_in_flight));
   for (std::size_t i = 0; i < prs.size(); ++i) {
     for (; next < prs.size() && next < i + window; ++next) {
-      sent s;
+      sent& s = ahead.emplace_back();  // in the queue before anything is sent, so a stop cancels it
       if (prs[next].second) {
         rate_->pace(ctx);
         s.details = client_->submit(get(repo_url(repo, "/pulls/" + prs[next].first)));
@@ -197,7 +197,6 @@ std::string github_source::pull_extras(std::string_view repo,
         rate_->pace(ctx);
         s.reviews = client_->submit(http::page_request(reviews_url(prs[next].first), reviews_spec, ""));
       }
-      ahead.push_back(std::move(s));
     }
     const std::string& n = prs[i].first;
     sent mine = std::move(ahead.front());
