@@ -348,6 +348,7 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
                 comment_jobs.push_back({std::move(key), embedded, {}, false});
               }
             }
+            p.release_root();  // what follows (comment requests, journaling) needs no parse
             read_comments(comment_jobs, first.headers, ctx);
             // Sized once: grown by appends, a page's copy would double its buffer (~2x a page a
             // partition fetched at once).
