@@ -48,3 +48,13 @@ TEST(ParserPool, KeepsOnlyAFewIdleParsersWarm) {
   for (auto& p : again) warm += (*p).capacity() > 0 ? 1 : 0;
   EXPECT_EQ(warm, 2u);
 }
+
+TEST(ParserPool, AnEndedStageLetsTheIdleParsersGo) {
+  {
+    parser_lease a;
+    parse_something(a);
+  }
+  backfill::json::release_idle_parsers();
+  parser_lease b;
+  EXPECT_EQ((*b).capacity(), 0u);
+}

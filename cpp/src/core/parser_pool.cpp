@@ -1,6 +1,7 @@
 // The shared pool of page parsers (core/parser_pool.hpp).
 #include "backfill/core/parser_pool.hpp"
 
+#include <array>
 #include <mutex>
 #include <vector>
 
@@ -56,6 +57,14 @@ void parser_lease::release() noexcept {
     }
   }
   freed = std::move(parser_);
+}
+
+void release_idle_parsers() noexcept {
+  pool& p = shared();
+  std::array<std::unique_ptr<simdjson::dom::parser>, max_idle> freed;  // freed outside the lock
+  std::lock_guard<std::mutex> lock(p.mutex);
+  for (std::size_t i = 0; i < p.idle.size(); ++i) freed[i] = std::move(p.idle[i]);
+  p.idle.clear();
 }
 
 }  // namespace backfill::json

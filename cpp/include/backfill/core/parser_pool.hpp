@@ -32,4 +32,7 @@ class parser_lease {
   std::unique_ptr<simdjson::dom::parser> parser_;
 };
 
+// Frees the idle parsers (a stage that parsed pages has ended: their buffers are not kept for later).
+void release_idle_parsers() noexcept;
+
 }  // namespace backfill::json
