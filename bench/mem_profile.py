@@ -4,6 +4,7 @@
 
     .venv/bin/python bench/mem_profile.py --issues 10000 -- heaptrack -o /tmp/bf
     .venv/bin/python bench/mem_profile.py --issues 30000            # no wrapper: peak RSS only
+    .venv/bin/python bench/mem_profile.py --issues 10000 -- $PWD/.venv/bin/python $PWD/bench/peak_smaps.py /tmp/peak.txt
     .venv/bin/python bench/mem_profile.py --issues 10000 --set run.memory_budget_mb=64
 
 Prints the run's peak RSS (GNU time) and documents/s; the profile is wherever the wrapper writes it.

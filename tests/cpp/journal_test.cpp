@@ -149,3 +149,38 @@ TEST(Journal, ATruncatedFrameIsAJournalErrorNamingTheFile) {
   }
   fs::remove_all(root);
 }
+
+TEST(Journal, APageWrittenInPartsReadsBackAsTheJoinedBody) {
+  auto root = temp_dir("parts");
+  journal j(root);
+  std::string search = "[";
+  for (int i = 0; i < 300; ++i) search += R"({"key":"PROJ-)" + std::to_string(i) + R"("},)";
+  search.back() = ']';
+  const std::string_view parts[] = {R"({"search":)", search, R"(,"comments":{}})"};
+  auto p = j.write_page("jira", "PROJ", 0, std::span<const std::string_view>(parts));
+  std::string joined = std::string(parts[0]) + search + std::string(parts[2]);
+  std::string back;
+  j.read_page(p, back);
+  EXPECT_EQ(back, joined);
+  EXPECT_GE(back.capacity(), back.size() + 64);
+  EXPECT_LT(file_bytes(p).size() * 4, joined.size());
+  // A second part cut short is damage too, not a shorter page.
+  fs::resize_file(p, fs::file_size(p) - 3);
+  EXPECT_THROW(j.read_page(p, back), backfill::journal_error);
+  fs::remove_all(root);
+}
+
+TEST(Journal, BytesAfterThePagesFramesAreAJournalError) {
+  auto root = temp_dir("trailing");
+  journal j(root);
+  auto p = j.write_page("s", "p", 0, std::string("[1,2,3]"));
+  std::ofstream(p, std::ios::binary | std::ios::app) << "[4]";
+  std::string body;
+  try {
+    j.read_page(p, body);
+    FAIL() << "expected journal_error";
+  } catch (const backfill::journal_error& e) {
+    EXPECT_NE(std::string(e.what()).find("trailing bytes"), std::string::npos) << e.what();
+  }
+  fs::remove_all(root);
+}

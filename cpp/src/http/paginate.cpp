@@ -55,7 +55,6 @@ request page_request(const request& first, const page_spec& spec, const std::str
 void paginate(client& c, const request& first, const page_spec& spec, std::string_view start_cursor,
               pagination_guard& guard, const std::function<void(const page&)>& on_page, run_context* ctx,
               client::handle submitted) {
-  simdjson::dom::parser parser;
   std::string mended;  // a body with unreadable items, those items null
   // Where the items are, so a page with some that cannot be read is mended (those items null).
   json::item_layout layout{spec.items, spec.id_field, ""};
@@ -72,12 +71,13 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
     // One parse of a page that reads whole (nearly all of them); only one that does not is mended
     // (its unreadable items null) and parsed again.
     simdjson::dom::element root;
-    simdjson::error_code err = json::parse_padded(parser, body, root);
+    json::parser_lease parser;  // held until on_page is done with the page or lets it go
+    simdjson::error_code err = json::parse_padded(*parser, body, root);
     const std::string* readable_body = &body;
     if (err) {
       std::vector<json::unreadable_item> unreadable;
       readable_body = &json::readable(body, layout, mended, unreadable);
-      if (readable_body != &body) err = json::parse_padded(parser, *readable_body, root);
+      if (readable_body != &body) err = json::parse_padded(*parser, *readable_body, root);
     }
     const std::string& readable = *readable_body;
     if (err)
@@ -91,7 +91,7 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
     if (items_el.get(items))
       throw source_error(
           fmt::format("{}: '{}' is not an array", resp.url, spec.items.empty() ? "the body" : spec.items));
-    page p{resp, readable, 0, {}, cursor, "", &root};
+    page p{resp, readable, 0, {}, cursor, "", &root, &parser};
     for (simdjson::dom::element item : items) {
       ++p.items;
       if (!spec.id_field.empty()) {

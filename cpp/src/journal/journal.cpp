@@ -125,9 +125,14 @@ fs::path journal::page_path(std::string_view source, std::string_view partition,
 
 fs::path journal::write_page(std::string_view source, std::string_view partition, std::int64_t seq,
                              std::string_view body) const {
+  return write_page(source, partition, seq, std::span<const std::string_view>(&body, 1));
+}
+
+fs::path journal::write_page(std::string_view source, std::string_view partition, std::int64_t seq,
+                             std::span<const std::string_view> parts) const {
   fs::path path = page_path(source, partition, seq);
   thread_local std::string frame;
-  compress_page(body, frame);
+  compress_page(parts, frame);
   write_file_atomic(path, frame);
   return path;
 }

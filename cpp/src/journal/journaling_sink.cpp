@@ -30,10 +30,22 @@ void journaling_sink::resume_after(std::string last_page_hash, std::string_view 
 
 void journaling_sink::page(std::string_view body, std::int64_t items, std::string_view next_cursor,
                            std::string_view watermark) {
+  page_parts(std::span<const std::string_view>(&body, 1), items, next_cursor, watermark);
+}
+
+void journaling_sink::page_parts(std::span<const std::string_view> parts, std::int64_t items,
+                                 std::string_view next_cursor, std::string_view watermark) {
+  std::size_t size = 0;
+  hasher h;  // the hash of the whole body, as one call over the joined parts would give it
+  for (auto part : parts) {
+    size += part.size();
+    h.update(part);
+  }
+  const std::string hash = h.digest().hex();
   memory_budget::lease held;
-  if (budget_ && budget_->total() > 0) held = budget_->take(2 * body.size(), ctx_);
+  if (budget_ && budget_->total() > 0) held = budget_->take(2 * size, ctx_);
   if (!resume_hash_.empty()) {
-    bool same = hash_hex(body) == resume_hash_;
+    bool same = hash == resume_hash_;
     resume_hash_.clear();
     if (same)
       throw pagination_error(fmt::format(
@@ -46,16 +58,16 @@ void journaling_sink::page(std::string_view body, std::int64_t items, std::strin
                         300),
           seq_ - 1, seq_ - 1, partition_));
   }
-  fs::path path = journal_.write_page(source_, partition_, seq_, body);
+  fs::path path = journal_.write_page(source_, partition_, seq_, parts);
   failpoint("fetch.page_journaled");
   page_row row;
   row.source = source_;
   row.partition = partition_;
   row.seq = seq_;
   row.path = relative_to(path, workdir_);
-  row.hash = hash_hex(body);
+  row.hash = hash;
   row.items = items;
-  row.bytes = static_cast<std::int64_t>(body.size());
+  row.bytes = static_cast<std::int64_t>(size);
   ledger_.record_page(row, next_cursor, watermark);
   failpoint("fetch.page_committed");
   if (feed_) feed_->page_recorded();

@@ -37,16 +37,25 @@ ZSTD_DCtx* decompressor() {
 
 }  // namespace
 
-void compress_page(std::string_view body, std::string& out) {
-  // Into a buffer left uninitialised (a string's resize would write every byte of the bound, a
-  // page's size): only the frame's bytes are touched, then copied out.
-  const std::size_t bound = ZSTD_compressBound(body.size());
-  std::unique_ptr<char[]> frame(new char[bound]);
-  std::size_t n = ZSTD_compressCCtx(compressor(), frame.get(), bound, body.data(), body.size(), level);
-  if (ZSTD_isError(n))
-    throw io_error(fmt::format("cannot compress a journal page: {}", ZSTD_getErrorName(n)));
-  out.assign(frame.get(), n);
+void compress_page(std::span<const std::string_view> parts, std::string& out) {
+  // One frame a part, each compressed where it lies (no page-sized joined copy), into a buffer left
+  // uninitialised (a string's resize would write every byte of the bound, a page's size): only the
+  // frames' bytes are touched, then copied out. A small part costs its frame's ~10-byte header.
+  std::size_t bound = 0;
+  for (auto part : parts) bound += ZSTD_compressBound(part.size());
+  std::unique_ptr<char[]> frames(new char[bound]);
+  std::size_t at = 0;
+  for (auto part : parts) {
+    std::size_t n =
+        ZSTD_compressCCtx(compressor(), frames.get() + at, bound - at, part.data(), part.size(), level);
+    if (ZSTD_isError(n))
+      throw io_error(fmt::format("cannot compress a journal page: {}", ZSTD_getErrorName(n)));
+    at += n;
+  }
+  out.assign(frames.get(), at);
 }
+
+void compress_page(std::string_view body, std::string& out) { compress_page({&body, 1}, out); }
 
 bool is_compressed_page(std::string_view stored) noexcept {
   return stored.size() >= 4 && static_cast<unsigned char>(stored[0]) == 0x28 &&
@@ -55,16 +64,23 @@ bool is_compressed_page(std::string_view stored) noexcept {
 }
 
 std::string decompress_page(std::string_view stored, std::string& out, std::size_t padding) {
-  unsigned long long size = ZSTD_getFrameContentSize(stored.data(), stored.size());
-  if (size == ZSTD_CONTENTSIZE_ERROR) return "not a zstd frame";
-  if (size == ZSTD_CONTENTSIZE_UNKNOWN) return "a zstd frame without its size";
-  if (size > max_page_bytes) return fmt::format("a zstd frame claiming {} bytes", size);
-  std::size_t frame = ZSTD_findFrameCompressedSize(stored.data(), stored.size());
-  if (ZSTD_isError(frame)) return fmt::format("a damaged zstd frame ({})", ZSTD_getErrorName(frame));
-  if (frame != stored.size()) return "trailing bytes after its zstd frame";
+  // Every frame whole and with its size, their sizes summed before anything is allocated.
+  unsigned long long size = 0;
+  for (std::string_view rest = stored; !rest.empty();) {
+    unsigned long long part = ZSTD_getFrameContentSize(rest.data(), rest.size());
+    if (part == ZSTD_CONTENTSIZE_ERROR)
+      return rest.size() == stored.size() ? "not a zstd frame" : "trailing bytes after its zstd frames";
+    if (part == ZSTD_CONTENTSIZE_UNKNOWN) return "a zstd frame without its size";
+    std::size_t frame = ZSTD_findFrameCompressedSize(rest.data(), rest.size());
+    if (ZSTD_isError(frame)) return fmt::format("a damaged zstd frame ({})", ZSTD_getErrorName(frame));
+    size += part;
+    if (size > max_page_bytes) return fmt::format("zstd frames claiming {} bytes or more", size);
+    rest.remove_prefix(frame);
+  }
   out.clear();
   out.reserve(static_cast<std::size_t>(size) + padding);
   out.resize(static_cast<std::size_t>(size));
+  // Decompresses the concatenated frames one after the other.
   std::size_t n = ZSTD_decompressDCtx(decompressor(), out.data(), out.size(), stored.data(), stored.size());
   if (ZSTD_isError(n)) return fmt::format("a damaged zstd frame ({})", ZSTD_getErrorName(n));
   if (n != size) return "a zstd frame shorter than it says";

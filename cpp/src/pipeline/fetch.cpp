@@ -9,6 +9,7 @@
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/log.hpp"
+#include "backfill/core/parser_pool.hpp"
 #include "backfill/core/task_group.hpp"
 #include "backfill/journal/fetch_feed.hpp"
 #include "backfill/journal/journaling_sink.hpp"
@@ -175,7 +176,8 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
       report.bytes_fetched += me.report.bytes_fetched;
     }
   }
-  ctx.checkpoint_now();  // the fetch's last counts, before the phase that follows
+  json::release_idle_parsers();  // the pages' parse buffers, not kept through the ingest that follows
+  ctx.checkpoint_now();          // the fetch's last counts, before the phase that follows
   report.pages_total = book.page_count(kind);
   report.memory_peak_bytes = static_cast<std::int64_t>(budget_.peak());
   logger()->info("fetch: {} pages read ({} bytes), {} journaled in all", report.pages_fetched,

@@ -13,6 +13,7 @@
 #include <simdjson.h>
 
 #include "backfill/core/context.hpp"
+#include "backfill/core/parser_pool.hpp"
 #include "backfill/http/client.hpp"
 
 namespace backfill::http {
@@ -89,8 +90,17 @@ struct page {
   std::string cursor;       // what fetched this page
   std::string next_cursor;  // resume here; "" = this was the last page
   // `json` as paginate parsed it, valid while on_page runs, so the caller need not parse it again;
-  // null when the page was not parsed (a 304 answer has no body).
-  const simdjson::dom::element* root = nullptr;
+  // null when the page was not parsed (a 304 answer has no body) or after release_root().
+  mutable const simdjson::dom::element* root = nullptr;
+  // Lets go of `root` (null afterwards): its parser goes back to the shared pool
+  // (core/parser_pool.hpp). A caller that has read what it needs from the page calls it before its
+  // slower work (more requests, journaling), so partitions fetched at once share a few parse
+  // buffers instead of holding one set each.
+  void release_root() const noexcept {
+    root = nullptr;
+    if (parse) parse->release();
+  }
+  json::parser_lease* parse = nullptr;  // root's parser
 };
 
 // A 2xx page whose body is not whole JSON (cut short, malformed) is requested again as a transient

@@ -1,7 +1,8 @@
 // The journal: every raw page a source returned, one file per page, written atomically
 // (temp file, fsync, rename, fsync of the directory) so that a page on disk is always whole.
-// Layout: <root>/<source>/<partition>/<seq>.json.zst with seq zero-padded to 8 digits: one zstd frame
-// of the page as the source sent it (`zstdcat 00000000.json.zst | jq`). Pages written uncompressed
+// Layout: <root>/<source>/<partition>/<seq>.json.zst with seq zero-padded to 8 digits: the page as the
+// source sent it, in zstd frames (one a part the source handed over, journal/page_codec.hpp), which
+// `zstdcat 00000000.json.zst | jq` reads as one stream. Pages written uncompressed
 // (<seq>.json, by earlier versions) are read as they are: a page is a zstd frame when it starts with
 // zstd's magic number, which no JSON text does. The ledger's page hash and size are of the
 // uncompressed body, so a page reads back as exactly what was fetched.
@@ -9,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +26,9 @@ class journal {
   // Writes one page durably; returns the path written. Overwrites an existing page atomically.
   std::filesystem::path write_page(std::string_view source, std::string_view partition, std::int64_t seq,
                                    std::string_view body) const;
+  // The same for a body made of `parts` one after the other (one zstd frame each, not joined).
+  std::filesystem::path write_page(std::string_view source, std::string_view partition, std::int64_t seq,
+                                   std::span<const std::string_view> parts) const;
 
   // Reads a page into `out`, uncompressed (with simdjson padding capacity reserved). Throws
   // journal_error naming the file when it is missing, unreadable or not a whole zstd frame.

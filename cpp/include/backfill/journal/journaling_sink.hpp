@@ -44,6 +44,8 @@ class journaling_sink final : public page_sink {
 
   void page(std::string_view body, std::int64_t items, std::string_view next_cursor,
             std::string_view watermark) override;
+  void page_parts(std::span<const std::string_view> parts, std::int64_t items, std::string_view next_cursor,
+                  std::string_view watermark) override;
 
  private:
   const journal& journal_;

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +80,18 @@ class page_sink {
   // `updated` in UTC ISO 8601); the ledger keeps the highest per partition.
   virtual void page(std::string_view body, std::int64_t items, std::string_view next_cursor,
                     std::string_view watermark = {}) = 0;
+  // A page whose body is `parts` one after the other (a source that wraps what it fetched: Jira's
+  // search page inside an object with its comments), so a sink that can take them apart (the journal)
+  // never copies a page-sized body into one string. Otherwise they are joined and go to page().
+  virtual void page_parts(std::span<const std::string_view> parts, std::int64_t items,
+                          std::string_view next_cursor, std::string_view watermark = {}) {
+    std::size_t size = 0;
+    for (auto part : parts) size += part.size();
+    std::string body;
+    body.reserve(size);
+    for (auto part : parts) body += part;
+    page(body, items, next_cursor, watermark);
+  }
 };
 
 // Read access to the journaled pages of a partition, in order; may be iterated more than once.

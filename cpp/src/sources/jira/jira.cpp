@@ -348,28 +348,28 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
                 comment_jobs.push_back({std::move(key), embedded, {}, false});
               }
             }
+            p.release_root();  // what follows (comment requests, journaling) needs no parse
             read_comments(comment_jobs, first.headers, ctx);
-            // Sized once: grown by appends, a page's copy would double its buffer (~2x a page a
-            // partition fetched at once).
-            std::size_t size = p.resp.body.size() + shown.page_fields.size() + 64;
+            // The journaled page is {"search": <the response as sent>, "comments": {...}, "fields":
+            // {...}}, handed over in parts around the response, which is never copied.
+            std::size_t size = shown.page_fields.size() + 32;
             for (const auto& job : comment_jobs) size += job.key.size() + job.pages.size() + 8;
-            std::string body;
-            body.reserve(size);
-            body += "{\"search\":";
-            body += p.resp.body;
-            body += ",\"comments\":{";
+            std::string rest;
+            rest.reserve(size);
+            rest += ",\"comments\":{";
             for (auto& job : comment_jobs) {
               if (job.unreadable) continue;
-              body += any_comments ? "," : "";
-              json::append_string(body, job.key);
-              body += ":[" + job.pages + "]";
+              rest += any_comments ? "," : "";
+              json::append_string(rest, job.key);
+              rest.append(":[").append(job.pages).append("]");
               any_comments = true;
             }
-            body += "},\"fields\":" + shown.page_fields + "}";  // what the page shows, named
+            rest.append("},\"fields\":").append(shown.page_fields).append("}");  // what the page shows, named
+            const std::string_view parts[] = {"{\"search\":", p.resp.body, rest};
             std::string next = p.next_cursor.empty() ? then
                                : then.empty()        ? jql + "\n" + p.next_cursor
                                                      : jql + "\n" + p.next_cursor + "\n" + then;
-            out.page(body, p.items, next, watermark);
+            out.page_parts(parts, p.items, next, watermark);
             ctx.checkpoint();
           },
           &ctx);
