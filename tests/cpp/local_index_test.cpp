@@ -373,6 +373,42 @@ TEST_F(LocalIndexTest, ReopenPersists) {
   EXPECT_EQ(again.stats().dimension, 2);
 }
 
+// A record with its chunk's text in the metadata (a few KB) fits whole in a leaf of a new index's
+// pages; a file made with SQLite's default 4 KB pages keeps them and still reads and writes.
+TEST_F(LocalIndexTest, NewFilesGetLargePagesAndOldFilesKeepTheirs) {
+  auto page_size = [](const fs::path& p) {
+    backfill::sql::database db(p, "test");
+    auto st = db.prepare("PRAGMA page_size");
+    EXPECT_TRUE(st.step());
+    return st.column_int(0);
+  };
+  const std::string text(3000, 'x');
+  const std::string meta = R"({"text":")" + text + R"("})";
+  {
+    local_index idx(file(), "p");
+    idx.upsert({make("a", std::vector<float>(64, 0.5f), meta)});
+  }
+  EXPECT_EQ(page_size(file()), 16384);
+
+  const fs::path old = dir_ / "old.sqlite";
+  {  // SQLite's default page size, in WAL mode
+    backfill::sql::database db(old, "test");
+    db.exec("CREATE TABLE other(x)");
+  }
+  ASSERT_EQ(page_size(old), 4096);
+  {
+    local_index idx(old, "p");
+    idx.upsert(
+        {make("a", std::vector<float>(64, 0.5f), meta), make("b", std::vector<float>(64, 1.0f), "{}")});
+  }
+  EXPECT_EQ(page_size(old), 4096);
+  local_index again(old, "p");
+  auto got = again.fetch({"a"});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].metadata_json, meta);
+  EXPECT_EQ(again.stats().count, 2);
+}
+
 TEST_F(LocalIndexTest, RefusesNewerSchema) {
   { local_index idx(file()); }
   {

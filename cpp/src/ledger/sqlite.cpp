@@ -10,7 +10,7 @@
 
 namespace backfill::sql {
 
-database::database(const std::filesystem::path& path, std::string what, bool read_only)
+database::database(const std::filesystem::path& path, std::string what, bool read_only, int page_size)
     : what_(std::move(what)), path_(path) {
   int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;
@@ -33,6 +33,9 @@ database::database(const std::filesystem::path& path, std::string what, bool rea
   sqlite3_extended_result_codes(db_, 1);
   try {
     if (!read_only) {
+      // Before the switch to WAL, which writes the header of a new file: afterwards the page size
+      // of a database in WAL mode cannot change. On an existing file this is a no-op.
+      if (page_size > 0) exec("PRAGMA page_size=" + std::to_string(page_size));
       exec("PRAGMA journal_mode=WAL");
       exec("PRAGMA synchronous=FULL");
     }

@@ -21,7 +21,9 @@ class database {
  public:
   // Opens (creating if needed) with WAL journaling, synchronous=FULL for durability, foreign keys on
   // and a busy timeout. `what` names the file in error messages ("ledger", "local index").
-  database(const std::filesystem::path& path, std::string what, bool read_only = false);
+  // `page_size` (a power of two from 512 to 65536; 0 keeps SQLite's 4096) applies to a database this
+  // call creates; an existing file keeps the page size it was created with.
+  database(const std::filesystem::path& path, std::string what, bool read_only = false, int page_size = 0);
   ~database();
   database(const database&) = delete;
   database& operator=(const database&) = delete;
