@@ -81,7 +81,11 @@ void journal_pages::for_each(
     const bool hold_newest = !finished || feed_->refused(partition_);
     std::int64_t next = read_from(partition_, seq, fn, hold_newest);
     if (next == seq && finished) return;
-    if (next == seq) {
+    // Nothing recorded since `version` was read (before the ledger was asked): what the ledger has
+    // beyond `next` is the held newest page at most, so asking again before the fetch reports more
+    // would only find that again. Unless the partition is done (then one more read confirms the end).
+    const bool caught_up = next == seq || (!finished && feed_->version() == version);
+    if (caught_up) {
       const auto start = std::chrono::steady_clock::now();
       feed_->wait(version, std::chrono::milliseconds(50));
       if (waited_)
