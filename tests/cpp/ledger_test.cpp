@@ -345,16 +345,17 @@ TEST_F(Ledger, EvictionAndGcRemoveTheVectorFilesNoRowNeeds) {
   EXPECT_EQ(vector_files_in(dir_).size(), 3u);
   EXPECT_EQ(book_->remove_unreferenced_vector_files(), 1);
   EXPECT_EQ(vector_files_in(dir_).size(), 2u);
-  // gc with keep_embeddings: half precision in the rows, no files.
+  // gc with keep_embeddings: half precision in a file of its own, the float32 files removed.
   EXPECT_EQ(book_->compact_embedding_cache(), 3);
-  EXPECT_TRUE(vector_files_in(dir_).empty());
-  EXPECT_EQ(book_->vector_file_bytes(), 0);
+  EXPECT_EQ(vector_files_in(dir_).size(), 1u);
+  EXPECT_EQ(book_->vector_file_bytes(), 3 * (64 * 2 + 1));
+  EXPECT_EQ(book_->compact_embedding_cache(), 0);  // nothing left in float32
   auto h3 = book_->cached_embedding("e", "h3");
   ASSERT_TRUE(h3.has_value());
   EXPECT_NEAR((*h3)[10], numbered(64, 3.0f)[10], 1e-2);
   // After a verified run: heal copies, no files.
   book_->store_embeddings("e", {{"h4", numbered(64, 4.0f)}});
-  EXPECT_EQ(vector_files_in(dir_).size(), 1u);
+  EXPECT_EQ(vector_files_in(dir_).size(), 2u);
   EXPECT_EQ(book_->keep_heal_copies(), 4);
   EXPECT_TRUE(vector_files_in(dir_).empty());
   EXPECT_TRUE(book_->has_heal_copies());
@@ -564,9 +565,10 @@ TEST_F(Ledger, TheCacheCompactedToHalfPrecisionReadsBackWithinItsPrecision) {
   EXPECT_NEAR((*back)[4], 1e-6f, 1e-7f);  // a subnormal half
   EXPECT_NEAR((*back)[5], -2.5e-3f, 2e-6f);
   EXPECT_EQ((*back)[6], 65504.0f);  // beyond half's range: saturated, not infinite
-  auto st = book_->db().prepare("SELECT length(vector) FROM embeddings");
+  auto st = book_->db().prepare("SELECT size FROM embeddings");
   ASSERT_TRUE(st.step());
   EXPECT_EQ(st.column_int(0), static_cast<std::int64_t>(2 * v.size() + 1));
+  EXPECT_EQ(book_->vector_file_bytes(), static_cast<std::int64_t>(2 * v.size() + 1));
   EXPECT_GT(before, 0);
 }
 

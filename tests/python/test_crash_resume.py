@@ -247,8 +247,10 @@ def test_vectors_cached_before_a_kill_are_reused_and_are_each_texts_own(
 
     config, workdir, index = suite_config(tmp_path / "killed", export, fake)
     before = fake.inputs
-    killed = run_cli("run", str(config), "--progress", "none",
-                     env={**env, "BACKFILL_FAILPOINTS": "ingest.batch_embedded=3:kill"})
+    # Swapped rows must be texts the rerun looks up: killed once the first batch is embedded, before
+    # any batch is written, no text belongs to a document already committed.
+    point = "ingest.batch_embedded=1:kill" if misplace else "ingest.batch_embedded=3:kill"
+    killed = run_cli("run", str(config), "--progress", "none", env={**env, "BACKFILL_FAILPOINTS": point})
     assert killed.code == -signal.SIGKILL, f"the failpoint did not fire: {killed.code} {killed.err}"
     rows = cached_vector_rows(workdir)
     # Answers a kill cut off before their vectors were stored are not cached (embedded again).
@@ -256,7 +258,8 @@ def test_vectors_cached_before_a_kill_are_reused_and_are_each_texts_own(
     assert all((workdir / "vectors" / f"{f}.vec").is_file() for _, f, _, _ in rows)
     if misplace:
         (h1, f1, o1, _), (h2, f2, o2, _) = rows[0], rows[-1]
-        with ledger(workdir) as db:
+        with sqlite3.connect(workdir / "state.sqlite") as db:  # conftest's ledger() opens it read-only
+            assert db.execute("SELECT count(*) FROM documents").fetchone() == (0,)
             db.execute("UPDATE embeddings SET file=?, offset=? WHERE text_hash=?", (f2, o2, h1))
             db.execute("UPDATE embeddings SET file=?, offset=? WHERE text_hash=?", (f1, o1, h2))
 

@@ -66,9 +66,9 @@ CREATE TABLE IF NOT EXISTS quarantine(
   source TEXT NOT NULL, partition TEXT NOT NULL, page TEXT NOT NULL, position INTEGER NOT NULL,
   id TEXT NOT NULL, reason TEXT NOT NULL,
   PRIMARY KEY(source, partition, page, position)) WITHOUT ROWID;
--- A vector as embedded is in vectors/<file>.vec at offset, size bytes (vector_files.hpp) and its row
--- holds an empty `vector`; one compacted by gc (half precision), or cached before the files, is
--- the row's `vector` itself (file 0). A rowid table (its key in an index of its own): rows of
+-- A vector is in vectors/<file>.vec at offset, size bytes (vector_files.hpp): float32 as embedded,
+-- or a half blob once gc compacted it; its row holds an empty `vector`. One cached before the
+-- files is the row's `vector` itself (file 0). A rowid table (its key in an index of its own): rows of
 -- kilobytes in a WITHOUT ROWID b-tree under random keys cost splits and rewrites of whole pages.
 CREATE TABLE IF NOT EXISTS embeddings(
   embedder TEXT NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL,
@@ -282,12 +282,20 @@ std::optional<std::vector<float>> ledger::cached_vector(sql::statement& st, int 
   const std::int64_t file = st.column_int(first + 1);
   const std::int64_t offset = st.column_int(first + 2);
   const std::int64_t size = st.column_int(first + 3);
-  if (file <= 0 || offset < 0 || size <= 0 || size % static_cast<std::int64_t>(sizeof(float)) != 0)
-    return std::nullopt;
-  std::vector<float> v(static_cast<std::size_t>(size) / sizeof(float));
-  if (!files_->read(file, offset, v.data(), static_cast<std::size_t>(size)) ||
-      ledger_detail::vector_checksum(text_hash, v.data(), static_cast<std::size_t>(size)) !=
-          st.column_int(first + 4))
+  if (file <= 0 || offset < 0 || size <= 0) return std::nullopt;
+  const auto bytes = static_cast<std::size_t>(size);
+  const std::int64_t checksum = st.column_int(first + 4);
+  if (bytes % 2 == 1) {  // compacted by gc: a half blob (half_vectors.hpp), odd-sized
+    std::string half(bytes, '\0');
+    if (!files_->read(file, offset, half.data(), bytes) ||
+        ledger_detail::vector_checksum(text_hash, half.data(), bytes) != checksum)
+      return std::nullopt;
+    return ledger_detail::from_half_blob(half);
+  }
+  if (bytes % sizeof(float) != 0) return std::nullopt;
+  std::vector<float> v(bytes / sizeof(float));
+  if (!files_->read(file, offset, v.data(), bytes) ||
+      ledger_detail::vector_checksum(text_hash, v.data(), bytes) != checksum)
     return std::nullopt;  // lost with a power loss, or removed: embedded again
   return v;
 }

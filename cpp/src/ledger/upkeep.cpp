@@ -136,25 +136,30 @@ void ledger::forget_verified(std::int64_t sink_key) {
 }
 
 std::int64_t ledger::compact_embedding_cache() {
+  // The vectors still in float32 (in a file, or a row's blob of a multiple of 4 bytes) are written
+  // in half precision to a new file and their rows pointed there; a half blob is odd-sized, so the
+  // scan never takes one twice. The files that held them are removed once no row needs them.
+  files_->start_new_file();
   sql::transaction tx(db_);
-  // The vectors still in float32 (in a file, or a row's blob of a multiple of 4 bytes) become the
-  // row's own blob in half precision; a row rewritten is odd-sized, so the scan never takes it twice.
   auto read = db_.prepare(
       "SELECT embedder, text_hash, vector, file, offset, size, checksum FROM embeddings"
-      " WHERE length(vector) % 4 = 0 ORDER BY file, offset");
+      " WHERE length(vector) % 4 = 0 AND size % 4 = 0 ORDER BY file, offset");
   auto write = db_.prepare(
-      "UPDATE embeddings SET vector=?, file=0, offset=0, size=0, checksum=0 WHERE embedder=? AND text_hash=?");
+      "UPDATE embeddings SET vector=x'', file=?, offset=?, size=?, checksum=? WHERE embedder=? AND text_hash=?");
   auto drop = db_.prepare("DELETE FROM embeddings WHERE embedder=? AND text_hash=?");
   std::int64_t n = 0;
   while (read.step()) {
-    const auto v = cached_vector(read, 2, read.column_text(1));
+    const std::string_view text_hash = read.column_text(1);
+    const auto v = cached_vector(read, 2, text_hash);
     if (!v) {  // its file bytes are lost: the row points at nothing
-      drop.bind(1, read.column_text(0)).bind(2, read.column_text(1)).run();
+      drop.bind(1, read.column_text(0)).bind(2, text_hash).run();
       continue;
     }
-    const std::string half = ledger_detail::to_half_blob(v->data(), v->size());
-    write.bind_blob(1, half.data(), half.size()).bind(2, read.column_text(0)).bind(3, read.column_text(1));
-    write.run();
+    std::string half = ledger_detail::to_half_blob(v->data(), v->size());
+    const auto [file, at] = files_->append({iovec{half.data(), half.size()}});
+    write.bind(1, file).bind(2, at).bind(3, static_cast<std::int64_t>(half.size()));
+    write.bind(4, ledger_detail::vector_checksum(text_hash, half.data(), half.size()));
+    write.bind(5, read.column_text(0)).bind(6, text_hash).run();
     ++n;
   }
   tx.commit();

@@ -66,6 +66,14 @@ void vector_files::close_all() {
   read_fds_.clear();
 }
 
+void vector_files::start_new_file() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (append_fd_ >= 0) ::close(append_fd_);
+  append_fd_ = -1;
+  append_file_ = 0;
+  append_at_ = 0;
+}
+
 std::pair<std::int64_t, std::int64_t> vector_files::append(const std::vector<iovec>& pieces) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (append_fd_ < 0) {

@@ -36,6 +36,8 @@ class vector_files {
   // Appends the pieces, in order, to this writer's file (made on first use); returns the file's
   // number and the offset of the first piece's first byte. Throws io_error.
   std::pair<std::int64_t, std::int64_t> append(const std::vector<iovec>& pieces);
+  // The next append starts a new file (gc's compaction, so the files it empties can be removed).
+  void start_new_file();
   // Reads `size` bytes at `offset` of file `file` into `out`; false when the file or the bytes are
   // not there (removed, cut short).
   bool read(std::int64_t file, std::int64_t offset, void* out, std::size_t size);

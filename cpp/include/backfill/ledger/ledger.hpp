@@ -167,9 +167,9 @@ class ledger {
   void set_sink_baseline(std::string_view sink, std::int64_t count);
 
   // --- embedding cache --------------------------------------------------------------------
-  // A vector as embedded is kept in a file under vectors/ beside the ledger (vector_files.hpp), its
-  // row in `embeddings` says where; one compacted by gc is kept in the row itself (half precision),
-  // a heal copy in heal_groups. A vector whose file bytes are gone or fail their checksum (a power
+  // A cached vector is kept in a file under vectors/ beside the ledger (vector_files.hpp), as
+  // embedded or compacted by gc (half precision); its row in `embeddings` says where. A heal copy is
+  // kept in heal_groups. A vector whose file bytes are gone or fail their checksum (a power
   // loss) is not found, and its text is embedded again.
   // The vector cached for a text: as embedded (or compacted by gc), else its heal copy.
   std::optional<std::vector<float>> cached_embedding(std::string_view embedder, std::string_view text_hash);
@@ -192,8 +192,8 @@ class ledger {
   std::int64_t remove_unreferenced_vector_files();
   // Forgets every cached embedding and heal copy; returns how many there were.
   std::int64_t clear_embedding_cache();
-  // Rewrites the cached vectors still in float32 in half precision (half the bytes; cached_embedding
-  // reads both); returns how many. For vectors the sink holds and verified, kept for reuse.
+  // Rewrites the cached vectors still in float32 in half precision, into a new vector file (half the
+  // bytes; cached_embedding reads both); returns how many. For vectors the sink holds and verified, kept for reuse.
   std::int64_t compact_embedding_cache();
   // Replaces every cached vector by its heal copy (one byte a component; half_vectors.hpp) in one
   // transaction; returns how many. For vectors the sink holds and a full verification saw: the copy
