@@ -279,7 +279,8 @@ TEST_F(Ledger, EachConnectionAppendsItsCallsToAFileOfItsOwnAndEveryRowFindsItsOw
   ledger second(ledger_path());  // the ingest's cache connection beside the pipeline's
   std::vector<std::pair<std::string, std::vector<float>>> first_call, second_call, third_call;
   for (int i = 0; i < 300; ++i) first_call.emplace_back("a" + std::to_string(i), numbered(48, float(i)));
-  for (int i = 0; i < 5; ++i) second_call.emplace_back("b" + std::to_string(i), numbered(16, 1000.0f + float(i)));
+  for (int i = 0; i < 5; ++i)
+    second_call.emplace_back("b" + std::to_string(i), numbered(16, 1000.0f + float(i)));
   for (int i = 0; i < 7; ++i) third_call.emplace_back("c" + std::to_string(i), numbered(48, -float(i)));
   book_->store_embeddings("e", first_call);
   second.store_embeddings("e", second_call);
@@ -291,7 +292,8 @@ TEST_F(Ledger, EachConnectionAppendsItsCallsToAFileOfItsOwnAndEveryRowFindsItsOw
       EXPECT_EQ(second.cached_embedding("e", h), v) << h;
     }
   // The rows hold where the vectors are, not the vectors.
-  auto rows = book_->db().prepare("SELECT count(*), sum(length(vector)), count(DISTINCT file) FROM embeddings");
+  auto rows =
+      book_->db().prepare("SELECT count(*), sum(length(vector)), count(DISTINCT file) FROM embeddings");
   ASSERT_TRUE(rows.step());
   EXPECT_EQ(rows.column_int(0), 312);
   EXPECT_EQ(rows.column_int(1), 0);
@@ -307,11 +309,13 @@ TEST_F(Ledger, EachConnectionAppendsItsCallsToAFileOfItsOwnAndEveryRowFindsItsOw
 }
 
 TEST_F(Ledger, AVectorWhoseBytesAreAlteredMovedOrGoneIsNotFoundRatherThanWrong) {
-  book_->store_embeddings("e", {{"h1", numbered(32, 1.0f)}, {"h2", numbered(32, 2.0f)}, {"h3", numbered(32, 3.0f)}});
+  book_->store_embeddings(
+      "e", {{"h1", numbered(32, 1.0f)}, {"h2", numbered(32, 2.0f)}, {"h3", numbered(32, 3.0f)}});
   // A row pointing at another text's bytes (as a misattributed offset would): the checksum is
   // seeded with the text's hash, so the other vector is not taken for it.
   book_->db().exec(
-      "UPDATE embeddings SET offset=(SELECT offset FROM embeddings WHERE text_hash='h2') WHERE text_hash='h1'");
+      "UPDATE embeddings SET offset=(SELECT offset FROM embeddings WHERE text_hash='h2') WHERE "
+      "text_hash='h1'");
   EXPECT_FALSE(book_->cached_embedding("e", "h1").has_value());
   EXPECT_EQ(book_->cached_embedding("e", "h2"), numbered(32, 2.0f));
   // A byte changed in the file (a power loss's torn write): not found, embedded again.
@@ -589,5 +593,5 @@ TEST_F(Ledger, TheEmbeddingCacheIsARowidTableWhoseKeyIndexAndFilesCountInItsSize
   ASSERT_TRUE(pages.step());
   EXPECT_EQ(book_->cached_embedding_bytes(), pages.column_int(0) + book_->vector_file_bytes());
   EXPECT_EQ(book_->vector_file_bytes(), 50 * 1536 * 4);  // the vectors, side by side in one file
-  EXPECT_LT(pages.column_int(0), 50 * 1536 * 4 / 10);     // the rows say only where they are
+  EXPECT_LT(pages.column_int(0), 50 * 1536 * 4 / 10);    // the rows say only where they are
 }

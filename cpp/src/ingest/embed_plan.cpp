@@ -35,7 +35,7 @@ void embed_planner::remember(const std::string& text_hash, const std::shared_ptr
 std::vector<embed_job> embed_planner::plan(const std::shared_ptr<batch>& owner, std::int64_t& cache_hits) {
   batch& b = *owner;
   std::vector<embed_job> jobs;
-  sql::read_snapshot snapshot(cache_.db());  // the cache lookups of the whole batch under one lock
+  sql::read_snapshot snapshot(cache_.db());           // the cache lookups of the whole batch under one lock
   const bool heal_copies = cache_.has_heal_copies();  // none before a verified run: one lookup a text
   for (auto& d : b.docs) {
     for (auto& pc : d.chunks) {

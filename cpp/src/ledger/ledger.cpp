@@ -84,7 +84,8 @@ CREATE TABLE IF NOT EXISTS heal_copies(
 }  // namespace
 
 ledger::ledger(const std::filesystem::path& path)
-    : db_(path, "ledger"), files_(std::make_unique<ledger_detail::vector_files>(path.parent_path() / "vectors")) {
+    : db_(path, "ledger"),
+      files_(std::make_unique<ledger_detail::vector_files>(path.parent_path() / "vectors")) {
   // A ledger of schema 1 keyed its per-sink rows by the sink's identity (a URL and a namespace,
   // repeated in every row); it is rewritten with integer ids (ledger/sink_ids.cpp) before anything else.
   db_.exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");

@@ -145,7 +145,8 @@ std::int64_t ledger::compact_embedding_cache() {
       "SELECT embedder, text_hash, vector, file, offset, size, checksum FROM embeddings"
       " WHERE length(vector) % 4 = 0 AND size % 4 = 0 ORDER BY file, offset");
   auto write = db_.prepare(
-      "UPDATE embeddings SET vector=x'', file=?, offset=?, size=?, checksum=? WHERE embedder=? AND text_hash=?");
+      "UPDATE embeddings SET vector=x'', file=?, offset=?, size=?, checksum=? WHERE embedder=? AND "
+      "text_hash=?");
   auto drop = db_.prepare("DELETE FROM embeddings WHERE embedder=? AND text_hash=?");
   std::int64_t n = 0;
   while (read.step()) {

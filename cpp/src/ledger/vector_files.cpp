@@ -48,8 +48,7 @@ void for_each_vector_file(const fs::path& dir, Fn&& fn) {
 }  // namespace
 
 std::int64_t vector_checksum(std::string_view text_hash, const void* bytes, std::size_t size) noexcept {
-  const std::uint64_t h =
-      hash64(std::string_view(static_cast<const char*>(bytes), size), hash64(text_hash));
+  const std::uint64_t h = hash64(std::string_view(static_cast<const char*>(bytes), size), hash64(text_hash));
   std::int64_t out;
   std::memcpy(&out, &h, sizeof out);
   return out;
@@ -82,7 +81,8 @@ std::pair<std::int64_t, std::int64_t> vector_files::append(const std::vector<iov
     for_each_vector_file(dir_, [&](std::int64_t k, const fs::path&) { n = std::max(n, k); });
     for (;;) {  // another writer may take the same number first: O_EXCL tells, the next one is tried
       const fs::path p = file_path(dir_, ++n);
-      const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, private_file_mode);
+      const int fd =
+          ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, private_file_mode);
       if (fd >= 0) {
         append_fd_ = fd;
         append_file_ = n;
@@ -97,8 +97,9 @@ std::pair<std::int64_t, std::int64_t> vector_files::append(const std::vector<iov
   std::size_t skip = 0;  // bytes of pieces[i] already written
   while (i < pieces.size()) {
     // At most IOV_MAX pieces a call; the first one resumes where a short write stopped.
-    std::vector<iovec> batch(pieces.begin() + static_cast<std::ptrdiff_t>(i),
-                             pieces.begin() + static_cast<std::ptrdiff_t>(std::min(pieces.size(), i + IOV_MAX)));
+    std::vector<iovec> batch(
+        pieces.begin() + static_cast<std::ptrdiff_t>(i),
+        pieces.begin() + static_cast<std::ptrdiff_t>(std::min(pieces.size(), i + IOV_MAX)));
     batch.front().iov_base = static_cast<char*>(batch.front().iov_base) + skip;
     batch.front().iov_len -= skip;
     const ssize_t wrote = ::pwritev(append_fd_, batch.data(), static_cast<int>(batch.size()), append_at_);

@@ -42,7 +42,8 @@ workdir_usage measure_workdir(const fs::path& workdir, ledger& book) {
   for (const char* name : ledger_files) state += size_of(workdir / name);
   // The cache: its tables' pages in state.sqlite and its vector files beside it (vectors/).
   const std::int64_t files = book.vector_file_bytes();
-  const std::int64_t in_ledger = std::min(state, std::max<std::int64_t>(0, book.cached_embedding_bytes() - files));
+  const std::int64_t in_ledger =
+      std::min(state, std::max<std::int64_t>(0, book.cached_embedding_bytes() - files));
   u.cache = in_ledger + files;
   u.ledger = state - in_ledger;
   u.other = std::max<std::int64_t>(0, u.total - u.journal - state - files);

@@ -193,7 +193,8 @@ class ledger {
   // Forgets every cached embedding and heal copy; returns how many there were.
   std::int64_t clear_embedding_cache();
   // Rewrites the cached vectors still in float32 in half precision, into a new vector file (half the
-  // bytes; cached_embedding reads both); returns how many. For vectors the sink holds and verified, kept for reuse.
+  // bytes; cached_embedding reads both); returns how many. For vectors the sink holds and verified, kept for
+  // reuse.
   std::int64_t compact_embedding_cache();
   // Replaces every cached vector by its heal copy (one byte a component; half_vectors.hpp) in one
   // transaction; returns how many. For vectors the sink holds and a full verification saw: the copy
