@@ -548,7 +548,7 @@ class GcReport(Report):
 
     def __str__(self) -> str:
         lines = [f"gc: freed {_bytes(self.freed)}: {self.embeddings_removed} cached embeddings and "
-                 f"{self.orphan_files_removed} orphan journal files removed, {self.embeddings_compacted} "
+                 f"{self.orphan_files_removed} orphan files removed, {self.embeddings_compacted} "
                  "cached embeddings kept in half precision",
                  f"  before: {self.before}", f"  after:  {self.after}"]
         if self.cache_kept:

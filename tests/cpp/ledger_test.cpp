@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -258,6 +259,145 @@ TEST_F(Ledger, TwoConnectionsToOneFileSeeEachOthersCommits) {
   EXPECT_TRUE(book_->cached_embedding("e", "h").has_value());
 }
 
+namespace {
+std::vector<float> numbered(std::size_t n, float base) {
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = base + static_cast<float>(i) * 0.001f;
+  return v;
+}
+std::vector<fs::path> vector_files_in(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir / "vectors", ec), end; !ec && it != end; it.increment(ec))
+    out.push_back(it->path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+}  // namespace
+
+TEST_F(Ledger, EachConnectionAppendsItsCallsToAFileOfItsOwnAndEveryRowFindsItsOwnVector) {
+  ledger second(ledger_path());  // the ingest's cache connection beside the pipeline's
+  std::vector<std::pair<std::string, std::vector<float>>> first_call, second_call, third_call;
+  for (int i = 0; i < 300; ++i) first_call.emplace_back("a" + std::to_string(i), numbered(48, float(i)));
+  for (int i = 0; i < 5; ++i)
+    second_call.emplace_back("b" + std::to_string(i), numbered(16, 1000.0f + float(i)));
+  for (int i = 0; i < 7; ++i) third_call.emplace_back("c" + std::to_string(i), numbered(48, -float(i)));
+  book_->store_embeddings("e", first_call);
+  second.store_embeddings("e", second_call);
+  book_->store_embeddings("e", third_call);  // after the first call's vectors in the same file
+  EXPECT_EQ(vector_files_in(dir_).size(), 2u);
+  for (const auto* call : {&first_call, &second_call, &third_call})
+    for (const auto& [h, v] : *call) {
+      EXPECT_EQ(book_->cached_embedding("e", h), v) << h;
+      EXPECT_EQ(second.cached_embedding("e", h), v) << h;
+    }
+  // The rows hold where the vectors are, not the vectors.
+  auto rows =
+      book_->db().prepare("SELECT count(*), sum(length(vector)), count(DISTINCT file) FROM embeddings");
+  ASSERT_TRUE(rows.step());
+  EXPECT_EQ(rows.column_int(0), 312);
+  EXPECT_EQ(rows.column_int(1), 0);
+  EXPECT_EQ(rows.column_int(2), 2);
+  rows.reset();
+  EXPECT_GE(book_->vector_file_bytes(), (300 * 48 + 5 * 16 + 7 * 48) * 4);
+  EXPECT_GE(book_->cached_embedding_bytes(), book_->vector_file_bytes());
+  reopen_ledger();
+  EXPECT_EQ(book_->cached_embedding("e", "a299"), first_call[299].second);
+  book_->store_embeddings("e", {{"d", {1.0f}}});  // a new connection starts a file of its own
+  EXPECT_EQ(vector_files_in(dir_).size(), 3u);
+  EXPECT_EQ(book_->cached_embedding("e", "d"), std::vector<float>{1.0f});
+}
+
+TEST_F(Ledger, AVectorWhoseBytesAreAlteredMovedOrGoneIsNotFoundRatherThanWrong) {
+  book_->store_embeddings(
+      "e", {{"h1", numbered(32, 1.0f)}, {"h2", numbered(32, 2.0f)}, {"h3", numbered(32, 3.0f)}});
+  // A row pointing at another text's bytes (as a misattributed offset would): the checksum is
+  // seeded with the text's hash, so the other vector is not taken for it.
+  book_->db().exec(
+      "UPDATE embeddings SET offset=(SELECT offset FROM embeddings WHERE text_hash='h2') WHERE "
+      "text_hash='h1'");
+  EXPECT_FALSE(book_->cached_embedding("e", "h1").has_value());
+  EXPECT_EQ(book_->cached_embedding("e", "h2"), numbered(32, 2.0f));
+  // A byte changed in the file (a power loss's torn write): not found, embedded again.
+  const auto files = vector_files_in(dir_);
+  ASSERT_EQ(files.size(), 1u);
+  {
+    std::fstream f(files[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(2 * 32 * 4 + 5);
+    f.put('\x7f');
+  }
+  EXPECT_FALSE(book_->cached_embedding("e", "h3").has_value());
+  // The file cut short, then gone.
+  fs::resize_file(files[0], 32 * 4 + 8);
+  EXPECT_FALSE(book_->cached_embedding("e", "h2").has_value());
+  reopen_ledger();  // no file handle kept open
+  fs::remove(files[0]);
+  EXPECT_FALSE(book_->cached_embedding("e", "h2").has_value());
+  // Stored again (its text embedded again): found, from a new file.
+  book_->store_embeddings("e", {{"h2", numbered(32, 2.0f)}});
+  EXPECT_EQ(book_->cached_embedding("e", "h2"), numbered(32, 2.0f));
+}
+
+TEST_F(Ledger, EvictionAndGcRemoveTheVectorFilesNoRowNeeds) {
+  book_->store_embeddings("e", {{"h1", numbered(64, 1.0f)}, {"h2", numbered(64, 2.0f)}});
+  {
+    ledger other(ledger_path());
+    other.store_embeddings("e", {{"h3", numbered(64, 3.0f)}});
+  }
+  // What a killed run appended and never recorded.
+  { std::ofstream(dir_ / "vectors" / "99.vec") << "unrecorded"; }
+  EXPECT_EQ(vector_files_in(dir_).size(), 3u);
+  EXPECT_EQ(book_->remove_unreferenced_vector_files(), 1);
+  EXPECT_EQ(vector_files_in(dir_).size(), 2u);
+  // gc with keep_embeddings: half precision in a file of its own, the float32 files removed.
+  EXPECT_EQ(book_->compact_embedding_cache(), 3);
+  EXPECT_EQ(vector_files_in(dir_).size(), 1u);
+  EXPECT_EQ(book_->vector_file_bytes(), 3 * (64 * 2 + 1));
+  EXPECT_EQ(book_->compact_embedding_cache(), 0);  // nothing left in float32
+  auto h3 = book_->cached_embedding("e", "h3");
+  ASSERT_TRUE(h3.has_value());
+  EXPECT_NEAR((*h3)[10], numbered(64, 3.0f)[10], 1e-2);
+  // After a verified run: heal copies, no files.
+  book_->store_embeddings("e", {{"h4", numbered(64, 4.0f)}});
+  EXPECT_EQ(vector_files_in(dir_).size(), 2u);
+  EXPECT_EQ(book_->keep_heal_copies(), 4);
+  EXPECT_TRUE(vector_files_in(dir_).empty());
+  EXPECT_TRUE(book_->has_heal_copies());
+  auto h4 = book_->cached_embedding("e", "h4");
+  ASSERT_TRUE(h4.has_value());
+  EXPECT_NEAR((*h4)[10], numbered(64, 4.0f)[10], 0.05);
+  // The writer's file was removed: its next call starts another.
+  book_->store_embeddings("e", {{"h5", numbered(64, 5.0f)}});
+  EXPECT_EQ(book_->cached_embedding("e", "h5"), numbered(64, 5.0f));
+  EXPECT_EQ(book_->clear_embedding_cache(), 5);
+  EXPECT_TRUE(vector_files_in(dir_).empty());
+  EXPECT_FALSE(book_->has_heal_copies());
+}
+
+TEST_F(Ledger, ACacheWrittenBeforeTheVectorFilesIsStillRead) {
+  book_.reset();
+  fs::remove(ledger_path());
+  const std::vector<float> v = {0.25f, -1.5f, 3.0f};
+  {
+    sql::database old(ledger_path(), "schema 2 ledger");
+    old.exec(
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES('schema_version', '2');"
+        "CREATE TABLE embeddings(embedder TEXT NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL,"
+        " PRIMARY KEY(embedder, text_hash))");
+    auto st = old.prepare("INSERT INTO embeddings VALUES('e', 'old', ?)");
+    st.bind_blob(1, v.data(), v.size() * sizeof(float)).run();
+  }
+  reopen_ledger();
+  EXPECT_EQ(book_->get_meta("schema_version"), std::to_string(ledger::schema_version));
+  EXPECT_EQ(book_->cached_embedding("e", "old"), v);
+  book_->store_embeddings("e", {{"new", {1.0f, 2.0f, 3.0f}}});
+  EXPECT_EQ(book_->cached_embedding("e", "new"), (std::vector<float>{1.0f, 2.0f, 3.0f}));
+  EXPECT_EQ(book_->cached_embedding_count("e"), 2);
+  EXPECT_EQ(book_->keep_heal_copies(), 2);
+  EXPECT_TRUE(book_->cached_embedding("e", "old").has_value());
+}
+
 TEST_F(Ledger, ALedgerFromANewerBackfillIsRefusedAndAnOlderOneGainsTheWatermark) {
   book_->set_meta("schema_version", std::to_string(ledger::schema_version + 1));
   book_.reset();
@@ -338,7 +478,7 @@ TEST_F(Ledger, ASchema1LedgerIsRewrittenWithSinkIdsAndKeepsEveryRow) {
         "INSERT INTO unsent VALUES('pc:a#n','d2#0','d2','too large');");
   }
   reopen_ledger();
-  EXPECT_EQ(book_->get_meta("schema_version"), "2");
+  EXPECT_EQ(book_->get_meta("schema_version"), std::to_string(ledger::schema_version));
   EXPECT_EQ(book_->document_count("pc:a#n"), 1);
   EXPECT_EQ(book_->pending_document_count("pc:a#n"), 1);
   EXPECT_EQ(book_->live_chunk_count("pc:a#n"), 2);
@@ -429,15 +569,16 @@ TEST_F(Ledger, TheCacheCompactedToHalfPrecisionReadsBackWithinItsPrecision) {
   EXPECT_NEAR((*back)[4], 1e-6f, 1e-7f);  // a subnormal half
   EXPECT_NEAR((*back)[5], -2.5e-3f, 2e-6f);
   EXPECT_EQ((*back)[6], 65504.0f);  // beyond half's range: saturated, not infinite
-  auto st = book_->db().prepare("SELECT length(vector) FROM embeddings");
+  auto st = book_->db().prepare("SELECT size FROM embeddings");
   ASSERT_TRUE(st.step());
   EXPECT_EQ(st.column_int(0), static_cast<std::int64_t>(2 * v.size() + 1));
+  EXPECT_EQ(book_->vector_file_bytes(), static_cast<std::int64_t>(2 * v.size() + 1));
   EXPECT_GT(before, 0);
 }
 
 // Vectors are kilobytes: the cache keeps them in a rowid table (appended, not split into a b-tree
 // under random keys), and the workdir's size by part counts the index of its keys too.
-TEST_F(Ledger, TheEmbeddingCacheIsARowidTableWhoseKeyIndexCountsInItsSize) {
+TEST_F(Ledger, TheEmbeddingCacheIsARowidTableWhoseKeyIndexAndFilesCountInItsSize) {
   std::vector<std::pair<std::string, std::vector<float>>> vectors;
   for (int i = 0; i < 50; ++i)
     vectors.push_back({"hash-" + std::to_string(i), std::vector<float>(1536, 0.25f)});
@@ -450,6 +591,7 @@ TEST_F(Ledger, TheEmbeddingCacheIsARowidTableWhoseKeyIndexCountsInItsSize) {
       "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN ('embeddings', "
       "'sqlite_autoindex_embeddings_1', 'heal_copies', 'heal_groups')");
   ASSERT_TRUE(pages.step());
-  EXPECT_EQ(book_->cached_embedding_bytes(), pages.column_int(0));
-  EXPECT_GT(pages.column_int(0), 50 * 1536 * 4);
+  EXPECT_EQ(book_->cached_embedding_bytes(), pages.column_int(0) + book_->vector_file_bytes());
+  EXPECT_EQ(book_->vector_file_bytes(), 50 * 1536 * 4);  // the vectors, side by side in one file
+  EXPECT_LT(pages.column_int(0), 50 * 1536 * 4 / 10);    // the rows say only where they are
 }

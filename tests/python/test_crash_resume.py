@@ -221,3 +221,54 @@ def test_seeded_crash_suite(delete_workdir: bool, openai_fakes: Callable[..., Op
     figures = crash_suite(export, openai_fakes(), tmp, seed=15, delete_workdir=delete_workdir)
     print(f"crash suite ({'workdir deleted' if delete_workdir else 'workdir kept'}): {figures}")
     assert figures["kills"] >= KILLS and figures["exact"] == figures["episodes"]
+
+
+def cached_vector_rows(workdir: Path) -> list[tuple[str, int, int, int]]:
+    """(text hash, file, offset, size) of each vector the cache holds in its files."""
+    with ledger(workdir) as db:
+        return db.execute("SELECT text_hash, file, offset, size FROM embeddings WHERE file > 0"
+                          " ORDER BY file, offset").fetchall()
+
+
+@pytest.mark.parametrize("misplace", [False, True], ids=["as-written", "rows-swapped"])
+def test_vectors_cached_before_a_kill_are_reused_and_are_each_texts_own(
+        misplace: bool, openai_fakes: Callable[..., OpenAIFake], tmp_path: Path) -> None:
+    """Killed after embedding, before upserting: the rerun takes the cached vectors from their files
+    instead of embedding the texts again, and the index holds exactly what an uninterrupted run
+    writes. Rows pointing at each other's bytes (a misattributed vector) are not taken: those texts
+    are embedded again, and the index is still exact."""
+    fake = openai_fakes()
+    export = make_export(tmp_path / "export", channels=2, days=4, messages_per_day=6, seed=21)
+    env = {"OPENAI_API_KEY": OPENAI_KEY}
+    ref_config, _, ref_index = suite_config(tmp_path / "reference", export, fake)
+    before = fake.inputs
+    assert run_cli("run", str(ref_config), "--progress", "none", env=env).code == 0
+    reference, embedded_once = index_rows(ref_index), fake.inputs - before
+
+    config, workdir, index = suite_config(tmp_path / "killed", export, fake)
+    before = fake.inputs
+    # Swapped rows must be texts the rerun looks up: killed once the first batch is embedded, before
+    # any batch is written, no text belongs to a document already committed.
+    point = "ingest.batch_embedded=1:kill" if misplace else "ingest.batch_embedded=3:kill"
+    killed = run_cli("run", str(config), "--progress", "none", env={**env, "BACKFILL_FAILPOINTS": point})
+    assert killed.code == -signal.SIGKILL, f"the failpoint did not fire: {killed.code} {killed.err}"
+    rows = cached_vector_rows(workdir)
+    # Answers a kill cut off before their vectors were stored are not cached (embedded again).
+    assert 0 < len(rows) <= fake.inputs - before
+    assert all((workdir / "vectors" / f"{f}.vec").is_file() for _, f, _, _ in rows)
+    if misplace:
+        (h1, f1, o1, _), (h2, f2, o2, _) = rows[0], rows[-1]
+        with sqlite3.connect(workdir / "state.sqlite") as db:  # conftest's ledger() opens it read-only
+            assert db.execute("SELECT count(*) FROM documents").fetchone() == (0,)
+            db.execute("UPDATE embeddings SET file=?, offset=? WHERE text_hash=?", (f2, o2, h1))
+            db.execute("UPDATE embeddings SET file=?, offset=? WHERE text_hash=?", (f1, o1, h2))
+
+    before = fake.inputs
+    r = run_cli("run", str(config), "--progress", "none", "--json", env=env)
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["verify"]["ok"] is True
+    assert index_rows(index) == reference  # the exact ids, metadata and vectors
+    # Each cached vector reused; only the two swapped ones embedded again.
+    assert fake.inputs - before == embedded_once - len(rows) + (2 if misplace else 0)
+    # The verified run keeps heal copies in the ledger, and no vector files.
+    assert not list((workdir / "vectors").glob("*.vec"))

@@ -12,6 +12,7 @@
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/padded_json.hpp"
+#include "backfill/core/parser_pool.hpp"
 #include "backfill/embed/openai.hpp"
 #include "backfill/http/scrub.hpp"
 
@@ -85,9 +86,11 @@ std::optional<std::vector<float>> decode_float32(std::string_view base64) {
 }
 
 parsed parse_response(const std::string& body, std::size_t n, int dimension, std::string_view where) {
-  simdjson::dom::parser parser;
+  // A parser from the shared pool: its buffers, already sized and touched by earlier answers or
+  // pages, are reused instead of a fresh parser's being allocated and faulted in for every answer.
+  const json::parser_lease parser;
   simdjson::dom::element root;
-  const simdjson::error_code err = json::parse_padded(parser, body, root);
+  const simdjson::error_code err = json::parse_padded(*parser, body, root);
   if (err)
     throw embed_error(fmt::format("{}: the answer is not JSON ({}): {}", where, simdjson::error_message(err),
                                   http::excerpt(body, 200)));

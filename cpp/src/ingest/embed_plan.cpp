@@ -35,7 +35,8 @@ void embed_planner::remember(const std::string& text_hash, const std::shared_ptr
 std::vector<embed_job> embed_planner::plan(const std::shared_ptr<batch>& owner, std::int64_t& cache_hits) {
   batch& b = *owner;
   std::vector<embed_job> jobs;
-  sql::read_snapshot snapshot(cache_.db());  // the cache lookups of the whole batch under one lock
+  sql::read_snapshot snapshot(cache_.db());           // the cache lookups of the whole batch under one lock
+  const bool heal_copies = cache_.has_heal_copies();  // none before a verified run: one lookup a text
   for (auto& d : b.docs) {
     for (auto& pc : d.chunks) {
       const std::string& h = pc.c.text_hash;
@@ -53,7 +54,7 @@ std::vector<embed_job> embed_planner::plan(const std::shared_ptr<batch>& owner, 
       }
       auto slot = std::make_shared<vector_slot>();
       auto cached = cache_.whole_embedding(embedder_id_, h);
-      if (!cached && (cached = cache_.heal_copy(embedder_id_, h))) slot->from_heal_copy = true;
+      if (!cached && heal_copies && (cached = cache_.heal_copy(embedder_id_, h))) slot->from_heal_copy = true;
       if (cached) {
         slot->values = std::move(*cached);
         b.slots.push_back(std::move(slot));

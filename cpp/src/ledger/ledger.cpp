@@ -12,6 +12,7 @@
 #include "backfill/core/errors.hpp"
 #include "half_vectors.hpp"
 #include "value_for.hpp"
+#include "vector_files.hpp"
 
 namespace backfill {
 
@@ -65,10 +66,14 @@ CREATE TABLE IF NOT EXISTS quarantine(
   source TEXT NOT NULL, partition TEXT NOT NULL, page TEXT NOT NULL, position INTEGER NOT NULL,
   id TEXT NOT NULL, reason TEXT NOT NULL,
   PRIMARY KEY(source, partition, page, position)) WITHOUT ROWID;
--- A rowid table (its key in an index of its own): a vector is kilobytes, and rows that large in a
--- WITHOUT ROWID b-tree under random keys cost splits and rewrites of whole pages for every insert.
+-- A vector is in vectors/<file>.vec at offset, size bytes (vector_files.hpp): float32 as embedded,
+-- or a half blob once gc compacted it; its row holds an empty `vector`. One cached before the
+-- files is the row's `vector` itself (file 0). A rowid table (its key in an index of its own): rows of
+-- kilobytes in a WITHOUT ROWID b-tree under random keys cost splits and rewrites of whole pages.
 CREATE TABLE IF NOT EXISTS embeddings(
   embedder TEXT NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL,
+  file INTEGER NOT NULL DEFAULT 0, offset INTEGER NOT NULL DEFAULT 0, size INTEGER NOT NULL DEFAULT 0,
+  checksum INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(embedder, text_hash));
 CREATE TABLE IF NOT EXISTS heal_groups(id INTEGER PRIMARY KEY, copies BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS heal_copies(
@@ -78,7 +83,9 @@ CREATE TABLE IF NOT EXISTS heal_copies(
 
 }  // namespace
 
-ledger::ledger(const std::filesystem::path& path) : db_(path, "ledger") {
+ledger::ledger(const std::filesystem::path& path)
+    : db_(path, "ledger"),
+      files_(std::make_unique<ledger_detail::vector_files>(path.parent_path() / "vectors")) {
   // A ledger of schema 1 keyed its per-sink rows by the sink's identity (a URL and a namespace,
   // repeated in every row); it is rewritten with integer ids (ledger/sink_ids.cpp) before anything else.
   db_.exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
@@ -94,8 +101,21 @@ ledger::ledger(const std::filesystem::path& path) : db_(path, "ledger") {
   while (cols.step())
     if (cols.column_text(1) == "watermark") has_watermark = true;
   if (!has_watermark) db_.exec("ALTER TABLE partitions ADD COLUMN watermark TEXT NOT NULL DEFAULT ''");
+  // Ledgers written before the vector files kept every vector in its row: those rows stay readable.
+  bool has_vector_files = false;
+  auto cache_cols = db_.prepare("PRAGMA table_info(embeddings)");
+  while (cache_cols.step())
+    if (cache_cols.column_text(1) == "file") has_vector_files = true;
+  if (!has_vector_files) {
+    sql::transaction tx(db_);
+    for (const char* column : {"file", "offset", "size", "checksum"})
+      db_.exec(fmt::format("ALTER TABLE embeddings ADD COLUMN {} INTEGER NOT NULL DEFAULT 0", column));
+    tx.commit();
+  }
   if (v != std::to_string(schema_version)) set_meta("schema_version", std::to_string(schema_version));
 }
+
+ledger::~ledger() = default;
 
 std::optional<std::string> ledger::get_meta(std::string_view key) {
   return value_for<std::string>(db_, "SELECT value FROM meta WHERE key=?", key);
@@ -242,31 +262,72 @@ std::optional<std::vector<float>> ledger::cached_embedding(std::string_view embe
 
 std::optional<std::vector<float>> ledger::whole_embedding(std::string_view embedder,
                                                           std::string_view text_hash) {
-  auto& st = db_.cached("SELECT vector FROM embeddings WHERE embedder=? AND text_hash=?");
+  auto& st = db_.cached(
+      "SELECT vector, file, offset, size, checksum FROM embeddings WHERE embedder=? AND text_hash=?");
   st.bind(1, embedder).bind(2, text_hash);
-  if (!st.step()) {
-    st.reset();
-    return std::nullopt;
-  }
-  std::string_view blob = st.column_blob(0);
-  if (ledger_detail::is_half_blob(blob)) {  // compacted by `backfill gc --keep-embeddings`
-    auto v = ledger_detail::from_half_blob(blob);
-    st.reset();
+  std::optional<std::vector<float>> out;
+  if (st.step()) out = cached_vector(st, 0, text_hash);
+  st.reset();
+  return out;
+}
+
+std::optional<std::vector<float>> ledger::cached_vector(sql::statement& st, int first,
+                                                        std::string_view text_hash) {
+  std::string_view blob = st.column_blob(first);
+  if (ledger_detail::is_half_blob(blob)) return ledger_detail::from_half_blob(blob);  // compacted by gc
+  if (!blob.empty()) {  // a row written before the vector files
+    std::vector<float> v(blob.size() / sizeof(float));
+    std::memcpy(v.data(), blob.data(), v.size() * sizeof(float));
     return v;
   }
-  std::vector<float> v(blob.size() / sizeof(float));
-  std::memcpy(v.data(), blob.data(), v.size() * sizeof(float));
-  st.reset();
+  const std::int64_t file = st.column_int(first + 1);
+  const std::int64_t offset = st.column_int(first + 2);
+  const std::int64_t size = st.column_int(first + 3);
+  if (file <= 0 || offset < 0 || size <= 0) return std::nullopt;
+  const auto bytes = static_cast<std::size_t>(size);
+  const std::int64_t checksum = st.column_int(first + 4);
+  if (bytes % 2 == 1) {  // compacted by gc: a half blob (half_vectors.hpp), odd-sized
+    std::string half(bytes, '\0');
+    if (!files_->read(file, offset, half.data(), bytes) ||
+        ledger_detail::vector_checksum(text_hash, half.data(), bytes) != checksum)
+      return std::nullopt;
+    return ledger_detail::from_half_blob(half);
+  }
+  if (bytes % sizeof(float) != 0) return std::nullopt;
+  std::vector<float> v(bytes / sizeof(float));
+  if (!files_->read(file, offset, v.data(), bytes) ||
+      ledger_detail::vector_checksum(text_hash, v.data(), bytes) != checksum)
+    return std::nullopt;  // lost with a power loss, or removed: embedded again
   return v;
+}
+
+bool ledger::has_heal_copies() {
+  auto& st = db_.cached("SELECT EXISTS(SELECT 1 FROM heal_copies)");
+  const bool any = st.step() && st.column_int(0) != 0;
+  st.reset();
+  return any;
 }
 
 void ledger::store_embeddings(std::string_view embedder,
                               const std::vector<std::pair<std::string, std::vector<float>>>& vectors) {
+  if (vectors.empty()) return;
+  // The call's vectors side by side at the end of this connection's file, then their rows.
+  std::vector<iovec> pieces;
+  pieces.reserve(vectors.size());
+  for (const auto& [h, v] : vectors)
+    pieces.push_back({const_cast<float*>(v.data()), v.size() * sizeof(float)});
+  const auto [file, start] = files_->append(pieces);
   sql::transaction tx(db_);
-  auto st = db_.prepare("INSERT OR REPLACE INTO embeddings(embedder, text_hash, vector) VALUES(?,?,?)");
+  auto& st = db_.cached(
+      "INSERT OR REPLACE INTO embeddings(embedder, text_hash, vector, file, offset, size, checksum)"
+      " VALUES(?,?,x'',?,?,?,?)");
+  std::int64_t at = start;
   for (const auto& [h, v] : vectors) {
-    st.bind(1, embedder).bind(2, h).bind_blob(3, v.data(), v.size() * sizeof(float));
+    const std::size_t size = v.size() * sizeof(float);
+    st.bind(1, embedder).bind(2, h).bind(3, file).bind(4, at).bind(5, static_cast<std::int64_t>(size));
+    st.bind(6, ledger_detail::vector_checksum(h, v.data(), size));
     st.run();
+    at += static_cast<std::int64_t>(size);
   }
   tx.commit();
 }

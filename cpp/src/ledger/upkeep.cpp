@@ -2,17 +2,33 @@
 // or entirely by `backfill gc`), and what both ask before evicting (did a full verification pass, and
 // has nothing been written for the sink since?).
 #include <cstring>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
 #include "backfill/ledger/ledger.hpp"
 #include "half_vectors.hpp"
+#include "vector_files.hpp"
 
 namespace backfill {
 
+std::int64_t ledger::vector_file_bytes() { return files_->bytes(); }
+
+std::int64_t ledger::remove_unreferenced_vector_files() {
+  std::unordered_set<std::int64_t> used;
+  auto st = db_.prepare("SELECT DISTINCT file FROM embeddings WHERE file > 0");
+  while (st.step()) used.insert(st.column_int(0));
+  return files_->remove_except(used);
+}
+
 std::int64_t ledger::cached_embedding_bytes() {
+  const std::int64_t in_files = files_->bytes();
   auto rows = db_.prepare("SELECT EXISTS(SELECT 1 FROM embeddings) OR EXISTS(SELECT 1 FROM heal_copies)");
-  if (!rows.step() || rows.column_int(0) == 0) return 0;  // an empty table keeps only its root page
+  if (!rows.step() || rows.column_int(0) == 0) return in_files;  // an empty table keeps only its root page
+  return in_files + cached_embedding_bytes_in_ledger();
+}
+
+std::int64_t ledger::cached_embedding_bytes_in_ledger() {
   // dbstat is SQLite's page accounting (SQLITE_ENABLE_DBSTAT_VTAB, on in Debian's and most builds).
   try {
     auto st = db_.prepare(
@@ -37,6 +53,7 @@ std::int64_t ledger::clear_embedding_cache() {
   st.reset();
   db_.exec("DELETE FROM embeddings; DELETE FROM heal_copies; DELETE FROM heal_groups");
   tx.commit();
+  remove_unreferenced_vector_files();
   return n;
 }
 
@@ -45,9 +62,12 @@ std::int64_t ledger::clear_embedding_cache() {
 std::int64_t ledger::keep_heal_copies() {
   constexpr std::size_t group_bytes = 64 << 10;
   sql::transaction tx(db_);
+  // In file order, so the vector files are read front to back.
   auto read = db_.prepare(
-      "SELECT e.embedder, e.text_hash, e.vector FROM embeddings e WHERE NOT EXISTS"
-      " (SELECT 1 FROM heal_copies h WHERE h.embedder = e.embedder AND h.text_hash = e.text_hash)");
+      "SELECT e.embedder, e.text_hash, e.vector, e.file, e.offset, e.size, e.checksum FROM embeddings e"
+      " WHERE NOT EXISTS"
+      " (SELECT 1 FROM heal_copies h WHERE h.embedder = e.embedder AND h.text_hash = e.text_hash)"
+      " ORDER BY e.file, e.offset");
   auto last = db_.prepare("SELECT coalesce(max(id), 0) FROM heal_groups");
   std::int64_t id = last.step() ? last.column_int(0) : 0;
   last.reset();
@@ -71,16 +91,10 @@ std::int64_t ledger::keep_heal_copies() {
     in_group.clear();
   };
   std::int64_t n = 0;
-  std::vector<float> v;
   while (read.step()) {
-    std::string_view blob = read.column_blob(2);
-    if (ledger_detail::is_half_blob(blob)) {
-      v = ledger_detail::from_half_blob(blob);
-    } else {
-      v.resize(blob.size() / sizeof(float));
-      std::memcpy(v.data(), blob.data(), v.size() * sizeof(float));
-    }
-    const std::string copy = ledger_detail::to_byte_blob(v.data(), v.size());
+    const auto v = cached_vector(read, 2, read.column_text(1));
+    if (!v) continue;  // its file bytes are lost: nothing to keep
+    const std::string copy = ledger_detail::to_byte_blob(v->data(), v->size());
     in_group.push_back(
         {std::string(read.column_text(0)), std::string(read.column_text(1)), group.size(), copy.size()});
     group += copy;
@@ -90,6 +104,7 @@ std::int64_t ledger::keep_heal_copies() {
   write_group();
   db_.exec("DELETE FROM embeddings");
   tx.commit();
+  remove_unreferenced_vector_files();
   return n;
 }
 
@@ -121,23 +136,35 @@ void ledger::forget_verified(std::int64_t sink_key) {
 }
 
 std::int64_t ledger::compact_embedding_cache() {
+  // The vectors still in float32 (in a file, or a row's blob of a multiple of 4 bytes) are written
+  // in half precision to a new file and their rows pointed there; a half blob is odd-sized, so the
+  // scan never takes one twice. The files that held them are removed once no row needs them.
+  files_->start_new_file();
   sql::transaction tx(db_);
-  // The rows still in float32 (a multiple of 4 bytes); a row rewritten is odd-sized, so the scan
-  // never takes it twice.
-  auto read = db_.prepare("SELECT embedder, text_hash, vector FROM embeddings WHERE length(vector) % 4 = 0");
-  auto write = db_.prepare("UPDATE embeddings SET vector=? WHERE embedder=? AND text_hash=?");
+  auto read = db_.prepare(
+      "SELECT embedder, text_hash, vector, file, offset, size, checksum FROM embeddings"
+      " WHERE length(vector) % 4 = 0 AND size % 4 = 0 ORDER BY file, offset");
+  auto write = db_.prepare(
+      "UPDATE embeddings SET vector=x'', file=?, offset=?, size=?, checksum=? WHERE embedder=? AND "
+      "text_hash=?");
+  auto drop = db_.prepare("DELETE FROM embeddings WHERE embedder=? AND text_hash=?");
   std::int64_t n = 0;
-  std::vector<float> v;
   while (read.step()) {
-    std::string_view blob = read.column_blob(2);
-    v.resize(blob.size() / sizeof(float));
-    std::memcpy(v.data(), blob.data(), v.size() * sizeof(float));
-    const std::string half = ledger_detail::to_half_blob(v.data(), v.size());
-    write.bind_blob(1, half.data(), half.size()).bind(2, read.column_text(0)).bind(3, read.column_text(1));
-    write.run();
+    const std::string_view text_hash = read.column_text(1);
+    const auto v = cached_vector(read, 2, text_hash);
+    if (!v) {  // its file bytes are lost: the row points at nothing
+      drop.bind(1, read.column_text(0)).bind(2, text_hash).run();
+      continue;
+    }
+    std::string half = ledger_detail::to_half_blob(v->data(), v->size());
+    const auto [file, at] = files_->append({iovec{half.data(), half.size()}});
+    write.bind(1, file).bind(2, at).bind(3, static_cast<std::int64_t>(half.size()));
+    write.bind(4, ledger_detail::vector_checksum(text_hash, half.data(), half.size()));
+    write.bind(5, read.column_text(0)).bind(6, text_hash).run();
     ++n;
   }
   tx.commit();
+  remove_unreferenced_vector_files();
   return n;
 }
 

@@ -40,9 +40,13 @@ workdir_usage measure_workdir(const fs::path& workdir, ledger& book) {
   for_each_file(workdir / "journal", [&](const fs::path&, std::int64_t n) { u.journal += n; });
   std::int64_t state = 0;
   for (const char* name : ledger_files) state += size_of(workdir / name);
-  u.cache = std::min(state, book.cached_embedding_bytes());
-  u.ledger = state - u.cache;
-  u.other = std::max<std::int64_t>(0, u.total - u.journal - state);
+  // The cache: its tables' pages in state.sqlite and its vector files beside it (vectors/).
+  const std::int64_t files = book.vector_file_bytes();
+  const std::int64_t in_ledger =
+      std::min(state, std::max<std::int64_t>(0, book.cached_embedding_bytes() - files));
+  u.cache = in_ledger + files;
+  u.ledger = state - in_ledger;
+  u.other = std::max<std::int64_t>(0, u.total - u.journal - state - files);
   return u;
 }
 
@@ -101,6 +105,8 @@ gc_report pipeline::gc(bool keep_embeddings) {
     }
   }
   report.orphan_files_removed = remove_orphan_journal_files(options_.workdir, *ledger_);
+  // Vector files a killed run wrote and never recorded.
+  report.orphan_files_removed += ledger_->remove_unreferenced_vector_files();
   ledger_->compact();
   report.after = measure_workdir(options_.workdir, *ledger_);
   report.freed = report.before.total - report.after.total;

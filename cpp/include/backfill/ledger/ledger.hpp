@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -16,6 +17,10 @@
 #include "backfill/ledger/sqlite.hpp"
 
 namespace backfill {
+
+namespace ledger_detail {
+class vector_files;
+}
 
 struct partition_row {
   std::string source;
@@ -82,9 +87,13 @@ BACKFILL_FIELDS(quarantined_item, &s::partition, &s::page, &s::position, &s::id,
 class ledger {
  public:
   // 2: per-sink rows keyed by an integer id (sink_ids), no longer by the sink's identity.
-  static constexpr int schema_version = 2;
+  // 3: cached vectors in files under vectors/ (ledger/vector_files.hpp), their rows say where.
+  static constexpr int schema_version = 3;
 
   explicit ledger(const std::filesystem::path& path);
+  ~ledger();
+  ledger(const ledger&) = delete;
+  ledger& operator=(const ledger&) = delete;
 
   sql::database& db() noexcept { return db_; }
 
@@ -158,21 +167,34 @@ class ledger {
   void set_sink_baseline(std::string_view sink, std::int64_t count);
 
   // --- embedding cache --------------------------------------------------------------------
+  // A cached vector is kept in a file under vectors/ beside the ledger (vector_files.hpp), as
+  // embedded or compacted by gc (half precision); its row in `embeddings` says where. A heal copy is
+  // kept in heal_groups. A vector whose file bytes are gone or fail their checksum (a power
+  // loss) is not found, and its text is embedded again.
   // The vector cached for a text: as embedded (or compacted by gc), else its heal copy.
   std::optional<std::vector<float>> cached_embedding(std::string_view embedder, std::string_view text_hash);
   // The same, each from one place only: the cache as embedded, or the heal copies.
   std::optional<std::vector<float>> whole_embedding(std::string_view embedder, std::string_view text_hash);
   std::optional<std::vector<float>> heal_copy(std::string_view embedder, std::string_view text_hash);
+  // True when any heal copy is kept (a run before any verified one has none: no need to look).
+  bool has_heal_copies();
+  // Appends the vectors to this connection's vector file, then commits their rows in one transaction.
   void store_embeddings(std::string_view embedder,
                         const std::vector<std::pair<std::string, std::vector<float>>>& vectors);
   std::int64_t cached_embedding_count(std::string_view embedder);
   // The bytes the embedding cache takes in the ledger's file (SQLite's page accounting where it has
-  // the dbstat table, else the stored bytes of its rows).
+  // the dbstat table, else the stored bytes of its rows) and its vector files.
   std::int64_t cached_embedding_bytes();
+  // The vector files' part of that (files beside the ledger, not in it).
+  std::int64_t vector_file_bytes();
+  // Removes the vector files no row points at (what a killed run wrote and never committed, what
+  // eviction left); returns how many.
+  std::int64_t remove_unreferenced_vector_files();
   // Forgets every cached embedding and heal copy; returns how many there were.
   std::int64_t clear_embedding_cache();
-  // Rewrites the cached vectors still in float32 in half precision (half the bytes; cached_embedding
-  // reads both); returns how many. For vectors the sink holds and verified, kept for reuse.
+  // Rewrites the cached vectors still in float32 in half precision, into a new vector file (half the
+  // bytes; cached_embedding reads both); returns how many. For vectors the sink holds and verified, kept for
+  // reuse.
   std::int64_t compact_embedding_cache();
   // Replaces every cached vector by its heal copy (one byte a component; half_vectors.hpp) in one
   // transaction; returns how many. For vectors the sink holds and a full verification saw: the copy
@@ -205,7 +227,14 @@ class ledger {
   void migrate_to_sink_ids();
   void forget_verified(std::int64_t sink_key);
 
+  // Reads the cached vector of the row `st` stands on, whose columns from `first` on are
+  // (vector, file, offset, size, checksum); nullopt when its file bytes are gone or altered.
+  std::optional<std::vector<float>> cached_vector(sql::statement& st, int first, std::string_view text_hash);
+  // The pages the cache's tables take in the ledger's file.
+  std::int64_t cached_embedding_bytes_in_ledger();
+
   sql::database db_;
+  std::unique_ptr<ledger_detail::vector_files> files_;
   std::mutex sink_keys_mutex_;
   std::unordered_map<std::string, std::int64_t> sink_keys_;
 };

@@ -164,7 +164,7 @@ BACKFILL_FIELDS(verify_report, &s::ok, &s::sink, &s::expected_count, &s::observe
 struct workdir_usage {
   std::int64_t journal = 0;  // journal/: the pages
   std::int64_t ledger = 0;   // state.sqlite and its WAL, without the embedding cache
-  std::int64_t cache = 0;    // the embedding cache's share of state.sqlite
+  std::int64_t cache = 0;    // the embedding cache: its share of state.sqlite and its files, vectors/
   std::int64_t other = 0;    // receipts, progress samples, a local index kept there, temp files
   std::int64_t total = 0;
 };
@@ -192,7 +192,7 @@ struct gc_report {
   // Why the cache was kept ("" when it was removed or empty): not verified since the last change,
   // or keep_embeddings.
   std::string cache_kept;
-  std::int64_t orphan_files_removed = 0;  // journal files no ledger row names (a killed fetch's)
+  std::int64_t orphan_files_removed = 0;  // journal and vector files no ledger row names (a killed run's)
 };
 BACKFILL_FIELDS(gc_report, &s::before, &s::after, &s::freed, &s::embeddings_removed, &s::embeddings_compacted,
                 &s::cache_kept, &s::orphan_files_removed)
