@@ -199,6 +199,13 @@ TEST(PaginationGuard, ManyIdsKeepTheirFirstPage) {
     EXPECT_NE(w.find("page 1235"), std::string::npos) << w;  // P-123456 is on the 1235th page
     EXPECT_EQ(w.find("NEW-"), std::string::npos) << w;
   }
+  // An id of the newest pages (not yet merged into the sorted ids) names its page too.
+  try {
+    g.check("later", "[later]", {"P-299990"});
+    FAIL();
+  } catch (const pagination_error& e) {
+    EXPECT_NE(std::string(e.what()).find("page 3000"), std::string::npos) << e.what();
+  }
 }
 
 TEST(HttpClient, GetsABodyWithPaddingCapacity) {

@@ -2,6 +2,10 @@
 // already had, each a loud pagination_error with the evidence.
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -12,35 +16,90 @@
 
 namespace backfill::http {
 
+pagination_guard::id_pages::id_pages(id_pages&& o) noexcept
+    : sorted_(std::exchange(o.sorted_, nullptr)),
+      sorted_size_(std::exchange(o.sorted_size_, 0)),
+      recent_(std::move(o.recent_)),
+      recent_used_(std::exchange(o.recent_used_, 0)) {}
+
+pagination_guard::id_pages& pagination_guard::id_pages::operator=(id_pages&& o) noexcept {
+  if (this != &o) {
+    std::free(sorted_);
+    sorted_ = std::exchange(o.sorted_, nullptr);
+    sorted_size_ = std::exchange(o.sorted_size_, 0);
+    recent_ = std::move(o.recent_);
+    recent_used_ = std::exchange(o.recent_used_, 0);
+  }
+  return *this;
+}
+
+pagination_guard::id_pages::~id_pages() { std::free(sorted_); }
+
 std::int64_t pagination_guard::id_pages::first_page(std::uint64_t hash, std::int64_t page) {
-  if ((used_ + 1) * 10 > keys_.size() * 7) grow();  // load <= 0.7
-  if (hash == 0) hash = 1;
-  const std::size_t mask = keys_.size() - 1;
-  for (std::size_t i = static_cast<std::size_t>(hash) & mask;; i = (i + 1) & mask) {
-    if (keys_[i] == hash) return pages_[i];
-    if (keys_[i] == 0) {
-      keys_[i] = hash;
+  const auto high = static_cast<std::uint32_t>(hash >> 32), low = static_cast<std::uint32_t>(hash);
+  const entry* end = sorted_ + sorted_size_;
+  const entry* at = std::lower_bound(static_cast<const entry*>(sorted_), end, hash,
+                                     [](const entry& e, std::uint64_t h) { return e.hash() < h; });
+  if (at != end && at->high == high && at->low == low) return at->page;
+  // The table of the newest ids doubles from 64 slots up to a sixteenth as many as the sorted ids (at
+  // least 4,096), then merges into them when half full: a merge moves each sorted id once, so each
+  // new id costs ~32 moves however many there are.
+  if ((recent_used_ + 1) * 2 > recent_.size()) {
+    std::size_t most = 4096;
+    while (most < sorted_size_ / 16) most *= 2;
+    if (recent_.size() < most) {
+      std::vector<entry> bigger(recent_.empty() ? 64 : recent_.size() * 2);
+      place_all(recent_, bigger);
+      recent_.swap(bigger);
+    } else {
+      merge();
+    }
+  }
+  const std::size_t mask = recent_.size() - 1;
+  for (std::size_t i = slot_of(hash, mask);; i = (i + 1) & mask) {
+    entry& e = recent_[i];
+    if (e.page == 0) {
       // Page numbers past 2^32 (never seen in practice) are kept as the largest that fits.
-      pages_[i] = static_cast<std::uint32_t>(std::min<std::int64_t>(page, UINT32_MAX));
-      ++used_;
+      e = {high, low, static_cast<std::uint32_t>(std::clamp<std::int64_t>(page, 1, UINT32_MAX))};
+      ++recent_used_;
       return page;
     }
+    if (e.high == high && e.low == low) return e.page;
   }
 }
 
-void pagination_guard::id_pages::grow() {
-  std::vector<std::uint64_t> keys(keys_.empty() ? 1024 : keys_.size() * 2, 0);
-  std::vector<std::uint32_t> pages(keys.size(), 0);
-  const std::size_t mask = keys.size() - 1;
-  for (std::size_t j = 0; j < keys_.size(); ++j) {
-    if (keys_[j] == 0) continue;
-    std::size_t i = static_cast<std::size_t>(keys_[j]) & mask;
-    while (keys[i] != 0) i = (i + 1) & mask;
-    keys[i] = keys_[j];
-    pages[i] = pages_[j];
+void pagination_guard::id_pages::place_all(const std::vector<entry>& from, std::vector<entry>& to) {
+  const std::size_t mask = to.size() - 1;
+  for (const entry& e : from) {
+    if (e.page == 0) continue;
+    std::size_t i = slot_of(e.hash(), mask);
+    while (to[i].page != 0) i = (i + 1) & mask;
+    to[i] = e;
   }
-  keys_.swap(keys);
-  pages_.swap(pages);
+}
+
+void pagination_guard::id_pages::merge() {
+  std::vector<entry> fresh;
+  fresh.reserve(recent_used_);
+  for (entry& e : recent_)
+    if (e.page != 0) {
+      fresh.push_back(e);
+      e = {};
+    }
+  recent_used_ = 0;
+  std::sort(fresh.begin(), fresh.end(), [](const entry& a, const entry& b) { return a.hash() < b.hash(); });
+  // Grown in place, then merged from the back: no second copy of the array is ever made.
+  auto* grown = static_cast<entry*>(std::realloc(sorted_, (sorted_size_ + fresh.size()) * sizeof(entry)));
+  if (!grown) throw std::bad_alloc();
+  sorted_ = grown;
+  std::size_t out = sorted_size_ + fresh.size(), old = sorted_size_, add = fresh.size();
+  while (add > 0) {
+    if (old > 0 && sorted_[old - 1].hash() > fresh[add - 1].hash())
+      sorted_[--out] = sorted_[--old];
+    else
+      sorted_[--out] = fresh[--add];
+  }
+  sorted_size_ += fresh.size();
 }
 
 pagination_guard::pagination_guard(std::string what) : what_(std::move(what)) {}
