@@ -72,7 +72,7 @@ pipeline::pipeline(std::shared_ptr<source> src, std::shared_ptr<embedder> emb, s
   // for reuse (response bodies, parsers: core/kept_buffers.hpp), so the stages hold that much less.
   // Kept buffers add to the peak RSS whenever the stages do not fill the budget (a 3 MB Jira page's
   // parser keeps ~7 MB resident): a quarter of the budget cut the faults of a 10,000-issue run by
-  // two thirds but raised its peak RSS by 13 MB, and by 30 MB at 100,000.
+  // two thirds but raised its peak RSS by 13 MB, and to 163 MB at 100,000 (bench/findings.md).
   kept_share_ = budget_.total() / 16;
   budget_.set_aside(kept_share_);
   kept_buffers::add_allowance(kept_share_);
