@@ -10,6 +10,7 @@
 #include <simdjson.h>
 
 #include "backfill/core/json.hpp"
+#include "backfill/core/kept_buffers.hpp"
 #include "backfill/core/padded_json.hpp"
 
 namespace backfill::json {
@@ -199,13 +200,27 @@ bool mend_items(std::string_view body, const item_layout& layout, std::string& m
 }
 
 bool whole_answer(const std::string& body) {
-  thread_local simdjson::dom::parser parser;
+  // The HTTP engine's thread checks a page here and lets it go. A parser sized for a page (its
+  // buffers past the 1 MB mmap threshold of pipeline.cpp) is kept for the next page within the
+  // run's allowance of idle buffers (core/kept_buffers.hpp), freed otherwise; small answers keep
+  // theirs whatever the allowance.
+  struct kept_parser {
+    simdjson::dom::parser parser;
+    std::size_t kept = 0;  // bytes counted by kept_buffers while it waits for the next answer
+    ~kept_parser() { kept_buffers::release(kept); }
+  };
+  thread_local kept_parser mine;
+  simdjson::dom::parser& parser = mine.parser;
+  kept_buffers::release(std::exchange(mine.kept, 0));
   simdjson::dom::element root;
   const simdjson::error_code err = parse_padded(parser, body, root);
-  // The HTTP engine checks a page here and lets it go: a parser sized for a page (about ten times
-  // its bytes, past the 1 MB mmap threshold of pipeline.cpp) is freed rather than held resident
-  // between pages; small answers keep theirs.
-  if (parser.capacity() > kept_parser_capacity) parser = simdjson::dom::parser{};
+  if (parser.capacity() > kept_parser_capacity) {
+    const std::size_t footprint = kept_buffers::parser_footprint(parser.capacity());
+    if (kept_buffers::try_keep(footprint))
+      mine.kept = footprint;
+    else
+      parser = simdjson::dom::parser{};
+  }
   switch (err) {
     case simdjson::SUCCESS: return true;
     case simdjson::UTF8_ERROR:

@@ -55,6 +55,19 @@ std::optional<memory_budget::lease> memory_budget::try_take(std::size_t bytes) {
   return lease(this, bytes);
 }
 
+void memory_budget::set_aside(std::size_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    aside_ = std::min(bytes, total_);
+  }
+  freed_.notify_all();
+}
+
+std::size_t memory_budget::aside() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return aside_;
+}
+
 std::size_t memory_budget::held() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return held_;

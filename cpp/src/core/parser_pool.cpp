@@ -5,17 +5,27 @@
 #include <mutex>
 #include <vector>
 
+#include "backfill/core/kept_buffers.hpp"
+
 namespace backfill::json {
 namespace {
 
 // Parsers kept idle: pages read at the same moment by partitions fetched at once (4 by default), a
 // scan taking a few ms of each page's cycle (its requests, compression, fsyncs), rarely need more.
+// A page-sized parser is kept only within the run's allowance of idle buffers
+// (core/kept_buffers.hpp), freed otherwise.
 constexpr std::size_t max_idle = 2;
+constexpr std::size_t small_capacity = 128u << 10;  // bytes of JSON: a parser kept whatever the allowance
+
+struct idle_parser {
+  std::unique_ptr<simdjson::dom::parser> parser;
+  std::size_t kept = 0;  // bytes counted by kept_buffers
+};
 
 struct pool {
   pool() { idle.reserve(max_idle); }  // so that giving one back never allocates
   std::mutex mutex;
-  std::vector<std::unique_ptr<simdjson::dom::parser>> idle;
+  std::vector<idle_parser> idle;
 };
 
 pool& shared() {
@@ -27,13 +37,16 @@ pool& shared() {
 
 parser_lease::parser_lease() {
   pool& p = shared();
+  std::size_t kept = 0;
   {
     std::lock_guard<std::mutex> lock(p.mutex);
     if (!p.idle.empty()) {
-      parser_ = std::move(p.idle.back());
+      parser_ = std::move(p.idle.back().parser);
+      kept = p.idle.back().kept;
       p.idle.pop_back();
     }
   }
+  kept_buffers::release(kept);
   if (!parser_) parser_ = std::make_unique<simdjson::dom::parser>();
 }
 
@@ -48,13 +61,18 @@ parser_lease& parser_lease::operator=(parser_lease&& other) noexcept {
 void parser_lease::release() noexcept {
   if (!parser_) return;
   pool& p = shared();
+  const std::size_t capacity = parser_->capacity();
+  const std::size_t kept = capacity > small_capacity ? kept_buffers::parser_footprint(capacity) : 0;
   std::unique_ptr<simdjson::dom::parser> freed;  // freed outside the lock
-  {
-    std::lock_guard<std::mutex> lock(p.mutex);
-    if (p.idle.size() < max_idle) {
-      p.idle.push_back(std::move(parser_));
-      return;
+  if (kept == 0 || kept_buffers::try_keep(kept)) {
+    {
+      std::lock_guard<std::mutex> lock(p.mutex);
+      if (p.idle.size() < max_idle) {
+        p.idle.push_back({std::move(parser_), kept});
+        return;
+      }
     }
+    kept_buffers::release(kept);  // the pool is full
   }
   freed = std::move(parser_);
 }
@@ -62,9 +80,16 @@ void parser_lease::release() noexcept {
 void release_idle_parsers() noexcept {
   pool& p = shared();
   std::array<std::unique_ptr<simdjson::dom::parser>, max_idle> freed;  // freed outside the lock
-  std::lock_guard<std::mutex> lock(p.mutex);
-  for (std::size_t i = 0; i < p.idle.size(); ++i) freed[i] = std::move(p.idle[i]);
-  p.idle.clear();
+  std::size_t kept = 0;
+  {
+    std::lock_guard<std::mutex> lock(p.mutex);
+    for (std::size_t i = 0; i < p.idle.size(); ++i) {
+      freed[i] = std::move(p.idle[i].parser);
+      kept += p.idle[i].kept;
+    }
+    p.idle.clear();
+  }
+  kept_buffers::release(kept);
 }
 
 }  // namespace backfill::json

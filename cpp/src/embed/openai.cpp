@@ -190,6 +190,7 @@ void openai_embedder::embed_parts(const std::vector<std::string_view>& texts, co
       logger()->debug(
           "openai: {} inputs (~{} tokens estimated, {} counted) embedded in {:.0f} ms ({} attempt{})", n,
           s.tokens, got.prompt_tokens, resp.seconds * 1000, resp.attempts, resp.attempts == 1 ? "" : "s");
+      client_->recycle(std::move(resp));  // its body's memory (~2 MB for 256 vectors) serves a later answer
       on_part(s.begin, got.vectors);
     }
   } catch (...) {

@@ -1,35 +1,65 @@
 // The pool of recycled responses (response_pool.hpp).
 #include "http/response_pool.hpp"
 
+#include "backfill/core/kept_buffers.hpp"
+
 namespace backfill::http {
 namespace {
 
 // Enough to serve the many small answers of a sink's or an embedder's calls without new allocations,
 // little enough that the pool does not hold a run's memory budget (pipeline_options::memory_budget_mb)
-// idle. A page-sized body (a 3 MB search page) is freed, not kept: mapped on its own (pipeline.cpp's
-// mmap threshold), it goes back to the system, and the next one costs a page's faults (~0.5 ms),
-// little beside the page's parse and journaling.
+// idle. A page-sized body (a 3 MB search page, an embeddings answer) is mapped on its own
+// (pipeline.cpp's mmap threshold): it is kept within the run's allowance of idle buffers
+// (core/kept_buffers.hpp), so the next page is written into pages already resident instead of
+// faulting in a fresh mapping (~750 faults for 3 MB); past the allowance it is freed.
 constexpr std::size_t max_count = 8;
 constexpr std::size_t max_body = 1u << 20;
 constexpr std::size_t max_total = 16u << 20;
 
 }  // namespace
 
+// The shell with the largest body: a page-sized answer then finds the room it needs, and a small
+// one written into a large body costs nothing more.
 response response_pool::take() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (shells_.empty()) return {};
-  response r = std::move(shells_.back());
-  shells_.pop_back();
-  bytes_ -= r.body.capacity();
+  std::size_t kept = 0;
+  response r;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (shells_.empty()) return {};
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < shells_.size(); ++i)
+      if (shells_[i].r.body.capacity() > shells_[best].r.body.capacity()) best = i;
+    std::swap(shells_[best], shells_.back());
+    r = std::move(shells_.back().r);
+    kept = shells_.back().kept;
+    shells_.pop_back();
+    if (kept == 0) bytes_ -= r.body.capacity();
+  }
+  kept_buffers::release(kept);
   return r;
 }
 
 void response_pool::give(response&& r) {
-  if (r.body.capacity() > max_body) std::string().swap(r.body);
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (shells_.size() >= max_count || bytes_ + r.body.capacity() > max_total) return;  // freed
-  bytes_ += r.body.capacity();
-  shells_.push_back(std::move(r));
+  std::size_t kept = 0;
+  if (r.body.capacity() > max_body) {
+    if (kept_buffers::try_keep(r.body.capacity()))
+      kept = r.body.capacity();
+    else
+      std::string().swap(r.body);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (shells_.size() < max_count && (kept > 0 || bytes_ + r.body.capacity() <= max_total)) {
+      if (kept == 0) bytes_ += r.body.capacity();
+      shells_.push_back({std::move(r), kept});
+      return;
+    }
+  }
+  kept_buffers::release(kept);  // freed
+}
+
+response_pool::~response_pool() {
+  for (const auto& s : shells_) kept_buffers::release(s.kept);
 }
 
 }  // namespace backfill::http

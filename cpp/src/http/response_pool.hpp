@@ -17,16 +17,26 @@
 
 namespace backfill::http {
 
-// A few recycled responses (bounded count and bytes; bodies over 1 MB are freed): the body's
-// capacity, the header strings (left in place past the count a builder keeps) and the URL.
+// A few recycled responses (bounded count and bytes; bodies over 1 MB only within the run's
+// allowance of idle buffers, core/kept_buffers.hpp): the body's capacity, the header strings (left
+// in place past the count a builder keeps) and the URL.
 class response_pool {
  public:
+  response_pool() = default;
+  response_pool(const response_pool&) = delete;
+  response_pool& operator=(const response_pool&) = delete;
+  ~response_pool();
+
   response take();
   void give(response&& r);
 
  private:
+  struct shell {
+    response r;
+    std::size_t kept = 0;  // a page-sized body's bytes, counted by kept_buffers (else in bytes_)
+  };
   std::mutex mutex_;
-  std::vector<response> shells_;
+  std::vector<shell> shells_;
   std::size_t bytes_ = 0;
 };
 

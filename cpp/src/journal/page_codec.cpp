@@ -41,18 +41,30 @@ void compress_page(std::span<const std::string_view> parts, std::string& out) {
   // One frame a part, each compressed where it lies (no page-sized joined copy), into a buffer left
   // uninitialised (a string's resize would write every byte of the bound, a page's size): only the
   // frames' bytes are touched, then copied out. A small part costs its frame's ~10-byte header.
+  // The buffer is the thread's, kept from page to page (a quarter larger than the largest bound so
+  // far): a fresh one a page would be a mapping of its own, faulted in again for every page. What
+  // stays resident is what the frames filled, about a compressed page.
+  struct scratch {
+    std::unique_ptr<char[]> bytes;
+    std::size_t size = 0;
+  };
+  thread_local scratch frames;
   std::size_t bound = 0;
   for (auto part : parts) bound += ZSTD_compressBound(part.size());
-  std::unique_ptr<char[]> frames(new char[bound]);
+  if (frames.size < bound) {
+    frames.bytes.reset();
+    frames.bytes.reset(new char[bound + bound / 4]);
+    frames.size = bound + bound / 4;
+  }
   std::size_t at = 0;
   for (auto part : parts) {
     std::size_t n =
-        ZSTD_compressCCtx(compressor(), frames.get() + at, bound - at, part.data(), part.size(), level);
+        ZSTD_compressCCtx(compressor(), frames.bytes.get() + at, bound - at, part.data(), part.size(), level);
     if (ZSTD_isError(n))
       throw io_error(fmt::format("cannot compress a journal page: {}", ZSTD_getErrorName(n)));
     at += n;
   }
-  out.assign(frames.get(), at);
+  out.assign(frames.bytes.get(), at);
 }
 
 void compress_page(std::string_view body, std::string& out) { compress_page({&body, 1}, out); }
@@ -77,8 +89,13 @@ std::string decompress_page(std::string_view stored, std::string& out, std::size
     if (size > max_page_bytes) return fmt::format("zstd frames claiming {} bytes or more", size);
     rest.remove_prefix(frame);
   }
-  out.clear();
-  out.reserve(static_cast<std::size_t>(size) + padding);
+  // Sized without clearing first: a buffer reused from a larger page is only shortened, one from a
+  // smaller page only has its new tail zeroed (a clear() then resize() would write every byte); one
+  // too small is emptied before it grows, so its old bytes are not copied.
+  if (out.capacity() < size + padding) {
+    out.clear();
+    out.reserve(static_cast<std::size_t>(size) + padding);
+  }
   out.resize(static_cast<std::size_t>(size));
   // Decompresses the concatenated frames one after the other.
   std::size_t n = ZSTD_decompressDCtx(decompressor(), out.data(), out.size(), stored.data(), stored.size());

@@ -19,9 +19,11 @@ bool packer::add(std::size_t index, const record& r) {
     flush();
   const bool first = members_.empty();
   if (first) {
-    // Room for a full request at this record's size, written once into memory kept between requests.
-    body_.reserve(
-        std::min(limits_.max_bytes, enc_.overhead() + (size + enc_.separator()) * limits_.max_records));
+    // Room for a full request, written once into memory kept between requests: the largest a
+    // request may be, so a body kept from an earlier request never has to grow into a new mapping
+    // (bodies are page-sized: each growth is a fresh mapping, faulted in page by page). Only what
+    // a request writes is ever touched.
+    body_.reserve(limits_.max_bytes);
     enc_.begin(body_);
     bytes_ = enc_.overhead();
   } else {

@@ -133,8 +133,8 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   so.dimension = static_cast<std::size_t>(std::max(embedder_->dimension(), 0));
   ingest_stages stages(*embedder_, writer, *ledger_, so);
   // A batch is closed when its records are due or when it holds its share of the budget: the one
-  // being built beside those in flight.
-  const std::size_t batch_share = budget_.total() / (stages.max_alive() + 1);
+  // being built beside those in flight (of the budget the stages have: what is not set aside).
+  const std::size_t batch_share = (budget_.total() - budget_.aside()) / (stages.max_alive() + 1);
   embed_planner planner(*ledger_, embedder_->identity(), embedder_->max_batch(),
                         4 * stages.max_alive() * std::max<std::size_t>(options_.batch_records, 1));
 

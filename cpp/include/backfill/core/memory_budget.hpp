@@ -3,7 +3,9 @@
 // written) is taken from the budget before it is held on, and given back once it is released. A
 // taker waits while its bytes do not fit beside what others hold; when nothing is held, it goes
 // through whatever its size, so one item larger than the budget is never a deadlock: it runs alone.
-// The peak of what was held at once is kept for the run's report.
+// The peak of what was held at once is kept for the run's report. A part of the budget can be set
+// aside for what is not a stage's (the idle buffers core/kept_buffers.hpp keeps for reuse): takers
+// then fit in what is left.
 #pragma once
 
 #include <condition_variable>
@@ -49,6 +51,9 @@ class memory_budget {
   std::optional<lease> try_take(std::size_t bytes);
 
   std::size_t total() const noexcept { return total_; }
+  // Sets `bytes` of the total aside (at most the total; 0: none): takers fit beside them.
+  void set_aside(std::size_t bytes);
+  std::size_t aside() const;
   std::size_t held() const;
   std::size_t peak() const;
   // Starts counting the peak again from what is held now (a new phase).
@@ -57,7 +62,9 @@ class memory_budget {
   std::int64_t waits() const;
 
  private:
-  bool fits(std::size_t bytes) const noexcept { return total_ == 0 || held_ == 0 || held_ + bytes <= total_; }
+  bool fits(std::size_t bytes) const noexcept {
+    return total_ == 0 || held_ == 0 || held_ + aside_ + bytes <= total_;
+  }
   void grant(std::size_t bytes) noexcept;
   void give_back(std::size_t bytes) noexcept;
 
@@ -65,6 +72,7 @@ class memory_budget {
   mutable std::mutex mutex_;
   std::condition_variable freed_;
   std::size_t held_ = 0;
+  std::size_t aside_ = 0;
   std::size_t peak_ = 0;
   std::int64_t waits_ = 0;
 };

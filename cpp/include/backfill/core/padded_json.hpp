@@ -3,16 +3,33 @@
 // them in place. A string without that room is copied into a padded buffer first.
 #pragma once
 
+#include <algorithm>
 #include <string>
 
 #include <simdjson.h>
 
 namespace backfill::json {
 
+// Grows `parser` to hold `bytes` of JSON with a quarter more room, so a parser reused for pages of
+// varying sizes reallocates its buffers (each a mapping of its own, faulted in afresh) only when a
+// page is a quarter larger than the largest before, not at every new largest page. Room that is
+// never parsed into is never touched, so it costs address space, not resident memory. Small
+// documents are left to simdjson's exact sizing; on a failure to allocate, the parse reports it.
+inline void fit_parser(simdjson::dom::parser& parser, std::size_t bytes) {
+  if (bytes < (std::size_t{64} << 10) || (parser.capacity() >= bytes && parser.doc.capacity() >= bytes))
+    return;
+  std::size_t room = bytes + bytes / 4;
+  room = std::min(parser.max_capacity(), (room + 0xffff) & ~std::size_t{0xffff});
+  if (room < bytes) return;
+  if (parser.doc.capacity() < room && parser.doc.allocate(room)) return;
+  if (parser.capacity() < room && parser.allocate(room, parser.max_depth())) return;
+}
+
 // Parses `body` into `root` with `parser`; the error code is simdjson's (SUCCESS when it parsed).
 // `root` points into `parser` and stays valid until its next parse.
 inline simdjson::error_code parse_padded(simdjson::dom::parser& parser, const std::string& body,
                                          simdjson::dom::element& root) {
+  fit_parser(parser, body.size());
   if (body.capacity() >= body.size() + simdjson::SIMDJSON_PADDING)
     return parser.parse(body.data(), body.size(), false).get(root);
   return parser.parse(body).get(root);

@@ -113,6 +113,7 @@ class pipeline {
   journal journal_;
   std::unique_ptr<ledger> ledger_;
   memory_budget budget_;
+  std::size_t kept_share_ = 0;  // of budget_, set aside for idle page-sized buffers (core/kept_buffers.hpp)
 };
 
 }  // namespace backfill
