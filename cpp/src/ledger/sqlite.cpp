@@ -9,16 +9,6 @@
 #include "backfill/core/private_files.hpp"
 
 namespace backfill::sql {
-namespace {
-
-// The page cache of each connection, in KiB (SQLite's default: 2,000). A run holds about eight
-// connections at once (the pipeline's, one per fetch worker, the embedding cache's, the batch
-// writer's, the ingest's scratch database); with tables past the cache, as at a million documents,
-// the default could hold ~16 MB of cached pages. Reads past the cache come from the operating
-// system's file cache.
-constexpr int cache_kib = 512;
-
-}  // namespace
 
 database::database(const std::filesystem::path& path, std::string what, bool read_only, int page_size)
     : what_(std::move(what)), path_(path) {
@@ -50,7 +40,6 @@ database::database(const std::filesystem::path& path, std::string what, bool rea
       exec("PRAGMA synchronous=FULL");
     }
     exec("PRAGMA foreign_keys=ON");
-    exec("PRAGMA cache_size=-" + std::to_string(cache_kib));
   } catch (...) {
     sqlite3_close_v2(db_);
     db_ = nullptr;
