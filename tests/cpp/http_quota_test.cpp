@@ -162,6 +162,41 @@ TEST(Quota, AnswersArrivingTogetherAreCountedOnceWhateverTheirOrder) {
   EXPECT_NEAR(q.available("tokens", now), 150, 1e-9);
 }
 
+// Two requests counted in the order sent, answered in the other order on separate connections and in
+// separate passes of the engine: the newer answer (the server's last count) arrives first, while the
+// older is in flight; the older arrives alone, with nothing left unanswered. Its reading is older than
+// the one before it: the level stays at the lowest reading, refilled, and the next request waits.
+TEST(Quota, AnOlderAnswerArrivingLastDoesNotRaiseTheLevelToItsReading) {
+  clock::time_point now{std::chrono::hours(1)};
+  quota q(
+      "test", [&] { return now; }, [&](clock::duration d) { now += d; });
+  server_bucket requests{23, 23, now};  // 23 a minute
+  q.observe(std::vector<quota_observation>{readings({requests.reading("requests", now)})});
+  for (int i = 0; i < 21; ++i) {  // one at a time, each answered at once: 2 left
+    const quota_cost c = q.take({1, 0});
+    requests.take(1, now);
+    q.settle(c);
+    q.observe(std::vector<quota_observation>{readings({requests.reading("requests", now)})});
+  }
+  const quota_cost older = q.take({1, 0});
+  requests.take(1, now);
+  const quota_reading older_reading = requests.reading("requests", now);  // 1 left
+  const quota_cost newer = q.take({1, 0});
+  requests.take(1, now);
+  const quota_reading newer_reading = requests.reading("requests", now);  // 0 left
+  now += std::chrono::milliseconds(2);
+  q.settle(newer);
+  q.observe(std::vector<quota_observation>{readings({newer_reading})});
+  now += std::chrono::milliseconds(2);
+  q.settle(older);
+  q.observe(std::vector<quota_observation>{readings({older_reading})});
+  EXPECT_LT(q.available("requests", now), 0.01);
+  const auto at = q.when({1, 0});
+  EXPECT_GE(at, now + std::chrono::milliseconds(2500)) << "a request the server has no room for";
+  EXPECT_GE(requests.at_time(at), 1 - 1e-6);
+  EXPECT_LE(secs(at - now), 60.0 / 23 + 0.01);  // and no longer than the refill of one
+}
+
 TEST(Quota, AFixedWindowServerIsFullAtItsReset) {
   clock::time_point now{std::chrono::hours(1)};
   quota q(

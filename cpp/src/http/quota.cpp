@@ -71,6 +71,12 @@ double quota::level_at(const bucket& b, clock::time_point t) {
   return std::min(b.limit, b.level + b.rate * seconds_between(b.at, t));
 }
 
+double quota::low_at(const bucket& b, clock::time_point t) {
+  if (b.low_full_at == clock::time_point{} || t >= b.low_full_at) return b.limit;
+  if (t <= b.low_at) return b.low;
+  return std::min(b.limit, b.low + b.rate * seconds_between(b.low_at, t));
+}
+
 void quota::configure(std::string_view name, double capacity, double per_second) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!(capacity > 0) || !(per_second > 0)) return;
@@ -162,11 +168,23 @@ void quota::observe_locked(const quota_reading& r, clock::time_point t, bool set
   const double until_full = r.reset ? *r.reset : (limit - remaining) / rate;
   const auto full_at = t + seconds_ceil(until_full + pending / rate);
   const bool known = b->at != clock::time_point{};
-  if (settled_all && r.remaining) {  // every request counted: the reading is the level
+  if (settled_all && r.remaining) {
+    // Every request counted: the server holds the lowest of this reading and those that arrived
+    // since the last settled pass (an answer counted earlier can arrive later, on another connection).
     b->level = level;
-    b->at = t;
     b->full_at = full_at;
+    if (low_at(*b, t) < level) {
+      b->level = low_at(*b, t);
+      b->full_at = std::max(full_at, b->low_full_at);
+    }
+    b->at = t;
+    b->low_full_at = {};  // a reading older than this one can no longer arrive
     return;
+  }
+  if (r.remaining && remaining < low_at(*b, t)) {
+    b->low = remaining;
+    b->low_at = t;
+    b->low_full_at = t + seconds_ceil(until_full);
   }
   if (known && level >= level_at(*b, t)) return;
   b->level = level;

@@ -140,6 +140,14 @@ class quota {
     clock::time_point at{};
     clock::time_point full_at{};
     double taken = 0;  // in total, for the effective rate
+    // The lowest reading since every request sent was last counted (a settled pass of observe()), as
+    // read: the requests unanswered then not taken off. Each reading of that stretch, refilled to a
+    // later time, is at least what the server holds then (it only counts more requests after it), and
+    // the one of the request it counted last is exact: a settled pass may raise the level to the
+    // lowest of them, not to the one that happened to arrive last.
+    double low = 0;
+    clock::time_point low_at{};
+    clock::time_point low_full_at{};  // the zero time point: no reading since the last settled pass
   };
   // A request taken, not yet answered.
   struct sent {
@@ -152,6 +160,8 @@ class quota {
   double uncounted(std::string_view bucket) const;
   void observe_locked(const quota_reading& r, clock::time_point t, bool settled_all = false);
   static double level_at(const bucket& b, clock::time_point t);
+  // The lowest reading since the last settled pass (bucket::low), refilled to `t`; the limit if none.
+  static double low_at(const bucket& b, clock::time_point t);
   double cost_in(const quota_cost& c, std::string_view name) const;
   clock::time_point when_locked(const quota_cost& c, const bucket** binding) const;
   quota_cost take_locked(const quota_cost& c, clock::time_point t);
