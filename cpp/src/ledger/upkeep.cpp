@@ -163,6 +163,9 @@ std::int64_t ledger::compact_embedding_cache() {
     write.bind(5, read.column_text(0)).bind(6, text_hash).run();
     ++n;
   }
+  // The rows committed below point at the new file only, and the old files go after the commit: the
+  // new bytes must be on disk first (a row that points at bytes a power loss dropped is a miss).
+  files_->sync();
   tx.commit();
   remove_unreferenced_vector_files();
   return n;

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <climits>
 #include <cstring>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 
 #include <fcntl.h>
@@ -61,6 +63,7 @@ void vector_files::close_all() {
   append_fd_ = -1;
   append_file_ = 0;
   append_at_ = 0;
+  std::lock_guard<std::shared_mutex> readers(read_mutex_);
   for (auto& [n, fd] : read_fds_) ::close(fd);
   read_fds_.clear();
 }
@@ -71,6 +74,19 @@ void vector_files::start_new_file() {
   append_fd_ = -1;
   append_file_ = 0;
   append_at_ = 0;
+}
+
+void vector_files::sync() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (append_fd_ < 0) return;
+  if (::fdatasync(append_fd_) != 0)
+    fail("cannot sync the embedding cache file", file_path(dir_, append_file_), errno);
+  const int dir = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) fail("cannot open", dir_, errno);
+  const int rc = ::fsync(dir);
+  const int err = errno;
+  ::close(dir);
+  if (rc != 0) fail("cannot sync", dir_, err);
 }
 
 std::pair<std::int64_t, std::int64_t> vector_files::append(const std::vector<iovec>& pieces) {
@@ -122,17 +138,25 @@ std::pair<std::int64_t, std::int64_t> vector_files::append(const std::vector<iov
 }
 
 bool vector_files::read(std::int64_t file, std::int64_t offset, void* out, std::size_t size) {
-  int fd;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = read_fds_.find(file);
-    if (it == read_fds_.end()) {
-      fd = ::open(file_path(dir_, file).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-      if (fd < 0) return false;
-      it = read_fds_.emplace(file, fd).first;
+  // The read holds the lock shared, so that remove_except() cannot close the descriptor under it
+  // (and a descriptor number reused by another open() cannot be read in its place).
+  std::shared_lock<std::shared_mutex> shared(read_mutex_);
+  auto it = read_fds_.find(file);
+  if (it == read_fds_.end()) {
+    shared.unlock();
+    {
+      std::lock_guard<std::shared_mutex> lock(read_mutex_);
+      if (!read_fds_.count(file)) {
+        const int fd = ::open(file_path(dir_, file).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) return false;
+        read_fds_.emplace(file, fd);
+      }
     }
-    fd = it->second;
+    shared.lock();
+    it = read_fds_.find(file);
+    if (it == read_fds_.end()) return false;  // removed in between
   }
+  const int fd = it->second;
   auto* p = static_cast<char*>(out);
   std::size_t done = 0;
   while (done < size) {
@@ -156,13 +180,16 @@ std::int64_t vector_files::remove_except(const std::unordered_set<std::int64_t>&
     append_file_ = 0;
     append_at_ = 0;
   }
-  for (auto it = read_fds_.begin(); it != read_fds_.end();) {
-    if (keep.count(it->first)) {
-      ++it;
-      continue;
+  {
+    std::lock_guard<std::shared_mutex> readers(read_mutex_);
+    for (auto it = read_fds_.begin(); it != read_fds_.end();) {
+      if (keep.count(it->first)) {
+        ++it;
+        continue;
+      }
+      ::close(it->second);
+      it = read_fds_.erase(it);
     }
-    ::close(it->second);
-    it = read_fds_.erase(it);
   }
   std::int64_t removed = 0;
   for (const auto& p : gone) {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <mutex>
+#include <shared_mutex>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
@@ -38,6 +39,10 @@ class vector_files {
   std::pair<std::int64_t, std::int64_t> append(const std::vector<iovec>& pieces);
   // The next append starts a new file (gc's compaction, so the files it empties can be removed).
   void start_new_file();
+  // Makes what this writer appended durable: its file's data and its name in the directory. For a
+  // writer whose rows replace others' bytes that are removed after the commit (gc's compaction), where
+  // a checksum miss after a power loss would lose a vector instead of skipping a copy. Throws io_error.
+  void sync();
   // Reads `size` bytes at `offset` of file `file` into `out`; false when the file or the bytes are
   // not there (removed, cut short).
   bool read(std::int64_t file, std::int64_t offset, void* out, std::size_t size);
@@ -57,6 +62,7 @@ class vector_files {
   int append_fd_ = -1;
   std::int64_t append_file_ = 0;
   std::int64_t append_at_ = 0;
+  std::shared_mutex read_mutex_;  // read_fds_: shared while a read uses a descriptor
   std::unordered_map<std::int64_t, int> read_fds_;
 };
 
