@@ -15,7 +15,9 @@ demo: setup
 	@bash scripts/demo.sh
 
 # The Python suite runs against the installed wheel, the artefact users get (test-python: the editable install).
-test: setup format-check test-cpp test-asan test-wheel test-wheel-bare typecheck
+# The C++ suite runs once, in the Debug build with -Werror under ASan/UBSan (test-asan); test-cpp is the
+# same suite without sanitizers, the quicker build to iterate with.
+test: setup format-check test-asan test-wheel test-wheel-bare typecheck
 
 test-cpp:
 	@$(VENV)/cmake -S . -B build/cpp -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBACKFILL_BUILD_TESTS=ON -DBACKFILL_BUILD_PYTHON=OFF \
