@@ -1,6 +1,5 @@
 #include "backfill/journal/journal_pages.hpp"
 
-#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -8,7 +7,6 @@
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/hash.hpp"
-#include "backfill/core/kept_buffers.hpp"
 #include "backfill/core/padded_json.hpp"
 
 namespace backfill {
@@ -20,18 +18,6 @@ std::string recovery_hint(std::string_view partition) {
       partition, partition);
 }
 
-namespace {
-
-// What handing on a journal page of `bytes` (uncompressed) holds at once: the body, a mended copy
-// when some of its items are unreadable (rare: counted as a tenth), and the source's parse of it
-// (kept_buffers::parser_footprint: the parse buffers a page's bytes touch).
-std::size_t page_footprint(std::int64_t bytes) {
-  const auto b = static_cast<std::size_t>(std::max<std::int64_t>(bytes, 0));
-  return b + b / 10 + kept_buffers::parser_footprint(b);
-}
-
-}  // namespace
-
 std::int64_t journal_pages::read_from(
     std::string_view partition, std::int64_t seq,
     const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn, bool hold_newest) {
@@ -39,8 +25,6 @@ std::int64_t journal_pages::read_from(
   if (hold_newest && !pages.empty()) pages.pop_back();
   for (const auto& page : pages) {
     fs::path path = workdir_ / page.path;
-    memory_budget::lease held;
-    if (budget_ && ctx_ && budget_->total() > 0) held = budget_->take(page_footprint(page.bytes), *ctx_);
     try {
       journal_.read_page(path, buffer_);
     } catch (const journal_error& e) {

@@ -213,7 +213,6 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
       journal_pages pages(journal_, *ledger_, options_.workdir, kind, name, live ? feed : nullptr, &ctx,
                           show_progress);
       pages.count_pages_into(&pages_read);
-      if (budget_.total() > 0) pages.hold_pages_in(&budget_);
       pages.count_waits_into(&fetch_waits);
       quarantine_keeper keeper(source_->requeries_items());
       if (!options_.strict) pages.quarantine_into(source_->journal_items(name), &keeper.held);

@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "backfill/core/context.hpp"
-#include "backfill/core/memory_budget.hpp"
 #include "backfill/journal/fetch_feed.hpp"
 #include "backfill/journal/journal.hpp"
 #include "backfill/ledger/ledger.hpp"
@@ -44,10 +43,6 @@ class journal_pages final : public page_reader {
       const std::function<void(std::int64_t, const std::string&, const std::string&)>& fn) override;
   // Counts every page of the partition once it has been handed on (ingest's progress, in pages).
   void count_pages_into(std::int64_t* n) noexcept { pages_read_ = n; }
-  // Takes each page's bytes from `budget` while it is read and handed on (given back before the
-  // next page): its decompressed body, the copy with unreadable items mended, and the parse the
-  // source makes of it. Needs the run_context given to the constructor.
-  void hold_pages_in(memory_budget* budget) noexcept { budget_ = budget; }
   // Adds the seconds spent waiting for the fetch to record more pages to `*seconds`.
   void count_waits_into(double* seconds) noexcept { waited_ = seconds; }
   // Quarantine instead of failing: a page that does not parse is handed on with its unreadable
@@ -74,7 +69,6 @@ class journal_pages final : public page_reader {
   run_context* ctx_;
   std::function<void()> on_wait_;  // before each checkpoint while waiting for the fetch
   std::int64_t* pages_read_ = nullptr;
-  memory_budget* budget_ = nullptr;
   double* waited_ = nullptr;
   std::int64_t counted_to_ = 0;  // the pages below this seq are counted
   bool counting_ = false;        // reading the own partition (for_each), not a neighbour (for_each_in)
