@@ -56,7 +56,8 @@ record probe_record(const std::string& source_kind, const embedder& emb) {
 // M_ARENA_MAX): its resident size follows the most its threads ever held at once, which a longer
 // run reaches more often. malloc_trim gives the free pages of every arena back to the system.
 // Every 16 journal pages (about 1,600 Jira issues, a second or more of work) it is 0.01 % of a
-// run's CPU samples (perf, 1M issues).
+// run's CPU samples (perf, 1M issues). It does not lower a run's peak RSS, which comes while the
+// fetch's partitions run beside the ingest (bench/findings.md).
 constexpr std::int64_t kTrimEvery = 16;
 
 void give_back_free_memory() {
