@@ -7,6 +7,7 @@
     .venv/bin/python bench/write_benchmarks_md.py --only github       # section 7 alone, in the existing file
     .venv/bin/python bench/write_benchmarks_md.py --only quota        # section 4b alone, in the existing file
     .venv/bin/python bench/write_benchmarks_md.py --only e2e-openai   # section 1b and the findings
+    .venv/bin/python bench/write_benchmarks_md.py --only findings     # the findings (bench/findings.md) alone
 
 --ladder adds the memory-ladder points of other runs of bench/e2e_bench.py (the 1M point is a run
 of its own); for the same contender and size, the --e2e file's own point wins, then the last --ladder.
@@ -263,6 +264,13 @@ def replace_e2e_openai_section(text: str, result: dict[str, Any], findings: str)
     else:
         start = end = next(i for i, line in enumerate(lines) if line.startswith("## 2. "))
     lines = lines[:start] + [OPENAI_HEADING, ""] + section_e2e_openai(result) + [""] + lines[end:]
+    return replace_findings("\n".join(lines), findings)
+
+
+def replace_findings(text: str, findings: str) -> str:
+    """`text` (a BENCHMARKS.md) with its findings (from their first line to "## Running it") read again from
+    bench/findings.md; the sections measured by the benchmarks stay as they are."""
+    lines = text.split("\n")
     if findings.strip():
         first = findings.strip().split("\n", 1)[0]
         if first in lines:
@@ -423,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--findings", type=Path, default=HERE / "findings.md")
     ap.add_argument("--github-findings", type=Path, default=HERE / "findings_github.md")
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
-    ap.add_argument("--only", choices=["pgvector", "github", "quota", "e2e-openai"],
+    ap.add_argument("--only", choices=["pgvector", "github", "quota", "e2e-openai", "findings"],
                     help="render this section alone into the existing --out (the other results need not be at hand)")
     args = ap.parse_args(argv)
     github_findings = args.github_findings.read_text() if args.github_findings.exists() else ""
@@ -436,6 +444,11 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(replace_e2e_openai_section(args.out.read_text(), json.loads(args.e2e_openai.read_text()),
                                                        findings_text))
         print(f"wrote section 1b and the findings of {args.out}")
+        return 0
+    if args.only == "findings":
+        findings_text = args.findings.read_text() if args.findings.exists() else ""
+        args.out.write_text(replace_findings(args.out.read_text(), findings_text))
+        print(f"wrote the findings of {args.out}")
         return 0
     if args.only == "quota":
         text = args.out.read_text()
