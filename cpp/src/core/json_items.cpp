@@ -206,20 +206,16 @@ bool whole_answer(const std::string& body) {
   // theirs whatever the allowance.
   struct kept_parser {
     simdjson::dom::parser parser;
-    std::size_t kept = 0;  // bytes counted by kept_buffers while it waits for the next answer
-    ~kept_parser() { kept_buffers::release(kept); }
+    kept_buffers::charge kept;  // while it waits for the next answer
   };
   thread_local kept_parser mine;
   simdjson::dom::parser& parser = mine.parser;
-  kept_buffers::release(std::exchange(mine.kept, 0));
+  mine.kept.drop();  // in use
   simdjson::dom::element root;
   const simdjson::error_code err = parse_padded(parser, body, root);
   if (parser.capacity() > kept_parser_capacity) {
-    const std::size_t footprint = kept_buffers::parser_footprint(parser.capacity());
-    if (kept_buffers::try_keep(footprint))
-      mine.kept = footprint;
-    else
-      parser = simdjson::dom::parser{};
+    mine.kept = kept_buffers::charge::try_take(kept_buffers::parser_footprint(parser.capacity()));
+    if (!mine.kept) parser = simdjson::dom::parser{};
   }
   switch (err) {
     case simdjson::SUCCESS: return true;

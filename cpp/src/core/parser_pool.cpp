@@ -19,7 +19,7 @@ constexpr std::size_t small_capacity = 128u << 10;  // bytes of JSON: a parser k
 
 struct idle_parser {
   std::unique_ptr<simdjson::dom::parser> parser;
-  std::size_t kept = 0;  // bytes counted by kept_buffers
+  kept_buffers::charge kept;  // a page-sized parser's (a small one is kept uncounted)
 };
 
 struct pool {
@@ -37,16 +37,15 @@ pool& shared() {
 
 parser_lease::parser_lease() {
   pool& p = shared();
-  std::size_t kept = 0;
+  kept_buffers::charge kept;  // given back once the parser is taken: it is in use
   {
     std::lock_guard<std::mutex> lock(p.mutex);
     if (!p.idle.empty()) {
       parser_ = std::move(p.idle.back().parser);
-      kept = p.idle.back().kept;
+      kept = std::move(p.idle.back().kept);
       p.idle.pop_back();
     }
   }
-  kept_buffers::release(kept);
   if (!parser_) parser_ = std::make_unique<simdjson::dom::parser>();
 }
 
@@ -62,34 +61,23 @@ void parser_lease::release() noexcept {
   if (!parser_) return;
   pool& p = shared();
   const std::size_t capacity = parser_->capacity();
-  const std::size_t kept = capacity > small_capacity ? kept_buffers::parser_footprint(capacity) : 0;
-  std::unique_ptr<simdjson::dom::parser> freed;  // freed outside the lock
-  if (kept == 0 || kept_buffers::try_keep(kept)) {
-    {
-      std::lock_guard<std::mutex> lock(p.mutex);
-      if (p.idle.size() < max_idle) {
-        p.idle.push_back({std::move(parser_), kept});
-        return;
-      }
-    }
-    kept_buffers::release(kept);  // the pool is full
+  std::unique_ptr<simdjson::dom::parser> freed = std::move(parser_);  // freed outside the lock
+  kept_buffers::charge kept;
+  if (capacity > small_capacity) {
+    kept = kept_buffers::charge::try_take(kept_buffers::parser_footprint(capacity));
+    if (!kept) return;  // past the allowance: freed
   }
-  freed = std::move(parser_);
+  std::lock_guard<std::mutex> lock(p.mutex);
+  if (p.idle.size() < max_idle) p.idle.push_back({std::move(freed), std::move(kept)});
+  // else the pool is full: freed, its charge given back, once the lock is let go
 }
 
 void release_idle_parsers() noexcept {
   pool& p = shared();
-  std::array<std::unique_ptr<simdjson::dom::parser>, max_idle> freed;  // freed outside the lock
-  std::size_t kept = 0;
-  {
-    std::lock_guard<std::mutex> lock(p.mutex);
-    for (std::size_t i = 0; i < p.idle.size(); ++i) {
-      freed[i] = std::move(p.idle[i].parser);
-      kept += p.idle[i].kept;
-    }
-    p.idle.clear();
-  }
-  kept_buffers::release(kept);
+  std::array<idle_parser, max_idle> freed;  // freed, their charges given back, outside the lock
+  std::lock_guard<std::mutex> lock(p.mutex);
+  for (std::size_t i = 0; i < p.idle.size(); ++i) freed[i] = std::move(p.idle[i]);
+  p.idle.clear();
 }
 
 }  // namespace backfill::json

@@ -21,7 +21,7 @@ constexpr std::size_t max_total = 16u << 20;
 // The shell with the largest body: a page-sized answer then finds the room it needs, and a small
 // one written into a large body costs nothing more.
 response response_pool::take() {
-  std::size_t kept = 0;
+  kept_buffers::charge kept;  // given back on return: the body is in use again
   response r;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -31,35 +31,27 @@ response response_pool::take() {
       if (shells_[i].r.body.capacity() > shells_[best].r.body.capacity()) best = i;
     std::swap(shells_[best], shells_.back());
     r = std::move(shells_.back().r);
-    kept = shells_.back().kept;
+    kept = std::move(shells_.back().kept);
     shells_.pop_back();
-    if (kept == 0) bytes_ -= r.body.capacity();
+    if (!kept) bytes_ -= r.body.capacity();
   }
-  kept_buffers::release(kept);
   return r;
 }
 
 void response_pool::give(response&& r) {
-  std::size_t kept = 0;
+  kept_buffers::charge kept;
   if (r.body.capacity() > max_body) {
-    if (kept_buffers::try_keep(r.body.capacity()))
-      kept = r.body.capacity();
-    else
-      std::string().swap(r.body);
+    kept = kept_buffers::charge::try_take(r.body.capacity());
+    if (!kept) std::string().swap(r.body);
   }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (shells_.size() < max_count && (kept > 0 || bytes_ + r.body.capacity() <= max_total)) {
-      if (kept == 0) bytes_ += r.body.capacity();
-      shells_.push_back({std::move(r), kept});
-      return;
-    }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (shells_.size() < max_count && (kept || bytes_ + r.body.capacity() <= max_total)) {
+    if (!kept) bytes_ += r.body.capacity();
+    shells_.push_back({std::move(r), std::move(kept)});
   }
-  kept_buffers::release(kept);  // freed
+  // else `r` is freed, and its charge given back, on return
 }
 
-response_pool::~response_pool() {
-  for (const auto& s : shells_) kept_buffers::release(s.kept);
-}
+response_pool::~response_pool() = default;  // the shells' charges are given back with them
 
 }  // namespace backfill::http

@@ -12,6 +12,7 @@
 
 #include <simdjson.h>
 
+#include "backfill/core/kept_buffers.hpp"
 #include "backfill/http/request.hpp"
 #include "http/text.hpp"
 
@@ -33,7 +34,7 @@ class response_pool {
  private:
   struct shell {
     response r;
-    std::size_t kept = 0;  // a page-sized body's bytes, counted by kept_buffers (else in bytes_)
+    kept_buffers::charge kept;  // a page-sized body's bytes (a small body's are counted in bytes_)
   };
   std::mutex mutex_;
   std::vector<shell> shells_;

@@ -18,10 +18,44 @@ namespace backfill::kept_buffers {
 
 // Counts `bytes` of an idle buffer as kept when they fit in the allowance beside what is kept
 // already: true means keep it (and give the bytes back with release() when it is used or freed),
-// false means free it.
+// false means free it. Holders use `charge`, which gives them back itself.
 bool try_keep(std::size_t bytes) noexcept;
 // An idle buffer counted by try_keep() is used again or freed.
 void release(std::size_t bytes) noexcept;
+
+// The bytes of one idle buffer counted as kept, given back when the charge is dropped (the buffer is
+// used again or freed) or destroyed. Empty when nothing is counted: the buffer did not fit (free it),
+// or it is small enough to keep uncounted.
+class charge {
+ public:
+  charge() noexcept = default;
+  // Counts `bytes` if they fit in the allowance (try_keep()); empty if they do not.
+  static charge try_take(std::size_t bytes) noexcept { return try_keep(bytes) ? charge(bytes) : charge(); }
+  charge(charge&& other) noexcept : bytes_(other.bytes_) { other.bytes_ = 0; }
+  charge& operator=(charge&& other) noexcept {
+    if (this != &other) {
+      drop();
+      bytes_ = other.bytes_;
+      other.bytes_ = 0;
+    }
+    return *this;
+  }
+  charge(const charge&) = delete;
+  charge& operator=(const charge&) = delete;
+  ~charge() { drop(); }
+
+  explicit operator bool() const noexcept { return bytes_ > 0; }
+  std::size_t bytes() const noexcept { return bytes_; }
+  // Gives the bytes back now.
+  void drop() noexcept {
+    release(bytes_);
+    bytes_ = 0;
+  }
+
+ private:
+  explicit charge(std::size_t bytes) noexcept : bytes_(bytes) {}
+  std::size_t bytes_ = 0;
+};
 
 // A pipeline's share, added for its life (pipeline.cpp).
 void add_allowance(std::size_t bytes) noexcept;
