@@ -79,4 +79,15 @@ std::size_t tighten_tree(const fs::path& root) {
   return changed;
 }
 
+void fsync_dir(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw io_error("cannot open directory " + dir.string() + ": " + std::strerror(errno));
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw io_error("cannot fsync directory " + dir.string() + ": " + std::strerror(err));
+  }
+  ::close(fd);
+}
+
 }  // namespace backfill

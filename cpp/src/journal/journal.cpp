@@ -28,17 +28,6 @@ std::string errno_text(int err) { return std::strerror(err); }
   throw io_error(doing + " " + path.string() + ": " + errno_text(err));
 }
 
-void fsync_dir(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) fail_io("cannot open directory", dir, errno);
-  if (::fsync(fd) != 0) {
-    int err = errno;
-    ::close(fd);
-    fail_io("cannot fsync directory", dir, err);
-  }
-  ::close(fd);
-}
-
 }  // namespace
 
 void write_file_atomic(const fs::path& path, std::string_view body) {

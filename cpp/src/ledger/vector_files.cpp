@@ -81,12 +81,7 @@ void vector_files::sync() {
   if (append_fd_ < 0) return;
   if (::fdatasync(append_fd_) != 0)
     fail("cannot sync the embedding cache file", file_path(dir_, append_file_), errno);
-  const int dir = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0) fail("cannot open", dir_, errno);
-  const int rc = ::fsync(dir);
-  const int err = errno;
-  ::close(dir);
-  if (rc != 0) fail("cannot sync", dir_, err);
+  fsync_dir(dir_);
 }
 
 std::pair<std::int64_t, std::int64_t> vector_files::append(const std::vector<iovec>& pieces) {

@@ -20,5 +20,8 @@ void make_private_file(const std::filesystem::path& path);
 // Tightens a tree written before these rules or widened by hand: folders to 0700, files to 0600
 // (symbolic links are not followed). Returns how many entries were changed. Throws io_error.
 std::size_t tighten_tree(const std::filesystem::path& root);
+// Makes the entries of `dir` durable (a file created or renamed there keeps its name after a power
+// loss): fsync of the folder. Throws io_error.
+void fsync_dir(const std::filesystem::path& dir);
 
 }  // namespace backfill
