@@ -68,6 +68,9 @@ def main() -> int:
                 print(f"pages {fetch.get('pages_fetched')}, {fetch.get('bytes_fetched', 0) / 1e6:,.0f} MB "
                       f"fetched, budget peak: fetch {fetch.get('memory_peak_bytes', 0) / 1e6:.0f} MB, "
                       f"ingest {ingest.get('memory_peak_bytes', 0) / 1e6:.0f} MB")
+            stages = ingest.get("stage_seconds", {})
+            if stages:
+                print("ingest stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()))
             wall = child.wall_seconds
             print(f"{args.issues:,} issues: peak RSS {child.max_rss_mb:.1f} MB, "
                   f"{child.cpu_seconds:.1f} CPU s, {args.issues / wall:,.0f} docs/s (wall {wall:.1f} s)")

@@ -229,13 +229,18 @@ class FetchReport(PhaseReport):
     items_fetched: int = 0
     bytes_fetched: int = 0
     memory_peak_bytes: int = 0  # the most bytes of fetched pages held at once (run.memory_budget_mb)
+    # Beside an ingest that was behind: seconds partitions waited until it needed their pages (summed).
+    waited_for_ingest: float = 0.0
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"fetch: {self.pages_fetched} pages read ({self.items_fetched} items, {self.bytes_fetched} bytes); "
             f"{self.pages_total} pages journaled; {self.partitions_skipped} of {self.partitions} partitions "
             "were already complete"
         )
+        if self.waited_for_ingest > 0:
+            text += f"; partitions waited {_duration(self.waited_for_ingest)} for the ingest to need their pages"
+        return text
 
 
 @dataclass

@@ -1,4 +1,5 @@
 // The HTTP engine: its pure pieces, and the client against a scripted loopback server.
+#include "backfill/core/context.hpp"
 #include "backfill/core/json.hpp"
 #include "backfill/embed/openai.hpp"
 #include "backfill/http/client.hpp"
@@ -361,6 +362,39 @@ TEST(HttpClient, PaginatesTokensAndStopsARepeatingServer) {
   EXPECT_THROW(paginate(c, {"GET", loop.url("/search"), {}, ""}, spec, "", g2, [&](const page&) { ++pages; }),
                pagination_error);
   EXPECT_EQ(pages, 1);  // the repeat never reaches the caller
+}
+
+// A fetch whose consumer is behind (run_context::ahead) asks for its next page only once the page
+// in hand is let go and the consumer needs more; a fetch inside a page (comments) never waits.
+TEST(HttpClient, APaceAheadOfItsConsumerDefersTheNextRequestUntilThePageIsLetGo) {
+  script_server s({reply(200, R"({"issues":[{"id":"1"}],"nextPageToken":"t2"})"),
+                   reply(200, R"({"issues":[{"id":"2"}],"nextPageToken":"t3"})"),
+                   reply(200, R"({"issues":[{"id":"3"}],"isLast":true})")});
+  client c(fast_retries());
+  page_spec spec;
+  spec.token_param = "nextPageToken";
+  spec.next_token = "/nextPageToken";
+  spec.is_last = "/isLast";
+  spec.items = "/issues";
+  spec.id_field = "id";
+  pagination_guard g("paced");
+  run_context ctx;
+  int waits = 0;
+  ctx.set_pace({[&] { return waits < 2; }, [&] { ++waits; }});
+  std::vector<int> requests_seen;
+  std::vector<bool> ahead_inside;
+  paginate(
+      c, {"GET", s.url("/search"), {}, ""}, spec, "", g,
+      [&](const page&) {
+        requests_seen.push_back(s.requests());
+        ahead_inside.push_back(ctx.ahead());
+      },
+      &ctx);
+  ASSERT_EQ(requests_seen.size(), 3u);
+  EXPECT_EQ(requests_seen[0], 1);  // page 2 was not requested while page 1 was handled
+  EXPECT_EQ(waits, 2);             // it was requested once the pace said the consumer needs it
+  EXPECT_EQ(ahead_inside, (std::vector<bool>{false, false, false}));
+  EXPECT_EQ(s.requests(), 3);
 }
 
 TEST(HttpClient, ReusedHandlesSendEachRequestsOwnMethodAndBody) {

@@ -41,6 +41,14 @@ void run_context::begin_phase(std::string phase, std::string unit, std::int64_t 
   checkpoint_now();
 }
 
+void run_context::wait_while_ahead() {
+  if (!pace_.wait) return;
+  while (ahead()) {
+    pace_.wait();
+    checkpoint();
+  }
+}
+
 void run_context::warn(std::string_view kind, const std::string& message) {
   std::lock_guard lock(warn_mu_);
   ++warnings_;

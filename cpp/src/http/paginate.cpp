@@ -61,7 +61,13 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
   layout.at_root = spec.items.empty();
   std::string cursor(start_cursor);
   client::handle in_flight = submitted ? std::move(submitted) : c.submit(page_request(first, spec, cursor));
+  bool deferred = false;  // the next page is requested at the top of the loop, once the consumer needs it
   while (true) {
+    if (deferred) {
+      ctx->wait_while_ahead();
+      in_flight = c.submit(page_request(first, spec, cursor));
+      deferred = false;
+    }
     response resp = c.wait(in_flight, ctx);
     if (resp.status == 304) {  // the first page, unchanged since the request's condition: no items
       on_page(page{resp, resp.body, 0, {}, cursor, ""});
@@ -139,12 +145,27 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
     }
     // The next page is requested before this one is handed over, so its round trip overlaps whatever
     // on_page does (journaling, fsync, more requests): a paginated fetch costs one round trip a page,
-    // not a round trip plus the caller's work.
-    if (!p.next_cursor.empty()) in_flight = c.submit(page_request(first, spec, p.next_cursor));
+    // not a round trip plus the caller's work. Unless the consumer of the pages is behind (ctx->ahead()):
+    // then it is requested once this page, its parse and its response are let go, when the consumer
+    // needs more, so a fetch that waits holds no page.
+    deferred = !p.next_cursor.empty() && ctx && ctx->ahead();
+    const bool requested = !p.next_cursor.empty() && !deferred;
+    if (requested) in_flight = c.submit(page_request(first, spec, p.next_cursor));
     try {
+      struct open_page {
+        run_context* ctx;
+        explicit open_page(run_context* c) : ctx(c) {
+          if (ctx) ctx->page_opened();
+        }
+        ~open_page() {
+          if (ctx) ctx->page_closed();
+        }
+        open_page(const open_page&) = delete;
+        open_page& operator=(const open_page&) = delete;
+      } open(ctx);
       on_page(p);
     } catch (...) {
-      if (!p.next_cursor.empty()) c.cancel(in_flight);
+      if (requested) c.cancel(in_flight);
       throw;
     }
     std::string next = std::move(p.next_cursor);

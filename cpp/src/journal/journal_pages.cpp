@@ -48,6 +48,7 @@ std::int64_t journal_pages::read_from(
       ~dropped() { json::drop_page_parse(); }
     } drop;
     fn(page.seq, *body, page.path);
+    if (counting_ && feed_ && partition == partition_) feed_->page_read(partition, page.seq);
     if (counting_ && pages_read_ && page.seq >= counted_to_) {  // a source may read its pages twice
       ++*pages_read_;
       counted_to_ = page.seq + 1;

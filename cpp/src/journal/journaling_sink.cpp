@@ -70,7 +70,7 @@ void journaling_sink::page_parts(std::span<const std::string_view> parts, std::i
   row.bytes = static_cast<std::int64_t>(size);
   ledger_.record_page(row, next_cursor, watermark);
   failpoint("fetch.page_committed");
-  if (feed_) feed_->page_recorded();
+  if (feed_) feed_->page_recorded(partition_);
   ++seq_;
   ++report_.pages_fetched;
   report_.items_fetched += items;

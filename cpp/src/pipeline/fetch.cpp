@@ -19,6 +19,12 @@ namespace backfill {
 
 // --- fetch -------------------------------------------------------------------------------------
 
+// Beside an ingest, the partitions after the one the ingest needs next wait while it has this many
+// pages journaled and unread: enough to keep it busy while that one partition's fetch goes on (a
+// Jira page is 100 issues, ~0.1 s of the ingest's time), few enough that a fetch that is not
+// ahead never waits.
+constexpr std::int64_t kPagesReadyAhead = 8;
+
 fetch_report pipeline::fetch(run_context& ctx, const std::vector<std::string>& refetch) {
   auto planned = plan(ctx);
   start_over(planned, refetch);
@@ -102,6 +108,24 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
     if (in_pages) c.state().done += next_seq;
     c.state().partition = p.label.empty() ? p.name : p.label;
     if (next_seq > 0) logger()->info("resuming {} after {} journaled pages", c.state().partition, next_seq);
+    if (feed) {
+      // Beside an ingest that falls behind, only the partition it needs next keeps fetching: the others
+      // wait before their next request, holding no page, while the ingest has enough to read.
+      feed->partition_started(p.name, next_seq);
+      c.set_pace({[feed, &p] { return feed->ahead(p.name, kPagesReadyAhead); },
+                  [feed, &p, &rep] {
+                    const auto start = std::chrono::steady_clock::now();
+                    const auto seen = feed->version();
+                    if (feed->ahead(p.name, kPagesReadyAhead))
+                      feed->wait(seen, std::chrono::milliseconds(100));
+                    rep.waited_for_ingest +=
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+                  }});
+    }
+    struct unpaced {
+      run_context& c;
+      ~unpaced() { c.set_pace({}); }
+    } unpace{c};
     journaling_sink out(journal_, l, options_.workdir, kind, p.name, next_seq, rep, c, feed);
     out.hold_pages_in(&budget_);
     out.count_pages_done(in_pages);
@@ -174,6 +198,7 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
       report.pages_fetched += me.report.pages_fetched;
       report.items_fetched += me.report.items_fetched;
       report.bytes_fetched += me.report.bytes_fetched;
+      report.waited_for_ingest += me.report.waited_for_ingest;
     }
   }
   json::release_idle_parsers();  // the pages' parse buffers, not kept through the ingest that follows
@@ -182,6 +207,11 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
   report.memory_peak_bytes = static_cast<std::int64_t>(budget_.peak());
   logger()->info("fetch: {} pages read ({} bytes), {} journaled in all", report.pages_fetched,
                  report.bytes_fetched, report.pages_total);
+  if (report.waited_for_ingest > 0)
+    logger()->info(
+        "fetch: the ingest was behind; partitions after the one it read waited {:.1f} s in all (summed) "
+        "before requesting pages it did not need yet",
+        report.waited_for_ingest);
   return report;
 }
 
@@ -200,6 +230,11 @@ run_report pipeline::fetch_and_ingest(run_context& ctx, const std::vector<std::s
   budget_.reset_peak();
   // The fetch runs on its own thread with its own ledger connection; the ingest follows it here.
   fetch_feed feed;
+  if (source_->pages_self_contained()) {  // the ingest follows the fetch partition by partition
+    std::vector<std::string> order;
+    for (const auto& p : planned.partitions) order.push_back(p.name);
+    feed.follow(order);
+  }
   ledger fetch_state(options_.workdir / "state.sqlite");
   task_group fetcher;  // its one task never throws: the fetch's outcome goes to the feed
   fetcher.spawn([&] {

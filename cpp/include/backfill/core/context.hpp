@@ -72,6 +72,25 @@ class run_context {
   std::vector<std::string> warning_examples() const;
   static constexpr std::size_t max_warning_kinds = 100;
 
+  // Flow control for a fetch whose pages are consumed as they come (a fetch beside the ingest,
+  // pipeline/fetch.cpp): `ahead` says the consumer has enough pages of other partitions to read,
+  // so this fetch's next request can wait; `wait` returns when that may have changed (or after a
+  // short while). Paginated fetches ask before each request after the first (http::paginate) and
+  // hold it without holding a page. Unset: never ahead.
+  struct pace {
+    std::function<bool()> ahead;
+    std::function<void()> wait;
+  };
+  void set_pace(pace p) { pace_ = std::move(p); }
+  // Never while a page is open: a fetch inside a page (the comments of a search page) goes on, so
+  // the page it completes is let go as soon as possible.
+  bool ahead() const { return pages_open_ == 0 && pace_.ahead && pace_.ahead(); }
+  // Waits while ahead(), checking for a stop at every wake-up.
+  void wait_while_ahead();
+  // Around the handling of a fetched page (http::paginate), on this context's thread.
+  void page_opened() noexcept { ++pages_open_; }
+  void page_closed() noexcept { --pages_open_; }
+
  private:
   tick_fn tick_;
   std::chrono::milliseconds interval_{50};
@@ -83,6 +102,8 @@ class run_context {
   std::int64_t warnings_ = 0;
   std::set<std::string, std::less<>> warned_kinds_;
   std::vector<std::string> warning_examples_;
+  pace pace_;
+  int pages_open_ = 0;
 };
 
 }  // namespace backfill

@@ -33,9 +33,12 @@ struct fetch_report {
   std::int64_t items_fetched = 0;
   std::int64_t bytes_fetched = 0;
   std::int64_t memory_peak_bytes = 0;  // the most bytes of fetched pages held at once (memory_budget_mb)
+  // Beside an ingest that was behind: the seconds partitions waited before a request until it needed
+  // their pages, summed over the partitions (pipeline/fetch.cpp).
+  double waited_for_ingest = 0;
 };
 BACKFILL_FIELDS(fetch_report, &s::partitions, &s::partitions_skipped, &s::pages_fetched, &s::pages_total,
-                &s::items_fetched, &s::bytes_fetched, &s::memory_peak_bytes)
+                &s::items_fetched, &s::bytes_fetched, &s::memory_peak_bytes, &s::waited_for_ingest)
 
 struct duplicate_item {
   std::string partition;
