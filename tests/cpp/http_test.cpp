@@ -209,6 +209,59 @@ TEST(PaginationGuard, ManyIdsKeepTheirFirstPage) {
   }
 }
 
+// Pages of uneven sizes (empty ones among them) across many merges of the id table and several
+// widenings of its page field: each repeated id, whether merged long ago or among the newest, is named
+// with the page that first had it.
+TEST(PaginationGuard, ARepeatedIdNamesItsFirstPageWhateverThePageSizes) {
+  pagination_guard g("uneven");
+  std::vector<std::string> ids;
+  std::vector<std::pair<std::string, int>> probes;  // an id and the page that first had it
+  int n = 0;
+  for (int page = 1; page <= 6000; ++page) {
+    ids.clear();
+    const int size = (page * 37) % 97;  // 0-96 ids
+    for (int i = 0; i < size; ++i) ids.push_back(fmt::format("U-{}", n++));
+    if (!ids.empty() && (page % 613 == 1 || page == 2 || page == 256 || page == 257 || page > 5990))
+      probes.emplace_back(ids.back(), page);
+    g.check(page == 1 ? "" : fmt::format("t{}", page), fmt::format("[{}]", page), ids);
+  }
+  ASSERT_GT(probes.size(), 12u);
+  for (const auto& [id, first] : probes) {
+    try {
+      g.check(fmt::format("again-{}", id), fmt::format("[again {}]", id), {"FRESH-" + id, id});
+      ADD_FAILURE() << id << " was not refused";
+    } catch (const pagination_error& e) {
+      const std::string w = e.what();
+      EXPECT_NE(w.find(fmt::format("already seen on page {} ({})", first, id)), std::string::npos) << w;
+    }
+  }
+}
+
+// The id table holds 8 bytes an id (the 64-bit hash) plus a small share for the newest ids' index and
+// O(pages) for where the pages are, at every point of a long partition; entries of hash and page (12
+// bytes an id) would not fit.
+TEST(PaginationGuard, IdsCostEightBytesEachPlusASmallShare) {
+  for (const int per_page : {100, 1}) {
+    pagination_guard g("bytes");
+    std::vector<std::string> ids;
+    std::size_t seen = 0, most_over = 0;
+    const int pages = per_page == 1 ? 40000 : 3000;
+    for (int page = 0; page < pages; ++page) {
+      ids.clear();
+      for (int i = 0; i < per_page; ++i) ids.push_back(fmt::format("M-{}", seen++));
+      g.check(page == 0 ? "" : fmt::format("t{}", page), fmt::format("[{}]", page), ids);
+      const std::size_t bound = 8 * seen + seen / 4 + 16 * static_cast<std::size_t>(page + 1) + 65536;
+      ASSERT_LE(g.id_bytes(), bound) << seen << " ids, page " << page + 1;
+      most_over = std::max(most_over, g.id_bytes() - std::min(g.id_bytes(), 8 * seen));
+    }
+    EXPECT_GE(g.id_bytes(), 8 * seen);  // every id is held, whole
+    if (per_page == 100) {
+      EXPECT_LT(g.id_bytes(), 12 * seen * 3 / 4);
+    }
+    RecordProperty(fmt::format("most_bytes_over_8_an_id_{}", per_page), std::to_string(most_over));
+  }
+}
+
 TEST(HttpClient, GetsABodyWithPaddingCapacity) {
   script_server s({reply(200, R"({"ok":true})", "X-Request-Id: r-1\r\n")});
   client c(fast_retries());

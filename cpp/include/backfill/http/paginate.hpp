@@ -36,17 +36,30 @@ class pagination_guard {
   void check(std::string_view cursor, std::string_view body, const std::vector<std::string>& ids,
              std::string_view next_cursor = {});
   std::int64_t pages() const noexcept { return pages_; }
+  // Bytes the item ids seen so far hold (the id table's blocks, not the cursors and page hashes).
+  std::size_t id_bytes() const noexcept { return ids_.bytes(); }
 
  private:
   std::string what_;
   std::int64_t pages_ = 0;
   std::map<std::string, std::int64_t, std::less<>> cursors_;
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::int64_t> bodies_;
-  // Every item id of the partition so far, as a 64-bit hash with the page that first had it: 12 bytes
-  // an id in one array sorted by hash (250,000 ids: 3 MB), grown in place by realloc (a block above
-  // the mmap threshold moves by remapping, never copied into a second one), and the newest ids in a
-  // small open-addressing table merged into the array when it is half full. A false alarm needs a
-  // hash collision (about 1 in 10^7 at a million ids).
+  // Every item id of the partition so far as its whole 64-bit hash, 8 bytes an id, in a layout that
+  // still tells a repeated id's error which page first had it. The ids live in one array sorted by
+  // hash (grown in place by realloc: a block past the mmap threshold is remapped, never copied into a
+  // second one) and split into 2^q buckets by the hash's top q bits, q the bits of the highest page
+  // number so far, with where each bucket starts (4 bytes a bucket, at most two buckets a page). An
+  // entry is the hash shifted left by q, its page in the q bits that frees: the top q bits it lost are
+  // its bucket's number. The newest ids wait in the order they came, with where each page's ids end
+  // (so a position gives the page), behind an open-addressing table of their positions (4 bytes a
+  // slot; 64 slots doubling up to the largest power of two no more than a thirty-second of the sorted
+  // ids, at least 4,096), merged into the array when the table is half full.
+  // Held: 8 bytes an id, plus at most a quarter byte an id (the table, and the newest ids' room
+  // reserved after a merge), plus O(pages): a 250,000-id partition of 100-id pages 2.06 MB, a million
+  // ids 8.20 MB (12.6 MB with entries of hash and page, 12 bytes). While a merge runs it also holds the
+  // newest ids sorted with their pages (16 bytes each, at most a sixty-fourth of the sorted ids).
+  // The whole hash is kept, so a false alarm still needs a 64-bit hash collision (about 1 in 10^7 at a
+  // million ids).
   class id_pages {
    public:
     id_pages() = default;
@@ -55,24 +68,29 @@ class pagination_guard {
     id_pages(id_pages&& o) noexcept;
     id_pages& operator=(id_pages&& o) noexcept;
     ~id_pages();
-    // The page that first had `hash`; records `page` for it when it is new.
-    std::int64_t first_page(std::uint64_t hash, std::int64_t page);
-    std::size_t size() const noexcept { return sorted_size_ + recent_used_; }
+    // The page that first had `hash`; records `page` (1 or more, never less than the last one given)
+    // for it when it is new.
+    std::uint32_t first_page(std::uint64_t hash, std::uint32_t page);
+    std::size_t size() const noexcept { return sorted_size_ + recent_.size(); }
+    std::size_t bytes() const noexcept;
 
    private:
-    struct entry {  // 12 bytes, 4-aligned: the hash in two halves, then its first page
-      std::uint32_t high, low, page;
-      std::uint64_t hash() const noexcept { return (std::uint64_t{high} << 32) | low; }
+    struct page_end {  // the newest ids of `page` end before recent_[end]
+      std::uint32_t page, end;
     };
     static std::size_t slot_of(std::uint64_t hash, std::size_t mask) noexcept {
       return static_cast<std::size_t>(hash ^ (hash >> 29)) & mask;
     }
-    static void place_all(const std::vector<entry>& from, std::vector<entry>& to);
+    std::uint32_t recent_page(std::size_t position) const noexcept;
+    void index_recent();
     void merge();
-    entry* sorted_ = nullptr;  // malloc'd, sorted by hash, no two alike
+    std::uint64_t* sorted_ = nullptr;  // malloc'd: (hash << q) | page, sorted by hash, no two alike
     std::size_t sorted_size_ = 0;
-    std::vector<entry> recent_;  // open addressing; page 0 = empty slot (pages count from 1)
-    std::size_t recent_used_ = 0;
+    unsigned page_bits_ = 0;              // q; 0 while nothing is sorted
+    std::vector<std::uint32_t> buckets_;  // 2^q + 1: where each bucket starts in sorted_, then the end
+    std::vector<std::uint64_t> recent_;   // the newest hashes, in the order they came
+    std::vector<page_end> recent_pages_;  // their pages, in order
+    std::vector<std::uint32_t> slots_;    // open addressing over recent_: position + 1, 0 = empty
   };
   id_pages ids_;
 };
