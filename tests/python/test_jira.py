@@ -1053,6 +1053,36 @@ def test_a_field_value_of_an_unknown_shape_is_a_warning_in_the_ingest_report(
     assert re.search(r"SUBS-4: field 'Deployment'.*left out", r.err)  # logged once
 
 
+def test_beside_a_slow_ingest_only_the_partition_it_reads_next_keeps_fetching(tmp_path: Path, jira: Any) -> None:
+    """While the ingest has pages enough to read (here: embeddings are slow), the partitions after the
+    one it reads next wait before their next request, holding no page, and are fetched when it needs
+    them: the wait is reported and logged, and every document lands all the same."""
+    from openai_fake import DEFAULT_API_KEY, OpenAIFake
+
+    projects = ("ALPHA", "BRAVO", "CHARLIE")
+    # One partition's fetch must be faster than the ingest: a lean fake (no comments beyond the search's,
+    # plain JSON) fetches ~50 pages a second; the ingest embeds 16 texts every 0.2 s, ~8 pages a second,
+    # and holds a few pages in flight (batches of 16 records), not a whole partition.
+    fake = jira({p: 300 for p in projects}, max_comments=0, validate=False, gzip_responses=False)
+    with OpenAIFake(latency=0.2) as oa:
+        config, workdir = jira_config(tmp_path, fake, projects=projects, max_results=10, target_tokens=1024,
+                                      batch_records=16, rate=500)
+        text = config.read_text().replace(
+            '[embedder]\ntype = "hash"\n',
+            f'[embedder]\ntype = "openai"\nmodel = "text-embedding-3-small"\nbase_url = "{oa.url}"\n'
+            'api_key = "${OPENAI_API_KEY}"\nmax_inputs = 16\nconcurrency = 1\n').replace(
+            f"dimension = {DIM}", f"dimensions = {DIM}")
+        config.write_text(text)
+        r = cli("run", str(config), "--progress", "none", "--json", env={"OPENAI_API_KEY": DEFAULT_API_KEY})
+        assert r.code == 0, r.err[-3000:]
+        report = json.loads(r.out)
+    assert report["fetch"]["pages_fetched"] == 3 * 30
+    assert report["fetch"]["waited_for_ingest"] > 0, (report["fetch"], report["ingest"]["stage_seconds"])
+    assert re.search(r"fetch: the ingest was behind; partitions after the one it read waited \d", r.err), r.err[-3000:]
+    assert report["verify"]["ok"] is True and report["verify"]["documents"] == 900
+    assert sorted(index_docs(workdir / "index.sqlite")) == sorted(f"jira:{k}" for k in keys_of(fake, *projects))
+
+
 # --- 4. the big one ------------------------------------------------------------------------------
 
 
