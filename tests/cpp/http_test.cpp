@@ -389,16 +389,22 @@ TEST(HttpClient, A304AnswersAConditionalRequestAndEndsAPaginationAtItsFirstPage)
   EXPECT_EQ(changed.last_request().find("If-None-Match"), std::string::npos) << changed.last_request();
 }
 
-TEST(HttpClient, PaginatesTokensAndStopsARepeatingServer) {
-  script_server s({reply(200, R"({"issues":[{"id":"1"},{"id":"2"}],"nextPageToken":"t2"})"),
-                   reply(200, R"({"issues":[{"id":"3"}],"nextPageToken":"t3"})"),
-                   reply(200, R"({"issues":[{"id":"4"}],"isLast":true})")});
-  client c(fast_retries());
+// Jira's search paging: a next page token, and isLast on the last page.
+static page_spec token_pages() {
   page_spec spec;
   spec.token_param = "nextPageToken";
   spec.next_token = "/nextPageToken";
   spec.is_last = "/isLast";
   spec.items = "/issues";
+  return spec;
+}
+
+TEST(HttpClient, PaginatesTokensAndStopsARepeatingServer) {
+  script_server s({reply(200, R"({"issues":[{"id":"1"},{"id":"2"}],"nextPageToken":"t2"})"),
+                   reply(200, R"({"issues":[{"id":"3"}],"nextPageToken":"t3"})"),
+                   reply(200, R"({"issues":[{"id":"4"}],"isLast":true})")});
+  client c(fast_retries());
+  page_spec spec = token_pages();
   pagination_guard g("test");
   std::vector<std::string> cursors;
   std::int64_t items = 0;
@@ -424,11 +430,7 @@ TEST(HttpClient, APaceAheadOfItsConsumerDefersTheNextRequestUntilThePageIsLetGo)
                    reply(200, R"({"issues":[{"id":"2"}],"nextPageToken":"t3"})"),
                    reply(200, R"({"issues":[{"id":"3"}],"isLast":true})")});
   client c(fast_retries());
-  page_spec spec;
-  spec.token_param = "nextPageToken";
-  spec.next_token = "/nextPageToken";
-  spec.is_last = "/isLast";
-  spec.items = "/issues";
+  page_spec spec = token_pages();
   spec.id_field = "id";
   pagination_guard g("paced");
   run_context ctx;
