@@ -68,13 +68,14 @@ pipeline::pipeline(std::shared_ptr<source> src, std::shared_ptr<embedder> emb, s
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
   }
 #endif
-  // Such blocks freed after every page would cost the next page a fault for each 4 kB again: a
-  // sixteenth of the budget (8 MB of the default 128) is set aside for page-sized buffers kept idle
+  // Such blocks freed after every page would cost the next page a fault for each 4 kB again: an
+  // eighth of the budget (16 MB of the default 128) is set aside for page-sized buffers kept idle
   // for reuse (response bodies, parsers: core/kept_buffers.hpp), so the stages hold that much less.
   // Kept buffers add to the peak RSS whenever the stages do not fill the budget (a 3 MB Jira page's
   // parser keeps ~7 MB resident): a quarter of the budget cut the faults of a 10,000-issue run by
-  // two thirds but raised its peak RSS by 13 MB, and to 163 MB at 100,000 (bench/findings.md).
-  kept_share_ = budget_.total() / 16;
+  // two thirds but raised its peak RSS by 13 MB, and to 163 MB at 100,000; an eighth halves them
+  // with the peak flat from 10,000 to 1,000,000 issues (bench/findings.md).
+  kept_share_ = budget_.total() / 8;
   budget_.set_aside(kept_share_);
   kept_buffers::add_allowance(kept_share_);
 }
