@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _common import byte_compile_backfill  # noqa
 from e2e_bench import API_KEY, backfill_config  # noqa
 from jira_fast_server import TOKEN, JiraFastServer  # noqa
 from pinecone_fast_server import FastServer  # noqa
@@ -46,6 +47,8 @@ ap.add_argument("--wrap", default="", help="extra wrapper, e.g. 'perf record ...
 ap.add_argument("snap", nargs="+")
 a = ap.parse_args()
 snaps = [s.split("=", 1) for s in a.snap]
+for _, d in snaps:
+    byte_compile_backfill(Path(d) / "backfill")  # as a pip install of the wheel leaves it
 scratch = Path(tempfile.mkdtemp(prefix="bufs-ab-"))
 res = {n: [] for n, _ in snaps}
 try:

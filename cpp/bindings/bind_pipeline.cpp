@@ -69,7 +69,8 @@ void register_pipeline(py::module_& m) {
   def_phase(c, "fetch", &pipeline::fetch, py::arg("refetch") = no_refetch);
   def_phase(c, "validate", &pipeline::validate);
   def_phase(c, "ingest", &pipeline::ingest);
-  def_phase(c, "fetch_and_ingest", &pipeline::fetch_and_ingest, py::arg("refetch") = no_refetch);
+  def_phase(c, "fetch_and_ingest", &pipeline::fetch_and_ingest, py::arg("refetch") = no_refetch,
+            py::arg("validate_next") = false);
   def_phase(c, "reconcile", &pipeline::reconcile, py::arg("max_fraction") = 0.5);
   def_phase(c, "verify", &pipeline::verify, py::arg("sample") = 0);
   c.def(py::init<std::shared_ptr<source>, std::shared_ptr<embedder>, std::shared_ptr<sink>,

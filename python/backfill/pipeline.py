@@ -299,8 +299,13 @@ class Pipeline:
         """fetch, then ingest, overlapped (unless ``overlap=False``): documents are normalized, embedded
         and upserted while later pages are still being fetched. What :meth:`run` does before it
         validates and verifies; for orchestrators that verify in a later step."""
+        return self._fetch_and_ingest(refetch, validate_next=False)
+
+    def _fetch_and_ingest(self, refetch: Sequence[str], *, validate_next: bool) -> tuple[FetchReport, IngestReport]:
+        # validate_next: the ingest keeps the item ids of the pages it reads, and the validate that
+        # follows (run's) reads only the pages it did not.
         with self._lock:
-            both = self._call(self._core.fetch_and_ingest, list(refetch))
+            both = self._call(self._core.fetch_and_ingest, list(refetch), validate_next)
         fetch = self._timed(FetchReport.from_dict(both["fetch"]), "fetch")
         ingest = self._priced(IngestReport.from_dict(both["ingest"]))
         self._last_ingest = ingest
@@ -401,7 +406,7 @@ class Pipeline:
             if check:
                 self._preflight()
             plan = self.plan(estimate=False)
-            fetch, ingest = self.fetch_and_ingest(refetch)
+            fetch, ingest = self._fetch_and_ingest(refetch, validate_next=True)
             validate = self.validate()
             reconcile = self.reconcile() if self.reconcile_on_run else None
             verify = self.verify(sample, junit=junit, repair=True)

@@ -143,3 +143,37 @@ TEST(JsonItems, TheCheckHandsItsParseToTheReaderOfTheSamePageOnly) {
   ASSERT_EQ(root.at_pointer("/documents/0/id").get(id), simdjson::SUCCESS);
   EXPECT_EQ(id, "c");
 }
+
+// A reader that takes a page's handed-over parse (as page_items does) inside share_page_parse leaves
+// it for the next reader of the same bytes (normalize): one parse for both. A reader that parses
+// other bytes into the page parser meanwhile ends the hand-over, so the next reader parses afresh.
+TEST(JsonItems, ASharedPageParseServesTheNextReaderUnlessTheParserWasUsedMeanwhile) {
+  std::string body = R"({"documents":[{"id":"a"}]})";
+  body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  std::string scratch;
+  std::vector<unreadable_item> bad;
+  ASSERT_EQ(&json::readable(body, {"/documents", "id", ""}, scratch, bad), &body);
+  const std::uint64_t parses = json::detail::page_parses();
+  std::string_view id;
+  json::share_page_parse(body, [&] {
+    simdjson::dom::element root;
+    ASSERT_EQ(json::parse_page(body, root), simdjson::SUCCESS);
+    ASSERT_EQ(root.at_pointer("/documents/0/id").get(id), simdjson::SUCCESS);
+  });
+  EXPECT_EQ(id, "a");
+  simdjson::dom::element root;
+  ASSERT_EQ(json::parse_page(body, root), simdjson::SUCCESS);
+  ASSERT_EQ(root.at_pointer("/documents/0/id").get(id), simdjson::SUCCESS);
+  EXPECT_EQ(id, "a");
+  EXPECT_EQ(json::detail::page_parses(), parses);  // neither reader parsed
+
+  std::string other = R"({"documents":[{"id":"c"}]})";
+  other.reserve(other.size() + simdjson::SIMDJSON_PADDING);
+  ASSERT_EQ(&json::readable(body, {"/documents", "id", ""}, scratch, bad), &body);
+  json::share_page_parse(body, [&] { ASSERT_EQ(json::parse_page(other, root), simdjson::SUCCESS); });
+  const std::uint64_t before = json::detail::page_parses();
+  ASSERT_EQ(json::parse_page(body, root), simdjson::SUCCESS);
+  EXPECT_EQ(json::detail::page_parses(), before + 1);  // parsed afresh
+  ASSERT_EQ(root.at_pointer("/documents/0/id").get(id), simdjson::SUCCESS);
+  EXPECT_EQ(id, "a");
+}

@@ -107,6 +107,15 @@ TEST(OpenAIBase64, RejectsWhatIsNotBase64) {
     std::vector<unsigned char> out(openai::base64_decoded_size(bad) + 8);
     EXPECT_FALSE(openai::base64_decode(bad, out.data())) << bad;
   }
+  // One character outside the alphabet anywhere, in a whole group or the last partial one.
+  const std::string good = "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmE";
+  for (std::size_t i = 0; i < good.size(); ++i)
+    for (char c : {'!', '=', '\x80', '\0', '-'}) {
+      std::string bad = good;
+      bad[i] = c;
+      std::vector<unsigned char> out(openai::base64_decoded_size(bad) + 8);
+      EXPECT_FALSE(openai::base64_decode(bad, out.data())) << i << " " << int(c);
+    }
 }
 
 TEST(OpenAIBase64, DecodesLittleEndianFloat32) {

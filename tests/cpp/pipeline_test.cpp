@@ -101,7 +101,9 @@ class memory_source final : public source {
   void list_ids(const partition_plan& p, const item_fn& fn, run_context&) override {
     for (const auto& body : partitions.at(p.name)) page_items(p.name, body, fn);
   }
+  std::atomic<int> pages_listed{0};  // page_items calls
   void page_items(std::string_view, const std::string& body, const item_fn& fn) override {
+    ++pages_listed;
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
     if (parser.parse(body).get(doc)) throw source_error("bad page");
@@ -325,6 +327,54 @@ TEST(Pipeline, DuplicatesKeepTheLatestAndRerunsAreStable) {
   EXPECT_EQ(again.documents_written, 0);
   EXPECT_EQ(again.chunks_written, 0);
   EXPECT_TRUE(f.p->verify(f.ctx).ok);
+}
+
+// A run's validate counts the pages its ingest just read (checked against their hashes, their item
+// ids listed once as they were read) and reads only the others; its report is the one a validate
+// reading every page gives.
+TEST(Pipeline, ARunsValidateTakesTheIdsItsIngestReadAndReadsOnlyTheRest) {
+  fixture f("scan");
+  f.src->quarantines = true;
+  f.src->partitions["a"] = {page({{"d1", "old", "1"}, {"d2", "two", "1"}}),
+                            "[{\"id\":\"d3\",\"text\":\"bad \xff\",\"updated\":\"1\"}]",
+                            page({{"d1", "new", "2"}})};
+  f.src->partitions["b"] = {page({{"d4", "four", "1"}}), page({{"d5", "five", "1"}})};
+  f.p->fetch_and_ingest(f.ctx, {}, true);
+  EXPECT_EQ(f.src->pages_listed.load(), 5);  // each page once, as the ingest read it
+  const validate_report run = f.p->validate(f.ctx);
+  EXPECT_EQ(f.src->pages_listed.load(), 5);  // none read again
+
+  // The next validate has no ingest before it: it reads every page, and reports the same.
+  const validate_report whole = f.p->validate(f.ctx);
+  EXPECT_EQ(f.src->pages_listed.load(), 10);
+  for (const validate_report* r : {&run, &whole}) {
+    EXPECT_EQ(r->pages, 5);
+    EXPECT_EQ(r->items, 5);  // d3 cannot be read: quarantined
+    EXPECT_EQ(r->partitions, 2);
+    EXPECT_TRUE(r->bad_pages.empty());
+    ASSERT_EQ(r->duplicate_ids, 1);
+    EXPECT_EQ(r->duplicates[0].id, "d1");
+    EXPECT_EQ(r->duplicates[0].pages, (std::vector<std::string>{"journal/memory/a/00000000.json.zst",
+                                                                "journal/memory/a/00000002.json.zst"}));
+    ASSERT_EQ(r->quarantined_count, 1);
+    EXPECT_EQ(r->quarantined[0].id, "d3");
+  }
+
+  // A run's ingest whose pages are refetched before the validate: those are read, the rest are not.
+  f.p->fetch_and_ingest(f.ctx, {}, true);
+  const int before = f.src->pages_listed.load();
+  f.src->partitions["b"] = {page({{"d4", "four, changed", "2"}})};
+  f.p->fetch(f.ctx, {"b"});
+  const validate_report after_refetch = f.p->validate(f.ctx);
+  EXPECT_EQ(f.src->pages_listed.load(), before + 1);
+  EXPECT_EQ(after_refetch.pages, 4);
+  EXPECT_EQ(after_refetch.items, 4);
+
+  // An ingest alone keeps nothing for a validate: the validate reads every page.
+  f.p->ingest(f.ctx);
+  const int listed = f.src->pages_listed.load();
+  f.p->validate(f.ctx);
+  EXPECT_EQ(f.src->pages_listed.load(), listed + 4);
 }
 
 TEST(Pipeline, ResumesFetchAtTheRecordedCursor) {

@@ -53,6 +53,11 @@ def test_duplicates_are_reported_with_their_pages(export_with_duplicate: tuple[P
     r = run_cli("run", str(config), "--json")
     assert r.code == 0, r.err
     assert json.loads(r.out)["verify"]["ok"] is True
+    # The run's validate counts the pages its ingest read instead of reading them again: the same report.
+    in_run = json.loads(r.out)["validate"]
+    alone = json.loads(run_cli("validate", str(config), "--json").out)
+    for key in ("pages", "items", "partitions", "duplicate_ids", "duplicates", "bad_pages", "quarantined_count"):
+        assert in_run[key] == alone[key] == report[key], key
     with sqlite3.connect(tmp_path / "wd" / "index.sqlite") as db:
         rows = db.execute("SELECT metadata FROM vectors WHERE id LIKE ?", (dup_id + "#%",)).fetchall()
     assert rows

@@ -20,14 +20,38 @@ namespace backfill::openai {
 
 namespace {
 
-constexpr std::array<std::uint8_t, 256> make_table() {
-  std::array<std::uint8_t, 256> t{};
-  for (auto& v : t) v = 0xFF;
-  const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  for (std::uint8_t i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = i;
-  return t;
+constexpr const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// For each of a group's four characters, its six bits already where they land in the group's three
+// bytes, read as a little-endian word (byte 0 lowest): a group decodes to the OR of four lookups. A
+// character outside the alphabet sets bit 24, which no valid one does.
+struct group_tables {
+  std::array<std::array<std::uint32_t, 256>, 4> at{};
+};
+constexpr group_tables make_tables() {
+  group_tables r{};
+  for (auto& table : r.at)
+    for (auto& v : table) v = 1u << 24;
+  for (std::uint32_t i = 0; i < 64; ++i) {
+    const auto c = static_cast<unsigned char>(kAlphabet[i]);
+    r.at[0][c] = i << 2;                                // byte 0, bits 7-2
+    r.at[1][c] = (i >> 4) | ((i & 0xFu) << 12);         // byte 0, bits 1-0; byte 1, bits 7-4
+    r.at[2][c] = ((i >> 2) << 8) | ((i & 0x3u) << 22);  // byte 1, bits 3-0; byte 2, bits 7-6
+    r.at[3][c] = i << 16;                               // byte 2, bits 5-0
+  }
+  return r;
 }
-constexpr auto kTable = make_table();
+constexpr group_tables kGroups = make_tables();
+
+std::uint32_t group(const unsigned char* p) noexcept {
+  return kGroups.at[0][p[0]] | kGroups.at[1][p[1]] | kGroups.at[2][p[2]] | kGroups.at[3][p[3]];
+}
+
+void put3(unsigned char* out, std::uint32_t v) noexcept {
+  out[0] = static_cast<unsigned char>(v);
+  out[1] = static_cast<unsigned char>(v >> 8);
+  out[2] = static_cast<unsigned char>(v >> 16);
+}
 
 std::string_view unpadded(std::string_view in) noexcept {
   if (!in.empty() && in.back() == '=') in.remove_suffix(1);
@@ -50,23 +74,31 @@ bool base64_decode(std::string_view in, unsigned char* out) noexcept {
   if (s.size() % 4 == 1) return false;
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const std::size_t full = s.size() / 4;
-  for (std::size_t g = 0; g < full; ++g, p += 4, out += 3) {
-    const std::uint32_t a = kTable[p[0]], b = kTable[p[1]], c = kTable[p[2]], d = kTable[p[3]];
-    if ((a | b | c | d) & 0x80) return false;
-    const std::uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
-    out[0] = static_cast<unsigned char>(v >> 16);
-    out[1] = static_cast<unsigned char>(v >> 8);
-    out[2] = static_cast<unsigned char>(v);
+  std::uint32_t seen = 0;  // every group's bits ORed: bit 24 set when a character was not base64
+  std::size_t g = 0;
+  if constexpr (std::endian::native == std::endian::little) {
+    // Four bytes stored for each group's three; the fourth is overwritten by the next group's.
+    for (; g + 1 < full; ++g, p += 4, out += 3) {
+      const std::uint32_t v = group(p);
+      seen |= v;
+      std::memcpy(out, &v, 4);
+    }
+  }
+  for (; g < full; ++g, p += 4, out += 3) {
+    const std::uint32_t v = group(p);
+    seen |= v;
+    put3(out, v);
   }
   const std::size_t rest = s.size() % 4;
   if (rest >= 2) {
-    const std::uint32_t a = kTable[p[0]], b = kTable[p[1]], c = rest == 3 ? kTable[p[2]] : 0;
-    if ((a | b | c) & 0x80) return false;
-    const std::uint32_t v = (a << 18) | (b << 12) | (c << 6);
-    out[0] = static_cast<unsigned char>(v >> 16);
+    const unsigned char tail[4] = {p[0], p[1], rest == 3 ? p[2] : static_cast<unsigned char>('A'),
+                                   static_cast<unsigned char>('A')};
+    const std::uint32_t v = group(tail);
+    seen |= v;
+    out[0] = static_cast<unsigned char>(v);
     if (rest == 3) out[1] = static_cast<unsigned char>(v >> 8);
   }
-  return true;
+  return (seen >> 24) == 0;
 }
 
 std::optional<std::vector<float>> decode_float32(std::string_view base64) {

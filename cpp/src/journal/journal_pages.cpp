@@ -47,6 +47,7 @@ std::int64_t journal_pages::read_from(
     struct dropped {  // the check's parse of this page serves only this page's reader
       ~dropped() { json::drop_page_parse(); }
     } drop;
+    if (on_checked_) on_checked_(partition, page, *body);
     fn(page.seq, *body, page.path);
     if (counting_ && feed_ && partition == partition_) feed_->page_read(partition, page.seq);
     if (counting_ && pages_read_ && page.seq >= counted_to_) {  // a source may read its pages twice

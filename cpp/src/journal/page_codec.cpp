@@ -11,7 +11,9 @@
 namespace backfill {
 namespace {
 
-constexpr int level = 3;
+// Level 1: on a run's Jira pages (92.7 MB of search and comment pages for 3,000 issues) it
+// compresses at 820 MB/s to 12.9x, level 3 at 486 MB/s to 13.2x: 3 % more disk for 40 % less CPU.
+constexpr int level = 1;
 // A page larger than this when uncompressed is refused as damaged rather than allocated.
 constexpr unsigned long long max_page_bytes = 1ull << 31;
 

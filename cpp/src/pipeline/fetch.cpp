@@ -217,12 +217,13 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
 
 // --- fetch and ingest, overlapped --------------------------------------------------------------
 
-run_report pipeline::fetch_and_ingest(run_context& ctx, const std::vector<std::string>& refetch) {
+run_report pipeline::fetch_and_ingest(run_context& ctx, const std::vector<std::string>& refetch,
+                                      bool validate_next) {
   refuse_unsendable_settings();  // before anything is fetched
   run_report r;
   if (!options_.overlap) {
     r.fetch = fetch(ctx, refetch);
-    r.ingest = ingest(ctx);
+    r.ingest = ingest_from(ctx, nullptr, {}, validate_next);
     return r;
   }
   auto planned = plan(ctx);
@@ -252,7 +253,7 @@ run_report pipeline::fetch_and_ingest(run_context& ctx, const std::vector<std::s
     }
   });
   try {
-    r.ingest = ingest_from(ctx, &feed, planned.partitions);
+    r.ingest = ingest_from(ctx, &feed, planned.partitions, validate_next);
   } catch (...) {
     feed.abort = true;
     fetcher.wait();

@@ -14,6 +14,7 @@
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/log.hpp"
+#include "backfill/core/padded_json.hpp"
 #include "backfill/http/quota.hpp"
 #include "backfill/ingest/batch_writer.hpp"
 #include "backfill/ingest/dedup.hpp"
@@ -24,6 +25,7 @@
 #include "backfill/journal/journal_pages.hpp"
 #include "backfill/pipeline/pipeline.hpp"
 #include "backfill/pipeline/restore.hpp"
+#include "pipeline/page_scan.hpp"
 #include "pipeline/quarantine_keeper.hpp"
 
 namespace backfill {
@@ -99,8 +101,23 @@ void pipeline::check_sink_before_ingest(run_context& ctx) {
 }
 
 ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
-                                    const std::vector<partition_plan>& order) {
+                                    const std::vector<partition_plan>& order, bool validate_next) {
   if (!embedder_ || !sink_) throw config_error("ingest needs an embedder and a sink");
+  scanned_.reset();
+  // The item ids of every page read, for the validate next (pipeline/page_scan.hpp). The page's parse
+  // that its check made serves both page_items here and the source's normalize after.
+  std::unique_ptr<page_scan> scan = validate_next ? std::make_unique<page_scan>() : nullptr;
+  auto scan_page = [&](std::string_view partition, const page_row& page, const std::string& body) {
+    if (!scan->begin_page(page.path, page.hash)) return;
+    try {
+      json::share_page_parse(body, [&] {
+        source_->page_items(partition, body, [&](std::string_view id) { scan->add(id, partition); });
+      });
+      scan->end_page();
+    } catch (const error&) {
+      scan->abandon_page();  // the validate reads it again, and says what is wrong with it
+    }
+  };
   const std::string kind = source_->kind();
   const std::string sink_id = sink_->identity();
   ingest_report report;
@@ -215,6 +232,7 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
                           show_progress);
       pages.count_pages_into(&pages_read);
       pages.count_waits_into(&fetch_waits);
+      if (scan) pages.on_checked_page(scan_page);
       quarantine_keeper keeper(source_->requeries_items());
       if (!options_.strict) pages.quarantine_into(source_->journal_items(name), &keeper.held);
       source_->normalize(
@@ -286,6 +304,7 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
     stages.abandon();
     throw;
   }
+  scanned_ = std::move(scan);
   report.chunks_embedded += stages.chunks_embedded();
   report.memory_peak_bytes = static_cast<std::int64_t>(budget_.peak());
   writer.merge_into(report);

@@ -22,6 +22,7 @@
 #include "backfill/pipeline/workdir_gc.hpp"
 #include "backfill/verify/reconcile.hpp"
 #include "backfill/verify/verifier.hpp"
+#include "pipeline/page_scan.hpp"
 #include "pipeline/plan_sample.hpp"
 #include "pipeline/quarantine_keeper.hpp"
 
@@ -67,13 +68,14 @@ pipeline::pipeline(std::shared_ptr<source> src, std::shared_ptr<embedder> emb, s
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
   }
 #endif
-  // Such blocks freed after every page would cost the next page a fault for each 4 kB again: a
-  // sixteenth of the budget (8 MB of the default 128) is set aside for page-sized buffers kept idle
+  // Such blocks freed after every page would cost the next page a fault for each 4 kB again: an
+  // eighth of the budget (16 MB of the default 128) is set aside for page-sized buffers kept idle
   // for reuse (response bodies, parsers: core/kept_buffers.hpp), so the stages hold that much less.
   // Kept buffers add to the peak RSS whenever the stages do not fill the budget (a 3 MB Jira page's
   // parser keeps ~7 MB resident): a quarter of the budget cut the faults of a 10,000-issue run by
-  // two thirds but raised its peak RSS by 13 MB, and to 163 MB at 100,000 (bench/findings.md).
-  kept_share_ = budget_.total() / 16;
+  // two thirds but raised its peak RSS by 13 MB, and to 163 MB at 100,000; an eighth halves them
+  // with the peak flat from 10,000 to 1,000,000 issues (bench/findings.md).
+  kept_share_ = budget_.total() / 8;
   budget_.set_aside(kept_share_);
   kept_buffers::add_allowance(kept_share_);
 }
@@ -147,14 +149,9 @@ validate_report pipeline::validate(run_context& ctx) {
   auto parts = ledger_->partitions(kind);
   ctx.begin_phase("validate", "pages", ledger_->page_count(kind));
   validate_report report;
-  // Ids go to a private temporary database (on disk, deleted on close), so memory stays flat however
-  // large the journal is, and nothing in the workdir is written.
-  sql::database seen("", "validation scratch database");
-  seen.exec(
-      "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-      "CREATE TABLE items(id TEXT NOT NULL, partition TEXT NOT NULL, path TEXT NOT NULL)");
-  auto insert = seen.prepare("INSERT INTO items(id, partition, path) VALUES(?,?,?)");
-  seen.exec("BEGIN");
+  // The pages the ingest just read (a run's) are counted from what it recorded; the rest are read.
+  std::unique_ptr<page_scan> scan = std::move(scanned_);
+  if (!scan) scan = std::make_unique<page_scan>();
   std::string body, mended;
   std::set<std::pair<std::string, std::int64_t>> noted;  // (page, position) of the quarantined items
   auto note_quarantined = [&](quarantined_item q) {
@@ -172,6 +169,10 @@ validate_report pipeline::validate(run_context& ctx) {
       ++report.pages;
       ++ctx.state().done;
       ctx.checkpoint();
+      if (auto items = scan->scanned(page.path, page.hash)) {
+        report.items += *items;
+        continue;
+      }
       fs::path path = options_.workdir / page.path;
       try {
         journal_.read_page(path, body);
@@ -191,37 +192,34 @@ validate_report pipeline::validate(run_context& ctx) {
       for (auto& b : unreadable)
         keeper.held.push_back({part.name, page.path, static_cast<std::int64_t>(b.position), std::move(b.id),
                                "the item " + std::move(b.reason)});
+      scan->begin_page(page.path, page.hash);
       try {
         source_->page_items(part.name, readable, [&](std::string_view id) {
           ++report.items;
           keeper.read(id);
-          insert.bind(1, id).bind(2, part.name).bind(3, page.path);
-          insert.run();
+          scan->add(id, part.name);
         });
+        scan->end_page();
       } catch (const error& e) {
+        scan->end_page();  // its ids up to the item that failed count, as they are in the report
         report.bad_pages.push_back({part.name, page.path, fmt::format("cannot be parsed: {}", e.what())});
       }
     }
     for (auto& q : keeper.still_held()) note_quarantined(std::move(q));
   }
-  // And those the last ingest left out that a scan of the pages does not see (a field missing).
+  // And those the last ingest left out that a scan of the pages does not see (a field missing), and
+  // those of the pages the ingest read.
   for (auto& q : ledger_->quarantined(kind, static_cast<std::size_t>(ledger_->quarantined_count(kind))))
     note_quarantined(std::move(q));
-  seen.exec("COMMIT");
-  seen.exec("CREATE INDEX items_by_id ON items(id)");
-  auto dups = seen.prepare(
-      "SELECT id, min(partition), group_concat(path, char(10)) FROM items WHERE id IN"
-      " (SELECT id FROM items GROUP BY id HAVING count(*) > 1) GROUP BY id ORDER BY id");
-  while (dups.step()) {
+  scan->duplicates([&](std::string_view id, std::string_view partition, std::string_view paths) {
     ++report.duplicate_ids;
-    if (report.duplicates.size() >= options_.max_examples) continue;
+    if (report.duplicates.size() >= options_.max_examples) return;
     duplicate_item d;
-    d.id = dups.column_string(0);
-    d.partition = dups.column_string(1);
-    const std::string paths = dups.column_string(2);
+    d.id = id;
+    d.partition = partition;
     for (std::string_view page : split(paths, '\n')) d.pages.emplace_back(page);
     report.duplicates.push_back(std::move(d));
-  }
+  });
   return report;
 }
 

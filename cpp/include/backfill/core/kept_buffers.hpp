@@ -7,7 +7,7 @@
 //
 // What is kept idle is bounded by an allowance in bytes, process-wide (buffers move between the
 // threads and clients of a run): each pipeline adds its share (set aside of its memory budget, a
-// sixteenth: pipeline.cpp) for its life and its budget's stages hold that much less, so what runs at
+// eighth: pipeline.cpp) for its life and its budget's stages hold that much less, so what runs at
 // once plus what is kept stays within the budget. With no pipeline alive the allowance is 0 and
 // page-sized buffers are freed when let go.
 #pragma once

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
+#include <utility>
 
 #include <simdjson.h>
 
@@ -60,6 +62,11 @@ inline handed_page& page_handed_over() {
   thread_local handed_page h;
   return h;
 }
+// Parses made into the thread's page_parser(), so a hand-over is known to still hold.
+inline std::uint64_t& page_parses() {
+  thread_local std::uint64_t n = 0;
+  return n;
+}
 }  // namespace detail
 
 inline void drop_page_parse() noexcept { detail::page_handed_over().data = nullptr; }
@@ -67,6 +74,7 @@ inline void drop_page_parse() noexcept { detail::page_handed_over().data = nullp
 // Parses `body` into page_parser() and hands the parse over to the next parse_page of `body`.
 inline simdjson::error_code parse_page_to_hand_over(const std::string& body, simdjson::dom::element& root) {
   drop_page_parse();
+  ++detail::page_parses();
   const simdjson::error_code err = parse_padded(page_parser(), body, root);
   if (!err) detail::page_handed_over() = {body.data(), body.size(), root};
   return err;
@@ -81,7 +89,27 @@ inline simdjson::error_code parse_page(const std::string& body, simdjson::dom::e
     return simdjson::SUCCESS;
   }
   h.data = nullptr;
+  ++detail::page_parses();
   return parse_padded(page_parser(), body, root);
+}
+
+// Runs `read`, a reader of `body` that may take the parse handed over for it (parse_page), and then
+// hands that parse over again to the next reader of the same bytes, unless `read` parsed into
+// page_parser() meanwhile: two readers of one page, one parse.
+template <class Read>
+void share_page_parse(const std::string& body, Read&& read) {
+  const detail::handed_page before = detail::page_handed_over();
+  const std::uint64_t parses = detail::page_parses();
+  struct again {
+    const detail::handed_page& before;
+    const std::string& body;
+    std::uint64_t parses;
+    ~again() {
+      if (before.data == body.data() && before.size == body.size() && detail::page_parses() == parses)
+        detail::page_handed_over() = before;
+    }
+  } hand_over_again{before, body, parses};
+  std::forward<Read>(read)();
 }
 
 }  // namespace backfill::json

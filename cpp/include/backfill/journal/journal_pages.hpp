@@ -53,6 +53,10 @@ class journal_pages final : public page_reader {
     held_ = held;
   }
   void skip_item(std::size_t position, std::string id, std::string reason) override;
+  // Called with every page after its checks (its hash, and with quarantine its items), before it is
+  // handed on: the page's partition, its ledger row and its body as handed on.
+  using page_fn = std::function<void(std::string_view, const page_row&, const std::string&)>;
+  void on_checked_page(page_fn fn) { on_checked_ = std::move(fn); }
 
  private:
   // Hands on the recorded pages from `seq` (but the newest one, with `hold_newest`); the next seq.
@@ -77,6 +81,7 @@ class journal_pages final : public page_reader {
   std::vector<quarantined_item>* held_ = nullptr;
   std::string partition_read_, page_read_;  // the page being handed on
   std::string mended_;
+  page_fn on_checked_;
 };
 
 }  // namespace backfill

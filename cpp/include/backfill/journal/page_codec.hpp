@@ -1,5 +1,5 @@
-// How a journal page is stored: zstd frames of the body (level 3: ~8x smaller on JSON pages at a few
-// hundred MB/s a core), one for each part the source handed over, concatenated (as `zstd -d` reads
+// How a journal page is stored: zstd frames of the body (level 1: ~10x smaller on JSON pages at
+// ~800 MB/s a core), one for each part the source handed over, concatenated (as `zstd -d` reads
 // them: one stream); or, for pages written before compression, the body itself.
 #pragma once
 

@@ -58,6 +58,7 @@ BACKFILL_FIELDS(pipeline_options, &s::workdir, &s::chunking, &s::batch_records, 
                 &s::plan_sample_pages)
 
 class fetch_feed;
+class page_scan;
 
 class pipeline {
  public:
@@ -73,8 +74,11 @@ class pipeline {
   fetch_report fetch(run_context& ctx, const std::vector<std::string>& refetch = {});
   validate_report validate(run_context& ctx);
   ingest_report ingest(run_context& ctx);
-  // fetch, then ingest; with options.overlap, the ingest follows the fetch as pages arrive.
-  run_report fetch_and_ingest(run_context& ctx, const std::vector<std::string>& refetch = {});
+  // fetch, then ingest; with options.overlap, the ingest follows the fetch as pages arrive. With
+  // `validate_next` (a run's), the ingest keeps the item ids of the pages it reads for the validate
+  // that follows, which then reads only the pages the ingest did not.
+  run_report fetch_and_ingest(run_context& ctx, const std::vector<std::string>& refetch = {},
+                              bool validate_next = false);
   // Deletes from the sink (and the ledger) the documents the source no longer holds. Refuses, with
   // nothing deleted, when that would be more than `max_fraction` of the documents: an empty listing
   // after a permission change must not wipe an index.
@@ -105,7 +109,8 @@ class pipeline {
   // Throws config_error when the sink's settings let no record be sent at all (sink::unsendable_reason).
   void refuse_unsendable_settings();
   void open_workdir();
-  ingest_report ingest_from(run_context& ctx, fetch_feed* feed, const std::vector<partition_plan>& order);
+  ingest_report ingest_from(run_context& ctx, fetch_feed* feed, const std::vector<partition_plan>& order,
+                            bool validate_next = false);
   std::shared_ptr<source> source_;
   std::shared_ptr<embedder> embedder_;
   std::shared_ptr<sink> sink_;
@@ -114,6 +119,7 @@ class pipeline {
   std::unique_ptr<ledger> ledger_;
   memory_budget budget_;
   std::size_t kept_share_ = 0;  // of budget_, set aside for idle page-sized buffers (core/kept_buffers.hpp)
+  std::unique_ptr<page_scan> scanned_;  // the pages the last ingest read, for the validate next
 };
 
 }  // namespace backfill
