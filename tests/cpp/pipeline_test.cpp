@@ -360,15 +360,19 @@ TEST(Pipeline, ARunsValidateTakesTheIdsItsIngestReadAndReadsOnlyTheRest) {
     EXPECT_EQ(r->quarantined[0].id, "d3");
   }
 
-  // A run's ingest whose pages are refetched before the validate: those are read, the rest are not.
+  // A run's ingest whose pages are refetched before the validate: those are read, the rest are not,
+  // and what the ingest listed of the pages replaced (b's first) or gone (b's second) counts no more:
+  // d4 and d5, now on one page, are no duplicates.
   f.p->fetch_and_ingest(f.ctx, {}, true);
   const int before = f.src->pages_listed.load();
-  f.src->partitions["b"] = {page({{"d4", "four, changed", "2"}})};
+  f.src->partitions["b"] = {page({{"d4", "four, changed", "2"}, {"d5", "five", "1"}})};
   f.p->fetch(f.ctx, {"b"});
   const validate_report after_refetch = f.p->validate(f.ctx);
   EXPECT_EQ(f.src->pages_listed.load(), before + 1);
   EXPECT_EQ(after_refetch.pages, 4);
-  EXPECT_EQ(after_refetch.items, 4);
+  EXPECT_EQ(after_refetch.items, 5);
+  ASSERT_EQ(after_refetch.duplicate_ids, 1);
+  EXPECT_EQ(after_refetch.duplicates[0].id, "d1");
 
   // An ingest alone keeps nothing for a validate: the validate reads every page.
   f.p->ingest(f.ctx);

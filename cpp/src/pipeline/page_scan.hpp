@@ -20,20 +20,23 @@ class page_scan {
  public:
   page_scan();
 
-  // Starts the page at `path` whose bytes hash to `hash`; false when it was scanned already (a
-  // source may read a page twice: its ids count once).
+  // Starts the page at `path` whose bytes hash to `hash`; false when it was listed already (a
+  // source may read a page twice: its ids count once). A page listed with other bytes (written again
+  // since) is forgotten first.
   bool begin_page(const std::string& path, const std::string& hash);
   // An item of the page begun, in `partition`.
   void add(std::string_view id, std::string_view partition);
-  // Records the page begun as scanned, with the items added since begin_page.
-  void end_page();
+  // Records the page begun as listed, with the items added since begin_page; `counted` when it is
+  // part of the validate's report already.
+  void end_page(bool counted = false);
   // Forgets the page begun: its ids are taken out again (a page its source could not read through).
   void abandon_page();
-  // The number of items of the page at `path`, when it was scanned with these bytes (`hash`).
-  std::optional<std::int64_t> scanned(const std::string& path, const std::string& hash);
+  // Counts the page at `path` in the validate's report when it was listed with these bytes (`hash`):
+  // its number of items.
+  std::optional<std::int64_t> count(const std::string& path, const std::string& hash);
 
-  // Each id on more than one page, in id order: the id, the first partition it is in (by name) and
-  // the paths of its pages (one a line). Ends the scan: nothing is added after.
+  // Each id on more than one of the pages counted, in id order: the id, the first partition it is in
+  // (by name) and the paths of its pages (one a line). Ends the scan: nothing is added after.
   void duplicates(
       const std::function<void(std::string_view id, std::string_view partition, std::string_view paths)>& fn);
 

@@ -169,7 +169,7 @@ validate_report pipeline::validate(run_context& ctx) {
       ++report.pages;
       ++ctx.state().done;
       ctx.checkpoint();
-      if (auto items = scan->scanned(page.path, page.hash)) {
+      if (auto items = scan->count(page.path, page.hash)) {
         report.items += *items;
         continue;
       }
@@ -199,9 +199,9 @@ validate_report pipeline::validate(run_context& ctx) {
           keeper.read(id);
           scan->add(id, part.name);
         });
-        scan->end_page();
+        scan->end_page(true);
       } catch (const error& e) {
-        scan->end_page();  // its ids up to the item that failed count, as they are in the report
+        scan->end_page(true);  // its ids up to the item that failed count, as they are in the report
         report.bad_pages.push_back({part.name, page.path, fmt::format("cannot be parsed: {}", e.what())});
       }
     }
