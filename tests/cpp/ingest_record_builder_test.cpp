@@ -5,6 +5,7 @@
 
 #include <simdjson.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -109,4 +110,72 @@ TEST(IngestRecordBuilder, AChunkWhoseIdentityFieldsCannotFitIsLeftOutAndNamed) {
   EXPECT_TRUE(built.chunks.empty());
   ASSERT_GT(unfit.size(), 1u);
   EXPECT_EQ(unfit[0], "jira:SUBS-1#0");
+}
+
+namespace {
+
+// The definition record_metadata_writer renders a document at a time: the document's fields, its
+// identity fields over them, the chunk's own fields over those, as canonical JSON.
+std::string one_chunk_at_a_time(const document& doc, const chunk& c, const record_provenance* provenance) {
+  metadata m = doc.meta;
+  m.set("doc_id", doc.id);
+  m.set("source", doc.source);
+  m.set("partition", doc.partition);
+  m.set("title", doc.title);
+  if (!doc.url.empty()) m.set("url", doc.url);
+  if (!doc.created_at.empty()) m.set("created_at", doc.created_at);
+  if (!doc.updated_at.empty()) m.set("updated_at", doc.updated_at);
+  m.set("chunk", static_cast<double>(c.index));
+  m.set("text", c.text);
+  if (provenance) {
+    m.set(std::string(doc_hash_key), provenance->doc_hash);
+    m.set(std::string(text_hash_key), c.text_hash);
+    m.set(std::string(embedder_key), provenance->embedder);
+    m.set(std::string(source_kind_key), provenance->source_kind);
+    m.set(std::string(chunk_count_key), static_cast<double>(provenance->chunks));
+  }
+  return m.to_json();
+}
+
+}  // namespace
+
+TEST(IngestRecordBuilder, TheWriterRendersEachChunkAsItsOwnCanonicalMetadataWouldRead) {
+  const record_provenance provenance{"doc-hash", "openai:text-embedding-3-small:1536", "jira", 3};
+  std::vector<document> docs;
+  docs.push_back(sample("plain"));
+  {  // fields that sort before, between and after the chunk's own keys, and ones it overrides
+    document d = sample("over\"ridden \\u0000 \xe2\x82\xac");
+    d.meta.set("a", true);
+    d.meta.set("backfill_text_hash", std::string("from the source"));
+    d.meta.set("chunk", std::string("from the source"));
+    d.meta.set("labels", std::vector<std::string>{"x", "y\"z"});
+    d.meta.set("text", 3.5);
+    d.meta.set("tz", -0.0);
+    d.meta.set("zzz", std::nan(""));
+    d.meta.set("\xc3\xa9t\xc3\xa9", std::string("utf-8 key"));
+    d.meta.set("doc_id", std::string("replaced by the document's"));
+    docs.push_back(std::move(d));
+  }
+  {  // only what every record has, nothing of the source's
+    document d;
+    d.id = "slack:C1:1.0";
+    d.source = "slack_export";
+    docs.push_back(std::move(d));
+  }
+  for (const document& doc : docs) {
+    for (const record_provenance* p : {static_cast<const record_provenance*>(nullptr), &provenance}) {
+      const record_metadata_writer writer(doc, p);
+      for (int i : {0, 1, 12}) {
+        chunk c;
+        c.id = chunk_id(doc.id, i);
+        c.doc_id = doc.id;
+        c.index = i;
+        c.text = doc.title + "\n" + doc.text + std::to_string(i);
+        c.text_hash = "text-hash-" + std::to_string(i);
+        const std::string expected = one_chunk_at_a_time(doc, c, p);
+        EXPECT_EQ(writer.render(c), expected) << doc.id << " chunk " << i << (p ? " with provenance" : "");
+        EXPECT_EQ(record_metadata(doc, c, p), expected);
+      }
+    }
+  }
 }

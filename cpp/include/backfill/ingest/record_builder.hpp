@@ -28,6 +28,22 @@ struct record_provenance {
 std::string record_metadata(const document& doc, const chunk& c,
                             const record_provenance* provenance = nullptr);
 
+// record_metadata for each chunk of one document. The fields its chunks share are sorted and
+// written once; a chunk's metadata is those bytes with its own fields (index, text, text hash) put
+// in their sorted places, so a chunk costs the writing of its text and little else.
+class record_metadata_writer {
+ public:
+  record_metadata_writer(const document& doc, const record_provenance* provenance);
+  std::string render(const chunk& c) const;
+
+ private:
+  std::string shared_;             // the shared fields, each `"key":value`, sorted, joined by commas
+  std::vector<std::size_t> ends_;  // where each of them ends in shared_
+  // How many shared fields sort before each of the chunk's own keys (text hash, chunk, text).
+  std::size_t before_text_hash_ = 0, before_chunk_ = 0, before_text_ = 0;
+  bool text_hash_ = false;  // with provenance: the chunk carries its text hash
+};
+
 // The metadata keys of the provenance.
 inline constexpr std::string_view doc_hash_key = "backfill_doc_hash";
 inline constexpr std::string_view text_hash_key = "backfill_text_hash";
