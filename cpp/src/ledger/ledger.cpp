@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "backfill/core/errors.hpp"
+#include "backfill/core/utc_time.hpp"
 #include "half_vectors.hpp"
 #include "value_for.hpp"
 #include "vector_files.hpp"
@@ -19,13 +20,7 @@ namespace backfill {
 using ledger_detail::value_for;
 
 std::string utc_now_iso() {
-  auto now = std::chrono::system_clock::now();
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return format_utc(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()));
 }
 
 namespace {

@@ -2,13 +2,15 @@
 // comment pages>]}}) becomes one document per issue, its description and comments rendered from ADF.
 #include <algorithm>
 #include <cctype>
-#include <ctime>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <simdjson.h>
 
 #include "backfill/core/errors.hpp"
+#include "backfill/core/utc_time.hpp"
 #include "backfill/sources/jira/adf.hpp"
 #include "backfill/sources/jira/jira.hpp"
 #include "sources/jira/fields.hpp"
@@ -44,31 +46,26 @@ std::string body_text(const element& body) {
 
 std::string jira_time_to_utc(std::string_view t) {
   // 2024-01-15T10:30:00.000+0100 (also Z, +01:00, no fraction)
-  if (t.size() < 19) return {};
-  std::tm tm{};
-  std::string head(t.substr(0, 19));
-  if (!strptime(head.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return {};
-  std::time_t secs = timegm(&tm);
+  const std::optional<std::int64_t> local = parse_utc_prefix(t);
+  if (!local) return {};
+  std::int64_t secs = *local;
   std::size_t i = 19;
   if (i < t.size() && t[i] == '.') {
     ++i;
     while (i < t.size() && std::isdigit(static_cast<unsigned char>(t[i]))) ++i;
   }
   if (i < t.size() && (t[i] == '+' || t[i] == '-')) {
-    int sign = t[i] == '-' ? -1 : 1;
-    std::string digits;
-    for (std::size_t k = i + 1; k < t.size(); ++k)
-      if (std::isdigit(static_cast<unsigned char>(t[k]))) digits.push_back(t[k]);
-    if (digits.size() == 4) {
-      int off = std::stoi(digits.substr(0, 2)) * 3600 + std::stoi(digits.substr(2, 2)) * 60;
-      secs -= sign * off;
+    const int sign = t[i] == '-' ? -1 : 1;
+    int digits[4] = {};
+    std::size_t count = 0;
+    for (std::size_t k = i + 1; k < t.size(); ++k) {
+      if (!std::isdigit(static_cast<unsigned char>(t[k]))) continue;
+      if (count < 4) digits[count] = t[k] - '0';
+      ++count;
     }
+    if (count == 4) secs -= sign * ((digits[0] * 10 + digits[1]) * 3600 + (digits[2] * 10 + digits[3]) * 60);
   }
-  std::tm out{};
-  gmtime_r(&secs, &out);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &out);
-  return buf;
+  return format_utc(secs);
 }
 
 void jira_source::page_items(std::string_view, const std::string& body, const item_fn& fn) {
