@@ -161,6 +161,30 @@ TEST_F(Ledger, DocumentsAndChunksAreKeptPerSink) {
   EXPECT_FALSE(book_->sink_baseline("other").has_value());
 }
 
+TEST_F(Ledger, ANewVersionOfADocumentKeepsExactlyItsChunksWithTheirNewHashes) {
+  book_->begin_document("s", "d1", {{"d1#0", "m0"}, {"d1#1", "m1"}, {"d1#2", "m2"}});
+  commit("s", "d1", "2024-01-01", {{"d1#0", "m0"}, {"d1#1", "m1"}, {"d1#2", "m2"}});
+  commit("s", "d2", "2024-01-01", {{"d2#0", "x"}});
+  // The next version: d1#0's metadata changed, d1#1 kept, d1#2 gone, d1#3 new but not sent (its
+  // intent recorded, then left out of the commit), d1#4 new.
+  book_->begin_document("s", "d1", {{"d1#0", "m0b"}, {"d1#1", "m1"}, {"d1#3", "m3"}, {"d1#4", "m4"}});
+  EXPECT_EQ(book_->stale_chunks("s", "d1", {"d1#0", "d1#1", "d1#3", "d1#4"}),
+            (std::vector<std::string>{"d1#2"}));
+  commit("s", "d1", "2024-01-02", {{"d1#0", "m0b"}, {"d1#1", "m1"}, {"d1#4", "m4"}});
+  EXPECT_EQ(live("s"), (std::vector<std::pair<std::string, std::string>>{
+                           {"d1#0", "m0b"}, {"d1#1", "m1"}, {"d1#4", "m4"}, {"d2#0", "x"}}));
+  EXPECT_TRUE(book_->stale_chunks("s", "d1", {"d1#0", "d1#1", "d1#4"}).empty());
+  // A chunk committed without an intent row, and one whose id another document held, are added.
+  commit("s", "d2", "2024-01-03", {{"d2#0", "x"}, {"d2#1", "y"}, {"d1#4", "z"}});
+  EXPECT_EQ(live("s"), (std::vector<std::pair<std::string, std::string>>{
+                           {"d1#0", "m0b"}, {"d1#1", "m1"}, {"d1#4", "z"}, {"d2#0", "x"}, {"d2#1", "y"}}));
+  EXPECT_EQ(book_->stale_chunks("s", "d1", {}), (std::vector<std::string>{"d1#0", "d1#1"}));
+  // A version with no chunks at all (its text empty, or nothing sent) keeps none.
+  commit("s", "d1", "2024-01-04", {});
+  EXPECT_TRUE(book_->stale_chunks("s", "d1", {}).empty());
+  EXPECT_EQ(book_->live_chunk_count("s"), 3);
+}
+
 TEST_F(Ledger, AForgottenDocumentLeavesATombstoneUntilItIsCommittedAgain) {
   commit("s", "d1", "2024-03-01", {{"d1#0", "m"}, {"d1#1", "m"}});
   EXPECT_FALSE(book_->tombstone("s", "d1").has_value());

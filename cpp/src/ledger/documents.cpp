@@ -1,5 +1,7 @@
 // The ledger's documents and chunks per sink, what was not sent, and the sink's baseline.
 #include <string>
+#include <unordered_set>
+#include <vector>
 
 #include "backfill/ledger/ledger.hpp"
 #include "value_for.hpp"
@@ -77,11 +79,35 @@ void ledger::commit_document(std::string_view sink, std::string_view id, std::st
   const std::int64_t key = sink_key(sink, true);
   // The caller holds the transaction: several documents commit together.
   forget_verified(key);
-  db_.cached("DELETE FROM chunks WHERE sink=? AND doc_id=?").bind(1, key).bind(2, id).run();
-  auto& st = db_.cached("INSERT OR REPLACE INTO chunks(sink, id, doc_id, meta_hash, live) VALUES(?,?,?,?,1)");
+  // The document's chunks become exactly `chunks`, live. Each has a row already, written with the
+  // writer's intent (begin_document) or by an earlier version of the document, and is updated in
+  // place: the row's key and its doc_id index entry stay. Rows of other chunks of the document
+  // (ones it no longer has, ones not sent) go; a document that has none costs one count to know.
+  auto& live = db_.cached("UPDATE chunks SET meta_hash=?3, live=1 WHERE sink=?1 AND id=?2 AND doc_id=?4");
+  auto& add =
+      db_.cached("INSERT OR REPLACE INTO chunks(sink, id, doc_id, meta_hash, live) VALUES(?,?,?,?,1)");
   for (const auto& c : chunks) {
-    st.bind(1, key).bind(2, c.id).bind(3, id).bind(4, c.meta_hash);
-    st.run();
+    live.bind(1, key).bind(2, c.id).bind(3, c.meta_hash).bind(4, id);
+    live.run();
+    if (db_.changes() == 0) {
+      add.bind(1, key).bind(2, c.id).bind(3, id).bind(4, c.meta_hash);
+      add.run();
+    }
+  }
+  auto& count = db_.cached("SELECT count(*) FROM chunks WHERE sink=? AND doc_id=?");
+  count.bind(1, key).bind(2, id);
+  const std::int64_t rows = count.step() ? count.column_int(0) : 0;
+  count.reset();
+  if (rows != static_cast<std::int64_t>(chunks.size())) {
+    std::unordered_set<std::string_view> keep;
+    for (const auto& c : chunks) keep.insert(c.id);
+    std::vector<std::string> others;
+    auto& st = db_.cached("SELECT id FROM chunks WHERE sink=? AND doc_id=?");
+    st.bind(1, key).bind(2, id);
+    while (st.step())
+      if (!keep.count(st.column_text(0))) others.emplace_back(st.column_text(0));
+    auto& drop = db_.cached("DELETE FROM chunks WHERE sink=? AND id=?");
+    for (const auto& other : others) drop.bind(1, key).bind(2, other).run();
   }
   db_.cached("DELETE FROM unsent WHERE sink=? AND doc_id=?").bind(1, key).bind(2, id).run();
   auto& un = db_.cached("INSERT OR REPLACE INTO unsent(sink, id, doc_id, reason) VALUES(?,?,?,?)");
