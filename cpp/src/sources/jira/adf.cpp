@@ -3,6 +3,7 @@
 // quotes, panels, expands, cards and media. The inline nodes are in adf_inline.cpp.
 #include "backfill/sources/jira/adf.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -281,23 +282,29 @@ void render(const element& node, writer& w, bool block) {
 namespace backfill {
 namespace {
 
-std::string tidy(std::string s) {
+std::string tidy(std::string_view s) {
   // At most one blank line in a row, no trailing spaces at line ends, no leading/trailing blank lines.
+  // Copied a line at a time: only line ends need a look.
   std::string out;
+  out.reserve(s.size());
   int newlines = 0;
-  for (char c : s) {
-    if (c == '\n') {
-      while (!out.empty() && out.back() == ' ') out.pop_back();
-      if (++newlines > 2) continue;
-    } else {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const std::size_t end = std::min(s.find('\n', i), s.size());
+    if (end > i) {
+      out.append(s.data() + i, end - i);
       newlines = 0;
     }
-    out.push_back(c);
+    if (end == s.size()) break;
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    if (++newlines <= 2) out.push_back('\n');
+    i = end + 1;
   }
-  std::size_t b = out.find_first_not_of('\n');
+  const std::size_t b = out.find_first_not_of('\n');
   if (b == std::string::npos) return {};
-  std::size_t e = out.find_last_not_of("\n ");
-  return out.substr(b, e - b + 1);
+  out.erase(out.find_last_not_of("\n ") + 1);
+  out.erase(0, b);
+  return out;
 }
 
 }  // namespace
