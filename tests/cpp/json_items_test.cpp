@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 using namespace backfill;
 using backfill::json::item_layout;
@@ -72,6 +74,100 @@ TEST(JsonItems, AWholeAnswerParsesOrFailsOnlyInsideItsStrings) {
   EXPECT_TRUE(json::whole_answer(padded("{\"issues\":[\"\xff\"]}")));
   EXPECT_FALSE(json::whole_answer(padded(R"({"issues":[{"key":"A-1"},{"ke)")));
   EXPECT_FALSE(json::whole_answer(padded(R"({"issues":[1,]})")));
+}
+
+namespace {
+
+// What whole_answer answers, by its definition: the body parses once every string's contents are
+// set aside (what a parse refuses inside a string, mend_items reads around). Not when a string is
+// never closed or holds a control byte unescaped; a body that is not UTF-8, or nests past the
+// parser's limit, is judged by its structure alone.
+bool whole_by_parse(const std::string& body) {
+  // Strings as simdjson's stage 1 finds them: a quote after an odd run of backslashes opens or
+  // closes none, wherever it is.
+  std::string opaque;  // each string's contents an "x"
+  bool in_string = false, escaped = false;
+  for (char c : body) {
+    if (in_string && static_cast<unsigned char>(c) < 0x20) return false;  // a control byte unescaped
+    if (escaped || c == '\\') {
+      escaped = !escaped;
+      if (!in_string) opaque.push_back(c);
+      continue;
+    }
+    if (c == '"') {
+      in_string = !in_string;
+      opaque += in_string ? "\"x" : "\"";
+    } else if (!in_string) {
+      opaque.push_back(c);
+    }
+  }
+  if (in_string) return false;  // a string never closed
+  if (!simdjson::validate_utf8(body.data(), body.size())) return json::structure_whole(body);
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  switch (parser.parse(opaque).get(root)) {
+    case simdjson::SUCCESS: return true;
+    case simdjson::DEPTH_ERROR: return json::structure_whole(body);
+    default: return false;
+  }
+}
+
+}  // namespace
+
+TEST(JsonItems, TheWholeAnswerCheckAgreesWithAFullParseOnEveryCutAndMutation) {
+  const std::vector<std::string> pages = {
+      R"({"issues":[{"key":"A-1","id":10001,"fields":{"summary":"caf\u00e9 \"quoted\"","labels":["a","b"],)"
+      R"("n":-1.5e+3,"z":0,"f":0.25,"e":1E9,"ok":true,"no":false,"none":null,"empty":{},"list":[],)"
+      R"("nested":[[1,[2,{"x":[{}]}]],{"y":{"z":[true,false,null]}}]}}],"total":1,"isLast":true})",
+      "  [ 1 , \"two\" , { \"three\" : 3 } , [ ] , { } , -0 , 1e-7 ]\n",
+      "{\"text\":\"tab\\tnew\\nline \xc3\xa9 \xe2\x82\xac "
+      "\\ud83d\\ude00\",\"bad\":\"\\q\",\"ctl\":\"a\x01b\"}",
+      "\"just a string\"",
+      "12345",
+      "[true,false,null]",
+  };
+  // Bytes that change what a body means: brackets, separators, quotes, escapes, scalars' letters.
+  const std::string swaps = "{}[]:,\"\\ tfnrue0123-.eE+x\xff\x80";
+  std::uint64_t seed = 0x9e3779b97f4a7c15ULL;
+  const auto next = [&] {
+    seed ^= seed << 13;
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
+    return seed;
+  };
+  std::size_t checked = 0, whole = 0;
+  const auto check = [&](std::string body) {
+    const bool expected = whole_by_parse(body);
+    body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+    ASSERT_EQ(json::whole_answer(body), expected) << body;
+    ++checked;
+    whole += expected;
+  };
+  for (const std::string& page : pages) {
+    for (std::size_t cut = 0; cut <= page.size(); ++cut) check(page.substr(0, cut));
+    for (int m = 0; m < 3000; ++m) {
+      std::string body = page;
+      for (std::uint64_t k = 0, edits = 1 + next() % 3; k < edits; ++k) {
+        const std::size_t at = next() % body.size();
+        const char c = swaps[next() % swaps.size()];
+        switch (next() % 3) {
+          case 0: body[at] = c; break;
+          case 1: body.insert(body.begin() + static_cast<std::ptrdiff_t>(at), c); break;
+          default:
+            if (body.size() > 1) body.erase(at, 1);
+        }
+      }
+      check(body);
+    }
+  }
+  EXPECT_GT(checked, 18000u);
+  EXPECT_GT(whole, 1000u);  // both verdicts are exercised
+  EXPECT_GT(checked - whole, 1000u);
+  // Nesting past the parser's limit is judged by the structure alone, as a parse refusing it is.
+  std::string too_deep = deep(2000);
+  EXPECT_EQ(json::whole_answer(too_deep), whole_by_parse(too_deep));
+  std::string cut_deep = deep(2000).substr(0, 3000);
+  EXPECT_FALSE(json::whole_answer(cut_deep));
 }
 
 TEST(JsonItems, ReadableIsTheBodyItselfWhenItParses) {

@@ -3,8 +3,13 @@
 // so an item that simdjson refuses is found, named and left out while the rest of the page reads.
 #include "backfill/core/json_items.hpp"
 
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <simdjson.h>
@@ -199,31 +204,189 @@ bool mend_items(std::string_view body, const item_layout& layout, std::string& m
   return true;
 }
 
+namespace {
+
+// What may follow a scalar: white space or a structural character (not a quote: stage 1 does not
+// index a quote that follows a scalar, and a parse refuses the scalar).
+bool scalar_end(char c) noexcept {
+  return space(c) || c == ',' || c == ':' || c == '}' || c == ']' || c == '{' || c == '[';
+}
+
+// A JSON number starting at `p`: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, ended by the body's
+// end or scalar_end, and one simdjson reads: an integer within 64 bits (signed when negative), a
+// finite double.
+bool number_at(const char* p, const char* end) noexcept {
+  const char* const start = p;
+  const auto digit = [&](const char* q) { return q < end && *q >= '0' && *q <= '9'; };
+  const bool negative = p < end && *p == '-';
+  if (negative) ++p;
+  if (!digit(p)) return false;
+  const char* const int_start = p;
+  if (*p == '0')
+    ++p;
+  else
+    while (digit(p)) ++p;
+  const auto int_digits = p - int_start;
+  bool fraction = false, exponent = false;
+  std::int64_t magnitude = *int_start == '0' ? -1 : int_digits - 1;  // the value's power of ten, about
+  if (p < end && *p == '.') {
+    fraction = true;
+    if (!digit(++p)) return false;
+    const bool zero = *int_start == '0';
+    bool leading = zero;
+    while (digit(p)) {
+      if (leading && *p == '0') --magnitude;
+      leading = leading && *p == '0';
+      ++p;
+    }
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    exponent = true;
+    ++p;
+    const bool minus = p < end && *p == '-';
+    if (p < end && (*p == '+' || *p == '-')) ++p;
+    if (!digit(p)) return false;
+    std::int64_t e = 0;
+    while (digit(p)) {
+      if (e < 100000) e = e * 10 + (*p - '0');
+      ++p;
+    }
+    magnitude += minus ? -e : e;
+  }
+  if (p != end && !scalar_end(*p)) return false;
+  if (!fraction && !exponent) {
+    if (int_digits < 19) return true;
+    if (negative) {
+      std::int64_t v = 0;
+      return std::from_chars(start, p, v).ec == std::errc();
+    }
+    std::uint64_t v = 0;
+    return std::from_chars(start, p, v).ec == std::errc();
+  }
+  if (magnitude < 307) return true;  // below DBL_MAX whatever the digits
+  double v = 0;
+  return std::from_chars(start, p, v).ec == std::errc();  // out of range here is an overflow
+}
+
+bool atom_at(const char* p, const char* end, std::string_view atom) noexcept {
+  if (static_cast<std::size_t>(end - p) < atom.size() || std::string_view(p, atom.size()) != atom)
+    return false;
+  p += atom.size();
+  return p == end || scalar_end(*p);
+}
+
+enum class shape { whole, broken, too_deep };
+
+// The grammar of JSON over the structural characters stage 1 found (and the first byte of every
+// scalar): what simdjson's stage 2 checks, without building a tape or copying strings. Strings'
+// contents are not checked (stage 1 found where each ends and that the text is UTF-8); a parse
+// reports what is wrong inside one, and mend_items reads around it.
+shape grammar(const char* buf, std::size_t len, const std::uint32_t* at, std::size_t n,
+              std::size_t max_depth) {
+  std::vector<char> open(max_depth);  // the open containers' closing characters, innermost last
+  std::size_t depth = 0;
+  const char* end = buf + len;
+  std::size_t i = 0;
+  const auto at_char = [&](std::size_t k) { return k < n ? buf[at[k]] : '\0'; };
+value:
+  if (i >= n) return shape::broken;
+  switch (buf[at[i]]) {
+    case '{':
+      if (at_char(i + 1) == '}') {
+        i += 2;
+        goto after_value;
+      }
+      if (depth == max_depth) return shape::too_deep;
+      open[depth++] = '}';
+      ++i;
+      goto key;
+    case '[':
+      if (at_char(i + 1) == ']') {
+        i += 2;
+        goto after_value;
+      }
+      if (depth == max_depth) return shape::too_deep;
+      open[depth++] = ']';
+      ++i;
+      goto value;
+    case '"': ++i; goto after_value;
+    case 't':
+      if (!atom_at(buf + at[i], end, "true")) return shape::broken;
+      ++i;
+      goto after_value;
+    case 'f':
+      if (!atom_at(buf + at[i], end, "false")) return shape::broken;
+      ++i;
+      goto after_value;
+    case 'n':
+      if (!atom_at(buf + at[i], end, "null")) return shape::broken;
+      ++i;
+      goto after_value;
+    default:
+      if (!number_at(buf + at[i], end)) return shape::broken;
+      ++i;
+      goto after_value;
+  }
+key:
+  if (at_char(i) != '"' || at_char(i + 1) != ':') return shape::broken;
+  i += 2;
+  goto value;
+after_value:
+  if (depth == 0) return i == n ? shape::whole : shape::broken;
+  if (at_char(i) == ',') {
+    ++i;
+    if (open[depth - 1] == ']') goto value;
+    goto key;
+  }
+  if (at_char(i) != open[depth - 1]) return shape::broken;
+  --depth;
+  ++i;
+  goto after_value;
+}
+
+}  // namespace
+
 bool whole_answer(const std::string& body) {
-  // The HTTP engine's thread checks a page here and lets it go. A parser sized for a page (its
-  // buffers past the 1 MB mmap threshold of pipeline.cpp) is kept for the next page within the
-  // run's allowance of idle buffers (core/kept_buffers.hpp), freed otherwise; small answers keep
-  // theirs whatever the allowance.
-  struct kept_parser {
-    simdjson::dom::parser parser;
+  // The HTTP engine's thread checks every page here and lets it go; its reader parses it next. So
+  // only simdjson's stage 1 runs (UTF-8, where strings end, where every structural character and
+  // scalar is), at several times a full parse's speed, and the grammar is walked over what it
+  // found; nothing is built. Stage 1's index of a page is kept for the next page within the run's
+  // allowance of idle buffers (core/kept_buffers.hpp), freed otherwise; small answers keep theirs.
+  struct kept_index {
+    std::unique_ptr<simdjson::internal::dom_parser_implementation> stage1;
     kept_buffers::charge kept;  // while it waits for the next answer
   };
-  thread_local kept_parser mine;
-  simdjson::dom::parser& parser = mine.parser;
+  thread_local kept_index mine;
   mine.kept.drop();  // in use
-  simdjson::dom::element root;
-  const simdjson::error_code err = parse_padded(parser, body, root);
-  if (parser.capacity() > kept_parser_capacity) {
-    mine.kept = kept_buffers::charge::try_take(kept_buffers::parser_footprint(parser.capacity()));
-    if (!mine.kept) parser = simdjson::dom::parser{};
+  const std::size_t len = body.size();
+  if (!mine.stage1 || mine.stage1->capacity() < len) {
+    std::size_t room = std::max(len + len / 4, std::size_t{4} << 10);
+    if (simdjson::get_active_implementation()->create_dom_parser_implementation(
+            room, simdjson::DEFAULT_MAX_DEPTH, mine.stage1) != simdjson::SUCCESS)
+      return structure_whole(body);  // no memory for the index: the slower scan, which needs none
   }
-  switch (err) {
-    case simdjson::SUCCESS: return true;
-    case simdjson::UTF8_ERROR:
-    case simdjson::STRING_ERROR:
-    case simdjson::DEPTH_ERROR: return structure_whole(body);
-    default: return false;
+  std::string padded;  // only for a body without simdjson's padding (not the engine's)
+  const char* buf = body.data();
+  if (body.capacity() < len + simdjson::SIMDJSON_PADDING) {
+    padded.reserve(len + simdjson::SIMDJSON_PADDING);
+    padded.assign(body);
+    buf = padded.data();
   }
+  auto& index = *mine.stage1;
+  const simdjson::error_code err = len == 0 ? simdjson::EMPTY
+                                            : index.stage1(reinterpret_cast<const std::uint8_t*>(buf), len,
+                                                           simdjson::stage1_mode::regular);
+  shape verdict = shape::broken;
+  if (err == simdjson::SUCCESS)
+    verdict = grammar(buf, len, index.structural_indexes.get(), index.n_structural_indexes,
+                      simdjson::DEFAULT_MAX_DEPTH);
+  // Four bytes an index entry, one entry for every few bytes of a page at most.
+  if (index.capacity() > kept_parser_capacity) {
+    mine.kept = kept_buffers::charge::try_take(index.capacity());
+    if (!mine.kept) mine.stage1.reset();
+  }
+  if (err == simdjson::UTF8_ERROR || verdict == shape::too_deep) return structure_whole(body);
+  return verdict == shape::whole;
 }
 
 const std::string& readable(const std::string& body, const item_layout& layout, std::string& scratch,
