@@ -254,10 +254,12 @@ TEST(PineconeSink, UpsertsFetchesListsAndDeletesOverRest) {
   pinecone_sink sink(rest_options(server));
   auto records = some_records(7);
   records.push_back({"other#0", {1.0f, 2.0f, 3.0f}, "{}"});
-  EXPECT_EQ(sink.upsert(records), 8);
+  records.push_back({"loose#0", {1.0f, 2.0f, 3.0f}, R"({ "z": 2.50, "a": [ "x" ], "m": 1.0 })"});
+  EXPECT_EQ(sink.upsert(records), 9);
+  records.pop_back();
   {
     std::lock_guard<std::mutex> lock(server.mutex);
-    ASSERT_EQ(server.namespaces["docs"].size(), 8u);
+    ASSERT_EQ(server.namespaces["docs"].size(), 9u);
     EXPECT_EQ(server.namespaces["docs"]["doc-3#0"].metadata, R"({"i":3,"text":"chunk é 3"})");
     bool key = false, version = false;
     for (auto& h : server.headers) {
@@ -273,6 +275,10 @@ TEST(PineconeSink, UpsertsFetchesListsAndDeletesOverRest) {
   for (auto& r : got) by_id[r.id] = r;
   EXPECT_EQ(by_id["doc-6#0"].values, records[6].values);
   EXPECT_EQ(by_id["doc-1#0"].metadata_json, R"({"i":1,"text":"chunk é 1"})");
+  // Metadata comes back canonical (keys sorted, numbers in their shortest form), as the ledger hashed it.
+  got = sink.fetch({"loose#0"});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].metadata_json, R"({"a":["x"],"m":1,"z":2.5})");
   // list: a prefix, across pages of 3, in order; after and limit.
   std::vector<std::string> all = sink.list("doc-", "", 100);
   ASSERT_EQ(all.size(), 7u);
@@ -280,9 +286,9 @@ TEST(PineconeSink, UpsertsFetchesListsAndDeletesOverRest) {
   EXPECT_EQ(sink.list("doc-", "doc-4#0", 100), (std::vector<std::string>{"doc-5#0", "doc-6#0"}));
   EXPECT_EQ(sink.list("", "", 2).size(), 2u);
   // stats, then delete.
-  EXPECT_EQ(sink.stats().count, 8);
+  EXPECT_EQ(sink.stats().count, 9);
   EXPECT_EQ(sink.stats().dimension, 3);
-  sink.remove({"doc-0#0", "other#0", "nope#0"});
+  sink.remove({"doc-0#0", "other#0", "loose#0", "nope#0"});
   EXPECT_EQ(sink.stats().count, 6);
   EXPECT_TRUE(sink.fetch({"doc-0#0"}).empty());
 }

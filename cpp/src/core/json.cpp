@@ -17,6 +17,7 @@
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/json_tree.hpp"
+#include "backfill/core/padded_json.hpp"
 
 namespace backfill::json {
 namespace {
@@ -234,9 +235,13 @@ std::string canonicalize(std::string_view text) {
   if (err) throw error(std::string("invalid JSON: ") + simdjson::error_message(err));
   std::string out;
   out.reserve(text.size());
-  parsed_tree tree;
-  if (!write_canonical(out, tree, root, simdjson::DEFAULT_MAX_DEPTH)) throw error("invalid JSON value");
+  if (!append_canonical(out, root)) throw error("invalid JSON value");
   return out;
+}
+
+bool append_canonical(std::string& out, simdjson::dom::element value) {
+  parsed_tree tree;
+  return write_canonical(out, tree, value, simdjson::DEFAULT_MAX_DEPTH);
 }
 
 void append_float_repr(std::string& out, double d) {

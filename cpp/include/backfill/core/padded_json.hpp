@@ -27,6 +27,10 @@ inline void fit_parser(simdjson::dom::parser& parser, std::size_t bytes) {
   if (parser.capacity() < room && parser.allocate(room, parser.max_depth())) return;
 }
 
+// Appends the canonical JSON of a parsed value (json::canonicalize's bytes, without parsing text
+// again); false when it holds something JSON cannot carry, with `out` half written.
+bool append_canonical(std::string& out, simdjson::dom::element value);
+
 // Parses `body` into `root` with `parser`; the error code is simdjson's (SUCCESS when it parsed).
 // `root` points into `parser` and stays valid until its next parse.
 inline simdjson::error_code parse_padded(simdjson::dom::parser& parser, const std::string& body,

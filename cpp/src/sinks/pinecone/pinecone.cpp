@@ -36,6 +36,9 @@ std::vector<float> read_values(simdjson::dom::element e) {
 std::string read_metadata(simdjson::dom::element e) {
   simdjson::dom::element m;
   if (e.at_key("metadata").get(m)) return "{}";
+  // Canonical, as the ledger hashed it: a verification compares the text's hash first.
+  std::string out;
+  if (json::append_canonical(out, m)) return out;
   return simdjson::minify(m);
 }
 
