@@ -185,6 +185,37 @@ TEST_F(Ledger, ANewVersionOfADocumentKeepsExactlyItsChunksWithTheirNewHashes) {
   EXPECT_EQ(book_->live_chunk_count("s"), 3);
 }
 
+TEST_F(Ledger, EveryTransactionThatWritesADocumentForgetsTheSinksVerification) {
+  book_->note_verified("s");
+  commit("s", "d1", "2024-01-01", {{"d1#0", "m"}});
+  EXPECT_FALSE(book_->verified_as_is("s"));
+  book_->note_verified("s");
+  {  // forgotten once in a transaction, noted again in it, then forgotten by its next document
+    sql::transaction tx(book_->db());
+    book_->commit_document("s", "d2", "p", "h", "2024-01-02", {{"d2#0", "m"}});
+    book_->note_verified("s");
+    book_->commit_document("s", "d3", "p", "h", "2024-01-02", {{"d3#0", "m"}});
+    tx.commit();
+  }
+  EXPECT_FALSE(book_->verified_as_is("s"));
+  book_->note_verified("s");
+  {  // a transaction rolled back forgets nothing; the next one forgets again
+    sql::transaction tx(book_->db());
+    book_->begin_document("s", "d4", {{"d4#0", "m"}});
+  }
+  EXPECT_TRUE(book_->verified_as_is("s"));
+  {
+    sql::transaction tx(book_->db());
+    book_->begin_document("s", "d4", {{"d4#0", "m"}});
+    book_->begin_document("s", "d5", {{"d5#0", "m"}});
+    tx.commit();
+  }
+  EXPECT_FALSE(book_->verified_as_is("s"));
+  book_->note_verified("s");
+  book_->begin_document("s", "d6", {{"d6#0", "m"}});  // outside any transaction
+  EXPECT_FALSE(book_->verified_as_is("s"));
+}
+
 TEST_F(Ledger, AForgottenDocumentLeavesATombstoneUntilItIsCommittedAgain) {
   commit("s", "d1", "2024-03-01", {{"d1#0", "m"}, {"d1#1", "m"}});
   EXPECT_FALSE(book_->tombstone("s", "d1").has_value());

@@ -84,6 +84,8 @@ statement database::prepare(std::string_view sql) { return statement(*this, sql)
 
 std::int64_t database::changes() const noexcept { return sqlite3_changes64(db_); }
 
+bool database::in_transaction() const noexcept { return sqlite3_get_autocommit(db_) == 0; }
+
 statement::statement(database& db, std::string_view sql) : db_(&db) {
   if (sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) != SQLITE_OK)
     db.fail("preparing " + std::string(sql.substr(0, 60)));
@@ -159,7 +161,10 @@ std::string_view statement::column_blob(int i) const {
 
 bool statement::column_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
 
-transaction::transaction(database& db, const char* begin) : db_(db) { db_.exec(begin); }
+transaction::transaction(database& db, const char* begin) : db_(db) {
+  db_.exec(begin);
+  ++db_.transactions_begun_;
+}
 
 transaction::~transaction() {
   if (!done_) {

@@ -124,6 +124,7 @@ std::string verified_key(std::int64_t sink) { return fmt::format("verified:{}", 
 }  // namespace
 
 void ledger::note_verified(std::string_view sink) {
+  forgotten_sink_ = -1;
   set_meta(verified_key(sink_key(sink, true)), utc_now_iso());
 }
 
@@ -132,7 +133,13 @@ bool ledger::verified_as_is(std::string_view sink) {
 }
 
 void ledger::forget_verified(std::int64_t sink_key) {
+  // Every document written forgets its sink's verification. Once a transaction is enough: only
+  // note_verified, on this connection, which holds the write lock meanwhile, could note it again.
+  const bool in_transaction = db_.in_transaction();
+  if (in_transaction && forgotten_sink_ == sink_key && forgotten_in_ == db_.transactions_begun()) return;
   db_.cached("DELETE FROM meta WHERE key=?").bind(1, verified_key(sink_key)).run();
+  forgotten_sink_ = in_transaction ? sink_key : -1;
+  forgotten_in_ = db_.transactions_begun();
 }
 
 std::int64_t ledger::compact_embedding_cache() {

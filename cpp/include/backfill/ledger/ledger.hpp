@@ -237,6 +237,10 @@ class ledger {
   std::unique_ptr<ledger_detail::vector_files> files_;
   std::mutex sink_keys_mutex_;
   std::unordered_map<std::string, std::int64_t> sink_keys_;
+  // The sink whose verification the current transaction already forgot (forget_verified), and which
+  // transaction that is; -1: none.
+  std::int64_t forgotten_sink_ = -1;
+  std::uint64_t forgotten_in_ = 0;
 };
 
 std::string utc_now_iso();

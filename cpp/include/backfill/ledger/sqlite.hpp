@@ -36,6 +36,10 @@ class database {
   // when returned; callers must reset() it if they stop stepping before the end.
   statement& cached(std::string_view sql);
   std::int64_t changes() const noexcept;
+  // True inside a transaction; how many transactions (sql::transaction, sql::read_snapshot) began on
+  // this connection, so a caller can tell one transaction from the next.
+  bool in_transaction() const noexcept;
+  std::uint64_t transactions_begun() const noexcept { return transactions_begun_; }
   const std::string& what() const noexcept { return what_; }
   const std::filesystem::path& path() const noexcept { return path_; }
   sqlite3* handle() const noexcept { return db_; }
@@ -46,6 +50,8 @@ class database {
   std::string what_;
   std::filesystem::path path_;
   std::unordered_map<std::string, std::unique_ptr<statement>> cache_;
+  std::uint64_t transactions_begun_ = 0;
+  friend class transaction;
 };
 
 class statement {
