@@ -6,6 +6,7 @@
     .venv/bin/python bench/ab_runs.py --issues 3000 --rounds 3 A=/tmp/A B=/tmp/B          # OpenAI-compatible embedder
     .venv/bin/python bench/ab_runs.py --hash --dimension 256 --issues 10000 A=/tmp/A B=/tmp/B  # the memory ladder's shape
     .venv/bin/python bench/ab_runs.py --set run.memory_budget_mb=0 A=/tmp/A
+    .venv/bin/python bench/ab_runs.py --env B:GLIBC_TUNABLES=glibc.malloc.hugetlb=1 A=/tmp/A B=/tmp/A
     .venv/bin/python bench/ab_runs.py --wrap "perf record -e page-faults -c 10 --call-graph dwarf -o /tmp/pf-{name}.data" A=/tmp/A
 
 The servers and config are bench/e2e_bench.py's (Jira, the Pinecone store, the OpenAI-compatible
@@ -44,6 +45,8 @@ ap.add_argument("--dimension", type=int, default=1536)
 ap.add_argument("--set", action="append", default=[])
 ap.add_argument("--hash", action="store_true")
 ap.add_argument("--wrap", default="", help="extra wrapper, e.g. 'perf record ...' with {name}{r}")
+ap.add_argument("--env", action="append", default=[],
+                help="NAME:KEY=VALUE, an environment variable for one snapshot's runs (e.g. a GLIBC_TUNABLES trial)")
 ap.add_argument("snap", nargs="+")
 a = ap.parse_args()
 snaps = [s.split("=", 1) for s in a.snap]
@@ -67,7 +70,13 @@ try:
                 wrap = a.wrap.format(name=name, r=r).split() if a.wrap else []
                 cmd = ["/usr/bin/time", "-f", "TIME %U %S %M %R %F %e %c %w", *wrap, PY, "-c", LAUNCH, d,
                        "run", str(config), "--json", "--progress", "none", "-q"]
-                p = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True)
+                run_env = dict(env)
+                for spec in a.env:
+                    who, _, kv = spec.partition(":")
+                    if who == name:
+                        key, _, value = kv.partition("=")
+                        run_env[key] = value
+                p = subprocess.run(cmd, env=run_env, cwd=work, capture_output=True, text=True)
                 if p.returncode != 0:
                     print(p.stdout[-2000:], p.stderr[-3000:]); sys.exit(1)
                 m = re.findall(r"TIME (\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (\S+)", p.stderr)[-1]

@@ -99,6 +99,10 @@ easy_slot* client::impl::acquire_slot() {
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  // Bodies are read up to 64 KiB a call instead of libcurl's 16 KiB: a run's reads and polls drop
+  // by ~20,000 for 3,000 Jira issues (strace -c). 256 KiB saved a few thousand more but added
+  // ~14 MB of peak RSS (the buffer is the slot's, and every slot keeps one).
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 64L * 1024);
   if (opts.http2 || opts.http2_prior_knowledge)
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
