@@ -119,7 +119,8 @@ void github_source::fetch_phase(const partition_plan& partition, const std::stri
             // whether the issue lacks merged_at, so /pulls/{n} must say).
             std::vector<std::pair<std::string, bool>> prs;
             simdjson::dom::array items;
-            if (!parse_body(parser, p.json, "a GitHub issues page").get(items))
+            const element root = p.root ? *p.root : parse_body(parser, p.json, "a GitHub issues page");
+            if (!root.get(items))
               for (element item : items) {
                 std::string_view updated;
                 if (!item["updated_at"].get(updated) && updated > watermark) watermark = std::string(updated);
@@ -129,6 +130,7 @@ void github_source::fetch_phase(const partition_plan& partition, const std::stri
                   prs.emplace_back(std::move(n), pr["merged_at"].get(merged) != simdjson::SUCCESS);
               }
             k.saw(watermark);
+            p.release_root();  // the pull requests' requests need no parse of the page
             body += pull_extras(partition.name, prs, parser, ctx);
           }
           body += "}";
@@ -261,7 +263,8 @@ void github_source::list_ids(const partition_plan& partition, const item_fn& fn,
         *client_, get(phase_url(partition.name, "issues", since)), link_spec(""), "", guard,
         [&](const http::page& p) {
           simdjson::dom::array items;
-          if (parse_body(parser, p.json, "a GitHub issues page").get(items)) return;
+          const element root = p.root ? *p.root : parse_body(parser, p.json, "a GitHub issues page");
+          if (root.get(items)) return;
           for (element item : items) {
             const bool is_pull = item["pull_request"].error() == simdjson::SUCCESS;
             const std::string n = number_of(item);
