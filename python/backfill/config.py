@@ -41,6 +41,9 @@ _PIPELINE = _core.PipelineOptions()
 
 @dataclass(frozen=True)
 class RunSettings:
+    """The ``[run]`` table: name, workdir, batching, concurrency, memory budget, reconcile, strictness
+    and whether the embedding cache is kept after a verified run."""
+
     name: str = "backfill"
     workdir: Path | None = None
     batch_records: int = _PIPELINE.batch_records
@@ -57,6 +60,9 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class VerifySettings:
+    """The ``[verify]`` table: how many records to read back (0: every one) and how long to wait for the
+    sink's count to catch up."""
+
     sample: int = 0
     count_timeout_seconds: float = _PIPELINE.count_timeout_seconds
 

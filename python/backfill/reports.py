@@ -56,6 +56,8 @@ def _build(hint: Any, value: Any) -> Any:
 
 @dataclass
 class Report:
+    """The base of every report: ``to_dict()``/``from_dict()``, ``to_pandas()``, ``str()`` and the notebook view."""
+
     @classmethod
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:
         """The report from its dict (``to_dict()``'s shape), nested reports included. Raises
@@ -115,6 +117,9 @@ class PhaseReport(Report):
 
 @dataclass
 class Partition(Report):
+    """One partition of the source as the plan sees it (a Jira project, a Slack channel, a GitHub
+    repository): the estimates are -1 where the source gives none."""
+
     name: str
     label: str = ""
     estimated_items: int = -1
@@ -181,6 +186,9 @@ class PlanComparison(Report):
 
 @dataclass
 class PlanReport(PhaseReport):
+    """What ``plan`` found: the partitions and their estimates, what the workdir already holds, and the
+    time and cost estimate of the rest."""
+
     partitions: list[Partition] = field(default_factory=list)
     known_done: int = 0
     sampled_pages: int = 0  # the pages the token sample read (into memory)
@@ -222,6 +230,8 @@ def _duration(seconds: float) -> str:
 
 @dataclass
 class FetchReport(PhaseReport):
+    """What ``fetch`` journaled: partitions, pages and items read in this run, and the bytes fetched."""
+
     partitions: int = 0
     partitions_skipped: int = 0
     pages_fetched: int = 0
@@ -245,6 +255,8 @@ class FetchReport(PhaseReport):
 
 @dataclass
 class Duplicate(Report):
+    """An id that more than one journal page holds, and those pages."""
+
     partition: str
     id: str
     pages: list[str] = field(default_factory=list)
@@ -252,6 +264,8 @@ class Duplicate(Report):
 
 @dataclass
 class BadPage(Report):
+    """A journal page that cannot be read or no longer matches its hash, and why."""
+
     partition: str
     path: str
     problem: str
@@ -285,6 +299,9 @@ def _quarantine_problem(items: list[QuarantinedItem], count: int) -> str:
 
 @dataclass
 class ValidateReport(PhaseReport):
+    """What ``validate`` checked over the journal: its pages and items, the ids found twice, the pages
+    that cannot be read, and the items set aside in quarantine."""
+
     partitions: int = 0
     pages: int = 0
     items: int = 0
@@ -330,6 +347,8 @@ class ValidateReport(PhaseReport):
 
 @dataclass
 class UnsentRecord(Report):
+    """A record the sink cannot take (for example, larger than its request limit even alone), and why."""
+
     id: str
     reason: str
 
@@ -341,6 +360,9 @@ def _unsent_lines(unsent: list[UnsentRecord], count: int) -> str:
 
 @dataclass
 class IngestReport(PhaseReport):
+    """What ``ingest`` did: documents seen, unchanged, written or deleted upstream; chunks embedded
+    (and taken from the cache) and records written, skipped or never sent."""
+
     documents_seen: int = 0
     documents_unchanged: int = 0
     documents_superseded: int = 0
@@ -431,6 +453,9 @@ class IngestReport(PhaseReport):
 
 @dataclass
 class VerifyReport(PhaseReport):
+    """What ``verify`` read back from the sink: the count against the ledger, the records checked and
+    what was missing or different. ``ok`` is True only when everything checked matched."""
+
     ok: bool = False
     sink: str = ""
     expected_count: int = 0
@@ -509,6 +534,8 @@ class VerifyReport(PhaseReport):
 
 @dataclass
 class PartitionStatus(Report):
+    """One partition as the ledger holds it: its status, pages and items journaled, last update."""
+
     name: str
     status: str
     pages: int = 0
@@ -563,6 +590,8 @@ class GcReport(Report):
 
 @dataclass
 class StatusReport(Report):
+    """What the workdir holds: partitions, pages, documents, live chunks, cached vectors, disk use."""
+
     partitions: list[PartitionStatus] = field(default_factory=list)
     pages: int = 0
     documents: int = 0
@@ -595,6 +624,8 @@ class StatusReport(Report):
 
 @dataclass
 class Match(Report):
+    """One record ``query`` found: its id, its similarity score and its metadata."""
+
     id: str
     score: float
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -607,6 +638,9 @@ class Match(Report):
 
 @dataclass
 class ReconcileReport(PhaseReport):
+    """What ``reconcile`` found: the ids the source lists, and the documents (and their chunks) deleted
+    from the sink because the source no longer has them."""
+
     listed: int = 0
     documents: int = 0
     documents_deleted: int = 0
@@ -622,6 +656,8 @@ class ReconcileReport(PhaseReport):
 
 @dataclass
 class RunReport(Report):
+    """Every phase of ``run`` in order, each its own report; ``reconcile`` only when it ran."""
+
     plan: PlanReport
     fetch: FetchReport
     validate: ValidateReport
