@@ -1,6 +1,7 @@
 // The HTTP engine: its pure pieces, and the client against a scripted loopback server.
 #include "backfill/core/context.hpp"
 #include "backfill/core/json.hpp"
+#include "backfill/core/json_walk.hpp"
 #include "backfill/embed/openai.hpp"
 #include "backfill/http/client.hpp"
 #include "backfill/http/paginate.hpp"
@@ -421,6 +422,125 @@ TEST(HttpClient, PaginatesTokensAndStopsARepeatingServer) {
   EXPECT_THROW(paginate(c, {"GET", loop.url("/search"), {}, ""}, spec, "", g2, [&](const page&) { ++pages; }),
                pagination_error);
   EXPECT_EQ(pages, 1);  // the repeat never reaches the caller
+}
+
+namespace {
+
+// What one page of a list gave on_page, read with or without paginate's scan.
+struct page_read {
+  std::int64_t items = -1;
+  std::vector<std::string> ids;
+  std::string next;
+  bool parsed = false;              // page::root was set: the page was parsed whole
+  std::vector<std::string> passed;  // "position:id" of each item on_item saw
+  bool failed = false;
+};
+
+page_read read_first_page(client& c, const std::string& body, page_spec spec, bool scan,
+                          const std::string& headers = "", bool refuse_third = false) {
+  script_server s({}, reply(200, body, headers));
+  page_read out;
+  spec.scan = scan;
+  spec.item_members = {"id", "tag"};
+  spec.on_member = [&](std::size_t i, std::string_view member, json::walk& w) {
+    auto text = w.string();  // a string is read, anything else passed over
+    out.passed.push_back(std::to_string(i) + ":" + std::string(member) + "=" +
+                         std::string(text.value_or("-")));
+    return !(refuse_third && i == 2);
+  };
+  pagination_guard guard("differential");
+  struct stop {};
+  try {
+    paginate(c, {"GET", s.url("/list"), {}, ""}, spec, "", guard, [&](const page& p) {
+      out.items = p.items;
+      out.ids = p.ids;
+      out.next = p.next_cursor;
+      out.parsed = p.root != nullptr;
+      throw stop{};  // one page: the next request is cancelled
+    });
+  } catch (const stop&) {
+  } catch (const source_error&) {
+    out.failed = true;
+  }
+  return out;
+}
+
+}  // namespace
+
+// The scan (page_spec::scan) reads what paging needs as the whole parse does, for every shape of
+// page; what it cannot read as expected it leaves to the whole parse, which then hands on its root.
+TEST(HttpClient, TheScanOfAPageReadsWhatTheWholeParseReadsOrLeavesThePageToIt) {
+  client c(fast_retries());
+  struct one_case {
+    std::string body;
+    bool scanned;  // the scan reads it (else the whole parse does, or both refuse it)
+  };
+  const page_spec token = token_pages();
+  const std::vector<one_case> token_cases = {
+      {R"({"issues":[{"id":"1"},{"id":2},{"id":-3},{"id":18446744073709551615},{"id":1.5},{"id":null},)"
+       R"({"x":1},{"id":true}],"nextPageToken":"t2"})",
+       true},
+      {R"({"nextPageToken":"before","issues":[{"id":"a"},{"tag":"x","id":"b"}],"isLast":false})", true},
+      {R"({"nextPageToken":"before","issues":[{"id":"a\u00e9\n"}],"isLast":false})", false},  // escapes
+      {R"({"issues":[],"nextPageToken":null})", true},
+      {R"({"issues":[{"id":"1"}],"nextPageToken":"t","isLast":true})", true},
+      {R"({"issues":[{"id":"1"}],"nextPageToken":5,"isLast":"yes"})", true},
+      {R"({"issues":[{"id":"1","deep":{"a":[1,{"b":[[]]},"c\"]}"]}},{"id":"2"}],"nextPageToken":"t2"})",
+       true},
+      {R"({"issues":[{"id":"1"}],"nextPageToken":"t\"2"})", false},  // a token with escapes
+      {R"({"issues":[{"id":"1"}],"issues":[{"id":"2"},{"id":"3"}],"isLast":false,"isLast":true})", true},
+      {R"({"issues":[{"id":"1","tag":{"not":"a string"}}],"nextPageToken":"t"})", true},
+      {R"({"issues":[{"x":{"id":"inner"},"id":"outer"}],"isLast":false})", true},
+      {R"({"issues":[1,2]})", false},  // items that are not objects
+      {R"({"issues":[{"id":"1"},"two"]})", false},
+      {R"({"issues":{"id":"1"}})", false},  // both refuse it: not an array
+      {R"({"other":[]})", false},           // both refuse it: no items
+      {"{\"issues\":[{\"id\":\"1\",\"t\":\"\xff\"}],\"nextPageToken\":\"t\"}", false},  // invalid UTF-8
+  };
+  page_spec offset;
+  offset.paging = page_spec::kind::offset;
+  offset.items = "/comments";
+  offset.total = "/total";
+  offset.page_size = 2;
+  const std::vector<one_case> offset_cases = {
+      {R"({"comments":[{"id":"1"},{"id":"2"}],"total":5})", true},
+      {R"({"total":2,"comments":[{"id":"1"},{"id":"2"}]})", true},
+      {R"({"comments":[{"id":"1"}],"total":"many"})", true},
+      {R"({"comments":[{"id":"1"},{"id":"2"}]})", true},
+      {R"({"comments":[{"id":"1"},{"id":"2"}],"total":2.5})", true},
+      {R"({"comments":[]})", true},
+  };
+  auto check = [&](const page_spec& spec, const one_case& k, const std::string& headers = "") {
+    SCOPED_TRACE(k.body);
+    page_read whole = read_first_page(c, k.body, spec, false, headers);
+    page_read scan = read_first_page(c, k.body, spec, true, headers);
+    EXPECT_EQ(scan.failed, whole.failed);
+    EXPECT_EQ(scan.items, whole.items);
+    EXPECT_EQ(scan.ids, whole.ids);
+    EXPECT_EQ(scan.next, whole.next);
+    EXPECT_TRUE(whole.passed.empty());
+    if (whole.failed) return;
+    EXPECT_EQ(scan.parsed, !k.scanned);
+  };
+  for (const auto& k : token_cases) check(token, k);
+  for (const auto& k : offset_cases) check(offset, k);
+
+  page_spec link;
+  link.paging = page_spec::kind::link;
+  link.items = "";
+  script_server next_host({}, reply(200, "[]"));
+  check(link, {R"([{"id":7},{"id":"8"}])", true},
+        "Link: <" + next_host.url("/list?page=2") + ">; rel=\"next\"\r\n");
+
+  // The positions and ids reach on_item in order; one it refuses sends the page to the whole parse.
+  const std::string three = R"({"issues":[{"id":"a"},{"id":"b"},{"id":"c"}],"nextPageToken":"n"})";
+  page_read passed = read_first_page(c, three, token, true);
+  EXPECT_EQ(passed.passed, (std::vector<std::string>{"0:id=a", "1:id=b", "2:id=c"}));
+  EXPECT_FALSE(passed.parsed);
+  page_read refused = read_first_page(c, three, token, true, "", true);
+  EXPECT_TRUE(refused.parsed);
+  EXPECT_EQ(refused.ids, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(refused.next, "n");
 }
 
 // A fetch whose consumer is behind (run_context::ahead) asks for its next page only once the page

@@ -13,6 +13,7 @@
 #include <simdjson.h>
 
 #include "backfill/core/context.hpp"
+#include "backfill/core/json_walk.hpp"
 #include "backfill/core/parser_pool.hpp"
 #include "backfill/http/client.hpp"
 
@@ -112,6 +113,18 @@ struct page_spec {
   // each item that holds its id (for the guard; "" = no id check).
   std::string items;
   std::string id_field = "id";
+  // How a page is read. By default it is parsed whole into simdjson's DOM, handed to on_page as
+  // page::root. With `scan`, only what paging needs is read (the items, their ids, the next token or
+  // the total) by a walk over the page's structural index (core/json_walk.hpp), which passes over
+  // everything else without building it; page::root is then null. The items' members named in
+  // `item_members` are handed to `on_member` on the way (the item's position in the page, the
+  // member's key, a walk at its value, which on_member reads or skips past). A page the walk cannot
+  // read as expected (an item that is not an object, a string with escapes where a value is read,
+  // pointers below the root, on_member returning false) is parsed whole instead, with page::root
+  // set: on_page must handle both.
+  bool scan = false;
+  std::vector<std::string> item_members;
+  std::function<bool(std::size_t, std::string_view, json::walk&)> on_member;
 };
 
 struct page {

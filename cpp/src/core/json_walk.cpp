@@ -1,0 +1,209 @@
+// A cursor over simdjson's stage-1 index (json_walk.hpp).
+#include "backfill/core/json_walk.hpp"
+
+#include <charconv>
+#include <type_traits>
+#include <cstring>
+#include <algorithm>
+#include <memory>
+
+#include <simdjson.h>
+
+#include "backfill/core/kept_buffers.hpp"
+
+namespace backfill::json {
+namespace {
+
+bool space(char c) noexcept { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+constexpr std::size_t kept_index_capacity = 128u << 10;  // bytes of JSON whose index is always kept
+
+}  // namespace
+
+namespace {
+
+// One index a thread, kept for the next page within the run's allowance of idle buffers, as the
+// engine's whole-answer check keeps its own (json_items.cpp).
+struct kept_index {
+  std::unique_ptr<simdjson::internal::dom_parser_implementation> stage1;
+  kept_buffers::charge kept;
+};
+thread_local kept_index mine;
+
+}  // namespace
+
+void walk::let_go() noexcept {
+  // Four bytes an index entry, one entry for every few bytes of a page at most.
+  if (!mine.stage1 || mine.stage1->capacity() <= kept_index_capacity || mine.kept) return;
+  mine.kept = kept_buffers::charge::try_take(mine.stage1->capacity());
+  if (!mine.kept) mine.stage1.reset();
+}
+
+std::optional<walk> walk::index(const std::string& body) {
+  const std::size_t len = body.size();
+  if (len == 0 || body.capacity() < len + simdjson::SIMDJSON_PADDING) return std::nullopt;
+  mine.kept.drop();  // in use
+  if (!mine.stage1 || mine.stage1->capacity() < len) {
+    mine.stage1.reset();
+    const std::size_t room = std::max(len + len / 4, std::size_t{4} << 10);
+    if (simdjson::get_active_implementation()->create_dom_parser_implementation(
+            room, simdjson::DEFAULT_MAX_DEPTH, mine.stage1) != simdjson::SUCCESS)
+      return std::nullopt;
+  }
+  auto& index = *mine.stage1;
+  const auto err =
+      index.stage1(reinterpret_cast<const std::uint8_t*>(body.data()), len, simdjson::stage1_mode::regular);
+  if (err != simdjson::SUCCESS) return std::nullopt;
+  return walk(body.data(), len, index.structural_indexes.get(), index.n_structural_indexes);
+}
+
+std::size_t walk::end_of_scalar() const noexcept {
+  std::size_t end = i_ + 1 < n_ ? at_[i_ + 1] : len_;
+  while (end > at_[i_] && space(buf_[end - 1])) --end;
+  return end;
+}
+
+bool walk::expect(char c) noexcept {
+  if (peek() != c) return fail();
+  ++i_;
+  return true;
+}
+
+bool walk::skip() noexcept {
+  if (done()) return fail();
+  const char c = peek();
+  if (c != '{' && c != '[') {
+    ++i_;
+    return true;
+  }
+  std::size_t depth = 0;
+  for (; i_ < n_; ++i_) {
+    const char d = buf_[at_[i_]];
+    if (d == '{' || d == '[') {
+      ++depth;
+    } else if (d == '}' || d == ']') {
+      if (--depth == 0) {
+        ++i_;
+        return true;
+      }
+    }
+  }
+  return fail();
+}
+
+bool walk::enter_object() noexcept {
+  if (!expect('{')) return false;
+  first_ = true;
+  return true;
+}
+
+bool walk::next_member(std::string_view& key) noexcept {
+  if (failed_) return false;
+  if (peek() == '}') {
+    ++i_;
+    first_ = false;  // the parent's value is done
+    return false;
+  }
+  if (!first_ && !expect(',')) return false;
+  first_ = false;
+  auto k = string();
+  if (!k || !expect(':')) return fail();
+  key = *k;
+  return true;
+}
+
+bool walk::enter_array() noexcept {
+  if (!expect('[')) return false;
+  first_ = true;
+  return true;
+}
+
+bool walk::next_element() noexcept {
+  if (failed_) return false;
+  if (peek() == ']') {
+    ++i_;
+    first_ = false;
+    return false;
+  }
+  if (!first_ && !expect(',')) return false;
+  first_ = false;
+  return !done() || fail();
+}
+
+std::optional<std::string_view> walk::string() noexcept {
+  if (peek() != '"') {
+    if (!skip()) return std::nullopt;
+    return std::nullopt;
+  }
+  const std::size_t start = at_[i_] + 1;
+  const std::size_t end = end_of_scalar();  // just past the closing quote
+  if (end <= start || buf_[end - 1] != '"') {
+    fail();
+    return std::nullopt;
+  }
+  std::string_view raw(buf_ + start, end - 1 - start);
+  if (raw.find('\\') != std::string_view::npos) {  // escapes: left to a whole parse
+    fail();
+    return std::nullopt;
+  }
+  ++i_;
+  return raw;
+}
+
+namespace {
+
+// The number [first, last) as a T, as simdjson's DOM would give it: nullopt when it is of another
+// type (a fraction or an exponent; a negative number asked for unsigned; a positive one past
+// INT64_MAX asked for signed, which the DOM keeps as unsigned); `failed` when the DOM would not
+// have read the number at all (past 64 bits) or it is not a number.
+template <typename T>
+std::optional<T> integer(const char* first, const char* last, bool& failed) {
+  for (const char* p = first; p != last; ++p)
+    if (*p == '.' || *p == 'e' || *p == 'E') return std::nullopt;
+  const bool negative = first != last && *first == '-';
+  if constexpr (std::is_unsigned_v<T>) {
+    if (negative) return std::nullopt;
+  }
+  T v{};
+  const auto [end, ec] = std::from_chars(first, last, v);
+  if (ec == std::errc() && end == last) return v;
+  if (ec == std::errc::result_out_of_range && std::is_signed_v<T> && !negative) return std::nullopt;
+  failed = true;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> walk::int64() noexcept {
+  const char c = peek();
+  if (c != '-' && (c < '0' || c > '9')) {
+    skip();
+    return std::nullopt;
+  }
+  auto v = integer<std::int64_t>(buf_ + at_[i_], buf_ + end_of_scalar(), failed_);
+  ++i_;
+  return v;
+}
+
+std::optional<std::uint64_t> walk::uint64() noexcept {
+  const char c = peek();
+  if (c != '-' && (c < '0' || c > '9')) {
+    skip();
+    return std::nullopt;
+  }
+  auto v = integer<std::uint64_t>(buf_ + at_[i_], buf_ + end_of_scalar(), failed_);
+  ++i_;
+  return v;
+}
+
+std::optional<bool> walk::boolean() noexcept {
+  const char c = peek();
+  if (c == 't' || c == 'f') {
+    ++i_;
+    return c == 't';
+  }
+  skip();
+  return std::nullopt;
+}
+
+}  // namespace backfill::json
