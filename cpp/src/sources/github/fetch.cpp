@@ -94,7 +94,10 @@ void github_source::fetch_phase(const partition_plan& partition, const std::stri
   if (url.empty() && !k.etags[index].empty()) first.headers.push_back({"If-None-Match", k.etags[index]});
   // Newest first, so an item updated while the list is read may come again on a later page: the
   // guard checks cursors and bodies, and normalize merges repeats by id.
-  const http::page_spec spec = link_spec("");
+  http::page_spec spec = link_spec("");
+  // A comment listing is journaled as it came, so paging only counts its items (a walk over the
+  // page's index); an issues page is parsed whole and read below from that parse.
+  spec.scan = phase != "issues";
   http::pagination_guard guard(fmt::format("GitHub {} of {}", phase, partition.name));
   simdjson::dom::parser parser;
   rate_->pace(ctx);

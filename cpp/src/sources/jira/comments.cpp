@@ -31,6 +31,7 @@ void jira_source::read_comments_of(comment_job& job, const std::vector<http::hea
   spec.total = "/total";
   spec.items = "/comments";
   spec.id_field = "id";
+  spec.scan = true;  // journaled as they came; what paging needs is all that is read here
   http::pagination_guard guard(fmt::format("comments of {}", job.key));
   try {
     http::paginate(

@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <ctime>
+#include <utility>
 
 #include <fmt/format.h>
 #include <simdjson.h>
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/json.hpp"
+#include "backfill/core/json_walk.hpp"
 #include "backfill/core/log.hpp"
 #include "backfill/http/quota_headers.hpp"
 #include "backfill/http/scrub.hpp"
@@ -23,7 +25,6 @@ namespace backfill {
 namespace {
 
 using jira_json::get_str;
-using jira_json::parse_padded;
 using simdjson::dom::element;
 
 std::string base64(std::string_view in) {
@@ -48,6 +49,85 @@ std::string base64(std::string_view in) {
     out += '=';
   }
   return out;
+}
+
+// What the fetch reads of each issue of a search page: its time of update (the partition's
+// watermark) and whether search embedded all its comments.
+struct issue_facts {
+  std::string key;
+  std::string updated;  // as Jira wrote it
+  std::size_t embedded = 0;
+  std::int64_t total = -1;                     // -1: not given
+  bool seen_key = false, seen_fields = false;  // the first of repeated members counts
+};
+
+// An issue's comment field, from a walk at its value: how many comments search embedded, and how
+// many there are. The first of repeated keys counts, as in a DOM lookup; a value of another type
+// reads as absent. False when the walk cannot read it here.
+bool scan_comment(json::walk& w, issue_facts& f) {
+  if (w.peek() != '{') return w.skip();
+  w.enter_object();
+  bool seen_comments = false, seen_total = false;
+  std::string_view name;
+  while (w.next_member(name)) {
+    if (!seen_comments && name == "comments" && w.peek() == '[') {
+      seen_comments = true;
+      w.enter_array();
+      std::size_t n = 0;
+      while (w.next_element()) {
+        ++n;
+        if (!w.skip()) return false;
+      }
+      f.embedded = n;
+    } else if (!seen_total && name == "total") {
+      seen_total = true;
+      if (auto total = w.int64()) f.total = *total;
+    } else {
+      seen_comments = seen_comments || name == "comments";
+      w.skip();
+    }
+    if (w.failed()) return false;
+  }
+  return !w.failed();
+}
+
+// An issue's fields, from a walk at their value: the time of update and the comment field.
+bool scan_fields(json::walk& w, issue_facts& f) {
+  if (w.peek() != '{') return w.skip();
+  w.enter_object();
+  bool seen_updated = false, seen_comment = false;
+  std::string_view name;
+  while (w.next_member(name)) {
+    if (!seen_updated && name == "updated") {
+      seen_updated = true;
+      if (auto updated = w.string()) f.updated.assign(*updated);
+    } else if (!seen_comment && name == "comment") {
+      seen_comment = true;
+      if (!scan_comment(w, f)) return false;
+    } else {
+      w.skip();
+    }
+    if (w.failed()) return false;
+  }
+  return !w.failed();
+}
+
+// The same from a page paginate parsed whole (one its scan could not read).
+void read_issues(const element& root, std::vector<issue_facts>& out) {
+  out.clear();
+  simdjson::dom::array issues;
+  if (root["issues"].get(issues)) return;
+  for (element issue : issues) {
+    issue_facts f;
+    f.key = get_str(issue, "/key");
+    f.updated = get_str(issue, "/fields/updated");
+    simdjson::dom::array comments;
+    if (issue.at_pointer("/fields/comment/comments").get(comments) == simdjson::SUCCESS)
+      f.embedded = comments.size();
+    std::int64_t total = 0;
+    if (!issue.at_pointer("/fields/comment/total").get(total)) f.total = total;
+    out.push_back(std::move(f));
+  }
 }
 
 std::string jql_quote(std::string_view s) {
@@ -182,6 +262,7 @@ http::page_spec jira_source::search_paging() {
   spec.is_last = "/isLast";
   spec.items = "/issues";
   spec.id_field = "key";
+  spec.scan = true;  // the fetch reads a few fields of each issue; the ingest parses the page whole
   return spec;
 }
 
@@ -318,36 +399,41 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
   }
   const jira_catalogue::choice& shown = shown_fields(ctx);
   http::request first = search_request(jql, shown.api_fields);
-  const http::page_spec spec = search_paging();
+  http::page_spec spec = search_paging();
+  std::vector<issue_facts> scanned;  // the page's issues by position, as paginate's walk passes them
+  spec.item_members = {"key", "fields"};
+  spec.on_member = [&](std::size_t position, std::string_view member, json::walk& w) {
+    if (scanned.size() <= position) scanned.resize(position + 1);
+    issue_facts& f = scanned[position];
+    bool& seen = member == "fields" ? f.seen_fields : f.seen_key;
+    if (std::exchange(seen, true)) return w.skip();
+    if (member == "fields") return scan_fields(w, f);
+    if (auto key = w.string()) f.key.assign(*key);
+    return !w.failed();
+  };
   http::pagination_guard guard(fmt::format("Jira search for {}", partition.label));
-  simdjson::dom::parser parser;
+  std::vector<issue_facts> parsed;
   for (int attempt = 0;; ++attempt) try {
       http::paginate(
           *client_, first, spec, token, guard,
           [&](const http::page& p) {
-            element root = p.root ? *p.root : parse_padded(parser, p.json, "a Jira search page");
+            if (p.root)
+              read_issues(*p.root, parsed);  // the walk could not read it: parsed whole
+            else
+              scanned.resize(static_cast<std::size_t>(p.items));  // issues without a key or fields too
+            const std::vector<issue_facts>& issues = p.root ? parsed : scanned;
             bool any_comments = false;
             std::string watermark;
             std::vector<comment_job> comment_jobs;
-            simdjson::dom::array issues;
-            if (!root["issues"].get(issues)) {
-              issues_read_.fetch_add(static_cast<std::int64_t>(issues.size()), std::memory_order_relaxed);
-              for (element issue : issues) {
-                std::string key(get_str(issue, "/key"));
-                std::string updated = jira_time_to_utc(get_str(issue, "/fields/updated"));
-                if (updated > watermark) watermark = updated;
-                std::int64_t total = 0;
-                std::size_t embedded = 0;
-                simdjson::dom::array comments;
-                if (issue.at_pointer("/fields/comment/comments").get(comments) == simdjson::SUCCESS)
-                  embedded = comments.size();
-                if (issue.at_pointer("/fields/comment/total").get(total) ||
-                    total <= static_cast<std::int64_t>(embedded) || key.empty())
-                  continue;
-                // More comments than search embeds: read them all, before the page is journaled.
-                comment_jobs.push_back({std::move(key), embedded, {}, false});
-              }
+            issues_read_.fetch_add(static_cast<std::int64_t>(issues.size()), std::memory_order_relaxed);
+            for (const issue_facts& issue : issues) {
+              std::string updated = jira_time_to_utc(issue.updated);
+              if (updated > watermark) watermark = std::move(updated);
+              if (issue.total <= static_cast<std::int64_t>(issue.embedded) || issue.key.empty()) continue;
+              // More comments than search embeds: read them all, before the page is journaled.
+              comment_jobs.push_back({issue.key, issue.embedded, {}, false});
             }
+            scanned.clear();
             p.release_root();  // what follows (comment requests, journaling) needs no parse
             read_comments(comment_jobs, first.headers, ctx);
             // The journaled page is {"search": <the response as sent>, "comments": {...}, "fields":
