@@ -1,11 +1,11 @@
 // A cursor over simdjson's stage-1 index (json_walk.hpp).
 #include "backfill/core/json_walk.hpp"
 
-#include <charconv>
-#include <type_traits>
-#include <cstring>
 #include <algorithm>
+#include <charconv>
+#include <cstring>
 #include <memory>
+#include <type_traits>
 
 #include <simdjson.h>
 
@@ -174,27 +174,20 @@ std::optional<T> integer(const char* first, const char* last, bool& failed) {
 
 }  // namespace
 
-std::optional<std::int64_t> walk::int64() noexcept {
+template <typename T>
+std::optional<T> walk::number() noexcept {
   const char c = peek();
   if (c != '-' && (c < '0' || c > '9')) {
     skip();
     return std::nullopt;
   }
-  auto v = integer<std::int64_t>(buf_ + at_[i_], buf_ + end_of_scalar(), failed_);
+  auto v = integer<T>(buf_ + at_[i_], buf_ + end_of_scalar(), failed_);
   ++i_;
   return v;
 }
 
-std::optional<std::uint64_t> walk::uint64() noexcept {
-  const char c = peek();
-  if (c != '-' && (c < '0' || c > '9')) {
-    skip();
-    return std::nullopt;
-  }
-  auto v = integer<std::uint64_t>(buf_ + at_[i_], buf_ + end_of_scalar(), failed_);
-  ++i_;
-  return v;
-}
+std::optional<std::int64_t> walk::int64() noexcept { return number<std::int64_t>(); }
+std::optional<std::uint64_t> walk::uint64() noexcept { return number<std::uint64_t>(); }
 
 std::optional<bool> walk::boolean() noexcept {
   const char c = peek();

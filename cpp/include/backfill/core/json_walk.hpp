@@ -55,6 +55,8 @@ class walk {
   walk(const char* buf, std::size_t len, const std::uint32_t* at, std::size_t n) noexcept
       : buf_(buf), len_(len), at_(at), n_(n) {}
   std::size_t end_of_scalar() const noexcept;  // where the scalar at the cursor's index ends
+  template <typename T>
+  std::optional<T> number() noexcept;  // int64() and uint64()
   bool fail() noexcept {
     failed_ = true;
     return false;
