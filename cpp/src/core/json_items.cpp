@@ -15,14 +15,13 @@
 #include <simdjson.h>
 
 #include "backfill/core/json.hpp"
-#include "backfill/core/kept_buffers.hpp"
 #include "backfill/core/padded_json.hpp"
+#include "kept_stage1.hpp"
 
 namespace backfill::json {
 namespace {
 
 constexpr std::size_t npos = std::string_view::npos;
-constexpr std::size_t kept_parser_capacity = 128u << 10;  // bytes of JSON (~1.3 MB of parse buffers)
 
 bool space(char c) noexcept { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
@@ -352,19 +351,8 @@ bool whole_answer(const std::string& body) {
   // scalar is), at several times a full parse's speed, and the grammar is walked over what it
   // found; nothing is built. Stage 1's index of a page is kept for the next page within the run's
   // allowance of idle buffers (core/kept_buffers.hpp), freed otherwise; small answers keep theirs.
-  struct kept_index {
-    std::unique_ptr<simdjson::internal::dom_parser_implementation> stage1;
-    kept_buffers::charge kept;  // while it waits for the next answer
-  };
-  thread_local kept_index mine;
-  mine.kept.drop();  // in use
+  thread_local kept_stage1 mine;
   const std::size_t len = body.size();
-  if (!mine.stage1 || mine.stage1->capacity() < len) {
-    std::size_t room = std::max(len + len / 4, std::size_t{4} << 10);
-    if (simdjson::get_active_implementation()->create_dom_parser_implementation(
-            room, simdjson::DEFAULT_MAX_DEPTH, mine.stage1) != simdjson::SUCCESS)
-      return structure_whole(body);  // no memory for the index: the slower scan, which needs none
-  }
   std::string padded;  // only for a body without simdjson's padding (not the engine's)
   const char* buf = body.data();
   if (body.capacity() < len + simdjson::SIMDJSON_PADDING) {
@@ -372,19 +360,12 @@ bool whole_answer(const std::string& body) {
     padded.assign(body);
     buf = padded.data();
   }
-  auto& index = *mine.stage1;
-  const simdjson::error_code err = len == 0 ? simdjson::EMPTY
-                                            : index.stage1(reinterpret_cast<const std::uint8_t*>(buf), len,
-                                                           simdjson::stage1_mode::regular);
+  const simdjson::error_code err = mine.index(buf, len);
+  if (err == simdjson::MEMALLOC) return structure_whole(body);  // the slower scan, which needs no index
   shape verdict = shape::broken;
   if (err == simdjson::SUCCESS)
-    verdict = grammar(buf, len, index.structural_indexes.get(), index.n_structural_indexes,
-                      simdjson::DEFAULT_MAX_DEPTH);
-  // Four bytes an index entry, one entry for every few bytes of a page at most.
-  if (index.capacity() > kept_parser_capacity) {
-    mine.kept = kept_buffers::charge::try_take(index.capacity());
-    if (!mine.kept) mine.stage1.reset();
-  }
+    verdict = grammar(buf, len, mine.at(), mine.count(), simdjson::DEFAULT_MAX_DEPTH);
+  mine.let_go();
   if (err == simdjson::UTF8_ERROR || verdict == shape::too_deep) return structure_whole(body);
   return verdict == shape::whole;
 }

@@ -1,60 +1,30 @@
 // A cursor over simdjson's stage-1 index (json_walk.hpp).
 #include "backfill/core/json_walk.hpp"
 
-#include <algorithm>
 #include <charconv>
 #include <cstring>
-#include <memory>
 #include <type_traits>
 
 #include <simdjson.h>
 
-#include "backfill/core/kept_buffers.hpp"
+#include "kept_stage1.hpp"
 
 namespace backfill::json {
 namespace {
 
 bool space(char c) noexcept { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
-constexpr std::size_t kept_index_capacity = 128u << 10;  // bytes of JSON whose index is always kept
+thread_local kept_stage1 mine;  // the index this thread's walks read
 
 }  // namespace
 
-namespace {
-
-// One index a thread, kept for the next page within the run's allowance of idle buffers, as the
-// engine's whole-answer check keeps its own (json_items.cpp).
-struct kept_index {
-  std::unique_ptr<simdjson::internal::dom_parser_implementation> stage1;
-  kept_buffers::charge kept;
-};
-thread_local kept_index mine;
-
-}  // namespace
-
-void walk::let_go() noexcept {
-  // Four bytes an index entry, one entry for every few bytes of a page at most.
-  if (!mine.stage1 || mine.stage1->capacity() <= kept_index_capacity || mine.kept) return;
-  mine.kept = kept_buffers::charge::try_take(mine.stage1->capacity());
-  if (!mine.kept) mine.stage1.reset();
-}
+void walk::let_go() noexcept { mine.let_go(); }
 
 std::optional<walk> walk::index(const std::string& body) {
   const std::size_t len = body.size();
   if (len == 0 || body.capacity() < len + simdjson::SIMDJSON_PADDING) return std::nullopt;
-  mine.kept.drop();  // in use
-  if (!mine.stage1 || mine.stage1->capacity() < len) {
-    mine.stage1.reset();
-    const std::size_t room = std::max(len + len / 4, std::size_t{4} << 10);
-    if (simdjson::get_active_implementation()->create_dom_parser_implementation(
-            room, simdjson::DEFAULT_MAX_DEPTH, mine.stage1) != simdjson::SUCCESS)
-      return std::nullopt;
-  }
-  auto& index = *mine.stage1;
-  const auto err =
-      index.stage1(reinterpret_cast<const std::uint8_t*>(body.data()), len, simdjson::stage1_mode::regular);
-  if (err != simdjson::SUCCESS) return std::nullopt;
-  return walk(body.data(), len, index.structural_indexes.get(), index.n_structural_indexes);
+  if (mine.index(body.data(), len) != simdjson::SUCCESS) return std::nullopt;
+  return walk(body.data(), len, mine.at(), mine.count());
 }
 
 std::size_t walk::end_of_scalar() const noexcept {

@@ -111,7 +111,7 @@ bool scan_items(json::walk& w, const page_spec& spec, page_facts& f) {
 }
 
 // Reads what paging needs of `body` into `p` (items, ids, next_cursor) from its structural index
-// (json/walk.hpp), in one pass over the root: the items (the root array, or a root member), the next
+// (core/json_walk.hpp), in one pass over the root: the items (the root array, or a root member), the next
 // token, whether it was the last page, the total. The first of repeated keys counts, as in a DOM
 // lookup. False when the page is to be parsed whole instead (its pointers go deeper than the root,
 // something in it cannot be read here); p is then as it was.
@@ -119,13 +119,14 @@ bool scan_page(const std::string& body, const page_spec& spec, const std::string
   struct done {
     ~done() { json::walk::let_go(); }
   } index_let_go;
+  // A root array has no token or total: only Link paging reads one.
+  if (spec.items.empty() && spec.paging != page_spec::kind::link) return false;
   auto walk = json::walk::index(body);
   if (!walk) return false;
   json::walk& w = *walk;
   page_facts f;
   if (spec.items.empty()) {
     if (!scan_items(w, spec, f)) return false;
-    if (spec.paging != page_spec::kind::link) return false;  // a root array has no token or total
   } else {
     const bool token = spec.paging == page_spec::kind::token, offset = spec.paging == page_spec::kind::offset;
     const auto items_key = root_key(spec.items);

@@ -8,7 +8,6 @@
 #include <utility>
 
 #include <fmt/format.h>
-#include <simdjson.h>
 
 #include "backfill/core/errors.hpp"
 #include "backfill/core/json.hpp"
@@ -20,12 +19,14 @@
 #include "backfill/sources/jira/catalogue.hpp"
 #include "backfill/sources/user_filter.hpp"
 #include "sources/jira/page_json.hpp"
+#include "sources/jira/search_page.hpp"
 
 namespace backfill {
 namespace {
 
-using jira_json::get_str;
-using simdjson::dom::element;
+using jira_search::issue_facts;
+using jira_search::read_issues;
+using jira_search::scan_issue_member;
 
 std::string base64(std::string_view in) {
   static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -49,85 +50,6 @@ std::string base64(std::string_view in) {
     out += '=';
   }
   return out;
-}
-
-// What the fetch reads of each issue of a search page: its time of update (the partition's
-// watermark) and whether search embedded all its comments.
-struct issue_facts {
-  std::string key;
-  std::string updated;  // as Jira wrote it
-  std::size_t embedded = 0;
-  std::int64_t total = -1;                     // -1: not given
-  bool seen_key = false, seen_fields = false;  // the first of repeated members counts
-};
-
-// An issue's comment field, from a walk at its value: how many comments search embedded, and how
-// many there are. The first of repeated keys counts, as in a DOM lookup; a value of another type
-// reads as absent. False when the walk cannot read it here.
-bool scan_comment(json::walk& w, issue_facts& f) {
-  if (w.peek() != '{') return w.skip();
-  w.enter_object();
-  bool seen_comments = false, seen_total = false;
-  std::string_view name;
-  while (w.next_member(name)) {
-    if (!seen_comments && name == "comments" && w.peek() == '[') {
-      seen_comments = true;
-      w.enter_array();
-      std::size_t n = 0;
-      while (w.next_element()) {
-        ++n;
-        if (!w.skip()) return false;
-      }
-      f.embedded = n;
-    } else if (!seen_total && name == "total") {
-      seen_total = true;
-      if (auto total = w.int64()) f.total = *total;
-    } else {
-      seen_comments = seen_comments || name == "comments";
-      w.skip();
-    }
-    if (w.failed()) return false;
-  }
-  return !w.failed();
-}
-
-// An issue's fields, from a walk at their value: the time of update and the comment field.
-bool scan_fields(json::walk& w, issue_facts& f) {
-  if (w.peek() != '{') return w.skip();
-  w.enter_object();
-  bool seen_updated = false, seen_comment = false;
-  std::string_view name;
-  while (w.next_member(name)) {
-    if (!seen_updated && name == "updated") {
-      seen_updated = true;
-      if (auto updated = w.string()) f.updated.assign(*updated);
-    } else if (!seen_comment && name == "comment") {
-      seen_comment = true;
-      if (!scan_comment(w, f)) return false;
-    } else {
-      w.skip();
-    }
-    if (w.failed()) return false;
-  }
-  return !w.failed();
-}
-
-// The same from a page paginate parsed whole (one its scan could not read).
-void read_issues(const element& root, std::vector<issue_facts>& out) {
-  out.clear();
-  simdjson::dom::array issues;
-  if (root["issues"].get(issues)) return;
-  for (element issue : issues) {
-    issue_facts f;
-    f.key = get_str(issue, "/key");
-    f.updated = get_str(issue, "/fields/updated");
-    simdjson::dom::array comments;
-    if (issue.at_pointer("/fields/comment/comments").get(comments) == simdjson::SUCCESS)
-      f.embedded = comments.size();
-    std::int64_t total = 0;
-    if (!issue.at_pointer("/fields/comment/total").get(total)) f.total = total;
-    out.push_back(std::move(f));
-  }
 }
 
 std::string jql_quote(std::string_view s) {
@@ -403,13 +325,7 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
   std::vector<issue_facts> scanned;  // the page's issues by position, as paginate's walk passes them
   spec.item_members = {"key", "fields"};
   spec.on_member = [&](std::size_t position, std::string_view member, json::walk& w) {
-    if (scanned.size() <= position) scanned.resize(position + 1);
-    issue_facts& f = scanned[position];
-    bool& seen = member == "fields" ? f.seen_fields : f.seen_key;
-    if (std::exchange(seen, true)) return w.skip();
-    if (member == "fields") return scan_fields(w, f);
-    if (auto key = w.string()) f.key.assign(*key);
-    return !w.failed();
+    return scan_issue_member(scanned, position, member, w);
   };
   http::pagination_guard guard(fmt::format("Jira search for {}", partition.label));
   std::vector<issue_facts> parsed;
