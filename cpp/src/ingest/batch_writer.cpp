@@ -104,14 +104,15 @@ void batch_writer::upsert(std::vector<record>& records) {
   records.clear();
 }
 
-void batch_writer::write(const batch& b, ledger& book) {
+void batch_writer::write(batch& b, ledger& book) {
   if (!embedder_id_.empty()) take_whole_vectors(b, book);
   // 2. Upserts.
   std::vector<record> records;
   const std::size_t max_records = std::max<std::size_t>(1, sink_.max_batch());
-  for (const auto& d : b.docs) {
-    for (const auto& pc : d.chunks) {
-      records.push_back({pc.c.id, b.slots[pc.slot]->values, pc.metadata_json});
+  for (auto& d : b.docs) {
+    for (auto& pc : d.chunks) {
+      // A vector is copied: its slot may serve other batches' chunks (embed_plan.cpp).
+      records.push_back({pc.c.id, b.slots[pc.slot]->values, std::move(pc.metadata_json)});
       if (records.size() >= max_records) upsert(records);
     }
   }

@@ -30,7 +30,8 @@ class batch_writer {
   // for a heal copy's ("": heal copies are written as they are).
   batch_writer(sink& snk, std::size_t max_examples, std::string embedder_id = {});
 
-  void write(const batch& b, ledger& book);
+  // Writes `b`, whose records' metadata it hands to the sink (moved out: the batch is done after).
+  void write(batch& b, ledger& book);
 
   // Adds what was written (and what the sink refused) to `report`.
   void merge_into(ingest_report& report);
