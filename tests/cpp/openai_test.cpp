@@ -3,6 +3,7 @@
 #include "backfill/embed/openai.hpp"
 
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <cstring>
 #include <random>
@@ -261,6 +262,74 @@ TEST(OpenAIResponse, RefusesMissingDuplicateAndMisshapenData) {
   fails(R"({"error":{"message":"nope"}})", 1, "no \"data\"");
   fails("<html>", 1, "not JSON");
   fails(body(item(-1, "[1,2]")), 1, "index -1");
+}
+
+// With simdjson's padding (as the HTTP engine's bodies have) an answer of base64 vectors is read by a
+// walk over its index; without it, by the whole parse. Both must read every answer alike: the same
+// vectors and tokens, or the same error (the walk leaves every answer it does not expect to the parse).
+TEST(OpenAIResponse, TheWalkReadsWhatTheWholeParseReads) {
+  const std::vector<std::vector<float>> v = {{1.5f, -2}, {0.25f, 3}, {-0.0f, 1e-30f}};
+  auto item = [&](int index, const std::string& extra = "") {
+    return R"({"object":"embedding","index":)" + std::to_string(index) + R"(,"embedding":")" +
+           b64_floats(v[static_cast<std::size_t>(index)]) + "\"" + extra + "}";
+  };
+  const std::string all = item(2) + "," + item(0) + "," + item(1);
+  const std::string usage = R"("usage":{"prompt_tokens":7,"total_tokens":7})";
+  const std::vector<std::string> answers = {
+      R"({"object":"list","data":[)" + all + "]," + usage + "}",
+      "{" + usage + R"(,"data":[)" + all + R"(],"model":"m"})",      // usage first
+      R"({"data":[)" + all + "]}",                                   // no usage
+      R"({"data":[)" + all + R"(],"usage":{"prompt_tokens":"7"}})",  // tokens of another type
+      R"({"data":[)" + all +
+          R"(],"usage":{"prompt_tokens":7,"prompt_tokens":9}})",  // the first counts (parsed)
+      R"({"data":[)" + all + R"(],"data":[]})",                   // the first counts
+      R"({"data":[)" + item(0) + "," + item(1, R"(,"index":0)") + "," + item(2) + "]}",  // repeated index
+      R"({"data":[)" + item(0) + "," + item(1) + "," +
+          R"({"index":2,"embedding":"AAAAAAAA\/AA="}]})",  // an escape: parsed whole
+      R"({"data":[)" + item(0) + "," + item(1) + R"(,{"index":2,"embedding":[0,1]}]})",  // a list
+      R"({"data":[)" + item(0) + "," + item(1) + "]}",                                   // one missing
+      R"({"data":[)" + item(0) + "," + item(1) + "," + item(1) + "]}",                   // one twice
+      R"({"data":[)" + item(0) + "," + item(1) + "," + item(3 - 3) + "]}",
+      R"({"data":[)" + item(0) + "," + item(1) + R"(,{"index":2,"embedding":"AAAAAA=="}]})",      // short
+      R"({"data":[)" + item(0) + "," + item(1) + R"(,{"index":2,"embedding":"AACAfwAAAAA="}]})",  // inf
+      R"({"data":[)" + item(0) + "," + item(1) + R"(,{"index":2,"embedding":"AAAAAAAAAA!="}]})",
+      R"({"data":[)" + item(0) + "," + item(1) + R"(,{"index":2.0,"embedding":"AAAAAAAAAAA="}]})",
+      R"({"data":[)" + all + "]} x",                // not one JSON value
+      R"({"data":[)" + all + R"(],"model":nul})",   // a broken literal where nothing is read
+      R"({"data":[)" + all + R"(],"model":"m",})",  // a trailing comma
+      R"([{"data":[]}])",
+  };
+  auto read = [](const std::string& body) -> std::string {
+    try {
+      auto got = openai::parse_response(body, 3, 2, "where");
+      std::string out = "tokens " + std::to_string(got.prompt_tokens);
+      for (const auto& vec : got.vectors)
+        for (float f : vec) out += " " + std::to_string(f);
+      return out;
+    } catch (const embed_error& e) {
+      return std::string("error: ") + e.what();
+    }
+  };
+  constexpr std::size_t walked = 4;  // the first four are read by the walk; it leaves the rest to the parse
+  for (std::size_t k = 0; k < answers.size(); ++k) {
+    std::string padded = answers[k];
+    padded.reserve(padded.size() + simdjson::SIMDJSON_PADDING);
+    std::string bare = answers[k];
+    bare.shrink_to_fit();
+    ASSERT_LT(bare.capacity(), bare.size() + simdjson::SIMDJSON_PADDING);
+    EXPECT_EQ(read(padded), read(bare)) << answers[k];
+    EXPECT_EQ(openai::walk_answer(padded, 3, 2).has_value(), k < walked) << answers[k];
+    EXPECT_FALSE(openai::walk_answer(bare, 3, 2)) << "no padding: " << answers[k];
+  }
+  std::string first = answers[0];
+  first.reserve(first.size() + simdjson::SIMDJSON_PADDING);
+  std::string expected = "tokens 7";
+  for (const auto& vec : v)
+    for (float f : vec) expected += " " + std::to_string(f);
+  EXPECT_EQ(read(first), expected);
+  std::string no_usage = answers[2];
+  no_usage.reserve(no_usage.size() + simdjson::SIMDJSON_PADDING);
+  EXPECT_EQ(openai::walk_answer(no_usage, 3, 2)->prompt_tokens, -1);
 }
 
 TEST(OpenAIEmbedder, ConfigurationIsCheckedAndIdentityNamesTheSpace) {

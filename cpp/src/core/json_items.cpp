@@ -274,7 +274,7 @@ bool atom_at(const char* p, const char* end, std::string_view atom) noexcept {
   return p == end || scalar_end(*p);
 }
 
-enum class shape { whole, broken, too_deep };
+}  // namespace
 
 // The grammar of JSON over the structural characters stage 1 found (and the first byte of every
 // scalar): what simdjson's stage 2 checks, without building a tape or copying strings. Strings'
@@ -342,8 +342,6 @@ after_value:
   ++i;
   goto after_value;
 }
-
-}  // namespace
 
 bool whole_answer(const std::string& body) {
   // The HTTP engine's thread checks every page here and lets it go; its reader parses it next. So

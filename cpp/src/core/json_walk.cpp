@@ -20,10 +20,13 @@ thread_local kept_stage1 mine;  // the index this thread's walks read
 
 void walk::let_go() noexcept { mine.let_go(); }
 
-std::optional<walk> walk::index(const std::string& body) {
+std::optional<walk> walk::index(const std::string& body, bool check_grammar) {
   const std::size_t len = body.size();
   if (len == 0 || body.capacity() < len + simdjson::SIMDJSON_PADDING) return std::nullopt;
   if (mine.index(body.data(), len) != simdjson::SUCCESS) return std::nullopt;
+  if (check_grammar &&
+      grammar(body.data(), len, mine.at(), mine.count(), simdjson::DEFAULT_MAX_DEPTH) != shape::whole)
+    return std::nullopt;
   return walk(body.data(), len, mine.at(), mine.count());
 }
 

@@ -14,6 +14,13 @@
 
 namespace backfill::json {
 
+enum class shape { whole, broken, too_deep };
+
+// The grammar of JSON over the structural characters stage 1 found in `buf` (json_items.cpp): what
+// simdjson's stage 2 checks, without building a tape or copying strings. too_deep past `max_depth`.
+shape grammar(const char* buf, std::size_t len, const std::uint32_t* at, std::size_t n,
+              std::size_t max_depth);
+
 class kept_stage1 {
  public:
   // Indexes `len` bytes at `buf`, which has simdjson's padding past them. MEMALLOC when there is no

@@ -3,14 +3,16 @@
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <optional>
+#include <utility>
 
 #include <fmt/format.h>
 #include <simdjson.h>
 
 #include "backfill/core/errors.hpp"
+#include "backfill/core/json_walk.hpp"
 #include "backfill/core/padded_json.hpp"
 #include "backfill/core/parser_pool.hpp"
 #include "backfill/embed/openai.hpp"
@@ -57,6 +59,17 @@ std::string_view unpadded(std::string_view in) noexcept {
   if (!in.empty() && in.back() == '=') in.remove_suffix(1);
   if (!in.empty() && in.back() == '=') in.remove_suffix(1);
   return in;
+}
+
+// Whether no value is infinite or NaN (all exponent bits set), in one pass the compiler vectorizes.
+bool all_finite(const std::vector<float>& v) noexcept {
+  std::uint32_t bad = 0;
+  for (float f : v) {
+    std::uint32_t u;
+    std::memcpy(&u, &f, 4);
+    bad |= static_cast<std::uint32_t>((u & 0x7F800000u) == 0x7F800000u);
+  }
+  return bad == 0;
 }
 
 }  // namespace
@@ -117,7 +130,76 @@ std::optional<std::vector<float>> decode_float32(std::string_view base64) {
   return out;
 }
 
+std::optional<parsed> walk_answer(const std::string& body, std::size_t n, int dimension) {
+  if (dimension <= 0) return std::nullopt;
+  const auto dim = static_cast<std::size_t>(dimension);
+  if constexpr (std::endian::native == std::endian::big) return std::nullopt;  // the parse swaps bytes
+  struct done {
+    ~done() { json::walk::let_go(); }
+  } index_let_go;
+  auto walk = json::walk::index(body, /*check_grammar=*/true);  // the engine has not checked the answer
+  if (!walk) return std::nullopt;
+  json::walk& w = *walk;
+  parsed out;
+  out.vectors.resize(n);
+  std::size_t items = 0;
+  bool seen_data = false, seen_usage = false;
+  std::string_view key;
+  if (!w.enter_object()) return std::nullopt;
+  while (w.next_member(key)) {
+    if (key == "data") {
+      if (std::exchange(seen_data, true) || !w.enter_array()) return std::nullopt;
+      while (w.next_element()) {
+        if (!w.enter_object()) return std::nullopt;
+        std::optional<std::int64_t> index;
+        std::optional<std::string_view> embedding;
+        bool seen_index = false, seen_embedding = false;
+        while (w.next_member(key)) {
+          if (key == "index") {
+            if (std::exchange(seen_index, true)) return std::nullopt;
+            index = w.int64();
+          } else if (key == "embedding") {
+            if (std::exchange(seen_embedding, true)) return std::nullopt;
+            embedding = w.string();
+          } else {
+            w.skip();
+          }
+          if (w.failed()) return std::nullopt;
+        }
+        if (w.failed() || !index || !embedding || *index < 0 || static_cast<std::size_t>(*index) >= n)
+          return std::nullopt;
+        std::vector<float>& v = out.vectors[static_cast<std::size_t>(*index)];
+        if (!v.empty() || base64_decoded_size(*embedding) != dim * 4) return std::nullopt;
+        v.resize(dim);
+        if (!base64_decode(*embedding, reinterpret_cast<unsigned char*>(v.data())) || !all_finite(v))
+          return std::nullopt;
+        ++items;
+      }
+    } else if (key == "usage" && w.peek() == '{') {
+      if (std::exchange(seen_usage, true)) return std::nullopt;
+      w.enter_object();
+      bool seen_tokens = false;
+      while (w.next_member(key)) {
+        if (key == "prompt_tokens") {
+          if (std::exchange(seen_tokens, true)) return std::nullopt;
+          if (auto tokens = w.int64()) out.prompt_tokens = *tokens;
+        } else {
+          w.skip();
+        }
+        if (w.failed()) return std::nullopt;
+      }
+    } else {
+      if (key == "usage" && std::exchange(seen_usage, true)) return std::nullopt;
+      w.skip();
+    }
+    if (w.failed()) return std::nullopt;
+  }
+  if (w.failed() || !w.done() || !seen_data || items != n) return std::nullopt;
+  return out;
+}
+
 parsed parse_response(const std::string& body, std::size_t n, int dimension, std::string_view where) {
+  if (auto walked = walk_answer(body, n, dimension)) return std::move(*walked);
   // A parser from the shared pool: its buffers, already sized and touched by earlier answers or
   // pages, are reused instead of a fresh parser's being allocated and faulted in for every answer.
   const json::parser_lease parser;
@@ -172,10 +254,9 @@ parsed parse_response(const std::string& body, std::size_t n, int dimension, std
     if (v.size() != dim)
       throw embed_error(fmt::format("{}: the embedding with index {} has dimension {}, expected {}", where,
                                     index, v.size(), dim));
-    for (float f : v)
-      if (!std::isfinite(f))
-        throw embed_error(
-            fmt::format("{}: the embedding with index {} holds a value that is not finite", where, index));
+    if (!all_finite(v))
+      throw embed_error(
+          fmt::format("{}: the embedding with index {} holds a value that is not finite", where, index));
   }
   if (items != n || std::find(seen.begin(), seen.end(), 0) != seen.end()) {
     std::string missing;

@@ -4,10 +4,10 @@
 // over by counting brackets in the index: no tape is written and no string copied, which is most of
 // what a whole parse costs on a page of long texts.
 //
-// For documents already known to be whole JSON (the HTTP engine checks every answer it expects to be
-// JSON: json::whole_answer). What the cursor does not expect (a string with escapes, a number
-// outside 64 bits, a shape it was not asked for) makes it give up, and its caller parses the
-// document whole instead; it never guesses.
+// For documents known to be whole JSON (the HTTP engine checks every answer it expects to be JSON:
+// json::whole_answer), or checked as they are indexed. What the cursor does not expect (a string with
+// escapes, a number outside 64 bits, a shape it was not asked for) makes it give up, and its caller parses
+// the document whole instead; it never guesses.
 #pragma once
 
 #include <cstddef>
@@ -22,8 +22,10 @@ class walk {
  public:
   // Indexes `body`, which must have simdjson's padding past its end; nullopt when stage 1 refuses it
   // (invalid UTF-8, an unclosed string) or there is no memory for the index. The index is this
-  // thread's, valid until its next index() call.
-  static std::optional<walk> index(const std::string& body);
+  // thread's, valid until its next index() call. `check_grammar` for a body nothing has checked yet:
+  // the index is first walked over JSON's whole grammar (numbers and literals too, what a DOM parse
+  // checks but the contents of strings), and nullopt when the body is not one whole JSON value.
+  static std::optional<walk> index(const std::string& body, bool check_grammar = false);
   // The walk of this thread's index is over: the index is kept for the next page within the run's
   // allowance of idle page-sized buffers (core/kept_buffers.hpp), freed past it.
   static void let_go() noexcept;

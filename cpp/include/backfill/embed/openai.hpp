@@ -95,6 +95,14 @@ struct parsed {
   std::int64_t prompt_tokens = -1;  // usage.prompt_tokens, when sent
 };
 parsed parse_response(const std::string& body, std::size_t n, int dimension, std::string_view where);
+// parse_response's reading of an answer of base64 vectors by a walk over its stage-1 index
+// (core/json_walk.hpp), decoding each vector where it lies: no tape is built and no string copied,
+// most of what a whole parse of ~8 kB of base64 a vector costs. `body` needs simdjson's padding (the
+// HTTP engine's bodies have it). nullopt leaves the answer to the whole parse: anything the walk does
+// not expect (a list of numbers, an escape in a string it reads, a repeated key, no padding) and
+// anything wrong (an index out of range or repeated, a dimension off, a value not finite or not
+// base64, items missing, not one JSON value), which the whole parse then names.
+std::optional<parsed> walk_answer(const std::string& body, std::size_t n, int dimension);
 
 // The estimated tokens one request may carry under `q` (max_tokens_per_request when the server
 // announced no token quota): about a second of the token bucket's refill, or as much as keeps the
