@@ -648,6 +648,32 @@ TEST(HttpClient, RecycledResponsesCarryNothingOver) {
   EXPECT_THROW(c.execute({"GET", s.url("/third"), {}, ""}), http_error);
 }
 
+TEST(HttpClient, AJsonAnswerComesWithTheIndexItsCheckMadeAndARecycledIndexIsForgotten) {
+  // Two answers of one length: the second is written into the first's recycled body, at the same bytes.
+  script_server s({reply(200, R"({"a":[1,2,3]})"), reply(200, R"({"b":"12345"})")});
+  auto o = fast_retries();
+  o.default_limit.max_in_flight = 1;
+  client c(o);
+  auto read_first = [](const response& r) -> std::string {
+    auto w = backfill::json::walk::over(r.body, r.index.get());
+    if (!w || !w->enter_object()) return "unwalked";
+    std::string_view key;
+    if (!w->next_member(key)) return "no member";
+    auto value = w->string();
+    return std::string(key) + "=" + (value ? std::string(*value) : (w->failed() ? "failed" : "not a string"));
+  };
+  request json_get{"GET", s.url("/first"), {}, ""};
+  json_get.expect_json = true;
+  auto first = c.execute(json_get);
+  ASSERT_TRUE(first.index);  // made by the engine's check, handed on
+  EXPECT_EQ(read_first(first), "a=not a string");
+  const char* bytes = first.body.data();
+  c.recycle(std::move(first));
+  auto second = c.execute({"GET", s.url("/second"), {}, ""});  // not checked: nothing indexes it
+  ASSERT_EQ(second.body.data(), bytes) << "the body was not reused; the test no longer tests anything";
+  EXPECT_EQ(read_first(second), "b=12345");  // walked over its own index, not the first answer's
+}
+
 TEST(HttpClient, APageSizedBodyIsNotKeptForTheNextResponse) {
   // A recycled body of a page's size would stay resident between pages; only small ones are kept.
   std::string page(2u << 20, 'p');

@@ -343,12 +343,13 @@ after_value:
   goto after_value;
 }
 
-bool whole_answer(const std::string& body) {
-  // The HTTP engine's thread checks every page here and lets it go; its reader parses it next. So
-  // only simdjson's stage 1 runs (UTF-8, where strings end, where every structural character and
-  // scalar is), at several times a full parse's speed, and the grammar is walked over what it
-  // found; nothing is built. Stage 1's index of a page is kept for the next page within the run's
-  // allowance of idle buffers (core/kept_buffers.hpp), freed otherwise; small answers keep theirs.
+bool whole_answer(const std::string& body, std::shared_ptr<text_index>* keep) {
+  // The HTTP engine's thread checks every page here and lets it go; its reader walks or parses it
+  // next. So only simdjson's stage 1 runs (UTF-8, where strings end, where every structural character
+  // and scalar is), at several times a full parse's speed, and the grammar is walked over what it
+  // found; nothing is built. The index goes on with the page in `keep` (the reader's walk reads it,
+  // http::response_pool keeps it for a later page); without `keep`, this thread's index is kept for
+  // the next answer within the run's allowance of idle buffers (core/kept_buffers.hpp).
   thread_local kept_stage1 mine;
   const std::size_t len = body.size();
   std::string padded;  // only for a body without simdjson's padding (not the engine's)
@@ -358,12 +359,20 @@ bool whole_answer(const std::string& body) {
     padded.assign(body);
     buf = padded.data();
   }
-  const simdjson::error_code err = mine.index(buf, len);
-  if (err == simdjson::MEMALLOC) return structure_whole(body);  // the slower scan, which needs no index
+  const bool hand_on = keep != nullptr && buf == body.data();
+  if (hand_on && !*keep) *keep = std::make_shared<text_index>();
+  text_index* made = hand_on ? keep->get() : nullptr;
+  const simdjson::error_code err = made ? made->index(buf, len) : mine.index(buf, len);
+  if (err == simdjson::MEMALLOC) {
+    if (made) keep->reset();
+    return structure_whole(body);  // the slower scan, which needs no index
+  }
   shape verdict = shape::broken;
   if (err == simdjson::SUCCESS)
-    verdict = grammar(buf, len, mine.at(), mine.count(), simdjson::DEFAULT_MAX_DEPTH);
-  mine.let_go();
+    verdict = made ? grammar(buf, len, made->at(), made->count(), simdjson::DEFAULT_MAX_DEPTH)
+                   : grammar(buf, len, mine.at(), mine.count(), simdjson::DEFAULT_MAX_DEPTH);
+  if (made && verdict != shape::whole) made->forget();
+  if (!made) mine.let_go();
   if (err == simdjson::UTF8_ERROR || verdict == shape::too_deep) return structure_whole(body);
   return verdict == shape::whole;
 }

@@ -30,6 +30,15 @@ std::optional<walk> walk::index(const std::string& body, bool check_grammar) {
   return walk(body.data(), len, mine.at(), mine.count());
 }
 
+std::optional<walk> walk::over(const std::string& body, const text_index* made) {
+  if (made && made->indexes(body.data(), body.size()))
+    return walk(body.data(), body.size(), made->at(), made->count());
+  return index(body);
+}
+
+std::size_t index_resident(const text_index& index) noexcept { return index.resident(); }
+void forget(text_index& index) noexcept { index.forget(); }
+
 std::size_t walk::end_of_scalar() const noexcept {
   std::size_t end = i_ + 1 < n_ ? at_[i_ + 1] : len_;
   while (end > at_[i_] && space(buf_[end - 1])) --end;

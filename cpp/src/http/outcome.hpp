@@ -22,8 +22,9 @@ struct decision {
 
 // `rc` as libcurl gives it (CURLE_OK: `r` holds a response with `status`), `curl_reason` why it is
 // not CURLE_OK. The adapter's classifier, when there is one, reads a response first.
-decision classify(const request& req, CURLcode rc, long status, const response& r,
-                  const std::string& curl_reason, const classifier& adapter);
+// An expect_json answer's body is indexed by the check, and the index left in r.index for its reader.
+decision classify(const request& req, CURLcode rc, long status, response& r, const std::string& curl_reason,
+                  const classifier& adapter);
 
 // "Too Many Requests" for 429, ... ("" for a status without a common reason phrase).
 std::string status_reason(long status);

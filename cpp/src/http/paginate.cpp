@@ -110,18 +110,19 @@ bool scan_items(json::walk& w, const page_spec& spec, page_facts& f) {
   return !w.failed();
 }
 
-// Reads what paging needs of `body` into `p` (items, ids, next_cursor) from its structural index
+// Reads what paging needs of the response's body into `p` (items, ids, next_cursor) from its structural index
 // (core/json_walk.hpp), in one pass over the root: the items (the root array, or a root member), the next
 // token, whether it was the last page, the total. The first of repeated keys counts, as in a DOM
 // lookup. False when the page is to be parsed whole instead (its pointers go deeper than the root,
 // something in it cannot be read here); p is then as it was.
-bool scan_page(const std::string& body, const page_spec& spec, const std::string& cursor, page& p) {
+bool scan_page(const response& resp, const page_spec& spec, const std::string& cursor, page& p) {
+  const std::string& body = resp.body;
   struct done {
     ~done() { json::walk::let_go(); }
   } index_let_go;
   // A root array has no token or total: only Link paging reads one.
   if (spec.items.empty() && spec.paging != page_spec::kind::link) return false;
-  auto walk = json::walk::index(body);
+  auto walk = json::walk::over(body, resp.index.get());  // the engine's index of the page, as it checked it
   if (!walk) return false;
   json::walk& w = *walk;
   page_facts f;
@@ -280,7 +281,7 @@ void paginate(client& c, const request& first, const page_spec& spec, std::strin
     const std::string& body = resp.body;
     if (spec.scan) {
       page p{resp, body, 0, {}, cursor, ""};
-      if (scan_page(body, spec, cursor, p)) {
+      if (scan_page(resp, spec, cursor, p)) {
         if (spec.paging == page_spec::kind::link) p.next_cursor = link_cursor(resp, first);
         if (!hand_on(p, resp)) return;
         continue;

@@ -1,6 +1,7 @@
 // The pool of recycled responses (response_pool.hpp).
 #include "http/response_pool.hpp"
 
+#include "backfill/core/json_walk.hpp"
 #include "backfill/core/kept_buffers.hpp"
 
 namespace backfill::http {
@@ -21,7 +22,7 @@ constexpr std::size_t max_total = 16u << 20;
 // The shell with the largest body: a page-sized answer then finds the room it needs, and a small
 // one written into a large body costs nothing more.
 response response_pool::take() {
-  kept_buffers::charge kept;  // given back on return: the body is in use again
+  kept_buffers::charge kept, kept_index;  // given back on return: body and index are in use again
   response r;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -32,6 +33,7 @@ response response_pool::take() {
     std::swap(shells_[best], shells_.back());
     r = std::move(shells_.back().r);
     kept = std::move(shells_.back().kept);
+    kept_index = std::move(shells_.back().kept_index);
     shells_.pop_back();
     if (!kept) bytes_ -= r.body.capacity();
   }
@@ -39,17 +41,31 @@ response response_pool::take() {
 }
 
 void response_pool::give(response&& r) {
-  kept_buffers::charge kept;
+  kept_buffers::charge kept, kept_index;
+  bool page_freed = false;
   if (r.body.capacity() > max_body) {
     kept = kept_buffers::charge::try_take(r.body.capacity());
-    if (!kept) std::string().swap(r.body);
+    if (!kept) {
+      std::string().swap(r.body);
+      page_freed = true;
+    }
+  }
+  if (r.index) {
+    // Of the body it was made for: the next body may come to the same bytes, at the same length.
+    json::forget(*r.index);
+    if (page_freed) {
+      r.index.reset();  // the allowance is spent: a page's index goes with its page
+    } else if (const std::size_t resident = json::index_resident(*r.index); resident > json::small_index) {
+      kept_index = kept_buffers::charge::try_take(resident);
+      if (!kept_index) r.index.reset();
+    }
   }
   std::lock_guard<std::mutex> lock(mutex_);
   if (shells_.size() < max_count && (kept || bytes_ + r.body.capacity() <= max_total)) {
     if (!kept) bytes_ += r.body.capacity();
-    shells_.push_back({std::move(r), std::move(kept)});
+    shells_.push_back({std::move(r), std::move(kept), std::move(kept_index)});
   }
-  // else `r` is freed, and its charge given back, on return
+  // else `r` is freed, and its charges given back, on return
 }
 
 response_pool::~response_pool() = default;  // the shells' charges are given back with them

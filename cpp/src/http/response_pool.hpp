@@ -20,7 +20,8 @@ namespace backfill::http {
 
 // A few recycled responses (bounded count and bytes; bodies over 1 MB only within the run's
 // allowance of idle buffers, core/kept_buffers.hpp): the body's capacity, the header strings (left
-// in place past the count a builder keeps) and the URL.
+// in place past the count a builder keeps), the URL, and the body's stage-1 index (forgotten: it is
+// made again for the next body; a page-sized one only within the allowance too).
 class response_pool {
  public:
   response_pool() = default;
@@ -34,7 +35,8 @@ class response_pool {
  private:
   struct shell {
     response r;
-    kept_buffers::charge kept;  // a page-sized body's bytes (a small body's are counted in bytes_)
+    kept_buffers::charge kept;        // a page-sized body's bytes (a small body's are counted in bytes_)
+    kept_buffers::charge kept_index;  // its stage-1 index's, when it is one for a page
   };
   std::mutex mutex_;
   std::vector<shell> shells_;

@@ -74,8 +74,8 @@ bool conditional(const request& req) {
 
 }  // namespace
 
-decision classify(const request& req, CURLcode rc, long status, const response& r,
-                  const std::string& curl_reason, const classifier& adapter) {
+decision classify(const request& req, CURLcode rc, long status, response& r, const std::string& curl_reason,
+                  const classifier& adapter) {
   decision d;
   if (rc != CURLE_OK) {
     d.retry = retryable_curl(rc);
@@ -106,7 +106,7 @@ decision classify(const request& req, CURLcode rc, long status, const response& 
   if (status >= 200 && status < 300) {
     if (req.grpc) {
       classify_grpc(r, d);
-    } else if (req.expect_json && !json::whole_answer(r.body)) {
+    } else if (req.expect_json && !json::whole_answer(r.body, &r.index)) {
       d.retry = true;
       d.why = "the body is not whole JSON (cut short or malformed)";
     } else {

@@ -7,11 +7,14 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace backfill::json {
+
+class text_index;  // core/json_walk.hpp
 
 // Where a source's pages keep their items: the JSON pointer of the array ("" = the page is the
 // array), the field of an item that holds its id, and the prefix that makes that id a document id.
@@ -48,7 +51,10 @@ bool structure_whole(std::string_view body) noexcept;
 // True when `body` parses, or when all that stops it is inside strings or nesting (invalid UTF-8, a
 // lone surrogate, too deep) in a whole structure, which mend_items can read around. False for a
 // body cut short or malformed: a fresh request may bring it whole. `body` has simdjson's padding.
-bool whole_answer(const std::string& body);
+// `keep`: the index the check makes is left in *keep (made there or reused) for the body's reader
+// (json::walk::over), when the body is whole and has the padding; *keep is reset when there is no
+// memory for one.
+bool whole_answer(const std::string& body, std::shared_ptr<text_index>* keep = nullptr);
 
 // When `body` does not parse but its items can be told apart, writes into `mended` the body with
 // every unreadable item replaced by `null`, appends those items to `bad` and returns true; `mended`

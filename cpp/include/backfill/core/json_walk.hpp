@@ -18,6 +18,17 @@
 
 namespace backfill::json {
 
+// simdjson's stage-1 index of one text, made where the text is first checked and handed on with it:
+// the HTTP engine checks every answer it expects to be JSON (json::whole_answer) and leaves the index
+// in the response (http::response::index), so the reader's walk does not index the page again.
+class text_index;
+// The bytes of its memory that stay resident (what its texts have written): what keeping it idle is
+// charged (core/kept_buffers.hpp) when it is more than small_index (an index of ~100 kB of JSON).
+std::size_t index_resident(const text_index& index) noexcept;
+inline constexpr std::size_t small_index = 64u << 10;
+// It is no longer the index of the text it was made for (the text's memory is to be used again).
+void forget(text_index& index) noexcept;
+
 class walk {
  public:
   // Indexes `body`, which must have simdjson's padding past its end; nullopt when stage 1 refuses it
@@ -26,6 +37,9 @@ class walk {
   // the index is first walked over JSON's whole grammar (numbers and literals too, what a DOM parse
   // checks but the contents of strings), and nullopt when the body is not one whole JSON value.
   static std::optional<walk> index(const std::string& body, bool check_grammar = false);
+  // A walk of `made` when it is the index of `body` as it is now (made by the check the body passed,
+  // and handed on with it); otherwise index(body).
+  static std::optional<walk> over(const std::string& body, const text_index* made);
   // The walk of this thread's index is over: the index is kept for the next page within the run's
   // allowance of idle page-sized buffers (core/kept_buffers.hpp), freed past it.
   static void let_go() noexcept;

@@ -1,9 +1,14 @@
 // What goes over the wire and comes back: a request, its response, and their header fields.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace backfill::json {
+class text_index;  // core/json_walk.hpp
+}  // namespace backfill::json
 
 namespace backfill::http {
 
@@ -35,6 +40,9 @@ struct response {
   int attempts = 0;
   double seconds = 0;  // from submission to completion, retries included
   std::string url;     // scrubbed
+  // The body's stage-1 index, made by the check of an expect_json answer: the reader walks it
+  // (json::walk::over) instead of indexing the body again. Kept with the body's memory when recycled.
+  std::shared_ptr<json::text_index> index;
 
   // The last value of a header (case-insensitive name), or nullptr.
   const std::string* find(std::string_view name) const;
