@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "backfill/core/errors.hpp"
 #include "backfill/core/json.hpp"
 
@@ -125,4 +128,31 @@ TEST(FitMetadata, SanitizesNullsNestingAndSizeInPlace) {
   o.max_bytes = 10;
   std::string identity = R"({"chunk":12345678901234})";  // a number cannot be shortened
   EXPECT_FALSE(fit_metadata(identity, o, r)) << "an identity field that cannot fit: the record is not sent";
+}
+
+// fit_metadata passes metadata unparsed when a quick look finds no null value and no nested object;
+// the word null or a brace inside a text must not hide one. Each case fits as the parse fits it.
+TEST(Sanitize, TheQuickLookNeverPassesWhatTheParseWouldChange) {
+  const std::vector<std::string> cases = {
+      R"({"text":"returns null when the map is {} or {\"a\":1}","title":"t"})",  // passes as it is
+      R"({"text":"x:null, [null and ,null","title":"t"})",  // parsed for nothing, unchanged
+      R"({"text":"a","z":null})",
+      R"({"text":"a","z": null})",
+      R"({"text":"a","z":
+null})",
+      R"({"l":["a",null],"text":"b"})",
+      R"({"l":["a", null]})",
+      R"({"o":{"p":1},"text":"b"})",
+      R"({"l":["x",{"k":2}]})",
+      R"({"l":["x", {"k":2}]})",
+      R"({"s":"null","t":"{x}"})",
+  };
+  for (const auto& in : cases) {
+    sanitize_report quick, parsed;
+    std::string fitted = in;
+    ASSERT_TRUE(fit_metadata(fitted, {}, quick)) << in;
+    auto expected = sanitize_metadata(in, {}, parsed);
+    ASSERT_TRUE(expected) << in;
+    EXPECT_EQ(fitted, *expected) << in;
+  }
 }

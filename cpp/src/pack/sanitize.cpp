@@ -145,10 +145,10 @@ bool shorten(field& f, std::size_t excess) {
   return false;  // numbers and booleans cannot be shortened
 }
 
-// Whether `s` holds "null" anywhere: 16 starting positions at a time. (Metadata text is full of
-// the letter n, and std::string::find stops at every one.)
-bool contains_null(std::string_view s) {
-  std::size_t i = 0;
+// Where the next "null" in `s` from `from` starts (npos when none): 16 starting positions at a time.
+// (Metadata text is full of the letter n, and std::string::find stops at every one.)
+std::size_t find_null(std::string_view s, std::size_t from) {
+  std::size_t i = from;
 #if defined(__SSE2__)
   const __m128i n = _mm_set1_epi8('n'), u = _mm_set1_epi8('u'), l = _mm_set1_epi8('l');
   for (; i + 19 <= s.size(); i += 16) {
@@ -157,20 +157,40 @@ bool contains_null(std::string_view s) {
     };
     __m128i hit = _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(at(0), n), _mm_cmpeq_epi8(at(1), u)),
                                 _mm_and_si128(_mm_cmpeq_epi8(at(2), l), _mm_cmpeq_epi8(at(3), l)));
-    if (_mm_movemask_epi8(hit)) return true;
+    if (const int mask = _mm_movemask_epi8(hit)) return i + static_cast<std::size_t>(__builtin_ctz(mask));
   }
 #endif
-  return s.substr(i).find("null") != std::string_view::npos;
+  return s.find("null", i);
+}
+
+// Whether what starts at `at` stands where a JSON value does: after ':', ',' or '[' (and whitespace).
+// Inside a string, a letter, digit or space comes before a word or a brace far more often.
+bool at_value(std::string_view s, std::size_t at) {
+  while (at > 0 && (s[at - 1] == ' ' || s[at - 1] == '\n' || s[at - 1] == '\r' || s[at - 1] == '\t')) --at;
+  if (at == 0) return true;
+  const char c = s[at - 1];
+  return c == ':' || c == ',' || c == '[';
+}
+
+// Whether the metadata may hold a null value or a nested object, which only a parse can tell and fit.
+// Every such value stands where at_value() says; the word null or a brace inside a text costs the
+// parse only where it follows one of those characters too (a code snippet's "x = {" does not).
+bool may_hold_null_or_object(std::string_view s) {
+  for (std::size_t at = find_null(s, 0); at != std::string_view::npos; at = find_null(s, at + 1))
+    if (at_value(s, at)) return true;
+  for (std::size_t at = s.find('{', 1); at != std::string_view::npos; at = s.find('{', at + 1))
+    if (at_value(s, at)) return true;
+  return false;
 }
 
 }  // namespace
 
 bool fit_metadata(std::string& json, const sanitize_options& options, sanitize_report& report) {
   // A quick look first: canonical, flat, null-free metadata within the limit (what the pipeline
-  // builds) passes unparsed. The word null or a brace inside a text only costs a pass that changes nothing.
+  // builds) passes unparsed. A null or a brace that a text holds after ':', ',' or '[' only costs a
+  // pass that changes nothing.
   if (json.empty()) return true;
-  const bool suspicious =
-      json.size() > options.max_bytes || contains_null(json) || json.find('{', 1) != std::string::npos;
+  const bool suspicious = json.size() > options.max_bytes || may_hold_null_or_object(json);
   if (!suspicious) return true;
   auto fitted = sanitize_metadata(json, options, report);
   if (!fitted) return false;
