@@ -361,19 +361,21 @@ bool whole_answer(const std::string& body, std::shared_ptr<text_index>* keep) {
   }
   const bool hand_on = keep != nullptr && buf == body.data();
   if (hand_on && !*keep) *keep = std::make_shared<text_index>();
-  text_index* made = hand_on ? keep->get() : nullptr;
-  const simdjson::error_code err = made ? made->index(buf, len) : mine.index(buf, len);
-  if (err == simdjson::MEMALLOC) {
-    if (made) keep->reset();
-    return structure_whole(body);  // the slower scan, which needs no index
-  }
+  text_index& index = hand_on ? **keep : mine.use();
+  const simdjson::error_code err = index.index(buf, len);
   shape verdict = shape::broken;
   if (err == simdjson::SUCCESS)
-    verdict = made ? grammar(buf, len, made->at(), made->count(), simdjson::DEFAULT_MAX_DEPTH)
-                   : grammar(buf, len, mine.at(), mine.count(), simdjson::DEFAULT_MAX_DEPTH);
-  if (made && verdict != shape::whole) made->forget();
-  if (!made) mine.let_go();
-  if (err == simdjson::UTF8_ERROR || verdict == shape::too_deep) return structure_whole(body);
+    verdict = grammar(buf, len, index.at(), index.count(), simdjson::DEFAULT_MAX_DEPTH);
+  if (!hand_on) {
+    mine.let_go();
+  } else if (err == simdjson::MEMALLOC) {
+    keep->reset();
+  } else if (verdict != shape::whole) {
+    index.forget();  // no walk reads a body that is not whole
+  }
+  // No memory for the index: the slower scan, which needs none; the others for what it tells apart.
+  if (err == simdjson::MEMALLOC || err == simdjson::UTF8_ERROR || verdict == shape::too_deep)
+    return structure_whole(body);
   return verdict == shape::whole;
 }
 

@@ -23,11 +23,12 @@ void walk::let_go() noexcept { mine.let_go(); }
 std::optional<walk> walk::index(const std::string& body, bool check_grammar) {
   const std::size_t len = body.size();
   if (len == 0 || body.capacity() < len + simdjson::SIMDJSON_PADDING) return std::nullopt;
-  if (mine.index(body.data(), len) != simdjson::SUCCESS) return std::nullopt;
+  text_index& index = mine.use();
+  if (index.index(body.data(), len) != simdjson::SUCCESS) return std::nullopt;
   if (check_grammar &&
-      grammar(body.data(), len, mine.at(), mine.count(), simdjson::DEFAULT_MAX_DEPTH) != shape::whole)
+      grammar(body.data(), len, index.at(), index.count(), simdjson::DEFAULT_MAX_DEPTH) != shape::whole)
     return std::nullopt;
-  return walk(body.data(), len, mine.at(), mine.count());
+  return walk(body.data(), len, index.at(), index.count());
 }
 
 std::optional<walk> walk::over(const std::string& body, const text_index* made) {

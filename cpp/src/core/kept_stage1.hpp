@@ -71,12 +71,11 @@ class text_index {
 // A thread's index, kept from one text to the next.
 class kept_stage1 {
  public:
-  simdjson::error_code index(const char* buf, std::size_t len) {
-    kept_.drop();  // in use
-    return index_.index(buf, len);
+  // The index, in use until let_go().
+  text_index& use() noexcept {
+    kept_.drop();
+    return index_;
   }
-  const std::uint32_t* at() const noexcept { return index_.at(); }
-  std::size_t count() const noexcept { return index_.count(); }
 
   // The index is no longer read: one sized for a page is kept for the next text within the run's
   // allowance of idle buffers (core/kept_buffers.hpp), freed past it; small ones are always kept.
