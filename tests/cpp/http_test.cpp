@@ -2,6 +2,7 @@
 #include "backfill/core/context.hpp"
 #include "backfill/core/json.hpp"
 #include "backfill/core/json_walk.hpp"
+#include "backfill/core/kept_buffers.hpp"
 #include "backfill/embed/openai.hpp"
 #include "backfill/http/client.hpp"
 #include "backfill/http/paginate.hpp"
@@ -672,6 +673,74 @@ TEST(HttpClient, AJsonAnswerComesWithTheIndexItsCheckMadeAndARecycledIndexIsForg
   auto second = c.execute({"GET", s.url("/second"), {}, ""});  // not checked: nothing indexes it
   ASSERT_EQ(second.body.data(), bytes) << "the body was not reused; the test no longer tests anything";
   EXPECT_EQ(read_first(second), "b=12345");  // walked over its own index, not the first answer's
+}
+
+namespace {
+
+// The run's allowance of idle buffers (a pipeline adds it for its life), for one test.
+struct with_allowance {
+  explicit with_allowance(std::size_t b) : bytes(b) { backfill::kept_buffers::add_allowance(bytes); }
+  ~with_allowance() {
+    release_idle_pages();
+    backfill::kept_buffers::remove_allowance(bytes);
+  }
+  with_allowance(const with_allowance&) = delete;
+  with_allowance& operator=(const with_allowance&) = delete;
+  std::size_t bytes;
+};
+
+// Submits one request for each of `paths` at once and waits for all: the script answers them in
+// the order their connections arrive.
+std::vector<response> at_once(client& c, const script_server& s, std::initializer_list<const char*> paths) {
+  std::vector<client::handle> hs;
+  for (const char* p : paths) hs.push_back(c.submit({"GET", s.url(p), {}, ""}));
+  std::vector<response> out;
+  for (auto& h : hs) out.push_back(c.wait(h));
+  return out;
+}
+
+}  // namespace
+
+TEST(HttpClient, AnAnswerOfAPagesLengthTakesTheIdlePageWhateverShellItStartedIn) {
+  // A small answer and a page-sized one in flight together start before either length is known:
+  // the page-sized one must still land in the idle page body, not in fresh memory.
+  with_allowance allowance(64u << 20);
+  const std::string page(2u << 20, 'p');
+  script_server s({reply(200, "small one"), reply(200, "small two"), reply(200, page),
+                   reply(200, "small three"), reply(200, page)});
+  auto o = fast_retries();
+  o.default_limit.max_in_flight = 3;
+  client c(o);
+  const char* idle_page = nullptr;
+  for (auto& r : at_once(c, s, {"/a", "/b", "/c"})) {
+    if (r.body.size() == page.size()) idle_page = r.body.data();
+    c.recycle(std::move(r));
+  }
+  ASSERT_NE(idle_page, nullptr);
+  ASSERT_GT(backfill::kept_buffers::kept(), page.size()) << "the page was not kept idle";
+  // Three idle shells (two small, one page); the two requests start in the two smallest.
+  bool seen = false;
+  for (auto& r : at_once(c, s, {"/d", "/e"})) {
+    if (r.body.size() != page.size()) continue;
+    seen = true;
+    EXPECT_EQ(r.body, page);
+    EXPECT_EQ(r.body.data(), idle_page) << "the page-sized answer was written into fresh memory";
+  }
+  EXPECT_TRUE(seen);
+}
+
+TEST(HttpClient, IdlePagesAreReleasedForTheStagesThatFollow) {
+  with_allowance allowance(64u << 20);
+  const std::size_t before = backfill::kept_buffers::kept();
+  const std::string page(2u << 20, 'p');
+  script_server s({reply(200, page)});
+  auto o = fast_retries();
+  client c(o);
+  auto r = c.execute({"GET", s.url("/page"), {}, ""});
+  c.recycle(std::move(r));
+  EXPECT_GE(backfill::kept_buffers::kept(), before + page.size());
+  release_idle_pages();
+  EXPECT_EQ(backfill::kept_buffers::kept(), before);
 }
 
 TEST(HttpClient, APageSizedBodyIsNotKeptForTheNextResponse) {

@@ -71,6 +71,7 @@ easy_slot* client::impl::acquire_slot() {
   }
   auto s = std::make_unique<easy_slot>();
   s->easy.reset(curl_easy_init());
+  s->pool = &shells;
   CURL* e = s->easy.get();
   curl_easy_setopt(e, CURLOPT_PRIVATE, s.get());
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -237,7 +238,7 @@ void client::impl::check_stalls() {
 std::size_t client::impl::on_body(char* data, std::size_t size, std::size_t n, void* user) {
   auto* s = static_cast<easy_slot*>(user);
   std::size_t bytes = size * n;
-  append_body(s->current->building.body, data, bytes);
+  append_body(*s->pool, s->current->building, data, bytes);
   return bytes;
 }
 
@@ -258,7 +259,7 @@ std::size_t client::impl::on_header(char* data, std::size_t size, std::size_t n,
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
   while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
     value.remove_suffix(1);
-  store_header(p->building, p->header_count, line.substr(0, colon), value);
+  store_header(*s->pool, p->building, p->header_count, line.substr(0, colon), value);
   return bytes;
 }
 

@@ -87,14 +87,15 @@ class client::pending {
   // The request on the engine's own HTTP/2 connections (gRPC calls; see h2/connection.hpp).
   struct native_transfer final : h2::transfer {
     pending* p = nullptr;
+    response_pool* pool = nullptr;  // its client's
     void on_response_begin(long) override {
       p->header_count = 0;
       p->responding = true;
     }
     void on_header(std::string_view name, std::string_view value) override {
-      store_header(p->building, p->header_count, name, value);
+      store_header(*pool, p->building, p->header_count, name, value);
     }
-    void on_data(const char* data, std::size_t n) override { append_body(p->building.body, data, n); }
+    void on_data(const char* data, std::size_t n) override { append_body(*pool, p->building, data, n); }
   };
   native_transfer native;
   bool on_native = false;                 // running there now
@@ -105,9 +106,10 @@ class client::pending {
 // transfers it keeps them: only what a request changes is set again.
 struct easy_slot {
   easy_handle easy;
-  client::handle current;      // the request it is transferring, if any
-  bool custom_method = false;  // CURLOPT_CUSTOMREQUEST is set
-  bool post_fields = false;    // CURLOPT_POSTFIELDS is set
+  client::handle current;         // the request it is transferring, if any
+  response_pool* pool = nullptr;  // its client's, for the room of the body it receives
+  bool custom_method = false;     // CURLOPT_CUSTOMREQUEST is set
+  bool post_fields = false;       // CURLOPT_POSTFIELDS is set
   char errbuf[CURL_ERROR_SIZE] = {};
 };
 

@@ -7,6 +7,7 @@ namespace backfill::http {
 void client::impl::start_native(const handle& h, host_state& hs) {
   begin_attempt(*h);
   h->native.p = h.get();
+  h->native.pool = &shells;
   h->native.req = &h->req;
   h->native.keep_alive = h;  // for writes still queued after the call ends; reset then
   h->on_native = true;

@@ -11,6 +11,7 @@
 #include "backfill/core/log.hpp"
 #include "backfill/core/parser_pool.hpp"
 #include "backfill/core/task_group.hpp"
+#include "backfill/http/client.hpp"
 #include "backfill/journal/fetch_feed.hpp"
 #include "backfill/journal/journaling_sink.hpp"
 #include "backfill/pipeline/pipeline.hpp"
@@ -201,8 +202,11 @@ fetch_report pipeline::fetch_planned(run_context& ctx, const plan_report& planne
       report.waited_for_ingest += me.report.waited_for_ingest;
     }
   }
-  json::release_idle_parsers();  // the pages' parse buffers, not kept through the ingest that follows
-  ctx.checkpoint_now();          // the fetch's last counts, before the phase that follows
+  // The pages' parse buffers and response bodies, not kept through the ingest that follows: their
+  // share of the allowance of idle buffers goes to its embedder's and sink's answers.
+  json::release_idle_parsers();
+  http::release_idle_pages();
+  ctx.checkpoint_now();  // the fetch's last counts, before the phase that follows
   report.pages_total = book.page_count(kind);
   report.memory_peak_bytes = static_cast<std::int64_t>(budget_.peak());
   logger()->info("fetch: {} pages read ({} bytes), {} journaled in all", report.pages_fetched,

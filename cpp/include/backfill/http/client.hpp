@@ -68,7 +68,7 @@ class client {
   // Hands a response back once the caller is done with it: its memory (the body's capacity, the
   // header strings, the URL) is reused for later responses instead of fresh allocations. Optional:
   // a response that is simply dropped is freed as usual. The client keeps a few (bounded count and
-  // bytes; bodies over 32 MB are freed).
+  // bytes; page-sized bodies within the run's allowance of idle buffers, core/kept_buffers.hpp).
   void recycle(response&& r);
   // The body of a finished request, given back for reuse (its capacity kept), once the engine holds
   // no part of it: "" while a write may still point into it, or before the request ended.
@@ -83,5 +83,10 @@ class client {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+// Frees the page-sized bodies (and their indexes) that every client keeps idle for its next
+// answers, giving their share of the allowance of idle buffers to the stages still running: for a
+// stage whose requests are over (the fetch, once its last page is journaled).
+void release_idle_pages() noexcept;
 
 }  // namespace backfill::http
