@@ -121,6 +121,29 @@ TEST(Journal, PagesAreStoredAsZstdFramesAndReadBackAsWritten) {
   fs::remove_all(root);
 }
 
+TEST(Journal, ABufferReadingPagesOfOneSourceGrowsOnceForPagesAFewPerCentApart) {
+  // Each growth of a page-sized buffer is a fresh mapping, faulted in page by page.
+  auto root = temp_dir("grow");
+  journal j(root);
+  auto page_of = [](int items) {
+    std::string body = "[";
+    for (int i = 0; i < items; ++i) body += R"({"key":"PROJ-)" + std::to_string(i) + R"(","n":0},)";
+    body.back() = ']';
+    return body;
+  };
+  const std::string first = page_of(20000), larger = page_of(22000);  // ~10 % apart
+  auto p1 = j.write_page("jira", "PROJ", 0, first);
+  auto p2 = j.write_page("jira", "PROJ", 1, larger);
+  std::string buffer;
+  j.read_page(p1, buffer);
+  ASSERT_EQ(buffer, first);
+  const char* memory = buffer.data();
+  j.read_page(p2, buffer);
+  EXPECT_EQ(buffer, larger);
+  EXPECT_EQ(buffer.data(), memory) << "the buffer grew again for a page 10 % larger";
+  fs::remove_all(root);
+}
+
 TEST(Journal, AnUncompressedPageOfAnOlderJournalReadsAsItIs) {
   auto root = temp_dir("old");
   journal j(root);

@@ -26,18 +26,18 @@ std::int64_t journal_pages::read_from(
   for (const auto& page : pages) {
     fs::path path = workdir_ / page.path;
     try {
-      journal_.read_page(path, buffer_);
+      journal_.read_page(path, *buffer_);
     } catch (const journal_error& e) {
       throw journal_error(fmt::format("{}; {}", e.what(), recovery_hint(partition)), path.string());
     }
-    if (hash_hex(buffer_) != page.hash)
+    if (hash_hex(*buffer_) != page.hash)
       throw journal_error(fmt::format("journal page {} is damaged ({} bytes on disk, {} when written); {}",
-                                      page.path, buffer_.size(), page.bytes, recovery_hint(partition)),
+                                      page.path, buffer_->size(), page.bytes, recovery_hint(partition)),
                           path.string());
-    const std::string* body = &buffer_;
+    const std::string* body = buffer_;
     if (held_) {
       std::vector<json::unreadable_item> bad;
-      body = &json::readable(buffer_, layout_, mended_, bad);
+      body = &json::readable(*buffer_, layout_, mended_, bad);
       for (auto& b : bad)
         held_->push_back({std::string(partition), page.path, static_cast<std::int64_t>(b.position),
                           std::move(b.id), "the item " + std::move(b.reason)});

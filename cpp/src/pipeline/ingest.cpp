@@ -226,10 +226,12 @@ ingest_report pipeline::ingest_from(run_context& ctx, fetch_feed* feed,
   try {
     std::int64_t unfetched = 0;
     std::unordered_set<std::string> visited;
+    std::string page_buffer;  // the journal pages read, partition after partition
     auto ingest_partition = [&](const std::string& name, bool live) {
       if (!showing_fetch) ctx.state().partition = name;
       journal_pages pages(journal_, *ledger_, options_.workdir, kind, name, live ? feed : nullptr, &ctx,
                           show_progress);
+      pages.read_into(page_buffer);
       pages.count_pages_into(&pages_read);
       pages.count_waits_into(&fetch_waits);
       if (scan) pages.on_checked_page(scan_page);

@@ -58,6 +58,13 @@ class journal_pages final : public page_reader {
   using page_fn = std::function<void(std::string_view, const page_row&, const std::string&)>;
   void on_checked_page(page_fn fn) { on_checked_ = std::move(fn); }
 
+  journal_pages(const journal_pages&) = delete;  // buffer_ may point into it
+  journal_pages& operator=(const journal_pages&) = delete;
+
+  // Reads the pages into `buffer` (which must outlive the reading) instead of one of its own: a
+  // buffer kept from partition to partition is not faulted in again for each one's first page.
+  void read_into(std::string& buffer) noexcept { buffer_ = &buffer; }
+
  private:
   // Hands on the recorded pages from `seq` (but the newest one, with `hold_newest`); the next seq.
   std::int64_t read_from(std::string_view partition, std::int64_t seq,
@@ -76,7 +83,8 @@ class journal_pages final : public page_reader {
   double* waited_ = nullptr;
   std::int64_t counted_to_ = 0;  // the pages below this seq are counted
   bool counting_ = false;        // reading the own partition (for_each), not a neighbour (for_each_in)
-  std::string buffer_;
+  std::string own_buffer_;
+  std::string* buffer_ = &own_buffer_;
   json::item_layout layout_;
   std::vector<quarantined_item>* held_ = nullptr;
   std::string partition_read_, page_read_;  // the page being handed on

@@ -329,6 +329,9 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
   };
   http::pagination_guard guard(fmt::format("Jira search for {}", partition.label));
   std::vector<issue_facts> parsed;
+  // The journaled page's tail (its comment pages, its fields), written into the same memory page
+  // after page: a fresh buffer each page would fault in its comment pages' bytes again.
+  std::string rest;
   for (int attempt = 0;; ++attempt) try {
       http::paginate(
           *client_, first, spec, token, guard,
@@ -356,8 +359,8 @@ void jira_source::fetch(const partition_plan& partition, std::string_view cursor
             // {...}}, handed over in parts around the response, which is never copied.
             std::size_t size = shown.page_fields.size() + 32;
             for (const auto& job : comment_jobs) size += job.key.size() + job.pages.size() + 8;
-            std::string rest;
-            rest.reserve(size);
+            rest.clear();
+            if (rest.capacity() < size) rest.reserve(size + size / 4);  // room for the next pages' spread
             rest += ",\"comments\":{";
             for (auto& job : comment_jobs) {
               if (job.unreadable) continue;
