@@ -9,6 +9,7 @@ Nothing here times anything by itself; every figure comes from the OS's accounti
     run_child(cmd)               wall time, user/system CPU and peak RSS of one child process
     wait_for_quiet(max_wait)     waits for the rest of a shared machine to calm down
     byte_compile_backfill(dir)   the .pyc files a pip install of the wheel would have written
+    Scratch()                    fresh directories for the runs, all removed when the benchmark ends
     host_info(), versions(...)   what goes at the top of every result file
 """
 
@@ -259,6 +260,36 @@ def curl_version() -> str:
 
 def now_utc() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+class Scratch:
+    """Fresh directories for the runs of one benchmark, all removed together when it ends, not one
+    after each run. A run's files deleted seconds before the next run's are created make the next
+    run pay for them on ext4 without a journal (this benchmark machine's root filesystem, and some
+    container images): the inode allocator then skips inodes freed in the last 30 seconds
+    (`recently_deleted` in fs/ext4/ialloc.c), reading each candidate's inode table block. A
+    contender that creates many files (backfill journals a file a page) then spends a fifth of its
+    CPU in `openat` (perf, bench/github_bench.py), a cost that a run on a journaled filesystem, or
+    in a fresh container, does not pay."""
+
+    def __init__(self, prefix: str, base: str | None = None) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+        self._n = 0
+
+    def new(self, name: str = "run") -> Path:
+        self._n += 1
+        d = self.root / f"{self._n:04d}-{name}"
+        d.mkdir()
+        return d
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> "Scratch":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def byte_compile_backfill(package_dir: Path | None = None) -> list[Path]:

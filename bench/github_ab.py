@@ -23,7 +23,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -31,7 +30,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 
-from _common import no_proxy_for_loopback, run_child  # noqa: E402
+from _common import Scratch, no_proxy_for_loopback, run_child  # noqa: E402
 from github_bench import comment_counts, config  # noqa: E402
 from github_fake import TOKEN, GitHubFake  # noqa: E402
 
@@ -57,17 +56,18 @@ def main() -> int:
     fake = GitHubFake({r: 1500 for r in repos}, seed=18, comment_counts=comment_counts, limit=1_000_000_000,
                       validate=False).start()
     runs: dict[Path, list[tuple[float, float]]] = {r: [] for r in args.roots}
+    scratch = Scratch("github-ab-")
     try:
         for i in range(args.rounds):
             for root in (args.roots if i % 2 == 0 else args.roots[::-1]):
-                with tempfile.TemporaryDirectory(prefix="github-ab-") as tmp:
-                    cmd = [sys.executable, "-c", LAUNCH, args.verb, str(config(Path(tmp), fake.url, repos)),
-                           "--progress", "none", "--json"]
-                    if args.wrap:
-                        cmd = args.wrap.format(build=root.resolve().name).split() + cmd
-                    env = {"GITHUB_TOKEN": TOKEN, "PATH": "/usr/bin:/bin", "no_proxy": "127.0.0.1,localhost",
-                           "AB_ROOT": str(root.resolve())}
-                    child = run_child(cmd, env=env, cwd=ROOT)
+                tmp = scratch.new(root.resolve().name)
+                cmd = [sys.executable, "-c", LAUNCH, args.verb, str(config(tmp, fake.url, repos)),
+                       "--progress", "none", "--json"]
+                if args.wrap:
+                    cmd = args.wrap.format(build=root.resolve().name).split() + cmd
+                env = {"GITHUB_TOKEN": TOKEN, "PATH": "/usr/bin:/bin", "no_proxy": "127.0.0.1,localhost",
+                       "AB_ROOT": str(root.resolve())}
+                child = run_child(cmd, env=env, cwd=ROOT)
                 if child.returncode != 0:
                     raise SystemExit(f"{root} failed ({child.returncode}):\n{child.stderr[-3000:]}")
                 cpu = child.user_seconds + child.system_seconds
@@ -76,6 +76,7 @@ def main() -> int:
                       f"{child.system_seconds:.3f}), wall {child.wall_seconds:.2f} s", file=sys.stderr)
     finally:
         fake.stop()
+        scratch.close()
     for root, xs in runs.items():
         print(f"{root}: median CPU {statistics.median(x[0] for x in xs):.3f} s, "
               f"peak RSS {statistics.median(x[1] for x in xs):.1f} MB, {len(xs)} runs")

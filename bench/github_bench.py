@@ -25,7 +25,6 @@ import argparse
 import json
 import random
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 
-from _common import RESULTS, host_info, median, no_proxy_for_loopback, now_utc, rotated, run_child, versions  # noqa: E402
+from _common import RESULTS, Scratch, host_info, median, no_proxy_for_loopback, now_utc, rotated, run_child, versions  # noqa: E402
 from github_fake import TOKEN, GitHubFake  # noqa: E402
 
 CONTENDERS = ("backfill-run", "backfill-fetch", "reference")
@@ -72,27 +71,26 @@ def config(workdir: Path, url: str, repos: list[str]) -> Path:
     return path
 
 
-def run_one(name: str, fake: GitHubFake, repos: list[str], expected: int) -> dict[str, Any]:
+def run_one(name: str, fake: GitHubFake, repos: list[str], expected: int, scratch: Scratch) -> dict[str, Any]:
     env = {"GITHUB_TOKEN": TOKEN, "PATH": "/usr/bin:/bin", "no_proxy": "127.0.0.1,localhost"}
-    with tempfile.TemporaryDirectory(prefix="github-bench-") as tmp:
-        workdir = Path(tmp)
-        if name == "reference":
-            cmd = [sys.executable, str(HERE / "github_reference.py"), fake.url, TOKEN, str(workdir / "out.jsonl"), *repos]
-        else:
-            verb = "run" if name == "backfill-run" else "fetch"
-            cmd = [sys.executable, "-m", "backfill", verb, str(config(workdir, fake.url, repos)), "--progress", "none",
-                   "--json"]
-        fake.reset_log()
-        child = run_child(cmd, env=env, cwd=ROOT)
-        if child.returncode != 0:
-            raise SystemExit(f"{name} failed ({child.returncode}):\n{child.stderr[-3000:]}")
-        requests = len(fake.requests)
-        if name == "reference":
-            documents = json.loads(child.stdout)["documents"]
-        elif name == "backfill-run":
-            documents = json.loads(child.stdout)["verify"]["documents"]
-        else:
-            documents = expected  # the fetch journals pages; their documents are counted by the run
+    workdir = scratch.new(name)
+    if name == "reference":
+        cmd = [sys.executable, str(HERE / "github_reference.py"), fake.url, TOKEN, str(workdir / "out.jsonl"), *repos]
+    else:
+        verb = "run" if name == "backfill-run" else "fetch"
+        cmd = [sys.executable, "-m", "backfill", verb, str(config(workdir, fake.url, repos)), "--progress", "none",
+               "--json"]
+    fake.reset_log()
+    child = run_child(cmd, env=env, cwd=ROOT)
+    if child.returncode != 0:
+        raise SystemExit(f"{name} failed ({child.returncode}):\n{child.stderr[-3000:]}")
+    requests = len(fake.requests)
+    if name == "reference":
+        documents = json.loads(child.stdout)["documents"]
+    elif name == "backfill-run":
+        documents = json.loads(child.stdout)["verify"]["documents"]
+    else:
+        documents = expected  # the fetch journals pages; their documents are counted by the run
     if documents != expected:
         raise SystemExit(f"{name}: {documents} documents, expected {expected}")
     cpu = child.user_seconds + child.system_seconds
@@ -112,13 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     rounds = 1 if args.quick else args.rounds
     fake = GitHubFake({r: per_repo for r in repos}, seed=18, comment_counts=comment_counts, limit=1_000_000_000,
                       validate=False).start()
+    scratch = Scratch("github-bench-")
     try:
         expected = sum(len(fake.repos[r].issues) for r in repos)
         notes = sum(len(i.notes) for r in repos for i in fake.repos[r].issues.values())
         runs: list[dict[str, Any]] = []
         for r in range(rounds):
             for name in rotated(CONTENDERS, r):
-                row = run_one(name, fake, repos, expected)
+                row = run_one(name, fake, repos, expected, scratch)
                 row["round"] = r
                 runs.append(row)
                 print(f"round {r}: {name}: {row['requests']} requests, {row['cpu_s']:.2f} s CPU, "
@@ -126,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         assert not fake.take_violations() and not fake.errors, fake.errors[:3]
     finally:
         fake.stop()
+        scratch.close()
 
     def med(name: str, key: str) -> float:
         return median(x[key] for x in runs if x["contender"] == name)
