@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -347,11 +349,10 @@ TEST_F(Ledger, EachConnectionAppendsItsCallsToAFileOfItsOwnAndEveryRowFindsItsOw
       EXPECT_EQ(second.cached_embedding("e", h), v) << h;
     }
   // The rows hold where the vectors are, not the vectors.
-  auto rows =
-      book_->db().prepare("SELECT count(*), sum(length(vector)), count(DISTINCT file) FROM embeddings");
+  auto rows = book_->db().prepare("SELECT count(*), sum(size), count(DISTINCT file) FROM embeddings");
   ASSERT_TRUE(rows.step());
   EXPECT_EQ(rows.column_int(0), 312);
-  EXPECT_EQ(rows.column_int(1), 0);
+  EXPECT_EQ(rows.column_int(1), (300 * 48 + 5 * 16 + 7 * 48) * 4);
   EXPECT_EQ(rows.column_int(2), 2);
   rows.reset();
   EXPECT_GE(book_->vector_file_bytes(), (300 * 48 + 5 * 16 + 7 * 48) * 4);
@@ -446,11 +447,57 @@ TEST_F(Ledger, ACacheWrittenBeforeTheVectorFilesIsStillRead) {
   reopen_ledger();
   EXPECT_EQ(book_->get_meta("schema_version"), std::to_string(ledger::schema_version));
   EXPECT_EQ(book_->cached_embedding("e", "old"), v);
+  // The vector moved out of its row into a vector file, durably.
+  EXPECT_EQ(vector_files_in(dir_).size(), 1u);
+  EXPECT_EQ(book_->vector_file_bytes(), static_cast<std::int64_t>(v.size() * sizeof(float)));
+  reopen_ledger();  // migrated once: opening it again changes nothing
+  EXPECT_EQ(vector_files_in(dir_).size(), 1u);
+  EXPECT_EQ(book_->cached_embedding("e", "old"), v);
   book_->store_embeddings("e", {{"new", {1.0f, 2.0f, 3.0f}}});
   EXPECT_EQ(book_->cached_embedding("e", "new"), (std::vector<float>{1.0f, 2.0f, 3.0f}));
   EXPECT_EQ(book_->cached_embedding_count("e"), 2);
   EXPECT_EQ(book_->keep_heal_copies(), 2);
   EXPECT_TRUE(book_->cached_embedding("e", "old").has_value());
+}
+
+// A schema-3 ledger keyed the cache's rows by the embedder's identity, in a rowid table with an
+// index of its own; opening it rewrites them with embedder ids, each vector and heal copy found.
+TEST_F(Ledger, ASchema3CacheIsKeyedByEmbedderIdsOnceAndReadsAsBefore) {
+  const std::vector<float> a = numbered(24, 1.0f), b = numbered(24, 2.0f), c = numbered(24, 3.0f);
+  book_->store_embeddings("openai:m:24", {{"ha", a}});
+  EXPECT_EQ(book_->keep_heal_copies(), 1);
+  book_->store_embeddings("openai:m:24", {{"hb", b}});
+  book_->store_embeddings("hash:24", {{"hc", c}});
+  // The same rows as schema 3 kept them.
+  book_->db().exec(
+      "BEGIN;"
+      "ALTER TABLE embeddings RENAME TO e4; ALTER TABLE heal_copies RENAME TO h4;"
+      "CREATE TABLE embeddings(embedder TEXT NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL,"
+      " file INTEGER NOT NULL DEFAULT 0, offset INTEGER NOT NULL DEFAULT 0, size INTEGER NOT NULL DEFAULT 0,"
+      " checksum INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(embedder, text_hash));"
+      "INSERT INTO embeddings SELECT i.identity, t.text_hash, x'', t.file, t.offset, t.size, t.checksum"
+      " FROM e4 t JOIN embedder_ids i ON i.id = t.embedder;"
+      "CREATE TABLE heal_copies(embedder TEXT NOT NULL, text_hash TEXT NOT NULL, grp INTEGER NOT NULL,"
+      " offset INTEGER NOT NULL, size INTEGER NOT NULL, PRIMARY KEY(embedder, text_hash)) WITHOUT ROWID;"
+      "INSERT INTO heal_copies SELECT i.identity, t.text_hash, t.grp, t.offset, t.size"
+      " FROM h4 t JOIN embedder_ids i ON i.id = t.embedder;"
+      "DROP TABLE e4; DROP TABLE h4; DROP TABLE embedder_ids;"
+      "UPDATE meta SET value='3' WHERE key='schema_version'; COMMIT");
+  reopen_ledger();
+  EXPECT_EQ(book_->get_meta("schema_version"), std::to_string(ledger::schema_version));
+  auto type = book_->db().prepare("SELECT type FROM pragma_table_info('embeddings') WHERE name = 'embedder'");
+  ASSERT_TRUE(type.step());
+  EXPECT_EQ(type.column_text(0), "INTEGER");
+  type.reset();
+  EXPECT_EQ(book_->cached_embedding("openai:m:24", "hb"), b);
+  EXPECT_EQ(book_->cached_embedding("hash:24", "hc"), c);
+  EXPECT_FALSE(book_->cached_embedding("hash:24", "hb").has_value());  // each embedder its own
+  auto healed = book_->cached_embedding("openai:m:24", "ha");
+  ASSERT_TRUE(healed.has_value());
+  EXPECT_NEAR((*healed)[5], a[5], 0.05);
+  EXPECT_EQ(book_->cached_embedding_count("openai:m:24"), 2);
+  EXPECT_EQ(book_->cached_embedding_count("hash:24"), 1);
+  EXPECT_EQ(book_->cached_embedding_count("unknown"), 0);
 }
 
 TEST_F(Ledger, ALedgerFromANewerBackfillIsRefusedAndAnOlderOneGainsTheWatermark) {
@@ -631,22 +678,38 @@ TEST_F(Ledger, TheCacheCompactedToHalfPrecisionReadsBackWithinItsPrecision) {
   EXPECT_GT(before, 0);
 }
 
-// Vectors are kilobytes: the cache keeps them in a rowid table (appended, not split into a b-tree
-// under random keys), and the workdir's size by part counts the index of its keys too.
-TEST_F(Ledger, TheEmbeddingCacheIsARowidTableWhoseKeyIndexAndFilesCountInItsSize) {
+// The cache's rows say only where each vector is: one b-tree without rowid, keyed by the embedder's
+// integer id and the text's hash (not the embedder's identity, repeated in a table and its index).
+TEST_F(Ledger, TheEmbeddingCacheKeepsSmallRowsInOneTableWithoutRowidAndCountsTheFilesInItsSize) {
   std::vector<std::pair<std::string, std::vector<float>>> vectors;
   for (int i = 0; i < 50; ++i)
     vectors.push_back({"hash-" + std::to_string(i), std::vector<float>(1536, 0.25f)});
-  book_->store_embeddings("openai:m:1536", vectors);
+  book_->store_embeddings("openai:https://api.openai.com/v1:text-embedding-3-small:1536", vectors);
   auto sql = book_->db().prepare("SELECT sql FROM sqlite_master WHERE name = 'embeddings'");
   ASSERT_TRUE(sql.step());
-  EXPECT_EQ(sql.column_text(0).find("WITHOUT ROWID"), std::string::npos) << sql.column_text(0);
+  EXPECT_NE(sql.column_text(0).find("WITHOUT ROWID"), std::string::npos) << sql.column_text(0);
   sql.reset();
   auto pages = book_->db().prepare(
-      "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN ('embeddings', "
-      "'sqlite_autoindex_embeddings_1', 'heal_copies', 'heal_groups')");
+      "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN ('embedder_ids', "
+      "'sqlite_autoindex_embedder_ids_1', 'embeddings', 'heal_copies', 'heal_groups')");
   ASSERT_TRUE(pages.step());
   EXPECT_EQ(book_->cached_embedding_bytes(), pages.column_int(0) + book_->vector_file_bytes());
   EXPECT_EQ(book_->vector_file_bytes(), 50 * 1536 * 4);  // the vectors, side by side in one file
   EXPECT_LT(pages.column_int(0), 50 * 1536 * 4 / 10);    // the rows say only where they are
+  pages.reset();
+  // 4,000 rows under 32-hex keys, in embed calls of 250: under 80 bytes of pages a row, where
+  // rows keyed by the embedder's identity and an index beside them took about 200.
+  const std::string embedder = "openai:https://api.openai.com/v1:text-embedding-3-small:1536";
+  for (int call = 0; call < 16; ++call) {
+    std::vector<std::pair<std::string, std::vector<float>>> many;
+    for (int i = 0; i < 250; ++i)
+      many.push_back(
+          {fmt::format("{:032x}", static_cast<std::uint32_t>(call * 250 + i) * 2654435761u), {1.0f}});
+    book_->store_embeddings(embedder, many);
+  }
+  auto table = book_->db().prepare(
+      "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN ('embeddings', 'embedder_ids', "
+      "'sqlite_autoindex_embedder_ids_1')");
+  ASSERT_TRUE(table.step());
+  EXPECT_LT(table.column_int(0), 4050 * 80) << table.column_int(0) / 4050 << " bytes a row";
 }

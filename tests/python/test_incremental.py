@@ -71,7 +71,8 @@ def test_after_kill_9_during_ingest_the_rerun_embeds_nothing_twice(
     r = run_cli("run", str(config), "--progress", "none", env={**KEY_ENV, "BACKFILL_FAILPOINTS": failpoint})
     assert r.code == -9, (r.code, r.err[-2000:])
     with sqlite3.connect(workdir / "state.sqlite") as db:
-        cached = db.execute("SELECT count(*) FROM embeddings WHERE embedder LIKE 'openai:%'").fetchone()[0]
+        cached = db.execute("SELECT count(*) FROM embeddings JOIN embedder_ids e ON e.id = embedder"
+                            " WHERE e.identity LIKE 'openai:%'").fetchone()[0]
     assert cached > 0
 
     r = run_cli("run", str(config), "--progress", "none", "--json", env=KEY_ENV)

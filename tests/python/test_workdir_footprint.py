@@ -1,5 +1,5 @@
 """The workdir's footprint: compressed journal pages (and journals written uncompressed still read),
-the ledger's sinks by integer id (and a schema-1 ledger migrated), `backfill status` sizes by part,
+the ledger's sinks and embedders by integer id (and ledgers of schemas 1 and 3 migrated), `backfill status` sizes by part,
 `backfill gc`, and the bytes a verified run leaves per document."""
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def test_keep_embeddings_keeps_the_verified_cache_in_half_precision(tmp_path: Pa
     assert 0 < gc["after"]["cache"] < gc["before"]["cache"]  # type: ignore[index]
     with sqlite3.connect(workdir / "state.sqlite") as db:
         # Each vector in half precision (two bytes a component and a tag) in the vector files.
-        assert db.execute("SELECT DISTINCT length(vector), size FROM embeddings").fetchall() == [(0, 2 * 256 + 1)]
+        assert db.execute("SELECT DISTINCT size FROM embeddings").fetchall() == [(2 * 256 + 1,)]
         db.executescript("DELETE FROM documents; DELETE FROM chunks;")  # every document is written again
     # The float32 files were removed: what is left is the half-precision vectors.
     in_files = sum(p.stat().st_size for p in (workdir / "vectors").glob("*.vec"))
@@ -259,9 +259,40 @@ def test_a_schema_1_ledger_is_migrated_to_integer_sink_ids(tmp_path: Path, expor
     assert again["verify"]["ok"] is True  # type: ignore[index]
     assert again["verify"]["checked"] == first["verify"]["checked"]  # type: ignore[index]
     with ledger(workdir) as db:
-        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("3",)
+        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("4",)
         assert db.execute("SELECT identity FROM sink_ids").fetchall() == [(identity,)]
         assert db.execute("SELECT DISTINCT typeof(sink) FROM chunks").fetchall() == [("integer",)]
+
+
+def test_a_schema_3_cache_is_migrated_to_embedder_ids_and_still_heals_without_embedding(
+        tmp_path: Path, export: Path) -> None:
+    config, workdir = configured(tmp_path, export)
+    run_json("fetch", str(config))
+    ingested = run_json("ingest", str(config))  # not verified: the whole cache stays
+    # The cache as schema 3 kept it: rows keyed by the embedder's identity, with a rowid.
+    with sqlite3.connect(workdir / "state.sqlite") as db:
+        db.executescript("""
+            ALTER TABLE embeddings RENAME TO e4;
+            CREATE TABLE embeddings(embedder TEXT NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL,
+              file INTEGER NOT NULL DEFAULT 0, offset INTEGER NOT NULL DEFAULT 0,
+              size INTEGER NOT NULL DEFAULT 0, checksum INTEGER NOT NULL DEFAULT 0,
+              PRIMARY KEY(embedder, text_hash));
+            INSERT INTO embeddings SELECT i.identity, t.text_hash, x'', t.file, t.offset, t.size, t.checksum
+              FROM e4 t JOIN embedder_ids i ON i.id = t.embedder;
+            DROP TABLE e4; DROP TABLE heal_copies; DROP TABLE embedder_ids;
+            UPDATE meta SET value='3' WHERE key='schema_version';""")
+        (identity,) = db.execute("SELECT DISTINCT embedder FROM embeddings").fetchone()
+    with sqlite3.connect(tmp_path / "index.sqlite") as db:
+        db.execute("DELETE FROM vectors WHERE id IN (SELECT id FROM vectors ORDER BY id LIMIT 2)")
+    again = run_json("run", str(config))
+    assert again["verify"]["ok"] is True  # type: ignore[index]
+    assert again["verify"]["repair"]["chunks_embedded"] == 0  # type: ignore[index]
+    with ledger(workdir) as db:
+        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("4",)
+        assert db.execute("SELECT identity FROM embedder_ids").fetchall() == [(identity,)]
+        # verified: the cache gave way to heal copies, keyed by the embedder's id
+        assert db.execute("SELECT count(*), min(typeof(embedder)), max(typeof(embedder)) FROM heal_copies"
+                          ).fetchone() == (ingested["chunks_embedded"], "integer", "integer")
 
 
 def test_the_zstd_command_reads_a_page(tmp_path: Path, export: Path) -> None:

@@ -1,7 +1,6 @@
 #include "backfill/ledger/ledger.hpp"
 
 #include <chrono>
-#include <cstring>
 #include <ctime>
 #include <optional>
 #include <string>
@@ -61,18 +60,18 @@ CREATE TABLE IF NOT EXISTS quarantine(
   source TEXT NOT NULL, partition TEXT NOT NULL, page TEXT NOT NULL, position INTEGER NOT NULL,
   id TEXT NOT NULL, reason TEXT NOT NULL,
   PRIMARY KEY(source, partition, page, position)) WITHOUT ROWID;
--- A vector is in vectors/<file>.vec at offset, size bytes (vector_files.hpp): float32 as embedded,
--- or a half blob once gc compacted it; its row holds an empty `vector`. One cached before the
--- files is the row's `vector` itself (file 0). A rowid table (its key in an index of its own): rows of
--- kilobytes in a WITHOUT ROWID b-tree under random keys cost splits and rewrites of whole pages.
+-- A cached vector is in vectors/<file>.vec at offset, size bytes (vector_files.hpp): float32 as
+-- embedded, or a half blob once gc compacted it. Rows are keyed by the embedder's integer id and
+-- the text's hash and hold only where the bytes are, so a table without rowid keeps them in one
+-- b-tree of small rows: each embed call's rows change few pages of it.
+CREATE TABLE IF NOT EXISTS embedder_ids(id INTEGER PRIMARY KEY, identity TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS embeddings(
-  embedder TEXT NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL,
-  file INTEGER NOT NULL DEFAULT 0, offset INTEGER NOT NULL DEFAULT 0, size INTEGER NOT NULL DEFAULT 0,
-  checksum INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY(embedder, text_hash));
+  embedder INTEGER NOT NULL, text_hash TEXT NOT NULL,
+  file INTEGER NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL, checksum INTEGER NOT NULL,
+  PRIMARY KEY(embedder, text_hash)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS heal_groups(id INTEGER PRIMARY KEY, copies BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS heal_copies(
-  embedder TEXT NOT NULL, text_hash TEXT NOT NULL, grp INTEGER NOT NULL, offset INTEGER NOT NULL,
+  embedder INTEGER NOT NULL, text_hash TEXT NOT NULL, grp INTEGER NOT NULL, offset INTEGER NOT NULL,
   size INTEGER NOT NULL, PRIMARY KEY(embedder, text_hash)) WITHOUT ROWID;
 )sql";
 
@@ -89,6 +88,7 @@ ledger::ledger(const std::filesystem::path& path)
     throw ledger_error("ledger " + path.string() + " was written by a newer backfill (schema " + *v +
                        "); upgrade backfill or use another workdir");
   migrate_to_sink_ids();
+  migrate_to_embedder_ids();
   db_.exec(schema);
   // Ledgers written before partitions had a watermark gain the column.
   bool has_watermark = false;
@@ -96,17 +96,6 @@ ledger::ledger(const std::filesystem::path& path)
   while (cols.step())
     if (cols.column_text(1) == "watermark") has_watermark = true;
   if (!has_watermark) db_.exec("ALTER TABLE partitions ADD COLUMN watermark TEXT NOT NULL DEFAULT ''");
-  // Ledgers written before the vector files kept every vector in its row: those rows stay readable.
-  bool has_vector_files = false;
-  auto cache_cols = db_.prepare("PRAGMA table_info(embeddings)");
-  while (cache_cols.step())
-    if (cache_cols.column_text(1) == "file") has_vector_files = true;
-  if (!has_vector_files) {
-    sql::transaction tx(db_);
-    for (const char* column : {"file", "offset", "size", "checksum"})
-      db_.exec(fmt::format("ALTER TABLE embeddings ADD COLUMN {} INTEGER NOT NULL DEFAULT 0", column));
-    tx.commit();
-  }
   if (v != std::to_string(schema_version)) set_meta("schema_version", std::to_string(schema_version));
 }
 
@@ -257,9 +246,9 @@ std::optional<std::vector<float>> ledger::cached_embedding(std::string_view embe
 
 std::optional<std::vector<float>> ledger::whole_embedding(std::string_view embedder,
                                                           std::string_view text_hash) {
-  auto& st = db_.cached(
-      "SELECT vector, file, offset, size, checksum FROM embeddings WHERE embedder=? AND text_hash=?");
-  st.bind(1, embedder).bind(2, text_hash);
+  auto& st =
+      db_.cached("SELECT file, offset, size, checksum FROM embeddings WHERE embedder=? AND text_hash=?");
+  st.bind(1, embedder_key(embedder)).bind(2, text_hash);
   std::optional<std::vector<float>> out;
   if (st.step()) out = cached_vector(st, 0, text_hash);
   st.reset();
@@ -268,19 +257,12 @@ std::optional<std::vector<float>> ledger::whole_embedding(std::string_view embed
 
 std::optional<std::vector<float>> ledger::cached_vector(sql::statement& st, int first,
                                                         std::string_view text_hash) {
-  std::string_view blob = st.column_blob(first);
-  if (ledger_detail::is_half_blob(blob)) return ledger_detail::from_half_blob(blob);  // compacted by gc
-  if (!blob.empty()) {  // a row written before the vector files
-    std::vector<float> v(blob.size() / sizeof(float));
-    std::memcpy(v.data(), blob.data(), v.size() * sizeof(float));
-    return v;
-  }
-  const std::int64_t file = st.column_int(first + 1);
-  const std::int64_t offset = st.column_int(first + 2);
-  const std::int64_t size = st.column_int(first + 3);
+  const std::int64_t file = st.column_int(first);
+  const std::int64_t offset = st.column_int(first + 1);
+  const std::int64_t size = st.column_int(first + 2);
   if (file <= 0 || offset < 0 || size <= 0) return std::nullopt;
   const auto bytes = static_cast<std::size_t>(size);
-  const std::int64_t checksum = st.column_int(first + 4);
+  const std::int64_t checksum = st.column_int(first + 3);
   if (bytes % 2 == 1) {  // compacted by gc: a half blob (half_vectors.hpp), odd-sized
     std::string half(bytes, '\0');
     if (!files_->read(file, offset, half.data(), bytes) ||
@@ -313,13 +295,14 @@ void ledger::store_embeddings(std::string_view embedder,
     pieces.push_back({const_cast<float*>(v.data()), v.size() * sizeof(float)});
   const auto [file, start] = files_->append(pieces);
   sql::transaction tx(db_);
+  const std::int64_t key = embedder_key(embedder, true);
   auto& st = db_.cached(
-      "INSERT OR REPLACE INTO embeddings(embedder, text_hash, vector, file, offset, size, checksum)"
-      " VALUES(?,?,x'',?,?,?,?)");
+      "INSERT OR REPLACE INTO embeddings(embedder, text_hash, file, offset, size, checksum) "
+      "VALUES(?,?,?,?,?,?)");
   std::int64_t at = start;
   for (const auto& [h, v] : vectors) {
     const std::size_t size = v.size() * sizeof(float);
-    st.bind(1, embedder).bind(2, h).bind(3, file).bind(4, at).bind(5, static_cast<std::int64_t>(size));
+    st.bind(1, key).bind(2, h).bind(3, file).bind(4, at).bind(5, static_cast<std::int64_t>(size));
     st.bind(6, ledger_detail::vector_checksum(h, v.data(), size));
     st.run();
     at += static_cast<std::int64_t>(size);
@@ -331,7 +314,7 @@ std::int64_t ledger::cached_embedding_count(std::string_view embedder) {
   return value_for<std::int64_t>(db_,
                                  "SELECT count(*) FROM (SELECT text_hash FROM embeddings WHERE embedder=?1"
                                  " UNION SELECT text_hash FROM heal_copies WHERE embedder=?1)",
-                                 embedder)
+                                 embedder_key(embedder))
       .value_or(0);
 }
 

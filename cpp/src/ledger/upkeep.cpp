@@ -1,7 +1,6 @@
 // The ledger's upkeep: the embedding cache's size and eviction (to heal copies after a verified run,
 // or entirely by `backfill gc`), and what both ask before evicting (did a full verification pass, and
 // has nothing been written for the sink since?).
-#include <cstring>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -33,13 +32,13 @@ std::int64_t ledger::cached_embedding_bytes_in_ledger() {
   try {
     auto st = db_.prepare(
         "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN"
-        " ('embeddings', 'sqlite_autoindex_embeddings_1', 'heal_copies', 'heal_groups')");
+        " ('embedder_ids', 'sqlite_autoindex_embedder_ids_1', 'embeddings', 'heal_copies', 'heal_groups')");
     if (st.step()) return st.column_int(0);
   } catch (const std::exception&) {
     // no dbstat: the rows' own bytes, a slight undercount of the pages they fill
   }
   auto st = db_.prepare(
-      "SELECT coalesce(sum(length(vector) + length(text_hash) + length(embedder) + 8), 0) FROM embeddings"
+      "SELECT coalesce(sum(length(text_hash) + 16), 0) FROM embeddings"
       " UNION ALL SELECT coalesce(sum(length(copies)), 0) FROM heal_groups");
   std::int64_t n = 0;
   while (st.step()) n += st.column_int(0);
@@ -64,7 +63,7 @@ std::int64_t ledger::keep_heal_copies() {
   sql::transaction tx(db_);
   // In file order, so the vector files are read front to back.
   auto read = db_.prepare(
-      "SELECT e.embedder, e.text_hash, e.vector, e.file, e.offset, e.size, e.checksum FROM embeddings e"
+      "SELECT e.embedder, e.text_hash, e.file, e.offset, e.size, e.checksum FROM embeddings e"
       " WHERE NOT EXISTS"
       " (SELECT 1 FROM heal_copies h WHERE h.embedder = e.embedder AND h.text_hash = e.text_hash)"
       " ORDER BY e.file, e.offset");
@@ -75,7 +74,8 @@ std::int64_t ledger::keep_heal_copies() {
   auto add_copy =
       db_.prepare("INSERT INTO heal_copies(embedder, text_hash, grp, offset, size) VALUES(?,?,?,?,?)");
   struct placed {
-    std::string embedder, text_hash;
+    std::int64_t embedder;
+    std::string text_hash;
     std::size_t offset, size;
   };
   std::string group;
@@ -95,8 +95,7 @@ std::int64_t ledger::keep_heal_copies() {
     const auto v = cached_vector(read, 2, read.column_text(1));
     if (!v) continue;  // its file bytes are lost: nothing to keep
     const std::string copy = ledger_detail::to_byte_blob(v->data(), v->size());
-    in_group.push_back(
-        {std::string(read.column_text(0)), std::string(read.column_text(1)), group.size(), copy.size()});
+    in_group.push_back({read.column_int(0), std::string(read.column_text(1)), group.size(), copy.size()});
     group += copy;
     if (group.size() >= group_bytes) write_group();
     ++n;
@@ -112,7 +111,7 @@ std::optional<std::vector<float>> ledger::heal_copy(std::string_view embedder, s
   auto& st = db_.cached(
       "SELECT substr(g.copies, h.offset + 1, h.size) FROM heal_copies h JOIN heal_groups g ON g.id = h.grp"
       " WHERE h.embedder=? AND h.text_hash=?");
-  st.bind(1, embedder).bind(2, text_hash);
+  st.bind(1, embedder_key(embedder)).bind(2, text_hash);
   std::optional<std::vector<float>> out;
   if (st.step()) out = ledger_detail::from_byte_blob(st.column_blob(0));
   st.reset();
@@ -143,31 +142,30 @@ void ledger::forget_verified(std::int64_t sink_key) {
 }
 
 std::int64_t ledger::compact_embedding_cache() {
-  // The vectors still in float32 (in a file, or a row's blob of a multiple of 4 bytes) are written
-  // in half precision to a new file and their rows pointed there; a half blob is odd-sized, so the
-  // scan never takes one twice. The files that held them are removed once no row needs them.
+  // The vectors still in float32 are written in half precision to a new file and their rows pointed
+  // there; a half blob is odd-sized, so the scan never takes one twice. The files that held them are removed
+  // once no row needs them.
   files_->start_new_file();
   sql::transaction tx(db_);
   auto read = db_.prepare(
-      "SELECT embedder, text_hash, vector, file, offset, size, checksum FROM embeddings"
-      " WHERE length(vector) % 4 = 0 AND size % 4 = 0 ORDER BY file, offset");
+      "SELECT embedder, text_hash, file, offset, size, checksum FROM embeddings WHERE size % 4 = 0"
+      " ORDER BY file, offset");
   auto write = db_.prepare(
-      "UPDATE embeddings SET vector=x'', file=?, offset=?, size=?, checksum=? WHERE embedder=? AND "
-      "text_hash=?");
+      "UPDATE embeddings SET file=?, offset=?, size=?, checksum=? WHERE embedder=? AND text_hash=?");
   auto drop = db_.prepare("DELETE FROM embeddings WHERE embedder=? AND text_hash=?");
   std::int64_t n = 0;
   while (read.step()) {
     const std::string_view text_hash = read.column_text(1);
     const auto v = cached_vector(read, 2, text_hash);
     if (!v) {  // its file bytes are lost: the row points at nothing
-      drop.bind(1, read.column_text(0)).bind(2, text_hash).run();
+      drop.bind(1, read.column_int(0)).bind(2, text_hash).run();
       continue;
     }
     std::string half = ledger_detail::to_half_blob(v->data(), v->size());
     const auto [file, at] = files_->append({iovec{half.data(), half.size()}});
     write.bind(1, file).bind(2, at).bind(3, static_cast<std::int64_t>(half.size()));
     write.bind(4, ledger_detail::vector_checksum(text_hash, half.data(), half.size()));
-    write.bind(5, read.column_text(0)).bind(6, text_hash).run();
+    write.bind(5, read.column_int(0)).bind(6, text_hash).run();
     ++n;
   }
   // The rows committed below point at the new file only, and the old files go after the commit: the

@@ -88,7 +88,9 @@ class ledger {
  public:
   // 2: per-sink rows keyed by an integer id (sink_ids), no longer by the sink's identity.
   // 3: cached vectors in files under vectors/ (ledger/vector_files.hpp), their rows say where.
-  static constexpr int schema_version = 3;
+  // 4: the embedding cache's rows keyed by an integer id of the embedder (embedder_ids), in tables
+  //    without rowid; no vector kept in a row.
+  static constexpr int schema_version = 4;
 
   explicit ledger(const std::filesystem::path& path);
   ~ledger();
@@ -225,10 +227,15 @@ class ledger {
   std::int64_t sink_key(std::string_view sink, bool create = false);
   // Rewrites a schema-1 ledger's per-sink tables with integer sink ids, in one transaction.
   void migrate_to_sink_ids();
+  // The integer the embedding cache's rows of an embedder are keyed by (embedder_ids), as sink_key.
+  std::int64_t embedder_key(std::string_view embedder, bool create = false);
+  // Rewrites the embedding cache of a ledger before schema 4 (rows keyed by the embedder's identity,
+  // vectors of the oldest ledgers in their rows) with embedder ids, in one transaction.
+  void migrate_to_embedder_ids();
   void forget_verified(std::int64_t sink_key);
 
   // Reads the cached vector of the row `st` stands on, whose columns from `first` on are
-  // (vector, file, offset, size, checksum); nullopt when its file bytes are gone or altered.
+  // (file, offset, size, checksum); nullopt when its file bytes are gone or altered.
   std::optional<std::vector<float>> cached_vector(sql::statement& st, int first, std::string_view text_hash);
   // The pages the cache's tables take in the ledger's file.
   std::int64_t cached_embedding_bytes_in_ledger();
@@ -237,6 +244,8 @@ class ledger {
   std::unique_ptr<ledger_detail::vector_files> files_;
   std::mutex sink_keys_mutex_;
   std::unordered_map<std::string, std::int64_t> sink_keys_;
+  std::mutex embedder_keys_mutex_;
+  std::unordered_map<std::string, std::int64_t> embedder_keys_;
   // The sink whose verification the current transaction already forgot (forget_verified), and which
   // transaction that is; -1: none.
   std::int64_t forgotten_sink_ = -1;
