@@ -6,6 +6,9 @@ Start with :class:`Pipeline` (or ``backfill run CONFIG`` on the command line).
 from __future__ import annotations
 
 import gc as _gc
+from typing import TYPE_CHECKING
+
+from backfill._lazy import exports
 
 # The imports below make tens of thousands of objects and no garbage: collections started by their
 # allocations find nothing to free and cost about a tenth of `import backfill`. The collector is
@@ -15,9 +18,8 @@ _gc.disable()
 try:
     from backfill import _core
     from backfill.chunking import Chunking
-    from backfill.embedders import HashEmbedder, OpenAIEmbedder, PythonEmbedder
-    from backfill.sinks import LocalIndex, PgvectorTable, PineconeIndex, PythonSink
-    from backfill.sources import Document, GitHub, JiraCloud, Page, PythonSource, SlackApi, SlackExport
+    from backfill.embedders import HashEmbedder
+    from backfill.sinks import LocalIndex
     from backfill.config import Config, load_config
     from backfill.errors import (
         BackfillError,
@@ -50,6 +52,27 @@ try:
 finally:
     if _collecting:
         _gc.enable()
+
+if TYPE_CHECKING:
+    from backfill.embedders import OpenAIEmbedder, PythonEmbedder
+    from backfill.sinks import PgvectorTable, PineconeIndex, PythonSink
+    from backfill.sources import Document, GitHub, JiraCloud, Page, PythonSource, SlackApi, SlackExport
+
+# The adapters a program does not name are not imported (backfill._lazy).
+__getattr__, __dir__ = exports(__name__, {
+    "Document": ".sources",
+    "GitHub": ".sources",
+    "JiraCloud": ".sources",
+    "OpenAIEmbedder": ".embedders",
+    "Page": ".sources",
+    "PgvectorTable": ".sinks",
+    "PineconeIndex": ".sinks",
+    "PythonEmbedder": ".embedders",
+    "PythonSink": ".sinks",
+    "PythonSource": ".sources",
+    "SlackApi": ".sources",
+    "SlackExport": ".sources",
+})
 
 __version__: str = _core.__version__
 

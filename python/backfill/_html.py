@@ -3,7 +3,6 @@ tables. Plain HTML and one style block scoped to the card, so it renders alike i
 
 from __future__ import annotations
 
-import html
 from typing import Any, Iterable, Sequence
 
 MAX_ROWS = 20  # rows of a list shown; the rest are counted
@@ -11,6 +10,12 @@ _STYLE = (
     "<style>.backfill-report th,.backfill-report td{padding:1px 8px;text-align:left;vertical-align:top}"
     ".backfill-report td.num{text-align:right}.backfill-report caption{text-align:left;font-weight:bold}</style>"
 )
+
+
+def _escape(text: str) -> str:
+    from html import escape  # imported when a report is first shown, not with backfill
+
+    return escape(text)
 
 
 def pandas() -> Any:
@@ -50,12 +55,12 @@ def value(v: Any) -> str:
 
 def table(caption: str, rows: Iterable[tuple[str, Any]]) -> str:
     cells = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(seconds(v) if k.endswith('seconds') else value(v))}</td></tr>"
+        f"<tr><th>{_escape(k)}</th><td>{_escape(seconds(v) if k.endswith('seconds') else value(v))}</td></tr>"
         for k, v in rows
     )
     return (
         f"<table><caption>"
-        f"{html.escape(caption)}</caption>{cells}</table>"
+        f"{_escape(caption)}</caption>{cells}</table>"
     )
 
 
@@ -65,15 +70,15 @@ def rows_table(caption: str, rows: Sequence[Any]) -> str:
     keys: list[str] = []
     for d in dicts[:MAX_ROWS]:
         keys += [k for k in d if k not in keys]
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    head = "".join(f"<th>{_escape(k)}</th>" for k in keys)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(value(d.get(k, '')))}</td>" for k in keys) + "</tr>"
+        "<tr>" + "".join(f"<td>{_escape(value(d.get(k, '')))}</td>" for k in keys) + "</tr>"
         for d in dicts[:MAX_ROWS]
     )
     more = f"<tr><td colspan='{len(keys)}'>... and {len(dicts) - MAX_ROWS} more</td></tr>"
     return (
         f"<table><caption>"
-        f"{html.escape(caption)} ({len(dicts)})</caption><tr>{head}</tr>{body}"
+        f"{_escape(caption)} ({len(dicts)})</caption><tr>{head}</tr>{body}"
         f"{more if len(dicts) > MAX_ROWS else ''}</table>"
     )
 
@@ -81,8 +86,8 @@ def rows_table(caption: str, rows: Sequence[Any]) -> str:
 def phase_table(rows: Sequence[tuple[str, str, str]]) -> str:
     """phase | time | what it did."""
     cells = "".join(
-        f"<tr><th>{html.escape(p)}</th><td class='num'>{html.escape(t)}</td>"
-        f"<td>{html.escape(what)}</td></tr>"
+        f"<tr><th>{_escape(p)}</th><td class='num'>{_escape(t)}</td>"
+        f"<td>{_escape(what)}</td></tr>"
         for p, t, what in rows
     )
     head = f"<tr><th>phase</th><th>time</th><th>result</th></tr>"
@@ -90,15 +95,15 @@ def phase_table(rows: Sequence[tuple[str, str, str]]) -> str:
 
 
 def details(summary: str, inner: str) -> str:
-    return f"<details><summary>{html.escape(summary)}</summary>{inner}</details>"
+    return f"<details><summary>{_escape(summary)}</summary>{inner}</details>"
 
 
 def card(title: str, headline: str, problems: Sequence[str], body: str, ok: bool | None = None) -> str:
     ok = not problems if ok is None else ok
     colour = "#2e7d32" if ok else "#c62828"
-    shown = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+    shown = "".join(f"<li>{_escape(p)}</li>" for p in problems)
     problem_list = f"<ul style='color:#c62828;margin:2px 0'>{shown}</ul>" if problems else ""
     return (
         f"{_STYLE}<div class='backfill-report' style='border-left:4px solid {colour};padding-left:8px'>"
-        f"<div><b>{html.escape(title)}</b>: {html.escape(headline)}</div>{problem_list}{body}</div>"
+        f"<div><b>{_escape(title)}</b>: {_escape(headline)}</div>{problem_list}{body}</div>"
     )

@@ -268,7 +268,8 @@ def _checked_urls(table: dict[str, Any], section: str) -> dict[str, Any]:
     return {k: v for k, v in table.items() if k != "allow_insecure_http"}
 
 
-def _typed(table: Any, section: str, registry: dict[str, type], default: str | None, base: Path | None) -> Any:
+def _typed(table: Any, section: str, registry: typing.Mapping[str, type], default: str | None,
+           base: Path | None) -> Any:
     if table is None:
         if default is None:
             raise ConfigError(f"[{section}] is required", key=section)

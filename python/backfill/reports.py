@@ -8,7 +8,6 @@ the core has and the dataclass lacks, or the other way round, raises instead of 
 from __future__ import annotations
 
 import dataclasses
-import html
 import math
 import typing
 from dataclasses import dataclass, field

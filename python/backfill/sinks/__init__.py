@@ -1,16 +1,34 @@
-"""Sinks: the vector indexes records are written to. One module a sink; each spec mirrors one ``[sink] type``."""
+"""Sinks: the vector indexes records are written to. One module a sink; each spec mirrors one ``[sink] type``.
+
+Each sink's module is imported when a config or a program first names it (backfill._lazy); the
+local index, the default, always is.
+"""
 
 from __future__ import annotations
 
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
+from backfill._lazy import Registry, exports
 from backfill.sinks.local import LocalIndex
-from backfill.sinks.pgvector import PgvectorTable
-from backfill.sinks.pinecone import PineconeIndex
-from backfill.sinks.python import PythonSink
 
-SinkSpec = Union[LocalIndex, PineconeIndex, PgvectorTable, PythonSink]
-SINKS: dict[str, type] = {LocalIndex.type: LocalIndex, PineconeIndex.type: PineconeIndex, PythonSink.type: PythonSink,
-                       PgvectorTable.type: PgvectorTable}
+if TYPE_CHECKING:
+    from backfill.sinks.pgvector import PgvectorTable
+    from backfill.sinks.pinecone import PineconeIndex
+    from backfill.sinks.python import PythonSink
+
+SinkSpec = Union[LocalIndex, "PineconeIndex", "PgvectorTable", "PythonSink"]
+
+__getattr__, __dir__ = exports(__name__, {
+    "PgvectorTable": ".pgvector",
+    "PineconeIndex": ".pinecone",
+    "PythonSink": ".python",
+})
+
+SINKS = Registry(__name__, {
+    "local": "LocalIndex",
+    "pinecone": "PineconeIndex",
+    "python": "PythonSink",
+    "pgvector": "PgvectorTable",
+})
 
 __all__ = ["LocalIndex", "PgvectorTable", "PineconeIndex", "PythonSink", "SINKS", "SinkSpec"]
