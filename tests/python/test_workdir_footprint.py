@@ -174,6 +174,22 @@ def _vectors(index: Path) -> dict[str, list[float]]:
         return {i: list(array("f", v)) for i, v in db.execute("SELECT id, vector FROM vectors")}
 
 
+def test_pages_are_recorded_relative_to_a_workdir_spelled_with_dots_and_a_trailing_slash(
+        tmp_path: Path, export: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    workdir = tmp_path / "work"
+    spelled = f"{tmp_path}/elsewhere/../work/./"
+    sink = f'\n[sink]\ntype = "local"\npath = "{tmp_path / "index.sqlite"}"\n'
+    config = write_config(tmp_path / "c.toml", export, workdir=workdir, extra=sink)
+    config.write_text(config.read_text().replace(f'workdir = "{workdir}"', f'workdir = "{spelled}"', 1))
+    assert spelled in config.read_text()
+    assert run_json("run", str(config))["verify"]["ok"] is True  # type: ignore[index]
+    with ledger(workdir) as db:
+        paths = [p for (p,) in db.execute("SELECT path FROM pages")]
+    assert paths and all(p.startswith("journal/") and (workdir / p).is_file() for p in paths), paths[:3]
+    assert run_json("gc", str(config))["orphan_files_removed"] == 0  # every page file is a recorded one
+
+
 def _cosine(a: list[float], b: list[float]) -> float:
     return sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
 

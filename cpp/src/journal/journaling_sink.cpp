@@ -14,10 +14,12 @@ namespace backfill {
 namespace fs = std::filesystem;
 namespace {
 
+// The page's path as the ledger records it, relative to the workdir. The journal makes every page path
+// as workdir / "journal" / ..., so the lexical relation is the path's own: fs::relative would resolve
+// both paths on disk first (a readlink and a stat for each of their components, every page).
 std::string relative_to(const fs::path& path, const fs::path& base) {
-  std::error_code ec;
-  auto rel = fs::relative(path, base, ec);
-  return ec ? path.string() : rel.string();
+  auto rel = path.lexically_relative(base);
+  return rel.empty() ? path.string() : rel.string();
 }
 
 }  // namespace

@@ -68,10 +68,12 @@ void ledger::migrate_to_embedder_ids() {
         " JOIN embedder_ids e ON e.identity = t.embedder WHERE length(t.vector) = 0");
   // A vector kept in its row moves to the vector files as it is (float32, or a half blob gc made).
   auto in_rows = db_.prepare(
-      "SELECT e.id, t.text_hash, t.vector FROM embeddings_schema3 t JOIN embedder_ids e ON e.identity = t.embedder"
+      "SELECT e.id, t.text_hash, t.vector FROM embeddings_schema3 t JOIN embedder_ids e ON e.identity = "
+      "t.embedder"
       " WHERE length(t.vector) > 0");
   auto add = db_.prepare(
-      "INSERT OR REPLACE INTO embeddings(embedder, text_hash, file, offset, size, checksum) VALUES(?,?,?,?,?,?)");
+      "INSERT OR REPLACE INTO embeddings(embedder, text_hash, file, offset, size, checksum) "
+      "VALUES(?,?,?,?,?,?)");
   std::int64_t moved = 0;
   while (in_rows.step()) {
     const std::string_view text_hash = in_rows.column_text(1);

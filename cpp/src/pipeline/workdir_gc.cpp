@@ -55,9 +55,8 @@ std::int64_t remove_orphan_journal_files(const fs::path& workdir, ledger& book) 
   for (auto& p : book.page_paths()) recorded.insert(std::move(p));
   std::vector<fs::path> orphans;
   for_each_file(workdir / "journal", [&](const fs::path& file, std::int64_t) {
-    std::error_code ec;
-    fs::path rel = fs::relative(file, workdir, ec);
-    if (!ec && !recorded.count(rel.string())) orphans.push_back(file);
+    fs::path rel = file.lexically_relative(workdir);  // the files are listed as workdir / "journal" / ...
+    if (!rel.empty() && !recorded.count(rel.string())) orphans.push_back(file);
   });
   std::int64_t removed = 0;
   for (const auto& file : orphans) {
