@@ -13,16 +13,7 @@
 namespace backfill {
 
 std::int64_t ledger::embedder_key(std::string_view embedder, bool create) {
-  std::lock_guard<std::mutex> lock(embedder_keys_mutex_);
-  if (auto it = embedder_keys_.find(std::string(embedder)); it != embedder_keys_.end()) return it->second;
-  if (create) db_.cached("INSERT OR IGNORE INTO embedder_ids(identity) VALUES(?)").bind(1, embedder).run();
-  auto& st = db_.cached("SELECT id FROM embedder_ids WHERE identity=?");
-  st.bind(1, embedder);
-  std::int64_t id = st.step() ? st.column_int(0) : -1;
-  st.reset();
-  // An embedder never seen is not remembered: it gets its id when its first vector is stored.
-  if (id >= 0) embedder_keys_.emplace(std::string(embedder), id);
-  return id;
+  return identity_key(embedder_ids_, embedder, create);
 }
 
 namespace {

@@ -101,6 +101,18 @@ ledger::ledger(const std::filesystem::path& path)
 
 ledger::~ledger() = default;
 
+std::int64_t ledger::identity_key(id_table& table, std::string_view identity, bool create) {
+  std::lock_guard<std::mutex> lock(table.mutex);
+  if (auto it = table.known.find(std::string(identity)); it != table.known.end()) return it->second;
+  if (create) db_.cached(table.insert).bind(1, identity).run();
+  auto& st = db_.cached(table.select);
+  st.bind(1, identity);
+  std::int64_t id = st.step() ? st.column_int(0) : -1;
+  st.reset();
+  if (id >= 0) table.known.emplace(std::string(identity), id);
+  return id;
+}
+
 std::optional<std::string> ledger::get_meta(std::string_view key) {
   return value_for<std::string>(db_, "SELECT value FROM meta WHERE key=?", key);
 }

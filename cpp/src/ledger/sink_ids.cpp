@@ -10,16 +10,7 @@
 namespace backfill {
 
 std::int64_t ledger::sink_key(std::string_view sink, bool create) {
-  std::lock_guard<std::mutex> lock(sink_keys_mutex_);
-  if (auto it = sink_keys_.find(std::string(sink)); it != sink_keys_.end()) return it->second;
-  if (create) db_.cached("INSERT OR IGNORE INTO sink_ids(identity) VALUES(?)").bind(1, sink).run();
-  auto& st = db_.cached("SELECT id FROM sink_ids WHERE identity=?");
-  st.bind(1, sink);
-  std::int64_t id = st.step() ? st.column_int(0) : -1;
-  st.reset();
-  // An unknown sink is not remembered: it gets its id when something is first written for it.
-  if (id >= 0) sink_keys_.emplace(std::string(sink), id);
-  return id;
+  return identity_key(sink_ids_, sink, create);
 }
 
 namespace {

@@ -242,10 +242,24 @@ class ledger {
 
   sql::database db_;
   std::unique_ptr<ledger_detail::vector_files> files_;
-  std::mutex sink_keys_mutex_;
-  std::unordered_map<std::string, std::int64_t> sink_keys_;
-  std::mutex embedder_keys_mutex_;
-  std::unordered_map<std::string, std::int64_t> embedder_keys_;
+  // A table of integer ids for identities (sink_ids, embedder_ids) and the ids this connection knows.
+  struct id_table {
+    const char* insert;  // adds an identity, if new
+    const char* select;  // its id
+    std::mutex mutex;
+    std::unordered_map<std::string, std::int64_t> known;
+  };
+  // The id of `identity` in `table`: added when `create`, else -1 for one never stored (it matches no
+  // row, and is not remembered: it gets its id when something is first written for it).
+  std::int64_t identity_key(id_table& table, std::string_view identity, bool create);
+  id_table sink_ids_{"INSERT OR IGNORE INTO sink_ids(identity) VALUES(?)",
+                     "SELECT id FROM sink_ids WHERE identity=?",
+                     {},
+                     {}};
+  id_table embedder_ids_{"INSERT OR IGNORE INTO embedder_ids(identity) VALUES(?)",
+                         "SELECT id FROM embedder_ids WHERE identity=?",
+                         {},
+                         {}};
   // The sink whose verification the current transaction already forgot (forget_verified), and which
   // transaction that is; -1: none.
   std::int64_t forgotten_sink_ = -1;
