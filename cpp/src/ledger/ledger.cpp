@@ -306,8 +306,10 @@ void ledger::store_embeddings(std::string_view embedder,
   for (const auto& [h, v] : vectors)
     pieces.push_back({const_cast<float*>(v.data()), v.size() * sizeof(float)});
   const auto [file, start] = files_->append(pieces);
-  sql::transaction tx(db_);
+  // The embedder's id is made before the rows' transaction: one rolled back must not leave this
+  // connection remembering an id that was never committed.
   const std::int64_t key = embedder_key(embedder, true);
+  sql::transaction tx(db_);
   auto& st = db_.cached(
       "INSERT OR REPLACE INTO embeddings(embedder, text_hash, file, offset, size, checksum) "
       "VALUES(?,?,?,?,?,?)");
