@@ -4,27 +4,20 @@
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "backfill/core/log.hpp"
 #include "backfill/ledger/ledger.hpp"
+#include "value_for.hpp"
 #include "vector_files.hpp"
 
 namespace backfill {
+
+using ledger_detail::column_type;
 
 std::int64_t ledger::embedder_key(std::string_view embedder, bool create) {
   return identity_key(embedder_ids_, embedder, create);
 }
 
 namespace {
-
-// The declared type of a table's column; "" when the table or the column does not exist.
-std::string column_type(sql::database& db, std::string_view table, std::string_view column) {
-  auto cols = db.prepare(fmt::format("PRAGMA table_info({})", table));
-  while (cols.step())
-    if (cols.column_text(1) == column) return cols.column_string(2);
-  return "";
-}
 
 // The cache's tables as schema 4 made them.
 constexpr const char* embeddings_schema4 =

@@ -91,11 +91,8 @@ ledger::ledger(const std::filesystem::path& path)
   migrate_to_embedder_ids();
   db_.exec(schema);
   // Ledgers written before partitions had a watermark gain the column.
-  bool has_watermark = false;
-  auto cols = db_.prepare("PRAGMA table_info(partitions)");
-  while (cols.step())
-    if (cols.column_text(1) == "watermark") has_watermark = true;
-  if (!has_watermark) db_.exec("ALTER TABLE partitions ADD COLUMN watermark TEXT NOT NULL DEFAULT ''");
+  if (ledger_detail::column_type(db_, "partitions", "watermark").empty())
+    db_.exec("ALTER TABLE partitions ADD COLUMN watermark TEXT NOT NULL DEFAULT ''");
   if (v != std::to_string(schema_version)) set_meta("schema_version", std::to_string(schema_version));
 }
 

@@ -6,6 +6,7 @@
 
 #include "backfill/core/log.hpp"
 #include "backfill/ledger/ledger.hpp"
+#include "value_for.hpp"
 
 namespace backfill {
 
@@ -52,12 +53,7 @@ std::string prefixed(std::string_view columns) {
 
 void ledger::migrate_to_sink_ids() {
   // Schema 1 is recognised by its documents table keying rows by the sink's identity (TEXT).
-  bool text_keys = false;
-  auto cols = db_.prepare("PRAGMA table_info(documents)");
-  while (cols.step())
-    if (cols.column_text(1) == "sink" && cols.column_text(2) == "TEXT") text_keys = true;
-  cols.reset();
-  if (!text_keys) return;
+  if (ledger_detail::column_type(db_, "documents", "sink") != "TEXT") return;
   logger()->info("ledger {}: keying its sinks' rows by integer ids (schema 2), once", db_.path().string());
   sql::transaction tx(db_);
   db_.exec("CREATE TABLE IF NOT EXISTS sink_ids(id INTEGER PRIMARY KEY, identity TEXT NOT NULL UNIQUE)");

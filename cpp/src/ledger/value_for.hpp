@@ -1,4 +1,4 @@
-// What the ledger's files share: one-value queries.
+// What the ledger's files share: one-value queries, and the schema's columns as a file has them.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +24,14 @@ std::optional<T> value_for(sql::database& db, std::string_view query, const Key&
   } else {
     return st.column_int(0);
   }
+}
+
+// The declared type of a table's column ("TEXT", "INTEGER", ...); "" when the table or the column does
+// not exist: what a migration asks of a ledger written by an older backfill.
+inline std::string column_type(sql::database& db, std::string_view table, std::string_view column) {
+  auto cols = db.prepare("SELECT type FROM pragma_table_info(?) WHERE name = ?");
+  cols.bind(1, table).bind(2, column);
+  return cols.step() ? cols.column_string(0) : std::string();
 }
 
 }  // namespace backfill::ledger_detail
