@@ -295,8 +295,11 @@ json::item_layout github_source::journal_items(std::string_view) const {
 }
 
 void github_source::page_items(std::string_view, const std::string& body, const item_fn& fn) {
-  simdjson::dom::parser parser;
-  element root = parse_body(parser, body, "a journaled GitHub page");
+  // The page's parse made by the check that read it (json::readable), when it handed one over.
+  element root;
+  if (const auto err = json::parse_page(body, root))
+    throw source_error(
+        fmt::format("a journaled GitHub page is not valid JSON: {}", simdjson::error_message(err)));
   std::string_view kind, repo;
   simdjson::dom::array items;
   if (root["kind"].get(kind) || root["repo"].get(repo) || root["body"].get(items))

@@ -133,7 +133,6 @@ void normalize_github_repo(std::string_view repo, page_reader& pages, const std:
   std::map<std::int64_t, item> items;                                    // by number
   std::unordered_map<std::int64_t, note> by_id[3];                       // by kind, then id
   std::unordered_map<std::int64_t, std::pair<bool, std::string>> pulls;  // merged, merged_at from /pulls/{n}
-  simdjson::dom::parser parser;
   // Keeps the latest version of each note.
   auto keep = [&](std::string_view number, note&& n) {
     if (std::from_chars(number.data(), number.data() + number.size(), n.number).ec != std::errc()) return;
@@ -141,8 +140,10 @@ void normalize_github_repo(std::string_view repo, page_reader& pages, const std:
     if (fresh || n.updated >= at->second.updated) at->second = std::move(n);
   };
   pages.for_each([&](std::int64_t, const std::string& body, const std::string& path) {
+    // Nothing below outlives the page: items and notes are copied out of its parse, so the thread's
+    // page parser serves, and the parse that the page's check handed over is taken, not made again.
     element root;
-    if (const auto err = json::parse_padded(parser, body, root))
+    if (const auto err = json::parse_page(body, root))
       throw source_error(fmt::format("{} is not valid JSON: {}", path, simdjson::error_message(err)));
     std::string_view kind;
     simdjson::dom::array list;
