@@ -61,7 +61,8 @@ typecheck:
 	@$(VENV)/python -m mypy.stubtest backfill._core --allowlist stubtest-allowlist.txt && echo "stubtest: _core.pyi matches the module"
 
 # Every benchmark, then BENCHMARKS.md from their results (bench/README.md; ~1.5 h on 2 cores).
-# E2E_BENCH_ARGS go to bench/e2e_bench.py, e.g. E2E_BENCH_ARGS="--issues 20000 --ladder 10000".
+# E2E_BENCH_ARGS go to bench/e2e_bench.py, e.g. E2E_BENCH_ARGS="--issues 20000 --ladder 10000". The client-CPU
+# benchmarks (e2e, GitHub) run backfill as users get it: this tree's wheel installed by pip (scripts/bench_venv.sh).
 bench: setup test-services
 	@$(VENV)/python -c 'import requests, httpx, pinecone.grpc, psycopg, pgvector' 2>/dev/null || \
 	  $(VENV)/python -m pip install -q --disable-pip-version-check -r bench/requirements.txt
@@ -71,7 +72,8 @@ bench: setup test-services
 	@$(VENV)/python bench/latency_bench.py $(LATENCY_BENCH_ARGS)
 	@$(VENV)/python bench/quota_bench.py $(QUOTA_BENCH_ARGS)
 	@$(VENV)/python bench/openai_bench.py $(OPENAI_BENCH_ARGS)
-	@$(VENV)/python bench/e2e_bench.py $(E2E_BENCH_ARGS)
+	@$(VENV)/python bench/e2e_bench.py --backfill-python $$(bash scripts/bench_venv.sh) $(E2E_BENCH_ARGS)
+	@$(VENV)/python bench/github_bench.py --backfill-python build/bench-wheel/venv/bin/python $(GITHUB_BENCH_ARGS)
 	@$(VENV)/python bench/pgvector_bench.py $(PGVECTOR_BENCH_ARGS)
 	@$(VENV)/python bench/write_benchmarks_md.py $(patsubst %,--ladder %,$(wildcard bench/results/ladder-*.json))
 

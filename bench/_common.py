@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
+import json
 import os
 import platform
 import shutil
@@ -248,6 +249,19 @@ def versions(*dists: str) -> dict[str, str]:
     if commit:
         out["backfill_commit"] = commit
     return out
+
+
+def backfill_install(python: str) -> dict[str, str]:
+    """What `python` runs as backfill: its version, where the package is, and whether it is the wheel installed
+    by pip (scripts/bench_venv.sh: what users run) or an editable install of the source tree (a developer's
+    build). Asked of that interpreter itself, so a contender's record says which backfill it measured."""
+    code = ("import importlib.metadata as m, json, backfill\n"
+            "d = m.distribution('backfill')\n"
+            "editable = any(f.name.endswith('.pth') or 'editable' in f.name for f in (d.files or []))\n"
+            "print(json.dumps({'version': d.version, 'package': backfill.__path__[0],"
+            " 'kind': 'editable' if editable else 'wheel'}))")
+    out = subprocess.run([python, "-c", code], check=True, capture_output=True, text=True).stdout
+    return {"python": python, **json.loads(out)}
 
 
 def curl_version() -> str:

@@ -61,6 +61,7 @@ sys.path.insert(0, str(HERE))
 
 from _common import (  # noqa: E402
     RESULTS,
+    backfill_install,
     alternating_rounds,
     byte_compile_backfill,
     host_info,
@@ -86,6 +87,9 @@ UPSERT_CONTENDERS = ["backfill", "sdk-rest", "sdk-grpc"]
 GOALS = {"e2e_vs_reference": 20.0, "upsert_vs_sdk": 5.0, "rss_mb_at_1m": 300.0, "rss_flat_ratio": 1.25}
 VERIFY_SAMPLE = 1000
 PYTHON = sys.executable
+# The interpreter whose installed backfill the backfill contenders run (--backfill-python; `make bench`:
+# the wheel, scripts/bench_venv.sh), and its console script.
+BACKFILL_PYTHON = sys.executable
 BACKFILL_CLI = str(Path(sys.executable).parent / "backfill")
 
 no_proxy_for_loopback()
@@ -168,7 +172,7 @@ def run_contender(name: str, jira: JiraFastServer, pinecone: FastServer, scratch
                 "workdir": str(work / "workdir"), "dimension": dimension, "verify_sample": verify_sample}
         if embedder is not None:
             spec.update(openai=embedder.url, openai_model=embedder.model, openai_key=embedder.api_key)
-        cmd = [PYTHON, str(Path(__file__).resolve()), "--child-api", json.dumps(spec)]
+        cmd = [BACKFILL_PYTHON, str(Path(__file__).resolve()), "--child-api", json.dumps(spec)]
     elif name == "reference":
         cmd = [PYTHON, str(HERE / "reference_pipeline.py"), "--jira", jira.url, "--projects", ",".join(jira.projects),
                "--pinecone", pinecone.url, "--namespace", namespace, "--cache", str(work / "cache"),
@@ -636,6 +640,8 @@ def main(argv: list[str] | None = None) -> int:
                     "rest of the machine to go under a quarter of a core")
     ap.add_argument("--scratch", type=Path, help="where workdirs and caches go (default: a temporary directory)")
     ap.add_argument("--out", type=Path, default=RESULTS / "e2e.json")
+    ap.add_argument("--backfill-python", help="the Python whose installed backfill the backfill contenders run "
+                    "(default: this one; `make bench` passes the wheel's, scripts/bench_venv.sh)")
     ap.add_argument("--child-api", help=argparse.SUPPRESS)
     ap.add_argument("--child-upsert", help=argparse.SUPPRESS)
     ap.add_argument("--child-probe", help=argparse.SUPPRESS)
@@ -657,7 +663,13 @@ def main(argv: list[str] | None = None) -> int:
     if q:
         args.quiet_wait = min(args.quiet_wait, 0.0)
     sections = [s for s in args.only.split(",") if s]
-    byte_compile_backfill()  # as a pip install of the wheel leaves it
+    global BACKFILL_PYTHON, BACKFILL_CLI
+    if args.backfill_python:
+        BACKFILL_PYTHON = str(Path(args.backfill_python).absolute())
+        BACKFILL_CLI = str(Path(BACKFILL_PYTHON).parent / "backfill")
+    install = backfill_install(BACKFILL_PYTHON)
+    if install["kind"] == "editable":
+        byte_compile_backfill()  # as a pip install of the wheel leaves it
     unknown = set(sections) - {"e2e", "upsert", "ladder", "latency", "normalize"}
     if unknown:
         ap.error(f"unknown sections: {sorted(unknown)}")
@@ -668,6 +680,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["bench/e2e_bench.py", *(argv if argv is not None else sys.argv[1:])]),
         "host": host_info(),
         "versions": versions("pinecone", "requests", "orjson", "urllib3", "grpcio", "openai", "numpy"),
+        "backfill_install": install,
         "goals": {}, "sections": sections,
     }
     def checkpoint(section: str, partial: dict[str, Any]) -> None:

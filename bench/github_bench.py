@@ -34,7 +34,18 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 
-from _common import RESULTS, Scratch, host_info, median, no_proxy_for_loopback, now_utc, rotated, run_child, versions  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    Scratch,
+    backfill_install,
+    host_info,
+    median,
+    no_proxy_for_loopback,
+    now_utc,
+    rotated,
+    run_child,
+    versions,
+)
 from github_fake import TOKEN, GitHubFake  # noqa: E402
 
 CONTENDERS = ("backfill-run", "backfill-fetch", "reference")
@@ -71,14 +82,15 @@ def config(workdir: Path, url: str, repos: list[str]) -> Path:
     return path
 
 
-def run_one(name: str, fake: GitHubFake, repos: list[str], expected: int, scratch: Scratch) -> dict[str, Any]:
+def run_one(name: str, fake: GitHubFake, repos: list[str], expected: int, scratch: Scratch,
+            backfill_python: str = sys.executable) -> dict[str, Any]:
     env = {"GITHUB_TOKEN": TOKEN, "PATH": "/usr/bin:/bin", "no_proxy": "127.0.0.1,localhost"}
     workdir = scratch.new(name)
     if name == "reference":
         cmd = [sys.executable, str(HERE / "github_reference.py"), fake.url, TOKEN, str(workdir / "out.jsonl"), *repos]
     else:
         verb = "run" if name == "backfill-run" else "fetch"
-        cmd = [sys.executable, "-m", "backfill", verb, str(config(workdir, fake.url, repos)), "--progress", "none",
+        cmd = [backfill_python, "-m", "backfill", verb, str(config(workdir, fake.url, repos)), "--progress", "none",
                "--json"]
     fake.reset_log()
     child = run_child(cmd, env=env, cwd=ROOT)
@@ -104,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="one repository of 60 issues, one round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", type=Path, default=RESULTS / "github.json")
+    ap.add_argument("--backfill-python", default=sys.executable,
+                    help="the Python whose installed backfill the backfill contenders run (default: this one; "
+                         "`make bench` passes the wheel's, scripts/bench_venv.sh)")
     args = ap.parse_args(argv)
+    install = backfill_install(args.backfill_python)
     no_proxy_for_loopback()
     per_repo, repos = (60, ["acme/alpha"]) if args.quick else (1500, ["acme/alpha", "acme/bravo", "acme/charlie"])
     rounds = 1 if args.quick else args.rounds
@@ -117,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         runs: list[dict[str, Any]] = []
         for r in range(rounds):
             for name in rotated(CONTENDERS, r):
-                row = run_one(name, fake, repos, expected, scratch)
+                row = run_one(name, fake, repos, expected, scratch, args.backfill_python)
                 row["round"] = r
                 runs.append(row)
                 print(f"round {r}: {name}: {row['requests']} requests, {row['cpu_s']:.2f} s CPU, "
@@ -141,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "schema": "backfill.bench.github/1", "quick": args.quick, "date": now_utc(),
         "command": "bench/github_bench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "host": host_info(), "versions": versions("backfill", "requests"),
+        "host": host_info(), "versions": versions("backfill", "requests"), "backfill_install": install,
         "data": {"repositories": len(repos), "documents": expected, "comments_reviews": notes,
                  "max_per_issue": max(len(i.notes) for r in repos for i in fake.repos[r].issues.values())},
         "rounds": rounds, "runs": runs, "rows": rows,

@@ -230,10 +230,18 @@ PGVECTOR_HEADING = "## 6. PostgreSQL + pgvector: the sink against LangChain PGVe
 OPENAI_HEADING = "## 1b. End to end with an OpenAI-compatible embedder: client CPU"
 
 
+def installed_as(r: dict[str, Any]) -> str:
+    """Which backfill a result measured: the wheel installed by pip, or an editable install of the tree."""
+    kind = r.get("backfill_install", {}).get("kind", "editable")
+    return ("backfill as users get it: this commit's wheel installed by pip (scripts/bench_venv.sh)" if kind == "wheel"
+            else "backfill from an editable install of the tree")
+
+
 def section_e2e_openai(r: dict[str, Any]) -> list[str]:
     """Section 1b from a run of `bench/e2e_bench.py --only e2e --embedder openai`."""
     e = r["e2e"]
-    out = [f"Produced on {r['created_at']} (commit {r['versions'].get('backfill_commit', '?')}): `{r['command']}`.", "",
+    out = [f"Produced on {r['created_at']} (commit {r['versions'].get('backfill_commit', '?')}; {installed_as(r)}): "
+           f"`{r['command']}`.", "",
            "As section 1, but every contender embeds through bench/openai_fast_server.py, an OpenAI-compatible "
            "embeddings server in a process of its own (precomputed dense unit vectors, float or base64 as asked; its "
            "CPU is reported apart): backfill with its `openai` embedder, the reference with the official `openai` "
@@ -298,7 +306,7 @@ def section_github(gh: dict[str, Any], findings: str) -> list[str]:
     x = gh["ratios"]
     cpu_met = x["cpu_per_document_reference_over_backfill"] >= 10
     lines = ["## 7. GitHub: requests and client CPU against a `requests` script", "",
-             f"`{gh['command']}` ({gh['date']}): backfill against bench/github_reference.py (per-issue comments, "
+             f"`{gh['command']}` ({gh['date']}; {installed_as(gh)}): backfill against bench/github_reference.py (per-issue comments, "
              "skipped when an issue says 0; per pull request its review comments and reviews) on the GitHub "
              "fake (tests/python/github_fake.py) in the harness's process. backfill-run also journals with "
              "fsync, chunks, embeds (hash), writes the local index and verifies it; the reference writes JSON "
