@@ -3,6 +3,7 @@
 #include "backfill/ledger/ledger.hpp"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <fmt/format.h>
 
@@ -314,6 +315,33 @@ TEST_F(Ledger, TwoConnectionsToOneFileSeeEachOthersCommits) {
   EXPECT_EQ(second.partition("jira", "SUBS")->status, "done");
   second.store_embeddings("e", {{"h", {1.0f}}});
   EXPECT_TRUE(book_->cached_embedding("e", "h").has_value());
+}
+
+TEST_F(Ledger, ABeginThatFindsTheLedgerLockedSaysSoAndTheNextOneWorks) {
+  // Transactions begin and commit with statements prepared once a connection: one that failed must
+  // name what failed and leave its statement ready for the next transaction.
+  ledger second(ledger_path());
+  sqlite3_busy_timeout(second.db().handle(), 0);
+  {
+    sql::transaction holding(book_->db());
+    try {
+      sql::transaction blocked(second.db());
+      FAIL() << "a second writer began while the first held the ledger";
+    } catch (const io_error& e) {
+      EXPECT_NE(std::string(e.what()).find("executing BEGIN IMMEDIATE"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("is another backfill process using it?"), std::string::npos)
+          << e.what();
+    }
+    EXPECT_FALSE(second.db().in_transaction());
+    holding.commit();
+  }
+  for (int i = 0; i < 3; ++i) {  // the same cached BEGIN and COMMIT, again and again
+    sql::transaction tx(second.db());
+    second.db().exec("INSERT INTO meta(key, value) VALUES('k" + std::to_string(i) + "', 'v')");
+    tx.commit();
+  }
+  EXPECT_EQ(book_->get_meta("k2"), "v");
+  EXPECT_FALSE(second.db().in_transaction());
 }
 
 namespace {

@@ -161,8 +161,17 @@ std::string_view statement::column_blob(int i) const {
 
 bool statement::column_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
 
+void database::exec_cached(std::string_view sql) {
+  statement& st = cached(sql);
+  const int rc = sqlite3_step(st.stmt_);
+  sqlite3_reset(st.stmt_);  // keeps the step's error as the connection's, for fail()
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) fail("executing " + std::string(sql));
+}
+
+// A connection begins and commits many transactions (one a journaled page, one an embedding call's
+// vectors): their statements are prepared once, not parsed again each time.
 transaction::transaction(database& db, const char* begin) : db_(db) {
-  db_.exec(begin);
+  db_.exec_cached(begin);
   ++db_.transactions_begun_;
 }
 
@@ -175,7 +184,7 @@ transaction::~transaction() {
 }
 
 void transaction::commit() {
-  db_.exec("COMMIT");
+  db_.exec_cached("COMMIT");
   done_ = true;
 }
 

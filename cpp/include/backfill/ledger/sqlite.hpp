@@ -31,6 +31,8 @@ class database {
   database& operator=(database&&) = delete;
 
   void exec(std::string_view sql);
+  // exec() of one statement without rows (BEGIN, COMMIT), prepared once for the connection's life.
+  void exec_cached(std::string_view sql);
   statement prepare(std::string_view sql);
   // A prepared statement kept for the life of the connection, for hot paths. Reset and unbound
   // when returned; callers must reset() it if they stop stepping before the end.
@@ -85,6 +87,7 @@ class statement {
   bool column_null(int i) const;
 
  private:
+  friend class database;
   database* db_;
   sqlite3_stmt* stmt_ = nullptr;
 };
