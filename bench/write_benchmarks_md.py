@@ -233,8 +233,9 @@ OPENAI_HEADING = "## 1b. End to end with an OpenAI-compatible embedder: client C
 def installed_as(r: dict[str, Any]) -> str:
     """Which backfill a result measured: the wheel installed by pip, or an editable install of the tree."""
     kind = r.get("backfill_install", {}).get("kind", "editable")
-    return ("backfill as users get it: this commit's wheel installed by pip (scripts/bench_venv.sh)" if kind == "wheel"
-            else "backfill from an editable install of the tree")
+    if kind == "wheel":
+        return "backfill as users get it, this commit's wheel installed by pip by scripts/bench_venv.sh"
+    return "backfill from an editable install of the tree"
 
 
 def section_e2e_openai(r: dict[str, Any]) -> list[str]:
