@@ -73,7 +73,7 @@ bench: setup test-services
 	@$(VENV)/python bench/quota_bench.py $(QUOTA_BENCH_ARGS)
 	@$(VENV)/python bench/openai_bench.py $(OPENAI_BENCH_ARGS)
 	@$(VENV)/python bench/e2e_bench.py --backfill-python $$(bash scripts/bench_venv.sh) $(E2E_BENCH_ARGS)
-	@$(VENV)/python bench/github_bench.py --backfill-python build/bench-wheel/venv/bin/python $(GITHUB_BENCH_ARGS)
+	@$(VENV)/python bench/github_bench.py --backfill-python $$(bash scripts/bench_venv.sh) $(GITHUB_BENCH_ARGS)
 	@$(VENV)/python bench/pgvector_bench.py $(PGVECTOR_BENCH_ARGS)
 	@$(VENV)/python bench/write_benchmarks_md.py $(patsubst %,--ladder %,$(wildcard bench/results/ladder-*.json))
 

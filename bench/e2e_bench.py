@@ -87,8 +87,9 @@ UPSERT_CONTENDERS = ["backfill", "sdk-rest", "sdk-grpc"]
 GOALS = {"e2e_vs_reference": 20.0, "upsert_vs_sdk": 5.0, "rss_mb_at_1m": 300.0, "rss_flat_ratio": 1.25}
 VERIFY_SAMPLE = 1000
 PYTHON = sys.executable
-# The interpreter whose installed backfill the backfill contenders run (--backfill-python; `make bench`:
-# the wheel, scripts/bench_venv.sh), and its console script.
+# The interpreter whose installed backfill the backfill-cli and backfill-api contenders of the e2e and the
+# ladder run (--backfill-python; `make bench`: the wheel, scripts/bench_venv.sh), and its console script.
+# The upsert section runs backfill's sink in this interpreter, beside the SDKs it is compared with.
 BACKFILL_PYTHON = sys.executable
 BACKFILL_CLI = str(Path(sys.executable).parent / "backfill")
 
@@ -640,8 +641,9 @@ def main(argv: list[str] | None = None) -> int:
                     "rest of the machine to go under a quarter of a core")
     ap.add_argument("--scratch", type=Path, help="where workdirs and caches go (default: a temporary directory)")
     ap.add_argument("--out", type=Path, default=RESULTS / "e2e.json")
-    ap.add_argument("--backfill-python", help="the Python whose installed backfill the backfill contenders run "
-                    "(default: this one; `make bench` passes the wheel's, scripts/bench_venv.sh)")
+    ap.add_argument("--backfill-python", help="the Python whose installed backfill the e2e's and the ladder's "
+                    "backfill contenders run (default: this one; `make bench` passes the wheel's, "
+                    "scripts/bench_venv.sh); the upsert section runs in this one, beside the SDKs")
     ap.add_argument("--child-api", help=argparse.SUPPRESS)
     ap.add_argument("--child-upsert", help=argparse.SUPPRESS)
     ap.add_argument("--child-probe", help=argparse.SUPPRESS)
@@ -668,8 +670,7 @@ def main(argv: list[str] | None = None) -> int:
         BACKFILL_PYTHON = str(Path(args.backfill_python).absolute())
         BACKFILL_CLI = str(Path(BACKFILL_PYTHON).parent / "backfill")
     install = backfill_install(BACKFILL_PYTHON)
-    if install["kind"] == "editable":
-        byte_compile_backfill()  # as a pip install of the wheel leaves it
+    byte_compile_backfill()  # this interpreter's backfill (the upsert section's), as a pip install leaves it
     unknown = set(sections) - {"e2e", "upsert", "ladder", "latency", "normalize"}
     if unknown:
         ap.error(f"unknown sections: {sorted(unknown)}")
