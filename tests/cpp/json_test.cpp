@@ -244,3 +244,12 @@ TEST(Hash, FieldsAreLengthPrefixed) {
   EXPECT_EQ(backfill::hash_hex("x").size(), 32u);
   EXPECT_EQ(backfill::hash_hex("x"), backfill::hash_hex("x"));
 }
+
+// Every ledger and index keys on these strings: the high half first, each 16 lowercase digits with
+// its leading zeros. XXH3-128 of no bytes is the published test vector.
+TEST(Hash, HexIsTheHighHalfThenTheLowOneInLowercaseDigits) {
+  EXPECT_EQ(backfill::hash_hex(""), "99aa06d3014798d86001c324468d497f");
+  EXPECT_EQ((backfill::hash128{0x0123456789abcdefull, 0xfull}.hex()), "0123456789abcdef000000000000000f");
+  EXPECT_EQ((backfill::hash128{0, 0}.hex()), std::string(32, '0'));
+  EXPECT_EQ((backfill::hash128{~0ull, ~0ull}.hex()), std::string(32, 'f'));
+}
