@@ -81,3 +81,30 @@ TEST_F(IngestDedup, ManyDocumentsAreAllRemembered) {
   for (int i = 0; i < n; i += 997)
     EXPECT_EQ(dedup.check(doc("d" + std::to_string(i), "1"), "h"), dedup_verdict::superseded) << i;
 }
+
+// A first ingest of a sink does not ask the ledger about each document; the ledger answers whether
+// that is a first ingest, counting the tombstones reconcile leaves as well as documents.
+TEST_F(IngestDedup, TheLedgerSaysWhetherItHoldsAnyDocumentOfASink) {
+  EXPECT_FALSE(book_->holds_documents("s"));
+  ingested("d1", "h", "2024-05-01");
+  EXPECT_TRUE(book_->holds_documents("s"));
+  EXPECT_FALSE(book_->holds_documents("t"));
+  {
+    sql::transaction tx(book_->db());
+    book_->forget_document("s", "d1");
+    tx.commit();
+  }
+  EXPECT_FALSE(book_->document("s", "d1").has_value());
+  EXPECT_TRUE(book_->holds_documents("s"));  // its tombstone
+  document_dedup dedup(*book_, "s");
+  EXPECT_EQ(dedup.check(doc("d1", "2024-05-01"), "h"), dedup_verdict::deleted_upstream);
+}
+
+TEST_F(IngestDedup, AFirstIngestStillTellsItsOwnDocumentsApart) {
+  document_dedup dedup(*book_, "s");
+  EXPECT_EQ(dedup.check(doc("d1", "2024-05-01"), "h"), dedup_verdict::write);
+  ingested("d1", "h", "2024-05-01");  // written by this ingest's writer
+  EXPECT_EQ(dedup.check(doc("d1", "2024-05-01"), "h"), dedup_verdict::superseded);
+  EXPECT_EQ(dedup.check(doc("d1", "2024-05-02"), "h2"), dedup_verdict::write_again);
+  EXPECT_EQ(dedup.check(doc("d2", "2024-05-01"), "h"), dedup_verdict::write);
+}

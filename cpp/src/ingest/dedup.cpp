@@ -19,7 +19,8 @@ document_dedup::document_dedup(ledger& book, std::string sink_id)
       sink_id_(std::move(sink_id)),
       seen_("", "ingest scratch database"),
       get_(with_seen_table(seen_).prepare("SELECT updated_at FROM seen WHERE id=?")),
-      put_(seen_.prepare("INSERT OR REPLACE INTO seen(id, updated_at) VALUES(?,?)")) {}
+      put_(seen_.prepare("INSERT OR REPLACE INTO seen(id, updated_at) VALUES(?,?)")),
+      ledger_empty_(!book_.holds_documents(sink_id_)) {}
 
 void document_dedup::remember(std::string_view id, std::string_view updated_at) {
   put_.bind(1, id).bind(2, updated_at);
@@ -37,7 +38,7 @@ dedup_verdict document_dedup::check(const document& doc, std::string_view conten
     // The same id earlier in this run: a strictly later version replaces it, anything else loses.
     if (!(doc.updated_at > *seen_at)) return dedup_verdict::superseded;
     verdict = dedup_verdict::write_again;
-  } else {
+  } else if (!ledger_empty_) {
     auto [stored, gone] = book_.lookup_document(sink_id_, doc.id);
     if (stored && stored->complete && stored->content_hash == content_hash) {
       remember(doc.id, doc.updated_at);

@@ -40,6 +40,17 @@ doc_lookup ledger::lookup_document(std::string_view sink, std::string_view id) {
   return out;
 }
 
+bool ledger::holds_documents(std::string_view sink) {
+  const std::int64_t key = sink_key(sink);
+  if (key < 0) return false;  // a sink the ledger has never written for
+  auto& st = db_.cached(
+      "SELECT EXISTS(SELECT 1 FROM documents WHERE sink=?1) OR EXISTS(SELECT 1 FROM tombstones WHERE sink=?1)");
+  st.bind(1, key);
+  const bool any = st.step() && st.column_int(0) != 0;
+  st.reset();
+  return any;
+}
+
 void ledger::begin_document(std::string_view sink, std::string_view id,
                             const std::vector<chunk_row>& chunks) {
   const std::int64_t key = sink_key(sink, true);

@@ -36,6 +36,10 @@ class document_dedup {
   sql::database seen_;
   sql::statement get_;
   sql::statement put_;
+  // The ledger held no document of the sink when this dedup began (a first ingest): while it lives,
+  // documents of the sink are written only for ids it has passed (the ingest that owns it holds the
+  // workdir's lock), and those it finds in its own table first, so the ledger is not asked.
+  bool ledger_empty_;
   std::int64_t uncommitted_ = 0;
 };
 

@@ -131,6 +131,8 @@ class ledger {
   // document() and tombstone() in one statement (one read of the WAL): what ingest asks of every
   // document it sees.
   doc_lookup lookup_document(std::string_view sink, std::string_view id);
+  // Whether the ledger holds any document or tombstone of the sink (none before its first ingest).
+  bool holds_documents(std::string_view sink);
   // Step 1 of ingesting a document: remember the chunk ids about to be written (state pending), so a
   // crash between upsert and commit leaves no id the ledger does not know about.
   void begin_document(std::string_view sink, std::string_view id, const std::vector<chunk_row>& chunks);
