@@ -100,7 +100,7 @@ ledger::~ledger() = default;
 
 std::int64_t ledger::identity_key(id_table& table, std::string_view identity, bool create) {
   std::lock_guard<std::mutex> lock(table.mutex);
-  if (auto it = table.known.find(std::string(identity)); it != table.known.end()) return it->second;
+  if (auto it = table.known.find(identity); it != table.known.end()) return it->second;
   if (create) db_.cached(table.insert).bind(1, identity).run();
   auto& st = db_.cached(table.select);
   st.bind(1, identity);

@@ -249,7 +249,10 @@ class ledger {
     const char* insert;  // adds an identity, if new
     const char* select;  // its id
     std::mutex mutex;
-    std::unordered_map<std::string, std::int64_t> known;
+    struct text_hash : std::hash<std::string_view> {
+      using is_transparent = void;  // looked up by a string_view: no string made for each statement
+    };
+    std::unordered_map<std::string, std::int64_t, text_hash, std::equal_to<>> known;
   };
   // The id of `identity` in `table`: added when `create`, else -1 for one never stored (it matches no
   // row, and is not remembered: it gets its id when something is first written for it).
