@@ -123,7 +123,7 @@ TEST_F(IngestEmbedPlan, AJobFillsItsSlotsAndTheCache) {
   std::size_t stored = 0;
   auto n = run_embed_jobs(
       emb_, emb_.identity(), jobs,
-      [&](const std::vector<std::pair<std::string, std::vector<float>>>& fresh) {
+      [&](std::span<const embedding_ref> fresh) {
         book_->store_embeddings(emb_.identity(), fresh);
         stored += fresh.size();
       },
@@ -147,7 +147,7 @@ TEST_F(IngestEmbedPlan, JobsOfTwoBatchesGoInOneCallAndFillEachBatch) {
   ASSERT_EQ(jobs.size(), 2u);
   const auto calls = emb_.calls();
   auto n = run_embed_jobs(
-      emb_, emb_.identity(), jobs, [](const std::vector<std::pair<std::string, std::vector<float>>>&) {},
+      emb_, emb_.identity(), jobs, [](std::span<const embedding_ref>) {},
       nullptr);
   EXPECT_EQ(n, 3u);
   EXPECT_EQ(emb_.calls() - calls, 1);
@@ -163,7 +163,7 @@ TEST_F(IngestEmbedPlan, AVectorOfTheWrongDimensionIsRefused) {
   std::int64_t hits = 0;
   auto jobs = planner.plan(b, hits);
   std::size_t stored = 0;
-  auto store = [&](const std::vector<std::pair<std::string, std::vector<float>>>& fresh) {
+  auto store = [&](std::span<const embedding_ref> fresh) {
     stored += fresh.size();
   };
   EXPECT_THROW(run_embed_jobs(wrong, wrong.identity(), jobs, store, nullptr), embed_error);
@@ -176,7 +176,7 @@ TEST_F(IngestEmbedPlan, WhatArrivedBeforeAFailureIsKept) {
   auto b = batch_of({"one", "two", "three", "four"});
   std::int64_t hits = 0;
   auto jobs = planner.plan(b, hits);
-  auto store = [&](const std::vector<std::pair<std::string, std::vector<float>>>& fresh) {
+  auto store = [&](std::span<const embedding_ref> fresh) {
     book_->store_embeddings(failing.identity(), fresh);
   };
   EXPECT_THROW(run_embed_jobs(failing, failing.identity(), jobs, store, nullptr), embed_error);

@@ -91,7 +91,8 @@ std::size_t run_embed_jobs(embedder& emb, const std::string& embedder_id, std::v
         if (first + out.size() > n)
           throw embed_error(fmt::format("embedder {} returned vectors {}..{} for {} texts", embedder_id,
                                         first, first + out.size(), n));
-        std::vector<std::pair<std::string, std::vector<float>>> fresh;
+        // Each vector moves into its slot, which the cache's rows are written from.
+        std::vector<embedding_ref> fresh;
         fresh.reserve(out.size());
         auto j = std::upper_bound(starts.begin(), starts.end(), first) - starts.begin() - 1;
         for (std::size_t k = 0; k < out.size(); ++k) {
@@ -103,8 +104,9 @@ std::size_t run_embed_jobs(embedder& emb, const std::string& embedder_id, std::v
           if (got[i]++) throw embed_error(fmt::format("embedder {} returned text {} twice", embedder_id, i));
           embed_job& job = jobs[j];
           const std::size_t local = i - starts[j];
-          job.owner->slots[job.slots[local]]->values = out[k];
-          fresh.emplace_back(job.hashes[local], std::move(out[k]));
+          std::vector<float>& values = job.owner->slots[job.slots[local]]->values;
+          values = std::move(out[k]);
+          fresh.push_back({job.hashes[local], values});
         }
         store(fresh);
         received += fresh.size();

@@ -166,7 +166,7 @@ void ingest_stages::stop_and_join() {
 std::size_t ingest_stages::embed(std::vector<embed_job>& jobs, run_context* ctx) {
   return run_embed_jobs(
       emb_, emb_id_, jobs,
-      [this](const std::vector<std::pair<std::string, std::vector<float>>>& fresh) {
+      [this](std::span<const embedding_ref> fresh) {
         if (!overlap_) return book_.store_embeddings(emb_id_, fresh);
         std::lock_guard<std::mutex> lock(cache_mutex_);
         cache_ledger_->store_embeddings(emb_id_, fresh);

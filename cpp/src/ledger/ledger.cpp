@@ -296,12 +296,19 @@ bool ledger::has_heal_copies() {
 
 void ledger::store_embeddings(std::string_view embedder,
                               const std::vector<std::pair<std::string, std::vector<float>>>& vectors) {
+  std::vector<embedding_ref> refs;
+  refs.reserve(vectors.size());
+  for (const auto& [h, v] : vectors) refs.push_back({h, v});
+  store_embeddings(embedder, refs);
+}
+
+void ledger::store_embeddings(std::string_view embedder, std::span<const embedding_ref> vectors) {
   if (vectors.empty()) return;
   // The call's vectors side by side at the end of this connection's file, then their rows.
   std::vector<iovec> pieces;
   pieces.reserve(vectors.size());
-  for (const auto& [h, v] : vectors)
-    pieces.push_back({const_cast<float*>(v.data()), v.size() * sizeof(float)});
+  for (const auto& v : vectors)
+    pieces.push_back({const_cast<float*>(v.values.data()), v.values.size_bytes()});
   const auto [file, start] = files_->append(pieces);
   // The embedder's id is made before the rows' transaction: one rolled back must not leave this
   // connection remembering an id that was never committed.
@@ -311,10 +318,10 @@ void ledger::store_embeddings(std::string_view embedder,
       "INSERT OR REPLACE INTO embeddings(embedder, text_hash, file, offset, size, checksum) "
       "VALUES(?,?,?,?,?,?)");
   std::int64_t at = start;
-  for (const auto& [h, v] : vectors) {
-    const std::size_t size = v.size() * sizeof(float);
-    st.bind(1, key).bind(2, h).bind(3, file).bind(4, at).bind(5, static_cast<std::int64_t>(size));
-    st.bind(6, ledger_detail::vector_checksum(h, v.data(), size));
+  for (const auto& v : vectors) {
+    const std::size_t size = v.values.size_bytes();
+    st.bind(1, key).bind(2, v.text_hash).bind(3, file).bind(4, at).bind(5, static_cast<std::int64_t>(size));
+    st.bind(6, ledger_detail::vector_checksum(v.text_hash, v.values.data(), size));
     st.run();
     at += static_cast<std::int64_t>(size);
   }

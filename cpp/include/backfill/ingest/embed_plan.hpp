@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -42,8 +43,8 @@ class embed_planner {
   std::unordered_map<std::string, std::weak_ptr<vector_slot>> in_flight_;
 };
 
-// Where an embed job's vectors go as they arrive: (text hash, vector) pairs for the cache.
-using embedding_store = std::function<void(const std::vector<std::pair<std::string, std::vector<float>>>&)>;
+// Where an embed job's vectors go as they arrive, for the cache: each refers to its slot's values.
+using embedding_store = std::function<void(std::span<const embedding_ref>)>;
 
 // Embeds jobs (of one batch or several) in one embedder call, checks what came back (count,
 // dimension, each text once), fills the jobs' slots and stores each part in `store` as the embedder

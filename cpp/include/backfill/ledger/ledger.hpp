@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -61,6 +62,12 @@ struct doc_lookup {
 struct chunk_row {
   std::string id;
   std::string meta_hash;
+};
+
+// A vector for the embedding cache: the hash of the text it embeds, and its values (held by the caller).
+struct embedding_ref {
+  std::string_view text_hash;
+  std::span<const float> values;
 };
 
 // A record that was not sent (its metadata cannot fit the sink, the sink refused it, ...), and why.
@@ -183,6 +190,7 @@ class ledger {
   // True when any heal copy is kept (a run before any verified one has none: no need to look).
   bool has_heal_copies();
   // Appends the vectors to this connection's vector file, then commits their rows in one transaction.
+  void store_embeddings(std::string_view embedder, std::span<const embedding_ref> vectors);
   void store_embeddings(std::string_view embedder,
                         const std::vector<std::pair<std::string, std::vector<float>>>& vectors);
   std::int64_t cached_embedding_count(std::string_view embedder);
