@@ -53,6 +53,18 @@ def _build(hint: Any, value: Any) -> Any:
     return value
 
 
+_Shape = tuple[dict[str, "dataclasses.Field[Any]"], dict[str, Any]]
+_shapes: dict[type, _Shape] = {}
+
+
+def _shape(cls: type) -> _Shape:
+    """A report class's fields and their types, resolved once a process (a run builds ~20 reports)."""
+    shape = _shapes.get(cls)
+    if shape is None:
+        shape = _shapes[cls] = ({f.name: f for f in dataclasses.fields(cls)}, typing.get_type_hints(cls))
+    return shape
+
+
 @dataclass
 class Report:
     """The base of every report: ``to_dict()``/``from_dict()``, ``to_pandas()``, ``str()`` and the notebook view."""
@@ -61,7 +73,7 @@ class Report:
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:
         """The report from its dict (``to_dict()``'s shape), nested reports included. Raises
         ValueError naming the field when one is unknown or missing."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+        fields, hints = _shape(cls)
         unknown = sorted(set(data) - set(fields))
         missing = sorted(n for n, f in fields.items() if n not in data and not f.metadata.get("facade"))
         if unknown or missing:
@@ -69,7 +81,6 @@ class Report:
                 f"{cls.__name__}.from_dict: unknown fields {unknown}, missing fields {missing}"
                 " (the core's report and backfill.reports disagree)"
             )
-        hints = typing.get_type_hints(cls)
         return cls(**{k: _build(hints[k], v) for k, v in data.items()})
 
     def to_dict(self) -> dict[str, Any]:
