@@ -53,7 +53,7 @@ database::~database() {
 }
 
 statement& database::cached(std::string_view sql) {
-  auto it = cache_.find(std::string(sql));
+  auto it = cache_.find(sql);
   if (it == cache_.end())
     it = cache_.emplace(std::string(sql), std::make_unique<statement>(*this, sql)).first;
   it->second->reset();

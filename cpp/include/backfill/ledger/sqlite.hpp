@@ -51,7 +51,10 @@ class database {
   sqlite3* db_ = nullptr;
   std::string what_;
   std::filesystem::path path_;
-  std::unordered_map<std::string, std::unique_ptr<statement>> cache_;
+  struct sql_hash : std::hash<std::string_view> {
+    using is_transparent = void;  // found by the caller's string_view: no copy of the text a statement
+  };
+  std::unordered_map<std::string, std::unique_ptr<statement>, sql_hash, std::equal_to<>> cache_;
   std::uint64_t transactions_begun_ = 0;
   friend class transaction;
 };
