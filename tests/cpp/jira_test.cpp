@@ -131,6 +131,27 @@ TEST(JiraNormalize, FetchedCommentsMergeWithEmbeddedOnesOnceInOrderOfCreation) {
   EXPECT_EQ(meta<double>(docs[0], "comment_count"), 4.0);
 }
 
+// Search embeds a comment and its page brings it again: the embedded copy is the one kept (the page's
+// copy is not rendered), and a copy with the same id is the same comment whatever time it carries. A
+// member given twice counts the first time, as a lookup by key reads it.
+TEST(JiraNormalize, TheEmbeddedCopyOfACommentIsTheOneKept) {
+  const std::string issue = R"({"key":"OPS-2","fields":{"summary":"s","project":{"key":"OPS"},
+    "comment":{"total":3,"comments":[)" +
+                            comment("20", "2024-03-01T10:00:00.000+0000", "Ann", "embedded") + "]}}}";
+  const std::string pages = R"({"OPS-2":[{"startAt":0,"total":3,"comments":[)" +
+                            comment("20", "2024-03-01T10:00:00.000+0000", "Ann", "paged") + "," +
+                            comment("20", "2024-03-04T10:00:00.000+0000", "Ann", "moved") + "," +
+                            R"({"id":"21","id":"22","created":"2024-03-05T10:00:00.000+0000",)"
+                            R"("created":"2024-01-01T00:00:00.000+0000","author":{"displayName":"Bo"},)"
+                            R"("body":"plain","body":"second body"})" + "]}]}";
+  const auto docs = normalize(padded(page_of(issue, pages)));
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_EQ(docs[0].text,
+            "Ann (2024-03-01T10:00:00Z): embedded\n\n"
+            "Bo (2024-03-05T10:00:00Z): plain");
+  EXPECT_EQ(meta<double>(docs[0], "comment_count"), 2.0);
+}
+
 TEST(JiraNormalize, CommentPagesOfOtherIssuesStayWithTheirIssue) {
   const std::string a = R"({"key":"A-1","fields":{"summary":"a","project":{"key":"A"}}})";
   const std::string b = R"({"key":"A-2","fields":{"summary":"b","project":{"key":"A"}}})";

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <simdjson.h>
@@ -40,6 +41,37 @@ std::string body_text(const element& body) {
   std::string_view s;
   if (!body.get(s)) return std::string(s);
   return adf_to_text(body);
+}
+
+// What a comment is read for, in one pass over its members (a lookup by key scans them; "visibility",
+// which most comments lack, scanned them all). The first of a repeated member counts, as a lookup's.
+struct comment_members {
+  std::string_view id, created, author;
+  element body, visibility;  // set only when has_body, has_visibility
+  bool has_body = false, has_visibility = false;
+};
+
+comment_members read_comment(const element& c) {
+  comment_members m;
+  simdjson::dom::object o;
+  if (c.get(o)) return m;
+  bool seen_id = false, seen_created = false, seen_author = false;
+  for (const auto field : o) {
+    const std::string_view k = field.key;
+    std::string_view s;
+    if (k == "id") {
+      if (!std::exchange(seen_id, true) && !field.value.get(s)) m.id = s;
+    } else if (k == "created") {
+      if (!std::exchange(seen_created, true) && !field.value.get(s)) m.created = s;
+    } else if (k == "author") {
+      if (!std::exchange(seen_author, true)) m.author = get_str(field.value, "/displayName");
+    } else if (k == "body") {
+      if (!std::exchange(m.has_body, true)) m.body = field.value;
+    } else if (k == "visibility") {
+      if (!std::exchange(m.has_visibility, true)) m.visibility = field.value;
+    }
+  }
+  return m;
 }
 
 }  // namespace
@@ -126,19 +158,30 @@ void normalize_jira_page(const std::string& body, std::string_view site, const d
 
     std::vector<comment> comments;
     std::vector<std::string> visibility;  // of the restricted comments kept
+    // The (id, created) of the comments search embedded: the comment pages bring them again, and the
+    // sort below would keep the embedded one, so the page's copy is not rendered at all.
+    std::vector<std::pair<std::string_view, std::string_view>> embedded_keys;
+    bool from_pages = false;
     auto take = [&](simdjson::dom::array arr) {
       for (element c : arr) {
-        if (element v; !c["visibility"].get(v) && v.is_object()) {
+        const comment_members m = read_comment(c);
+        if (m.has_visibility && m.visibility.is_object()) {
           if (!include_restricted) continue;
-          visibility.push_back(std::string(get_str(v, "/type")) + ":" + std::string(get_str(v, "/value")));
+          visibility.push_back(std::string(get_str(m.visibility, "/type")) + ":" +
+                               std::string(get_str(m.visibility, "/value")));
+        }
+        if (!m.id.empty()) {
+          const std::pair<std::string_view, std::string_view> k{m.id, m.created};
+          if (!from_pages)
+            embedded_keys.push_back(k);
+          else if (std::binary_search(embedded_keys.begin(), embedded_keys.end(), k))
+            continue;
         }
         comment cm;
-        std::string_view id;
-        if (!c["id"].get(id)) cm.id = std::string(id);
-        cm.created = jira_time_to_utc(get_str(c, "/created"));
-        cm.author = std::string(get_str(c, "/author/displayName"));
-        element cb;
-        if (!c["body"].get(cb)) cm.text = body_text(cb);
+        cm.id = std::string(m.id);
+        cm.created = jira_time_to_utc(m.created);
+        cm.author = std::string(m.author);
+        if (m.has_body) cm.text = body_text(m.body);
         comments.push_back(std::move(cm));
       }
     };
@@ -147,6 +190,8 @@ void normalize_jira_page(const std::string& body, std::string_view site, const d
       take(embedded);  // {"comments": [...]} as search embeds them, or a bare array (older shapes)
     simdjson::dom::array pages_of_comments;
     if (has_extra && !extra[key].get(pages_of_comments)) {
+      std::sort(embedded_keys.begin(), embedded_keys.end());
+      from_pages = true;
       for (element page : pages_of_comments) {
         simdjson::dom::array cs;
         if (!page["comments"].get(cs)) take(cs);
