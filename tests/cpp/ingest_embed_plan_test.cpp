@@ -147,8 +147,7 @@ TEST_F(IngestEmbedPlan, JobsOfTwoBatchesGoInOneCallAndFillEachBatch) {
   ASSERT_EQ(jobs.size(), 2u);
   const auto calls = emb_.calls();
   auto n = run_embed_jobs(
-      emb_, emb_.identity(), jobs, [](std::span<const embedding_ref>) {},
-      nullptr);
+      emb_, emb_.identity(), jobs, [](std::span<const embedding_ref>) {}, nullptr);
   EXPECT_EQ(n, 3u);
   EXPECT_EQ(emb_.calls() - calls, 1);
   for (const auto& b : {first, second})
@@ -163,9 +162,7 @@ TEST_F(IngestEmbedPlan, AVectorOfTheWrongDimensionIsRefused) {
   std::int64_t hits = 0;
   auto jobs = planner.plan(b, hits);
   std::size_t stored = 0;
-  auto store = [&](std::span<const embedding_ref> fresh) {
-    stored += fresh.size();
-  };
+  auto store = [&](std::span<const embedding_ref> fresh) { stored += fresh.size(); };
   EXPECT_THROW(run_embed_jobs(wrong, wrong.identity(), jobs, store, nullptr), embed_error);
   EXPECT_EQ(stored, 0u);
 }

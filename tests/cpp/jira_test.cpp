@@ -143,7 +143,8 @@ TEST(JiraNormalize, TheEmbeddedCopyOfACommentIsTheOneKept) {
                             comment("20", "2024-03-04T10:00:00.000+0000", "Ann", "moved") + "," +
                             R"({"id":"21","id":"22","created":"2024-03-05T10:00:00.000+0000",)"
                             R"("created":"2024-01-01T00:00:00.000+0000","author":{"displayName":"Bo"},)"
-                            R"("body":"plain","body":"second body"})" + "]}]}";
+                            R"("body":"plain","body":"second body"})" +
+                            "]}]}";
   const auto docs = normalize(padded(page_of(issue, pages)));
   ASSERT_EQ(docs.size(), 1u);
   EXPECT_EQ(docs[0].text,

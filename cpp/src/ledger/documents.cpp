@@ -44,7 +44,8 @@ bool ledger::holds_documents(std::string_view sink) {
   const std::int64_t key = sink_key(sink);
   if (key < 0) return false;  // a sink the ledger has never written for
   auto& st = db_.cached(
-      "SELECT EXISTS(SELECT 1 FROM documents WHERE sink=?1) OR EXISTS(SELECT 1 FROM tombstones WHERE sink=?1)");
+      "SELECT EXISTS(SELECT 1 FROM documents WHERE sink=?1) OR EXISTS(SELECT 1 FROM tombstones WHERE "
+      "sink=?1)");
   st.bind(1, key);
   const bool any = st.step() && st.column_int(0) != 0;
   st.reset();
