@@ -119,6 +119,46 @@ TEST(OpenAIBase64, RejectsWhatIsNotBase64) {
     }
 }
 
+// Long enough for the vectorized blocks (32 characters at a time) and the table decoder's tail: every
+// length around a block's edges, and a vector's worth (dimension 1536).
+TEST(OpenAIBase64, RoundTripsLongInputsOfEveryLength) {
+  std::mt19937 rng(11);
+  std::vector<std::size_t> sizes;
+  for (std::size_t n = 200; n < 330; ++n) sizes.push_back(n);
+  sizes.push_back(6144);
+  for (std::size_t n : sizes) {
+    std::vector<unsigned char> bytes(n);
+    for (auto& b : bytes) b = static_cast<unsigned char>(rng());
+    EXPECT_EQ(decode(b64(bytes)), bytes) << n;
+    EXPECT_EQ(decode(b64(bytes, false)), bytes) << n;
+  }
+  // Every character of the alphabet in every position of a block.
+  std::string all;
+  for (int i = 0; i < 8; ++i) all += "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (std::size_t shift = 0; shift < 32; shift += 4) {
+    const std::string s = all.substr(shift);
+    const auto d = decode(s.substr(0, s.size() / 4 * 4));
+    EXPECT_EQ(b64(d), s.substr(0, s.size() / 4 * 4)) << shift;
+  }
+}
+
+TEST(OpenAIBase64, RejectsEveryByteOutsideTheAlphabetAnywhereInALongInput) {
+  std::string good;
+  for (int i = 0; i < 4; ++i) good += "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const std::string alphabet = good.substr(0, 64);
+  for (int c = 0; c < 256; ++c) {
+    if (alphabet.find(static_cast<char>(c)) != std::string::npos) continue;
+    for (std::size_t i : {std::size_t{0}, std::size_t{13}, std::size_t{31}, std::size_t{32}, std::size_t{100},
+                          std::size_t{200}, good.size() - 1}) {
+      if (c == '=' && i == good.size() - 1) continue;  // padding
+      std::string bad = good;
+      bad[i] = static_cast<char>(c);
+      std::vector<unsigned char> out(openai::base64_decoded_size(bad) + 8);
+      EXPECT_FALSE(openai::base64_decode(bad, out.data())) << i << " " << c;
+    }
+  }
+}
+
 TEST(OpenAIBase64, DecodesLittleEndianFloat32) {
   std::vector<float> v = {0.0f, 1.0f, -1.0f, 0.5f, 3.14159f, -1e-30f, 1e30f, 0.0123456789f};
   auto got = openai::decode_float32(b64_floats(v));

@@ -11,6 +11,10 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "backfill/core/errors.hpp"
 #include "backfill/core/json_walk.hpp"
 #include "backfill/core/padded_json.hpp"
@@ -72,6 +76,62 @@ bool all_finite(const std::vector<float>& v) noexcept {
   return bad == 0;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define BACKFILL_BASE64_AVX2 1
+// 32 characters to 24 bytes at a time with AVX2 (Muła and Lemire's method, arXiv:1704.00605): each
+// character's 6 bits by a lookup on its high nibble, the alphabet checked by two nibble lookups
+// whose AND is zero only for its 64 characters, then the four 6-bit values of each group merged
+// into three bytes by two multiply-adds and a shuffle. An embeddings answer is 8 kB of base64 a
+// vector at dimension 1536; the table decoder below takes the rest (under 44 characters). Returns
+// the characters decoded (a multiple of 32), or SIZE_MAX when one is outside the alphabet.
+__attribute__((target("avx2"))) std::size_t decode_blocks_avx2(const unsigned char* in, std::size_t n,
+                                                               unsigned char* out) noexcept {
+  // Bit 4: a high nibble no character of the alphabet has; bits 0-3: the classes of high nibble 2
+  // ('+', '/'), 3 (digits), 4 and 6 (A-O, a-o), 5 and 7 (P-Z, p-z), set on each low nibble where
+  // that class has no alphabet character.
+  const __m256i lut_lo = _mm256_setr_epi8(0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x13,
+                                          0x1A, 0x1B, 0x1B, 0x1B, 0x1A, 0x15, 0x11, 0x11, 0x11, 0x11, 0x11,
+                                          0x11, 0x11, 0x11, 0x11, 0x13, 0x1A, 0x1B, 0x1B, 0x1B, 0x1A);
+  const __m256i lut_hi = _mm256_setr_epi8(0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08, 0x10, 0x10, 0x10,
+                                          0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x01, 0x02, 0x04, 0x08,
+                                          0x04, 0x08, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10);
+  // Value minus character, by high nibble ('/' at index 1: its nibble 2, less one).
+  const __m256i lut_roll = _mm256_setr_epi8(0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16,
+                                            19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i nibble = _mm256_set1_epi8(0x0F);
+  const __m256i slash = _mm256_set1_epi8('/');
+  const __m256i merge_pairs = _mm256_set1_epi32(0x01400140);  // a*64 + b in each 16 bits
+  const __m256i merge_quads = _mm256_set1_epi32(0x00011000);  // (ab)*4096 + (cd) in each 32 bits
+  const __m256i order = _mm256_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1, 2, 1, 0, 6,
+                                         5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 7, 7);
+  std::size_t done = 0;
+  // Each block stores 32 bytes of which 24 are its own: the last block leaves 8 beyond, so blocks
+  // stop while at least 12 characters (9 bytes) follow.
+  for (; done + 44 <= n; done += 32, out += 24) {
+    const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + done));
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(c, 4), nibble);
+    const __m256i lo = _mm256_and_si256(c, nibble);
+    const __m256i bad = _mm256_and_si256(_mm256_shuffle_epi8(lut_lo, lo), _mm256_shuffle_epi8(lut_hi, hi));
+    if (!_mm256_testz_si256(bad, bad)) return static_cast<std::size_t>(-1);
+    const __m256i roll = _mm256_shuffle_epi8(lut_roll, _mm256_add_epi8(_mm256_cmpeq_epi8(c, slash), hi));
+    const __m256i values = _mm256_add_epi8(c, roll);
+    const __m256i quads = _mm256_madd_epi16(_mm256_maddubs_epi16(values, merge_pairs), merge_quads);
+    const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(quads, order), lanes);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), bytes);
+  }
+  return done;
+}
+
+bool has_avx2() noexcept {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return yes;
+}
+#endif
+
 }  // namespace
 
 std::size_t base64_decoded_size(std::string_view in) noexcept {
@@ -86,6 +146,15 @@ bool base64_decode(std::string_view in, unsigned char* out) noexcept {
   if (padded && in.size() % 4 != 0) return false;
   if (s.size() % 4 == 1) return false;
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+#ifdef BACKFILL_BASE64_AVX2
+  if (has_avx2()) {
+    const std::size_t done = decode_blocks_avx2(p, s.size(), out);
+    if (done == static_cast<std::size_t>(-1)) return false;
+    p += done;
+    out += done / 4 * 3;
+    s.remove_prefix(done);
+  }
+#endif
   const std::size_t full = s.size() / 4;
   std::uint32_t seen = 0;  // every group's bits ORed: bit 24 set when a character was not base64
   std::size_t g = 0;
