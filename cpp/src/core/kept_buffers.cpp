@@ -1,8 +1,12 @@
 // The allowance of idle page-sized buffers (core/kept_buffers.hpp).
 #include "backfill/core/kept_buffers.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 
 namespace backfill::kept_buffers {
 namespace {
@@ -36,5 +40,18 @@ void remove_allowance(std::size_t bytes) noexcept {
 
 std::size_t kept() noexcept { return kept_.load(std::memory_order_relaxed); }
 std::size_t allowance() noexcept { return allowance_.load(std::memory_order_relaxed); }
+
+void make_resident(void* data, std::size_t bytes) noexcept {
+#ifdef MADV_POPULATE_WRITE
+  static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(data);
+  const std::uintptr_t from = (begin + page - 1) & ~(page - 1);
+  const std::uintptr_t to = (begin + bytes) & ~(page - 1);
+  if (to > from) (void)::madvise(reinterpret_cast<void*>(from), to - from, MADV_POPULATE_WRITE);
+#else
+  (void)data;
+  (void)bytes;
+#endif
+}
 
 }  // namespace backfill::kept_buffers

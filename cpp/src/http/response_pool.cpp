@@ -1,10 +1,6 @@
 // The pool of recycled responses (response_pool.hpp).
 #include "http/response_pool.hpp"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
-#include <cstdint>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -28,22 +24,6 @@ constexpr std::size_t max_total = 16u << 20;
 constexpr std::size_t mapped_alone = 1u << 20;
 
 std::size_t room(const response& r) { return r.body.capacity(); }
-
-// A page-sized body is a fresh mapping (pipeline.cpp's mmap threshold): its pages are made resident
-// in one call instead of a fault for each 4 kB as the answer arrives: the kernel still zero-fills each
-// page, without a trap for each. Where it cannot (before Linux 5.14), the faults happen as before.
-void make_resident(std::string& body) noexcept {
-#ifdef MADV_POPULATE_WRITE
-  if (body.capacity() < mapped_alone) return;
-  static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const auto begin = reinterpret_cast<std::uintptr_t>(body.data());
-  const std::uintptr_t from = (begin + page - 1) & ~(page - 1);
-  const std::uintptr_t to = (begin + body.capacity()) & ~(page - 1);
-  if (to > from) (void)::madvise(reinterpret_cast<void*>(from), to - from, MADV_POPULATE_WRITE);
-#else
-  (void)body;
-#endif
-}
 
 // Every client's pool, for release_idle_pages().
 struct registry {
@@ -168,7 +148,9 @@ void response_pool::make_room(response& r, std::size_t need, std::size_t grow_to
     }
   }
   r.body.reserve(std::max(need, grow_to));
-  if (grow_to == 0) make_resident(r.body);  // the answer's length is known: every page is written
+  // The answer's length is known: a page-sized body, a fresh mapping, has every page written next.
+  if (grow_to == 0 && r.body.capacity() >= mapped_alone)
+    kept_buffers::make_resident(r.body.data(), r.body.capacity());
 }
 
 // A full pool keeps the larger bodies: a small one is cheap to make again, a page-sized one costs

@@ -57,6 +57,12 @@ class charge {
   std::size_t bytes_ = 0;
 };
 
+// Makes the whole pages inside [data, data + bytes) resident in one call (madvise
+// MADV_POPULATE_WRITE): for a buffer just mapped that is written in full next, which would otherwise
+// fault each 4 kB in as it is written. The kernel still zero-fills each page, without a trap for
+// each. A no-op where the kernel cannot (before Linux 5.14).
+void make_resident(void* data, std::size_t bytes) noexcept;
+
 // A pipeline's share, added for its life (pipeline.cpp).
 void add_allowance(std::size_t bytes) noexcept;
 void remove_allowance(std::size_t bytes) noexcept;
