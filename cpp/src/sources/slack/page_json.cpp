@@ -46,22 +46,47 @@ parser_pool::lease::~lease() {
   pool_.parsers_.push_back(std::move(parser_));
 }
 
-array parse_array(simdjson::dom::parser& parser, const std::string& body, const std::string& what) {
-  element root = parse_json(parser, body, what);
+namespace {
+
+array array_of(element root, const std::string& what) {
   array a;
   if (root.get_array().get(a) != simdjson::SUCCESS)
     throw source_error(what + ": expected a JSON array, got " + type_name(root));
   return a;
 }
 
-array parse_array(simdjson::dom::parser& parser, const std::string& body, const std::string& what,
-                  std::string_view key) {
-  element root = parse_json(parser, body, what);
+array array_under(element root, const std::string& what, std::string_view key) {
   array a;
   if (root[key].get_array().get(a) != simdjson::SUCCESS)
     throw source_error(what + ": expected an object with a \"" + std::string(key) + "\" array, got " +
                        type_name(root));
   return a;
+}
+
+element parse_journal_page(const std::string& body, const std::string& what) {
+  element root;
+  if (const simdjson::error_code err = json::parse_page(body, root); err != simdjson::SUCCESS)
+    throw source_error(what + ": invalid JSON: " + simdjson::error_message(err));
+  return root;
+}
+
+}  // namespace
+
+array parse_array(simdjson::dom::parser& parser, const std::string& body, const std::string& what) {
+  return array_of(parse_json(parser, body, what), what);
+}
+
+array parse_array(simdjson::dom::parser& parser, const std::string& body, const std::string& what,
+                  std::string_view key) {
+  return array_under(parse_json(parser, body, what), what, key);
+}
+
+array journal_array(const std::string& body, const std::string& what) {
+  return array_of(parse_journal_page(body, what), what);
+}
+
+array journal_array(const std::string& body, const std::string& what, std::string_view key) {
+  return array_under(parse_journal_page(body, what), what, key);
 }
 
 std::int64_t count_items(simdjson::dom::parser& parser, const std::string& body, const std::string& what) {

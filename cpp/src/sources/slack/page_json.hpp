@@ -50,6 +50,12 @@ simdjson::dom::array parse_array(simdjson::dom::parser& parser, const std::strin
 simdjson::dom::array parse_array(simdjson::dom::parser& parser, const std::string& body,
                                  const std::string& what, std::string_view key);
 
+// parse_array() of a journal page its reader was handed: json::parse_page takes the parse the
+// journal's check made of these very bytes instead of parsing them again, else parses them into the
+// thread's page parser. The array lasts until that parser's next parse (the next page read).
+simdjson::dom::array journal_array(const std::string& body, const std::string& what);
+simdjson::dom::array journal_array(const std::string& body, const std::string& what, std::string_view key);
+
 // The number of items of a JSON array file.
 std::int64_t count_items(simdjson::dom::parser& parser, const std::string& body, const std::string& what);
 

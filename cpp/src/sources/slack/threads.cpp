@@ -24,13 +24,12 @@ struct open_thread {
 }  // namespace
 
 void emit_threads(page_reader& pages, const conversation_ref& conversation, const directory& dir,
-                  const std::unordered_set<std::string>& skip, parser_pool& parsers, const document_fn& emit,
-                  run_context& ctx, std::string_view items_key) {
+                  const std::unordered_set<std::string>& skip, const document_fn& emit, run_context& ctx,
+                  std::string_view items_key) {
   const auto skipped = [&](object m) {
     const std::string_view subtype = str(m, "subtype");
     return !subtype.empty() && skip.count(std::string(subtype)) != 0;
   };
-  parser_pool::lease parser(parsers);
   // One pass over the pages in order: every message kept, with its placement (nullopt without a
   // usable ts), then the end of its page.
   const auto pass = [&](const auto& on_message, const auto& on_page_end) {
@@ -38,7 +37,7 @@ void emit_threads(page_reader& pages, const conversation_ref& conversation, cons
       ctx.checkpoint();
       const std::string what = (items_key.empty() ? "slack export page " : "slack page ") + path;
       const array items =
-          items_key.empty() ? parse_array(*parser, body, what) : parse_array(*parser, body, what, items_key);
+          items_key.empty() ? journal_array(body, what) : journal_array(body, what, items_key);
       for (element item : items) {
         object m;
         if (item.get_object().get(m) != simdjson::SUCCESS || skipped(m)) continue;

@@ -19,9 +19,10 @@ namespace backfill::slack {
 
 // `skip`: message subtypes left out. Messages without a readable ts are skipped and counted in a
 // warning. A page is a JSON array of messages (a day file), or with `items_key` an object holding
-// them under that key (a Web API answer's "messages": the Slack Web API source's pages).
+// them under that key (a Web API answer's "messages": the Slack Web API source's pages). Each page
+// is read from the parse the journal's check handed over (slack::journal_array).
 void emit_threads(page_reader& pages, const conversation_ref& conversation, const directory& dir,
-                  const std::unordered_set<std::string>& skip, parser_pool& parsers, const document_fn& emit,
-                  run_context& ctx, std::string_view items_key = {});
+                  const std::unordered_set<std::string>& skip, const document_fn& emit, run_context& ctx,
+                  std::string_view items_key = {});
 
 }  // namespace backfill::slack

@@ -224,9 +224,7 @@ void slack_api_source::fetch(const partition_plan& partition, std::string_view c
 
 void slack_api_source::page_items(std::string_view partition, const std::string& body, const item_fn& fn) {
   if (partition == workspace_partition) return;
-  slack::parser_pool::lease parser(impl_->parsers);
-  const auto messages =
-      slack::parse_array(*parser, body, "Slack page of " + std::string(partition), "messages");
+  const auto messages = slack::journal_array(body, "Slack page of " + std::string(partition), "messages");
   // A replies page repeats its parent (also on the history page) and thread broadcasts: each message
   // counts where it belongs, the roots on history pages and the replies on replies pages.
   bool replies_page = false;
@@ -267,7 +265,7 @@ void slack_api_source::normalize(std::string_view partition, page_reader& pages,
   const std::string channel_name = direct ? dir.title(partition) : name ? *name : std::string(partition);
   const std::string source_kind = kind();
   const slack::conversation_ref conversation{partition, channel_name, source_kind, impl_->base_url, direct};
-  slack::emit_threads(pages, conversation, dir, impl_->skip, impl_->parsers, emit, ctx, "messages");
+  slack::emit_threads(pages, conversation, dir, impl_->skip, emit, ctx, "messages");
 }
 
 }  // namespace backfill

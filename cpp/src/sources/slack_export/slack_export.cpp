@@ -145,9 +145,8 @@ void slack_export_source::estimate(std::vector<partition_plan>& partitions, run_
 
 void slack_export_source::page_items(std::string_view partition, const std::string& body, const item_fn& fn) {
   if (partition == workspace_partition) return;
-  slack::parser_pool::lease parser(impl_->parsers);
   const simdjson::dom::array items =
-      slack::parse_array(*parser, body, "slack export page of " + std::string(partition));
+      slack::journal_array(body, "slack export page of " + std::string(partition));
   std::string id;
   for (simdjson::dom::element item : items) {
     simdjson::dom::object m;
@@ -175,7 +174,7 @@ void slack_export_source::normalize(std::string_view partition, page_reader& pag
   const std::string channel_name = direct ? dir.title(partition) : name ? *name : std::string(partition);
   const std::string source_kind = kind();
   const slack::conversation_ref conversation{partition, channel_name, source_kind, impl_->base_url, direct};
-  slack::emit_threads(pages, conversation, dir, impl_->skip, impl_->parsers, emit, ctx);
+  slack::emit_threads(pages, conversation, dir, impl_->skip, emit, ctx);
 }
 
 }  // namespace backfill
